@@ -1,0 +1,2 @@
+/* graph/dot.c — placeholder. */
+#include "dot.h"

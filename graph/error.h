@@ -1,0 +1,48 @@
+/* graph/error.h — status codes, the optional log callback and internal assertions.
+ *
+ * tapegrad reports errors in three tiers (DESIGN.md § Conventions):
+ *   1. user errors inside ops (bad shape, bad attribute, NULL input, full arena): the op returns
+ *      NULL and the tape keeps the first message (tg_error(tape));
+ *   2. entry points that run or load (tg_backward, .npy / checkpoint / data loading) return a
+ *      tg_status, which tg_strerror() turns into text;
+ *   3. broken internal invariants: TG_ASSERT prints file and line through the log and aborts.
+ * The library never calls exit() and never prints except through tg_set_log().
+ *
+ *   tg_status st = tg_backward(loss);
+ *   if (st != TG_OK) fprintf(stderr, "%s: %s\n", tg_strerror(st), tg_error(tape));
+ */
+#ifndef TG_ERROR_H
+#define TG_ERROR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef enum tg_status {
+    TG_OK = 0,
+    TG_ERR_INVALID,   /* bad argument, shape or attribute */
+    TG_ERR_NOMEM,     /* malloc failed or the arena's limit was reached */
+    TG_ERR_IO,        /* a file could not be opened, read or written */
+    TG_ERR_FORMAT,    /* a file's contents are malformed or unsupported */
+    TG_ERR_STATE,     /* the call does not fit the object's state (e.g. backward without a graph) */
+    TG_STATUS_COUNT
+} tg_status;
+
+/* Text for a status code; never NULL. */
+const char *tg_strerror(tg_status status);
+
+/* Messages the library wants a person to see (assertion failures, optional progress) go here.
+ * Default: none are printed. Pass NULL to silence again. */
+typedef void (*tg_log_fn)(const char *message, void *user);
+void tg_set_log(tg_log_fn fn, void *user);
+void tg_log(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* Internal invariant: on failure logs "file:line: assertion failed: expr" and aborts. Never used
+ * for anything a caller can cause. */
+void tg_assert_fail(const char *expr, const char *file, int line);
+#define TG_ASSERT(expr) ((expr) ? (void)0 : tg_assert_fail(#expr, __FILE__, __LINE__))
+
+#endif

@@ -1,0 +1,133 @@
+/* graph/tensor.c — long-lived tensors and shape helpers. Tape tensors are made in tape.c. */
+#include "tensor.h"
+
+#include "tape.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t tg_shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return -1;
+        if (shape[i] != 0 && n > INT64_MAX / shape[i]) return -1;
+        n *= shape[i];
+    }
+    return n;
+}
+
+static size_t dtype_size(tg_dtype d) { return d == TG_INT64 ? sizeof(int64_t) : sizeof(tg_real); }
+
+tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) return NULL;
+    int64_t n = tg_shape_numel(ndim, shape);
+    if (n < 0 || (uint64_t)n > SIZE_MAX / 16) return NULL;
+    tg_tensor *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->numel = n;
+    /* calloc(0) may return NULL; keep a valid pointer for empty tensors */
+    void *mem = calloc(n ? (size_t)n : 1, dtype_size(dtype));
+    if (!mem) {
+        free(t);
+        return NULL;
+    }
+    if (dtype == TG_INT64) t->idata = mem;
+    else t->data = mem;
+    t->owns_data = true;
+    return t;
+}
+
+tg_tensor *tg_tensor_newv(int ndim, ...)
+{
+    int64_t shape[TG_MAX_DIMS];
+    if (ndim < 0 || ndim > TG_MAX_DIMS) return NULL;
+    va_list ap;
+    va_start(ap, ndim);
+    for (int i = 0; i < ndim; i++) shape[i] = va_arg(ap, int64_t);
+    va_end(ap);
+    return tg_tensor_new(TG_REAL, ndim, shape);
+}
+
+void tg_tensor_free(tg_tensor *t)
+{
+    if (!t || t->tape) return;
+    if (t->owns_data) free(t->dtype == TG_INT64 ? (void *)t->idata : (void *)t->data);
+    free(t->grad);
+    free(t);
+}
+
+char *tg_shape_str_raw(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+    if (!buf || size == 0) return buf;
+    size_t len = 0;
+    int w = snprintf(buf, size, "[");
+    len = w > 0 ? (size_t)w : 0;
+    for (int i = 0; i < ndim && len < size; i++) {
+        w = snprintf(buf + len, size - len, i ? ",%lld" : "%lld", (long long)shape[i]);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    if (len < size) snprintf(buf + len, size - len, "]");
+    return buf;
+}
+
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t size)
+{
+    if (!t) {
+        snprintf(buf, size, "NULL");
+        return buf;
+    }
+    return tg_shape_str_raw(t->ndim, t->shape, buf, size);
+}
+
+bool tg_same_shape(const tg_tensor *a, const tg_tensor *b)
+{
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+void tg_tensor_fill(tg_tensor *t, tg_real v)
+{
+    if (!t || t->dtype != TG_REAL) return;
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] = v;
+}
+
+void tg_tensor_set(tg_tensor *t, const tg_real *values)
+{
+    if (!t || !values || t->dtype != TG_REAL) return;
+    memcpy(t->data, values, (size_t)t->numel * sizeof(tg_real));
+}
+
+tg_real *tg_tensor_grad(tg_tensor *t)
+{
+    if (!t || t->dtype != TG_REAL) return NULL;
+    if (t->grad) return t->grad;
+    size_t bytes = (size_t)(t->numel ? t->numel : 1) * sizeof(tg_real);
+    if (t->tape) {
+        t->grad = tg_tape_alloc_zero(t->tape, bytes);
+    } else {
+        t->grad = calloc(1, bytes);
+    }
+    return t->grad;
+}
+
+void tg_tensor_zero_grad(tg_tensor *t)
+{
+    if (t && t->grad) memset(t->grad, 0, (size_t)t->numel * sizeof(tg_real));
+}
+
+tg_tensor *tg_tensor_set_name(tg_tensor *t, const char *name)
+{
+    if (!t) return NULL;
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+    return t;
+}

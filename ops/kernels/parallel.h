@@ -1,0 +1,22 @@
+/* ops/kernels/parallel.h — a small pthread pool for kernels.
+ *
+ * tg_parallel_for splits [0, n) into contiguous chunks and runs fn on each, on the calling thread
+ * and up to tg_get_threads()-1 workers; it returns when all chunks are done. Chunks are static
+ * (the same split for the same n and thread count), so results do not depend on timing.
+ *
+ *   tg_set_threads(2);
+ *   tg_parallel_for(rows, row_kernel, &ctx);   // row_kernel(&ctx, begin, end)
+ */
+#ifndef TG_PARALLEL_H
+#define TG_PARALLEL_H
+
+#include <stdint.h>
+
+typedef void (*tg_range_fn)(void *ctx, int64_t begin, int64_t end);
+
+/* Sets the number of threads kernels may use (1..64; values outside are clamped). */
+void tg_set_threads(int n);
+int tg_get_threads(void);
+void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx);
+
+#endif

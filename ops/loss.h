@@ -1,0 +1,7 @@
+/* ops/loss.h — loss ops (not implemented yet). */
+#ifndef TG_OPS_LOSS_H
+#define TG_OPS_LOSS_H
+
+#include "op.h"
+
+#endif

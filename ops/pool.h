@@ -1,0 +1,7 @@
+/* ops/pool.h — pool ops (not implemented yet). */
+#ifndef TG_OPS_POOL_H
+#define TG_OPS_POOL_H
+
+#include "op.h"
+
+#endif
