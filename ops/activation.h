@@ -1,7 +1,24 @@
-/* ops/activation.h — activation ops (not implemented yet). */
+/* ops/activation.h — activations, softmax and dropout. All keep the input's shape.
+ *
+ *   tg_tensor *h = tg_relu(tape, tg_linear(tape, x, w, b));
+ *   tg_tensor *p = tg_softmax(tape, logits, -1);
+ */
 #ifndef TG_OPS_ACTIVATION_H
 #define TG_OPS_ACTIVATION_H
 
 #include "op.h"
+
+tg_tensor *tg_relu(tg_tape *t, tg_tensor *x);
+tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, double negative_slope); /* PyTorch default 0.01 */
+tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, double alpha);                 /* default 1.0 */
+tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x);
+tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x);
+/* exact (erf) GELU, or the tanh approximation (approximate='tanh') */
+tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x, bool tanh_approximation);
+tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int dim);
+tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int dim);
+/* training: zeroes each element with probability p and scales the rest by 1/(1-p), drawing from
+ * the tape's random stream (tg_tape_seed); eval: identity. p in [0, 1]. */
+tg_tensor *tg_dropout(tg_tape *t, tg_tensor *x, double p, bool training);
 
 #endif

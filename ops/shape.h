@@ -1,7 +1,29 @@
-/* ops/shape.h — shape ops (not implemented yet). */
+/* ops/shape.h — reshape, flatten, permute/transpose, concat, slice and pad.
+ *
+ *   tg_tensor *f = tg_flatten(tape, x, 1, -1);           // [N,C,H,W] -> [N,C*H*W]
+ *   tg_tensor *p = tg_pad(tape, x, 4, (int64_t[]){1,1,2,2}, TG_PAD_REFLECT, 0);
+ */
 #ifndef TG_OPS_SHAPE_H
 #define TG_OPS_SHAPE_H
 
 #include "op.h"
+
+/* Padding modes shared by pad and convolution's padding_mode. */
+typedef enum tg_pad_mode { TG_PAD_CONSTANT, TG_PAD_REFLECT, TG_PAD_REPLICATE, TG_PAD_CIRCULAR } tg_pad_mode;
+
+/* new shape with one -1 allowed; numel must match */
+tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
+/* merges dims start_dim..end_dim (torch.flatten; negative dims count from the end) */
+tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x, int start_dim, int end_dim);
+/* out dim i = x dim dims[i] */
+tg_tensor *tg_permute(tg_tape *t, tg_tensor *x, int ndim, const int *dims);
+tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1);
+/* joins n tensors (2..TG_MAX_INPUTS) along dim; other dims must match */
+tg_tensor *tg_concat(tg_tape *t, tg_tensor *const *xs, int n, int dim);
+/* x[start:end:step] along dim (Python semantics for negative start/end; step >= 1) */
+tg_tensor *tg_slice(tg_tape *t, tg_tensor *x, int dim, int64_t start, int64_t end, int64_t step);
+/* torch.nn.functional.pad: pad = (last_lo, last_hi, prev_lo, prev_hi, ...), n_pad even;
+ * negative amounts crop (constant mode) */
+tg_tensor *tg_pad(tg_tape *t, tg_tensor *x, int n_pad, const int64_t *pad, tg_pad_mode mode, double value);
 
 #endif
