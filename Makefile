@@ -91,13 +91,15 @@ $(B)/asan/test64: $(call objs,asan64,$(TEST_SRC) $(LIB_SRC))
 	$(CC) $(CFLAGS_BASE) $(SAN) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # The suites find build/tg and tests/fixtures relative to the repository root.
+# TG_BIN / TG_BIN64 tell the suites which tg binaries to run.
+TEST_ENV = TG_BIN=$(abspath $(B)/tg) TG_BIN64=$(abspath $(B)/tg64)
 test: all $(B)/test_tapegrad $(B)/test_tapegrad64
-	$(B)/test_tapegrad64
-	$(B)/test_tapegrad
+	$(TEST_ENV) $(B)/test_tapegrad64
+	$(TEST_ENV) $(B)/test_tapegrad
 
 test-asan: all $(B)/asan/test32 $(B)/asan/test64
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/asan/test64
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/asan/test32
+	$(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/asan/test64
+	$(TEST_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/asan/test32
 
 bench: $(B)/tg
 	$(B)/tg bench
