@@ -73,6 +73,8 @@ typedef struct tg_op_desc {
     uint32_t int_inputs;            /* bit i: input i is int64 (labels); never differentiated */
     uint32_t nograd_inputs;         /* bit i: never receives a gradient (running statistics) */
     uint32_t updated_inputs;        /* bit i: updated in place by the forward (running stats) */
+    uint32_t positive_inputs;       /* bit i: only positive values make sense (log, sqrt, running
+                                       variance): `tg gradcheck` draws them from [0.5, 1.5] */
     const tg_attr_desc *attrs;
     int n_attrs;
     size_t attr_size;
