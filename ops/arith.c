@@ -1,12 +1,323 @@
-/* ops/arith.c — placeholder descriptors: the arith family is not implemented yet. */
-#include "op.h"
+/* ops/arith.c — add, sub, mul, div with NumPy broadcasting; neg, exp, log, sqrt, pow.
+ *
+ * Broadcasting has one mechanism: a plan that views the output as a few merged dims, with each
+ * input's element stride on every dim (0 where that input is broadcast). Size-1 dims are dropped
+ * and adjacent dims merged while both inputs stay contiguous across them, so the common cases
+ * collapse to a single row loop:
+ *   same shape          -> 1 dim, strides (1, 1)
+ *   scalar operand      -> 1 dim, strides (1, 0)
+ *   trailing (bias)     -> [rows, C] with strides a (C, 1), b (0, 1)
+ *   channel bias [C,1,1] on [N,C,H,W] -> [N, C, H*W] with b strides (0, 1, 0)
+ * The row loops are specialised for unit and zero strides; anything else takes the strided loop.
+ * The backward walks the same plan and adds each output element's contribution into the input's
+ * gradient at that input's offset, which sums over the broadcast dims.
+ */
+#include "arith.h"
 
-const tg_op_desc tg_op_desc_add = {.name = "add", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_sub = {.name = "sub", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_mul = {.name = "mul", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_div = {.name = "div", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_neg = {.name = "neg", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_exp = {.name = "exp", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_log = {.name = "log", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_sqrt = {.name = "sqrt", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_pow = {.name = "pow", .min_inputs = 1, .max_inputs = 1};
+#include <math.h>
+#include <stdio.h>
+
+/* ---- broadcasting ---- */
+
+int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape)
+{
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < nd; i++) {
+        /* align from the right */
+        int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) return -1;
+        shape[i] = da == 1 ? db : da;
+    }
+    *ndim = nd;
+    return 0;
+}
+
+typedef struct bcast_plan {
+    int ndim; /* >= 1 */
+    int64_t shape[TG_MAX_DIMS];
+    int64_t stride[2][TG_MAX_DIMS]; /* element strides of input 0 and 1; 0 where broadcast */
+} bcast_plan;
+
+static void bcast_plan_make(const tg_tensor *const in[2], const tg_tensor *out, bcast_plan *p)
+{
+    int64_t stride[2][TG_MAX_DIMS];
+    for (int k = 0; k < 2; k++) {
+        int64_t s = 1;
+        for (int i = out->ndim - 1; i >= 0; i--) {
+            int j = in[k]->ndim - out->ndim + i;
+            int64_t d = j >= 0 ? in[k]->shape[j] : 1;
+            stride[k][i] = d == 1 ? 0 : s;
+            s *= d;
+        }
+    }
+    p->ndim = 0;
+    for (int i = 0; i < out->ndim; i++) {
+        if (out->shape[i] == 1) continue;
+        int m = p->ndim - 1;
+        if (m >= 0 && p->stride[0][m] == stride[0][i] * out->shape[i] &&
+            p->stride[1][m] == stride[1][i] * out->shape[i]) {
+            /* contiguous across the boundary for both inputs: merge into the previous dim */
+            p->shape[m] *= out->shape[i];
+            p->stride[0][m] = stride[0][i];
+            p->stride[1][m] = stride[1][i];
+            continue;
+        }
+        p->shape[p->ndim] = out->shape[i];
+        p->stride[0][p->ndim] = stride[0][i];
+        p->stride[1][p->ndim] = stride[1][i];
+        p->ndim++;
+    }
+    if (p->ndim == 0) { /* one element */
+        p->ndim = 1;
+        p->shape[0] = 1;
+        p->stride[0][0] = p->stride[1][0] = 0;
+    }
+}
+
+/* Calls row(ctx, n, offset_a, stride_a, offset_b, stride_b, offset_out) for every row of the
+ * plan's last dim, in output order (the output is contiguous). */
+typedef void (*bcast_row_fn)(void *ctx, int64_t n, int64_t ia, int64_t sa, int64_t ib, int64_t sb,
+                             int64_t io);
+static void bcast_walk(const bcast_plan *p, bcast_row_fn row, void *ctx)
+{
+    int last = p->ndim - 1;
+    int64_t n = p->shape[last], sa = p->stride[0][last], sb = p->stride[1][last];
+    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t ia = 0, ib = 0, io = 0;
+    for (;;) {
+        row(ctx, n, ia, sa, ib, sb, io);
+        io += n;
+        int d = last - 1;
+        for (; d >= 0; d--) { /* odometer over the outer dims */
+            ia += p->stride[0][d];
+            ib += p->stride[1][d];
+            if (++idx[d] < p->shape[d]) break;
+            ia -= p->stride[0][d] * p->shape[d];
+            ib -= p->stride[1][d] * p->shape[d];
+            idx[d] = 0;
+        }
+        if (d < 0) return;
+    }
+}
+
+typedef enum binop { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binop;
+static const char *const binop_names[] = {"add", "sub", "mul", "div"};
+
+/* One row loop for EXPR(x, z) over a[i*sa], b[i*sb], specialised for the strides the plan's
+ * fast cases produce so the compiler can vectorise them. */
+#define ROW_LOOP(EXPR)                                                                            \
+    do {                                                                                          \
+        if (sa == 1 && sb == 1)                                                                   \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[i]; y[i] = (EXPR); }        \
+        else if (sa == 1 && sb == 0)                                                              \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[0]; y[i] = (EXPR); }        \
+        else if (sa == 0 && sb == 1)                                                              \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[0], z = b[i]; y[i] = (EXPR); }        \
+        else                                                                                      \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[i * sa], z = b[i * sb]; y[i] = (EXPR); } \
+    } while (0)
+
+typedef struct binary_ctx {
+    binop op;
+    int which;                /* backward: the input whose gradient is accumulated */
+    const tg_real *a, *b, *y; /* inputs and forward output */
+    const tg_real *dy;
+    tg_real *dx;
+} binary_ctx;
+
+static void binary_forward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, int64_t ib, int64_t sb,
+                               int64_t io)
+{
+    binary_ctx *c = vctx;
+    const tg_real *a = c->a + ia, *b = c->b + ib;
+    tg_real *y = (tg_real *)c->y + io;
+    switch (c->op) {
+    case BIN_ADD: ROW_LOOP(x + z); break;
+    case BIN_SUB: ROW_LOOP(x - z); break;
+    case BIN_MUL: ROW_LOOP(x * z); break;
+    case BIN_DIV: ROW_LOOP(x / z); break;
+    }
+}
+
+/* Adds the contributions G(g, x, z) of one row into dx (stride sx). A zero stride means the
+ * whole row lands on one element (a broadcast dim): sum it in double first. */
+#define GRAD_ROW(G)                                                                               \
+    do {                                                                                          \
+        if (sx == 0) {                                                                            \
+            double acc = 0;                                                                       \
+            for (int64_t i = 0; i < n; i++) {                                                     \
+                tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                  \
+                (void)x, (void)z;                                                                 \
+                acc += (G);                                                                       \
+            }                                                                                     \
+            dx[0] += (tg_real)acc;                                                                \
+        } else if (sa == 1 && sb == 1) {                                                          \
+            for (int64_t i = 0; i < n; i++) {                                                     \
+                tg_real g = dy[i], x = a[i], z = b[i];                                            \
+                (void)x, (void)z;                                                                 \
+                dx[i] += (G);                                                                     \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                     \
+                tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                  \
+                (void)x, (void)z;                                                                 \
+                dx[i * sx] += (G);                                                                \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+static void binary_backward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, int64_t ib, int64_t sb,
+                                int64_t io)
+{
+    binary_ctx *c = vctx;
+    const tg_real *a = c->a + ia, *b = c->b + ib, *dy = c->dy + io;
+    tg_real *dx = c->dx + (c->which == 0 ? ia : ib);
+    int64_t sx = c->which == 0 ? sa : sb;
+    switch (c->op * 2 + c->which) {
+    case BIN_ADD * 2 + 0: case BIN_ADD * 2 + 1: case BIN_SUB * 2 + 0: GRAD_ROW(g); break;
+    case BIN_SUB * 2 + 1: GRAD_ROW(-g); break;
+    case BIN_MUL * 2 + 0: GRAD_ROW(g * z); break;
+    case BIN_MUL * 2 + 1: GRAD_ROW(g * x); break;
+    case BIN_DIV * 2 + 0: GRAD_ROW(g / z); break;
+    case BIN_DIV * 2 + 1: GRAD_ROW(-g * x / (z * z)); break;
+    }
+}
+
+/* a:[...] b:[...] -> y: broadcast shape of a and b */
+static int binary_shape(tg_tape *t, binop op, tg_tensor *const *in, int *ndim, int64_t *shape)
+{
+    if (tg_broadcast_shape(in[0], in[1], ndim, shape) != 0) {
+        char sa[TG_SHAPE_STR_LEN], sb[TG_SHAPE_STR_LEN];
+        tg_fail(t, "%s: shapes %s and %s do not broadcast", binop_names[op],
+                tg_shape_str(in[0], sa, sizeof sa), tg_shape_str(in[1], sb, sizeof sb));
+        return -1;
+    }
+    return 0;
+}
+
+static int binary_forward(binop op, tg_node *node)
+{
+    const tg_tensor *in[2] = {node->inputs[0], node->inputs[1]};
+    bcast_plan p;
+    bcast_plan_make(in, node->out, &p);
+    binary_ctx c = {.op = op, .a = in[0]->data, .b = in[1]->data, .y = node->out->data};
+    if (node->out->numel) bcast_walk(&p, binary_forward_row, &c);
+    return 0;
+}
+
+/* add: da = sum_bcast dy, db = sum_bcast dy;   sub: db = -sum_bcast dy
+ * mul: da = sum_bcast dy*b, db = sum_bcast dy*a;   div: da = sum_bcast dy/b, db = -sum_bcast dy*a/b^2 */
+static void binary_backward(binop op, tg_tape *t, tg_node *node)
+{
+    const tg_tensor *in[2] = {node->inputs[0], node->inputs[1]};
+    if (!node->out->numel) return;
+    bcast_plan p;
+    bcast_plan_make(in, node->out, &p);
+    for (int k = 0; k < 2; k++) {
+        tg_real *dx = tg_input_grad(t, node, k);
+        if (!dx) continue;
+        binary_ctx c = {.op = op, .which = k, .a = in[0]->data, .b = in[1]->data,
+                        .y = node->out->data, .dy = node->out->grad, .dx = dx};
+        bcast_walk(&p, binary_backward_row, &c);
+    }
+}
+
+#define BINARY_OP(NAME, OP, ID, SUMMARY)                                                               \
+    static int NAME##_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim,       \
+                            int64_t *shape)                                                       \
+    {                                                                                             \
+        (void)n, (void)attr;                                                                      \
+        return binary_shape(t, OP, in, ndim, shape);                                              \
+    }                                                                                             \
+    static int NAME##_forward(tg_tape *t, tg_node *node) { (void)t; return binary_forward(OP, node); } \
+    static void NAME##_backward(tg_tape *t, tg_node *node) { binary_backward(OP, t, node); }      \
+    const tg_op_desc tg_op_desc_##NAME = {                                                        \
+        .name = #NAME, .min_inputs = 2, .max_inputs = 2, .input_names = binary_inputs,            \
+        .shape = NAME##_shape, .forward = NAME##_forward, .backward = NAME##_backward,            \
+        .summary = SUMMARY};                                                                      \
+    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b)                                  \
+    {                                                                                             \
+        tg_tensor *in[2] = {a, b};                                                                \
+        return tg_op_apply(t, ID, in, 2, NULL);                                      \
+    }
+
+static const char *const binary_inputs[] = {"input", "other"};
+BINARY_OP(add, BIN_ADD, TG_OP_ADD, "a + b with broadcasting (torch.add)")
+BINARY_OP(sub, BIN_SUB, TG_OP_SUB, "a - b with broadcasting (torch.sub)")
+BINARY_OP(mul, BIN_MUL, TG_OP_MUL, "a * b with broadcasting (torch.mul)")
+BINARY_OP(div, BIN_DIV, TG_OP_DIV, "a / b with broadcasting (torch.div)")
+
+/* ---- unary ops: x -> y of the same shape ---- */
+
+static const char *const unary_inputs[] = {"input"};
+
+static int same_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
+{
+    (void)t, (void)n, (void)attr;
+    *ndim = in[0]->ndim;
+    for (int i = 0; i < in[0]->ndim; i++) shape[i] = in[0]->shape[i];
+    return 0;
+}
+
+/* Declares forward FWD(x) and backward dx += BWD(g, x, y) for a unary op, plus its descriptor. */
+#define UNARY_OP(NAME, FWD, BWD, ATTRS, N_ATTRS, ATTR_SIZE, POSITIVE, SUMMARY)                 \
+    static int NAME##_forward(tg_tape *t, tg_node *node)                                          \
+    {                                                                                             \
+        (void)t;                                                                                  \
+        const tg_real *xs = node->inputs[0]->data;                                                \
+        tg_real *ys = node->out->data;                                                            \
+        const void *attr = node->attr;                                                            \
+        (void)attr;                                                                               \
+        for (int64_t i = 0; i < node->out->numel; i++) {                                          \
+            tg_real x = xs[i];                                                                    \
+            ys[i] = (tg_real)(FWD);                                                               \
+        }                                                                                         \
+        return 0;                                                                                 \
+    }                                                                                             \
+    static void NAME##_backward(tg_tape *t, tg_node *node)                                        \
+    {                                                                                             \
+        tg_real *dx = tg_input_grad(t, node, 0);                                                  \
+        if (!dx) return;                                                                          \
+        const tg_real *xs = node->inputs[0]->data, *ys = node->out->data, *dy = node->out->grad;  \
+        const void *attr = node->attr;                                                            \
+        (void)attr;                                                                               \
+        for (int64_t i = 0; i < node->out->numel; i++) {                                          \
+            tg_real g = dy[i], x = xs[i], y = ys[i];                                              \
+            (void)x, (void)y;                                                                     \
+            dx[i] += (tg_real)(BWD);                                                              \
+        }                                                                                         \
+    }                                                                                             \
+    const tg_op_desc tg_op_desc_##NAME = {                                                        \
+        .name = #NAME, .min_inputs = 1, .max_inputs = 1, .input_names = unary_inputs,             \
+        .positive_inputs = POSITIVE, .attrs = ATTRS, .n_attrs = N_ATTRS, .attr_size = ATTR_SIZE,  \
+        .shape = same_shape, .forward = NAME##_forward, .backward = NAME##_backward,              \
+        .summary = SUMMARY};
+
+/* x -> -x;            backward: dx = -dy */
+UNARY_OP(neg, -x, -g, NULL, 0, 0, 0, "-x")
+/* x -> exp(x);        backward: dx = dy * y */
+UNARY_OP(exp, exp(x), g * y, NULL, 0, 0, 0, "e^x elementwise")
+/* x -> log(x), x > 0; backward: dx = dy / x */
+UNARY_OP(log, log(x), g / x, NULL, 0, 0, 1u, "natural logarithm elementwise")
+/* x -> sqrt(x);       backward: dx = dy / (2 y) */
+UNARY_OP(sqrt, sqrt(x), g / (2 * y), NULL, 0, 0, 1u, "square root elementwise")
+
+/* x -> x^p (p a real attribute, torch.pow(x, p)); backward: dx = dy * p * x^(p-1).
+ * A non-integer p needs x > 0 (NaN otherwise, as in PyTorch), hence positive_inputs. */
+static const tg_attr_desc pow_attrs[] = {
+    {"exponent", TG_ATTR_REAL, offsetof(tg_pow_attr, exponent), "2", .nullable = false},
+};
+#define POW_P (((const tg_pow_attr *)attr)->exponent)
+UNARY_OP(pow, pow(x, POW_P), POW_P == 0 ? 0 : g * POW_P * pow(x, POW_P - 1), pow_attrs, 1,
+         sizeof(tg_pow_attr), 1u, "x ** exponent elementwise (scalar exponent, default 2)")
+
+tg_tensor *tg_neg(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_NEG, &x, 1, NULL); }
+tg_tensor *tg_exp(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_EXP, &x, 1, NULL); }
+tg_tensor *tg_ln(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_LOG, &x, 1, NULL); }
+tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_SQRT, &x, 1, NULL); }
+tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, double exponent)
+{
+    tg_pow_attr a = {.exponent = exponent};
+    return tg_op_apply(t, TG_OP_POW, &x, 1, &a);
+}
