@@ -57,6 +57,7 @@ typedef struct tg_tensor {
     bool owns_data;     /* long-lived tensors that malloc'd their data */
     struct tg_node *node;  /* the op that produced it, when recorded; NULL for leaves */
     struct tg_tape *tape;  /* arena owner; NULL for long-lived tensors */
+    const int64_t *indices; /* argmax positions kept by an op that selects (tg_max), arena; else NULL */
     char name[TG_NAME_LEN];
 } tg_tensor;
 
