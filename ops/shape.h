@@ -11,6 +11,16 @@
 /* Padding modes shared by pad and convolution's padding_mode. */
 typedef enum tg_pad_mode { TG_PAD_CONSTANT, TG_PAD_REFLECT, TG_PAD_REPLICATE, TG_PAD_CIRCULAR } tg_pad_mode;
 
+/* Attribute structs (names as in PyTorch; parsed from key=value by the op table). */
+typedef struct tg_reshape_attr { tg_ints shape; } tg_reshape_attr;            /* one -1 allowed */
+typedef struct tg_flatten_attr { int start_dim, end_dim; } tg_flatten_attr;  /* 0, -1 */
+typedef struct tg_permute_attr { tg_ints dims; } tg_permute_attr;
+typedef struct tg_transpose_attr { int dim0, dim1; } tg_transpose_attr;
+typedef struct tg_concat_attr { int dim; } tg_concat_attr;                   /* 0 */
+/* start/end TG_DIM_NONE ("none"): from the beginning / to the end; values clamp like Python's */
+typedef struct tg_slice_attr { int dim, start, end, step; } tg_slice_attr;
+typedef struct tg_pad_attr { tg_ints pad; int mode; double value; } tg_pad_attr; /* mode: tg_pad_mode */
+
 /* new shape with one -1 allowed; numel must match */
 tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 /* merges dims start_dim..end_dim (torch.flatten; negative dims count from the end) */
