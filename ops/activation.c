@@ -1,12 +1,361 @@
-/* ops/activation.c — placeholder descriptors: the activation family is not implemented yet. */
-#include "op.h"
+/* ops/activation.c — pointwise activations, softmax / log_softmax along one dim, and dropout.
+ *
+ * The pointwise ops share one mechanism: a value function y = f(x) and a slope function
+ * dy/dx = f'(x, y) (given y too, so sigmoid and tanh reuse their output). Each op is two small
+ * functions plus its descriptor. All keep the input's shape.
+ */
+#include "activation.h"
 
-const tg_op_desc tg_op_desc_relu = {.name = "relu", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_leaky_relu = {.name = "leaky_relu", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_elu = {.name = "elu", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_sigmoid = {.name = "sigmoid", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_tanh = {.name = "tanh", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_gelu = {.name = "gelu", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_softmax = {.name = "softmax", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_log_softmax = {.name = "log_softmax", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_dropout = {.name = "dropout", .min_inputs = 1, .max_inputs = 1};
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const one_input[] = {"input"};
+
+typedef double (*pointwise_fn)(double x, const void *attr);
+typedef double (*slope_fn)(double x, double y, const void *attr);
+
+static int same_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
+{
+    (void)t, (void)n, (void)attr;
+    *ndim = in[0]->ndim;
+    for (int i = 0; i < in[0]->ndim; i++) shape[i] = in[0]->shape[i];
+    return 0;
+}
+
+/* x:[any] -> y:[same], y = f(x);  backward: dx += f'(x, y) * dy */
+static void pointwise_forward(tg_node *node, pointwise_fn f)
+{
+    const tg_real *x = node->inputs[0]->data;
+    tg_real *y = node->out->data;
+    for (int64_t i = 0; i < node->out->numel; i++) y[i] = (tg_real)f(x[i], node->attr);
+}
+static void pointwise_backward(tg_tape *t, tg_node *node, slope_fn df)
+{
+    tg_real *dx = tg_input_grad(t, node, 0);
+    if (!dx) return;
+    const tg_real *x = node->inputs[0]->data, *y = node->out->data, *dy = node->out->grad;
+    for (int64_t i = 0; i < node->out->numel; i++) dx[i] += (tg_real)(df(x[i], y[i], node->attr) * dy[i]);
+}
+
+/* Defines NAME_forward / NAME_backward from NAME_value / NAME_slope. */
+#define POINTWISE_OP(NAME)                                                                     \
+    static int NAME##_forward(tg_tape *t, tg_node *node)                                       \
+    {                                                                                          \
+        (void)t;                                                                               \
+        pointwise_forward(node, NAME##_value);                                                 \
+        return 0;                                                                              \
+    }                                                                                          \
+    static void NAME##_backward(tg_tape *t, tg_node *node) { pointwise_backward(t, node, NAME##_slope); }
+
+/* relu: y = max(x, 0); dy/dx = 1 for x > 0, else 0 (PyTorch's choice at 0) */
+static double relu_value(double x, const void *a) { (void)a; return x > 0 ? x : 0; }
+static double relu_slope(double x, double y, const void *a) { (void)y, (void)a; return x > 0 ? 1 : 0; }
+POINTWISE_OP(relu)
+
+/* leaky_relu: y = x for x > 0, else slope*x; dy/dx = 1 or slope */
+static double leaky_relu_value(double x, const void *a)
+{
+    return x > 0 ? x : ((const tg_leaky_relu_attr *)a)->negative_slope * x;
+}
+static double leaky_relu_slope(double x, double y, const void *a)
+{
+    (void)y;
+    return x > 0 ? 1 : ((const tg_leaky_relu_attr *)a)->negative_slope;
+}
+POINTWISE_OP(leaky_relu)
+
+/* elu: y = x for x > 0, else alpha*(e^x - 1); dy/dx = 1 or alpha*e^x */
+static double elu_value(double x, const void *a) { return x > 0 ? x : ((const tg_elu_attr *)a)->alpha * expm1(x); }
+static double elu_slope(double x, double y, const void *a)
+{
+    (void)y;
+    return x > 0 ? 1 : ((const tg_elu_attr *)a)->alpha * exp(x);
+}
+POINTWISE_OP(elu)
+
+/* sigmoid: y = 1/(1+e^-x) (evaluated without overflow); dy/dx = y(1-y) */
+static double sigmoid_value(double x, const void *a)
+{
+    (void)a;
+    if (x >= 0) return 1 / (1 + exp(-x));
+    double e = exp(x);
+    return e / (1 + e);
+}
+static double sigmoid_slope(double x, double y, const void *a)
+{
+    (void)x, (void)a;
+    return y * (1 - y);
+}
+POINTWISE_OP(sigmoid)
+
+/* tanh: dy/dx = 1 - y^2 */
+static double tanh_value(double x, const void *a) { (void)a; return tanh(x); }
+static double tanh_slope(double x, double y, const void *a)
+{
+    (void)x, (void)a;
+    return 1 - y * y;
+}
+POINTWISE_OP(tanh)
+
+/* gelu exact: y = x Phi(x), Phi(x) = (1 + erf(x/sqrt2))/2; dy/dx = Phi(x) + x phi(x)
+ * gelu tanh: u = sqrt(2/pi)(x + 0.044715 x^3), y = x(1 + tanh u)/2;
+ *            dy/dx = (1 + tanh u)/2 + x(1 - tanh^2 u)/2 * sqrt(2/pi)(1 + 3*0.044715 x^2) */
+#define GELU_SQRT_2_OVER_PI 0.7978845608028654
+#define GELU_INV_SQRT_2 0.7071067811865476
+#define GELU_INV_SQRT_2PI 0.3989422804014327
+#define GELU_CUBIC 0.044715
+static double gelu_value(double x, const void *a)
+{
+    if (((const tg_gelu_attr *)a)->approximate == TG_GELU_TANH)
+        return 0.5 * x * (1 + tanh(GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)));
+    return 0.5 * x * (1 + erf(x * GELU_INV_SQRT_2));
+}
+static double gelu_slope(double x, double y, const void *a)
+{
+    (void)y;
+    if (((const tg_gelu_attr *)a)->approximate == TG_GELU_TANH) {
+        double th = tanh(GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
+        return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * GELU_SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x);
+    }
+    return 0.5 * (1 + erf(x * GELU_INV_SQRT_2)) + x * GELU_INV_SQRT_2PI * exp(-0.5 * x * x);
+}
+POINTWISE_OP(gelu)
+
+/* ---- softmax / log_softmax along dim, x viewed as [outer, n, inner]
+ * softmax:     y = e^(x - m) / sum e^(x - m)  (m = max, for stability);
+ *              backward: dx = y * (dy - sum_k dy_k y_k)
+ * log_softmax: y = x - m - log sum e^(x - m);
+ *              backward: dx = dy - e^y * sum_k dy_k ---- */
+
+static int softmax_shape_named(const char *op, tg_tape *t, tg_tensor *const *in, void *attr, int *ndim,
+                               int64_t *shape)
+{
+    tg_softmax_attr *a = attr;
+    const tg_tensor *x = in[0];
+    int rank = x->ndim ? x->ndim : 1;
+    if (a->dim < -rank || a->dim >= rank) {
+        char s[TG_SHAPE_STR_LEN];
+        return tg_fail(t, "%s: dim %d out of range for rank %d (x=%s)", op, a->dim, x->ndim,
+                       tg_shape_str(x, s, sizeof s)), -1;
+    }
+    if (a->dim < 0) a->dim += rank;
+    return same_shape(t, in, 1, attr, ndim, shape);
+}
+static int softmax_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
+{
+    (void)n;
+    return softmax_shape_named("softmax", t, in, attr, ndim, shape);
+}
+static int log_softmax_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
+{
+    (void)n;
+    return softmax_shape_named("log_softmax", t, in, attr, ndim, shape);
+}
+
+typedef struct softmax_view { int64_t outer, n, inner; } softmax_view;
+static softmax_view softmax_view_of(const tg_node *node)
+{
+    const tg_tensor *x = node->inputs[0];
+    int dim = ((const tg_softmax_attr *)node->attr)->dim;
+    softmax_view v = {1, x->ndim ? x->shape[dim] : 1, 1};
+    for (int i = 0; i < dim; i++) v.outer *= x->shape[i];
+    for (int i = dim + 1; i < x->ndim; i++) v.inner *= x->shape[i];
+    return v;
+}
+
+/* Writes softmax (log_space false) or log_softmax (true) of every [n] line of x. */
+static void softmax_lines(const tg_node *node, bool log_space)
+{
+    softmax_view v = softmax_view_of(node);
+    const tg_real *x = node->inputs[0]->data;
+    tg_real *y = node->out->data;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            const tg_real *xl = x + o * v.n * v.inner + i;
+            tg_real *yl = y + o * v.n * v.inner + i;
+            double m = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < v.n; k++) m = fmax(m, xl[k * v.inner]);
+            if (isinf(m) && m < 0) m = 0; /* all -inf: avoid inf - inf */
+            for (int64_t k = 0; k < v.n; k++) sum += exp(xl[k * v.inner] - m);
+            double log_sum = log(sum);
+            for (int64_t k = 0; k < v.n; k++) {
+                double z = xl[k * v.inner] - m;
+                yl[k * v.inner] = (tg_real)(log_space ? z - log_sum : exp(z) / sum);
+            }
+        }
+}
+
+static void softmax_lines_backward(tg_tape *t, tg_node *node, bool log_space)
+{
+    tg_real *dx = tg_input_grad(t, node, 0);
+    if (!dx) return;
+    softmax_view v = softmax_view_of(node);
+    const tg_real *y = node->out->data, *dy = node->out->grad;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t base = o * v.n * v.inner + i;
+            double dot = 0;
+            for (int64_t k = 0; k < v.n; k++) {
+                int64_t j = base + k * v.inner;
+                dot += log_space ? dy[j] : (double)dy[j] * y[j];
+            }
+            for (int64_t k = 0; k < v.n; k++) {
+                int64_t j = base + k * v.inner;
+                dx[j] += (tg_real)(log_space ? dy[j] - exp(y[j]) * dot : y[j] * (dy[j] - dot));
+            }
+        }
+}
+
+static int softmax_forward(tg_tape *t, tg_node *node)
+{
+    (void)t;
+    softmax_lines(node, false);
+    return 0;
+}
+static void softmax_backward(tg_tape *t, tg_node *node) { softmax_lines_backward(t, node, false); }
+static int log_softmax_forward(tg_tape *t, tg_node *node)
+{
+    (void)t;
+    softmax_lines(node, true);
+    return 0;
+}
+static void log_softmax_backward(tg_tape *t, tg_node *node) { softmax_lines_backward(t, node, true); }
+
+/* ---- dropout: training: y = x * m, m_i = 0 with probability p, else 1/(1-p) (drawn from the
+ * tape's rng, saved); eval or p = 0: y = x.  backward: dx += m * dy (eval: dx += dy) ---- */
+
+static int dropout_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
+{
+    const tg_dropout_attr *a = attr;
+    if (!(a->p >= 0 && a->p <= 1)) {
+        char s[TG_SHAPE_STR_LEN];
+        return tg_fail(t, "dropout: p must be in [0, 1], got %g (x=%s)", a->p, tg_shape_str(in[0], s, sizeof s)), -1;
+    }
+    return same_shape(t, in, n, attr, ndim, shape);
+}
+
+static int dropout_forward(tg_tape *t, tg_node *node)
+{
+    const tg_dropout_attr *a = node->attr;
+    const tg_real *x = node->inputs[0]->data;
+    tg_real *y = node->out->data;
+    int64_t n = node->out->numel;
+    node->saved = NULL; /* no mask: identity */
+    if (!a->training || a->p == 0) {
+        if (n) memcpy(y, x, sizeof(tg_real) * (size_t)n);
+        return 0;
+    }
+    tg_real *mask = tg_tape_alloc(t, sizeof(tg_real) * (size_t)(n ? n : 1));
+    if (!mask) return -1;
+    tg_real keep_scale = a->p < 1 ? (tg_real)(1 / (1 - a->p)) : 0;
+    tg_rng *rng = tg_tape_rng(t);
+    for (int64_t i = 0; i < n; i++) {
+        mask[i] = tg_rng_uniform(rng) < a->p ? 0 : keep_scale;
+        y[i] = x[i] * mask[i];
+    }
+    node->saved = mask;
+    return 0;
+}
+static void dropout_backward(tg_tape *t, tg_node *node)
+{
+    tg_real *dx = tg_input_grad(t, node, 0);
+    if (!dx) return;
+    const tg_real *mask = node->saved, *dy = node->out->grad;
+    for (int64_t i = 0; i < node->out->numel; i++) dx[i] += mask ? mask[i] * dy[i] : dy[i];
+}
+
+/* ---- descriptors ---- */
+
+static const char *const gelu_names[] = {"none", "tanh", NULL};
+static const tg_attr_desc leaky_relu_attrs[] = {
+    {"negative_slope", TG_ATTR_REAL, offsetof(tg_leaky_relu_attr, negative_slope), "0.01", .nullable = false}};
+static const tg_attr_desc elu_attrs[] = {{"alpha", TG_ATTR_REAL, offsetof(tg_elu_attr, alpha), "1.0", .nullable = false}};
+static const tg_attr_desc gelu_attrs[] = {
+    {"approximate", TG_ATTR_ENUM, offsetof(tg_gelu_attr, approximate), "none", .names = gelu_names}};
+static const tg_attr_desc softmax_attrs[] = {{"dim", TG_ATTR_INT, offsetof(tg_softmax_attr, dim), "-1", .nullable = false}};
+static const tg_attr_desc dropout_attrs[] = {
+    {"p", TG_ATTR_REAL, offsetof(tg_dropout_attr, p), "0.5", .nullable = false},
+    {"training", TG_ATTR_BOOL, offsetof(tg_dropout_attr, training), "1", .nullable = false},
+};
+
+const tg_op_desc tg_op_desc_relu = {
+    .name = "relu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .shape = same_shape, .forward = relu_forward, .backward = relu_backward,
+    .summary = "max(x, 0)"};
+const tg_op_desc tg_op_desc_leaky_relu = {
+    .name = "leaky_relu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .attrs = leaky_relu_attrs, .n_attrs = 1, .attr_size = sizeof(tg_leaky_relu_attr),
+    .shape = same_shape, .forward = leaky_relu_forward, .backward = leaky_relu_backward,
+    .summary = "x for x > 0, else negative_slope * x"};
+const tg_op_desc tg_op_desc_elu = {
+    .name = "elu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .attrs = elu_attrs, .n_attrs = 1, .attr_size = sizeof(tg_elu_attr),
+    .shape = same_shape, .forward = elu_forward, .backward = elu_backward,
+    .summary = "x for x > 0, else alpha * (exp(x) - 1)"};
+const tg_op_desc tg_op_desc_sigmoid = {
+    .name = "sigmoid", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .shape = same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
+    .summary = "1 / (1 + exp(-x))"};
+const tg_op_desc tg_op_desc_tanh = {
+    .name = "tanh", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .shape = same_shape, .forward = tanh_forward, .backward = tanh_backward,
+    .summary = "hyperbolic tangent"};
+const tg_op_desc tg_op_desc_gelu = {
+    .name = "gelu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .attrs = gelu_attrs, .n_attrs = 1, .attr_size = sizeof(tg_gelu_attr),
+    .shape = same_shape, .forward = gelu_forward, .backward = gelu_backward,
+    .summary = "x * Phi(x) (exact, erf) or its tanh approximation (approximate=tanh)"};
+const tg_op_desc tg_op_desc_softmax = {
+    .name = "softmax", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .attrs = softmax_attrs, .n_attrs = 1, .attr_size = sizeof(tg_softmax_attr),
+    .shape = softmax_shape, .forward = softmax_forward, .backward = softmax_backward,
+    .summary = "exp(x) / sum exp(x) along dim (max-shifted)"};
+const tg_op_desc tg_op_desc_log_softmax = {
+    .name = "log_softmax", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .attrs = softmax_attrs, .n_attrs = 1, .attr_size = sizeof(tg_softmax_attr),
+    .shape = log_softmax_shape, .forward = log_softmax_forward, .backward = log_softmax_backward,
+    .summary = "x - log sum exp(x) along dim (max-shifted)"};
+const tg_op_desc tg_op_desc_dropout = {
+    .name = "dropout", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
+    .attrs = dropout_attrs, .n_attrs = 2, .attr_size = sizeof(tg_dropout_attr),
+    .shape = dropout_shape, .forward = dropout_forward, .backward = dropout_backward,
+    .summary = "training: zeroes each element with probability p, scales the rest by 1/(1-p)"};
+
+/* ---- typed functions ---- */
+
+static tg_tensor *apply1(tg_tape *t, int op, tg_tensor *x, const void *attr) { return tg_op_apply(t, op, &x, 1, attr); }
+
+tg_tensor *tg_relu(tg_tape *t, tg_tensor *x) { return apply1(t, TG_OP_RELU, x, NULL); }
+tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, double negative_slope)
+{
+    tg_leaky_relu_attr a = {negative_slope};
+    return apply1(t, TG_OP_LEAKY_RELU, x, &a);
+}
+tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, double alpha)
+{
+    tg_elu_attr a = {alpha};
+    return apply1(t, TG_OP_ELU, x, &a);
+}
+tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x) { return apply1(t, TG_OP_SIGMOID, x, NULL); }
+tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x) { return apply1(t, TG_OP_TANH, x, NULL); }
+tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x, bool tanh_approximation)
+{
+    tg_gelu_attr a = {tanh_approximation ? TG_GELU_TANH : TG_GELU_NONE};
+    return apply1(t, TG_OP_GELU, x, &a);
+}
+tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int dim)
+{
+    tg_softmax_attr a = {dim};
+    return apply1(t, TG_OP_SOFTMAX, x, &a);
+}
+tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int dim)
+{
+    tg_softmax_attr a = {dim};
+    return apply1(t, TG_OP_LOG_SOFTMAX, x, &a);
+}
+tg_tensor *tg_dropout(tg_tape *t, tg_tensor *x, double p, bool training)
+{
+    tg_dropout_attr a = {p, training};
+    return apply1(t, TG_OP_DROPOUT, x, &a);
+}

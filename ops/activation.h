@@ -8,6 +8,14 @@
 
 #include "op.h"
 
+/* Attribute structs (PyTorch's names and defaults). */
+typedef struct tg_leaky_relu_attr { double negative_slope; } tg_leaky_relu_attr; /* 0.01 */
+typedef struct tg_elu_attr { double alpha; } tg_elu_attr;                        /* 1.0 */
+typedef enum tg_gelu_approximate { TG_GELU_NONE, TG_GELU_TANH } tg_gelu_approximate;
+typedef struct tg_gelu_attr { int approximate; } tg_gelu_attr;                   /* none */
+typedef struct tg_softmax_attr { int dim; } tg_softmax_attr;                     /* -1 */
+typedef struct tg_dropout_attr { double p; bool training; } tg_dropout_attr;     /* 0.5, 1 */
+
 tg_tensor *tg_relu(tg_tape *t, tg_tensor *x);
 tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, double negative_slope); /* PyTorch default 0.01 */
 tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, double alpha);                 /* default 1.0 */
