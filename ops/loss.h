@@ -9,6 +9,11 @@
 
 typedef enum tg_reduction { TG_REDUCTION_MEAN, TG_REDUCTION_SUM, TG_REDUCTION_NONE } tg_reduction;
 
+/* Attributes of every loss (PyTorch's names). ignore_index (default -100) applies to
+ * cross_entropy and nll_loss: those samples add nothing and do not count in the mean (all
+ * ignored: the mean is NaN, as PyTorch). reduction none keeps one loss per sample. */
+typedef struct tg_loss_attr { int reduction; int ignore_index; } tg_loss_attr; /* mean, -100 */
+
 /* logits:[N,C] (or [N,C,d1,...]) labels: int64 [N] (or [N,d1,...]) -> [] mean over samples */
 tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, tg_tensor *labels);
 /* log_probs:[N,C] labels: int64 [N] -> [] */
@@ -16,5 +21,11 @@ tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *log_probs, tg_tensor *labels);
 /* input, target of the same shape -> [] mean */
 tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *input, tg_tensor *target);
 tg_tensor *tg_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target);
+/* The same with explicit attributes (a == NULL: defaults). Labels out of [0, C) other than
+ * ignore_index fail with "cross_entropy: label 12 at index 3 is outside [0, 10)". */
+tg_tensor *tg_cross_entropy_ex(tg_tape *t, tg_tensor *logits, tg_tensor *labels, const tg_loss_attr *a);
+tg_tensor *tg_nll_loss_ex(tg_tape *t, tg_tensor *log_probs, tg_tensor *labels, const tg_loss_attr *a);
+tg_tensor *tg_mse_loss_ex(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction reduction);
+tg_tensor *tg_l1_loss_ex(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction reduction);
 
 #endif
