@@ -106,15 +106,15 @@ static const char *const binop_names[] = {"add", "sub", "mul", "div"};
 
 /* One row loop for EXPR(x, z) over a[i*sa], b[i*sb], specialised for the strides the plan's
  * fast cases produce so the compiler can vectorise them. */
-#define ROW_LOOP(EXPR)                                                                            \
-    do {                                                                                          \
-        if (sa == 1 && sb == 1)                                                                   \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[i]; y[i] = (EXPR); }        \
-        else if (sa == 1 && sb == 0)                                                              \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[0]; y[i] = (EXPR); }        \
-        else if (sa == 0 && sb == 1)                                                              \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[0], z = b[i]; y[i] = (EXPR); }        \
-        else                                                                                      \
+#define ROW_LOOP(EXPR)                                                                             \
+    do {                                                                                           \
+        if (sa == 1 && sb == 1)                                                                    \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[i]; y[i] = (EXPR); }         \
+        else if (sa == 1 && sb == 0)                                                               \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[0]; y[i] = (EXPR); }         \
+        else if (sa == 0 && sb == 1)                                                               \
+            for (int64_t i = 0; i < n; i++) { tg_real x = a[0], z = b[i]; y[i] = (EXPR); }         \
+        else                                                                                       \
             for (int64_t i = 0; i < n; i++) { tg_real x = a[i * sa], z = b[i * sb]; y[i] = (EXPR); } \
     } while (0)
 
@@ -142,29 +142,29 @@ static void binary_forward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, in
 
 /* Adds the contributions G(g, x, z) of one row into dx (stride sx). A zero stride means the
  * whole row lands on one element (a broadcast dim): sum it in double first. */
-#define GRAD_ROW(G)                                                                               \
-    do {                                                                                          \
-        if (sx == 0) {                                                                            \
-            double acc = 0;                                                                       \
-            for (int64_t i = 0; i < n; i++) {                                                     \
-                tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                  \
-                (void)x, (void)z;                                                                 \
-                acc += (G);                                                                       \
-            }                                                                                     \
-            dx[0] += (tg_real)acc;                                                                \
-        } else if (sa == 1 && sb == 1) {                                                          \
-            for (int64_t i = 0; i < n; i++) {                                                     \
-                tg_real g = dy[i], x = a[i], z = b[i];                                            \
-                (void)x, (void)z;                                                                 \
-                dx[i] += (G);                                                                     \
-            }                                                                                     \
-        } else {                                                                                  \
-            for (int64_t i = 0; i < n; i++) {                                                     \
-                tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                  \
-                (void)x, (void)z;                                                                 \
-                dx[i * sx] += (G);                                                                \
-            }                                                                                     \
-        }                                                                                         \
+#define GRAD_ROW(G)                                                                                \
+    do {                                                                                           \
+        if (sx == 0) {                                                                             \
+            double acc = 0;                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                   \
+                (void)x, (void)z;                                                                  \
+                acc += (G);                                                                        \
+            }                                                                                      \
+            dx[0] += (tg_real)acc;                                                                 \
+        } else if (sa == 1 && sb == 1) {                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                tg_real g = dy[i], x = a[i], z = b[i];                                             \
+                (void)x, (void)z;                                                                  \
+                dx[i] += (G);                                                                      \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                   \
+                (void)x, (void)z;                                                                  \
+                dx[i * sx] += (G);                                                                 \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static void binary_backward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, int64_t ib, int64_t sb,
@@ -223,23 +223,23 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
     }
 }
 
-#define BINARY_OP(NAME, OP, ID, SUMMARY)                                                               \
-    static int NAME##_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim,       \
-                            int64_t *shape)                                                       \
-    {                                                                                             \
-        (void)n, (void)attr;                                                                      \
-        return binary_shape(t, OP, in, ndim, shape);                                              \
-    }                                                                                             \
+#define BINARY_OP(NAME, OP, ID, SUMMARY)                                                           \
+    static int NAME##_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim,        \
+                            int64_t *shape)                                                        \
+    {                                                                                              \
+        (void)n, (void)attr;                                                                       \
+        return binary_shape(t, OP, in, ndim, shape);                                               \
+    }                                                                                              \
     static int NAME##_forward(tg_tape *t, tg_node *node) { (void)t; return binary_forward(OP, node); } \
-    static void NAME##_backward(tg_tape *t, tg_node *node) { binary_backward(OP, t, node); }      \
-    const tg_op_desc tg_op_desc_##NAME = {                                                        \
-        .name = #NAME, .min_inputs = 2, .max_inputs = 2, .input_names = binary_inputs,            \
-        .shape = NAME##_shape, .forward = NAME##_forward, .backward = NAME##_backward,            \
-        .summary = SUMMARY};                                                                      \
-    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b)                                  \
-    {                                                                                             \
-        tg_tensor *in[2] = {a, b};                                                                \
-        return tg_op_apply(t, ID, in, 2, NULL);                                      \
+    static void NAME##_backward(tg_tape *t, tg_node *node) { binary_backward(OP, t, node); }       \
+    const tg_op_desc tg_op_desc_##NAME = {                                                         \
+        .name = #NAME, .min_inputs = 2, .max_inputs = 2, .input_names = binary_inputs,             \
+        .shape = NAME##_shape, .forward = NAME##_forward, .backward = NAME##_backward,             \
+        .summary = SUMMARY};                                                                       \
+    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b)                                   \
+    {                                                                                              \
+        tg_tensor *in[2] = {a, b};                                                                 \
+        return tg_op_apply(t, ID, in, 2, NULL);                                                    \
     }
 
 static const char *const binary_inputs[] = {"input", "other"};
@@ -261,37 +261,37 @@ static int same_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *
 }
 
 /* Declares forward FWD(x) and backward dx += BWD(g, x, y) for a unary op, plus its descriptor. */
-#define UNARY_OP(NAME, FWD, BWD, ATTRS, N_ATTRS, ATTR_SIZE, POSITIVE, SUMMARY)                 \
-    static int NAME##_forward(tg_tape *t, tg_node *node)                                          \
-    {                                                                                             \
-        (void)t;                                                                                  \
-        const tg_real *xs = node->inputs[0]->data;                                                \
-        tg_real *ys = node->out->data;                                                            \
-        const void *attr = node->attr;                                                            \
-        (void)attr;                                                                               \
-        for (int64_t i = 0; i < node->out->numel; i++) {                                          \
-            tg_real x = xs[i];                                                                    \
-            ys[i] = (tg_real)(FWD);                                                               \
-        }                                                                                         \
-        return 0;                                                                                 \
-    }                                                                                             \
-    static void NAME##_backward(tg_tape *t, tg_node *node)                                        \
-    {                                                                                             \
-        tg_real *dx = tg_input_grad(t, node, 0);                                                  \
-        if (!dx) return;                                                                          \
-        const tg_real *xs = node->inputs[0]->data, *ys = node->out->data, *dy = node->out->grad;  \
-        const void *attr = node->attr;                                                            \
-        (void)attr;                                                                               \
-        for (int64_t i = 0; i < node->out->numel; i++) {                                          \
-            tg_real g = dy[i], x = xs[i], y = ys[i];                                              \
-            (void)x, (void)y;                                                                     \
-            dx[i] += (tg_real)(BWD);                                                              \
-        }                                                                                         \
-    }                                                                                             \
-    const tg_op_desc tg_op_desc_##NAME = {                                                        \
-        .name = #NAME, .min_inputs = 1, .max_inputs = 1, .input_names = unary_inputs,             \
-        .positive_inputs = POSITIVE, .attrs = ATTRS, .n_attrs = N_ATTRS, .attr_size = ATTR_SIZE,  \
-        .shape = same_shape, .forward = NAME##_forward, .backward = NAME##_backward,              \
+#define UNARY_OP(NAME, FWD, BWD, ATTRS, N_ATTRS, ATTR_SIZE, POSITIVE, SUMMARY)                     \
+    static int NAME##_forward(tg_tape *t, tg_node *node)                                           \
+    {                                                                                              \
+        (void)t;                                                                                   \
+        const tg_real *xs = node->inputs[0]->data;                                                 \
+        tg_real *ys = node->out->data;                                                             \
+        const void *attr = node->attr;                                                             \
+        (void)attr;                                                                                \
+        for (int64_t i = 0; i < node->out->numel; i++) {                                           \
+            tg_real x = xs[i];                                                                     \
+            ys[i] = (tg_real)(FWD);                                                                \
+        }                                                                                          \
+        return 0;                                                                                  \
+    }                                                                                              \
+    static void NAME##_backward(tg_tape *t, tg_node *node)                                         \
+    {                                                                                              \
+        tg_real *dx = tg_input_grad(t, node, 0);                                                   \
+        if (!dx) return;                                                                           \
+        const tg_real *xs = node->inputs[0]->data, *ys = node->out->data, *dy = node->out->grad;   \
+        const void *attr = node->attr;                                                             \
+        (void)attr;                                                                                \
+        for (int64_t i = 0; i < node->out->numel; i++) {                                           \
+            tg_real g = dy[i], x = xs[i], y = ys[i];                                               \
+            (void)x, (void)y;                                                                      \
+            dx[i] += (tg_real)(BWD);                                                               \
+        }                                                                                          \
+    }                                                                                              \
+    const tg_op_desc tg_op_desc_##NAME = {                                                         \
+        .name = #NAME, .min_inputs = 1, .max_inputs = 1, .input_names = unary_inputs,              \
+        .positive_inputs = POSITIVE, .attrs = ATTRS, .n_attrs = N_ATTRS, .attr_size = ATTR_SIZE,   \
+        .shape = same_shape, .forward = NAME##_forward, .backward = NAME##_backward,               \
         .summary = SUMMARY};
 
 /* x -> -x;            backward: dx = -dy */

@@ -25,7 +25,8 @@ tg_tensor *tg_exp(tg_tape *t, tg_tensor *x);
 tg_tensor *tg_ln(tg_tape *t, tg_tensor *x);
 tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x);
 
-/* x ** exponent (a real number; PyTorch's torch.pow(x, scalar)) */
+/* x ** exponent (a real number; PyTorch's torch.pow(x, scalar)); attribute `exponent`, default 2.
+ * A non-integer exponent needs x > 0 (NaN otherwise, as in PyTorch). */
 typedef struct tg_pow_attr { double exponent; } tg_pow_attr;
 tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, double exponent);
 

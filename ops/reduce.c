@@ -63,24 +63,21 @@ static int reduce_shape(const char *op, tg_tape *t, tg_tensor *const *in, void *
 /* ---- sum and mean: y[o,i] = scale * sum_k x[o,k,i], scale = 1 (sum) or 1/n (mean)
  * backward: dx[o,k,i] += scale * dy[o,i] ---- */
 
-static void sum_scaled(const tg_tensor *x, int dim, double scale, tg_real *y)
+/* Sums row by row (x's memory order) into double accumulators: acc is inner doubles of scratch. */
+static int sum_scaled(tg_tape *t, const tg_tensor *x, int dim, double scale, tg_real *y)
 {
     reduce_view v = reduce_view_of(x, dim);
+    double *acc = tg_tape_alloc(t, (size_t)v.inner * sizeof *acc);
+    if (!acc) return -1;
     for (int64_t o = 0; o < v.outer; o++) {
         const tg_real *xo = x->data + o * v.n * v.inner;
         tg_real *yo = y + o * v.inner;
-        if (v.inner == 1) {
-            double acc = 0; /* long sums in double */
-            for (int64_t k = 0; k < v.n; k++) acc += xo[k];
-            yo[0] = (tg_real)(acc * scale);
-            continue;
-        }
-        for (int64_t i = 0; i < v.inner; i++) {
-            double acc = 0;
-            for (int64_t k = 0; k < v.n; k++) acc += xo[k * v.inner + i];
-            yo[i] = (tg_real)(acc * scale);
-        }
+        for (int64_t i = 0; i < v.inner; i++) acc[i] = 0;
+        for (int64_t k = 0; k < v.n; k++)
+            for (int64_t i = 0; i < v.inner; i++) acc[i] += xo[k * v.inner + i];
+        for (int64_t i = 0; i < v.inner; i++) yo[i] = (tg_real)(acc[i] * scale);
     }
+    return 0;
 }
 
 static void spread_scaled(const tg_tensor *x, int dim, double scale, const tg_real *dy, tg_real *dx)
@@ -108,9 +105,7 @@ static int sum_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *n
 }
 static int sum_forward(tg_tape *t, tg_node *node)
 {
-    (void)t;
-    sum_scaled(node->inputs[0], ((tg_reduce_attr *)node->attr)->dim, 1.0, node->out->data);
-    return 0;
+    return sum_scaled(t, node->inputs[0], ((tg_reduce_attr *)node->attr)->dim, 1.0, node->out->data);
 }
 static void sum_backward(tg_tape *t, tg_node *node)
 {
@@ -125,9 +120,8 @@ static int mean_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *
 }
 static int mean_forward(tg_tape *t, tg_node *node)
 {
-    (void)t;
-    sum_scaled(node->inputs[0], ((tg_reduce_attr *)node->attr)->dim, mean_scale(node), node->out->data);
-    return 0;
+    return sum_scaled(t, node->inputs[0], ((tg_reduce_attr *)node->attr)->dim, mean_scale(node),
+                      node->out->data);
 }
 static void mean_backward(tg_tape *t, tg_node *node)
 {
@@ -152,17 +146,24 @@ static int max_forward(tg_tape *t, tg_node *node)
     reduce_view v = reduce_view_of(x, ((tg_reduce_attr *)node->attr)->dim);
     int64_t *idx = tg_tape_alloc(t, (size_t)(node->out->numel + 1) * sizeof *idx);
     if (!idx) return -1;
-    for (int64_t o = 0; o < v.outer; o++)
+    /* row by row in memory order: row 0 seeds the maxima, later rows replace strictly greater */
+    for (int64_t o = 0; o < v.outer; o++) {
+        const tg_real *xo = x->data + o * v.n * v.inner;
+        tg_real *yo = node->out->data + o * v.inner;
+        int64_t *io = idx + o * v.inner;
         for (int64_t i = 0; i < v.inner; i++) {
-            const tg_real *xo = x->data + o * v.n * v.inner + i;
-            int64_t best = 0;
-            for (int64_t k = 1; k < v.n; k++) {
-                tg_real c = xo[k * v.inner], b = xo[best * v.inner];
-                if (c > b || (c != c && b == b)) best = k;
-            }
-            idx[o * v.inner + i] = best;
-            node->out->data[o * v.inner + i] = xo[best * v.inner];
+            yo[i] = xo[i];
+            io[i] = 0;
         }
+        for (int64_t k = 1; k < v.n; k++)
+            for (int64_t i = 0; i < v.inner; i++) {
+                tg_real c = xo[k * v.inner + i];
+                if (c > yo[i] || (c != c && yo[i] == yo[i])) {
+                    yo[i] = c;
+                    io[i] = k;
+                }
+            }
+    }
     node->saved = idx;
     node->out->indices = idx;
     return 0;

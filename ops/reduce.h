@@ -13,11 +13,17 @@ typedef struct tg_reduce_attr {
     bool keepdim;
 } tg_reduce_attr;
 
+/* x:[...] -> the dims but `dim` (kept as 1 with keepdim); dim none: all dims -> []. Sums in double.
+ * Error: "sum: dim 3 out of range for rank 2 (x=[2,3])". mean of an empty dim is NaN. */
 tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
 tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
 /* Values of torch.max(x, dim, keepdim) (dim TG_DIM_NONE: torch.max(x), shape []); the gradient
- * goes to the first maximum. tg_max_indices() gives the argmax of a tg_max result. */
+ * goes to the first maximum; a NaN counts as the maximum. Errors: dim out of range
+ * ("max: dim 2 out of range for rank 2 (x=[2,3])"), an empty reduced dim. */
 tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
+/* The argmax of a tg_max result: one int64 per output element, the position along dim (the flat
+ * index into x for dim none), as torch.max(x, dim).indices. Lives in the tape's arena (valid until
+ * tg_tape_reset), also when no graph was recorded; NULL for any other tensor. */
 const int64_t *tg_max_indices(const tg_tensor *max_out);
 
 #endif

@@ -206,6 +206,11 @@ START_TEST(bad_inputs)
     tg_tensor *y = tg_sum(t, tt_tensorv(NULL, 2, 3, 0), 1, false);
     ck_assert_ptr_nonnull(y);
     tt_assert_close(y->data, ((double[]){0, 0, 0}), 3, 0);
+    y = tg_sum(t, tt_tensorv(NULL, 2, 3, 0), 0, false);
+    tt_assert_shape(y, 0);
+    y = tg_mean(t, tt_tensorv(NULL, 2, 3, 0), 1, true);
+    tt_assert_shape(y, 3, 1);
+    ck_assert(isnan(y->data[0]));
 }
 END_TEST
 
