@@ -1,0 +1,242 @@
+/* optim/optim.c — SGD, Adam, AdamW and RMSProp over parameter groups (PyTorch 1.13 formulas). */
+#include "optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
+
+const char *tg_optim_kind_name(tg_optim_kind kind)
+{
+    return (unsigned)kind < 4 ? kind_names[kind] : "?";
+}
+
+int tg_optim_kind_from_name(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && !strcmp(name, kind_names[i])) return i;
+    return -1;
+}
+
+tg_optim_config tg_optim_defaults(tg_optim_kind kind)
+{
+    tg_optim_config c = {.kind = kind, .lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                         .alpha = 0.99};
+    if (kind == TG_OPTIM_ADAM || kind == TG_OPTIM_ADAMW) c.lr = 1e-3;
+    if (kind == TG_OPTIM_ADAMW) c.weight_decay = 1e-2;
+    return c;
+}
+
+static const char *config_problem(const tg_optim_config *c)
+{
+    if ((unsigned)c->kind > TG_OPTIM_RMSPROP) return "unknown optimizer kind";
+    if (!(c->lr >= 0)) return "lr must be >= 0";
+    if (!(c->weight_decay >= 0)) return "weight_decay must be >= 0";
+    if (!(c->momentum >= 0)) return "momentum must be >= 0";
+    if (c->nesterov && (c->momentum <= 0 || c->dampening != 0))
+        return "nesterov needs momentum > 0 and dampening 0";
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return "betas must be in [0, 1)";
+    if (!(c->eps >= 0)) return "eps must be >= 0";
+    if (!(c->alpha >= 0)) return "alpha must be >= 0";
+    return NULL;
+}
+
+tg_optim *tg_optim_new_checked(const tg_optim_config *cfg, char *err, size_t errsz)
+{
+    const char *why = cfg ? config_problem(cfg) : "config is NULL";
+    if (why) {
+        if (err) snprintf(err, errsz, "%s: %s", cfg ? tg_optim_kind_name(cfg->kind) : "optim", why);
+        return NULL;
+    }
+    tg_optim *o = calloc(1, sizeof *o);
+    if (!o && err) snprintf(err, errsz, "optim: out of memory");
+    if (o) o->cfg = *cfg;
+    return o;
+}
+
+tg_optim *tg_optim_new(const tg_optim_config *cfg) { return tg_optim_new_checked(cfg, NULL, 0); }
+
+void tg_optim_free(tg_optim *o)
+{
+    if (!o) return;
+    for (int i = 0; i < o->n_slots; i++)
+        for (int k = 0; k < 3; k++) free(o->slots[i].state[k]);
+    free(o->slots);
+    free(o->groups);
+    free(o);
+}
+
+int tg_optim_add_group(tg_optim *o, tg_tensor *const *params, int n, double lr, double weight_decay)
+{
+    if (!o) return -1;
+    for (int i = 0; i < n; i++) {
+        const tg_tensor *p = params[i];
+        if (!p || p->dtype != TG_REAL || p->tape) {
+            snprintf(o->error, sizeof o->error,
+                     "optim: parameter %d of the group is %s", i,
+                     !p ? "NULL" : p->tape ? "a tape tensor (parameters must be long-lived)" : "not real");
+            return -1;
+        }
+    }
+    tg_param_group *g = realloc(o->groups, (size_t)(o->n_groups + 1) * sizeof *g);
+    if (!g) goto nomem;
+    o->groups = g;
+    tg_param_slot *s = realloc(o->slots, (size_t)(o->n_slots + n) * sizeof *s);
+    if (!s && n > 0) goto nomem;
+    if (s) o->slots = s;
+    g = &o->groups[o->n_groups];
+    g->first = o->n_slots;
+    g->count = n;
+    g->lr = g->initial_lr = isnan(lr) ? o->cfg.lr : lr;
+    g->weight_decay = isnan(weight_decay) ? o->cfg.weight_decay : weight_decay;
+    g->momentum = (o->cfg.kind == TG_OPTIM_ADAM || o->cfg.kind == TG_OPTIM_ADAMW) ? o->cfg.beta1
+                                                                                 : o->cfg.momentum;
+    for (int i = 0; i < n; i++)
+        o->slots[o->n_slots + i] = (tg_param_slot){.param = params[i], .group = o->n_groups};
+    o->n_slots += n;
+    return o->n_groups++;
+nomem:
+    snprintf(o->error, sizeof o->error, "optim: out of memory");
+    return -1;
+}
+
+int tg_optim_add_params_split_decay(tg_optim *o, tg_tensor *const *params, int n)
+{
+    tg_tensor **decay = malloc((size_t)(n > 0 ? n : 1) * sizeof *decay);
+    tg_tensor **no_decay = malloc((size_t)(n > 0 ? n : 1) * sizeof *no_decay);
+    int nd = 0, nn = 0, rc = -1;
+    if (decay && no_decay) {
+        for (int i = 0; i < n; i++) {
+            if (params[i] && params[i]->ndim >= 2) decay[nd++] = params[i];
+            else no_decay[nn++] = params[i];
+        }
+        if (tg_optim_add_group(o, decay, nd, NAN, NAN) >= 0 &&
+            tg_optim_add_group(o, no_decay, nn, NAN, 0.0) >= 0)
+            rc = 0;
+    } else if (o) {
+        snprintf(o->error, sizeof o->error, "optim: out of memory");
+    }
+    free(decay);
+    free(no_decay);
+    return rc;
+}
+
+/* The state buffer k of a slot, zeroed on first use; NULL when out of memory. */
+static tg_real *state(tg_param_slot *s, int k)
+{
+    if (!s->state[k]) s->state[k] = calloc((size_t)s->param->numel, sizeof(tg_real));
+    return s->state[k];
+}
+
+/* SGD (torch.optim.SGD): g = grad + wd p; buf = g at the first step, else
+ * buf = momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf; p -= lr g. */
+static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s)
+{
+    tg_real *p = s->param->data;
+    const tg_real *grad = s->param->grad;
+    const double lr = g->lr, wd = g->weight_decay, mu = g->momentum;
+    tg_real *buf = mu != 0 ? state(s, 0) : NULL;
+    if (mu != 0 && !buf) return -1;
+    for (int64_t i = 0; i < s->param->numel; i++) {
+        double d = grad[i] + wd * p[i];
+        if (mu != 0) {
+            buf[i] = s->step == 1 ? d : mu * buf[i] + (1 - c->dampening) * d;
+            d = c->nesterov ? d + mu * buf[i] : buf[i];
+        }
+        p[i] -= lr * d;
+    }
+    return 0;
+}
+
+/* Adam / AdamW (torch.optim.Adam, AdamW): Adam adds wd p to the gradient, AdamW decays p by
+ * (1 - lr wd) first. m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2 (amsgrad: vmax = max(vmax, v),
+ * used instead of v); p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+static int adam_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s)
+{
+    tg_real *p = s->param->data;
+    const tg_real *grad = s->param->grad;
+    tg_real *m = state(s, 0), *v = state(s, 1), *vmax = c->amsgrad ? state(s, 2) : NULL;
+    if (!m || !v || (c->amsgrad && !vmax)) return -1;
+    const double b1 = g->momentum, b2 = c->beta2, lr = g->lr, wd = g->weight_decay;
+    const double bc1 = 1 - pow(b1, (double)s->step), bc2 = 1 - pow(b2, (double)s->step);
+    const double step_size = lr / bc1, sqrt_bc2 = sqrt(bc2);
+    const bool decoupled = c->kind == TG_OPTIM_ADAMW;
+    for (int64_t i = 0; i < s->param->numel; i++) {
+        double d = grad[i];
+        if (decoupled) p[i] *= (tg_real)(1 - lr * wd);
+        else d += wd * p[i];
+        m[i] = b1 * m[i] + (1 - b1) * d;
+        v[i] = b2 * v[i] + (1 - b2) * d * d;
+        double second = v[i];
+        if (vmax) {
+            if (v[i] > vmax[i]) vmax[i] = v[i];
+            second = vmax[i];
+        }
+        p[i] -= step_size * m[i] / (sqrt(second) / sqrt_bc2 + c->eps);
+    }
+    return 0;
+}
+
+/* RMSProp (torch.optim.RMSprop): g = grad + wd p; sq = alpha sq + (1-alpha) g^2;
+ * avg = sqrt(sq - ga^2) + eps with ga = alpha ga + (1-alpha) g when centered, else sqrt(sq) + eps;
+ * with momentum buf = momentum buf + g / avg, p -= lr buf; else p -= lr g / avg. */
+static int rmsprop_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s)
+{
+    tg_real *p = s->param->data;
+    const tg_real *grad = s->param->grad;
+    const double lr = g->lr, wd = g->weight_decay, mu = g->momentum, a = c->alpha;
+    tg_real *sq = state(s, 0), *buf = mu > 0 ? state(s, 1) : NULL, *ga = c->centered ? state(s, 2) : NULL;
+    if (!sq || (mu > 0 && !buf) || (c->centered && !ga)) return -1;
+    for (int64_t i = 0; i < s->param->numel; i++) {
+        double d = grad[i] + wd * p[i];
+        sq[i] = a * sq[i] + (1 - a) * d * d;
+        double avg;
+        if (ga) {
+            ga[i] = a * ga[i] + (1 - a) * d;
+            avg = sqrt(sq[i] - (double)ga[i] * ga[i]) + c->eps;
+        } else {
+            avg = sqrt(sq[i]) + c->eps;
+        }
+        if (buf) {
+            buf[i] = mu * buf[i] + d / avg;
+            p[i] -= lr * buf[i];
+        } else {
+            p[i] -= lr * d / avg;
+        }
+    }
+    return 0;
+}
+
+void tg_optim_step(tg_optim *o)
+{
+    if (!o) return;
+    for (int i = 0; i < o->n_slots; i++) {
+        tg_param_slot *s = &o->slots[i];
+        if (!s->param->grad) continue;
+        const tg_param_group *g = &o->groups[s->group];
+        s->step++;
+        int rc = 0;
+        switch (o->cfg.kind) {
+        case TG_OPTIM_SGD: rc = sgd_update(&o->cfg, g, s); break;
+        case TG_OPTIM_ADAM:
+        case TG_OPTIM_ADAMW: rc = adam_update(&o->cfg, g, s); break;
+        case TG_OPTIM_RMSPROP: rc = rmsprop_update(&o->cfg, g, s); break;
+        }
+        if (rc) snprintf(o->error, sizeof o->error, "optim: out of memory for the state of parameter %d", i);
+    }
+}
+
+void tg_optim_zero_grad(tg_optim *o)
+{
+    if (!o) return;
+    for (int i = 0; i < o->n_slots; i++) tg_tensor_zero_grad(o->slots[i].param);
+}
+
+void tg_optim_set_lr(tg_optim *o, double lr)
+{
+    if (!o) return;
+    for (int i = 0; i < o->n_groups; i++) o->groups[i].lr = lr;
+}
