@@ -33,5 +33,6 @@
 #include "ops/norm.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
+#include "optim/optim.h"
 
 #endif
