@@ -236,6 +236,8 @@ static int concat_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int
     tg_concat_attr *a = attr;
     const tg_tensor *x0 = in[0];
     char s0[TG_SHAPE_STR_LEN], si[TG_SHAPE_STR_LEN];
+    for (int i = 1; i < n; i++)
+        if (!in[i]) return tg_fail(t, "concat: tensor%d is NULL", i), -1;
     if (x0->ndim == 0)
         return tg_fail(t, "concat: tensor0 is a scalar; concat needs rank >= 1 (tensor0=[])"), -1;
     int dim = resolve_dim(t, "concat", "dim", a->dim, x0);
@@ -494,6 +496,7 @@ const tg_op_desc tg_op_desc_transpose = {
     .summary = "swaps dims dim0 and dim1 (torch.transpose)"};
 const tg_op_desc tg_op_desc_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = TG_MAX_INPUTS, .input_names = concat_inputs,
+    .optional_inputs = ((1u << TG_MAX_INPUTS) - 1) & ~1u, /* any count: concat_shape rejects NULLs among the n given */
     .attrs = concat_attrs, .n_attrs = N_ATTRS(concat_attrs), .attr_size = sizeof(tg_concat_attr),
     .shape = concat_shape, .forward = concat_forward, .backward = concat_backward,
     .summary = "joins tensors along dim (torch.cat)"};
