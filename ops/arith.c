@@ -14,6 +14,8 @@
  */
 #include "arith.h"
 
+#include "kernels/parallel.h"
+
 #include <math.h>
 #include <stdio.h>
 
@@ -75,21 +77,30 @@ static void bcast_plan_make(const tg_tensor *const in[2], const tg_tensor *out, 
     }
 }
 
-/* Calls row(ctx, n, offset_a, stride_a, offset_b, stride_b, offset_out) for every row of the
- * plan's last dim, in output order (the output is contiguous). */
+/* Calls row(ctx, n, offset_a, stride_a, offset_b, stride_b, offset_out) for the pieces of the
+ * plan's rows (its last dim) that cover output elements [begin, end), in output order (the output
+ * is contiguous). */
 typedef void (*bcast_row_fn)(void *ctx, int64_t n, int64_t ia, int64_t sa, int64_t ib, int64_t sb,
                              int64_t io);
-static void bcast_walk(const bcast_plan *p, bcast_row_fn row, void *ctx)
+static void bcast_walk(const bcast_plan *p, int64_t begin, int64_t end, bcast_row_fn row, void *ctx)
 {
+    if (begin >= end) return;
     int last = p->ndim - 1;
-    int64_t n = p->shape[last], sa = p->stride[0][last], sb = p->stride[1][last];
+    int64_t len = p->shape[last], sa = p->stride[0][last], sb = p->stride[1][last];
     int64_t idx[TG_MAX_DIMS] = {0};
-    int64_t ia = 0, ib = 0, io = 0;
-    for (;;) {
-        row(ctx, n, ia, sa, ib, sb, io);
+    int64_t ia = 0, ib = 0, col = begin % len, rest = begin / len;
+    for (int d = last - 1; d >= 0; d--) { /* multi-index of the first row */
+        idx[d] = rest % p->shape[d];
+        rest /= p->shape[d];
+        ia += idx[d] * p->stride[0][d];
+        ib += idx[d] * p->stride[1][d];
+    }
+    for (int64_t io = begin; io < end;) {
+        int64_t n = len - col < end - io ? len - col : end - io;
+        row(ctx, n, ia + col * sa, sa, ib + col * sb, sb, io);
         io += n;
-        int d = last - 1;
-        for (; d >= 0; d--) { /* odometer over the outer dims */
+        col = 0;
+        for (int d = last - 1; d >= 0; d--) { /* odometer over the outer dims */
             ia += p->stride[0][d];
             ib += p->stride[1][d];
             if (++idx[d] < p->shape[d]) break;
@@ -97,8 +108,43 @@ static void bcast_walk(const bcast_plan *p, bcast_row_fn row, void *ctx)
             ib -= p->stride[1][d] * p->shape[d];
             idx[d] = 0;
         }
-        if (d < 0) return;
     }
+}
+
+/* Elementwise work is split into chunks of this many output elements across the thread pool. */
+#define ELEMENTWISE_GRAIN 32768
+
+static int64_t chunk_count(int64_t numel) { return (numel + ELEMENTWISE_GRAIN - 1) / ELEMENTWISE_GRAIN; }
+/* End (exclusive) of chunk range [.., last) in elements. */
+static int64_t chunk_end(int64_t last, int64_t numel)
+{
+    return last * ELEMENTWISE_GRAIN < numel ? last * ELEMENTWISE_GRAIN : numel;
+}
+
+typedef struct bcast_job {
+    const bcast_plan *plan;
+    int64_t numel;
+    bcast_row_fn row;
+    void *ctx;
+} bcast_job;
+
+static void bcast_chunks(void *vjob, int64_t first, int64_t last)
+{
+    const bcast_job *j = vjob;
+    /* chunk by chunk, so the split is the same whatever range a thread receives */
+    for (int64_t c = first; c < last; c++)
+        bcast_walk(j->plan, c * ELEMENTWISE_GRAIN, chunk_end(c + 1, j->numel), j->row, j->ctx);
+}
+
+/* Walks every output element; in parallel chunks when `parallel` (rows write disjoint memory). */
+static void bcast_run(const bcast_plan *p, int64_t numel, bool parallel, bcast_row_fn row, void *ctx)
+{
+    if (!parallel) {
+        bcast_walk(p, 0, numel, row, ctx);
+        return;
+    }
+    bcast_job job = {p, numel, row, ctx};
+    tg_parallel_for(chunk_count(numel), bcast_chunks, &job);
 }
 
 typedef enum binop { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binop;
@@ -202,7 +248,7 @@ static int binary_forward(binop op, tg_node *node)
     bcast_plan p;
     bcast_plan_make(in, node->out, &p);
     binary_ctx c = {.op = op, .a = in[0]->data, .b = in[1]->data, .y = node->out->data};
-    if (node->out->numel) bcast_walk(&p, binary_forward_row, &c);
+    bcast_run(&p, node->out->numel, true, binary_forward_row, &c);
     return 0;
 }
 
@@ -219,7 +265,8 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
         if (!dx) continue;
         binary_ctx c = {.op = op, .which = k, .a = in[0]->data, .b = in[1]->data,
                         .y = node->out->data, .dy = node->out->grad, .dx = dx};
-        bcast_walk(&p, binary_backward_row, &c);
+        /* a broadcast input gathers several output elements per gradient element: serial */
+        bcast_run(&p, node->out->numel, in[k]->numel == node->out->numel, binary_backward_row, &c);
     }
 }
 
@@ -260,33 +307,59 @@ static int same_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *
     return 0;
 }
 
-/* Declares forward FWD(x) and backward dx += BWD(g, x, y) for a unary op, plus its descriptor. */
+/* Chunked elementwise loops over [0, numel) for the unary ops, run on the thread pool. */
+typedef struct unary_ctx {
+    const tg_real *x, *y, *dy;
+    tg_real *out; /* y in the forward, dx in the backward */
+    const void *attr;
+    int64_t numel;
+} unary_ctx;
+
+
+static void unary_run(int64_t numel, tg_range_fn chunk_fn, unary_ctx *c)
+{
+    c->numel = numel;
+    tg_parallel_for(chunk_count(numel), chunk_fn, c);
+}
+
+/* Defines a unary op: forward y = FWD(x), backward dx += BWD(g, x, y) with g = dy, and its
+ * descriptor. `attr` is in scope for both expressions. */
 #define UNARY_OP(NAME, FWD, BWD, ATTRS, N_ATTRS, ATTR_SIZE, POSITIVE, SUMMARY)                     \
+    static void NAME##_forward_chunks(void *vctx, int64_t first, int64_t last)                     \
+    {                                                                                              \
+        const unary_ctx *c = vctx;                                                                 \
+        const void *attr = c->attr;                                                                \
+        (void)attr;                                                                                \
+        for (int64_t i = first * ELEMENTWISE_GRAIN; i < chunk_end(last, c->numel); i++) {         \
+            tg_real x = c->x[i];                                                                   \
+            c->out[i] = (tg_real)(FWD);                                                            \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_backward_chunks(void *vctx, int64_t first, int64_t last)                    \
+    {                                                                                              \
+        const unary_ctx *c = vctx;                                                                 \
+        const void *attr = c->attr;                                                                \
+        (void)attr;                                                                                \
+        for (int64_t i = first * ELEMENTWISE_GRAIN; i < chunk_end(last, c->numel); i++) {         \
+            tg_real g = c->dy[i], x = c->x[i], y = c->y[i];                                        \
+            (void)x, (void)y;                                                                      \
+            c->out[i] += (tg_real)(BWD);                                                           \
+        }                                                                                          \
+    }                                                                                              \
     static int NAME##_forward(tg_tape *t, tg_node *node)                                           \
     {                                                                                              \
         (void)t;                                                                                   \
-        const tg_real *xs = node->inputs[0]->data;                                                 \
-        tg_real *ys = node->out->data;                                                             \
-        const void *attr = node->attr;                                                             \
-        (void)attr;                                                                                \
-        for (int64_t i = 0; i < node->out->numel; i++) {                                           \
-            tg_real x = xs[i];                                                                     \
-            ys[i] = (tg_real)(FWD);                                                                \
-        }                                                                                          \
+        unary_ctx c = {.x = node->inputs[0]->data, .out = node->out->data, .attr = node->attr};    \
+        unary_run(node->out->numel, NAME##_forward_chunks, &c);                                    \
         return 0;                                                                                  \
     }                                                                                              \
     static void NAME##_backward(tg_tape *t, tg_node *node)                                         \
     {                                                                                              \
         tg_real *dx = tg_input_grad(t, node, 0);                                                   \
         if (!dx) return;                                                                           \
-        const tg_real *xs = node->inputs[0]->data, *ys = node->out->data, *dy = node->out->grad;   \
-        const void *attr = node->attr;                                                             \
-        (void)attr;                                                                                \
-        for (int64_t i = 0; i < node->out->numel; i++) {                                           \
-            tg_real g = dy[i], x = xs[i], y = ys[i];                                               \
-            (void)x, (void)y;                                                                      \
-            dx[i] += (tg_real)(BWD);                                                               \
-        }                                                                                          \
+        unary_ctx c = {.x = node->inputs[0]->data, .y = node->out->data, .dy = node->out->grad,    \
+                       .out = dx, .attr = node->attr};                                             \
+        unary_run(node->out->numel, NAME##_backward_chunks, &c);                                   \
     }                                                                                              \
     const tg_op_desc tg_op_desc_##NAME = {                                                         \
         .name = #NAME, .min_inputs = 1, .max_inputs = 1, .input_names = unary_inputs,              \

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 typedef struct shape { int nd; int64_t s[4]; } shape;
 
@@ -195,6 +196,48 @@ START_TEST(binary_matches_reference_loop)
 }
 END_TEST
 
+/* Past ELEMENTWISE_GRAIN (32768) the work is split into chunks that cut rows anywhere: results
+ * must match a plain loop, with 1 or 2 threads alike. */
+START_TEST(large_tensors_split_into_chunks)
+{
+    const shape cases[][2] = {
+        {{2, {3, 50001}}, {1, {50001}}}, /* bias: rows longer than a chunk */
+        {{2, {5, 30011}}, {2, {5, 1}}},  /* chunks cross row ends */
+        {{1, {70001}}, {1, {70001}}},    /* one long row */
+    };
+    for (int threads = 1; threads <= 2; threads++) {
+        tg_set_threads(threads);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            tg_tape *t = tt_tape();
+            tg_tensor *a = rnd(cases[c][0], 70 + c, -1, 1), *b = rnd(cases[c][1], 80 + c, 0.5, 1.5);
+            a->requires_grad = b->requires_grad = true;
+            tg_tensor *y = tg_exp(t, tg_mul(t, a, b));
+            ck_assert_msg(y != NULL, "%s", tg_error(t));
+            tg_real *dy = tg_tape_alloc(t, (size_t)y->numel * sizeof *dy);
+            for (int64_t i = 0; i < y->numel; i++) dy[i] = (tg_real)((i % 7) - 3);
+            ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+            /* reference: b is either full size, [n] trailing, or [rows,1] */
+            int64_t n = y->numel, cols = cases[c][0].s[cases[c][0].nd - 1];
+            double *db = calloc((size_t)b->numel, sizeof *db);
+            int64_t worst_y = -1, worst_a = -1;
+            for (int64_t i = 0; i < n; i++) {
+                int64_t ib = b->numel == n ? i : b->numel == cols ? i % cols : i / cols;
+                double e = exp((double)a->data[i] * b->data[ib]);
+                if (fabs(y->data[i] - e) > 1e-5 * e) worst_y = i;
+                if (fabs(a->grad[i] - dy[i] * e * b->data[ib]) > 1e-4 * (1 + fabs(dy[i] * e))) worst_a = i;
+                db[ib] += dy[i] * e * a->data[i];
+            }
+            ck_assert_msg(worst_y < 0, "case %zu: y[%lld] wrong", c, (long long)worst_y);
+            ck_assert_msg(worst_a < 0, "case %zu: da[%lld] wrong", c, (long long)worst_a);
+            tt_assert_close(b->grad, db, b->numel, TT_DOUBLE ? 1e-9 : 1e-3);
+            free(db);
+            tt_cleanup();
+        }
+    }
+    tg_set_threads(1);
+}
+END_TEST
+
 START_TEST(unary_gradcheck)
 {
     const shape shapes[] = {{0, {0}}, {1, {1}}, {1, {7}}, {3, {2, 1, 3}}, {4, {1, 3, 1, 5}}};
@@ -268,6 +311,7 @@ Suite *suite_arith(void)
     tcase_add_test(tc, unary_values_and_gradients);
     tcase_add_test(tc, binary_gradcheck_all_patterns);
     tcase_add_test(tc, binary_matches_reference_loop);
+    tcase_add_test(tc, large_tensors_split_into_chunks);
     tcase_add_test(tc, unary_gradcheck);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, no_grad_records_nothing_and_broadcast_grad_accumulates);
