@@ -167,9 +167,10 @@ static const char *const binop_names[] = {"add", "sub", "mul", "div"};
 typedef struct binary_ctx {
     binop op;
     int which;                /* backward: the input whose gradient is accumulated */
-    const tg_real *a, *b, *y; /* inputs and forward output */
-    const tg_real *dy;
-    tg_real *dx;
+    const tg_real *a, *b; /* inputs */
+    tg_real *y;           /* forward: the output */
+    const tg_real *dy;    /* backward: the output's gradient ... */
+    tg_real *dx;          /* ... added into this input's gradient */
 } binary_ctx;
 
 static void binary_forward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, int64_t ib, int64_t sb,
@@ -177,7 +178,7 @@ static void binary_forward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, in
 {
     binary_ctx *c = vctx;
     const tg_real *a = c->a + ia, *b = c->b + ib;
-    tg_real *y = (tg_real *)c->y + io;
+    tg_real *y = c->y + io;
     switch (c->op) {
     case BIN_ADD: ROW_LOOP(x + z); break;
     case BIN_SUB: ROW_LOOP(x - z); break;
@@ -264,7 +265,7 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
         tg_real *dx = tg_input_grad(t, node, k);
         if (!dx) continue;
         binary_ctx c = {.op = op, .which = k, .a = in[0]->data, .b = in[1]->data,
-                        .y = node->out->data, .dy = node->out->grad, .dx = dx};
+                        .dy = node->out->grad, .dx = dx};
         /* a broadcast input gathers several output elements per gradient element: serial */
         bcast_run(&p, node->out->numel, in[k]->numel == node->out->numel, binary_backward_row, &c);
     }
