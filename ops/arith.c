@@ -16,7 +16,7 @@
 
 #include "kernels/parallel.h"
 
-#include <math.h>
+#include <tgmath.h> /* exp, log, sqrt in tg_real precision */
 #include <stdio.h>
 
 /* ---- broadcasting ---- */
