@@ -8,7 +8,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 static const tg_attr_desc reduce_attrs[] = {
     {"dim", TG_ATTR_INT, offsetof(tg_reduce_attr, dim), "none", .nullable = true},
@@ -31,8 +30,8 @@ static reduce_view reduce_view_of(const tg_tensor *x, int dim)
 
 /* x:[d0..dk..] dim=k -> [d0..1..] (keepdim) or [d0....]; dim none -> [] (all ones with keepdim).
  * Resolves a negative dim in attr. A rank-0 x accepts dim 0 and -1, as PyTorch does. */
-static int reduce_shape(const char *op, tg_tape *t, tg_tensor *const *in, void *attr, int *ndim,
-                        int64_t *shape)
+static int reduce_shape(const char *op, bool empty_ok, tg_tape *t, tg_tensor *const *in, void *attr,
+                        int *ndim, int64_t *shape)
 {
     tg_reduce_attr *a = attr;
     const tg_tensor *x = in[0];
@@ -47,8 +46,8 @@ static int reduce_shape(const char *op, tg_tape *t, tg_tensor *const *in, void *
         if (a->dim < 0) a->dim += rank;
         if (x->ndim == 0) a->dim = TG_DIM_NONE;
     }
-    if (!strcmp(op, "max") && reduce_view_of(x, a->dim).n == 0) {
-        tg_fail(t, "max: cannot take the maximum of an empty dim (x=%s)", tg_shape_str(x, s, sizeof s));
+    if (!empty_ok && reduce_view_of(x, a->dim).n == 0) {
+        tg_fail(t, "%s: cannot reduce an empty dim (x=%s)", op, tg_shape_str(x, s, sizeof s));
         return -1;
     }
     *ndim = 0;
@@ -101,7 +100,7 @@ static double mean_scale(const tg_node *node)
 static int sum_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
 {
     (void)n;
-    return reduce_shape("sum", t, in, attr, ndim, shape);
+    return reduce_shape("sum", true, t, in, attr, ndim, shape);
 }
 static int sum_forward(tg_tape *t, tg_node *node)
 {
@@ -116,7 +115,7 @@ static void sum_backward(tg_tape *t, tg_node *node)
 static int mean_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
 {
     (void)n;
-    return reduce_shape("mean", t, in, attr, ndim, shape);
+    return reduce_shape("mean", true, t, in, attr, ndim, shape);
 }
 static int mean_forward(tg_tape *t, tg_node *node)
 {
@@ -138,7 +137,7 @@ static void mean_backward(tg_tape *t, tg_node *node)
 static int max_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
 {
     (void)n;
-    return reduce_shape("max", t, in, attr, ndim, shape);
+    return reduce_shape("max", false, t, in, attr, ndim, shape);
 }
 static int max_forward(tg_tape *t, tg_node *node)
 {
