@@ -1,0 +1,538 @@
+/* nn/data.c — inflate + gzip, IDX files, datasets, shuffled batches and augmentation. */
+#include "data.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
+
+/* ---------------- CRC-32 ---------------- */
+
+uint32_t tg_crc32(uint32_t crc, const void *data, size_t n)
+{
+    static uint32_t table[256];
+    static int ready; /* benign race: every thread computes the same table */
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    const uint8_t *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---------------- inflate (RFC 1951) ---------------- */
+
+typedef struct bit_reader {
+    const uint8_t *in;
+    size_t len, pos; /* byte position */
+    uint32_t bitbuf;
+    int bitcnt;
+    bool overrun;
+} bit_reader;
+
+static uint32_t get_bits(bit_reader *br, int n)
+{
+    uint32_t v = br->bitbuf;
+    while (br->bitcnt < n) {
+        if (br->pos >= br->len) {
+            br->overrun = true;
+            return 0;
+        }
+        v |= (uint32_t)br->in[br->pos++] << br->bitcnt;
+        br->bitcnt += 8;
+    }
+    br->bitbuf = (uint32_t)((uint64_t)v >> n);
+    br->bitcnt -= n;
+    return v & ((1u << n) - 1);
+}
+
+/* Canonical Huffman code: count of codes per length and symbols sorted by code. */
+#define MAX_BITS 15
+typedef struct huffman {
+    uint16_t count[MAX_BITS + 1];
+    uint16_t symbol[288];
+} huffman;
+
+/* Builds a code from code lengths; returns 0, or -1 when the lengths over-subscribe the code
+ * (incomplete codes are allowed, as zlib allows them for single-code distance trees). */
+static int huffman_build(huffman *h, const uint8_t *lengths, int n)
+{
+    memset(h->count, 0, sizeof h->count);
+    for (int i = 0; i < n; i++) h->count[lengths[i]]++;
+    int left = 1;
+    for (int len = 1; len <= MAX_BITS; len++) {
+        left = (left << 1) - h->count[len];
+        if (left < 0) return -1;
+    }
+    uint16_t offs[MAX_BITS + 1];
+    offs[1] = 0;
+    for (int len = 1; len < MAX_BITS; len++) offs[len + 1] = offs[len] + h->count[len];
+    for (int i = 0; i < n; i++)
+        if (lengths[i]) h->symbol[offs[lengths[i]]++] = (uint16_t)i;
+    return 0;
+}
+
+/* Decodes one symbol bit by bit (codes are stored MSB-first within the LSB-first stream). */
+static int huffman_decode(bit_reader *br, const huffman *h)
+{
+    int code = 0, first = 0, index = 0;
+    for (int len = 1; len <= MAX_BITS; len++) {
+        code |= (int)get_bits(br, 1);
+        if (br->overrun) return -1;
+        const int count = h->count[len];
+        if (code - first < count) return h->symbol[index + (code - first)];
+        index += count;
+        first = (first + count) << 1;
+        code <<= 1;
+    }
+    return -1;
+}
+
+typedef struct out_buf {
+    uint8_t *p;
+    size_t len, cap;
+} out_buf;
+
+static int out_reserve(out_buf *o, size_t extra)
+{
+    if (o->len + extra <= o->cap) return 0;
+    size_t cap = o->cap ? o->cap : 1 << 16;
+    while (cap < o->len + extra) cap *= 2;
+    uint8_t *p = realloc(o->p, cap);
+    if (!p) return -1;
+    o->p = p, o->cap = cap;
+    return 0;
+}
+
+static const uint16_t len_base[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+                                      35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+                                      3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint16_t dist_base[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129,
+                                       193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097,
+                                       6145, 8193, 12289, 16385, 24577};
+static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
+                                       6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+/* Decodes literal/length and distance symbols until end-of-block. Returns NULL or the reason. */
+static const char *inflate_codes(bit_reader *br, out_buf *o, const huffman *lit, const huffman *dist)
+{
+    for (;;) {
+        const int sym = huffman_decode(br, lit);
+        if (sym < 0) return br->overrun ? "stream ends inside a block" : "invalid literal/length code";
+        if (sym < 256) {
+            if (out_reserve(o, 1)) return "out of memory";
+            o->p[o->len++] = (uint8_t)sym;
+        } else if (sym == 256) {
+            return NULL;
+        } else {
+            if (sym > 285) return "invalid length symbol";
+            const size_t len = len_base[sym - 257] + get_bits(br, len_extra[sym - 257]);
+            const int ds = huffman_decode(br, dist);
+            if (ds < 0 || ds > 29) return br->overrun ? "stream ends inside a block" : "invalid distance code";
+            const size_t d = dist_base[ds] + get_bits(br, dist_extra[ds]);
+            if (br->overrun) return "stream ends inside a block";
+            if (d > o->len) return "distance reaches before the start of the output";
+            if (out_reserve(o, len)) return "out of memory";
+            for (size_t i = 0; i < len; i++, o->len++) o->p[o->len] = o->p[o->len - d];
+        }
+    }
+}
+
+static const char *inflate_stored(bit_reader *br, out_buf *o)
+{
+    br->bitbuf = 0, br->bitcnt = 0; /* skip to the byte boundary */
+    if (br->len - br->pos < 4) return "stream ends inside a stored block header";
+    const uint8_t *h = br->in + br->pos;
+    const unsigned len = h[0] | h[1] << 8, nlen = h[2] | h[3] << 8;
+    if (len != (~nlen & 0xffff)) return "stored block length does not match its complement";
+    br->pos += 4;
+    if (br->len - br->pos < len) return "stream ends inside a stored block";
+    if (out_reserve(o, len)) return "out of memory";
+    memcpy(o->p + o->len, br->in + br->pos, len);
+    o->len += len, br->pos += len;
+    return NULL;
+}
+
+static const char *inflate_fixed(bit_reader *br, out_buf *o)
+{
+    static huffman lit, dist;
+    static int built;
+    if (!built) {
+        uint8_t lengths[288];
+        for (int i = 0; i < 288; i++) lengths[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
+        huffman_build(&lit, lengths, 288);
+        for (int i = 0; i < 30; i++) lengths[i] = 5;
+        huffman_build(&dist, lengths, 30);
+        built = 1;
+    }
+    return inflate_codes(br, o, &lit, &dist);
+}
+
+static const char *inflate_dynamic(bit_reader *br, out_buf *o)
+{
+    static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+    const int nlen = (int)get_bits(br, 5) + 257, ndist = (int)get_bits(br, 5) + 1,
+              ncode = (int)get_bits(br, 4) + 4;
+    if (br->overrun) return "stream ends inside a block header";
+    if (nlen > 286 || ndist > 30) return "too many length or distance codes";
+    uint8_t lengths[320] = {0};
+    for (int i = 0; i < ncode; i++) lengths[order[i]] = (uint8_t)get_bits(br, 3);
+    huffman lencode, lit, dist;
+    if (huffman_build(&lencode, lengths, 19)) return "over-subscribed code-length code";
+    memset(lengths, 0, sizeof lengths);
+    for (int i = 0; i < nlen + ndist;) {
+        int sym = huffman_decode(br, &lencode);
+        if (sym < 0) return br->overrun ? "stream ends inside a block header" : "invalid code-length code";
+        if (sym < 16) {
+            lengths[i++] = (uint8_t)sym;
+            continue;
+        }
+        uint8_t value = 0;
+        int repeat;
+        if (sym == 16) {
+            if (i == 0) return "repeat of a code length with none before it";
+            value = lengths[i - 1];
+            repeat = 3 + (int)get_bits(br, 2);
+        } else if (sym == 17) {
+            repeat = 3 + (int)get_bits(br, 3);
+        } else {
+            repeat = 11 + (int)get_bits(br, 7);
+        }
+        if (i + repeat > nlen + ndist) return "code lengths repeat past the end";
+        while (repeat--) lengths[i++] = value;
+    }
+    if (lengths[256] == 0) return "no end-of-block code";
+    if (huffman_build(&lit, lengths, nlen)) return "over-subscribed literal/length code";
+    if (huffman_build(&dist, lengths + nlen, ndist)) return "over-subscribed distance code";
+    return inflate_codes(br, o, &lit, &dist);
+}
+
+tg_status tg_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
+                     size_t *consumed, char *err, size_t errsz)
+{
+    bit_reader br = {.in = in, .len = in_len};
+    out_buf o = {0};
+    const char *why = NULL;
+    int last;
+    do {
+        last = (int)get_bits(&br, 1);
+        const int type = (int)get_bits(&br, 2);
+        if (br.overrun) why = "stream ends before a block header";
+        else if (type == 0) why = inflate_stored(&br, &o);
+        else if (type == 1) why = inflate_fixed(&br, &o);
+        else if (type == 2) why = inflate_dynamic(&br, &o);
+        else why = "invalid block type 3";
+    } while (!why && !last);
+    if (why) {
+        free(o.p);
+        SAY("inflate: %s", why);
+        return !strcmp(why, "out of memory") ? TG_ERR_NOMEM : TG_ERR_FORMAT;
+    }
+    *out = o.p ? o.p : malloc(1);
+    *out_len = o.len;
+    if (consumed) *consumed = br.pos;
+    return *out ? TG_OK : TG_ERR_NOMEM;
+}
+
+static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+tg_status tg_gunzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len, char *err, size_t errsz)
+{
+    if (len < 18) return SAY("gzip: file too short (%zu bytes)", len), TG_ERR_FORMAT;
+    if (in[0] != 0x1f || in[1] != 0x8b) return SAY("gzip: bad magic %02x %02x", in[0], in[1]), TG_ERR_FORMAT;
+    if (in[2] != 8) return SAY("gzip: compression method %d is not deflate (8)", in[2]), TG_ERR_FORMAT;
+    const uint8_t flags = in[3];
+    if (flags & 0xe0) return SAY("gzip: reserved flag bits set (0x%02x)", flags), TG_ERR_FORMAT;
+    size_t pos = 10;
+    if (flags & 4) { /* FEXTRA */
+        if (pos + 2 > len) goto short_header;
+        pos += 2 + (size_t)(in[pos] | in[pos + 1] << 8);
+    }
+    for (int bit = 8; bit <= 16; bit <<= 1) /* FNAME, FCOMMENT: zero-terminated */
+        if (flags & bit) {
+            while (pos < len && in[pos]) pos++;
+            pos++;
+        }
+    if (flags & 2) { /* FHCRC: low 16 bits of the header's CRC-32 */
+        if (pos + 2 > len) goto short_header;
+        if ((tg_crc32(0, in, pos) & 0xffff) != (uint32_t)(in[pos] | in[pos + 1] << 8))
+            return SAY("gzip: header CRC mismatch"), TG_ERR_FORMAT;
+        pos += 2;
+    }
+    if (pos + 8 > len) goto short_header;
+    size_t used;
+    tg_status st = tg_inflate(in + pos, len - pos - 8, out, out_len, &used, err, errsz);
+    if (st != TG_OK) return st;
+    const uint8_t *trailer = in + pos + used;
+    const uint32_t crc = tg_crc32(0, *out, *out_len);
+    if (le32(trailer) != crc || le32(trailer + 4) != (uint32_t)*out_len) {
+        SAY("gzip: %s mismatch (stored %08x, computed %08x)",
+            le32(trailer) != crc ? "CRC-32" : "size", le32(trailer) != crc ? le32(trailer) : le32(trailer + 4),
+            le32(trailer) != crc ? crc : (uint32_t)*out_len);
+        free(*out);
+        *out = NULL;
+        return TG_ERR_FORMAT;
+    }
+    return TG_OK;
+short_header:
+    return SAY("gzip: truncated header"), TG_ERR_FORMAT;
+}
+
+tg_status tg_read_file_maybe_gz(const char *path, uint8_t **out, size_t *out_len, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return SAY("%s: cannot open", path), TG_ERR_IO;
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            uint8_t *p = realloc(buf, cap);
+            if (!p) {
+                free(buf), fclose(f);
+                return SAY("%s: out of memory", path), TG_ERR_NOMEM;
+            }
+            buf = p;
+        }
+        const size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    const bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return SAY("%s: read error", path), TG_ERR_IO;
+    }
+    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+        char inner[200] = "";
+        tg_status st = tg_gunzip(buf, len, out, out_len, inner, sizeof inner);
+        free(buf);
+        if (st != TG_OK) SAY("%s: %s", path, inner);
+        return st;
+    }
+    *out = buf;
+    *out_len = len;
+    return TG_OK;
+}
+
+/* ---------------- IDX ---------------- */
+
+tg_status tg_idx_parse(const uint8_t *b, size_t len, tg_idx *out, char *err, size_t errsz)
+{
+    memset(out, 0, sizeof *out);
+    if (len < 4) return SAY("idx: %zu bytes is shorter than the 4-byte magic", len), TG_ERR_FORMAT;
+    if (b[0] || b[1]) return SAY("idx: bad magic %02x %02x (want 00 00)", b[0], b[1]), TG_ERR_FORMAT;
+    if (b[2] != 0x08) return SAY("idx: element type 0x%02x is not unsigned byte (0x08)", b[2]), TG_ERR_FORMAT;
+    const int ndim = b[3];
+    if (ndim < 1 || ndim > 4) return SAY("idx: %d dimensions (1..4 supported)", ndim), TG_ERR_FORMAT;
+    if (len < 4 + 4 * (size_t)ndim) return SAY("idx: file ends inside the %d dimension sizes", ndim), TG_ERR_FORMAT;
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        const uint8_t *p = b + 4 + 4 * i;
+        const uint32_t d = (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+        if (d == 0 || d > (1u << 30)) return SAY("idx: dimension %d has size %u", i, d), TG_ERR_FORMAT;
+        out->dims[i] = d;
+        count *= d;
+        if (count > ((int64_t)1 << 40)) return SAY("idx: dimensions overflow"), TG_ERR_FORMAT;
+    }
+    const size_t header = 4 + 4 * (size_t)ndim;
+    if ((uint64_t)(len - header) != (uint64_t)count) {
+        SAY("idx: dimensions need %lld data bytes but the file has %zu", (long long)count, len - header);
+        return TG_ERR_FORMAT;
+    }
+    out->data = malloc((size_t)count);
+    if (!out->data) return SAY("idx: out of memory"), TG_ERR_NOMEM;
+    memcpy(out->data, b + header, (size_t)count);
+    out->ndim = ndim;
+    return TG_OK;
+}
+
+tg_status tg_idx_load(const char *path, tg_idx *out, char *err, size_t errsz)
+{
+    uint8_t *bytes;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    tg_status st = tg_read_file_maybe_gz(path, &bytes, &len, err, errsz);
+    if (st != TG_OK) return st;
+    char inner[200] = "";
+    st = tg_idx_parse(bytes, len, out, inner, sizeof inner);
+    free(bytes);
+    if (st != TG_OK) SAY("%s: %s", path, inner);
+    return st;
+}
+
+void tg_idx_free(tg_idx *idx)
+{
+    if (!idx) return;
+    free(idx->data);
+    idx->data = NULL;
+}
+
+/* ---------------- datasets ---------------- */
+
+tg_status tg_dataset_load_idx(const char *images_path, const char *labels_path, tg_dataset **out,
+                              char *err, size_t errsz)
+{
+    *out = NULL;
+    tg_idx im, lb;
+    tg_status st = tg_idx_load(images_path, &im, err, errsz);
+    if (st != TG_OK) return st;
+    st = tg_idx_load(labels_path, &lb, err, errsz);
+    if (st != TG_OK) {
+        tg_idx_free(&im);
+        return st;
+    }
+    tg_dataset *d = NULL;
+    if (im.ndim != 3 && im.ndim != 4) {
+        SAY("%s: images must have 3 or 4 dimensions, not %d", images_path, im.ndim);
+        st = TG_ERR_FORMAT;
+    } else if (lb.ndim != 1) {
+        SAY("%s: labels must have 1 dimension, not %d", labels_path, lb.ndim);
+        st = TG_ERR_FORMAT;
+    } else if (lb.dims[0] != im.dims[0]) {
+        SAY("%s: %lld labels for %lld images", labels_path, (long long)lb.dims[0], (long long)im.dims[0]);
+        st = TG_ERR_FORMAT;
+    } else if (!(d = calloc(1, sizeof *d))) {
+        st = TG_ERR_NOMEM;
+    } else {
+        d->n = im.dims[0];
+        d->c = im.ndim == 4 ? im.dims[1] : 1;
+        d->h = im.dims[im.ndim - 2];
+        d->w = im.dims[im.ndim - 1];
+        const int64_t total = d->n * d->c * d->h * d->w;
+        d->images = malloc((size_t)total * sizeof *d->images);
+        d->labels = malloc((size_t)d->n * sizeof *d->labels);
+        if (!d->images || !d->labels) {
+            tg_dataset_free(d), d = NULL;
+            st = TG_ERR_NOMEM;
+        } else {
+            for (int64_t i = 0; i < total; i++) d->images[i] = im.data[i] / 255.0f;
+            for (int64_t i = 0; i < d->n; i++) {
+                d->labels[i] = lb.data[i];
+                if (lb.data[i] + 1 > d->n_classes) d->n_classes = lb.data[i] + 1;
+            }
+        }
+    }
+    if (st == TG_ERR_NOMEM) SAY("dataset: out of memory");
+    tg_idx_free(&im);
+    tg_idx_free(&lb);
+    *out = d;
+    return st;
+}
+
+tg_status tg_dataset_load_mnist_dir(const char *dir, bool train, tg_dataset **out, char *err, size_t errsz)
+{
+    const char *prefix = train ? "train" : "t10k";
+    char paths[2][1024];
+    const char *kinds[2] = {"images-idx3", "labels-idx1"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(paths[k], sizeof paths[k], "%s/%s-%s-ubyte.gz", dir, prefix, kinds[k]);
+        FILE *f = fopen(paths[k], "rb");
+        if (f) {
+            fclose(f);
+            continue;
+        }
+        snprintf(paths[k], sizeof paths[k], "%s/%s-%s-ubyte", dir, prefix, kinds[k]);
+        if (!(f = fopen(paths[k], "rb"))) {
+            *out = NULL;
+            SAY("%s: no %s-%s-ubyte[.gz] there", dir, prefix, kinds[k]);
+            return TG_ERR_IO;
+        }
+        fclose(f);
+    }
+    return tg_dataset_load_idx(paths[0], paths[1], out, err, errsz);
+}
+
+void tg_dataset_free(tg_dataset *d)
+{
+    if (!d) return;
+    free(d->images);
+    free(d->labels);
+    free(d);
+}
+
+void tg_dataset_normalize(tg_dataset *d, double mean, double std)
+{
+    const int64_t total = d->n * d->c * d->h * d->w;
+    for (int64_t i = 0; i < total; i++) d->images[i] = (float)((d->images[i] - mean) / std);
+}
+
+/* ---------------- batches ---------------- */
+
+tg_status tg_batcher_init(tg_batcher *b, const tg_dataset *d, int64_t batch, bool shuffle, uint64_t seed)
+{
+    memset(b, 0, sizeof *b);
+    if (!d || batch <= 0) return TG_ERR_INVALID;
+    b->order = malloc((size_t)(d->n > 0 ? d->n : 1) * sizeof *b->order);
+    if (!b->order) return TG_ERR_NOMEM;
+    b->data = d, b->batch = batch, b->shuffle = shuffle;
+    tg_rng_seed(&b->rng, seed);
+    tg_batcher_reset(b);
+    return TG_OK;
+}
+
+void tg_batcher_free(tg_batcher *b)
+{
+    free(b->order);
+    b->order = NULL;
+}
+
+void tg_batcher_reset(tg_batcher *b)
+{
+    b->pos = 0;
+    for (int64_t i = 0; i < b->data->n; i++) b->order[i] = i;
+    if (b->shuffle)
+        for (int64_t i = b->data->n - 1; i > 0; i--) {
+            const int64_t j = (int64_t)tg_rng_below(&b->rng, (uint64_t)i + 1);
+            const int64_t tmp = b->order[i];
+            b->order[i] = b->order[j], b->order[j] = tmp;
+        }
+}
+
+/* Copies one image into dst, flipped and/or shifted by (dy, dx) with zero fill (a random crop of
+ * the zero-padded image). */
+static void copy_augmented(tg_real *dst, const float *src, int64_t c, int64_t h, int64_t w, bool flip,
+                           int64_t dy, int64_t dx)
+{
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++) {
+                const int64_t sy = y + dy, sx0 = x + dx, sx = flip ? w - 1 - sx0 : sx0;
+                const bool inside = sy >= 0 && sy < h && sx0 >= 0 && sx0 < w;
+                dst[(ch * h + y) * w + x] = inside ? (tg_real)src[(ch * h + sy) * w + sx] : 0;
+            }
+}
+
+int64_t tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *y)
+{
+    const tg_dataset *d = b->data;
+    const int64_t n = d->n - b->pos < b->batch ? d->n - b->pos : b->batch;
+    if (n <= 0) return 0;
+    const int64_t per = d->c * d->h * d->w;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t k = b->order[b->pos + i];
+        const float *src = d->images + k * per;
+        tg_real *dst = x->data + i * per;
+        bool flip = false;
+        int64_t dy = 0, dx = 0;
+        if (b->augment.hflip) flip = tg_rng_below(&b->rng, 2);
+        if (b->augment.crop_padding > 0) {
+            const uint64_t span = 2 * (uint64_t)b->augment.crop_padding + 1;
+            dy = (int64_t)tg_rng_below(&b->rng, span) - b->augment.crop_padding;
+            dx = (int64_t)tg_rng_below(&b->rng, span) - b->augment.crop_padding;
+        }
+        copy_augmented(dst, src, d->c, d->h, d->w, flip, dy, dx);
+        if (y) y->idata[i] = d->labels[k];
+    }
+    b->pos += n;
+    return n;
+}

@@ -1,0 +1,307 @@
+/* tests/test_data.c — CRC-32, inflate (stored / fixed / dynamic blocks), gzip framing, IDX
+ * validation, datasets, shuffled batches and augmentation. Vectors: tests/data/nn_* (made once by
+ * tests/data/nn_make_gz.py with Python's zlib) plus hand-built streams below. */
+#include "util.h"
+
+#include <stdlib.h>
+
+#include "../nn/data.h"
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*len + 1);
+    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+START_TEST(crc32_check_value)
+{
+    ck_assert_uint_eq(tg_crc32(0, "123456789", 9), 0xCBF43926u); /* the standard check value */
+    ck_assert_uint_eq(tg_crc32(tg_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+    ck_assert_uint_eq(tg_crc32(0, "", 0), 0);
+}
+END_TEST
+
+START_TEST(inflate_hand_built)
+{
+    /* stored block (BFINAL=1, BTYPE=00): len 2, nlen ~2, "hi" */
+    const uint8_t stored[] = {0x01, 0x02, 0x00, 0xfd, 0xff, 'h', 'i'};
+    uint8_t *out;
+    size_t n, used;
+    char err[128];
+    ck_assert_int_eq(tg_inflate(stored, sizeof stored, &out, &n, &used, err, sizeof err), TG_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(!memcmp(out, "hi", 2));
+    ck_assert_uint_eq(used, 7);
+    free(out);
+    /* fixed block with "a" then a back-reference length 3 distance 1: "aaaa".
+     * bits (LSB first): 1 (final), 01 (fixed) | 'a'=0x61 -> code 0x30+0x61=0x91 (8 bits, MSB
+     * first) | sym 257 (len 3) = 0000001 (7 bits) | dist code 0 = 00000 | 256 = 0000000 */
+    const uint8_t fixed[] = {0x4b, 0x04, 0x02, 0x00};
+    ck_assert_int_eq(tg_inflate(fixed, sizeof fixed, &out, &n, NULL, err, sizeof err), TG_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(!memcmp(out, "aaaa", 4));
+    free(out);
+    /* bad stored complement, block type 3, truncated, distance too far */
+    const uint8_t bad_nlen[] = {0x01, 0x02, 0x00, 0xfd, 0xfe, 'h', 'i'};
+    ck_assert_int_eq(tg_inflate(bad_nlen, sizeof bad_nlen, &out, &n, NULL, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "inflate: stored block length does not match its complement");
+    const uint8_t type3[] = {0x07};
+    ck_assert_int_eq(tg_inflate(type3, 1, &out, &n, NULL, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "inflate: invalid block type 3");
+    ck_assert_int_eq(tg_inflate(fixed, 2, &out, &n, NULL, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "inflate: stream ends inside a block");
+    const uint8_t far[] = {0x03, 0x02, 0x00}; /* fixed: first symbol is a length 3 back-ref */
+    ck_assert_int_eq(tg_inflate(far, sizeof far, &out, &n, NULL, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "inflate: distance reaches before the start of the output");
+}
+END_TEST
+
+START_TEST(gzip_all_block_types)
+{
+    char err[256];
+    size_t gl, rl, n;
+    uint8_t *out;
+    /* stored (level 0) */
+    uint8_t *g = slurp("tests/data/nn_images_stored.gz", &gl), *raw = slurp("tests/data/nn_images.idx", &rl);
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_OK);
+    ck_assert_uint_eq(n, rl);
+    ck_assert(!memcmp(out, raw, n));
+    free(out), free(g), free(raw);
+    /* fixed Huffman */
+    g = slurp("tests/data/nn_labels_fixed.gz", &gl), raw = slurp("tests/data/nn_labels.idx", &rl);
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_OK);
+    ck_assert_uint_eq(n, rl);
+    ck_assert(!memcmp(out, raw, n));
+    free(out), free(g), free(raw);
+    /* dynamic Huffman, 3000 bytes */
+    g = slurp("tests/data/nn_text_dynamic.gz", &gl), raw = slurp("tests/data/nn_text.txt", &rl);
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_OK);
+    ck_assert_uint_eq(n, 3000);
+    ck_assert(!memcmp(out, raw, n));
+    free(out);
+    /* a flipped bit in the compressed data or the CRC is caught */
+    g[gl - 6] ^= 0x10; /* inside the stored CRC-32 */
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(err, "gzip: CRC-32 mismatch") != NULL, "%s", err);
+    g[gl - 6] ^= 0x10;
+    g[gl - 2] ^= 1; /* ISIZE */
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_msg(strstr(err, "gzip: size mismatch") != NULL, "%s", err);
+    g[gl - 2] ^= 1;
+    ck_assert_int_eq(tg_gunzip(g, gl / 2, &out, &n, err, sizeof err), TG_ERR_FORMAT);
+    g[0] = 0x1e;
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "gzip: bad magic 1e 8b");
+    g[0] = 0x1f, g[2] = 7;
+    ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "gzip: compression method 7 is not deflate (8)");
+    free(g), free(raw);
+}
+END_TEST
+
+START_TEST(gzip_header_fields)
+{
+    /* FNAME "a" and FHCRC, stored "hi"; CRC-32("hi") = 0xd8932aac, ISIZE 2 */
+    uint8_t g[40] = {0x1f, 0x8b, 8, 0x08 | 0x02, 0, 0, 0, 0, 0, 3, 'a', 0};
+    size_t pos = 12;
+    const uint32_t hcrc = tg_crc32(0, g, pos);
+    g[pos++] = hcrc & 0xff, g[pos++] = (hcrc >> 8) & 0xff;
+    const uint8_t body[] = {0x01, 0x02, 0x00, 0xfd, 0xff, 'h', 'i', 0xac, 0x2a, 0x93, 0xd8, 2, 0, 0, 0};
+    memcpy(g + pos, body, sizeof body);
+    pos += sizeof body;
+    uint8_t *out;
+    size_t n;
+    char err[128];
+    ck_assert_int_eq(tg_gunzip(g, pos, &out, &n, err, sizeof err), TG_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(!memcmp(out, "hi", 2));
+    free(out);
+    g[12] ^= 1;
+    ck_assert_int_eq(tg_gunzip(g, pos, &out, &n, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "gzip: header CRC mismatch");
+}
+END_TEST
+
+START_TEST(idx_validation)
+{
+    tg_idx idx;
+    char err[200];
+    const uint8_t ok[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6};
+    ck_assert_int_eq(tg_idx_parse(ok, sizeof ok, &idx, err, sizeof err), TG_OK);
+    ck_assert_int_eq(idx.ndim, 2);
+    ck_assert(idx.dims[0] == 2 && idx.dims[1] == 3 && idx.data[5] == 6);
+    tg_idx_free(&idx);
+    uint8_t b[sizeof ok];
+    memcpy(b, ok, sizeof ok), b[1] = 1;
+    ck_assert_int_eq(tg_idx_parse(b, sizeof b, &idx, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "idx: bad magic 00 01 (want 00 00)");
+    memcpy(b, ok, sizeof ok), b[2] = 0x0d;
+    ck_assert_int_eq(tg_idx_parse(b, sizeof b, &idx, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "idx: element type 0x0d is not unsigned byte (0x08)");
+    memcpy(b, ok, sizeof ok), b[3] = 0;
+    ck_assert_int_eq(tg_idx_parse(b, sizeof b, &idx, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "idx: 0 dimensions (1..4 supported)");
+    ck_assert_int_eq(tg_idx_parse(ok, sizeof ok - 1, &idx, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "idx: dimensions need 6 data bytes but the file has 5");
+    ck_assert_int_eq(tg_idx_parse(ok, 9, &idx, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "idx: file ends inside the 2 dimension sizes");
+    memcpy(b, ok, sizeof ok), b[7] = 0;
+    ck_assert_int_eq(tg_idx_parse(b, sizeof b, &idx, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "idx: dimension 0 has size 0");
+    ck_assert_int_eq(tg_idx_load("tests/data/no_such_file", &idx, err, sizeof err), TG_ERR_IO);
+    ck_assert_str_eq(err, "tests/data/no_such_file: cannot open");
+}
+END_TEST
+
+START_TEST(dataset_raw_and_gzip_and_batches)
+{
+    char err[256];
+    tg_dataset *a, *g;
+    ck_assert_int_eq(tg_dataset_load_idx("tests/data/nn_images.idx", "tests/data/nn_labels.idx", &a, err, sizeof err), TG_OK);
+    ck_assert_int_eq(tg_dataset_load_idx("tests/data/nn_images_stored.gz", "tests/data/nn_labels_fixed.gz", &g, err, sizeof err), TG_OK);
+    ck_assert(a->n == 5 && a->c == 1 && a->h == 3 && a->w == 4 && a->n_classes == 5);
+    ck_assert(!memcmp(a->images, g->images, 60 * sizeof(float)));
+    /* image 2 pixel (1,3) = 20 + 4 + 3 = 27 -> 27/255 */
+    ck_assert_float_eq_tol(a->images[2 * 12 + 1 * 4 + 3], 27 / 255.0f, 1e-7);
+    ck_assert_int_eq(a->labels[1], 3);
+    tg_dataset_normalize(a, 0.5, 0.25);
+    ck_assert_float_eq_tol(a->images[2 * 12 + 7], (27 / 255.0 - 0.5) / 0.25, 1e-6);
+    /* batches of 2 without shuffling: 2, 2, 1 then the end */
+    tg_batcher b;
+    ck_assert_int_eq(tg_batcher_init(&b, g, 2, false, 1), TG_OK);
+    tg_tensor *x = tt_track(tg_tensor_newv(4, (int64_t)2, (int64_t)1, (int64_t)3, (int64_t)4));
+    tg_tensor *y = tt_track(tg_tensor_new(TG_INT64, 1, (const int64_t[]){2}));
+    ck_assert_int_eq(tg_batcher_next(&b, x, y), 2);
+    ck_assert_int_eq(tg_batcher_next(&b, x, y), 2);
+    ck_assert(y->idata[0] == 2 && y->idata[1] == 1);
+    ck_assert_double_eq_tol(x->data[12], 30 / 255.0, 1e-6); /* image 3, pixel 0 */
+    ck_assert_int_eq(tg_batcher_next(&b, x, y), 1);
+    ck_assert_int_eq(tg_batcher_next(&b, x, y), 0);
+    tg_batcher_free(&b);
+    /* shuffling: every sample once per epoch, same order for the same seed, others differ */
+    int64_t seen[3][5];
+    const uint64_t seeds[3] = {7, 7, 8};
+    for (int r = 0; r < 3; r++) {
+        tg_batcher_init(&b, g, 2, true, seeds[r]);
+        int64_t k = 0, m;
+        while ((m = tg_batcher_next(&b, x, y)) > 0)
+            for (int64_t i = 0; i < m; i++) seen[r][k++] = y->idata[i];
+        ck_assert_int_eq(k, 5);
+        int mask = 0;
+        for (int i = 0; i < 5; i++) mask |= 1 << seen[r][i];
+        ck_assert_int_eq(mask, 31);
+        tg_batcher_free(&b);
+    }
+    ck_assert(!memcmp(seen[0], seen[1], sizeof seen[0]));
+    tg_dataset *bad;
+    ck_assert_int_eq(tg_dataset_load_idx("tests/data/nn_images.idx", "tests/data/nn_images.idx", &bad, err, sizeof err), TG_ERR_FORMAT);
+    ck_assert_ptr_null(bad);
+    ck_assert_str_eq(err, "tests/data/nn_images.idx: labels must have 1 dimension, not 3");
+    tg_dataset_free(a);
+    tg_dataset_free(g);
+}
+END_TEST
+
+START_TEST(augmentation)
+{
+    /* one 1x2x3 image 1..6: flipping gives rows reversed left-right; crop shifts with zero fill */
+    const uint8_t im[] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6};
+    const uint8_t lb[] = {0, 0, 8, 1, 0, 0, 0, 1, 9};
+    write_file("build/nn_aug_images.idx", im, sizeof im);
+    write_file("build/nn_aug_labels.idx", lb, sizeof lb);
+    tg_dataset *d;
+    char err[200];
+    ck_assert_int_eq(tg_dataset_load_idx("build/nn_aug_images.idx", "build/nn_aug_labels.idx", &d, err, sizeof err), TG_OK);
+    tg_dataset_normalize(d, 0, 1.0 / 255);
+    tg_batcher b;
+    tg_batcher_init(&b, d, 1, false, 3);
+    b.augment.hflip = true;
+    tg_tensor *x = tt_track(tg_tensor_newv(4, (int64_t)1, (int64_t)1, (int64_t)2, (int64_t)3));
+    int flips = 0, plain = 0;
+    for (int r = 0; r < 64; r++) {
+        tg_batcher_reset(&b);
+        tg_batcher_next(&b, x, NULL);
+        const double flipped[6] = {3, 2, 1, 6, 5, 4};
+        if (fabs(x->data[0] - 3) < 1e-3) {
+            tt_assert_close(x->data, flipped, 6, 1e-3);
+            flips++;
+        } else {
+            tt_assert_close(x->data, ((const double[]){1, 2, 3, 4, 5, 6}), 6, 1e-3);
+            plain++;
+        }
+    }
+    ck_assert_msg(flips > 10 && plain > 10, "flips %d plain %d", flips, plain);
+    /* crop with padding 1: each output is the image shifted by dy,dx in [-1,1] with zeros */
+    b.augment = (tg_augment){.crop_padding = 1};
+    int shifted = 0;
+    for (int r = 0; r < 64; r++) {
+        tg_batcher_reset(&b);
+        tg_batcher_next(&b, x, NULL);
+        bool matched = false;
+        for (int dy = -1; dy <= 1 && !matched; dy++)
+            for (int dx = -1; dx <= 1 && !matched; dx++) {
+                bool all = true;
+                for (int yy = 0; yy < 2; yy++)
+                    for (int xx = 0; xx < 3; xx++) {
+                        const int sy = yy + dy, sx = xx + dx;
+                        const double want = sy >= 0 && sy < 2 && sx >= 0 && sx < 3 ? 1 + sy * 3 + sx : 0;
+                        all &= fabs(x->data[yy * 3 + xx] - want) < 1e-3;
+                    }
+                matched = all;
+                shifted += all && (dx || dy);
+            }
+        ck_assert(matched);
+    }
+    ck_assert_int_gt(shifted, 30);
+    tg_batcher_free(&b);
+    tg_dataset_free(d);
+}
+END_TEST
+
+START_TEST(fashion_mnist_if_installed)
+{
+    FILE *f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "rb");
+    if (!f) return; /* dataset-fashion-mnist not installed */
+    fclose(f);
+    tg_idx idx;
+    char err[256];
+    ck_assert_int_eq(tg_idx_load("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &idx, err, sizeof err), TG_OK);
+    ck_assert_int_eq(idx.ndim, 1);
+    ck_assert_int_eq(idx.dims[0], 10000);
+    int count[10] = {0};
+    for (int i = 0; i < 10000; i++) count[idx.data[i] < 10 ? idx.data[i] : 0]++;
+    for (int c = 0; c < 10; c++) ck_assert_int_eq(count[c], 1000); /* balanced test set */
+    tg_idx_free(&idx);
+}
+END_TEST
+
+Suite *suite_data(void)
+{
+    Suite *s = suite_create("data");
+    TCase *tc = tt_tcase("data");
+    tcase_add_test(tc, crc32_check_value);
+    tcase_add_test(tc, inflate_hand_built);
+    tcase_add_test(tc, gzip_all_block_types);
+    tcase_add_test(tc, gzip_header_fields);
+    tcase_add_test(tc, idx_validation);
+    tcase_add_test(tc, dataset_raw_and_gzip_and_batches);
+    tcase_add_test(tc, augmentation);
+    tcase_add_test(tc, fashion_mnist_if_installed);
+    suite_add_tcase(s, tc);
+    return s;
+}
