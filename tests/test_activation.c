@@ -1,0 +1,289 @@
+/* tests/test_activation.c — relu, leaky_relu, elu, sigmoid, tanh, gelu (both modes), softmax,
+ * log_softmax and dropout: hand-computed values and slopes, gradient checks over shapes and
+ * attributes, dropout's statistics and determinism, bad input. */
+#include "util.h"
+
+static tg_tensor *rnd(int nd, const int64_t *s, uint64_t seed, double lo, double hi)
+{
+    tg_tensor *x = tt_random(nd, s, seed, lo, hi);
+    x->requires_grad = true;
+    return x;
+}
+#define RND(seed, ...) rnd((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, seed, -2, 2)
+
+static tg_tensor *vec(int n, const double *v)
+{
+    tg_tensor *x = tt_tensorv(v, 1, n);
+    x->requires_grad = true;
+    return x;
+}
+
+/* y = f(x) for the 1-D x, then backward with dy = 1 (each x->grad is the slope). */
+static tg_tensor *run_ones(tg_tensor *y)
+{
+    ck_assert_msg(y != NULL, "%s", "op failed");
+    tg_real *dy = tg_tape_alloc(y->tape, sizeof(tg_real) * (size_t)y->numel);
+    for (int64_t i = 0; i < y->numel; i++) dy[i] = 1;
+    ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+    return y;
+}
+
+START_TEST(relu_leaky_elu_values_and_slopes)
+{
+    tg_tape *t = tt_tape();
+    const double xs[5] = {-2, -0.5, 0, 1.5, 3};
+    tg_tensor *x = vec(5, xs);
+    tg_tensor *y = run_ones(tg_relu(t, x));
+    tt_assert_close(y->data, ((double[]){0, 0, 0, 1.5, 3}), 5, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){0, 0, 0, 1, 1}), 5, TT_TOL); /* slope 0 at 0, as PyTorch */
+
+    x = vec(5, xs);
+    y = run_ones(tg_leaky_relu(t, x, 0.1));
+    tt_assert_close(y->data, ((double[]){-0.2, -0.05, 0, 1.5, 3}), 5, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){0.1, 0.1, 0.1, 1, 1}), 5, TT_TOL);
+
+    /* elu alpha 2: 2(e^-2 - 1) = -1.7293294335267746, 2(e^-0.5 - 1) = -0.7869386805747332 */
+    x = vec(5, xs);
+    y = run_ones(tg_elu(t, x, 2));
+    tt_assert_close(y->data, ((double[]){-1.7293294335267746, -0.7869386805747332, 0, 1.5, 3}), 5, TT_TOL);
+    /* slope 2 e^x: 0.2706705664732254, 1.2130613194252668, 2 at 0 (PyTorch takes the x <= 0 branch) */
+    tt_assert_close(x->grad, ((double[]){0.2706705664732254, 1.2130613194252668, 2, 1, 1}), 5, TT_TOL);
+
+    /* the default attributes are PyTorch's: slope 0.01, alpha 1 */
+    tg_tensor *in[1] = {vec(1, (double[]){-1})};
+    tt_assert_close(tg_op_apply(t, TG_OP_LEAKY_RELU, in, 1, NULL)->data, ((double[]){-0.01}), 1, TT_TOL);
+    tt_assert_close(tg_op_apply(t, TG_OP_ELU, in, 1, NULL)->data, ((double[]){-0.6321205588285577}), 1, TT_TOL);
+}
+END_TEST
+
+START_TEST(sigmoid_tanh_values_slopes_and_extremes)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = vec(4, (double[]){0, 2, -800, 800});
+    tg_tensor *y = run_ones(tg_sigmoid(t, x));
+    /* sigmoid(2) = 0.8807970779778823, slope s(1-s) = 0.10499358540350652; no overflow at +-800 */
+    tt_assert_close(y->data, ((double[]){0.5, 0.8807970779778823, 0, 1}), 4, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){0.25, 0.10499358540350652, 0, 0}), 4, TT_TOL);
+
+    x = vec(3, (double[]){1, -1, 0});
+    y = run_ones(tg_tanh(t, x));
+    tt_assert_close(y->data, ((double[]){0.7615941559557649, -0.7615941559557649, 0}), 3, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){0.41997434161402614, 0.41997434161402614, 1}), 3, TT_TOL);
+}
+END_TEST
+
+START_TEST(gelu_exact_and_tanh)
+{
+    tg_tape *t = tt_tape();
+    /* exact: y = x Phi(x); Phi(1) = 0.8413447460685429, phi(1) = 0.24197072451914337 */
+    tg_tensor *x = vec(3, (double[]){1, -1, 0});
+    tg_tensor *y = run_ones(tg_gelu(t, x, false));
+    tt_assert_close(y->data, ((double[]){0.8413447460685429, -0.15865525393145707, 0}), 3, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){1.0833154705876863, -0.08331547058768629, 0.5}), 3, TT_TOL);
+    /* tanh approximation (values computed separately in Python) */
+    x = vec(3, (double[]){1, -0.5, 0});
+    y = run_ones(tg_gelu(t, x, true));
+    tt_assert_close(y->data, ((double[]){0.8411919906082768, -0.15428599017485606, 0}), 3, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){1.0829640838457826, 0.13263009646535764, 0.5}), 3, TT_TOL);
+}
+END_TEST
+
+START_TEST(softmax_and_log_softmax_values)
+{
+    tg_tape *t = tt_tape();
+    /* softmax(1,2,3) = (e^-2, e^-1, 1) / (e^-2 + e^-1 + 1) */
+    const double p[3] = {0.09003057317038046, 0.24472847105479764, 0.6652409557748219};
+    const double lp[3] = {-2.4076059644443806, -1.4076059644443806, -0.4076059644443806};
+    tg_tensor *x = vec(3, (double[]){1, 2, 3});
+    tg_tensor *y = tg_softmax(t, x, -1);
+    tt_assert_close(y->data, p, 3, TT_TOL);
+    /* dy = (1,0,0): dx = y * (dy - y0) */
+    tg_real dy[3] = {1, 0, 0};
+    ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+    tt_assert_close(x->grad, ((double[]){p[0] * (1 - p[0]), -p[1] * p[0], -p[2] * p[0]}), 3, TT_TOL);
+
+    tg_tensor *big = vec(3, (double[]){1001, 1002, 1003}); /* max-shifted: no overflow */
+    tt_assert_close(tg_softmax(t, big, 0)->data, p, 3, TT_TOL);
+    tt_assert_close(tg_log_softmax(t, big, 0)->data, lp, 3, 1e-4);
+
+    x = vec(3, (double[]){1, 2, 3});
+    y = tg_log_softmax(t, x, 0);
+    tt_assert_close(y->data, lp, 3, TT_TOL);
+    /* dy = (1,0,0): dx = dy - softmax * sum(dy) */
+    ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+    tt_assert_close(x->grad, ((double[]){1 - p[0], -p[1], -p[2]}), 3, TT_TOL);
+
+    /* along dim 0 of [2,2]: columns (0, ln 3) -> (1/4, 3/4) */
+    tg_tensor *m = tt_tensorv((double[]){0, 5, log(3), 5}, 2, 2, 2);
+    tt_assert_close(tg_softmax(t, m, 0)->data, ((double[]){0.25, 0.5, 0.75, 0.5}), 4, TT_TOL);
+    /* rank 0: softmax of a scalar is 1 */
+    tt_assert_close(tg_softmax(t, tt_tensorv((double[]){7}, 0), -1)->data, ((double[]){1}), 1, TT_TOL);
+}
+END_TEST
+
+/* ---- dropout ---- */
+
+START_TEST(dropout_eval_p0_p1)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = vec(4, (double[]){1, -2, 3, -4});
+    tg_tensor *y = run_ones(tg_dropout(t, x, 0.5, false));
+    tt_assert_close(y->data, ((double[]){1, -2, 3, -4}), 4, 0);
+    tt_assert_close(x->grad, ((double[]){1, 1, 1, 1}), 4, 0);
+    x = vec(4, (double[]){1, -2, 3, -4});
+    y = run_ones(tg_dropout(t, x, 0, true));
+    tt_assert_close(y->data, ((double[]){1, -2, 3, -4}), 4, 0);
+    tt_assert_close(x->grad, ((double[]){1, 1, 1, 1}), 4, 0);
+    x = vec(4, (double[]){1, -2, 3, -4});
+    y = run_ones(tg_dropout(t, x, 1, true));
+    tt_assert_close(y->data, ((double[]){0, 0, 0, 0}), 4, 0);
+    tt_assert_close(x->grad, ((double[]){0, 0, 0, 0}), 4, 0);
+}
+END_TEST
+
+START_TEST(dropout_training_statistics)
+{
+    tg_tape *t = tt_tape();
+    tg_tape_seed(t, 123);
+    const int64_t n = 40000;
+    const double p = 0.3;
+    tg_tensor *x = tt_tensor(1, &n, NULL);
+    tg_tensor_fill(x, 2);
+    x->requires_grad = true;
+    tg_tensor *y = run_ones(tg_dropout(t, x, p, true));
+    int64_t zeros = 0;
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = y->data[i];
+        if (v == 0) zeros++;
+        else ck_assert_msg(fabs(v - 2 / (1 - p)) < 1e-5, "kept value %g is not x/(1-p)", v);
+        /* the gradient is the same mask: 0 or 1/(1-p) */
+        ck_assert(fabs(x->grad[i] - v / 2) < 1e-6);
+        sum += v;
+    }
+    /* the dropped fraction is Binomial(n, p)/n: standard deviation 0.0023, allow 5 of them */
+    double frac = (double)zeros / (double)n;
+    ck_assert_msg(fabs(frac - p) < 0.0115, "dropped fraction %g, want %g", frac, p);
+    ck_assert_msg(fabs(sum / (double)n - 2) < 0.05, "mean %g, want 2 (unbiased)", sum / (double)n);
+}
+END_TEST
+
+START_TEST(dropout_mask_follows_the_tape_seed)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensor(1, (int64_t[]){64}, NULL);
+    tg_tensor_fill(x, 1);
+    tg_tape_seed(t, 5);
+    tg_tensor *a = tg_dropout(t, x, 0.5, true);
+    tg_tensor *b = tg_dropout(t, x, 0.5, true); /* the stream moves on */
+    tg_tape_seed(t, 5);
+    tg_tensor *c = tg_dropout(t, x, 0.5, true);
+    bool ab_differ = false;
+    for (int i = 0; i < 64; i++) {
+        ck_assert(a->data[i] == c->data[i]);
+        ab_differ |= a->data[i] != b->data[i];
+    }
+    ck_assert(ab_differ);
+}
+END_TEST
+
+/* ---- gradient checks ---- */
+
+static const int64_t check_shapes[][4] = {{1, 7}, {3, 2, 3, 4}, {3, 1, 1, 5}, {2, 3, 1}};
+
+START_TEST(gradcheck_pointwise)
+{
+    for (size_t s = 0; s < sizeof check_shapes / sizeof *check_shapes; s++) {
+        int nd = (int)check_shapes[s][0];
+        const int64_t *shape = &check_shapes[s][1];
+        uint64_t seed = 100 + s;
+        tt_gradcheck_op(TG_OP_RELU, NULL, (tg_tensor *[]){rnd(nd, shape, seed, -2, 2)}, 1);
+        tt_gradcheck_op(TG_OP_SIGMOID, NULL, (tg_tensor *[]){rnd(nd, shape, seed, -4, 4)}, 1);
+        tt_gradcheck_op(TG_OP_TANH, NULL, (tg_tensor *[]){rnd(nd, shape, seed, -3, 3)}, 1);
+        for (int k = 0; k < 2; k++) {
+            tg_leaky_relu_attr l = {k ? 0.2 : 0.01};
+            tt_gradcheck_op(TG_OP_LEAKY_RELU, &l, (tg_tensor *[]){rnd(nd, shape, seed + 10, -2, 2)}, 1);
+            tg_elu_attr e = {k ? 0.7 : 1.0};
+            tt_gradcheck_op(TG_OP_ELU, &e, (tg_tensor *[]){rnd(nd, shape, seed + 20, -2, 2)}, 1);
+            tg_gelu_attr g = {k ? TG_GELU_TANH : TG_GELU_NONE};
+            tt_gradcheck_op(TG_OP_GELU, &g, (tg_tensor *[]){rnd(nd, shape, seed + 30, -3, 3)}, 1);
+        }
+    }
+}
+END_TEST
+
+START_TEST(gradcheck_softmax_every_dim)
+{
+    tg_tensor *x = RND(200, 2, 3, 4);
+    tg_tensor *col = RND(201, 4, 1);
+    for (int dim = -3; dim < 3; dim++) {
+        tg_softmax_attr a = {dim};
+        tt_gradcheck_op(TG_OP_SOFTMAX, &a, (tg_tensor *[]){x}, 1);
+        tt_gradcheck_op(TG_OP_LOG_SOFTMAX, &a, (tg_tensor *[]){x}, 1);
+    }
+    for (int dim = 0; dim < 2; dim++) { /* a size-1 softmax dim has zero gradient */
+        tg_softmax_attr a = {dim};
+        tt_gradcheck_op(TG_OP_SOFTMAX, &a, (tg_tensor *[]){col}, 1);
+        tt_gradcheck_op(TG_OP_LOG_SOFTMAX, &a, (tg_tensor *[]){col}, 1);
+    }
+}
+END_TEST
+
+START_TEST(gradcheck_dropout)
+{
+    /* the checker reseeds the tape before every evaluation, so the mask repeats */
+    const double ps[3] = {0.2, 0.5, 0.9};
+    for (int i = 0; i < 3; i++) {
+        tg_dropout_attr a = {ps[i], true};
+        tt_gradcheck_op(TG_OP_DROPOUT, &a, (tg_tensor *[]){RND(300 + i, 3, 5, 2)}, 1);
+        a.training = false;
+        tt_gradcheck_op(TG_OP_DROPOUT, &a, (tg_tensor *[]){RND(310 + i, 4, 3)}, 1);
+    }
+}
+END_TEST
+
+START_TEST(bad_input_messages)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = RND(1, 2, 3);
+    tt_assert_error(t, tg_softmax(t, x, 2), "softmax: dim 2 out of range for rank 2 (x=[2,3])");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_log_softmax(t, x, -3), "log_softmax: dim -3 out of range for rank 2 (x=[2,3])");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_dropout(t, x, 1.5, true), "dropout: p must be in [0, 1], got 1.5 (x=[2,3])");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_dropout(t, x, -0.1, false), "dropout: p must be in [0, 1], got -0.1");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_dropout(t, x, NAN, true), "dropout: p must be in [0, 1], got nan");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_relu(t, NULL), "relu: input is NULL");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_gelu(t, tt_labels(2, (int64_t[]){0, 1}), false), "gelu: input must be real, got int64");
+    char err[128];
+    tg_gelu_attr g;
+    ck_assert_int_eq(tg_attr_parse(TG_OP_GELU, &g, "approximate=tanh", err, sizeof err), 0);
+    ck_assert_int_eq(g.approximate, TG_GELU_TANH);
+    ck_assert_int_eq(tg_attr_parse(TG_OP_GELU, &g, "approximate=erf", err, sizeof err), -1);
+}
+END_TEST
+
+Suite *suite_activation(void)
+{
+    Suite *s = suite_create("activation");
+    TCase *tc = tt_tcase("values");
+    tcase_add_test(tc, relu_leaky_elu_values_and_slopes);
+    tcase_add_test(tc, sigmoid_tanh_values_slopes_and_extremes);
+    tcase_add_test(tc, gelu_exact_and_tanh);
+    tcase_add_test(tc, softmax_and_log_softmax_values);
+    tcase_add_test(tc, dropout_eval_p0_p1);
+    tcase_add_test(tc, dropout_training_statistics);
+    tcase_add_test(tc, dropout_mask_follows_the_tape_seed);
+    tcase_add_test(tc, bad_input_messages);
+    suite_add_tcase(s, tc);
+    tc = tt_tcase("gradcheck");
+    tcase_add_test(tc, gradcheck_pointwise);
+    tcase_add_test(tc, gradcheck_softmax_every_dim);
+    tcase_add_test(tc, gradcheck_dropout);
+    suite_add_tcase(s, tc);
+    return s;
+}
