@@ -1,10 +1,712 @@
-/* ops/conv.c — placeholder descriptors: the conv family is not implemented yet. */
-#include "op.h"
+/* ops/conv.c — conv1d/2d/3d, conv_transpose1d/2d/3d and locally_connected2d (see conv.h).
+ *
+ * Every convolution here is one "core" convolution from an A-space to a B-space:
+ *   B[n, g*Og+o, b] = sum_{c<Cg, k} W[g*Og+o, c, k] * A[n, g*Cg+c, b*stride + k*dilation - pad]
+ * with W:[CB, CA/groups, K]. conv* has A = input and B = output; conv_transpose* has A = output
+ * and B = input (its weight [C_in, C_out/groups, K] is exactly W), so its forward is the core's
+ * dA and its backward the core's forward. The core always has three spatial dims (1-D and 2-D
+ * convolutions get leading dims of size 1), so one implementation serves every rank.
+ *
+ * Core paths: forward = im2col + tg_gemm per image and group; a 1x1/stride-1 convolution
+ * multiplies A directly; thin groups (one input channel per group: depthwise) use the direct
+ * kernel. dA = (rotated) the forward on dB zero-inserted by the stride, padded by
+ * dilation*(K-1) - pad, with the 180°-rotated, channel-swapped filter; or (col2im) W^T dB by GEMM
+ * scattered by col2im. dW = corr(A, dB) = dB * im2col(A)^T; db = sum of dB.
+ * Padding modes other than zeros pad A explicitly (tg_pad_kernel) and run a valid convolution,
+ * as PyTorch does; the gradient of the padded A goes back through tg_pad_backward_kernel.
+ */
+#include "conv.h"
 
-const tg_op_desc tg_op_desc_conv1d = {.name = "conv1d", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_conv2d = {.name = "conv2d", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_conv3d = {.name = "conv3d", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_conv_transpose1d = {.name = "conv_transpose1d", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_conv_transpose2d = {.name = "conv_transpose2d", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_conv_transpose3d = {.name = "conv_transpose3d", .min_inputs = 1, .max_inputs = 1};
-const tg_op_desc tg_op_desc_locally_connected2d = {.name = "locally_connected2d", .min_inputs = 1, .max_inputs = 1};
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/gemm.h"
+#include "kernels/im2col.h"
+#include "kernels/pad.h"
+#include "kernels/parallel.h"
+
+static tg_conv_dx_path conv_dx_path = TG_CONV_DX_AUTO;
+void tg_conv_set_dx_path(tg_conv_dx_path path) { conv_dx_path = path; }
+tg_conv_dx_path tg_conv_get_dx_path(void) { return conv_dx_path; }
+const char *tg_conv_dx_path_name(tg_conv_dx_path path)
+{
+    switch (path) {
+    case TG_CONV_DX_ROTATED: return "rotated";
+    case TG_CONV_DX_COL2IM: return "col2im";
+    case TG_CONV_DX_AUTO: break;
+    }
+    return "auto";
+}
+
+/* ---- the core convolution ---- */
+
+typedef struct conv_core {
+    int64_t n, groups, ca, cb;  /* batch, groups, channels of A and of B */
+    tg_conv_geom geom;          /* channels = ca/groups; in = A sizes, out = B sizes */
+} conv_core;
+
+static int64_t core_a_size(const conv_core *k) { return tg_conv_geom_in_size(&k->geom); }
+static int64_t core_b_size(const conv_core *k) { return tg_conv_geom_out_size(&k->geom); }
+static int64_t core_taps(const conv_core *k) { return tg_conv_geom_taps(&k->geom); }
+static bool core_is_pointwise(const tg_conv_geom *g)
+{
+    for (int i = 0; i < 3; i++)
+        if (g->kernel[i] != 1 || g->stride[i] != 1 || g->pad[i] != 0 || g->in[i] != g->out[i]) return false;
+    return true;
+}
+/* One input channel per group (depthwise and its channel multipliers): the direct kernel. */
+static bool core_is_thin(const tg_conv_geom *g) { return g->channels == 1; }
+
+/* Scratch the forward needs: one im2col matrix [Cg*K, P]. */
+static size_t core_forward_scratch(const conv_core *k)
+{
+    if (core_is_thin(&k->geom) || core_is_pointwise(&k->geom)) return 0;
+    return (size_t)(k->geom.channels * core_taps(k) * core_b_size(k));
+}
+
+typedef struct direct_job {
+    const conv_core *k;
+    const tg_real *a, *w;
+    tg_real *b;
+    bool accumulate;
+} direct_job;
+
+static void direct_range(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    const conv_core *k = j->k;
+    int64_t og = k->cb / k->groups, cg = k->geom.channels;
+    for (int64_t item = begin; item < end; item++) {
+        int64_t n = item / k->groups, g = item % k->groups;
+        tg_conv_direct(&k->geom, og, j->a + (n * k->ca + g * cg) * core_a_size(k),
+                       j->w + g * og * cg * core_taps(k), j->b + (n * k->cb + g * og) * core_b_size(k),
+                       j->accumulate);
+    }
+}
+
+/* B (+)= conv(A, W). col: core_forward_scratch elements. */
+static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                         tg_real *col)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps;
+    if (core_is_thin(&k->geom)) {
+        direct_job job = {k, a, w, b, accumulate};
+        tg_parallel_for(k->n * k->groups, direct_range, &job);
+        return;
+    }
+    bool pointwise = core_is_pointwise(&k->geom);
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t g = 0; g < k->groups; g++) {
+            const tg_real *an = a + (n * k->ca + g * cg) * pa;
+            if (!pointwise) {
+                tg_im2col(&k->geom, an, col);
+                an = col;
+            }
+            tg_gemm(false, false, og, pb, rows, 1, w + g * og * rows, rows, an, pb, accumulate ? 1 : 0,
+                    b + (n * k->cb + g * og) * pb, pb);
+        }
+}
+
+/* dW += corr(A, dB). col: core_forward_scratch elements. */
+static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, tg_real *col)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps;
+    bool thin = core_is_thin(&k->geom), pointwise = core_is_pointwise(&k->geom);
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t g = 0; g < k->groups; g++) {
+            const tg_real *an = a + (n * k->ca + g * cg) * pa, *dbn = db + (n * k->cb + g * og) * pb;
+            if (thin) {
+                tg_conv_direct_dw(&k->geom, og, an, dbn, dw + g * og * rows);
+                continue;
+            }
+            if (!pointwise) {
+                tg_im2col(&k->geom, an, col);
+                an = col;
+            }
+            tg_gemm(false, true, og, rows, pb, 1, dbn, pb, an, pb, 1, dw + g * og * rows, rows);
+        }
+}
+
+/* The rotated path's convolution: dB (zero-inserted) -> dA with the rotated, swapped filter. */
+static conv_core core_rotated(const conv_core *k)
+{
+    conv_core r = {.n = k->n, .groups = k->groups, .ca = k->cb, .cb = k->ca};
+    const tg_conv_geom *g = &k->geom;
+    r.geom.channels = k->cb / k->groups;
+    for (int i = 0; i < 3; i++) {
+        r.geom.in[i] = (g->out[i] - 1) * g->stride[i] + 1;
+        r.geom.out[i] = g->in[i];
+        r.geom.kernel[i] = g->kernel[i];
+        r.geom.stride[i] = 1;
+        r.geom.dilation[i] = g->dilation[i];
+        r.geom.pad[i] = g->dilation[i] * (g->kernel[i] - 1) - g->pad[i];
+    }
+    return r;
+}
+static bool core_strided(const conv_core *k)
+{
+    return k->geom.stride[0] != 1 || k->geom.stride[1] != 1 || k->geom.stride[2] != 1;
+}
+
+static tg_conv_dx_path core_dx_path(const conv_core *k)
+{
+    if (conv_dx_path != TG_CONV_DX_AUTO) return conv_dx_path;
+    /* measured (docs/convolution.md): the rotated path wins unless the stride makes most of
+     * the zero-inserted dB zeros, where col2im does a quarter of the work */
+    return core_strided(k) ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED;
+}
+
+/* dA += conv^T(dB): the gradient of A, or a transposed convolution's forward. Allocates its
+ * scratch from the tape once; returns -1 when the arena is full. */
+static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t pb = core_b_size(k), rows = cg * taps;
+    if (core_dx_path(k) == TG_CONV_DX_ROTATED) {
+        conv_core r = core_rotated(k);
+        /* rotated filter: R[g*Cg+c, o, K-1-tap] = W[g*Og+o, c, tap] */
+        tg_real *wr = tg_tape_alloc(t, (size_t)(k->cb * rows) * sizeof *wr);
+        tg_real *col = tg_tape_alloc(t, core_forward_scratch(&r) * sizeof *col + 1);
+        const tg_real *z = db;
+        if (!wr || !col) return -1;
+        for (int64_t g = 0; g < k->groups; g++)
+            for (int64_t o = 0; o < og; o++)
+                for (int64_t c = 0; c < cg; c++)
+                    for (int64_t tap = 0; tap < taps; tap++)
+                        wr[((g * cg + c) * og + o) * taps + taps - 1 - tap] = w[((g * og + o) * cg + c) * taps + tap];
+        if (core_strided(k)) { /* zero-insert dB by the stride */
+            const tg_conv_geom *kg = &k->geom;
+            int64_t zs = core_a_size(&r);
+            tg_real *zi = tg_tape_alloc_zero(t, (size_t)(k->n * k->cb * zs) * sizeof *zi);
+            if (!zi) return -1;
+            for (int64_t plane = 0; plane < k->n * k->cb; plane++)
+                for (int64_t d = 0; d < kg->out[0]; d++)
+                    for (int64_t h = 0; h < kg->out[1]; h++)
+                        for (int64_t x = 0; x < kg->out[2]; x++)
+                            zi[plane * zs + ((d * kg->stride[0]) * r.geom.in[1] + h * kg->stride[1]) * r.geom.in[2] +
+                               x * kg->stride[2]] = db[plane * pb + (d * kg->out[1] + h) * kg->out[2] + x];
+            z = zi;
+        }
+        core_forward(&r, z, wr, da, true, col);
+        return 0;
+    }
+    tg_real *col = tg_tape_alloc(t, (size_t)(rows * pb) * sizeof *col);
+    if (!col) return -1;
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t g = 0; g < k->groups; g++) {
+            tg_gemm(true, false, rows, pb, og, 1, w + g * og * rows, rows, db + (n * k->cb + g * og) * pb, pb, 0,
+                    col, pb);
+            tg_col2im_add(&k->geom, col, da + (n * k->ca + g * cg) * core_a_size(k));
+        }
+    return 0;
+}
+
+/* ---- attributes and shapes ---- */
+
+typedef struct conv_plan {
+    const char *op;
+    int rank;
+    bool transposed;
+    conv_core core;
+    int mode;                         /* tg_pad_mode applied to A before a valid core */
+    int64_t pad_lo[3], pad_hi[3];     /* explicit padding of A (non-zero modes) */
+    int64_t a_shape[3];               /* A's own sizes (before explicit padding) */
+    int out_ndim;
+    int64_t out_shape[5];
+} conv_plan;
+
+static const char *const pad_mode_names[] = {"zeros", "reflect", "replicate", "circular", NULL};
+
+#define CONV_COMMON_ATTRS                                                                   \
+    {"stride", TG_ATTR_INTS, offsetof(tg_conv_attr, stride), "1", false, NULL, NULL},     \
+    {"dilation", TG_ATTR_INTS, offsetof(tg_conv_attr, dilation), "1", false, NULL, NULL}, \
+    {"groups", TG_ATTR_INT, offsetof(tg_conv_attr, groups), "1", false, NULL, NULL}
+static const tg_attr_desc conv_attrs[] = {
+    CONV_COMMON_ATTRS,
+    {"padding", TG_ATTR_INTS, offsetof(tg_conv_attr, padding), "0", .alt_names = "same,valid"},
+    {"padding_mode", TG_ATTR_ENUM, offsetof(tg_conv_attr, padding_mode), "zeros", .names = pad_mode_names},
+};
+static const tg_attr_desc conv_transpose_attrs[] = {
+    CONV_COMMON_ATTRS,
+    {"padding", TG_ATTR_INTS, offsetof(tg_conv_attr, padding), "0", false, NULL, NULL},
+    {"output_padding", TG_ATTR_INTS, offsetof(tg_conv_attr, output_padding), "0", false, NULL, NULL},
+};
+static const tg_attr_desc locally_connected_attrs[] = {
+    {"stride", TG_ATTR_INTS, offsetof(tg_conv_attr, stride), "1", false, NULL, NULL},
+    {"padding", TG_ATTR_INTS, offsetof(tg_conv_attr, padding), "0", false, NULL, NULL},
+    {"dilation", TG_ATTR_INTS, offsetof(tg_conv_attr, dilation), "1", false, NULL, NULL},
+};
+
+/* Tuple attribute `name` checked for length (1 or rank) and lower bound. */
+static int tuple_ok(tg_tape *t, const char *op, const char *name, const tg_ints *v, int rank, int64_t min,
+                    const char *shapes)
+{
+    if (v->n != 1 && v->n != rank) {
+        tg_fail(t, "%s: %s needs 1 or %d values, got %d (%s)", op, name, rank, v->n, shapes);
+        return -1;
+    }
+    for (int i = 0; i < v->n; i++)
+        if (v->v[i] < min) {
+            tg_fail(t, "%s: %s must be >= %lld, got %lld (%s)", op, name, (long long)min, (long long)v->v[i],
+                    shapes);
+            return -1;
+        }
+    return 0;
+}
+
+/* Validates a convolution's inputs and attributes and fills the plan. 0, or -1 via tg_fail. */
+static int conv_plan_make(tg_tape *t, const char *op, int rank, bool transposed, tg_tensor *const *in, int n_in,
+                          const tg_conv_attr *a, conv_plan *p)
+{
+    const tg_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    char sx[TG_SHAPE_STR_LEN], sw[TG_SHAPE_STR_LEN], shapes[2 * TG_SHAPE_STR_LEN + 16];
+    tg_shape_str(x, sx, sizeof sx);
+    tg_shape_str(w, sw, sizeof sw);
+    snprintf(shapes, sizeof shapes, "x=%s w=%s", sx, sw);
+    static const char *const layouts[] = {"", "[N,C,L]", "[N,C,H,W]", "[N,C,D,H,W]"};
+    memset(p, 0, sizeof *p);
+    p->op = op;
+    p->rank = rank;
+    p->transposed = transposed;
+    if (x->ndim != rank + 2) return tg_fail(t, "%s: input must be %d-D %s, got %s", op, rank + 2, layouts[rank], sx), -1;
+    if (w->ndim != rank + 2)
+        return tg_fail(t, "%s: weight must be %d-D, got %s (x=%s)", op, rank + 2, sw, sx), -1;
+    if (tuple_ok(t, op, "stride", &a->stride, rank, 1, shapes) || tuple_ok(t, op, "dilation", &a->dilation, rank, 1, shapes))
+        return -1;
+    bool same = a->padding.n == 0 && a->padding.v[0] == TG_CONV_PAD_SAME;
+    bool valid = a->padding.n == 0 && a->padding.v[0] == TG_CONV_PAD_VALID;
+    if (!same && !valid && tuple_ok(t, op, "padding", &a->padding, rank, 0, shapes)) return -1;
+    if (transposed && tuple_ok(t, op, "output_padding", &a->output_padding, rank, 0, shapes)) return -1;
+    const int64_t groups = a->groups;
+    if (groups < 1) return tg_fail(t, "%s: groups must be >= 1, got %lld (%s)", op, (long long)groups, shapes), -1;
+    const int64_t c_in = x->shape[1];
+    /* weight [CB, CA/g, K]: conv has A = x, transposed has B = x */
+    const int64_t cb = transposed ? w->shape[0] : w->shape[0], ca_per_group = w->shape[1];
+    if (c_in % groups != 0)
+        return tg_fail(t, "%s: groups=%lld does not divide the %lld input channels (%s)", op, (long long)groups,
+                       (long long)c_in, shapes), -1;
+    if (transposed) {
+        if (w->shape[0] != c_in)
+            return tg_fail(t, "%s: input has %lld channels but weight expects %lld (%s)", op, (long long)c_in,
+                           (long long)w->shape[0], shapes), -1;
+    } else {
+        if (cb % groups != 0)
+            return tg_fail(t, "%s: groups=%lld does not divide the %lld output channels (%s)", op,
+                           (long long)groups, (long long)cb, shapes), -1;
+        if (ca_per_group * groups != c_in)
+            return tg_fail(t, "%s: input has %lld channels but weight expects %lld (%s)", op, (long long)c_in,
+                           (long long)(ca_per_group * groups), shapes), -1;
+    }
+    const int64_t c_out = transposed ? ca_per_group * groups : cb;
+    if (b && (b->ndim != 1 || b->shape[0] != c_out)) {
+        char sb[TG_SHAPE_STR_LEN];
+        return tg_fail(t, "%s: bias must be [%lld], got %s (%s)", op, (long long)c_out, tg_shape_str(b, sb, sizeof sb),
+                       shapes), -1;
+    }
+    if (same && !transposed)
+        for (int i = 0; i < rank; i++)
+            if (tg_ints_at(&a->stride, i) != 1)
+                return tg_fail(t, "%s: padding='same' needs stride 1 (%s)", op, shapes), -1;
+    p->mode = transposed ? TG_PAD_CONSTANT : a->padding_mode;
+    conv_core *k = &p->core;
+    k->n = x->shape[0];
+    k->groups = groups;
+    k->ca = transposed ? c_out : c_in;
+    k->cb = transposed ? c_in : c_out;
+    k->geom.channels = k->ca / groups;
+    p->out_ndim = rank + 2;
+    p->out_shape[0] = k->n;
+    p->out_shape[1] = c_out;
+    for (int i = 0; i < 3; i++) {
+        tg_conv_geom *g = &k->geom;
+        int j = i - (3 - rank); /* spatial dim of the tensors; < 0: a unit leading dim */
+        if (j < 0) {
+            g->in[i] = g->out[i] = g->kernel[i] = g->stride[i] = g->dilation[i] = 1;
+            p->a_shape[i] = 1;
+            continue;
+        }
+        int64_t size = x->shape[2 + j], kern = w->shape[2 + j];
+        int64_t s = tg_ints_at(&a->stride, j), d = tg_ints_at(&a->dilation, j), extent = d * (kern - 1) + 1;
+        g->kernel[i] = kern;
+        g->stride[i] = s;
+        g->dilation[i] = d;
+        if (transposed) {
+            int64_t pad = tg_ints_at(&a->padding, j), op_ = tg_ints_at(&a->output_padding, j);
+            if (op_ >= s && op_ >= d)
+                return tg_fail(t, "%s: output_padding must be smaller than stride or dilation, got %lld (stride=%lld "
+                               "dilation=%lld, %s)", op, (long long)op_, (long long)s, (long long)d, shapes), -1;
+            int64_t out = (size - 1) * s - 2 * pad + extent + op_;
+            if (out < 1)
+                return tg_fail(t, "%s: output size %lld is not positive (%s)", op, (long long)out, shapes), -1;
+            g->in[i] = p->a_shape[i] = out;
+            g->out[i] = size;
+            g->pad[i] = pad;
+            p->out_shape[2 + j] = out;
+            continue;
+        }
+        int64_t lo, hi;
+        if (same) {
+            lo = (extent - 1) / 2;
+            hi = extent - 1 - lo;
+        } else if (valid) {
+            lo = hi = 0;
+        } else {
+            lo = hi = tg_ints_at(&a->padding, j);
+        }
+        if (size + lo + hi < extent)
+            return tg_fail(t, "%s: kernel (extent %lld) is larger than the padded input (%lld) in spatial dim %d (%s)",
+                           op, (long long)extent, (long long)(size + lo + hi), j, shapes), -1;
+        if (p->mode == TG_PAD_REFLECT && (lo >= size || hi >= size))
+            return tg_fail(t, "%s: reflect padding %lld must be smaller than the input size %lld (%s)", op,
+                           (long long)(lo > hi ? lo : hi), (long long)size, shapes), -1;
+        if (p->mode == TG_PAD_CIRCULAR && (lo > size || hi > size))
+            return tg_fail(t, "%s: circular padding %lld must not exceed the input size %lld (%s)", op,
+                           (long long)(lo > hi ? lo : hi), (long long)size, shapes), -1;
+        int64_t out = (size + lo + hi - extent) / s + 1;
+        p->a_shape[i] = size;
+        p->pad_lo[i] = lo;
+        p->pad_hi[i] = hi;
+        g->out[i] = out;
+        p->out_shape[2 + j] = out;
+        if (p->mode == TG_PAD_CONSTANT) {
+            g->in[i] = size;
+            g->pad[i] = lo; /* the high side is implicit: reads past the input are zeros */
+        } else {
+            g->in[i] = size + lo + hi;
+            g->pad[i] = 0;
+        }
+    }
+    return 0;
+}
+
+/* ---- conv and conv_transpose ops ---- */
+
+typedef struct conv_kind { const char *name; int rank; bool transposed; } conv_kind;
+/* "conv2d" -> rank 2; "conv_transpose3d" -> rank 3, transposed */
+static conv_kind kind_of(const tg_op_desc *d)
+{
+    size_t len = strlen(d->name);
+    conv_kind k = {d->name, d->name[len - 2] - '0', strstr(d->name, "transpose") != NULL};
+    return k;
+}
+
+static int conv_plan_node(tg_tape *t, tg_node *node, conv_plan *p)
+{
+    conv_kind kd = kind_of(node->op);
+    return conv_plan_make(t, kd.name, kd.rank, kd.transposed, node->inputs, node->n_inputs, node->attr, p);
+}
+
+/* The explicit padding of A as tg_pad_kernel's arguments (the last `rank` dims of each plane). */
+static void pad_args(const conv_plan *p, int64_t *shape, int64_t *lo, int64_t *hi)
+{
+    for (int j = 0; j < p->rank; j++) {
+        int i = 3 - p->rank + j;
+        shape[j] = p->a_shape[i];
+        lo[j] = p->pad_lo[i];
+        hi[j] = p->pad_hi[i];
+    }
+}
+
+/* A as the core reads it: the input itself, or its explicitly padded copy (arena). */
+static const tg_real *padded_a(tg_tape *t, const conv_plan *p, const tg_real *a)
+{
+    if (p->mode == TG_PAD_CONSTANT) return a;
+    const conv_core *k = &p->core;
+    tg_real *ap = tg_tape_alloc(t, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *ap);
+    if (!ap) return NULL;
+    int64_t shape[3], lo[3], hi[3];
+    pad_args(p, shape, lo, hi);
+    tg_pad_kernel(a, ap, k->n * k->ca, p->rank, shape, lo, hi, (tg_pad_mode)p->mode, 0);
+    return ap;
+}
+
+static void add_bias(const conv_plan *p, const tg_tensor *bias, tg_real *y)
+{
+    if (!bias) return;
+    int64_t c = p->out_shape[1], plane = 1;
+    for (int i = 2; i < p->out_ndim; i++) plane *= p->out_shape[i];
+    for (int64_t n = 0; n < p->out_shape[0]; n++)
+        for (int64_t o = 0; o < c; o++) {
+            tg_real *yp = y + (n * c + o) * plane, v = bias->data[o];
+            for (int64_t i = 0; i < plane; i++) yp[i] += v;
+        }
+}
+
+/* x:[N,C,in...] w:[O,C/g,k...] b:[O] -> y:[N,O,out...]        (conv)
+ * x:[N,C,in...] w:[C,O/g,k...] b:[O] -> y:[N,O,out...]        (conv_transpose)
+ * backward (conv):      dX = full conv of dY (zero-inserted by stride, padded dil*(K-1)-pad) with
+ *                       the rotated, channel-swapped W (or col2im of W^T dY); dW = corr(X, dY);
+ *                       db = sum dY over N and space.
+ * backward (transpose): dX = conv(dY, W) (the forward); dW = corr(dY, X); db = sum dY. */
+static int conv_shape_for(tg_tape *t, const char *op, tg_tensor *const *in, int n_in, void *attr, int *ndim,
+                          int64_t *shape)
+{
+    conv_plan p;
+    const tg_op_desc *d = tg_op_get(tg_op_find(op));
+    conv_kind kd = kind_of(d);
+    if (conv_plan_make(t, op, kd.rank, kd.transposed, in, n_in, attr, &p)) return -1;
+    *ndim = p.out_ndim;
+    memcpy(shape, p.out_shape, (size_t)p.out_ndim * sizeof *shape);
+    return 0;
+}
+#define CONV_SHAPE_FN(opname)                                                                            \
+    static int opname##_shape(tg_tape *t, tg_tensor *const *in, int n_in, void *attr, int *ndim,         \
+                              int64_t *shape)                                                            \
+    {                                                                                                    \
+        return conv_shape_for(t, #opname, in, n_in, attr, ndim, shape);                                  \
+    }
+CONV_SHAPE_FN(conv1d)
+CONV_SHAPE_FN(conv2d)
+CONV_SHAPE_FN(conv3d)
+CONV_SHAPE_FN(conv_transpose1d)
+CONV_SHAPE_FN(conv_transpose2d)
+CONV_SHAPE_FN(conv_transpose3d)
+
+static int conv_forward(tg_tape *t, tg_node *node)
+{
+    conv_plan p;
+    if (conv_plan_node(t, node, &p)) return -1;
+    const conv_core *k = &p.core;
+    const tg_tensor *x = node->inputs[0], *w = node->inputs[1], *bias = node->n_inputs > 2 ? node->inputs[2] : NULL;
+    tg_real *y = node->out->data;
+    if (node->out->numel == 0) return 0;
+    if (p.transposed) { /* y = conv^T(x): the core's data gradient with dB = x */
+        memset(y, 0, (size_t)node->out->numel * sizeof *y);
+        if (x->numel && core_data_grad(t, k, x->data, w->data, y)) return -1;
+    } else {
+        const tg_real *a = padded_a(t, &p, x->data);
+        tg_real *col = tg_tape_alloc(t, core_forward_scratch(k) * sizeof *col + 1);
+        if (!a || !col) return -1;
+        core_forward(k, a, w->data, y, false, col);
+    }
+    add_bias(&p, bias, y);
+    return 0;
+}
+
+static void conv_backward(tg_tape *t, tg_node *node)
+{
+    conv_plan p;
+    if (conv_plan_node(t, node, &p)) return;
+    const conv_core *k = &p.core;
+    const tg_tensor *x = node->inputs[0], *w = node->inputs[1];
+    const tg_real *dy = node->out->grad;
+    tg_real *dx = tg_input_grad(t, node, 0), *dw = tg_input_grad(t, node, 1);
+    tg_real *dbias = node->n_inputs > 2 ? tg_input_grad(t, node, 2) : NULL;
+    if (node->out->numel == 0) return;
+    if (dbias) {
+        int64_t c = p.out_shape[1], plane = node->out->numel / (p.out_shape[0] * c);
+        for (int64_t o = 0; o < c; o++) {
+            double sum = 0;
+            for (int64_t n = 0; n < p.out_shape[0]; n++)
+                for (int64_t i = 0; i < plane; i++) sum += dy[(n * c + o) * plane + i];
+            dbias[o] += (tg_real)sum;
+        }
+    }
+    if (x->numel == 0) return;
+    tg_real *col = tg_tape_alloc(t, core_forward_scratch(k) * sizeof *col + 1);
+    if (!col) return;
+    if (p.transposed) { /* A = y-space (dy), B = x-space */
+        if (dx) core_forward(k, dy, w->data, dx, true, col);
+        if (dw) core_weight_grad(k, dy, x->data, dw, col);
+        return;
+    }
+    const tg_real *a = padded_a(t, &p, x->data);
+    if (!a) return;
+    if (dw) core_weight_grad(k, a, dy, dw, col);
+    if (!dx) return;
+    if (p.mode == TG_PAD_CONSTANT) {
+        core_data_grad(t, k, dy, w->data, dx);
+        return;
+    }
+    tg_real *dap = tg_tape_alloc_zero(t, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *dap);
+    if (!dap || core_data_grad(t, k, dy, w->data, dap)) return;
+    int64_t shape[3], lo[3], hi[3];
+    pad_args(&p, shape, lo, hi);
+    tg_pad_backward_kernel(dap, dx, k->n * k->ca, p.rank, shape, lo, hi, (tg_pad_mode)p.mode);
+}
+
+static const char *const conv_inputs[] = {"input", "weight", "bias"};
+#define CONV_DESC(opname, attrs_, summary_)                                                               \
+    const tg_op_desc tg_op_desc_##opname = {                                                              \
+        .name = #opname, .min_inputs = 2, .max_inputs = 3, .input_names = conv_inputs,                    \
+        .optional_inputs = 1u << 2, .attrs = attrs_, .n_attrs = (int)(sizeof attrs_ / sizeof attrs_[0]), \
+        .attr_size = sizeof(tg_conv_attr), .shape = opname##_shape, .forward = conv_forward,              \
+        .backward = conv_backward, .summary = summary_}
+CONV_DESC(conv1d, conv_attrs, "1-D convolution (cross-correlation), torch.nn.functional.conv1d");
+CONV_DESC(conv2d, conv_attrs, "2-D convolution (cross-correlation), torch.nn.functional.conv2d");
+CONV_DESC(conv3d, conv_attrs, "3-D convolution (cross-correlation), torch.nn.functional.conv3d");
+CONV_DESC(conv_transpose1d, conv_transpose_attrs, "1-D transposed convolution, torch.nn.functional.conv_transpose1d");
+CONV_DESC(conv_transpose2d, conv_transpose_attrs, "2-D transposed convolution, torch.nn.functional.conv_transpose2d");
+CONV_DESC(conv_transpose3d, conv_transpose_attrs, "3-D transposed convolution, torch.nn.functional.conv_transpose3d");
+
+static tg_tensor *apply3(tg_tape *t, int op, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    tg_tensor *in[3] = {x, w, b};
+    return tg_op_apply(t, op, in, 3, a);
+}
+tg_tensor *tg_conv1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_CONV1D, x, w, b, a);
+}
+tg_tensor *tg_conv2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_CONV2D, x, w, b, a);
+}
+tg_tensor *tg_conv3d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_CONV3D, x, w, b, a);
+}
+tg_tensor *tg_conv_transpose1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_CONV_TRANSPOSE1D, x, w, b, a);
+}
+tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_CONV_TRANSPOSE2D, x, w, b, a);
+}
+tg_tensor *tg_conv_transpose3d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_CONV_TRANSPOSE3D, x, w, b, a);
+}
+
+/* ---- locally connected 2-D ---- */
+
+/* The geometry of a locally connected layer (one im2col over all C channels), validated. */
+static int lc_geom(tg_tape *t, tg_tensor *const *in, int n_in, const tg_conv_attr *a, tg_conv_geom *g,
+                   int64_t *out_channels)
+{
+    const char *op = "locally_connected2d";
+    const tg_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    char sx[TG_SHAPE_STR_LEN], sw[TG_SHAPE_STR_LEN], shapes[2 * TG_SHAPE_STR_LEN + 16];
+    tg_shape_str(x, sx, sizeof sx);
+    tg_shape_str(w, sw, sizeof sw);
+    snprintf(shapes, sizeof shapes, "x=%s w=%s", sx, sw);
+    if (x->ndim != 4) return tg_fail(t, "%s: input must be 4-D [N,C,H,W], got %s", op, sx), -1;
+    if (w->ndim != 6) return tg_fail(t, "%s: weight must be 6-D [Ho,Wo,O,C,kh,kw], got %s (x=%s)", op, sw, sx), -1;
+    if (tuple_ok(t, op, "stride", &a->stride, 2, 1, shapes) || tuple_ok(t, op, "dilation", &a->dilation, 2, 1, shapes) ||
+        tuple_ok(t, op, "padding", &a->padding, 2, 0, shapes))
+        return -1;
+    if (w->shape[3] != x->shape[1])
+        return tg_fail(t, "%s: input has %lld channels but weight expects %lld (%s)", op, (long long)x->shape[1],
+                       (long long)w->shape[3], shapes), -1;
+    memset(g, 0, sizeof *g);
+    g->channels = x->shape[1];
+    g->in[0] = g->out[0] = g->kernel[0] = g->stride[0] = g->dilation[0] = 1;
+    for (int j = 0; j < 2; j++) {
+        int i = j + 1;
+        int64_t s = tg_ints_at(&a->stride, j), d = tg_ints_at(&a->dilation, j), pad = tg_ints_at(&a->padding, j);
+        int64_t extent = d * (w->shape[4 + j] - 1) + 1, size = x->shape[2 + j];
+        if (size + 2 * pad < extent)
+            return tg_fail(t, "%s: kernel (extent %lld) is larger than the padded input (%lld) in spatial dim %d (%s)",
+                           op, (long long)extent, (long long)(size + 2 * pad), j, shapes), -1;
+        int64_t out = (size + 2 * pad - extent) / s + 1;
+        if (w->shape[j] != out)
+            return tg_fail(t, "%s: weight has %lld positions along spatial dim %d but the output has %lld (%s)", op,
+                           (long long)w->shape[j], j, (long long)out, shapes), -1;
+        g->in[i] = size;
+        g->out[i] = out;
+        g->kernel[i] = w->shape[4 + j];
+        g->stride[i] = s;
+        g->dilation[i] = d;
+        g->pad[i] = pad;
+    }
+    *out_channels = w->shape[2];
+    if (b && (b->ndim != 3 || b->shape[0] != w->shape[2] || b->shape[1] != w->shape[0] || b->shape[2] != w->shape[1])) {
+        char sb[TG_SHAPE_STR_LEN];
+        return tg_fail(t, "%s: bias must be [%lld,%lld,%lld], got %s (%s)", op, (long long)w->shape[2],
+                       (long long)w->shape[0], (long long)w->shape[1], tg_shape_str(b, sb, sizeof sb), shapes), -1;
+    }
+    return 0;
+}
+
+/* x:[N,C,H,W] w:[Ho,Wo,O,C,kh,kw] b:[O,Ho,Wo] -> y:[N,O,Ho,Wo];
+ * y[n,o,p] = sum_j w[p,o,j] col_n[j,p] + b[o,p] with col_n = im2col(x_n), j over (c, kh, kw).
+ * backward: dw[p,o,j] += dy[n,o,p] col_n[j,p]; dx_n += col2im(dcol), dcol[j,p] = sum_o w[p,o,j] dy[n,o,p];
+ * db = sum_n dy. */
+static int locally_connected2d_shape(tg_tape *t, tg_tensor *const *in, int n_in, void *attr, int *ndim,
+                                     int64_t *shape)
+{
+    tg_conv_geom g;
+    int64_t o;
+    if (lc_geom(t, in, n_in, attr, &g, &o)) return -1;
+    *ndim = 4;
+    shape[0] = in[0]->shape[0];
+    shape[1] = o;
+    shape[2] = g.out[1];
+    shape[3] = g.out[2];
+    return 0;
+}
+
+static int locally_connected2d_forward(tg_tape *t, tg_node *node)
+{
+    tg_conv_geom g;
+    int64_t oc;
+    if (lc_geom(t, node->inputs, node->n_inputs, node->attr, &g, &oc)) return -1;
+    const tg_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->n_inputs > 2 ? node->inputs[2] : NULL;
+    const int64_t pin = tg_conv_geom_in_size(&g), pout = tg_conv_geom_out_size(&g), rows = g.channels * tg_conv_geom_taps(&g);
+    tg_real *y = node->out->data;
+    tg_real *col = tg_tape_alloc(t, (size_t)(rows * pout) * sizeof *col + 1);
+    if (!col) return -1;
+    for (int64_t n = 0; n < x->shape[0]; n++) {
+        tg_im2col(&g, x->data + n * g.channels * pin, col);
+        for (int64_t o = 0; o < oc; o++)
+            for (int64_t pos = 0; pos < pout; pos++) {
+                const tg_real *wp = w->data + (pos * oc + o) * rows;
+                double sum = b ? b->data[o * pout + pos] : 0;
+                for (int64_t j = 0; j < rows; j++) sum += (double)wp[j] * col[j * pout + pos];
+                y[(n * oc + o) * pout + pos] = (tg_real)sum;
+            }
+    }
+    return 0;
+}
+
+static void locally_connected2d_backward(tg_tape *t, tg_node *node)
+{
+    tg_conv_geom g;
+    int64_t oc;
+    if (lc_geom(t, node->inputs, node->n_inputs, node->attr, &g, &oc)) return;
+    const tg_tensor *x = node->inputs[0], *w = node->inputs[1];
+    const int64_t pin = tg_conv_geom_in_size(&g), pout = tg_conv_geom_out_size(&g), rows = g.channels * tg_conv_geom_taps(&g);
+    const tg_real *dy = node->out->grad;
+    tg_real *dx = tg_input_grad(t, node, 0), *dw = tg_input_grad(t, node, 1);
+    tg_real *db = node->n_inputs > 2 ? tg_input_grad(t, node, 2) : NULL;
+    tg_real *col = tg_tape_alloc(t, (size_t)(rows * pout) * sizeof *col + 1);
+    if (!col) return;
+    for (int64_t n = 0; n < x->shape[0]; n++) {
+        const tg_real *dyn = dy + n * oc * pout;
+        if (db)
+            for (int64_t i = 0; i < oc * pout; i++) db[i] += dyn[i];
+        if (dw) {
+            tg_im2col(&g, x->data + n * g.channels * pin, col);
+            for (int64_t pos = 0; pos < pout; pos++)
+                for (int64_t o = 0; o < oc; o++) {
+                    tg_real *dwp = dw + (pos * oc + o) * rows, d = dyn[o * pout + pos];
+                    for (int64_t j = 0; j < rows; j++) dwp[j] += d * col[j * pout + pos];
+                }
+        }
+        if (dx) {
+            for (int64_t j = 0; j < rows; j++)
+                for (int64_t pos = 0; pos < pout; pos++) {
+                    double sum = 0;
+                    for (int64_t o = 0; o < oc; o++) sum += (double)w->data[(pos * oc + o) * rows + j] * dyn[o * pout + pos];
+                    col[j * pout + pos] = (tg_real)sum;
+                }
+            tg_col2im_add(&g, col, dx + n * g.channels * pin);
+        }
+    }
+}
+
+const tg_op_desc tg_op_desc_locally_connected2d = {
+    .name = "locally_connected2d", .min_inputs = 2, .max_inputs = 3, .input_names = conv_inputs,
+    .optional_inputs = 1u << 2, .attrs = locally_connected_attrs,
+    .n_attrs = (int)(sizeof locally_connected_attrs / sizeof locally_connected_attrs[0]),
+    .attr_size = sizeof(tg_conv_attr), .shape = locally_connected2d_shape, .forward = locally_connected2d_forward,
+    .backward = locally_connected2d_backward,
+    .summary = "2-D locally-connected layer (unshared weights per output position)"};
+
+tg_tensor *tg_locally_connected2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
+{
+    return apply3(t, TG_OP_LOCALLY_CONNECTED2D, x, w, b, a);
+}

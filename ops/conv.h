@@ -1,7 +1,66 @@
-/* ops/conv.h — conv ops (not implemented yet). */
+/* ops/conv.h — the convolution family: conv1d/2d/3d, conv_transpose1d/2d/3d, locally_connected2d.
+ *
+ * One N-d implementation (spatial rank 1..3) serves all six convolutions; the attribute names and
+ * semantics are PyTorch's (torch.nn.functional.conv*, conv_transpose*). Convolution is
+ * cross-correlation. The backward follows DESIGN.md § Numerics: dX is the full convolution of dY
+ * (zero-inserted by the stride) with the 180°-rotated, channel-swapped filter, run by the forward
+ * kernel itself; an im2col/col2im + GEMM path computes the same (tg_conv_set_dx_path picks).
+ * Transposed convolution's forward is that dX path and its backward is conv's forward.
+ *
+ * Scratch (im2col columns, zero-inserted gradients, rotated filters) comes from the tape's arena,
+ * sized once per call. Errors return NULL with one line naming the op, the argument and shapes.
+ *
+ *   tg_conv_attr a;
+ *   tg_attr_defaults(TG_OP_CONV2D, &a);
+ *   a.padding = (tg_ints){1, {1}};                         // one value: every spatial dim
+ *   tg_tensor *y = tg_conv2d(tape, x, w, b, &a);           // x:[N,C,H,W] w:[O,C/g,kh,kw] b:[O]
+ */
 #ifndef TG_OPS_CONV_H
 #define TG_OPS_CONV_H
 
 #include "op.h"
+#include "shape.h"
+
+/* Attributes of every convolution (PyTorch's names). Tuples hold 1 value (all dims) or one per
+ * spatial dim. padding may be "same" (v[0] == TG_CONV_PAD_SAME, n == 0; stride 1 only) or
+ * "valid" (TG_CONV_PAD_VALID). padding_mode is a tg_pad_mode: zeros (TG_PAD_CONSTANT), reflect,
+ * replicate, circular (convolutions only). output_padding and padding_mode do not both apply:
+ * output_padding is for transposed convolutions (each < stride or < dilation). */
+typedef struct tg_conv_attr {
+    tg_ints stride, padding, dilation, output_padding;
+    int groups;
+    int padding_mode;
+} tg_conv_attr;
+#define TG_CONV_PAD_SAME (-1)
+#define TG_CONV_PAD_VALID (-2)
+
+/* How the gradient of the convolution's input is computed (both give the same values). */
+typedef enum tg_conv_dx_path {
+    TG_CONV_DX_AUTO,    /* the faster of the two for the shape (the default) */
+    TG_CONV_DX_ROTATED, /* forward kernel on zero-inserted dY with the rotated filter */
+    TG_CONV_DX_COL2IM,  /* W^T dY by GEMM, then col2im */
+} tg_conv_dx_path;
+/* Chooses the dX path for every later backward (process-wide; benchmarks and tests). */
+void tg_conv_set_dx_path(tg_conv_dx_path path);
+tg_conv_dx_path tg_conv_get_dx_path(void);
+/* Name of a path ("auto", "rotated", "col2im"). */
+const char *tg_conv_dx_path_name(tg_conv_dx_path path);
+
+/* x:[N,C,L] / [N,C,H,W] / [N,C,D,H,W], w:[O,C/groups,k...], b:[O] or NULL -> y:[N,O,out...].
+ * attr NULL: defaults. NULL with the tape's error on bad shapes or attributes. */
+tg_tensor *tg_conv1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);
+tg_tensor *tg_conv2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);
+tg_tensor *tg_conv3d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);
+/* x:[N,C,in...], w:[C,O/groups,k...], b:[O] or NULL -> y:[N,O,out...] with
+ * out = (in-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1. */
+tg_tensor *tg_conv_transpose1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);
+tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);
+tg_tensor *tg_conv_transpose3d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);
+
+/* Locally-connected 2-D (unshared weights, notes Enrichment 7.9.5):
+ * x:[N,C,H,W], w:[Ho,Wo,O,C,kh,kw], b:[O,Ho,Wo] or NULL -> y:[N,O,Ho,Wo];
+ * attributes stride, padding (ints, zeros), dilation. */
+tg_tensor *tg_locally_connected2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                                  const tg_conv_attr *attr);
 
 #endif

@@ -1,0 +1,46 @@
+/* ops/kernels/im2col.h — N-d im2col / col2im and a direct convolution kernel (spatial rank 1..3).
+ *
+ * Every convolution is described by one geometry: spatial sizes are always 3 (D, H, W); a 1-D or
+ * 2-D convolution sets the leading dims to size 1 with kernel 1, stride 1, dilation 1, padding 0,
+ * so one code path serves conv1d/2d/3d. Along a dim, output index o and kernel tap k read input
+ * index o*stride + k*dilation - pad; indices outside [0, in) read zero. pad may be any integer
+ * (negative pads crop), which the rotated-filter backward uses.
+ *
+ * Plain functions over arrays: they never allocate; the caller gives the scratch.
+ *
+ *   tg_im2col(&g, x_image + c0 * in_plane, col);   // col:[Cg*K, P]
+ *   tg_gemm(false, false, Og, P, Cg*K, 1, w, Cg*K, col, P, 0, y, P);
+ */
+#ifndef TG_KERNEL_IM2COL_H
+#define TG_KERNEL_IM2COL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../graph/tensor.h"
+
+typedef struct tg_conv_geom {
+    int64_t channels;     /* input channels taken by one im2col call (C/groups) */
+    int64_t in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];
+} tg_conv_geom;
+
+/* Products of the sizes: input positions, output positions, kernel taps. */
+int64_t tg_conv_geom_in_size(const tg_conv_geom *g);
+int64_t tg_conv_geom_out_size(const tg_conv_geom *g);
+int64_t tg_conv_geom_taps(const tg_conv_geom *g);
+
+/* x:[channels, in...] -> col:[channels*taps, out...] (zeros where the window leaves the input). */
+void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col);
+/* The adjoint: dx:[channels, in...] += scatter of col:[channels*taps, out...]. */
+void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, tg_real *dx);
+
+/* Direct convolution of one image for one group, for thin groups (depthwise: channels == 1):
+ * y:[out_channels, out...] (+)= w:[out_channels, channels, taps] (*) x:[channels, in...].
+ * accumulate false overwrites y. Inner loops run along W without im2col's copy. */
+void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, const tg_real *w,
+                    tg_real *y, bool accumulate);
+/* Its weight gradient: dw:[out_channels, channels, taps] += corr(x, dy:[out_channels, out...]). */
+void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
+                       const tg_real *dy, tg_real *dw);
+
+#endif

@@ -1,0 +1,601 @@
+/* tests/test_conv.c — the convolution family: the notes' worked examples (recomputed by hand),
+ * a naive reference loop on random configurations, both dX paths, gradient checks over every
+ * attribute combination, transposed convolution, padding modes, locally-connected, bad input. */
+#include "util.h"
+
+#include <stdlib.h>
+
+#include "../ops/conv.h"
+
+static tg_conv_attr conv_defaults(int op)
+{
+    tg_conv_attr a;
+    tg_attr_defaults(op, &a);
+    return a;
+}
+static tg_ints ints1(int64_t v) { return (tg_ints){1, {v}}; }
+static tg_ints ints3(int n, int64_t a, int64_t b, int64_t c) { return (tg_ints){n, {a, b, c}}; }
+
+/* ---- naive references (double, written from the definitions) ---- */
+
+/* One configuration, spatial rank r; sizes padded to 3 dims with leading 1s. */
+typedef struct ref_cfg {
+    int rank;
+    int64_t n, c, o, groups;
+    int64_t in[3], k[3], s[3], p[3], d[3], op[3];
+} ref_cfg;
+
+static int64_t ref_conv_out(const ref_cfg *c, int i)
+{
+    return (c->in[i] + 2 * c->p[i] - c->d[i] * (c->k[i] - 1) - 1) / c->s[i] + 1;
+}
+static int64_t ref_tconv_out(const ref_cfg *c, int i)
+{
+    return (c->in[i] - 1) * c->s[i] - 2 * c->p[i] + c->d[i] * (c->k[i] - 1) + c->op[i] + 1;
+}
+
+/* y[n,o,out] = sum_{c in group, taps} w[o, c, taps] x[n, c, out*s + k*d - p] (+ b[o]) */
+static void ref_conv(const ref_cfg *c, const tg_real *x, const tg_real *w, const tg_real *b, double *y)
+{
+    int64_t out[3], cg = c->c / c->groups, og = c->o / c->groups;
+    for (int i = 0; i < 3; i++) out[i] = ref_conv_out(c, i);
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->o; o++)
+            for (int64_t z = 0; z < out[0]; z++)
+                for (int64_t h = 0; h < out[1]; h++)
+                    for (int64_t v = 0; v < out[2]; v++) {
+                        double acc = b ? b[o] : 0;
+                        int64_t g = o / og;
+                        for (int64_t ci = 0; ci < cg; ci++)
+                            for (int64_t a = 0; a < c->k[0]; a++)
+                                for (int64_t e = 0; e < c->k[1]; e++)
+                                    for (int64_t f = 0; f < c->k[2]; f++) {
+                                        int64_t iz = z * c->s[0] + a * c->d[0] - c->p[0];
+                                        int64_t ih = h * c->s[1] + e * c->d[1] - c->p[1];
+                                        int64_t iw = v * c->s[2] + f * c->d[2] - c->p[2];
+                                        if (iz < 0 || ih < 0 || iw < 0 || iz >= c->in[0] || ih >= c->in[1] || iw >= c->in[2])
+                                            continue;
+                                        double xv = x[(((n * c->c + g * cg + ci) * c->in[0] + iz) * c->in[1] + ih) * c->in[2] + iw];
+                                        double wv = w[(((o * cg + ci) * c->k[0] + a) * c->k[1] + e) * c->k[2] + f];
+                                        acc += xv * wv;
+                                    }
+                        y[(((n * c->o + o) * out[0] + z) * out[1] + h) * out[2] + v] = acc;
+                    }
+}
+
+/* transposed: every x[n,c,i] scatters x * w[c, o, k] into y[n, o, i*s + k*d - p] (w:[C, O/g, K]) */
+static void ref_tconv(const ref_cfg *c, const tg_real *x, const tg_real *w, const tg_real *b, double *y)
+{
+    int64_t out[3], cg = c->c / c->groups, og = c->o / c->groups, total = c->n * c->o;
+    for (int i = 0; i < 3; i++) out[i] = ref_tconv_out(c, i);
+    int64_t plane = out[0] * out[1] * out[2];
+    for (int64_t i = 0; i < total * plane; i++) y[i] = b ? b[(i / plane) % c->o] : 0;
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t ci = 0; ci < c->c; ci++)
+            for (int64_t z = 0; z < c->in[0]; z++)
+                for (int64_t h = 0; h < c->in[1]; h++)
+                    for (int64_t v = 0; v < c->in[2]; v++) {
+                        double xv = x[(((n * c->c + ci) * c->in[0] + z) * c->in[1] + h) * c->in[2] + v];
+                        int64_t g = ci / cg;
+                        for (int64_t oi = 0; oi < og; oi++)
+                            for (int64_t a = 0; a < c->k[0]; a++)
+                                for (int64_t e = 0; e < c->k[1]; e++)
+                                    for (int64_t f = 0; f < c->k[2]; f++) {
+                                        int64_t oz = z * c->s[0] + a * c->d[0] - c->p[0];
+                                        int64_t oh = h * c->s[1] + e * c->d[1] - c->p[1];
+                                        int64_t ow = v * c->s[2] + f * c->d[2] - c->p[2];
+                                        if (oz < 0 || oh < 0 || ow < 0 || oz >= out[0] || oh >= out[1] || ow >= out[2])
+                                            continue;
+                                        double wv = w[(((ci * og + oi) * c->k[0] + a) * c->k[1] + e) * c->k[2] + f];
+                                        y[(((n * c->o + g * og + oi) * out[0] + oz) * out[1] + oh) * out[2] + ow] += xv * wv;
+                                    }
+                    }
+}
+
+/* Tensors of a configuration: x:[N,C,in...], w, b, and the attribute struct. */
+typedef struct ref_case {
+    tg_tensor *x, *w, *b;
+    tg_conv_attr attr;
+    int op;
+} ref_case;
+
+static ref_case make_case(const ref_cfg *c, bool transposed, uint64_t seed)
+{
+    static const int conv_ops[] = {0, TG_OP_CONV1D, TG_OP_CONV2D, TG_OP_CONV3D};
+    static const int tconv_ops[] = {0, TG_OP_CONV_TRANSPOSE1D, TG_OP_CONV_TRANSPOSE2D, TG_OP_CONV_TRANSPOSE3D};
+    ref_case r;
+    int64_t xs[5] = {c->n, c->c}, ws[5], bs[1] = {c->o};
+    ws[0] = transposed ? c->c : c->o;
+    ws[1] = transposed ? c->o / c->groups : c->c / c->groups;
+    r.op = transposed ? tconv_ops[c->rank] : conv_ops[c->rank];
+    r.attr = conv_defaults(r.op);
+    r.attr.groups = (int)c->groups;
+    r.attr.stride.n = r.attr.padding.n = r.attr.dilation.n = r.attr.output_padding.n = c->rank;
+    for (int j = 0; j < c->rank; j++) {
+        int i = 3 - c->rank + j;
+        xs[2 + j] = c->in[i];
+        ws[2 + j] = c->k[i];
+        r.attr.stride.v[j] = c->s[i];
+        r.attr.padding.v[j] = c->p[i];
+        r.attr.dilation.v[j] = c->d[i];
+        r.attr.output_padding.v[j] = c->op[i];
+    }
+    r.x = tt_random(c->rank + 2, xs, seed, -1, 1);
+    r.w = tt_random(c->rank + 2, ws, seed + 1, -1, 1);
+    r.b = tt_random(1, bs, seed + 2, -1, 1);
+    return r;
+}
+
+/* A configuration: rank r, then per-dim values for the LAST r dims. */
+static ref_cfg cfg(int rank, int64_t n, int64_t c, int64_t o, int64_t groups, const int64_t *in, const int64_t *k,
+                   const int64_t *s, const int64_t *p, const int64_t *d, const int64_t *op)
+{
+    ref_cfg r = {.rank = rank, .n = n, .c = c, .o = o, .groups = groups};
+    for (int i = 0; i < 3; i++) {
+        int j = i - (3 - rank);
+        r.in[i] = j < 0 ? 1 : in[j];
+        r.k[i] = j < 0 ? 1 : k[j];
+        r.s[i] = j < 0 ? 1 : s[j];
+        r.p[i] = j < 0 ? 0 : p[j];
+        r.d[i] = j < 0 ? 1 : d[j];
+        r.op[i] = j < 0 || !op ? 0 : op[j];
+    }
+    return r;
+}
+#define V(...) ((const int64_t[]){__VA_ARGS__})
+
+/* The grid used by the reference and gradient checks: every attribute and their combinations. */
+static ref_cfg grid(int i)
+{
+    switch (i) {
+    case 0: return cfg(2, 2, 3, 4, 1, V(5, 6), V(3, 3), V(1, 1), V(0, 0), V(1, 1), NULL);       /* plain */
+    case 1: return cfg(2, 1, 2, 3, 1, V(7, 5), V(3, 2), V(2, 3), V(1, 0), V(1, 1), NULL);       /* odd, strides */
+    case 2: return cfg(2, 2, 2, 2, 1, V(6, 7), V(2, 2), V(3, 3), V(0, 1), V(1, 1), NULL);       /* stride > kernel */
+    case 3: return cfg(2, 1, 2, 2, 1, V(7, 6), V(3, 2), V(1, 2), V(2, 1), V(2, 3), NULL);       /* dilation + pad */
+    case 4: return cfg(2, 2, 4, 6, 2, V(5, 4), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL);       /* groups */
+    case 5: return cfg(2, 1, 3, 6, 3, V(5, 5), V(3, 3), V(2, 1), V(1, 1), V(1, 2), NULL);       /* depthwise x2 */
+    case 6: return cfg(2, 2, 3, 3, 3, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL);       /* depthwise */
+    case 7: return cfg(2, 2, 3, 4, 1, V(4, 5), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL);       /* 1x1 */
+    case 8: return cfg(2, 1, 3, 2, 1, V(5, 4), V(1, 1), V(2, 2), V(0, 1), V(1, 1), NULL);       /* 1x1 strided */
+    case 9: return cfg(2, 2, 2, 3, 1, V(3, 4), V(5, 4), V(1, 1), V(1, 0), V(1, 1), NULL);       /* kernel == padded input */
+    case 10: return cfg(2, 1, 1, 1, 1, V(1, 1), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL);      /* all size 1 */
+    case 11: return cfg(1, 2, 3, 4, 1, V(9), V(3), V(2), V(1), V(2), NULL);                    /* 1-D */
+    case 12: return cfg(1, 1, 4, 4, 4, V(7), V(3), V(1), V(1), V(1), NULL);                    /* 1-D depthwise */
+    case 13: return cfg(3, 1, 2, 3, 1, V(4, 5, 3), V(3, 2, 2), V(1, 2, 1), V(1, 0, 1), V(1, 1, 2), NULL); /* 3-D */
+    case 14: return cfg(3, 2, 2, 2, 2, V(3, 4, 4), V(2, 3, 3), V(2, 1, 1), V(0, 1, 1), V(1, 1, 1), NULL); /* 3-D grouped */
+    default: return cfg(2, 1, 6, 4, 2, V(8, 7), V(3, 3), V(2, 2), V(2, 1), V(2, 1), NULL);     /* groups+stride+dil */
+    }
+}
+#define GRID 16
+
+START_TEST(notes_dO_dF_dX_3x3_with_2x2)
+{
+    /* X = 1..9, F = [[1,2],[3,4]]: O11 = 1+4+12+20 = 37, O12 = 47, O21 = 67, O22 = 77.
+     * dO = [[1,-1],[2,0]]: dF_ij = sum dO * X shifted = [[7,9],[13,15]];
+     * dX = full conv of dO with the rotated F = [[1,1,-2],[5,5,-4],[6,8,0]]. */
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv((double[]){1, 2, 3, 4, 5, 6, 7, 8, 9}, 4, 1, 1, 3, 3);
+    tg_tensor *w = tt_tensorv((double[]){1, 2, 3, 4}, 4, 1, 1, 2, 2);
+    x->requires_grad = w->requires_grad = true;
+    for (int path = TG_CONV_DX_ROTATED; path <= TG_CONV_DX_COL2IM; path++) {
+        tg_conv_set_dx_path((tg_conv_dx_path)path);
+        tg_tape_reset(t);
+        tg_tensor_zero_grad(x);
+        tg_tensor_zero_grad(w);
+        tg_tensor *y = tg_conv2d(t, x, w, NULL, NULL);
+        ck_assert_ptr_nonnull(y);
+        tt_assert_shape(y, 1, 1, 2, 2);
+        tt_assert_close(y->data, ((double[]){37, 47, 67, 77}), 4, TT_TOL);
+        ck_assert_int_eq(tg_backward_with(y, (tg_real[]){1, -1, 2, 0}), TG_OK);
+        tt_assert_close(w->grad, ((double[]){7, 9, 13, 15}), 4, TT_TOL);
+        tt_assert_close(x->grad, ((double[]){1, 1, -2, 5, 5, -4, 6, 8, 0}), 9, TT_TOL);
+    }
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+START_TEST(notes_accelerometer_conv1d_stride2)
+{
+    /* rows x,y,z over 5 steps; one filter [1,0,-1; -1,1,0; 0,-1,1], stride 2:
+     * Y1 = (2-1) + (-1+2) + (-1+2) = 3, Y2 = (1-4) + (0+1) + (-3+1) = -4 */
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv((double[]){2, 3, 1, 0, 4, 1, 2, 0, 1, 3, 0, 1, 2, 3, 1}, 3, 1, 3, 5);
+    tg_tensor *w = tt_tensorv((double[]){1, 0, -1, -1, 1, 0, 0, -1, 1}, 3, 1, 3, 3);
+    tg_conv_attr a = conv_defaults(TG_OP_CONV1D);
+    a.stride = ints1(2);
+    tg_tensor *y = tg_conv1d(t, x, w, NULL, &a);
+    ck_assert_ptr_nonnull(y);
+    tt_assert_shape(y, 1, 1, 2);
+    tt_assert_close(y->data, ((double[]){3, -4}), 2, TT_TOL);
+}
+END_TEST
+
+START_TEST(notes_volumetric_conv3d)
+{
+    /* the notes' 4x4x4 volume and 3x3x3 kernel, recomputed: the notes print 13 at (0,1,0) and
+     * -61 at (1,0,1); summing the 27 products gives 21 and -67 */
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv((double[]){1, -2, 5, 2, -1, 1, 4, -3, 1, 5, 5, 2, -1, -2, 2, 2,
+                                         -3, 0, -1, -4, 2, 0, -4, -1, -5, 4, 0, 3, -5, 5, 5, 4,
+                                         -3, 1, -2, 3, -3, -1, -3, 1, -1, 3, 1, -4, -2, 3, -4, 4,
+                                         3, 4, -1, -4, -2, 1, 2, -3, -5, -2, -4, 2, -2, -4, 0, 0},
+                              5, 1, 1, 4, 4, 4);
+    tg_tensor *w = tt_tensorv((double[]){-2, 0, 2, 1, 3, -2, -2, 0, -2, -2, 2, 0, 2, 3, 3, 2, 3, 0,
+                                         -3, 2, 1, 1, -2, 3, 1, -2, -3},
+                              5, 1, 1, 3, 3, 3);
+    tg_tensor *y = tg_conv3d(t, x, w, NULL, NULL);
+    ck_assert_ptr_nonnull(y);
+    tt_assert_shape(y, 1, 1, 2, 2, 2);
+    tt_assert_close(y->data, ((double[]){-21, 21, 21, 28, 32, -67, 17, -29}), 8, TT_TOL);
+}
+END_TEST
+
+START_TEST(notes_1x1_convolution)
+{
+    /* two channels [1,2,3,4] and [5,6,7,8]; filters (1,1) and (2,-1): y0 = c0 + c1, y1 = 2 c0 - c1 */
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv((double[]){1, 2, 3, 4, 5, 6, 7, 8}, 4, 1, 2, 2, 2);
+    tg_tensor *w = tt_tensorv((double[]){1, 1, 2, -1}, 4, 2, 2, 1, 1);
+    tg_tensor *b = tt_tensorv((double[]){0.5, -1}, 1, 2);
+    tg_tensor *y = tg_conv2d(t, x, w, b, NULL);
+    ck_assert_ptr_nonnull(y);
+    tt_assert_shape(y, 1, 2, 2, 2);
+    tt_assert_close(y->data, ((double[]){6.5, 8.5, 10.5, 12.5, -4, -3, -2, -1}), 8, TT_TOL);
+}
+END_TEST
+
+START_TEST(notes_760_params_768000_macs)
+{
+    /* 3x32x32 input, ten 5x5 filters, padding 2: (3*5*5 + 1) * 10 = 760 parameters, and
+     * 10*32*32 outputs of 75 MACs each = 768,000 */
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv(NULL, 4, 1, 3, 32, 32);
+    tg_tensor *w = tt_tensorv(NULL, 4, 10, 3, 5, 5), *b = tt_tensorv(NULL, 1, 10);
+    tg_conv_attr a = conv_defaults(TG_OP_CONV2D);
+    a.padding = ints1(2);
+    tg_tensor *y = tg_conv2d(t, x, w, b, &a);
+    ck_assert_ptr_nonnull(y);
+    tt_assert_shape(y, 1, 10, 32, 32);
+    ck_assert_int_eq(w->numel + b->numel, 760);
+    ck_assert_int_eq(y->numel / y->shape[0] * (w->numel / w->shape[0]), 768000);
+}
+END_TEST
+
+START_TEST(matches_reference_on_grid)
+{
+    for (int i = 0; i < GRID; i++) {
+        ref_cfg c = grid(i);
+        ref_case r = make_case(&c, false, 100 + (uint64_t)i);
+        tg_tape *t = tt_tape();
+        tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
+        ck_assert_msg(y != NULL, "case %d: %s", i, tg_error(t));
+        double *want = malloc((size_t)y->numel * sizeof *want);
+        ref_conv(&c, r.x->data, r.w->data, r.b->data, want);
+        tt_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+        free(want);
+    }
+}
+END_TEST
+
+START_TEST(transposed_matches_reference)
+{
+    static const int64_t outpad[][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 2}};
+    for (int i = 0; i < GRID; i++) {
+        ref_cfg c = grid(i);
+        /* output_padding < stride (or < dilation) where the grid allows it */
+        for (int j = 0; j < 3; j++) {
+            int64_t want = outpad[i % 4][j % 2];
+            c.op[j] = want < c.s[j] || want < c.d[j] ? want : 0;
+        }
+        ref_case r = make_case(&c, true, 200 + (uint64_t)i);
+        tg_tape *t = tt_tape();
+        tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
+        if (!y && strstr(tg_error(t), "not positive")) continue; /* padding eats the whole output */
+        ck_assert_msg(y != NULL, "case %d: %s", i, tg_error(t));
+        double *want = malloc((size_t)y->numel * sizeof *want);
+        ref_tconv(&c, r.x->data, r.w->data, r.b->data, want);
+        tt_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+        free(want);
+    }
+}
+END_TEST
+
+/* Both dX paths give the same gradients on random shapes (and so does every dW/db). */
+START_TEST(dx_paths_agree)
+{
+    for (int i = 0; i < GRID; i++) {
+        ref_cfg c = grid(i);
+        for (int transposed = 0; transposed < 2; transposed++) {
+            ref_case r = make_case(&c, transposed, 300 + (uint64_t)i);
+            r.x->requires_grad = r.w->requires_grad = true;
+            tg_real *grads[2];
+            for (int path = 0; path < 2; path++) {
+                tg_conv_set_dx_path(path ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED);
+                tg_tape *t = tt_tape();
+                tg_tensor_zero_grad(r.x);
+                tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
+                if (!y) break; /* a transposed output of size 0 */
+                tg_tensor *dy = tt_random(y->ndim, y->shape, 400 + (uint64_t)i, -1, 1);
+                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                grads[path] = malloc((size_t)r.x->numel * sizeof(tg_real));
+                memcpy(grads[path], r.x->grad, (size_t)r.x->numel * sizeof(tg_real));
+                if (path == 1) {
+                    double *want = malloc((size_t)r.x->numel * sizeof *want);
+                    for (int64_t e = 0; e < r.x->numel; e++) want[e] = grads[0][e];
+                    tt_assert_close(grads[1], want, r.x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                    free(want);
+                    free(grads[0]);
+                    free(grads[1]);
+                }
+            }
+        }
+    }
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+static void gradcheck_grid(bool transposed, tg_conv_dx_path path)
+{
+    tg_conv_set_dx_path(path);
+    for (int i = 0; i < GRID; i++) {
+        ref_cfg c = grid(i);
+        if (transposed)
+            for (int j = 0; j < 3; j++) c.op[j] = c.s[j] > 1 ? 1 : 0;
+        ref_case r = make_case(&c, transposed, 500 + (uint64_t)i);
+        tg_tape *t = tt_tape();
+        if (!tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr)) continue; /* empty transposed */
+        tt_gradcheck_op(r.op, &r.attr, ((tg_tensor *[]){r.x, r.w, r.b}), 3);
+    }
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+START_TEST(gradcheck_conv_rotated) { gradcheck_grid(false, TG_CONV_DX_ROTATED); }
+END_TEST
+START_TEST(gradcheck_conv_col2im) { gradcheck_grid(false, TG_CONV_DX_COL2IM); }
+END_TEST
+START_TEST(gradcheck_transposed) { gradcheck_grid(true, TG_CONV_DX_AUTO); }
+END_TEST
+
+START_TEST(padding_modes_match_explicit_pad_and_gradcheck)
+{
+    static const tg_pad_mode modes[] = {TG_PAD_REFLECT, TG_PAD_REPLICATE, TG_PAD_CIRCULAR};
+    for (int m = 0; m < 3; m++) {
+        /* padding (1,2) on a 4x5 image with a 3x3 kernel, stride (2,1), then the same as pad + valid conv */
+        tg_tape *t = tt_tape();
+        int64_t xs[4] = {2, 2, 4, 5}, ws[4] = {3, 2, 3, 3};
+        tg_tensor *x = tt_random(4, xs, 10 + (uint64_t)m, -1, 1), *w = tt_random(4, ws, 20, -1, 1);
+        tg_tensor *b = tt_tensorv((double[]){0.1, 0.2, -0.3}, 1, 3);
+        tg_conv_attr a = conv_defaults(TG_OP_CONV2D);
+        a.padding = ints3(2, 1, 2, 0);
+        a.stride = ints3(2, 2, 1, 0);
+        a.padding_mode = modes[m];
+        tg_tensor *y = tg_conv2d(t, x, w, b, &a);
+        ck_assert_msg(y != NULL, "%s", tg_error(t));
+        tg_tensor *xp = tg_pad(t, x, 4, (int64_t[]){2, 2, 1, 1}, modes[m], 0);
+        tg_conv_attr v = conv_defaults(TG_OP_CONV2D);
+        v.stride = a.stride;
+        tg_tensor *y2 = tg_conv2d(t, xp, w, b, &v);
+        ck_assert_ptr_nonnull(y2);
+        ck_assert_int_eq(y->numel, y2->numel);
+        double *want = malloc((size_t)y->numel * sizeof *want);
+        for (int64_t i = 0; i < y->numel; i++) want[i] = y2->data[i];
+        tt_assert_close(y->data, want, y->numel, TT_TOL);
+        free(want);
+        tt_gradcheck_op(TG_OP_CONV2D, &a, ((tg_tensor *[]){x, w, b}), 3);
+        /* 1-D and 3-D too */
+        int64_t x1[3] = {1, 2, 6}, w1[3] = {2, 2, 3};
+        tg_conv_attr a1 = conv_defaults(TG_OP_CONV1D);
+        a1.padding = ints1(2);
+        a1.dilation = ints1(2);
+        a1.padding_mode = modes[m];
+        tt_gradcheck_op(TG_OP_CONV1D, &a1, ((tg_tensor *[]){tt_random(3, x1, 30, -1, 1), tt_random(3, w1, 31, -1, 1), NULL}), 3);
+        int64_t x3[5] = {1, 1, 3, 3, 4}, w3[5] = {2, 1, 2, 2, 3};
+        tg_conv_attr a3 = conv_defaults(TG_OP_CONV3D);
+        a3.padding = ints3(3, 1, 0, 2);
+        a3.padding_mode = modes[m];
+        tt_gradcheck_op(TG_OP_CONV3D, &a3, ((tg_tensor *[]){tt_random(5, x3, 32, -1, 1), tt_random(5, w3, 33, -1, 1), NULL}), 3);
+    }
+}
+END_TEST
+
+START_TEST(padding_same_and_valid)
+{
+    tg_tape *t = tt_tape();
+    int64_t xs[4] = {1, 2, 5, 6}, ws[4] = {2, 2, 4, 3};
+    tg_tensor *x = tt_random(4, xs, 40, -1, 1), *w = tt_random(4, ws, 41, -1, 1);
+    char err[128];
+    tg_conv_attr a = conv_defaults(TG_OP_CONV2D);
+    ck_assert_int_eq(tg_attr_set(TG_OP_CONV2D, &a, "padding", "same", err, sizeof err), 0);
+    a.dilation = ints3(2, 1, 2, 0);
+    tg_tensor *y = tg_conv2d(t, x, w, NULL, &a);
+    ck_assert_msg(y != NULL, "%s", tg_error(t));
+    tt_assert_shape(y, 1, 2, 5, 6);
+    /* same = total padding d*(k-1) split left = total/2, right = the rest (PyTorch): rows 3 -> 1 + 2,
+     * cols 4 -> 2 + 2; equal to explicit zero padding then a valid conv */
+    tg_tensor *xp = tg_pad(t, x, 4, (int64_t[]){2, 2, 1, 2}, TG_PAD_CONSTANT, 0);
+    tg_conv_attr v = conv_defaults(TG_OP_CONV2D);
+    v.dilation = a.dilation;
+    tg_tensor *y2 = tg_conv2d(t, xp, w, NULL, &v);
+    double want[60];
+    for (int i = 0; i < 60; i++) want[i] = y2->data[i];
+    tt_assert_close(y->data, want, 60, TT_TOL);
+    tt_gradcheck_op(TG_OP_CONV2D, &a, ((tg_tensor *[]){x, w, NULL}), 3);
+    a.padding_mode = TG_PAD_REFLECT;
+    tt_gradcheck_op(TG_OP_CONV2D, &a, ((tg_tensor *[]){x, w, NULL}), 3);
+    ck_assert_int_eq(tg_attr_set(TG_OP_CONV2D, &a, "padding", "valid", err, sizeof err), 0);
+    y = tg_conv2d(t, x, w, NULL, &a);
+    tt_assert_shape(y, 1, 2, 2, 2);
+}
+END_TEST
+
+START_TEST(transposed_is_adjoint_of_conv)
+{
+    /* <conv_transpose(x, W), u> == <x, conv(u, W)> for the same stride/padding/dilation/groups */
+    for (int i = 0; i < GRID; i++) {
+        ref_cfg c = grid(i);
+        ref_case r = make_case(&c, false, 600 + (uint64_t)i);
+        tg_tape *t = tt_tape();
+        tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+        ck_assert_ptr_nonnull(y);
+        tg_tensor *v = tt_random(y->ndim, y->shape, 700 + (uint64_t)i, -1, 1);
+        tg_conv_attr ta = r.attr;
+        for (int j = 0; j < c.rank; j++) { /* output_padding restores the size the forward floored away */
+            int d = 3 - c.rank + j;
+            int64_t back = (y->shape[2 + j] - 1) * c.s[d] - 2 * c.p[d] + c.d[d] * (c.k[d] - 1) + 1;
+            ta.output_padding.v[j] = c.in[d] - back;
+        }
+        int top = r.op - TG_OP_CONV1D + TG_OP_CONV_TRANSPOSE1D;
+        tg_tensor *u = tg_op_apply(t, top, (tg_tensor *[]){v, r.w, NULL}, 3, &ta);
+        if (!u) continue; /* output_padding past PyTorch's limit for this shape */
+        ck_assert_int_eq(u->numel, r.x->numel);
+        double lhs = 0, rhs = 0;
+        for (int64_t e = 0; e < u->numel; e++) lhs += (double)u->data[e] * r.x->data[e];
+        for (int64_t e = 0; e < y->numel; e++) rhs += (double)v->data[e] * y->data[e];
+        ck_assert_msg(fabs(lhs - rhs) <= (TT_DOUBLE ? 1e-10 : 1e-3) * (1 + fabs(rhs)), "case %d: %g vs %g", i, lhs, rhs);
+    }
+}
+END_TEST
+
+START_TEST(locally_connected2d_values_and_gradcheck)
+{
+    tg_tape *t = tt_tape();
+    /* x = 1..9 (3x3), 2x2 windows -> 2x2 positions, one filter per position:
+     * p00 all ones -> 1+2+4+5 = 12; p01 (window 2,3,5,6) picks the top-left tap -> 2; p10 (window 4,5,7,8) bottom-right -> 8;
+     * p11 (window 5,6,8,9) [1,-1,0,0] -> -1, plus bias 10 -> 9 */
+    tg_tensor *x = tt_tensorv((double[]){1, 2, 3, 4, 5, 6, 7, 8, 9}, 4, 1, 1, 3, 3);
+    tg_tensor *w = tt_tensorv((double[]){1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, -1, 0, 0}, 6, 2, 2, 1, 1, 2, 2);
+    tg_tensor *b = tt_tensorv((double[]){0, 0, 0, 10}, 3, 1, 2, 2);
+    tg_tensor *y = tg_locally_connected2d(t, x, w, b, NULL);
+    ck_assert_msg(y != NULL, "%s", tg_error(t));
+    tt_assert_shape(y, 1, 1, 2, 2);
+    tt_assert_close(y->data, ((double[]){12, 2, 8, 9}), 4, TT_TOL);
+    /* the same weights at every position equal conv2d */
+    int64_t xs[4] = {2, 3, 6, 5}, ks[4] = {4, 3, 3, 2};
+    tg_tensor *xr = tt_random(4, xs, 50, -1, 1), *k = tt_random(4, ks, 51, -1, 1);
+    tg_conv_attr a = conv_defaults(TG_OP_LOCALLY_CONNECTED2D);
+    a.stride = ints3(2, 2, 1, 0);
+    a.padding = ints1(1);
+    a.dilation = ints3(2, 1, 2, 0);
+    a.groups = 1; /* conv2d reads groups; the locally-connected table has none */
+    tg_tensor *yc = tg_conv2d(t, xr, k, NULL, &a);
+    ck_assert_ptr_nonnull(yc);
+    int64_t ho = yc->shape[2], wo = yc->shape[3];
+    int64_t wls[6] = {ho, wo, 4, 3, 3, 2};
+    tg_tensor *wl = tt_tensor(6, wls, NULL);
+    for (int64_t p = 0; p < ho * wo; p++) memcpy(wl->data + p * k->numel, k->data, (size_t)k->numel * sizeof(tg_real));
+    tg_tensor *yl = tg_locally_connected2d(t, xr, wl, NULL, &a);
+    ck_assert_msg(yl != NULL, "%s", tg_error(t));
+    double *want = malloc((size_t)yc->numel * sizeof *want);
+    for (int64_t i = 0; i < yc->numel; i++) want[i] = yc->data[i];
+    tt_assert_close(yl->data, want, yl->numel, TT_TOL);
+    free(want);
+    int64_t bs[3] = {4, ho, wo};
+    tg_tensor *wr = tt_random(6, wls, 52, -1, 1), *br = tt_random(3, bs, 53, -1, 1);
+    int64_t xsmall[4] = {1, 3, 6, 5};
+    tt_gradcheck_op(TG_OP_LOCALLY_CONNECTED2D, &a, ((tg_tensor *[]){tt_random(4, xsmall, 54, -1, 1), wr, br}), 3);
+    tt_assert_error(t, tg_locally_connected2d(t, xr, k, NULL, &a), "locally_connected2d: weight must be 6-D");
+}
+END_TEST
+
+START_TEST(bad_inputs)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv(NULL, 4, 8, 3, 28, 28), *w = tt_tensorv(NULL, 4, 16, 4, 3, 3);
+    tt_assert_error(t, tg_conv2d(t, x, w, NULL, NULL),
+                    "conv2d: input has 3 channels but weight expects 4 (x=[8,3,28,28] w=[16,4,3,3])");
+    tg_tape_reset(t);
+    tg_conv_attr a = conv_defaults(TG_OP_CONV2D);
+    a.groups = 2;
+    tt_assert_error(t, tg_conv2d(t, x, tt_tensorv(NULL, 4, 16, 1, 3, 3), NULL, &a),
+                    "conv2d: groups=2 does not divide the 3 input channels");
+    tg_tape_reset(t);
+    tg_tensor *x4 = tt_tensorv(NULL, 4, 1, 4, 5, 5);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 3, 2, 3, 3), NULL, &a),
+                    "conv2d: groups=2 does not divide the 3 output channels");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 6, 3), NULL, NULL),
+                    "conv2d: kernel (extent 6) is larger than the padded input (5) in spatial dim 0");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV2D);
+    a.dilation = ints1(3);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a),
+                    "conv2d: kernel (extent 7) is larger than the padded input (5)");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV2D);
+    a.stride = ints1(0);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a), "conv2d: stride must be >= 1, got 0");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV2D);
+    a.dilation = ints3(2, 1, -1, 0);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a), "conv2d: dilation must be >= 1, got -1");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV2D);
+    a.padding = ints3(3, 1, 1, 1);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a), "conv2d: padding needs 1 or 2 values, got 3");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV2D);
+    a.groups = 0;
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a), "conv2d: groups must be >= 1, got 0");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv2d(t, tt_tensorv(NULL, 3, 4, 5, 5), tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, NULL),
+                    "conv2d: input must be 4-D [N,C,H,W], got [4,5,5]");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv3d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, NULL),
+                    "conv3d: input must be 5-D [N,C,D,H,W], got [1,4,5,5]");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv1d(t, tt_tensorv(NULL, 3, 1, 4, 5), tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, NULL),
+                    "conv1d: weight must be 3-D, got [2,4,3,3] (x=[1,4,5])");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), tt_tensorv(NULL, 1, 3), NULL),
+                    "conv2d: bias must be [2], got [3]");
+    tg_tape_reset(t);
+    char err[128];
+    a = conv_defaults(TG_OP_CONV2D);
+    tg_attr_set(TG_OP_CONV2D, &a, "padding", "same", err, sizeof err);
+    a.stride = ints1(2);
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a), "conv2d: padding='same' needs stride 1");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV2D);
+    a.padding = ints1(5);
+    a.padding_mode = TG_PAD_REFLECT;
+    tt_assert_error(t, tg_conv2d(t, x4, tt_tensorv(NULL, 4, 2, 4, 3, 3), NULL, &a),
+                    "conv2d: reflect padding 5 must be smaller than the input size 5");
+    tg_tape_reset(t);
+    a = conv_defaults(TG_OP_CONV_TRANSPOSE2D);
+    a.stride = ints1(2);
+    a.output_padding = ints1(2);
+    tt_assert_error(t, tg_conv_transpose2d(t, x4, tt_tensorv(NULL, 4, 4, 2, 3, 3), NULL, &a),
+                    "conv_transpose2d: output_padding must be smaller than stride or dilation, got 2 (stride=2 dilation=1");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv_transpose2d(t, x4, tt_tensorv(NULL, 4, 3, 2, 3, 3), NULL, NULL),
+                    "conv_transpose2d: input has 4 channels but weight expects 3");
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_conv2d(t, NULL, w, NULL, NULL), "conv2d: input is NULL");
+    ck_assert_int_ne(tg_attr_set(TG_OP_CONV2D, &a, "padding_mode", "mirror", err, sizeof err), 0);
+    ck_assert_int_ne(tg_attr_set(TG_OP_CONV_TRANSPOSE2D, &a, "padding", "same", err, sizeof err), 0);
+}
+END_TEST
+
+Suite *suite_conv(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *tc = tt_tcase("conv");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, notes_dO_dF_dX_3x3_with_2x2);
+    tcase_add_test(tc, notes_accelerometer_conv1d_stride2);
+    tcase_add_test(tc, notes_volumetric_conv3d);
+    tcase_add_test(tc, notes_1x1_convolution);
+    tcase_add_test(tc, notes_760_params_768000_macs);
+    tcase_add_test(tc, matches_reference_on_grid);
+    tcase_add_test(tc, transposed_matches_reference);
+    tcase_add_test(tc, dx_paths_agree);
+    tcase_add_test(tc, gradcheck_conv_rotated);
+    tcase_add_test(tc, gradcheck_conv_col2im);
+    tcase_add_test(tc, gradcheck_transposed);
+    tcase_add_test(tc, padding_modes_match_explicit_pad_and_gradcheck);
+    tcase_add_test(tc, padding_same_and_valid);
+    tcase_add_test(tc, transposed_is_adjoint_of_conv);
+    tcase_add_test(tc, locally_connected2d_values_and_gradcheck);
+    tcase_add_test(tc, bad_inputs);
+    suite_add_tcase(s, tc);
+    return s;
+}
