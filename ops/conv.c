@@ -54,15 +54,30 @@ static bool core_is_pointwise(const tg_conv_geom *g)
         if (g->kernel[i] != 1 || g->stride[i] != 1 || g->pad[i] != 0 || g->in[i] != g->out[i]) return false;
     return true;
 }
-/* One input channel per group (depthwise and its channel multipliers): the direct kernel. */
-static bool core_is_thin(const tg_conv_geom *g) { return g->channels == 1; }
+/* Depthwise (and channel multipliers): several groups of one input channel each. GEMMs that
+ * thin lose to the direct kernel; a single group of one channel (a grey image) still has enough
+ * output channels for the GEMM to win (measured, docs/convolution.md). */
+static bool core_is_thin(const conv_core *k) { return k->geom.channels == 1 && k->groups > 1; }
 
-/* Scratch the forward needs: one im2col matrix [Cg*K, P]. */
-static size_t core_forward_scratch(const conv_core *k)
+/* Images per GEMM: small images are stacked side by side (im2col columns of several images in
+ * one matrix) so each GEMM has enough columns to run at speed; large ones go one at a time. */
+#define CONV_GEMM_COLUMNS 2048
+static int64_t core_block(const conv_core *k)
 {
-    if (core_is_thin(&k->geom) || core_is_pointwise(&k->geom)) return 0;
-    return (size_t)(k->geom.channels * core_taps(k) * core_b_size(k));
+    int64_t pb = core_b_size(k), nb = pb >= CONV_GEMM_COLUMNS ? 1 : (CONV_GEMM_COLUMNS + pb - 1) / pb;
+    return nb < k->n ? nb : (k->n > 0 ? k->n : 1);
 }
+
+/* Scratch of the forward, dW and col2im passes: im2col columns [Cg*K, nb*P] and, when images are
+ * stacked, a [Og, nb*P] matrix of outputs (or gathered dB). */
+static size_t core_scratch(const conv_core *k)
+{
+    int64_t nb = core_block(k), cols = nb * core_b_size(k), og = k->cb / k->groups;
+    size_t im2col = (size_t)(k->geom.channels * core_taps(k) * cols);
+    if (core_is_thin(k)) return 0;
+    return im2col + (nb > 1 ? (size_t)(og * cols) : 0);
+}
+static size_t core_forward_scratch(const conv_core *k) { return core_scratch(k); }
 
 typedef struct direct_job {
     const conv_core *k;
@@ -84,49 +99,91 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+/* Columns of images n0..n0+m-1, group g, side by side: col:[Cg*K, m*P]. Returns the matrix the
+ * GEMM reads (A itself for a single pointwise image). */
+static const tg_real *core_columns(const conv_core *k, const tg_real *a, int64_t n0, int64_t m, int64_t g,
+                                   tg_real *col)
+{
+    const int64_t cg = k->geom.channels, pa = core_a_size(k), pb = core_b_size(k);
+    if (m == 1 && core_is_pointwise(&k->geom)) return a + (n0 * k->ca + g * cg) * pa;
+    for (int64_t i = 0; i < m; i++) {
+        const tg_real *an = a + ((n0 + i) * k->ca + g * cg) * pa;
+        if (core_is_pointwise(&k->geom))
+            for (int64_t c = 0; c < cg; c++) memcpy(col + c * m * pb + i * pb, an + c * pa, (size_t)pb * sizeof *col);
+        else
+            tg_im2col(&k->geom, an, col + i * pb, m * pb);
+    }
+    return col;
+}
+
 /* B (+)= conv(A, W). col: core_forward_scratch elements. */
 static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                          tg_real *col)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
-    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps;
-    if (core_is_thin(&k->geom)) {
+    const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
+    if (core_is_thin(k)) {
         direct_job job = {k, a, w, b, accumulate};
         tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
     }
-    bool pointwise = core_is_pointwise(&k->geom);
-    for (int64_t n = 0; n < k->n; n++)
+    tg_real *stacked = col + rows * nb * pb;
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            const tg_real *an = a + (n * k->ca + g * cg) * pa;
-            if (!pointwise) {
-                tg_im2col(&k->geom, an, col);
-                an = col;
+            const tg_real *cols = core_columns(k, a, n0, m, g, col);
+            tg_real *bn = b + (n0 * k->cb + g * og) * pb;
+            if (m == 1) {
+                tg_gemm(false, false, og, pb, rows, 1, w + g * og * rows, rows, cols, pb, accumulate ? 1 : 0, bn, pb);
+                continue;
             }
-            tg_gemm(false, false, og, pb, rows, 1, w + g * og * rows, rows, an, pb, accumulate ? 1 : 0,
-                    b + (n * k->cb + g * og) * pb, pb);
+            tg_gemm(false, false, og, m * pb, rows, 1, w + g * og * rows, rows, cols, m * pb, 0, stacked, m * pb);
+            for (int64_t i = 0; i < m; i++) /* [Og, m*P] -> image i's rows of B */
+                for (int64_t o = 0; o < og; o++) {
+                    tg_real *dst = bn + (i * k->cb + o) * pb;
+                    const tg_real *src = stacked + o * m * pb + i * pb;
+                    if (accumulate)
+                        for (int64_t e = 0; e < pb; e++) dst[e] += src[e];
+                    else
+                        memcpy(dst, src, (size_t)pb * sizeof *dst);
+                }
         }
+    }
 }
 
-/* dW += corr(A, dB). col: core_forward_scratch elements. */
+/* dB of images n0..n0+m-1, group g, gathered side by side: [Og, m*P] (dB itself for one image). */
+static const tg_real *core_gather(const conv_core *k, const tg_real *db, int64_t n0, int64_t m, int64_t g,
+                                  tg_real *stacked)
+{
+    const int64_t og = k->cb / k->groups, pb = core_b_size(k);
+    if (m == 1) return db + (n0 * k->cb + g * og) * pb;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t o = 0; o < og; o++)
+            memcpy(stacked + o * m * pb + i * pb, db + ((n0 + i) * k->cb + g * og + o) * pb, (size_t)pb * sizeof *stacked);
+    return stacked;
+}
+
+/* dW += corr(A, dB). col: core_scratch elements. */
 static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, tg_real *col)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
-    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps;
-    bool thin = core_is_thin(&k->geom), pointwise = core_is_pointwise(&k->geom);
-    for (int64_t n = 0; n < k->n; n++)
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
+    if (core_is_thin(k)) {
+        for (int64_t n = 0; n < k->n; n++)
+            for (int64_t g = 0; g < k->groups; g++)
+                tg_conv_direct_dw(&k->geom, og, a + (n * k->ca + g * cg) * pa, db + (n * k->cb + g * og) * pb,
+                                  dw + g * og * rows);
+        return;
+    }
+    tg_real *stacked = col + rows * nb * pb;
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            const tg_real *an = a + (n * k->ca + g * cg) * pa, *dbn = db + (n * k->cb + g * og) * pb;
-            if (thin) {
-                tg_conv_direct_dw(&k->geom, og, an, dbn, dw + g * og * rows);
-                continue;
-            }
-            if (!pointwise) {
-                tg_im2col(&k->geom, an, col);
-                an = col;
-            }
-            tg_gemm(false, true, og, rows, pb, 1, dbn, pb, an, pb, 1, dw + g * og * rows, rows);
+            const tg_real *cols = core_columns(k, a, n0, m, g, col);
+            const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_gemm(false, true, og, rows, m * pb, 1, dbs, m * pb, cols, m * pb, 1, dw + g * og * rows, rows);
         }
+    }
 }
 
 /* The rotated path's convolution: dB (zero-inserted) -> dA with the rotated, swapped filter. */
@@ -153,9 +210,10 @@ static bool core_strided(const conv_core *k)
 static tg_conv_dx_path core_dx_path(const conv_core *k)
 {
     if (conv_dx_path != TG_CONV_DX_AUTO) return conv_dx_path;
-    /* measured (docs/convolution.md): the rotated path wins unless the stride makes most of
-     * the zero-inserted dB zeros, where col2im does a quarter of the work */
-    return core_strided(k) ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED;
+    /* measured (docs/convolution.md): for depthwise the rotated path runs the direct kernel and
+     * wins 2x; elsewhere col2im is as fast or faster (its GEMM is larger, and a stride leaves
+     * most of the rotated path's zero-inserted dB zeros) */
+    return core_is_thin(k) ? TG_CONV_DX_ROTATED : TG_CONV_DX_COL2IM;
 }
 
 /* dA += conv^T(dB): the gradient of A, or a transposed convolution's forward. Allocates its
@@ -192,14 +250,19 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
         core_forward(&r, z, wr, da, true, col);
         return 0;
     }
-    tg_real *col = tg_tape_alloc(t, (size_t)(rows * pb) * sizeof *col);
+    const int64_t nb = core_block(k);
+    tg_real *col = tg_tape_alloc(t, (size_t)((rows + og) * nb * pb) * sizeof *col); /* columns + gathered dB */
     if (!col) return -1;
-    for (int64_t n = 0; n < k->n; n++)
+    tg_real *stacked = col + rows * nb * pb;
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            tg_gemm(true, false, rows, pb, og, 1, w + g * og * rows, rows, db + (n * k->cb + g * og) * pb, pb, 0,
-                    col, pb);
-            tg_col2im_add(&k->geom, col, da + (n * k->ca + g * cg) * core_a_size(k));
+            const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_gemm(true, false, rows, m * pb, og, 1, w + g * og * rows, rows, dbs, m * pb, 0, col, m * pb);
+            for (int64_t i = 0; i < m; i++)
+                tg_col2im_add(&k->geom, col + i * pb, m * pb, da + ((n0 + i) * k->ca + g * cg) * core_a_size(k));
         }
+    }
     return 0;
 }
 
@@ -650,7 +713,7 @@ static int locally_connected2d_forward(tg_tape *t, tg_node *node)
     tg_real *col = tg_tape_alloc(t, (size_t)(rows * pout) * sizeof *col + 1);
     if (!col) return -1;
     for (int64_t n = 0; n < x->shape[0]; n++) {
-        tg_im2col(&g, x->data + n * g.channels * pin, col);
+        tg_im2col(&g, x->data + n * g.channels * pin, col, pout);
         for (int64_t o = 0; o < oc; o++)
             for (int64_t pos = 0; pos < pout; pos++) {
                 const tg_real *wp = w->data + (pos * oc + o) * rows;
@@ -679,7 +742,7 @@ static void locally_connected2d_backward(tg_tape *t, tg_node *node)
         if (db)
             for (int64_t i = 0; i < oc * pout; i++) db[i] += dyn[i];
         if (dw) {
-            tg_im2col(&g, x->data + n * g.channels * pin, col);
+            tg_im2col(&g, x->data + n * g.channels * pin, col, pout);
             for (int64_t pos = 0; pos < pout; pos++)
                 for (int64_t o = 0; o < oc; o++) {
                     tg_real *dwp = dw + (pos * oc + o) * rows, d = dyn[o * pout + pos];
@@ -693,7 +756,7 @@ static void locally_connected2d_backward(tg_tape *t, tg_node *node)
                     for (int64_t o = 0; o < oc; o++) sum += (double)w->data[(pos * oc + o) * rows + j] * dyn[o * pout + pos];
                     col[j * pout + pos] = (tg_real)sum;
                 }
-            tg_col2im_add(&g, col, dx + n * g.channels * pin);
+            tg_col2im_add(&g, col, pout, dx + n * g.channels * pin);
         }
     }
 }

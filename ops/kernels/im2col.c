@@ -38,10 +38,10 @@ static int64_t input_row(const tg_conv_geom *g, int64_t od, int64_t oh, int64_t 
     return id * g->in[1] + ih;
 }
 
-void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col)
+void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col, int64_t col_ld)
 {
     const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
-    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
+    const int64_t in_plane = tg_conv_geom_in_size(g);
     for (int64_t c = 0; c < g->channels; c++)
         for (int64_t kd = 0; kd < g->kernel[0]; kd++)
             for (int64_t kh = 0; kh < g->kernel[1]; kh++)
@@ -49,7 +49,7 @@ void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col)
                     int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
                     valid_run(offset, sw, in_w, out_w, &lo, &hi);
                     tg_real *dst = col;
-                    col += out_plane;
+                    col += col_ld;
                     for (int64_t od = 0; od < g->out[0]; od++)
                         for (int64_t oh = 0; oh < g->out[1]; oh++, dst += out_w) {
                             int64_t row = input_row(g, od, oh, kd, kh);
@@ -68,10 +68,10 @@ void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col)
                 }
 }
 
-void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, tg_real *dx)
+void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx)
 {
     const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
-    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
+    const int64_t in_plane = tg_conv_geom_in_size(g);
     for (int64_t c = 0; c < g->channels; c++)
         for (int64_t kd = 0; kd < g->kernel[0]; kd++)
             for (int64_t kh = 0; kh < g->kernel[1]; kh++)
@@ -79,7 +79,7 @@ void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, tg_real *dx)
                     int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
                     valid_run(offset, sw, in_w, out_w, &lo, &hi);
                     const tg_real *src = col;
-                    col += out_plane;
+                    col += col_ld;
                     for (int64_t od = 0; od < g->out[0]; od++)
                         for (int64_t oh = 0; oh < g->out[1]; oh++, src += out_w) {
                             int64_t row = input_row(g, od, oh, kd, kh);

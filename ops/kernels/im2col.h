@@ -8,7 +8,7 @@
  *
  * Plain functions over arrays: they never allocate; the caller gives the scratch.
  *
- *   tg_im2col(&g, x_image + c0 * in_plane, col);   // col:[Cg*K, P]
+ *   tg_im2col(&g, x_image + c0 * in_plane, col, P);   // col:[Cg*K, P]
  *   tg_gemm(false, false, Og, P, Cg*K, 1, w, Cg*K, col, P, 0, y, P);
  */
 #ifndef TG_KERNEL_IM2COL_H
@@ -29,10 +29,12 @@ int64_t tg_conv_geom_in_size(const tg_conv_geom *g);
 int64_t tg_conv_geom_out_size(const tg_conv_geom *g);
 int64_t tg_conv_geom_taps(const tg_conv_geom *g);
 
-/* x:[channels, in...] -> col:[channels*taps, out...] (zeros where the window leaves the input). */
-void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col);
-/* The adjoint: dx:[channels, in...] += scatter of col:[channels*taps, out...]. */
-void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, tg_real *dx);
+/* x:[channels, in...] -> col:[channels*taps, out...] (zeros where the window leaves the input);
+ * col's rows are col_ld elements apart (>= the output size), so several images can sit side by
+ * side in one matrix for one larger GEMM. */
+void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col, int64_t col_ld);
+/* The adjoint: dx:[channels, in...] += scatter of col:[channels*taps, out...] (rows col_ld apart). */
+void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx);
 
 /* Direct convolution of one image for one group, for thin groups (depthwise: channels == 1):
  * y:[out_channels, out...] (+)= w:[out_channels, channels, taps] (*) x:[channels, in...].
