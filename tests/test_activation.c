@@ -72,6 +72,25 @@ START_TEST(sigmoid_tanh_values_slopes_and_extremes)
 }
 END_TEST
 
+/* The notes' vanishing-gradient example: ten sigmoid layers, each fed a pre-activation of 0
+ * (sigmoid(z) - 0.5 feeds the next), multiply ten slopes of 0.25: 0.25^10 = 1/1048576. */
+START_TEST(sigmoid_chain_vanishes_as_in_the_notes)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *z = vec(1, (double[]){0});
+    tg_tensor *half = tt_tensorv((double[]){0.5}, 1, 1);
+    tg_tensor *a = z;
+    for (int layer = 0; layer < 10; layer++) {
+        a = tg_sigmoid(t, a);
+        tt_assert_close(a->data, ((double[]){0.5}), 1, TT_TOL);
+        a = tg_sub(t, a, half);
+    }
+    run_ones(a);
+    tt_assert_close(z->grad, ((double[]){1.0 / 1048576}), 1, 1e-12);
+    ck_assert(z->grad[0] < 9.6e-7 && z->grad[0] > 9.5e-7);
+}
+END_TEST
+
 START_TEST(gelu_exact_and_tanh)
 {
     tg_tape *t = tt_tape();
@@ -143,28 +162,34 @@ END_TEST
 
 START_TEST(dropout_training_statistics)
 {
-    tg_tape *t = tt_tape();
-    tg_tape_seed(t, 123);
-    const int64_t n = 40000;
-    const double p = 0.3;
-    tg_tensor *x = tt_tensor(1, &n, NULL);
-    tg_tensor_fill(x, 2);
-    x->requires_grad = true;
-    tg_tensor *y = run_ones(tg_dropout(t, x, p, true));
-    int64_t zeros = 0;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = y->data[i];
-        if (v == 0) zeros++;
-        else ck_assert_msg(fabs(v - 2 / (1 - p)) < 1e-5, "kept value %g is not x/(1-p)", v);
-        /* the gradient is the same mask: 0 or 1/(1-p) */
-        ck_assert(fabs(x->grad[i] - v / 2) < 1e-6);
-        sum += v;
+    /* p = 0.5 is the notes' example: about half the units are dropped each forward pass */
+    const double ps[2] = {0.3, 0.5};
+    for (int k = 0; k < 2; k++) {
+        tg_tape *t = tt_tape();
+        tg_tape_seed(t, 123 + k);
+        const int64_t n = 40000;
+        const double p = ps[k];
+        tg_tensor *x = tt_tensor(1, &n, NULL);
+        tg_tensor_fill(x, 2);
+        x->requires_grad = true;
+        tg_tensor *y = run_ones(tg_dropout(t, x, p, true));
+        int64_t zeros = 0;
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = y->data[i];
+            if (v == 0) zeros++;
+            else ck_assert_msg(fabs(v - 2 / (1 - p)) < 1e-5, "kept value %g is not x/(1-p)", v);
+            /* the gradient is the same mask: 0 or 1/(1-p) */
+            ck_assert(fabs(x->grad[i] - v / 2) < 1e-6);
+            sum += v;
+        }
+        /* the dropped fraction is Binomial(n, p)/n: standard deviation <= 0.0025, allow 5 of them */
+        double frac = (double)zeros / (double)n;
+        ck_assert_msg(fabs(frac - p) < 0.0125, "dropped fraction %g, want %g", frac, p);
+        /* inverted dropout keeps the expectation: mean stays 2 (the notes scale at test time
+         * instead; PyTorch and tapegrad scale during training, eval is the identity) */
+        ck_assert_msg(fabs(sum / (double)n - 2) < 0.05, "mean %g, want 2 (unbiased)", sum / (double)n);
     }
-    /* the dropped fraction is Binomial(n, p)/n: standard deviation 0.0023, allow 5 of them */
-    double frac = (double)zeros / (double)n;
-    ck_assert_msg(fabs(frac - p) < 0.0115, "dropped fraction %g, want %g", frac, p);
-    ck_assert_msg(fabs(sum / (double)n - 2) < 0.05, "mean %g, want 2 (unbiased)", sum / (double)n);
 }
 END_TEST
 
@@ -273,6 +298,7 @@ Suite *suite_activation(void)
     TCase *tc = tt_tcase("values");
     tcase_add_test(tc, relu_leaky_elu_values_and_slopes);
     tcase_add_test(tc, sigmoid_tanh_values_slopes_and_extremes);
+    tcase_add_test(tc, sigmoid_chain_vanishes_as_in_the_notes);
     tcase_add_test(tc, gelu_exact_and_tanh);
     tcase_add_test(tc, softmax_and_log_softmax_values);
     tcase_add_test(tc, dropout_eval_p0_p1);
