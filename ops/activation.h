@@ -1,4 +1,7 @@
-/* ops/activation.h — activations, softmax and dropout. All keep the input's shape.
+/* ops/activation.h — activations, softmax and dropout. All keep the input's shape and return a
+ * tape tensor (NULL with the tape's error for NULL input, a bad dim or p outside [0, 1]).
+ * Slopes at kinks follow PyTorch: relu'(0) = 0, leaky_relu'(0) = negative_slope, elu'(0) = alpha.
+ * softmax/log_softmax subtract the maximum first, so large logits do not overflow.
  *
  *   tg_tensor *h = tg_relu(tape, tg_linear(tape, x, w, b));
  *   tg_tensor *p = tg_softmax(tape, logits, -1);
