@@ -34,5 +34,8 @@
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
 #include "optim/optim.h"
+#include "nn/module.h"
+#include "nn/spec.h"
+#include "nn/data.h"
 
 #endif
