@@ -1,15 +1,310 @@
-/* tools/cmd_nn.c — `tg summary`, `tg dot`, `tg train`: placeholder until nn/ lands. */
+/* tools/cmd_nn.c — `tg summary MODEL`, `tg dot MODEL [-o FILE]`, `tg train MODEL --data DIR ...`.
+ * Exit codes as the rest of tg: 0 success, 1 usage error, 2 invalid input (one line on stderr). */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../tapegrad.h"
 
 int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
 
-static int not_yet(const char *what)
+static double now_s(void)
 {
-    fprintf(stderr, "tg %s: not implemented yet\n", what);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int tg_cmd_summary(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: tg summary MODEL\n");
+        return 1;
+    }
+    char err[512];
+    tg_model *m = tg_model_load(argv[1], 0, err, sizeof err);
+    char *text = m ? tg_summary(m, err, sizeof err) : NULL;
+    if (!text) {
+        fprintf(stderr, "tg summary: %s\n", err);
+        tg_model_free(m);
+        return 2;
+    }
+    fputs(text, stdout);
+    free(text);
+    tg_model_free(m);
+    return 0;
+}
+
+/* One training step's graph: batch of 2 zero images, labels 0, cross-entropy. */
+int tg_cmd_dot(int argc, char **argv)
+{
+    const char *model = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
+        else if (!model && argv[i][0] != '-') model = argv[i];
+        else {
+            fprintf(stderr, "usage: tg dot MODEL [-o FILE]\n");
+            return 1;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "usage: tg dot MODEL [-o FILE]\n");
+        return 1;
+    }
+    char err[512];
+    tg_model *m = tg_model_load(model, 0, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "tg dot: %s\n", err);
+        return 2;
+    }
+    int64_t shape[5] = {2};
+    for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
+    tg_tape *t = tg_tape_new(0);
+    tg_tensor *x = tg_tape_tensor(t, TG_REAL, m->in_ndim + 1, shape);
+    tg_tensor *y = tg_tape_tensor(t, TG_INT64, 1, shape);
+    int rc = 0;
+    if (x && y) {
+        memset(x->data, 0, (size_t)x->numel * sizeof(tg_real));
+        y->idata[0] = y->idata[1] = 0;
+        tg_tensor_set_name(x, "input");
+    }
+    tg_tensor *logits = x && y ? tg_module_forward(m->net, t, x) : NULL;
+    tg_tensor *loss = logits && logits->ndim == 2 ? tg_cross_entropy(t, logits, y) : logits;
+    if (loss) tg_tensor_set_name(loss, logits->ndim == 2 ? "loss" : "output");
+    tg_status st = loss ? (out ? tg_dot_write(t, loss, out, NULL) : tg_dot_fprint(stdout, t, loss, NULL)) : TG_ERR_INVALID;
+    if (st != TG_OK) {
+        fprintf(stderr, "tg dot: %s\n", tg_error(t) ? tg_error(t) : tg_strerror(st));
+        rc = 2;
+    }
+    tg_tape_free(t);
+    tg_model_free(m);
+    return rc;
+}
+
+/* Accuracy (and mean loss) of the model on a dataset, eval mode, batches of 256. */
+static double evaluate(tg_model *m, tg_tape *t, const tg_dataset *d, tg_tensor *x, tg_tensor *y, int64_t batch,
+                       double *mean_loss)
+{
+    tg_batcher b;
+    if (tg_batcher_init(&b, d, batch, false, 0) != TG_OK) return NAN;
+    tg_module_train(m->net, false);
+    int64_t correct = 0, seen = 0, n;
+    double loss_sum = 0;
+    while ((n = tg_batcher_next(&b, x, y)) > 0) {
+        tg_tape_reset(t);
+        tg_no_grad_begin(t);
+        tg_tensor *xb = x, *yb = y;
+        if (n < batch) { /* a short last batch: views of the first n samples */
+            xb = tg_slice(t, x, 0, 0, n, 1);
+            yb = tg_tape_tensor(t, TG_INT64, 1, &n);
+            if (yb) memcpy(yb->idata, y->idata, (size_t)n * sizeof(int64_t));
+        }
+        tg_tensor *logits = tg_module_forward(m->net, t, xb);
+        tg_tensor *loss = logits ? tg_cross_entropy(t, logits, yb) : NULL;
+        tg_no_grad_end(t);
+        if (!loss) {
+            fprintf(stderr, "tg train: %s\n", tg_error(t));
+            tg_batcher_free(&b);
+            return NAN;
+        }
+        loss_sum += loss->data[0] * (double)n;
+        const int64_t k = logits->shape[1];
+        for (int64_t i = 0; i < n; i++) {
+            int64_t best = 0;
+            for (int64_t j = 1; j < k; j++)
+                if (logits->data[i * k + j] > logits->data[i * k + best]) best = j;
+            correct += best == yb->idata[i];
+        }
+        seen += n;
+    }
+    tg_batcher_free(&b);
+    tg_module_train(m->net, true);
+    *mean_loss = loss_sum / (double)seen;
+    return (double)correct / (double)seen;
+}
+
+static void progress(bool tty, int epoch, int epochs, int64_t done, int64_t total, double loss, double acc,
+                     double ips, double eta)
+{
+    if (!tty) return;
+    const int width = 30, filled = (int)(width * done / (total ? total : 1));
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f acc %.4f %.0f img/s ETA %.0fs   ", epoch, epochs, bar,
+            (int)(100 * done / (total ? total : 1)), loss, acc, ips, eta);
+    fflush(stderr);
+}
+
+static int train_usage(void)
+{
+    fprintf(stderr, "usage: tg train MODEL --data DIR [--epochs E] [--batch B] [--lr X] [--optim sgd|adam|adamw]\n"
+                    "                [--momentum M] [--weight-decay W] [--threads T] [--seed S] [--save FILE]\n"
+                    "                [--csv FILE] [--limit N] [--augment]\n");
     return 1;
 }
-int tg_cmd_summary(int argc, char **argv) { (void)argc, (void)argv; return not_yet("summary"); }
-int tg_cmd_dot(int argc, char **argv) { (void)argc, (void)argv; return not_yet("dot"); }
-int tg_cmd_train(int argc, char **argv) { (void)argc, (void)argv; return not_yet("train"); }
+
+int tg_cmd_train(int argc, char **argv)
+{
+    const char *model_path = NULL, *data = NULL, *save = NULL, *csv_path = NULL, *optim_name = "sgd";
+    int epochs = 2, threads = 1;
+    int64_t batch = 64, limit = 0;
+    double lr = 0.02, momentum = 0.9, wd = 0;
+    uint64_t seed = 42;
+    bool augment = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (a[0] != '-') {
+            if (model_path) return train_usage();
+            model_path = a;
+            continue;
+        }
+        if (!strcmp(a, "--augment")) {
+            augment = true;
+            continue;
+        }
+        if (!v) return train_usage();
+        i++;
+        if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--epochs")) epochs = atoi(v);
+        else if (!strcmp(a, "--batch")) batch = atoll(v);
+        else if (!strcmp(a, "--lr")) lr = atof(v);
+        else if (!strcmp(a, "--optim")) optim_name = v;
+        else if (!strcmp(a, "--momentum")) momentum = atof(v);
+        else if (!strcmp(a, "--weight-decay")) wd = atof(v);
+        else if (!strcmp(a, "--threads")) threads = atoi(v);
+        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--save")) save = v;
+        else if (!strcmp(a, "--csv")) csv_path = v;
+        else if (!strcmp(a, "--limit")) limit = atoll(v);
+        else return train_usage();
+    }
+    const int kind = tg_optim_kind_from_name(optim_name);
+    if (!model_path || !data || epochs < 1 || batch < 1 || threads < 1 || kind < 0) return train_usage();
+    if (save) fprintf(stderr, "tg train: --save: checkpoints are not implemented yet; not saving %s\n", save);
+    tg_set_threads(threads);
+
+    char err[512];
+    tg_model *m = tg_model_load(model_path, seed, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "tg train: %s\n", err);
+        return 2;
+    }
+    tg_dataset *train = NULL, *test = NULL;
+    if (tg_dataset_load_mnist_dir(data, true, &train, err, sizeof err) != TG_OK ||
+        tg_dataset_load_mnist_dir(data, false, &test, err, sizeof err) != TG_OK) {
+        fprintf(stderr, "tg train: %s\n", err);
+        tg_dataset_free(train);
+        tg_model_free(m);
+        return 2;
+    }
+    if (m->in_ndim != 3 || m->in_shape[0] != train->c || m->in_shape[1] != train->h || m->in_shape[2] != train->w) {
+        fprintf(stderr, "tg train: model input %lldx%lldx%lld does not match the data's %lldx%lldx%lld\n",
+                (long long)m->in_shape[0], (long long)m->in_shape[1], (long long)m->in_shape[2],
+                (long long)train->c, (long long)train->h, (long long)train->w);
+        tg_dataset_free(train), tg_dataset_free(test), tg_model_free(m);
+        return 2;
+    }
+    if (limit > 0 && limit < train->n) train->n = limit;
+    /* Fashion-MNIST's pixel mean and std (over the training set) */
+    tg_dataset_normalize(train, 0.2860, 0.3530);
+    tg_dataset_normalize(test, 0.2860, 0.3530);
+
+    tg_optim_config cfg = tg_optim_defaults((tg_optim_kind)kind);
+    cfg.lr = lr;
+    cfg.weight_decay = wd;
+    if (kind == TG_OPTIM_SGD || kind == TG_OPTIM_RMSPROP) cfg.momentum = momentum;
+    tg_optim *opt = tg_optim_new_checked(&cfg, err, sizeof err);
+    const int np = tg_module_named_tensors(m->net, false, NULL, 0);
+    tg_named_tensor *named = calloc((size_t)np + 1, sizeof *named);
+    tg_tensor **params = calloc((size_t)np + 1, sizeof *params);
+    if (!opt || !named || !params) {
+        fprintf(stderr, "tg train: %s\n", opt ? "out of memory" : err);
+        return 2;
+    }
+    tg_module_named_tensors(m->net, false, named, np);
+    for (int i = 0; i < np; i++) params[i] = named[i].tensor;
+    if (tg_optim_add_params_split_decay(opt, params, np)) {
+        fprintf(stderr, "tg train: %s\n", opt->error);
+        return 2;
+    }
+
+    const int64_t xs[4] = {batch, train->c, train->h, train->w};
+    tg_tensor *x = tg_tensor_new(TG_REAL, 4, xs), *y = tg_tensor_new(TG_INT64, 1, &batch);
+    tg_tape *t = tg_tape_new(64u << 20);
+    tg_batcher b;
+    tg_batcher_init(&b, train, batch, true, seed);
+    b.augment.hflip = augment;
+    b.augment.crop_padding = augment ? 2 : 0;
+    FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
+    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,img_per_s,seconds\n");
+    const bool tty = isatty(2);
+    double total_train_s = 0, test_acc = 0;
+    int64_t total_imgs = 0;
+    int rc = 0;
+    for (int epoch = 1; epoch <= epochs && !rc; epoch++) {
+        tg_batcher_reset(&b);
+        double loss_sum = 0, t0 = now_s(), last_draw = 0;
+        int64_t correct = 0, seen = 0, n;
+        while ((n = tg_batcher_next(&b, x, y)) > 0) {
+            if (n < batch) break; /* drop the short last batch (shapes stay fixed) */
+            tg_tape_reset(t);
+            tg_tensor *logits = tg_module_forward(m->net, t, x);
+            tg_tensor *loss = logits ? tg_cross_entropy(t, logits, y) : NULL;
+            tg_optim_zero_grad(opt);
+            if (!loss || tg_backward(loss) != TG_OK) {
+                fprintf(stderr, "\ntg train: %s\n", tg_error(t) ? tg_error(t) : "backward failed");
+                rc = 2;
+                break;
+            }
+            tg_optim_step(opt);
+            loss_sum += loss->data[0] * (double)n;
+            const int64_t k = logits->shape[1];
+            for (int64_t i = 0; i < n; i++) {
+                int64_t best = 0;
+                for (int64_t j = 1; j < k; j++)
+                    if (logits->data[i * k + j] > logits->data[i * k + best]) best = j;
+                correct += best == y->idata[i];
+            }
+            seen += n;
+            const double el = now_s() - t0;
+            if (el - last_draw > 0.2) {
+                last_draw = el;
+                const double ips = (double)seen / el;
+                progress(tty, epoch, epochs, seen, train->n, loss_sum / (double)seen, (double)correct / (double)seen,
+                         ips, (double)(train->n - seen) / ips + (epochs - epoch) * train->n / ips);
+            }
+        }
+        if (rc) break;
+        const double secs = now_s() - t0;
+        total_train_s += secs;
+        total_imgs += seen;
+        double test_loss = 0;
+        test_acc = evaluate(m, t, test, x, y, batch, &test_loss);
+        if (tty) fprintf(stderr, "\r%100s\r", "");
+        printf("epoch %d train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f img/s %.1f time %.1fs\n", epoch,
+               loss_sum / (double)seen, (double)correct / (double)seen, test_loss, test_acc, (double)seen / secs, secs);
+        fflush(stdout);
+        if (csv)
+            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f\n", epoch, loss_sum / (double)seen,
+                    (double)correct / (double)seen, test_loss, test_acc, (double)seen / secs, secs);
+    }
+    if (!rc) {
+        printf("test_acc %.4f\n", test_acc);
+        printf("train_img_per_s %.1f\n", (double)total_imgs / total_train_s);
+    }
+    if (csv) fclose(csv);
+    tg_batcher_free(&b);
+    tg_tape_free(t);
+    tg_tensor_free(x), tg_tensor_free(y);
+    free(named), free(params);
+    tg_optim_free(opt);
+    tg_dataset_free(train), tg_dataset_free(test);
+    tg_model_free(m);
+    return rc;
+}
