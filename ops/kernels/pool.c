@@ -1,0 +1,182 @@
+/* ops/kernels/pool.c — see pool.h. Every kernel walks one plane at a time in output order; the
+ * per-dim window tables make max, average, adaptive and global pooling the same loop nest. */
+#include "pool.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "parallel.h"
+
+typedef struct pool_job {
+    const tg_pool_geom *g;
+    const tg_real *src;   /* x (forward) or dy (backward) */
+    tg_real *dst;         /* y (forward) or dx (backward) */
+    int64_t *idx_out;
+    const int64_t *idx_in;
+    int64_t in_plane, out_plane;
+} pool_job;
+
+static int64_t plane_in(const tg_pool_geom *g) { return g->dim[0].in * g->dim[1].in * g->dim[2].in; }
+static int64_t plane_out(const tg_pool_geom *g) { return g->dim[0].out * g->dim[1].out * g->dim[2].out; }
+
+/* ---- max: y = max over the window, idx = its first position ---- */
+
+static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real *x = j->src + p * j->in_plane;
+        tg_real *y = j->dst + p * j->out_plane;
+        int64_t *idx = j->idx_out + p * j->out_plane;
+        for (int64_t o0 = 0; o0 < d0->out; o0++)
+            for (int64_t o1 = 0; o1 < d1->out; o1++)
+                for (int64_t o2 = 0; o2 < d2->out; o2++) {
+                    tg_real m = -INFINITY;
+                    int64_t at = -1;
+                    const int64_t b2 = d2->begin[o2], e2 = d2->end[o2], s2 = d2->step;
+                    for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0 += d0->step)
+                        for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1 += d1->step) {
+                            const int64_t row = (i0 * d1->in + i1) * d2->in;
+                            for (int64_t i2 = b2; i2 < e2; i2 += s2) {
+                                tg_real v = x[row + i2];
+                                /* strictly greater keeps the first maximum; NaN always wins */
+                                if (v > m || v != v || at < 0) {
+                                    m = v;
+                                    at = row + i2;
+                                }
+                            }
+                        }
+                    *y++ = m;
+                    *idx++ = at;
+                }
+    }
+}
+
+void tg_pool_max_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx)
+{
+    pool_job j = {.g = g, .src = x, .dst = y, .idx_out = idx, .in_plane = plane_in(g),
+                  .out_plane = plane_out(g)};
+    tg_parallel_for(g->planes, max_forward_planes, &j);
+}
+
+static void max_backward_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real *dy = j->src + p * j->out_plane;
+        const int64_t *idx = j->idx_in + p * j->out_plane;
+        tg_real *dx = j->dst + p * j->in_plane;
+        for (int64_t o = 0; o < j->out_plane; o++)
+            if (idx[o] >= 0) dx[idx[o]] += dy[o];
+    }
+}
+
+void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx)
+{
+    pool_job j = {.g = g, .src = dy, .dst = dx, .idx_in = idx, .in_plane = plane_in(g),
+                  .out_plane = plane_out(g)};
+    tg_parallel_for(g->planes, max_backward_planes, &j);
+}
+
+/* ---- average: y = sum over the window / divisor ---- */
+
+static double window_divisor(const tg_pool_geom *g, int64_t o0, int64_t o1, int64_t o2)
+{
+    if (g->divisor != 0) return g->divisor;
+    return (double)g->dim[0].span[o0] * (double)g->dim[1].span[o1] * (double)g->dim[2].span[o2];
+}
+
+static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real *x = j->src + p * j->in_plane;
+        tg_real *y = j->dst + p * j->out_plane;
+        for (int64_t o0 = 0; o0 < d0->out; o0++)
+            for (int64_t o1 = 0; o1 < d1->out; o1++)
+                for (int64_t o2 = 0; o2 < d2->out; o2++) {
+                    double sum = 0;
+                    const int64_t b2 = d2->begin[o2], e2 = d2->end[o2];
+                    for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
+                        for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1++) {
+                            const tg_real *row = x + (i0 * d1->in + i1) * d2->in;
+                            for (int64_t i2 = b2; i2 < e2; i2++) sum += row[i2];
+                        }
+                    *y++ = (tg_real)(sum / window_divisor(j->g, o0, o1, o2));
+                }
+    }
+}
+
+void tg_pool_avg_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y)
+{
+    pool_job j = {.g = g, .src = x, .dst = y, .in_plane = plane_in(g), .out_plane = plane_out(g)};
+    tg_parallel_for(g->planes, avg_forward_planes, &j);
+}
+
+static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real *dy = j->src + p * j->out_plane;
+        tg_real *dx = j->dst + p * j->in_plane;
+        for (int64_t o0 = 0; o0 < d0->out; o0++)
+            for (int64_t o1 = 0; o1 < d1->out; o1++)
+                for (int64_t o2 = 0; o2 < d2->out; o2++) {
+                    const tg_real share = (tg_real)(*dy++ / window_divisor(j->g, o0, o1, o2));
+                    const int64_t b2 = d2->begin[o2], e2 = d2->end[o2];
+                    for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
+                        for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1++) {
+                            tg_real *row = dx + (i0 * d1->in + i1) * d2->in;
+                            for (int64_t i2 = b2; i2 < e2; i2++) row[i2] += share;
+                        }
+                }
+    }
+}
+
+void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx)
+{
+    pool_job j = {.g = g, .src = dy, .dst = dx, .in_plane = plane_in(g), .out_plane = plane_out(g)};
+    tg_parallel_for(g->planes, avg_backward_planes, &j);
+}
+
+/* ---- max-unpool: scatter x through idx, and gather back ---- */
+
+static void unpool_forward_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real *x = j->src + p * j->in_plane;
+        const int64_t *idx = j->idx_in + p * j->in_plane;
+        tg_real *y = j->dst + p * j->out_plane;
+        memset(y, 0, (size_t)j->out_plane * sizeof *y);
+        for (int64_t i = 0; i < j->in_plane; i++) y[idx[i]] = x[i];
+    }
+}
+
+void tg_unpool_forward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *x,
+                       const int64_t *idx, tg_real *y)
+{
+    pool_job j = {.src = x, .dst = y, .idx_in = idx, .in_plane = in_plane, .out_plane = out_plane};
+    tg_parallel_for(planes, unpool_forward_planes, &j);
+}
+
+static void unpool_backward_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real *dy = j->src + p * j->out_plane;
+        const int64_t *idx = j->idx_in + p * j->in_plane;
+        tg_real *dx = j->dst + p * j->in_plane;
+        for (int64_t i = 0; i < j->in_plane; i++) dx[i] += dy[idx[i]];
+    }
+}
+
+void tg_unpool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *dy,
+                        const int64_t *idx, tg_real *dx)
+{
+    pool_job j = {.src = dy, .dst = dx, .idx_in = idx, .in_plane = in_plane, .out_plane = out_plane};
+    tg_parallel_for(planes, unpool_backward_planes, &j);
+}

@@ -1,0 +1,55 @@
+/* ops/kernels/pool.h — the one pooling kernel behind max/avg pooling (1-D..3-D), global and
+ * adaptive pooling, and max-unpool. Plain loops over arrays: no allocation, inputs untouched.
+ *
+ * x holds `planes` (N*C) contiguous planes of in[0]*in[1]*in[2] values (lower ranks are padded on
+ * the left with size-1 dims; global pooling flattens all spatial dims into one). Each spatial dim
+ * d describes its windows in tables of out[d] entries: output position o reads the input positions
+ * begin[o], begin[o]+step, ... < end[o] (already clipped to the input, so padding is never read),
+ * and an average divides by the product of span[o] over the dims (or by `divisor` when nonzero).
+ * Indices are flat positions inside a plane, ((i0*in1)+i1)*in2+i2, as PyTorch's return_indices.
+ * Work is split over planes with tg_parallel_for, so results do not depend on the thread count.
+ *
+ *   tg_pool_geom g = {.planes = n * c, .divisor = 0, .dim = {d0, d1, d2}};
+ *   tg_pool_max_forward(&g, x, y, idx);
+ *   tg_pool_max_backward(&g, dy, idx, dx);    // dx += routed dy
+ */
+#ifndef TG_KERNEL_POOL_H
+#define TG_KERNEL_POOL_H
+
+#include <stdint.h>
+
+#include "../../graph/tensor.h"
+
+#define TG_POOL_DIMS 3
+
+typedef struct tg_pool_dim {
+    int64_t in, out, step;
+    const int64_t *begin, *end, *span; /* out entries each; span may be NULL for max */
+} tg_pool_dim;
+
+typedef struct tg_pool_geom {
+    int64_t planes;
+    double divisor; /* nonzero: every average divides by this (divisor_override) */
+    tg_pool_dim dim[TG_POOL_DIMS];
+} tg_pool_geom;
+
+/* y = window maxima, idx = flat plane index of the first maximum in row-major window order (a NaN
+ * wins and the last NaN is kept, as PyTorch's CPU kernel); an empty window (dilation skipping
+ * every input position) gives -inf and index -1. */
+void tg_pool_max_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx);
+/* dx[idx] += dy: the adjoint of the selection (overlapping windows accumulate). */
+void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx);
+/* y = window sums / divisor (sums in double). */
+void tg_pool_avg_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y);
+/* dx += dy / divisor over each window. */
+void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx);
+
+/* Max-unpool: y (planes * out_plane) = 0 except y[p, idx[p, i]] = x[p, i] (later writes win).
+ * Every idx must lie in [0, out_plane) (the op checks). */
+void tg_unpool_forward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *x,
+                       const int64_t *idx, tg_real *y);
+/* dx[p, i] += dy[p, idx[p, i]]. */
+void tg_unpool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *dy,
+                        const int64_t *idx, tg_real *dx);
+
+#endif
