@@ -1,0 +1,311 @@
+/* tests/test_nn.c — modules: output shapes and parameter counts, hand-computed forwards, init
+ * bounds, named parameters, train/eval switching (BN, dropout), joins, a module gradient check and
+ * a tiny model whose loss falls. */
+#include "util.h"
+
+#include <stdlib.h>
+
+static tg_module *tracked[64];
+static int n_tracked;
+static tg_module *keep(tg_module *m)
+{
+    ck_assert_ptr_nonnull(m);
+    tracked[n_tracked++] = m;
+    return m;
+}
+static void free_modules(void)
+{
+    while (n_tracked) tg_module_free(tracked[--n_tracked]);
+}
+
+static tg_tensor *run(tg_module *m, tg_tape *t, tg_tensor *x)
+{
+    tg_tensor *y = tg_module_forward(m, t, x);
+    ck_assert_msg(y != NULL, "forward failed: %s", tg_error(t));
+    return y;
+}
+
+START_TEST(linear_values_and_counts)
+{
+    tg_module *l = keep(tg_linear_layer(3, 2, true, NULL));
+    ck_assert_int_eq(tg_module_param_count(l), 3 * 2 + 2);
+    tg_tensor_set(l->params[0], (const tg_real[]){1, 2, 3, 0, -1, 1});
+    tg_tensor_set(l->params[1], (const tg_real[]){0.5, -0.5});
+    tg_tensor *x = tt_tensorv((const double[]){1, 1, 1, 2, 0, -1}, 2, (int64_t)2, (int64_t)3);
+    tg_tape *t = tt_tape();
+    tg_tensor *y = run(l, t, x);
+    tt_assert_shape(y, 2, 2);
+    /* row 0: (1+2+3)+0.5, (0-1+1)-0.5; row 1: (2-3)+0.5, (0+0-1)-0.5 */
+    tt_assert_close(y->data, ((const double[]){6.5, -0.5, -0.5, -1.5}), 4, 1e-6);
+    tg_module *nb = keep(tg_linear_layer(3, 2, false, NULL));
+    ck_assert_int_eq(tg_module_param_count(nb), 6);
+    ck_assert_ptr_null(tg_linear_layer(0, 2, true, NULL));
+}
+END_TEST
+
+START_TEST(conv_layers_shapes_and_counts)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 3);
+    tg_tape *t = tt_tape();
+    char err[128];
+    /* conv2d 3->4 k3 padding 1 stride 2 on 5x7: out (5+2-3)/2+1 = 3, (7+2-3)/2+1 = 4 */
+    tg_module *c2 = keep(tg_conv_layer(2, 3, 4, 3, 1, true, &rng));
+    ck_assert_int_eq(tg_module_set(c2, "padding", "1", err, sizeof err), 0);
+    ck_assert_int_eq(tg_module_set(c2, "stride", "2", err, sizeof err), 0);
+    ck_assert_int_eq(tg_module_param_count(c2), 4 * 3 * 9 + 4);
+    tt_assert_shape(run(c2, t, tt_random(4, (const int64_t[]){2, 3, 5, 7}, 1, -1, 1)), 2, 4, 3, 4);
+    /* depthwise conv2d groups 3: weight [6,1,3,3] */
+    tg_module *dw = keep(tg_conv_layer(2, 3, 6, 3, 3, false, &rng));
+    ck_assert_int_eq(tg_module_param_count(dw), 6 * 9);
+    tt_assert_shape(run(dw, t, tt_random(4, (const int64_t[]){1, 3, 4, 4}, 2, -1, 1)), 1, 6, 2, 2);
+    tg_module *c1 = keep(tg_conv_layer(1, 2, 5, 3, 1, true, &rng));
+    ck_assert_int_eq(tg_module_param_count(c1), 5 * 2 * 3 + 5);
+    tt_assert_shape(run(c1, t, tt_random(3, (const int64_t[]){2, 2, 9}, 3, -1, 1)), 2, 5, 7);
+    tg_module *c3 = keep(tg_conv_layer(3, 1, 2, 2, 1, true, &rng));
+    ck_assert_int_eq(tg_module_param_count(c3), 2 * 8 + 2);
+    tt_assert_shape(run(c3, t, tt_random(5, (const int64_t[]){1, 1, 3, 4, 5}, 4, -1, 1)), 1, 2, 2, 3, 4);
+    /* transposed 2d 4->2 k3 stride 2: (3-1)*2 + 3 = 7 */
+    tg_module *ct = keep(tg_conv_transpose2d_layer(4, 2, 3, 1, true, &rng));
+    tg_module_set(ct, "stride", "2", err, sizeof err);
+    ck_assert_int_eq(tg_module_param_count(ct), 4 * 2 * 9 + 2);
+    tt_assert_shape(run(ct, t, tt_random(4, (const int64_t[]){1, 4, 3, 3}, 5, -1, 1)), 1, 2, 7, 7);
+    /* bad arguments */
+    ck_assert_ptr_null(tg_conv_layer(2, 3, 4, 3, 2, true, &rng));
+    ck_assert_ptr_null(tg_conv_layer(4, 3, 4, 3, 1, true, &rng));
+    ck_assert_int_eq(tg_module_set(c2, "kernal", "3", err, sizeof err), -1);
+    ck_assert_str_eq(err, "conv2d: unknown key 'kernal'");
+}
+END_TEST
+
+START_TEST(default_init_bounds)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 11);
+    /* fan_in = 4*3*3 = 36 -> weights and bias in [-1/6, 1/6] */
+    tg_module *c = keep(tg_conv_layer(2, 4, 8, 3, 1, true, &rng));
+    double lo = 1, hi = -1;
+    for (int64_t i = 0; i < c->params[0]->numel; i++) {
+        lo = fmin(lo, c->params[0]->data[i]);
+        hi = fmax(hi, c->params[0]->data[i]);
+    }
+    ck_assert(lo >= -1 / 6.0 && hi <= 1 / 6.0 && hi - lo > 0.3); /* spans most of the range */
+    for (int64_t i = 0; i < 8; i++) ck_assert(fabs(c->params[1]->data[i]) <= 1 / 6.0);
+    /* He normal: std sqrt(2/fan_in); with 3*3*64 = 576 fan-in over 128*576 weights */
+    tg_module *big = keep(tg_conv_layer(2, 64, 128, 3, 1, true, &rng));
+    tg_module_init(big, TG_INIT_HE_NORMAL, &rng);
+    double ss = 0;
+    for (int64_t i = 0; i < big->params[0]->numel; i++) ss += big->params[0]->data[i] * big->params[0]->data[i];
+    ck_assert_double_eq_tol(sqrt(ss / big->params[0]->numel), sqrt(2.0 / 576), 0.01 * sqrt(2.0 / 576));
+    ck_assert_double_eq(big->params[1]->data[0], 0);
+    /* Xavier uniform on linear 10->30: bound sqrt(6/40) */
+    tg_module *l = keep(tg_linear_layer(10, 30, true, NULL));
+    tg_module_init(l, TG_INIT_XAVIER_UNIFORM, &rng);
+    for (int64_t i = 0; i < 300; i++) ck_assert(fabs(l->params[0]->data[i]) <= sqrt(6.0 / 40));
+    /* the same seed gives the same weights */
+    tg_rng a, b;
+    tg_rng_seed(&a, 5), tg_rng_seed(&b, 5);
+    tg_module *p = keep(tg_linear_layer(4, 4, true, &a)), *q = keep(tg_linear_layer(4, 4, true, &b));
+    ck_assert(!memcmp(p->params[0]->data, q->params[0]->data, 16 * sizeof(tg_real)));
+}
+END_TEST
+
+START_TEST(named_parameters)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    tg_module *net = keep(tg_sequential(NULL));
+    tg_module *features = tg_sequential_add(net, tg_sequential("features"));
+    tg_sequential_add(features, tg_conv_layer(2, 1, 2, 3, 1, true, &rng));
+    tg_sequential_add(features, tg_batch_norm_layer(2));
+    tg_sequential_add(features, tg_op_layer("relu"));
+    tg_sequential_add(net, tg_op_layer("flatten"));
+    tg_sequential_add(net, tg_linear_layer(8, 3, true, &rng));
+    tg_named_tensor e[16];
+    ck_assert_int_eq(tg_module_named_tensors(net, false, e, 16), 6);
+    const char *want[] = {"features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
+                          "2.weight", "2.bias"};
+    for (int i = 0; i < 6; i++) ck_assert_str_eq(e[i].name, want[i]);
+    ck_assert_int_eq(tg_module_named_tensors(net, true, e, 16), 8);
+    ck_assert_str_eq(e[4].name, "features.1.running_mean");
+    ck_assert(e[4].is_buffer && e[5].is_buffer && !e[6].is_buffer);
+    ck_assert_int_eq(tg_module_param_count(net), 2 * 9 + 2 + 2 + 2 + 8 * 3 + 3);
+    ck_assert_ptr_eq(tg_module_find(net, "features.1"), features->children[1]);
+    ck_assert_ptr_null(tg_module_find(net, "features.7"));
+    /* train/eval reaches every descendant */
+    tg_module_train(net, false);
+    ck_assert(!features->children[1]->training && !net->children[2]->training);
+    tg_module_train(net, true);
+    ck_assert(features->children[1]->training);
+}
+END_TEST
+
+START_TEST(batch_norm_train_and_eval)
+{
+    tg_module *bn = keep(tg_batch_norm_layer(2));
+    /* x: N=2, C=2, 1x2. channel 0 values 1,3,5,7 (mean 4, biased var 5, unbiased 20/3);
+     * channel 1 all 2 (var 0) */
+    tg_tensor *x = tt_tensorv((const double[]){1, 3, 2, 2, 5, 7, 2, 2}, 4, (int64_t)2, (int64_t)2, (int64_t)1, (int64_t)2);
+    tg_tape *t = tt_tape();
+    tg_tensor *y = run(bn, t, x);
+    const double s = 1 / sqrt(5 + 1e-5);
+    tt_assert_close(y->data, ((const double[]){-3 * s, -1 * s, 0, 0, 1 * s, 3 * s, 0, 0}), 8, 1e-5);
+    /* running stats: mean = 0.9*0 + 0.1*4; var = 0.9*1 + 0.1*20/3 */
+    tt_assert_close(bn->buffers[0]->data, ((const double[]){0.4, 0.2}), 2, 1e-6);
+    tt_assert_close(bn->buffers[1]->data, ((const double[]){0.9 + 2.0 / 3, 0.9}), 2, 1e-6);
+    /* eval: (x - running_mean) / sqrt(running_var + eps), stats unchanged */
+    tg_module_train(bn, false);
+    tg_tape_reset(t);
+    y = run(bn, t, x);
+    const double v0 = 0.9 + 2.0 / 3;
+    ck_assert_double_eq_tol(y->data[0], (1 - 0.4) / sqrt(v0 + 1e-5), 1e-5);
+    ck_assert_double_eq_tol(y->data[2], (2 - 0.2) / sqrt(0.9 + 1e-5), 1e-5);
+    tt_assert_close(bn->buffers[0]->data, ((const double[]){0.4, 0.2}), 2, 1e-6);
+}
+END_TEST
+
+START_TEST(dropout_train_and_eval)
+{
+    tg_module *d = keep(tg_dropout_layer(0.5));
+    tg_tensor *x = tt_random(1, (const int64_t[]){1000}, 9, 1, 2);
+    tg_tape *t = tt_tape();
+    tg_tensor *y = run(d, t, x);
+    int zeros = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (y->data[i] == 0) zeros++;
+        else ck_assert_double_eq_tol(y->data[i], 2 * x->data[i], 1e-5); /* scaled by 1/(1-p) */
+    }
+    ck_assert_msg(zeros > 400 && zeros < 600, "%d zeros", zeros);
+    tg_module_train(d, false);
+    ck_assert_ptr_eq(run(d, t, x), x); /* identity in eval */
+    ck_assert_ptr_null(tg_dropout_layer(1.0));
+}
+END_TEST
+
+START_TEST(residual_and_concat_joins)
+{
+    /* y = relu(x) + x via id; concat of input and relu output along channels */
+    tg_module *net = keep(tg_sequential(NULL));
+    tg_module *r = tg_sequential_add(net, tg_op_layer("relu"));
+    snprintf(r->id, sizeof r->id, "r");
+    tg_sequential_add(net, tg_add_layer("input"));
+    tg_module *cat = tg_sequential_add(net, tg_concat_layer("input,r,."));
+    ck_assert_int_eq(cat->n_from, 3);
+    tg_tensor *x = tt_tensorv((const double[]){-1, 2}, 4, (int64_t)1, (int64_t)1, (int64_t)1, (int64_t)2);
+    tg_tape *t = tt_tape();
+    tg_tensor *y = run(net, t, x);
+    tt_assert_shape(y, 1, 3, 1, 2);
+    tt_assert_close(y->data, ((const double[]){-1, 2, 0, 2, -1, 4}), 6, 1e-6);
+    tg_module *bad = keep(tg_sequential(NULL));
+    tg_sequential_add(bad, tg_add_layer("nope"));
+    tg_tape_reset(t);
+    tt_assert_error(t, tg_module_forward(bad, t, x), "add: no earlier layer has id 'nope'");
+    ck_assert_ptr_null(tg_add_layer("a,b"));
+}
+END_TEST
+
+/* The module as a function of its input and parameters, for the gradient check. */
+static tg_tensor *module_fn(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n;
+    return tg_module_forward(ctx, t, in[0]);
+}
+
+START_TEST(module_gradcheck)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 2);
+    tg_module *net = keep(tg_sequential(NULL));
+    tg_sequential_add(net, tg_conv_layer(2, 2, 3, 3, 1, true, &rng));
+    tg_sequential_add(net, tg_op_layer("tanh"));
+    tg_sequential_add(net, tg_op_layer("flatten"));
+    tg_sequential_add(net, tg_linear_layer(3 * 2 * 3, 2, true, &rng));
+    tg_tensor *x = tt_random(4, (const int64_t[]){2, 2, 4, 5}, 4, -1, 1);
+    x->requires_grad = true;
+    tg_named_tensor e[8];
+    const int np = tg_module_named_tensors(net, false, e, 8);
+    tg_tensor *inputs[6] = {x};
+    for (int i = 0; i < np; i++) inputs[1 + i] = e[i].tensor;
+    tt_gradcheck(module_fn, net, inputs, 1 + np);
+}
+END_TEST
+
+START_TEST(tiny_model_loss_falls)
+{
+    /* 16 points in 2-D, class = (x0 > x1); linear-relu-linear with SGD + momentum */
+    tg_rng rng;
+    tg_rng_seed(&rng, 7);
+    tg_module *net = keep(tg_sequential(NULL));
+    tg_sequential_add(net, tg_linear_layer(2, 8, true, &rng));
+    tg_sequential_add(net, tg_op_layer("relu"));
+    tg_sequential_add(net, tg_linear_layer(8, 2, true, &rng));
+    tg_tensor *x = tt_random(2, (const int64_t[]){16, 2}, 3, -1, 1);
+    int64_t labels[16];
+    for (int i = 0; i < 16; i++) labels[i] = x->data[2 * i] > x->data[2 * i + 1];
+    tg_tensor *y = tt_labels(16, labels);
+    tg_named_tensor e[8];
+    tg_tensor *ps[8];
+    const int np = tg_module_named_tensors(net, false, e, 8);
+    for (int i = 0; i < np; i++) ps[i] = e[i].tensor;
+    tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
+    c.lr = 0.1, c.momentum = 0.9;
+    tg_optim *opt = tg_optim_new(&c);
+    tg_optim_add_group(opt, ps, np, NAN, NAN);
+    tg_tape *t = tt_tape();
+    double first = 0, last = 0;
+    for (int step = 0; step < 100; step++) {
+        tg_tape_reset(t);
+        tg_tensor *loss = tg_cross_entropy(t, tg_module_forward(net, t, x), y);
+        ck_assert_ptr_nonnull(loss);
+        tg_optim_zero_grad(opt);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        tg_optim_step(opt);
+        if (step == 0) first = loss->data[0];
+        last = loss->data[0];
+    }
+    ck_assert_msg(last < 0.3 * first, "loss %g -> %g", first, last);
+    tg_optim_free(opt);
+}
+END_TEST
+
+START_TEST(norm_layers)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_random(4, (const int64_t[]){2, 4, 3, 3}, 6, -2, 2);
+    tg_module *ln = keep(tg_layer_norm_layer(3, (const int64_t[]){4, 3, 3}));
+    ck_assert_int_eq(tg_module_param_count(ln), 2 * 36);
+    tg_tensor *y = run(ln, t, x);
+    double mean = 0;
+    for (int i = 0; i < 36; i++) mean += y->data[i];
+    ck_assert_double_eq_tol(mean / 36, 0, 1e-5); /* per-sample mean 0 */
+    tg_module *in = keep(tg_instance_norm_layer(4, false));
+    ck_assert_int_eq(tg_module_param_count(in), 0);
+    tt_assert_shape(run(in, t, x), 2, 4, 3, 3);
+    tg_module *gn = keep(tg_group_norm_layer(2, 4));
+    ck_assert_int_eq(tg_module_param_count(gn), 8);
+    y = run(gn, t, x);
+    mean = 0;
+    for (int i = 0; i < 18; i++) mean += y->data[i]; /* group 0 of sample 0: channels 0,1 */
+    ck_assert_double_eq_tol(mean / 18, 0, 1e-5);
+    ck_assert_ptr_null(tg_group_norm_layer(3, 4));
+}
+END_TEST
+
+Suite *suite_nn(void)
+{
+    Suite *s = suite_create("nn");
+    TCase *tc = tt_tcase("nn");
+    tcase_add_checked_fixture(tc, NULL, free_modules);
+    tcase_add_test(tc, linear_values_and_counts);
+    tcase_add_test(tc, conv_layers_shapes_and_counts);
+    tcase_add_test(tc, default_init_bounds);
+    tcase_add_test(tc, named_parameters);
+    tcase_add_test(tc, batch_norm_train_and_eval);
+    tcase_add_test(tc, dropout_train_and_eval);
+    tcase_add_test(tc, residual_and_concat_joins);
+    tcase_add_test(tc, module_gradcheck);
+    tcase_add_test(tc, tiny_model_loss_falls);
+    tcase_add_test(tc, norm_layers);
+    suite_add_tcase(s, tc);
+    return s;
+}
