@@ -97,6 +97,7 @@ START_TEST(pad_kernel_backward_is_adjoint)
         {2, {1, 4}, {0, 1}, {0, 2}},
         {3, {2, 3, 4}, {1, 2, 0}, {1, 0, 3}},
         {3, {3, 1, 2}, {2, 0, 1}, {0, 0, 1}},
+        {2, {3, 5}, {1, -2}, {-1, 1}}, /* crops in constant mode; other modes use 0 there */
     };
     tg_rng r;
     tg_rng_seed(&r, 7);
@@ -108,6 +109,10 @@ START_TEST(pad_kernel_backward_is_adjoint)
                 lo[d] = cases[c].lo[d];
                 hi[d] = cases[c].hi[d];
                 int64_t n = cases[c].shape[d];
+                if (mode != TG_PAD_CONSTANT) { /* only constant mode crops */
+                    if (lo[d] < 0) lo[d] = 0;
+                    if (hi[d] < 0) hi[d] = 0;
+                }
                 if (mode == TG_PAD_REFLECT) { /* reflect needs pads < size */
                     if (lo[d] >= n) lo[d] = n - 1;
                     if (hi[d] >= n) hi[d] = n - 1;

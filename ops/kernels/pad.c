@@ -105,6 +105,8 @@ void tg_pad_backward_kernel(const tg_real *dy, tg_real *dx, int64_t outer, int n
 {
     pad_geometry g = pad_geometry_of(nd, in_shape, lo, hi);
     int64_t lo_last = nd ? lo[nd - 1] : 0;
+    int64_t begin = lo_last > 0 ? lo_last : 0;
+    int64_t end = lo_last + g.in_last < g.out_last ? lo_last + g.in_last : g.out_last;
     for (int64_t o = 0; o < outer; o++) {
         tg_real *dxb = dx + o * g.in_block;
         const tg_real *dyb = dy + o * g.out_block;
@@ -117,7 +119,12 @@ void tg_pad_backward_kernel(const tg_real *dy, tg_real *dx, int64_t outer, int n
                 dxr[0] += dyr[0];
                 continue;
             }
-            for (int64_t i = 0; i < g.out_last; i++) {
+            for (int64_t i = 0; i < begin && i < g.out_last; i++) {
+                int64_t j = pad_source(i, g.in_last, lo_last, mode);
+                if (j >= 0) dxr[j] += dyr[i];
+            }
+            for (int64_t i = begin; i < end; i++) dxr[i - lo_last] += dyr[i];
+            for (int64_t i = end > begin ? end : begin; i < g.out_last; i++) {
                 int64_t j = pad_source(i, g.in_last, lo_last, mode);
                 if (j >= 0) dxr[j] += dyr[i];
             }
