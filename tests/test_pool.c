@@ -666,6 +666,7 @@ START_TEST(bad_inputs)
 
     /* max_unpool */
     tg_tape_reset(t);
+    a = tg_pool_attr_kernel(2, 2);
     tg_tensor *v = tt_tensorv((double[]){1, 2, 3, 4}, 4, 1, 1, 2, 2);
     tg_tensor *idx = tt_track(tg_tensor_new(TG_INT64, 4, (int64_t[]){1, 1, 2, 2}));
     idx->idata[0] = 0, idx->idata[1] = 3, idx->idata[2] = 16, idx->idata[3] = 9;
