@@ -3,6 +3,7 @@
  * public registration API. */
 #include "util.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 /* ---- test ops: square (correct), wrong_square (backward off by a factor), abs (kink at 0) ---- */
@@ -372,6 +373,36 @@ START_TEST(rng_is_deterministic_and_uniform)
 }
 END_TEST
 
+/* A training-like loop of real ops: after the first step, neither the arena nor the heap grows. */
+START_TEST(thousand_steps_do_not_grow_memory)
+{
+    tg_tape *t = tt_tape();
+    int64_t xs[2] = {16, 8}, ws[2] = {4, 8};
+    tg_tensor *x = tt_random(2, xs, 3, -1, 1), *w = tt_random(2, ws, 4, -1, 1);
+    tg_tensor *b = tt_random(1, (int64_t[]){4}, 5, -1, 1);
+    w->requires_grad = b->requires_grad = true;
+    size_t cap = 0, heap = 0;
+    for (int step = 0; step < 1000; step++) {
+        tg_tape_reset(t);
+        tg_tensor *h = tg_relu(t, tg_linear(t, x, w, b));
+        tg_tensor *loss = tg_mean(t, tg_mul(t, h, h), TG_DIM_NONE, false);
+        ck_assert_msg(loss != NULL, "%s", tg_error(t));
+        tg_tensor_zero_grad(w);
+        tg_tensor_zero_grad(b);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        for (int64_t i = 0; i < w->numel; i++) w->data[i] -= (tg_real)0.01 * w->grad[i];
+        if (step == 1) {
+            cap = tg_tape_capacity(t);
+            heap = mallinfo2().uordblks;
+        } else if (step > 1) {
+            ck_assert_uint_eq(tg_tape_capacity(t), cap);
+            ck_assert_msg(mallinfo2().uordblks == heap, "heap grew at step %d: %zu -> %zu", step, heap,
+                          (size_t)mallinfo2().uordblks);
+        }
+    }
+}
+END_TEST
+
 Suite *suite_graph(void)
 {
     Suite *s = suite_create("graph");
@@ -388,6 +419,7 @@ Suite *suite_graph(void)
     tcase_add_test(tc, registry_is_complete);
     tcase_add_test(tc, gradcheck_passes_fails_and_skips_kinks);
     tcase_add_test(tc, rng_is_deterministic_and_uniform);
+    tcase_add_test(tc, thousand_steps_do_not_grow_memory);
     suite_add_tcase(s, tc);
     return s;
 }
