@@ -1,5 +1,317 @@
-/* ops/kernels/gemm.c — placeholder: the reference loop until the blocked kernel lands. */
+/* ops/kernels/gemm.c — the blocked, packed GEMM (BLIS-style) and its dispatch.
+ *
+ * Loop nest for C = alpha*op(A)*op(B) + beta*C over a block of C:
+ *   jc: nc columns of C   -> pc: kc steps of K, pack op(B)[pc:pc+kc, jc:jc+nc] into NR-column panels
+ *     -> ic: mc rows     -> pack op(A)[ic:ic+mc, pc:pc+kc] into MR-row panels
+ *       -> jr, ir: one MR x NR micro-kernel call per tile.
+ * The first K block applies the caller's beta, later ones accumulate (beta 1). Edge tiles are padded
+ * with zeros in the packs, computed into a scratch tile and copied out.
+ *
+ * Threads split C into contiguous column (or row) ranges aligned to NR (MR); each thread runs the
+ * whole nest on its range with its own packing buffers, so every element of C is summed by one
+ * thread in the same K order: results are bit-identical for any thread count.
+ * Packing buffers are per thread, grown on first need and kept (freed at thread exit).
+ */
 #include "gemm.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm_internal.h"
+#include "parallel.h"
+
+/* ---- kernel choice ---- */
+
+static const tg_gemm_kernel *kernel_by_name(const char *name)
+{
+    if (!strcmp(name, "portable")) return &tg_gemm_kernel_portable;
+#if defined(__x86_64__)
+    if (!strcmp(name, "avx2") && tg_cpu_has_avx2_fma()) return &tg_gemm_kernel_avx2;
+    if (!strcmp(name, "avx512") && tg_cpu_has_avx512()) return &tg_gemm_kernel_avx512;
+#endif
+    return NULL;
+}
+
+static const tg_gemm_kernel *best_kernel(void)
+{
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) return &tg_gemm_kernel_avx512;
+    if (tg_cpu_has_avx2_fma()) return &tg_gemm_kernel_avx2;
+#endif
+    return &tg_gemm_kernel_portable;
+}
+
+static _Atomic(const tg_gemm_kernel *) active_kernel;
+
+static const tg_gemm_kernel *current_kernel(void)
+{
+    const tg_gemm_kernel *k = atomic_load(&active_kernel);
+    if (k) return k;
+    const char *forced = getenv("TG_GEMM_KERNEL");
+    k = forced && *forced ? kernel_by_name(forced) : NULL;
+    if (!k) k = best_kernel();
+    const tg_gemm_kernel *expected = NULL;
+    atomic_compare_exchange_strong(&active_kernel, &expected, k); /* first one wins */
+    return atomic_load(&active_kernel);
+}
+
+int tg_gemm_set_kernel(const char *name)
+{
+    const tg_gemm_kernel *k = name ? kernel_by_name(name) : best_kernel();
+    if (!k) return -1;
+    atomic_store(&active_kernel, k);
+    return 0;
+}
+
+const char *tg_gemm_kernel_name(void) { return current_kernel()->name; }
+
+/* ---- per-thread packing buffers ---- */
+
+typedef struct pack_buffers {
+    tg_real *a, *b;
+    size_t a_size, b_size; /* elements */
+} pack_buffers;
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+
+static void free_buffers(void *p)
+{
+    pack_buffers *buf = p;
+    free(buf->a);
+    free(buf->b);
+    free(buf);
+}
+static void make_buffers_key(void) { pthread_key_create(&buffers_key, free_buffers); }
+
+/* Grows *p to hold `size` elements (64-byte aligned); false when out of memory. */
+static bool reserve(tg_real **p, size_t *have, size_t size)
+{
+    if (*have >= size) return true;
+    size_t bytes = (size * sizeof(tg_real) + 63) / 64 * 64;
+    tg_real *q = aligned_alloc(64, bytes);
+    if (!q) return false;
+    free(*p);
+    *p = q;
+    *have = size;
+    return true;
+}
+
+/* This thread's buffers, big enough for kernel k; NULL when out of memory. */
+static pack_buffers *thread_buffers(const tg_gemm_kernel *k)
+{
+    pthread_once(&buffers_once, make_buffers_key);
+    pack_buffers *buf = pthread_getspecific(buffers_key);
+    if (!buf) {
+        buf = calloc(1, sizeof *buf);
+        if (!buf || pthread_setspecific(buffers_key, buf) != 0) {
+            free(buf);
+            return NULL;
+        }
+    }
+    size_t a_size = (size_t)(k->mc + k->mr) * (size_t)k->kc;
+    size_t b_size = (size_t)(k->nc + k->nr) * (size_t)k->kc;
+    if (!reserve(&buf->a, &buf->a_size, a_size) || !reserve(&buf->b, &buf->b_size, b_size)) return NULL;
+    return buf;
+}
+
+/* ---- the blocked nest ---- */
+
+typedef struct gemm_job {
+    bool trans_a, trans_b;
+    int64_t m, n, k;
+    tg_real alpha, beta;
+    const tg_real *a, *b;
+    int64_t lda, ldb, ldc;
+    tg_real *c;
+    const tg_gemm_kernel *kernel;
+    bool split_rows; /* threads split rows (MR panels) rather than columns (NR panels) */
+} gemm_job;
+
+static inline tg_real a_at(const gemm_job *g, int64_t i, int64_t p)
+{
+    return g->trans_a ? g->a[p * g->lda + i] : g->a[i * g->lda + p];
+}
+static inline tg_real b_at(const gemm_job *g, int64_t p, int64_t j)
+{
+    return g->trans_b ? g->b[j * g->ldb + p] : g->b[p * g->ldb + j];
+}
+
+/* op(A)[i0:i0+mc, p0:p0+kc] -> panels of MR rows: panel r holds, for each p, MR values (zero-padded). */
+static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, tg_real *dst)
+{
+    const int mr = g->kernel->mr;
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+        int64_t rows = mc - ir < mr ? mc - ir : mr;
+        if (g->trans_a) { /* A^T: the MR values of one k step are contiguous in A */
+            for (int64_t p = 0; p < kc; p++) {
+                const tg_real *src = g->a + (p0 + p) * g->lda + i0 + ir;
+                for (int64_t i = 0; i < rows; i++) dst[i] = src[i];
+                for (int64_t i = rows; i < mr; i++) dst[i] = 0;
+                dst += mr;
+            }
+        } else {
+            for (int64_t i = 0; i < rows; i++) {
+                const tg_real *src = g->a + (i0 + ir + i) * g->lda + p0;
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
+            }
+            for (int64_t i = rows; i < mr; i++)
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0;
+            dst += kc * mr;
+        }
+    }
+}
+
+/* op(B)[p0:p0+kc, j0:j0+nc] -> panels of NR columns: panel r holds, for each p, NR values. */
+static void pack_b(const gemm_job *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, tg_real *dst)
+{
+    const int nr = g->kernel->nr;
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        int64_t cols = nc - jr < nr ? nc - jr : nr;
+        if (!g->trans_b) { /* B: the NR values of one k step are contiguous */
+            for (int64_t p = 0; p < kc; p++) {
+                const tg_real *src = g->b + (p0 + p) * g->ldb + j0 + jr;
+                for (int64_t j = 0; j < cols; j++) dst[j] = src[j];
+                for (int64_t j = cols; j < nr; j++) dst[j] = 0;
+                dst += nr;
+            }
+        } else {
+            for (int64_t j = 0; j < cols; j++) {
+                const tg_real *src = g->b + (j0 + jr + j) * g->ldb + p0;
+                for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+            }
+            for (int64_t j = cols; j < nr; j++)
+                for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = 0;
+            dst += kc * nr;
+        }
+    }
+}
+
+/* C[i0:i1, j0:j1] through the packed nest; false when the buffers cannot be had. */
+static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const tg_gemm_kernel *kern = g->kernel;
+    pack_buffers *buf = thread_buffers(kern);
+    if (!buf) return false;
+    const int mr = kern->mr, nr = kern->nr;
+    tg_real edge[TG_GEMM_MAX_MR * TG_GEMM_MAX_NR];
+
+    for (int64_t jc = j0; jc < j1; jc += kern->nc) {
+        int64_t nc = j1 - jc < kern->nc ? j1 - jc : kern->nc;
+        for (int64_t pc = 0; pc < g->k; pc += kern->kc) {
+            int64_t kc = g->k - pc < kern->kc ? g->k - pc : kern->kc;
+            tg_real beta = pc == 0 ? g->beta : 1;
+            pack_b(g, pc, kc, jc, nc, buf->b);
+            for (int64_t ic = i0; ic < i1; ic += kern->mc) {
+                int64_t mc = i1 - ic < kern->mc ? i1 - ic : kern->mc;
+                pack_a(g, ic, mc, pc, kc, buf->a);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    int64_t cols = nc - jr < nr ? nc - jr : nr;
+                    const tg_real *pb = buf->b + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        int64_t rows = mc - ir < mr ? mc - ir : mr;
+                        const tg_real *pa = buf->a + ir * kc;
+                        tg_real *c = g->c + (ic + ir) * g->ldc + jc + jr;
+                        if (rows == mr && cols == nr) {
+                            kern->run(kc, pa, pb, c, g->ldc, g->alpha, beta);
+                            continue;
+                        }
+                        kern->run(kc, pa, pb, edge, nr, 1, 0);
+                        for (int64_t i = 0; i < rows; i++)
+                            for (int64_t j = 0; j < cols; j++) {
+                                tg_real v = g->alpha * edge[i * nr + j];
+                                c[i * g->ldc + j] = beta == 0 ? v : v + beta * c[i * g->ldc + j];
+                            }
+                    }
+                }
+            }
+        }
+    }
+    return true;
+}
+
+/* Unpacked loops for products too small for packing to pay (and the out-of-memory fallback).
+ * Each row of C: scaled by beta (or zeroed), then alpha*A[i,p]*B[p,:] added in K order; with B^T
+ * the rows of B are contiguous, so each element is a dot product instead. */
+static void gemm_direct(const gemm_job *g, int64_t i0, int64_t i1)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        tg_real *c = g->c + i * g->ldc;
+        if (g->trans_b) {
+            for (int64_t j = 0; j < g->n; j++) {
+                const tg_real *bj = g->b + j * g->ldb;
+                tg_real acc = 0;
+                for (int64_t p = 0; p < g->k; p++) acc += a_at(g, i, p) * bj[p];
+                c[j] = g->beta == 0 ? g->alpha * acc : g->alpha * acc + g->beta * c[j];
+            }
+            continue;
+        }
+        for (int64_t j = 0; j < g->n; j++) c[j] = g->beta == 0 ? 0 : g->beta * c[j];
+        for (int64_t p = 0; p < g->k; p++) {
+            tg_real s = g->alpha * a_at(g, i, p);
+            const tg_real *bp = g->b + p * g->ldb;
+            for (int64_t j = 0; j < g->n; j++) c[j] += s * bp[j];
+        }
+    }
+}
+
+static void gemm_range(void *ctx, int64_t begin, int64_t end)
+{
+    const gemm_job *g = ctx;
+    bool ok = g->split_rows
+                  ? gemm_blocked(g, begin * g->kernel->mr, end * g->kernel->mr < g->m ? end * g->kernel->mr : g->m,
+                                 0, g->n)
+                  : gemm_blocked(g, 0, g->m, begin * g->kernel->nr,
+                                 end * g->kernel->nr < g->n ? end * g->kernel->nr : g->n);
+    if (!ok) { /* no packing memory: same result contract, slower loops */
+        if (g->split_rows)
+            gemm_direct(g, begin * g->kernel->mr, end * g->kernel->mr < g->m ? end * g->kernel->mr : g->m);
+        else {
+            gemm_job sub = *g;
+            int64_t j0 = begin * g->kernel->nr, j1 = end * g->kernel->nr < g->n ? end * g->kernel->nr : g->n;
+            sub.n = j1 - j0;
+            sub.b = g->trans_b ? g->b + j0 * g->ldb : g->b + j0;
+            sub.c = g->c + j0;
+            gemm_direct(&sub, 0, g->m);
+        }
+    }
+}
+
+/* Below this many multiply-adds (or for a matrix-vector product) packing costs more than it saves. */
+#define DIRECT_MAX_FLOPS (16 * 16 * 16)
+/* Below this many multiply-adds one thread is faster than waking the pool. */
+#define PARALLEL_MIN_FLOPS (64 * 64 * 64)
+
+void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
+             const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta, tg_real *c,
+             int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) { /* C = beta*C */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    gemm_job g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
+                  .beta = beta, .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c,
+                  .kernel = current_kernel()};
+    double flops = (double)m * (double)n * (double)k;
+    if (n == 1 || m == 1 || flops <= DIRECT_MAX_FLOPS) {
+        gemm_direct(&g, 0, m);
+        return;
+    }
+    int64_t row_panels = (m + g.kernel->mr - 1) / g.kernel->mr;
+    int64_t col_panels = (n + g.kernel->nr - 1) / g.kernel->nr;
+    g.split_rows = row_panels > col_panels;
+    int64_t panels = g.split_rows ? row_panels : col_panels;
+    if (flops < PARALLEL_MIN_FLOPS || tg_get_threads() == 1)
+        gemm_range(&g, 0, panels);
+    else
+        tg_parallel_for(panels, gemm_range, &g);
+}
 
 void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
                        const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta,
@@ -16,12 +328,3 @@ void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
             c[i * ldc + j] = (tg_real)(alpha * acc + (beta == 0 ? 0 : beta * c[i * ldc + j]));
         }
 }
-
-void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
-             const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta, tg_real *c,
-             int64_t ldc)
-{
-    tg_gemm_reference(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-const char *tg_gemm_kernel_name(void) { return "reference"; }

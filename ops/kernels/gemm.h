@@ -27,4 +27,9 @@ void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
 /* Name of the micro-kernel in use ("avx512", "avx2", "portable"). */
 const char *tg_gemm_kernel_name(void);
 
+/* Forces a micro-kernel by name ("portable", "avx2", "avx512"; NULL = the best this CPU runs) for
+ * every later call, process-wide. Returns 0, or -1 (nothing changed) when the name is unknown or
+ * the CPU cannot run it. The environment variable TG_GEMM_KERNEL does the same at first use. */
+int tg_gemm_set_kernel(const char *name);
+
 #endif

@@ -1,11 +1,123 @@
-/* ops/kernels/parallel.c — placeholder: runs serially until the pool lands. */
+/* ops/kernels/parallel.c — a persistent pthread pool.
+ *
+ * Workers are started lazily (the first parallel call that needs them) and live for the process.
+ * One job runs at a time: the caller publishes {fn, ctx, n, parts}, wakes the workers, runs chunk 0
+ * itself and waits until the others are done. Chunk i is [n*i/parts, n*(i+1)/parts), so the split
+ * depends only on n and the thread count. A call made from inside a chunk (nested), or while another
+ * thread's job is running, runs the same chunks serially on the calling thread: no deadlock, and the
+ * same split.
+ */
 #include "parallel.h"
 
-static int n_threads = 1;
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-void tg_set_threads(int n) { n_threads = n < 1 ? 1 : n > 64 ? 64 : n; }
-int tg_get_threads(void) { return n_threads; }
+#define MAX_THREADS 64
+
+static atomic_int wanted_threads = 1;
+static _Thread_local bool inside_chunk; /* true while this thread runs a chunk */
+
+static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;    /* guards job and started */
+static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
+static int started; /* workers running (indices 1..started) */
+static struct {
+    tg_range_fn fn;
+    void *ctx;
+    int64_t n;
+    int parts;
+    int remaining; /* worker chunks not finished */
+    uint64_t generation;
+} job;
+
+void tg_set_threads(int n) { atomic_store(&wanted_threads, n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n); }
+int tg_get_threads(void) { return atomic_load(&wanted_threads); }
+
+static int64_t chunk_begin(int64_t n, int parts, int i) { return n / parts * i + n % parts * i / parts; }
+
+static void run_chunk(tg_range_fn fn, void *ctx, int64_t n, int parts, int i)
+{
+    int64_t begin = chunk_begin(n, parts, i), end = chunk_begin(n, parts, i + 1);
+    if (begin < end) fn(ctx, begin, end);
+}
+
+static void *worker_main(void *arg)
+{
+    int index = (int)(intptr_t)arg;
+    inside_chunk = true; /* anything a worker runs is inside a chunk */
+    pthread_mutex_lock(&pool_lock);
+    uint64_t seen = job.generation;
+    for (;;) {
+        while (job.generation == seen) pthread_cond_wait(&work_ready, &pool_lock);
+        seen = job.generation;
+        if (index >= job.parts) continue;
+        tg_range_fn fn = job.fn;
+        void *ctx = job.ctx;
+        int64_t n = job.n;
+        int parts = job.parts;
+        pthread_mutex_unlock(&pool_lock);
+        run_chunk(fn, ctx, n, parts, index);
+        pthread_mutex_lock(&pool_lock);
+        if (--job.remaining == 0) pthread_cond_signal(&work_done);
+    }
+    return NULL;
+}
+
+/* Starts workers until `count` run (called with pool_lock held); returns how many run. */
+static int start_workers(int count)
+{
+    while (started < count) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)(started + 1));
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break; /* run with the workers we have */
+        started++;
+    }
+    return started;
+}
+
 void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx)
 {
-    if (n > 0) fn(ctx, 0, n);
+    if (n <= 0) return;
+    int parts = tg_get_threads();
+    if (parts > n) parts = (int)n;
+    if (parts == 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    if (inside_chunk || pthread_mutex_trylock(&submit_lock) != 0) {
+        for (int i = 0; i < parts; i++) run_chunk(fn, ctx, n, parts, i);
+        return;
+    }
+    pthread_mutex_lock(&pool_lock);
+    int workers = start_workers(parts - 1);
+    if (workers < parts - 1) { /* could not start enough threads: same chunks, serially */
+        pthread_mutex_unlock(&pool_lock);
+        pthread_mutex_unlock(&submit_lock);
+        for (int i = 0; i < parts; i++) run_chunk(fn, ctx, n, parts, i);
+        return;
+    }
+    job.fn = fn;
+    job.ctx = ctx;
+    job.n = n;
+    job.parts = parts;
+    job.remaining = parts - 1;
+    job.generation++;
+    pthread_cond_broadcast(&work_ready);
+    pthread_mutex_unlock(&pool_lock);
+
+    inside_chunk = true;
+    run_chunk(fn, ctx, n, parts, 0);
+    inside_chunk = false;
+
+    pthread_mutex_lock(&pool_lock);
+    while (job.remaining > 0) pthread_cond_wait(&work_done, &pool_lock);
+    pthread_mutex_unlock(&pool_lock);
+    pthread_mutex_unlock(&submit_lock);
 }

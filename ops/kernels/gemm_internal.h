@@ -1,0 +1,36 @@
+/* ops/kernels/gemm_internal.h — what gemm.c needs from the micro-kernel files (not public).
+ *
+ * A micro-kernel computes one MR x NR tile of C from packed panels:
+ *   C[0:MR, 0:NR] = alpha * sum_p pa[p*MR + i] * pb[p*NR + j]  (+ beta * C when beta != 0)
+ * pa is a kc x MR panel of op(A) (MR values per k step), pb a kc x NR panel of op(B) (NR values
+ * per k step, 64-byte aligned). With beta == 0, C is only written (NaNs in C never propagate).
+ * Each micro-kernel file is compiled in both precisions and provides the kernel for tg_real.
+ */
+#ifndef TG_GEMM_INTERNAL_H
+#define TG_GEMM_INTERNAL_H
+
+#include <stdint.h>
+
+#include "../../graph/tensor.h"
+
+typedef void (*tg_gemm_ukernel_fn)(int64_t kc, const tg_real *pa, const tg_real *pb, tg_real *c,
+                                   int64_t ldc, tg_real alpha, tg_real beta);
+
+typedef struct tg_gemm_kernel {
+    const char *name;      /* "avx512", "avx2", "portable" */
+    int mr, nr;            /* tile shape */
+    int kc, mc, nc;        /* cache blocks: kc x nr panel of B in L1, mc x kc of A in L2, kc x nc of B in L3 */
+    tg_gemm_ukernel_fn run;
+} tg_gemm_kernel;
+
+/* Largest tile of any kernel: sizes the edge-tile scratch. */
+#define TG_GEMM_MAX_MR 16
+#define TG_GEMM_MAX_NR 32
+
+extern const tg_gemm_kernel tg_gemm_kernel_portable;
+#if defined(__x86_64__)
+extern const tg_gemm_kernel tg_gemm_kernel_avx2;
+extern const tg_gemm_kernel tg_gemm_kernel_avx512;
+#endif
+
+#endif
