@@ -24,6 +24,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;    /* guards job a
 static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
 static int started; /* workers running (indices 1..started) */
+static uint64_t generation_at_start[MAX_THREADS]; /* jobs before a worker existed are not its own */
 static struct {
     tg_range_fn fn;
     void *ctx;
@@ -49,7 +50,7 @@ static void *worker_main(void *arg)
     int index = (int)(intptr_t)arg;
     inside_chunk = true; /* anything a worker runs is inside a chunk */
     pthread_mutex_lock(&pool_lock);
-    uint64_t seen = job.generation;
+    uint64_t seen = generation_at_start[index];
     for (;;) {
         while (job.generation == seen) pthread_cond_wait(&work_ready, &pool_lock);
         seen = job.generation;
@@ -74,6 +75,7 @@ static int start_workers(int count)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        generation_at_start[started + 1] = job.generation;
         int rc = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)(started + 1));
         pthread_attr_destroy(&attr);
         if (rc != 0) break; /* run with the workers we have */
