@@ -86,9 +86,9 @@ static int class_loss_shape(const char *op, tg_tape *t, tg_tensor *const *in, vo
     return 0;
 }
 
-/* Forward of both: checks the labels, computes every position's loss, reduces. For
- * cross_entropy the log-probabilities of the whole input are kept for the backward. */
-typedef struct class_saved { tg_real *log_probs; double count; } class_saved;
+/* Forward of both: checks the labels, computes every position's loss, reduces. cross_entropy
+ * keeps softmax(x) along C for the backward (one exp per element in all). */
+typedef struct class_saved { tg_real *probs; double count; } class_saved;
 
 static int class_loss_forward(tg_tape *t, tg_node *node, bool from_logits)
 {
@@ -105,28 +105,32 @@ static int class_loss_forward(tg_tape *t, tg_node *node, bool from_logits)
     class_saved *s = tg_tape_alloc(t, sizeof *s);
     double *loss = tg_tape_alloc(t, sizeof(double) * (size_t)(positions ? positions : 1));
     if (!s || !loss) return -1;
-    s->log_probs = x->data;
-    if (from_logits) {
-        s->log_probs = tg_tape_alloc(t, sizeof(tg_real) * (size_t)(x->numel ? x->numel : 1));
-        if (!s->log_probs) return -1;
-        for (int64_t n = 0; n < v.n; n++)
-            for (int64_t i = 0; i < v.inner; i++) {
-                const tg_real *xl = x->data + n * v.c * v.inner + i;
-                tg_real *ll = s->log_probs + n * v.c * v.inner + i;
-                double m = -INFINITY, sum = 0;
-                for (int64_t c = 0; c < v.c; c++) m = fmax(m, xl[c * v.inner]);
-                if (isinf(m) && m < 0) m = 0;
-                for (int64_t c = 0; c < v.c; c++) sum += exp(xl[c * v.inner] - m);
-                double log_sum = m + log(sum);
-                for (int64_t c = 0; c < v.c; c++) ll[c * v.inner] = (tg_real)(xl[c * v.inner] - log_sum);
-            }
-    }
+    s->probs = NULL;
     s->count = 0;
+    if (from_logits) {
+        s->probs = tg_tape_alloc(t, sizeof(tg_real) * (size_t)(x->numel ? x->numel : 1));
+        if (!s->probs) return -1;
+    }
     for (int64_t p = 0; p < positions; p++) {
         int64_t label = labels->idata[p], n = p / v.inner, i = p % v.inner;
+        const tg_real *xl = x->data + n * v.c * v.inner + i; /* the C values of position p */
+        double log_sum = 0; /* log sum_c e^x_c (cross_entropy), so -log_softmax = log_sum - x */
+        if (from_logits) {
+            tg_real *pl = s->probs + n * v.c * v.inner + i;
+            double m = -INFINITY, sum = 0;
+            for (int64_t c = 0; c < v.c; c++) m = fmax(m, xl[c * v.inner]);
+            if (isinf(m) && m < 0) m = 0; /* all -inf: avoid inf - inf */
+            for (int64_t c = 0; c < v.c; c++) {
+                double e = exp(xl[c * v.inner] - m);
+                pl[c * v.inner] = (tg_real)e;
+                sum += e;
+            }
+            for (int64_t c = 0; c < v.c; c++) pl[c * v.inner] = (tg_real)(pl[c * v.inner] / sum);
+            log_sum = m + log(sum);
+        }
         loss[p] = 0;
         if (label == a->ignore_index) continue;
-        loss[p] = -(double)s->log_probs[(n * v.c + label) * v.inner + i];
+        loss[p] = log_sum - (double)xl[label * v.inner];
         s->count += 1;
     }
     reduce_losses(node, loss, positions, s->count);
@@ -145,11 +149,11 @@ static void class_loss_backward(tg_tape *t, tg_node *node, bool from_logits)
     for (int64_t p = 0; p < v.n * v.inner; p++) {
         int64_t label = labels->idata[p], n = p / v.inner, i = p % v.inner;
         if (label == a->ignore_index) continue;
-        double g = position_grad(node, p, s->count);
+        tg_real g = (tg_real)position_grad(node, p, s->count);
         int64_t base = n * v.c * v.inner + i;
         if (from_logits)
-            for (int64_t c = 0; c < v.c; c++) dx[base + c * v.inner] += (tg_real)(g * exp(s->log_probs[base + c * v.inner]));
-        dx[base + label * v.inner] -= (tg_real)g;
+            for (int64_t c = 0; c < v.c; c++) dx[base + c * v.inner] += g * s->probs[base + c * v.inner];
+        dx[base + label * v.inner] -= g;
     }
 }
 
