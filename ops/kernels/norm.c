@@ -1,0 +1,255 @@
+/* ops/kernels/norm.c — the normalization core (see norm.h): statistics, forward, compact backward.
+ *
+ * Sums run in blocks: LANES independent tg_real partial sums over at most BLOCK values (the
+ * compiler vectorises the lane loop), each block then added into a double. Blocks are short, so
+ * the float partial sums lose nothing measurable, and the double total keeps long reductions
+ * (M = N·H·W values per channel) exact to double rounding.
+ *
+ * Centring uses the mean split into two tg_reals, mean = hi + lo: (x − hi) is exact for x near
+ * the mean (Sterbenz), so x − mean keeps the noise of inputs like 1e4 + 0.01·noise.
+ */
+#include "norm.h"
+
+#include "parallel.h"
+
+enum { LANES = 16, BLOCK = 16 * LANES };
+
+int64_t tg_norm_runs(const tg_norm_view *v)
+{
+    return v->affine_run > 0 ? v->outer * v->stats * (v->inner / v->affine_run) : 0;
+}
+
+/* Σ (x[i] − shift) */
+static double sum_shifted(const tg_real *x, int64_t n, tg_real shift)
+{
+    double total = 0;
+    int64_t i = 0;
+    while (n - i >= LANES) {
+        tg_real acc[LANES] = {0};
+        int64_t len = (n - i) / LANES * LANES;
+        int64_t end = i + (len < BLOCK ? len : BLOCK);
+        for (; i < end; i += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += x[i + l] - shift;
+        for (int l = 0; l < LANES; l++) total += acc[l];
+    }
+    for (; i < n; i++) total += x[i] - shift;
+    return total;
+}
+
+/* Σ ((x[i] − hi) − lo)² */
+static double sum_sq_centered(const tg_real *x, int64_t n, tg_real hi, tg_real lo)
+{
+    double total = 0;
+    int64_t i = 0;
+    while (n - i >= LANES) {
+        tg_real acc[LANES] = {0};
+        int64_t len = (n - i) / LANES * LANES;
+        int64_t end = i + (len < BLOCK ? len : BLOCK);
+        for (; i < end; i += LANES)
+            for (int l = 0; l < LANES; l++) {
+                tg_real c = (x[i + l] - hi) - lo;
+                acc[l] += c * c;
+            }
+        for (int l = 0; l < LANES; l++) total += acc[l];
+    }
+    for (; i < n; i++) {
+        double c = (double)((x[i] - hi) - lo);
+        total += c * c;
+    }
+    return total;
+}
+
+/* *s_dy = Σ dy[i], *s_dyxc = Σ dy[i]·((x[i] − hi) − lo) */
+static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo,
+                        double *s_dy, double *s_dyxc)
+{
+    double t1 = 0, t2 = 0;
+    int64_t i = 0;
+    while (n - i >= LANES) {
+        tg_real a1[LANES] = {0}, a2[LANES] = {0};
+        int64_t len = (n - i) / LANES * LANES;
+        int64_t end = i + (len < BLOCK ? len : BLOCK);
+        for (; i < end; i += LANES)
+            for (int l = 0; l < LANES; l++) {
+                a1[l] += dy[i + l];
+                a2[l] += dy[i + l] * ((x[i + l] - hi) - lo);
+            }
+        for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
+    }
+    for (; i < n; i++) {
+        t1 += dy[i];
+        t2 += (double)dy[i] * (double)((x[i] - hi) - lo);
+    }
+    *s_dy = t1;
+    *s_dyxc = t2;
+}
+
+static void split(double m, tg_real *hi, tg_real *lo)
+{
+    *hi = (tg_real)m;
+    *lo = (tg_real)(m - (double)*hi);
+}
+
+/* Affine index of run number r (0 when there is no affine vector). */
+static int64_t affine_index(const tg_norm_view *v, int64_t run)
+{
+    return v->affine_n > 0 ? run % v->affine_n : 0;
+}
+
+/* ---- statistics ---- */
+
+typedef struct stats_ctx {
+    const tg_norm_view *v;
+    const tg_real *x;
+    double *mean, *var;
+} stats_ctx;
+
+static void stats_range(void *arg, int64_t k0, int64_t k1)
+{
+    const stats_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    int64_t m = v->outer * v->inner;
+    for (int64_t k = k0; k < k1; k++) {
+        if (m == 0) {
+            c->mean[k] = c->var[k] = 0;
+            continue;
+        }
+        /* the mean as an offset from the group's first value keeps the partial sums small */
+        tg_real shift = v->center ? c->x[k * v->inner] : 0;
+        double mean = 0;
+        if (v->center) {
+            double s = 0;
+            for (int64_t p = 0; p < v->outer; p++)
+                s += sum_shifted(c->x + (p * v->stats + k) * v->inner, v->inner, shift);
+            mean = (double)shift + s / (double)m;
+        }
+        tg_real hi, lo;
+        split(mean, &hi, &lo);
+        double ss = 0;
+        for (int64_t p = 0; p < v->outer; p++)
+            ss += sum_sq_centered(c->x + (p * v->stats + k) * v->inner, v->inner, hi, lo);
+        c->mean[k] = mean;
+        c->var[k] = ss / (double)m;
+    }
+}
+
+void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var)
+{
+    stats_ctx c = {v, x, mean, var};
+    tg_parallel_for(v->stats, stats_range, &c);
+}
+
+/* ---- forward ---- */
+
+typedef struct forward_ctx {
+    const tg_norm_view *v;
+    const tg_real *x, *gamma, *beta;
+    const double *mean, *rstd;
+    tg_real *y;
+} forward_ctx;
+
+static void forward_range(void *arg, int64_t k0, int64_t k1)
+{
+    const forward_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    int64_t run = v->affine_run, runs_per_row = v->inner / run;
+    for (int64_t k = k0; k < k1; k++) {
+        tg_real hi, lo;
+        split(c->mean[k], &hi, &lo);
+        double r = c->rstd[k];
+        for (int64_t p = 0; p < v->outer; p++) {
+            int64_t row = (p * v->stats + k) * v->inner;
+            for (int64_t j = 0; j < runs_per_row; j++) {
+                int64_t a = affine_index(v, row / run + j);
+                tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[a] : 1.0));
+                tg_real shift = c->beta ? c->beta[a] : 0;
+                const tg_real *xr = c->x + row + j * run;
+                tg_real *yr = c->y + row + j * run;
+                for (int64_t i = 0; i < run; i++) yr[i] = ((xr[i] - hi) - lo) * scale + shift;
+            }
+        }
+    }
+}
+
+void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const double *mean,
+                            const double *rstd, const tg_real *gamma, const tg_real *beta, tg_real *y)
+{
+    forward_ctx c = {v, x, gamma, beta, mean, rstd, y};
+    tg_parallel_for(v->stats, forward_range, &c);
+}
+
+/* ---- backward ---- */
+
+typedef struct backward_ctx {
+    const tg_norm_view *v;
+    const tg_real *x, *dy, *gamma;
+    const double *mean, *rstd;
+    bool batch_stats, need_sums;
+    tg_real *dx;
+    double *run_sums;
+} backward_ctx;
+
+static void backward_range(void *arg, int64_t k0, int64_t k1)
+{
+    const backward_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    int64_t run = v->affine_run, runs_per_row = v->inner / run;
+    double m = (double)(v->outer * v->inner);
+    for (int64_t k = k0; k < k1; k++) {
+        tg_real hi, lo;
+        split(c->mean[k], &hi, &lo);
+        double r = c->rstd[k];
+        /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
+        double sum_dxhat = 0, sum_dxhat_xhat = 0;
+        if (c->need_sums)
+            for (int64_t p = 0; p < v->outer; p++) {
+                int64_t row = (p * v->stats + k) * v->inner;
+                for (int64_t j = 0; j < runs_per_row; j++) {
+                    int64_t idx = row / run + j;
+                    double s_dy, s_dyxc;
+                    sum_dy_dyxc(c->x + row + j * run, c->dy + row + j * run, run, hi, lo, &s_dy, &s_dyxc);
+                    c->run_sums[2 * idx] = s_dy;
+                    c->run_sums[2 * idx + 1] = s_dyxc * r;
+                    double g = c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0;
+                    sum_dxhat += g * s_dy;
+                    sum_dxhat_xhat += g * s_dyxc * r;
+                }
+            }
+        if (!c->dx) continue;
+        /* pass 2: dx = r·γ·dy − r·mean(dx̂) − (x − μ)·r²·mean(dx̂·x̂) */
+        tg_real minus = 0, slope = 0;
+        if (c->batch_stats && m > 0) {
+            minus = v->center ? (tg_real)(r * sum_dxhat / m) : 0;
+            slope = (tg_real)(r * r * sum_dxhat_xhat / m);
+        }
+        for (int64_t p = 0; p < v->outer; p++) {
+            int64_t row = (p * v->stats + k) * v->inner;
+            for (int64_t j = 0; j < runs_per_row; j++) {
+                int64_t idx = row / run + j;
+                tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
+                const tg_real *xr = c->x + row + j * run, *dyr = c->dy + row + j * run;
+                tg_real *dxr = c->dx + row + j * run;
+                for (int64_t i = 0; i < run; i++)
+                    dxr[i] += scale * dyr[i] - minus - ((xr[i] - hi) - lo) * slope;
+            }
+        }
+    }
+}
+
+void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
+                             const double *mean, const double *rstd, const tg_real *gamma,
+                             bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
+                             double *run_sums)
+{
+    bool need_sums = (batch_stats && dx) || dgamma || dbeta;
+    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, dx, run_sums};
+    tg_parallel_for(v->stats, backward_range, &c);
+    if (!dgamma && !dbeta) return;
+    /* in run order, serially: the same sums whatever the thread split */
+    int64_t runs = tg_norm_runs(v);
+    for (int64_t idx = 0; idx < runs; idx++) {
+        int64_t a = affine_index(v, idx);
+        if (dbeta) dbeta[a] += (tg_real)run_sums[2 * idx];
+        if (dgamma) dgamma[a] += (tg_real)run_sums[2 * idx + 1];
+    }
+}

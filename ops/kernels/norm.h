@@ -1,0 +1,56 @@
+/* ops/kernels/norm.h — the one normalization core behind batch/layer/instance/group norm and FRN.
+ *
+ * The input is viewed as x:[outer, stats, inner] (contiguous, row-major): there is one statistic
+ * (mean, 1/σ) per middle index k, reduced over every outer index p and inner index q, so it
+ * covers M = outer*inner values.
+ *   batch_norm    x:[N,C,S]  -> outer N, stats C,      inner S
+ *   instance_norm x:[N,C,S]  -> outer 1, stats N*C,    inner S
+ *   group_norm    x:[N,C,S]  -> outer 1, stats N*G,    inner (C/G)*S
+ *   layer_norm    x:[R,D]    -> outer 1, stats R,      inner D (D = prod(normalized_shape))
+ *   frn           as instance_norm, without centering (ν² = mean(x²))
+ * The affine weight/bias (length affine_n) is indexed by run: consecutive runs of affine_run
+ * elements (affine_run divides inner) share one value, and run number r uses index r % affine_n
+ * (per channel: affine_run = S, affine_n = C; layer_norm elementwise: affine_run = 1, affine_n = D).
+ *
+ * Kernels never allocate: the backward's per-run sums come from the caller (tape arena). Sums are
+ * accumulated in double (per-lane partial sums of at most a few dozen values in tg_real first),
+ * the mean as an offset from the group's first value, the variance by a second pass over x − mean,
+ * so large means (1e4 + noise) keep their precision. Work is split over stats on the thread pool;
+ * results do not depend on the thread count.
+ */
+#ifndef TG_KERNELS_NORM_H
+#define TG_KERNELS_NORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../graph/tensor.h"
+
+typedef struct tg_norm_view {
+    int64_t outer, stats, inner;
+    int64_t affine_run; /* elements sharing one weight/bias value; divides inner */
+    int64_t affine_n;   /* length of weight/bias (their absence is a NULL pointer) */
+    bool center;        /* subtract the mean (false for FRN: mean square, no centering) */
+} tg_norm_view;
+
+/* Number of affine runs in the whole tensor (size of the backward's run-sum scratch / 2). */
+int64_t tg_norm_runs(const tg_norm_view *v);
+
+/* mean[k] and biased var[k] (mean square when !center; then mean[k] = 0) for every statistic. */
+void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
+
+/* y = (x − mean[k]) · rstd[k] · γ + β   (γ, β may be NULL: 1 and 0). */
+void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const double *mean,
+                            const double *rstd, const tg_real *gamma, const tg_real *beta, tg_real *y);
+
+/* Backward with x̂ = (x − mean)·rstd, dx̂ = γ·dy, over the M values of each statistic:
+ *   batch_stats: dx += rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))   (no mean(dx̂) term when !center)
+ *   otherwise (statistics are constants, eval mode): dx += rstd·dx̂
+ *   dγ[a] += Σ dy·x̂, dβ[a] += Σ dy over the runs using index a.
+ * dx, dgamma, dbeta may each be NULL. run_sums: 2*tg_norm_runs(v) doubles of scratch. */
+void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
+                             const double *mean, const double *rstd, const tg_real *gamma,
+                             bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
+                             double *run_sums);
+
+#endif
