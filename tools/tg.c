@@ -246,6 +246,12 @@ static int run_op(op_call *c)
         rc = error(EXIT_INVALID, "%s", tg_error(tape) ? tg_error(tape) : "op failed");
         goto done;
     }
+    if (c->grad_out && !tg_same_shape(c->dy, out)) {
+        char a[TG_SHAPE_STR_LEN], b[TG_SHAPE_STR_LEN];
+        rc = error(EXIT_INVALID, "--grad-out %s has shape %s but the output of %s is %s", c->grad_out,
+                   tg_shape_str(c->dy, a, sizeof a), d->name, tg_shape_str(out, b, sizeof b));
+        goto done;
+    }
     struct stat st;
     if (stat(c->out_dir, &st) != 0 && mkdir(c->out_dir, 0777) != 0) {
         rc = error(EXIT_INVALID, "cannot create the output directory %s: %s", c->out_dir, strerror(errno));
@@ -253,12 +259,6 @@ static int run_op(op_call *c)
     }
     if ((rc = save(c->out_dir, "out.npy", out)) != EXIT_OK) goto done;
     if (c->grad_out) {
-        if (!tg_same_shape(c->dy, out)) {
-            char a[TG_SHAPE_STR_LEN], b[TG_SHAPE_STR_LEN];
-            rc = error(EXIT_INVALID, "--grad-out %s has shape %s but the output of %s is %s", c->grad_out,
-                       tg_shape_str(c->dy, a, sizeof a), d->name, tg_shape_str(out, b, sizeof b));
-            goto done;
-        }
         if (out->node) {
             tg_status bs = tg_backward_with(out, c->dy->data);
             if (bs != TG_OK) {
