@@ -6,14 +6,13 @@
  */
 #include "activation.h"
 
+#include "kernels/parallel.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char *const one_input[] = {"input"};
-
-typedef double (*pointwise_fn)(double x, const void *attr);
-typedef double (*slope_fn)(double x, double y, const void *attr);
 
 static int same_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
 {
@@ -23,30 +22,50 @@ static int same_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *
     return 0;
 }
 
-/* x:[any] -> y:[same], y = f(x);  backward: dx += f'(x, y) * dy */
-static void pointwise_forward(tg_node *node, pointwise_fn f)
+/* Work below this many elements runs on the calling thread (thread hand-off costs more). */
+#define PARALLEL_GRAIN 32768
+
+/* Runs fn over [0, n) in chunks on the pool when the work (elements touched) is large. Every
+ * index is computed on its own, so the result does not depend on the split. */
+static void run_range(int64_t n, int64_t work, tg_range_fn fn, void *ctx)
 {
-    const tg_real *x = node->inputs[0]->data;
-    tg_real *y = node->out->data;
-    for (int64_t i = 0; i < node->out->numel; i++) y[i] = (tg_real)f(x[i], node->attr);
-}
-static void pointwise_backward(tg_tape *t, tg_node *node, slope_fn df)
-{
-    tg_real *dx = tg_input_grad(t, node, 0);
-    if (!dx) return;
-    const tg_real *x = node->inputs[0]->data, *y = node->out->data, *dy = node->out->grad;
-    for (int64_t i = 0; i < node->out->numel; i++) dx[i] += (tg_real)(df(x[i], y[i], node->attr) * dy[i]);
+    if (work >= PARALLEL_GRAIN && n > 1 && tg_get_threads() > 1) tg_parallel_for(n, fn, ctx);
+    else if (n > 0) fn(ctx, 0, n);
 }
 
-/* Defines NAME_forward / NAME_backward from NAME_value / NAME_slope. */
+/* x:[any] -> y:[same], y = f(x);  backward: dx += f'(x, y) * dy
+ * POINTWISE_OP(NAME) defines NAME_forward / NAME_backward from NAME_value / NAME_slope; the
+ * loops are generated per op so the compiler inlines f and f'. */
+typedef struct pointwise_job { tg_node *node; tg_real *dx; } pointwise_job;
+
 #define POINTWISE_OP(NAME)                                                                     \
+    static void NAME##_forward_range(void *ctx, int64_t begin, int64_t end)                    \
+    {                                                                                          \
+        const tg_node *node = ((const pointwise_job *)ctx)->node;                              \
+        const tg_real *x = node->inputs[0]->data;                                              \
+        tg_real *y = node->out->data;                                                          \
+        for (int64_t i = begin; i < end; i++) y[i] = (tg_real)NAME##_value(x[i], node->attr);  \
+    }                                                                                          \
+    static void NAME##_backward_range(void *ctx, int64_t begin, int64_t end)                   \
+    {                                                                                          \
+        const pointwise_job *j = ctx;                                                          \
+        const tg_real *x = j->node->inputs[0]->data, *y = j->node->out->data;                  \
+        const tg_real *dy = j->node->out->grad;                                                \
+        for (int64_t i = begin; i < end; i++)                                                  \
+            j->dx[i] += (tg_real)(NAME##_slope(x[i], y[i], j->node->attr) * dy[i]);            \
+    }                                                                                          \
     static int NAME##_forward(tg_tape *t, tg_node *node)                                       \
     {                                                                                          \
         (void)t;                                                                               \
-        pointwise_forward(node, NAME##_value);                                                 \
+        pointwise_job j = {.node = node};                                                      \
+        run_range(node->out->numel, node->out->numel, NAME##_forward_range, &j);               \
         return 0;                                                                              \
     }                                                                                          \
-    static void NAME##_backward(tg_tape *t, tg_node *node) { pointwise_backward(t, node, NAME##_slope); }
+    static void NAME##_backward(tg_tape *t, tg_node *node)                                     \
+    {                                                                                          \
+        pointwise_job j = {.node = node, .dx = tg_input_grad(t, node, 0)};                     \
+        if (j.dx) run_range(node->out->numel, node->out->numel, NAME##_backward_range, &j);    \
+    }
 
 /* relu: y = max(x, 0); dy/dx = 1 for x > 0, else 0 (PyTorch's choice at 0) */
 static double relu_value(double x, const void *a) { (void)a; return x > 0 ? x : 0; }
@@ -164,47 +183,66 @@ static softmax_view softmax_view_of(const tg_node *node)
     return v;
 }
 
-/* Writes softmax (log_space false) or log_softmax (true) of every [n] line of x. */
-static void softmax_lines(const tg_node *node, bool log_space)
+/* One softmax job: lines [begin, end) of the [outer, n, inner] view, line l = (l / inner, l % inner). */
+typedef struct softmax_job { const tg_node *node; softmax_view v; bool log_space; tg_real *dx; } softmax_job;
+
+/* Writes softmax (log_space false) or log_softmax (true) of each line. */
+static void softmax_range(void *ctx, int64_t begin, int64_t end)
 {
-    softmax_view v = softmax_view_of(node);
-    const tg_real *x = node->inputs[0]->data;
-    tg_real *y = node->out->data;
-    for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t i = 0; i < v.inner; i++) {
-            const tg_real *xl = x + o * v.n * v.inner + i;
-            tg_real *yl = y + o * v.n * v.inner + i;
-            double m = -INFINITY, sum = 0;
-            for (int64_t k = 0; k < v.n; k++) m = fmax(m, xl[k * v.inner]);
-            if (isinf(m) && m < 0) m = 0; /* all -inf: avoid inf - inf */
+    const softmax_job *j = ctx;
+    softmax_view v = j->v;
+    for (int64_t l = begin; l < end; l++) {
+        int64_t base = (l / v.inner) * v.n * v.inner + l % v.inner;
+        const tg_real *xl = j->node->inputs[0]->data + base;
+        tg_real *yl = j->node->out->data + base;
+        double m = -INFINITY, sum = 0;
+        for (int64_t k = 0; k < v.n; k++) m = fmax(m, xl[k * v.inner]);
+        if (isinf(m) && m < 0) m = 0; /* all -inf: avoid inf - inf */
+        if (j->log_space) {
             for (int64_t k = 0; k < v.n; k++) sum += exp(xl[k * v.inner] - m);
             double log_sum = log(sum);
+            for (int64_t k = 0; k < v.n; k++) yl[k * v.inner] = (tg_real)(xl[k * v.inner] - m - log_sum);
+        } else { /* one exp per element: keep e^(x-m) in y, then scale */
             for (int64_t k = 0; k < v.n; k++) {
-                double z = xl[k * v.inner] - m;
-                yl[k * v.inner] = (tg_real)(log_space ? z - log_sum : exp(z) / sum);
+                double e = exp(xl[k * v.inner] - m);
+                yl[k * v.inner] = (tg_real)e;
+                sum += e;
             }
+            double inv = 1 / sum;
+            for (int64_t k = 0; k < v.n; k++) yl[k * v.inner] = (tg_real)(yl[k * v.inner] * inv);
         }
+    }
+}
+
+static void softmax_backward_range(void *ctx, int64_t begin, int64_t end)
+{
+    const softmax_job *j = ctx;
+    softmax_view v = j->v;
+    const tg_real *y = j->node->out->data, *dy = j->node->out->grad;
+    for (int64_t l = begin; l < end; l++) {
+        int64_t base = (l / v.inner) * v.n * v.inner + l % v.inner;
+        double dot = 0;
+        for (int64_t k = 0; k < v.n; k++) {
+            int64_t e = base + k * v.inner;
+            dot += j->log_space ? dy[e] : (double)dy[e] * y[e];
+        }
+        for (int64_t k = 0; k < v.n; k++) {
+            int64_t e = base + k * v.inner;
+            j->dx[e] += (tg_real)(j->log_space ? dy[e] - exp(y[e]) * dot : y[e] * (dy[e] - dot));
+        }
+    }
+}
+
+static void softmax_lines(const tg_node *node, bool log_space)
+{
+    softmax_job j = {.node = node, .v = softmax_view_of(node), .log_space = log_space};
+    run_range(j.v.outer * j.v.inner, node->out->numel, softmax_range, &j);
 }
 
 static void softmax_lines_backward(tg_tape *t, tg_node *node, bool log_space)
 {
-    tg_real *dx = tg_input_grad(t, node, 0);
-    if (!dx) return;
-    softmax_view v = softmax_view_of(node);
-    const tg_real *y = node->out->data, *dy = node->out->grad;
-    for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t i = 0; i < v.inner; i++) {
-            int64_t base = o * v.n * v.inner + i;
-            double dot = 0;
-            for (int64_t k = 0; k < v.n; k++) {
-                int64_t j = base + k * v.inner;
-                dot += log_space ? dy[j] : (double)dy[j] * y[j];
-            }
-            for (int64_t k = 0; k < v.n; k++) {
-                int64_t j = base + k * v.inner;
-                dx[j] += (tg_real)(log_space ? dy[j] - exp(y[j]) * dot : y[j] * (dy[j] - dot));
-            }
-        }
+    softmax_job j = {.node = node, .v = softmax_view_of(node), .log_space = log_space, .dx = tg_input_grad(t, node, 0)};
+    if (j.dx) run_range(j.v.outer * j.v.inner, node->out->numel, softmax_backward_range, &j);
 }
 
 static int softmax_forward(tg_tape *t, tg_node *node)

@@ -267,6 +267,39 @@ START_TEST(gradcheck_dropout)
 }
 END_TEST
 
+/* Large inputs run on the thread pool; the result must be identical to one thread's. */
+START_TEST(threads_give_identical_results)
+{
+    int64_t shape[2] = {300, 257}; /* 77100 elements: above the parallel grain */
+    tg_tensor *x = rnd(2, shape, 400, -3, 3);
+    tg_tensor *(*const ops[])(tg_tape *, tg_tensor *) = {tg_relu, tg_sigmoid, tg_tanh};
+    int saved = tg_get_threads();
+    for (int k = 0; k < 5; k++) {
+        tg_real *first = NULL, *first_grad = NULL;
+        for (int threads = 1; threads <= 2; threads++) {
+            tg_set_threads(threads);
+            tg_tape *t = tt_tape();
+            tg_tensor_zero_grad(x);
+            tg_tensor *y = k < 3 ? ops[k](t, x) : k == 3 ? tg_softmax(t, x, 0) : tg_log_softmax(t, x, 1);
+            ck_assert_ptr_nonnull(y);
+            tg_real *dy = tg_tape_alloc(t, sizeof(tg_real) * (size_t)y->numel);
+            for (int64_t i = 0; i < y->numel; i++) dy[i] = (tg_real)((i % 7) - 3);
+            ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+            if (threads == 1) {
+                first = tg_tape_alloc(t, sizeof(tg_real) * (size_t)y->numel * 2);
+                first_grad = first + y->numel;
+                memcpy(first, y->data, sizeof(tg_real) * (size_t)y->numel);
+                memcpy(first_grad, x->grad, sizeof(tg_real) * (size_t)y->numel);
+            } else {
+                ck_assert_msg(memcmp(first, y->data, sizeof(tg_real) * (size_t)y->numel) == 0, "op %d: output differs", k);
+                ck_assert_msg(memcmp(first_grad, x->grad, sizeof(tg_real) * (size_t)y->numel) == 0, "op %d: grad differs", k);
+            }
+        }
+    }
+    tg_set_threads(saved);
+}
+END_TEST
+
 START_TEST(bad_input_messages)
 {
     tg_tape *t = tt_tape();
@@ -305,6 +338,7 @@ Suite *suite_activation(void)
     tcase_add_test(tc, dropout_training_statistics);
     tcase_add_test(tc, dropout_mask_follows_the_tape_seed);
     tcase_add_test(tc, bad_input_messages);
+    tcase_add_test(tc, threads_give_identical_results);
     suite_add_tcase(s, tc);
     tc = tt_tcase("gradcheck");
     tcase_add_test(tc, gradcheck_pointwise);
