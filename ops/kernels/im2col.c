@@ -100,44 +100,34 @@ void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *
     const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
     const int64_t taps = tg_conv_geom_taps(g);
     if (!accumulate) memset(y, 0, (size_t)(out_channels * out_plane) * sizeof *y);
+    /* tap by tap over the whole output plane (it stays in L1): the valid run of a tap is
+     * computed once per plane, not once per row */
     for (int64_t o = 0; o < out_channels; o++)
-        for (int64_t od = 0; od < g->out[0]; od++)
-            for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                tg_real *yrow = y + o * out_plane + (od * g->out[1] + oh) * out_w;
-                for (int64_t c = 0; c < g->channels; c++) {
-                    const tg_real *wk = w + (o * g->channels + c) * taps;
-                    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
-                        for (int64_t kh = 0; kh < g->kernel[1]; kh++, wk += g->kernel[2]) {
-                            int64_t row = input_row(g, od, oh, kd, kh);
-                            if (row < 0) continue;
-                            const tg_real *xrow = x + c * in_plane + row * in_w;
-                            for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
-                                int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                                valid_run(offset, sw, in_w, out_w, &lo, &hi);
-                                const tg_real wv = wk[kw], *src = xrow + offset;
+        for (int64_t c = 0; c < g->channels; c++) {
+            const tg_real *wk = w + (o * g->channels + c) * taps, *xc = x + c * in_plane;
+            tg_real *yo = y + o * out_plane;
+            for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+                for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+                    for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
+                        int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
+                        valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                        const tg_real wv = wk[(kd * g->kernel[1] + kh) * g->kernel[2] + kw];
+                        tg_real *yrow = yo;
+                        for (int64_t od = 0; od < g->out[0]; od++)
+                            for (int64_t oh = 0; oh < g->out[1]; oh++, yrow += out_w) {
+                                int64_t row = input_row(g, od, oh, kd, kh);
+                                if (row < 0) continue;
+                                const tg_real *src = xc + row * in_w + offset;
                                 if (sw == 1)
                                     for (int64_t ow = lo; ow < hi; ow++) yrow[ow] += wv * src[ow];
                                 else
                                     for (int64_t ow = lo; ow < hi; ow++) yrow[ow] += wv * src[ow * sw];
                             }
-                        }
-                }
-            }
+                    }
+        }
 }
 
-/* sum_i a[i] * b[i*stride], in 8 independent partial sums so the loop vectorises. */
-static double strided_dot(const tg_real *a, const tg_real *b, int64_t stride, int64_t n)
-{
-    tg_real part[8] = {0};
-    int64_t i = 0;
-    if (stride == 1)
-        for (; i + 8 <= n; i += 8)
-            for (int l = 0; l < 8; l++) part[l] += a[i + l] * b[i + l];
-    double sum = 0;
-    for (; i < n; i++) sum += (double)a[i] * b[i * stride];
-    for (int l = 0; l < 8; l++) sum += part[l];
-    return sum;
-}
+#define DW_CHUNK 256 /* columns summed per pass, on the stack */
 
 void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
                        const tg_real *dy, tg_real *dw)
@@ -145,6 +135,7 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
     const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
     const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
     const int64_t taps = tg_conv_geom_taps(g);
+    tg_real acc[DW_CHUNK];
     for (int64_t o = 0; o < out_channels; o++)
         for (int64_t c = 0; c < g->channels; c++) {
             tg_real *wk = dw + (o * g->channels + c) * taps;
@@ -154,14 +145,23 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
                         int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
                         valid_run(offset, sw, in_w, out_w, &lo, &hi);
                         double sum = 0;
-                        for (int64_t od = 0; od < g->out[0]; od++)
-                            for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                                int64_t row = input_row(g, od, oh, kd, kh);
-                                if (row < 0) continue;
-                                const tg_real *dyrow = dy + o * out_plane + (od * g->out[1] + oh) * out_w;
-                                const tg_real *src = x + c * in_plane + row * in_w + offset;
-                                sum += strided_dot(dyrow + lo, src + lo * sw, sw, hi - lo);
-                            }
+                        /* column-wise partial sums over all rows (vectorises), then one reduction */
+                        for (int64_t c0 = lo; c0 < hi; c0 += DW_CHUNK) {
+                            int64_t len = hi - c0 < DW_CHUNK ? hi - c0 : DW_CHUNK;
+                            memset(acc, 0, (size_t)len * sizeof *acc);
+                            const tg_real *dyrow = dy + o * out_plane + c0;
+                            for (int64_t od = 0; od < g->out[0]; od++)
+                                for (int64_t oh = 0; oh < g->out[1]; oh++, dyrow += out_w) {
+                                    int64_t row = input_row(g, od, oh, kd, kh);
+                                    if (row < 0) continue;
+                                    const tg_real *src = x + c * in_plane + row * in_w + offset + c0 * sw;
+                                    if (sw == 1)
+                                        for (int64_t i = 0; i < len; i++) acc[i] += dyrow[i] * src[i];
+                                    else
+                                        for (int64_t i = 0; i < len; i++) acc[i] += dyrow[i] * src[i * sw];
+                                }
+                            for (int64_t i = 0; i < len; i++) sum += acc[i];
+                        }
                         wk[(kd * g->kernel[1] + kh) * g->kernel[2] + kw] += (tg_real)sum;
                     }
         }
