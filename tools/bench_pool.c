@@ -1,4 +1,101 @@
-/* tools/bench_pool.c — placeholder: no pool cases yet. */
+/* tools/bench_pool.c — max and average pooling 2x2/2 and 3x3/2 on (64, 64, 56, 56), forward and
+ * backward, as memory traffic: gbps = (bytes read + bytes written) / time, counting each array
+ * once — forward: x, y (+ int64 indices for max); backward: dy (+ indices), dx (zero-filled and
+ * accumulated, as PyTorch's backward does). tools/bench_pool_torch.py measures PyTorch with the
+ * same byte counts, so the GB/s ratio is the time ratio. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../tapegrad.h"
 #include "bench.h"
 
-void tg_bench_pool(const tg_bench_ctx *ctx) { (void)ctx; }
+typedef struct pool_case {
+    tg_tape *tape;
+    tg_tensor *x;
+    int op;
+    const tg_pool_attr *attr;
+    tg_node *node; /* the recorded forward the backward case reruns */
+} pool_case;
+
+static void run_forward(void *arg)
+{
+    pool_case *c = arg;
+    tg_tape_reset(c->tape);
+    tg_tensor *y = tg_op_apply(c->tape, c->op, &c->x, 1, c->attr);
+    c->node = y ? y->node : NULL;
+}
+
+static void run_backward(void *arg)
+{
+    pool_case *c = arg;
+    tg_tensor_zero_grad(c->x);
+    c->node->op->backward(c->tape, c->node);
+}
+
+static void bench_pool_case(const tg_bench_ctx *ctx, pool_case *c, const char *kind, int k)
+{
+    char name[64], shape[64], extra[64];
+    snprintf(shape, sizeof shape, "64x64x56x56_k%ds2", k);
+    snprintf(extra, sizeof extra, "\"threads\":%d", tg_get_threads());
+    tg_pool_attr a = tg_pool_attr_kernel(k, 2);
+    c->attr = &a;
+    c->op = !strcmp(kind, "max") ? TG_OP_MAX_POOL2D : TG_OP_AVG_POOL2D;
+    const double real = sizeof(tg_real), in = (double)c->x->numel;
+
+    snprintf(name, sizeof name, "pool_%s_%dx%ds2_fwd", kind, k, k);
+    if (tg_bench_selected(ctx, name)) {
+        double ms = tg_bench_time(ctx, run_forward, c);
+        if (!c->node) {
+            fprintf(stderr, "bench pool: %s\n", tg_error(c->tape));
+            return;
+        }
+        double out = (double)c->node->out->numel;
+        double bytes = real * (in + out) + (c->op == TG_OP_MAX_POOL2D ? 8.0 * out : 0);
+        tg_bench_emit(name, shape, ms, -1, bytes / (ms * 1e6), extra);
+    }
+
+    snprintf(name, sizeof name, "pool_%s_%dx%ds2_bwd", kind, k, k);
+    if (tg_bench_selected(ctx, name)) {
+        run_forward(c);
+        if (!c->node) {
+            fprintf(stderr, "bench pool: %s\n", tg_error(c->tape));
+            return;
+        }
+        tg_tensor *y = c->node->out;
+        tg_real *dy = tg_tensor_grad(y);
+        for (int64_t i = 0; i < y->numel; i++) dy[i] = (tg_real)((i % 7) - 3);
+        double ms = tg_bench_time(ctx, run_backward, c);
+        double out = (double)y->numel;
+        double bytes = real * (out + in) + (c->op == TG_OP_MAX_POOL2D ? 8.0 * out : 0);
+        tg_bench_emit(name, shape, ms, -1, bytes / (ms * 1e6), extra);
+    }
+}
+
+void tg_bench_pool(const tg_bench_ctx *ctx)
+{
+    static const char *const names[] = {"pool_max_2x2s2_fwd", "pool_max_2x2s2_bwd", "pool_max_3x3s2_fwd",
+                                        "pool_max_3x3s2_bwd", "pool_avg_2x2s2_fwd", "pool_avg_2x2s2_bwd",
+                                        "pool_avg_3x3s2_fwd", "pool_avg_3x3s2_bwd"};
+    bool any = false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) any |= tg_bench_selected(ctx, names[i]);
+    if (!any) return;
+    int saved = tg_get_threads();
+    tg_set_threads(ctx->threads > 0 ? ctx->threads : 1);
+    pool_case c = {.tape = tg_tape_new(0)};
+    c.x = tg_tensor_new(TG_REAL, 4, (int64_t[]){64, 64, 56, 56});
+    if (c.tape && c.x) {
+        c.x->requires_grad = true;
+        tg_rng r;
+        tg_rng_seed(&r, 1);
+        for (int64_t i = 0; i < c.x->numel; i++) c.x->data[i] = (tg_real)tg_rng_uniform(&r);
+        bench_pool_case(ctx, &c, "max", 2);
+        bench_pool_case(ctx, &c, "max", 3);
+        bench_pool_case(ctx, &c, "avg", 2);
+        bench_pool_case(ctx, &c, "avg", 3);
+    } else {
+        fprintf(stderr, "bench pool: out of memory\n");
+    }
+    tg_tensor_free(c.x);
+    tg_tape_free(c.tape);
+    tg_set_threads(saved);
+}
