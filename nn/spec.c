@@ -207,7 +207,7 @@ tg_model *tg_model_parse(const char *text, const char *file, uint64_t seed, char
         return NULL;
     }
     char reason[256] = "";
-    int lineno = 0, bad_line = 0;
+    int lineno = 0, bad_line = 0, last_content = 1;
     for (char *line = copy, *next; line && !bad_line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
@@ -215,7 +215,7 @@ tg_model *tg_model_parse(const char *text, const char *file, uint64_t seed, char
         char *words[32];
         const int nw = split_words(line, words, 32);
         if (nw == 0) continue;
-        bad_line = lineno;
+        bad_line = last_content = lineno;
         if (nw < 0) {
             snprintf(reason, sizeof reason, "too many words");
             break;
@@ -268,8 +268,8 @@ tg_model *tg_model_parse(const char *text, const char *file, uint64_t seed, char
         bad_line = 0;
     }
     free(copy);
-    if (!bad_line && !m->in_ndim) bad_line = lineno ? lineno : 1, snprintf(reason, sizeof reason, "no 'input' line");
-    if (!bad_line && m->net->n_children == 0) bad_line = lineno, snprintf(reason, sizeof reason, "no layers");
+    if (!bad_line && !m->in_ndim) bad_line = last_content, snprintf(reason, sizeof reason, "no 'input' line");
+    if (!bad_line && m->net->n_children == 0) bad_line = last_content, snprintf(reason, sizeof reason, "no layers");
     if (bad_line) {
         SAY("%s:%d: %s", file, bad_line, reason);
         tg_model_free(m);
