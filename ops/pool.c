@@ -96,7 +96,7 @@ typedef struct shape_ctx {
 } shape_ctx;
 
 /* A tuple attribute with 1 or `rank` values (none: `fallback`, for zero-initialised C structs),
- * expanded to `rank` values each >= min. */
+ * each >= min. A single value stays single (read with tg_ints_at), so DOT prints it as given. */
 static int resolve_tuple(shape_ctx *c, const char *name, tg_ints *v, int64_t min, int64_t fallback)
 {
     const int rank = c->k->rank;
@@ -113,8 +113,6 @@ static int resolve_tuple(shape_ctx *c, const char *name, tg_ints *v, int64_t min
             return -1;
         }
     }
-    for (int i = v->n; i < rank; i++) v->v[i] = v->v[0];
-    v->n = rank;
     return 0;
 }
 
@@ -157,8 +155,9 @@ static int sliding_shape(shape_ctx *c, tg_pool_attr *a, int lead, int64_t *shape
         resolve_tuple(c, "padding", &a->padding, 0, 0) || resolve_tuple(c, "dilation", &a->dilation, 1, 1))
         return -1;
     for (int i = 0; i < c->k->rank; i++) {
-        const int64_t in = c->x->shape[lead + i], k = a->kernel_size.v[i], s = a->stride.v[i],
-                      p = a->padding.v[i], d = a->dilation.v[i];
+        const int64_t in = c->x->shape[lead + i], k = tg_ints_at(&a->kernel_size, i),
+                      s = tg_ints_at(&a->stride, i), p = tg_ints_at(&a->padding, i),
+                      d = tg_ints_at(&a->dilation, i);
         if (c->k->reduce != POOL_UNPOOL && 2 * p > k) {
             tg_fail(c->t, "%s: padding %lld must be at most half of kernel_size %lld (x=%s)", op,
                     (long long)p, (long long)k, c->xs);
@@ -205,7 +204,7 @@ static int unpool_shape(shape_ctx *c, tg_tensor *const *in, tg_pool_attr *a, int
         return -1;
     }
     for (int i = 0; i < r; i++) {
-        const int64_t def = shape[lead + i], s = a->stride.v[i];
+        const int64_t def = shape[lead + i], s = tg_ints_at(&a->stride, i);
         if (o->n) {
             int64_t want = o->v[o->n - r + i];
             if (want <= def - s || want >= def + s) {
@@ -256,7 +255,7 @@ static int pool_shape(const pool_kind *k, tg_tape *t, tg_tensor *const *in, void
                 tg_fail(t, "%s: input has an empty spatial dim %d (x=%s)", k->name, i, c.xs);
                 return -1;
             }
-            shape[lead + i] = a->output_size.v[i];
+            shape[lead + i] = tg_ints_at(&a->output_size, i);
         }
         return 0;
     case WINDOWS_SLIDING:
@@ -287,8 +286,8 @@ static int dim_tables(tg_tape *t, tg_pool_dim *dim, const pool_kind *k, const tg
             span[o] = end[o] - begin[o];
             continue;
         }
-        const int64_t kk = a->kernel_size.v[i], s = a->stride.v[i], p = a->padding.v[i],
-                      d = a->dilation.v[i], start = o * s - p;
+        const int64_t kk = tg_ints_at(&a->kernel_size, i), s = tg_ints_at(&a->stride, i),
+                      p = tg_ints_at(&a->padding, i), d = tg_ints_at(&a->dilation, i), start = o * s - p;
         if (k->reduce == POOL_MAX) {
             int64_t b = start;
             if (b < 0) b += (-b + d - 1) / d * d; /* first dilated tap inside the input */

@@ -605,7 +605,7 @@ START_TEST(attributes_parse_with_pytorch_names)
     tt_assert_shape(y, 1, 1, 2, 2);
     char buf[200];
     tg_attr_format(TG_OP_MAX_POOL2D, y->node->attr, false, buf, sizeof buf);
-    ck_assert_msg(strstr(buf, "kernel_size=3,3") && strstr(buf, "stride=3,3"), "%s", buf);
+    ck_assert_msg(!strcmp(buf, "kernel_size=3 stride=3"), "%s", buf);
     for (int id = TG_OP_MAX_POOL1D; id <= TG_OP_MAX_UNPOOL3D; id++) {
         ck_assert_int_eq(tg_op_find(tg_op_get(id)->name), id);
         ck_assert_ptr_nonnull(tg_op_get(id)->backward);
