@@ -84,6 +84,26 @@ static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real 
     *s_dyxc = t2;
 }
 
+/* y = ((x − hi) − lo)·scale + shift; whole LANES blocks first so the compiler vectorises them */
+static void affine_row(const tg_real *restrict x, tg_real *restrict y, int64_t n, tg_real hi, tg_real lo,
+                       tg_real scale, tg_real shift)
+{
+    int64_t i = 0;
+    for (; n - i >= LANES; i += LANES)
+        for (int l = 0; l < LANES; l++) y[i + l] = ((x[i + l] - hi) - lo) * scale + shift;
+    for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * scale + shift;
+}
+
+/* dx += scale·dy − minus − ((x − hi) − lo)·slope */
+static void dx_row(const tg_real *restrict x, const tg_real *restrict dy, tg_real *restrict dx, int64_t n,
+                   tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope)
+{
+    int64_t i = 0;
+    for (; n - i >= LANES; i += LANES)
+        for (int l = 0; l < LANES; l++) dx[i + l] += scale * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
+    for (; i < n; i++) dx[i] += scale * dy[i] - minus - ((x[i] - hi) - lo) * slope;
+}
+
 static void split(double m, tg_real *hi, tg_real *lo)
 {
     *hi = (tg_real)m;
@@ -108,28 +128,27 @@ static void stats_range(void *arg, int64_t k0, int64_t k1)
 {
     const stats_ctx *c = arg;
     const tg_norm_view *v = c->v;
-    int64_t m = v->outer * v->inner;
     for (int64_t k = k0; k < k1; k++) {
-        if (m == 0) {
-            c->mean[k] = c->var[k] = 0;
-            continue;
+        /* two passes per row (a row of `inner` values is usually still in cache for the second),
+         * rows merged by Chan's pairwise update: one trip through memory, no cancellation */
+        double count = 0, mean = 0, m2 = 0;
+        for (int64_t p = 0; p < v->outer && v->inner > 0; p++) {
+            const tg_real *row = c->x + (p * v->stats + k) * v->inner;
+            double n = (double)v->inner, row_mean = 0;
+            if (v->center) {
+                tg_real shift = row[0]; /* an offset keeps the partial sums small */
+                row_mean = (double)shift + sum_shifted(row, v->inner, shift) / n;
+            }
+            tg_real hi, lo;
+            split(row_mean, &hi, &lo);
+            double row_m2 = sum_sq_centered(row, v->inner, hi, lo);
+            double total = count + n, delta = row_mean - mean;
+            mean += delta * n / total;
+            m2 += row_m2 + delta * delta * count * n / total;
+            count = total;
         }
-        /* the mean as an offset from the group's first value keeps the partial sums small */
-        tg_real shift = v->center ? c->x[k * v->inner] : 0;
-        double mean = 0;
-        if (v->center) {
-            double s = 0;
-            for (int64_t p = 0; p < v->outer; p++)
-                s += sum_shifted(c->x + (p * v->stats + k) * v->inner, v->inner, shift);
-            mean = (double)shift + s / (double)m;
-        }
-        tg_real hi, lo;
-        split(mean, &hi, &lo);
-        double ss = 0;
-        for (int64_t p = 0; p < v->outer; p++)
-            ss += sum_sq_centered(c->x + (p * v->stats + k) * v->inner, v->inner, hi, lo);
         c->mean[k] = mean;
-        c->var[k] = ss / (double)m;
+        c->var[k] = count > 0 ? m2 / count : 0;
     }
 }
 
@@ -163,9 +182,7 @@ static void forward_range(void *arg, int64_t k0, int64_t k1)
                 int64_t a = affine_index(v, row / run + j);
                 tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[a] : 1.0));
                 tg_real shift = c->beta ? c->beta[a] : 0;
-                const tg_real *xr = c->x + row + j * run;
-                tg_real *yr = c->y + row + j * run;
-                for (int64_t i = 0; i < run; i++) yr[i] = ((xr[i] - hi) - lo) * scale + shift;
+                affine_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift);
             }
         }
     }
@@ -227,10 +244,8 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
             for (int64_t j = 0; j < runs_per_row; j++) {
                 int64_t idx = row / run + j;
                 tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
-                const tg_real *xr = c->x + row + j * run, *dyr = c->dy + row + j * run;
-                tg_real *dxr = c->dx + row + j * run;
-                for (int64_t i = 0; i < run; i++)
-                    dxr[i] += scale * dyr[i] - minus - ((xr[i] - hi) - lo) * slope;
+                dx_row(c->x + row + j * run, c->dy + row + j * run, c->dx + row + j * run, run, hi, lo,
+                       scale, minus, slope);
             }
         }
     }

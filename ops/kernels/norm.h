@@ -13,9 +13,10 @@
  * (per channel: affine_run = S, affine_n = C; layer_norm elementwise: affine_run = 1, affine_n = D).
  *
  * Kernels never allocate: the backward's per-run sums come from the caller (tape arena). Sums are
- * accumulated in double (per-lane partial sums of at most a few dozen values in tg_real first),
- * the mean as an offset from the group's first value, the variance by a second pass over x − mean,
- * so large means (1e4 + noise) keep their precision. Work is split over stats on the thread pool;
+ * accumulated in double (per-lane partial sums of at most a few dozen values in tg_real first).
+ * Statistics are two-pass per contiguous row of `inner` values (the mean as an offset from the
+ * row's first value, then Σ(x − mean)² while the row is still in cache), the rows merged by Chan's
+ * pairwise formula: x is read from memory once and large means (1e4 + noise) keep their precision. Work is split over stats on the thread pool;
  * results do not depend on the thread count.
  */
 #ifndef TG_KERNELS_NORM_H
