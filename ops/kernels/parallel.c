@@ -67,9 +67,23 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A child of fork() has none of the workers: it starts its own on its first parallel call. */
+static void forget_workers_after_fork(void)
+{
+    pthread_mutex_init(&submit_lock, NULL);
+    pthread_mutex_init(&pool_lock, NULL);
+    pthread_cond_init(&work_ready, NULL);
+    pthread_cond_init(&work_done, NULL);
+    started = 0;
+    job.remaining = 0;
+}
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_workers_after_fork); }
+
 /* Starts workers until `count` run (called with pool_lock held); returns how many run. */
 static int start_workers(int count)
 {
+    pthread_once(&atfork_once, register_atfork);
     while (started < count) {
         pthread_t thread;
         pthread_attr_t attr;

@@ -1,0 +1,308 @@
+/* tests/test_gemm.c — tg_gemm against hand values and against tg_gemm_reference over many shapes,
+ * every transpose combination, alpha/beta (beta 0 with NaN in C), padded strides, for every
+ * micro-kernel this CPU runs; bit-identical results for 1, 2 and 3 threads; kernel selection. */
+#include "util.h"
+
+#include <float.h>
+#include <stdlib.h>
+
+#include "../ops/kernels/gemm.h"
+#include "../ops/kernels/parallel.h"
+
+#define TT_EPS (TT_DOUBLE ? DBL_EPSILON / 2 : FLT_EPSILON / 2)
+
+static const char *const kernel_names[] = {"portable", "avx2", "avx512"};
+
+static void restore_defaults(void)
+{
+    tg_gemm_set_kernel(NULL);
+    tg_set_threads(1);
+}
+static TCase *gemm_tcase(const char *name)
+{
+    TCase *tc = tt_tcase(name);
+    tcase_add_checked_fixture(tc, NULL, restore_defaults);
+    tcase_set_timeout(tc, 60);
+    return tc;
+}
+
+/* Deterministic values in [-1, 1) from a 64-bit LCG. */
+static double next_value(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*state >> 11) / (double)(1ull << 53) * 2 - 1;
+}
+
+/* One product: op(A) m x k, op(B) k x n, C m x n, each stored with `pad` extra columns per row
+ * (filled with NaN in A and B so a read outside the matrix poisons C, and with a sentinel in C
+ * that must survive). */
+typedef struct product {
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    tg_real alpha, beta;
+    tg_real *a, *b, *c, *c0;
+} product;
+
+static void product_make(product *p, bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad,
+                         double alpha, double beta, uint64_t seed)
+{
+    *p = (product){.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = (tg_real)alpha, .beta = (tg_real)beta};
+    int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+    p->lda = a_cols + pad;
+    p->ldb = b_cols + pad;
+    p->ldc = n + pad;
+    size_t a_size = (size_t)(a_rows * p->lda) + 1, b_size = (size_t)(b_rows * p->ldb) + 1,
+           c_size = (size_t)(m * p->ldc) + 1;
+    p->a = malloc(a_size * sizeof(tg_real));
+    p->b = malloc(b_size * sizeof(tg_real));
+    p->c = malloc(c_size * sizeof(tg_real));
+    p->c0 = malloc(c_size * sizeof(tg_real));
+    ck_assert(p->a && p->b && p->c && p->c0);
+    for (size_t i = 0; i < a_size; i++) p->a[i] = (tg_real)NAN;
+    for (size_t i = 0; i < b_size; i++) p->b[i] = (tg_real)NAN;
+    for (size_t i = 0; i < c_size; i++) p->c0[i] = (tg_real)12345;
+    uint64_t state = seed;
+    for (int64_t r = 0; r < a_rows; r++)
+        for (int64_t j = 0; j < a_cols; j++) p->a[r * p->lda + j] = (tg_real)next_value(&state);
+    for (int64_t r = 0; r < b_rows; r++)
+        for (int64_t j = 0; j < b_cols; j++) p->b[r * p->ldb + j] = (tg_real)next_value(&state);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) p->c0[i * p->ldc + j] = beta == 0 ? (tg_real)NAN : (tg_real)next_value(&state);
+    memcpy(p->c, p->c0, c_size * sizeof(tg_real));
+}
+
+static void product_free(product *p)
+{
+    free(p->a);
+    free(p->b);
+    free(p->c);
+    free(p->c0);
+}
+
+static void product_run(product *p)
+{
+    tg_gemm(p->ta, p->tb, p->m, p->n, p->k, p->alpha, p->a, p->lda, p->b, p->ldb, p->beta, p->c, p->ldc);
+}
+
+/* Checks p->c against the reference loop: |got - want| <= (k+3)*eps * (sum |alpha a b| + |beta c|),
+ * the rounding bound of a k-term sum; sentinels between rows must be untouched. */
+static void product_check(const product *p, const char *kernel)
+{
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t j = 0; j < p->n; j++) {
+            double want = 0, magnitude = 0;
+            for (int64_t q = 0; q < p->k; q++) {
+                double x = p->ta ? p->a[q * p->lda + i] : p->a[i * p->lda + q];
+                double y = p->tb ? p->b[j * p->ldb + q] : p->b[q * p->ldb + j];
+                want += x * y;
+                magnitude += fabs(x * y);
+            }
+            want *= p->alpha;
+            magnitude *= fabs((double)p->alpha);
+            if (p->beta != 0) {
+                want += (double)p->beta * p->c0[i * p->ldc + j];
+                magnitude += fabs((double)p->beta * p->c0[i * p->ldc + j]);
+            }
+            double got = p->c[i * p->ldc + j], tol = (double)(p->k + 3) * TT_EPS * magnitude + 1e-300;
+            if (!(fabs(got - want) <= tol)) /* per element ck_assert would log every pass: slow */
+                ck_abort_msg("%s: C[%lld,%lld] = %.9g, want %.9g (m=%lld n=%lld k=%lld ta=%d tb=%d alpha=%g beta=%g)",
+                          kernel, (long long)i, (long long)j, got, want, (long long)p->m, (long long)p->n,
+                          (long long)p->k, p->ta, p->tb, (double)p->alpha, (double)p->beta);
+        }
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t j = p->n; j < p->ldc; j++)
+            if (p->c[i * p->ldc + j] != 12345)
+                ck_abort_msg("%s: wrote outside C (row %lld, column %lld)", kernel,
+                          (long long)i, (long long)j);
+}
+
+/* ---- hand-computed values ---- */
+
+START_TEST(test_gemm_hand_values)
+{
+    /* A = [1 2 3; 4 5 6], B = [7 8; 9 10; 11 12]: A*B = [58 64; 139 154]
+     * (1*7+2*9+3*11 = 58, 1*8+2*10+3*12 = 64, 4*7+5*9+6*11 = 139, 4*8+5*10+6*12 = 154). */
+    const tg_real a[] = {1, 2, 3, 4, 5, 6}, at[] = {1, 4, 2, 5, 3, 6};
+    const tg_real b[] = {7, 8, 9, 10, 11, 12}, bt[] = {7, 9, 11, 8, 10, 12};
+    for (int kind = 0; kind < 3; kind++) {
+        if (tg_gemm_set_kernel(kernel_names[kind]) != 0) continue;
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            tg_real c[4] = {NAN, NAN, NAN, NAN};
+            tg_gemm(ta, tb, 2, 2, 3, 1, ta ? at : a, ta ? 2 : 3, tb ? bt : b, tb ? 3 : 2, 0, c, 2);
+            tt_assert_close(c, ((double[]){58, 64, 139, 154}), 4, 0);
+            /* alpha 2, beta -1 on C = 1: 2*58-1 = 115, 2*64-1 = 127, 2*139-1 = 277, 2*154-1 = 307 */
+            tg_real c2[4] = {1, 1, 1, 1};
+            tg_gemm(ta, tb, 2, 2, 3, 2, ta ? at : a, ta ? 2 : 3, tb ? bt : b, tb ? 3 : 2, -1, c2, 2);
+            tt_assert_close(c2, ((double[]){115, 127, 277, 307}), 4, 0);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_gemm_degenerate)
+{
+    const tg_real nan_ab[4] = {NAN, NAN, NAN, NAN};
+    for (int kind = 0; kind < 3; kind++) {
+        if (tg_gemm_set_kernel(kernel_names[kind]) != 0) continue;
+        /* k = 0: C = beta*C; beta 0 clears NaNs */
+        tg_real c[4] = {1, 2, 3, 4};
+        tg_gemm(false, false, 2, 2, 0, 1, nan_ab, 1, nan_ab, 2, 3, c, 2);
+        tt_assert_close(c, ((double[]){3, 6, 9, 12}), 4, 0);
+        tg_real cn[4] = {NAN, NAN, NAN, NAN};
+        tg_gemm(false, false, 2, 2, 0, 1, nan_ab, 1, nan_ab, 2, 0, cn, 2);
+        tt_assert_close(cn, ((double[]){0, 0, 0, 0}), 4, 0);
+        /* alpha = 0: A and B are not read (BLAS semantics) */
+        tg_real ca[4] = {1, 2, 3, 4};
+        tg_gemm(false, false, 2, 2, 2, 0, nan_ab, 2, nan_ab, 2, 0.5, ca, 2);
+        tt_assert_close(ca, ((double[]){0.5, 1, 1.5, 2}), 4, 0);
+        /* m = 0 or n = 0: nothing is touched */
+        tg_real untouched[2] = {7, 8};
+        tg_gemm(false, false, 0, 2, 2, 1, nan_ab, 2, nan_ab, 2, 0, untouched, 2);
+        tg_gemm(false, false, 2, 0, 2, 1, nan_ab, 2, nan_ab, 2, 0, untouched, 1);
+        tt_assert_close(untouched, ((double[]){7, 8}), 2, 0);
+    }
+}
+END_TEST
+
+/* ---- against the reference, every kernel ---- */
+
+/* m, n, k: single elements, odd sizes and primes, exact tile multiples and one past them, sizes past
+ * the cache blocks (k > 256 splits K; m > 192 splits M; n > 4096 splits N), vectors. */
+static const int64_t shapes[][3] = {
+    {1, 1, 1},     {1, 7, 3},     {5, 1, 9},     {2, 3, 1},      {3, 2, 2},      {4, 8, 16},   {12, 32, 5},
+    {13, 33, 17},  {6, 16, 7},    {7, 17, 8},    {11, 31, 257},  {24, 64, 300},  {1, 300, 50}, {300, 1, 50},
+    {97, 101, 103}, {64, 64, 64}, {131, 7, 29},  {7, 131, 29},   {200, 37, 300}, {3, 4133, 5}, {257, 263, 270},
+    {37, 2, 600},  {2, 37, 600},  {29, 23, 1},   {16, 16, 16},   {17, 15, 16},
+};
+static const double alpha_beta[][2] = {{1, 0}, {-0.5, 0.75}, {2, 1}};
+
+static void check_kernel_shapes(int kind)
+{
+    if (tg_gemm_set_kernel(kernel_names[kind]) != 0) return; /* this CPU cannot run it */
+    ck_assert_str_eq(tg_gemm_kernel_name(), kernel_names[kind]);
+    int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int s = 0; s < n_shapes; s++) {
+        bool large = shapes[s][0] * shapes[s][1] * shapes[s][2] > 200000;
+        for (int t = 0; t < 4; t++)
+            for (int ab = 0; ab < 3; ab++) {
+                if (large && ab != (s + t) % 3) continue; /* big shapes: one alpha/beta per transpose */
+                product p;
+                product_make(&p, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], (s + t) % 3 == 0 ? 0 : 3,
+                             alpha_beta[ab][0], alpha_beta[ab][1], (uint64_t)(s * 16 + t * 4 + ab + 1));
+                product_run(&p);
+                product_check(&p, kernel_names[kind]);
+                product_free(&p);
+            }
+    }
+}
+
+START_TEST(test_gemm_matches_reference) { check_kernel_shapes(_i); }
+END_TEST
+
+START_TEST(test_gemm_reference_itself)
+{
+    /* The reference loop on the hand example, with a transposed, strided A (lda 3 > m 2). */
+    const tg_real at[] = {1, 4, -1, 2, 5, -1, 3, 6, -1}, b[] = {7, 8, 9, 10, 11, 12};
+    tg_real c[4] = {1, 1, 1, 1};
+    tg_gemm_reference(true, false, 2, 2, 3, 2, at, 3, b, 2, -1, c, 2);
+    tt_assert_close(c, ((double[]){115, 127, 277, 307}), 4, 0);
+}
+END_TEST
+
+/* ---- threads: bit-identical results ---- */
+
+static const int64_t parallel_shapes[][3] = {{130, 300, 70}, {300, 130, 70}, {97, 4133, 20}, {257, 263, 270}, {64, 96, 64}};
+
+START_TEST(test_gemm_threads_bit_identical)
+{
+    if (tg_gemm_set_kernel(kernel_names[_i]) != 0) return;
+    for (int s = 0; s < 5; s++)
+        for (int t = 0; t < 4; t++) {
+            product p;
+            product_make(&p, t & 1, t & 2, parallel_shapes[s][0], parallel_shapes[s][1], parallel_shapes[s][2],
+                         t == 1 ? 2 : 0, 1.5, t == 2 ? 0 : 0.5, (uint64_t)(s * 4 + t + 100));
+            size_t c_size = (size_t)(p.m * p.ldc) * sizeof(tg_real);
+            tg_real *one_thread = malloc(c_size);
+            ck_assert(one_thread);
+            tg_set_threads(1);
+            product_run(&p);
+            memcpy(one_thread, p.c, c_size);
+            product_check(&p, kernel_names[_i]);
+            for (int threads = 2; threads <= 3; threads++) {
+                memcpy(p.c, p.c0, c_size);
+                tg_set_threads(threads);
+                product_run(&p);
+                ck_assert_msg(!memcmp(p.c, one_thread, c_size), "%s: %d threads differ from 1 (m=%lld n=%lld k=%lld)",
+                              kernel_names[_i], threads, (long long)p.m, (long long)p.n, (long long)p.k);
+            }
+            free(one_thread);
+            product_free(&p);
+        }
+}
+END_TEST
+
+/* gemm called from inside parallel chunks (as conv does per image) runs serially there. */
+typedef struct nested_ctx {
+    product *products;
+} nested_ctx;
+static void nested_gemm(void *ctx, int64_t begin, int64_t end)
+{
+    nested_ctx *nc = ctx;
+    for (int64_t i = begin; i < end; i++) product_run(&nc->products[i]);
+}
+
+START_TEST(test_gemm_inside_parallel_for)
+{
+    product products[5];
+    for (int i = 0; i < 5; i++) product_make(&products[i], i & 1, i & 2, 70 + i, 90, 80, 1, 1, i == 3 ? 0 : 1, 500 + i);
+    tg_set_threads(2);
+    nested_ctx ctx = {products};
+    tg_parallel_for(5, nested_gemm, &ctx);
+    for (int i = 0; i < 5; i++) {
+        product_check(&products[i], tg_gemm_kernel_name());
+        product_free(&products[i]);
+    }
+}
+END_TEST
+
+/* ---- kernel selection ---- */
+
+START_TEST(test_gemm_set_kernel)
+{
+    ck_assert_int_eq(tg_gemm_set_kernel("portable"), 0);
+    ck_assert_str_eq(tg_gemm_kernel_name(), "portable");
+    ck_assert_int_eq(tg_gemm_set_kernel("no-such-kernel"), -1);
+    ck_assert_str_eq(tg_gemm_kernel_name(), "portable"); /* unchanged after a refusal */
+    ck_assert_int_eq(tg_gemm_set_kernel(NULL), 0);
+    const char *best = tg_gemm_kernel_name();
+#if defined(__x86_64__)
+    /* the default is the widest kernel the CPU runs */
+    if (tg_gemm_set_kernel("avx512") == 0) ck_assert_str_eq(best, "avx512");
+    else if (tg_gemm_set_kernel("avx2") == 0) ck_assert_str_eq(best, "avx2");
+    else ck_assert_str_eq(best, "portable");
+#else
+    ck_assert_str_eq(best, "portable");
+    ck_assert_int_eq(tg_gemm_set_kernel("avx512"), -1);
+#endif
+}
+END_TEST
+
+Suite *suite_gemm(void)
+{
+    Suite *s = suite_create("gemm");
+    TCase *tc = gemm_tcase("values");
+    tcase_add_test(tc, test_gemm_hand_values);
+    tcase_add_test(tc, test_gemm_degenerate);
+    tcase_add_test(tc, test_gemm_reference_itself);
+    tcase_add_test(tc, test_gemm_set_kernel);
+    suite_add_tcase(s, tc);
+    tc = gemm_tcase("reference");
+    tcase_add_loop_test(tc, test_gemm_matches_reference, 0, 3);
+    suite_add_tcase(s, tc);
+    tc = gemm_tcase("threads");
+    tcase_add_loop_test(tc, test_gemm_threads_bit_identical, 0, 3);
+    tcase_add_test(tc, test_gemm_inside_parallel_for);
+    suite_add_tcase(s, tc);
+    return s;
+}
