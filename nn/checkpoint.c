@@ -1,0 +1,349 @@
+/* nn/checkpoint.c — versioned little-endian checkpoints with a CRC-32; .npy per tensor. */
+#include "checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../graph/npy.h"
+#include "data.h"
+
+#define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
+
+static const char magic[8] = {'T', 'G', 'C', 'K', 'P', 'T', '\r', '\n'};
+
+/* ---- writing: a growing buffer with explicit little-endian encoders ---- */
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    bool oom;
+} wbuf;
+
+static void put(wbuf *w, const void *data, size_t n)
+{
+    if (w->oom) return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1 << 16;
+        while (cap < w->len + n) cap *= 2;
+        uint8_t *p = realloc(w->p, cap);
+        if (!p) {
+            w->oom = true;
+            return;
+        }
+        w->p = p, w->cap = cap;
+    }
+    memcpy(w->p + w->len, data, n);
+    w->len += n;
+}
+static void put_u64(wbuf *w, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    put(w, b, 8);
+}
+static void put_f64(wbuf *w, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put_u64(w, u);
+}
+static void put_str(wbuf *w, const char *s)
+{
+    put_u64(w, strlen(s));
+    put(w, s, strlen(s));
+}
+static void put_values(wbuf *w, const tg_real *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) put_f64(w, v ? (double)v[i] : 0.0);
+}
+
+/* ---- reading: bounds-checked decoders; any overrun marks the reader bad ---- */
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t len, pos;
+    bool bad;
+} rbuf;
+
+static uint64_t get_u64(rbuf *r)
+{
+    if (r->len - r->pos < 8) {
+        r->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->pos + i] << (8 * i);
+    r->pos += 8;
+    return v;
+}
+static double get_f64(rbuf *r)
+{
+    const uint64_t u = get_u64(r);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+/* A length-prefixed string into buf (NUL-terminated); false when too long or truncated. */
+static bool get_str(rbuf *r, char *buf, size_t size)
+{
+    const uint64_t n = get_u64(r);
+    if (r->bad || n >= size || r->len - r->pos < n) return r->bad = true, false;
+    memcpy(buf, r->p + r->pos, n);
+    buf[n] = 0;
+    r->pos += n;
+    return true;
+}
+/* Reads n values into dst (dst NULL: skip, validating only). */
+static void get_values(rbuf *r, tg_real *dst, int64_t n)
+{
+    if ((uint64_t)(r->len - r->pos) / 8 < (uint64_t)n) {
+        r->bad = true;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const double v = get_f64(r);
+        if (dst) dst[i] = (tg_real)v;
+    }
+}
+
+enum { PART_OPTIM = 1, PART_SCHED = 2, PART_RNG = 4 };
+
+tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *opt, const tg_sched *sched,
+                             const tg_rng *rng, char *err, size_t errsz)
+{
+    const int n = tg_module_named_tensors(net, true, NULL, 0);
+    tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
+    if (!e) return SAY("%s: out of memory", path), TG_ERR_NOMEM;
+    tg_module_named_tensors(net, true, e, n);
+    wbuf w = {0};
+    put(&w, magic, 8);
+    put_u64(&w, TG_CHECKPOINT_VERSION);
+    put_u64(&w, (opt ? PART_OPTIM : 0) | (sched ? PART_SCHED : 0) | (rng ? PART_RNG : 0));
+    put_u64(&w, (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        put_str(&w, e[i].name);
+        put_u64(&w, (uint64_t)e[i].tensor->ndim);
+        for (int d = 0; d < e[i].tensor->ndim; d++) put_u64(&w, (uint64_t)e[i].tensor->shape[d]);
+        put_values(&w, e[i].tensor->data, e[i].tensor->numel);
+    }
+    free(e);
+    if (opt) {
+        put_str(&w, tg_optim_kind_name(opt->cfg.kind));
+        put_u64(&w, (uint64_t)opt->n_groups);
+        for (int g = 0; g < opt->n_groups; g++) {
+            put_u64(&w, (uint64_t)opt->groups[g].count);
+            put_f64(&w, opt->groups[g].lr), put_f64(&w, opt->groups[g].initial_lr);
+            put_f64(&w, opt->groups[g].weight_decay), put_f64(&w, opt->groups[g].momentum);
+        }
+        put_u64(&w, (uint64_t)opt->n_slots);
+        for (int s = 0; s < opt->n_slots; s++) {
+            const tg_param_slot *sl = &opt->slots[s];
+            put_u64(&w, (uint64_t)sl->param->numel);
+            put_u64(&w, (uint64_t)sl->step);
+            put_u64(&w, (sl->state[0] ? 1u : 0) | (sl->state[1] ? 2u : 0) | (sl->state[2] ? 4u : 0));
+            for (int k = 0; k < 3; k++)
+                if (sl->state[k]) put_values(&w, sl->state[k], sl->param->numel);
+        }
+    }
+    if (sched) {
+        put_u64(&w, (uint64_t)sched->cfg.kind);
+        put_u64(&w, (uint64_t)sched->t);
+        put_f64(&w, sched->best);
+        put_u64(&w, (uint64_t)sched->bad_epochs), put_u64(&w, (uint64_t)sched->cooldown_left);
+    }
+    if (rng)
+        for (int i = 0; i < 4; i++) put_u64(&w, rng->s[i]);
+    const uint32_t crc = w.oom ? 0 : tg_crc32(0, w.p, w.len);
+    put_u64(&w, crc);
+    if (w.oom) {
+        free(w.p);
+        return SAY("%s: out of memory", path), TG_ERR_NOMEM;
+    }
+    FILE *f = fopen(path, "wb");
+    const bool ok = f && fwrite(w.p, 1, w.len, f) == w.len;
+    const bool closed = f && fclose(f) == 0;
+    free(w.p);
+    if (!ok || !closed) return SAY("%s: cannot write", path), TG_ERR_IO;
+    return TG_OK;
+}
+
+/* Walks the file; with commit false only validates, with commit true copies (after a validating
+ * pass succeeded, so it cannot fail half-way). Returns NULL or the reason. */
+static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sched *sched, tg_rng *rng,
+                        bool commit, char *why, size_t whysz)
+{
+    r->pos = 8;
+    const uint64_t version = get_u64(r);
+    if (version != TG_CHECKPOINT_VERSION)
+        return snprintf(why, whysz, "version %llu is not supported (this build reads %d)", (unsigned long long)version,
+                        TG_CHECKPOINT_VERSION), why;
+    const uint64_t parts = get_u64(r), count = get_u64(r);
+    if (r->bad) return "truncated header";
+    if (count != (uint64_t)n)
+        return snprintf(why, whysz, "holds %llu tensors but the model has %d", (unsigned long long)count, n), why;
+    for (int i = 0; i < n; i++) {
+        char name[128];
+        if (!get_str(r, name, sizeof name)) return "truncated or bad tensor name";
+        if (strcmp(name, e[i].name))
+            return snprintf(why, whysz, "tensor %d is '%s' but the model has '%s'", i, name, e[i].name), why;
+        const uint64_t ndim = get_u64(r);
+        bool same = ndim == (uint64_t)e[i].tensor->ndim;
+        for (uint64_t d = 0; d < ndim && d < TG_MAX_DIMS; d++) same &= get_u64(r) == (uint64_t)e[i].tensor->shape[d];
+        if (r->bad) return "truncated tensor header";
+        if (!same || ndim > TG_MAX_DIMS) {
+            char s[TG_SHAPE_STR_LEN];
+            return snprintf(why, whysz, "'%s' has another shape than the model's %s", name,
+                            tg_shape_str(e[i].tensor, s, sizeof s)), why;
+        }
+        get_values(r, commit ? e[i].tensor->data : NULL, e[i].tensor->numel);
+        if (r->bad) return "truncated tensor data";
+    }
+    if ((opt != NULL) && !(parts & PART_OPTIM)) return "has no optimizer state";
+    if (parts & PART_OPTIM) {
+        char kind[16];
+        if (!get_str(r, kind, sizeof kind)) return "truncated optimizer state";
+        const uint64_t ng = get_u64(r);
+        if (opt && strcmp(kind, tg_optim_kind_name(opt->cfg.kind)))
+            return snprintf(why, whysz, "optimizer is %s but the file holds %s state", tg_optim_kind_name(opt->cfg.kind), kind), why;
+        if (opt && ng != (uint64_t)opt->n_groups) return "optimizer parameter groups differ";
+        for (uint64_t g = 0; g < ng && !r->bad; g++) {
+            const uint64_t cnt = get_u64(r);
+            const double lr = get_f64(r), ilr = get_f64(r), wd = get_f64(r), mom = get_f64(r);
+            if (opt && cnt != (uint64_t)opt->groups[g].count) return "optimizer parameter groups differ";
+            if (opt && commit) {
+                tg_param_group *pg = &opt->groups[g];
+                pg->lr = lr, pg->initial_lr = ilr, pg->weight_decay = wd, pg->momentum = mom;
+            }
+        }
+        const uint64_t ns = get_u64(r);
+        if (r->bad) return "truncated optimizer state";
+        if (opt && ns != (uint64_t)opt->n_slots) return "optimizer parameters differ";
+        for (uint64_t s = 0; s < ns; s++) {
+            const uint64_t numel = get_u64(r), step = get_u64(r), mask = get_u64(r);
+            if (r->bad || mask > 7) return "truncated or bad optimizer state";
+            tg_param_slot *sl = opt ? &opt->slots[s] : NULL;
+            if (sl && numel != (uint64_t)sl->param->numel) return "optimizer state sizes differ from the parameters";
+            if (numel > (uint64_t)(r->len / 8)) return "truncated optimizer state";
+            for (int k = 0; k < 3; k++) {
+                if (!(mask >> k & 1)) continue;
+                tg_real *dst = NULL;
+                if (sl && commit) {
+                    if (!sl->state[k]) sl->state[k] = calloc((size_t)numel, sizeof(tg_real));
+                    dst = sl->state[k];
+                }
+                get_values(r, dst, (int64_t)numel);
+                if (r->bad) return "truncated optimizer state";
+            }
+            if (sl && commit) sl->step = (int64_t)step;
+        }
+    }
+    if (sched && !(parts & PART_SCHED)) return "has no schedule state";
+    if (parts & PART_SCHED) {
+        const uint64_t kind = get_u64(r), t = get_u64(r);
+        const double best = get_f64(r);
+        const uint64_t bad = get_u64(r), cool = get_u64(r);
+        if (r->bad) return "truncated schedule state";
+        if (sched && kind != (uint64_t)sched->cfg.kind) return "schedule kind differs";
+        if (sched && commit) {
+            /* the groups' lr came from the file above, so the schedule is not re-applied */
+            sched->best = best, sched->bad_epochs = (int)bad, sched->cooldown_left = (int)cool;
+            sched->t = (int64_t)t;
+        }
+    }
+    if (rng && !(parts & PART_RNG)) return "has no RNG state";
+    if (parts & PART_RNG) {
+        uint64_t s[4];
+        for (int i = 0; i < 4; i++) s[i] = get_u64(r);
+        if (r->bad) return "truncated RNG state";
+        if (rng && commit) memcpy(rng->s, s, sizeof s);
+    }
+    if (r->len - r->pos != 8) return "unexpected bytes before the checksum";
+    return NULL;
+}
+
+tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg_sched *sched, tg_rng *rng,
+                             char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return SAY("%s: cannot open", path), TG_ERR_IO;
+    fseek(f, 0, SEEK_END);
+    const long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *bytes = len > 0 ? malloc((size_t)len) : NULL;
+    const bool read_ok = bytes && fread(bytes, 1, (size_t)len, f) == (size_t)len;
+    fclose(f);
+    if (!read_ok) {
+        free(bytes);
+        return SAY("%s: cannot read", path), len > 0 && !bytes ? TG_ERR_NOMEM : TG_ERR_IO;
+    }
+    tg_status st = TG_ERR_FORMAT;
+    const char *why = NULL;
+    char whybuf[200];
+    tg_named_tensor *e = NULL;
+    rbuf r = {.p = bytes, .len = (size_t)len};
+    if ((size_t)len < 8 + 8 * 4 || memcmp(bytes, magic, 8)) {
+        why = (size_t)len < 8 || memcmp(bytes, magic, 8) ? "not a tapegrad checkpoint (bad magic)" : "truncated header";
+    } else {
+        rbuf tail = {.p = bytes, .len = (size_t)len, .pos = (size_t)len - 8};
+        const uint64_t stored = get_u64(&tail);
+        if (stored != tg_crc32(0, bytes, (size_t)len - 8)) why = "checksum mismatch (truncated or altered file)";
+    }
+    if (!why) {
+        const int n = tg_module_named_tensors(net, true, NULL, 0);
+        e = calloc((size_t)n + 1, sizeof *e);
+        if (!e) {
+            why = "out of memory";
+            st = TG_ERR_NOMEM;
+        } else {
+            tg_module_named_tensors(net, true, e, n);
+            why = walk(&r, e, n, opt, sched, rng, false, whybuf, sizeof whybuf);
+            if (!why) {
+                walk(&r, e, n, opt, sched, rng, true, whybuf, sizeof whybuf);
+                st = TG_OK;
+            }
+        }
+    }
+    if (why) SAY("%s: %s", path, why);
+    free(e);
+    free(bytes);
+    return st;
+}
+
+/* ---- .npy of one named tensor ---- */
+
+static tg_tensor *find_named(tg_module *net, const char *name)
+{
+    const int n = tg_module_named_tensors(net, true, NULL, 0);
+    tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
+    tg_tensor *t = NULL;
+    if (!e) return NULL;
+    tg_module_named_tensors(net, true, e, n);
+    for (int i = 0; i < n && !t; i++)
+        if (!strcmp(e[i].name, name)) t = e[i].tensor;
+    free(e);
+    return t;
+}
+
+tg_status tg_module_load_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz)
+{
+    tg_tensor *dst = find_named(net, name);
+    if (!dst) return SAY("%s: the model has no tensor '%s'", path, name), TG_ERR_INVALID;
+    tg_tensor *src = NULL;
+    tg_status st = tg_npy_load(path, &src, NULL, err, errsz);
+    if (st != TG_OK) return st;
+    if (src->dtype != TG_REAL || !tg_same_shape(src, dst)) {
+        char a[TG_SHAPE_STR_LEN], b[TG_SHAPE_STR_LEN];
+        SAY("%s: shape %s does not match '%s' %s", path, tg_shape_str(src, a, sizeof a), name, tg_shape_str(dst, b, sizeof b));
+        tg_tensor_free(src);
+        return TG_ERR_FORMAT;
+    }
+    memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(tg_real));
+    tg_tensor_free(src);
+    return TG_OK;
+}
+
+tg_status tg_module_save_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz)
+{
+    tg_tensor *t = find_named(net, name);
+    if (!t) return SAY("%s: the model has no tensor '%s'", path, name), TG_ERR_INVALID;
+    return tg_npy_save(path, t, TG_NPY_F32, err, errsz);
+}
