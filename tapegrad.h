@@ -37,5 +37,6 @@
 #include "nn/module.h"
 #include "nn/spec.h"
 #include "nn/data.h"
+#include "nn/checkpoint.h"
 
 #endif
