@@ -27,7 +27,7 @@ void tg_set_log(tg_log_fn fn, void *user)
     log_user = user;
 }
 
-void tg_log(const char *fmt, ...)
+void tg_log_message(const char *fmt, ...)
 {
     if (!log_fn) return;
     char buf[1024];
@@ -41,7 +41,7 @@ void tg_log(const char *fmt, ...)
 void tg_assert_fail(const char *expr, const char *file, int line)
 {
     /* An invariant of the library itself broke: say where, even with no log set, then stop. */
-    if (log_fn) tg_log("%s:%d: assertion failed: %s", file, line, expr);
+    if (log_fn) tg_log_message("%s:%d: assertion failed: %s", file, line, expr);
     else fprintf(stderr, "tapegrad: %s:%d: assertion failed: %s\n", file, line, expr);
     abort();
 }

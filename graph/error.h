@@ -34,7 +34,7 @@ const char *tg_strerror(tg_status status);
  * Default: none are printed. Pass NULL to silence again. */
 typedef void (*tg_log_fn)(const char *message, void *user);
 void tg_set_log(tg_log_fn fn, void *user);
-void tg_log(const char *fmt, ...)
+void tg_log_message(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
 #endif

@@ -388,7 +388,7 @@ UNARY_OP(pow, pow(x, POW_P), POW_P == 0 ? 0 : g * POW_P * pow(x, POW_P - 1), pow
 
 tg_tensor *tg_neg(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_NEG, &x, 1, NULL); }
 tg_tensor *tg_exp(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_EXP, &x, 1, NULL); }
-tg_tensor *tg_ln(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_LOG, &x, 1, NULL); }
+tg_tensor *tg_log(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_LOG, &x, 1, NULL); }
 tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_SQRT, &x, 1, NULL); }
 tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, double exponent)
 {

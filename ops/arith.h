@@ -21,8 +21,8 @@ tg_tensor *tg_div(tg_tape *t, tg_tensor *a, tg_tensor *b);
 /* x -> same shape */
 tg_tensor *tg_neg(tg_tape *t, tg_tensor *x);
 tg_tensor *tg_exp(tg_tape *t, tg_tensor *x);
-/* natural log; named tg_ln because tg_log is the library's logger (graph/error.h); op name "log" */
-tg_tensor *tg_ln(tg_tape *t, tg_tensor *x);
+/* natural log (op name "log") */
+tg_tensor *tg_log(tg_tape *t, tg_tensor *x);
 tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x);
 
 /* x ** exponent (a real number; PyTorch's torch.pow(x, scalar)); attribute `exponent`, default 2.

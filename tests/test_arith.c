@@ -101,7 +101,7 @@ START_TEST(unary_values_and_gradients)
     tg_tape *t = tt_tape();
     tg_tensor *x = tt_tensorv((double[]){0.25, 1, 4}, 1, 3);
     x->requires_grad = true;
-    tg_tensor *(*unary[4])(tg_tape *, tg_tensor *) = {tg_neg, tg_exp, tg_ln, tg_sqrt};
+    tg_tensor *(*unary[4])(tg_tape *, tg_tensor *) = {tg_neg, tg_exp, tg_log, tg_sqrt};
     double want_y[5][3] = {
         {-0.25, -1, -4},
         {1.2840254166877414, 2.718281828459045, 54.598150033144236},

@@ -70,7 +70,7 @@ static int check_file(const char *path, const char *build_dir)
 START_TEST(doc_examples_compile_and_run)
 {
 #if TT_DOUBLE
-    return; /* once is enough: the float build runs them */
+    (void)check_file; /* once is enough: the float build runs them */
 #else
     const char *bin = getenv("TG_BIN");
     char buf[1024];
