@@ -135,10 +135,6 @@ static inline tg_real a_at(const gemm_job *g, int64_t i, int64_t p)
 {
     return g->trans_a ? g->a[p * g->lda + i] : g->a[i * g->lda + p];
 }
-static inline tg_real b_at(const gemm_job *g, int64_t p, int64_t j)
-{
-    return g->trans_b ? g->b[j * g->ldb + p] : g->b[p * g->ldb + j];
-}
 
 /* op(A)[i0:i0+mc, p0:p0+kc] -> panels of MR rows: panel r holds, for each p, MR values (zero-padded). */
 static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, tg_real *dst)
