@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../tapegrad.h"
+#include "../nn/image.h"
 
 int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
@@ -141,17 +142,50 @@ static void progress(bool tty, int epoch, int epochs, int64_t done, int64_t tota
     fflush(stderr);
 }
 
+/* The first conv layer's filters (input channel 0), one tile each, 8x enlarged, in a grid. */
+static tg_status write_filters(tg_module *net, const char *path, char *err, size_t errsz)
+{
+    tg_module *conv = NULL;
+    for (int i = 0; i < net->n_children && !conv; i++)
+        if (!strcmp(net->children[i]->type, "conv2d")) conv = net->children[i];
+    if (!conv) return snprintf(err, errsz, "%s: the model has no conv2d layer", path), TG_ERR_INVALID;
+    const tg_tensor *w = conv->params[0];
+    const int o = (int)w->shape[0], kh = (int)w->shape[2], kw = (int)w->shape[3], zoom = 8, gap = 2;
+    const int cols = o < 10 ? o : 10, rows = (o + cols - 1) / cols;
+    const int width = cols * (kw * zoom + gap) + gap, height = rows * (kh * zoom + gap) + gap;
+    uint8_t *img = calloc((size_t)width * height, 1), *tile = malloc((size_t)kh * kw);
+    if (!img || !tile) {
+        free(img), free(tile);
+        return snprintf(err, errsz, "%s: out of memory", path), TG_ERR_NOMEM;
+    }
+    const int64_t per_filter = w->numel / o;
+    for (int f = 0; f < o; f++) {
+        double lo = 1e30, hi = -1e30;
+        const tg_real *v = w->data + f * per_filter;
+        for (int i = 0; i < kh * kw; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
+        tg_image_from_real(v, (size_t)kh * kw, lo, hi, tile);
+        const int x0 = gap + (f % cols) * (kw * zoom + gap), y0 = gap + (f / cols) * (kh * zoom + gap);
+        for (int y = 0; y < kh * zoom; y++)
+            for (int x = 0; x < kw * zoom; x++) img[(size_t)(y0 + y) * width + x0 + x] = tile[(y / zoom) * kw + x / zoom];
+    }
+    tg_status st = tg_png_write_gray(path, img, width, height);
+    if (st != TG_OK) snprintf(err, errsz, "%s: %s", path, tg_strerror(st));
+    free(img), free(tile);
+    return st;
+}
+
 static int train_usage(void)
 {
     fprintf(stderr, "usage: tg train MODEL --data DIR [--epochs E] [--batch B] [--lr X] [--optim sgd|adam|adamw]\n"
                     "                [--momentum M] [--weight-decay W] [--threads T] [--seed S] [--save FILE]\n"
-                    "                [--csv FILE] [--limit N] [--augment]\n");
+                    "                [--csv FILE] [--limit N] [--augment] [--resume CKPT] [--filters PNG]\n");
     return 1;
 }
 
 int tg_cmd_train(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *save = NULL, *csv_path = NULL, *optim_name = "sgd";
+    const char *resume = NULL, *filters = NULL;
     int epochs = 2, threads = 1;
     int64_t batch = 64, limit = 0;
     double lr = 0.02, momentum = 0.9, wd = 0;
@@ -181,12 +215,13 @@ int tg_cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--save")) save = v;
         else if (!strcmp(a, "--csv")) csv_path = v;
+        else if (!strcmp(a, "--resume")) resume = v;
+        else if (!strcmp(a, "--filters")) filters = v;
         else if (!strcmp(a, "--limit")) limit = atoll(v);
         else return train_usage();
     }
     const int kind = tg_optim_kind_from_name(optim_name);
     if (!model_path || !data || epochs < 1 || batch < 1 || threads < 1 || kind < 0) return train_usage();
-    if (save) fprintf(stderr, "tg train: --save: checkpoints are not implemented yet; not saving %s\n", save);
     tg_set_threads(threads);
 
     char err[512];
@@ -237,16 +272,22 @@ int tg_cmd_train(int argc, char **argv)
     const int64_t xs[4] = {batch, train->c, train->h, train->w};
     tg_tensor *x = tg_tensor_new(TG_REAL, 4, xs), *y = tg_tensor_new(TG_INT64, 1, &batch);
     tg_tape *t = tg_tape_new(64u << 20);
+    int rc = 0;
     tg_batcher b;
     tg_batcher_init(&b, train, batch, true, seed);
     b.augment.hflip = augment;
     b.augment.crop_padding = augment ? 2 : 0;
+    if (resume && tg_checkpoint_load(resume, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
+        fprintf(stderr, "tg train: %s\n", err);
+        rc = 2;
+    } else if (resume) {
+        printf("resumed from %s\n", resume);
+    }
     FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
     if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,img_per_s,seconds\n");
     const bool tty = isatty(2);
     double total_train_s = 0, test_acc = 0;
     int64_t total_imgs = 0;
-    int rc = 0;
     for (int epoch = 1; epoch <= epochs && !rc; epoch++) {
         tg_batcher_reset(&b);
         double loss_sum = 0, t0 = now_s(), last_draw = 0;
@@ -290,10 +331,15 @@ int tg_cmd_train(int argc, char **argv)
         printf("epoch %d train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f img/s %.1f time %.1fs\n", epoch,
                loss_sum / (double)seen, (double)correct / (double)seen, test_loss, test_acc, (double)seen / secs, secs);
         fflush(stdout);
+        if (save && tg_checkpoint_save(save, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
+            fprintf(stderr, "tg train: %s\n", err);
+            rc = 2;
+        }
         if (csv)
             fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f\n", epoch, loss_sum / (double)seen,
                     (double)correct / (double)seen, test_loss, test_acc, (double)seen / secs, secs);
     }
+    if (!rc && filters && write_filters(m->net, filters, err, sizeof err) != TG_OK) fprintf(stderr, "tg train: %s\n", err);
     if (!rc) {
         printf("test_acc %.4f\n", test_acc);
         printf("train_img_per_s %.1f\n", (double)total_imgs / total_train_s);
