@@ -212,7 +212,7 @@ END_TEST
 
 /* ---- threads: bit-identical results ---- */
 
-static const int64_t parallel_shapes[][3] = {{130, 300, 70}, {300, 130, 70}, {97, 4133, 20}, {257, 263, 270}, {64, 96, 64}};
+static const int64_t parallel_shapes[][3] = {{130, 300, 70}, {300, 130, 70}, {97, 4133, 20}, {257, 263, 270}, {96, 128, 100}};
 
 START_TEST(test_gemm_threads_bit_identical)
 {

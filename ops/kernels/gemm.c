@@ -278,8 +278,8 @@ static void gemm_range(void *ctx, int64_t begin, int64_t end)
 
 /* Below this many multiply-adds (or for a matrix-vector product) packing costs more than it saves. */
 #define DIRECT_MAX_FLOPS (16 * 16 * 16)
-/* Below this many multiply-adds one thread is faster than waking the pool. */
-#define PARALLEL_MIN_FLOPS (64 * 64 * 64)
+/* Below this many multiply-adds (about 10 us on one core) one thread beats waking the pool. */
+#define PARALLEL_MIN_FLOPS (128 * 128 * 64)
 
 void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
              const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta, tg_real *c,
