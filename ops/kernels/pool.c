@@ -38,36 +38,57 @@ static inline tg_real select_real(bool take, tg_real a, tg_real b)
     return b;
 }
 
+/* Taps of the widest window along a dim. */
+static int64_t max_taps(const tg_pool_dim *d)
+{
+    int64_t taps = 0;
+    for (int64_t o = 0; o < d->out; o++) {
+        int64_t n = (d->end[o] - d->begin[o] + d->step - 1) / d->step;
+        if (n > taps) taps = n;
+    }
+    return taps;
+}
+
+/* One output row (o0, o1) at a time: the taps of the window run outermost in row-major order and
+ * the row's outputs innermost, so consecutive iterations are independent (no dependency chain
+ * through one running maximum) and the row's maxima stay in L1. */
 static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
 {
     const pool_job *j = ctx;
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
+    const int64_t taps2 = max_taps(d2), s2 = d2->step, out2 = d2->out;
+    const int64_t *b2 = d2->begin, *e2 = d2->end;
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *x = j->src + p * j->in_plane;
         tg_real *y = j->dst + p * j->out_plane;
         int64_t *idx = j->idx_out + p * j->out_plane;
         for (int64_t o0 = 0; o0 < d0->out; o0++)
-            for (int64_t o1 = 0; o1 < d1->out; o1++)
-                for (int64_t o2 = 0; o2 < d2->out; o2++) {
-                    const int64_t b0 = d0->begin[o0], b1 = d1->begin[o1], b2 = d2->begin[o2],
-                                  e0 = d0->end[o0], e1 = d1->end[o1], e2 = d2->end[o2], s2 = d2->step;
-                    /* PyTorch's start: -inf at the first position (kept when all are -inf) */
-                    tg_real m = -INFINITY;
-                    int64_t at = b0 < e0 && b1 < e1 && b2 < e2 ? (b0 * d1->in + b1) * d2->in + b2 : -1;
-                    for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
-                        for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
-                            const int64_t row = (i0 * d1->in + i1) * d2->in;
-                            for (int64_t i2 = b2; i2 < e2; i2 += s2) {
-                                /* strictly greater keeps the first maximum; a NaN always wins */
-                                const tg_real v = x[row + i2];
-                                const bool take = (v > m) | (v != v);
-                                m = select_real(take, v, m);
-                                at ^= (at ^ (row + i2)) & -(int64_t)take;
-                            }
-                        }
-                    *y++ = m;
-                    *idx++ = at;
+            for (int64_t o1 = 0; o1 < d1->out; o1++, y += out2, idx += out2) {
+                const int64_t b0 = d0->begin[o0], b1 = d1->begin[o1], e0 = d0->end[o0], e1 = d1->end[o1];
+                const bool rows = b0 < e0 && b1 < e1;
+                /* PyTorch's start: -inf at the window's first position (kept when all are -inf);
+                 * an empty window (dilation skipping the input) keeps index -1 */
+                for (int64_t o2 = 0; o2 < out2; o2++) {
+                    y[o2] = -INFINITY;
+                    idx[o2] = rows && b2[o2] < e2[o2] ? (b0 * d1->in + b1) * d2->in + b2[o2] : -1;
                 }
+                for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
+                    for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
+                        const int64_t row = (i0 * d1->in + i1) * d2->in;
+                        const tg_real *xr = x + row;
+                        for (int64_t t = 0; t < taps2; t++)
+                            for (int64_t o2 = 0; o2 < out2; o2++) {
+                                int64_t pos = b2[o2] + t * s2;
+                                const bool valid = pos < e2[o2];
+                                pos = valid ? pos : b2[o2]; /* stay in bounds; ignored below */
+                                const tg_real v = xr[pos], m = y[o2];
+                                /* strictly greater keeps the first maximum; a NaN always wins */
+                                const bool take = valid & ((v > m) | (v != v));
+                                y[o2] = select_real(take, v, m);
+                                idx[o2] ^= (idx[o2] ^ (row + pos)) & -(int64_t)take;
+                            }
+                    }
+            }
     }
 }
 
