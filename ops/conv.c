@@ -59,9 +59,9 @@ static bool core_is_pointwise(const tg_conv_geom *g)
  * output channels for the GEMM to win (measured, docs/convolution.md). */
 static bool core_is_thin(const conv_core *k) { return k->geom.channels == 1 && k->groups > 1; }
 
-/* Images per GEMM: small images are stacked side by side (im2col columns of several images in
+/* Images per GEMM: small images (under CONV_GEMM_COLUMNS output positions) are stacked side by side (im2col columns of several images in
  * one matrix) so each GEMM has enough columns to run at speed; large ones go one at a time. */
-#define CONV_GEMM_COLUMNS 2048
+#define CONV_GEMM_COLUMNS 512 /* measured: 512..2048 alike, 8192 slower (cache) */
 static int64_t core_block(const conv_core *k)
 {
     int64_t pb = core_b_size(k), nb = pb >= CONV_GEMM_COLUMNS ? 1 : (CONV_GEMM_COLUMNS + pb - 1) / pb;
