@@ -13,6 +13,9 @@
 #include "parallel.h"
 
 enum { LANES = 16, BLOCK = 16 * LANES };
+/* The lane statements written out with constant indices: the compiler then keeps the partial
+ * sums in vector registers (a loop over the lanes would keep them in memory). */
+#define EACH_LANE(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
 
 int64_t tg_norm_runs(const tg_norm_view *v)
 {
@@ -28,8 +31,9 @@ static double sum_shifted(const tg_real *x, int64_t n, tg_real shift)
         tg_real acc[LANES] = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-        for (; i < end; i += LANES)
-            for (int l = 0; l < LANES; l++) acc[l] += x[i + l] - shift;
+#define ADD_SHIFTED(l) acc[l] += x[i + l] - shift;
+        for (; i < end; i += LANES) { EACH_LANE(ADD_SHIFTED) }
+#undef ADD_SHIFTED
         for (int l = 0; l < LANES; l++) total += acc[l];
     }
     for (; i < n; i++) total += x[i] - shift;
@@ -45,11 +49,9 @@ static double sum_sq_centered(const tg_real *x, int64_t n, tg_real hi, tg_real l
         tg_real acc[LANES] = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-        for (; i < end; i += LANES)
-            for (int l = 0; l < LANES; l++) {
-                tg_real c = (x[i + l] - hi) - lo;
-                acc[l] += c * c;
-            }
+#define ADD_SQUARE(l) acc[l] += ((x[i + l] - hi) - lo) * ((x[i + l] - hi) - lo);
+        for (; i < end; i += LANES) { EACH_LANE(ADD_SQUARE) }
+#undef ADD_SQUARE
         for (int l = 0; l < LANES; l++) total += acc[l];
     }
     for (; i < n; i++) {
@@ -69,11 +71,9 @@ static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real 
         tg_real a1[LANES] = {0}, a2[LANES] = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-        for (; i < end; i += LANES)
-            for (int l = 0; l < LANES; l++) {
-                a1[l] += dy[i + l];
-                a2[l] += dy[i + l] * ((x[i + l] - hi) - lo);
-            }
+#define ADD_DY(l) a1[l] += dy[i + l], a2[l] += dy[i + l] * ((x[i + l] - hi) - lo);
+        for (; i < end; i += LANES) { EACH_LANE(ADD_DY) }
+#undef ADD_DY
         for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
     }
     for (; i < n; i++) {
