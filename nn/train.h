@@ -1,0 +1,31 @@
+/* nn/train.h — the plain classification loop shared by `tg train` and the examples: one epoch
+ * of mini-batch training with cross-entropy, and evaluation in eval mode.
+ *
+ *   tg_epoch_stats st;
+ *   tg_train_epoch(net, opt, &batcher, tape, &st, NULL, NULL);   // st.loss, st.accuracy
+ *   tg_evaluate(net, test, 256, tape, &st);
+ */
+#ifndef TG_NN_TRAIN_H
+#define TG_NN_TRAIN_H
+
+#include "../optim/optim.h"
+#include "data.h"
+#include "module.h"
+
+typedef struct tg_epoch_stats {
+    double loss, accuracy;   /* means over the samples seen */
+    int64_t samples;
+    double seconds;
+} tg_epoch_stats;
+
+/* Called after every batch (progress bars); may be NULL. */
+typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
+
+/* One epoch over the batcher (reshuffled first; a short last batch is dropped so shapes stay
+ * fixed). TG_ERR_INVALID with tg_error(tape) when a forward/backward fails. */
+tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                         tg_batch_fn on_batch, void *ctx);
+/* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */
+tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st);
+
+#endif
