@@ -38,5 +38,6 @@
 #include "nn/spec.h"
 #include "nn/data.h"
 #include "nn/checkpoint.h"
+#include "nn/train.h"
 
 #endif
