@@ -30,9 +30,19 @@ static struct {
     void *ctx;
     int64_t n;
     int parts;
-    int remaining; /* worker chunks not finished */
-    uint64_t generation;
+    atomic_int remaining;        /* worker chunks not finished */
+    _Atomic uint64_t generation; /* written under pool_lock; also read by spinning threads */
 } job;
+
+/* Threads spin this many rounds (a few microseconds) before sleeping on a condition variable:
+ * back-to-back jobs, as a network's layers make them, then skip the futex round trip. */
+#define SPIN_ROUNDS 2000
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 void tg_set_threads(int n) { atomic_store(&wanted_threads, n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n); }
 int tg_get_threads(void) { return atomic_load(&wanted_threads); }
@@ -52,6 +62,11 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&pool_lock);
     uint64_t seen = generation_at_start[index];
     for (;;) {
+        if (job.generation == seen) {
+            pthread_mutex_unlock(&pool_lock);
+            for (int round = 0; round < SPIN_ROUNDS && atomic_load(&job.generation) == seen; round++) spin_pause();
+            pthread_mutex_lock(&pool_lock);
+        }
         while (job.generation == seen) pthread_cond_wait(&work_ready, &pool_lock);
         seen = job.generation;
         if (index >= job.parts) continue;
@@ -132,6 +147,7 @@ void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx)
     run_chunk(fn, ctx, n, parts, 0);
     inside_chunk = false;
 
+    for (int round = 0; round < SPIN_ROUNDS && atomic_load(&job.remaining) > 0; round++) spin_pause();
     pthread_mutex_lock(&pool_lock);
     while (job.remaining > 0) pthread_cond_wait(&work_done, &pool_lock);
     pthread_mutex_unlock(&pool_lock);
