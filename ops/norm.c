@@ -284,10 +284,10 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     tg_real *dx = tg_input_grad(t, node, IN_X);
     tg_real *dw = wi < node->n_inputs ? tg_input_grad(t, node, wi) : NULL;
     tg_real *db = wi + 1 < node->n_inputs ? tg_input_grad(t, node, wi + 1) : NULL;
-    double *run_sums = tg_tape_alloc(t, sizeof(double) * (size_t)(2 * tg_norm_runs(&s->plan.view) + 1));
-    if (!run_sums) return; /* the tape keeps "arena full" */
+    double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));
+    if (!scratch) return; /* the tape keeps "arena full" */
     tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, node->out->grad, s->mean, s->rstd,
-                            w ? w->data : NULL, s->plan.batch_stats, dx, dw, db, run_sums);
+                            w ? w->data : NULL, s->plan.batch_stats, dx, dw, db, scratch);
 }
 
 /* ---- descriptors ---- */

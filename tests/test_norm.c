@@ -228,6 +228,12 @@ START_TEST(layer_instance_group_frn_gradcheck)
     tt_gradcheck_op(TG_OP_FRN, NULL, fin, 3);
     tg_tensor *fin1[3] = {rand_t(3, (int[]){1, 1, 1}, 41, 0.5, 2), NULL, NULL};
     tt_gradcheck_op(TG_OP_FRN, NULL, fin1, 3);
+    /* one value per channel and statistic: the elementwise-affine path with C = 1 (frn has no
+     * centring there), and bias without weight */
+    tg_tensor *fin2[3] = {rand_t(4, (int[]){2, 1, 1, 1}, 43, 0.5, 2), vec(1, 0.5, 2, 3), vec(1, -1, 1, 4)};
+    tt_gradcheck_op(TG_OP_FRN, NULL, fin2, 3);
+    tg_tensor *lin2[3] = {rand_t(2, (int[]){4, 5}, 44, -2, 2), NULL, vec(5, -1, 1, 4)};
+    tt_gradcheck_op(TG_OP_LAYER_NORM, NULL, lin2, 3);
     tg_tensor *tin[2] = {rand_t(4, (int[]){2, 3, 2, 3}, 42, -2, 2), vec(3, -0.5, 0.5, 5)};
     tt_gradcheck_op(TG_OP_TLU, NULL, tin, 2);
 }

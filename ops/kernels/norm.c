@@ -17,9 +17,21 @@ enum { LANES = 16, BLOCK = 16 * LANES };
  * sums in vector registers (a loop over the lanes would keep them in memory). */
 #define EACH_LANE(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
 
-int64_t tg_norm_runs(const tg_norm_view *v)
+static int64_t runs_of(const tg_norm_view *v)
 {
     return v->affine_run > 0 ? v->outer * v->stats * (v->inner / v->affine_run) : 0;
+}
+
+/* Layer norm's elementwise affine: every row is one full period of weight/bias. Such rows take
+ * the vector paths below instead of one-element runs. */
+static bool elementwise(const tg_norm_view *v)
+{
+    return v->affine_n > 0 && v->affine_run == 1 && v->outer == 1 && v->inner == v->affine_n;
+}
+
+int64_t tg_norm_backward_scratch(const tg_norm_view *v)
+{
+    return elementwise(v) ? 2 * v->affine_n : 2 * runs_of(v);
 }
 
 /* Σ (x[i] − shift) */
@@ -104,6 +116,53 @@ static void dx_row(const tg_real *restrict x, const tg_real *restrict dy, tg_rea
     for (; i < n; i++) dx[i] += scale * dy[i] - minus - ((x[i] - hi) - lo) * slope;
 }
 
+/* y = ((x − hi) − lo)·r·γ + β with per-element γ, β (either may be NULL) */
+static void affine_row_vec(const tg_real *restrict x, tg_real *restrict y, int64_t n, tg_real hi, tg_real lo,
+                           tg_real r, const tg_real *restrict gamma, const tg_real *restrict beta)
+{
+    int64_t i = 0;
+    if (gamma && beta)
+        for (; n - i >= LANES; i += LANES)
+            for (int l = 0; l < LANES; l++) y[i + l] = ((x[i + l] - hi) - lo) * (r * gamma[i + l]) + beta[i + l];
+    for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * (r * (gamma ? gamma[i] : 1)) + (beta ? beta[i] : 0);
+}
+
+/* *s1 = Σ γ·dy, *s2 = Σ γ·dy·((x − hi) − lo) with per-element γ */
+static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *gamma, int64_t n, tg_real hi,
+                          tg_real lo, double *s1, double *s2)
+{
+    double t1 = 0, t2 = 0;
+    int64_t i = 0;
+    while (n - i >= LANES) {
+        tg_real a1[LANES] = {0}, a2[LANES] = {0};
+        int64_t len = (n - i) / LANES * LANES;
+        int64_t end = i + (len < BLOCK ? len : BLOCK);
+#define ADD_GDY(l) a1[l] += gamma[i + l] * dy[i + l], a2[l] += gamma[i + l] * dy[i + l] * ((x[i + l] - hi) - lo);
+        for (; i < end; i += LANES) { EACH_LANE(ADD_GDY) }
+#undef ADD_GDY
+        for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
+    }
+    for (; i < n; i++) {
+        double g = (double)gamma[i] * (double)dy[i];
+        t1 += g;
+        t2 += g * (double)((x[i] - hi) - lo);
+    }
+    *s1 = t1;
+    *s2 = t2;
+}
+
+/* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ */
+static void dx_row_vec(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
+                       tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus,
+                       tg_real slope)
+{
+    int64_t i = 0;
+    for (; n - i >= LANES; i += LANES)
+        for (int l = 0; l < LANES; l++)
+            dx[i + l] += r * gamma[i + l] * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
+    for (; i < n; i++) dx[i] += r * gamma[i] * dy[i] - minus - ((x[i] - hi) - lo) * slope;
+}
+
 static void split(double m, tg_real *hi, tg_real *lo)
 {
     *hi = (tg_real)m;
@@ -176,6 +235,10 @@ static void forward_range(void *arg, int64_t k0, int64_t k1)
         tg_real hi, lo;
         split(c->mean[k], &hi, &lo);
         double r = c->rstd[k];
+        if (elementwise(v)) {
+            affine_row_vec(c->x + k * v->inner, c->y + k * v->inner, v->inner, hi, lo, (tg_real)r, c->gamma, c->beta);
+            continue;
+        }
         for (int64_t p = 0; p < v->outer; p++) {
             int64_t row = (p * v->stats + k) * v->inner;
             for (int64_t j = 0; j < runs_per_row; j++) {
@@ -201,7 +264,7 @@ typedef struct backward_ctx {
     const tg_norm_view *v;
     const tg_real *x, *dy, *gamma;
     const double *mean, *rstd;
-    bool batch_stats, need_sums;
+    bool batch_stats, need_sums, ew;
     tg_real *dx;
     double *run_sums;
 } backward_ctx;
@@ -216,6 +279,23 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
         tg_real hi, lo;
         split(c->mean[k], &hi, &lo);
         double r = c->rstd[k];
+        if (c->ew) {
+            const tg_real *xr = c->x + k * v->inner, *dyr = c->dy + k * v->inner;
+            double s1 = 0, s2 = 0;
+            if (c->batch_stats && c->dx) {
+                if (c->gamma) sum_gdy_gdyxc(xr, dyr, c->gamma, v->inner, hi, lo, &s1, &s2);
+                else sum_dy_dyxc(xr, dyr, v->inner, hi, lo, &s1, &s2);
+            }
+            if (!c->dx) continue;
+            tg_real minus = 0, slope = 0;
+            if (c->batch_stats && m > 0) {
+                minus = v->center ? (tg_real)(r * s1 / m) : 0;
+                slope = (tg_real)(r * r * r * s2 / m);
+            }
+            if (c->gamma) dx_row_vec(xr, dyr, c->gamma, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
+            else dx_row(xr, dyr, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
+            continue;
+        }
         /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
         double sum_dxhat = 0, sum_dxhat_xhat = 0;
         if (c->need_sums)
@@ -254,14 +334,35 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
                              bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
-                             double *run_sums)
+                             double *scratch)
 {
-    bool need_sums = (batch_stats && dx) || dgamma || dbeta;
-    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, dx, run_sums};
+    double *run_sums = scratch;
+    bool need_sums = (batch_stats && dx) || dgamma || dbeta, ew = elementwise(v);
+    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, ew, dx, scratch};
     tg_parallel_for(v->stats, backward_range, &c);
     if (!dgamma && !dbeta) return;
+    if (ew) { /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy, row by row in double */
+        int64_t d = v->inner;
+        double *sum_dyxhat = scratch, *sum_dy = scratch + d;
+        for (int64_t i = 0; i < 2 * d; i++) scratch[i] = 0;
+        for (int64_t k = 0; k < v->stats; k++) {
+            tg_real hi, lo;
+            split(mean[k], &hi, &lo);
+            double r = rstd[k];
+            const tg_real *xr = x + k * d, *dyr = dy + k * d;
+            for (int64_t i = 0; i < d; i++) {
+                sum_dyxhat[i] += (double)dyr[i] * (double)((xr[i] - hi) - lo) * r;
+                sum_dy[i] += dyr[i];
+            }
+        }
+        for (int64_t i = 0; i < d; i++) {
+            if (dgamma) dgamma[i] += (tg_real)sum_dyxhat[i];
+            if (dbeta) dbeta[i] += (tg_real)sum_dy[i];
+        }
+        return;
+    }
     /* in run order, serially: the same sums whatever the thread split */
-    int64_t runs = tg_norm_runs(v);
+    int64_t runs = runs_of(v);
     for (int64_t idx = 0; idx < runs; idx++) {
         int64_t a = affine_index(v, idx);
         if (dbeta) dbeta[a] += (tg_real)run_sums[2 * idx];

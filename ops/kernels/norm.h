@@ -34,8 +34,9 @@ typedef struct tg_norm_view {
     bool center;        /* subtract the mean (false for FRN: mean square, no centering) */
 } tg_norm_view;
 
-/* Number of affine runs in the whole tensor (size of the backward's run-sum scratch / 2). */
-int64_t tg_norm_runs(const tg_norm_view *v);
+/* Doubles of scratch tg_norm_kernel_backward needs: two per affine run, or two per affine index
+ * for layer norm's elementwise affine (runs of 1 with one full period per statistic). */
+int64_t tg_norm_backward_scratch(const tg_norm_view *v);
 
 /* mean[k] and biased var[k] (mean square when !center; then mean[k] = 0) for every statistic. */
 void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
@@ -48,10 +49,10 @@ void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const doubl
  *   batch_stats: dx += rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))   (no mean(dx̂) term when !center)
  *   otherwise (statistics are constants, eval mode): dx += rstd·dx̂
  *   dγ[a] += Σ dy·x̂, dβ[a] += Σ dy over the runs using index a.
- * dx, dgamma, dbeta may each be NULL. run_sums: 2*tg_norm_runs(v) doubles of scratch. */
+ * dx, dgamma, dbeta may each be NULL. scratch: tg_norm_backward_scratch(v) doubles. */
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
                              bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
-                             double *run_sums);
+                             double *scratch);
 
 #endif
