@@ -370,8 +370,9 @@ static void pool_backward(tg_tape *t, tg_node *node)
 }
 
 /* ---- max-unpool ----
- * x:[N,C,*in] indices:[N,C,*in] -> y:[N,C,*out], y = 0 but y[idx] = x
- * backward: dx = dy[idx] (gather; the adjoint of the scatter) */
+ * x:[N,C,*in] indices:[N,C,*in] -> y:[N,C,*out], y = 0 but y[idx] = x (later duplicates win)
+ * backward: dx[i] = dy[idx[i]] for the writer that survived, 0 for overwritten duplicates (the
+ * exact derivative; PyTorch gathers into every duplicate) */
 
 static int unpool_planes(const tg_node *node, int64_t *planes, int64_t *in_plane, int64_t *out_plane)
 {
@@ -397,7 +398,10 @@ static int unpool_forward(tg_tape *t, tg_node *node)
                     tg_shape_str(node->inputs[0], xs, sizeof xs), tg_shape_str(node->out, ys, sizeof ys));
             return -1;
         }
-    tg_unpool_forward(planes, in_plane, out_plane, node->inputs[0]->data, idx, node->out->data);
+    int64_t *winner = tg_tape_alloc(t, (size_t)(planes * out_plane + 1) * sizeof *winner);
+    if (!winner) return -1;
+    tg_unpool_forward(planes, in_plane, out_plane, node->inputs[0]->data, idx, winner, node->out->data);
+    node->saved = winner;
     return 0;
 }
 
@@ -407,7 +411,7 @@ static void unpool_backward(tg_tape *t, tg_node *node)
     if (!dx) return;
     int64_t planes, in_plane, out_plane;
     unpool_planes(node, &planes, &in_plane, &out_plane);
-    tg_unpool_backward(planes, in_plane, out_plane, node->out->grad, node->inputs[1]->idata, dx);
+    tg_unpool_backward(planes, in_plane, out_plane, node->out->grad, node->saved, dx);
 }
 
 /* ---- descriptors ---- */

@@ -59,7 +59,9 @@ tg_tensor *tg_adaptive_max_pool2d(tg_tape *t, tg_tensor *x, int64_t out_h, int64
 /* Inverse of max pooling: x and indices (int64, x's shape, flat positions in each output plane)
  * -> zeros with y[idx] = x (later duplicates win); output size (in-1)*stride - 2*padding +
  * kernel_size unless output_size (spatial, or full with N,C) gives one within stride of it.
- * backward: dx = dy gathered at idx. Errors: indices shape, an index outside the output plane. */
+ * backward: dx[i] = dy[idx[i]] for the surviving writer of each position (overwritten duplicates
+ * get 0; PyTorch gives every duplicate the gradient). Errors: indices shape, an index outside
+ * the output plane. */
 tg_tensor *tg_max_unpool1d(tg_tape *t, tg_tensor *x, tg_tensor *indices, const tg_pool_attr *a);
 tg_tensor *tg_max_unpool2d(tg_tape *t, tg_tensor *x, tg_tensor *indices, const tg_pool_attr *a);
 tg_tensor *tg_max_unpool3d(tg_tape *t, tg_tensor *x, tg_tensor *indices, const tg_pool_attr *a);

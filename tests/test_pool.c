@@ -383,6 +383,18 @@ START_TEST(max_unpool_scatters_through_indices)
     u = tg_max_unpool1d(t, v, i1, &a);
     tt_assert_shape(u, 1, 1, 3);
     tt_assert_close(u->data, ((double[]){0, 7, 8}), 3, TT_TOL);
+
+    /* duplicate indices: the later write wins, and only it receives the gradient */
+    tg_tape_reset(t);
+    v->requires_grad = true;
+    i1->idata[0] = 2;
+    i1->idata[1] = 2;
+    u = tg_max_unpool1d(t, v, i1, &a);
+    tt_assert_close(u->data, ((double[]){0, 0, 8}), 3, TT_TOL);
+    backward_with(t, u, (double[]){1, 2, 3});
+    tt_assert_close(v->grad, ((double[]){0, 3}), 2, TT_TOL);
+    tg_tensor *in[2] = {v, i1};
+    tt_gradcheck_op(TG_OP_MAX_UNPOOL1D, &a, in, 2);
 }
 END_TEST
 

@@ -181,7 +181,7 @@ void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx)
     tg_parallel_for(g->planes, avg_backward_planes, &j);
 }
 
-/* ---- max-unpool: scatter x through idx, and gather back ---- */
+/* ---- max-unpool: scatter x through idx; the gradient follows the surviving writer ---- */
 
 static void unpool_forward_planes(void *ctx, int64_t p0, int64_t p1)
 {
@@ -189,16 +189,19 @@ static void unpool_forward_planes(void *ctx, int64_t p0, int64_t p1)
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *x = j->src + p * j->in_plane;
         const int64_t *idx = j->idx_in + p * j->in_plane;
+        int64_t *winner = j->idx_out + p * j->out_plane;
         tg_real *y = j->dst + p * j->out_plane;
-        memset(y, 0, (size_t)j->out_plane * sizeof *y);
-        for (int64_t i = 0; i < j->in_plane; i++) y[idx[i]] = x[i];
+        for (int64_t o = 0; o < j->out_plane; o++) winner[o] = -1;
+        for (int64_t i = 0; i < j->in_plane; i++) winner[idx[i]] = i; /* later duplicates win */
+        for (int64_t o = 0; o < j->out_plane; o++) y[o] = winner[o] >= 0 ? x[winner[o]] : 0;
     }
 }
 
 void tg_unpool_forward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *x,
-                       const int64_t *idx, tg_real *y)
+                       const int64_t *idx, int64_t *winner, tg_real *y)
 {
-    pool_job j = {.src = x, .dst = y, .idx_in = idx, .in_plane = in_plane, .out_plane = out_plane};
+    pool_job j = {.src = x, .dst = y, .idx_in = idx, .idx_out = winner, .in_plane = in_plane,
+                  .out_plane = out_plane};
     tg_parallel_for(planes, unpool_forward_planes, &j);
 }
 
@@ -207,15 +210,16 @@ static void unpool_backward_planes(void *ctx, int64_t p0, int64_t p1)
     const pool_job *j = ctx;
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *dy = j->src + p * j->out_plane;
-        const int64_t *idx = j->idx_in + p * j->in_plane;
+        const int64_t *winner = j->idx_in + p * j->out_plane;
         tg_real *dx = j->dst + p * j->in_plane;
-        for (int64_t i = 0; i < j->in_plane; i++) dx[i] += dy[idx[i]];
+        for (int64_t o = 0; o < j->out_plane; o++)
+            if (winner[o] >= 0) dx[winner[o]] += dy[o];
     }
 }
 
 void tg_unpool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *dy,
-                        const int64_t *idx, tg_real *dx)
+                        const int64_t *winner, tg_real *dx)
 {
-    pool_job j = {.src = dy, .dst = dx, .idx_in = idx, .in_plane = in_plane, .out_plane = out_plane};
+    pool_job j = {.src = dy, .dst = dx, .idx_in = winner, .in_plane = in_plane, .out_plane = out_plane};
     tg_parallel_for(planes, unpool_backward_planes, &j);
 }

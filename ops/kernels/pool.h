@@ -44,12 +44,13 @@ void tg_pool_avg_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y);
 /* dx += dy / divisor over each window. */
 void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx);
 
-/* Max-unpool: y (planes * out_plane) = 0 except y[p, idx[p, i]] = x[p, i] (later writes win).
- * Every idx must lie in [0, out_plane) (the op checks). */
+/* Max-unpool: y (planes * out_plane) = 0 except y[p, idx[p, i]] = x[p, i], later duplicates
+ * winning; winner (planes * out_plane, scratch the caller keeps for the backward) records which i
+ * survived at each output (-1: none). Every idx must lie in [0, out_plane) (the op checks). */
 void tg_unpool_forward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *x,
-                       const int64_t *idx, tg_real *y);
-/* dx[p, i] += dy[p, idx[p, i]]. */
+                       const int64_t *idx, int64_t *winner, tg_real *y);
+/* dx[p, winner[p, o]] += dy[p, o]: only the surviving writer receives the gradient. */
 void tg_unpool_backward(int64_t planes, int64_t in_plane, int64_t out_plane, const tg_real *dy,
-                        const int64_t *idx, tg_real *dx);
+                        const int64_t *winner, tg_real *dx);
 
 #endif
