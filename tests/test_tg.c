@@ -344,6 +344,21 @@ START_TEST(gradcheck_command)
 }
 END_TEST
 
+/* bench and the model commands are dispatched to their own code (tools/bench*.c, cmd_nn.c) */
+START_TEST(delegated_commands)
+{
+    ck_assert_msg(run("bench", "--filter", "no_such_case_zzz", "--threads", "1", NULL) == 0, "%s", err_text);
+    ck_assert_str_eq(out_text, "");
+    assert_fails(1, "bench: --threads needs a number from 1 to 64", "bench", "--threads", "0");
+    ck_assert_int_eq(run("summary", NULL), 1); /* usage error from tg_cmd_summary */
+    char model[PATH_MAX];
+    if (realpath("nn/models/lenet5.txt", model)) {
+        ck_assert_msg(run("summary", model, NULL) == 0, "%s", err_text);
+        ck_assert(strstr(out_text, "Total params: ") != NULL && strstr(out_text, "Total MACs: ") != NULL);
+    }
+}
+END_TEST
+
 /* Every op in the table, given wrong inputs, answers 0, 1 or 2 with one error line: never a crash. */
 START_TEST(every_op_survives_wrong_inputs)
 {
@@ -399,6 +414,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, optional_and_label_inputs);
     tcase_add_test(tc, dot_and_listing);
     tcase_add_test(tc, gradcheck_command);
+    tcase_add_test(tc, delegated_commands);
     tcase_add_test(tc, every_op_survives_wrong_inputs);
     suite_add_tcase(s, tc);
     return s;
