@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../tapegrad.h"
@@ -13,13 +12,6 @@
 int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int tg_cmd_summary(int argc, char **argv)
 {
@@ -87,58 +79,26 @@ int tg_cmd_dot(int argc, char **argv)
     return rc;
 }
 
-/* Accuracy (and mean loss) of the model on a dataset, eval mode, batches of 256. */
-static double evaluate(tg_model *m, tg_tape *t, const tg_dataset *d, tg_tensor *x, tg_tensor *y, int64_t batch,
-                       double *mean_loss)
-{
-    tg_batcher b;
-    if (tg_batcher_init(&b, d, batch, false, 0) != TG_OK) return NAN;
-    tg_module_train(m->net, false);
-    int64_t correct = 0, seen = 0, n;
-    double loss_sum = 0;
-    while ((n = tg_batcher_next(&b, x, y)) > 0) {
-        tg_tape_reset(t);
-        tg_no_grad_begin(t);
-        tg_tensor *xb = x, *yb = y;
-        if (n < batch) { /* a short last batch: views of the first n samples */
-            xb = tg_slice(t, x, 0, 0, n, 1);
-            yb = tg_tape_tensor(t, TG_INT64, 1, &n);
-            if (yb) memcpy(yb->idata, y->idata, (size_t)n * sizeof(int64_t));
-        }
-        tg_tensor *logits = tg_module_forward(m->net, t, xb);
-        tg_tensor *loss = logits ? tg_cross_entropy(t, logits, yb) : NULL;
-        tg_no_grad_end(t);
-        if (!loss) {
-            fprintf(stderr, "tg train: %s\n", tg_error(t));
-            tg_batcher_free(&b);
-            return NAN;
-        }
-        loss_sum += loss->data[0] * (double)n;
-        const int64_t k = logits->shape[1];
-        for (int64_t i = 0; i < n; i++) {
-            int64_t best = 0;
-            for (int64_t j = 1; j < k; j++)
-                if (logits->data[i * k + j] > logits->data[i * k + best]) best = j;
-            correct += best == yb->idata[i];
-        }
-        seen += n;
-    }
-    tg_batcher_free(&b);
-    tg_module_train(m->net, true);
-    *mean_loss = loss_sum / (double)seen;
-    return (double)correct / (double)seen;
-}
+/* Progress bar on a terminal, redrawn at most every 0.2 s. */
+typedef struct progress_ctx {
+    int epoch, epochs;
+    int64_t total;
+    double last_draw;
+} progress_ctx;
 
-static void progress(bool tty, int epoch, int epochs, int64_t done, int64_t total, double loss, double acc,
-                     double ips, double eta)
+static void progress(void *vc, const tg_epoch_stats *st)
 {
-    if (!tty) return;
-    const int width = 30, filled = (int)(width * done / (total ? total : 1));
+    progress_ctx *c = vc;
+    if (st->seconds - c->last_draw < 0.2) return;
+    c->last_draw = st->seconds;
+    const int width = 30, filled = (int)(width * st->samples / (c->total ? c->total : 1));
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f acc %.4f %.0f img/s ETA %.0fs   ", epoch, epochs, bar,
-            (int)(100 * done / (total ? total : 1)), loss, acc, ips, eta);
+    const double ips = (double)st->samples / st->seconds;
+    const double eta = (double)(c->total - st->samples) / ips + (double)(c->epochs - c->epoch) * (double)c->total / ips;
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f acc %.4f %.0f img/s ETA %.0fs   ", c->epoch, c->epochs, bar,
+            (int)(100 * st->samples / (c->total ? c->total : 1)), st->loss, st->accuracy, ips, eta);
     fflush(stderr);
 }
 
@@ -269,8 +229,6 @@ int tg_cmd_train(int argc, char **argv)
         return 2;
     }
 
-    const int64_t xs[4] = {batch, train->c, train->h, train->w};
-    tg_tensor *x = tg_tensor_new(TG_REAL, 4, xs), *y = tg_tensor_new(TG_INT64, 1, &batch);
     tg_tape *t = tg_tape_new(64u << 20);
     int rc = 0;
     tg_batcher b;
@@ -289,55 +247,28 @@ int tg_cmd_train(int argc, char **argv)
     double total_train_s = 0, test_acc = 0;
     int64_t total_imgs = 0;
     for (int epoch = 1; epoch <= epochs && !rc; epoch++) {
-        tg_batcher_reset(&b);
-        double loss_sum = 0, t0 = now_s(), last_draw = 0;
-        int64_t correct = 0, seen = 0, n;
-        while ((n = tg_batcher_next(&b, x, y)) > 0) {
-            if (n < batch) break; /* drop the short last batch (shapes stay fixed) */
-            tg_tape_reset(t);
-            tg_tensor *logits = tg_module_forward(m->net, t, x);
-            tg_tensor *loss = logits ? tg_cross_entropy(t, logits, y) : NULL;
-            tg_optim_zero_grad(opt);
-            if (!loss || tg_backward(loss) != TG_OK) {
-                fprintf(stderr, "\ntg train: %s\n", tg_error(t) ? tg_error(t) : "backward failed");
-                rc = 2;
-                break;
-            }
-            tg_optim_step(opt);
-            loss_sum += loss->data[0] * (double)n;
-            const int64_t k = logits->shape[1];
-            for (int64_t i = 0; i < n; i++) {
-                int64_t best = 0;
-                for (int64_t j = 1; j < k; j++)
-                    if (logits->data[i * k + j] > logits->data[i * k + best]) best = j;
-                correct += best == y->idata[i];
-            }
-            seen += n;
-            const double el = now_s() - t0;
-            if (el - last_draw > 0.2) {
-                last_draw = el;
-                const double ips = (double)seen / el;
-                progress(tty, epoch, epochs, seen, train->n, loss_sum / (double)seen, (double)correct / (double)seen,
-                         ips, (double)(train->n - seen) / ips + (epochs - epoch) * train->n / ips);
-            }
+        progress_ctx pc = {.epoch = epoch, .epochs = epochs, .total = train->n};
+        tg_epoch_stats tr, te;
+        if (tg_train_epoch(m->net, opt, &b, t, &tr, tty ? progress : NULL, &pc) != TG_OK ||
+            tg_evaluate(m->net, test, batch, t, &te) != TG_OK) {
+            fprintf(stderr, "%stg train: %s\n", tty ? "\n" : "", tg_error(t) ? tg_error(t) : "training failed");
+            rc = 2;
+            break;
         }
-        if (rc) break;
-        const double secs = now_s() - t0;
-        total_train_s += secs;
-        total_imgs += seen;
-        double test_loss = 0;
-        test_acc = evaluate(m, t, test, x, y, batch, &test_loss);
+        total_train_s += tr.seconds;
+        total_imgs += tr.samples;
+        test_acc = te.accuracy;
         if (tty) fprintf(stderr, "\r%100s\r", "");
         printf("epoch %d train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f img/s %.1f time %.1fs\n", epoch,
-               loss_sum / (double)seen, (double)correct / (double)seen, test_loss, test_acc, (double)seen / secs, secs);
+               tr.loss, tr.accuracy, te.loss, te.accuracy, (double)tr.samples / tr.seconds, tr.seconds);
         fflush(stdout);
         if (save && tg_checkpoint_save(save, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
             fprintf(stderr, "tg train: %s\n", err);
             rc = 2;
         }
         if (csv)
-            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f\n", epoch, loss_sum / (double)seen,
-                    (double)correct / (double)seen, test_loss, test_acc, (double)seen / secs, secs);
+            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f\n", epoch, tr.loss, tr.accuracy, te.loss, te.accuracy,
+                    (double)tr.samples / tr.seconds, tr.seconds);
     }
     if (!rc && filters && write_filters(m->net, filters, err, sizeof err) != TG_OK) fprintf(stderr, "tg train: %s\n", err);
     if (!rc) {
@@ -347,7 +278,6 @@ int tg_cmd_train(int argc, char **argv)
     if (csv) fclose(csv);
     tg_batcher_free(&b);
     tg_tape_free(t);
-    tg_tensor_free(x), tg_tensor_free(y);
     free(named), free(params);
     tg_optim_free(opt);
     tg_dataset_free(train), tg_dataset_free(test);
