@@ -6,11 +6,10 @@ The issue's seven conv2d shapes, no bias (as tools/bench_conv.c): forward under 
 forward + backward with x and w requiring grad (dX and dW). Best of repeated runs for at least
 0.5 s each; FLOPs = 2*MACs forward, 6*MACs forward+backward. One JSON object per line.
 """
-import json
-import time
-
 import torch
 import torch.nn.functional as F
+
+from torch_timing import best_ms, emit
 
 SHAPES = [  # N, C, H, W, O, K, stride, pad, groups
     (64, 1, 28, 28, 20, 5, 1, 2, 1),
@@ -23,19 +22,7 @@ SHAPES = [  # N, C, H, W, O, K, stride, pad, groups
 ]
 
 
-def best_ms(fn, budget=0.5):
-    fn()
-    best, start, runs = float("inf"), time.perf_counter(), 0
-    while time.perf_counter() - start < budget or runs < 3:
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-        runs += 1
-    return best * 1e3
-
-
 def main():
-    torch.set_num_threads(1)
     torch.manual_seed(1)
     for n, c, h, w, o, k, s, p, g in SHAPES:
         x = torch.randn(n, c, h, w, requires_grad=True)
@@ -57,10 +44,8 @@ def main():
             torch.autograd.grad(out, (x, wt), dy)
 
         for suffix, fn, flops in (("fwd", fwd, 2 * macs), ("fwdbwd", fwdbwd, 6 * macs)):
-            ms = best_ms(fn)
-            print(json.dumps({"name": f"{name}_{suffix}", "shape": shape, "ms": round(ms, 4),
-                              "gflops": round(flops / (ms * 1e6), 2), "threads": 1,
-                              "impl": f"torch {torch.__version__}"}), flush=True)
+            ms = best_ms(fn, budget=0.5)
+            emit(f"{name}_{suffix}", shape, ms, gflops=flops / (ms * 1e6))
 
 
 if __name__ == "__main__":

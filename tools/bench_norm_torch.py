@@ -5,29 +5,14 @@
 Prints the same JSON lines as tools/bench_norm.c, with the same byte counts (each array once:
 forward x, y; forward+backward x, y, x, dy, dx), so the GB/s ratio is the time ratio.
 """
-import json
-import time
-
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
-
-
-def best_ms(fn, min_seconds=0.3):
-    fn()
-    best, start = float("inf"), time.perf_counter()
-    while time.perf_counter() - start < min_seconds or best == float("inf"):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
+from torch_timing import best_ms, emit as emit_line
 
 
 def emit(name, shape, ms, arrays, numel):
-    gbps = arrays * numel * 4 / (ms * 1e6)
-    print(json.dumps({"name": name, "shape": shape, "ms": round(ms, 4), "gbps": round(gbps, 2),
-                      "threads": 1, "impl": "torch " + torch.__version__}))
+    emit_line(name, shape, ms, gbps=arrays * numel * 4 / (ms * 1e6))
 
 
 x = (torch.rand(64, 64, 56, 56) * 4 - 1).requires_grad_(True)
