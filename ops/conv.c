@@ -258,9 +258,14 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
             const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_real *dan = da + (n0 * k->ca + g * cg) * core_a_size(k);
+            if (m == 1 && core_is_pointwise(&k->geom)) { /* col2im of a 1x1 is the identity: add in place */
+                tg_gemm(true, false, rows, pb, og, 1, w + g * og * rows, rows, dbs, pb, 1, dan, pb);
+                continue;
+            }
             tg_gemm(true, false, rows, m * pb, og, 1, w + g * og * rows, rows, dbs, m * pb, 0, col, m * pb);
             for (int64_t i = 0; i < m; i++)
-                tg_col2im_add(&k->geom, col + i * pb, m * pb, da + ((n0 + i) * k->ca + g * cg) * core_a_size(k));
+                tg_col2im_add(&k->geom, col + i * pb, m * pb, dan + i * k->ca * core_a_size(k));
         }
     }
     return 0;

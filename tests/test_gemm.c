@@ -200,6 +200,24 @@ static void check_kernel_shapes(int kind)
 START_TEST(test_gemm_matches_reference) { check_kernel_shapes(_i); }
 END_TEST
 
+/* Every row count of the last row panel (m = 1 .. 3*MR+1 covers each remainder of every kernel's
+ * MR, 4, 6 and 12) with a partial column panel and K split across blocks, all transposes: the
+ * partial-row micro-kernels write straight into C and must not touch rows past m. */
+START_TEST(test_gemm_every_partial_row_panel)
+{
+    if (tg_gemm_set_kernel(kernel_names[_i]) != 0) return;
+    for (int64_t m = 1; m <= 37; m++)
+        for (int t = 0; t < 4; t++) {
+            product p;
+            int64_t n = 35 + m % 3, k = m % 2 ? 9 : 300;
+            product_make(&p, t & 1, t & 2, m, n, k, 2, m % 3 ? 1 : -0.5, m % 4 ? 0 : 0.75, (uint64_t)(m * 4 + t));
+            product_run(&p);
+            product_check(&p, kernel_names[_i]);
+            product_free(&p);
+        }
+}
+END_TEST
+
 START_TEST(test_gemm_reference_itself)
 {
     /* The reference loop on the hand example, with a transposed, strided A (lda 3 > m 2). */
@@ -299,6 +317,7 @@ Suite *suite_gemm(void)
     suite_add_tcase(s, tc);
     tc = gemm_tcase("reference");
     tcase_add_loop_test(tc, test_gemm_matches_reference, 0, 3);
+    tcase_add_loop_test(tc, test_gemm_every_partial_row_panel, 0, 3);
     suite_add_tcase(s, tc);
     tc = gemm_tcase("threads");
     tcase_add_loop_test(tc, test_gemm_threads_bit_identical, 0, 3);

@@ -4,8 +4,9 @@
  *   jc: nc columns of C   -> pc: kc steps of K, pack op(B)[pc:pc+kc, jc:jc+nc] into NR-column panels
  *     -> ic: mc rows     -> pack op(A)[ic:ic+mc, pc:pc+kc] into MR-row panels
  *       -> jr, ir: one MR x NR micro-kernel call per tile.
- * The first K block applies the caller's beta, later ones accumulate (beta 1). Edge tiles are padded
- * with zeros in the packs, computed into a scratch tile and copied out.
+ * The first K block applies the caller's beta, later ones accumulate (beta 1). A partial row panel
+ * (the last rows of C) runs the micro-kernel variant for that many rows, straight into C; a
+ * partial column panel (zero-padded in the pack) is computed into a scratch tile and copied out.
  *
  * Threads split C into contiguous column (or row) ranges aligned to NR (MR); each thread runs the
  * whole nest on its range with its own packing buffers, so every element of C is summed by one
@@ -170,7 +171,7 @@ static void pack_b(const gemm_job *g, int64_t p0, int64_t kc, int64_t j0, int64_
         if (!g->trans_b) { /* B: the NR values of one k step are contiguous */
             for (int64_t p = 0; p < kc; p++) {
                 const tg_real *src = g->b + (p0 + p) * g->ldb + j0 + jr;
-                for (int64_t j = 0; j < cols; j++) dst[j] = src[j];
+                memcpy(dst, src, (size_t)cols * sizeof *dst); /* libc's copy is vectorised */
                 for (int64_t j = cols; j < nr; j++) dst[j] = 0;
                 dst += nr;
             }
@@ -211,11 +212,12 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                         int64_t rows = mc - ir < mr ? mc - ir : mr;
                         const tg_real *pa = buf->a + ir * kc;
                         tg_real *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                        if (rows == mr && cols == nr) {
-                            kern->run(kc, pa, pb, c, g->ldc, g->alpha, beta);
+                        tg_gemm_ukernel_fn run = kern->run[rows - 1];
+                        if (cols == nr) { /* full or partial row panel: straight into C */
+                            run(kc, pa, pb, c, g->ldc, g->alpha, beta);
                             continue;
                         }
-                        kern->run(kc, pa, pb, edge, nr, 1, 0);
+                        run(kc, pa, pb, edge, nr, 1, 0);
                         for (int64_t i = 0; i < rows; i++)
                             for (int64_t j = 0; j < cols; j++) {
                                 tg_real v = g->alpha * edge[i * nr + j];

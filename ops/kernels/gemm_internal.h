@@ -4,6 +4,8 @@
  *   C[0:MR, 0:NR] = alpha * sum_p pa[p*MR + i] * pb[p*NR + j]  (+ beta * C when beta != 0)
  * pa is a kc x MR panel of op(A) (MR values per k step), pb a kc x NR panel of op(B) (NR values
  * per k step, 64-byte aligned). With beta == 0, C is only written (NaNs in C never propagate).
+ * Each kernel comes in MR variants: run[r - 1] reads the same MR-strided A panel but computes and
+ * writes only the first r rows of the tile (the last, partial row panel of C).
  * Each micro-kernel file is compiled in both precisions and provides the kernel for tg_real.
  */
 #ifndef TG_GEMM_INTERNAL_H
@@ -20,7 +22,7 @@ typedef struct tg_gemm_kernel {
     const char *name;      /* "avx512", "avx2", "portable" */
     int mr, nr;            /* tile shape */
     int kc, mc, nc;        /* cache blocks: kc x nr panel of B in L1, mc x kc of A in L2, kc x nc of B in L3 */
-    tg_gemm_ukernel_fn run;
+    const tg_gemm_ukernel_fn *run; /* run[r - 1]: the first r rows of the tile; run[mr - 1]: all */
 } tg_gemm_kernel;
 
 /* Largest tile of any kernel: sizes the edge-tile scratch. */

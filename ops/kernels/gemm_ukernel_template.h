@@ -1,22 +1,28 @@
 /* ops/kernels/gemm_ukernel_template.h — the one micro-kernel, written once over a vector type.
  *
  * Included by gemm_portable.c, gemm_avx2.c and gemm_avx512.c after defining:
- *   UK_NAME            function name
+ *   UK_NAME            name of the table of kernels it defines (UK_NAME[r-1] computes r rows)
  *   UK_MR, UK_NV       tile rows, vectors per tile row (tile columns NR = UK_NV * UK_VLEN)
  *   UK_VLEN, UK_VEC    elements per vector, vector type
  *   UK_ZERO(), UK_SET1(x), UK_LOAD(p) (aligned), UK_LOADU(p), UK_STOREU(p, v),
  *   UK_FMA(a, b, acc) (= a*b + acc), UK_MUL(a, b)
  * The MR x NV accumulators live in registers; each k step loads NV vectors of B and broadcasts MR
- * values of A (an outer-product update). Contract in gemm_internal.h.
+ * values of A (an outer-product update). Contract in gemm_internal.h. One body, specialised for
+ * every row count 1..MR, so a partial row panel (M = 50, 64 with MR = 12) writes straight into C
+ * without computing padding rows or going through a scratch tile.
  */
 #define UK_NR (UK_NV * UK_VLEN)
+#define UK_CAT2(a, b) a##_##b
+#define UK_CAT(a, b) UK_CAT2(a, b)
+#define UK_BODY UK_CAT(UK_NAME, body)
 
-static void UK_NAME(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,
-                    tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)
+static inline __attribute__((always_inline)) void UK_BODY(int rows, int64_t kc, const tg_real *restrict pa,
+                                                           const tg_real *restrict pb, tg_real *restrict c,
+                                                           int64_t ldc, tg_real alpha, tg_real beta)
 {
     UK_VEC acc[UK_MR][UK_NV];
 #pragma GCC unroll 16
-    for (int i = 0; i < UK_MR; i++)
+    for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < UK_NV; v++) acc[i][v] = UK_ZERO();
 
@@ -26,7 +32,7 @@ static void UK_NAME(int64_t kc, const tg_real *restrict pa, const tg_real *restr
 #pragma GCC unroll 4
         for (int v = 0; v < UK_NV; v++) b[v] = UK_LOAD(pb + v * UK_VLEN);
 #pragma GCC unroll 16
-        for (int i = 0; i < UK_MR; i++) {
+        for (int i = 0; i < rows; i++) {
             UK_VEC a = UK_SET1(pa[i]);
 #pragma GCC unroll 4
             for (int v = 0; v < UK_NV; v++) acc[i][v] = UK_FMA(a, b[v], acc[i][v]);
@@ -38,13 +44,13 @@ static void UK_NAME(int64_t kc, const tg_real *restrict pa, const tg_real *restr
     UK_VEC va = UK_SET1(alpha);
     if (beta == 0) {
 #pragma GCC unroll 16
-        for (int i = 0; i < UK_MR; i++)
+        for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < UK_NV; v++) UK_STOREU(c + i * ldc + v * UK_VLEN, UK_MUL(va, acc[i][v]));
     } else {
         UK_VEC vb = UK_SET1(beta);
 #pragma GCC unroll 16
-        for (int i = 0; i < UK_MR; i++)
+        for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < UK_NV; v++) {
                 tg_real *cp = c + i * ldc + v * UK_VLEN;
@@ -53,4 +59,90 @@ static void UK_NAME(int64_t kc, const tg_real *restrict pa, const tg_real *restr
     }
 }
 
+#define UK_ROWS_FN(r)                                                                                 \
+    static void UK_CAT(UK_NAME, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,  \
+                                   tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)     \
+    {                                                                                                 \
+        UK_BODY(r, kc, pa, pb, c, ldc, alpha, beta);                                                  \
+    }
+UK_ROWS_FN(1)
+#if UK_MR >= 2
+UK_ROWS_FN(2)
+#endif
+#if UK_MR >= 3
+UK_ROWS_FN(3)
+#endif
+#if UK_MR >= 4
+UK_ROWS_FN(4)
+#endif
+#if UK_MR >= 5
+UK_ROWS_FN(5)
+#endif
+#if UK_MR >= 6
+UK_ROWS_FN(6)
+#endif
+#if UK_MR >= 7
+UK_ROWS_FN(7)
+#endif
+#if UK_MR >= 8
+UK_ROWS_FN(8)
+#endif
+#if UK_MR >= 9
+UK_ROWS_FN(9)
+#endif
+#if UK_MR >= 10
+UK_ROWS_FN(10)
+#endif
+#if UK_MR >= 11
+UK_ROWS_FN(11)
+#endif
+#if UK_MR >= 12
+UK_ROWS_FN(12)
+#endif
+#if UK_MR > 12
+#error "gemm_ukernel_template.h: add UK_ROWS_FN lines for UK_MR > 12"
+#endif
+
+/* UK_NAME[r - 1]: the kernel for the first r rows of a tile. */
+static const tg_gemm_ukernel_fn UK_NAME[UK_MR] = {
+    UK_CAT(UK_NAME, 1),
+#if UK_MR >= 2
+    UK_CAT(UK_NAME, 2),
+#endif
+#if UK_MR >= 3
+    UK_CAT(UK_NAME, 3),
+#endif
+#if UK_MR >= 4
+    UK_CAT(UK_NAME, 4),
+#endif
+#if UK_MR >= 5
+    UK_CAT(UK_NAME, 5),
+#endif
+#if UK_MR >= 6
+    UK_CAT(UK_NAME, 6),
+#endif
+#if UK_MR >= 7
+    UK_CAT(UK_NAME, 7),
+#endif
+#if UK_MR >= 8
+    UK_CAT(UK_NAME, 8),
+#endif
+#if UK_MR >= 9
+    UK_CAT(UK_NAME, 9),
+#endif
+#if UK_MR >= 10
+    UK_CAT(UK_NAME, 10),
+#endif
+#if UK_MR >= 11
+    UK_CAT(UK_NAME, 11),
+#endif
+#if UK_MR >= 12
+    UK_CAT(UK_NAME, 12),
+#endif
+};
+
+#undef UK_ROWS_FN
+#undef UK_BODY
+#undef UK_CAT
+#undef UK_CAT2
 #undef UK_NR
