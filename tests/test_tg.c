@@ -359,6 +359,92 @@ START_TEST(delegated_commands)
 }
 END_TEST
 
+/* `tg gradcheck` passes on every op in the table, each with attributes away from the defaults
+ * (stride, dilation, groups, padding modes, ceil_mode, broadcasting, size-1 dims). */
+START_TEST(gradcheck_every_op)
+{
+    static const char *const cases[] = {
+        "add 2x3x1 3x4",
+        "sub 2x3 1x3",
+        "mul 2x1x4 3x1",
+        "div 2x3 2x3",
+        "neg 3x5",
+        "exp 2x3",
+        "log 2x3",
+        "sqrt 2x3",
+        "pow exponent=3 2x3",
+        "matmul 2x3x4 4x5",
+        "linear 3x4 2x4 2",
+        "sum dim=1 keepdim=1 2x3x4",
+        "mean dim=-1 2x3x4",
+        "max dim=1 2x5x3",
+        "reshape shape=3,-1 2x3x2",
+        "flatten start_dim=1 2x3x2x2",
+        "permute dims=2,0,1 2x3x4",
+        "transpose dim0=0 dim1=2 2x3x4",
+        "concat dim=1 2x3 2x2 2x1",
+        "slice dim=1 start=1 end=5 step=2 2x6",
+        "pad pad=1,2,0,1 mode=reflect 2x3x4x5",
+        "relu 3x7",
+        "leaky_relu negative_slope=0.2 3x7",
+        "elu 3x7",
+        "sigmoid 3x7",
+        "tanh 3x7",
+        "gelu 3x7",
+        "softmax dim=1 3x7",
+        "log_softmax dim=0 3x7",
+        "cross_entropy 4x5 4",
+        "nll_loss 4x5 4",
+        "mse_loss 3x4 3x4",
+        "l1_loss 3x4 3x4",
+        "dropout p=0.3 4x5",
+        "conv1d stride=2 padding=1 dilation=2 2x4x11 6x2x3 6 groups=2",
+        "conv2d stride=2 padding=1 groups=2 padding_mode=reflect 2x4x7x9 6x2x3x3 6",
+        "conv3d padding=1 stride=2 1x2x5x4x5 3x2x3x2x3 3",
+        "conv_transpose1d stride=3 output_padding=2 padding=1 2x4x5 4x3x3 3",
+        "conv_transpose2d stride=2 output_padding=1 groups=2 dilation=2 2x4x4x5 4x3x3x3 6",
+        "conv_transpose3d stride=2 1x2x3x3x2 2x2x2x3x2 2",
+        "locally_connected2d stride=2 1x2x7x7 3x3x4x2x3x3 4x3x3",
+        "max_pool1d kernel_size=3 stride=2 padding=1 2x3x9",
+        "max_pool2d kernel_size=3 stride=2 ceil_mode=1 dilation=1 2x3x8x7",
+        "max_pool3d kernel_size=2 2x2x4x5x4",
+        "avg_pool1d kernel_size=3 stride=2 padding=1 count_include_pad=0 2x3x9",
+        "avg_pool2d kernel_size=3 stride=2 ceil_mode=1 2x3x8x7",
+        "avg_pool3d kernel_size=2 stride=1 2x2x4x5x4",
+        "global_avg_pool 2x3x5x4",
+        "global_max_pool 2x3x5x4x3",
+        "adaptive_avg_pool2d output_size=3,2 2x3x7x5",
+        "adaptive_max_pool2d output_size=3,4 2x3x7x5",
+        "max_unpool1d kernel_size=2 2x3x4 2x3x4",
+        "max_unpool2d kernel_size=2 2x3x3x4 2x3x3x4",
+        "max_unpool3d kernel_size=2 1x2x2x2x3 1x2x2x2x3",
+        "batch_norm training=1 4x3x5x2 3 3 3 3",
+        "layer_norm normalized_shape=5,2 4x3x5x2 5x2 5x2",
+        "instance_norm 2x3x5x4 none none 3 3",
+        "group_norm num_groups=2 2x4x3x5 4 4",
+        "frn 2x3x5x4 3 3",
+        "tlu 2x3x5x4 3",
+    };
+    const int n_cases = (int)(sizeof cases / sizeof cases[0]);
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        const char *name = tg_op_get(op)->name;
+        bool listed = false;
+        for (int c = 0; c < n_cases && !listed; c++)
+            listed = !strncmp(cases[c], name, strlen(name)) && cases[c][strlen(name)] == ' ';
+        ck_assert_msg(listed, "op %s has no gradcheck case", name);
+    }
+    for (int c = 0; c < n_cases; c++) {
+        char line[256], *words[32];
+        int n = 0;
+        snprintf(line, sizeof line, "gradcheck %s", cases[c]);
+        for (char *w = strtok(line, " "); w && n < 31; w = strtok(NULL, " ")) words[n++] = w;
+        words[n] = NULL;
+        ck_assert_msg(run_argv(words) == 0, "tg %s: %s%s", cases[c], out_text, err_text);
+        ck_assert_msg(strstr(out_text, "\nPASS ") || !strncmp(out_text, "PASS ", 5), "tg %s: %s", cases[c], out_text);
+    }
+}
+END_TEST
+
 /* Every op in the table, given wrong inputs, answers 0, 1 or 2 with one error line: never a crash. */
 START_TEST(every_op_survives_wrong_inputs)
 {
@@ -414,6 +500,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, optional_and_label_inputs);
     tcase_add_test(tc, dot_and_listing);
     tcase_add_test(tc, gradcheck_command);
+    tcase_add_test(tc, gradcheck_every_op);
     tcase_add_test(tc, delegated_commands);
     tcase_add_test(tc, every_op_survives_wrong_inputs);
     suite_add_tcase(s, tc);
