@@ -168,7 +168,7 @@ static tg_module *build_layer(const char *type, const kv *kvs, int n, bool *used
         used[i] = true;
         if (tg_module_set(m, attr_name(type, kvs[i].key), kvs[i].value, err, errsz)) {
             /* the generic message names the op's attribute; say the user's key */
-            if (strstr(err, "unknown key")) SAY("%s: unknown key '%s'", type, kvs[i].key);
+            if (err && strstr(err, "unknown key")) SAY("%.64s: unknown key '%.31s'", type, kvs[i].key);
             tg_module_free(m);
             return NULL;
         }
