@@ -575,6 +575,8 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+static TCase *direct_kernel_tcase(void); /* the direct-kernel block at the end of the file */
+
 Suite *suite_conv(void)
 {
     Suite *s = suite_create("conv");
@@ -597,5 +599,314 @@ Suite *suite_conv(void)
     tcase_add_test(tc, locally_connected2d_values_and_gradcheck);
     tcase_add_test(tc, bad_inputs);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, direct_kernel_tcase());
     return s;
+}
+
+/* ==== direct (depthwise) kernels — owned by the depthwise work ====
+ * tg_conv_direct / tg_conv_direct_dw against im2col + GEMM on the same geometry, for every
+ * kernel this CPU runs (portable, avx512): odd widths across vector and row blocks, strides,
+ * dilations, pads (negative ones crop, as the rotated dX path uses), 1-D/2-D/3-D, channel
+ * multipliers, accumulate; then depthwise conv2d end to end (values and gradients against naive
+ * loops, gradient checks), and non-finite inputs that no output reads. */
+
+#include "../ops/kernels/cpu.h"
+#include "../ops/kernels/gemm.h"
+#include "../ops/kernels/im2col.h"
+
+static const char *const direct_kernels[] = {"portable", "avx512"};
+#define N_DIRECT_KERNELS 2
+
+/* One plane geometry: 3 dims (D, H, W) each {in, kernel, stride, pad, dilation}; false when the
+ * output would be empty. */
+static bool direct_geom(tg_conv_geom *g, int64_t channels, const int64_t in[3], const int64_t k[3],
+                        const int64_t s[3], const int64_t p[3], const int64_t d[3])
+{
+    g->channels = channels;
+    for (int i = 0; i < 3; i++) {
+        int64_t span = in[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1;
+        if (span < 0) return false;
+        g->in[i] = in[i];
+        g->kernel[i] = k[i];
+        g->stride[i] = s[i];
+        g->pad[i] = p[i];
+        g->dilation[i] = d[i];
+        g->out[i] = span / s[i] + 1;
+    }
+    return true;
+}
+
+/* tt_assert_close with one assertion per array, not per element (Check writes every passing
+ * assertion to its pipe, which dominates on these large grids). */
+#define direct_assert_close(got, want, n, tol) direct_assert_close_at(__LINE__, (got), (want), (n), (tol))
+static void direct_assert_close_at(int line, const tg_real *got, const double *want, int64_t n, double tol)
+{
+    ck_assert_msg(got != NULL, "line %d: got NULL", line);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++) {
+        double g = got[i], w = want[i];
+        if (!(fabs(g - w) <= tol + tol * fabs(w))) bad = i;
+    }
+    ck_assert_msg(bad < 0, "line %d: element %lld: got %.9g, want %.9g (tol %g)", line, (long long)bad,
+                  bad < 0 ? 0 : (double)got[bad], bad < 0 ? 0 : want[bad], tol);
+}
+
+/* An untracked 1-D tensor of n uniform values in [-1, 1) (the grid makes thousands). */
+static tg_tensor *direct_random(int64_t n, uint64_t seed)
+{
+    tg_tensor *t = tg_tensor_new(TG_REAL, 1, (int64_t[]){n});
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++) t->data[i] = (tg_real)(2 * tg_rng_uniform(&r) - 1);
+    return t;
+}
+
+/* Compares the direct kernels with im2col + GEMM on one geometry and out_channels; seed varies
+ * the data. Every available kernel; accumulate both ways. */
+static void check_direct_geom(const tg_conv_geom *g, int64_t out_channels, uint64_t seed)
+{
+    const int64_t cg = g->channels, taps = tg_conv_geom_taps(g);
+    const int64_t pin = tg_conv_geom_in_size(g), pout = tg_conv_geom_out_size(g), rows = cg * taps;
+    int64_t xs[1] = {cg * pin}, ws[1] = {out_channels * rows}, ys[1] = {out_channels * pout};
+    tg_tensor *x = direct_random(xs[0], seed), *w = direct_random(ws[0], seed + 1);
+    tg_tensor *y0 = direct_random(ys[0], seed + 2), *dy = direct_random(ys[0], seed + 3);
+    tg_real *col = malloc((size_t)(rows * pout) * sizeof *col), *y = malloc((size_t)ys[0] * sizeof *y);
+    tg_real *want_y = malloc((size_t)ys[0] * sizeof *want_y), *dw = malloc((size_t)ws[0] * sizeof *dw);
+    tg_real *want_dw = malloc((size_t)ws[0] * sizeof *want_dw);
+    double *want = malloc((size_t)(ys[0] > ws[0] ? ys[0] : ws[0]) * sizeof *want);
+    tg_im2col(g, x->data, col, pout);
+    for (int acc = 0; acc < 2; acc++) {
+        memcpy(want_y, y0->data, (size_t)ys[0] * sizeof *y);
+        tg_gemm_reference(false, false, out_channels, pout, rows, 1, w->data, rows, col, pout, acc ? 1 : 0, want_y, pout);
+        for (int64_t i = 0; i < ys[0]; i++) want[i] = want_y[i];
+        for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+            if (tg_conv_direct_set_kernel(direct_kernels[k])) continue; /* this CPU cannot run it */
+            memcpy(y, y0->data, (size_t)ys[0] * sizeof *y);
+            tg_conv_direct(g, out_channels, x->data, w->data, y, acc);
+            direct_assert_close(y, want, ys[0], TT_DOUBLE ? 1e-12 : 2e-5);
+        }
+    }
+    for (int64_t i = 0; i < ws[0]; i++) want_dw[i] = w->data[i]; /* dW accumulates onto this */
+    tg_gemm_reference(false, true, out_channels, rows, pout, 1, dy->data, pout, col, pout, 1, want_dw, rows);
+    for (int64_t i = 0; i < ws[0]; i++) want[i] = want_dw[i];
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
+        memcpy(dw, w->data, (size_t)ws[0] * sizeof *dw);
+        tg_conv_direct_dw(g, out_channels, x->data, dy->data, dw);
+        direct_assert_close(dw, want, ws[0], TT_DOUBLE ? 1e-11 : 1e-4);
+    }
+    tg_conv_direct_set_kernel(NULL);
+    free(col), free(y), free(want_y), free(dw), free(want_dw), free(want);
+    tg_tensor_free(x), tg_tensor_free(w), tg_tensor_free(y0), tg_tensor_free(dy);
+}
+
+START_TEST(direct_kernels_match_im2col_gemm_2d)
+{
+    static const int64_t widths[] = {1, 3, 17, 33, 100}, heights[] = {1, 4, 9, 20};
+    static const int64_t kernels[][2] = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {3, 1}, {1, 3}};
+    static const int64_t strides[][2] = {{1, 1}, {2, 2}, {3, 3}, {1, 2}, {2, 1}};
+    static const int64_t pads[][2] = {{0, 0}, {1, 1}, {2, 2}, {-1, -1}, {1, 0}};
+    static const int64_t dils[][2] = {{1, 1}, {2, 2}, {1, 2}};
+    uint64_t seed = 5000;
+    int checked = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (size_t hi = 0; hi < sizeof heights / sizeof *heights; hi++)
+            for (size_t ki = 0; ki < sizeof kernels / sizeof *kernels; ki++)
+                for (size_t si = 0; si < sizeof strides / sizeof *strides; si++)
+                    for (size_t pi = 0; pi < sizeof pads / sizeof *pads; pi++)
+                        for (size_t di = 0; di < sizeof dils / sizeof *dils; di++) {
+                            /* keep the 3x3 dilation-1 cases (the specialised kernel) complete, sample the rest */
+                            bool k3 = kernels[ki][0] == 3 && kernels[ki][1] == 3 && di == 0;
+                            if (!k3 && (wi + hi + ki + si + pi + di) % 3 != 0) continue;
+                            tg_conv_geom g;
+                            if (!direct_geom(&g, 1, V(1, heights[hi], widths[wi]), V(1, kernels[ki][0], kernels[ki][1]),
+                                             V(1, strides[si][0], strides[si][1]), V(0, pads[pi][0], pads[pi][1]),
+                                             V(1, dils[di][0], dils[di][1])))
+                                continue;
+                            check_direct_geom(&g, 1 + (int64_t)(seed % 3 == 0), seed); /* some with 2 outputs */
+                            seed += 4;
+                            checked++;
+                        }
+    ck_assert_int_gt(checked, 500);
+}
+END_TEST
+
+START_TEST(direct_kernels_match_im2col_gemm_1d_3d_channels)
+{
+    tg_conv_geom g;
+    /* 1-D rows (wide, ragged), 3-D volumes, several input channels and output channels */
+    ck_assert(direct_geom(&g, 1, V(1, 1, 130), V(1, 1, 7), V(1, 1, 1), V(0, 0, 3), V(1, 1, 1)));
+    check_direct_geom(&g, 3, 7000);
+    ck_assert(direct_geom(&g, 1, V(1, 1, 41), V(1, 1, 33), V(1, 1, 1), V(0, 0, 16), V(1, 1, 1))); /* wider than the SIMD limit */
+    check_direct_geom(&g, 1, 7010);
+    ck_assert(direct_geom(&g, 1, V(1, 1, 64), V(1, 1, 3), V(1, 1, 2), V(0, 0, 1), V(1, 1, 3)));
+    check_direct_geom(&g, 2, 7020);
+    ck_assert(direct_geom(&g, 1, V(5, 9, 17), V(3, 3, 3), V(1, 1, 1), V(1, 1, 1), V(1, 1, 1)));
+    check_direct_geom(&g, 2, 7030);
+    ck_assert(direct_geom(&g, 1, V(6, 10, 19), V(3, 3, 3), V(2, 2, 2), V(1, 0, 1), V(1, 1, 1)));
+    check_direct_geom(&g, 1, 7040);
+    ck_assert(direct_geom(&g, 1, V(7, 12, 9), V(2, 3, 2), V(2, 1, 3), V(-1, 2, 0), V(2, 1, 2)));
+    check_direct_geom(&g, 1, 7050);
+    ck_assert(direct_geom(&g, 1, V(4, 6, 7), V(5, 5, 5), V(1, 1, 1), V(2, 2, 2), V(1, 1, 1))); /* 125 taps: kd passes */
+    check_direct_geom(&g, 1, 7060);
+    ck_assert(direct_geom(&g, 1, V(1, 12, 12), V(1, 9, 9), V(1, 1, 1), V(0, 4, 4), V(1, 1, 1))); /* 81 taps per plane */
+    check_direct_geom(&g, 1, 7070);
+    ck_assert(direct_geom(&g, 3, V(1, 11, 21), V(1, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1))); /* 3 input channels */
+    check_direct_geom(&g, 2, 7080);
+    ck_assert(direct_geom(&g, 2, V(1, 9, 18), V(1, 3, 3), V(1, 2, 2), V(0, 1, 1), V(1, 1, 1)));
+    check_direct_geom(&g, 3, 7090);
+}
+END_TEST
+
+/* Naive depthwise-family gradients for one configuration (double): dx[n,c,i] += dy * w and
+ * dw[o,ci,k] += dy * x over every output position and tap that lands inside the input. */
+static void ref_conv_grads(const ref_cfg *c, const tg_real *x, const tg_real *w, const tg_real *dy, double *dx,
+                           double *dw)
+{
+    int64_t out[3], cg = c->c / c->groups, og = c->o / c->groups;
+    for (int i = 0; i < 3; i++) out[i] = ref_conv_out(c, i);
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->o; o++)
+            for (int64_t z = 0; z < out[0]; z++)
+                for (int64_t h = 0; h < out[1]; h++)
+                    for (int64_t v = 0; v < out[2]; v++) {
+                        double g = dy[(((n * c->o + o) * out[0] + z) * out[1] + h) * out[2] + v];
+                        for (int64_t ci = 0; ci < cg; ci++)
+                            for (int64_t a = 0; a < c->k[0]; a++)
+                                for (int64_t e = 0; e < c->k[1]; e++)
+                                    for (int64_t f = 0; f < c->k[2]; f++) {
+                                        int64_t iz = z * c->s[0] + a * c->d[0] - c->p[0];
+                                        int64_t ih = h * c->s[1] + e * c->d[1] - c->p[1];
+                                        int64_t iw = v * c->s[2] + f * c->d[2] - c->p[2];
+                                        if (iz < 0 || ih < 0 || iw < 0 || iz >= c->in[0] || ih >= c->in[1] || iw >= c->in[2])
+                                            continue;
+                                        int64_t xi = (((n * c->c + o / og * cg + ci) * c->in[0] + iz) * c->in[1] + ih) * c->in[2] + iw;
+                                        int64_t wi = (((o * cg + ci) * c->k[0] + a) * c->k[1] + e) * c->k[2] + f;
+                                        dx[xi] += g * w[wi];
+                                        dw[wi] += g * x[xi];
+                                    }
+                    }
+}
+
+/* conv2d with groups == C (and multiplier m) end to end, every direct kernel: y, dX (both dX
+ * paths) and dW against the naive loops. */
+START_TEST(depthwise_conv2d_matches_reference_every_kernel)
+{
+    static const int64_t widths[] = {1, 3, 17, 33, 100};
+    tg_tape *t = tt_tape();
+    int idx = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (int64_t stride = 1; stride <= 2; stride++)
+            for (int64_t pad = 0; pad <= 2; pad++)
+                for (int64_t dil = 1; dil <= 2; dil++)
+                    for (int64_t mult = 1; mult <= 2; mult++, idx++) {
+                        int64_t h = 3 + (int64_t)(idx % 9) * 2; /* 3..19: partial and whole row blocks */
+                        ref_cfg c = cfg(2, 2, 3, 3 * mult, 3, V(h, widths[wi]), V(3, 3), V(stride, stride), V(pad, pad),
+                                        V(dil, 1), NULL);
+                        if (ref_conv_out(&c, 1) < 1 || ref_conv_out(&c, 2) < 1) continue;
+                        ref_case r = make_case(&c, false, 8000 + (uint64_t)idx * 8);
+                        r.x->requires_grad = r.w->requires_grad = true;
+                        double *want = NULL, *want_dx = calloc((size_t)r.x->numel, sizeof *want_dx);
+                        double *want_dw = calloc((size_t)r.w->numel, sizeof *want_dw);
+                        tg_tensor *dy = NULL;
+                        for (int k = 0; k < N_DIRECT_KERNELS; k++)
+                            for (int path = TG_CONV_DX_ROTATED; path <= TG_CONV_DX_COL2IM; path++) {
+                                if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
+                                tg_conv_set_dx_path((tg_conv_dx_path)path);
+                                tg_tape_reset(t);
+                                tg_tensor_zero_grad(r.x);
+                                tg_tensor_zero_grad(r.w);
+                                tg_tensor *y = tg_conv2d(t, r.x, r.w, NULL, &r.attr);
+                                ck_assert_msg(y != NULL, "case %d: %s", idx, tg_error(t));
+                                if (!want) {
+                                    want = malloc((size_t)y->numel * sizeof *want);
+                                    ref_conv(&c, r.x->data, r.w->data, NULL, want);
+                                    dy = tt_random(y->ndim, y->shape, 9000 + (uint64_t)idx, -1, 1);
+                                    ref_conv_grads(&c, r.x->data, r.w->data, dy->data, want_dx, want_dw);
+                                }
+                                direct_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                                direct_assert_close(r.x->grad, want_dx, r.x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                                direct_assert_close(r.w->grad, want_dw, r.w->numel, TT_DOUBLE ? 1e-11 : 1e-4);
+                            }
+                        free(want), free(want_dx), free(want_dw);
+                    }
+    tg_conv_direct_set_kernel(NULL);
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+START_TEST(gradcheck_depthwise_every_kernel)
+{
+    /* shapes that cross vector blocks (W 17 > 16 floats / 8 doubles) and row blocks (H > 8) */
+    static const int64_t shapes[][6] = {
+        /* H, W, stride, pad, dilation, multiplier */
+        {10, 17, 1, 1, 1, 1}, {11, 9, 2, 1, 1, 2}, {9, 18, 1, 2, 2, 1}, {12, 5, 2, 0, 1, 1}, {1, 20, 1, 1, 1, 1},
+    };
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            const int64_t *s = shapes[i];
+            ref_cfg c = cfg(2, 1, 2, 2 * s[5], 2, V(s[0], s[1]), V(3, 3), V(s[2], s[2]), V(s[3], s[3]), V(s[4], s[4]), NULL);
+            ref_case r = make_case(&c, false, 9500 + (uint64_t)i);
+            r.x->requires_grad = r.w->requires_grad = r.b->requires_grad = true;
+            tt_gradcheck_op(TG_OP_CONV2D, &r.attr, ((tg_tensor *[]){r.x, r.w, r.b}), 3);
+        }
+    }
+    tg_conv_direct_set_kernel(NULL);
+}
+END_TEST
+
+/* Inputs no output reads (the row and column past the last stride step) may be inf: y and dW stay
+ * finite and equal to the reference, as with im2col (rows past a partial block are not summed). */
+START_TEST(depthwise_ignores_unread_inputs)
+{
+    ref_cfg c = cfg(2, 1, 2, 2, 2, V(10, 20), V(3, 3), V(2, 2), V(0, 0), V(1, 1), NULL); /* reads rows 0..8, cols 0..18 */
+    ref_case r = make_case(&c, false, 9700);
+    for (int64_t ch = 0; ch < 2; ch++) {
+        for (int64_t j = 0; j < 20; j++) r.x->data[ch * 200 + 9 * 20 + j] = (tg_real)INFINITY;
+        for (int64_t i = 0; i < 10; i++) r.x->data[ch * 200 + i * 20 + 19] = (tg_real)INFINITY;
+    }
+    r.x->requires_grad = r.w->requires_grad = true;
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
+        tg_tape *t = tt_tape();
+        tg_tensor_zero_grad(r.w);
+        tg_tensor *y = tg_conv2d(t, r.x, r.w, NULL, &r.attr);
+        ck_assert_ptr_nonnull(y);
+        double want[2 * 4 * 9], want_dw[18] = {0}, *want_dx = calloc((size_t)r.x->numel, sizeof *want_dx);
+        ref_conv(&c, r.x->data, r.w->data, NULL, want);
+        direct_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+        tg_tensor *dy = tt_random(y->ndim, y->shape, 9703, -1, 1);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        ref_conv_grads(&c, r.x->data, r.w->data, dy->data, want_dx, want_dw);
+        direct_assert_close(r.w->grad, want_dw, 18, TT_DOUBLE ? 1e-12 : 1e-5);
+        free(want_dx);
+    }
+    tg_conv_direct_set_kernel(NULL);
+}
+END_TEST
+
+START_TEST(direct_kernel_choice)
+{
+    ck_assert_int_eq(tg_conv_direct_set_kernel("portable"), 0);
+    ck_assert_str_eq(tg_conv_direct_kernel_name(), "portable");
+    ck_assert_int_eq(tg_conv_direct_set_kernel("no-such-kernel"), -1);
+    ck_assert_str_eq(tg_conv_direct_kernel_name(), "portable"); /* unchanged */
+    ck_assert_int_eq(tg_conv_direct_set_kernel(NULL), 0); /* the best this CPU runs */
+    ck_assert_str_eq(tg_conv_direct_kernel_name(), tg_cpu_has_avx512() ? "avx512" : "portable");
+}
+END_TEST
+
+static TCase *direct_kernel_tcase(void)
+{
+    TCase *tc = tt_tcase("direct kernels");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, direct_kernels_match_im2col_gemm_2d);
+    tcase_add_test(tc, direct_kernels_match_im2col_gemm_1d_3d_channels);
+    tcase_add_test(tc, depthwise_conv2d_matches_reference_every_kernel);
+    tcase_add_test(tc, gradcheck_depthwise_every_kernel);
+    tcase_add_test(tc, depthwise_ignores_unread_inputs);
+    tcase_add_test(tc, direct_kernel_choice);
+    return tc;
 }

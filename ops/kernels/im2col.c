@@ -1,4 +1,4 @@
-/* ops/kernels/im2col.c — N-d im2col / col2im and the direct kernel (see im2col.h).
+/* ops/kernels/im2col.c — N-d im2col / col2im (see im2col.h; the direct kernel is in conv_direct.c).
  *
  * All loops walk whole output rows along W: for one kernel tap the valid run of output columns
  * is computed once (taps that fall outside the input read zero), so the inner loop is a plain
@@ -91,78 +91,4 @@ void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg
                                 for (int64_t ow = lo; ow < hi; ow++) dst[ow * sw] += src[ow];
                         }
                 }
-}
-
-void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, const tg_real *w,
-                    tg_real *y, bool accumulate)
-{
-    const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
-    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
-    const int64_t taps = tg_conv_geom_taps(g);
-    if (!accumulate) memset(y, 0, (size_t)(out_channels * out_plane) * sizeof *y);
-    /* tap by tap over the whole output plane (it stays in L1): the valid run of a tap is
-     * computed once per plane, not once per row */
-    for (int64_t o = 0; o < out_channels; o++)
-        for (int64_t c = 0; c < g->channels; c++) {
-            const tg_real *wk = w + (o * g->channels + c) * taps, *xc = x + c * in_plane;
-            tg_real *yo = y + o * out_plane;
-            for (int64_t kd = 0; kd < g->kernel[0]; kd++)
-                for (int64_t kh = 0; kh < g->kernel[1]; kh++)
-                    for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
-                        int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                        valid_run(offset, sw, in_w, out_w, &lo, &hi);
-                        const tg_real wv = wk[(kd * g->kernel[1] + kh) * g->kernel[2] + kw];
-                        tg_real *yrow = yo;
-                        for (int64_t od = 0; od < g->out[0]; od++)
-                            for (int64_t oh = 0; oh < g->out[1]; oh++, yrow += out_w) {
-                                int64_t row = input_row(g, od, oh, kd, kh);
-                                if (row < 0) continue;
-                                const tg_real *src = xc + row * in_w + offset;
-                                if (sw == 1)
-                                    for (int64_t ow = lo; ow < hi; ow++) yrow[ow] += wv * src[ow];
-                                else
-                                    for (int64_t ow = lo; ow < hi; ow++) yrow[ow] += wv * src[ow * sw];
-                            }
-                    }
-        }
-}
-
-#define DW_CHUNK 256 /* columns summed per pass, on the stack */
-
-void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
-                       const tg_real *dy, tg_real *dw)
-{
-    const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
-    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
-    const int64_t taps = tg_conv_geom_taps(g);
-    tg_real acc[DW_CHUNK];
-    for (int64_t o = 0; o < out_channels; o++)
-        for (int64_t c = 0; c < g->channels; c++) {
-            tg_real *wk = dw + (o * g->channels + c) * taps;
-            for (int64_t kd = 0; kd < g->kernel[0]; kd++)
-                for (int64_t kh = 0; kh < g->kernel[1]; kh++)
-                    for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
-                        int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                        valid_run(offset, sw, in_w, out_w, &lo, &hi);
-                        double sum = 0;
-                        /* column-wise partial sums over all rows (vectorises), then one reduction */
-                        for (int64_t c0 = lo; c0 < hi; c0 += DW_CHUNK) {
-                            int64_t len = hi - c0 < DW_CHUNK ? hi - c0 : DW_CHUNK;
-                            memset(acc, 0, (size_t)len * sizeof *acc);
-                            const tg_real *dyrow = dy + o * out_plane + c0;
-                            for (int64_t od = 0; od < g->out[0]; od++)
-                                for (int64_t oh = 0; oh < g->out[1]; oh++, dyrow += out_w) {
-                                    int64_t row = input_row(g, od, oh, kd, kh);
-                                    if (row < 0) continue;
-                                    const tg_real *src = x + c * in_plane + row * in_w + offset + c0 * sw;
-                                    if (sw == 1)
-                                        for (int64_t i = 0; i < len; i++) acc[i] += dyrow[i] * src[i];
-                                    else
-                                        for (int64_t i = 0; i < len; i++) acc[i] += dyrow[i] * src[i * sw];
-                                }
-                            for (int64_t i = 0; i < len; i++) sum += acc[i];
-                        }
-                        wk[(kd * g->kernel[1] + kh) * g->kernel[2] + kw] += (tg_real)sum;
-                    }
-        }
 }

@@ -1,0 +1,171 @@
+/* ops/kernels/conv_direct.c — the direct convolution for thin groups (declared in im2col.h) and
+ * the choice of its plane kernel: AVX-512 (conv_direct_avx512.c) when the CPU has it, else the
+ * portable C below. Both split the work into planes (one input channel x one output channel);
+ * see conv_direct_internal.h.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* the portable inner row loops must vectorise */
+#endif
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_direct_internal.h"
+#include "cpu.h"
+
+/* ---- portable plane kernels: tap by tap over the plane, rows along W ---- */
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* Output columns o in [*lo, *hi) with 0 <= o*stride + offset < in, clipped to [0, out): computed
+ * once per tap, so the row loops have no bounds test. */
+static void valid_run(int64_t offset, int64_t stride, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
+{
+    int64_t a = floor_div(-offset + stride - 1, stride); /* ceil(-offset / stride) */
+    int64_t b = floor_div(in - 1 - offset, stride) + 1;
+    if (a < 0) a = 0;
+    if (b > out) b = out;
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
+}
+
+static void plane_portable(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+{
+    const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
+    if (!accumulate) memset(y, 0, (size_t)tg_conv_geom_out_size(g) * sizeof *y);
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+            for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
+                int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
+                valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                const tg_real wv = w[(kd * g->kernel[1] + kh) * g->kernel[2] + kw];
+                tg_real *yrow = y;
+                for (int64_t od = 0; od < g->out[0]; od++)
+                    for (int64_t oh = 0; oh < g->out[1]; oh++, yrow += out_w) {
+                        int64_t row = tg_conv_direct_input_row(g, od, oh, kd, kh);
+                        if (row < 0) continue;
+                        const tg_real *src = x + row * in_w + offset;
+                        if (sw == 1)
+                            for (int64_t ow = lo; ow < hi; ow++) yrow[ow] += wv * src[ow];
+                        else
+                            for (int64_t ow = lo; ow < hi; ow++) yrow[ow] += wv * src[ow * sw];
+                    }
+            }
+}
+
+#define DW_CHUNK 256 /* columns summed per pass, on the stack */
+
+static void plane_dw_portable(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw)
+{
+    const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
+    tg_real acc[DW_CHUNK];
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+            for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
+                int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
+                valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                double sum = 0;
+                /* column-wise partial sums over all rows (vectorises), then one reduction */
+                for (int64_t c0 = lo; c0 < hi; c0 += DW_CHUNK) {
+                    int64_t len = hi - c0 < DW_CHUNK ? hi - c0 : DW_CHUNK;
+                    memset(acc, 0, (size_t)len * sizeof *acc);
+                    const tg_real *dyrow = dy + c0;
+                    for (int64_t od = 0; od < g->out[0]; od++)
+                        for (int64_t oh = 0; oh < g->out[1]; oh++, dyrow += out_w) {
+                            int64_t row = tg_conv_direct_input_row(g, od, oh, kd, kh);
+                            if (row < 0) continue;
+                            const tg_real *src = x + row * in_w + offset + c0 * sw;
+                            if (sw == 1)
+                                for (int64_t i = 0; i < len; i++) acc[i] += dyrow[i] * src[i];
+                            else
+                                for (int64_t i = 0; i < len; i++) acc[i] += dyrow[i] * src[i * sw];
+                        }
+                    for (int64_t i = 0; i < len; i++) sum += acc[i];
+                }
+                dw[(kd * g->kernel[1] + kh) * g->kernel[2] + kw] += (tg_real)sum;
+            }
+}
+
+static const tg_conv_direct_kernel kernel_portable = {
+    .name = "portable", .plane = plane_portable, .plane_dw = plane_dw_portable};
+
+/* ---- kernel choice ---- */
+
+static const tg_conv_direct_kernel *kernel_by_name(const char *name)
+{
+    if (!strcmp(name, "portable")) return &kernel_portable;
+#if defined(__x86_64__)
+    if (!strcmp(name, "avx512") && tg_cpu_has_avx512()) return &tg_conv_direct_kernel_avx512;
+#endif
+    return NULL;
+}
+
+static const tg_conv_direct_kernel *best_kernel(void)
+{
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) return &tg_conv_direct_kernel_avx512;
+#endif
+    return &kernel_portable;
+}
+
+static _Atomic(const tg_conv_direct_kernel *) active_kernel;
+
+static const tg_conv_direct_kernel *current_kernel(void)
+{
+    const tg_conv_direct_kernel *k = atomic_load(&active_kernel);
+    if (k) return k;
+    const char *forced = getenv("TG_CONV_DIRECT_KERNEL");
+    k = forced && *forced ? kernel_by_name(forced) : NULL;
+    if (!k) k = best_kernel();
+    const tg_conv_direct_kernel *expected = NULL;
+    atomic_compare_exchange_strong(&active_kernel, &expected, k); /* first one wins */
+    return atomic_load(&active_kernel);
+}
+
+int tg_conv_direct_set_kernel(const char *name)
+{
+    const tg_conv_direct_kernel *k = name ? kernel_by_name(name) : best_kernel();
+    if (!k) return -1;
+    atomic_store(&active_kernel, k);
+    return 0;
+}
+
+const char *tg_conv_direct_kernel_name(void) { return current_kernel()->name; }
+
+/* The kernel for this geometry: the SIMD kernels bound the kernel width and index rows in int32. */
+static const tg_conv_direct_kernel *kernel_for(const tg_conv_geom *g)
+{
+    const tg_conv_direct_kernel *k = current_kernel();
+    if (k != &kernel_portable &&
+        (g->kernel[2] > TG_CONV_DIRECT_MAX_KW || (g->in[2] + g->out[2]) * g->stride[2] + g->kernel[2] * g->dilation[2] > INT32_MAX))
+        return &kernel_portable;
+    return k;
+}
+
+/* ---- the public kernels: one plane per (output channel, input channel) ---- */
+
+void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, const tg_real *w,
+                    tg_real *y, bool accumulate)
+{
+    const tg_conv_direct_kernel *k = kernel_for(g);
+    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
+    const int64_t taps = tg_conv_geom_taps(g);
+    for (int64_t o = 0; o < out_channels; o++) {
+        if (g->channels == 0 && !accumulate) memset(y + o * out_plane, 0, (size_t)out_plane * sizeof *y);
+        for (int64_t c = 0; c < g->channels; c++)
+            k->plane(g, x + c * in_plane, w + (o * g->channels + c) * taps, y + o * out_plane, accumulate || c > 0);
+    }
+}
+
+void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
+                       const tg_real *dy, tg_real *dw)
+{
+    const tg_conv_direct_kernel *k = kernel_for(g);
+    if (g->kernel[1] * g->kernel[2] > TG_CONV_DIRECT_DW_TAPS) k = &kernel_portable;
+    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
+    const int64_t taps = tg_conv_geom_taps(g);
+    for (int64_t o = 0; o < out_channels; o++)
+        for (int64_t c = 0; c < g->channels; c++)
+            k->plane_dw(g, x + c * in_plane, dy + o * out_plane, dw + (o * g->channels + c) * taps);
+}

@@ -1,0 +1,44 @@
+/* ops/kernels/conv_direct_internal.h — what conv_direct.c needs from its SIMD files (not public).
+ *
+ * A plane kernel handles one input channel and one output channel of the direct convolution:
+ *   forward:  y:[out...] (+)= sum_tap w[tap] * x:[in...] at the tap's offset (zeros outside)
+ *   weight:   dw[tap] += sum_out dy:[out...] * x at the tap's offset
+ * with the geometry of im2col.h (g->channels is ignored: the caller loops over channels).
+ * Each SIMD file is compiled in both precisions and provides the kernels for tg_real.
+ */
+#ifndef TG_CONV_DIRECT_INTERNAL_H
+#define TG_CONV_DIRECT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "im2col.h"
+
+typedef struct tg_conv_direct_kernel {
+    const char *name; /* "avx512", "portable" */
+    void (*plane)(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
+    void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw);
+} tg_conv_direct_kernel;
+
+/* The SIMD kernels keep one vector of input per kernel column (W tap) of a column block, so they
+ * take kernels up to this wide; wider ones, and rows whose indices overflow int32 (gathers),
+ * run the portable kernel. */
+#define TG_CONV_DIRECT_MAX_KW 32
+/* ... and keep one vector of sums per tap of a kernel plane (kernel[1] x kernel[2]) for dW. */
+#define TG_CONV_DIRECT_DW_TAPS 64
+
+#if defined(__x86_64__)
+extern const tg_conv_direct_kernel tg_conv_direct_kernel_avx512;
+#endif
+
+/* Input row (d, h) of the plane read by output row (od, oh) at taps (kd, kh), or -1 outside. */
+static inline int64_t tg_conv_direct_input_row(const tg_conv_geom *g, int64_t od, int64_t oh, int64_t kd,
+                                               int64_t kh)
+{
+    int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+    int64_t ih = oh * g->stride[1] + kh * g->dilation[1] - g->pad[1];
+    if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) return -1;
+    return id * g->in[1] + ih;
+}
+
+#endif
