@@ -77,22 +77,12 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-static const char *tg_binary(void)
-{
-    static char path[PATH_MAX];
-    const char *bin = getenv("TG_BIN");
-    if (!bin || !*bin) bin = "build/tg";
-    /* the child changes directory, so make the path absolute */
-    if (!realpath(bin, path)) snprintf(path, sizeof path, "%s", bin);
-    return path;
-}
-
 /* Runs tg in case_dir with the words of args plus --out out_dir; stderr goes to err_file.
  * Returns the exit status, or -1 when the child did not exit normally. */
 static int run_case(const char *case_dir, char *args, const char *out_dir, const char *err_file)
 {
     char *argv[MAX_ARGS + 5];
-    const char *bin = tg_binary();
+    const char *bin = tt_tg_binary();
     int argc = 0;
     argv[argc++] = (char *)bin;
     argv[argc++] = "op";
@@ -254,7 +244,7 @@ START_TEST(fixture_family)
     for (int i = 0; i < n; i++)
         if (!check_case(family, cases[i], msg, sizeof msg)) failed++;
     free_names(cases, n);
-    ck_assert_msg(failed == 0, "%d of %d %s cases failed (TG_BIN=%s):\n%s", failed, n, family, tg_binary(), msg);
+    ck_assert_msg(failed == 0, "%d of %d %s cases failed (TG_BIN=%s):\n%s", failed, n, family, tt_tg_binary(), msg);
 }
 END_TEST
 

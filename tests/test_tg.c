@@ -18,15 +18,6 @@
 static char work_dir[64];
 static char out_text[1 << 16], err_text[4096];
 
-static const char *tg_binary(void)
-{
-    static char path[PATH_MAX];
-    const char *bin = getenv("TG_BIN");
-    if (!bin || !*bin) bin = "build/tg";
-    if (!realpath(bin, path)) snprintf(path, sizeof path, "%s", bin);
-    return path;
-}
-
 static void read_file(const char *path, char *buf, size_t size)
 {
     buf[0] = '\0';
@@ -43,7 +34,7 @@ static int run_argv(char *const *words)
 {
     char *argv[64];
     int argc = 0;
-    argv[argc++] = (char *)tg_binary();
+    argv[argc++] = (char *)tt_tg_binary();
     for (int i = 0; words[i] && argc < 63; i++) argv[argc++] = words[i];
     argv[argc] = NULL;
     char out_path[128], err_path[128];

@@ -1,6 +1,7 @@
 /* tests/util.c — see util.h. */
 #include "util.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -141,4 +142,13 @@ void tt_gradcheck_at(const char *file, int line, tg_graph_fn fn, void *ctx, tg_t
     tg_tensor *y = fn(t, inputs, n, ctx);
     ck_assert_msg(y != NULL, "%s:%d: %s", file, line, tg_error(t));
 #endif
+}
+
+const char *tt_tg_binary(void)
+{
+    static char path[PATH_MAX];
+    const char *bin = getenv("TG_BIN");
+    if (!bin || !*bin) bin = "build/tg";
+    if (!realpath(bin, path)) snprintf(path, sizeof path, "%s", bin);
+    return path;
 }

@@ -17,6 +17,10 @@
 #else
 #define TT_DOUBLE 0
 #define TT_TOL 1e-5
+/* Absolute path of the tg binary the suites run: $TG_BIN, default build/tg (absolute because the
+ * child processes change directory). */
+const char *tt_tg_binary(void);
+
 #endif
 
 /* A long-lived tensor owned by the test (freed at teardown). values may be NULL (zeros). */
@@ -53,5 +57,9 @@ void tt_assert_error_at(const char *file, int line, tg_tape *tape, const void *r
 void tt_gradcheck_op_at(const char *file, int line, int op, const void *attr, tg_tensor *const *inputs, int n);
 #define tt_gradcheck(fn, ctx, inputs, n) tt_gradcheck_at(__FILE__, __LINE__, (fn), (ctx), (inputs), (n))
 void tt_gradcheck_at(const char *file, int line, tg_graph_fn fn, void *ctx, tg_tensor *const *inputs, int n);
+
+/* Absolute path of the tg binary the suites run: $TG_BIN, default build/tg (absolute because the
+ * child processes change directory). */
+const char *tt_tg_binary(void);
 
 #endif
