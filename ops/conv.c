@@ -7,11 +7,13 @@
  * dA and its backward the core's forward. The core always has three spatial dims (1-D and 2-D
  * convolutions get leading dims of size 1), so one implementation serves every rank.
  *
- * Core paths: forward = im2col + tg_gemm per image and group; a 1x1/stride-1 convolution
- * multiplies A directly; thin groups (one input channel per group: depthwise) use the direct
- * kernel. dA = (rotated) the forward on dB zero-inserted by the stride, padded by
+ * Core paths: forward = W times the im2col matrix per image (or stack of small images) and group,
+ * the matrix packed by the GEMM straight from A (tg_gemm_packed_b + tg_im2col_pack_b: never
+ * stored); a 1x1/stride-1 convolution multiplies A directly; thin groups (one input channel per
+ * group: depthwise) use the direct kernel. dA = (rotated) the forward on dB zero-inserted by the stride, padded by
  * dilation*(K-1) - pad, with the 180°-rotated, channel-swapped filter; or (col2im) W^T dB by GEMM
- * scattered by col2im. dW = corr(A, dB) = dB * im2col(A)^T; db = sum of dB.
+ * scattered by col2im. dW = corr(A, dB) = dB * im2col(A)^T (again packed from A:
+ * tg_im2col_pack_bt); db = sum of dB.
  * Padding modes other than zeros pad A explicitly (tg_pad_kernel) and run a valid convolution,
  * as PyTorch does; the gradient of the padded A goes back through tg_pad_backward_kernel.
  */
@@ -22,6 +24,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
+#include "kernels/im2col_pack.h"
 #include "kernels/pad.h"
 #include "kernels/parallel.h"
 
@@ -68,14 +71,13 @@ static int64_t core_block(const conv_core *k)
     return nb < k->n ? nb : (k->n > 0 ? k->n : 1);
 }
 
-/* Scratch of the forward, dW and col2im passes: im2col columns [Cg*K, nb*P] and, when images are
- * stacked, a [Og, nb*P] matrix of outputs (or gathered dB). */
+/* Scratch of the forward and dW passes: when images are stacked, a [Og, nb*P] matrix of outputs
+ * (or gathered dB). The im2col matrix itself is never stored: the GEMM packs it straight from A. */
 static size_t core_scratch(const conv_core *k)
 {
     int64_t nb = core_block(k), cols = nb * core_b_size(k), og = k->cb / k->groups;
-    size_t im2col = (size_t)(k->geom.channels * core_taps(k) * cols);
     if (core_is_thin(k)) return 0;
-    return im2col + (nb > 1 ? (size_t)(og * cols) : 0);
+    return nb > 1 ? (size_t)(og * cols) : 0;
 }
 static size_t core_forward_scratch(const conv_core *k) { return core_scratch(k); }
 
@@ -99,22 +101,14 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* Columns of images n0..n0+m-1, group g, side by side: col:[Cg*K, m*P]. Returns the matrix the
- * GEMM reads (A itself for a single pointwise image). */
-static const tg_real *core_columns(const conv_core *k, const tg_real *a, int64_t n0, int64_t m, int64_t g,
-                                   tg_real *col)
+/* The im2col matrix of images n0..n0+m-1, group g, side by side ([Cg*K, m*P]) as the GEMM's packed
+ * operand. A single pointwise image is its own im2col matrix: the caller multiplies A directly. */
+static tg_im2col_src core_columns(const conv_core *k, const tg_real *a, int64_t n0, int64_t m, int64_t g)
 {
-    const int64_t cg = k->geom.channels, pa = core_a_size(k), pb = core_b_size(k);
-    if (m == 1 && core_is_pointwise(&k->geom)) return a + (n0 * k->ca + g * cg) * pa;
-    for (int64_t i = 0; i < m; i++) {
-        const tg_real *an = a + ((n0 + i) * k->ca + g * cg) * pa;
-        if (core_is_pointwise(&k->geom))
-            for (int64_t c = 0; c < cg; c++) memcpy(col + c * m * pb + i * pb, an + c * pa, (size_t)pb * sizeof *col);
-        else
-            tg_im2col(&k->geom, an, col + i * pb, m * pb);
-    }
-    return col;
+    return (tg_im2col_src){.geom = &k->geom, .x = a + (n0 * k->ca + g * k->geom.channels) * core_a_size(k),
+                           .image_stride = k->ca * core_a_size(k), .images = m};
 }
+static bool core_direct_operand(const conv_core *k, int64_t m) { return m == 1 && core_is_pointwise(&k->geom); }
 
 /* B (+)= conv(A, W). col: core_forward_scratch elements. */
 static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
@@ -127,17 +121,22 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
         tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
     }
-    tg_real *stacked = col + rows * nb * pb;
+    tg_real *stacked = col;
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            const tg_real *cols = core_columns(k, a, n0, m, g, col);
+            tg_im2col_src src = core_columns(k, a, n0, m, g);
+            const tg_real *wg = w + g * og * rows;
             tg_real *bn = b + (n0 * k->cb + g * og) * pb;
-            if (m == 1) {
-                tg_gemm(false, false, og, pb, rows, 1, w + g * og * rows, rows, cols, pb, accumulate ? 1 : 0, bn, pb);
+            if (core_direct_operand(k, m)) {
+                tg_gemm(false, false, og, pb, rows, 1, wg, rows, src.x, pb, accumulate ? 1 : 0, bn, pb);
                 continue;
             }
-            tg_gemm(false, false, og, m * pb, rows, 1, w + g * og * rows, rows, cols, m * pb, 0, stacked, m * pb);
+            if (m == 1) {
+                tg_gemm_packed_b(false, og, pb, rows, 1, wg, rows, tg_im2col_pack_b, &src, accumulate ? 1 : 0, bn, pb);
+                continue;
+            }
+            tg_gemm_packed_b(false, og, m * pb, rows, 1, wg, rows, tg_im2col_pack_b, &src, 0, stacked, m * pb);
             for (int64_t i = 0; i < m; i++) /* [Og, m*P] -> image i's rows of B */
                 for (int64_t o = 0; o < og; o++) {
                     tg_real *dst = bn + (i * k->cb + o) * pb;
@@ -175,13 +174,17 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
                                   dw + g * og * rows);
         return;
     }
-    tg_real *stacked = col + rows * nb * pb;
+    tg_real *stacked = col;
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            const tg_real *cols = core_columns(k, a, n0, m, g, col);
+            tg_im2col_src src = core_columns(k, a, n0, m, g);
             const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
-            tg_gemm(false, true, og, rows, m * pb, 1, dbs, m * pb, cols, m * pb, 1, dw + g * og * rows, rows);
+            tg_real *dwg = dw + g * og * rows;
+            if (core_direct_operand(k, m))
+                tg_gemm(false, true, og, rows, pb, 1, dbs, pb, src.x, pb, 1, dwg, rows);
+            else
+                tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt, &src, 1, dwg, rows);
         }
     }
 }

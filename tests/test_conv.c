@@ -6,6 +6,9 @@
 #include <stdlib.h>
 
 #include "../ops/conv.h"
+#include "../ops/kernels/gemm.h"
+#include "../ops/kernels/im2col_pack.h"
+#include "../ops/kernels/parallel.h"
 
 static tg_conv_attr conv_defaults(int op)
 {
@@ -167,6 +170,122 @@ static ref_cfg grid(int i)
     }
 }
 #define GRID 16
+
+/* ---- implicit im2col (the GEMM packs the im2col matrix straight from the images) ---- */
+
+/* The geometry of grid case i (channels of one group) and M = the plain im2col of `images`
+ * images side by side (tg_im2col, column i*P + q), for comparison. */
+typedef struct im2col_case {
+    tg_conv_geom g;
+    int64_t images, rows, cols, image_stride;
+    tg_real *x, *m;
+} im2col_case;
+
+static im2col_case im2col_case_make(int i, int64_t images)
+{
+    ref_cfg c = grid(i);
+    im2col_case r = {.images = images};
+    r.g.channels = c.c / c.groups;
+    for (int d = 0; d < 3; d++) {
+        r.g.in[d] = c.in[d];
+        r.g.out[d] = ref_conv_out(&c, d);
+        r.g.kernel[d] = c.k[d];
+        r.g.stride[d] = c.s[d];
+        r.g.pad[d] = c.p[d];
+        r.g.dilation[d] = c.d[d];
+    }
+    if (i % 3 == 1) r.g.pad[2] = -1; /* negative pads crop (the rotated dX path uses them) */
+    if (r.g.out[2] < 1 || (r.g.out[2] - 1) * r.g.stride[2] + (r.g.kernel[2] - 1) * r.g.dilation[2] - r.g.pad[2] >= r.g.in[2] + 5)
+        r.g.pad[2] = c.p[2];
+    int64_t pa = tg_conv_geom_in_size(&r.g), pb = tg_conv_geom_out_size(&r.g);
+    r.rows = r.g.channels * tg_conv_geom_taps(&r.g);
+    r.cols = images * pb;
+    r.image_stride = r.g.channels * pa + 3; /* images need not be adjacent */
+    int64_t xs[1] = {images * r.image_stride}, ms[1] = {r.rows * r.cols};
+    r.x = tt_random(1, xs, 40 + (uint64_t)i, -1, 1)->data;
+    r.m = tt_tensor(1, ms, NULL)->data;
+    for (int64_t n = 0; n < images; n++) tg_im2col(&r.g, r.x + n * r.image_stride, r.m + n * pb, r.cols);
+    return r;
+}
+
+/* Both packing functions equal the plain matrix element for element on unaligned blocks, panel
+ * widths 1..32, with the panel tails zero (dst starts as NaN). */
+START_TEST(im2col_pack_matches_plain)
+{
+    static const int widths[] = {1, 3, 8, 16, 32};
+    for (int i = 0; i < GRID; i++) {
+        im2col_case c = im2col_case_make(i, i % 2 ? 3 : 1);
+        for (int w = 0; w < 5; w++)
+            for (int transposed = 0; transposed < 2; transposed++) {
+                int nr = widths[w];
+                int64_t krange = transposed ? c.cols : c.rows, nrange = transposed ? c.rows : c.cols;
+                int64_t blocks[3][4] = {{0, krange, 0, nrange},
+                                        {krange / 3, krange - krange / 3, nrange / 2, nrange - nrange / 2},
+                                        {krange > 2 ? 1 : 0, krange > 2 ? krange - 2 : krange, nrange > 4 ? 3 : 0,
+                                         nrange > 4 ? nrange - 4 : nrange}};
+                for (int b = 0; b < 3; b++) {
+                    int64_t p0 = blocks[b][0], kc = blocks[b][1], j0 = blocks[b][2], nc = blocks[b][3];
+                    int64_t panels = (nc + nr - 1) / nr, size = panels * kc * nr;
+                    tg_real *dst = malloc((size_t)size * sizeof *dst);
+                    for (int64_t e = 0; e < size; e++) dst[e] = (tg_real)NAN;
+                    tg_im2col_src src = {&c.g, c.x, c.image_stride, c.images};
+                    (transposed ? tg_im2col_pack_bt : tg_im2col_pack_b)(&src, p0, kc, j0, nc, nr, dst);
+                    for (int64_t p = 0; p < kc; p++)
+                        for (int64_t j = 0; j < panels * nr; j++) {
+                            tg_real got = dst[(j / nr) * kc * nr + p * nr + j % nr];
+                            tg_real want = j >= nc ? 0
+                                           : transposed ? c.m[(j0 + j) * c.cols + p0 + p]
+                                                        : c.m[(p0 + p) * c.cols + j0 + j];
+                            if (!(got == want))
+                                ck_abort_msg("case %d nr=%d transposed=%d block %d: B[%lld,%lld] = %g, want %g", i, nr,
+                                             transposed, b, (long long)p, (long long)j, (double)got, (double)want);
+                        }
+                    free(dst);
+                }
+            }
+    }
+}
+END_TEST
+
+/* tg_gemm_packed_b with either packing function equals tg_gemm on the stored matrix (W*M and
+ * dY*M^T, A plain or transposed, beta 0 and 1) for every micro-kernel, and gives bit-identical
+ * results on 1 and 2 threads. */
+START_TEST(implicit_im2col_gemm_matches_explicit)
+{
+    static const char *const kernels[] = {"portable", "avx2", "avx512"};
+    for (int kind = 0; kind < 3; kind++) {
+        if (tg_gemm_set_kernel(kernels[kind]) != 0) continue;
+        for (int i = 0; i < GRID; i++) {
+            im2col_case c = im2col_case_make(i, i % 3 + 1);
+            for (int transposed = 0; transposed < 2; transposed++) {
+                int64_t m = 13 + i, k = transposed ? c.cols : c.rows, n = transposed ? c.rows : c.cols;
+                int64_t as[1] = {m * k}, cs[1] = {m * n};
+                tg_real *a = tt_random(1, as, 60 + (uint64_t)i, -1, 1)->data;
+                tg_real *want = tt_random(1, cs, 70 + (uint64_t)i, -1, 1)->data;
+                tg_real *got = tt_tensor(1, cs, NULL)->data, *got2 = tt_tensor(1, cs, NULL)->data;
+                memcpy(got, want, (size_t)(m * n) * sizeof *got);
+                memcpy(got2, want, (size_t)(m * n) * sizeof *got);
+                bool ta = i % 2, beta = i % 4 < 2;
+                tg_im2col_src src = {&c.g, c.x, c.image_stride, c.images};
+                tg_gemm_pack_b_fn pack = transposed ? tg_im2col_pack_bt : tg_im2col_pack_b;
+                tg_gemm(ta, transposed, m, n, k, 1, a, ta ? m : k, c.m, c.cols, beta, want, n);
+                tg_set_threads(1);
+                tg_gemm_packed_b(ta, m, n, k, 1, a, ta ? m : k, pack, &src, beta, got, n);
+                tg_set_threads(2);
+                tg_gemm_packed_b(ta, m, n, k, 1, a, ta ? m : k, pack, &src, beta, got2, n);
+                tg_set_threads(1);
+                for (int64_t e = 0; e < m * n; e++)
+                    ck_assert_msg(fabs((double)got[e] - (double)want[e]) <= (TT_DOUBLE ? 1e-12 : 1e-4) * (double)(k + 1),
+                                  "%s case %d transposed %d: C[%lld] = %g, want %g", kernels[kind], i, transposed,
+                                  (long long)e, (double)got[e], (double)want[e]);
+                ck_assert_msg(memcmp(got, got2, (size_t)(m * n) * sizeof *got) == 0,
+                              "%s case %d: 1 and 2 threads differ", kernels[kind], i);
+            }
+        }
+    }
+    tg_gemm_set_kernel(NULL);
+}
+END_TEST
 
 START_TEST(notes_dO_dF_dX_3x3_with_2x2)
 {
@@ -598,6 +717,8 @@ Suite *suite_conv(void)
     tcase_add_test(tc, transposed_is_adjoint_of_conv);
     tcase_add_test(tc, locally_connected2d_values_and_gradcheck);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, im2col_pack_matches_plain);
+    tcase_add_test(tc, implicit_im2col_gemm_matches_explicit);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
     return s;

@@ -130,11 +130,28 @@ typedef struct gemm_job {
     tg_real *c;
     const tg_gemm_kernel *kernel;
     bool split_rows; /* threads split rows (MR panels) rather than columns (NR panels) */
+    tg_gemm_pack_b_fn pack_b; /* B given by its packing function (b unused), or NULL */
+    const void *pack_ctx;
 } gemm_job;
 
 static inline tg_real a_at(const gemm_job *g, int64_t i, int64_t p)
 {
     return g->trans_a ? g->a[p * g->lda + i] : g->a[i * g->lda + p];
+}
+
+/* dst[p * width + r] = src[r * ld + p] (zero for lines <= r < width): the kernel's SIMD version
+ * when it has one (a 16 x 16 register transpose is ~5x faster than these strided stores). */
+static void pack_transposed(const tg_gemm_kernel *kern, const tg_real *src, int64_t ld, int64_t lines, int64_t kc,
+                            int width, tg_real *dst)
+{
+    if (kern->pack_t) {
+        kern->pack_t(src, ld, lines, kc, width, dst);
+        return;
+    }
+    for (int64_t r = 0; r < lines; r++)
+        for (int64_t p = 0; p < kc; p++) dst[p * width + r] = src[r * ld + p];
+    for (int64_t r = lines; r < width; r++)
+        for (int64_t p = 0; p < kc; p++) dst[p * width + r] = 0;
 }
 
 /* op(A)[i0:i0+mc, p0:p0+kc] -> panels of MR rows: panel r holds, for each p, MR values (zero-padded). */
@@ -151,12 +168,7 @@ static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t p0, int64_
                 dst += mr;
             }
         } else {
-            for (int64_t i = 0; i < rows; i++) {
-                const tg_real *src = g->a + (i0 + ir + i) * g->lda + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
-            }
-            for (int64_t i = rows; i < mr; i++)
-                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0;
+            pack_transposed(g->kernel, g->a + (i0 + ir) * g->lda + p0, g->lda, rows, kc, mr, dst);
             dst += kc * mr;
         }
     }
@@ -166,6 +178,10 @@ static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t p0, int64_
 static void pack_b(const gemm_job *g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, tg_real *dst)
 {
     const int nr = g->kernel->nr;
+    if (g->pack_b) {
+        g->pack_b(g->pack_ctx, p0, kc, j0, nc, nr, dst);
+        return;
+    }
     for (int64_t jr = 0; jr < nc; jr += nr) {
         int64_t cols = nc - jr < nr ? nc - jr : nr;
         if (!g->trans_b) { /* B: the NR values of one k step are contiguous */
@@ -176,12 +192,7 @@ static void pack_b(const gemm_job *g, int64_t p0, int64_t kc, int64_t j0, int64_
                 dst += nr;
             }
         } else {
-            for (int64_t j = 0; j < cols; j++) {
-                const tg_real *src = g->b + (j0 + jr + j) * g->ldb + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = src[p];
-            }
-            for (int64_t j = cols; j < nr; j++)
-                for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = 0;
+            pack_transposed(g->kernel, g->b + (j0 + jr) * g->ldb + p0, g->ldb, cols, kc, nr, dst);
             dst += kc * nr;
         }
     }
@@ -256,6 +267,29 @@ static void gemm_direct(const gemm_job *g, int64_t i0, int64_t i1)
     }
 }
 
+/* The out-of-memory fallback when B exists only through its packing function: one column of B at a
+ * time (panels one column wide) into a stack buffer. */
+#define SOURCE_CHUNK 256
+static void gemm_direct_source(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    tg_real col[SOURCE_CHUNK];
+    for (int64_t j = j0; j < j1; j++) {
+        for (int64_t i = i0; i < i1; i++) {
+            tg_real *c = g->c + i * g->ldc + j;
+            *c = g->beta == 0 ? 0 : g->beta * *c;
+        }
+        for (int64_t p0 = 0; p0 < g->k; p0 += SOURCE_CHUNK) {
+            int64_t kc = g->k - p0 < SOURCE_CHUNK ? g->k - p0 : SOURCE_CHUNK;
+            g->pack_b(g->pack_ctx, p0, kc, j, 1, 1, col);
+            for (int64_t i = i0; i < i1; i++) {
+                tg_real acc = 0;
+                for (int64_t p = 0; p < kc; p++) acc += a_at(g, i, p0 + p) * col[p];
+                g->c[i * g->ldc + j] += g->alpha * acc;
+            }
+        }
+    }
+}
+
 static void gemm_range(void *ctx, int64_t begin, int64_t end)
 {
     const gemm_job *g = ctx;
@@ -264,7 +298,13 @@ static void gemm_range(void *ctx, int64_t begin, int64_t end)
                                  0, g->n)
                   : gemm_blocked(g, 0, g->m, begin * g->kernel->nr,
                                  end * g->kernel->nr < g->n ? end * g->kernel->nr : g->n);
-    if (!ok) { /* no packing memory: same result contract, slower loops */
+    if (!ok && g->pack_b) {
+        int64_t mr = g->kernel->mr, nr = g->kernel->nr;
+        if (g->split_rows)
+            gemm_direct_source(g, begin * mr, end * mr < g->m ? end * mr : g->m, 0, g->n);
+        else
+            gemm_direct_source(g, 0, g->m, begin * nr, end * nr < g->n ? end * nr : g->n);
+    } else if (!ok) { /* no packing memory: same result contract, slower loops */
         if (g->split_rows)
             gemm_direct(g, begin * g->kernel->mr, end * g->kernel->mr < g->m ? end * g->kernel->mr : g->m);
         else {
@@ -282,6 +322,21 @@ static void gemm_range(void *ctx, int64_t begin, int64_t end)
 #define DIRECT_MAX_FLOPS (16 * 16 * 16)
 /* Below this many multiply-adds (about 10 us on one core) one thread beats waking the pool. */
 #define PARALLEL_MIN_FLOPS (128 * 128 * 64)
+
+/* The packed nest over all of C, split across the pool by whole panels when the product is big
+ * enough to pay for waking it. */
+static void run_blocked(gemm_job *g)
+{
+    double flops = (double)g->m * (double)g->n * (double)g->k;
+    int64_t row_panels = (g->m + g->kernel->mr - 1) / g->kernel->mr;
+    int64_t col_panels = (g->n + g->kernel->nr - 1) / g->kernel->nr;
+    g->split_rows = row_panels > col_panels;
+    int64_t panels = g->split_rows ? row_panels : col_panels;
+    if (flops < PARALLEL_MIN_FLOPS || tg_get_threads() == 1)
+        gemm_range(g, 0, panels);
+    else
+        tg_parallel_for(panels, gemm_range, g);
+}
 
 void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
              const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta, tg_real *c,
@@ -301,15 +356,29 @@ void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_rea
         gemm_direct(&g, 0, m);
         return;
     }
-    int64_t row_panels = (m + g.kernel->mr - 1) / g.kernel->mr;
-    int64_t col_panels = (n + g.kernel->nr - 1) / g.kernel->nr;
-    g.split_rows = row_panels > col_panels;
-    int64_t panels = g.split_rows ? row_panels : col_panels;
-    if (flops < PARALLEL_MIN_FLOPS || tg_get_threads() == 1)
-        gemm_range(&g, 0, panels);
-    else
-        tg_parallel_for(panels, gemm_range, &g);
+    run_blocked(&g);
 }
+
+void tg_gemm_packed_b(bool trans_a, int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *a, int64_t lda,
+                      tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    gemm_job g = {.trans_a = trans_a, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda,
+                  .ldc = ldc, .c = c, .kernel = current_kernel(), .pack_b = pack_b, .pack_ctx = ctx};
+    run_blocked(&g);
+}
+
+void tg_gemm_pack_transposed(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width, tg_real *dst)
+{
+    pack_transposed(current_kernel(), src, ld, lines, kc, width, dst);
+}
+
+int tg_gemm_panel_width(void) { return current_kernel()->nr; }
 
 void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
                        const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta,

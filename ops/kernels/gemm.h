@@ -19,6 +19,21 @@ void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_rea
              const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta, tg_real *c,
              int64_t ldc);
 
+/* B given by a function that packs it (implicit im2col: the matrix is never stored). It writes
+ * B[p0:p0+kc, j0:j0+nc] as ceil(nc/nr) panels one after another, each kc rows of nr values
+ * (columns past nc zero): dst[(j / nr) * kc * nr + p * nr + j % nr] = B[p0 + p, j0 + j]. It may be
+ * called from several threads at once (disjoint blocks) and must write nothing else. */
+typedef void (*tg_gemm_pack_b_fn)(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                                  tg_real *dst);
+/* C = alpha * op(A) * B + beta * C with B (k x n) from pack_b; otherwise as tg_gemm (same blocking,
+ * threads and bit-identical results for any thread count). */
+void tg_gemm_packed_b(bool trans_a, int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *a, int64_t lda,
+                      tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc);
+/* For packing functions: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, zero for
+ * lines <= r < width (the micro-kernel's SIMD transpose when it has one); and the panel width nr. */
+void tg_gemm_pack_transposed(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width, tg_real *dst);
+int tg_gemm_panel_width(void);
+
 /* The straightforward triple loop, for tests to compare against. */
 void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
                        const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta,

@@ -18,11 +18,18 @@
 typedef void (*tg_gemm_ukernel_fn)(int64_t kc, const tg_real *pa, const tg_real *pb, tg_real *c,
                                    int64_t ldc, tg_real alpha, tg_real beta);
 
+/* Transposing pack: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, and zero for
+ * lines <= r < width (lines <= width). Packs the operands whose MR (NR) values of one k step are
+ * ld apart: A untransposed and B transposed. */
+typedef void (*tg_gemm_pack_t_fn)(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width,
+                                  tg_real *dst);
+
 typedef struct tg_gemm_kernel {
     const char *name;      /* "avx512", "avx2", "portable" */
     int mr, nr;            /* tile shape */
     int kc, mc, nc;        /* cache blocks: kc x nr panel of B in L1, mc x kc of A in L2, kc x nc of B in L3 */
     const tg_gemm_ukernel_fn *run; /* run[r - 1]: the first r rows of the tile; run[mr - 1]: all */
+    tg_gemm_pack_t_fn pack_t;      /* SIMD transposing pack, or NULL for gemm.c's plain loops */
 } tg_gemm_kernel;
 
 /* Largest tile of any kernel: sizes the edge-tile scratch. */

@@ -1,0 +1,135 @@
+/* ops/kernels/im2col_pack.c — implicit im2col into GEMM panels (see im2col_pack.h).
+ *
+ * B = M: for each row r of M (one channel and tap) the columns j0..j0+nc are walked in runs that
+ * stay inside one output row and one panel; a run is a zero prefix, a copy (strided by the
+ * convolution's stride) and a zero suffix, as in tg_im2col. B = M^T: blocks of M (nr rows by
+ * BT_CHUNK columns) are written the same way into a stack tile, then transposed into the panel
+ * (tg_gemm_pack_transposed: a register transpose on AVX-512).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* the run loops must vectorise */
+#endif
+#include "im2col_pack.h"
+
+#include "../../graph/error.h"
+#include "gemm.h"
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* One row of M: its channel and taps reduced to an input offset and the depth/height offsets. */
+typedef struct row_tap {
+    int64_t offset;     /* channel plane + kw*dilation - pad along W */
+    int64_t dd, dh;     /* kd*dilation - pad, kh*dilation - pad */
+    int64_t lo, hi;     /* output columns ow in [lo, hi) read inside the input row */
+} row_tap;
+#define ROW_CHUNK 64
+
+static void row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, row_tap *taps)
+{
+    const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
+    const int64_t ntaps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
+    for (int64_t r = 0; r < n; r++) {
+        int64_t row = r0 + r, c = row / ntaps, tap = row % ntaps;
+        int64_t kd = tap / khw, kh = tap % khw / g->kernel[2], kw = tap % g->kernel[2];
+        int64_t offset = kw * g->dilation[2] - g->pad[2];
+        int64_t lo = floor_div(-offset + sw - 1, sw), hi = floor_div(in_w - 1 - offset, sw) + 1;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > out_w ? out_w : hi;
+        taps[r] = (row_tap){.offset = c * g->in[0] * g->in[1] * in_w + offset,
+                            .dd = kd * g->dilation[0] - g->pad[0], .dh = kh * g->dilation[1] - g->pad[1],
+                            .lo = lo, .hi = hi < lo ? lo : hi};
+    }
+}
+
+/* M[r0 + r, j0 + j] for r < rows, j < cols into panels of nr columns:
+ * dst[(j / nr) * rows * nr + r * nr + j % nr], columns past cols of the last panel zero.
+ * Runs of columns (one output row, one panel) outside, rows of M inside. */
+static void im2col_panels_rows(const tg_im2col_src *s, const row_tap *taps, int64_t n, int64_t rc, int64_t rows,
+                               int64_t j0, int64_t cols, int64_t nr, tg_real *dst);
+
+static void im2col_panels(const tg_im2col_src *s, int64_t r0, int64_t rows, int64_t j0, int64_t cols, int64_t nr,
+                          tg_real *dst)
+{
+    const int64_t panel = rows * nr, tail = cols % nr;
+    if (tail) /* zero columns of the last panel past cols */
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = tail; j < nr; j++) dst[(cols / nr) * panel + r * nr + j] = 0;
+    row_tap taps[ROW_CHUNK];
+    for (int64_t rc = 0; rc < rows; rc += ROW_CHUNK) {
+        int64_t n = rows - rc < ROW_CHUNK ? rows - rc : ROW_CHUNK;
+        row_taps(s->geom, r0 + rc, n, taps);
+        im2col_panels_rows(s, taps, n, rc, rows, j0, cols, nr, dst);
+    }
+}
+
+/* Rows rc..rc+n of the block (their taps given) for every column: the runs. */
+static void im2col_panels_rows(const tg_im2col_src *s, const row_tap *taps, int64_t n, int64_t rc, int64_t rows,
+                               int64_t j0, int64_t cols, int64_t nr, tg_real *dst)
+{
+    const tg_conv_geom *g = s->geom;
+    const int64_t out_w = g->out[2], out_h = g->out[1], out_d = g->out[0], in_w = g->in[2], sw = g->stride[2];
+    const int64_t positions = out_w * out_h * out_d, panel = rows * nr;
+    {
+        int64_t j = j0, image = j / positions, q = j % positions;
+        int64_t ow = q % out_w, oh = q / out_w % out_h, od = q / (out_w * out_h);
+        while (j < j0 + cols) {
+            int64_t t = j - j0, run = out_w - ow;
+            if (run > j0 + cols - j) run = j0 + cols - j;
+            if (run > nr - t % nr) run = nr - t % nr;
+            const int64_t end = ow + run;
+            const tg_real *xi = s->x + image * s->image_stride;
+            tg_real *d0 = dst + (t / nr) * panel + rc * nr + t % nr; /* d0[0]: column j of row rc */
+            for (int64_t r = 0; r < n; r++) {
+                tg_real *d = d0 + r * nr - ow; /* d[o]: output column o */
+                int64_t id = od * g->stride[0] + taps[r].dd, ih = oh * g->stride[1] + taps[r].dh;
+                int64_t a = taps[r].lo > ow ? taps[r].lo : ow, b = taps[r].hi < end ? taps[r].hi : end;
+                if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1] || b < a) a = b = end;
+                for (int64_t o = ow; o < a; o++) d[o] = 0;
+                const tg_real *src = xi + taps[r].offset + (id * g->in[1] + ih) * in_w;
+                if (sw == 1)
+                    for (int64_t o = a; o < b; o++) d[o] = src[o];
+                else
+                    for (int64_t o = a; o < b; o++) d[o] = src[o * sw];
+                for (int64_t o = b; o < end; o++) d[o] = 0;
+            }
+            j += run;
+            ow = end;
+            if (ow == out_w) { /* next output row, plane, image */
+                ow = 0;
+                if (++oh == out_h) {
+                    oh = 0;
+                    if (++od == out_d) {
+                        od = 0;
+                        image++;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tg_im2col_pack_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
+{
+    im2col_panels(ctx, p0, kc, j0, nc, nr, dst);
+}
+
+#define BT_LINES 32  /* nr of the widest micro-kernel */
+#define BT_CHUNK 128 /* M columns per tile: the tile (16 KiB in float) stays in L1 */
+
+void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
+{
+    TG_ASSERT(nr <= BT_LINES);
+    const tg_im2col_src *s = ctx;
+    tg_real tile[BT_LINES * BT_CHUNK];
+    row_tap taps[BT_LINES];
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        int64_t lines = nc - jr < nr ? nc - jr : nr;
+        row_taps(s->geom, j0 + jr, lines, taps);
+        for (int64_t pc = 0; pc < kc; pc += BT_CHUNK) {
+            int64_t chunk = kc - pc < BT_CHUNK ? kc - pc : BT_CHUNK;
+            /* tile[line * BT_CHUNK + p]: one panel as wide as the chunk, so no tail to zero */
+            im2col_panels_rows(s, taps, lines, 0, lines, p0 + pc, chunk, BT_CHUNK, tile);
+            tg_gemm_pack_transposed(tile, BT_CHUNK, lines, chunk, nr, dst + jr * kc + pc * nr);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/* ops/kernels/im2col_pack.h — implicit im2col: the im2col matrix of a few images written straight
+ * into the GEMM's packed B panels (tg_gemm_packed_b), so the matrix is never stored.
+ *
+ * M is the im2col matrix of `images` images side by side: M[r, i*P + q] = im2col(x_i)[r, q] with
+ * r over (channel, taps) and q over the P output positions (im2col.h's geometry). The convolution's
+ * forward multiplies W * M (B = M), its weight gradient dY * M^T (B = M^T). Plain functions: no
+ * allocation, x is only read.
+ *
+ *   tg_im2col_src src = {&geom, x_first_image, image_stride, images};
+ *   tg_gemm_packed_b(false, Og, images * P, Cg * K, 1, w, Cg * K, tg_im2col_pack_b, &src, 0, y, images * P);
+ */
+#ifndef TG_KERNEL_IM2COL_PACK_H
+#define TG_KERNEL_IM2COL_PACK_H
+
+#include <stdint.h>
+
+#include "im2col.h"
+
+typedef struct tg_im2col_src {
+    const tg_conv_geom *geom;
+    const tg_real *x;      /* first image (first channel of the group) */
+    int64_t image_stride;  /* elements from one image to the next */
+    int64_t images;
+} tg_im2col_src;
+
+/* tg_gemm_pack_b_fn for B = M (ctx: a tg_im2col_src). */
+void tg_im2col_pack_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst);
+/* tg_gemm_pack_b_fn for B = M^T (ctx: a tg_im2col_src); nr <= 32. */
+void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst);
+
+#endif
