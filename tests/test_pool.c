@@ -700,6 +700,8 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+static void add_fast_max_tests(TCase *tc); /* the fast max forward's block, at the end */
+
 Suite *suite_pool(void)
 {
     Suite *s = suite_create("pool");
@@ -719,6 +721,147 @@ Suite *suite_pool(void)
     tcase_add_test(tc, gradcheck_global_adaptive_unpool);
     tcase_add_test(tc, attributes_parse_with_pytorch_names);
     tcase_add_test(tc, bad_inputs);
+    add_fast_max_tests(tc);
     suite_add_tcase(s, tc);
     return s;
+}
+
+/* ==== fast max-pool forward ====
+ * Max pooling's forward sends windows that lie inside the input with dilation 1 along the last
+ * dim through a specialised kernel (AVX-512 when the CPU has it, else portable C) and the rest
+ * through the general table-driven loop. These tests hold every path to the others bitwise
+ * (values and indices) and to a brute-force scan of the rule: the last NaN of the window if there
+ * is one, else the first maximum in row-major window order. */
+#include "../ops/kernels/pool.h"
+
+/* x:[1,1,2,34], 2x2/2: 17 outputs, one whole vector (16 floats, or two of 8 doubles) and a tail.
+ * Everything is 1 (ties: the window's first position) except the entries set below. */
+START_TEST(fast_max_hand_example)
+{
+    double v[68];
+    for (int i = 0; i < 68; i++) v[i] = 1;
+    v[34 + 5] = 2;                    /* out 2: the 2 at (1,5) -> 39 */
+    v[8] = NAN, v[34 + 9] = NAN;      /* out 4: the last NaN, (1,9) -> 43 */
+    v[13] = NAN;                      /* out 6: the NaN at (0,13) -> 13, after a 1 ... */
+    v[34 + 13] = 5;                   /* ... and before a larger value */
+    v[30] = -INFINITY;                /* out 15: the first 1 is (0,31) -> 31 */
+    v[20] = v[21] = v[54] = v[55] = -INFINITY; /* out 10: all -inf -> first position 20 */
+    v[34 + 32] = 3;                   /* out 16 (the tail): (1,32) -> 66 */
+    v[34 + 27] = 2, v[26] = 2;        /* out 13: tie of 2s, row 0 first -> 26 */
+    tg_tensor *x = tt_tensorv(v, 4, 1, 1, 2, 34);
+    tg_tape *t = tt_tape();
+    tg_pool_attr a = tg_pool_attr_kernel(2, 2);
+    tg_tensor *y = tg_max_pool2d(t, x, &a);
+    tt_assert_shape(y, 1, 1, 1, 17);
+    int64_t want[17];
+    for (int j = 0; j < 17; j++) want[j] = 2 * j;
+    want[2] = 39, want[4] = 43, want[6] = 13, want[15] = 31, want[10] = 20, want[16] = 66, want[13] = 26;
+    assert_indices(y, want, 17);
+    for (int j = 0; j < 17; j++) {
+        const tg_real got = y->data[j];
+        if (j == 4 || j == 6) ck_assert_msg(isnan(got), "out %d: want NaN, got %g", j, (double)got);
+        else if (j == 10) ck_assert_msg(isinf(got) && got < 0, "out 10: want -inf, got %g", (double)got);
+        else ck_assert_msg(got == (j == 2 || j == 13 ? 2 : j == 16 ? 3 : 1), "out %d: got %g", j, (double)got);
+    }
+}
+END_TEST
+
+/* Brute force over output (o[0], o[1], o[2]) of a rank-3 (padded) window description: window
+ * dim i starts at o[i]*s[i] - p[i] and has k[i] taps d[i] apart; positions outside the input
+ * do not count. Returns the rule's flat index, or -1 when no position is inside. */
+static int64_t rule_argmax(const tg_real *x, const int64_t *in, const int64_t *o, const int64_t *k,
+                           const int64_t *s, const int64_t *p, const int64_t *d)
+{
+    int64_t first = -1, best = -1, last_nan = -1;
+    for (int64_t a = 0; a < k[0]; a++)
+        for (int64_t b = 0; b < k[1]; b++)
+            for (int64_t c = 0; c < k[2]; c++) {
+                const int64_t i0 = o[0] * s[0] - p[0] + a * d[0], i1 = o[1] * s[1] - p[1] + b * d[1],
+                              i2 = o[2] * s[2] - p[2] + c * d[2];
+                if (i0 < 0 || i1 < 0 || i2 < 0 || i0 >= in[0] || i1 >= in[1] || i2 >= in[2]) continue;
+                const int64_t pos = (i0 * in[1] + i1) * in[2] + i2;
+                if (first < 0) first = pos;
+                if (isnan(x[pos])) last_nan = pos;
+                else if (best < 0 ? x[pos] > -INFINITY : x[pos] > x[best]) best = pos;
+            }
+    return last_nan >= 0 ? last_nan : best >= 0 ? best : first;
+}
+
+START_TEST(fast_max_matches_general_and_rule)
+{
+    static const int ops[3] = {TG_OP_MAX_POOL1D, TG_OP_MAX_POOL2D, TG_OP_MAX_POOL3D};
+    tg_rng r;
+    tg_rng_seed(&r, 2026);
+    int checked = 0;
+    for (int trial = 0; trial < 700; trial++) {
+        const uint64_t pick = tg_rng_below(&r, 10);
+        const int rank = pick < 7 ? 2 : pick < 8 ? 1 : 3;
+        /* padded to 3 spatial dims on the left: in = 1, k = s = 1, p = 0, d = 1 there */
+        int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
+        const int64_t widest[3] = {5, 9, 75}; /* last dim: several vectors, ragged ends */
+        tg_pool_attr a = tg_pool_attr_kernel(0, 0);
+        a.kernel_size.n = a.stride.n = a.padding.n = a.dilation.n = rank;
+        for (int i = 3 - rank; i < 3; i++) {
+            const int j = i - (3 - rank);
+            in[i] = 1 + (int64_t)tg_rng_below(&r, (uint64_t)(rank == 1 ? 100 : widest[i]));
+            k[i] = 1 + (int64_t)tg_rng_below(&r, 4);
+            s[i] = 1 + (int64_t)tg_rng_below(&r, 3);
+            p[i] = (int64_t)tg_rng_below(&r, (uint64_t)(k[i] / 2 + 1));
+            d[i] = tg_rng_below(&r, 5) ? 1 : 2;
+            a.kernel_size.v[j] = k[i], a.stride.v[j] = s[i], a.padding.v[j] = p[i], a.dilation.v[j] = d[i];
+        }
+        a.ceil_mode = tg_rng_below(&r, 2);
+        const int64_t n = 1 + (int64_t)tg_rng_below(&r, 2), c = 1 + (int64_t)tg_rng_below(&r, 3);
+        int64_t xshape[5] = {n, c};
+        for (int i = 0; i < rank; i++) xshape[2 + i] = in[3 - rank + i];
+        tg_tensor *x = tt_random(rank + 2, xshape, 100 + (uint64_t)trial, 0, 1);
+        x->requires_grad = true; /* so the op records its node (the kernel geometry) */
+        for (int64_t i = 0; i < x->numel; i++) { /* many ties, some NaN and -inf */
+            const uint64_t v = tg_rng_below(&r, 40);
+            x->data[i] = v < 2 ? (tg_real)NAN : v < 4 ? (tg_real)-INFINITY : (tg_real)(v % 3);
+        }
+        tg_tape *t = tt_tape();
+        tg_tensor *y = tg_op_apply(t, ops[rank - 1], &x, 1, &a);
+        if (!y) { /* a kernel wider than the padded input: not a pooling */
+            tt_cleanup();
+            continue;
+        }
+        const tg_real *yb = y->data;
+        const int64_t *ib = tg_pool_indices(y);
+        const tg_pool_geom *g = y->node->saved;
+        const int64_t m = y->numel;
+        for (int path = TG_POOL_MAX_PORTABLE; path <= TG_POOL_MAX_GENERAL; path++) {
+            tg_real *y2 = tg_tape_alloc(t, (size_t)m * sizeof *y2);
+            int64_t *i2 = tg_tape_alloc(t, (size_t)m * sizeof *i2);
+            ck_assert(y2 && i2);
+            tg_pool_max_forward_path(g, x->data, y2, i2, (tg_pool_max_path)path);
+            ck_assert_msg(!memcmp(i2, ib, (size_t)m * sizeof *i2) && !memcmp(y2, yb, (size_t)m * sizeof *y2),
+                          "trial %d: path %d differs from the default path", trial, path);
+        }
+        int64_t oshape[3] = {1, 1, 1};
+        for (int i = 0; i < rank; i++) oshape[3 - rank + i] = y->shape[2 + i];
+        const int64_t in_plane = in[0] * in[1] * in[2], out_plane = oshape[0] * oshape[1] * oshape[2];
+        for (int64_t pl = 0; pl < n * c; pl++)
+            for (int64_t o = 0; o < out_plane; o++) {
+                const int64_t oo[3] = {o / (oshape[1] * oshape[2]), o / oshape[2] % oshape[1], o % oshape[2]};
+                const tg_real *xp = x->data + pl * in_plane;
+                const int64_t want = rule_argmax(xp, in, oo, k, s, p, d), got = ib[pl * out_plane + o];
+                ck_assert_msg(got == want, "trial %d plane %lld out %lld: index %lld, want %lld", trial,
+                              (long long)pl, (long long)o, (long long)got, (long long)want);
+                const tg_real want_y = want >= 0 ? xp[want] : (tg_real)-INFINITY;
+                ck_assert_msg(!memcmp(&yb[pl * out_plane + o], &want_y, sizeof want_y),
+                              "trial %d plane %lld out %lld: value %g, want %g", trial, (long long)pl,
+                              (long long)o, (double)yb[pl * out_plane + o], (double)want_y);
+            }
+        checked++;
+        tt_cleanup();
+    }
+    ck_assert_int_gt(checked, 500);
+}
+END_TEST
+
+static void add_fast_max_tests(TCase *tc)
+{
+    tcase_add_test(tc, fast_max_hand_example);
+    tcase_add_test(tc, fast_max_matches_general_and_rule);
 }

@@ -5,7 +5,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "parallel.h"
+#include "pool_internal.h"
 
 typedef struct pool_job {
     const tg_pool_geom *g;
@@ -49,55 +51,169 @@ static int64_t max_taps(const tg_pool_dim *d)
     return taps;
 }
 
-/* One output row (o0, o1) at a time: the taps of the window run outermost in row-major order and
- * the row's outputs innermost, so consecutive iterations are independent (no dependency chain
- * through one running maximum) and the row's maxima stay in L1. */
+/* The general loop over the outputs [lo, hi) of one output row (o0, o1): the taps of the window
+ * run outermost in row-major order and the outputs innermost, so consecutive iterations are
+ * independent (no dependency chain through one running maximum) and the maxima stay in L1. Any
+ * window tables: padding, dilation, ceil_mode, adaptive and global windows. */
+static void max_row_general(const tg_pool_geom *g, const tg_real *x, int64_t o0, int64_t o1, int64_t lo,
+                            int64_t hi, int64_t taps2, tg_real *y, int64_t *idx)
+{
+    const tg_pool_dim *d0 = &g->dim[0], *d1 = &g->dim[1], *d2 = &g->dim[2];
+    const int64_t s2 = d2->step, *b2 = d2->begin, *e2 = d2->end;
+    const int64_t b0 = d0->begin[o0], b1 = d1->begin[o1], e0 = d0->end[o0], e1 = d1->end[o1];
+    const bool rows = b0 < e0 && b1 < e1;
+    /* PyTorch's start: -inf at the window's first position (kept when all are -inf); an empty
+     * window (dilation skipping the input) keeps index -1 */
+    for (int64_t o2 = lo; o2 < hi; o2++) {
+        y[o2] = -INFINITY;
+        idx[o2] = rows && b2[o2] < e2[o2] ? (b0 * d1->in + b1) * d2->in + b2[o2] : -1;
+    }
+    for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
+        for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
+            const int64_t row = (i0 * d1->in + i1) * d2->in;
+            const tg_real *xr = x + row;
+            for (int64_t t = 0; t < taps2; t++)
+                for (int64_t o2 = lo; o2 < hi; o2++) {
+                    int64_t pos = b2[o2] + t * s2;
+                    const bool valid = pos < e2[o2];
+                    pos = valid ? pos : b2[o2]; /* stay in bounds; ignored below */
+                    const tg_real v = xr[pos], m = y[o2];
+                    /* strictly greater keeps the first maximum; a NaN always wins */
+                    const bool take = valid & ((v > m) | (v != v));
+                    y[o2] = select_real(take, v, m);
+                    idx[o2] ^= (idx[o2] ^ (row + pos)) & -(int64_t)take;
+                }
+        }
+}
+
+/* A run (pool_internal.h) in portable C: one output at a time, its taps in window order, the
+ * position kept as a small tap offset and turned into the flat index once. */
+static void max_run_portable(const tg_pool_max_run *run)
+{
+    for (int64_t o = 0; o < run->n; o++) {
+        const int64_t col = run->col0 + o * run->stride;
+        tg_real best = -INFINITY; /* tap 0 replaces it, or is -inf itself and keeps offset 0 */
+        int32_t off = 0;
+        int64_t t = 0;
+        for (int r = 0; r < run->nrows; r++) {
+            const tg_real *xr = run->rows[r] + col;
+            for (int64_t c = 0; c < run->taps2; c++, t++) {
+                const tg_real v = xr[c];
+                const bool take = (v > best) | (v != v);
+                best = select_real(take, v, best);
+                off ^= (off ^ run->tap_off[t]) & -(int32_t)take;
+            }
+        }
+        run->y[o] = best;
+        run->idx[o] = run->first + o * run->stride + off;
+    }
+}
+
+/* The outputs [lo, hi) of a dim whose windows are `taps` consecutive positions (dilation 1, no
+ * clipping by the input) starting `stride` apart: begin[o] = begin[lo] + (o - lo) * stride. */
+typedef struct uniform_windows {
+    int64_t lo, hi, taps, stride;
+} uniform_windows;
+
+static uniform_windows find_uniform_windows(const tg_pool_dim *d)
+{
+    uniform_windows u = {0, 0, 0, 1};
+    if (d->step != 1) return u;
+    for (int64_t o = 0; o < d->out; o++)
+        if (d->end[o] - d->begin[o] > u.taps) u.taps = d->end[o] - d->begin[o];
+    if (u.taps < 1) return u;
+    /* full-size windows come in one block (only the first and last windows are clipped) */
+    while (u.lo < d->out && d->end[u.lo] - d->begin[u.lo] != u.taps) u.lo++;
+    if (u.lo + 1 < d->out) u.stride = d->begin[u.lo + 1] - d->begin[u.lo];
+    if (u.stride < 1) u.stride = 1;
+    u.hi = u.lo;
+    while (u.hi < d->out && d->end[u.hi] - d->begin[u.hi] == u.taps &&
+           d->begin[u.hi] == d->begin[u.lo] + (u.hi - u.lo) * u.stride)
+        u.hi++;
+    return u;
+}
+
+typedef struct max_job {
+    const tg_pool_geom *g;
+    const tg_real *x;
+    tg_real *y;
+    int64_t *idx;
+    int64_t in_plane, out_plane, taps2;
+    uniform_windows cols;  /* along the last dim; empty when the fast path is off */
+    bool simd;
+} max_job;
+
+/* Output row (o0, o1) of one plane: the run of uniform windows through the fast kernel, the
+ * outputs before and after it (padding, ceil_mode) through the general loop. Rows whose windows
+ * are empty, too many taps, or offsets beyond int32 go the general way too. */
+static void max_row(const max_job *j, const tg_real *x, int64_t o0, int64_t o1, tg_real *y, int64_t *idx)
+{
+    const tg_pool_geom *g = j->g;
+    const tg_pool_dim *d0 = &g->dim[0], *d1 = &g->dim[1], *d2 = &g->dim[2];
+    const uniform_windows *u = &j->cols;
+    const tg_real *rows[TG_POOL_RUN_MAX_TAPS];
+    int64_t row_pos[TG_POOL_RUN_MAX_TAPS];
+    int nrows = 0;
+    bool fast = u->lo < u->hi;
+    for (int64_t i0 = d0->begin[o0]; fast && i0 < d0->end[o0]; i0 += d0->step)
+        for (int64_t i1 = d1->begin[o1]; fast && i1 < d1->end[o1]; i1 += d1->step) {
+            fast = (nrows + 1) * u->taps <= TG_POOL_RUN_MAX_TAPS;
+            if (fast) {
+                row_pos[nrows] = (i0 * d1->in + i1) * d2->in;
+                rows[nrows] = x + row_pos[nrows];
+                nrows++;
+            }
+        }
+    fast = fast && nrows > 0 && row_pos[nrows - 1] - row_pos[0] + u->taps <= INT32_MAX;
+    if (!fast) {
+        max_row_general(g, x, o0, o1, 0, d2->out, j->taps2, y, idx);
+        return;
+    }
+    int32_t tap_off[TG_POOL_RUN_MAX_TAPS];
+    for (int r = 0; r < nrows; r++)
+        for (int64_t c = 0; c < u->taps; c++) tap_off[r * u->taps + c] = (int32_t)(row_pos[r] - row_pos[0] + c);
+    const int64_t col0 = d2->begin[u->lo];
+    const tg_pool_max_run run = {.rows = rows, .nrows = nrows, .taps2 = u->taps, .stride = u->stride,
+                                 .col0 = col0, .n = u->hi - u->lo, .tap_off = tap_off,
+                                 .first = row_pos[0] + col0, .limit = x + j->in_plane, .y = y + u->lo,
+                                 .idx = idx + u->lo};
+    max_row_general(g, x, o0, o1, 0, u->lo, j->taps2, y, idx);
+#if defined(__x86_64__)
+    if (!(j->simd && tg_pool_max_run_avx512(&run)))
+#endif
+        max_run_portable(&run);
+    max_row_general(g, x, o0, o1, u->hi, d2->out, j->taps2, y, idx);
+}
+
 static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
 {
-    const pool_job *j = ctx;
+    const max_job *j = ctx;
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
-    const int64_t taps2 = max_taps(d2), s2 = d2->step, out2 = d2->out;
-    const int64_t *b2 = d2->begin, *e2 = d2->end;
     for (int64_t p = p0; p < p1; p++) {
-        const tg_real *x = j->src + p * j->in_plane;
-        tg_real *y = j->dst + p * j->out_plane;
-        int64_t *idx = j->idx_out + p * j->out_plane;
+        const tg_real *x = j->x + p * j->in_plane;
+        tg_real *y = j->y + p * j->out_plane;
+        int64_t *idx = j->idx + p * j->out_plane;
         for (int64_t o0 = 0; o0 < d0->out; o0++)
-            for (int64_t o1 = 0; o1 < d1->out; o1++, y += out2, idx += out2) {
-                const int64_t b0 = d0->begin[o0], b1 = d1->begin[o1], e0 = d0->end[o0], e1 = d1->end[o1];
-                const bool rows = b0 < e0 && b1 < e1;
-                /* PyTorch's start: -inf at the window's first position (kept when all are -inf);
-                 * an empty window (dilation skipping the input) keeps index -1 */
-                for (int64_t o2 = 0; o2 < out2; o2++) {
-                    y[o2] = -INFINITY;
-                    idx[o2] = rows && b2[o2] < e2[o2] ? (b0 * d1->in + b1) * d2->in + b2[o2] : -1;
-                }
-                for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
-                    for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
-                        const int64_t row = (i0 * d1->in + i1) * d2->in;
-                        const tg_real *xr = x + row;
-                        for (int64_t t = 0; t < taps2; t++)
-                            for (int64_t o2 = 0; o2 < out2; o2++) {
-                                int64_t pos = b2[o2] + t * s2;
-                                const bool valid = pos < e2[o2];
-                                pos = valid ? pos : b2[o2]; /* stay in bounds; ignored below */
-                                const tg_real v = xr[pos], m = y[o2];
-                                /* strictly greater keeps the first maximum; a NaN always wins */
-                                const bool take = valid & ((v > m) | (v != v));
-                                y[o2] = select_real(take, v, m);
-                                idx[o2] ^= (idx[o2] ^ (row + pos)) & -(int64_t)take;
-                            }
-                    }
-            }
+            for (int64_t o1 = 0; o1 < d1->out; o1++, y += d2->out, idx += d2->out) max_row(j, x, o0, o1, y, idx);
     }
+}
+
+void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx,
+                              tg_pool_max_path path)
+{
+    max_job j = {.g = g, .x = x, .y = y, .idx = idx, .in_plane = plane_in(g), .out_plane = plane_out(g),
+                 .taps2 = max_taps(&g->dim[2])};
+    if (path != TG_POOL_MAX_GENERAL) j.cols = find_uniform_windows(&g->dim[2]);
+    j.simd = path == TG_POOL_MAX_BEST && tg_cpu_has_avx512();
+    tg_parallel_for(g->planes, max_forward_planes, &j);
 }
 
 void tg_pool_max_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx)
 {
-    pool_job j = {.g = g, .src = x, .dst = y, .idx_out = idx, .in_plane = plane_in(g),
-                  .out_plane = plane_out(g)};
-    tg_parallel_for(g->planes, max_forward_planes, &j);
+    tg_pool_max_forward_path(g, x, y, idx, TG_POOL_MAX_BEST);
 }
+
+const char *tg_pool_max_kernel_name(void) { return tg_cpu_has_avx512() ? "avx512" : "portable"; }
 
 static void max_backward_planes(void *ctx, int64_t p0, int64_t p1)
 {

@@ -1,0 +1,176 @@
+/* ops/kernels/pool_avx512.c — AVX-512 max-pool runs (see pool_internal.h; built with -mavx512f on
+ * x86-64 only, called only when the CPU reports AVX-512F, and only F instructions are used).
+ *
+ * One vector of outputs at a time: each tap is one vector of inputs — a plain load for stride 1;
+ * for stride 2 two loads deinterleaved by one permute (neighbouring taps c, c+1 share the loads as
+ * the even and odd lanes). Masked loads read exactly the positions the outputs need, so the
+ * ragged last vector needs no scalar tail and nothing past the window is touched. The running
+ * maximum and the tap offset of its position stay in registers; the flat index is formed once
+ * per output when the vector is stored.
+ */
+#include "pool_internal.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+#ifdef TG_REAL_DOUBLE
+#define VLEN 8
+typedef __m512d vec;
+typedef __mmask8 vmask;
+#define vzero() _mm512_setzero_pd()
+#define vload(p) _mm512_loadu_pd(p)
+#define vloadz(m, p) _mm512_maskz_loadu_pd((m), (p))
+#define vstorem(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
+#define vgreater(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
+#define visnan(a) _mm512_cmp_pd_mask((a), (a), _CMP_UNORD_Q)
+#define vtake(m, old, new) _mm512_mask_mov_pd((old), (m), (new))
+#define veven(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), (b))
+#define vodd(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), (b))
+/* tap offsets: one int64 lane per output */
+#define otake(m, old, off) _mm512_mask_mov_epi64((old), (m), _mm512_set1_epi64(off))
+#else
+#define VLEN 16
+typedef __m512 vec;
+typedef __mmask16 vmask;
+#define vzero() _mm512_setzero_ps()
+#define vload(p) _mm512_loadu_ps(p)
+#define vloadz(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define vstorem(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define vgreater(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
+#define visnan(a) _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q)
+#define vtake(m, old, new) _mm512_mask_mov_ps((old), (m), (new))
+#define veven(a, b) \
+    _mm512_permutex2var_ps((a), _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), (b))
+#define vodd(a, b) \
+    _mm512_permutex2var_ps((a), _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), (b))
+/* tap offsets: one int32 lane per output */
+#define otake(m, old, off) _mm512_mask_mov_epi32((old), (m), _mm512_set1_epi32(off))
+#endif
+
+/* The first n lanes (n may be <= 0 or >= VLEN). */
+static inline vmask lanes(int64_t n)
+{
+    return n <= 0 ? (vmask)0 : n >= VLEN ? (vmask)~(vmask)0 : (vmask)((1u << n) - 1);
+}
+
+/* Strictly greater replaces, a NaN always replaces: the general kernel's rule. */
+#define CONSIDER(v, t)                                                     \
+    do {                                                                   \
+        const vmask take_ = vgreater((v), best) | visnan(v);               \
+        best = vtake(take_, best, (v));                                    \
+        off = otake(take_, off, run->tap_off[(t)]);                        \
+    } while (0)
+
+/* Writes n outputs (n <= VLEN) starting at output o. */
+static inline void store_outputs(const tg_pool_max_run *run, int64_t o, int64_t n, vec best, __m512i off)
+{
+    vstorem(run->y + o, lanes(n), best);
+    const __m512i base = _mm512_set1_epi64(run->first + o * run->stride);
+    const int64_t s = run->stride;
+    const __m512i ramp = _mm512_setr_epi64(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
+#ifdef TG_REAL_DOUBLE
+    _mm512_mask_storeu_epi64(run->idx + o, (__mmask8)lanes(n), _mm512_add_epi64(_mm512_add_epi64(base, ramp), off));
+#else
+    const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(off));
+    const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(off, 1));
+    const __m512i eight = _mm512_set1_epi64(8 * run->stride);
+    _mm512_mask_storeu_epi64(run->idx + o, (__mmask8)lanes(n), _mm512_add_epi64(_mm512_add_epi64(base, ramp), lo));
+    _mm512_mask_storeu_epi64(run->idx + o + 8, (__mmask8)lanes(n - 8),
+                             _mm512_add_epi64(_mm512_add_epi64(base, _mm512_add_epi64(ramp, eight)), hi));
+#endif
+}
+
+/* Tap c of each output, vector of outputs from o: n lanes, or all lanes with plain loads when
+ * `whole` (a literal at every call, so each use compiles to one of the two). */
+static inline vec load_taps(const tg_real *p, vmask m, bool whole) { return whole ? vload(p) : vloadz(m, p); }
+
+/* Outputs o .. o+n-1 (n <= VLEN). whole: n == VLEN and plain loads of the last window row stay
+ * inside the plane (they may read a few positions past the last window, never used). */
+static inline void stride1_vector(const tg_pool_max_run *run, int64_t o, int64_t n, bool whole)
+{
+    const vmask m = lanes(n);
+    vec best = load_taps(run->rows[0] + run->col0 + o, m, whole);
+    __m512i off = _mm512_setzero_si512();
+    int t = 0;
+    for (int r = 0; r < run->nrows; r++) {
+        const tg_real *p = run->rows[r] + run->col0 + o;
+        for (int64_t c = 0; c < run->taps2; c++, t++) {
+            if (t == 0) continue;
+            const vec v = load_taps(p + c, m, whole);
+            CONSIDER(v, t);
+        }
+    }
+    store_outputs(run, o, n, best, off);
+}
+
+static inline void stride2_vector(const tg_pool_max_run *run, int64_t o, int64_t n, bool whole)
+{
+    /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
+    const vmask pair_lo = lanes(2 * n), pair_hi = lanes(2 * n - VLEN);
+    const vmask one_lo = lanes(2 * n - 1), one_hi = lanes(2 * n - 1 - VLEN);
+    vec best = vzero(); /* replaced by tap 0 */
+    __m512i off = _mm512_setzero_si512();
+    int t = 0;
+    for (int r = 0; r < run->nrows; r++) {
+        const tg_real *p = run->rows[r] + run->col0 + 2 * o;
+        int64_t c = 0;
+        for (; c + 1 < run->taps2; c += 2, t += 2) {
+            const vec a = load_taps(p + c, pair_lo, whole), b = load_taps(p + c + VLEN, pair_hi, whole);
+            const vec even = veven(a, b), odd = vodd(a, b);
+            if (t == 0) best = even;
+            else CONSIDER(even, t);
+            CONSIDER(odd, t + 1);
+        }
+        if (c < run->taps2) {
+            const vec a = load_taps(p + c, one_lo, whole), b = load_taps(p + c + VLEN, one_hi, whole);
+            const vec even = veven(a, b);
+            if (t == 0) best = even;
+            else CONSIDER(even, t);
+            t++;
+        }
+    }
+    store_outputs(run, o, n, best, off);
+}
+
+/* How a run splits into vectors: whole vectors from output 0 while plain loads stay inside the
+ * plane, then the ragged rest either redone as the last whole vector (its outputs written twice,
+ * identically) or, when that would read past the plane or the run is shorter than a vector,
+ * masked. Masked loads cost about twice as much as plain ones here (measured), so they are kept
+ * to the plane's edges. */
+typedef struct vector_plan {
+    int64_t whole_end; /* whole vectors start below this */
+    bool redo_last;    /* finish with a whole vector at n - VLEN */
+} vector_plan;
+
+static vector_plan plan_vectors(const tg_pool_max_run *run)
+{
+    /* a plain-loaded vector at output o reads the last window row up to this far past its col0 */
+    const tg_real *last_row = run->rows[run->nrows - 1] + run->col0;
+#define READS_UP_TO(o) (last_row + run->stride * ((o) + VLEN) + run->taps2 - 1)
+    vector_plan plan = {0, false};
+    while (plan.whole_end + VLEN <= run->n && READS_UP_TO(plan.whole_end) <= run->limit) plan.whole_end += VLEN;
+    plan.redo_last = plan.whole_end < run->n && run->n >= VLEN && READS_UP_TO(run->n - VLEN) <= run->limit;
+#undef READS_UP_TO
+    return plan;
+}
+
+#define RUN_VECTORS(vector_fn)                                                                      \
+    do {                                                                                            \
+        const vector_plan plan = plan_vectors(run);                                                 \
+        for (int64_t o = 0; o < plan.whole_end; o += VLEN) vector_fn(run, o, VLEN, true);           \
+        if (plan.redo_last) vector_fn(run, run->n - VLEN, VLEN, true);                              \
+        else                                                                                        \
+            for (int64_t o = plan.whole_end; o < run->n; o += VLEN)                                 \
+                vector_fn(run, o, run->n - o < VLEN ? run->n - o : VLEN, false);                    \
+    } while (0)
+
+bool tg_pool_max_run_avx512(const tg_pool_max_run *run)
+{
+    if (run->stride == 1) RUN_VECTORS(stride1_vector);
+    else if (run->stride == 2) RUN_VECTORS(stride2_vector);
+    else return false;
+    return true;
+}
+#else
+typedef int tg_pool_avx512_unavailable; /* keeps the translation unit non-empty */
+#endif

@@ -1,0 +1,39 @@
+/* ops/kernels/pool_internal.h — what pool.c shares with its SIMD file (not public).
+ *
+ * A max "run" is a stretch of one output row whose windows all lie inside the input with dilation
+ * 1 along the last dim: output o (0 <= o < n) reads, from each window row r (in row-major window
+ * order), the taps2 consecutive positions rows[r][col0 + o*stride + c]. Tap t = r*taps2 + c sits
+ * tap_off[t] plane positions after the window's first position, so the recorded index is
+ * first + o*stride + tap_off[t] with first = the plane position of rows[0][col0].
+ * Selection is the general kernel's, exactly: strictly greater replaces (ties keep the first
+ * maximum), a NaN always replaces (the last NaN is kept). Each SIMD file is compiled in both
+ * precisions and provides its kernel for tg_real.
+ */
+#ifndef TG_KERNEL_POOL_INTERNAL_H
+#define TG_KERNEL_POOL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../graph/tensor.h"
+
+/* Window rows and taps a run may have (the tap table lives on the stack). */
+#define TG_POOL_RUN_MAX_TAPS 64
+
+typedef struct tg_pool_max_run {
+    const tg_real *const *rows; /* nrows window rows, each pointing at input column 0 */
+    int nrows;
+    int64_t taps2, stride, col0, n;
+    const int32_t *tap_off; /* nrows * taps2 entries, tap_off[0] = 0 */
+    int64_t first;
+    const tg_real *limit; /* one past the input plane: loads may read up to here */
+    tg_real *y;   /* n outputs */
+    int64_t *idx; /* n indices */
+} tg_pool_max_run;
+
+#if defined(__x86_64__)
+/* Strides 1 and 2; returns false without writing anything for other strides. */
+bool tg_pool_max_run_avx512(const tg_pool_max_run *run);
+#endif
+
+#endif
