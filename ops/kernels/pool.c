@@ -90,45 +90,53 @@ static void max_row_general(const tg_pool_geom *g, const tg_real *x, int64_t o0,
  * position kept as a small tap offset and turned into the flat index once. */
 static void max_run_portable(const tg_pool_max_run *run)
 {
-    for (int64_t o = 0; o < run->n; o++) {
-        const int64_t col = run->col0 + o * run->stride;
-        tg_real best = -INFINITY; /* tap 0 replaces it, or is -inf itself and keeps offset 0 */
-        int32_t off = 0;
-        int64_t t = 0;
-        for (int r = 0; r < run->nrows; r++) {
-            const tg_real *xr = run->rows[r] + col;
-            for (int64_t c = 0; c < run->taps2; c++, t++) {
-                const tg_real v = xr[c];
-                const bool take = (v > best) | (v != v);
-                best = select_real(take, v, best);
-                off ^= (off ^ run->tap_off[t]) & -(int32_t)take;
+    for (int64_t l = 0; l < run->out_rows; l++) {
+        const int64_t shift = l * run->in_row_step;
+        tg_real *y = run->y + l * run->out_row_step;
+        int64_t *idx = run->idx + l * run->out_row_step;
+        for (int64_t o = 0; o < run->n; o++) {
+            const int64_t col = shift + run->col0 + o * run->stride;
+            tg_real best = -INFINITY; /* tap 0 replaces it, or is -inf itself and keeps offset 0 */
+            int32_t off = 0;
+            int64_t t = 0;
+            for (int r = 0; r < run->nrows; r++) {
+                const tg_real *xr = run->rows[r] + col;
+                for (int64_t c = 0; c < run->taps2; c++, t++) {
+                    const tg_real v = xr[c];
+                    const bool take = (v > best) | (v != v);
+                    best = select_real(take, v, best);
+                    off ^= (off ^ run->tap_off[t]) & -(int32_t)take;
+                }
             }
+            y[o] = best;
+            idx[o] = run->first + col - run->col0 + off;
         }
-        run->y[o] = best;
-        run->idx[o] = run->first + o * run->stride + off;
     }
 }
 
-/* The outputs [lo, hi) of a dim whose windows are `taps` consecutive positions (dilation 1, no
- * clipping by the input) starting `stride` apart: begin[o] = begin[lo] + (o - lo) * stride. */
+/* The outputs [lo, hi) of a dim whose windows all have `taps` positions (`step` apart) and start
+ * `stride` apart: begin[o] = begin[lo] + (o - lo) * stride; none of them is clipped by the input
+ * (taps is the largest count). Sliding windows give one such block: all but the padded ends. */
 typedef struct uniform_windows {
     int64_t lo, hi, taps, stride;
 } uniform_windows;
 
+static int64_t window_taps(const tg_pool_dim *d, int64_t o)
+{
+    return d->end[o] > d->begin[o] ? (d->end[o] - d->begin[o] + d->step - 1) / d->step : 0;
+}
+
 static uniform_windows find_uniform_windows(const tg_pool_dim *d)
 {
     uniform_windows u = {0, 0, 0, 1};
-    if (d->step != 1) return u;
     for (int64_t o = 0; o < d->out; o++)
-        if (d->end[o] - d->begin[o] > u.taps) u.taps = d->end[o] - d->begin[o];
+        if (window_taps(d, o) > u.taps) u.taps = window_taps(d, o);
     if (u.taps < 1) return u;
-    /* full-size windows come in one block (only the first and last windows are clipped) */
-    while (u.lo < d->out && d->end[u.lo] - d->begin[u.lo] != u.taps) u.lo++;
+    while (window_taps(d, u.lo) != u.taps) u.lo++;
     if (u.lo + 1 < d->out) u.stride = d->begin[u.lo + 1] - d->begin[u.lo];
     if (u.stride < 1) u.stride = 1;
     u.hi = u.lo;
-    while (u.hi < d->out && d->end[u.hi] - d->begin[u.hi] == u.taps &&
-           d->begin[u.hi] == d->begin[u.lo] + (u.hi - u.lo) * u.stride)
+    while (u.hi < d->out && window_taps(d, u.hi) == u.taps && d->begin[u.hi] == d->begin[u.lo] + (u.hi - u.lo) * u.stride)
         u.hi++;
     return u;
 }
@@ -139,18 +147,22 @@ typedef struct max_job {
     tg_real *y;
     int64_t *idx;
     int64_t in_plane, out_plane, taps2;
-    uniform_windows cols;  /* along the last dim; empty when the fast path is off */
+    uniform_windows cols; /* along the last dim (dilation 1 only); empty: no fast path */
+    uniform_windows rows; /* along the middle dim: output rows whose window rows shift uniformly */
     bool simd;
 } max_job;
 
-/* Output row (o0, o1) of one plane: the run of uniform windows through the fast kernel, the
- * outputs before and after it (padding, ceil_mode) through the general loop. Rows whose windows
- * are empty, too many taps, or offsets beyond int32 go the general way too. */
-static void max_row(const max_job *j, const tg_real *x, int64_t o0, int64_t o1, tg_real *y, int64_t *idx)
+/* Output rows (o0, o1 .. o1+count-1) of one plane, whose window rows are those of o1 shifted by
+ * rows.stride input rows per output row: the uniform windows along the last dim through the run
+ * kernel, the outputs before and after them (padding, ceil_mode) through the general loop. Rows
+ * whose windows are empty, have too many taps, or offsets beyond int32 go the general way. */
+static void max_rows(const max_job *j, const tg_real *x, int64_t o0, int64_t o1, int64_t count, tg_real *y,
+                     int64_t *idx)
 {
     const tg_pool_geom *g = j->g;
     const tg_pool_dim *d0 = &g->dim[0], *d1 = &g->dim[1], *d2 = &g->dim[2];
     const uniform_windows *u = &j->cols;
+    const int64_t out2 = d2->out;
     const tg_real *rows[TG_POOL_RUN_MAX_TAPS];
     int64_t row_pos[TG_POOL_RUN_MAX_TAPS];
     int nrows = 0;
@@ -166,23 +178,25 @@ static void max_row(const max_job *j, const tg_real *x, int64_t o0, int64_t o1, 
         }
     fast = fast && nrows > 0 && row_pos[nrows - 1] - row_pos[0] + u->taps <= INT32_MAX;
     if (!fast) {
-        max_row_general(g, x, o0, o1, 0, d2->out, j->taps2, y, idx);
+        for (int64_t l = 0; l < count; l++) max_row_general(g, x, o0, o1 + l, 0, out2, j->taps2, y + l * out2, idx + l * out2);
         return;
     }
     int32_t tap_off[TG_POOL_RUN_MAX_TAPS];
     for (int r = 0; r < nrows; r++)
         for (int64_t c = 0; c < u->taps; c++) tap_off[r * u->taps + c] = (int32_t)(row_pos[r] - row_pos[0] + c);
     const int64_t col0 = d2->begin[u->lo];
-    const tg_pool_max_run run = {.rows = rows, .nrows = nrows, .taps2 = u->taps, .stride = u->stride,
-                                 .col0 = col0, .n = u->hi - u->lo, .tap_off = tap_off,
-                                 .first = row_pos[0] + col0, .limit = x + j->in_plane, .y = y + u->lo,
-                                 .idx = idx + u->lo};
-    max_row_general(g, x, o0, o1, 0, u->lo, j->taps2, y, idx);
+    const tg_pool_max_run run = {.rows = rows, .nrows = nrows, .taps2 = u->taps, .stride = u->stride, .col0 = col0,
+                                 .n = u->hi - u->lo, .out_rows = count, .in_row_step = j->rows.stride * d2->in,
+                                 .out_row_step = out2, .tap_off = tap_off, .first = row_pos[0] + col0,
+                                 .limit = x + j->in_plane, .y = y + u->lo, .idx = idx + u->lo};
 #if defined(__x86_64__)
     if (!(j->simd && tg_pool_max_run_avx512(&run)))
 #endif
         max_run_portable(&run);
-    max_row_general(g, x, o0, o1, u->hi, d2->out, j->taps2, y, idx);
+    for (int64_t l = 0; l < count && (u->lo > 0 || u->hi < out2); l++) {
+        max_row_general(g, x, o0, o1 + l, 0, u->lo, j->taps2, y + l * out2, idx + l * out2);
+        max_row_general(g, x, o0, o1 + l, u->hi, out2, j->taps2, y + l * out2, idx + l * out2);
+    }
 }
 
 static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
@@ -194,7 +208,12 @@ static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
         tg_real *y = j->y + p * j->out_plane;
         int64_t *idx = j->idx + p * j->out_plane;
         for (int64_t o0 = 0; o0 < d0->out; o0++)
-            for (int64_t o1 = 0; o1 < d1->out; o1++, y += d2->out, idx += d2->out) max_row(j, x, o0, o1, y, idx);
+            for (int64_t o1 = 0; o1 < d1->out;) {
+                /* the uniform block of output rows in one go, the others one by one */
+                const int64_t count = o1 == j->rows.lo && j->rows.hi > j->rows.lo ? j->rows.hi - o1 : 1;
+                max_rows(j, x, o0, o1, count, y, idx);
+                o1 += count, y += count * d2->out, idx += count * d2->out;
+            }
     }
 }
 
@@ -203,7 +222,10 @@ void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *
 {
     max_job j = {.g = g, .x = x, .y = y, .idx = idx, .in_plane = plane_in(g), .out_plane = plane_out(g),
                  .taps2 = max_taps(&g->dim[2])};
-    if (path != TG_POOL_MAX_GENERAL) j.cols = find_uniform_windows(&g->dim[2]);
+    if (path != TG_POOL_MAX_GENERAL && g->dim[2].step == 1) {
+        j.cols = find_uniform_windows(&g->dim[2]);
+        j.rows = find_uniform_windows(&g->dim[1]);
+    }
     j.simd = path == TG_POOL_MAX_BEST && tg_cpu_has_avx512();
     tg_parallel_for(g->planes, max_forward_planes, &j);
 }

@@ -53,6 +53,13 @@ static inline vmask lanes(int64_t n)
     return n <= 0 ? (vmask)0 : n >= VLEN ? (vmask)~(vmask)0 : (vmask)((1u << n) - 1);
 }
 
+/* One output row of a run: its window rows are the run's shifted by `shift` positions. */
+typedef struct out_row {
+    int64_t shift, first;
+    tg_real *y;
+    int64_t *idx;
+} out_row;
+
 /* Strictly greater replaces, a NaN always replaces: the general kernel's rule. */
 #define CONSIDER(v, t)                                                     \
     do {                                                                   \
@@ -61,58 +68,62 @@ static inline vmask lanes(int64_t n)
         off = otake(take_, off, run->tap_off[(t)]);                        \
     } while (0)
 
-/* Writes n outputs (n <= VLEN) starting at output o. */
-static inline void store_outputs(const tg_pool_max_run *run, int64_t o, int64_t n, vec best, __m512i off)
+/* Writes n outputs (n <= VLEN) from output o: the maxima and first + o*stride + their offsets. */
+static inline __attribute__((always_inline)) void store_outputs(const tg_pool_max_run *run, const out_row *row,
+                                                               int64_t o, int64_t n, vec best, __m512i off)
 {
-    vstorem(run->y + o, lanes(n), best);
-    const __m512i base = _mm512_set1_epi64(run->first + o * run->stride);
+    vstorem(row->y + o, lanes(n), best);
     const int64_t s = run->stride;
-    const __m512i ramp = _mm512_setr_epi64(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
+    const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(row->first + o * s),
+                                          _mm512_setr_epi64(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s));
 #ifdef TG_REAL_DOUBLE
-    _mm512_mask_storeu_epi64(run->idx + o, (__mmask8)lanes(n), _mm512_add_epi64(_mm512_add_epi64(base, ramp), off));
+    _mm512_mask_storeu_epi64(row->idx + o, (__mmask8)lanes(n), _mm512_add_epi64(base, off));
 #else
     const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(off));
     const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(off, 1));
-    const __m512i eight = _mm512_set1_epi64(8 * run->stride);
-    _mm512_mask_storeu_epi64(run->idx + o, (__mmask8)lanes(n), _mm512_add_epi64(_mm512_add_epi64(base, ramp), lo));
-    _mm512_mask_storeu_epi64(run->idx + o + 8, (__mmask8)lanes(n - 8),
-                             _mm512_add_epi64(_mm512_add_epi64(base, _mm512_add_epi64(ramp, eight)), hi));
+    _mm512_mask_storeu_epi64(row->idx + o, (__mmask8)lanes(n), _mm512_add_epi64(base, lo));
+    _mm512_mask_storeu_epi64(row->idx + o + 8, (__mmask8)lanes(n - 8),
+                             _mm512_add_epi64(_mm512_add_epi64(base, _mm512_set1_epi64(8 * s)), hi));
 #endif
 }
 
-/* Tap c of each output, vector of outputs from o: n lanes, or all lanes with plain loads when
- * `whole` (a literal at every call, so each use compiles to one of the two). */
-static inline vec load_taps(const tg_real *p, vmask m, bool whole) { return whole ? vload(p) : vloadz(m, p); }
+/* The vector kernels are always inlined: `whole` is a literal at every call, so each use compiles
+ * to plain loads or to masked ones. */
+#define INLINE static inline __attribute__((always_inline))
 
-/* Outputs o .. o+n-1 (n <= VLEN). whole: n == VLEN and plain loads of the last window row stay
- * inside the plane (they may read a few positions past the last window, never used). */
-static inline void stride1_vector(const tg_pool_max_run *run, int64_t o, int64_t n, bool whole)
+INLINE vec load_taps(const tg_real *p, vmask m, bool whole) { return whole ? vload(p) : vloadz(m, p); }
+
+/* Outputs o .. o+n-1 (n <= VLEN) of one output row. whole: n == VLEN and plain loads of the last
+ * window row stay inside the plane (they may read a few positions past the window, unused). */
+INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
 {
     const vmask m = lanes(n);
-    vec best = load_taps(run->rows[0] + run->col0 + o, m, whole);
+    const int64_t from = row->shift + run->col0 + o;
+    vec best = load_taps(run->rows[0] + from, m, whole);
     __m512i off = _mm512_setzero_si512();
     int t = 0;
     for (int r = 0; r < run->nrows; r++) {
-        const tg_real *p = run->rows[r] + run->col0 + o;
+        const tg_real *p = run->rows[r] + from;
         for (int64_t c = 0; c < run->taps2; c++, t++) {
             if (t == 0) continue;
             const vec v = load_taps(p + c, m, whole);
             CONSIDER(v, t);
         }
     }
-    store_outputs(run, o, n, best, off);
+    store_outputs(run, row, o, n, best, off);
 }
 
-static inline void stride2_vector(const tg_pool_max_run *run, int64_t o, int64_t n, bool whole)
+INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
 {
     /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
     const vmask pair_lo = lanes(2 * n), pair_hi = lanes(2 * n - VLEN);
     const vmask one_lo = lanes(2 * n - 1), one_hi = lanes(2 * n - 1 - VLEN);
+    const int64_t from = row->shift + run->col0 + 2 * o;
     vec best = vzero(); /* replaced by tap 0 */
     __m512i off = _mm512_setzero_si512();
     int t = 0;
     for (int r = 0; r < run->nrows; r++) {
-        const tg_real *p = run->rows[r] + run->col0 + 2 * o;
+        const tg_real *p = run->rows[r] + from;
         int64_t c = 0;
         for (; c + 1 < run->taps2; c += 2, t += 2) {
             const vec a = load_taps(p + c, pair_lo, whole), b = load_taps(p + c + VLEN, pair_hi, whole);
@@ -129,45 +140,52 @@ static inline void stride2_vector(const tg_pool_max_run *run, int64_t o, int64_t
             t++;
         }
     }
-    store_outputs(run, o, n, best, off);
+    store_outputs(run, row, o, n, best, off);
 }
 
-/* How a run splits into vectors: whole vectors from output 0 while plain loads stay inside the
- * plane, then the ragged rest either redone as the last whole vector (its outputs written twice,
- * identically) or, when that would read past the plane or the run is shorter than a vector,
- * masked. Masked loads cost about twice as much as plain ones here (measured), so they are kept
- * to the plane's edges. */
+/* How an output row splits into vectors: whole vectors from output 0 while plain loads stay
+ * inside the plane, then the ragged rest either redone as the last whole vector (its outputs
+ * written twice, identically) or, when that would read past the plane or the row is shorter
+ * than a vector, masked. Masked loads cost about twice as much as plain ones here (measured),
+ * so they are kept to the plane's edges. */
 typedef struct vector_plan {
     int64_t whole_end; /* whole vectors start below this */
     bool redo_last;    /* finish with a whole vector at n - VLEN */
 } vector_plan;
 
-static vector_plan plan_vectors(const tg_pool_max_run *run)
+static vector_plan plan_vectors(const tg_pool_max_run *run, const out_row *row)
 {
-    /* a plain-loaded vector at output o reads the last window row up to this far past its col0 */
-    const tg_real *last_row = run->rows[run->nrows - 1] + run->col0;
+    /* a plain-loaded vector at output o reads the last window row up to here (exclusive) */
+    const tg_real *last_row = run->rows[run->nrows - 1] + row->shift + run->col0;
 #define READS_UP_TO(o) (last_row + run->stride * ((o) + VLEN) + run->taps2 - 1)
     vector_plan plan = {0, false};
+    if (run->n >= VLEN && READS_UP_TO(run->n - VLEN) <= run->limit) { /* the usual case: all whole */
+        plan.whole_end = run->n / VLEN * VLEN;
+        plan.redo_last = plan.whole_end < run->n;
+        return plan;
+    }
     while (plan.whole_end + VLEN <= run->n && READS_UP_TO(plan.whole_end) <= run->limit) plan.whole_end += VLEN;
-    plan.redo_last = plan.whole_end < run->n && run->n >= VLEN && READS_UP_TO(run->n - VLEN) <= run->limit;
 #undef READS_UP_TO
     return plan;
 }
 
-#define RUN_VECTORS(vector_fn)                                                                      \
-    do {                                                                                            \
-        const vector_plan plan = plan_vectors(run);                                                 \
-        for (int64_t o = 0; o < plan.whole_end; o += VLEN) vector_fn(run, o, VLEN, true);           \
-        if (plan.redo_last) vector_fn(run, run->n - VLEN, VLEN, true);                              \
+#define RUN_ROWS(vector_fn)                                                                         \
+    for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
+        const int64_t shift = l * run->in_row_step;                                                 \
+        const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
+                             run->idx + l * run->out_row_step};                                     \
+        const vector_plan plan = plan_vectors(run, &row);                                           \
+        for (int64_t o = 0; o < plan.whole_end; o += VLEN) vector_fn(run, &row, o, VLEN, true);     \
+        if (plan.redo_last) vector_fn(run, &row, run->n - VLEN, VLEN, true);                        \
         else                                                                                        \
             for (int64_t o = plan.whole_end; o < run->n; o += VLEN)                                 \
-                vector_fn(run, o, run->n - o < VLEN ? run->n - o : VLEN, false);                    \
-    } while (0)
+                vector_fn(run, &row, o, run->n - o < VLEN ? run->n - o : VLEN, false);              \
+    }
 
 bool tg_pool_max_run_avx512(const tg_pool_max_run *run)
 {
-    if (run->stride == 1) RUN_VECTORS(stride1_vector);
-    else if (run->stride == 2) RUN_VECTORS(stride2_vector);
+    if (run->stride == 1) RUN_ROWS(stride1_vector)
+    else if (run->stride == 2) RUN_ROWS(stride2_vector)
     else return false;
     return true;
 }

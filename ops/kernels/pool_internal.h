@@ -24,6 +24,9 @@ typedef struct tg_pool_max_run {
     const tg_real *const *rows; /* nrows window rows, each pointing at input column 0 */
     int nrows;
     int64_t taps2, stride, col0, n;
+    /* out_rows output rows of n outputs each: output row l reads the window rows shifted by
+     * l*in_row_step positions and writes y, idx + l*out_row_step */
+    int64_t out_rows, in_row_step, out_row_step;
     const int32_t *tap_off; /* nrows * taps2 entries, tap_off[0] = 0 */
     int64_t first;
     const tg_real *limit; /* one past the input plane: loads may read up to here */
