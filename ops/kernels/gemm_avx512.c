@@ -74,10 +74,17 @@ static void pack_t_avx512(const float *src, int64_t ld, int64_t lines, int64_t k
             int64_t steps = kc - p0 < 16 ? kc - p0 : 16;
             __mmask16 load_mask = (__mmask16)((1u << steps) - 1);
             __m512 r[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = i < have ? _mm512_maskz_loadu_ps(load_mask, src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
+            /* masked accesses are slow on AMD: plain ones whenever the block is whole */
+            if (steps == 16)
+                for (int i = 0; i < 16; i++) r[i] = i < have ? _mm512_loadu_ps(src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
+            else
+                for (int i = 0; i < 16; i++)
+                    r[i] = i < have ? _mm512_maskz_loadu_ps(load_mask, src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
             transpose16(r);
-            for (int64_t q = 0; q < steps; q++) _mm512_mask_storeu_ps(dst + (p0 + q) * width + r0, store_mask, r[q]);
+            if (lanes == 16)
+                for (int64_t q = 0; q < steps; q++) _mm512_storeu_ps(dst + (p0 + q) * width + r0, r[q]);
+            else
+                for (int64_t q = 0; q < steps; q++) _mm512_mask_storeu_ps(dst + (p0 + q) * width + r0, store_mask, r[q]);
         }
     }
 }

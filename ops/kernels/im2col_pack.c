@@ -9,22 +9,15 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3") /* the run loops must vectorise */
 #endif
-#include "im2col_pack.h"
+#include "im2col_pack_internal.h"
 
 #include "../../graph/error.h"
+#include "cpu.h"
 #include "gemm.h"
 
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* One row of M: its channel and taps reduced to an input offset and the depth/height offsets. */
-typedef struct row_tap {
-    int64_t offset;     /* channel plane + kw*dilation - pad along W */
-    int64_t dd, dh;     /* kd*dilation - pad, kh*dilation - pad */
-    int64_t lo, hi;     /* output columns ow in [lo, hi) read inside the input row */
-} row_tap;
-#define ROW_CHUNK 64
-
-static void row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, row_tap *taps)
+void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_row_tap *taps)
 {
     const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
     const int64_t ntaps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
@@ -35,7 +28,7 @@ static void row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, row_tap *taps
         int64_t lo = floor_div(-offset + sw - 1, sw), hi = floor_div(in_w - 1 - offset, sw) + 1;
         lo = lo < 0 ? 0 : lo;
         hi = hi > out_w ? out_w : hi;
-        taps[r] = (row_tap){.offset = c * g->in[0] * g->in[1] * in_w + offset,
+        taps[r] = (tg_im2col_row_tap){.offset = c * g->in[0] * g->in[1] * in_w + offset,
                             .dd = kd * g->dilation[0] - g->pad[0], .dh = kh * g->dilation[1] - g->pad[1],
                             .lo = lo, .hi = hi < lo ? lo : hi};
     }
@@ -44,7 +37,7 @@ static void row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, row_tap *taps
 /* M[r0 + r, j0 + j] for r < rows, j < cols into panels of nr columns:
  * dst[(j / nr) * rows * nr + r * nr + j % nr], columns past cols of the last panel zero.
  * Runs of columns (one output row, one panel) outside, rows of M inside. */
-static void im2col_panels_rows(const tg_im2col_src *s, const row_tap *taps, int64_t n, int64_t rc, int64_t rows,
+static void im2col_panels_rows(const tg_im2col_src *s, const tg_im2col_row_tap *taps, int64_t n, int64_t rc, int64_t rows,
                                int64_t j0, int64_t cols, int64_t nr, tg_real *dst);
 
 static void im2col_panels(const tg_im2col_src *s, int64_t r0, int64_t rows, int64_t j0, int64_t cols, int64_t nr,
@@ -54,16 +47,16 @@ static void im2col_panels(const tg_im2col_src *s, int64_t r0, int64_t rows, int6
     if (tail) /* zero columns of the last panel past cols */
         for (int64_t r = 0; r < rows; r++)
             for (int64_t j = tail; j < nr; j++) dst[(cols / nr) * panel + r * nr + j] = 0;
-    row_tap taps[ROW_CHUNK];
-    for (int64_t rc = 0; rc < rows; rc += ROW_CHUNK) {
-        int64_t n = rows - rc < ROW_CHUNK ? rows - rc : ROW_CHUNK;
-        row_taps(s->geom, r0 + rc, n, taps);
+    tg_im2col_row_tap taps[TG_IM2COL_ROW_CHUNK];
+    for (int64_t rc = 0; rc < rows; rc += TG_IM2COL_ROW_CHUNK) {
+        int64_t n = rows - rc < TG_IM2COL_ROW_CHUNK ? rows - rc : TG_IM2COL_ROW_CHUNK;
+        tg_im2col_row_taps(s->geom, r0 + rc, n, taps);
         im2col_panels_rows(s, taps, n, rc, rows, j0, cols, nr, dst);
     }
 }
 
 /* Rows rc..rc+n of the block (their taps given) for every column: the runs. */
-static void im2col_panels_rows(const tg_im2col_src *s, const row_tap *taps, int64_t n, int64_t rc, int64_t rows,
+static void im2col_panels_rows(const tg_im2col_src *s, const tg_im2col_row_tap *taps, int64_t n, int64_t rc, int64_t rows,
                                int64_t j0, int64_t cols, int64_t nr, tg_real *dst)
 {
     const tg_conv_geom *g = s->geom;
@@ -110,7 +103,14 @@ static void im2col_panels_rows(const tg_im2col_src *s, const row_tap *taps, int6
 
 void tg_im2col_pack_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
 {
-    im2col_panels(ctx, p0, kc, j0, nc, nr, dst);
+    const tg_im2col_src *s = ctx;
+#if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
+    if (nr == 32 && s->geom->stride[2] == 1 && tg_cpu_has_avx512()) {
+        tg_im2col_pack_b_avx512(s, p0, kc, j0, nc, dst);
+        return;
+    }
+#endif
+    im2col_panels(s, p0, kc, j0, nc, nr, dst);
 }
 
 #define BT_LINES 32  /* nr of the widest micro-kernel */
@@ -120,11 +120,17 @@ void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int6
 {
     TG_ASSERT(nr <= BT_LINES);
     const tg_im2col_src *s = ctx;
+#if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
+    if (nr == 32 && s->geom->stride[2] == 1 && tg_cpu_has_avx512()) {
+        tg_im2col_pack_bt_avx512(s, p0, kc, j0, nc, dst);
+        return;
+    }
+#endif
     tg_real tile[BT_LINES * BT_CHUNK];
-    row_tap taps[BT_LINES];
+    tg_im2col_row_tap taps[BT_LINES];
     for (int64_t jr = 0; jr < nc; jr += nr) {
         int64_t lines = nc - jr < nr ? nc - jr : nr;
-        row_taps(s->geom, j0 + jr, lines, taps);
+        tg_im2col_row_taps(s->geom, j0 + jr, lines, taps);
         for (int64_t pc = 0; pc < kc; pc += BT_CHUNK) {
             int64_t chunk = kc - pc < BT_CHUNK ? kc - pc : BT_CHUNK;
             /* tile[line * BT_CHUNK + p]: one panel as wide as the chunk, so no tail to zero */

@@ -1,0 +1,25 @@
+/* ops/kernels/im2col_pack_internal.h — what im2col_pack.c shares with its SIMD version (not public). */
+#ifndef TG_IM2COL_PACK_INTERNAL_H
+#define TG_IM2COL_PACK_INTERNAL_H
+
+#include "im2col_pack.h"
+
+/* One row of M: its channel and taps reduced to an input offset and the depth/height offsets. */
+typedef struct tg_im2col_row_tap {
+    int64_t offset;     /* channel plane + kw*dilation - pad along W */
+    int64_t dd, dh;     /* kd*dilation - pad, kh*dilation - pad */
+    int64_t lo, hi;     /* output columns ow in [lo, hi) read inside the input row */
+} tg_im2col_row_tap;
+#define TG_IM2COL_ROW_CHUNK 64
+
+/* taps[r] for rows r0..r0+n-1 of M. */
+void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_row_tap *taps);
+
+#if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
+/* tg_im2col_pack_b for nr == 32 and stride 1 along W (AVX-512F CPUs only). */
+void tg_im2col_pack_b_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst);
+/* tg_im2col_pack_bt for nr == 32 and stride 1 along W (AVX-512F CPUs only). */
+void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst);
+#endif
+
+#endif
