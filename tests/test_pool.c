@@ -830,13 +830,15 @@ START_TEST(fast_max_matches_general_and_rule)
         const int64_t *ib = tg_pool_indices(y);
         const tg_pool_geom *g = y->node->saved;
         const int64_t m = y->numel;
-        for (int path = TG_POOL_MAX_PORTABLE; path <= TG_POOL_MAX_GENERAL; path++) {
+        static const char *const path_names[] = {"best", "portable", "general", "avx2"};
+        for (int path = TG_POOL_MAX_PORTABLE; path <= TG_POOL_MAX_AVX2; path++) {
             tg_real *y2 = tg_tape_alloc(t, (size_t)m * sizeof *y2);
             int64_t *i2 = tg_tape_alloc(t, (size_t)m * sizeof *i2);
             ck_assert(y2 && i2);
             tg_pool_max_forward_path(g, x->data, y2, i2, (tg_pool_max_path)path);
             ck_assert_msg(!memcmp(i2, ib, (size_t)m * sizeof *i2) && !memcmp(y2, yb, (size_t)m * sizeof *y2),
-                          "trial %d: path %d differs from the default path", trial, path);
+                          "trial %d: the %s path differs from the default (%s)", trial, path_names[path],
+                          tg_pool_max_kernel_name());
         }
         int64_t oshape[3] = {1, 1, 1};
         for (int i = 0; i < rank; i++) oshape[3 - rank + i] = y->shape[2 + i];

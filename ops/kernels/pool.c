@@ -149,7 +149,7 @@ typedef struct max_job {
     int64_t in_plane, out_plane, taps2;
     uniform_windows cols; /* along the last dim (dilation 1 only); empty: no fast path */
     uniform_windows rows; /* along the middle dim: output rows whose window rows shift uniformly */
-    bool simd;
+    bool (*simd_run)(const tg_pool_max_run *run); /* NULL: portable C; false: not handled */
 } max_job;
 
 /* Output rows (o0, o1 .. o1+count-1) of one plane, whose window rows are those of o1 shifted by
@@ -189,10 +189,7 @@ static void max_rows(const max_job *j, const tg_real *x, int64_t o0, int64_t o1,
                                  .n = u->hi - u->lo, .out_rows = count, .in_row_step = j->rows.stride * d2->in,
                                  .out_row_step = out2, .tap_off = tap_off, .first = row_pos[0] + col0,
                                  .limit = x + j->in_plane, .y = y + u->lo, .idx = idx + u->lo};
-#if defined(__x86_64__)
-    if (!(j->simd && tg_pool_max_run_avx512(&run)))
-#endif
-        max_run_portable(&run);
+    if (!(j->simd_run && j->simd_run(&run))) max_run_portable(&run);
     for (int64_t l = 0; l < count && (u->lo > 0 || u->hi < out2); l++) {
         max_row_general(g, x, o0, o1 + l, 0, u->lo, j->taps2, y + l * out2, idx + l * out2);
         max_row_general(g, x, o0, o1 + l, u->hi, out2, j->taps2, y + l * out2, idx + l * out2);
@@ -226,7 +223,11 @@ void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *
         j.cols = find_uniform_windows(&g->dim[2]);
         j.rows = find_uniform_windows(&g->dim[1]);
     }
-    j.simd = path == TG_POOL_MAX_BEST && tg_cpu_has_avx512();
+#if defined(__x86_64__)
+    if (path == TG_POOL_MAX_BEST && tg_cpu_has_avx512()) j.simd_run = tg_pool_max_run_avx512;
+    else if ((path == TG_POOL_MAX_BEST || path == TG_POOL_MAX_AVX2) && tg_cpu_has_avx2_fma())
+        j.simd_run = tg_pool_max_run_avx2;
+#endif
     tg_parallel_for(g->planes, max_forward_planes, &j);
 }
 
@@ -235,7 +236,10 @@ void tg_pool_max_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y, in
     tg_pool_max_forward_path(g, x, y, idx, TG_POOL_MAX_BEST);
 }
 
-const char *tg_pool_max_kernel_name(void) { return tg_cpu_has_avx512() ? "avx512" : "portable"; }
+const char *tg_pool_max_kernel_name(void)
+{
+    return tg_cpu_has_avx512() ? "avx512" : tg_cpu_has_avx2_fma() ? "avx2" : "portable";
+}
 
 static void max_backward_planes(void *ctx, int64_t p0, int64_t p1)
 {

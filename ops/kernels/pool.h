@@ -39,12 +39,18 @@ typedef struct tg_pool_geom {
 void tg_pool_max_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx);
 /* Which code computes the max forward; every path gives bitwise the same y and idx (the tests
  * compare them). BEST: windows inside the input with dilation 1 along the last dim go through a
- * specialised kernel (AVX-512 when the CPU has it, else portable C), the rest through the general
- * loop; PORTABLE: the same split without SIMD; GENERAL: the table-driven loop for everything. */
-typedef enum tg_pool_max_path { TG_POOL_MAX_BEST, TG_POOL_MAX_PORTABLE, TG_POOL_MAX_GENERAL } tg_pool_max_path;
+ * specialised run kernel (AVX-512 or AVX2 when the CPU has it, else portable C), the rest through
+ * the general loop; PORTABLE and AVX2: the same split with that run kernel (AVX2 falls back to
+ * portable C on a CPU without it); GENERAL: the table-driven loop for everything. */
+typedef enum tg_pool_max_path {
+    TG_POOL_MAX_BEST,
+    TG_POOL_MAX_PORTABLE,
+    TG_POOL_MAX_GENERAL,
+    TG_POOL_MAX_AVX2
+} tg_pool_max_path;
 void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx,
                               tg_pool_max_path path);
-/* "avx512" or "portable": the specialised max kernel TG_POOL_MAX_BEST uses on this CPU. */
+/* "avx512", "avx2" or "portable": the run kernel TG_POOL_MAX_BEST uses on this CPU. */
 const char *tg_pool_max_kernel_name(void);
 /* dx[idx] += dy: the adjoint of the selection (overlapping windows accumulate). */
 void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx);

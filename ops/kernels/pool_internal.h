@@ -35,8 +35,9 @@ typedef struct tg_pool_max_run {
 } tg_pool_max_run;
 
 #if defined(__x86_64__)
-/* Strides 1 and 2; returns false without writing anything for other strides. */
+/* Strides 1 and 2; return false without writing anything for other strides. */
 bool tg_pool_max_run_avx512(const tg_pool_max_run *run);
+bool tg_pool_max_run_avx2(const tg_pool_max_run *run);
 #endif
 
 #endif

@@ -1,0 +1,202 @@
+/* ops/kernels/pool_avx2.c — AVX2 max-pool runs (see pool_internal.h) for CPUs without AVX-512;
+ * built with -mavx2 on x86-64 only and called only when the CPU reports AVX2.
+ *
+ * The AVX-512 kernel's scheme on 8 floats / 4 doubles, with vector masks for the lane choices:
+ * each tap is one vector of inputs (stride 2: two loads deinterleaved, taps c and c+1 sharing
+ * them); the running maximum and the tap offset of its position stay in registers; plain loads
+ * and stores for whole vectors, masked ones only at a plane's edge or in a row shorter than a
+ * vector; a ragged row end is redone as the row's last whole vector.
+ */
+#include "pool_internal.h"
+
+#if defined(__x86_64__) && defined(__AVX2__)
+#include <immintrin.h>
+
+#ifdef TG_REAL_DOUBLE
+#define VLEN 4
+typedef __m256d vec;
+#define vcast_i(v) _mm256_castpd_si256(v)
+#define vcast_v(i) _mm256_castsi256_pd(i)
+#define vzero() _mm256_setzero_pd()
+#define vload(p) _mm256_loadu_pd(p)
+#define vloadm(m, p) _mm256_maskload_pd((p), (m))
+#define vstore(p, v) _mm256_storeu_pd((p), (v))
+#define vstorem(p, m, v) _mm256_maskstore_pd((p), (m), (v))
+#define vtakemask(v, best) \
+    _mm256_or_pd(_mm256_cmp_pd((v), (best), _CMP_GT_OQ), _mm256_cmp_pd((v), (v), _CMP_UNORD_Q))
+#define vblend(old, new, m) _mm256_blendv_pd((old), (new), (m))
+/* [a0 a1 a2 a3] [b0 b1 b2 b3] -> [a0 a2 b0 b2] and [a1 a3 b1 b3] */
+#define veven(a, b) _mm256_permute4x64_pd(_mm256_unpacklo_pd((a), (b)), _MM_SHUFFLE(3, 1, 2, 0))
+#define vodd(a, b) _mm256_permute4x64_pd(_mm256_unpackhi_pd((a), (b)), _MM_SHUFFLE(3, 1, 2, 0))
+/* tap offsets: one int64 lane per output */
+#define oset1(x) _mm256_castsi256_pd(_mm256_set1_epi64x(x))
+#define lane_ramp() _mm256_setr_epi64x(0, 1, 2, 3)
+#define lane_lt(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lane_ramp())
+#else
+#define VLEN 8
+typedef __m256 vec;
+#define vcast_i(v) _mm256_castps_si256(v)
+#define vcast_v(i) _mm256_castsi256_ps(i)
+#define vzero() _mm256_setzero_ps()
+#define vload(p) _mm256_loadu_ps(p)
+#define vloadm(m, p) _mm256_maskload_ps((p), (m))
+#define vstore(p, v) _mm256_storeu_ps((p), (v))
+#define vstorem(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define vtakemask(v, best) \
+    _mm256_or_ps(_mm256_cmp_ps((v), (best), _CMP_GT_OQ), _mm256_cmp_ps((v), (v), _CMP_UNORD_Q))
+#define vblend(old, new, m) _mm256_blendv_ps((old), (new), (m))
+/* shuffle_ps picks within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute then
+ * puts the pairs in order: [a0 a2 a4 a6 b0 b2 b4 b6] */
+#define vpairs(x) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(x), _MM_SHUFFLE(3, 1, 2, 0)))
+#define veven(a, b) vpairs(_mm256_shuffle_ps((a), (b), _MM_SHUFFLE(2, 0, 2, 0)))
+#define vodd(a, b) vpairs(_mm256_shuffle_ps((a), (b), _MM_SHUFFLE(3, 1, 3, 1)))
+/* tap offsets: one int32 lane per output */
+#define oset1(x) _mm256_castsi256_ps(_mm256_set1_epi32(x))
+#define lane_ramp() _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+#define lane_lt(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), lane_ramp())
+#endif
+
+/* Lane mask of the first n lanes (n may be <= 0 or >= VLEN). */
+static inline __m256i lanes(int64_t n) { return lane_lt(n < 0 ? 0 : n > VLEN ? VLEN : n); }
+
+typedef struct out_row {
+    int64_t shift, first;
+    tg_real *y;
+    int64_t *idx;
+} out_row;
+
+/* Strictly greater replaces, a NaN always replaces: the general kernel's rule. The offsets ride
+ * in a vector of the same width, blended by the same mask. */
+#define CONSIDER(v, t)                                              \
+    do {                                                            \
+        const vec take_ = vtakemask((v), best);                     \
+        best = vblend(best, (v), take_);                            \
+        off = vblend(off, oset1(run->tap_off[(t)]), take_);         \
+    } while (0)
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole,
+                          vec best, vec off)
+{
+    const int64_t s = run->stride;
+    const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(row->first + o * s), _mm256_setr_epi64x(0, s, 2 * s, 3 * s));
+#ifdef TG_REAL_DOUBLE
+    const __m256i idx = _mm256_add_epi64(base, vcast_i(off));
+    if (whole) {
+        vstore(row->y + o, best);
+        _mm256_storeu_si256((__m256i *)(row->idx + o), idx);
+    } else {
+        vstorem(row->y + o, lanes(n), best);
+        _mm256_maskstore_epi64((long long *)(row->idx + o), lanes(n), idx);
+    }
+#else
+    const __m256i o32 = vcast_i(off);
+    const __m256i lo = _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(o32)));
+    const __m256i hi = _mm256_add_epi64(_mm256_add_epi64(base, _mm256_set1_epi64x(4 * s)),
+                                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(o32, 1)));
+    if (whole) {
+        vstore(row->y + o, best);
+        _mm256_storeu_si256((__m256i *)(row->idx + o), lo);
+        _mm256_storeu_si256((__m256i *)(row->idx + o + 4), hi);
+    } else {
+        vstorem(row->y + o, lanes(n), best);
+        /* 64-bit lanes: lane i of the 32-bit mask widened */
+        const __m256i m = lanes(n);
+        _mm256_maskstore_epi64((long long *)(row->idx + o), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)), lo);
+        _mm256_maskstore_epi64((long long *)(row->idx + o + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)), hi);
+    }
+#endif
+}
+
+INLINE vec load_taps(const tg_real *p, int64_t n, bool whole) { return whole ? vload(p) : vloadm(lanes(n), p); }
+
+/* Outputs o .. o+n-1 (n <= VLEN) of one output row; whole: n == VLEN and plain loads stay in
+ * the plane (they may read a few positions past the window, unused). */
+INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
+{
+    const int64_t from = row->shift + run->col0 + o;
+    vec best = load_taps(run->rows[0] + from, n, whole), off = vzero();
+    int t = 0;
+    for (int r = 0; r < run->nrows; r++) {
+        const tg_real *p = run->rows[r] + from;
+        for (int64_t c = 0; c < run->taps2; c++, t++) {
+            if (t == 0) continue;
+            const vec v = load_taps(p + c, n, whole);
+            CONSIDER(v, t);
+        }
+    }
+    store_outputs(run, row, o, n, whole, best, off);
+}
+
+INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
+{
+    /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
+    const int64_t from = row->shift + run->col0 + 2 * o;
+    vec best = vzero(), off = vzero(); /* best is replaced by tap 0 */
+    int t = 0;
+    for (int r = 0; r < run->nrows; r++) {
+        const tg_real *p = run->rows[r] + from;
+        int64_t c = 0;
+        for (; c + 1 < run->taps2; c += 2, t += 2) {
+            const vec a = load_taps(p + c, 2 * n, whole), b = load_taps(p + c + VLEN, 2 * n - VLEN, whole);
+            const vec even = veven(a, b), odd = vodd(a, b);
+            if (t == 0) best = even;
+            else CONSIDER(even, t);
+            CONSIDER(odd, t + 1);
+        }
+        if (c < run->taps2) {
+            const vec a = load_taps(p + c, 2 * n - 1, whole), b = load_taps(p + c + VLEN, 2 * n - 1 - VLEN, whole);
+            const vec even = veven(a, b);
+            if (t == 0) best = even;
+            else CONSIDER(even, t);
+            t++;
+        }
+    }
+    store_outputs(run, row, o, n, whole, best, off);
+}
+
+/* Whole vectors where plain loads stay in the plane (see pool_avx512.c). */
+typedef struct vector_plan {
+    int64_t whole_end;
+    bool redo_last;
+} vector_plan;
+
+static vector_plan plan_vectors(const tg_pool_max_run *run, const out_row *row)
+{
+    const tg_real *last_row = run->rows[run->nrows - 1] + row->shift + run->col0;
+#define READS_UP_TO(o) (last_row + run->stride * ((o) + VLEN) + run->taps2 - 1)
+    vector_plan plan = {0, false};
+    if (run->n >= VLEN && READS_UP_TO(run->n - VLEN) <= run->limit) {
+        plan.whole_end = run->n / VLEN * VLEN;
+        plan.redo_last = plan.whole_end < run->n;
+        return plan;
+    }
+    while (plan.whole_end + VLEN <= run->n && READS_UP_TO(plan.whole_end) <= run->limit) plan.whole_end += VLEN;
+#undef READS_UP_TO
+    return plan;
+}
+
+#define RUN_ROWS(vector_fn)                                                                         \
+    for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
+        const int64_t shift = l * run->in_row_step;                                                 \
+        const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
+                             run->idx + l * run->out_row_step};                                     \
+        const vector_plan plan = plan_vectors(run, &row);                                           \
+        for (int64_t o = 0; o < plan.whole_end; o += VLEN) vector_fn(run, &row, o, VLEN, true);     \
+        if (plan.redo_last) vector_fn(run, &row, run->n - VLEN, VLEN, true);                        \
+        else                                                                                        \
+            for (int64_t o = plan.whole_end; o < run->n; o += VLEN)                                 \
+                vector_fn(run, &row, o, run->n - o < VLEN ? run->n - o : VLEN, false);              \
+    }
+
+bool tg_pool_max_run_avx2(const tg_pool_max_run *run)
+{
+    if (run->stride == 1) RUN_ROWS(stride1_vector)
+    else if (run->stride == 2) RUN_ROWS(stride2_vector)
+    else return false;
+    return true;
+}
+#else
+typedef int tg_pool_avx2_unavailable; /* keeps the translation unit non-empty */
+#endif
