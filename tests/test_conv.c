@@ -726,7 +726,7 @@ Suite *suite_conv(void)
 
 /* ==== direct (depthwise) kernels — owned by the depthwise work ====
  * tg_conv_direct / tg_conv_direct_dw against im2col + GEMM on the same geometry, for every
- * kernel this CPU runs (portable, avx512): odd widths across vector and row blocks, strides,
+ * kernel this CPU runs (portable, avx2, avx512): odd widths across vector and row blocks, strides,
  * dilations, pads (negative ones crop, as the rotated dX path uses), 1-D/2-D/3-D, channel
  * multipliers, accumulate; then depthwise conv2d end to end (values and gradients against naive
  * loops, gradient checks), and non-finite inputs that no output reads. */
@@ -735,8 +735,8 @@ Suite *suite_conv(void)
 #include "../ops/kernels/gemm.h"
 #include "../ops/kernels/im2col.h"
 
-static const char *const direct_kernels[] = {"portable", "avx512"};
-#define N_DIRECT_KERNELS 2
+static const char *const direct_kernels[] = {"portable", "avx2", "avx512"};
+#define N_DIRECT_KERNELS 3
 
 /* One plane geometry: 3 dims (D, H, W) each {in, kernel, stride, pad, dilation}; false when the
  * output would be empty. */

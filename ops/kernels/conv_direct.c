@@ -1,6 +1,7 @@
 /* ops/kernels/conv_direct.c — the direct convolution for thin groups (declared in im2col.h) and
- * the choice of its plane kernel: AVX-512 (conv_direct_avx512.c) when the CPU has it, else the
- * portable C below. Both split the work into planes (one input channel x one output channel);
+ * the choice of its plane kernel: AVX-512 (conv_direct_avx512.c) or AVX2+FMA (conv_direct_avx2.c,
+ * both from conv_direct_template.h) when the CPU has them, else the portable C below. All split
+ * the work into planes (one input channel x one output channel);
  * see conv_direct_internal.h.
  */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -97,6 +98,7 @@ static const tg_conv_direct_kernel *kernel_by_name(const char *name)
     if (!strcmp(name, "portable")) return &kernel_portable;
 #if defined(__x86_64__)
     if (!strcmp(name, "avx512") && tg_cpu_has_avx512()) return &tg_conv_direct_kernel_avx512;
+    if (!strcmp(name, "avx2") && tg_cpu_has_avx2_fma()) return &tg_conv_direct_kernel_avx2;
 #endif
     return NULL;
 }
@@ -105,6 +107,7 @@ static const tg_conv_direct_kernel *best_kernel(void)
 {
 #if defined(__x86_64__)
     if (tg_cpu_has_avx512()) return &tg_conv_direct_kernel_avx512;
+    if (tg_cpu_has_avx2_fma()) return &tg_conv_direct_kernel_avx2;
 #endif
     return &kernel_portable;
 }

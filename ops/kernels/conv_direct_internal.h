@@ -15,7 +15,7 @@
 #include "im2col.h"
 
 typedef struct tg_conv_direct_kernel {
-    const char *name; /* "avx512", "portable" */
+    const char *name; /* "avx512", "avx2", "portable" */
     void (*plane)(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
     void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw);
 } tg_conv_direct_kernel;
@@ -29,6 +29,7 @@ typedef struct tg_conv_direct_kernel {
 
 #if defined(__x86_64__)
 extern const tg_conv_direct_kernel tg_conv_direct_kernel_avx512;
+extern const tg_conv_direct_kernel tg_conv_direct_kernel_avx2;
 #endif
 
 /* Input row (d, h) of the plane read by output row (od, oh) at taps (kd, kh), or -1 outside. */

@@ -40,16 +40,16 @@ void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg
 /* Direct convolution of one image for one group, for thin groups (depthwise: channels == 1):
  * y:[out_channels, out...] (+)= w:[out_channels, channels, taps] (*) x:[channels, in...].
  * accumulate false overwrites y. No im2col copy: each output vector sums its taps in a register
- * (conv_direct.c; AVX-512 when the CPU has it, else portable C). */
+ * (conv_direct.c; AVX-512 or AVX2 when the CPU has it, else portable C). */
 void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, const tg_real *w,
                     tg_real *y, bool accumulate);
 /* Its weight gradient: dw:[out_channels, channels, taps] += corr(x, dy:[out_channels, out...]). */
 void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
                        const tg_real *dy, tg_real *dw);
-/* Name of the direct kernel in use ("avx512", "portable"). */
+/* Name of the direct kernel in use ("avx512", "avx2", "portable"). */
 const char *tg_conv_direct_kernel_name(void);
-/* Forces the direct kernel by name ("portable", "avx512"; NULL = the best this CPU runs) for every
- * later call, process-wide. Returns 0, or -1 (nothing changed) when the name is unknown or the CPU
+/* Forces the direct kernel by name ("portable", "avx2", "avx512"; NULL = the best this CPU runs)
+ * for every later call, process-wide. Returns 0, or -1 (nothing changed) when the name is unknown or the CPU
  * cannot run it. The environment variable TG_CONV_DIRECT_KERNEL does the same at first use. */
 int tg_conv_direct_set_kernel(const char *name);
 

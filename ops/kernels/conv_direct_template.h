@@ -1,0 +1,392 @@
+/* ops/kernels/conv_direct_template.h — the SIMD plane kernels of the direct convolution, written
+ * once over a vector type; included by conv_direct_avx512.c and conv_direct_avx2.c after they define
+ *   VLEN, vec, vidx (gather indices), vmask (lane mask), lane_mask(lo, hi) (lanes [lo, hi)),
+ *   vzero(), vset1(x), vloadz(m, p) (masked load, zeros elsewhere, masked-off lanes never read),
+ *   vstorem(p, m, v), vfma(a, b, c) (= a*b + c), vadd, vhsum (sum of the lanes),
+ *   vramp(s) (lane j -> j*s), vgather(m, base, ramp, p), veven(a, b) (even lanes of a then b),
+ *   and optionally ROWS (output rows per block, default 8: as many accumulators as registers allow).
+ * It defines plane_simd and plane_dw_simd (static) for their tg_conv_direct_kernel; contract in
+ * conv_direct_internal.h.
+ *
+ * The output is walked in column blocks of one vector. For a block, each kernel column kw has one
+ * "fetch": the input positions (c0 + j)*stride + kw*dilation - pad of lanes j, and the mask of
+ * those inside the row. A masked load reads zeros for the others, so padding, crops (negative
+ * pads) and the ragged last block need no scalar edge loops: the inner loop is one masked load and
+ * one FMA per tap. Stride 2 loads two vectors and keeps the even lanes; other strides gather. All
+ * taps of an output block accumulate in registers, stored once.
+ */
+#define INLINE static inline __attribute__((always_inline))
+#ifndef ROWS
+#define ROWS 8 /* output rows per block: independent accumulators that hide the FMA latency */
+#endif
+/* Loops over registers (accumulators, weights, taps) must unroll fully so the arrays stay in
+ * registers; clang takes its own spelling. */
+#ifdef __clang__
+#define UNROLL_FULL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL_FULL _Pragma("GCC unroll 32")
+#endif
+#define UNROLL_ROWS UNROLL_FULL
+
+/* Indices j in [*lo, *hi) of [0, n) with 0 <= base + j*stride < size. */
+static void index_range(int64_t base, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t a = base >= 0 ? 0 : (-base + stride - 1) / stride;
+    int64_t b = size - 1 - base < 0 ? 0 : (size - 1 - base) / stride + 1;
+    if (b > n) b = n;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* Where lanes j = 0..lanes-1 of a vector read in an input row: position base + j*stride. m0 (and
+ * m1 for stride 2, whose two loads cover positions base..base+2*VLEN-1) mask the positions inside
+ * the row. Lanes past the output row read nothing, so a weight sum never sees input the
+ * convolution does not read (0 * inf would be NaN). */
+typedef struct fetch {
+    int64_t base;
+    vmask m0, m1;
+} fetch;
+
+static fetch fetch_make(int64_t base, int64_t stride, int64_t in, int64_t lanes)
+{
+    fetch f = {base, lane_mask(0, 0), lane_mask(0, 0)};
+    int64_t lo, hi;
+    if (stride == 2) { /* positions 0..2*(lanes-1) of the two loads */
+        index_range(base, 1, in, 2 * lanes - 1, &lo, &hi);
+        f.m0 = lane_mask(lo, hi < VLEN ? hi : VLEN);
+        f.m1 = hi > VLEN ? lane_mask(lo > VLEN ? lo - VLEN : 0, hi - VLEN) : lane_mask(0, 0);
+    } else {
+        index_range(base, stride, in, lanes, &lo, &hi);
+        f.m0 = lane_mask(lo, hi);
+    }
+    return f;
+}
+
+/* The fetches of kernel columns 0..kernel[2]-1 for the output column block at c0. */
+static void fetch_block(const tg_conv_geom *g, int64_t c0, fetch *f)
+{
+    const int64_t lanes = g->out[2] - c0 < VLEN ? g->out[2] - c0 : VLEN;
+    for (int64_t kw = 0; kw < g->kernel[2]; kw++)
+        f[kw] = fetch_make(c0 * g->stride[2] + kw * g->dilation[2] - g->pad[2], g->stride[2], g->in[2], lanes);
+}
+
+/* The VLEN inputs of a fetch from one input row (zeros where the mask is off). Masked-off lanes
+ * are never read, so the row pointer plus base may point outside the row. stride is a constant
+ * (1, 2) in the specialised kernels, so the test folds away. */
+INLINE vec fetch_row(const tg_real *row, const fetch *f, int64_t stride, vidx ramp)
+{
+    if (stride == 1) return vloadz(f->m0, row + f->base);
+    if (stride == 2) return veven(vloadz(f->m0, row + f->base), vloadz(f->m1, row + f->base + VLEN));
+    return vgather(f->m0, f->base, ramp, row);
+}
+
+/* Rows of one output plane (fixed od) and one column block, split so that blocks need no tests:
+ * the interior rows, whose input rows exist for every tap row kh, go ROWS (then 4, 2) at a time;
+ * the others (near the top and bottom edges, and the remainder) one at a time with their own
+ * range of valid tap rows. */
+typedef struct row_split {
+    int64_t interior_lo, interior_hi; /* output rows with every tap row inside the input */
+} row_split;
+
+static row_split split_rows(const tg_conv_geom *g)
+{
+    row_split s;
+    index_range(-g->pad[1], g->stride[1], g->in[1] - (g->kernel[1] - 1) * g->dilation[1], g->out[1], &s.interior_lo,
+                &s.interior_hi);
+    return s;
+}
+
+/* Taps kd in [*lo, *hi) whose input plane exists for output plane od. */
+static void depth_taps(const tg_conv_geom *g, int64_t od, int64_t *lo, int64_t *hi)
+{
+    index_range(od * g->stride[0] - g->pad[0], g->dilation[0], g->in[0], g->kernel[0], lo, hi);
+}
+
+/* Calls BLOCK(r, oh, kh_lo, kh_hi) over the rows of a plane: r rows from oh, all of them with the
+ * input rows of taps [kh_lo, kh_hi). Four call sites, so four unrolled bodies. */
+#define FOR_ROW_BLOCKS(g, split, BLOCK)                                                                   \
+    for (int64_t oh = 0; oh < (g)->out[1];) {                                                             \
+        const bool inside = oh >= (split).interior_lo;                                                   \
+        if (inside && oh + ROWS <= (split).interior_hi) {                                                 \
+            BLOCK(ROWS, oh, 0, (g)->kernel[1]);                                                           \
+            oh += ROWS;                                                                                   \
+        } else if (inside && oh + 4 <= (split).interior_hi) {                                             \
+            BLOCK(4, oh, 0, (g)->kernel[1]);                                                              \
+            oh += 4;                                                                                      \
+        } else if (inside && oh + 2 <= (split).interior_hi) {                                             \
+            BLOCK(2, oh, 0, (g)->kernel[1]);                                                              \
+            oh += 2;                                                                                      \
+        } else {                                                                                          \
+            int64_t kh_lo, kh_hi;                                                                         \
+            index_range(oh * (g)->stride[1] - (g)->pad[1], (g)->dilation[1], (g)->in[1], (g)->kernel[1], \
+                        &kh_lo, &kh_hi);                                                                  \
+            BLOCK(1, oh, kh_lo, kh_hi);                                                                   \
+            oh += 1;                                                                                      \
+        }                                                                                                 \
+    }
+
+/* The input of output row oh at taps (kd, kh): the row pointer (its plane and row exist). */
+static inline const tg_real *input_row_ptr(const tg_conv_geom *g, const tg_real *x, int64_t od, int64_t oh,
+                                           int64_t kd, int64_t kh)
+{
+    int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+    int64_t ih = oh * g->stride[1] + kh * g->dilation[1] - g->pad[1];
+    return x + (id * g->in[1] + ih) * g->in[2];
+}
+
+/* y rows oh..oh+R-1 of column block c0 (+)= the taps kd in [kd_lo, kd_hi), kh in [kh_lo, kh_hi):
+ * R accumulators in registers; per kernel column one weight broadcast feeds R FMAs. */
+INLINE void fwd_block(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate,
+                      const fetch *f, vmask out_mask, int64_t c0, int64_t od, int64_t oh, int64_t kd_lo,
+                      int64_t kd_hi, int64_t kh_lo, int64_t kh_hi, const int R, const int64_t stride, vidx ramp)
+{
+    const int64_t out_w = g->out[2], kh_n = g->kernel[1], kw_n = g->kernel[2], row_step = g->stride[1] * g->in[2];
+    tg_real *yblock = y + (od * g->out[1] + oh) * out_w + c0;
+    vec acc[ROWS];
+    UNROLL_ROWS
+    for (int r = 0; r < R; r++) acc[r] = accumulate ? vloadz(out_mask, yblock + r * out_w) : vzero();
+    for (int64_t kd = kd_lo; kd < kd_hi; kd++)
+        for (int64_t kh = kh_lo; kh < kh_hi; kh++) {
+            const tg_real *xrows = input_row_ptr(g, x, od, oh, kd, kh), *wk = w + (kd * kh_n + kh) * kw_n;
+            for (int64_t kw = 0; kw < kw_n; kw++) {
+                const vec wv = vset1(wk[kw]);
+                UNROLL_ROWS
+                for (int r = 0; r < R; r++) acc[r] = vfma(wv, fetch_row(xrows + r * row_step, &f[kw], stride, ramp), acc[r]);
+            }
+        }
+    UNROLL_ROWS
+    for (int r = 0; r < R; r++) vstorem(yblock + r * out_w, out_mask, acc[r]);
+}
+
+INLINE void plane_impl(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate,
+                       const int64_t stride)
+{
+    const vidx ramp = vramp(g->stride[2]);
+    const row_split split = split_rows(g);
+    fetch f[TG_CONV_DIRECT_MAX_KW];
+    for (int64_t c0 = 0; c0 < g->out[2]; c0 += VLEN) {
+        const vmask out_mask = lane_mask(0, g->out[2] - c0 < VLEN ? g->out[2] - c0 : VLEN);
+        fetch_block(g, c0, f);
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t kd_lo, kd_hi;
+            depth_taps(g, od, &kd_lo, &kd_hi);
+#define FWD_BLOCK(R, oh, kh_lo, kh_hi) \
+    fwd_block(g, x, w, y, accumulate, f, out_mask, c0, od, oh, kd_lo, kd_hi, kh_lo, kh_hi, R, stride, ramp)
+            FOR_ROW_BLOCKS(g, split, FWD_BLOCK)
+#undef FWD_BLOCK
+        }
+    }
+}
+
+/* ---- 3x3, dilation 1, the same stride S (1 or 2) along H and W: the depthwise layers of
+ * MobileNet-style networks. Each input row of a block is fetched once per kernel column and
+ * feeds every output row that reads it (up to 3 with S = 1), with all 9 weights in registers:
+ * about a third of the loads of the general kernel. ---- */
+
+static bool is_k3(const tg_conv_geom *g, int64_t s)
+{
+    return g->kernel[1] == 3 && g->kernel[2] == 3 && g->dilation[1] == 1 && g->dilation[2] == 1 && g->stride[1] == s &&
+           g->stride[2] == s;
+}
+
+#define K3_IN_ROWS(S) ((ROWS - 1) * (S) + 3) /* input rows a block of ROWS output rows reads */
+
+/* Output rows oh0..oh0+ROWS-1 of column block c0 (the first n stored) += taps of kernel plane kd;
+ * input rows outside the plane are skipped (the zero padding). */
+INLINE void k3_fwd_taps(const tg_conv_geom *g, const tg_real *xplane, const tg_real *wk, vec *acc, const fetch *f,
+                        int64_t oh0, const int S, vidx ramp)
+{
+    const int64_t in_h = g->in[1], in_w = g->in[2], ih0 = oh0 * S - g->pad[1];
+    vec wv[9];
+UNROLL_FULL
+    for (int t = 0; t < 9; t++) wv[t] = vset1(wk[t]);
+UNROLL_FULL
+    for (int i = 0; i < K3_IN_ROWS(S); i++) {
+        if (ih0 + i < 0 || ih0 + i >= in_h) continue;
+        const tg_real *row = xplane + (ih0 + i) * in_w;
+UNROLL_FULL
+        for (int kw = 0; kw < 3; kw++) {
+            const vec v = fetch_row(row, &f[kw], S, ramp);
+UNROLL_FULL
+            for (int kh = 0; kh < 3; kh++) /* output row r = (i - kh) / S reads input row i at tap kh */
+                if (i - kh >= 0 && (i - kh) % S == 0 && (i - kh) / S < ROWS)
+                    acc[(i - kh) / S] = vfma(wv[kh * 3 + kw], v, acc[(i - kh) / S]);
+        }
+    }
+}
+
+INLINE void k3_plane(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate, const int S)
+{
+    const int64_t out_h = g->out[1], out_w = g->out[2], in_plane = g->in[1] * g->in[2];
+    const vidx ramp = vramp(S);
+    fetch f[3];
+    for (int64_t c0 = 0; c0 < out_w; c0 += VLEN) {
+        const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
+        fetch_block(g, c0, f);
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t kd_lo, kd_hi;
+            depth_taps(g, od, &kd_lo, &kd_hi);
+            for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
+                const int64_t n = out_h - oh0 < ROWS ? out_h - oh0 : ROWS;
+                tg_real *yblock = y + (od * out_h + oh0) * out_w + c0;
+                vec acc[ROWS];
+                UNROLL_ROWS
+                for (int r = 0; r < ROWS; r++) acc[r] = accumulate && r < n ? vloadz(out_mask, yblock + r * out_w) : vzero();
+                for (int64_t kd = kd_lo; kd < kd_hi; kd++) {
+                    const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+                    k3_fwd_taps(g, x + id * in_plane, w + kd * 9, acc, f, oh0, S, ramp);
+                }
+                UNROLL_ROWS
+                for (int r = 0; r < ROWS; r++)
+                    if (r < n) vstorem(yblock + r * out_w, out_mask, acc[r]);
+            }
+        }
+    }
+}
+
+/* sums[tap] += dy rows r < n of the block times the input at the tap. FULL (n == ROWS) drops the
+ * row test; a partial block must skip rows past the plane even though their dy reads as zero
+ * (0 * inf would be NaN). */
+INLINE void k3_dw_taps(const tg_conv_geom *g, const tg_real *xplane, const vec *d, vec *sums, const fetch *f,
+                       int64_t oh0, int64_t n, const int S, const bool full, vidx ramp)
+{
+    const int64_t in_h = g->in[1], in_w = g->in[2], ih0 = oh0 * S - g->pad[1];
+UNROLL_FULL
+    for (int i = 0; i < K3_IN_ROWS(S); i++) {
+        if (ih0 + i < 0 || ih0 + i >= in_h) continue;
+        const tg_real *row = xplane + (ih0 + i) * in_w;
+UNROLL_FULL
+        for (int kw = 0; kw < 3; kw++) {
+            const vec v = fetch_row(row, &f[kw], S, ramp);
+UNROLL_FULL
+            for (int kh = 0; kh < 3; kh++)
+                if (i - kh >= 0 && (i - kh) % S == 0 && (i - kh) / S < ROWS && (full || (i - kh) / S < n))
+                    sums[kh * 3 + kw] = vfma(d[(i - kh) / S], v, sums[kh * 3 + kw]);
+        }
+    }
+}
+
+INLINE void k3_plane_dw(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw, const int S)
+{
+    const int64_t out_h = g->out[1], out_w = g->out[2], in_plane = g->in[1] * g->in[2];
+    const vidx ramp = vramp(S);
+    fetch f[3];
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
+        vec sums[9];
+UNROLL_FULL
+        for (int t = 0; t < 9; t++) sums[t] = vzero();
+        for (int64_t c0 = 0; c0 < out_w; c0 += VLEN) {
+            const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
+            fetch_block(g, c0, f);
+            for (int64_t od = 0; od < g->out[0]; od++) {
+                const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+                if (id < 0 || id >= g->in[0]) continue;
+                for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
+                    const int64_t n = out_h - oh0 < ROWS ? out_h - oh0 : ROWS;
+                    const tg_real *dyblock = dy + (od * out_h + oh0) * out_w + c0;
+                    vec d[ROWS];
+                    UNROLL_ROWS
+                    for (int r = 0; r < ROWS; r++) d[r] = r < n ? vloadz(out_mask, dyblock + r * out_w) : vzero();
+                    if (n == ROWS)
+                        k3_dw_taps(g, x + id * in_plane, d, sums, f, oh0, n, S, true, ramp);
+                    else
+                        k3_dw_taps(g, x + id * in_plane, d, sums, f, oh0, n, S, false, ramp);
+                }
+            }
+        }
+UNROLL_FULL
+        for (int t = 0; t < 9; t++) dw[kd * 9 + t] += (tg_real)vhsum(sums[t]);
+    }
+}
+
+static void plane_simd(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+{
+    if (is_k3(g, 1))
+        k3_plane(g, x, w, y, accumulate, 1);
+    else if (is_k3(g, 2))
+        k3_plane(g, x, w, y, accumulate, 2);
+    else if (g->stride[2] == 1)
+        plane_impl(g, x, w, y, accumulate, 1);
+    else if (g->stride[2] == 2)
+        plane_impl(g, x, w, y, accumulate, 2);
+    else
+        plane_impl(g, x, w, y, accumulate, g->stride[2]);
+}
+
+/* sums[tap] += dy rows oh..oh+R-1 of column block c0 times the input at the tap, for taps kd in
+ * [kd_lo, kd_hi) (counted from kd0, the first tap of sums), kh in [kh_lo, kh_hi): dy loaded once
+ * per block; per kernel column two partial sums (even and odd rows) shorten the FMA chain. */
+INLINE void dw_block(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, vec *sums, const fetch *f,
+                     vmask out_mask, int64_t c0, int64_t od, int64_t oh, int64_t kd0, int64_t kd_lo, int64_t kd_hi,
+                     int64_t kh_lo, int64_t kh_hi, const int R, const int64_t stride, vidx ramp)
+{
+    const int64_t out_w = g->out[2], kh_n = g->kernel[1], kw_n = g->kernel[2], row_step = g->stride[1] * g->in[2];
+    const tg_real *dyblock = dy + (od * g->out[1] + oh) * out_w + c0;
+    vec d[ROWS];
+    UNROLL_ROWS
+    for (int r = 0; r < R; r++) d[r] = vloadz(out_mask, dyblock + r * out_w);
+    for (int64_t kd = kd_lo; kd < kd_hi; kd++)
+        for (int64_t kh = kh_lo; kh < kh_hi; kh++) {
+            const tg_real *xrows = input_row_ptr(g, x, od, oh, kd, kh);
+            vec *s = sums + ((kd - kd0) * kh_n + kh) * kw_n;
+            for (int64_t kw = 0; kw < kw_n; kw++) {
+                if (R == 1) {
+                    s[kw] = vfma(d[0], fetch_row(xrows, &f[kw], stride, ramp), s[kw]);
+                    continue;
+                }
+                vec even = vzero(), odd = vzero();
+                UNROLL_ROWS
+                for (int r = 0; r < R; r += 2) {
+                    even = vfma(d[r], fetch_row(xrows + r * row_step, &f[kw], stride, ramp), even);
+                    odd = vfma(d[r + 1], fetch_row(xrows + (r + 1) * row_step, &f[kw], stride, ramp), odd);
+                }
+                s[kw] = vadd(s[kw], vadd(even, odd));
+            }
+        }
+}
+
+/* dw[tap] += sum over output positions of dy * x at the tap: one vector of sums per tap on the
+ * stack (whole kd planes of taps at a time, at most TG_CONV_DIRECT_DW_TAPS), reduced at the end. */
+INLINE void plane_dw_impl(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw, const int64_t stride)
+{
+    const vidx ramp = vramp(g->stride[2]);
+    const row_split split = split_rows(g);
+    const int64_t plane_taps = g->kernel[1] * g->kernel[2], kd_per_pass = TG_CONV_DIRECT_DW_TAPS / plane_taps;
+    fetch f[TG_CONV_DIRECT_MAX_KW];
+    vec sums[TG_CONV_DIRECT_DW_TAPS];
+    for (int64_t kd0 = 0; kd0 < g->kernel[0]; kd0 += kd_per_pass) {
+        const int64_t kd1 = kd0 + kd_per_pass < g->kernel[0] ? kd0 + kd_per_pass : g->kernel[0];
+        for (int64_t t = 0; t < (kd1 - kd0) * plane_taps; t++) sums[t] = vzero();
+        for (int64_t c0 = 0; c0 < g->out[2]; c0 += VLEN) {
+            const vmask out_mask = lane_mask(0, g->out[2] - c0 < VLEN ? g->out[2] - c0 : VLEN);
+            fetch_block(g, c0, f);
+            for (int64_t od = 0; od < g->out[0]; od++) {
+                int64_t kd_lo, kd_hi;
+                depth_taps(g, od, &kd_lo, &kd_hi);
+                if (kd_lo < kd0) kd_lo = kd0;
+                if (kd_hi > kd1) kd_hi = kd1;
+#define DW_BLOCK(R, oh, kh_lo, kh_hi) \
+    dw_block(g, x, dy, sums, f, out_mask, c0, od, oh, kd0, kd_lo, kd_hi, kh_lo, kh_hi, R, stride, ramp)
+                FOR_ROW_BLOCKS(g, split, DW_BLOCK)
+#undef DW_BLOCK
+            }
+        }
+        for (int64_t t = 0; t < (kd1 - kd0) * plane_taps; t++) dw[kd0 * plane_taps + t] += (tg_real)vhsum(sums[t]);
+    }
+}
+
+static void plane_dw_simd(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw)
+{
+    if (is_k3(g, 1))
+        k3_plane_dw(g, x, dy, dw, 1);
+    else if (is_k3(g, 2))
+        k3_plane_dw(g, x, dy, dw, 2);
+    else if (g->stride[2] == 1)
+        plane_dw_impl(g, x, dy, dw, 1);
+    else if (g->stride[2] == 2)
+        plane_dw_impl(g, x, dy, dw, 2);
+    else
+        plane_dw_impl(g, x, dy, dw, g->stride[2]);
+}
+
