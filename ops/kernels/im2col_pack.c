@@ -101,11 +101,20 @@ static void im2col_panels_rows(const tg_im2col_src *s, const tg_im2col_row_tap *
     }
 }
 
+#if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
+static bool avx512_path(const tg_im2col_src *s, int nr)
+{
+    const tg_conv_geom *g = s->geom;
+    return nr == 32 && g->stride[2] == 1 && g->kernel[0] * g->kernel[1] * g->kernel[2] <= TG_IM2COL_MAX_TAPS &&
+           tg_cpu_has_avx512();
+}
+#endif
+
 void tg_im2col_pack_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
 {
     const tg_im2col_src *s = ctx;
 #if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
-    if (nr == 32 && s->geom->stride[2] == 1 && tg_cpu_has_avx512()) {
+    if (avx512_path(s, nr)) {
         tg_im2col_pack_b_avx512(s, p0, kc, j0, nc, dst);
         return;
     }
@@ -121,7 +130,7 @@ void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int6
     TG_ASSERT(nr <= BT_LINES);
     const tg_im2col_src *s = ctx;
 #if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
-    if (nr == 32 && s->geom->stride[2] == 1 && tg_cpu_has_avx512()) {
+    if (avx512_path(s, nr)) {
         tg_im2col_pack_bt_avx512(s, p0, kc, j0, nc, dst);
         return;
     }
