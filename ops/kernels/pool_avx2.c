@@ -3,9 +3,9 @@
  *
  * The AVX-512 kernel's scheme on 8 floats / 4 doubles, with vector masks for the lane choices:
  * each tap is one vector of inputs (stride 2: two loads deinterleaved, taps c and c+1 sharing
- * them); the running maximum and the tap offset of its position stay in registers; plain loads
- * and stores for whole vectors, masked ones only at a plane's edge or in a row shorter than a
- * vector; a ragged row end is redone as the row's last whole vector.
+ * them); the running maximum and the tap offset of its position stay in registers; masked loads
+ * only at the end of a plane, masked stores only in rows shorter than a vector (a ragged row end
+ * is redone as the row's last full vector).
  */
 #include "pool_internal.h"
 
@@ -76,14 +76,14 @@ typedef struct out_row {
 
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole,
-                          vec best, vec off)
+INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, vec best,
+                          vec off)
 {
     const int64_t s = run->stride;
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(row->first + o * s), _mm256_setr_epi64x(0, s, 2 * s, 3 * s));
 #ifdef TG_REAL_DOUBLE
     const __m256i idx = _mm256_add_epi64(base, vcast_i(off));
-    if (whole) {
+    if (n == VLEN) {
         vstore(row->y + o, best);
         _mm256_storeu_si256((__m256i *)(row->idx + o), idx);
     } else {
@@ -95,7 +95,7 @@ INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_
     const __m256i lo = _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(o32)));
     const __m256i hi = _mm256_add_epi64(_mm256_add_epi64(base, _mm256_set1_epi64x(4 * s)),
                                         _mm256_cvtepi32_epi64(_mm256_extracti128_si256(o32, 1)));
-    if (whole) {
+    if (n == VLEN) {
         vstore(row->y + o, best);
         _mm256_storeu_si256((__m256i *)(row->idx + o), lo);
         _mm256_storeu_si256((__m256i *)(row->idx + o + 4), hi);
@@ -109,27 +109,27 @@ INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_
 #endif
 }
 
-INLINE vec load_taps(const tg_real *p, int64_t n, bool whole) { return whole ? vload(p) : vloadm(lanes(n), p); }
+INLINE vec load_taps(const tg_real *p, int64_t n, bool plain) { return plain ? vload(p) : vloadm(lanes(n), p); }
 
-/* Outputs o .. o+n-1 (n <= VLEN) of one output row; whole: n == VLEN and plain loads stay in
- * the plane (they may read a few positions past the window, unused). */
-INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
+/* Outputs o .. o+n-1 (n <= VLEN) of one output row; plain: loads of all VLEN lanes stay inside
+ * the plane (RUN_ROWS), else they are masked to the n outputs' positions. */
+INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
 {
     const int64_t from = row->shift + run->col0 + o;
-    vec best = load_taps(run->rows[0] + from, n, whole), off = vzero();
+    vec best = load_taps(run->rows[0] + from, n, plain), off = vzero();
     int t = 0;
     for (int r = 0; r < run->nrows; r++) {
         const tg_real *p = run->rows[r] + from;
         for (int64_t c = 0; c < run->taps2; c++, t++) {
             if (t == 0) continue;
-            const vec v = load_taps(p + c, n, whole);
+            const vec v = load_taps(p + c, n, plain);
             CONSIDER(v, t);
         }
     }
-    store_outputs(run, row, o, n, whole, best, off);
+    store_outputs(run, row, o, n, best, off);
 }
 
-INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
+INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
 {
     /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
     const int64_t from = row->shift + run->col0 + 2 * o;
@@ -139,55 +139,44 @@ INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64
         const tg_real *p = run->rows[r] + from;
         int64_t c = 0;
         for (; c + 1 < run->taps2; c += 2, t += 2) {
-            const vec a = load_taps(p + c, 2 * n, whole), b = load_taps(p + c + VLEN, 2 * n - VLEN, whole);
+            const vec a = load_taps(p + c, 2 * n, plain), b = load_taps(p + c + VLEN, 2 * n - VLEN, plain);
             const vec even = veven(a, b), odd = vodd(a, b);
             if (t == 0) best = even;
             else CONSIDER(even, t);
             CONSIDER(odd, t + 1);
         }
         if (c < run->taps2) {
-            const vec a = load_taps(p + c, 2 * n - 1, whole), b = load_taps(p + c + VLEN, 2 * n - 1 - VLEN, whole);
+            const vec a = load_taps(p + c, 2 * n - 1, plain), b = load_taps(p + c + VLEN, 2 * n - 1 - VLEN, plain);
             const vec even = veven(a, b);
             if (t == 0) best = even;
             else CONSIDER(even, t);
             t++;
         }
     }
-    store_outputs(run, row, o, n, whole, best, off);
+    store_outputs(run, row, o, n, best, off);
 }
 
-/* Whole vectors where plain loads stay in the plane (see pool_avx512.c). */
-typedef struct vector_plan {
-    int64_t whole_end;
-    bool redo_last;
-} vector_plan;
-
-static vector_plan plan_vectors(const tg_pool_max_run *run, const out_row *row)
-{
-    const tg_real *last_row = run->rows[run->nrows - 1] + row->shift + run->col0;
-#define READS_UP_TO(o) (last_row + run->stride * ((o) + VLEN) + run->taps2 - 1)
-    vector_plan plan = {0, false};
-    if (run->n >= VLEN && READS_UP_TO(run->n - VLEN) <= run->limit) {
-        plan.whole_end = run->n / VLEN * VLEN;
-        plan.redo_last = plan.whole_end < run->n;
-        return plan;
-    }
-    while (plan.whole_end + VLEN <= run->n && READS_UP_TO(plan.whole_end) <= run->limit) plan.whole_end += VLEN;
-#undef READS_UP_TO
-    return plan;
-}
-
+/* An output row in vectors of VLEN outputs; a ragged end is redone as the row's last full vector
+ * (its outputs written twice, identically) when the row has one. A vector's taps are plain loads
+ * of all lanes whenever those stay inside the plane (lanes past the row's end read positions that
+ * are never used; their outputs are not stored), masked loads otherwise, i.e. only at the end of
+ * a plane: masked loads cost about twice as much as plain ones here (measured). */
 #define RUN_ROWS(vector_fn)                                                                         \
     for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
         const int64_t shift = l * run->in_row_step;                                                 \
         const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
                              run->idx + l * run->out_row_step};                                     \
-        const vector_plan plan = plan_vectors(run, &row);                                           \
-        for (int64_t o = 0; o < plan.whole_end; o += VLEN) vector_fn(run, &row, o, VLEN, true);     \
-        if (plan.redo_last) vector_fn(run, &row, run->n - VLEN, VLEN, true);                        \
-        else                                                                                        \
-            for (int64_t o = plan.whole_end; o < run->n; o += VLEN)                                 \
-                vector_fn(run, &row, o, run->n - o < VLEN ? run->n - o : VLEN, false);              \
+        /* one past the last position plain loads of the vector at output o read */                \
+        const tg_real *last_row = run->rows[run->nrows - 1] + shift + run->col0 + run->taps2 - 1;   \
+        for (int64_t o = 0; o < run->n; o += VLEN) {                                                \
+            int64_t from = o, n = run->n - o < VLEN ? run->n - o : VLEN;                             \
+            if (n < VLEN && run->n >= VLEN && last_row + run->stride * run->n <= run->limit)        \
+                from = run->n - VLEN, n = VLEN;                                                     \
+            if (last_row + run->stride * (from + VLEN) <= run->limit)                               \
+                vector_fn(run, &row, from, n, true);                                                \
+            else                                                                                    \
+                vector_fn(run, &row, from, n, false);                                               \
+        }                                                                                           \
     }
 
 bool tg_pool_max_run_avx2(const tg_pool_max_run *run)

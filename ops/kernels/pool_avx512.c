@@ -3,10 +3,11 @@
  *
  * One vector of outputs at a time: each tap is one vector of inputs — a plain load for stride 1;
  * for stride 2 two loads deinterleaved by one permute (neighbouring taps c, c+1 share the loads as
- * the even and odd lanes). Masked loads read exactly the positions the outputs need, so the
- * ragged last vector needs no scalar tail and nothing past the window is touched. The running
- * maximum and the tap offset of its position stay in registers; the flat index is formed once
- * per output when the vector is stored.
+ * the even and odd lanes). Loads are plain while they stay inside the plane, and masked to the
+ * positions the outputs need at the plane's end, so no scalar tail is needed and nothing outside
+ * the plane is read; stores are masked to the row's outputs. The running maximum and the tap
+ * offset of its position stay in registers; the flat index is formed once per output when the
+ * vector is stored.
  */
 #include "pool_internal.h"
 
@@ -87,33 +88,33 @@ static inline __attribute__((always_inline)) void store_outputs(const tg_pool_ma
 #endif
 }
 
-/* The vector kernels are always inlined: `whole` is a literal at every call, so each use compiles
+/* The vector kernels are always inlined: `plain` is a literal at every call, so each use compiles
  * to plain loads or to masked ones. */
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE vec load_taps(const tg_real *p, vmask m, bool whole) { return whole ? vload(p) : vloadz(m, p); }
+INLINE vec load_taps(const tg_real *p, vmask m, bool plain) { return plain ? vload(p) : vloadz(m, p); }
 
-/* Outputs o .. o+n-1 (n <= VLEN) of one output row. whole: n == VLEN and plain loads of the last
- * window row stay inside the plane (they may read a few positions past the window, unused). */
-INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
+/* Outputs o .. o+n-1 (n <= VLEN) of one output row; plain: loads of all VLEN lanes stay inside
+ * the plane (RUN_ROWS), else they are masked to the n outputs' positions. */
+INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
 {
     const vmask m = lanes(n);
     const int64_t from = row->shift + run->col0 + o;
-    vec best = load_taps(run->rows[0] + from, m, whole);
+    vec best = load_taps(run->rows[0] + from, m, plain);
     __m512i off = _mm512_setzero_si512();
     int t = 0;
     for (int r = 0; r < run->nrows; r++) {
         const tg_real *p = run->rows[r] + from;
         for (int64_t c = 0; c < run->taps2; c++, t++) {
             if (t == 0) continue;
-            const vec v = load_taps(p + c, m, whole);
+            const vec v = load_taps(p + c, m, plain);
             CONSIDER(v, t);
         }
     }
     store_outputs(run, row, o, n, best, off);
 }
 
-INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool whole)
+INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
 {
     /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
     const vmask pair_lo = lanes(2 * n), pair_hi = lanes(2 * n - VLEN);
@@ -126,14 +127,14 @@ INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64
         const tg_real *p = run->rows[r] + from;
         int64_t c = 0;
         for (; c + 1 < run->taps2; c += 2, t += 2) {
-            const vec a = load_taps(p + c, pair_lo, whole), b = load_taps(p + c + VLEN, pair_hi, whole);
+            const vec a = load_taps(p + c, pair_lo, plain), b = load_taps(p + c + VLEN, pair_hi, plain);
             const vec even = veven(a, b), odd = vodd(a, b);
             if (t == 0) best = even;
             else CONSIDER(even, t);
             CONSIDER(odd, t + 1);
         }
         if (c < run->taps2) {
-            const vec a = load_taps(p + c, one_lo, whole), b = load_taps(p + c + VLEN, one_hi, whole);
+            const vec a = load_taps(p + c, one_lo, plain), b = load_taps(p + c + VLEN, one_hi, plain);
             const vec even = veven(a, b);
             if (t == 0) best = even;
             else CONSIDER(even, t);
@@ -143,43 +144,27 @@ INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64
     store_outputs(run, row, o, n, best, off);
 }
 
-/* How an output row splits into vectors: whole vectors from output 0 while plain loads stay
- * inside the plane, then the ragged rest either redone as the last whole vector (its outputs
- * written twice, identically) or, when that would read past the plane or the row is shorter
- * than a vector, masked. Masked loads cost about twice as much as plain ones here (measured),
- * so they are kept to the plane's edges. */
-typedef struct vector_plan {
-    int64_t whole_end; /* whole vectors start below this */
-    bool redo_last;    /* finish with a whole vector at n - VLEN */
-} vector_plan;
-
-static vector_plan plan_vectors(const tg_pool_max_run *run, const out_row *row)
-{
-    /* a plain-loaded vector at output o reads the last window row up to here (exclusive) */
-    const tg_real *last_row = run->rows[run->nrows - 1] + row->shift + run->col0;
-#define READS_UP_TO(o) (last_row + run->stride * ((o) + VLEN) + run->taps2 - 1)
-    vector_plan plan = {0, false};
-    if (run->n >= VLEN && READS_UP_TO(run->n - VLEN) <= run->limit) { /* the usual case: all whole */
-        plan.whole_end = run->n / VLEN * VLEN;
-        plan.redo_last = plan.whole_end < run->n;
-        return plan;
-    }
-    while (plan.whole_end + VLEN <= run->n && READS_UP_TO(plan.whole_end) <= run->limit) plan.whole_end += VLEN;
-#undef READS_UP_TO
-    return plan;
-}
-
+/* An output row in vectors of VLEN outputs; a ragged end is redone as the row's last full vector
+ * (its outputs written twice, identically) when the row has one. A vector's taps are plain loads
+ * of all lanes whenever those stay inside the plane (lanes past the row's end read positions that
+ * are never used; their outputs are not stored), masked loads otherwise, i.e. only at the end of
+ * a plane: masked loads cost about twice as much as plain ones here (measured). */
 #define RUN_ROWS(vector_fn)                                                                         \
     for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
         const int64_t shift = l * run->in_row_step;                                                 \
         const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
                              run->idx + l * run->out_row_step};                                     \
-        const vector_plan plan = plan_vectors(run, &row);                                           \
-        for (int64_t o = 0; o < plan.whole_end; o += VLEN) vector_fn(run, &row, o, VLEN, true);     \
-        if (plan.redo_last) vector_fn(run, &row, run->n - VLEN, VLEN, true);                        \
-        else                                                                                        \
-            for (int64_t o = plan.whole_end; o < run->n; o += VLEN)                                 \
-                vector_fn(run, &row, o, run->n - o < VLEN ? run->n - o : VLEN, false);              \
+        /* one past the last position plain loads of the vector at output o read */                \
+        const tg_real *last_row = run->rows[run->nrows - 1] + shift + run->col0 + run->taps2 - 1;   \
+        for (int64_t o = 0; o < run->n; o += VLEN) {                                                \
+            int64_t from = o, n = run->n - o < VLEN ? run->n - o : VLEN;                             \
+            if (n < VLEN && run->n >= VLEN && last_row + run->stride * run->n <= run->limit)        \
+                from = run->n - VLEN, n = VLEN;                                                     \
+            if (last_row + run->stride * (from + VLEN) <= run->limit)                               \
+                vector_fn(run, &row, from, n, true);                                                \
+            else                                                                                    \
+                vector_fn(run, &row, from, n, false);                                               \
+        }                                                                                           \
     }
 
 bool tg_pool_max_run_avx512(const tg_pool_max_run *run)
