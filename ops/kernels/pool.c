@@ -1,5 +1,9 @@
 /* ops/kernels/pool.c — see pool.h. Every kernel walks one plane at a time in output order; the
- * per-dim window tables make max, average, adaptive and global pooling the same loop nest. */
+ * per-dim window tables make max, average, adaptive and global pooling the same loop nest. The
+ * max forward adds a fast path: the block of windows that lie inside the input with dilation 1
+ * along the last dim (all but the padded or ceil_mode borders) goes through a run kernel
+ * (pool_internal.h; AVX-512, AVX2 or portable C) that needs no per-tap bounds or index
+ * bookkeeping; the general loop computes the borders, with the same selection rule. */
 #include "pool.h"
 
 #include <math.h>
@@ -40,14 +44,17 @@ static inline tg_real select_real(bool take, tg_real a, tg_real b)
     return b;
 }
 
-/* Taps of the widest window along a dim. */
+/* Input positions window o reads along a dim, and the most any window of the dim reads. */
+static int64_t window_taps(const tg_pool_dim *d, int64_t o)
+{
+    return d->end[o] > d->begin[o] ? (d->end[o] - d->begin[o] + d->step - 1) / d->step : 0;
+}
+
 static int64_t max_taps(const tg_pool_dim *d)
 {
     int64_t taps = 0;
-    for (int64_t o = 0; o < d->out; o++) {
-        int64_t n = (d->end[o] - d->begin[o] + d->step - 1) / d->step;
-        if (n > taps) taps = n;
-    }
+    for (int64_t o = 0; o < d->out; o++)
+        if (window_taps(d, o) > taps) taps = window_taps(d, o);
     return taps;
 }
 
@@ -121,16 +128,9 @@ typedef struct uniform_windows {
     int64_t lo, hi, taps, stride;
 } uniform_windows;
 
-static int64_t window_taps(const tg_pool_dim *d, int64_t o)
-{
-    return d->end[o] > d->begin[o] ? (d->end[o] - d->begin[o] + d->step - 1) / d->step : 0;
-}
-
 static uniform_windows find_uniform_windows(const tg_pool_dim *d)
 {
-    uniform_windows u = {0, 0, 0, 1};
-    for (int64_t o = 0; o < d->out; o++)
-        if (window_taps(d, o) > u.taps) u.taps = window_taps(d, o);
+    uniform_windows u = {0, 0, max_taps(d), 1};
     if (u.taps < 1) return u;
     while (window_taps(d, u.lo) != u.taps) u.lo++;
     if (u.lo + 1 < d->out) u.stride = d->begin[u.lo + 1] - d->begin[u.lo];
