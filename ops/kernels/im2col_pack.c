@@ -105,7 +105,7 @@ static void im2col_panels_rows(const tg_im2col_src *s, const tg_im2col_row_tap *
 static bool avx512_path(const tg_im2col_src *s, int nr)
 {
     const tg_conv_geom *g = s->geom;
-    return nr == 32 && g->stride[2] == 1 && g->kernel[0] * g->kernel[1] * g->kernel[2] <= TG_IM2COL_MAX_TAPS &&
+    return nr == 32 && (g->stride[2] == 1 || g->stride[2] == 2) && g->kernel[0] * g->kernel[1] * g->kernel[2] <= TG_IM2COL_MAX_TAPS &&
            tg_cpu_has_avx512();
 }
 #endif

@@ -1,5 +1,5 @@
 /* ops/kernels/im2col_pack_avx512.c — AVX-512 version of tg_im2col_pack_b for float, panels of 32
- * columns, stride 1 along W (built with -mavx512f on x86-64 only; im2col_pack.c calls it only when
+ * columns, stride 1 or 2 along W (built with -mavx512f on x86-64 only; im2col_pack.c calls it only when
  * the CPU reports AVX-512F).
  *
  * The columns of one panel fall into a few runs (one output row each); they are found once per
@@ -20,11 +20,19 @@ typedef struct panel_run {
     int64_t len;
 } panel_run;
 
+/* Bit i of an 8-bit mask moved to bit 2i. */
+static inline uint32_t spread_bits(uint32_t m)
+{
+    m = (m | (m << 4)) & 0x0f0fu;
+    m = (m | (m << 2)) & 0x3333u;
+    return (m | (m << 1)) & 0x5555u;
+}
+
 /* One tap (kd, kh, kw) and the channels c0..c1-1 whose rows c*taps + tap are in the block. */
 typedef struct tap_span {
     int64_t tap, c0, c1;
     int64_t dd, dh, dw; /* input offsets of the tap along D, H, W */
-    int64_t lo, hi;     /* output columns in [lo, hi) read inside the input row (stride 1 along W) */
+    int64_t lo, hi;     /* output columns in [lo, hi) read inside the input row */
 } tap_span;
 
 /* Rows r0..r0+n-1 of M, columns j0..j0+nc, as panels of 32 columns: row r of panel p at
@@ -39,8 +47,10 @@ static void fill_panels(const tg_im2col_src *s, int64_t r0, int64_t n, int64_t j
     const int64_t out_w = g->out[2], out_h = g->out[1], out_d = g->out[0], in_w = g->in[2], in_h = g->in[1];
     const int64_t positions = out_w * out_h * out_d, in_plane = g->in[0] * in_h * in_w;
     const int64_t ntaps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     panel_run runs[NR];
-    __mmask16 mask_lo[NR], mask_hi[NR];
+    __mmask16 mask_lo[NR], mask_hi[NR], mask2[NR][4]; /* stride 2: element masks of the four loads */
+    const int64_t sw = g->stride[2];
     const float *from[NR];
     /* the taps present in rows r0..r0+n-1, with their channel ranges (no division per panel) */
     tap_span spans[TG_IM2COL_MAX_TAPS];
@@ -50,9 +60,12 @@ static void fill_panels(const tg_im2col_src *s, int64_t r0, int64_t n, int64_t j
         if (last < 0 || c0 > last / ntaps) continue;
         int64_t kd = tap / khw, kh = tap % khw / g->kernel[2], kw = tap % g->kernel[2];
         int64_t dw = kw * g->dilation[2] - g->pad[2];
+        /* output columns in [lo, hi) read inside the input row: 0 <= ow*sw + dw < in_w */
+        int64_t lo = dw >= 0 ? 0 : (-dw + sw - 1) / sw, hi = in_w - 1 - dw < 0 ? 0 : (in_w - 1 - dw) / sw + 1;
+        hi = hi > out_w ? out_w : hi;
         spans[n_taps++] = (tap_span){.tap = tap, .c0 = c0, .c1 = last / ntaps + 1,
                                      .dd = kd * g->dilation[0] - g->pad[0], .dh = kh * g->dilation[1] - g->pad[1],
-                                     .dw = dw, .lo = -dw > 0 ? -dw : 0, .hi = in_w - dw < out_w ? in_w - dw : out_w};
+                                     .dw = dw, .lo = lo, .hi = hi};
     }
     for (int64_t jp = 0; jp < nc; jp += NR) {
         /* the runs of this panel: one output row each */
@@ -61,7 +74,7 @@ static void fill_panels(const tg_im2col_src *s, int64_t r0, int64_t n, int64_t j
         for (int64_t lane = 0; lane < cols;) {
             int64_t len = out_w - ow < cols - lane ? out_w - ow : cols - lane;
             int64_t d = od * g->stride[0], h = oh * g->stride[1];
-            runs[n_runs++] = (panel_run){.base = image * s->image_stride + (d * in_h + h) * in_w + ow - lane,
+            runs[n_runs++] = (panel_run){.base = image * s->image_stride + (d * in_h + h) * in_w + (ow - lane) * sw,
                                          .d = d, .h = h, .ow = ow, .lane = lane, .len = len};
             lane += len;
             ow += len;
@@ -90,16 +103,27 @@ static void fill_panels(const tg_im2col_src *s, int64_t r0, int64_t n, int64_t j
                 uint32_t m = (uint32_t)(((1ull << (b - a)) - 1) << (run->lane + a - run->ow));
                 mask_lo[n_from] = (__mmask16)m;
                 mask_hi[n_from] = (__mmask16)(m >> 16);
+                for (int quarter = 0; quarter < 4; quarter++) /* lane l reads element 2l */
+                    mask2[n_from][quarter] = (__mmask16)spread_bits((m >> (8 * quarter)) & 0xff);
                 from[n_from++] = s->x + run->base + (dd * in_h + dh) * in_w + dw + c0 * in_plane;
             }
             float *row = panel + (c0 * ntaps + tap - r0) * NR;
             for (int64_t c = c0; c < c1; c++, row += ntaps * NR) {
                 __m512 lo16 = _mm512_setzero_ps(), hi16 = _mm512_setzero_ps();
                 const int64_t shift = (c - c0) * in_plane;
-                for (int64_t k = 0; k < n_from; k++) { /* zero-masked loads ORed in: no merge dependency */
-                    lo16 = _mm512_or_ps(lo16, _mm512_maskz_loadu_ps(mask_lo[k], from[k] + shift));
-                    hi16 = _mm512_or_ps(hi16, _mm512_maskz_loadu_ps(mask_hi[k], from[k] + shift + 16));
-                }
+                if (sw == 1)
+                    for (int64_t k = 0; k < n_from; k++) { /* zero-masked loads ORed in: no merge dependency */
+                        lo16 = _mm512_or_ps(lo16, _mm512_maskz_loadu_ps(mask_lo[k], from[k] + shift));
+                        hi16 = _mm512_or_ps(hi16, _mm512_maskz_loadu_ps(mask_hi[k], from[k] + shift + 16));
+                    }
+                else /* stride 2: two loads per 16 lanes, even elements picked by a two-source permute */
+                    for (int64_t k = 0; k < n_from; k++) {
+                        const float *f = from[k] + shift;
+                        __m512 a = _mm512_maskz_loadu_ps(mask2[k][0], f), b = _mm512_maskz_loadu_ps(mask2[k][1], f + 16);
+                        __m512 c = _mm512_maskz_loadu_ps(mask2[k][2], f + 32), d = _mm512_maskz_loadu_ps(mask2[k][3], f + 48);
+                        lo16 = _mm512_or_ps(lo16, _mm512_permutex2var_ps(a, even, b));
+                        hi16 = _mm512_or_ps(hi16, _mm512_permutex2var_ps(c, even, d));
+                    }
                 _mm512_storeu_ps(row, lo16);
                 _mm512_storeu_ps(row + 16, hi16);
             }

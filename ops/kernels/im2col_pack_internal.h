@@ -17,7 +17,7 @@ void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_
 
 #if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
 #define TG_IM2COL_MAX_TAPS 128 /* kernels with more taps take the C path */
-/* tg_im2col_pack_b for nr == 32, stride 1 along W, at most TG_IM2COL_MAX_TAPS taps (AVX-512F
+/* tg_im2col_pack_b for nr == 32, stride 1 or 2 along W, at most TG_IM2COL_MAX_TAPS taps (AVX-512F
  * CPUs only). */
 void tg_im2col_pack_b_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst);
 /* tg_im2col_pack_bt, same conditions. */
