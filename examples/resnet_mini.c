@@ -2,12 +2,12 @@
  * Fashion-MNIST with random horizontal flips and random crops (padding 2), SGD with momentum,
  * weight decay kept off BN and biases, and a cosine learning-rate schedule.
  *
- *   stem: conv3x3(1->16) BN ReLU
- *   2 x basic block(16): conv3x3 BN ReLU conv3x3 BN, + identity, ReLU
- *   max_pool 2, conv3x3(16->32) BN ReLU, basic block(32), max_pool 2
- *   global average pool, linear(32->10)
+ *   stem: conv3x3(1->W) BN ReLU                      (W = width, default 16)
+ *   2 x basic block(W): conv3x3 BN ReLU conv3x3 BN, + identity, ReLU
+ *   max_pool 2, conv3x3(W->2W) BN ReLU, basic block(2W), max_pool 2
+ *   global average pool, linear(2W->10)
  *
- *   build/examples/resnet_mini [epochs] [data_dir] [train_limit]
+ *   build/examples/resnet_mini [epochs] [data_dir] [train_limit] [width]
  */
 #include <math.h>
 #include <stdio.h>
@@ -56,6 +56,11 @@ int main(int argc, char **argv)
     const int epochs = argc > 1 ? atoi(argv[1]) : 15;
     const char *dir = argc > 2 ? argv[2] : "/usr/share/datasets/fashion-mnist";
     const int64_t limit = argc > 3 ? atoll(argv[3]) : 0;
+    const int64_t width = argc > 4 ? atoll(argv[4]) : 16;
+    if (epochs < 1 || width < 1) {
+        fprintf(stderr, "usage: resnet_mini [epochs >= 1] [data_dir] [train_limit] [width >= 1]\n");
+        return 1;
+    }
     char err[256];
     tg_dataset *train, *test;
     if (tg_dataset_load_mnist_dir(dir, true, &train, err, sizeof err) != TG_OK ||
@@ -70,16 +75,16 @@ int main(int argc, char **argv)
     tg_rng rng;
     tg_rng_seed(&rng, 7);
     tg_module *net = tg_sequential("resnet_mini");
-    conv_bn(net, 1, 16, true, "stem", &rng);
-    basic_block(net, 16, "stem", "b1", &rng);
-    basic_block(net, 16, "b1", "b2", &rng);
+    conv_bn(net, 1, width, true, "stem", &rng);
+    basic_block(net, width, "stem", "b1", &rng);
+    basic_block(net, width, "b1", "b2", &rng);
     pool2(net, NULL);
-    conv_bn(net, 16, 32, true, "t", &rng);
-    basic_block(net, 32, "t", "b3", &rng);
+    conv_bn(net, width, 2 * width, true, "t", &rng);
+    basic_block(net, 2 * width, "t", "b3", &rng);
     pool2(net, NULL);
     add(net, tg_op_layer("global_avg_pool"), NULL);
     add(net, tg_op_layer("flatten"), NULL);
-    add(net, tg_linear_layer(32, 10, true, &rng), NULL);
+    add(net, tg_linear_layer(2 * width, 10, true, &rng), NULL);
     tg_model *model = tg_model_wrap(net, 3, (const int64_t[]){1, 28, 28}, err, sizeof err);
     int64_t params = 0, macs = 0;
     if (!model || tg_summary_totals(model, &params, &macs, err, sizeof err)) {
