@@ -101,6 +101,19 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+/* dA += the direct kernel's adjoint on dB, per image and group (j->a = dB, j->b = dA). */
+static void direct_adjoint_range(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    const conv_core *k = j->k;
+    int64_t og = k->cb / k->groups, cg = k->geom.channels;
+    for (int64_t item = begin; item < end; item++) {
+        int64_t n = item / k->groups, g = item % k->groups;
+        tg_conv_direct_adjoint(&k->geom, og, j->a + (n * k->cb + g * og) * core_b_size(k),
+                               j->w + g * og * cg * core_taps(k), j->b + (n * k->ca + g * cg) * core_a_size(k));
+    }
+}
+
 /* The im2col matrix of images n0..n0+m-1, group g, side by side ([Cg*K, m*P]) as the GEMM's packed
  * operand. A single pointwise image is its own im2col matrix: the caller multiplies A directly. */
 static tg_im2col_src core_columns(const conv_core *k, const tg_real *a, int64_t n0, int64_t m, int64_t g)
@@ -225,6 +238,13 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps;
+    if (conv_dx_path == TG_CONV_DX_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom)) {
+        /* 3x3 stride 2 (measured, docs/convolution.md): the direct adjoint reads dB in place, the
+         * rotated path convolves a zero-inserted copy that is 3/4 zeros */
+        direct_job job = {k, db, w, da, true};
+        tg_parallel_for(k->n * k->groups, direct_adjoint_range, &job);
+        return 0;
+    }
     if (core_dx_path(k) == TG_CONV_DX_ROTATED) {
         conv_core r = core_rotated(k);
         /* rotated filter: R[g*Cg+c, o, K-1-tap] = W[g*Og+o, c, tap] */

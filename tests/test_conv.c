@@ -725,7 +725,7 @@ Suite *suite_conv(void)
 }
 
 /* ==== direct (depthwise) kernels — owned by the depthwise work ====
- * tg_conv_direct / tg_conv_direct_dw against im2col + GEMM on the same geometry, for every
+ * tg_conv_direct / _dw / _adjoint against im2col + GEMM (+ col2im) on the same geometry, for every
  * kernel this CPU runs (portable, avx2, avx512): odd widths across vector and row blocks, strides,
  * dilations, pads (negative ones crop, as the rotated dX path uses), 1-D/2-D/3-D, channel
  * multipliers, accumulate; then depthwise conv2d end to end (values and gradients against naive
@@ -782,6 +782,8 @@ static tg_tensor *direct_random(int64_t n, uint64_t seed)
     return t;
 }
 
+static int direct_adjoint_checked; /* geometries where some kernel's adjoint was compared */
+
 /* Compares the direct kernels with im2col + GEMM on one geometry and out_channels; seed varies
  * the data. Every available kernel; accumulate both ways. */
 static void check_direct_geom(const tg_conv_geom *g, int64_t out_channels, uint64_t seed)
@@ -816,8 +818,22 @@ static void check_direct_geom(const tg_conv_geom *g, int64_t out_channels, uint6
         tg_conv_direct_dw(g, out_channels, x->data, dy->data, dw);
         direct_assert_close(dw, want, ws[0], TT_DOUBLE ? 1e-11 : 1e-4);
     }
+    /* the adjoint, where a kernel has one: dx = x0 + col2im(W^T dy) */
+    tg_real *dcol = malloc((size_t)(rows * pout) * sizeof *dcol), *dx = malloc((size_t)xs[0] * sizeof *dx);
+    double *want_dx = malloc((size_t)xs[0] * sizeof *want_dx);
+    tg_gemm_reference(true, false, rows, pout, out_channels, 1, w->data, rows, dy->data, pout, 0, dcol, pout);
+    memcpy(dx, x->data, (size_t)xs[0] * sizeof *dx);
+    tg_col2im_add(g, dcol, pout, dx);
+    for (int64_t i = 0; i < xs[0]; i++) want_dx[i] = dx[i];
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_direct_adjoint_supported(g)) continue;
+        memcpy(dx, x->data, (size_t)xs[0] * sizeof *dx);
+        tg_conv_direct_adjoint(g, out_channels, dy->data, w->data, dx);
+        direct_assert_close(dx, want_dx, xs[0], TT_DOUBLE ? 1e-12 : 2e-5);
+        direct_adjoint_checked++;
+    }
     tg_conv_direct_set_kernel(NULL);
-    free(col), free(y), free(want_y), free(dw), free(want_dw), free(want);
+    free(col), free(y), free(want_y), free(dw), free(want_dw), free(want), free(dcol), free(dx), free(want_dx);
     tg_tensor_free(x), tg_tensor_free(w), tg_tensor_free(y0), tg_tensor_free(dy);
 }
 
@@ -849,6 +865,7 @@ START_TEST(direct_kernels_match_im2col_gemm_2d)
                             checked++;
                         }
     ck_assert_int_gt(checked, 500);
+    if (tg_cpu_has_avx2_fma()) ck_assert_int_gt(direct_adjoint_checked, 50); /* 3x3 stride 2: every pad */
 }
 END_TEST
 
@@ -909,8 +926,8 @@ static void ref_conv_grads(const ref_cfg *c, const tg_real *x, const tg_real *w,
                     }
 }
 
-/* conv2d with groups == C (and multiplier m) end to end, every direct kernel: y, dX (both dX
- * paths) and dW against the naive loops. */
+/* conv2d with groups == C (and multiplier m) end to end, every direct kernel: y, dX (every dX
+ * path; auto takes the direct adjoint for 3x3 stride 2) and dW against the naive loops. */
 START_TEST(depthwise_conv2d_matches_reference_every_kernel)
 {
     static const int64_t widths[] = {1, 3, 17, 33, 100};
@@ -931,7 +948,7 @@ START_TEST(depthwise_conv2d_matches_reference_every_kernel)
                         double *want_dw = calloc((size_t)r.w->numel, sizeof *want_dw);
                         tg_tensor *dy = NULL;
                         for (int k = 0; k < N_DIRECT_KERNELS; k++)
-                            for (int path = TG_CONV_DX_ROTATED; path <= TG_CONV_DX_COL2IM; path++) {
+                            for (int path = TG_CONV_DX_AUTO; path <= TG_CONV_DX_COL2IM; path++) {
                                 if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
                                 tg_conv_set_dx_path((tg_conv_dx_path)path);
                                 tg_tape_reset(t);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../graph/error.h"
 #include "conv_direct_internal.h"
 #include "cpu.h"
 
@@ -171,4 +172,23 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
     for (int64_t o = 0; o < out_channels; o++)
         for (int64_t c = 0; c < g->channels; c++)
             k->plane_dw(g, x + c * in_plane, dy + o * out_plane, dw + (o * g->channels + c) * taps);
+}
+
+bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g)
+{
+    return current_kernel()->plane_adjoint && g->in[0] == 1 && g->out[0] == 1 && g->kernel[0] == 1 &&
+           g->kernel[1] == 3 && g->kernel[2] == 3 && g->stride[1] == 2 && g->stride[2] == 2 && g->dilation[1] == 1 &&
+           g->dilation[2] == 1;
+}
+
+void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const tg_real *dy, const tg_real *w,
+                            tg_real *dx)
+{
+    const tg_conv_direct_kernel *k = current_kernel();
+    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
+    const int64_t taps = tg_conv_geom_taps(g);
+    TG_ASSERT(tg_conv_direct_adjoint_supported(g));
+    for (int64_t o = 0; o < out_channels; o++)
+        for (int64_t c = 0; c < g->channels; c++)
+            k->plane_adjoint(g, dy + o * out_plane, w + (o * g->channels + c) * taps, dx + c * in_plane);
 }

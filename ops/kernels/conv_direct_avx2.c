@@ -38,6 +38,9 @@ static inline double vhsum(vec v)
     _mm256_mask_i32gather_pd(vzero(), (p), _mm_add_epi32(_mm_set1_epi32((int)(base)), (ramp)), _mm256_castsi256_pd(m), 8)
 /* [a0 b0 a2 b2] -> [a0 a2 b0 b2] */
 #define veven(a, b) _mm256_permute4x64_pd(_mm256_unpacklo_pd((a), (b)), _MM_SHUFFLE(3, 1, 2, 0))
+/* [a0 b0 | a2 b2] and [a1 b1 | a3 b3] -> [a0 b0 a1 b1], [a2 b2 a3 b3] */
+#define vinterleave_lo(a, b) _mm256_permute2f128_pd(_mm256_unpacklo_pd((a), (b)), _mm256_unpackhi_pd((a), (b)), 0x20)
+#define vinterleave_hi(a, b) _mm256_permute2f128_pd(_mm256_unpacklo_pd((a), (b)), _mm256_unpackhi_pd((a), (b)), 0x31)
 #else
 #define VLEN 8
 typedef __m256 vec;
@@ -68,12 +71,15 @@ static inline float vhsum(vec v)
 #define veven(a, b)                                                                                              \
     _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps((a), (b), _MM_SHUFFLE(2, 0, 2, 0))), \
                                            _MM_SHUFFLE(3, 1, 2, 0)))
+/* [a0 b0 a1 b1 | a4 b4 a5 b5] and [a2 b2 a3 b3 | a6 b6 a7 b7] -> the low and high halves in order */
+#define vinterleave_lo(a, b) _mm256_permute2f128_ps(_mm256_unpacklo_ps((a), (b)), _mm256_unpackhi_ps((a), (b)), 0x20)
+#define vinterleave_hi(a, b) _mm256_permute2f128_ps(_mm256_unpacklo_ps((a), (b)), _mm256_unpackhi_ps((a), (b)), 0x31)
 #endif
 
 #include "conv_direct_template.h"
 
 const tg_conv_direct_kernel tg_conv_direct_kernel_avx2 = {
-    .name = "avx2", .plane = plane_simd, .plane_dw = plane_dw_simd};
+    .name = "avx2", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd};
 #else
 typedef int tg_conv_direct_avx2_unavailable; /* keeps the translation unit non-empty */
 #endif

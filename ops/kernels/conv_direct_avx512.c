@@ -23,6 +23,8 @@ typedef unsigned vmask;
 #define vgather(m, base, ramp, p) \
     _mm512_mask_i32gather_pd(vzero(), (__mmask8)(m), _mm256_add_epi32(_mm256_set1_epi32((int)(base)), (ramp)), (p), 8)
 #define veven(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), (b))
+#define vinterleave_lo(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), (b))
+#define vinterleave_hi(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), (b))
 #else
 #define VLEN 16
 typedef __m512 vec;
@@ -41,6 +43,10 @@ typedef unsigned vmask;
     _mm512_mask_i32gather_ps(vzero(), (__mmask16)(m), _mm512_add_epi32(_mm512_set1_epi32((int)(base)), (ramp)), (p), 4)
 #define veven(a, b) \
     _mm512_permutex2var_ps((a), _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), (b))
+#define vinterleave_lo(a, b) \
+    _mm512_permutex2var_ps((a), _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), (b))
+#define vinterleave_hi(a, b) \
+    _mm512_permutex2var_ps((a), _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), (b))
 #endif
 
 /* The lane mask of bits [lo, hi). */
@@ -52,7 +58,7 @@ static vmask lane_mask(int64_t lo, int64_t hi)
 #include "conv_direct_template.h"
 
 const tg_conv_direct_kernel tg_conv_direct_kernel_avx512 = {
-    .name = "avx512", .plane = plane_simd, .plane_dw = plane_dw_simd};
+    .name = "avx512", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd};
 #else
 typedef int tg_conv_direct_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

@@ -3,6 +3,8 @@
  * A plane kernel handles one input channel and one output channel of the direct convolution:
  *   forward:  y:[out...] (+)= sum_tap w[tap] * x:[in...] at the tap's offset (zeros outside)
  *   weight:   dw[tap] += sum_out dy:[out...] * x at the tap's offset
+ *   adjoint:  dx:[in...] += the forward's transpose applied to dy (its data gradient); NULL in
+ *             kernels without one, and only for tg_conv_direct_adjoint_supported geometries
  * with the geometry of im2col.h (g->channels is ignored: the caller loops over channels).
  * Each SIMD file is compiled in both precisions and provides the kernels for tg_real.
  */
@@ -18,6 +20,7 @@ typedef struct tg_conv_direct_kernel {
     const char *name; /* "avx512", "avx2", "portable" */
     void (*plane)(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
     void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw);
+    void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx);
 } tg_conv_direct_kernel;
 
 /* The SIMD kernels keep one vector of input per kernel column (W tap) of a column block, so they

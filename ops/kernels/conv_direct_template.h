@@ -4,8 +4,10 @@
  *   vzero(), vset1(x), vloadz(m, p) (masked load, zeros elsewhere, masked-off lanes never read),
  *   vstorem(p, m, v), vfma(a, b, c) (= a*b + c), vadd, vhsum (sum of the lanes),
  *   vramp(s) (lane j -> j*s), vgather(m, base, ramp, p), veven(a, b) (even lanes of a then b),
+ *   vinterleave_lo/hi(a, b) (a0 b0 a1 b1 ... from the low / high halves of a and b),
  *   and optionally ROWS (output rows per block, default 8: as many accumulators as registers allow).
- * It defines plane_simd and plane_dw_simd (static) for their tg_conv_direct_kernel; contract in
+ * It defines plane_simd, plane_dw_simd and plane_adjoint_simd (static) for their
+ * tg_conv_direct_kernel; contract in
  * conv_direct_internal.h.
  *
  * The output is walked in column blocks of one vector. For a block, each kernel column kw has one
@@ -390,3 +392,55 @@ static void plane_dw_simd(const tg_conv_geom *g, const tg_real *x, const tg_real
         plane_dw_impl(g, x, dy, dw, g->stride[2]);
 }
 
+/* ---- dX of a 3x3, stride-2, dilation-1 plane (the depthwise layers that halve the image) as the
+ * adjoint itself, without the rotated path's zero-inserted dY (3/4 zeros). Input column
+ * iw = cb + 2m + phi (phase phi) reads dy column m + cb/2 + offset for the kernel columns kw with
+ * (phi + pad - kw) even, so two consecutive dy vectors A, B per dy row serve both phases: odd
+ * pad: phase 0 = w1 A, phase 1 = w0 B + w2 A; even pad: phase 0 = w0 B + w2 A, phase 1 = w1 B.
+ * Input row ih reads dy rows (ih + pad - kh) / 2 for the kh of its parity. The phases are
+ * interleaved back into two vectors of consecutive columns and added to dx. ---- */
+INLINE void k3s2_adjoint(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, const bool odd_pad)
+{
+    const int64_t in_h = g->in[1], in_w = g->in[2], out_h = g->out[1], out_w = g->out[2], pw = g->pad[2];
+    const int64_t offset_a = odd_pad ? (pw - 1) / 2 : pw / 2 - 1; /* exact: pw - 1 or pw is even */
+    for (int64_t cb = 0; cb < in_w; cb += 2 * VLEN) {
+        const int64_t base = cb / 2 + offset_a;
+        int64_t lo, hi;
+        index_range(base, 1, out_w, VLEN, &lo, &hi);
+        const vmask mask_a = lane_mask(lo, hi);
+        index_range(base + 1, 1, out_w, VLEN, &lo, &hi);
+        const vmask mask_b = lane_mask(lo, hi);
+        const int64_t left = in_w - cb;
+        const vmask mask_lo = lane_mask(0, left < VLEN ? left : VLEN);
+        const vmask mask_hi = lane_mask(0, left - VLEN < VLEN ? left - VLEN : VLEN);
+        for (int64_t ih = 0; ih < in_h; ih++) {
+            vec phase0 = vzero(), phase1 = vzero();
+            const int64_t q = ih + g->pad[1];
+            for (int64_t kh = q & 1; kh < 3 && q - kh >= 0; kh += 2) {
+                const int64_t oh = (q - kh) / 2;
+                if (oh >= out_h) continue;
+                const tg_real *row = dy + oh * out_w + base, *wk = w + kh * 3;
+                const vec a = vloadz(mask_a, row), b = vloadz(mask_b, row + 1);
+                if (odd_pad) {
+                    phase0 = vfma(vset1(wk[1]), a, phase0);
+                    phase1 = vfma(vset1(wk[0]), b, vfma(vset1(wk[2]), a, phase1));
+                } else {
+                    phase0 = vfma(vset1(wk[0]), b, vfma(vset1(wk[2]), a, phase0));
+                    phase1 = vfma(vset1(wk[1]), b, phase1);
+                }
+            }
+            tg_real *d = dx + ih * in_w + cb;
+            vstorem(d, mask_lo, vadd(vloadz(mask_lo, d), vinterleave_lo(phase0, phase1)));
+            vstorem(d + VLEN, mask_hi, vadd(vloadz(mask_hi, d + VLEN), vinterleave_hi(phase0, phase1)));
+        }
+    }
+}
+
+/* Only the geometries tg_conv_direct_adjoint_supported accepts (2-D, 3x3, stride 2, dilation 1). */
+static void plane_adjoint_simd(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx)
+{
+    if (g->pad[2] & 1)
+        k3s2_adjoint(g, dy, w, dx, true);
+    else
+        k3s2_adjoint(g, dy, w, dx, false);
+}

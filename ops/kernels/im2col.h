@@ -46,6 +46,12 @@ void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *
 /* Its weight gradient: dw:[out_channels, channels, taps] += corr(x, dy:[out_channels, out...]). */
 void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
                        const tg_real *dy, tg_real *dw);
+/* Its data gradient, the exact adjoint: dx:[channels, in...] += sum_o w[o]^T (*) dy:[out_channels, out...],
+ * reading dY in place (no zero-inserted copy), for the geometries tg_conv_direct_adjoint_supported
+ * accepts: 2-D, 3x3, stride 2, dilation 1 (any padding) with a SIMD kernel in use. */
+bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g);
+void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const tg_real *dy, const tg_real *w,
+                            tg_real *dx);
 /* Name of the direct kernel in use ("avx512", "avx2", "portable"). */
 const char *tg_conv_direct_kernel_name(void);
 /* Forces the direct kernel by name ("portable", "avx2", "avx512"; NULL = the best this CPU runs)
