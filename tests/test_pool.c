@@ -836,9 +836,16 @@ START_TEST(fast_max_matches_general_and_rule)
             int64_t *i2 = tg_tape_alloc(t, (size_t)m * sizeof *i2);
             ck_assert(y2 && i2);
             tg_pool_max_forward_path(g, x->data, y2, i2, (tg_pool_max_path)path);
-            ck_assert_msg(!memcmp(i2, ib, (size_t)m * sizeof *i2) && !memcmp(y2, yb, (size_t)m * sizeof *y2),
-                          "trial %d: the %s path differs from the default (%s)", trial, path_names[path],
-                          tg_pool_max_kernel_name());
+            for (int64_t o = 0; o < m; o++)
+                ck_assert_msg(i2[o] == ib[o] && !memcmp(&y2[o], &yb[o], sizeof *y2),
+                              "trial %d (in %lldx%lldx%lld k%lld,%lld,%lld s%lld,%lld,%lld p%lld,%lld,%lld "
+                              "d%lld,%lld,%lld ceil %d), output %lld: the %s path gives %g at %lld, the default "
+                              "(%s) %g at %lld",
+                              trial, (long long)in[0], (long long)in[1], (long long)in[2], (long long)k[0],
+                              (long long)k[1], (long long)k[2], (long long)s[0], (long long)s[1], (long long)s[2],
+                              (long long)p[0], (long long)p[1], (long long)p[2], (long long)d[0], (long long)d[1],
+                              (long long)d[2], a.ceil_mode, (long long)o, path_names[path], (double)y2[o],
+                              (long long)i2[o], tg_pool_max_kernel_name(), (double)yb[o], (long long)ib[o]);
         }
         int64_t oshape[3] = {1, 1, 1};
         for (int i = 0; i < rank; i++) oshape[3 - rank + i] = y->shape[2 + i];
