@@ -7,6 +7,7 @@
  * The first K block applies the caller's beta, later ones accumulate (beta 1). A partial row panel
  * (the last rows of C) runs the micro-kernel variant for that many rows, straight into C; a
  * partial column panel (zero-padded in the pack) is computed into a scratch tile and copied out.
+ * tg_gemm_packed_b runs the same nest with B packed by the caller's function (implicit im2col).
  *
  * Threads split C into contiguous column (or row) ranges aligned to NR (MR); each thread runs the
  * whole nest on its range with its own packing buffers, so every element of C is summed by one
@@ -377,8 +378,6 @@ void tg_gemm_pack_transposed(const tg_real *src, int64_t ld, int64_t lines, int6
 {
     pack_transposed(current_kernel(), src, ld, lines, kc, width, dst);
 }
-
-int tg_gemm_panel_width(void) { return current_kernel()->nr; }
 
 void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
                        const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta,

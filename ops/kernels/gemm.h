@@ -30,9 +30,8 @@ typedef void (*tg_gemm_pack_b_fn)(const void *ctx, int64_t p0, int64_t kc, int64
 void tg_gemm_packed_b(bool trans_a, int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *a, int64_t lda,
                       tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc);
 /* For packing functions: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, zero for
- * lines <= r < width (the micro-kernel's SIMD transpose when it has one); and the panel width nr. */
+ * lines <= r < width (the micro-kernel's SIMD transpose when it has one). */
 void tg_gemm_pack_transposed(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width, tg_real *dst);
-int tg_gemm_panel_width(void);
 
 /* The straightforward triple loop, for tests to compare against. */
 void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
