@@ -1,6 +1,7 @@
 /* ops/kernels/parallel.c — a persistent pthread pool.
  *
- * Workers are started lazily (the first parallel call that needs them) and live for the process.
+ * Workers are started lazily (the first parallel call that needs them) and live for the process;
+ * an atexit handler stops and joins them, so nothing of theirs is left behind (valgrind-clean).
  * One job runs at a time: the caller publishes {fn, ctx, n, parts}, wakes the workers, runs chunk 0
  * itself and waits until the others are done. Chunk i is [n*i/parts, n*(i+1)/parts), so the split
  * depends only on n and the thread count. A call made from inside a chunk (nested), or while another
@@ -13,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define MAX_THREADS 64
 
@@ -24,6 +26,8 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;    /* guards job a
 static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
 static int started; /* workers running (indices 1..started) */
+static pthread_t workers[MAX_THREADS];
+static bool quitting; /* set under pool_lock at exit: workers return */
 static uint64_t generation_at_start[MAX_THREADS]; /* jobs before a worker existed are not its own */
 static struct {
     tg_range_fn fn;
@@ -67,7 +71,8 @@ static void *worker_main(void *arg)
             for (int round = 0; round < SPIN_ROUNDS && atomic_load(&job.generation) == seen; round++) spin_pause();
             pthread_mutex_lock(&pool_lock);
         }
-        while (job.generation == seen) pthread_cond_wait(&work_ready, &pool_lock);
+        while (job.generation == seen && !quitting) pthread_cond_wait(&work_ready, &pool_lock);
+        if (quitting) break;
         seen = job.generation;
         if (index >= job.parts) continue;
         tg_range_fn fn = job.fn;
@@ -79,6 +84,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&pool_lock);
         if (--job.remaining == 0) pthread_cond_signal(&work_done);
     }
+    pthread_mutex_unlock(&pool_lock);
     return NULL;
 }
 
@@ -92,22 +98,40 @@ static void forget_workers_after_fork(void)
     started = 0;
     job.remaining = 0;
 }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_workers_after_fork); }
+
+/* At exit: wake every worker with `quitting` set and join it (after any job in flight). */
+static void stop_workers(void)
+{
+    if (inside_chunk) return; /* exit() called from a chunk: joining would wait on ourselves */
+    pthread_mutex_lock(&submit_lock);
+    pthread_mutex_lock(&pool_lock);
+    quitting = true;
+    pthread_cond_broadcast(&work_ready);
+    const int count = started;
+    pthread_mutex_unlock(&pool_lock);
+    for (int i = 1; i <= count; i++) pthread_join(workers[i], NULL);
+    pthread_mutex_lock(&pool_lock);
+    started = 0;
+    quitting = false;
+    pthread_mutex_unlock(&pool_lock);
+    pthread_mutex_unlock(&submit_lock);
+}
+
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+static void register_process_hooks(void)
+{
+    pthread_atfork(NULL, NULL, forget_workers_after_fork);
+    atexit(stop_workers);
+}
 
 /* Starts workers until `count` run (called with pool_lock held); returns how many run. */
 static int start_workers(int count)
 {
-    pthread_once(&atfork_once, register_atfork);
+    pthread_once(&hooks_once, register_process_hooks);
     while (started < count) {
-        pthread_t thread;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         generation_at_start[started + 1] = job.generation;
-        int rc = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)(started + 1));
-        pthread_attr_destroy(&attr);
-        if (rc != 0) break; /* run with the workers we have */
+        if (pthread_create(&workers[started + 1], NULL, worker_main, (void *)(intptr_t)(started + 1)) != 0)
+            break; /* run with the workers we have */
         started++;
     }
     return started;
