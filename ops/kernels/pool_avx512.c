@@ -144,36 +144,7 @@ INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64
     store_outputs(run, row, o, n, best, off);
 }
 
-/* An output row in vectors of VLEN outputs; a ragged end is redone as the row's last full vector
- * (its outputs written twice, identically) when the row has one. A vector's taps are plain loads
- * of all lanes whenever those stay inside the plane (lanes past the row's end read positions that
- * are never used; their outputs are not stored), masked loads otherwise, i.e. only at the end of
- * a plane: with masked loads everywhere the 2x2/2 kernel took 21 ms instead of 5 (measured). */
-#define RUN_ROWS(vector_fn)                                                                         \
-    for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
-        const int64_t shift = l * run->in_row_step;                                                 \
-        const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
-                             run->idx + l * run->out_row_step};                                     \
-        /* one past the last position plain loads of the vector at output o read */                \
-        const tg_real *last_row = run->rows[run->nrows - 1] + shift + run->col0 + run->taps2 - 1;   \
-        for (int64_t o = 0; o < run->n; o += VLEN) {                                                \
-            int64_t from = o, n = run->n - o < VLEN ? run->n - o : VLEN;                             \
-            if (n < VLEN && run->n >= VLEN && last_row + run->stride * run->n <= run->limit)        \
-                from = run->n - VLEN, n = VLEN;                                                     \
-            if (last_row + run->stride * (from + VLEN) <= run->limit)                               \
-                vector_fn(run, &row, from, n, true);                                                \
-            else                                                                                    \
-                vector_fn(run, &row, from, n, false);                                               \
-        }                                                                                           \
-    }
-
-bool tg_pool_max_run_avx512(const tg_pool_max_run *run)
-{
-    if (run->stride == 1) RUN_ROWS(stride1_vector)
-    else if (run->stride == 2) RUN_ROWS(stride2_vector)
-    else return false;
-    return true;
-}
+TG_POOL_MAX_RUN_ROWS_ENTRY(tg_pool_max_run_avx512, stride1_vector, stride2_vector)
 #else
 typedef int tg_pool_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif
