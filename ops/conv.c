@@ -20,6 +20,7 @@
 #include "conv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/gemm.h"
@@ -27,6 +28,7 @@
 #include "kernels/im2col_pack.h"
 #include "kernels/pad.h"
 #include "kernels/parallel.h"
+#include "kernels/winograd.h"
 
 static tg_conv_dx_path conv_dx_path = TG_CONV_DX_AUTO;
 void tg_conv_set_dx_path(tg_conv_dx_path path) { conv_dx_path = path; }
@@ -37,6 +39,29 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path)
     case TG_CONV_DX_ROTATED: return "rotated";
     case TG_CONV_DX_COL2IM: return "col2im";
     case TG_CONV_DX_AUTO: break;
+    }
+    return "auto";
+}
+
+/* -1 until set: the environment variable TG_CONV_ALGO (auto, gemm, winograd) decides at first use. */
+static int conv_algo_setting = -1;
+void tg_conv_set_algo(tg_conv_algo algo) { conv_algo_setting = (int)algo; }
+tg_conv_algo tg_conv_get_algo(void)
+{
+    if (conv_algo_setting < 0) {
+        const char *env = getenv("TG_CONV_ALGO");
+        conv_algo_setting = TG_CONV_ALGO_AUTO;
+        for (int a = TG_CONV_ALGO_AUTO; env && a <= TG_CONV_ALGO_WINOGRAD; a++)
+            if (strcmp(env, tg_conv_algo_name((tg_conv_algo)a)) == 0) conv_algo_setting = a;
+    }
+    return (tg_conv_algo)conv_algo_setting;
+}
+const char *tg_conv_algo_name(tg_conv_algo algo)
+{
+    switch (algo) {
+    case TG_CONV_ALGO_GEMM: return "gemm";
+    case TG_CONV_ALGO_WINOGRAD: return "winograd";
+    case TG_CONV_ALGO_AUTO: break;
     }
     return "auto";
 }
@@ -79,7 +104,28 @@ static size_t core_scratch(const conv_core *k)
     if (core_is_thin(k)) return 0;
     return nb > 1 ? (size_t)(og * cols) : 0;
 }
-static size_t core_forward_scratch(const conv_core *k) { return core_scratch(k); }
+
+/* Winograd F(2x2,3x3) for the forward kernel: where the geometry allows and, by default, where
+ * it was measured faster than im2col + GEMM (docs/convolution.md): at least 32 input and output
+ * channels (its 16 GEMMs are 9x smaller than im2col's), outputs of 14x14 or more and at least
+ * 512 tiles in the batch (below that the transforms cost what the GEMMs save). */
+static bool core_uses_winograd(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    tg_conv_algo algo = tg_conv_get_algo();
+    if (algo == TG_CONV_ALGO_GEMM || !tg_winograd_supported(g, k->groups)) return false;
+    if (algo == TG_CONV_ALGO_WINOGRAD) return true;
+    int64_t tiles = k->n * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
+    return g->channels >= 32 && k->cb >= 32 && g->out[1] >= 14 && g->out[2] >= 14 && tiles >= 512;
+}
+
+static size_t core_forward_scratch(const conv_core *k)
+{
+    size_t gemm = core_scratch(k);
+    if (!core_uses_winograd(k)) return gemm;
+    size_t wino = tg_winograd_scratch(&k->geom, k->cb);
+    return wino > gemm ? wino : gemm;
+}
 
 typedef struct direct_job {
     const conv_core *k;
@@ -123,7 +169,7 @@ static tg_im2col_src core_columns(const conv_core *k, const tg_real *a, int64_t 
 }
 static bool core_direct_operand(const conv_core *k, int64_t m) { return m == 1 && core_is_pointwise(&k->geom); }
 
-/* B (+)= conv(A, W). col: core_forward_scratch elements. */
+/* B (+)= conv(A, W), by Winograd, the direct kernel or im2col + GEMM. col: core_forward_scratch elements. */
 static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                          tg_real *col)
 {
@@ -132,6 +178,10 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
     if (core_is_thin(k)) {
         direct_job job = {k, a, w, b, accumulate};
         tg_parallel_for(k->n * k->groups, direct_range, &job);
+        return;
+    }
+    if (core_uses_winograd(k)) {
+        tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
         return;
     }
     tg_real *stacked = col;
@@ -227,9 +277,15 @@ static tg_conv_dx_path core_dx_path(const conv_core *k)
 {
     if (conv_dx_path != TG_CONV_DX_AUTO) return conv_dx_path;
     /* measured (docs/convolution.md): for depthwise the rotated path runs the direct kernel and
-     * wins 2x; elsewhere col2im is as fast or faster (its GEMM is larger, and a stride leaves
+     * wins 2x; when the rotated convolution runs by Winograd it wins (8x64x56x56: 33 vs 40 ms
+     * fwd+bwd); elsewhere col2im is as fast or faster (its GEMM is larger, and a stride leaves
      * most of the rotated path's zero-inserted dB zeros) */
-    return core_is_thin(k) ? TG_CONV_DX_ROTATED : TG_CONV_DX_COL2IM;
+    if (core_is_thin(k)) return TG_CONV_DX_ROTATED;
+    if (!core_strided(k)) {
+        conv_core r = core_rotated(k);
+        if (core_uses_winograd(&r)) return TG_CONV_DX_ROTATED;
+    }
+    return TG_CONV_DX_COL2IM;
 }
 
 /* dA += conv^T(dB): the gradient of A, or a transposed convolution's forward. Allocates its

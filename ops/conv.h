@@ -46,6 +46,21 @@ tg_conv_dx_path tg_conv_get_dx_path(void);
 /* Name of a path ("auto", "rotated", "col2im"). */
 const char *tg_conv_dx_path_name(tg_conv_dx_path path);
 
+/* How 2-D 3x3 stride-1 dilation-1 single-group convolutions run their forward kernel (also the
+ * rotated dX path's, which is such a convolution): im2col + GEMM, or Winograd F(2x2,3x3)
+ * (2.25x fewer multiplies, a few ulps more float32 rounding; docs/convolution.md). */
+typedef enum tg_conv_algo {
+    TG_CONV_ALGO_AUTO,     /* Winograd where measured faster (the default) */
+    TG_CONV_ALGO_GEMM,     /* always im2col + GEMM */
+    TG_CONV_ALGO_WINOGRAD, /* Winograd wherever the geometry allows */
+} tg_conv_algo;
+/* Chooses the algorithm for every later call (process-wide; benchmarks and tests). Until set,
+ * the environment variable TG_CONV_ALGO ("auto", "gemm", "winograd") decides at first use. */
+void tg_conv_set_algo(tg_conv_algo algo);
+tg_conv_algo tg_conv_get_algo(void);
+/* Name of an algorithm ("auto", "gemm", "winograd"). */
+const char *tg_conv_algo_name(tg_conv_algo algo);
+
 /* x:[N,C,L] / [N,C,H,W] / [N,C,D,H,W], w:[O,C/groups,k...], b:[O] or NULL -> y:[N,O,out...].
  * attr NULL: defaults. NULL with the tape's error on bad shapes or attributes. */
 tg_tensor *tg_conv1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *attr);

@@ -695,6 +695,7 @@ START_TEST(bad_inputs)
 END_TEST
 
 static TCase *direct_kernel_tcase(void); /* the direct-kernel block at the end of the file */
+static TCase *winograd_tcase(void);      /* the Winograd block at the end of the file */
 
 Suite *suite_conv(void)
 {
@@ -721,6 +722,7 @@ Suite *suite_conv(void)
     tcase_add_test(tc, implicit_im2col_gemm_matches_explicit);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
+    suite_add_tcase(s, winograd_tcase());
     return s;
 }
 
@@ -1046,5 +1048,214 @@ static TCase *direct_kernel_tcase(void)
     tcase_add_test(tc, gradcheck_depthwise_every_kernel);
     tcase_add_test(tc, depthwise_ignores_unread_inputs);
     tcase_add_test(tc, direct_kernel_choice);
+    return tc;
+}
+
+/* ==== Winograd F(2x2,3x3) — owned by the Winograd work ====
+ * The kernel against naive double loops (overwrite and accumulate, partial edge tiles, padding
+ * 0..2), hand-computed values through conv2d, conv2d forced onto Winograd against the GEMM path
+ * (forward and dX through the rotated path) over odd sizes, padding, batch and channel counts in
+ * both precisions, and gradient checks with Winograd forced. */
+
+#include "../ops/kernels/winograd.h"
+
+/* Float32 Winograd vs the float32 GEMM path: both round; Winograd's transforms add a few ulps of
+ * the (up to 4x larger) transformed values. Inputs are in [-1, 1), sums of at most 17*9 terms. */
+#define WINO_TOL (TT_DOUBLE ? 1e-10 : 2e-5)
+
+static tg_tensor *wino_random(int ndim, const int64_t *shape, uint64_t seed)
+{
+    return tt_random(ndim, shape, seed, -1, 1);
+}
+
+/* y[n,o,i,j] = sum_{c,a,b} w[o,c,a,b] x[n,c,i+a-p,j+b-p] in double (zeros outside x). */
+static void wino_naive(const tg_real *x, const tg_real *w, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o,
+                       int64_t pad, double *y)
+{
+    const int64_t ho = h + 2 * pad - 2, wo = wd + 2 * pad - 2;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t oc = 0; oc < o; oc++)
+            for (int64_t i = 0; i < ho; i++)
+                for (int64_t j = 0; j < wo; j++) {
+                    double sum = 0;
+                    for (int64_t ic = 0; ic < c; ic++)
+                        for (int a = 0; a < 3; a++)
+                            for (int e = 0; e < 3; e++) {
+                                int64_t r = i + a - pad, col = j + e - pad;
+                                if (r >= 0 && r < h && col >= 0 && col < wd)
+                                    sum += (double)w[((oc * c + ic) * 3 + a) * 3 + e] * x[((b * c + ic) * h + r) * wd + col];
+                            }
+                    y[((b * o + oc) * ho + i) * wo + j] = sum;
+                }
+}
+
+START_TEST(winograd_kernel_matches_naive)
+{
+    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13};
+    int cases = 0;
+    for (int hi = 0; hi < 10; hi++)
+        for (int64_t pad = 0; pad <= 2; pad++) {
+            int64_t h = sizes[hi], wd = sizes[(hi + 4) % 10], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
+            if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
+            tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
+                              .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
+            ck_assert(tg_winograd_supported(&g, 1));
+            tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 900 + (uint64_t)hi);
+            tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 950 + (uint64_t)pad);
+            int64_t ny = n * o * g.out[1] * g.out[2];
+            tg_tensor *y = wino_random(1, (int64_t[]){ny}, 990); /* garbage to overwrite, then to add to */
+            double *want = malloc((size_t)ny * sizeof *want);
+            tg_real *scratch = malloc(tg_winograd_scratch(&g, o) * sizeof *scratch);
+            wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
+            tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch);
+            direct_assert_close(y->data, want, ny, WINO_TOL);
+            for (int64_t i = 0; i < ny; i++) want[i] *= 2;
+            tg_winograd_conv(&g, n, o, x->data, w->data, y->data, true, scratch);
+            direct_assert_close(y->data, want, ny, 2 * WINO_TOL);
+            free(want);
+            free(scratch);
+            cases++;
+        }
+    ck_assert_int_ge(cases, 25);
+}
+END_TEST
+
+START_TEST(winograd_geometry_limits)
+{
+    tg_conv_geom g = {.channels = 2, .in = {1, 6, 6}, .out = {1, 4, 4}, .kernel = {1, 3, 3}, .stride = {1, 1, 1},
+                      .pad = {0, 0, 0}, .dilation = {1, 1, 1}};
+    ck_assert(tg_winograd_supported(&g, 1));
+    ck_assert(!tg_winograd_supported(&g, 2)); /* groups */
+    g.stride[2] = 2;
+    ck_assert(!tg_winograd_supported(&g, 1));
+    g.stride[2] = 1, g.dilation[1] = 2;
+    ck_assert(!tg_winograd_supported(&g, 1));
+    g.dilation[1] = 1, g.kernel[2] = 5;
+    ck_assert(!tg_winograd_supported(&g, 1));
+    g.kernel[2] = 3, g.in[0] = g.out[0] = 2; /* 3-D */
+    ck_assert(!tg_winograd_supported(&g, 1));
+    g.in[0] = g.out[0] = 1, g.pad[1] = -1; /* the rotated path of a padding-3 conv */
+    ck_assert(!tg_winograd_supported(&g, 1));
+    ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_WINOGRAD), "winograd");
+    ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_GEMM), "gemm");
+    ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_AUTO), "auto");
+}
+END_TEST
+
+/* x = 1..16 as 4x4, w = ones: y = the four 3x3 window sums 54 63 90 99 (by hand: 1+2+3+5+6+7+9+10+11
+ * = 54, each step right adds 3*3 = 9, each step down 3*12 = 36); with padding 1 the corner 1+2+5+6 = 14. */
+START_TEST(winograd_hand_computed)
+{
+    double xv[16], ones[9];
+    for (int i = 0; i < 16; i++) xv[i] = i + 1;
+    for (int i = 0; i < 9; i++) ones[i] = 1;
+    tg_tensor *x = tt_tensor(4, (int64_t[]){1, 1, 4, 4}, xv), *w = tt_tensor(4, (int64_t[]){1, 1, 3, 3}, ones);
+    tg_conv_set_algo(TG_CONV_ALGO_WINOGRAD);
+    tg_conv_attr a;
+    tg_attr_defaults(TG_OP_CONV2D, &a);
+    tg_tensor *y = tg_conv2d(tt_tape(), x, w, NULL, &a);
+    tt_assert_shape(y, 1, 1, 2, 2);
+    tt_assert_close(y->data, ((double[]){54, 63, 90, 99}), 4, TT_TOL);
+    a.padding = (tg_ints){1, {1}};
+    y = tg_conv2d(tt_tape(), x, w, NULL, &a);
+    tt_assert_shape(y, 1, 1, 4, 4);
+    /* row 0: 1+2+5+6, 1+2+3+5+6+7, 2+3+4+6+7+8, 3+4+7+8; row 1 adds the row below; ... */
+    tt_assert_close(y->data,
+                    ((double[]){14, 24, 30, 22, 33, 54, 63, 45, 57, 90, 99, 69, 46, 72, 78, 54}), 16, TT_TOL);
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+}
+END_TEST
+
+/* conv2d with Winograd forced vs the GEMM path: y and dX (rotated path, itself a Winograd
+ * convolution of dY when forced) and dW over odd sizes (partial edge tiles), padding 0..2, N 1..3,
+ * C and O in {1, 3, 17}. */
+START_TEST(winograd_conv2d_matches_gemm)
+{
+    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 28};
+    static const int64_t chans[] = {1, 3, 17};
+    int cases = 0;
+    tg_tape *t = tt_tape();
+    for (int hi = 0; hi < 11; hi++)
+        for (int64_t pad = 0; pad <= 2; pad++)
+            for (int ci = 0; ci < 3; ci++)
+                for (int oi = 0; oi < 3; oi++) {
+                    int64_t h = sizes[hi], wd = sizes[(hi + 3 * ci + oi + 1) % 11], n = 1 + (hi + oi) % 3;
+                    int64_t c = chans[ci], o = chans[oi];
+                    if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
+                    if (c * o > 17 * 3 && (h > 9 || wd > 9)) wd = 5; /* keep the suite fast */
+                    tg_tensor *x = wino_random(4, (int64_t[]){n, c, h, wd}, 1000 + (uint64_t)cases);
+                    tg_tensor *w = wino_random(4, (int64_t[]){o, c, 3, 3}, 2000 + (uint64_t)cases);
+                    tg_tensor *b = wino_random(1, (int64_t[]){o}, 3000 + (uint64_t)cases);
+                    x->requires_grad = w->requires_grad = true;
+                    tg_conv_attr a;
+                    tg_attr_defaults(TG_OP_CONV2D, &a);
+                    a.padding = (tg_ints){1, {pad}};
+                    tg_tensor *dy = NULL;
+                    double *want[3] = {NULL, NULL, NULL};
+                    for (int algo = 0; algo < 2; algo++) {
+                        tg_conv_set_algo(algo ? TG_CONV_ALGO_WINOGRAD : TG_CONV_ALGO_GEMM);
+                        tg_conv_set_dx_path(algo ? TG_CONV_DX_ROTATED : TG_CONV_DX_COL2IM);
+                        tg_tensor_zero_grad(x);
+                        tg_tensor_zero_grad(w);
+                        tg_tape_reset(t);
+                        tg_tensor *y = tg_conv2d(t, x, w, b, &a);
+                        ck_assert_ptr_nonnull(y);
+                        if (!dy) dy = wino_random(4, y->shape, 4000 + (uint64_t)cases);
+                        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                        const tg_tensor *got[3] = {y, x, w};
+                        for (int v = 0; v < 3; v++) {
+                            const tg_real *data = v ? got[v]->grad : got[v]->data;
+                            if (!algo) {
+                                want[v] = malloc((size_t)got[v]->numel * sizeof *want[v]);
+                                for (int64_t e = 0; e < got[v]->numel; e++) want[v][e] = data[e];
+                            } else {
+                                direct_assert_close(data, want[v], got[v]->numel, WINO_TOL);
+                                free(want[v]);
+                            }
+                        }
+                    }
+                    cases++;
+                }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+    ck_assert_int_ge(cases, 250);
+}
+END_TEST
+
+/* Gradient checks with Winograd forced, dX by the rotated path (Winograd) and by auto. */
+START_TEST(gradcheck_winograd)
+{
+    static const int64_t shapes[][5] = {/* N, C, H, W, O */
+                                        {1, 1, 3, 3, 1}, {2, 3, 5, 4, 2}, {1, 2, 7, 1, 3}, {3, 1, 4, 6, 1}, {1, 3, 9, 9, 2}};
+    tg_conv_set_algo(TG_CONV_ALGO_WINOGRAD);
+    for (int dx = 0; dx < 2; dx++) {
+        tg_conv_set_dx_path(dx ? TG_CONV_DX_AUTO : TG_CONV_DX_ROTATED);
+        for (int i = 0; i < 5; i++)
+            for (int64_t pad = 0; pad <= 2; pad++) {
+                const int64_t *s = shapes[i];
+                if (s[2] + 2 * pad < 3 || s[3] + 2 * pad < 3) continue;
+                tg_conv_attr a;
+                tg_attr_defaults(TG_OP_CONV2D, &a);
+                a.padding = (tg_ints){1, {pad}};
+                tg_tensor *x = wino_random(4, (int64_t[]){s[0], s[1], s[2], s[3]}, 5000 + (uint64_t)i);
+                tg_tensor *w = wino_random(4, (int64_t[]){s[4], s[1], 3, 3}, 5100 + (uint64_t)i);
+                tg_tensor *b = wino_random(1, (int64_t[]){s[4]}, 5200 + (uint64_t)i);
+                tt_gradcheck_op(TG_OP_CONV2D, &a, ((tg_tensor *[]){x, w, b}), 3);
+            }
+    }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+static TCase *winograd_tcase(void)
+{
+    TCase *tc = tt_tcase("winograd");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, winograd_kernel_matches_naive);
+    tcase_add_test(tc, winograd_geometry_limits);
+    tcase_add_test(tc, winograd_hand_computed);
+    tcase_add_test(tc, winograd_conv2d_matches_gemm);
+    tcase_add_test(tc, gradcheck_winograd);
     return tc;
 }

@@ -1,0 +1,40 @@
+/* ops/kernels/winograd.h — Winograd F(2x2,3x3) convolution for 2-D, 3x3, stride-1, dilation-1,
+ * single-group convolutions (any padding; the rotated dX path uses padding 2 - p).
+ *
+ * Each 2x2 block of outputs ("tile") is computed from its 4x4 input patch d as
+ *   Y = A^T [ (G g G^T) .* (B^T d B) ] A
+ * so a tile costs 16 multiplies per (input, output) channel pair instead of 36: the channel sums
+ * become 16 independent GEMMs U[k]:[O,C] x V[k]:[C,tiles] (tg_gemm), one per position k of the
+ * 4x4 transformed tile. Tiles of all images are numbered together and processed in chunks small
+ * enough for the chunk's V and M = U V to stay in cache.
+ *
+ * Plain functions: no allocation (the caller gives tg_winograd_scratch(...) elements), inputs only
+ * read. Float32 error is a few ulps larger than the direct sum (docs/convolution.md).
+ *
+ *   if (tg_winograd_supported(&g, groups)) {
+ *       tg_real *s = arena_alloc(tg_winograd_scratch(&g, O) * sizeof *s);
+ *       tg_winograd_conv(&g, N, O, x, w, y, false, s);   // x:[N,C,H,W] w:[O,C,3,3] -> y:[N,O,Ho,Wo]
+ *   }
+ */
+#ifndef TG_KERNEL_WINOGRAD_H
+#define TG_KERNEL_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "im2col.h"
+
+/* True for a geometry this kernel computes: 2-D (leading dim of size 1), 3x3, stride 1,
+ * dilation 1, one group (groups == 1), padding >= 0 and at least one output position. */
+bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
+
+/* Scratch elements tg_winograd_conv needs for g (channels = C) and out_channels O. */
+size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t out_channels);
+
+/* y:[n, O, out_h, out_w] (+)= conv(x:[n, C, in_h, in_w], w:[O, C, 3, 3]) with C = g->channels;
+ * accumulate false overwrites y. scratch: tg_winograd_scratch(g, O) elements. */
+void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
+                      tg_real *y, bool accumulate, tg_real *scratch);
+
+#endif
