@@ -1092,30 +1092,37 @@ static void wino_naive(const tg_real *x, const tg_real *w, int64_t n, int64_t c,
 START_TEST(winograd_kernel_matches_naive)
 {
     static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13};
+    static const char *const kernels[] = {"portable", "avx512"};
     int cases = 0;
-    for (int hi = 0; hi < 10; hi++)
-        for (int64_t pad = 0; pad <= 2; pad++) {
-            int64_t h = sizes[hi], wd = sizes[(hi + 4) % 10], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
-            if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
-            tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
-                              .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
-            ck_assert(tg_winograd_supported(&g, 1));
-            tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 900 + (uint64_t)hi);
-            tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 950 + (uint64_t)pad);
-            int64_t ny = n * o * g.out[1] * g.out[2];
-            tg_tensor *y = wino_random(1, (int64_t[]){ny}, 990); /* garbage to overwrite, then to add to */
-            double *want = malloc((size_t)ny * sizeof *want);
-            tg_real *scratch = malloc(tg_winograd_scratch(&g, o) * sizeof *scratch);
-            wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
-            tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch);
-            direct_assert_close(y->data, want, ny, WINO_TOL);
-            for (int64_t i = 0; i < ny; i++) want[i] *= 2;
-            tg_winograd_conv(&g, n, o, x->data, w->data, y->data, true, scratch);
-            direct_assert_close(y->data, want, ny, 2 * WINO_TOL);
-            free(want);
-            free(scratch);
-            cases++;
-        }
+    for (int kernel = 0; kernel < 2; kernel++) {
+        if (tg_winograd_set_kernel(kernels[kernel])) continue; /* a CPU without AVX-512 */
+        ck_assert_str_eq(tg_winograd_kernel_name(), kernels[kernel]);
+        for (int hi = 0; hi < 10; hi++)
+            for (int64_t pad = 0; pad <= 2; pad++) {
+                int64_t h = sizes[hi], wd = sizes[(hi + 4) % 10], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
+                if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
+                tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
+                                  .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
+                ck_assert(tg_winograd_supported(&g, 1));
+                tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 900 + (uint64_t)hi);
+                tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 950 + (uint64_t)pad);
+                int64_t ny = n * o * g.out[1] * g.out[2];
+                tg_tensor *y = wino_random(1, (int64_t[]){ny}, 990); /* garbage to overwrite, then to add to */
+                double *want = malloc((size_t)ny * sizeof *want);
+                tg_real *scratch = malloc(tg_winograd_scratch(&g, o) * sizeof *scratch);
+                wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
+                tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch);
+                direct_assert_close(y->data, want, ny, WINO_TOL);
+                for (int64_t i = 0; i < ny; i++) want[i] *= 2;
+                tg_winograd_conv(&g, n, o, x->data, w->data, y->data, true, scratch);
+                direct_assert_close(y->data, want, ny, 2 * WINO_TOL);
+                free(want);
+                free(scratch);
+                cases++;
+            }
+    }
+    tg_winograd_set_kernel(NULL);
+    ck_assert_int_eq(tg_winograd_set_kernel("no-such-kernel"), -1);
     ck_assert_int_ge(cases, 25);
 }
 END_TEST

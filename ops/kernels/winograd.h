@@ -37,4 +37,11 @@ size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t out_channels);
 void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch);
 
+/* Name of the row transforms in use ("avx512", "portable"). */
+const char *tg_winograd_kernel_name(void);
+/* Forces the row transforms by name ("portable", "avx512"; NULL = the best this CPU runs) for
+ * every later call, process-wide (tests). Returns 0, or -1 (nothing changed) when the name is
+ * unknown or the CPU cannot run it. */
+int tg_winograd_set_kernel(const char *name);
+
 #endif

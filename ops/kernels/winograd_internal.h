@@ -1,0 +1,34 @@
+/* ops/kernels/winograd_internal.h — what winograd.c shares with its SIMD copies of the row
+ * transforms (winograd_rows.h): the tiling and the transforms' signatures. Only winograd*.c include it.
+ */
+#ifndef TG_KERNEL_WINOGRAD_INTERNAL_H
+#define TG_KERNEL_WINOGRAD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "im2col.h"
+
+/* The tiling: rows and columns of 2x2 output tiles per image, tile rows per chunk. */
+typedef struct tiling {
+    int64_t rows, cols, rows_per_chunk, line; /* line: a padded input row, 2*cols + 2 values */
+} tiling;
+/* v[k][t] (k = 0..15, kstride apart) = (B^T d B)[k] for the row of tiles whose input rows start at r0;
+ * lines: 8 * line scratch values. */
+typedef void (*winograd_input_row_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
+                                      tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
+/* Output rows 2*row, 2*row+1 of one plane (+)= A^T m A for one row of tiles; lines: 4 * cols values. */
+typedef void (*winograd_output_row_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t kstride,
+                                       int64_t row, tg_real *restrict lines, tg_real *plane, bool accumulate);
+
+void winograd_portable_transform_input_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
+                                           tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
+void winograd_portable_transform_output_row(const tg_conv_geom *g, const tiling *tl, const tg_real *m,
+                                            int64_t kstride, int64_t row, tg_real *restrict lines, tg_real *plane,
+                                            bool accumulate);
+void winograd_avx512_transform_input_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
+                                         tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
+void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t kstride,
+                                          int64_t row, tg_real *restrict lines, tg_real *plane, bool accumulate);
+
+#endif
