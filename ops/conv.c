@@ -10,7 +10,8 @@
  * Core paths: forward = W times the im2col matrix per image (or stack of small images) and group,
  * the matrix packed by the GEMM straight from A (tg_gemm_packed_b + tg_im2col_pack_b: never
  * stored); a 1x1/stride-1 convolution multiplies A directly; thin groups (one input channel per
- * group: depthwise) use the direct kernel. dA = (rotated) the forward on dB zero-inserted by the stride, padded by
+ * group: depthwise) use the direct kernel; 2-D 3x3 stride-1 single-group convolutions with enough
+ * channels and positions use Winograd F(2x2,3x3) (kernels/winograd.c; tg_conv_set_algo). dA = (rotated) the forward on dB zero-inserted by the stride, padded by
  * dilation*(K-1) - pad, with the 180°-rotated, channel-swapped filter; or (col2im) W^T dB by GEMM
  * scattered by col2im. dW = corr(A, dB) = dB * im2col(A)^T (again packed from A:
  * tg_im2col_pack_bt); db = sum of dB.
