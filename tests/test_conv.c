@@ -696,6 +696,7 @@ END_TEST
 
 static TCase *direct_kernel_tcase(void); /* the direct-kernel block at the end of the file */
 static TCase *winograd_tcase(void);      /* the Winograd block at the end of the file */
+static TCase *pack_rows_tcase(void);     /* the dW packing block at the end of the file */
 
 Suite *suite_conv(void)
 {
@@ -723,6 +724,7 @@ Suite *suite_conv(void)
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
     suite_add_tcase(s, winograd_tcase());
+    suite_add_tcase(s, pack_rows_tcase());
     return s;
 }
 
@@ -1265,5 +1267,62 @@ static TCase *winograd_tcase(void)
     tcase_add_test(tc, winograd_hand_computed);
     tcase_add_test(tc, winograd_conv2d_matches_gemm);
     tcase_add_test(tc, gradcheck_winograd);
+    return tc;
+}
+
+/* ==== dW's transposed packing over many rows ====
+ * tg_im2col_pack_bt fills blocks of up to 256 rows of M at a time (AVX-512), few rows in wide
+ * spans of columns; on layer-sized geometries (more rows than one block, and C = 1; 5x5 and 3x3,
+ * stride 1 and 2, two images, unaligned block starts and k counts that are not multiples of 32)
+ * it must equal the plain im2col matrix element for element, with the last panel's tail zero. */
+START_TEST(im2col_pack_bt_many_rows_matches_plain)
+{
+    static const int64_t cases[][5] = {/* channels, size, kernel, stride, pad */
+                                       {20, 14, 5, 1, 2}, {37, 13, 3, 1, 1}, {64, 11, 3, 2, 1}, {29, 17, 3, 2, 0}, {1, 28, 5, 1, 2}};
+    for (int i = 0; i < 5; i++) {
+        const int64_t *c = cases[i];
+        tg_conv_geom g = {.channels = c[0]};
+        for (int d = 0; d < 3; d++) g.in[d] = g.out[d] = g.kernel[d] = g.stride[d] = g.dilation[d] = 1;
+        for (int d = 1; d < 3; d++) {
+            g.in[d] = c[1];
+            g.kernel[d] = c[2];
+            g.stride[d] = c[3];
+            g.pad[d] = c[4];
+            g.out[d] = (c[1] + 2 * c[4] - c[2]) / c[3] + 1;
+        }
+        const int64_t images = 2, pa = tg_conv_geom_in_size(&g), pb = tg_conv_geom_out_size(&g);
+        const int64_t rows = c[0] * c[2] * c[2], cols = images * pb, stride = c[0] * pa + 5;
+        tg_real *x = tt_random(1, (int64_t[]){images * stride}, 7000 + (uint64_t)i, -1, 1)->data;
+        tg_real *m = tt_tensor(1, (int64_t[]){rows * cols}, NULL)->data;
+        for (int64_t n = 0; n < images; n++) tg_im2col(&g, x + n * stride, m + n * pb, cols);
+        /* B = M^T: k runs over M's columns, B's columns over M's rows */
+        const int64_t blocks[3][4] = {{0, cols, 0, rows}, {7, cols - 7 > 200 ? 200 : cols - 7, 3, rows - 3},
+                                      {33, cols - 40, 261, rows - 261 > 0 ? rows - 261 : rows}};
+        for (int b = 0; b < 3; b++) {
+            int64_t p0 = blocks[b][0], kc = blocks[b][1], j0 = blocks[b][2], nc = blocks[b][3];
+            if (j0 + nc > rows) j0 = 0;
+            const int nr = 32;
+            int64_t panels = (nc + nr - 1) / nr, size = panels * kc * nr;
+            tg_real *dst = tt_tensor(1, (int64_t[]){size}, NULL)->data;
+            for (int64_t e = 0; e < size; e++) dst[e] = (tg_real)NAN;
+            tg_im2col_src src = {&g, x, stride, images};
+            tg_im2col_pack_bt(&src, p0, kc, j0, nc, nr, dst);
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t j = 0; j < panels * nr; j++) {
+                    tg_real got = dst[(j / nr) * kc * nr + p * nr + j % nr];
+                    tg_real want = j >= nc ? 0 : m[(j0 + j) * cols + p0 + p];
+                    if (!(got == want))
+                        ck_abort_msg("case %d block %d: B[%lld,%lld] = %g, want %g", i, b, (long long)p, (long long)j,
+                                     (double)got, (double)want);
+                }
+        }
+    }
+}
+END_TEST
+
+static TCase *pack_rows_tcase(void)
+{
+    TCase *tc = tt_tcase("pack_rows");
+    tcase_add_test(tc, im2col_pack_bt_many_rows_matches_plain);
     return tc;
 }

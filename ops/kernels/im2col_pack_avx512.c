@@ -136,18 +136,24 @@ void tg_im2col_pack_b_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int
     fill_panels(s, p0, kc, j0, nc, kc * 32, dst);
 }
 
+/* B = M^T: a block of up to ROWS rows of M (B's columns) is filled, as many k steps (columns of
+ * M, in 32-column panels) as fit the tile at a time, then transposed 32 x 32 into B's panels.
+ * Filling many rows per call shares each panel's runs and each tap's masks across all channels of
+ * the block (with only 32 rows per call a 5x5 tap had one or two channels to share them: dW spent
+ * more time packing than multiplying); few rows (C = 1) get wide spans instead. */
 void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst)
 {
-    enum { NR = 32, CHUNK = 256 };
-    float tile[NR * CHUNK] __attribute__((aligned(64))); /* CHUNK columns of nr rows of M, as 32-column panels */
-    for (int64_t jr = 0; jr < nc; jr += NR) {
-        int64_t lines = nc - jr < NR ? nc - jr : NR;
-        for (int64_t pc = 0; pc < kc; pc += CHUNK) {
-            int64_t chunk = kc - pc < CHUNK ? kc - pc : CHUNK;
-            fill_panels(s, j0 + jr, lines, p0 + pc, chunk, lines * NR, tile);
-            for (int64_t q = 0; q < chunk; q += NR) /* each lines x 32 panel, transposed into B's panel */
-                tg_gemm_pack_transposed(tile + q * lines, NR, lines, chunk - q < NR ? chunk - q : NR, NR,
-                                        dst + jr * kc + (pc + q) * NR);
+    enum { NR = 32, ROWS = 256, TILE = ROWS * NR };
+    float tile[TILE] __attribute__((aligned(64))); /* 32 KiB: stays in L1 */
+    for (int64_t rb = 0; rb < nc; rb += ROWS) {
+        const int64_t rows = nc - rb < ROWS ? nc - rb : ROWS, span = TILE / (rows * NR) * NR;
+        for (int64_t pc = 0; pc < kc; pc += span) {
+            int64_t chunk = kc - pc < span ? kc - pc : span;
+            fill_panels(s, j0 + rb, rows, p0 + pc, chunk, rows * NR, tile); /* panel q / NR at tile + q * rows */
+            for (int64_t q = 0; q < chunk; q += NR)
+                for (int64_t jr = 0; jr < rows; jr += NR)
+                    tg_gemm_pack_transposed(tile + q * rows + jr * NR, NR, rows - jr < NR ? rows - jr : NR,
+                                            chunk - q < NR ? chunk - q : NR, NR, dst + (rb + jr) * kc + (pc + q) * NR);
         }
     }
 }
