@@ -242,9 +242,15 @@ tg_status tg_backward_with(tg_tensor *out, const tg_real *dy)
 {
     if (!out || !dy || out->dtype != TG_REAL) return TG_ERR_INVALID;
     if (out->tape && out->tape->has_error) return TG_ERR_STATE;
-    tg_real *g = tg_tensor_grad(out);
-    if (!g) return TG_ERR_NOMEM;
-    for (int64_t i = 0; i < out->numel; i++) g[i] += dy[i];
+    if (!out->grad && out->tape) { /* a fresh gradient is dy itself: copied, not zeroed then added */
+        out->grad = tg_tape_alloc(out->tape, (size_t)(out->numel ? out->numel : 1) * sizeof *out->grad);
+        if (!out->grad) return TG_ERR_NOMEM;
+        memcpy(out->grad, dy, (size_t)out->numel * sizeof *dy);
+    } else {
+        tg_real *g = tg_tensor_grad(out);
+        if (!g) return TG_ERR_NOMEM;
+        for (int64_t i = 0; i < out->numel; i++) g[i] += dy[i];
+    }
     if (!out->node) return TG_OK; /* a leaf: its gradient is dy itself */
     return run_backward(out);
 }
