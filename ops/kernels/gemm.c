@@ -210,8 +210,11 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
 
     for (int64_t jc = j0; jc < j1; jc += kern->nc) {
         int64_t nc = j1 - jc < kern->nc ? j1 - jc : kern->nc;
-        for (int64_t pc = 0; pc < g->k; pc += kern->kc) {
-            int64_t kc = g->k - pc < kern->kc ? g->k - pc : kern->kc;
+        /* K in equal blocks of at most kern->kc (784 = 4 x 196, not 3 x 256 + 16: a thin last block
+         * pays a whole pass of packing and C updates for little work) */
+        const int64_t k_blocks = (g->k + kern->kc - 1) / kern->kc, k_step = (g->k + k_blocks - 1) / k_blocks;
+        for (int64_t pc = 0; pc < g->k; pc += k_step) {
+            int64_t kc = g->k - pc < k_step ? g->k - pc : k_step;
             tg_real beta = pc == 0 ? g->beta : 1;
             pack_b(g, pc, kc, jc, nc, buf->b);
             for (int64_t ic = i0; ic < i1; ic += kern->mc) {

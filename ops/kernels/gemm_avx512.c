@@ -64,19 +64,26 @@ static inline void transpose16(__m512 r[16])
 
 /* The transposing pack (gemm_internal.h) by 16 x 16 blocks; masked loads and stores take the
  * edges (missing lines load as zeros, which is the padding). */
+#ifndef PACK_T_AHEAD
+#define PACK_T_AHEAD 64
+#endif
 static void pack_t_avx512(const float *src, int64_t ld, int64_t lines, int64_t kc, int width, float *dst)
 {
-    for (int64_t r0 = 0; r0 < width; r0 += 16) {
-        int64_t have = lines - r0 < 0 ? 0 : (lines - r0 < 16 ? lines - r0 : 16);
-        int lanes = width - r0 < 16 ? (int)(width - r0) : 16;
-        __mmask16 store_mask = (__mmask16)((1u << lanes) - 1);
-        for (int64_t p0 = 0; p0 < kc; p0 += 16) {
-            int64_t steps = kc - p0 < 16 ? kc - p0 : 16;
-            __mmask16 load_mask = (__mmask16)((1u << steps) - 1);
+    /* 16 k steps at a time across the whole width, so dst is written line after line */
+    for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+        int64_t steps = kc - p0 < 16 ? kc - p0 : 16;
+        __mmask16 load_mask = (__mmask16)((1u << steps) - 1);
+        for (int64_t r0 = 0; r0 < width; r0 += 16) {
+            int64_t have = lines - r0 < 0 ? 0 : (lines - r0 < 16 ? lines - r0 : 16);
+            int lanes = width - r0 < 16 ? (int)(width - r0) : 16;
+            __mmask16 store_mask = (__mmask16)((1u << lanes) - 1);
             __m512 r[16];
             /* masked accesses are slow on AMD: plain ones whenever the block is whole */
             if (steps == 16)
-                for (int i = 0; i < 16; i++) r[i] = i < have ? _mm512_loadu_ps(src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
+                for (int i = 0; i < 16; i++) {
+                    if (i < have) _mm_prefetch((const char *)(src + (r0 + i) * ld + p0 + PACK_T_AHEAD), _MM_HINT_T0);
+                    r[i] = i < have ? _mm512_loadu_ps(src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
+                }
             else
                 for (int i = 0; i < 16; i++)
                     r[i] = i < have ? _mm512_maskz_loadu_ps(load_mask, src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
