@@ -11,10 +11,13 @@
  * the matrix packed by the GEMM straight from A (tg_gemm_packed_b + tg_im2col_pack_b: never
  * stored); a 1x1/stride-1 convolution multiplies A directly; thin groups (one input channel per
  * group: depthwise) use the direct kernel; 2-D 3x3 stride-1 single-group convolutions with enough
- * channels and positions use Winograd F(2x2,3x3) (kernels/winograd.c; tg_conv_set_algo). dA = (rotated) the forward on dB zero-inserted by the stride, padded by
- * dilation*(K-1) - pad, with the 180°-rotated, channel-swapped filter; or (col2im) W^T dB by GEMM
- * scattered by col2im. dW = corr(A, dB) = dB * im2col(A)^T (again packed from A:
- * tg_im2col_pack_bt); db = sum of dB.
+ * channels and positions use Winograd F(2x2,3x3) (kernels/winograd.c; tg_conv_set_algo). dA = (rotated) the
+ * forward on dB zero-inserted by the stride, padded by dilation*(K-1) - pad, with the
+ * 180°-rotated, channel-swapped filter, evaluated per phase of the stride so the inserted zeros
+ * are never multiplied; or (col2im) W^T dB by GEMM scattered by col2im (split by column phase
+ * when strided). dW = corr(A, dB) = dB * im2col(A)^T (again packed from A: tg_im2col_pack_bt, or
+ * by plain copies from a channel-blocked A when groups have whole blocks of 32 channels);
+ * db = sum of dB.
  * Padding modes other than zeros pad A explicitly (tg_pad_kernel) and run a valid convolution,
  * as PyTorch does; the gradient of the padded A goes back through tg_pad_backward_kernel.
  */
@@ -229,8 +232,45 @@ static const tg_real *core_gather(const conv_core *k, const tg_real *db, int64_t
     return stacked;
 }
 
-/* dW += corr(A, dB). col: core_scratch elements. */
-static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, tg_real *col)
+/* Whole blocks of TG_IM2COL_BLOCK channels per group: dW's B = im2col(A)^T is then packed by plain
+ * copies from a channel-blocked copy of A (tg_im2col_pack_bt_blocked) instead of im2col rows
+ * transposed 32 x 32 (measured, docs/convolution.md). */
+static bool core_dw_blocked(const conv_core *k)
+{
+    return !core_is_thin(k) && k->geom.channels % TG_IM2COL_BLOCK == 0;
+}
+
+/* dW += corr(A, dB) with A channel-blocked per block of images: dW' (rows in (block, tap,
+ * channel) order) by GEMM, then added into dW's (channel, tap) order. */
+static int core_weight_grad_blocked(tg_tape *t, const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw,
+                                    tg_real *stacked)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k), blocks = cg / TG_IM2COL_BLOCK;
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
+    tg_real *xb = tg_tape_alloc(t, (size_t)(nb * cg * pa) * sizeof *xb);
+    tg_real *dwb = tg_tape_alloc_zero(t, (size_t)(k->cb * rows) * sizeof *dwb);
+    if (!xb || !dwb) return -1;
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
+        for (int64_t g = 0; g < k->groups; g++) {
+            for (int64_t i = 0; i < m; i++)
+                tg_im2col_block_channels(a + ((n0 + i) * k->ca + g * cg) * pa, cg, pa, blocks, xb + i * cg * pa);
+            tg_im2col_blocked_src src = {.geom = &k->geom, .x = xb, .images = m, .blocks = blocks};
+            const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt_blocked, &src, 1,
+                             dwb + g * og * rows, rows);
+        }
+    }
+    for (int64_t o = 0; o < k->cb; o++) /* dwb[o, (block*taps + tap)*B + r] -> dw[o, (block*B + r)*taps + tap] */
+        for (int64_t j = 0; j < rows; j++) {
+            int64_t group = j / TG_IM2COL_BLOCK, r = j % TG_IM2COL_BLOCK, block = group / taps, tap = group % taps;
+            dw[o * rows + (block * TG_IM2COL_BLOCK + r) * taps + tap] += dwb[o * rows + j];
+        }
+    return 0;
+}
+
+/* dW += corr(A, dB). col: core_scratch elements. Returns -1 when the arena is full. */
+static int core_weight_grad(tg_tape *t, const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, tg_real *col)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
@@ -239,8 +279,9 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
             for (int64_t g = 0; g < k->groups; g++)
                 tg_conv_direct_dw(&k->geom, og, a + (n * k->ca + g * cg) * pa, db + (n * k->cb + g * og) * pb,
                                   dw + g * og * rows);
-        return;
+        return 0;
     }
+    if (core_dw_blocked(k)) return core_weight_grad_blocked(t, k, a, db, dw, col);
     tg_real *stacked = col;
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
@@ -254,24 +295,162 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
                 tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt, &src, 1, dwg, rows);
         }
     }
+    return 0;
 }
 
-/* The rotated path's convolution: dB (zero-inserted) -> dA with the rotated, swapped filter. */
-static conv_core core_rotated(const conv_core *k)
+/* The rotated path: dA += the full convolution of dB, zero-inserted by the stride, with the
+ * 180°-rotated, channel-swapped filter (padding dilation*(K-1) - pad). Along a dim with stride s,
+ * an output position i = s*a + r (phase r) meets a non-inserted entry of dB only through the taps
+ * k with r + pad - dilation*k = s*e_k (then it reads dB[a + e_k]); every other product is with an
+ * inserted zero. So each phase is a stride-1 forward convolution of dB itself with just those
+ * taps of the rotated filter (dilation dilation/gcd(s, dilation), padding -e of the last tap),
+ * written to every s-th position of dA: the zero-inserted convolution's values, none of its
+ * wasted products. Unstrided, the one phase is the whole rotated convolution. */
+typedef struct phase_dim {
+    int64_t out;         /* positions i = s*a + r of A in this phase (a < out) */
+    int64_t first, step; /* the phase's taps k = first + j*step, j < kernel */
+    int64_t kernel, dilation, pad;
+} phase_dim;
+
+static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
+
+/* Phase r of dim i; false when the phase has no positions or no taps (its dA gets nothing). */
+static bool phase_dim_make(const tg_conv_geom *g, int i, int64_t r, phase_dim *pd)
 {
-    conv_core r = {.n = k->n, .groups = k->groups, .ca = k->cb, .cb = k->ca};
-    const tg_conv_geom *g = &k->geom;
+    const int64_t s = g->stride[i], d = g->dilation[i], in = g->in[i];
+    pd->out = r < in ? (in - r + s - 1) / s : 0;
+    pd->first = -1;
+    for (int64_t k = 0; k < g->kernel[i] && pd->first < 0; k++)
+        if (((r + g->pad[i] - d * k) % s + s) % s == 0) pd->first = k;
+    if (pd->out == 0 || pd->first < 0) return false;
+    int64_t common = gcd64(s, d);
+    pd->step = s / common;
+    pd->kernel = (g->kernel[i] - 1 - pd->first) / pd->step + 1;
+    pd->dilation = d / common;
+    pd->pad = -(r + g->pad[i] - d * (pd->first + (pd->kernel - 1) * pd->step)) / s; /* exact */
+    return true;
+}
+
+/* The core of one phase (pd[3]): dB -> the phase's positions of dA, n images. */
+static conv_core phase_core(const conv_core *k, const phase_dim *pd, int64_t n)
+{
+    conv_core r = {.n = n, .groups = k->groups, .ca = k->cb, .cb = k->ca};
     r.geom.channels = k->cb / k->groups;
     for (int i = 0; i < 3; i++) {
-        r.geom.in[i] = (g->out[i] - 1) * g->stride[i] + 1;
-        r.geom.out[i] = g->in[i];
-        r.geom.kernel[i] = g->kernel[i];
+        r.geom.in[i] = k->geom.out[i];
+        r.geom.out[i] = pd[i].out;
+        r.geom.kernel[i] = pd[i].kernel;
         r.geom.stride[i] = 1;
-        r.geom.dilation[i] = g->dilation[i];
-        r.geom.pad[i] = g->dilation[i] * (g->kernel[i] - 1) - g->pad[i];
+        r.geom.dilation[i] = pd[i].dilation;
+        r.geom.pad[i] = pd[i].pad;
     }
     return r;
 }
+
+/* Phase number ph (row-major over the strides) of every dim; false when it is empty. */
+static bool phase_dims(const conv_core *k, int64_t ph, int64_t *r, phase_dim *pd)
+{
+    const int64_t *s = k->geom.stride;
+    r[0] = ph / (s[1] * s[2]);
+    r[1] = ph / s[2] % s[1];
+    r[2] = ph % s[2];
+    for (int i = 0; i < 3; i++)
+        if (!phase_dim_make(&k->geom, i, r[i], &pd[i])) return false;
+    return true;
+}
+
+/* The phase's taps of the rotated filter: R[g*Cg+c, o, j] = W[g*Og+o, c, the tap of reversed j]. */
+static void phase_filter(const conv_core *k, const phase_dim *pd, const tg_real *w, tg_real *wr)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t jt = pd[0].kernel * pd[1].kernel * pd[2].kernel;
+    for (int64_t j = 0; j < jt; j++) {
+        int64_t jd = j / (pd[1].kernel * pd[2].kernel), jh = j / pd[2].kernel % pd[1].kernel, jw = j % pd[2].kernel;
+        int64_t kd = pd[0].first + (pd[0].kernel - 1 - jd) * pd[0].step;
+        int64_t kh = pd[1].first + (pd[1].kernel - 1 - jh) * pd[1].step;
+        int64_t kw = pd[2].first + (pd[2].kernel - 1 - jw) * pd[2].step;
+        int64_t tap = (kd * k->geom.kernel[1] + kh) * k->geom.kernel[2] + kw;
+        for (int64_t g = 0; g < k->groups; g++)
+            for (int64_t o = 0; o < og; o++)
+                for (int64_t c = 0; c < cg; c++)
+                    wr[((g * cg + c) * og + o) * jt + j] = w[((g * og + o) * cg + c) * taps + tap];
+    }
+}
+
+/* dA[plane, i] += phase (i mod s)'s output at i / s, for `planes` (image, channel) planes; out[p]:
+ * phase p's outputs [planes, its positions], NULL for a phase without taps. dA is walked once,
+ * row by row, each row interleaved from its column phases (tg_phase_rows_add). rows: s[2] pointers. */
+static void phase_gather_add(const conv_core *k, const phase_dim *pd, tg_real *const *out, int64_t planes,
+                             const tg_real **rows, tg_real *da)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t s0 = g->stride[0], s1 = g->stride[1], s2 = g->stride[2], pa = core_a_size(k);
+    for (int64_t plane = 0; plane < planes; plane++)
+        for (int64_t i0 = 0; i0 < g->in[0]; i0++)
+            for (int64_t i1 = 0; i1 < g->in[1]; i1++) {
+                const int64_t first = ((i0 % s0) * s1 + i1 % s1) * s2;
+                for (int64_t r2 = 0; r2 < s2; r2++) {
+                    const phase_dim *q = pd + 3 * (first + r2);
+                    rows[r2] = out[first + r2] ? out[first + r2] + ((plane * q[0].out + i0 / s0) * q[1].out + i1 / s1) * q[2].out
+                                               : NULL;
+                }
+                tg_phase_rows_add(da + plane * pa + (i0 * g->in[1] + i1) * g->in[2], g->in[2], s2, rows);
+            }
+}
+
+static int core_data_grad_rotated(tg_tape *t, const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da)
+{
+    const int64_t phases = k->geom.stride[0] * k->geom.stride[1] * k->geom.stride[2], pb = core_b_size(k);
+    int64_t r[3];
+    phase_dim *pd = tg_tape_alloc(t, (size_t)phases * 3 * sizeof *pd);
+    tg_real **out = tg_tape_alloc(t, (size_t)phases * sizeof *out), **wr = tg_tape_alloc(t, (size_t)phases * sizeof *wr);
+    const tg_real **rows = tg_tape_alloc(t, (size_t)k->geom.stride[2] * sizeof *rows);
+    if (!pd || !out || !wr || !rows) return -1;
+    /* sizes: every phase's filter (each tap is in one phase: at most W's size); the largest
+     * forward scratch; the phases' outputs for a block of images (at most dA's block) */
+    size_t filters = 0, scratch = 0, positions = 0;
+    int64_t block = k->n;
+    for (int64_t ph = 0; ph < phases; ph++) {
+        out[ph] = wr[ph] = NULL;
+        if (!phase_dims(k, ph, r, pd + 3 * ph)) continue; /* no taps: dA's positions there get nothing */
+        conv_core c = phase_core(k, pd + 3 * ph, k->n);
+        size_t s = core_forward_scratch(&c);
+        int64_t nb = core_block(&c);
+        block = nb < block ? nb : block;
+        scratch = s > scratch ? s : scratch;
+        filters += (size_t)(k->ca * c.geom.channels * core_taps(&c));
+        positions += (size_t)core_b_size(&c);
+    }
+    tg_real *filter = tg_tape_alloc(t, filters * sizeof *filter + 1), *col = tg_tape_alloc(t, scratch * sizeof *col + 1);
+    tg_real *tmp = phases > 1 ? tg_tape_alloc(t, (size_t)(block * k->ca) * positions * sizeof *tmp + 1) : NULL;
+    if (!filter || !col || (phases > 1 && !tmp)) return -1;
+    for (int64_t ph = 0, at = 0; ph < phases; ph++)
+        if (phase_dims(k, ph, r, pd + 3 * ph)) {
+            conv_core c = phase_core(k, pd + 3 * ph, 1);
+            wr[ph] = filter + at;
+            phase_filter(k, pd + 3 * ph, w, wr[ph]);
+            at += k->ca * c.geom.channels * core_taps(&c);
+        }
+    if (phases == 1) { /* the rotated convolution itself, straight into dA */
+        conv_core c = phase_core(k, pd, k->n);
+        if (wr[0]) core_forward(&c, db, wr[0], da, true, col);
+        return 0;
+    }
+    for (int64_t n0 = 0; n0 < k->n; n0 += block) {
+        const int64_t m = k->n - n0 < block ? k->n - n0 : block;
+        tg_real *next = tmp;
+        for (int64_t ph = 0; ph < phases; ph++) {
+            if (!wr[ph]) continue;
+            conv_core c = phase_core(k, pd + 3 * ph, m);
+            core_forward(&c, db + n0 * k->cb * pb, wr[ph], next, false, col);
+            out[ph] = next;
+            next += m * k->ca * core_b_size(&c);
+        }
+        phase_gather_add(k, pd, out, m * k->ca, rows, da + n0 * k->ca * core_a_size(k));
+    }
+    return 0;
+}
+
 static bool core_strided(const conv_core *k)
 {
     return k->geom.stride[0] != 1 || k->geom.stride[1] != 1 || k->geom.stride[2] != 1;
@@ -282,14 +461,28 @@ static tg_conv_dx_path core_dx_path(const conv_core *k)
     if (conv_dx_path != TG_CONV_DX_AUTO) return conv_dx_path;
     /* measured (docs/convolution.md): for depthwise the rotated path runs the direct kernel and
      * wins 2x; when the rotated convolution runs by Winograd it wins (8x64x56x56: 33 vs 40 ms
-     * fwd+bwd); elsewhere col2im is as fast or faster (its GEMM is larger, and a stride leaves
-     * most of the rotated path's zero-inserted dB zeros) */
+     * fwd+bwd); elsewhere col2im is as fast or faster (one GEMM on dB itself, where each rotated
+     * phase packs an im2col of dB: 16x64x56x56 stride 2, fwd+dX 23.1 vs 24.4 ms) */
     if (core_is_thin(k)) return TG_CONV_DX_ROTATED;
     if (!core_strided(k)) {
-        conv_core r = core_rotated(k);
-        if (core_uses_winograd(&r)) return TG_CONV_DX_ROTATED;
+        int64_t r[3];
+        phase_dim pd[3];
+        conv_core c = phase_dims(k, 0, r, pd) ? phase_core(k, pd, k->n) : *k;
+        if (core_uses_winograd(&c)) return TG_CONV_DX_ROTATED;
     }
     return TG_CONV_DX_COL2IM;
+}
+
+/* dA[c] += dsplit[c] (split by column phase, tg_col2im_add_split) for the Cg channels of a group. */
+static void split_rows_add(const conv_core *k, const tg_real *dsplit, const tg_real **rows, tg_real *da)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t sw = g->stride[2], pitch = tg_col2im_split_pitch(g), len = pitch / sw;
+    const int64_t n_rows = g->channels * g->in[0] * g->in[1];
+    for (int64_t row = 0; row < n_rows; row++) {
+        for (int64_t r = 0; r < sw; r++) rows[r] = dsplit + row * pitch + r * len;
+        tg_phase_rows_add(da + row * g->in[2], g->in[2], sw, rows);
+    }
 }
 
 /* dA += conv^T(dB): the gradient of A, or a transposed convolution's forward. Allocates its
@@ -305,37 +498,15 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
         tg_parallel_for(k->n * k->groups, direct_adjoint_range, &job);
         return 0;
     }
-    if (core_dx_path(k) == TG_CONV_DX_ROTATED) {
-        conv_core r = core_rotated(k);
-        /* rotated filter: R[g*Cg+c, o, K-1-tap] = W[g*Og+o, c, tap] */
-        tg_real *wr = tg_tape_alloc(t, (size_t)(k->cb * rows) * sizeof *wr);
-        tg_real *col = tg_tape_alloc(t, core_forward_scratch(&r) * sizeof *col + 1);
-        const tg_real *z = db;
-        if (!wr || !col) return -1;
-        for (int64_t g = 0; g < k->groups; g++)
-            for (int64_t o = 0; o < og; o++)
-                for (int64_t c = 0; c < cg; c++)
-                    for (int64_t tap = 0; tap < taps; tap++)
-                        wr[((g * cg + c) * og + o) * taps + taps - 1 - tap] = w[((g * og + o) * cg + c) * taps + tap];
-        if (core_strided(k)) { /* zero-insert dB by the stride */
-            const tg_conv_geom *kg = &k->geom;
-            int64_t zs = core_a_size(&r);
-            tg_real *zi = tg_tape_alloc_zero(t, (size_t)(k->n * k->cb * zs) * sizeof *zi);
-            if (!zi) return -1;
-            for (int64_t plane = 0; plane < k->n * k->cb; plane++)
-                for (int64_t d = 0; d < kg->out[0]; d++)
-                    for (int64_t h = 0; h < kg->out[1]; h++)
-                        for (int64_t x = 0; x < kg->out[2]; x++)
-                            zi[plane * zs + ((d * kg->stride[0]) * r.geom.in[1] + h * kg->stride[1]) * r.geom.in[2] +
-                               x * kg->stride[2]] = db[plane * pb + (d * kg->out[1] + h) * kg->out[2] + x];
-            z = zi;
-        }
-        core_forward(&r, z, wr, da, true, col);
-        return 0;
-    }
+    if (core_dx_path(k) == TG_CONV_DX_ROTATED) return core_data_grad_rotated(t, k, db, w, da);
     const int64_t nb = core_block(k);
     tg_real *col = tg_tape_alloc(t, (size_t)((rows + og) * nb * pb) * sizeof *col); /* columns + gathered dB */
-    if (!col) return -1;
+    /* strided along W: each image's dA is gathered split by column phase, then interleaved in */
+    const bool split = k->geom.stride[2] > 1;
+    const int64_t split_plane = k->geom.in[0] * k->geom.in[1] * tg_col2im_split_pitch(&k->geom);
+    tg_real *dsplit = split ? tg_tape_alloc(t, (size_t)(cg * split_plane) * sizeof *dsplit) : NULL;
+    const tg_real **phase_rows = split ? tg_tape_alloc(t, (size_t)k->geom.stride[2] * sizeof *phase_rows) : NULL;
+    if (!col || (split && (!dsplit || !phase_rows))) return -1;
     tg_real *stacked = col + rows * nb * pb;
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
@@ -347,8 +518,16 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
                 continue;
             }
             tg_gemm(true, false, rows, m * pb, og, 1, w + g * og * rows, rows, dbs, m * pb, 0, col, m * pb);
-            for (int64_t i = 0; i < m; i++)
-                tg_col2im_add(&k->geom, col + i * pb, m * pb, dan + i * k->ca * core_a_size(k));
+            for (int64_t i = 0; i < m; i++) {
+                tg_real *dai = dan + i * k->ca * core_a_size(k);
+                if (!split) {
+                    tg_col2im_add(&k->geom, col + i * pb, m * pb, dai);
+                    continue;
+                }
+                memset(dsplit, 0, (size_t)(cg * split_plane) * sizeof *dsplit);
+                tg_col2im_add_split(&k->geom, col + i * pb, m * pb, dsplit);
+                split_rows_add(k, dsplit, phase_rows, dai);
+            }
         }
     }
     return 0;
@@ -660,12 +839,12 @@ static void conv_backward(tg_tape *t, tg_node *node)
     if (!col) return;
     if (p.transposed) { /* A = y-space (dy), B = x-space */
         if (dx) core_forward(k, dy, w->data, dx, true, col);
-        if (dw) core_weight_grad(k, dy, x->data, dw, col);
+        if (dw) core_weight_grad(t, k, dy, x->data, dw, col);
         return;
     }
     const tg_real *a = padded_a(t, &p, x->data);
     if (!a) return;
-    if (dw) core_weight_grad(k, a, dy, dw, col);
+    if (dw && core_weight_grad(t, k, a, dy, dw, col)) return;
     if (!dx) return;
     if (p.mode == TG_PAD_CONSTANT) {
         core_data_grad(t, k, dy, w->data, dx);

@@ -287,6 +287,72 @@ START_TEST(implicit_im2col_gemm_matches_explicit)
 }
 END_TEST
 
+/* dW = corr(X, dY) by naive loops in double (w:[O, C/g, k...]). */
+static void ref_conv_dw(const ref_cfg *c, const tg_real *x, const tg_real *dy, double *dw)
+{
+    int64_t out[3], cg = c->c / c->groups, og = c->o / c->groups;
+    for (int i = 0; i < 3; i++) out[i] = ref_conv_out(c, i);
+    int64_t taps = c->k[0] * c->k[1] * c->k[2];
+    for (int64_t i = 0; i < c->o * cg * taps; i++) dw[i] = 0;
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->o; o++)
+            for (int64_t ci = 0; ci < cg; ci++)
+                for (int64_t t = 0; t < taps; t++) {
+                    int64_t a = t / (c->k[1] * c->k[2]), e = t / c->k[2] % c->k[1], f = t % c->k[2];
+                    double acc = 0;
+                    for (int64_t z = 0; z < out[0]; z++)
+                        for (int64_t h = 0; h < out[1]; h++)
+                            for (int64_t v = 0; v < out[2]; v++) {
+                                int64_t iz = z * c->s[0] + a * c->d[0] - c->p[0], ih = h * c->s[1] + e * c->d[1] - c->p[1];
+                                int64_t iw = v * c->s[2] + f * c->d[2] - c->p[2];
+                                if (iz < 0 || ih < 0 || iw < 0 || iz >= c->in[0] || ih >= c->in[1] || iw >= c->in[2]) continue;
+                                acc += (double)dy[(((n * c->o + o) * out[0] + z) * out[1] + h) * out[2] + v] *
+                                       x[(((n * c->c + o / og * cg + ci) * c->in[0] + iz) * c->in[1] + ih) * c->in[2] + iw];
+                            }
+                    dw[(o * cg + ci) * taps + t] += acc;
+                }
+}
+
+/* Groups of whole 32-channel blocks take the channel-blocked dW (tg_im2col_pack_bt_blocked: rows
+ * in (block, tap, channel) order, then permuted back): against naive loops for every micro-kernel
+ * (panels of 32, 16 and 8 columns split the blocks differently), 1 and 2 threads, ranks 1-3,
+ * strides, dilations, pads, groups, stacked small images and single large ones. */
+START_TEST(weight_grad_channel_blocked)
+{
+    static const char *const kernels[] = {"portable", "avx2", "avx512"};
+    const ref_cfg cases[] = {
+        cfg(2, 2, 32, 5, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL),
+        cfg(2, 3, 64, 7, 1, V(11, 10), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL),
+        cfg(2, 2, 64, 6, 2, V(7, 9), V(2, 3), V(1, 2), V(0, 2), V(2, 1), NULL),
+        cfg(2, 1, 32, 4, 1, V(30, 29), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), /* 870 positions: alone */
+        cfg(2, 2, 32, 3, 1, V(6, 6), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),   /* 1x1 */
+        cfg(1, 2, 32, 5, 1, V(17), V(5), V(3), V(2), V(1), NULL),
+        cfg(3, 2, 32, 3, 1, V(4, 5, 6), V(2, 3, 2), V(1, 2, 1), V(1, 1, 0), V(1, 1, 2), NULL),
+    };
+    for (int kind = 0; kind < 3; kind++) {
+        if (tg_gemm_set_kernel(kernels[kind]) != 0) continue;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int threads = 1; threads <= 2; threads++) {
+                tg_set_threads(threads);
+                const ref_cfg *c = &cases[i];
+                ref_case r = make_case(c, false, 1100 + i);
+                r.w->requires_grad = true;
+                tg_tape *t = tt_tape();
+                tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+                ck_assert_ptr_nonnull(y);
+                tg_tensor *dy = tt_random(y->ndim, y->shape, 1200 + i, -1, 1);
+                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                double *want = malloc((size_t)r.w->numel * sizeof *want);
+                ref_conv_dw(c, r.x->data, dy->data, want);
+                tt_assert_close(r.w->grad, want, r.w->numel, TT_DOUBLE ? 1e-10 : 1e-3);
+                free(want);
+            }
+    }
+    tg_set_threads(1);
+    tg_gemm_set_kernel(NULL);
+}
+END_TEST
+
 START_TEST(notes_dO_dF_dX_3x3_with_2x2)
 {
     /* X = 1..9, F = [[1,2],[3,4]]: O11 = 1+4+12+20 = 37, O12 = 47, O21 = 67, O22 = 77.
@@ -447,6 +513,70 @@ START_TEST(dx_paths_agree)
                     free(grads[1]);
                 }
             }
+        }
+    }
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+/* The rotated path splits a strided dX into phases (one stride-1 convolution of dY per residue of
+ * the position modulo the stride); it must agree with col2im on random geometries: ranks 1-3,
+ * strides 1-4 (above the kernel too: phases without taps), dilations sharing a factor with the
+ * stride, groups, conv and transposed conv with output_padding, and images large enough that the
+ * phases are computed one image at a time as well as stacked. */
+static uint64_t lcg_next(uint64_t *s) { return (*s = *s * 6364136223846793005ull + 1442695040888963407ull) >> 33; }
+static ref_cfg random_cfg(uint64_t *seed, bool large)
+{
+    ref_cfg c = {.rank = 1 + (int)(lcg_next(seed) % 3), .groups = 1 + (int64_t)(lcg_next(seed) % 3)};
+    c.n = 1 + (int64_t)(lcg_next(seed) % 3);
+    c.c = c.groups * (1 + (int64_t)(lcg_next(seed) % 3));
+    c.o = c.groups * (1 + (int64_t)(lcg_next(seed) % 3));
+    for (int i = 0; i < 3; i++) {
+        c.in[i] = c.k[i] = c.s[i] = c.d[i] = 1;
+        c.p[i] = c.op[i] = 0;
+        if (i < 3 - c.rank) continue;
+        c.k[i] = 1 + (int64_t)(lcg_next(seed) % 4);
+        c.s[i] = 1 + (int64_t)(lcg_next(seed) % 4);
+        c.d[i] = 1 + (int64_t)(lcg_next(seed) % 3);
+        int64_t span = c.d[i] * (c.k[i] - 1) + 1;
+        c.p[i] = (int64_t)(lcg_next(seed) % (uint64_t)(span / 2 + 1));
+        c.in[i] = span - 2 * c.p[i] + (int64_t)(lcg_next(seed) % (large ? 40 : 7));
+        if (c.in[i] < 1) c.in[i] = 1;
+        c.op[i] = (int64_t)(lcg_next(seed) % (uint64_t)c.s[i]);
+    }
+    if (large) c.rank = 2, c.in[0] = c.k[0] = c.s[0] = c.d[0] = 1, c.p[0] = c.op[0] = 0;
+    return c;
+}
+
+START_TEST(dx_paths_agree_random)
+{
+    uint64_t seed = 12345;
+    tg_tape *t = tt_tape();
+    for (int i = 0; i < 240; i++) {
+        ref_cfg c = random_cfg(&seed, i % 8 == 0);
+        for (int transposed = 0; transposed < 2; transposed++) {
+            ref_case r = make_case(&c, transposed, 700 + (uint64_t)i);
+            r.x->requires_grad = r.w->requires_grad = true;
+            tg_real *grads[2] = {NULL, NULL};
+            for (int path = 0; path < 2; path++) {
+                tg_conv_set_dx_path(path ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED);
+                tg_tape_reset(t);
+                tg_tensor_zero_grad(r.x);
+                tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
+                if (!y || y->numel == 0) break; /* a transposed output of size 0 */
+                tg_tensor *dy = tt_random(y->ndim, y->shape, 900 + (uint64_t)i, -1, 1);
+                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                grads[path] = malloc((size_t)r.x->numel * sizeof(tg_real));
+                memcpy(grads[path], r.x->grad, (size_t)r.x->numel * sizeof(tg_real));
+            }
+            if (grads[0] && grads[1]) {
+                double *want = malloc((size_t)r.x->numel * sizeof *want);
+                for (int64_t e = 0; e < r.x->numel; e++) want[e] = grads[1][e];
+                tt_assert_close(grads[0], want, r.x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                free(want);
+            }
+            free(grads[0]);
+            free(grads[1]);
         }
     }
     tg_conv_set_dx_path(TG_CONV_DX_AUTO);
@@ -711,6 +841,7 @@ Suite *suite_conv(void)
     tcase_add_test(tc, matches_reference_on_grid);
     tcase_add_test(tc, transposed_matches_reference);
     tcase_add_test(tc, dx_paths_agree);
+    tcase_add_test(tc, dx_paths_agree_random);
     tcase_add_test(tc, gradcheck_conv_rotated);
     tcase_add_test(tc, gradcheck_conv_col2im);
     tcase_add_test(tc, gradcheck_transposed);
@@ -721,6 +852,7 @@ Suite *suite_conv(void)
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, im2col_pack_matches_plain);
     tcase_add_test(tc, implicit_im2col_gemm_matches_explicit);
+    tcase_add_test(tc, weight_grad_channel_blocked);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
     suite_add_tcase(s, winograd_tcase());

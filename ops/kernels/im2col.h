@@ -37,6 +37,19 @@ void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col, int64_t co
 /* The adjoint: dx:[channels, in...] += scatter of col:[channels*taps, out...] (rows col_ld apart). */
 void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx);
 
+/* col2im for a stride s > 1 along W into dX split by column phase: each row of dx_split holds
+ * the row's s phases one after another, ceil(in_w / s) elements each (row pitch
+ * tg_col2im_split_pitch), so every tap's run is a contiguous, vectorisable add instead of every
+ * s-th element. Elements past a phase's end are scratch (they take adds no position owns).
+ * tg_phase_rows_add then adds each row, interleaved, to dX. */
+int64_t tg_col2im_split_pitch(const tg_conv_geom *g);
+void tg_col2im_add_split(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split);
+
+/* One row of a strided dX from its column phases: dx[a*stride + r] += rows[r][a] for
+ * a*stride + r < width (a NULL rows[r] adds nothing). The rotated dX path computes each phase
+ * (position modulo the stride) as its own stride-1 convolution; this interleaves them. */
+void tg_phase_rows_add(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows);
+
 /* Direct convolution of one image for one group, for thin groups (depthwise: channels == 1):
  * y:[out_channels, out...] (+)= w:[out_channels, channels, taps] (*) x:[channels, in...].
  * accumulate false overwrites y. No im2col copy: each output vector sums its taps in a register

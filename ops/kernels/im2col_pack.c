@@ -148,3 +148,61 @@ void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int6
         }
     }
 }
+
+void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positions, int64_t blocks, tg_real *dst)
+{
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t c0 = b * TG_IM2COL_BLOCK, lines = channels - c0 < TG_IM2COL_BLOCK ? channels - c0 : TG_IM2COL_BLOCK;
+        tg_gemm_pack_transposed(x + c0 * positions, positions, lines, positions, TG_IM2COL_BLOCK,
+                                dst + b * positions * TG_IM2COL_BLOCK);
+    }
+}
+
+#define BLOCKED_POSITIONS 64 /* output positions whose input corners are worked out at a time */
+
+void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
+{
+    const tg_im2col_blocked_src *s = ctx;
+    const tg_conv_geom *g = s->geom;
+    const int64_t taps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
+    const int64_t pin = g->in[0] * g->in[1] * g->in[2], pout = g->out[0] * g->out[1] * g->out[2];
+    int64_t image[BLOCKED_POSITIONS], corner[3][BLOCKED_POSITIONS]; /* input position of tap 0 */
+    for (int64_t pc = 0; pc < kc; pc += BLOCKED_POSITIONS) {
+        const int64_t n = kc - pc < BLOCKED_POSITIONS ? kc - pc : BLOCKED_POSITIONS;
+        for (int64_t p = 0; p < n; p++) {
+            int64_t q = p0 + pc + p, pos = q % pout;
+            int64_t o[3] = {pos / (g->out[1] * g->out[2]), pos / g->out[2] % g->out[1], pos % g->out[2]};
+            image[p] = q / pout;
+            for (int d = 0; d < 3; d++) corner[d][p] = o[d] * g->stride[d] - g->pad[d];
+        }
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+            tg_real *panel = dst + jr * kc + pc * nr; /* panel jr / nr, k step pc */
+            for (int64_t jj = 0; jj < nr;) {
+                const int64_t j = j0 + jr + jj, group = j / TG_IM2COL_BLOCK, r = j % TG_IM2COL_BLOCK;
+                int64_t run = TG_IM2COL_BLOCK - r < nr - jj ? TG_IM2COL_BLOCK - r : nr - jj;
+                if (jr + jj >= nc) { /* past the last column: zeros */
+                    for (int64_t p = 0; p < n; p++)
+                        for (int64_t e = jj; e < nr; e++) panel[p * nr + e] = 0;
+                    break;
+                }
+                if (run > nc - jr - jj) run = nc - jr - jj;
+                const int64_t block = group / taps, tap = group % taps;
+                const int64_t off[3] = {tap / khw * g->dilation[0], tap % khw / g->kernel[2] * g->dilation[1],
+                                        tap % g->kernel[2] * g->dilation[2]};
+                for (int64_t p = 0; p < n; p++) {
+                    tg_real *d = panel + p * nr + jj;
+                    int64_t id = corner[0][p] + off[0], ih = corner[1][p] + off[1], iw = corner[2][p] + off[2];
+                    if ((uint64_t)id >= (uint64_t)g->in[0] || (uint64_t)ih >= (uint64_t)g->in[1] ||
+                        (uint64_t)iw >= (uint64_t)g->in[2]) {
+                        for (int64_t e = 0; e < run; e++) d[e] = 0;
+                        continue;
+                    }
+                    const tg_real *src = s->x + ((image[p] * s->blocks + block) * pin + (id * g->in[1] + ih) * g->in[2] + iw) *
+                                                    TG_IM2COL_BLOCK + r;
+                    for (int64_t e = 0; e < run; e++) d[e] = src[e];
+                }
+                jj += run;
+            }
+        }
+    }
+}
