@@ -161,7 +161,9 @@ static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t p0, int64_
     const int mr = g->kernel->mr;
     for (int64_t ir = 0; ir < mc; ir += mr) {
         int64_t rows = mc - ir < mr ? mc - ir : mr;
-        if (g->trans_a) { /* A^T: the MR values of one k step are contiguous in A */
+        if (g->trans_a && rows == 12) { /* the AVX-512 tile: a fixed-length copy the compiler vectorises */
+            for (int64_t p = 0; p < kc; p++, dst += 12) memcpy(dst, g->a + (p0 + p) * g->lda + i0 + ir, 12 * sizeof *dst);
+        } else if (g->trans_a) { /* A^T: the MR values of one k step are contiguous in A */
             for (int64_t p = 0; p < kc; p++) {
                 const tg_real *src = g->a + (p0 + p) * g->lda + i0 + ir;
                 for (int64_t i = 0; i < rows; i++) dst[i] = src[i];

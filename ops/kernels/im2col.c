@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "cpu.h"
+
 int64_t tg_conv_geom_in_size(const tg_conv_geom *g) { return g->in[0] * g->in[1] * g->in[2]; }
 int64_t tg_conv_geom_out_size(const tg_conv_geom *g) { return g->out[0] * g->out[1] * g->out[2]; }
 int64_t tg_conv_geom_taps(const tg_conv_geom *g) { return g->kernel[0] * g->kernel[1] * g->kernel[2]; }
@@ -98,47 +100,34 @@ int64_t tg_col2im_split_pitch(const tg_conv_geom *g)
     return (g->in[2] + g->stride[2] - 1) / g->stride[2] * g->stride[2];
 }
 
+#define SPLIT_FN(name) split_##name##_base
+#include "col2im_split_impl.h"
+#undef SPLIT_FN
+
+#if defined(__x86_64__)
+/* im2col_avx512.c: the same loops built with AVX-512 */
+void split_col2im_add_split_avx512(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split);
+void split_phase_rows_add_avx512(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows);
+#endif
+
 void tg_col2im_add_split(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split)
 {
-    const int64_t out_w = g->out[2], sw = g->stride[2], len = (g->in[2] + sw - 1) / sw, pitch = len * sw;
-    const int64_t plane = g->in[0] * g->in[1] * pitch;
-    for (int64_t c = 0; c < g->channels; c++)
-        for (int64_t kd = 0; kd < g->kernel[0]; kd++)
-            for (int64_t kh = 0; kh < g->kernel[1]; kh++)
-                for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
-                    /* input column ow*sw + offset = (ow + q)*sw + r: phase r, element ow + q */
-                    int64_t offset = kw * g->dilation[2] - g->pad[2], q = floor_div(offset, sw), r = offset - q * sw;
-                    int64_t lo = -q > 0 ? -q : 0, hi = len - q < out_w ? len - q : out_w;
-                    const tg_real *src = col;
-                    col += col_ld;
-                    for (int64_t od = 0; od < g->out[0]; od++)
-                        for (int64_t oh = 0; oh < g->out[1]; oh++, src += out_w) {
-                            int64_t row = input_row(g, od, oh, kd, kh);
-                            if (row < 0) continue;
-                            tg_real *dst = dx_split + c * plane + row * pitch + r * len + q;
-                            for (int64_t ow = lo; ow < hi; ow++) dst[ow] += src[ow];
-                        }
-                }
-}
-
-static void phase_pair_add(tg_real *restrict dx, int64_t width, const tg_real *restrict even,
-                           const tg_real *restrict odd)
-{
-    int64_t a = 0;
-    for (; 2 * a + 1 < width; a++) { /* vectorises: two loads, interleaved into the row */
-        dx[2 * a] += even[a];
-        dx[2 * a + 1] += odd[a];
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        split_col2im_add_split_avx512(g, col, col_ld, dx_split);
+        return;
     }
-    if (2 * a < width) dx[2 * a] += even[a];
+#endif
+    split_col2im_add_split_base(g, col, col_ld, dx_split);
 }
 
 void tg_phase_rows_add(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows)
 {
-    if (stride == 2 && rows[0] && rows[1]) {
-        phase_pair_add(dx, width, rows[0], rows[1]);
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        split_phase_rows_add_avx512(dx, width, stride, rows);
         return;
     }
-    for (int64_t r = 0; r < stride; r++)
-        if (rows[r])
-            for (int64_t a = 0; a * stride + r < width; a++) dx[a * stride + r] += rows[r][a];
+#endif
+    split_phase_rows_add_base(dx, width, stride, rows);
 }

@@ -163,6 +163,12 @@ void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positi
 void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
 {
     const tg_im2col_blocked_src *s = ctx;
+#if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
+    if (nr == TG_IM2COL_BLOCK && j0 % TG_IM2COL_BLOCK == 0 && tg_cpu_has_avx512()) {
+        tg_im2col_pack_bt_blocked_avx512(s, p0, kc, j0, nc, dst);
+        return;
+    }
+#endif
     const tg_conv_geom *g = s->geom;
     const int64_t taps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
     const int64_t pin = g->in[0] * g->in[1] * g->in[2], pout = g->out[0] * g->out[1] * g->out[2];

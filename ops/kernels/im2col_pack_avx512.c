@@ -160,6 +160,55 @@ void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, in
         }
     }
 }
+/* Each panel: one (block, tap); each k step: the 32 channels of the tap's input position, two
+ * vector copies, or zeros where the tap leaves the input. */
+void tg_im2col_pack_bt_blocked_avx512(const tg_im2col_blocked_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                                      float *dst)
+{
+    enum { NR = TG_IM2COL_BLOCK, POSITIONS = 64 };
+    const tg_conv_geom *g = s->geom;
+    const int64_t taps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
+    const int64_t pin = g->in[0] * g->in[1] * g->in[2], pout = g->out[0] * g->out[1] * g->out[2];
+    int64_t image[POSITIONS], corner[3][POSITIONS];
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t pc = 0; pc < kc; pc += POSITIONS) {
+        const int64_t n = kc - pc < POSITIONS ? kc - pc : POSITIONS;
+        for (int64_t p = 0; p < n; p++) {
+            int64_t q = p0 + pc + p, pos = q % pout;
+            image[p] = q / pout;
+            corner[0][p] = pos / (g->out[1] * g->out[2]) * g->stride[0] - g->pad[0];
+            corner[1][p] = pos / g->out[2] % g->out[1] * g->stride[1] - g->pad[1];
+            corner[2][p] = pos % g->out[2] * g->stride[2] - g->pad[2];
+        }
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+            const int64_t group = (j0 + jr) / NR, block = group / taps, tap = group % taps;
+            const int64_t dd = tap / khw * g->dilation[0], dh = tap % khw / g->kernel[2] * g->dilation[1];
+            const int64_t dw = tap % g->kernel[2] * g->dilation[2];
+            const __mmask16 lo = (__mmask16)(nc - jr >= 16 ? 0xffff : (1u << (nc - jr)) - 1);
+            const __mmask16 hi = (__mmask16)(nc - jr >= 32 ? 0xffff : nc - jr <= 16 ? 0 : (1u << (nc - jr - 16)) - 1);
+            const float *x = s->x + block * pin * NR;
+            const bool whole = nc - jr >= NR;
+            float *panel = dst + jr * kc + pc * NR;
+            for (int64_t p = 0; p < n; p++, panel += NR) {
+                int64_t id = corner[0][p] + dd, ih = corner[1][p] + dh, iw = corner[2][p] + dw;
+                if ((uint64_t)id >= (uint64_t)g->in[0] || (uint64_t)ih >= (uint64_t)g->in[1] ||
+                    (uint64_t)iw >= (uint64_t)g->in[2]) {
+                    _mm512_store_ps(panel, zero);
+                    _mm512_store_ps(panel + 16, zero);
+                    continue;
+                }
+                const float *src = x + (image[p] * s->blocks * pin + (id * g->in[1] + ih) * g->in[2] + iw) * NR;
+                if (whole) { /* plain loads: masked ones are slow on AMD */
+                    _mm512_store_ps(panel, _mm512_loadu_ps(src));
+                    _mm512_store_ps(panel + 16, _mm512_loadu_ps(src + 16));
+                    continue;
+                }
+                _mm512_store_ps(panel, _mm512_maskz_loadu_ps(lo, src)); /* columns past nc: zero */
+                _mm512_store_ps(panel + 16, _mm512_maskz_loadu_ps(hi, src + 16));
+            }
+        }
+    }
+}
 #else
 typedef int tg_im2col_pack_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

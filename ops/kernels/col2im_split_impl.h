@@ -1,0 +1,53 @@
+/* ops/kernels/col2im_split_impl.h — the strided col2im's split-phase loops (see im2col.h), kept
+ * in one place for two builds: im2col.c compiles them for the baseline ISA and im2col_avx512.c with
+ * AVX-512 enabled, so the compiler vectorises the same loops 16 floats wide (im2col.c picks at run
+ * time). Include with SPLIT_FN(name) defined to name the functions. */
+#include "im2col.h"
+
+static int64_t split_floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+void SPLIT_FN(col2im_add_split)(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split)
+{
+    const int64_t out_w = g->out[2], sw = g->stride[2], len = (g->in[2] + sw - 1) / sw, pitch = len * sw;
+    const int64_t plane = g->in[0] * g->in[1] * pitch;
+    for (int64_t c = 0; c < g->channels; c++)
+        for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+            for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+                for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
+                    /* input column ow*sw + offset = (ow + q)*sw + r: phase r, element ow + q */
+                    int64_t offset = kw * g->dilation[2] - g->pad[2], q = split_floor_div(offset, sw), r = offset - q * sw;
+                    int64_t lo = -q > 0 ? -q : 0, hi = len - q < out_w ? len - q : out_w;
+                    const tg_real *src = col;
+                    col += col_ld;
+                    for (int64_t od = 0; od < g->out[0]; od++)
+                        for (int64_t oh = 0; oh < g->out[1]; oh++, src += out_w) {
+                            int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+                            int64_t ih = oh * g->stride[1] + kh * g->dilation[1] - g->pad[1];
+                            if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) continue;
+                            tg_real *dst = dx_split + c * plane + (id * g->in[1] + ih) * pitch + r * len + q;
+                            for (int64_t ow = lo; ow < hi; ow++) dst[ow] += src[ow];
+                        }
+                }
+}
+
+static void SPLIT_FN(phase_pair_add)(tg_real *restrict dx, int64_t width, const tg_real *restrict even,
+                                     const tg_real *restrict odd)
+{
+    int64_t a = 0;
+    for (; 2 * a + 1 < width; a++) { /* vectorises: two loads, interleaved into the row */
+        dx[2 * a] += even[a];
+        dx[2 * a + 1] += odd[a];
+    }
+    if (2 * a < width) dx[2 * a] += even[a];
+}
+
+void SPLIT_FN(phase_rows_add)(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows)
+{
+    if (stride == 2 && rows[0] && rows[1]) {
+        SPLIT_FN(phase_pair_add)(dx, width, rows[0], rows[1]);
+        return;
+    }
+    for (int64_t r = 0; r < stride; r++)
+        if (rows[r])
+            for (int64_t a = 0; a * stride + r < width; a++) dx[a * stride + r] += rows[r][a];
+}
