@@ -237,7 +237,27 @@ static const tg_real *core_gather(const conv_core *k, const tg_real *db, int64_t
  * transposed 32 x 32 (measured, docs/convolution.md). */
 static bool core_dw_blocked(const conv_core *k)
 {
-    return !core_is_thin(k) && k->geom.channels % TG_IM2COL_BLOCK == 0;
+    /* a single 1x1 image is already its own im2col^T (tg_gemm transposes it as it packs) */
+    return !core_is_thin(k) && k->geom.channels % TG_IM2COL_BLOCK == 0 && !core_is_pointwise(&k->geom);
+}
+
+typedef struct block_job {
+    const conv_core *k;
+    const tg_real *a; /* first image of the block, first channel of the group */
+    tg_real *xb;
+} block_job;
+
+/* Channel blocks begin..end (image-major) of the images, regrouped (one task per block: threads
+ * share the copy even for a single image). */
+static void block_range(void *ctx, int64_t begin, int64_t end)
+{
+    const block_job *j = ctx;
+    const int64_t cg = j->k->geom.channels, pa = core_a_size(j->k), blocks = cg / TG_IM2COL_BLOCK;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t i = task / blocks, b = task % blocks;
+        tg_im2col_block_channels(j->a + (i * j->k->ca + b * TG_IM2COL_BLOCK) * pa, TG_IM2COL_BLOCK, pa, 1,
+                                 j->xb + (i * cg + b * TG_IM2COL_BLOCK) * pa);
+    }
 }
 
 /* dW += corr(A, dB) with A channel-blocked per block of images: dW' (rows in (block, tap,
@@ -253,8 +273,8 @@ static int core_weight_grad_blocked(tg_tape *t, const conv_core *k, const tg_rea
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            for (int64_t i = 0; i < m; i++)
-                tg_im2col_block_channels(a + ((n0 + i) * k->ca + g * cg) * pa, cg, pa, blocks, xb + i * cg * pa);
+            block_job job = {k, a + (n0 * k->ca + g * cg) * pa, xb};
+            tg_parallel_for(m * blocks, block_range, &job);
             tg_im2col_blocked_src src = {.geom = &k->geom, .x = xb, .images = m, .blocks = blocks};
             const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
             tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt_blocked, &src, 1,
