@@ -235,11 +235,14 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                             continue;
                         }
                         run(kc, pa, pb, edge, nr, 1, 0);
-                        for (int64_t i = 0; i < rows; i++)
-                            for (int64_t j = 0; j < cols; j++) {
-                                tg_real v = g->alpha * edge[i * nr + j];
-                                c[i * g->ldc + j] = beta == 0 ? v : v + beta * c[i * g->ldc + j];
-                            }
+                        for (int64_t i = 0; i < rows; i++) { /* one loop per case: no branch per element */
+                            tg_real *ci = c + i * g->ldc;
+                            const tg_real *ei = edge + i * nr;
+                            if (beta == 0)
+                                for (int64_t j = 0; j < cols; j++) ci[j] = g->alpha * ei[j];
+                            else
+                                for (int64_t j = 0; j < cols; j++) ci[j] = g->alpha * ei[j] + beta * ci[j];
+                        }
                     }
                 }
             }
