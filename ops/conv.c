@@ -482,7 +482,7 @@ static tg_conv_dx_path core_dx_path(const conv_core *k)
     /* measured (docs/convolution.md): for depthwise the rotated path runs the direct kernel and
      * wins 2x; when the rotated convolution runs by Winograd it wins (8x64x56x56: 33 vs 40 ms
      * fwd+bwd); elsewhere col2im is as fast or faster (one GEMM on dB itself, where each rotated
-     * phase packs an im2col of dB: 16x64x56x56 stride 2, fwd+dX 23.1 vs 24.4 ms) */
+     * phase packs an im2col of dB: 16x64x56x56 stride 2, fwd+dX 23.1 vs 23.7 ms) */
     if (core_is_thin(k)) return TG_CONV_DX_ROTATED;
     if (!core_strided(k)) {
         int64_t r[3];
