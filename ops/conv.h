@@ -4,10 +4,12 @@
  * semantics are PyTorch's (torch.nn.functional.conv*, conv_transpose*). Convolution is
  * cross-correlation. The backward follows DESIGN.md § Numerics: dX is the full convolution of dY
  * (zero-inserted by the stride) with the 180°-rotated, channel-swapped filter, run by the forward
- * kernel itself; an im2col/col2im + GEMM path computes the same (tg_conv_set_dx_path picks).
+ * kernel itself (with a stride, one stride-1 convolution per phase of the stride, so the inserted
+ * zeros are never multiplied); an im2col/col2im + GEMM path computes the same
+ * (tg_conv_set_dx_path picks).
  * Transposed convolution's forward is that dX path and its backward is conv's forward.
  *
- * Scratch (im2col columns, zero-inserted gradients, rotated filters) comes from the tape's arena,
+ * Scratch (im2col columns, phase outputs, rotated filters, channel-blocked inputs) comes from the tape's arena,
  * sized once per call. Errors return NULL with one line naming the op, the argument and shapes.
  *
  *   tg_conv_attr a;
@@ -37,7 +39,7 @@ typedef struct tg_conv_attr {
 /* How the gradient of the convolution's input is computed (both give the same values). */
 typedef enum tg_conv_dx_path {
     TG_CONV_DX_AUTO,    /* the faster of the two for the shape (the default) */
-    TG_CONV_DX_ROTATED, /* forward kernel on zero-inserted dY with the rotated filter */
+    TG_CONV_DX_ROTATED, /* forward kernel on (zero-inserted) dY with the rotated filter, by phases */
     TG_CONV_DX_COL2IM,  /* W^T dY by GEMM, then col2im */
 } tg_conv_dx_path;
 /* Chooses the dX path for every later backward (process-wide; benchmarks and tests). */
