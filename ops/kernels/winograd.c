@@ -55,17 +55,21 @@ int tg_winograd_set_kernel(const char *name)
 
 static tiling tiling_of(const tg_conv_geom *g)
 {
-    tiling t = {(g->out[1] + 1) / 2, (g->out[2] + 1) / 2, 1, 0};
+    tiling t = {(g->out[1] + 1) / 2, (g->out[2] + 1) / 2, 1, 0, 0};
     if (t.cols < WINOGRAD_CHUNK) t.rows_per_chunk = WINOGRAD_CHUNK / t.cols;
-    t.line = 2 * t.cols + 2;
+    t.cols_pad = (t.cols + WINOGRAD_VEC - 1) / WINOGRAD_VEC * WINOGRAD_VEC;
+    t.line = 2 * t.cols_pad + WINOGRAD_VEC;
     return t;
 }
+
+/* The row transforms run over cols_pad tiles: each k plane of V and M gets that much slack. */
+#define WINOGRAD_SLACK WINOGRAD_VEC
 
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t out_channels)
 {
     const tiling tl = tiling_of(g);
     const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols;
-    return (size_t)(16 * out_channels * c + 16 * (c + out_channels) * chunk + 8 * tl.line);
+    return (size_t)(16 * out_channels * c + 16 * ((c + out_channels) * chunk + 2 * WINOGRAD_SLACK) + 8 * tl.line);
 }
 
 /* u:[16, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3]. Filters go in blocks through a
@@ -106,8 +110,9 @@ void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
     const int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
     const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
-    tg_real *u = scratch, *v = u + 16 * o_count * c_count, *m = v + 16 * c_count * chunk_cap;
-    tg_real *lines = m + 16 * o_count * chunk_cap;
+    const int64_t v_plane = c_count * chunk_cap + WINOGRAD_SLACK, m_plane = o_count * chunk_cap + WINOGRAD_SLACK;
+    tg_real *u = scratch, *v = u + 16 * o_count * c_count, *m = v + 16 * v_plane;
+    tg_real *lines = m + 16 * m_plane;
     const bool simd = winograd_avx512();
     const winograd_input_row_fn input_row =
         simd ? winograd_avx512_transform_input_row : winograd_portable_transform_input_row;
@@ -121,16 +126,16 @@ void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
             for (int64_t r = 0; r < rows; r++) {
                 int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
                 input_row(g, &tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
-                                    v + c * count + r * tl.cols, c_count * count);
+                          v + c * count + r * tl.cols, v_plane);
             }
         for (int k = 0; k < 16; k++) /* M[k] = U[k] V[k]: [O, C] x [C, count] */
-            tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count,
-                    v + k * c_count * count, count, 0, m + k * o_count * count, count);
+            tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count, v + k * v_plane,
+                    count, 0, m + k * m_plane, count);
         for (int64_t o = 0; o < o_count; o++)
             for (int64_t r = 0; r < rows; r++) {
                 int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-                output_row(g, &tl, m + o * count + r * tl.cols, o_count * count, tile_row, lines,
-                                     y + (image * o_count + o) * out_plane, accumulate);
+                output_row(g, &tl, m + o * count + r * tl.cols, m_plane, tile_row, lines,
+                           y + (image * o_count + o) * out_plane, accumulate);
             }
     }
 }

@@ -9,9 +9,14 @@
 
 #include "im2col.h"
 
-/* The tiling: rows and columns of 2x2 output tiles per image, tile rows per chunk. */
+/* The tiling: rows and columns of 2x2 output tiles per image, tile rows per chunk. The row loops
+ * run over whole blocks of WINOGRAD_VEC columns (no scalar tails): cols_pad = cols rounded up, and
+ * the extra columns' results land in slack that later rows overwrite or nobody reads. */
+#define WINOGRAD_VEC 16
 typedef struct tiling {
-    int64_t rows, cols, rows_per_chunk, line; /* line: a padded input row, 2*cols + 2 values */
+    int64_t rows, cols, rows_per_chunk;
+    int64_t cols_pad; /* cols rounded up to WINOGRAD_VEC */
+    int64_t line;     /* a padded input row: 2*cols_pad + WINOGRAD_VEC values */
 } tiling;
 /* v[k][t] (k = 0..15, kstride apart) = (B^T d B)[k] for the row of tiles whose input rows start at r0;
  * lines: 8 * line scratch values. */
