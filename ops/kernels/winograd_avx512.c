@@ -3,7 +3,8 @@
  * AVX-512F). Elsewhere they forward to the portable copies so the program still links.
  */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3") /* the transforms' row loops must vectorise */
+/* the transforms' row loops must vectorise; short row copies stay inline, not memcpy calls */
+#pragma GCC optimize("O3", "no-tree-loop-distribute-patterns")
 #endif
 #include "winograd_internal.h"
 
