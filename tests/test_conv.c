@@ -1262,6 +1262,100 @@ START_TEST(winograd_kernel_matches_naive)
 }
 END_TEST
 
+/* dW = corr(x, dy) by naive loops (w:[O, C, 3, 3], padding pad on both sides, stride 1). */
+static void wino_naive_dw(const tg_real *x, const tg_real *dy, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o,
+                          int64_t pad, double *dw)
+{
+    const int64_t ho = h + 2 * pad - 2, wo = wd + 2 * pad - 2;
+    for (int64_t oc = 0; oc < o; oc++)
+        for (int64_t ic = 0; ic < c; ic++)
+            for (int64_t t = 0; t < 9; t++) {
+                double sum = 0;
+                for (int64_t b = 0; b < n; b++)
+                    for (int64_t i = 0; i < ho; i++)
+                        for (int64_t j = 0; j < wo; j++) {
+                            int64_t r = i + t / 3 - pad, s = j + t % 3 - pad;
+                            if (r < 0 || r >= h || s < 0 || s >= wd) continue;
+                            sum += (double)x[((b * c + ic) * h + r) * wd + s] * dy[((b * o + oc) * ho + i) * wo + j];
+                        }
+                dw[(oc * c + ic) * 9 + t] = sum;
+            }
+}
+
+/* The Winograd weight gradient, G^T [sum over tiles (A dY A^T) .* (B^T d B)] G, against naive loops
+ * for both row-transform kernels: odd and even sizes (partial tiles), padding 0-2, several images,
+ * added to what dw held. */
+START_TEST(winograd_dw_matches_naive)
+{
+    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13};
+    static const char *const kernels[] = {"portable", "avx512"};
+    int cases = 0;
+    for (int kernel = 0; kernel < 2; kernel++) {
+        if (tg_winograd_set_kernel(kernels[kernel])) continue; /* a CPU without AVX-512 */
+        for (int hi = 0; hi < 10; hi++)
+            for (int64_t pad = 0; pad <= 2; pad++) {
+                int64_t h = sizes[hi], wd = sizes[(hi + 3) % 10], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
+                if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
+                tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
+                                  .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
+                int64_t ny = n * o * g.out[1] * g.out[2];
+                tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 1300 + (uint64_t)hi);
+                tg_tensor *dy = wino_random(1, (int64_t[]){ny}, 1350 + (uint64_t)pad);
+                tg_tensor *dw = wino_random(1, (int64_t[]){o * c * 9}, 1390); /* added to */
+                double *want = malloc((size_t)(o * c * 9) * sizeof *want);
+                tg_real *scratch = malloc(tg_winograd_dw_scratch(&g, o) * sizeof *scratch);
+                wino_naive_dw(x->data, dy->data, n, c, h, wd, o, pad, want);
+                for (int64_t i = 0; i < o * c * 9; i++) want[i] += dw->data[i];
+                tg_winograd_dw(&g, n, o, x->data, dy->data, dw->data, scratch);
+                direct_assert_close(dw->data, want, o * c * 9, WINO_TOL * (double)(n * g.out[1] * g.out[2]));
+                free(want);
+                free(scratch);
+                cases++;
+            }
+    }
+    tg_winograd_set_kernel(NULL);
+    ck_assert_int_ge(cases, 25);
+}
+END_TEST
+
+/* conv2d's backward with 128 channels in and out on enough tiles takes the Winograd weight
+ * gradient (the forward and dX take Winograd too): dW and dX equal the GEMM paths'. */
+START_TEST(winograd_dw_in_conv_matches_gemm)
+{
+    tg_set_threads(1);
+    ref_cfg c = cfg(2, 8, 128, 128, 1, V(16, 16), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL);
+    ref_case r = make_case(&c, false, 1500);
+    r.x->requires_grad = r.w->requires_grad = true;
+    tg_real *grads[2][2];
+    for (int algo = 0; algo < 2; algo++) {
+        tg_conv_set_algo(algo ? TG_CONV_ALGO_GEMM : TG_CONV_ALGO_AUTO);
+        tg_tensor_zero_grad(r.x);
+        tg_tensor_zero_grad(r.w);
+        tg_tape *t = tt_tape();
+        tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+        ck_assert_ptr_nonnull(y);
+        tg_tensor *dy = tt_random(y->ndim, y->shape, 1501, -1, 1);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        for (int i = 0; i < 2; i++) {
+            tg_tensor *p = i ? r.w : r.x;
+            grads[algo][i] = malloc((size_t)p->numel * sizeof(tg_real));
+            memcpy(grads[algo][i], p->grad, (size_t)p->numel * sizeof(tg_real));
+        }
+    }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    for (int i = 0; i < 2; i++) {
+        int64_t n = i ? r.w->numel : r.x->numel;
+        double *want = malloc((size_t)n * sizeof *want);
+        for (int64_t e = 0; e < n; e++) want[e] = grads[1][i][e];
+        /* dW sums 8*16*16 products per element (values up to ~50): float32 rounding of both paths */
+        tt_assert_close(grads[0][i], want, n, TT_DOUBLE ? 1e-9 : (i ? 2e-3 : 2e-4));
+        free(want);
+        free(grads[0][i]);
+        free(grads[1][i]);
+    }
+}
+END_TEST
+
 START_TEST(winograd_geometry_limits)
 {
     tg_conv_geom g = {.channels = 2, .in = {1, 6, 6}, .out = {1, 4, 4}, .kernel = {1, 3, 3}, .stride = {1, 1, 1},
@@ -1395,6 +1489,8 @@ static TCase *winograd_tcase(void)
     TCase *tc = tt_tcase("winograd");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, winograd_kernel_matches_naive);
+    tcase_add_test(tc, winograd_dw_matches_naive);
+    tcase_add_test(tc, winograd_dw_in_conv_matches_gemm);
     tcase_add_test(tc, winograd_geometry_limits);
     tcase_add_test(tc, winograd_hand_computed);
     tcase_add_test(tc, winograd_conv2d_matches_gemm);
