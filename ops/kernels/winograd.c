@@ -111,31 +111,39 @@ static void transform_filters(const tg_real *w, int64_t o_count, int64_t c_count
     }
 }
 
+/* V[k][c][t] (planes v_plane apart) = B^T d B for the tiles of tile rows row0..row0+rows-1 (all
+ * images numbered together) of every channel of x: the forward's and the weight gradient's inputs. */
+static void transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_real *x, int64_t row0, int64_t rows,
+                             tg_real *lines, tg_real *v, int64_t v_plane)
+{
+    const winograd_input_row_fn input_row =
+        winograd_avx512() ? winograd_avx512_transform_input_row : winograd_portable_transform_input_row;
+    const int64_t c_count = g->channels, in_plane = g->in[1] * g->in[2], count = rows * tl->cols;
+    for (int64_t c = 0; c < c_count; c++)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
+            input_row(g, tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
+                      v + c * count + r * tl->cols, v_plane);
+        }
+}
+
 void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {
     const tiling tl = tiling_of(g, out_channels);
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
-    const int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
+    const int64_t out_plane = g->out[1] * g->out[2];
     const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
     const int64_t v_plane = c_count * chunk_cap + WINOGRAD_SLACK, m_plane = o_count * chunk_cap + WINOGRAD_SLACK;
     tg_real *u = scratch, *v = u + 16 * o_count * c_count, *m = v + 16 * v_plane;
     tg_real *lines = m + 16 * m_plane;
-    const bool simd = winograd_avx512();
-    const winograd_input_row_fn input_row =
-        simd ? winograd_avx512_transform_input_row : winograd_portable_transform_input_row;
     const winograd_output_row_fn output_row =
-        simd ? winograd_avx512_transform_output_row : winograd_portable_transform_output_row;
+        winograd_avx512() ? winograd_avx512_transform_output_row : winograd_portable_transform_output_row;
     transform_filters(w, o_count, c_count, u);
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) { /* rows of tiles, all images */
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
-        for (int64_t c = 0; c < c_count; c++)
-            for (int64_t r = 0; r < rows; r++) {
-                int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-                input_row(g, &tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
-                          v + c * count + r * tl.cols, v_plane);
-            }
+        transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane);
         for (int k = 0; k < 16; k++) /* M[k] = U[k] V[k]: [O, C] x [C, count] */
             tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count, v + k * v_plane,
                     count, 0, m + k * m_plane, count);
@@ -192,23 +200,16 @@ void tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
 {
     const tiling tl = tiling_of(g, out_channels);
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
-    const int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
+    const int64_t out_plane = g->out[1] * g->out[2];
     const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
     const int64_t v_plane = c_count * chunk_cap + WINOGRAD_SLACK, y_plane = o_count * chunk_cap + WINOGRAD_SLACK;
     tg_real *m = scratch, *v = m + 16 * o_count * c_count, *yt = v + 16 * v_plane;
     tg_real *lines = yt + 16 * y_plane;
-    const winograd_input_row_fn input_row =
-        winograd_avx512() ? winograd_avx512_transform_input_row : winograd_portable_transform_input_row;
     memset(m, 0, (size_t)(16 * o_count * c_count) * sizeof *m);
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) {
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
-        for (int64_t c = 0; c < c_count; c++)
-            for (int64_t r = 0; r < rows; r++) {
-                int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-                input_row(g, &tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
-                          v + c * count + r * tl.cols, v_plane);
-            }
+        transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane);
         for (int64_t o = 0; o < o_count; o++)
             for (int64_t r = 0; r < rows; r++) {
                 int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
