@@ -158,8 +158,6 @@ void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positi
     }
 }
 
-#define BLOCKED_POSITIONS 64 /* output positions whose input corners are worked out at a time */
-
 void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
 {
     const tg_im2col_blocked_src *s = ctx;
@@ -171,16 +169,11 @@ void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t 
 #endif
     const tg_conv_geom *g = s->geom;
     const int64_t taps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
-    const int64_t pin = g->in[0] * g->in[1] * g->in[2], pout = g->out[0] * g->out[1] * g->out[2];
-    int64_t image[BLOCKED_POSITIONS], corner[3][BLOCKED_POSITIONS]; /* input position of tap 0 */
-    for (int64_t pc = 0; pc < kc; pc += BLOCKED_POSITIONS) {
-        const int64_t n = kc - pc < BLOCKED_POSITIONS ? kc - pc : BLOCKED_POSITIONS;
-        for (int64_t p = 0; p < n; p++) {
-            int64_t q = p0 + pc + p, pos = q % pout;
-            int64_t o[3] = {pos / (g->out[1] * g->out[2]), pos / g->out[2] % g->out[1], pos % g->out[2]};
-            image[p] = q / pout;
-            for (int d = 0; d < 3; d++) corner[d][p] = o[d] * g->stride[d] - g->pad[d];
-        }
+    const int64_t pin = g->in[0] * g->in[1] * g->in[2];
+    int64_t image[TG_IM2COL_CORNERS], corner[3][TG_IM2COL_CORNERS]; /* input position of tap 0 */
+    for (int64_t pc = 0; pc < kc; pc += TG_IM2COL_CORNERS) {
+        const int64_t n = kc - pc < TG_IM2COL_CORNERS ? kc - pc : TG_IM2COL_CORNERS;
+        tg_im2col_corners(g, p0 + pc, n, image, corner);
         for (int64_t jr = 0; jr < nc; jr += nr) {
             tg_real *panel = dst + jr * kc + pc * nr; /* panel jr / nr, k step pc */
             for (int64_t jj = 0; jj < nr;) {

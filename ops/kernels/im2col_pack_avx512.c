@@ -165,21 +165,15 @@ void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, in
 void tg_im2col_pack_bt_blocked_avx512(const tg_im2col_blocked_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                                       float *dst)
 {
-    enum { NR = TG_IM2COL_BLOCK, POSITIONS = 64 };
+    enum { NR = TG_IM2COL_BLOCK };
     const tg_conv_geom *g = s->geom;
     const int64_t taps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
-    const int64_t pin = g->in[0] * g->in[1] * g->in[2], pout = g->out[0] * g->out[1] * g->out[2];
-    int64_t image[POSITIONS], corner[3][POSITIONS];
+    const int64_t pin = g->in[0] * g->in[1] * g->in[2];
+    int64_t image[TG_IM2COL_CORNERS], corner[3][TG_IM2COL_CORNERS];
     const __m512 zero = _mm512_setzero_ps();
-    for (int64_t pc = 0; pc < kc; pc += POSITIONS) {
-        const int64_t n = kc - pc < POSITIONS ? kc - pc : POSITIONS;
-        for (int64_t p = 0; p < n; p++) {
-            int64_t q = p0 + pc + p, pos = q % pout;
-            image[p] = q / pout;
-            corner[0][p] = pos / (g->out[1] * g->out[2]) * g->stride[0] - g->pad[0];
-            corner[1][p] = pos / g->out[2] % g->out[1] * g->stride[1] - g->pad[1];
-            corner[2][p] = pos % g->out[2] * g->stride[2] - g->pad[2];
-        }
+    for (int64_t pc = 0; pc < kc; pc += TG_IM2COL_CORNERS) {
+        const int64_t n = kc - pc < TG_IM2COL_CORNERS ? kc - pc : TG_IM2COL_CORNERS;
+        tg_im2col_corners(g, p0 + pc, n, image, corner);
         for (int64_t jr = 0; jr < nc; jr += NR) {
             const int64_t group = (j0 + jr) / NR, block = group / taps, tap = group % taps;
             const int64_t dd = tap / khw * g->dilation[0], dh = tap % khw / g->kernel[2] * g->dilation[1];

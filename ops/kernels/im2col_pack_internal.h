@@ -15,6 +15,23 @@ typedef struct tg_im2col_row_tap {
 /* taps[r] for rows r0..r0+n-1 of M. */
 void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_row_tap *taps);
 
+/* For the channel-blocked dW pack: output positions worked out TG_IM2COL_CORNERS at a time. */
+#define TG_IM2COL_CORNERS 64
+/* Positions q = q0..q0+n-1 (n <= TG_IM2COL_CORNERS) of the stacked images: image[p] and the input
+ * position of tap 0, corner[d][p] = output index along d * stride - pad. */
+static inline void tg_im2col_corners(const tg_conv_geom *g, int64_t q0, int64_t n, int64_t *image,
+                                     int64_t (*corner)[TG_IM2COL_CORNERS])
+{
+    const int64_t pout = g->out[0] * g->out[1] * g->out[2];
+    for (int64_t p = 0; p < n; p++) {
+        int64_t q = q0 + p, pos = q % pout;
+        image[p] = q / pout;
+        corner[0][p] = pos / (g->out[1] * g->out[2]) * g->stride[0] - g->pad[0];
+        corner[1][p] = pos / g->out[2] % g->out[1] * g->stride[1] - g->pad[1];
+        corner[2][p] = pos % g->out[2] * g->stride[2] - g->pad[2];
+    }
+}
+
 #if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
 #define TG_IM2COL_MAX_TAPS 128 /* kernels with more taps take the C path */
 /* tg_im2col_pack_b for nr == 32, stride 1 or 2 along W, at most TG_IM2COL_MAX_TAPS taps (AVX-512F
