@@ -89,13 +89,7 @@ static void im2col_panels_rows(const tg_im2col_src *s, const tg_im2col_row_tap *
             ow = end;
             if (ow == out_w) { /* next output row, plane, image */
                 ow = 0;
-                if (++oh == out_h) {
-                    oh = 0;
-                    if (++od == out_d) {
-                        od = 0;
-                        image++;
-                    }
-                }
+                tg_im2col_next_out_row(g, &oh, &od, &image);
             }
         }
     }

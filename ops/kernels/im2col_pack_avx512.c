@@ -78,15 +78,9 @@ static void fill_panels(const tg_im2col_src *s, int64_t r0, int64_t n, int64_t j
                                          .d = d, .h = h, .ow = ow, .lane = lane, .len = len};
             lane += len;
             ow += len;
-            if (ow == out_w) {
+            if (ow == out_w) { /* next output row, plane, image */
                 ow = 0;
-                if (++oh == out_h) {
-                    oh = 0;
-                    if (++od == out_d) {
-                        od = 0;
-                        image++;
-                    }
-                }
+                tg_im2col_next_out_row(g, &oh, &od, &image);
             }
         }
         float *panel = dst + (jp / NR) * panel_stride;

@@ -15,6 +15,16 @@ typedef struct tg_im2col_row_tap {
 /* taps[r] for rows r0..r0+n-1 of M. */
 void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_row_tap *taps);
 
+/* Past the last column of an output row: the next row, plane and image of the stacked images. */
+static inline void tg_im2col_next_out_row(const tg_conv_geom *g, int64_t *oh, int64_t *od, int64_t *image)
+{
+    if (++*oh < g->out[1]) return;
+    *oh = 0;
+    if (++*od < g->out[0]) return;
+    *od = 0;
+    ++*image;
+}
+
 /* For the channel-blocked dW pack: output positions worked out TG_IM2COL_CORNERS at a time. */
 #define TG_IM2COL_CORNERS 64
 /* Positions q = q0..q0+n-1 (n <= TG_IM2COL_CORNERS) of the stacked images: image[p] and the input
