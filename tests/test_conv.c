@@ -486,36 +486,44 @@ START_TEST(transposed_matches_reference)
 END_TEST
 
 /* Both dX paths give the same gradients on random shapes (and so does every dW/db). */
+/* x's gradient by the col2im path equals the rotated path's for case r (dy from dy_seed);
+ * nothing to compare when the output is empty (a transposed convolution of size 0). */
+static void assert_dx_paths_agree(ref_case *r, tg_tape *t, uint64_t dy_seed)
+{
+    r->x->requires_grad = r->w->requires_grad = true;
+    tg_real *grads[2] = {NULL, NULL};
+    for (int path = 0; path < 2; path++) {
+        tg_conv_set_dx_path(path ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED);
+        tg_tape_reset(t);
+        tg_tensor_zero_grad(r->x);
+        tg_tensor *y = tg_op_apply(t, r->op, (tg_tensor *[]){r->x, r->w, r->b}, 3, &r->attr);
+        if (!y || y->numel == 0) break;
+        tg_tensor *dy = tt_random(y->ndim, y->shape, dy_seed, -1, 1);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        grads[path] = malloc((size_t)r->x->numel * sizeof(tg_real));
+        memcpy(grads[path], r->x->grad, (size_t)r->x->numel * sizeof(tg_real));
+    }
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+    if (grads[0] && grads[1]) {
+        double *want = malloc((size_t)r->x->numel * sizeof *want);
+        for (int64_t e = 0; e < r->x->numel; e++) want[e] = grads[0][e];
+        tt_assert_close(grads[1], want, r->x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+        free(want);
+    }
+    free(grads[0]);
+    free(grads[1]);
+}
+
 START_TEST(dx_paths_agree)
 {
+    tg_tape *t = tt_tape();
     for (int i = 0; i < GRID; i++) {
         ref_cfg c = grid(i);
         for (int transposed = 0; transposed < 2; transposed++) {
             ref_case r = make_case(&c, transposed, 300 + (uint64_t)i);
-            r.x->requires_grad = r.w->requires_grad = true;
-            tg_real *grads[2];
-            for (int path = 0; path < 2; path++) {
-                tg_conv_set_dx_path(path ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED);
-                tg_tape *t = tt_tape();
-                tg_tensor_zero_grad(r.x);
-                tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
-                if (!y) break; /* a transposed output of size 0 */
-                tg_tensor *dy = tt_random(y->ndim, y->shape, 400 + (uint64_t)i, -1, 1);
-                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
-                grads[path] = malloc((size_t)r.x->numel * sizeof(tg_real));
-                memcpy(grads[path], r.x->grad, (size_t)r.x->numel * sizeof(tg_real));
-                if (path == 1) {
-                    double *want = malloc((size_t)r.x->numel * sizeof *want);
-                    for (int64_t e = 0; e < r.x->numel; e++) want[e] = grads[0][e];
-                    tt_assert_close(grads[1], want, r.x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
-                    free(want);
-                    free(grads[0]);
-                    free(grads[1]);
-                }
-            }
+            assert_dx_paths_agree(&r, t, 400 + (uint64_t)i);
         }
     }
-    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
 }
 END_TEST
 
@@ -556,30 +564,9 @@ START_TEST(dx_paths_agree_random)
         ref_cfg c = random_cfg(&seed, i % 8 == 0);
         for (int transposed = 0; transposed < 2; transposed++) {
             ref_case r = make_case(&c, transposed, 700 + (uint64_t)i);
-            r.x->requires_grad = r.w->requires_grad = true;
-            tg_real *grads[2] = {NULL, NULL};
-            for (int path = 0; path < 2; path++) {
-                tg_conv_set_dx_path(path ? TG_CONV_DX_COL2IM : TG_CONV_DX_ROTATED);
-                tg_tape_reset(t);
-                tg_tensor_zero_grad(r.x);
-                tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
-                if (!y || y->numel == 0) break; /* a transposed output of size 0 */
-                tg_tensor *dy = tt_random(y->ndim, y->shape, 900 + (uint64_t)i, -1, 1);
-                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
-                grads[path] = malloc((size_t)r.x->numel * sizeof(tg_real));
-                memcpy(grads[path], r.x->grad, (size_t)r.x->numel * sizeof(tg_real));
-            }
-            if (grads[0] && grads[1]) {
-                double *want = malloc((size_t)r.x->numel * sizeof *want);
-                for (int64_t e = 0; e < r.x->numel; e++) want[e] = grads[1][e];
-                tt_assert_close(grads[0], want, r.x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
-                free(want);
-            }
-            free(grads[0]);
-            free(grads[1]);
+            assert_dx_paths_agree(&r, t, 900 + (uint64_t)i);
         }
     }
-    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
 }
 END_TEST
 
