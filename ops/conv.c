@@ -100,13 +100,22 @@ static int64_t core_block(const conv_core *k)
     return nb < k->n ? nb : (k->n > 0 ? k->n : 1);
 }
 
+/* W of every group packed once as the GEMMs' A (tg_gemm_pack_a): op(A) is Og x Cg*K for the
+ * forward and its transpose for col2im's dA. */
+static int64_t core_packed_w_size(const conv_core *k)
+{
+    int64_t og = k->cb / k->groups, rows = k->geom.channels * core_taps(k);
+    return k->groups * tg_gemm_packed_a_size(og, rows);
+}
+
 /* Scratch of the forward and dW passes: when images are stacked, a [Og, nb*P] matrix of outputs
- * (or gathered dB). The im2col matrix itself is never stored: the GEMM packs it straight from A. */
+ * (or gathered dB), then the forward's packed W. The im2col matrix itself is never stored: the
+ * GEMM packs it straight from A. */
 static size_t core_scratch(const conv_core *k)
 {
     int64_t nb = core_block(k), cols = nb * core_b_size(k), og = k->cb / k->groups;
     if (core_is_thin(k)) return 0;
-    return nb > 1 ? (size_t)(og * cols) : 0;
+    return (size_t)((nb > 1 ? og * cols : 0) + core_packed_w_size(k));
 }
 
 /* Winograd F(2x2,3x3) for the forward kernel: where the geometry allows and, by default, where
@@ -191,22 +200,24 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
         tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
         return;
     }
-    tg_real *stacked = col;
+    tg_real *stacked = col, *packed_w = col + (nb > 1 ? og * nb * pb : 0);
+    const int64_t w_size = tg_gemm_packed_a_size(og, rows);
+    for (int64_t g = 0; g < k->groups; g++) tg_gemm_pack_a(false, og, rows, w + g * og * rows, rows, packed_w + g * w_size);
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
             tg_im2col_src src = core_columns(k, a, n0, m, g);
-            const tg_real *wg = w + g * og * rows;
+            const tg_real *wg = packed_w + g * w_size;
             tg_real *bn = b + (n0 * k->cb + g * og) * pb;
             if (core_direct_operand(k, m)) {
-                tg_gemm(false, false, og, pb, rows, 1, wg, rows, src.x, pb, accumulate ? 1 : 0, bn, pb);
+                tg_gemm_prepacked(og, pb, rows, 1, wg, src.x, pb, NULL, NULL, accumulate ? 1 : 0, bn, pb);
                 continue;
             }
             if (m == 1) {
-                tg_gemm_packed_b(false, og, pb, rows, 1, wg, rows, tg_im2col_pack_b, &src, accumulate ? 1 : 0, bn, pb);
+                tg_gemm_prepacked(og, pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, accumulate ? 1 : 0, bn, pb);
                 continue;
             }
-            tg_gemm_packed_b(false, og, m * pb, rows, 1, wg, rows, tg_im2col_pack_b, &src, 0, stacked, m * pb);
+            tg_gemm_prepacked(og, m * pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, 0, stacked, m * pb);
             for (int64_t i = 0; i < m; i++) /* [Og, m*P] -> image i's rows of B */
                 for (int64_t o = 0; o < og; o++) {
                     tg_real *dst = bn + (i * k->cb + o) * pb;
@@ -529,24 +540,29 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
     }
     if (core_dx_path(k) == TG_CONV_DX_ROTATED) return core_data_grad_rotated(t, k, db, w, da);
     const int64_t nb = core_block(k);
-    tg_real *col = tg_tape_alloc(t, (size_t)((rows + og) * nb * pb) * sizeof *col); /* columns + gathered dB */
+    const int64_t col_size = rows * nb * pb;
+    const int64_t w_size = tg_gemm_packed_a_size(rows, og);
+    /* columns, gathered dB, W^T packed */
+    tg_real *col = tg_tape_alloc(t, (size_t)(col_size + og * nb * pb + k->groups * w_size) * sizeof *col);
     /* strided along W: each image's dA is gathered split by column phase, then interleaved in */
     const bool split = k->geom.stride[2] > 1;
     const int64_t split_plane = k->geom.in[0] * k->geom.in[1] * tg_col2im_split_pitch(&k->geom);
     tg_real *dsplit = split ? tg_tape_alloc(t, (size_t)(cg * split_plane) * sizeof *dsplit) : NULL;
     const tg_real **phase_rows = split ? tg_tape_alloc(t, (size_t)k->geom.stride[2] * sizeof *phase_rows) : NULL;
     if (!col || (split && (!dsplit || !phase_rows))) return -1;
-    tg_real *stacked = col + rows * nb * pb;
+    tg_real *stacked = col + col_size, *packed_wt = stacked + og * nb * pb;
+    for (int64_t g = 0; g < k->groups; g++)
+        tg_gemm_pack_a(true, rows, og, w + g * og * rows, rows, packed_wt + g * w_size);
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
             const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
             tg_real *dan = da + (n0 * k->ca + g * cg) * core_a_size(k);
             if (m == 1 && core_is_pointwise(&k->geom)) { /* col2im of a 1x1 is the identity: add in place */
-                tg_gemm(true, false, rows, pb, og, 1, w + g * og * rows, rows, dbs, pb, 1, dan, pb);
+                tg_gemm_prepacked(rows, pb, og, 1, packed_wt + g * w_size, dbs, pb, NULL, NULL, 1, dan, pb);
                 continue;
             }
-            tg_gemm(true, false, rows, m * pb, og, 1, w + g * og * rows, rows, dbs, m * pb, 0, col, m * pb);
+            tg_gemm_prepacked(rows, m * pb, og, 1, packed_wt + g * w_size, dbs, m * pb, NULL, NULL, 0, col, m * pb);
             for (int64_t i = 0; i < m; i++) {
                 tg_real *dai = dan + i * k->ca * core_a_size(k);
                 if (!split) {

@@ -1,6 +1,7 @@
 /* tests/test_gemm.c — tg_gemm against hand values and against tg_gemm_reference over many shapes,
  * every transpose combination, alpha/beta (beta 0 with NaN in C), padded strides, for every
- * micro-kernel this CPU runs; bit-identical results for 1, 2 and 3 threads; kernel selection. */
+ * micro-kernel this CPU runs; A packed once and reused; bit-identical results for 1, 2 and 3
+ * threads; kernel selection. */
 #include "util.h"
 
 #include <float.h>
@@ -228,6 +229,60 @@ START_TEST(test_gemm_reference_itself)
 }
 END_TEST
 
+/* ---- A packed once (tg_gemm_pack_a + tg_gemm_prepacked) ---- */
+
+/* pack_b over a plain row-major B (ctx), as a convolution's implicit im2col would pack it. */
+typedef struct plain_b {
+    const tg_real *b;
+    int64_t ldb;
+} plain_b;
+static void pack_plain_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst)
+{
+    const plain_b *pb = ctx;
+    for (int64_t jr = 0; jr < nc; jr += nr)
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t j = 0; j < nr; j++)
+                *dst++ = jr + j < nc ? pb->b[(p0 + p) * pb->ldb + j0 + jr + j] : 0;
+}
+
+/* Every shape and alpha/beta of the reference test with A transposed or not, B given or packed by a
+ * function, 1 and 2 threads: within the reference bound, and bit-identical to tg_gemm wherever
+ * tg_gemm runs the packed nest (its small-product loops sum in another order). */
+START_TEST(test_gemm_prepacked_a)
+{
+    if (tg_gemm_set_kernel(kernel_names[_i]) != 0) return;
+    int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int s = 0; s < n_shapes; s++)
+        for (int v = 0; v < 8; v++) {
+            bool ta = v & 1, by_function = v & 2;
+            int threads = v & 4 ? 2 : 1, ab = (s + v) % 3;
+            product p;
+            product_make(&p, ta, false, shapes[s][0], shapes[s][1], shapes[s][2], v % 3 ? 3 : 0, alpha_beta[ab][0],
+                         alpha_beta[ab][1], (uint64_t)(s * 8 + v + 900));
+            tg_set_threads(threads);
+            size_t c_size = (size_t)(p.m * p.ldc) * sizeof(tg_real);
+            tg_real *packed = malloc((size_t)tg_gemm_packed_a_size(p.m, p.k) * sizeof(tg_real) + 1);
+            tg_real *plain = malloc(c_size);
+            ck_assert(packed && plain);
+            product_run(&p);
+            memcpy(plain, p.c, c_size);
+            memcpy(p.c, p.c0, c_size);
+            tg_gemm_pack_a(ta, p.m, p.k, p.a, p.lda, packed);
+            plain_b src = {p.b, p.ldb};
+            tg_gemm_prepacked(p.m, p.n, p.k, p.alpha, packed, by_function ? NULL : p.b, p.ldb,
+                              by_function ? pack_plain_b : NULL, &src, p.beta, p.c, p.ldc);
+            product_check(&p, kernel_names[_i]);
+            bool blocked = p.m > 1 && p.n > 1 && p.m * p.n * p.k > 16 * 16 * 16;
+            if (blocked)
+                ck_assert_msg(!memcmp(p.c, plain, c_size), "%s: prepacked differs from tg_gemm (m=%lld n=%lld k=%lld ta=%d)",
+                              kernel_names[_i], (long long)p.m, (long long)p.n, (long long)p.k, ta);
+            free(packed);
+            free(plain);
+            product_free(&p);
+        }
+}
+END_TEST
+
 /* ---- threads: bit-identical results ---- */
 
 static const int64_t parallel_shapes[][3] = {{130, 300, 70}, {300, 130, 70}, {97, 4133, 20}, {257, 263, 270}, {96, 128, 100}};
@@ -318,6 +373,7 @@ Suite *suite_gemm(void)
     tc = gemm_tcase("reference");
     tcase_add_loop_test(tc, test_gemm_matches_reference, 0, 3);
     tcase_add_loop_test(tc, test_gemm_every_partial_row_panel, 0, 3);
+    tcase_add_loop_test(tc, test_gemm_prepacked_a, 0, 3);
     suite_add_tcase(s, tc);
     tc = gemm_tcase("threads");
     tcase_add_loop_test(tc, test_gemm_threads_bit_identical, 0, 3);

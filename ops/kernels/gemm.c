@@ -7,7 +7,9 @@
  * The first K block applies the caller's beta, later ones accumulate (beta 1). A partial row panel
  * (the last rows of C) runs the micro-kernel variant for that many rows, straight into C; a
  * partial column panel (zero-padded in the pack) is computed into a scratch tile and copied out.
- * tg_gemm_packed_b runs the same nest with B packed by the caller's function (implicit im2col).
+ * tg_gemm_packed_b runs the same nest with B packed by the caller's function (implicit im2col);
+ * tg_gemm_prepacked with A packed once beforehand (tg_gemm_pack_a: a filter reused image after
+ * image), which skips the A packing.
  *
  * Threads split C into contiguous column (or row) ranges aligned to NR (MR); each thread runs the
  * whole nest on its range with its own packing buffers, so every element of C is summed by one
@@ -133,10 +135,34 @@ typedef struct gemm_job {
     bool split_rows; /* threads split rows (MR panels) rather than columns (NR panels) */
     tg_gemm_pack_b_fn pack_b; /* B given by its packing function (b unused), or NULL */
     const void *pack_ctx;
+    const tg_real *packed_a;  /* A already in panels (tg_gemm_pack_a; a unused), or NULL */
 } gemm_job;
+
+/* K in equal blocks of at most kern->kc (784 = 4 x 196, not 3 x 256 + 16: a thin last block pays
+ * a whole pass of packing and C updates for little work). */
+static int64_t k_step_of(const tg_gemm_kernel *kern, int64_t k)
+{
+    const int64_t k_blocks = (k + kern->kc - 1) / kern->kc;
+    return (k + k_blocks - 1) / k_blocks;
+}
+
+/* Rows of C rounded up to whole MR panels: the packed A holds that many rows per K block. */
+static int64_t padded_rows(const tg_gemm_kernel *kern, int64_t m) { return (m + kern->mr - 1) / kern->mr * kern->mr; }
+
+/* Where A's panels for K block pc..pc+kc and rows from i (a multiple of MR) start in a packed A:
+ * the blocks one after another, each padded_rows x kc as MR-row panels. */
+static const tg_real *packed_a_panels(const gemm_job *g, int64_t pc, int64_t kc, int64_t i)
+{
+    return g->packed_a + pc * padded_rows(g->kernel, g->m) + i * kc;
+}
 
 static inline tg_real a_at(const gemm_job *g, int64_t i, int64_t p)
 {
+    if (g->packed_a) {
+        const int64_t step = k_step_of(g->kernel, g->k), pc = p / step * step, mr = g->kernel->mr;
+        const int64_t kc = g->k - pc < step ? g->k - pc : step;
+        return packed_a_panels(g, pc, kc, i / mr * mr)[(p - pc) * mr + i % mr];
+    }
     return g->trans_a ? g->a[p * g->lda + i] : g->a[i * g->lda + p];
 }
 
@@ -214,22 +240,24 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
 
     for (int64_t jc = j0; jc < j1; jc += kern->nc) {
         int64_t nc = j1 - jc < kern->nc ? j1 - jc : kern->nc;
-        /* K in equal blocks of at most kern->kc (784 = 4 x 196, not 3 x 256 + 16: a thin last block
-         * pays a whole pass of packing and C updates for little work) */
-        const int64_t k_blocks = (g->k + kern->kc - 1) / kern->kc, k_step = (g->k + k_blocks - 1) / k_blocks;
+        const int64_t k_step = k_step_of(kern, g->k);
         for (int64_t pc = 0; pc < g->k; pc += k_step) {
             int64_t kc = g->k - pc < k_step ? g->k - pc : k_step;
             tg_real beta = pc == 0 ? g->beta : 1;
             pack_b(g, pc, kc, jc, nc, buf->b);
             for (int64_t ic = i0; ic < i1; ic += kern->mc) {
                 int64_t mc = i1 - ic < kern->mc ? i1 - ic : kern->mc;
-                pack_a(g, ic, mc, pc, kc, buf->a);
+                const tg_real *a_panels = buf->a; /* ic is a multiple of MR: so are all kernels' mc */
+                if (g->packed_a)
+                    a_panels = packed_a_panels(g, pc, kc, ic);
+                else
+                    pack_a(g, ic, mc, pc, kc, buf->a);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int64_t cols = nc - jr < nr ? nc - jr : nr;
                     const tg_real *pb = buf->b + jr * kc;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int64_t rows = mc - ir < mr ? mc - ir : mr;
-                        const tg_real *pa = buf->a + ir * kc;
+                        const tg_real *pa = a_panels + ir * kc;
                         tg_real *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         tg_gemm_ukernel_fn run = kern->run[rows - 1];
                         if (cols == nr) { /* full or partial row panel: straight into C */
@@ -349,14 +377,20 @@ static void run_blocked(gemm_job *g)
         tg_parallel_for(panels, gemm_range, g);
 }
 
+/* C = beta*C: the whole product when K is empty or alpha is 0 */
+static void scale_c(int64_t m, int64_t n, tg_real beta, tg_real *c, int64_t ldc)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+}
+
 void tg_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, tg_real alpha,
              const tg_real *a, int64_t lda, const tg_real *b, int64_t ldb, tg_real beta, tg_real *c,
              int64_t ldc)
 {
     if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0) { /* C = beta*C */
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
         return;
     }
     gemm_job g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
@@ -375,12 +409,40 @@ void tg_gemm_packed_b(bool trans_a, int64_t m, int64_t n, int64_t k, tg_real alp
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        scale_c(m, n, beta, c, ldc);
         return;
     }
     gemm_job g = {.trans_a = trans_a, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda,
                   .ldc = ldc, .c = c, .kernel = current_kernel(), .pack_b = pack_b, .pack_ctx = ctx};
+    run_blocked(&g);
+}
+
+int64_t tg_gemm_packed_a_size(int64_t m, int64_t k)
+{
+    return m > 0 && k > 0 ? padded_rows(current_kernel(), m) * k : 0;
+}
+
+void tg_gemm_pack_a(bool trans_a, int64_t m, int64_t k, const tg_real *a, int64_t lda, tg_real *dst)
+{
+    if (m <= 0 || k <= 0) return;
+    gemm_job g = {.trans_a = trans_a, .m = m, .k = k, .a = a, .lda = lda, .kernel = current_kernel()};
+    const int64_t step = k_step_of(g.kernel, k);
+    for (int64_t pc = 0; pc < k; pc += step) {
+        int64_t kc = k - pc < step ? k - pc : step;
+        pack_a(&g, 0, m, pc, kc, dst + pc * padded_rows(g.kernel, m));
+    }
+}
+
+void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a, const tg_real *b,
+                       int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    gemm_job g = {.m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .b = b, .ldb = ldb, .ldc = ldc, .c = c,
+                  .kernel = current_kernel(), .pack_b = pack_b, .pack_ctx = ctx, .packed_a = packed_a};
     run_blocked(&g);
 }
 

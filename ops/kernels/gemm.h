@@ -29,6 +29,16 @@ typedef void (*tg_gemm_pack_b_fn)(const void *ctx, int64_t p0, int64_t kc, int64
  * threads and bit-identical results for any thread count). */
 void tg_gemm_packed_b(bool trans_a, int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *a, int64_t lda,
                       tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc);
+/* A packed once for many products with the same A (a convolution's filter, image after image):
+ * tg_gemm_pack_a writes op(A) (m x k) into dst (tg_gemm_packed_a_size elements) in the panels the
+ * blocked nest reads, and tg_gemm_prepacked computes C = alpha * A * B + beta * C from it without
+ * packing A again, B being either b (k x n, rows ldb apart) or, when b is NULL, pack_b's panels.
+ * Results are bit-identical to tg_gemm / tg_gemm_packed_b. The layout belongs to the micro-kernel
+ * in use: pack and multiply with no tg_gemm_set_kernel in between. */
+int64_t tg_gemm_packed_a_size(int64_t m, int64_t k);
+void tg_gemm_pack_a(bool trans_a, int64_t m, int64_t k, const tg_real *a, int64_t lda, tg_real *dst);
+void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a, const tg_real *b,
+                       int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc);
 /* For packing functions: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, zero for
  * lines <= r < width (the micro-kernel's SIMD transpose when it has one). */
 void tg_gemm_pack_transposed(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width, tg_real *dst);
