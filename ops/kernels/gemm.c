@@ -6,7 +6,8 @@
  *       -> jr, ir: one MR x NR micro-kernel call per tile.
  * The first K block applies the caller's beta, later ones accumulate (beta 1). A partial row panel
  * (the last rows of C) runs the micro-kernel variant for that many rows, straight into C; a
- * partial column panel (zero-padded in the pack) is computed into a scratch tile and copied out.
+ * partial column panel (zero-padded in the pack) is computed into a scratch tile and copied out,
+ * by the narrow kernel (half the columns) when it is at most half full.
  * tg_gemm_packed_b runs the same nest with B packed by the caller's function (implicit im2col);
  * tg_gemm_prepacked with A packed once beforehand (tg_gemm_pack_a: a filter reused image after
  * image), which skips the A packing.
@@ -259,8 +260,8 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                         int64_t rows = mc - ir < mr ? mc - ir : mr;
                         const tg_real *pa = a_panels + ir * kc;
                         tg_real *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                        tg_gemm_ukernel_fn run = kern->run[rows - 1];
-                        if (cols == nr) { /* full or partial row panel: straight into C */
+                        tg_gemm_ukernel_fn run = 2 * cols <= nr ? kern->run_narrow[rows - 1] : kern->run[rows - 1];
+                        if (cols == nr || 2 * cols == nr) { /* full or half panel: straight into C */
                             run(kc, pa, pb, c, g->ldc, g->alpha, beta);
                             continue;
                         }

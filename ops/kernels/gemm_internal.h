@@ -5,7 +5,8 @@
  * pa is a kc x MR panel of op(A) (MR values per k step), pb a kc x NR panel of op(B) (NR values
  * per k step, 64-byte aligned). With beta == 0, C is only written (NaNs in C never propagate).
  * Each kernel comes in MR variants: run[r - 1] reads the same MR-strided A panel but computes and
- * writes only the first r rows of the tile (the last, partial row panel of C).
+ * writes only the first r rows of the tile (the last, partial row panel of C), and run_narrow[r - 1]
+ * only the first NR/2 columns of those (a last column panel at most half full).
  * Each micro-kernel file is compiled in both precisions and provides the kernel for tg_real.
  */
 #ifndef TG_GEMM_INTERNAL_H
@@ -29,6 +30,7 @@ typedef struct tg_gemm_kernel {
     int mr, nr;            /* tile shape */
     int kc, mc, nc;        /* cache blocks: kc x nr panel of B in L1, mc x kc of A in L2, kc x nc of B in L3 */
     const tg_gemm_ukernel_fn *run; /* run[r - 1]: the first r rows of the tile; run[mr - 1]: all */
+    const tg_gemm_ukernel_fn *run_narrow; /* the same for the first nr/2 columns only */
     tg_gemm_pack_t_fn pack_t;      /* SIMD transposing pack, or NULL for gemm.c's plain loops */
 } tg_gemm_kernel;
 

@@ -9,14 +9,19 @@
  * The MR x NV accumulators live in registers; each k step loads NV vectors of B and broadcasts MR
  * values of A (an outer-product update). Contract in gemm_internal.h. One body, specialised for
  * every row count 1..MR, so a partial row panel (M = 50, 64 with MR = 12) writes straight into C
- * without computing padding rows or going through a scratch tile.
+ * without computing padding rows or going through a scratch tile; and again computing only the first
+ * NV/2 vectors of each row (UK_NAME_narrow), for a last column panel at most half full (N = 784 =
+ * 24*32 + 16 with NR = 32), which would otherwise compute a whole panel of padding.
  */
 #define UK_NR (UK_NV * UK_VLEN)
+#if UK_NV % 2
+#error "gemm_ukernel_template.h: the narrow kernels need an even UK_NV"
+#endif
 #define UK_CAT2(a, b) a##_##b
 #define UK_CAT(a, b) UK_CAT2(a, b)
 #define UK_BODY UK_CAT(UK_NAME, body)
 
-static inline __attribute__((always_inline)) void UK_BODY(int rows, int64_t kc, const tg_real *restrict pa,
+static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int64_t kc, const tg_real *restrict pa,
                                                            const tg_real *restrict pb, tg_real *restrict c,
                                                            int64_t ldc, tg_real alpha, tg_real beta)
 {
@@ -24,18 +29,18 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int64_t kc, 
 #pragma GCC unroll 16
     for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < UK_NV; v++) acc[i][v] = UK_ZERO();
+        for (int v = 0; v < nv; v++) acc[i][v] = UK_ZERO();
 
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
         UK_VEC b[UK_NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < UK_NV; v++) b[v] = UK_LOAD(pb + v * UK_VLEN);
+        for (int v = 0; v < nv; v++) b[v] = UK_LOAD(pb + v * UK_VLEN);
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++) {
             UK_VEC a = UK_SET1(pa[i]);
 #pragma GCC unroll 4
-            for (int v = 0; v < UK_NV; v++) acc[i][v] = UK_FMA(a, b[v], acc[i][v]);
+            for (int v = 0; v < nv; v++) acc[i][v] = UK_FMA(a, b[v], acc[i][v]);
         }
         pa += UK_MR;
         pb += UK_NR;
@@ -46,24 +51,30 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int64_t kc, 
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
-            for (int v = 0; v < UK_NV; v++) UK_STOREU(c + i * ldc + v * UK_VLEN, UK_MUL(va, acc[i][v]));
+            for (int v = 0; v < nv; v++) UK_STOREU(c + i * ldc + v * UK_VLEN, UK_MUL(va, acc[i][v]));
     } else {
         UK_VEC vb = UK_SET1(beta);
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
-            for (int v = 0; v < UK_NV; v++) {
+            for (int v = 0; v < nv; v++) {
                 tg_real *cp = c + i * ldc + v * UK_VLEN;
                 UK_STOREU(cp, UK_FMA(vb, UK_LOADU(cp), UK_MUL(va, acc[i][v])));
             }
     }
 }
 
-#define UK_ROWS_FN(r)                                                                                 \
-    static void UK_CAT(UK_NAME, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,  \
-                                   tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)     \
-    {                                                                                                 \
-        UK_BODY(r, kc, pa, pb, c, ldc, alpha, beta);                                                  \
+#define UK_NARROW UK_CAT(UK_NAME, narrow)
+#define UK_ROWS_FN(r)                                                                                     \
+    static void UK_CAT(UK_NAME, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,      \
+                                   tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)         \
+    {                                                                                                     \
+        UK_BODY(r, UK_NV, kc, pa, pb, c, ldc, alpha, beta);                                               \
+    }                                                                                                     \
+    static void UK_CAT(UK_NARROW, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,    \
+                                     tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)       \
+    {                                                                                                     \
+        UK_BODY(r, UK_NV / 2, kc, pa, pb, c, ldc, alpha, beta);                                           \
     }
 UK_ROWS_FN(1)
 #if UK_MR >= 2
@@ -141,7 +152,46 @@ static const tg_gemm_ukernel_fn UK_NAME[UK_MR] = {
 #endif
 };
 
+/* UK_NARROW[r - 1]: the same for the first NR/2 columns. */
+static const tg_gemm_ukernel_fn UK_NARROW[UK_MR] = {
+    UK_CAT(UK_NARROW, 1),
+#if UK_MR >= 2
+    UK_CAT(UK_NARROW, 2),
+#endif
+#if UK_MR >= 3
+    UK_CAT(UK_NARROW, 3),
+#endif
+#if UK_MR >= 4
+    UK_CAT(UK_NARROW, 4),
+#endif
+#if UK_MR >= 5
+    UK_CAT(UK_NARROW, 5),
+#endif
+#if UK_MR >= 6
+    UK_CAT(UK_NARROW, 6),
+#endif
+#if UK_MR >= 7
+    UK_CAT(UK_NARROW, 7),
+#endif
+#if UK_MR >= 8
+    UK_CAT(UK_NARROW, 8),
+#endif
+#if UK_MR >= 9
+    UK_CAT(UK_NARROW, 9),
+#endif
+#if UK_MR >= 10
+    UK_CAT(UK_NARROW, 10),
+#endif
+#if UK_MR >= 11
+    UK_CAT(UK_NARROW, 11),
+#endif
+#if UK_MR >= 12
+    UK_CAT(UK_NARROW, 12),
+#endif
+};
+
 #undef UK_ROWS_FN
+#undef UK_NARROW
 #undef UK_BODY
 #undef UK_CAT
 #undef UK_CAT2
