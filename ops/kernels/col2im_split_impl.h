@@ -1,8 +1,29 @@
 /* ops/kernels/col2im_split_impl.h — the strided col2im's split-phase loops (see im2col.h), kept
  * in one place for two builds: im2col.c compiles them for the baseline ISA and im2col_avx512.c with
  * AVX-512 enabled, so the compiler vectorises the same loops 16 floats wide (im2col.c picks at run
- * time). Include with SPLIT_FN(name) defined to name the functions. */
+ * time). Include with SPLIT_FN(name) defined to name the functions. An includer with SIMD defines
+ * SPLIT_SIMD and, before the include, SPLIT_FN(add_run) and SPLIT_FN(pair_add) (the two inner
+ * loops, whole vectors plus one masked tail: the compiler's own tails are scalar, and a 28-element
+ * run is 12 scalar adds after one vector). */
 #include "im2col.h"
+
+#ifndef SPLIT_SIMD
+/* dst[0:n] += src[0:n] */
+static inline void SPLIT_FN(add_run)(tg_real *restrict dst, const tg_real *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* dx[2a] += even[a], dx[2a + 1] += odd[a] for a < pairs */
+static inline void SPLIT_FN(pair_add)(tg_real *restrict dx, const tg_real *restrict even, const tg_real *restrict odd,
+                                      int64_t pairs)
+{
+    for (int64_t a = 0; a < pairs; a++) { /* vectorises: two loads, interleaved into the row */
+        dx[2 * a] += even[a];
+        dx[2 * a + 1] += odd[a];
+    }
+}
+#endif
 
 static int64_t split_floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -25,7 +46,7 @@ void SPLIT_FN(col2im_add_split)(const tg_conv_geom *g, const tg_real *col, int64
                             int64_t ih = oh * g->stride[1] + kh * g->dilation[1] - g->pad[1];
                             if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) continue;
                             tg_real *dst = dx_split + c * plane + (id * g->in[1] + ih) * pitch + r * len + q;
-                            for (int64_t ow = lo; ow < hi; ow++) dst[ow] += src[ow];
+                            if (hi > lo) SPLIT_FN(add_run)(dst + lo, src + lo, hi - lo);
                         }
                 }
 }
@@ -33,12 +54,9 @@ void SPLIT_FN(col2im_add_split)(const tg_conv_geom *g, const tg_real *col, int64
 static void SPLIT_FN(phase_pair_add)(tg_real *restrict dx, int64_t width, const tg_real *restrict even,
                                      const tg_real *restrict odd)
 {
-    int64_t a = 0;
-    for (; 2 * a + 1 < width; a++) { /* vectorises: two loads, interleaved into the row */
-        dx[2 * a] += even[a];
-        dx[2 * a + 1] += odd[a];
-    }
-    if (2 * a < width) dx[2 * a] += even[a];
+    const int64_t pairs = width / 2;
+    SPLIT_FN(pair_add)(dx, even, odd, pairs);
+    if (width % 2) dx[width - 1] += even[pairs];
 }
 
 void SPLIT_FN(phase_rows_add)(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows)
