@@ -292,11 +292,16 @@ static int core_weight_grad_blocked(tg_tape *t, const conv_core *k, const tg_rea
                              dwb + g * og * rows, rows);
         }
     }
-    for (int64_t o = 0; o < k->cb; o++) /* dwb[o, (block*taps + tap)*B + r] -> dw[o, (block*B + r)*taps + tap] */
-        for (int64_t j = 0; j < rows; j++) {
-            int64_t group = j / TG_IM2COL_BLOCK, r = j % TG_IM2COL_BLOCK, block = group / taps, tap = group % taps;
-            dw[o * rows + (block * TG_IM2COL_BLOCK + r) * taps + tap] += dwb[o * rows + j];
-        }
+    /* dwb[o, (block*taps + tap)*B + r] -> dw[o, (block*B + r)*taps + tap], without a division per
+     * element (those took 0.5 ms of the 16x64x56x56 stride-2 layer's 12 ms dW) */
+    for (int64_t o = 0; o < k->cb; o++) {
+        const tg_real *src = dwb + o * rows;
+        for (int64_t block = 0; block < blocks; block++)
+            for (int64_t tap = 0; tap < taps; tap++, src += TG_IM2COL_BLOCK) {
+                tg_real *dst = dw + o * rows + block * TG_IM2COL_BLOCK * taps + tap;
+                for (int64_t r = 0; r < TG_IM2COL_BLOCK; r++) dst[r * taps] += src[r];
+            }
+    }
     return 0;
 }
 
