@@ -238,11 +238,16 @@ static tg_status run_backward(tg_tensor *out)
     return TG_OK;
 }
 
-tg_status tg_backward_with(tg_tensor *out, const tg_real *dy)
+/* Seeds out's gradient with dy and runs backward. borrow: a fresh gradient is dy itself, not a
+ * copy (only read from then on: tg_tensor_grad copies it before anything adds to it). */
+static tg_status backward_seeded(tg_tensor *out, const tg_real *dy, bool borrow)
 {
     if (!out || !dy || out->dtype != TG_REAL) return TG_ERR_INVALID;
     if (out->tape && out->tape->has_error) return TG_ERR_STATE;
-    if (!out->grad && out->tape) { /* a fresh gradient is dy itself: copied, not zeroed then added */
+    if (!out->grad && out->tape && borrow) {
+        out->grad = (tg_real *)dy; /* read-only while borrowed */
+        out->grad_borrowed = true;
+    } else if (!out->grad && out->tape) { /* a fresh gradient is dy: copied, not zeroed then added */
         out->grad = tg_tape_alloc(out->tape, (size_t)(out->numel ? out->numel : 1) * sizeof *out->grad);
         if (!out->grad) return TG_ERR_NOMEM;
         memcpy(out->grad, dy, (size_t)out->numel * sizeof *dy);
@@ -255,6 +260,8 @@ tg_status tg_backward_with(tg_tensor *out, const tg_real *dy)
     return run_backward(out);
 }
 
+tg_status tg_backward_with(tg_tensor *out, const tg_real *dy) { return backward_seeded(out, dy, true); }
+
 tg_status tg_backward(tg_tensor *loss)
 {
     if (!loss || loss->dtype != TG_REAL || loss->numel != 1) {
@@ -265,8 +272,8 @@ tg_status tg_backward(tg_tensor *loss)
         }
         return TG_ERR_INVALID;
     }
-    const tg_real one = 1;
-    return tg_backward_with(loss, &one);
+    const tg_real one = 1; /* on this stack frame: copied, never borrowed */
+    return backward_seeded(loss, &one, false);
 }
 
 /* ---- random stream: xoshiro256** seeded by splitmix64 ---- */

@@ -99,7 +99,11 @@ void tg_tape_record(tg_tape *t, tg_node *n);
  * TG_ERR_INVALID for NULL or a loss with more than one element; TG_ERR_STATE when the tape
  * holds an error. Gradients accumulate: zero parameters' grads between steps. */
 tg_status tg_backward(tg_tensor *loss);
-/* Same with an explicit upstream gradient dy of out's shape (numel values). */
+/* Same with an explicit upstream gradient dy of out's shape (numel values). A tape tensor's fresh
+ * gradient is dy itself, not a copy (PyTorch's y.backward(dy) does not copy either): keep dy alive
+ * and unchanged while out->grad is read, until the tape is reset. tapegrad never writes to it:
+ * anything that adds to out's gradient later (another backward, tg_tensor_zero_grad) first gives
+ * out a gradient of its own. */
 tg_status tg_backward_with(tg_tensor *out, const tg_real *dy);
 
 /* --- the tape's random stream (dropout, init helpers) --- */

@@ -110,8 +110,15 @@ void tg_tensor_set(tg_tensor *t, const tg_real *values)
 tg_real *tg_tensor_grad(tg_tensor *t)
 {
     if (!t || t->dtype != TG_REAL) return NULL;
-    if (t->grad) return t->grad;
     size_t bytes = (size_t)(t->numel ? t->numel : 1) * sizeof(tg_real);
+    if (t->grad && t->grad_borrowed) { /* the caller's dy: written to from now on, so copied first */
+        tg_real *own = t->tape ? tg_tape_alloc(t->tape, bytes) : NULL;
+        if (!own) return NULL;
+        memcpy(own, t->grad, (size_t)t->numel * sizeof *own);
+        t->grad = own;
+        t->grad_borrowed = false;
+    }
+    if (t->grad) return t->grad;
     if (t->tape) {
         t->grad = tg_tape_alloc_zero(t->tape, bytes);
     } else {
@@ -122,7 +129,13 @@ tg_real *tg_tensor_grad(tg_tensor *t)
 
 void tg_tensor_zero_grad(tg_tensor *t)
 {
-    if (t && t->grad) memset(t->grad, 0, (size_t)t->numel * sizeof(tg_real));
+    if (t && t->grad && t->grad_borrowed) { /* never write to the caller's dy: a fresh zero gradient */
+        t->grad = NULL;
+        t->grad_borrowed = false;
+        tg_tensor_grad(t);
+    } else if (t && t->grad) {
+        memset(t->grad, 0, (size_t)t->numel * sizeof(tg_real));
+    }
 }
 
 tg_tensor *tg_tensor_set_name(tg_tensor *t, const char *name)

@@ -52,6 +52,7 @@ typedef struct tg_tensor {
         int64_t *idata; /* dtype TG_INT64 */
     };
     tg_real *grad;      /* same size as data; NULL until a gradient reaches the tensor */
+    bool grad_borrowed; /* grad is tg_backward_with's dy, read-only: copied before anything adds to it */
     bool requires_grad; /* leaves: set by the user; op outputs: set when recorded on the tape */
     bool is_param;      /* a module's learnable parameter (drawn differently in DOT) */
     bool owns_data;     /* long-lived tensors that malloc'd their data */

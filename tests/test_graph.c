@@ -221,6 +221,42 @@ START_TEST(backward_twice_after_reset_is_identical)
 }
 END_TEST
 
+/* tg_backward_with's dy becomes y's gradient without a copy: whatever later adds to y's gradient
+ * (a second backward, a backward from a loss that uses y) or zeroes it must leave dy untouched. */
+START_TEST(backward_with_never_writes_dy)
+{
+    register_ops();
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv((double[]){1, -2, 3}, 1, 3);
+    x->requires_grad = true;
+    tg_tensor *y = apply1(t, op_square, x);
+    tg_real dy[3] = {1, 0.5, -1}, dy2[3] = {2, 2, 2};
+    ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+    tt_assert_close(y->grad, ((double[]){1, 0.5, -1}), 3, 0);
+    tt_assert_close(x->grad, ((double[]){2, -2, -6}), 3, 1e-6); /* 2x * dy */
+    ck_assert_int_eq(tg_backward_with(y, dy2), TG_OK);           /* y's gradient becomes dy + dy2 */
+    tt_assert_close(y->grad, ((double[]){3, 2.5, 1}), 3, 0);
+    tt_assert_close(dy, ((double[]){1, 0.5, -1}), 3, 0);
+
+    /* a loss recorded after y adds to y's gradient through the ops' input gradients */
+    tg_tensor_zero_grad(x);
+    tg_tensor *z = apply1(t, op_square, x);
+    ck_assert_int_eq(tg_backward_with(z, dy), TG_OK);
+    tg_tensor *w = apply2(t, op_mul2, z, z); /* dw/dz = 2z */
+    ck_assert_int_eq(tg_backward_with(w, dy2), TG_OK);
+    tt_assert_close(z->grad, ((double[]){1 + 2 * 2 * 1, 0.5 + 2 * 2 * 4, -1 + 2 * 2 * 9}), 3, 1e-6);
+    tt_assert_close(dy, ((double[]){1, 0.5, -1}), 3, 0);
+    tt_assert_close(dy2, ((double[]){2, 2, 2}), 3, 0);
+
+    tg_tensor_zero_grad(z); /* zeroing a borrowed gradient zeroes z's own, not dy */
+    tg_tensor *u = apply1(t, op_square, x);
+    ck_assert_int_eq(tg_backward_with(u, dy), TG_OK);
+    tg_tensor_zero_grad(u);
+    tt_assert_close(u->grad, ((double[]){0, 0, 0}), 3, 0);
+    tt_assert_close(dy, ((double[]){1, 0.5, -1}), 3, 0);
+}
+END_TEST
+
 START_TEST(no_grad_records_nothing)
 {
     register_ops();
@@ -412,6 +448,7 @@ Suite *suite_graph(void)
     tcase_add_test(tc, arena_limit_is_an_error);
     tcase_add_test(tc, backward_square_and_fanout);
     tcase_add_test(tc, backward_twice_after_reset_is_identical);
+    tcase_add_test(tc, backward_with_never_writes_dy);
     tcase_add_test(tc, no_grad_records_nothing);
     tcase_add_test(tc, errors_first_kept_and_null_propagates);
     tcase_add_test(tc, int_inputs_rejected_where_real_expected);
