@@ -16,7 +16,8 @@
  * 180°-rotated, channel-swapped filter, evaluated per phase of the stride so the inserted zeros
  * are never multiplied; or (col2im) W^T dB by GEMM scattered by col2im (split by column phase
  * when strided). dW = corr(A, dB) = dB * im2col(A)^T (again packed from A: tg_im2col_pack_bt, or
- * by plain copies from a channel-blocked A when groups have whole blocks of 32 channels);
+ * by plain copies from a channel-blocked A when groups have whole blocks of 32 channels; a single
+ * large 2-D/1-D image's B is read in place from a zero-padded blocked copy, never packed);
  * db = sum of dB.
  * Padding modes other than zeros pad A explicitly (tg_pad_kernel) and run a valid convolution,
  * as PyTorch does; the gradient of the padded A goes back through tg_pad_backward_kernel.
@@ -271,6 +272,86 @@ static void block_range(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+/* One image channel-blocked with its zero padding stored, for dW with B read in place: A as
+ * [block][D'][H'][W'][32], the input pre[] into the border, every tap's read of every output
+ * inside (so the GEMM reads B's rows where they lie, no bounds checks, no packing). */
+typedef struct padded_blocks {
+    const conv_core *k;
+    const tg_real *a;      /* the image's first channel of the group */
+    tg_real *xp;
+    int64_t pre[3], size[3], plane; /* plane: floats per block */
+    const int64_t *tap_offset;      /* per tap, from a block's origin to output 0's read */
+} padded_blocks;
+
+static padded_blocks padded_blocks_of(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    padded_blocks p = {.k = k, .plane = TG_IM2COL_BLOCK};
+    for (int d = 0; d < 3; d++) {
+        p.pre[d] = g->pad[d] > 0 ? g->pad[d] : 0;
+        int64_t reach = (g->out[d] - 1) * g->stride[d] + (g->kernel[d] - 1) * g->dilation[d] - g->pad[d] + p.pre[d] + 1;
+        p.size[d] = g->in[d] + p.pre[d] > reach ? g->in[d] + p.pre[d] : reach;
+        p.plane *= p.size[d];
+    }
+    return p;
+}
+
+/* Input rows begin..end ((block, d, h), block-major) of the image into xp: 32 channels transposed. */
+static void padded_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const padded_blocks *p = ctx;
+    const tg_conv_geom *g = &p->k->geom;
+    const int64_t rows = g->in[0] * g->in[1], pa = core_a_size(p->k);
+    for (int64_t task = begin; task < end; task++) {
+        const int64_t b = task / rows, row = task % rows, d = row / g->in[1], h = row % g->in[1];
+        tg_real *dst = p->xp + b * p->plane + (((d + p->pre[0]) * p->size[1] + h + p->pre[1]) * p->size[2] + p->pre[2]) * TG_IM2COL_BLOCK;
+        tg_gemm_pack_transposed(p->a + b * TG_IM2COL_BLOCK * pa + row * g->in[2], pa, TG_IM2COL_BLOCK, g->in[2],
+                                TG_IM2COL_BLOCK, dst);
+    }
+}
+
+/* tg_gemm_b_in_place's panel: column j of B = im2col(A)^T in (block, tap, channel) order. */
+static const tg_real *padded_panel(const void *ctx, int64_t j)
+{
+    const padded_blocks *p = ctx;
+    const int64_t taps = core_taps(p->k), group = j / TG_IM2COL_BLOCK;
+    return p->xp + group / taps * p->plane + p->tap_offset[group % taps] + j % TG_IM2COL_BLOCK;
+}
+
+/* dW' += dB * im2col(A)^T image by image, B read in place from the padded blocked copy (2-D/1-D:
+ * an image's output rows are B's row runs). The copy is about the price of the packing it
+ * replaces, which was done afresh for every block of K. */
+static int weight_grad_in_place(tg_tape *t, const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dwb)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t og = k->cb / k->groups, cg = g->channels, taps = core_taps(k), blocks = cg / TG_IM2COL_BLOCK;
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps;
+    padded_blocks p = padded_blocks_of(k);
+    p.xp = tg_tape_alloc_zero(t, (size_t)(blocks * p.plane) * sizeof *p.xp);
+    int64_t *tap_offset = tg_tape_alloc(t, (size_t)taps * sizeof *tap_offset);
+    tg_real *packed_db = tg_tape_alloc(t, (size_t)tg_gemm_packed_a_size(og, pb) * sizeof *packed_db + 1);
+    if (!p.xp || !tap_offset || !packed_db) return -1;
+    for (int64_t tap = 0; tap < taps; tap++) {
+        const int64_t kd = tap / (g->kernel[1] * g->kernel[2]), kh = tap / g->kernel[2] % g->kernel[1], kw = tap % g->kernel[2];
+        const int64_t d = kd * g->dilation[0] - g->pad[0] + p.pre[0], h = kh * g->dilation[1] - g->pad[1] + p.pre[1];
+        const int64_t w = kw * g->dilation[2] - g->pad[2] + p.pre[2];
+        tap_offset[tap] = ((d * p.size[1] + h) * p.size[2] + w) * TG_IM2COL_BLOCK;
+    }
+    p.tap_offset = tap_offset;
+    const tg_gemm_b_in_place b = {.panel = padded_panel, .ctx = &p, .seg_len = g->out[2],
+                                  .seg_stride = g->stride[1] * p.size[2] * TG_IM2COL_BLOCK,
+                                  .row_stride = g->stride[2] * TG_IM2COL_BLOCK};
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t grp = 0; grp < k->groups; grp++) {
+            p.a = a + (n * k->ca + grp * cg) * pa;
+            tg_parallel_for(blocks * g->in[0] * g->in[1], padded_rows, &p);
+            /* dB packed in one pass (the GEMM would repack it for every panel block) */
+            tg_gemm_pack_a(false, og, pb, db + (n * k->cb + grp * og) * pb, pb, packed_db);
+            tg_gemm_prepacked_in_place(og, rows, pb, 1, packed_db, &b, 1, dwb + grp * og * rows, rows);
+        }
+    return 0;
+}
+
 /* dW += corr(A, dB) with A channel-blocked per block of images: dW' (rows in (block, tap,
  * channel) order) by GEMM, then added into dW's (channel, tap) order. */
 static int core_weight_grad_blocked(tg_tape *t, const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw,
@@ -278,10 +359,14 @@ static int core_weight_grad_blocked(tg_tape *t, const conv_core *k, const tg_rea
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k), blocks = cg / TG_IM2COL_BLOCK;
     const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
-    tg_real *xb = tg_tape_alloc(t, (size_t)(nb * cg * pa) * sizeof *xb);
     tg_real *dwb = tg_tape_alloc_zero(t, (size_t)(k->cb * rows) * sizeof *dwb);
-    if (!xb || !dwb) return -1;
-    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+    if (!dwb) return -1;
+    /* one image at a time, 2-D or 1-D: its output rows are runs of B's rows, read in place */
+    const bool in_place = nb == 1 && k->geom.out[0] == 1;
+    if (in_place && weight_grad_in_place(t, k, a, db, dwb)) return -1;
+    tg_real *xb = in_place ? NULL : tg_tape_alloc(t, (size_t)(nb * cg * pa) * sizeof *xb);
+    if (!in_place && !xb) return -1;
+    for (int64_t n0 = 0; !in_place && n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
             block_job job = {k, a + (n0 * k->ca + g * cg) * pa, xb};

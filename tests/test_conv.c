@@ -316,7 +316,7 @@ static void ref_conv_dw(const ref_cfg *c, const tg_real *x, const tg_real *dy, d
 /* Groups of whole 32-channel blocks take the channel-blocked dW (tg_im2col_pack_bt_blocked: rows
  * in (block, tap, channel) order, then permuted back): against naive loops for every micro-kernel
  * (panels of 32, 16 and 8 columns split the blocks differently), 1 and 2 threads, ranks 1-3,
- * strides, dilations, pads, groups, stacked small images and single large ones. */
+ * strides, dilations, pads, groups, stacked small images and single large ones (B read in place). */
 START_TEST(weight_grad_channel_blocked)
 {
     static const char *const kernels[] = {"portable", "avx2", "avx512"};
@@ -328,7 +328,14 @@ START_TEST(weight_grad_channel_blocked)
         cfg(2, 2, 32, 3, 1, V(6, 6), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),   /* 1x1 */
         cfg(1, 2, 32, 5, 1, V(17), V(5), V(3), V(2), V(1), NULL),
         cfg(3, 2, 32, 3, 1, V(4, 5, 6), V(2, 3, 2), V(1, 2, 1), V(1, 1, 0), V(1, 1, 2), NULL),
+        /* single images of 512+ outputs, 2-D/1-D or one output plane deep: B read in place from the
+         * padded copy (strides, pads, dilations, groups; images one after another) */
+        cfg(2, 2, 32, 5, 1, V(46, 47), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL),
+        cfg(2, 1, 64, 6, 2, V(36, 33), V(3, 3), V(2, 1), V(1, 2), V(1, 2), NULL),
+        cfg(1, 1, 32, 3, 1, V(700), V(4), V(1), V(2), V(3), NULL),
+        cfg(3, 1, 32, 4, 1, V(3, 24, 25), V(3, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1), NULL),
     };
+    tg_tape *t = tt_tape();
     for (int kind = 0; kind < 3; kind++) {
         if (tg_gemm_set_kernel(kernels[kind]) != 0) continue;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -337,7 +344,7 @@ START_TEST(weight_grad_channel_blocked)
                 const ref_cfg *c = &cases[i];
                 ref_case r = make_case(c, false, 1100 + i);
                 r.w->requires_grad = true;
-                tg_tape *t = tt_tape();
+                tg_tape_reset(t);
                 tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
                 ck_assert_ptr_nonnull(y);
                 tg_tensor *dy = tt_random(y->ndim, y->shape, 1200 + i, -1, 1);

@@ -283,6 +283,69 @@ START_TEST(test_gemm_prepacked_a)
 }
 END_TEST
 
+/* ---- B read in place (tg_gemm_prepacked_in_place) ---- */
+
+/* B's panel j: rows in runs of seg_len, runs seg_stride apart, rows row_stride apart in a run, the
+ * panels panel_stride apart: a layout a packed B never has (gaps, runs, K blocks crossing runs). */
+typedef struct strided_b {
+    const tg_real *base;
+    int64_t panel_stride, seg_len, seg_stride, row_stride;
+} strided_b;
+static const tg_real *strided_panel(const void *ctx, int64_t j)
+{
+    const strided_b *b = ctx;
+    return b->base + j / tg_gemm_col_panel() * b->panel_stride + j % tg_gemm_col_panel();
+}
+
+START_TEST(test_gemm_b_in_place)
+{
+    if (tg_gemm_set_kernel(kernel_names[_i]) != 0) return;
+    const int nr = tg_gemm_col_panel();
+    static const int64_t cases[][4] = {/* m, panels, k, seg_len */
+                                       {12, 1, 5, 5}, {13, 2, 300, 7}, {64, 3, 784, 28}, {5, 2, 600, 1000}, {37, 1, 97, 1}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int threads = 1; threads <= 2; threads++) {
+            const int64_t m = cases[ci][0], n = cases[ci][1] * nr, k = cases[ci][2], seg_len = cases[ci][3];
+            const int64_t row_stride = nr + 3, seg_stride = seg_len * row_stride + 5;
+            const int64_t segs = (k + seg_len - 1) / seg_len, panel_stride = segs * seg_stride + 2;
+            size_t b_size = (size_t)(cases[ci][1] * panel_stride);
+            tg_real *bs = malloc(b_size * sizeof *bs), *a = malloc((size_t)(m * k) * sizeof *a);
+            tg_real *packed = malloc((size_t)tg_gemm_packed_a_size(m, k) * sizeof *packed + 1);
+            tg_real *c = malloc((size_t)(m * n) * sizeof *c);
+            ck_assert(bs && a && packed && c);
+            uint64_t state = 77 + ci;
+            for (size_t i = 0; i < b_size; i++) bs[i] = (tg_real)next_value(&state);
+            for (int64_t i = 0; i < m * k; i++) a[i] = (tg_real)next_value(&state);
+            tg_real *c0 = malloc((size_t)(m * n) * sizeof *c0), *dense = malloc((size_t)(k * n) * sizeof *dense);
+            tg_real *want = malloc((size_t)(m * n) * sizeof *want);
+            ck_assert(c0 && dense && want);
+            for (int64_t i = 0; i < m * n; i++) c[i] = c0[i] = (tg_real)next_value(&state);
+            strided_b src = {bs, panel_stride, seg_len, seg_stride, row_stride};
+            tg_gemm_b_in_place b = {.panel = strided_panel, .ctx = &src, .seg_len = seg_len, .seg_stride = seg_stride,
+                                    .row_stride = row_stride};
+            for (int64_t p = 0; p < k; p++) /* B copied out through the same addressing */
+                for (int64_t j = 0; j < n; j++)
+                    dense[p * n + j] = strided_panel(&src, j / nr * nr)[j % nr + p / seg_len * seg_stride + p % seg_len * row_stride];
+            tg_gemm_reference(false, false, m, n, k, 0.5, a, k, dense, n, 0, want, n);
+            tg_set_threads(threads);
+            tg_gemm_pack_a(false, m, k, a, k, packed);
+            tg_gemm_prepacked_in_place(m, n, k, 0.5, packed, &b, 2, c, n);
+            for (int64_t i = 0; i < m * n; i++) /* |a|, |b|, |c| <= 1 */
+                ck_assert_msg(fabs(c[i] - (want[i] + 2 * c0[i])) <= (k + 3) * TT_EPS * (0.5 * k + 2),
+                              "%s: C[%lld] = %g, want %g (m=%lld n=%lld k=%lld, %d threads)", kernel_names[_i],
+                              (long long)i, (double)c[i], (double)(want[i] + 2 * c0[i]), (long long)m, (long long)n,
+                              (long long)k, threads);
+            free(c0);
+            free(dense);
+            free(want);
+            free(bs);
+            free(a);
+            free(packed);
+            free(c);
+        }
+}
+END_TEST
+
 /* ---- threads: bit-identical results ---- */
 
 static const int64_t parallel_shapes[][3] = {{130, 300, 70}, {300, 130, 70}, {97, 4133, 20}, {257, 263, 270}, {96, 128, 100}};
@@ -374,6 +437,7 @@ Suite *suite_gemm(void)
     tcase_add_loop_test(tc, test_gemm_matches_reference, 0, 3);
     tcase_add_loop_test(tc, test_gemm_every_partial_row_panel, 0, 3);
     tcase_add_loop_test(tc, test_gemm_prepacked_a, 0, 3);
+    tcase_add_loop_test(tc, test_gemm_b_in_place, 0, 3);
     suite_add_tcase(s, tc);
     tc = gemm_tcase("threads");
     tcase_add_loop_test(tc, test_gemm_threads_bit_identical, 0, 3);

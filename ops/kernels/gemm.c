@@ -10,7 +10,7 @@
  * by the narrow kernel (half the columns) when it is at most half full.
  * tg_gemm_packed_b runs the same nest with B packed by the caller's function (implicit im2col);
  * tg_gemm_prepacked with A packed once beforehand (tg_gemm_pack_a: a filter reused image after
- * image), which skips the A packing.
+ * image), which skips the A packing; tg_gemm_prepacked_in_place also reads B where it lies.
  *
  * Threads split C into contiguous column (or row) ranges aligned to NR (MR); each thread runs the
  * whole nest on its range with its own packing buffers, so every element of C is summed by one
@@ -137,6 +137,7 @@ typedef struct gemm_job {
     tg_gemm_pack_b_fn pack_b; /* B given by its packing function (b unused), or NULL */
     const void *pack_ctx;
     const tg_real *packed_a;  /* A already in panels (tg_gemm_pack_a; a unused), or NULL */
+    const tg_gemm_b_in_place *b_in_place; /* B read where it lies, never packed (b unused), or NULL */
 } gemm_job;
 
 /* K in equal blocks of at most kern->kc (784 = 4 x 196, not 3 x 256 + 16: a thin last block pays
@@ -234,8 +235,9 @@ static void pack_b(const gemm_job *g, int64_t p0, int64_t kc, int64_t j0, int64_
 static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     const tg_gemm_kernel *kern = g->kernel;
-    pack_buffers *buf = thread_buffers(kern);
-    if (!buf) return false;
+    const bool packs = !g->packed_a || !g->b_in_place; /* with neither operand to pack, no buffers */
+    pack_buffers *buf = packs ? thread_buffers(kern) : NULL;
+    if (packs && !buf) return false;
     const int mr = kern->mr, nr = kern->nr;
     tg_real edge[TG_GEMM_MAX_MR * TG_GEMM_MAX_NR];
 
@@ -245,16 +247,29 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
         for (int64_t pc = 0; pc < g->k; pc += k_step) {
             int64_t kc = g->k - pc < k_step ? g->k - pc : k_step;
             tg_real beta = pc == 0 ? g->beta : 1;
-            pack_b(g, pc, kc, jc, nc, buf->b);
+            if (!g->b_in_place) pack_b(g, pc, kc, jc, nc, buf->b);
             for (int64_t ic = i0; ic < i1; ic += kern->mc) {
                 int64_t mc = i1 - ic < kern->mc ? i1 - ic : kern->mc;
-                const tg_real *a_panels = buf->a; /* ic is a multiple of MR: so are all kernels' mc */
-                if (g->packed_a)
+                const tg_real *a_panels; /* ic is a multiple of MR: so are all kernels' mc */
+                if (g->packed_a) {
                     a_panels = packed_a_panels(g, pc, kc, ic);
-                else
+                } else {
                     pack_a(g, ic, mc, pc, kc, buf->a);
+                    a_panels = buf->a;
+                }
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int64_t cols = nc - jr < nr ? nc - jr : nr;
+                    if (g->b_in_place) { /* whole panels (n is a multiple of NR): straight into C */
+                        const tg_gemm_b_in_place *bp = g->b_in_place;
+                        const tg_real *seg = bp->panel(bp->ctx, jc + jr) + pc / bp->seg_len * bp->seg_stride;
+                        for (int64_t ir = 0; ir < mc; ir += mr) {
+                            int64_t rows = mc - ir < mr ? mc - ir : mr;
+                            kern->run_in_place[rows - 1](kc, a_panels + ir * kc, seg, pc % bp->seg_len, bp->seg_len,
+                                                         bp->seg_stride, bp->row_stride,
+                                                         g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta);
+                        }
+                        continue;
+                    }
                     const tg_real *pb = buf->b + jr * kc;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int64_t rows = mc - ir < mr ? mc - ir : mr;
@@ -444,6 +459,21 @@ void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_
     }
     gemm_job g = {.m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .b = b, .ldb = ldb, .ldc = ldc, .c = c,
                   .kernel = current_kernel(), .pack_b = pack_b, .pack_ctx = ctx, .packed_a = packed_a};
+    run_blocked(&g);
+}
+
+int tg_gemm_col_panel(void) { return current_kernel()->nr; }
+
+void tg_gemm_prepacked_in_place(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a,
+                                const tg_gemm_b_in_place *b, tg_real beta, tg_real *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    gemm_job g = {.m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .ldc = ldc, .c = c,
+                  .kernel = current_kernel(), .packed_a = packed_a, .b_in_place = b};
     run_blocked(&g);
 }
 

@@ -39,6 +39,21 @@ int64_t tg_gemm_packed_a_size(int64_t m, int64_t k);
 void tg_gemm_pack_a(bool trans_a, int64_t m, int64_t k, const tg_real *a, int64_t lda, tg_real *dst);
 void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a, const tg_real *b,
                        int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc);
+/* B read where it lies instead of packed: each panel of NR columns (NR = tg_gemm_col_panel())
+ * starting at column j (a multiple of NR) has its row p at panel(ctx, j) + (p / seg_len) *
+ * seg_stride + (p % seg_len) * row_stride, NR contiguous values (e.g. a convolution's channel-
+ * blocked input: seg_len output columns per output row). */
+typedef struct tg_gemm_b_in_place {
+    const tg_real *(*panel)(const void *ctx, int64_t j);
+    const void *ctx;
+    int64_t seg_len, seg_stride, row_stride;
+} tg_gemm_b_in_place;
+/* C = alpha * A * B + beta * C with A from tg_gemm_pack_a and B in place; n a multiple of
+ * tg_gemm_col_panel(). Same threads and bit-identical results for any thread count. */
+void tg_gemm_prepacked_in_place(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a,
+                                const tg_gemm_b_in_place *b, tg_real beta, tg_real *c, int64_t ldc);
+/* Columns per panel of the micro-kernel in use (NR). */
+int tg_gemm_col_panel(void);
 /* For packing functions: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, zero for
  * lines <= r < width (the micro-kernel's SIMD transpose when it has one). */
 void tg_gemm_pack_transposed(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width, tg_real *dst);

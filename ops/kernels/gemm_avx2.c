@@ -34,7 +34,7 @@
 
 const tg_gemm_kernel tg_gemm_kernel_avx2 = {
     .name = "avx2", .mr = UK_MR, .nr = UK_NV * UK_VLEN, .kc = 256, .mc = 144, .nc = 4096,
-    .run = ukernel_avx2, .run_narrow = ukernel_avx2_narrow};
+    .run = ukernel_avx2, .run_narrow = ukernel_avx2_narrow, .run_in_place = ukernel_avx2_in_place};
 #else
 typedef int tg_gemm_avx2_unavailable; /* keeps the translation unit non-empty */
 #endif

@@ -100,7 +100,7 @@ static void pack_t_avx512(const float *src, int64_t ld, int64_t lines, int64_t k
 
 const tg_gemm_kernel tg_gemm_kernel_avx512 = {
     .name = "avx512", .mr = UK_MR, .nr = UK_NV * UK_VLEN, .kc = 256, .mc = 192, .nc = 4096,
-    .run = ukernel_avx512, .run_narrow = ukernel_avx512_narrow, .pack_t = PACK_T};
+    .run = ukernel_avx512, .run_narrow = ukernel_avx512_narrow, .run_in_place = ukernel_avx512_in_place, .pack_t = PACK_T};
 #else
 typedef int tg_gemm_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

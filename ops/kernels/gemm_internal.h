@@ -19,6 +19,12 @@
 typedef void (*tg_gemm_ukernel_fn)(int64_t kc, const tg_real *pa, const tg_real *pb, tg_real *c,
                                    int64_t ldc, tg_real alpha, tg_real beta);
 
+/* The micro-kernel reading B in place (tg_gemm_b_in_place): B's row p is NR contiguous values at
+ * pb + ((off + p) / seg_len) * seg_stride + ((off + p) % seg_len) * step. */
+typedef void (*tg_gemm_in_place_fn)(int64_t kc, const tg_real *pa, const tg_real *pb, int64_t off, int64_t seg_len,
+                                    int64_t seg_stride, int64_t step, tg_real *c, int64_t ldc, tg_real alpha,
+                                    tg_real beta);
+
 /* Transposing pack: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, and zero for
  * lines <= r < width (lines <= width). Packs the operands whose MR (NR) values of one k step are
  * ld apart: A untransposed and B transposed. */
@@ -31,6 +37,7 @@ typedef struct tg_gemm_kernel {
     int kc, mc, nc;        /* cache blocks: kc x nr panel of B in L1, mc x kc of A in L2, kc x nc of B in L3 */
     const tg_gemm_ukernel_fn *run; /* run[r - 1]: the first r rows of the tile; run[mr - 1]: all */
     const tg_gemm_ukernel_fn *run_narrow; /* the same for the first nr/2 columns only */
+    const tg_gemm_in_place_fn *run_in_place; /* the same reading B in place */
     tg_gemm_pack_t_fn pack_t;      /* SIMD transposing pack, or NULL for gemm.c's plain loops */
 } tg_gemm_kernel;
 

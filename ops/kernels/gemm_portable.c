@@ -17,4 +17,4 @@
 
 const tg_gemm_kernel tg_gemm_kernel_portable = {
     .name = "portable", .mr = UK_MR, .nr = UK_NV * UK_VLEN, .kc = 256, .mc = 128, .nc = 2048,
-    .run = ukernel_portable, .run_narrow = ukernel_portable_narrow};
+    .run = ukernel_portable, .run_narrow = ukernel_portable_narrow, .run_in_place = ukernel_portable_in_place};

@@ -21,9 +21,14 @@
 #define UK_CAT(a, b) UK_CAT2(a, b)
 #define UK_BODY UK_CAT(UK_NAME, body)
 
+/* B's rows: a packed panel is one run of kc rows UK_NR apart (off 0, seg_len kc, step UK_NR); B read
+ * in place is runs of seg_len rows step apart, the runs seg_stride apart, the first row `off` rows
+ * into the run at pb_seg. */
 static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int64_t kc, const tg_real *restrict pa,
-                                                           const tg_real *restrict pb, tg_real *restrict c,
-                                                           int64_t ldc, tg_real alpha, tg_real beta)
+                                                           const tg_real *restrict pb_seg, int64_t off,
+                                                           int64_t seg_len, int64_t seg_stride, int64_t step,
+                                                           tg_real *restrict c, int64_t ldc, tg_real alpha,
+                                                           tg_real beta)
 {
     UK_VEC acc[UK_MR][UK_NV];
 #pragma GCC unroll 16
@@ -31,19 +36,25 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int6
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) acc[i][v] = UK_ZERO();
 
+    const tg_real *pb = pb_seg + off * step;
+    for (int64_t p = 0, left = seg_len - off; p < kc; left = seg_len) {
+        const int64_t n = kc - p < left ? kc - p : left;
 #pragma GCC unroll 2
-    for (int64_t p = 0; p < kc; p++) {
-        UK_VEC b[UK_NV];
+        for (int64_t q = 0; q < n; q++) {
+            UK_VEC b[UK_NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) b[v] = UK_LOAD(pb + v * UK_VLEN);
+            for (int v = 0; v < nv; v++) b[v] = step == UK_NR ? UK_LOAD(pb + v * UK_VLEN) : UK_LOADU(pb + v * UK_VLEN);
 #pragma GCC unroll 16
-        for (int i = 0; i < rows; i++) {
-            UK_VEC a = UK_SET1(pa[i]);
+            for (int i = 0; i < rows; i++) {
+                UK_VEC a = UK_SET1(pa[i]);
 #pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) acc[i][v] = UK_FMA(a, b[v], acc[i][v]);
+                for (int v = 0; v < nv; v++) acc[i][v] = UK_FMA(a, b[v], acc[i][v]);
+            }
+            pa += UK_MR;
+            pb += step;
         }
-        pa += UK_MR;
-        pb += UK_NR;
+        p += n;
+        pb = pb_seg += seg_stride;
     }
 
     UK_VEC va = UK_SET1(alpha);
@@ -65,16 +76,23 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int6
 }
 
 #define UK_NARROW UK_CAT(UK_NAME, narrow)
+#define UK_IN_PLACE UK_CAT(UK_NAME, in_place)
 #define UK_ROWS_FN(r)                                                                                     \
     static void UK_CAT(UK_NAME, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,      \
                                    tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)         \
     {                                                                                                     \
-        UK_BODY(r, UK_NV, kc, pa, pb, c, ldc, alpha, beta);                                               \
+        UK_BODY(r, UK_NV, kc, pa, pb, 0, kc, 0, UK_NR, c, ldc, alpha, beta);                              \
     }                                                                                                     \
     static void UK_CAT(UK_NARROW, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,    \
                                      tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)       \
     {                                                                                                     \
-        UK_BODY(r, UK_NV / 2, kc, pa, pb, c, ldc, alpha, beta);                                           \
+        UK_BODY(r, UK_NV / 2, kc, pa, pb, 0, kc, 0, UK_NR, c, ldc, alpha, beta);                          \
+    }                                                                                                     \
+    static void UK_CAT(UK_IN_PLACE, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,  \
+                                       int64_t off, int64_t seg_len, int64_t seg_stride, int64_t step,    \
+                                       tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)     \
+    {                                                                                                     \
+        UK_BODY(r, UK_NV, kc, pa, pb, off, seg_len, seg_stride, step, c, ldc, alpha, beta);               \
     }
 UK_ROWS_FN(1)
 #if UK_MR >= 2
@@ -190,8 +208,47 @@ static const tg_gemm_ukernel_fn UK_NARROW[UK_MR] = {
 #endif
 };
 
+/* UK_IN_PLACE[r - 1]: the same reading B in place (tg_gemm_in_place_fn). */
+static const tg_gemm_in_place_fn UK_IN_PLACE[UK_MR] = {
+    UK_CAT(UK_IN_PLACE, 1),
+#if UK_MR >= 2
+    UK_CAT(UK_IN_PLACE, 2),
+#endif
+#if UK_MR >= 3
+    UK_CAT(UK_IN_PLACE, 3),
+#endif
+#if UK_MR >= 4
+    UK_CAT(UK_IN_PLACE, 4),
+#endif
+#if UK_MR >= 5
+    UK_CAT(UK_IN_PLACE, 5),
+#endif
+#if UK_MR >= 6
+    UK_CAT(UK_IN_PLACE, 6),
+#endif
+#if UK_MR >= 7
+    UK_CAT(UK_IN_PLACE, 7),
+#endif
+#if UK_MR >= 8
+    UK_CAT(UK_IN_PLACE, 8),
+#endif
+#if UK_MR >= 9
+    UK_CAT(UK_IN_PLACE, 9),
+#endif
+#if UK_MR >= 10
+    UK_CAT(UK_IN_PLACE, 10),
+#endif
+#if UK_MR >= 11
+    UK_CAT(UK_IN_PLACE, 11),
+#endif
+#if UK_MR >= 12
+    UK_CAT(UK_IN_PLACE, 12),
+#endif
+};
+
 #undef UK_ROWS_FN
 #undef UK_NARROW
+#undef UK_IN_PLACE
 #undef UK_BODY
 #undef UK_CAT
 #undef UK_CAT2
