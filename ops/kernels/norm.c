@@ -21,33 +21,28 @@ int64_t tg_norm_backward_scratch(const tg_norm_view *v)
     return elementwise(v) ? 2 * v->affine_n : 2 * runs_of(v);
 }
 
-#if defined(__x86_64__)
-/* norm_avx512.c: the same loops built with AVX-512 */
-void norm_stats_avx512(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
-void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *mean, const double *rstd,
-                         const tg_real *gamma, const tg_real *beta, tg_real *y);
-void norm_backward_avx512(const tg_norm_view *v, const tg_real *x, const tg_real *dy, const double *mean,
-                          const double *rstd, const tg_real *gamma, bool batch_stats, tg_real *dx, tg_real *dgamma,
-                          tg_real *dbeta, double *scratch);
-#define NORM_SIMD(call_avx512, call_base) \
-    if (tg_cpu_has_avx512()) {           \
-        call_avx512;                     \
-        return;                          \
-    }                                    \
-    call_base
-#else
-#define NORM_SIMD(call_avx512, call_base) call_base
-#endif
-
+/* The AVX-512 build where the CPU has it (as im2col.c picks its split loops). */
 void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var)
 {
-    NORM_SIMD(norm_stats_avx512(v, x, mean, var), norm_stats_base(v, x, mean, var));
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        norm_stats_avx512(v, x, mean, var);
+        return;
+    }
+#endif
+    norm_stats_base(v, x, mean, var);
 }
 
 void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const double *mean,
                             const double *rstd, const tg_real *gamma, const tg_real *beta, tg_real *y)
 {
-    NORM_SIMD(norm_forward_avx512(v, x, mean, rstd, gamma, beta, y), norm_forward_base(v, x, mean, rstd, gamma, beta, y));
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        norm_forward_avx512(v, x, mean, rstd, gamma, beta, y);
+        return;
+    }
+#endif
+    norm_forward_base(v, x, mean, rstd, gamma, beta, y);
 }
 
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
@@ -55,6 +50,11 @@ void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_r
                              bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
                              double *scratch)
 {
-    NORM_SIMD(norm_backward_avx512(v, x, dy, mean, rstd, gamma, batch_stats, dx, dgamma, dbeta, scratch),
-              norm_backward_base(v, x, dy, mean, rstd, gamma, batch_stats, dx, dgamma, dbeta, scratch));
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        norm_backward_avx512(v, x, dy, mean, rstd, gamma, batch_stats, dx, dgamma, dbeta, scratch);
+        return;
+    }
+#endif
+    norm_backward_base(v, x, dy, mean, rstd, gamma, batch_stats, dx, dgamma, dbeta, scratch);
 }

@@ -55,4 +55,15 @@ void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_r
                              bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
                              double *scratch);
 
+#if defined(__x86_64__)
+/* The same three built with AVX-512 (norm_avx512.c, from norm_impl.h); the functions above call
+ * them when the CPU reports AVX-512F. */
+void norm_stats_avx512(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
+void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *mean, const double *rstd,
+                         const tg_real *gamma, const tg_real *beta, tg_real *y);
+void norm_backward_avx512(const tg_norm_view *v, const tg_real *x, const tg_real *dy, const double *mean,
+                          const double *rstd, const tg_real *gamma, bool batch_stats, tg_real *dx, tg_real *dgamma,
+                          tg_real *dbeta, double *scratch);
+#endif
+
 #endif
