@@ -39,7 +39,7 @@ void split_phase_rows_add_avx512(tg_real *dx, int64_t width, int64_t stride, con
 #define V_INTERLEAVE_HI _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 #endif
 
-/* The first n (< 2 * V_LEN) lanes of a pair of vectors. */
+/* A mask of the first n lanes of one vector (all of them when n >= V_LEN, none when n <= 0). */
 static inline V_MASK lanes(int64_t n) { return n <= 0 ? 0 : n >= V_LEN ? (V_MASK)~0u : (V_MASK)((1u << n) - 1); }
 
 static inline void split_add_run_avx512(tg_real *restrict dst, const tg_real *restrict src, int64_t n)
