@@ -2,7 +2,9 @@
 #include "error.h"
 
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 static tg_log_fn log_fn;
 static void *log_user;
@@ -16,6 +18,7 @@ const char *tg_strerror(tg_status status)
         [TG_ERR_IO] = "input/output error",
         [TG_ERR_FORMAT] = "malformed or unsupported file",
         [TG_ERR_STATE] = "operation does not fit the current state",
+        [TG_ERR_NONFINITE] = "non-finite value (anomaly mode)",
     };
     if ((int)status < 0 || status >= TG_STATUS_COUNT) return "unknown status";
     return text[status];
@@ -36,6 +39,30 @@ void tg_log_message(const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     log_fn(buf, log_user);
+}
+
+const char *tg_escape(const char *s, size_t len, size_t max_chars, char *buf, size_t size)
+{
+    if (!buf || size == 0) return buf;
+    static const char ellipsis[] = "...";
+    size_t out = 0, i = 0;
+    buf[0] = '\0';
+    if (!s) return buf;
+    for (; (len == TG_ESCAPE_CSTR ? s[i] != '\0' : i < len) && i < max_chars; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        char piece[5];
+        size_t n;
+        if (c == '\\') n = (size_t)snprintf(piece, sizeof piece, "\\\\");
+        else if (c >= 0x20 && c < 0x7f) piece[0] = (char)c, piece[1] = '\0', n = 1;
+        else n = (size_t)snprintf(piece, sizeof piece, "\\x%02x", c);
+        if (out + n + sizeof ellipsis > size) break; /* keep room to mark the cut */
+        memcpy(buf + out, piece, n);
+        out += n;
+    }
+    const bool cut = len == TG_ESCAPE_CSTR ? s[i] != '\0' : i < len;
+    if (cut && out + sizeof ellipsis <= size) memcpy(buf + out, ellipsis, sizeof ellipsis - 1), out += sizeof ellipsis - 1;
+    buf[out] = '\0';
+    return buf;
 }
 
 void tg_assert_fail(const char *expr, const char *file, int line)

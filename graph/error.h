@@ -24,6 +24,7 @@ typedef enum tg_status {
     TG_ERR_IO,        /* a file could not be opened, read or written */
     TG_ERR_FORMAT,    /* a file's contents are malformed or unsupported */
     TG_ERR_STATE,     /* the call does not fit the object's state (e.g. backward without a graph) */
+    TG_ERR_NONFINITE, /* anomaly mode: an op produced NaN or Inf */
     TG_STATUS_COUNT
 } tg_status;
 
@@ -39,6 +40,14 @@ void tg_log_message(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+/* Quotes untrusted text (file headers, names, spec words) for a message: printable ASCII is
+ * copied, every other byte becomes \xNN, a backslash becomes \\, and at most max_chars bytes
+ * of s are quoted (the rest is cut and marked "..."). len is s's length, or TG_ESCAPE_CSTR to stop
+ * at its NUL. buf always ends with a NUL; size >= 4 * max_chars + 4 is always enough. Returns buf,
+ * so it goes straight into a printf: "unknown key '%s'", tg_escape(key, TG_ESCAPE_CSTR, 40, b, sizeof b). */
+#define TG_ESCAPE_CSTR ((size_t)-1)
+const char *tg_escape(const char *s, size_t len, size_t max_chars, char *buf, size_t size);
 
 /* Internal invariant: on failure logs "file:line: assertion failed: expr" and aborts. Never used
  * for anything a caller can cause. */

@@ -10,6 +10,10 @@
 
 #define TG_ALIGN 64
 #define TG_DEFAULT_ARENA ((size_t)1 << 20)
+/* Module paths ("features.3.conv") for DOT clusters and anomaly messages: deep enough for any
+ * sensible nesting; a deeper push keeps the path cut (still paired by depth). */
+#define TG_SCOPE_LEN 256
+#define TG_SCOPE_DEPTH 32
 
 /* The arena is a chain of blocks; allocation bumps within the newest. reset() merges a grown
  * chain into one block of the total size, so after the first step a step never mallocs. */
@@ -28,8 +32,16 @@ struct tg_tape {
     tg_node *last;
     int n_nodes;
     int no_grad_depth;
-    bool has_error;
+    bool has_error;          /* an op failed: kept until reset / tg_clear_error */
     char error[TG_ERROR_LEN];
+    unsigned failures;       /* counts every tg_fail, kept or not (detects failures inside a walk) */
+    bool has_call_error;     /* the latest backward call was refused: not sticky */
+    char call_error[TG_ERROR_LEN];
+    bool detect_anomaly;
+    char scope[TG_SCOPE_LEN];        /* current module path */
+    size_t scope_len[TG_SCOPE_DEPTH]; /* path length before each push */
+    int scope_depth;
+    const char *scope_node;          /* arena copy of scope for nodes; NULL when stale */
     tg_rng rng;
 };
 
@@ -98,6 +110,10 @@ void tg_tape_reset(tg_tape *t)
     t->no_grad_depth = 0;
     t->has_error = false;
     t->error[0] = '\0';
+    t->has_call_error = false;
+    t->scope[0] = '\0';
+    t->scope_depth = 0;
+    t->scope_node = NULL;
 }
 
 void tg_tape_set_limit(tg_tape *t, size_t max_bytes)
@@ -182,11 +198,12 @@ tg_tensor *tg_tape_zeros_like(tg_tape *t, const tg_tensor *like)
 const char *tg_error(const tg_tape *t)
 {
     if (!t) return "no tape";
-    return t->has_error ? t->error : NULL;
+    return t->has_error ? t->error : t->has_call_error ? t->call_error : NULL;
 }
 
 void *tg_fail(tg_tape *t, const char *fmt, ...)
 {
+    if (t) t->failures++;
     if (!t || t->has_error) return NULL;
     va_list ap;
     va_start(ap, fmt);
@@ -201,6 +218,24 @@ void tg_clear_error(tg_tape *t)
     if (!t) return;
     t->has_error = false;
     t->error[0] = '\0';
+    t->has_call_error = false;
+}
+
+/* A refused backward call: its message is readable until the next call, but not kept. */
+static tg_status refuse(tg_tape *t, tg_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static tg_status refuse(tg_tape *t, tg_status st, const char *fmt, ...)
+{
+    if (!t) return st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->call_error, sizeof t->call_error, fmt, ap);
+    va_end(ap);
+    t->has_call_error = true;
+    return st;
 }
 
 void tg_no_grad_begin(tg_tape *t)
@@ -225,55 +260,235 @@ void tg_tape_record(tg_tape *t, tg_node *n)
     t->last = n;
 }
 
-static tg_status run_backward(tg_tensor *out)
+/* ---- scopes ---- */
+
+void tg_tape_push_scope(tg_tape *t, const char *name)
 {
-    tg_tape *t = out->tape;
-    /* Walk from the node that made `out` back to the start: nodes recorded after it cannot
-     * contribute to its gradient. */
-    for (tg_node *n = out->node; n; n = n->prev) {
-        if (!n->out->grad || !n->op->backward) continue; /* no gradient reached this node */
-        n->op->backward(t, n);
-        if (t->has_error) return TG_ERR_STATE;
+    if (!t) return;
+    const size_t len = strlen(t->scope);
+    if (t->scope_depth < TG_SCOPE_DEPTH) t->scope_len[t->scope_depth] = len;
+    t->scope_depth++;
+    if (name && *name && t->scope_depth <= TG_SCOPE_DEPTH)
+        snprintf(t->scope + len, sizeof t->scope - len, "%s%.*s", len ? "." : "", TG_NAME_LEN - 1, name);
+    t->scope_node = NULL;
+}
+
+void tg_tape_pop_scope(tg_tape *t)
+{
+    if (!t || t->scope_depth == 0) return;
+    t->scope_depth--;
+    if (t->scope_depth < TG_SCOPE_DEPTH) t->scope[t->scope_len[t->scope_depth]] = '\0';
+    t->scope_node = NULL;
+}
+
+const char *tg_tape_scope(const tg_tape *t) { return t ? t->scope : ""; }
+
+const char *tg_tape_scope_for_node(tg_tape *t)
+{
+    if (!t) return "";
+    if (!t->scope[0]) return "";
+    if (!t->scope_node) {
+        const size_t len = strlen(t->scope) + 1;
+        char *copy = tg_tape_alloc(t, len);
+        if (!copy) return "";
+        memcpy(copy, t->scope, len);
+        t->scope_node = copy;
+    }
+    return t->scope_node;
+}
+
+/* ---- anomaly mode ---- */
+
+void tg_set_detect_anomaly(tg_tape *t, bool on)
+{
+    if (t) t->detect_anomaly = on;
+}
+
+bool tg_detect_anomaly(const tg_tape *t) { return t && t->detect_anomaly; }
+
+int tg_anomaly_check(tg_tape *t, const tg_node *n, int input)
+{
+    const tg_tensor *x = input < 0 ? n->out : n->inputs[input];
+    const tg_real *v = input < 0 ? x->data : x->grad;
+    if (!v) return 0;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < x->numel && bad < 0; i++)
+        if (!isfinite((double)v[i])) bad = i;
+    if (bad < 0) return 0;
+    char s[TG_SHAPE_STR_LEN], where[96], what[96];
+    const char *scope = n->scope && n->scope[0] ? n->scope : NULL;
+    if (n->index >= 0) snprintf(where, sizeof where, "node %d", n->index);
+    else snprintf(where, sizeof where, "not recorded");
+    if (input < 0) snprintf(what, sizeof what, "its output");
+    else if (n->op->input_names && n->op->input_names[input])
+        snprintf(what, sizeof what, "the gradient of its input %d (%s)", input, n->op->input_names[input]);
+    else snprintf(what, sizeof what, "the gradient of its input %d", input);
+    tg_fail(t, "anomaly: %s%s (%s%s%.*s) produced %s in %s %s (first at flat index %lld)",
+            input < 0 ? "" : "backward of ", n->op->name, where, scope ? ", layer " : "", scope ? TG_NAME_LEN * 2 : 0,
+            scope ? scope : "", isnan((double)v[bad]) ? "NaN" : "Inf", what, tg_shape_str(x, s, sizeof s),
+            (long long)bad);
+    return -1;
+}
+
+/* ---- backward ---- */
+
+/* Every recorded op output starts a call with no gradient (retained ones are put aside and
+ * summed back afterwards), so nothing of an earlier call flows through the graph again. */
+typedef struct retained {
+    tg_tensor *tensor;
+    tg_real *sum; /* the gradient summed over earlier calls (own memory, never a borrowed dy) */
+} retained;
+
+static tg_status clear_intermediates(tg_tape *t, retained **kept, int *n_kept)
+{
+    int count = 0;
+    for (tg_node *n = t->last; n; n = n->prev)
+        if (n->out->retains_grad && n->out->grad) count++;
+    *kept = NULL;
+    *n_kept = 0;
+    if (count) {
+        *kept = tg_tape_alloc(t, (size_t)count * sizeof **kept);
+        if (!*kept) return TG_ERR_NOMEM;
+    }
+    for (tg_node *n = t->last; n; n = n->prev) {
+        tg_tensor *y = n->out;
+        if (y->retains_grad && y->grad) {
+            tg_real *own = tg_tensor_grad(y); /* a borrowed dy is copied: the sum is written */
+            if (!own) return TG_ERR_NOMEM;
+            (*kept)[(*n_kept)++] = (retained){y, own};
+        }
+        y->grad = NULL;
+        y->grad_borrowed = false;
     }
     return TG_OK;
 }
 
-/* Seeds out's gradient with dy and runs backward. borrow: a fresh gradient is dy itself, not a
- * copy (only read from then on: tg_tensor_grad copies it before anything adds to it). */
-static tg_status backward_seeded(tg_tensor *out, const tg_real *dy, bool borrow)
+static void restore_retained(retained *kept, int n_kept)
 {
-    if (!out || !dy || out->dtype != TG_REAL) return TG_ERR_INVALID;
-    if (out->tape && out->tape->has_error) return TG_ERR_STATE;
+    for (int k = 0; k < n_kept; k++) {
+        tg_tensor *y = kept[k].tensor;
+        if (y->grad)
+            for (int64_t i = 0; i < y->numel; i++) kept[k].sum[i] += y->grad[i];
+        y->grad = kept[k].sum;
+        y->grad_borrowed = false;
+    }
+}
+
+/* Adds dy into out's gradient; a fresh tape gradient may borrow dy itself. */
+static tg_status seed(tg_tensor *out, const tg_real *dy, bool borrow)
+{
     if (!out->grad && out->tape && borrow) {
         out->grad = (tg_real *)dy; /* read-only while borrowed */
         out->grad_borrowed = true;
-    } else if (!out->grad && out->tape) { /* a fresh gradient is dy: copied, not zeroed then added */
+        return TG_OK;
+    }
+    if (!out->grad && out->tape) { /* a fresh gradient is dy: copied, not zeroed then added */
         out->grad = tg_tape_alloc(out->tape, (size_t)(out->numel ? out->numel : 1) * sizeof *out->grad);
         if (!out->grad) return TG_ERR_NOMEM;
         memcpy(out->grad, dy, (size_t)out->numel * sizeof *dy);
-    } else {
-        tg_real *g = tg_tensor_grad(out);
-        if (!g) return TG_ERR_NOMEM;
-        for (int64_t i = 0; i < out->numel; i++) g[i] += dy[i];
+        return TG_OK;
     }
-    if (!out->node) return TG_OK; /* a leaf: its gradient is dy itself */
-    return run_backward(out);
+    tg_real *g = tg_tensor_grad(out);
+    if (!g) return TG_ERR_NOMEM;
+    for (int64_t i = 0; i < out->numel; i++) g[i] += dy[i];
+    return TG_OK;
 }
 
-tg_status tg_backward_with(tg_tensor *out, const tg_real *dy) { return backward_seeded(out, dy, true); }
+/* Checks what one node's backward wrote: the gradients of its inputs. */
+static int anomaly_after_backward(tg_tape *t, const tg_node *n)
+{
+    for (int i = 0; i < n->n_inputs; i++) {
+        const tg_tensor *x = n->inputs[i];
+        if (x && x->dtype == TG_REAL && x->grad && tg_anomaly_check(t, n, i) != 0) return -1;
+    }
+    return 0;
+}
+
+static tg_status walk(tg_tape *t, tg_node *from)
+{
+    const unsigned failures = t->failures;
+    for (tg_node *n = from; n; n = n->prev) {
+        if (!n->out->grad || !n->op->backward) continue; /* no gradient reached this node */
+        n->op->backward(t, n);
+        if (t->failures != failures) return TG_ERR_STATE;
+        if (t->detect_anomaly && anomaly_after_backward(t, n) != 0) return TG_ERR_NONFINITE;
+    }
+    return TG_OK;
+}
+
+static const char *describe(const tg_tensor *x, char *buf, size_t size)
+{
+    char s[TG_SHAPE_STR_LEN];
+    snprintf(buf, size, "%s%.*s%s%s", x->name[0] ? "'" : "", TG_NAME_LEN, x->name, x->name[0] ? "' " : "",
+             tg_shape_str(x, s, sizeof s));
+    return buf;
+}
+
+/* Checks every output before anything runs; NULL dys[i] means "seed 1" (one element only). */
+static tg_status backward_checked(tg_tensor *const *outs, const tg_real *const *dys, int n, bool borrow,
+                                  const char *who)
+{
+    tg_tape *t = NULL;
+    for (int i = 0; i < n && !t; i++)
+        if (outs && outs[i]) t = outs[i]->tape;
+    if (t) t->has_call_error = false;
+    if (!outs || n < 1) return refuse(t, TG_ERR_INVALID, "%s: no output given", who);
+    const tg_real one = 1;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *o = outs[i];
+        char d[TG_SHAPE_STR_LEN + TG_NAME_LEN + 4];
+        if (!o) return refuse(t, TG_ERR_INVALID, "%s: output %d is NULL", who, i);
+        if (o->dtype != TG_REAL) return refuse(t, TG_ERR_INVALID, "%s: output %d is an int64 tensor", who, i);
+        if (o->tape && o->tape != t)
+            return refuse(t, TG_ERR_INVALID, "%s: outputs 0 and %d were made on different tapes", who, i);
+        const tg_real *dy = dys ? dys[i] : NULL;
+        if (!dy && o->numel != 1)
+            return refuse(t, TG_ERR_INVALID, "%s: output %d must have one element to be seeded with 1, got %s "
+                          "(give its gradient: tg_backward_with)", who, i, describe(o, d, sizeof d));
+        if (!o->requires_grad)
+            return refuse(t, TG_ERR_INVALID, "%s: output %d (%s) does not require a gradient: nothing it was "
+                          "computed from requires one, or it was computed in no-grad mode", who, i,
+                          describe(o, d, sizeof d));
+    }
+    if (t && t->has_error) return TG_ERR_STATE; /* an op failed: tg_error(t) keeps its message */
+
+    retained *kept = NULL;
+    int n_kept = 0;
+    tg_status st = t ? clear_intermediates(t, &kept, &n_kept) : TG_OK;
+    tg_node *from = NULL;
+    for (int i = 0; i < n && st == TG_OK; i++) {
+        const tg_real *dy = dys && dys[i] ? dys[i] : &one; /* `one` lives on this frame: never borrowed */
+        /* an output listed again must not borrow: its gradient is added to */
+        bool again = false;
+        for (int k = 0; k < i; k++) again |= outs[k] == outs[i];
+        st = seed(outs[i], dy, borrow && dy != &one && !again);
+        if (outs[i]->node && (!from || outs[i]->node->index > from->index)) from = outs[i]->node;
+    }
+    if (st == TG_OK && from) st = walk(t, from);
+    if (t) restore_retained(kept, n_kept);
+    if (st == TG_ERR_NOMEM && t) tg_fail(t, "%s: out of memory for gradients", who);
+    return st;
+}
+
+tg_status tg_backward_with(tg_tensor *out, const tg_real *dy)
+{
+    if (!dy) return refuse(out ? out->tape : NULL, TG_ERR_INVALID, "backward: dy is NULL");
+    return backward_checked(&out, &dy, 1, true, "backward");
+}
 
 tg_status tg_backward(tg_tensor *loss)
 {
-    if (!loss || loss->dtype != TG_REAL || loss->numel != 1) {
-        if (loss && loss->tape) {
-            char s[TG_SHAPE_STR_LEN];
-            tg_fail(loss->tape, "backward: loss must have one element, got %s",
-                    tg_shape_str(loss, s, sizeof s));
-        }
-        return TG_ERR_INVALID;
+    if (loss && loss->dtype == TG_REAL && loss->numel != 1) {
+        char s[TG_SHAPE_STR_LEN];
+        return refuse(loss->tape, TG_ERR_INVALID, "backward: loss must have one element, got %s "
+                      "(use tg_backward_with for a gradient of its shape)", tg_shape_str(loss, s, sizeof s));
     }
-    const tg_real one = 1; /* on this stack frame: copied, never borrowed */
-    return backward_seeded(loss, &one, false);
+    return backward_checked(&loss, NULL, 1, false, "backward");
+}
+
+tg_status tg_backward_many(tg_tensor *const *outs, const tg_real *const *dys, int n)
+{
+    return backward_checked(outs, dys, n, true, "backward_many");
 }
 
 /* ---- random stream: xoshiro256** seeded by splitmix64 ---- */

@@ -44,7 +44,8 @@ typedef struct tg_node {
     void *attr;          /* the op's attribute struct (arena copy, defaults resolved) */
     void *saved;         /* what the forward kept for the backward (arena) */
     struct tg_node *prev; /* previous node in creation order */
-    int index;           /* 0-based creation index */
+    int index;           /* 0-based creation index (-1: applied but not recorded) */
+    const char *scope;   /* module path that applied it ("features.3"), "" outside modules (arena) */
 } tg_node;
 
 typedef struct tg_tape tg_tape;
@@ -93,18 +94,62 @@ tg_node *tg_tape_last_node(const tg_tape *t);
 int tg_tape_node_count(const tg_tape *t);
 /* Links a fully built node (arena memory) as the newest; used by tg_op_apply. */
 void tg_tape_record(tg_tape *t, tg_node *n);
+/* The current scope path as an arena string for a node (shared until the scope changes). */
+const char *tg_tape_scope_for_node(tg_tape *t);
 
-/* --- backward (tier 2) --- */
-/* Seeds d(loss) = 1 for a one-element loss and runs every recorded node backwards.
- * TG_ERR_INVALID for NULL or a loss with more than one element; TG_ERR_STATE when the tape
- * holds an error. Gradients accumulate: zero parameters' grads between steps. */
+/* --- backward (tier 2): PyTorch's semantics with retain_graph=True ---
+ *
+ * Every call is one backward pass of its own. Leaves (tensors no recorded op made: parameters,
+ * inputs) *accumulate*: after any sequence of calls, on any outputs, in any order, a leaf's grad
+ * holds exactly the sum of the gradients of the separate calls. Intermediate tensors (op outputs)
+ * start every call at zero, so no gradient of one call leaks into the next; after a call an
+ * intermediate's grad holds that call's gradient only. tg_tensor_retain_grad(y) makes y keep the
+ * sum over calls as a leaf does (PyTorch's y.retain_grad()). The graph stays usable until
+ * tg_tape_reset(); each call takes fresh gradient buffers from the arena.
+ *
+ * Errors: a refused call (NULL, a non-scalar loss, an output that needs no gradient because
+ * nothing it depends on requires one or it was made in no-grad mode, outputs of two tapes)
+ * returns its status and its message is tg_error(tape) until the next call; it is not kept, so
+ * later ops and backward calls on the tape work. TG_ERR_STATE when an op on the tape failed since
+ * the last reset or tg_clear_error() (that message is kept). With anomaly mode on, a node whose
+ * backward produced NaN or Inf stops the pass with TG_ERR_NONFINITE. */
+
+/* Seeds d(loss) = 1 for a one-element loss and runs the recorded nodes backwards from it.
+ * Gradients accumulate into leaves: zero parameters' grads between steps. */
 tg_status tg_backward(tg_tensor *loss);
 /* Same with an explicit upstream gradient dy of out's shape (numel values). A tape tensor's fresh
  * gradient is dy itself, not a copy (PyTorch's y.backward(dy) does not copy either): keep dy alive
  * and unchanged while out->grad is read, until the tape is reset. tapegrad never writes to it:
- * anything that adds to out's gradient later (another backward, tg_tensor_zero_grad) first gives
- * out a gradient of its own. */
+ * anything that adds to out's gradient later (a retained gradient, tg_tensor_zero_grad) first
+ * gives out a gradient of its own. */
 tg_status tg_backward_with(tg_tensor *out, const tg_real *dy);
+/* One pass from several outputs at once (torch.autograd.backward(outs, dys)): the same as the
+ * separate calls added up, in one walk. dys may be NULL, and so may dys[i], for one-element
+ * outputs (seeded with 1). Every out must be on the same tape. An output listed twice gets both
+ * seeds. TG_ERR_INVALID for n < 1 or any refused output (nothing is run then). */
+tg_status tg_backward_many(tg_tensor *const *outs, const tg_real *const *dys, int n);
+
+/* --- anomaly mode (torch.autograd.detect_anomaly) ---
+ * Off by default (it reads every value an op writes). When on, after each op's forward and each
+ * node's backward the values written are checked; the first NaN or Inf makes that op fail with a
+ * message naming the op, its node index, its module path (layer) and the shape:
+ *   "anomaly: conv2d (node 3, layer features.0) produced NaN in its output [8,16,28,28]"
+ *   "anomaly: backward of log (node 7, layer head) produced Inf in the gradient of input [4,10]"
+ * (forward: the op returns NULL; backward: the pass stops with TG_ERR_NONFINITE). */
+void tg_set_detect_anomaly(tg_tape *t, bool on);
+bool tg_detect_anomaly(const tg_tape *t);
+/* The check itself (used by tg_op_apply and the backward walk): when node n's output values
+ * (input < 0) or the gradient of its input `input` hold a NaN or Inf, records the message above
+ * and returns -1; else 0. */
+int tg_anomaly_check(tg_tape *t, const tg_node *n, int input);
+
+/* --- module scopes: which layer applied each op (DOT clusters, anomaly messages) ---
+ * Modules push their name while they run; nested names join with dots ("features.3.conv").
+ * Nodes applied inside record the path. Push/pop must pair; names are cut at TG_NAME_LEN. */
+void tg_tape_push_scope(tg_tape *t, const char *name);
+void tg_tape_pop_scope(tg_tape *t);
+/* The current path ("" at top level). Valid until the next push/pop. */
+const char *tg_tape_scope(const tg_tape *t);
 
 /* --- the tape's random stream (dropout, init helpers) --- */
 void tg_tape_seed(tg_tape *t, uint64_t seed);

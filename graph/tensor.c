@@ -127,6 +127,11 @@ tg_real *tg_tensor_grad(tg_tensor *t)
     return t->grad;
 }
 
+void tg_tensor_retain_grad(tg_tensor *t)
+{
+    if (t) t->retains_grad = true;
+}
+
 void tg_tensor_zero_grad(tg_tensor *t)
 {
     if (t && t->grad && t->grad_borrowed) { /* never write to the caller's dy: a fresh zero gradient */

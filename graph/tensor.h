@@ -54,6 +54,7 @@ typedef struct tg_tensor {
     tg_real *grad;      /* same size as data; NULL until a gradient reaches the tensor */
     bool grad_borrowed; /* grad is tg_backward_with's dy, read-only: copied before anything adds to it */
     bool requires_grad; /* leaves: set by the user; op outputs: set when recorded on the tape */
+    bool retains_grad;  /* an op output whose grad sums over backward calls (tg_tensor_retain_grad) */
     bool is_param;      /* a module's learnable parameter (drawn differently in DOT) */
     bool owns_data;     /* long-lived tensors that malloc'd their data */
     struct tg_node *node;  /* the op that produced it, when recorded; NULL for leaves */
@@ -84,6 +85,10 @@ void tg_tensor_set(tg_tensor *t, const tg_real *values);
 /* Gives the tensor a gradient buffer (zeroed) if it has none; returns it, NULL when out of memory.
  * Long-lived tensors malloc it once; tape tensors take it from the arena. */
 tg_real *tg_tensor_grad(tg_tensor *t);
+/* Makes an op output keep its gradient summed over backward calls, as a leaf does (PyTorch's
+ * y.retain_grad()); without it an op output's grad holds the latest call's gradient only. Call it
+ * before the backward. No effect on leaves, which always accumulate. */
+void tg_tensor_retain_grad(tg_tensor *t);
 /* Sets the gradient to zero when there is one. */
 void tg_tensor_zero_grad(tg_tensor *t);
 /* Names the tensor (DOT labels, parameter names); truncates to TG_NAME_LEN-1. Returns t. */

@@ -357,7 +357,9 @@ static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_
                 if (!parts[n]) return tg_fail(t, "%s: no earlier layer has id '%s'", c->type, c->from[k]);
                 n++;
             }
+            tg_tape_push_scope(t, c->name);
             cur = c->kind == TG_MOD_ADD ? tg_add(t, parts[0], parts[1]) : tg_concat(t, parts, n, 1);
+            tg_tape_pop_scope(t);
         } else {
             cur = tg_module_forward_observed(c, t, cur, obs, ctx);
         }
@@ -378,14 +380,17 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tape *t, tg_tensor *x)
 tg_tensor *tg_module_forward_observed(tg_module *m, tg_tape *t, tg_tensor *x, tg_module_observer obs, void *ctx)
 {
     if (!m || !x) return x ? tg_fail(t, "module: NULL module") : NULL;
+    tg_tensor *y = NULL;
+    tg_tape_push_scope(t, m->name); /* nodes remember the layer path (DOT clusters, anomaly messages) */
     switch (m->kind) {
-    case TG_MOD_OP: return op_forward(m, t, x);
-    case TG_MOD_DROPOUT: return m->training && m->p > 0 ? tg_dropout(t, x, m->p, true) : x;
-    case TG_MOD_SEQUENTIAL: return sequential_forward(m, t, x, obs, ctx);
+    case TG_MOD_OP: y = op_forward(m, t, x); break;
+    case TG_MOD_DROPOUT: y = m->training && m->p > 0 ? tg_dropout(t, x, m->p, true) : x; break;
+    case TG_MOD_SEQUENTIAL: y = sequential_forward(m, t, x, obs, ctx); break;
     case TG_MOD_ADD:
-    case TG_MOD_CONCAT: return tg_fail(t, "%s: joins only work inside a sequential", m->type);
+    case TG_MOD_CONCAT: y = tg_fail(t, "%s: joins only work inside a sequential", m->type); break;
     }
-    return NULL;
+    tg_tape_pop_scope(t);
+    return y;
 }
 
 /* ---- iteration ---- */

@@ -67,6 +67,8 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
     memset(n, 0, sizeof *n);
     n->op = d;
     n->n_inputs = d->max_inputs;
+    n->index = -1;
+    n->scope = tg_tape_scope_for_node(t);
     bool needs_grad = false;
     for (int i = 0; i < d->max_inputs; i++) {
         tg_tensor *x = i < n_inputs ? inputs[i] : NULL;
@@ -108,6 +110,8 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
         n->out->node = n;
         tg_tape_record(t, n);
     }
+    /* checked after recording, so a DOT of the tape still shows the op that failed */
+    if (tg_detect_anomaly(t) && tg_anomaly_check(t, n, -1) != 0) return NULL;
     return n->out;
 }
 

@@ -230,17 +230,20 @@ START_TEST(backward_with_never_writes_dy)
     tg_tensor *x = tt_tensorv((double[]){1, -2, 3}, 1, 3);
     x->requires_grad = true;
     tg_tensor *y = apply1(t, op_square, x);
+    tg_tensor_retain_grad(y); /* y's gradient sums over the calls, as a leaf's */
     tg_real dy[3] = {1, 0.5, -1}, dy2[3] = {2, 2, 2};
     ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
     tt_assert_close(y->grad, ((double[]){1, 0.5, -1}), 3, 0);
     tt_assert_close(x->grad, ((double[]){2, -2, -6}), 3, 1e-6); /* 2x * dy */
     ck_assert_int_eq(tg_backward_with(y, dy2), TG_OK);           /* y's gradient becomes dy + dy2 */
     tt_assert_close(y->grad, ((double[]){3, 2.5, 1}), 3, 0);
+    tt_assert_close(x->grad, ((double[]){6, -10, 6}), 3, 1e-6); /* 2x * (dy + dy2) */
     tt_assert_close(dy, ((double[]){1, 0.5, -1}), 3, 0);
 
-    /* a loss recorded after y adds to y's gradient through the ops' input gradients */
+    /* a loss recorded after z adds to z's retained gradient through the ops' input gradients */
     tg_tensor_zero_grad(x);
     tg_tensor *z = apply1(t, op_square, x);
+    tg_tensor_retain_grad(z);
     ck_assert_int_eq(tg_backward_with(z, dy), TG_OK);
     tg_tensor *w = apply2(t, op_mul2, z, z); /* dw/dz = 2z */
     ck_assert_int_eq(tg_backward_with(w, dy2), TG_OK);
@@ -253,6 +256,12 @@ START_TEST(backward_with_never_writes_dy)
     ck_assert_int_eq(tg_backward_with(u, dy), TG_OK);
     tg_tensor_zero_grad(u);
     tt_assert_close(u->grad, ((double[]){0, 0, 0}), 3, 0);
+    tt_assert_close(dy, ((double[]){1, 0.5, -1}), 3, 0);
+    /* without retain_grad an op output holds the latest call's gradient only */
+    tg_tensor *v = apply1(t, op_square, x);
+    ck_assert_int_eq(tg_backward_with(v, dy), TG_OK);
+    ck_assert_int_eq(tg_backward_with(v, dy2), TG_OK);
+    tt_assert_close(v->grad, ((double[]){2, 2, 2}), 3, 0);
     tt_assert_close(dy, ((double[]){1, 0.5, -1}), 3, 0);
 }
 END_TEST
