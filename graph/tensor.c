@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The symbol this precision's programs reference (graph/tensor.h § precision link guard). */
+const int TG_PRECISION_GUARD = (int)sizeof(tg_real);
+
 int64_t tg_shape_numel(int ndim, const int64_t *shape)
 {
     int64_t n = 1;

@@ -32,6 +32,24 @@ typedef float tg_real;
 #define TG_REAL_NAME "float32"
 #endif
 
+/* Precision link guard. The float32 library (libtapegrad.a) and the float64 one (libtapegrad64.a,
+ * built with -DTG_REAL_DOUBLE) have the same function names but different tg_real, so a program
+ * compiled for one precision and linked with the other would run and compute garbage. Every file
+ * that includes this header therefore references a symbol that only the library of its own
+ * precision defines: a mismatch fails at link time with
+ *   undefined reference to `tg_real_is_float32__link_libtapegrad_not_libtapegrad64'
+ *   undefined reference to `tg_real_is_float64__link_libtapegrad64_or_drop_TG_REAL_DOUBLE'
+ * (GCC and Clang; other compilers get no guard). */
+#ifdef TG_REAL_DOUBLE
+#define TG_PRECISION_GUARD tg_real_is_float64__link_libtapegrad64_or_drop_TG_REAL_DOUBLE
+#else
+#define TG_PRECISION_GUARD tg_real_is_float32__link_libtapegrad_not_libtapegrad64
+#endif
+extern const int TG_PRECISION_GUARD;
+#if defined(__GNUC__)
+__attribute__((used)) static const int *const tg_precision_guard_ref = &TG_PRECISION_GUARD;
+#endif
+
 #define TG_MAX_DIMS 8
 #define TG_NAME_LEN 48
 /* Room for a shape printed as "[a,b,...]" with 8 int64 dims. */

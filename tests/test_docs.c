@@ -93,12 +93,65 @@ START_TEST(doc_examples_compile_and_run)
 }
 END_TEST
 
+/* A program compiled for one precision and linked with the other library must not link (it would
+ * run and compute garbage): graph/tensor.h's precision guard. */
+START_TEST(precision_mismatch_fails_to_link)
+{
+#if TT_DOUBLE
+    (void)0; /* once is enough */
+#else
+    const char *bin = getenv("TG_BIN");
+    char buf[1024], cwd[1024];
+    snprintf(buf, sizeof buf, "%s", bin ? bin : "build/tg");
+    const char *build_dir = dirname(buf);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    char dir[] = "/tmp/tglinkXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char src[512];
+    snprintf(src, sizeof src, "%s/prog.c", dir);
+    FILE *f = fopen(src, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("#include \"tapegrad.h\"\nint main(void) { tg_tensor_free(tg_tensor_newv(1, (int64_t)3)); return 0; }\n", f);
+    fclose(f);
+    static const struct { const char *define, *lib, *symbol; } cases[] = {
+        {"", "libtapegrad64.a", "tg_real_is_float32__link_libtapegrad_not_libtapegrad64"},
+        {"-DTG_REAL_DOUBLE", "libtapegrad.a", "tg_real_is_float64__link_libtapegrad64_or_drop_TG_REAL_DOUBLE"},
+        {"", "libtapegrad.a", NULL},            /* matching pairs link */
+        {"-DTG_REAL_DOUBLE", "libtapegrad64.a", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[4096], log[600];
+        snprintf(log, sizeof log, "%s/ld.log", dir);
+        snprintf(cmd, sizeof cmd, "cc -std=c11 %s -I%s -o %s/prog %s %s/%s -lm -pthread > %s 2>&1", cases[i].define, cwd,
+                 dir, src, build_dir, cases[i].lib, log);
+        const int st = system(cmd);
+        char text[4096] = "";
+        FILE *lf = fopen(log, "r");
+        if (lf) {
+            size_t n = fread(text, 1, sizeof text - 1, lf);
+            text[n] = '\0';
+            fclose(lf);
+        }
+        if (cases[i].symbol) {
+            ck_assert_msg(st != 0, "case %zu: a precision mismatch linked", i);
+            ck_assert_msg(strstr(text, cases[i].symbol), "case %zu: the linker did not name %s: %s", i, cases[i].symbol, text);
+        } else {
+            ck_assert_msg(st == 0, "case %zu: a matching precision failed to link: %s", i, text);
+        }
+    }
+    snprintf(buf, sizeof buf, "rm -rf %s", dir);
+    if (system(buf)) {}
+#endif
+}
+END_TEST
+
 Suite *suite_docs(void)
 {
     Suite *s = suite_create("docs");
     TCase *tc = tt_tcase("examples");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, doc_examples_compile_and_run);
+    tcase_add_test(tc, precision_mismatch_fails_to_link);
     suite_add_tcase(s, tc);
     return s;
 }
