@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A repeated backward adds the same values again; only summation order may differ. */
+#define REPEAT_TOL (sizeof(tg_real) == sizeof(double) ? 1e-9 : 1e-4)
+
 tg_gradcheck_opts tg_gradcheck_defaults(void)
 {
     return (tg_gradcheck_opts){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .seed = 1};
@@ -104,6 +107,30 @@ int tg_gradcheck(tg_graph_fn fn, void *ctx, tg_tensor *const *inputs, int n_inpu
         }
         for (int64_t k = 0; k < x->numel && x->grad; k++) analytic[i][k] = x->grad[k];
     }
+    /* A second backward over the same graph must add the same gradient again (PyTorch with
+     * retain_graph=True): a backward that consumes or changes what its forward saved, or an
+     * intermediate gradient that leaks into the next call, shows up here on every checked op. */
+    st = tg_backward_with(out, dy);
+    if (st != TG_OK) {
+        status = fail(rep, "a second backward failed", tg_error(c.tape) ? tg_error(c.tape) : tg_strerror(st));
+        goto free_analytic;
+    }
+    for (int i = 0; i < n_inputs && status == 0; i++) {
+        const tg_tensor *x = inputs[i];
+        for (int64_t k = 0; analytic[i] && x->grad && k < x->numel; k++) {
+            const double want = 2 * analytic[i][k], got = (double)x->grad[k];
+            if (fabs(got - want) > REPEAT_TOL * (fabs(want) + 1)) {
+                snprintf(rep->message, sizeof rep->message,
+                         "gradcheck: input %d element %lld: a second backward on the same graph gave %.10g in all, "
+                         "not twice the first %.10g (the backward is not repeatable)", i, (long long)k, got,
+                         analytic[i][k]);
+                rep->passed = false;
+                status = 1;
+                break;
+            }
+        }
+    }
+    if (status != 0) goto free_analytic;
 
     double base;
     if (projected(&c, &base) != 0) {
