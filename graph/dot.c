@@ -269,8 +269,11 @@ static void put_tensor(const dot_writer *w, const tg_tensor *x)
     fputs(shape, f);
     if (x->dtype == TG_INT64) fputs(" int64", f);
     bool real = x->dtype == TG_REAL;
-    if (real && x->grad && shows(w, TG_DOT_GRAD_NORMS))
-        fprintf(f, "\\ngrad norm %.*g", DOT_NORM_DIGITS, l2_norm(x->grad, x->numel));
+    if (real && x->grad && shows(w, TG_DOT_GRAD_NORMS)) {
+        double norm = l2_norm(x->grad, x->numel);
+        if (isfinite(norm)) fprintf(f, "\\ngrad norm %.*g", DOT_NORM_DIGITS, norm);
+        else fprintf(f, "\\ngrad norm %s", isnan(norm) ? "NaN" : "Inf"); /* not printf's "-nan" */
+    }
     if (shows(w, TG_DOT_BYTES)) {
         fputs("\\ndata ", f);
         put_bytes(f, data_bytes(x));
@@ -466,7 +469,7 @@ tg_status tg_dot_fprint(FILE *f, const tg_tape *t, const tg_tensor *root, const 
     mark_needed(&w);
     if ((st = place(&w)) != TG_OK) goto done;
 
-    fputs("digraph tapegrad {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n"
+    fputs("digraph tapegrad {\n  rankdir=TB;\n  graph [fontname=\"Helvetica\", fontsize=12];\n  node [fontname=\"Helvetica\", fontsize=11];\n"
           "  edge [fontname=\"Helvetica\", fontsize=9];\n",
           f);
     put_graph_label(&w, t);

@@ -344,6 +344,9 @@ START_TEST(inf_in_backward_is_red)
     free(line);
     ck_assert_int_eq(count(text, "#ff8787"), 2);
     free(text);
+    text = dot_text(t, loss, NULL); /* a non-finite norm reads Inf / NaN, not printf's "inf" / "-nan" */
+    ck_assert_msg(strstr(text, "label=\"x\\n[2]\\ngrad norm Inf\\n") != NULL, "%s", text);
+    free(text);
 }
 END_TEST
 
@@ -567,7 +570,7 @@ START_TEST(graphviz_renders_it)
     ck_assert_msg(strstr(svg, ">features</text>") && strstr(svg, ">features.0</text>") &&
                       strstr(svg, ">features.3</text>") && strstr(svg, ">features.3.conv</text>"),
                   "%s", svg);
-    ck_assert(strstr(svg, ">NaN in grad</text>") != NULL);
+    ck_assert(strstr(svg, ">NaN in grad</text>") != NULL && strstr(svg, ">grad norm NaN</text>") != NULL);
     ck_assert(strstr(svg, "#ff8787") != NULL);
     free(svg);
 }
