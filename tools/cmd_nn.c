@@ -33,7 +33,22 @@ int tg_cmd_summary(int argc, char **argv)
     return 0;
 }
 
-/* One training step's graph: batch of 2 zero images, labels 0, cross-entropy. */
+/* Parameters' full names ("features.0.weight") for the DOT labels; the tensors keep their own. */
+typedef struct param_names {
+    tg_named_tensor *list;
+    int n;
+} param_names;
+
+static const char *param_name(const tg_tensor *x, void *ctx)
+{
+    const param_names *p = ctx;
+    for (int i = 0; i < p->n; i++)
+        if (p->list[i].tensor == x) return p->list[i].name;
+    return NULL;
+}
+
+/* One training step's graph: batch of 2 zero images, labels 0, cross-entropy, backward (so the
+ * drawing shows gradient norms). */
 int tg_cmd_dot(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL;
@@ -69,7 +84,15 @@ int tg_cmd_dot(int argc, char **argv)
     tg_tensor *logits = x && y ? tg_module_forward(m->net, t, x) : NULL;
     tg_tensor *loss = logits && logits->ndim == 2 ? tg_cross_entropy(t, logits, y) : logits;
     if (loss) tg_tensor_set_name(loss, logits->ndim == 2 ? "loss" : "output");
-    tg_status st = loss ? (out ? tg_dot_write(t, loss, out, NULL) : tg_dot_fprint(stdout, t, loss, NULL)) : TG_ERR_INVALID;
+    tg_status st = loss ? TG_OK : TG_ERR_INVALID;
+    if (loss && loss->numel == 1 && loss->node) st = tg_backward(loss);
+    param_names names = {.n = tg_module_named_tensors(m->net, true, NULL, 0)};
+    names.list = names.n > 0 ? calloc((size_t)names.n, sizeof *names.list) : NULL;
+    if (names.n > 0 && !names.list) st = TG_ERR_NOMEM;
+    if (names.list) tg_module_named_tensors(m->net, true, names.list, names.n);
+    tg_dot_opts opts = {.tensor_name = param_name, .tensor_name_ctx = &names};
+    if (st == TG_OK) st = out ? tg_dot_write(t, loss, out, &opts) : tg_dot_fprint(stdout, t, loss, &opts);
+    free(names.list);
     if (st != TG_OK) {
         fprintf(stderr, "tg dot: %s\n", tg_error(t) ? tg_error(t) : tg_strerror(st));
         rc = 2;
