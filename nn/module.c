@@ -516,6 +516,8 @@ void tg_module_train(tg_module *m, bool training)
 static tg_tensor *op_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_tensor *source)
 {
     const tg_op_desc *d = tg_op_get(m->op);
+    char who[TG_NAME_LEN + 48]; /* "conv2d (layer '3')", or the type alone outside a sequential */
+    snprintf(who, sizeof who, m->name[0] ? "%s (layer '%s')" : "%s", m->type, m->name);
     tg_tensor *in[TG_MAX_INPUTS] = {x};
     int n = 1;
     for (int i = 1; i < d->max_inputs && i < TG_MAX_INPUTS; i++) {
@@ -527,14 +529,14 @@ static tg_tensor *op_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_tensor *
         }
         if (in[i]) n = i + 1;
         else if (!(d->optional_inputs >> i & 1))
-            return tg_fail(t, "%s (layer '%s'): op %s needs input '%s' but the layer has no parameter or buffer of "
-                              "that name%s", m->type, m->name, d->name, name,
+            return tg_fail(t, "%s: op %s needs input '%s' but the layer has no parameter or buffer of that name%s",
+                           who, d->name, name,
                            strcmp(name, "indices") ? "" : " (give it from=ID of a max pool)");
     }
     for (int k = 0; k < m->n_params + m->n_buffers; k++) {
         const char *name = k < m->n_params ? m->param_names[k] : m->buffer_names[k - m->n_params];
         if (op_input_index(d, name) < 0)
-            return tg_fail(t, "%s (layer '%s'): '%s' matches no input of op %s", m->type, m->name, name, d->name);
+            return tg_fail(t, "%s: '%s' matches no input of op %s", who, name, d->name);
     }
     return tg_op_apply(t, m->op, in, n, m->attr);
 }
