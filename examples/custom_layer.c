@@ -2,6 +2,9 @@
  * gradient-checked through the public API, and used as a layer in a model.
  *
  * The op is swish, y = x * sigmoid(x); its derivative is s + x s (1 - s) with s = sigmoid(x).
+ * A second user op, `scale` (y = x * weight[c]), has a parameter: the layer gets it with
+ * tg_module_add_param(m, "weight", ...) and binds it by the op's declared input name, the same
+ * rule every built-in layer follows (docs/nn.md).
  *
  *   build/examples/custom_layer
  */
@@ -42,10 +45,51 @@ static const tg_op_desc swish_desc = {
     .shape = swish_shape, .forward = swish_forward, .backward = swish_backward,
     .summary = "x * sigmoid(x) (user-defined in examples/custom_layer.c)"};
 
+/* x:[N,C,*] weight:[C] -> y = x * weight[c]; dx = dy * weight[c], dweight[c] = sum dy * x */
+static int64_t plane_size(const tg_tensor *x)
+{
+    int64_t n = 1;
+    for (int i = 2; i < x->ndim; i++) n *= x->shape[i];
+    return n;
+}
+static int scale_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
+{
+    (void)n, (void)attr;
+    if (in[0]->ndim < 2 || in[1]->ndim != 1 || in[1]->shape[0] != in[0]->shape[1]) {
+        tg_fail(t, "scale: weight must hold one value per channel of x");
+        return -1;
+    }
+    return swish_shape(t, in, 1, NULL, ndim, shape);
+}
+static int scale_forward(tg_tape *t, tg_node *node)
+{
+    (void)t;
+    const tg_tensor *x = node->inputs[0], *w = node->inputs[1];
+    const int64_t plane = plane_size(x), c = x->shape[1];
+    for (int64_t i = 0; i < x->numel; i++) node->out->data[i] = x->data[i] * w->data[i / plane % c];
+    return 0;
+}
+static void scale_backward(tg_tape *t, tg_node *node)
+{
+    const tg_tensor *x = node->inputs[0], *w = node->inputs[1];
+    tg_real *dx = tg_input_grad(t, node, 0), *dw = tg_input_grad(t, node, 1);
+    const tg_real *dy = node->out->grad;
+    const int64_t plane = plane_size(x), c = x->shape[1];
+    for (int64_t i = 0; i < x->numel; i++) {
+        if (dx) dx[i] += dy[i] * w->data[i / plane % c];
+        if (dw) dw[i / plane % c] += dy[i] * x->data[i];
+    }
+}
+static const char *const scale_inputs[] = {"input", "weight"};
+static const tg_op_desc scale_desc = {
+    .name = "scale", .min_inputs = 2, .max_inputs = 2, .input_names = scale_inputs,
+    .shape = scale_shape, .forward = scale_forward, .backward = scale_backward,
+    .summary = "x * weight[c] (user-defined in examples/custom_layer.c)"};
+
 int main(void)
 {
     const int id = tg_op_register(&swish_desc);
-    if (id < 0) {
+    if (id < 0 || tg_op_register(&scale_desc) < 0) {
         fprintf(stderr, "could not register swish\n");
         return 1;
     }
@@ -65,12 +109,23 @@ int main(void)
 
     /* the op is now a layer like any other: by name from C, and in the model spec */
     char err[256];
-    tg_model *m = tg_model_parse("input 1x8x8\nconv2d out=4 kernel=3\nswish\nflatten\nlinear out=2\n", "inline", 7,
+    tg_model *m = tg_model_parse("input 1x8x8\nconv2d out=4 kernel=3\nswish\n", "inline", 7,
                                  err, sizeof err);
     if (!m) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    /* a layer of the user op with a parameter: named like the op's input, so it binds there */
+    tg_module *scale = tg_op_layer("scale");
+    tg_tensor *gain = tg_tensor_newv(1, (int64_t)4);
+    tg_tensor_fill(gain, 0.5);
+    if (!scale || tg_module_add_param(scale, "weight", gain, err, sizeof err)) {
+        fprintf(stderr, "scale layer: %s\n", err);
+        return 1;
+    }
+    tg_sequential_add(m->net, scale);
+    tg_sequential_add(m->net, tg_op_layer("flatten"));
+    tg_sequential_add(m->net, tg_linear_layer(4 * 6 * 6, 2, true, &rng));
     tg_tape *tape = tg_tape_new(0);
     tg_tensor *in = tg_tape_tensor(tape, TG_REAL, 4, (const int64_t[]){2, 1, 8, 8});
     for (int64_t i = 0; i < in->numel; i++) in->data[i] = (tg_real)tg_rng_normal(&rng);
@@ -80,8 +135,9 @@ int main(void)
         fprintf(stderr, "%s\n", tg_error(tape));
         return 1;
     }
-    printf("model with a swish layer: loss %.4f, d(loss)/d(conv weight)[0] = %.4f\n", (double)loss->data[0],
-           (double)m->net->children[0]->params[0]->grad[0]);
+    printf("model with swish and scale layers: loss %.4f, d(loss)/d(conv weight)[0] = %.4f, "
+           "d(loss)/d(2.weight)[0] = %.4f\n", (double)loss->data[0], (double)m->net->children[0]->params[0]->grad[0],
+           (double)gain->grad[0]);
     tg_tape_free(tape);
     tg_model_free(m);
     tg_tensor_free(x);

@@ -9,6 +9,7 @@
 #include "../ops/activation.h"
 #include "../ops/arith.h"
 #include "../ops/linalg.h"
+#include "../ops/pool.h"
 #include "../ops/shape.h"
 
 static tg_module *module_new(tg_module_kind kind, const char *type)
@@ -48,6 +49,101 @@ tg_module *tg_op_layer(const char *op_name)
     return m;
 }
 
+
+/* Index of the op input called name (>= 1), or -1. */
+static int op_input_index(const tg_op_desc *d, const char *name)
+{
+    for (int i = 1; d && d->input_names && i < d->max_inputs; i++)
+        if (d->input_names[i] && !strcmp(d->input_names[i], name)) return i;
+    return -1;
+}
+
+tg_tensor *tg_module_tensor(const tg_module *m, const char *name)
+{
+    if (!m || !name) return NULL;
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->param_names[i], name)) return m->params[i];
+    for (int i = 0; i < m->n_buffers; i++)
+        if (!strcmp(m->buffer_names[i], name)) return m->buffers[i];
+    return NULL;
+}
+
+/* Checks that t can bind to the op input `name` of m; 0 or -1 with the reason. */
+static int check_new_tensor(const tg_module *m, const char *name, const tg_tensor *t, bool buffer, char *err,
+                            size_t errsz)
+{
+    const char *what = buffer ? "buffer" : "parameter";
+    const tg_op_desc *d = m ? tg_op_get(m->op) : NULL;
+    if (!m || m->kind != TG_MOD_OP || !d) return snprintf(err, errsz, "module: a %s needs an op layer", what), -1;
+    if (!t || !name) return snprintf(err, errsz, "%s: NULL %s or name", m->type, what), -1;
+    if (strlen(name) >= TG_NAME_LEN) return snprintf(err, errsz, "%s: %s name too long", m->type, what), -1;
+    if (op_input_index(d, name) < 0)
+        return snprintf(err, errsz, "%s: op %s has no input '%s' for the %s to bind to", m->type, d->name, name,
+                        what), -1;
+    if (tg_module_tensor(m, name)) return snprintf(err, errsz, "%s: '%s' is already set", m->type, name), -1;
+    if ((buffer ? m->n_buffers : m->n_params) == (buffer ? TG_MODULE_MAX_BUFFERS : TG_MODULE_MAX_PARAMS))
+        return snprintf(err, errsz, "%s: more than %d %ss (TG_MODULE_MAX_%s)", m->type,
+                        buffer ? TG_MODULE_MAX_BUFFERS : TG_MODULE_MAX_PARAMS, what, buffer ? "BUFFERS" : "PARAMS"),
+               -1;
+    return 0;
+}
+
+int tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz)
+{
+    char local[160];
+    if (!err) err = local, errsz = sizeof local;
+    if (check_new_tensor(m, name, t, false, err, errsz)) return -1;
+    t->requires_grad = true;
+    t->is_param = true;
+    snprintf(m->param_names[m->n_params], TG_NAME_LEN, "%s", name);
+    m->params[m->n_params++] = t;
+    return 0;
+}
+
+int tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz)
+{
+    char local[160];
+    if (!err) err = local, errsz = sizeof local;
+    if (check_new_tensor(m, name, t, true, err, errsz)) return -1;
+    snprintf(m->buffer_names[m->n_buffers], TG_NAME_LEN, "%s", name);
+    m->buffers[m->n_buffers++] = t;
+    return 0;
+}
+
+/* A new zeroed parameter or buffer of the given shape, added under name; NULL when that fails. */
+static tg_tensor *param_new(tg_module *m, int ndim, const int64_t *shape, const char *name, bool buffer)
+{
+    tg_tensor *t = tg_tensor_new(TG_REAL, ndim, shape);
+    if (!t) return NULL;
+    tg_tensor_set_name(t, name);
+    const int rc = buffer ? tg_module_add_buffer(m, name, t, NULL, 0) : tg_module_add_param(m, name, t, NULL, 0);
+    if (rc) {
+        tg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* momentum=none is PyTorch's cumulative average (factor 1/num_batches_tracked), so a layer whose
+ * op takes the counter gets it as an int64 buffer of one value. It is transient (not listed by
+ * tg_module_named_tensors) because checkpoints store real values; layers with a momentum keep
+ * the layout they always had. */
+static int add_batch_counter(tg_module *m, char *err, size_t errsz)
+{
+    static const char counter[] = "num_batches_tracked";
+    if (op_input_index(tg_op_get(m->op), counter) < 0 || tg_module_tensor(m, counter)) return 0;
+    const int64_t one = 1;
+    tg_tensor *t = tg_tensor_new(TG_INT64, 1, &one);
+    if (!t) return snprintf(err, errsz, "%s: out of memory", m->type), -1;
+    t->idata[0] = 0;
+    if (tg_module_add_buffer(m, counter, t, err, errsz)) {
+        tg_tensor_free(t);
+        return -1;
+    }
+    m->transient_buffers |= 1u << (m->n_buffers - 1);
+    return 0;
+}
+
 int tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz)
 {
     if (m->kind == TG_MOD_DROPOUT && !strcmp(key, "p")) {
@@ -66,26 +162,12 @@ int tg_module_set(tg_module *m, const char *key, const char *value, char *err, s
     }
     const tg_op_desc *d = tg_op_get(m->op);
     for (int i = 0; i < d->n_attrs; i++)
-        if (!strcmp(d->attrs[i].name, key)) return tg_attr_set(m->op, m->attr, key, value, err, errsz);
+        if (!strcmp(d->attrs[i].name, key)) {
+            if (tg_attr_set(m->op, m->attr, key, value, err, errsz)) return -1;
+            return !strcmp(key, "momentum") && !strcmp(value, "none") ? add_batch_counter(m, err, errsz) : 0;
+        }
     snprintf(err, errsz, "%s: unknown key '%s'", m->type, key);
     return -1;
-}
-
-static tg_tensor *param_new(tg_module *m, int ndim, const int64_t *shape, const char *name, bool buffer)
-{
-    tg_tensor *t = tg_tensor_new(TG_REAL, ndim, shape);
-    if (!t) return NULL;
-    if (buffer) {
-        m->buffers[m->n_buffers] = t;
-        m->buffer_names[m->n_buffers++] = name;
-    } else {
-        t->requires_grad = true;
-        t->is_param = true;
-        m->params[m->n_params] = t;
-        m->param_names[m->n_params++] = name;
-    }
-    tg_tensor_set_name(t, name);
-    return t;
 }
 
 void tg_weight_fans(const tg_tensor *w, double *fan_in, double *fan_out)
@@ -141,31 +223,89 @@ tg_module *tg_linear_layer(int64_t in, int64_t out, bool bias, tg_rng *rng)
     return weighted_layer("linear", 2, shape, out, bias, rng);
 }
 
-tg_module *tg_conv_layer(int dims, int64_t in, int64_t out, int64_t kernel, int64_t groups, bool bias, tg_rng *rng)
+/* Sets an integer attribute from C (constructors); 0 or -1. */
+static int set_int(tg_module *m, const char *key, int64_t v)
 {
-    static const char *const names[4] = {NULL, "conv1d", "conv2d", "conv3d"};
-    if (dims < 1 || dims > 3 || in <= 0 || out <= 0 || kernel <= 0 || groups <= 0 || in % groups || out % groups)
+    char text[24], err[128];
+    snprintf(text, sizeof text, "%lld", (long long)v);
+    return tg_attr_set(m->op, m->attr, key, text, err, sizeof err);
+}
+
+/* conv and conv_transpose of 1..3 spatial dims: the weight is [a, b/groups, kernel...] with
+ * (a, b) = (out, in) for conv and (in, out) for the transpose. */
+static tg_module *conv_family_layer(bool transposed, int dims, int64_t in, int64_t out, const int64_t *kernel,
+                                    int64_t groups, bool bias, tg_rng *rng)
+{
+    static const char *const conv_names[4] = {NULL, "conv1d", "conv2d", "conv3d"};
+    static const char *const transpose_names[4] = {NULL, "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"};
+    if (dims < 1 || dims > 3 || !kernel || in <= 0 || out <= 0 || groups <= 0 || in % groups || out % groups)
         return NULL;
-    int64_t shape[5] = {out, in / groups, kernel, kernel, kernel};
-    tg_module *m = weighted_layer(names[dims], 2 + dims, shape, out, bias, rng);
-    if (m && groups > 1) {
-        char g[24], err[128];
-        snprintf(g, sizeof g, "%lld", (long long)groups);
-        tg_attr_set(m->op, m->attr, "groups", g, err, sizeof err);
+    int64_t shape[5] = {transposed ? in : out, transposed ? out / groups : in / groups};
+    for (int i = 0; i < dims; i++) {
+        if (kernel[i] <= 0) return NULL;
+        shape[2 + i] = kernel[i];
+    }
+    tg_module *m = weighted_layer(transposed ? transpose_names[dims] : conv_names[dims], 2 + dims, shape, out, bias, rng);
+    if (m && groups > 1 && set_int(m, "groups", groups)) {
+        tg_module_free(m);
+        return NULL;
     }
     return m;
 }
 
+tg_module *tg_conv_layer_nd(int dims, int64_t in, int64_t out, const int64_t *kernel, int64_t groups, bool bias,
+                            tg_rng *rng)
+{
+    return conv_family_layer(false, dims, in, out, kernel, groups, bias, rng);
+}
+
+tg_module *tg_conv_layer(int dims, int64_t in, int64_t out, int64_t kernel, int64_t groups, bool bias, tg_rng *rng)
+{
+    const int64_t k[3] = {kernel, kernel, kernel};
+    return conv_family_layer(false, dims, in, out, k, groups, bias, rng);
+}
+
+tg_module *tg_conv_transpose_layer_nd(int dims, int64_t in, int64_t out, const int64_t *kernel, int64_t groups,
+                                      bool bias, tg_rng *rng)
+{
+    return conv_family_layer(true, dims, in, out, kernel, groups, bias, rng);
+}
+
 tg_module *tg_conv_transpose2d_layer(int64_t in, int64_t out, int64_t kernel, int64_t groups, bool bias, tg_rng *rng)
 {
-    if (in <= 0 || out <= 0 || kernel <= 0 || groups <= 0 || in % groups || out % groups) return NULL;
-    const int64_t shape[4] = {in, out / groups, kernel, kernel};
-    tg_module *m = weighted_layer("conv_transpose2d", 4, shape, out, bias, rng);
-    if (m && groups > 1) {
-        char g[24], err[128];
-        snprintf(g, sizeof g, "%lld", (long long)groups);
-        tg_attr_set(m->op, m->attr, "groups", g, err, sizeof err);
+    const int64_t k[2] = {kernel, kernel};
+    return conv_family_layer(true, 2, in, out, k, groups, bias, rng);
+}
+
+tg_module *tg_locally_connected2d_layer(int64_t in, const int64_t *in_hw, int64_t out, const int64_t *kernel,
+                                        const tg_conv_attr *attr, bool bias, tg_rng *rng)
+{
+    if (in <= 0 || out <= 0 || !in_hw || !kernel) return NULL;
+    tg_module *m = tg_op_layer("locally_connected2d");
+    if (!m) return NULL;
+    if (attr) memcpy(m->attr, attr, sizeof *attr);
+    const tg_conv_attr *a = (const tg_conv_attr *)m->attr;
+    int64_t wshape[6] = {0, 0, out, in, kernel[0], kernel[1]};
+    for (int i = 0; i < 2; i++) {
+        const int64_t s = tg_ints_at(&a->stride, i), p = tg_ints_at(&a->padding, i), d = tg_ints_at(&a->dilation, i);
+        const int64_t span = in_hw[i] + 2 * p - d * (kernel[i] - 1) - 1;
+        if (kernel[i] <= 0 || s <= 0 || d <= 0 || p < 0 || span < 0) {
+            tg_module_free(m);
+            return NULL;
+        }
+        wshape[i] = span / s + 1;
     }
+    const int64_t bshape[3] = {out, wshape[0], wshape[1]};
+    tg_tensor *w = param_new(m, 6, wshape, "weight", false);
+    tg_tensor *b = bias ? param_new(m, 3, bshape, "bias", false) : NULL;
+    if (!w || (bias && !b)) {
+        tg_module_free(m);
+        return NULL;
+    }
+    /* PyTorch's default for a layer with fan_in = in*kh*kw inputs per output: U(+-1/sqrt(fan_in)) */
+    const double bound = 1 / sqrt((double)(in * kernel[0] * kernel[1]));
+    for (int64_t i = 0; rng && i < w->numel; i++) w->data[i] = (tg_real)((2 * tg_rng_uniform(rng) - 1) * bound);
+    for (int64_t i = 0; rng && b && i < b->numel; i++) b->data[i] = (tg_real)((2 * tg_rng_uniform(rng) - 1) * bound);
     return m;
 }
 
@@ -178,41 +318,74 @@ static int affine_params(tg_module *m, int ndim, const int64_t *shape)
     return 0;
 }
 
-tg_module *tg_batch_norm_layer(int64_t channels)
+/* running_mean 0, running_var 1 of length c (batch/instance norm with track_running_stats). */
+static int running_buffers(tg_module *m, int64_t c)
 {
-    if (channels <= 0) return NULL;
-    tg_module *m = tg_op_layer("batch_norm");
-    if (!m) return NULL;
-    tg_tensor *mean = param_new(m, 1, &channels, "running_mean", true);
-    tg_tensor *var = param_new(m, 1, &channels, "running_var", true);
-    if (!mean || !var || affine_params(m, 1, &channels)) {
+    tg_tensor *mean = param_new(m, 1, &c, "running_mean", true), *var = param_new(m, 1, &c, "running_var", true);
+    if (!mean || !var) return -1;
+    tg_tensor_fill(var, 1);
+    return 0;
+}
+
+/* A norm layer of op_name with optional affine parameters [affine_ndim shape] and running
+ * statistics of length channels. Parameters come before buffers in the names either way. */
+static tg_module *norm_layer(const char *op_name, int affine_ndim, const int64_t *affine_shape, bool affine,
+                             bool running, int64_t channels)
+{
+    tg_module *m = tg_op_layer(op_name);
+    if (m && ((affine && affine_params(m, affine_ndim, affine_shape)) || (running && running_buffers(m, channels)))) {
         tg_module_free(m);
         return NULL;
     }
-    tg_tensor_fill(var, 1);
+    return m;
+}
+
+tg_module *tg_batch_norm_layer_opts(int64_t channels, bool affine, bool track_running_stats)
+{
+    if (channels <= 0) return NULL;
+    return norm_layer("batch_norm", 1, &channels, affine, track_running_stats, channels);
+}
+
+tg_module *tg_batch_norm_layer(int64_t channels) { return tg_batch_norm_layer_opts(channels, true, true); }
+
+tg_module *tg_layer_norm_layer_opts(int n, const int64_t *normalized_shape, bool elementwise_affine)
+{
+    if (n < 1 || n > 4 || !normalized_shape) return NULL;
+    tg_module *m = norm_layer("layer_norm", n, normalized_shape, elementwise_affine, false, 0);
+    if (!m) return NULL;
+    char text[128] = "", err[128];
+    for (int i = 0; i < n; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%lld", i ? "," : "", (long long)normalized_shape[i]);
+    if (tg_attr_set(m->op, m->attr, "normalized_shape", text, err, sizeof err)) {
+        tg_module_free(m);
+        return NULL;
+    }
     return m;
 }
 
 tg_module *tg_layer_norm_layer(int n, const int64_t *normalized_shape)
 {
-    if (n < 1 || n > 4) return NULL;
-    tg_module *m = tg_op_layer("layer_norm");
-    if (!m) return NULL;
-    char text[128] = "", err[128];
-    for (int i = 0; i < n; i++)
-        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%lld", i ? "," : "", (long long)normalized_shape[i]);
-    if (tg_attr_set(m->op, m->attr, "normalized_shape", text, err, sizeof err) || affine_params(m, n, normalized_shape)) {
-        tg_module_free(m);
-        return NULL;
-    }
+    return tg_layer_norm_layer_opts(n, normalized_shape, true);
+}
+
+tg_module *tg_instance_norm_layer_opts(int64_t channels, bool affine, bool track_running_stats)
+{
+    if (channels <= 0) return NULL;
+    tg_module *m = norm_layer("instance_norm", 1, &channels, affine, track_running_stats, channels);
+    if (m) tg_module_train(m, true); /* use_input_stats follows the mode and the running stats */
     return m;
 }
 
 tg_module *tg_instance_norm_layer(int64_t channels, bool affine)
 {
-    if (channels <= 0) return NULL;
-    tg_module *m = tg_op_layer("instance_norm");
-    if (m && affine && affine_params(m, 1, &channels)) {
+    return tg_instance_norm_layer_opts(channels, affine, false);
+}
+
+tg_module *tg_group_norm_layer_opts(int64_t groups, int64_t channels, bool affine)
+{
+    if (groups <= 0 || channels <= 0 || channels % groups) return NULL;
+    tg_module *m = norm_layer("group_norm", 1, &channels, affine, false, 0);
+    if (m && set_int(m, "num_groups", groups)) {
         tg_module_free(m);
         return NULL;
     }
@@ -221,12 +394,20 @@ tg_module *tg_instance_norm_layer(int64_t channels, bool affine)
 
 tg_module *tg_group_norm_layer(int64_t groups, int64_t channels)
 {
-    if (groups <= 0 || channels <= 0 || channels % groups) return NULL;
-    tg_module *m = tg_op_layer("group_norm");
-    if (!m) return NULL;
-    char g[24], err[128];
-    snprintf(g, sizeof g, "%lld", (long long)groups);
-    if (tg_attr_set(m->op, m->attr, "num_groups", g, err, sizeof err) || affine_params(m, 1, &channels)) {
+    return tg_group_norm_layer_opts(groups, channels, true);
+}
+
+tg_module *tg_frn_layer(int64_t channels, bool affine)
+{
+    if (channels <= 0) return NULL;
+    return norm_layer("frn", 1, &channels, affine, false, 0);
+}
+
+tg_module *tg_tlu_layer(int64_t channels)
+{
+    if (channels <= 0) return NULL;
+    tg_module *m = tg_op_layer("tlu");
+    if (m && !param_new(m, 1, &channels, "tau", false)) {
         tg_module_free(m);
         return NULL;
     }
@@ -248,23 +429,36 @@ tg_module *tg_sequential(const char *name)
     return m;
 }
 
-static tg_module *join_layer(tg_module_kind kind, const char *type, const char *from)
+/* Parses the comma list of ids into m->from; 0, or -1 when empty, too long or too many. */
+static int parse_from(tg_module *m, const char *from)
 {
-    if (!from || !*from) return NULL;
-    tg_module *m = module_new(kind, type);
-    if (!m) return NULL;
-    const char *p = from;
-    while (*p) {
+    if (!from || !*from) return -1;
+    for (const char *p = from; *p;) {
         const size_t len = strcspn(p, ",");
-        if (len == 0 || len >= TG_NAME_LEN || m->n_from == TG_MODULE_MAX_FROM) {
-            tg_module_free(m);
-            return NULL;
-        }
+        if (len == 0 || len >= TG_NAME_LEN || m->n_from == TG_MODULE_MAX_FROM) return -1;
         memcpy(m->from[m->n_from], p, len);
         m->from[m->n_from++][len] = 0;
         p += len + (p[len] == ',');
     }
-    if (kind == TG_MOD_ADD && m->n_from != 1) {
+    return 0;
+}
+
+static tg_module *join_layer(tg_module_kind kind, const char *type, const char *from)
+{
+    tg_module *m = module_new(kind, type);
+    if (m && (parse_from(m, from) || (kind == TG_MOD_ADD && m->n_from != 1))) {
+        tg_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+tg_module *tg_max_unpool_layer(int dims, const char *from)
+{
+    static const char *const names[4] = {NULL, "max_unpool1d", "max_unpool2d", "max_unpool3d"};
+    if (dims < 1 || dims > 3) return NULL;
+    tg_module *m = tg_op_layer(names[dims]);
+    if (m && (parse_from(m, from) || m->n_from != 1)) {
         tg_module_free(m);
         return NULL;
     }
@@ -306,68 +500,86 @@ void tg_module_train(tg_module *m, bool training)
 {
     if (!m) return;
     m->training = training;
-    if (m->kind == TG_MOD_OP) set_if_present(m, "training", training ? "1" : "0");
+    if (m->kind == TG_MOD_OP) {
+        /* Without running statistics a norm has only the batch's (nn.BatchNorm/InstanceNorm with
+         * track_running_stats=False use them in eval too). */
+        const bool batch_stats = training || !tg_module_tensor(m, "running_mean");
+        set_if_present(m, "training", batch_stats ? "1" : "0");
+        set_if_present(m, "use_input_stats", batch_stats ? "1" : "0");
+    }
     for (int i = 0; i < m->n_children; i++) tg_module_train(m->children[i], training);
 }
 
-static tg_tensor *op_forward(tg_module *m, tg_tape *t, tg_tensor *x)
+/* The binding rule (module.h): input 0 is x, input i >= 1 the layer's tensor named like the op's
+ * input i, `indices` the argmax of source (the from= output). Trailing absent inputs are left
+ * off; a required one missing, or a layer tensor no input takes, is an error. */
+static tg_tensor *op_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_tensor *source)
 {
+    const tg_op_desc *d = tg_op_get(m->op);
+    char who[TG_NAME_LEN + 48]; /* "conv2d (layer '3')", or the type alone outside a sequential */
+    snprintf(who, sizeof who, m->name[0] ? "%s (layer '%s')" : "%s", m->type, m->name);
     tg_tensor *in[TG_MAX_INPUTS] = {x};
     int n = 1;
-    if (!strcmp(m->type, "batch_norm")) { /* F.batch_norm order: input, mean, var, weight, bias */
-        in[n++] = m->buffers[0], in[n++] = m->buffers[1];
-        in[n++] = m->params[0], in[n++] = m->params[1];
-    } else {
-        const tg_op_desc *d = tg_op_get(m->op);
-        for (int i = 0; i < m->n_params; i++) in[n++] = m->params[i];
-        /* affine-free norms and bias-free layers pass their optional slots as NULL */
-        while (n < d->max_inputs && (d->optional_inputs >> n & 1)) in[n++] = NULL;
+    for (int i = 1; i < d->max_inputs && i < TG_MAX_INPUTS; i++) {
+        const char *name = d->input_names && d->input_names[i] ? d->input_names[i] : "";
+        in[i] = tg_module_tensor(m, name);
+        if (!in[i] && source && !strcmp(name, "indices")) {
+            in[i] = tg_pool_indices_tensor(t, source);
+            if (!in[i]) return NULL;
+        }
+        if (in[i]) n = i + 1;
+        else if (!(d->optional_inputs >> i & 1))
+            return tg_fail(t, "%s: op %s needs input '%s' but the layer has no parameter or buffer of that name%s",
+                           who, d->name, name,
+                           strcmp(name, "indices") ? "" : " (give it from=ID of a max pool)");
+    }
+    for (int k = 0; k < m->n_params + m->n_buffers; k++) {
+        const char *name = k < m->n_params ? m->param_names[k] : m->buffer_names[k - m->n_params];
+        if (op_input_index(d, name) < 0)
+            return tg_fail(t, "%s: '%s' matches no input of op %s", who, name, d->name);
     }
     return tg_op_apply(t, m->op, in, n, m->attr);
 }
 
-/* Outputs named by id= within one sequential, for joins. */
-typedef struct named_outputs {
-    const char *names[64];
-    tg_tensor *tensors[64];
-    int n;
-} named_outputs;
-
-static tg_tensor *lookup(const named_outputs *o, const char *name, tg_tensor *current)
+/* The output of the child with id `name` among the first `count` children (or the sequential's
+ * input / the current output), latest first; NULL when none. */
+static tg_tensor *lookup(const tg_module *seq, tg_tensor *const *outs, int count, const char *name, tg_tensor *input,
+                         tg_tensor *current)
 {
     if (!strcmp(name, ".")) return current;
-    for (int i = o->n - 1; i >= 0; i--)
-        if (!strcmp(o->names[i], name)) return o->tensors[i];
-    return NULL;
+    for (int i = count - 1; i >= 0; i--)
+        if (!strcmp(seq->children[i]->id, name)) return outs[i];
+    return !strcmp(name, "input") ? input : NULL;
 }
 
 static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_module_observer obs, void *ctx)
 {
-    named_outputs outs = {.names = {"input"}, .tensors = {x}, .n = 1};
+    /* every child's output, for joins and unpooling by id (arena: no limit on named outputs) */
+    tg_tensor **outs = m->n_children ? tg_tape_alloc(t, (size_t)m->n_children * sizeof *outs) : NULL;
+    if (m->n_children && !outs) return tg_fail(t, "sequential: arena full");
     tg_tensor *cur = x;
     for (int i = 0; i < m->n_children && cur; i++) {
         tg_module *c = m->children[i];
         tg_tensor *in = cur;
-        if (c->kind == TG_MOD_ADD || c->kind == TG_MOD_CONCAT) {
-            tg_tensor *parts[TG_MODULE_MAX_FROM + 1];
-            int n = 0;
-            if (c->kind == TG_MOD_ADD) parts[n++] = cur;
-            for (int k = 0; k < c->n_from; k++) {
-                parts[n] = lookup(&outs, c->from[k], cur);
-                if (!parts[n]) return tg_fail(t, "%s: no earlier layer has id '%s'", c->type, c->from[k]);
-                n++;
-            }
-            tg_tape_push_scope(t, c->name);
-            cur = c->kind == TG_MOD_ADD ? tg_add(t, parts[0], parts[1]) : tg_concat(t, parts, n, 1);
+        tg_tensor *parts[TG_MODULE_MAX_FROM + 1];
+        int n = 0;
+        if (c->kind == TG_MOD_ADD) parts[n++] = cur;
+        for (int k = 0; k < c->n_from; k++) {
+            parts[n] = lookup(m, outs, i, c->from[k], x, cur);
+            if (!parts[n]) return tg_fail(t, "%s: no earlier layer has id '%s'", c->type, c->from[k]);
+            n++;
+        }
+        if (c->kind == TG_MOD_ADD || c->kind == TG_MOD_CONCAT || c->kind == TG_MOD_OP) {
+            tg_tape_push_scope(t, c->name); /* as tg_module_forward_observed does for the others */
+            if (c->kind == TG_MOD_ADD) cur = tg_add(t, parts[0], parts[1]);
+            else if (c->kind == TG_MOD_CONCAT) cur = tg_concat(t, parts, n, 1);
+            else cur = op_forward(c, t, cur, c->n_from ? parts[0] : NULL);
             tg_tape_pop_scope(t);
         } else {
             cur = tg_module_forward_observed(c, t, cur, obs, ctx);
         }
         if (obs && cur && c->kind != TG_MOD_SEQUENTIAL) obs(ctx, c, in, cur);
-        if (cur && c->id[0] && outs.n < 64) {
-            outs.names[outs.n] = c->id;
-            outs.tensors[outs.n++] = cur;
-        }
+        outs[i] = cur;
     }
     return cur;
 }
@@ -383,7 +595,10 @@ tg_tensor *tg_module_forward_observed(tg_module *m, tg_tape *t, tg_tensor *x, tg
     tg_tensor *y = NULL;
     tg_tape_push_scope(t, m->name); /* nodes remember the layer path (DOT clusters, anomaly messages) */
     switch (m->kind) {
-    case TG_MOD_OP: y = op_forward(m, t, x); break;
+    case TG_MOD_OP:
+        y = m->n_from ? tg_fail(t, "%s: a layer with from= only works inside a sequential", m->type)
+                      : op_forward(m, t, x, NULL);
+        break;
     case TG_MOD_DROPOUT: y = m->training && m->p > 0 ? tg_dropout(t, x, m->p, true) : x; break;
     case TG_MOD_SEQUENTIAL: y = sequential_forward(m, t, x, obs, ctx); break;
     case TG_MOD_ADD:
@@ -401,7 +616,7 @@ static void named_walk(tg_module *m, const char *prefix, bool buffers, tg_named_
         const int n = pass ? m->n_buffers : m->n_params;
         for (int i = 0; i < n; i++) {
             tg_tensor *t = pass ? m->buffers[i] : m->params[i];
-            if (!t) continue;
+            if (!t || (pass && (m->transient_buffers >> i & 1))) continue;
             if (out && *count < max) {
                 tg_named_tensor *e = &out[*count];
                 snprintf(e->name, sizeof e->name, "%s%s%s", prefix, *prefix ? "." : "",

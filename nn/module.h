@@ -7,6 +7,14 @@
  * its parameters (weight, bias / gamma, beta) and buffers (BN running_mean, running_var); a
  * sequential keeps children. Layer names are the child's index ("0", "1", ...) unless given.
  *
+ * The binding rule (one for every op layer, user ops included): the layer's input is the op's
+ * input 0; every later input i is the layer's parameter or buffer named like the op's declared
+ * input name (tg_op_desc.input_names: batch_norm = input, running_mean, running_var, weight,
+ * bias), or NULL when the layer has none of that name. A missing required input, or a tensor
+ * whose name matches no input of the op, is an error naming the layer, op and name. The one
+ * input that is not a tensor the layer owns is `indices` (max_unpool*): the argmax of the
+ * max-pool output whose layer has the id given in `from`.
+ *
  * Ownership: a module owns its parameters, buffers and children; tg_module_free() frees the
  * tree. Forward results live on the tape.
  *
@@ -22,10 +30,11 @@
 #define TG_NN_MODULE_H
 
 #include "../graph/tape.h"
+#include "../ops/conv.h"
 #include "../ops/op.h"
 
-#define TG_MODULE_MAX_PARAMS 2
-#define TG_MODULE_MAX_BUFFERS 2
+#define TG_MODULE_MAX_PARAMS 4   /* weight, bias, ... (user op layers may add more up to this) */
+#define TG_MODULE_MAX_BUFFERS 4  /* running_mean, running_var, num_batches_tracked, ... */
 #define TG_MODULE_ATTR_BYTES 512
 #define TG_MODULE_MAX_FROM 4
 
@@ -45,14 +54,16 @@ struct tg_module {
     char id[TG_NAME_LEN];     /* id=NAME: the output can be referenced by joins; "" if none */
     int op;                   /* TG_MOD_OP: the op id */
     _Alignas(16) unsigned char attr[TG_MODULE_ATTR_BYTES]; /* the op's attribute struct */
-    tg_tensor *params[TG_MODULE_MAX_PARAMS];   /* NULL when absent (bias=0, affine off) */
-    const char *param_names[TG_MODULE_MAX_PARAMS];
+    tg_tensor *params[TG_MODULE_MAX_PARAMS];   /* in definition order (checkpoint order) */
+    char param_names[TG_MODULE_MAX_PARAMS][TG_NAME_LEN]; /* the op input each one binds to */
     tg_tensor *buffers[TG_MODULE_MAX_BUFFERS];
-    const char *buffer_names[TG_MODULE_MAX_BUFFERS];
+    char buffer_names[TG_MODULE_MAX_BUFFERS][TG_NAME_LEN];
+    uint32_t transient_buffers; /* bit i: buffer i is left out of tg_module_named_tensors (and
+                                   so of checkpoints): BN's int64 num_batches_tracked */
     int n_params, n_buffers;
     bool training;
     double p;                 /* dropout probability */
-    char from[TG_MODULE_MAX_FROM][TG_NAME_LEN];
+    char from[TG_MODULE_MAX_FROM][TG_NAME_LEN]; /* joins; max_unpool: the max pool's id */
     int n_from;
     tg_module **children;
     int n_children;
@@ -61,21 +72,52 @@ struct tg_module {
 
 /* ---- constructors (PyTorch's defaults; NULL on a bad argument or out of memory) ---- */
 /* Weight and bias drawn as PyTorch's default: kaiming_uniform(a=sqrt(5)) (U(+-1/sqrt(fan_in)))
- * and bias U(+-1/sqrt(fan_in)) from rng. */
+ * and bias U(+-1/sqrt(fan_in)) from rng (rng NULL: zeros). */
 tg_module *tg_linear_layer(int64_t in, int64_t out, bool bias, tg_rng *rng);
-/* conv1d/2d/3d (dims 1..3) with a square kernel; attributes (stride, padding, dilation, groups,
- * padding_mode) set afterwards with tg_module_set(). Weight [out, in/groups, k...]. */
+/* conv1d/2d/3d (dims 1..3), kernel[dims] sizes per spatial dim (`kernel=3,1`): weight
+ * [out, in/groups, k...], bias [out]. Attributes (stride, padding incl. "same"/"valid",
+ * dilation, padding_mode) are set afterwards with tg_module_set(). */
+tg_module *tg_conv_layer_nd(int dims, int64_t in, int64_t out, const int64_t *kernel, int64_t groups, bool bias,
+                            tg_rng *rng);
+/* The same with a square (cubic) kernel of size kernel in every dim. */
 tg_module *tg_conv_layer(int dims, int64_t in, int64_t out, int64_t kernel, int64_t groups, bool bias, tg_rng *rng);
-/* conv_transpose2d: weight [in, out/groups, k, k]. */
+/* conv_transpose1d/2d/3d: weight [in, out/groups, k...], bias [out]; stride, padding,
+ * output_padding, dilation set with tg_module_set(). */
+tg_module *tg_conv_transpose_layer_nd(int dims, int64_t in, int64_t out, const int64_t *kernel, int64_t groups,
+                                      bool bias, tg_rng *rng);
+/* conv_transpose2d with a square kernel. */
 tg_module *tg_conv_transpose2d_layer(int64_t in, int64_t out, int64_t kernel, int64_t groups, bool bias, tg_rng *rng);
-/* batch_norm over C channels (any rank >= 2): gamma 1, beta 0, running mean 0 / var 1. */
+/* locally_connected2d (unshared 2-D convolution; torch has no module): input [N,in,H,W] of the
+ * given in_hw, kernel[2]; attr (stride, padding, dilation; NULL = defaults) fixes the output size
+ * Ho x Wo now, since each position has its own weights: weight [Ho,Wo,out,in,kh,kw], bias
+ * [out,Ho,Wo], drawn U(+-1/sqrt(in*kh*kw)). */
+tg_module *tg_locally_connected2d_layer(int64_t in, const int64_t *in_hw, int64_t out, const int64_t *kernel,
+                                        const tg_conv_attr *attr, bool bias, tg_rng *rng);
+/* batch_norm over C channels (any rank >= 2): weight 1, bias 0 (affine), buffers running_mean 0
+ * / running_var 1 (track_running_stats; without them every mode uses the batch statistics, as
+ * nn.BatchNorm). momentum=none (cumulative average) adds the num_batches_tracked buffer. */
 tg_module *tg_batch_norm_layer(int64_t channels);
-/* layer_norm over the last dims of normalized shape (n values). */
+tg_module *tg_batch_norm_layer_opts(int64_t channels, bool affine, bool track_running_stats);
+/* layer_norm over the last n dims (normalized_shape); elementwise_affine: weight 1, bias 0 of
+ * that shape. */
 tg_module *tg_layer_norm_layer(int n, const int64_t *normalized_shape);
+tg_module *tg_layer_norm_layer_opts(int n, const int64_t *normalized_shape, bool elementwise_affine);
+/* instance_norm (nn.InstanceNorm*d): affine weight/bias; track_running_stats: running_mean /
+ * running_var buffers, updated in training and used in eval. */
 tg_module *tg_instance_norm_layer(int64_t channels, bool affine);
+tg_module *tg_instance_norm_layer_opts(int64_t channels, bool affine, bool track_running_stats);
 tg_module *tg_group_norm_layer(int64_t groups, int64_t channels);
+tg_module *tg_group_norm_layer_opts(int64_t groups, int64_t channels, bool affine);
+/* frn (filter response normalization): weight (gamma) 1 and bias (beta) 0 of [C] when affine;
+ * eps is an attribute (default 1e-6), not learnable. */
+tg_module *tg_frn_layer(int64_t channels, bool affine);
+/* tlu: y = max(x, tau[c]) with the learnable tau [C], initially 0. */
+tg_module *tg_tlu_layer(int64_t channels);
+/* max_unpool1d/2d/3d (dims): unpools its input through the indices of the max pool whose layer
+ * has id `from` (kernel_size, stride, padding as that pool, set with tg_module_set). */
+tg_module *tg_max_unpool_layer(int dims, const char *from);
 /* A parameter-free op layer by op name ("relu", "max_pool2d", "flatten", ...); its attributes are
- * set with tg_module_set(). */
+ * set with tg_module_set(), its parameters (for a user op with weights) with tg_module_add_param. */
 tg_module *tg_op_layer(const char *op_name);
 tg_module *tg_dropout_layer(double p);
 tg_module *tg_sequential(const char *name);
@@ -83,7 +125,18 @@ tg_module *tg_sequential(const char *name);
 tg_module *tg_add_layer(const char *from);
 tg_module *tg_concat_layer(const char *from);
 
-/* Sets an op attribute by its PyTorch name ("stride", "2"); 0, or -1 with the reason in err. */
+/* Gives an op layer a parameter (learnable: requires_grad) or a buffer (state the op updates,
+ * e.g. running statistics) named like the op input it binds to ("weight", "tau",
+ * "running_mean"). The module takes ownership of t on success (0); -1 leaves t with the caller
+ * and writes the reason to err: not an op layer, no op input of that name (or input 0), the
+ * name taken, the table full (TG_MODULE_MAX_PARAMS / _BUFFERS). */
+int tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
+int tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
+/* The module's own parameter or buffer of that name, or NULL. */
+tg_tensor *tg_module_tensor(const tg_module *m, const char *name);
+
+/* Sets an op attribute by its PyTorch name ("stride", "2"); 0, or -1 with the reason in err.
+ * momentum=none on a layer whose op takes num_batches_tracked (batch_norm) adds that buffer. */
 int tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz);
 /* Appends a child (the sequential takes ownership; named by its index unless already named).
  * Returns child, or NULL (child freed) when out of memory. */
@@ -106,8 +159,8 @@ typedef struct tg_named_tensor {
     bool is_buffer;        /* running statistics */
     tg_module *owner;
 } tg_named_tensor;
-/* Every parameter (and, with buffers, every buffer) in definition order, names joined by dots
- * from the children's names. Returns the count; fills up to max entries of out (out may be
+/* Every parameter (and, with buffers, every buffer but the transient ones) in definition order,
+ * per module parameters before buffers, names joined by dots from the children's names. Returns the count; fills up to max entries of out (out may be
  * NULL to count). */
 int tg_module_named_tensors(tg_module *m, bool buffers, tg_named_tensor *out, int max);
 /* Number of learnable values. */

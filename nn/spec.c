@@ -98,62 +98,143 @@ static int64_t int_value(const kv *kvs, int n, const char *key)
     return *end || v <= 0 ? -2 : v;
 }
 
+/* Parses a comma list of positive integers ("3" or "3,1") into v[max]; returns the count, -1
+ * when absent, -2 when malformed or longer than max. */
+static int int_list(const kv *kvs, int n, const char *key, int64_t *v, int max)
+{
+    const kv *e = find_kv(kvs, n, key);
+    if (!e) return -1;
+    int count = 0;
+    for (const char *p = e->value;; p++) {
+        char *end;
+        const long long x = strtoll(p, &end, 10);
+        if (end == p || x <= 0 || count == max || (*end && *end != ',')) return -2;
+        v[count++] = x;
+        p = end;
+        if (!*p) return count;
+    }
+}
+
+/* A 0|1 key: 1 when absent (def), -1 (with the reason) when it is neither. */
+static int bool_value(const kv *kvs, int n, const char *type, const char *key, bool def, char *err, size_t errsz)
+{
+    const kv *e = find_kv(kvs, n, key);
+    if (!e) return def;
+    if (strcmp(e->value, "0") && strcmp(e->value, "1")) return SAY("%s: %s must be 0 or 1, not '%s'", type, key, e->value), -1;
+    return e->value[0] == '1';
+}
+
+/* The convolution-like layers: spatial dims and whether transposed. */
+static const struct conv_kind {
+    const char *type;
+    int dims;
+    bool transposed;
+} conv_kinds[] = {
+    {"conv1d", 1, false}, {"conv2d", 2, false}, {"conv3d", 3, false},
+    {"conv_transpose1d", 1, true}, {"conv_transpose2d", 2, true}, {"conv_transpose3d", 3, true},
+    {"locally_connected2d", 2, false},
+};
+
 /* Builds the module for one line; keys it consumed are marked in used[]. The current output
  * shape (without batch) is cur/cur_ndim. On error writes the reason (without file:line). */
 static tg_module *build_layer(const char *type, const kv *kvs, int n, bool *used, const int64_t *cur, int cur_ndim,
                               tg_rng *rng, char *err, size_t errsz)
 {
 #define TAKE(k) (find_kv(kvs, n, k) ? (used[find_kv(kvs, n, k) - kvs] = true) : false)
+#define FLAG(var, key, def)                                                  \
+    const int var = bool_value(kvs, n, type, key, def, err, errsz);          \
+    TAKE(key);                                                               \
+    if (var < 0) return NULL
     const int64_t channels = cur_ndim >= 1 ? cur[0] : 0;
-    bool bias = true;
-    if (TAKE("bias")) {
-        const char *v = find_kv(kvs, n, "bias")->value;
-        if (strcmp(v, "0") && strcmp(v, "1")) return SAY("%s: bias must be 0 or 1, not '%s'", type, v), NULL;
-        bias = v[0] == '1';
-    }
+    const struct conv_kind *conv = NULL;
+    for (size_t i = 0; i < sizeof conv_kinds / sizeof conv_kinds[0]; i++)
+        if (!strcmp(type, conv_kinds[i].type)) conv = &conv_kinds[i];
     tg_module *m = NULL;
-    if (!strcmp(type, "linear") || !strncmp(type, "conv", 4)) {
+    if (!strcmp(type, "linear") || conv) {
+        FLAG(bias, "bias", true);
         const int64_t out = int_value(kvs, n, "out");
         TAKE("out");
         if (out < 0) return SAY("%s: %s out=N (a positive integer)", type, out == -1 ? "needs" : "bad"), NULL;
-        if (!strcmp(type, "linear")) {
+        if (!conv) {
             if (cur_ndim < 1) return SAY("linear: needs an input with a feature dim"), NULL;
             return tg_linear_layer(cur[cur_ndim - 1], out, bias, rng);
         }
-        const int64_t kernel = int_value(kvs, n, "kernel"), groups_v = int_value(kvs, n, "groups");
-        TAKE("kernel"), TAKE("groups");
-        if (kernel < 0) return SAY("%s: %s kernel=K (a positive integer)", type, kernel == -1 ? "needs" : "bad"), NULL;
-        if (groups_v == -2) return SAY("%s: bad groups", type), NULL;
-        const int64_t groups = groups_v > 0 ? groups_v : 1;
-        const int dims = !strcmp(type, "conv1d") ? 1 : !strcmp(type, "conv2d") ? 2 : !strcmp(type, "conv3d") ? 3
-                       : !strcmp(type, "conv_transpose2d") ? -2 : 0;
-        if (!dims) return SAY("unknown layer '%s'", type), NULL;
-        if (channels % groups || out % groups)
-            return SAY("%s: groups=%lld must divide input channels %lld and out=%lld", type, (long long)groups,
-                       (long long)channels, (long long)out), NULL;
-        m = dims > 0 ? tg_conv_layer(dims, channels, out, kernel, groups, bias, rng)
-                     : tg_conv_transpose2d_layer(channels, out, kernel, groups, bias, rng);
-    } else if (!strcmp(type, "batch_norm")) {
-        m = tg_batch_norm_layer(channels);
+        int64_t kernel[3];
+        const int nk = int_list(kvs, n, "kernel", kernel, 3);
+        TAKE("kernel");
+        if (nk == -1) return SAY("%s: needs kernel=K (or one size per dim, like kernel=3,1)", type), NULL;
+        if (nk != 1 && nk != conv->dims)
+            return SAY("%s: kernel must be one positive integer or %d comma-separated ones, not '%s'", type, conv->dims,
+                       find_kv(kvs, n, "kernel")->value), NULL;
+        for (int i = nk; i < conv->dims; i++) kernel[i] = kernel[0];
+        if (cur_ndim != conv->dims + 1)
+            return SAY("%s: needs an input of %d dims C x spatial, got %d", type, conv->dims + 1, cur_ndim), NULL;
+        if (conv->dims == 2 && !strcmp(type, "locally_connected2d")) {
+            /* the output size (hence the weight) depends on stride, padding, dilation: set them first */
+            tg_conv_attr a;
+            const int op = tg_op_find(type);
+            tg_attr_defaults(op, &a);
+            static const char *const geometry[] = {"stride", "padding", "dilation"};
+            for (int g = 0; g < 3; g++) {
+                const kv *e = find_kv(kvs, n, geometry[g]);
+                if (e && tg_attr_set(op, &a, geometry[g], e->value, err, errsz)) return NULL;
+                TAKE(geometry[g]);
+            }
+            m = tg_locally_connected2d_layer(channels, cur + 1, out, kernel, &a, bias, rng);
+        } else {
+            const int64_t groups_v = int_value(kvs, n, "groups");
+            TAKE("groups");
+            if (groups_v == -2) return SAY("%s: bad groups", type), NULL;
+            const int64_t groups = groups_v > 0 ? groups_v : 1;
+            if (channels % groups || out % groups)
+                return SAY("%s: groups=%lld must divide input channels %lld and out=%lld", type, (long long)groups,
+                           (long long)channels, (long long)out), NULL;
+            m = conv->transposed ? tg_conv_transpose_layer_nd(conv->dims, channels, out, kernel, groups, bias, rng)
+                                 : tg_conv_layer_nd(conv->dims, channels, out, kernel, groups, bias, rng);
+        }
+    } else if (!strcmp(type, "batch_norm") || !strcmp(type, "instance_norm")) {
+        /* PyTorch's defaults: BatchNorm affine and tracking, InstanceNorm neither */
+        const bool bn = type[0] == 'b';
+        FLAG(affine, "affine", bn);
+        FLAG(track, "track_running_stats", bn);
+        m = bn ? tg_batch_norm_layer_opts(channels, affine, track) : tg_instance_norm_layer_opts(channels, affine, track);
     } else if (!strcmp(type, "layer_norm")) {
-        m = tg_layer_norm_layer(cur_ndim, cur);
-    } else if (!strcmp(type, "instance_norm")) {
-        bool affine = false;
-        if (TAKE("affine")) affine = find_kv(kvs, n, "affine")->value[0] == '1';
-        m = tg_instance_norm_layer(channels, affine);
+        FLAG(affine, "elementwise_affine", true);
+        int64_t shape[4];
+        int ns = int_list(kvs, n, "normalized_shape", shape, 4);
+        TAKE("normalized_shape");
+        if (ns == -2 || ns > cur_ndim) return SAY("layer_norm: bad normalized_shape (input %d dims)", cur_ndim), NULL;
+        if (ns == -1) { /* default: every non-batch dim */
+            ns = cur_ndim;
+            memcpy(shape, cur, (size_t)ns * sizeof *shape);
+        }
+        for (int i = 0; i < ns; i++)
+            if (shape[i] != cur[cur_ndim - ns + i])
+                return SAY("layer_norm: normalized_shape must be the input's last %d dims", ns), NULL;
+        m = tg_layer_norm_layer_opts(ns, shape, affine);
     } else if (!strcmp(type, "group_norm")) {
+        FLAG(affine, "affine", true);
         const int64_t g = int_value(kvs, n, "groups");
         TAKE("groups");
         if (g < 0) return SAY("group_norm: %s groups=G", g == -1 ? "needs" : "bad"), NULL;
         if (channels % g) return SAY("group_norm: groups=%lld does not divide %lld channels", (long long)g, (long long)channels), NULL;
-        m = tg_group_norm_layer(g, channels);
+        m = tg_group_norm_layer_opts(g, channels, affine);
+    } else if (!strcmp(type, "frn")) {
+        FLAG(affine, "affine", true);
+        m = tg_frn_layer(channels, affine);
+    } else if (!strcmp(type, "tlu")) {
+        m = tg_tlu_layer(channels);
     } else if (!strcmp(type, "dropout")) {
         m = tg_dropout_layer(0.5);
-    } else if (!strcmp(type, "add") || !strcmp(type, "concat")) {
+    } else if (!strcmp(type, "add") || !strcmp(type, "concat") || !strncmp(type, "max_unpool", 10)) {
         const kv *from = find_kv(kvs, n, "from");
         TAKE("from");
-        if (!from) return SAY("%s: needs from=NAME", type), NULL;
-        m = type[0] == 'a' ? tg_add_layer(from->value) : tg_concat_layer(from->value);
+        if (!from) return SAY("%s: needs from=%s", type, type[0] == 'm' ? "ID (the id of a max pool)" : "NAME"), NULL;
+        const int dims = !strcmp(type, "max_unpool1d") ? 1 : !strcmp(type, "max_unpool2d") ? 2
+                       : !strcmp(type, "max_unpool3d") ? 3 : 0;
+        if (type[0] == 'm' && !dims) return SAY("unknown layer '%s'", type), NULL;
+        m = type[0] == 'a' ? tg_add_layer(from->value) : type[0] == 'c' ? tg_concat_layer(from->value)
+                                                                          : tg_max_unpool_layer(dims, from->value);
         if (!m) return SAY("%s: bad from='%s'", type, from->value), NULL;
     } else {
         const int op = tg_op_find(type);
@@ -175,7 +256,27 @@ static tg_module *build_layer(const char *type, const kv *kvs, int n, bool *used
     }
     snprintf(m->type, sizeof m->type, "%s", type);
     return m;
+#undef FLAG
 #undef TAKE
+}
+
+/* The reason a new layer's id or from= names are wrong (duplicate id, reserved name, an id no
+ * earlier layer has), or "" when they are fine. */
+static void check_names(const tg_module *net, const tg_module *layer, char *reason, size_t size)
+{
+    if (layer->id[0]) {
+        if (!strcmp(layer->id, "input") || !strcmp(layer->id, "."))
+            snprintf(reason, size, "id '%s' is reserved ('input' is the model's input, '.' the current output)", layer->id);
+        for (int i = 0; i < net->n_children && !reason[0]; i++)
+            if (!strcmp(net->children[i]->id, layer->id))
+                snprintf(reason, size, "id '%s' already used on line %d", layer->id, net->children[i]->line);
+    }
+    for (int k = 0; k < layer->n_from && !reason[0]; k++) {
+        const char *name = layer->from[k];
+        bool found = !strcmp(name, ".") || !strcmp(name, "input");
+        for (int i = 0; i < net->n_children && !found; i++) found = !strcmp(net->children[i]->id, name);
+        if (!found) snprintf(reason, size, "%s: no earlier layer has id '%s'", layer->type, name);
+    }
 }
 
 /* Splits a line into words (comment stripped); returns the count. */
@@ -262,7 +363,13 @@ tg_model *tg_model_parse(const char *text, const char *file, uint64_t seed, char
         tg_module *layer = build_layer(words[0], kvs, n, used, m->out_shape, m->out_ndim, &rng, reason, sizeof reason);
         if (!layer) break;
         layer->line = lineno;
-        if (id) snprintf(layer->id, sizeof layer->id, "%s", id);
+        if (id && strlen(id) >= sizeof layer->id) snprintf(reason, sizeof reason, "id '%.60s' is too long", id);
+        else if (id) snprintf(layer->id, sizeof layer->id, "%s", id);
+        if (!reason[0]) check_names(m->net, layer, reason, sizeof reason);
+        if (reason[0]) {
+            tg_module_free(layer);
+            break;
+        }
         if (!tg_sequential_add(m->net, layer)) { snprintf(reason, sizeof reason, "out of memory"); break; }
         if (propagate(m, reason, sizeof reason)) break;
         bad_line = 0;

@@ -291,6 +291,69 @@ START_TEST(norm_layers)
 }
 END_TEST
 
+/* The binding rule: the layer's tensors go to the op inputs of the same name. instance_norm with
+ * affine: gamma/beta reach weight/bias (the output is scaled and shifted by hand-known values),
+ * and with no running statistics nothing is updated. */
+START_TEST(binding_by_input_name)
+{
+    tg_tape *t = tt_tape();
+    /* per (n,c) plane [1,3] and [-1,1]: normalised to [-1,1], then * gamma + beta */
+    tg_tensor *x = tt_tensorv((double[]){1, 3, -1, 1}, 3, 1, 2, 2);
+    tg_module *in = keep(tg_instance_norm_layer(2, true));
+    ck_assert_int_eq(in->n_buffers, 0);
+    tg_tensor_set(tg_module_tensor(in, "weight"), (const tg_real[]){2, 3});
+    tg_tensor_set(tg_module_tensor(in, "bias"), (const tg_real[]){10, 20});
+    const double eps = 1e-5, s = 1 / sqrt(1 + eps);
+    tt_assert_close(run(in, t, x)->data, ((const double[]){10 - 2 * s, 10 + 2 * s, 20 - 3 * s, 20 + 3 * s}), 4, 1e-6);
+
+    /* a user-visible way to give an op layer a named tensor: tlu's tau */
+    char err[160];
+    tg_module *tlu = keep(tg_op_layer("tlu"));
+    tg_tensor *missing = tg_module_forward(tlu, t, x);
+    tt_assert_error(t, missing, "tlu: op tlu needs input 'tau' but the layer has no parameter or buffer of that name");
+    tg_clear_error(t);
+    tg_tensor *tau = tg_tensor_newv(1, (int64_t)2);
+    ck_assert_int_eq(tg_module_add_param(tlu, "thresh", tau, err, sizeof err), -1);
+    ck_assert_str_eq(err, "tlu: op tlu has no input 'thresh' for the parameter to bind to");
+    ck_assert_int_eq(tg_module_add_param(tlu, "input", tau, err, sizeof err), -1);
+    tg_tensor_set(tau, (const tg_real[]){2, 0});
+    ck_assert_int_eq(tg_module_add_param(tlu, "tau", tau, err, sizeof err), 0);
+    ck_assert(tau->requires_grad);
+    tg_tensor *twice = tg_tensor_newv(1, (int64_t)2);
+    ck_assert_int_eq(tg_module_add_buffer(tlu, "tau", twice, err, sizeof err), -1);
+    ck_assert_str_eq(err, "tlu: 'tau' is already set");
+    tg_tensor_free(twice);
+    tt_assert_close(run(tlu, t, x)->data, ((const double[]){2, 3, 0, 1}), 4, 0);
+    /* a tensor no input takes is an error, not silently ignored */
+    tg_module *relu = keep(tg_op_layer("relu"));
+    tg_tensor *w = tg_tensor_newv(1, (int64_t)2);
+    ck_assert_int_eq(tg_module_add_param(relu, "weight", w, err, sizeof err), -1);
+    ck_assert_str_eq(err, "relu: op relu has no input 'weight' for the parameter to bind to");
+    tg_tensor_free(w);
+}
+END_TEST
+
+/* momentum=none: the cumulative average over the batches seen, as PyTorch (1/num_batches_tracked). */
+START_TEST(batch_norm_cumulative_average)
+{
+    char err[128];
+    tg_tape *t = tt_tape();
+    tg_module *bn = keep(tg_batch_norm_layer(1));
+    ck_assert_int_eq(tg_module_set(bn, "momentum", "none", err, sizeof err), 0);
+    tg_tensor *counter = tg_module_tensor(bn, "num_batches_tracked");
+    ck_assert_ptr_nonnull(counter);
+    ck_assert_int_eq(tg_module_named_tensors(bn, true, NULL, 0), 4); /* transient: not listed */
+    /* batch means 1, 3, 8 -> running mean 1, 2, 4 */
+    const double batches[3][2] = {{0, 2}, {2, 4}, {7, 9}}, want[3] = {1, 2, 4};
+    for (int b = 0; b < 3; b++) {
+        tg_tape_reset(t);
+        run(bn, t, tt_tensorv(batches[b], 2, 2, 1));
+        ck_assert_int_eq(counter->idata[0], b + 1);
+        ck_assert_double_eq_tol(tg_module_tensor(bn, "running_mean")->data[0], want[b], 1e-6);
+    }
+}
+END_TEST
+
 Suite *suite_nn(void)
 {
     Suite *s = suite_create("nn");
@@ -306,6 +369,8 @@ Suite *suite_nn(void)
     tcase_add_test(tc, module_gradcheck);
     tcase_add_test(tc, tiny_model_loss_falls);
     tcase_add_test(tc, norm_layers);
+    tcase_add_test(tc, binding_by_input_name);
+    tcase_add_test(tc, batch_norm_cumulative_average);
     suite_add_tcase(s, tc);
     return s;
 }

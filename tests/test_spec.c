@@ -125,9 +125,68 @@ START_TEST(spec_errors)
     expect_error("input 1x8x8\nmax_pool2d kernel=2 id=p\nconv2d out=3 kernel=3\nadd from=p\n", "model.txt:4: add");
     expect_error("input 1x8x8\nrelu\nadd from=q\n", "model.txt:3: add: no earlier layer has id 'q'");
     expect_error("input 1x8x8\n", "model.txt:1: no layers");
+    /* ids: a duplicate names both lines, a reserved name is refused, joins and unpools name the
+     * missing id */
+    expect_error("input 1x8x8\nconv2d out=2 kernel=3 id=b1\n\nrelu\nrelu\n# x\nrelu id=b1\n",
+                 "model.txt:7: id 'b1' already used on line 2");
+    expect_error("input 1x8x8\nrelu id=input\n", "model.txt:2: id 'input' is reserved");
+    expect_error("input 1x8x8\nrelu id=a\nconcat from=a,zz\n", "model.txt:3: concat: no earlier layer has id 'zz'");
+    expect_error("input 1x8x8\nmax_pool2d kernel=2\nmax_unpool2d from=p kernel=2\n",
+                 "model.txt:3: max_unpool2d: no earlier layer has id 'p'");
+    expect_error("input 1x8x8\nmax_unpool2d kernel=2\n", "model.txt:2: max_unpool2d: needs from=ID");
+    /* the unpool's from= must be a max pool: the op's message says so */
+    expect_error("input 1x8x8\nrelu id=r\nmax_unpool2d from=r kernel=2\n", "model.txt:3: ");
+    /* per-dim kernels: 1 or dims values */
+    expect_error("input 1x8x8\nconv2d out=2 kernel=3,1,1\n",
+                 "model.txt:2: conv2d: kernel must be one positive integer or 2 comma-separated ones, not '3,1,1'");
+    expect_error("input 1x8x8\nconv2d out=2 kernel=3,0\n", "model.txt:2: conv2d: kernel must be");
+    expect_error("input 1x8x8\nbatch_norm affine=yes\n", "model.txt:2: batch_norm: affine must be 0 or 1, not 'yes'");
+    expect_error("input 3x8x8\nlayer_norm normalized_shape=3\n",
+                 "model.txt:2: layer_norm: normalized_shape must be the input's last 1 dims");
+    expect_error("input 1x8\nconv2d out=2 kernel=3\n", "model.txt:2: conv2d: needs an input of 3 dims C x spatial, got 2");
     char err[256];
     ck_assert_ptr_null(tg_model_load("tests/data/no_such_model.txt", 1, err, sizeof err));
     ck_assert_str_eq(err, "tests/data/no_such_model.txt: cannot open");
+}
+END_TEST
+
+/* More than 64 ids in one sequential: every one stays reachable (the old table dropped them). */
+START_TEST(spec_many_ids)
+{
+    char text[8192] = "input 2x4x4\n";
+    for (int i = 0; i < 80; i++) snprintf(text + strlen(text), sizeof text - strlen(text), "relu id=r%d\n", i);
+    strcat(text, "concat from=r0,r79,r70\n");
+    char err[256];
+    tg_model *m = tg_model_parse(text, "ids.txt", 1, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_int_eq(m->out_shape[0], 6);
+    tg_model_free(m);
+}
+END_TEST
+
+/* kernel=3,1 builds the layer tg_conv_layer_nd builds; a list per dim for the other keys. */
+START_TEST(spec_nonsquare_kernels)
+{
+    char err[256];
+    tg_model *m = tg_model_parse("input 3x9x8\nconv2d out=4 kernel=3,1 stride=2,1 padding=1,0\n"
+                                 "conv_transpose3d out=2 kernel=1,2,3\n",
+                                 "k.txt", 3, err, sizeof err);
+    ck_assert_msg(m == NULL, "a 2-D output cannot feed conv_transpose3d");
+    ck_assert_msg(strstr(err, "k.txt:3: conv_transpose3d: needs an input of 4 dims") != NULL, "%s", err);
+    m = tg_model_parse("input 3x9x8\nconv2d out=4 kernel=3,1 stride=2,1 padding=1,0\n", "k.txt", 3, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_int_eq(m->out_shape[1], 5);
+    ck_assert_int_eq(m->out_shape[2], 8);
+    tg_rng rng;
+    tg_rng_seed(&rng, 3);
+    tg_module *c = tg_conv_layer_nd(2, 3, 4, (const int64_t[]){3, 1}, 1, true, &rng);
+    const tg_module *a = m->net->children[0];
+    ck_assert(tg_same_shape(a->params[0], c->params[0]));
+    ck_assert_int_eq(a->params[0]->shape[2], 3);
+    ck_assert_int_eq(a->params[0]->shape[3], 1);
+    ck_assert(!memcmp(a->params[0]->data, c->params[0]->data, (size_t)c->params[0]->numel * sizeof(tg_real)));
+    tg_module_free(c);
+    tg_model_free(m);
 }
 END_TEST
 
@@ -138,6 +197,8 @@ Suite *suite_spec(void)
     tcase_add_test(tc, spec_equals_c_api);
     tcase_add_test(tc, spec_joins_and_norms);
     tcase_add_test(tc, spec_errors);
+    tcase_add_test(tc, spec_many_ids);
+    tcase_add_test(tc, spec_nonsquare_kernels);
     suite_add_tcase(s, tc);
     return s;
 }
