@@ -38,6 +38,8 @@ struct tg_tape {
     bool has_call_error;     /* the latest backward call was refused: not sticky */
     char call_error[TG_ERROR_LEN];
     bool detect_anomaly;
+    tg_backward_hook hook;
+    void *hook_ctx;
     char scope[TG_SCOPE_LEN];        /* current module path */
     size_t scope_len[TG_SCOPE_DEPTH]; /* path length before each push */
     int scope_depth;
@@ -297,6 +299,13 @@ const char *tg_tape_scope_for_node(tg_tape *t)
     return t->scope_node;
 }
 
+void tg_tape_set_backward_hook(tg_tape *t, tg_backward_hook fn, void *ctx)
+{
+    if (!t) return;
+    t->hook = fn;
+    t->hook_ctx = ctx;
+}
+
 /* ---- anomaly mode ---- */
 
 void tg_set_detect_anomaly(tg_tape *t, bool on)
@@ -412,6 +421,7 @@ static tg_status walk(tg_tape *t, tg_node *from)
         n->op->backward(t, n);
         if (t->failures != failures) return TG_ERR_STATE;
         if (t->detect_anomaly && anomaly_after_backward(t, n) != 0) return TG_ERR_NONFINITE;
+        if (t->hook) t->hook(t->hook_ctx, n);
     }
     return TG_OK;
 }

@@ -129,6 +129,14 @@ tg_status tg_backward_with(tg_tensor *out, const tg_real *dy);
  * seeds. TG_ERR_INVALID for n < 1 or any refused output (nothing is run then). */
 tg_status tg_backward_many(tg_tensor *const *outs, const tg_real *const *dys, int n);
 
+/* --- a hook after each node's backward (data-parallel gradient buckets, progress) ---
+ * fn(ctx, node) runs right after node's backward added into its inputs' gradients, in walk order
+ * (newest node first). A parameter's gradient is final for this call once the oldest node reading
+ * it has run, so a caller that knows those nodes can start reducing it while the walk goes on.
+ * NULL removes it. Kept across tg_tape_reset. */
+typedef void (*tg_backward_hook)(void *ctx, const tg_node *node);
+void tg_tape_set_backward_hook(tg_tape *t, tg_backward_hook fn, void *ctx);
+
 /* --- anomaly mode (torch.autograd.detect_anomaly) ---
  * Off by default (it reads every value an op writes). When on, after each op's forward and each
  * node's backward the values written are checked; the first NaN or Inf makes that op fail with a

@@ -366,6 +366,38 @@ START_TEST(nodes_record_the_module_path)
 }
 END_TEST
 
+typedef struct hook_log {
+    int indices[16];
+    int n;
+} hook_log;
+
+static void log_node(void *ctx, const tg_node *node)
+{
+    hook_log *l = ctx;
+    if (l->n < 16) l->indices[l->n++] = node->index;
+}
+
+/* The hook sees every node whose backward ran, newest first; nodes no gradient reached are skipped. */
+START_TEST(backward_hook_runs_after_each_node)
+{
+    tg_tape *t = tt_tape();
+    hook_log log = {.n = 0};
+    tg_tape_set_backward_hook(t, log_node, &log);
+    tg_tensor *x = tt_tensorv((double[]){1, 2}, 1, 2);
+    x->requires_grad = true;
+    tg_tensor *a = tg_mul(t, x, x);                       /* node 0 */
+    tg_tensor *l = tg_sum(t, a, TG_DIM_NONE, false);      /* node 1 */
+    ck_assert_ptr_nonnull(tg_exp(t, a));                  /* node 2: not on l's path */
+    ck_assert_int_eq(tg_backward(l), TG_OK);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.indices[0], 1);
+    ck_assert_int_eq(log.indices[1], 0);
+    tg_tape_set_backward_hook(t, NULL, NULL);
+    ck_assert_int_eq(tg_backward(l), TG_OK);
+    ck_assert_int_eq(log.n, 2);
+}
+END_TEST
+
 Suite *suite_backward(void)
 {
     Suite *s = suite_create("backward");
@@ -378,6 +410,7 @@ Suite *suite_backward(void)
     tcase_add_test(tc, backward_without_a_graph_is_an_error);
     tcase_add_test(tc, anomaly_mode_names_the_op_and_layer);
     tcase_add_test(tc, nodes_record_the_module_path);
+    tcase_add_test(tc, backward_hook_runs_after_each_node);
     suite_add_tcase(s, tc);
     return s;
 }
