@@ -186,9 +186,9 @@ START_TEST(usage_errors_exit_1)
     assert_fails(1, "add: other is required; 'none' only skips an optional input", "op", "add", "a.npy", "none");
     assert_fails(1, "unknown op 'nope'", "gradcheck", "nope", "2x3");
     assert_fails(1, "bad shape '2xx3'", "gradcheck", "relu", "2xx3");
-    assert_fails(1, "--seed needs a non-negative integer", "gradcheck", "relu", "2x3", "--seed", "abc");
+    assert_fails(1, "tg: gradcheck: --seed: 'abc' is not a non-negative integer", "gradcheck", "relu", "2x3", "--seed", "abc");
     assert_fails(1, "relu expects 1 input (input), got 0", "gradcheck", "relu");
-    assert_fails(1, "bench: unknown or incomplete option '--fast'", "bench", "--fast");
+    assert_fails(1, "tg: bench: unknown option '--fast'", "bench", "--fast");
 }
 END_TEST
 
@@ -340,7 +340,7 @@ START_TEST(delegated_commands)
 {
     ck_assert_msg(run("bench", "--filter", "no_such_case_zzz", "--threads", "1", NULL) == 0, "%s", err_text);
     ck_assert_str_eq(out_text, "");
-    assert_fails(1, "bench: --threads needs a number from 1 to 64", "bench", "--threads", "0");
+    assert_fails(1, "tg: bench: --threads: '0' is out of range (must be from 1 to 64)", "bench", "--threads", "0");
     ck_assert_int_eq(run("summary", NULL), 1); /* usage error from tg_cmd_summary */
     char model[PATH_MAX];
     if (realpath("nn/models/lenet5.txt", model)) {
