@@ -10,8 +10,8 @@
 #include "data.h"
 
 #define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
-/* Longest tensor name a checkpoint holds (module paths such as "features.0.weight" are far shorter). */
-#define CKPT_NAME_MAX 127
+/* Longest tensor name a checkpoint holds: the longest path tg_module_named_tensors gives. */
+#define CKPT_NAME_MAX ((int)sizeof(((tg_named_tensor *)0)->name) - 1)
 /* Bytes of a name or path quoted in a message; tg_escape turns control bytes into \xNN and cuts the rest. */
 #define CKPT_QUOTE_MAX 200
 #define CKPT_QUOTE_BUF (4 * CKPT_QUOTE_MAX + 4)
