@@ -18,6 +18,13 @@
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
 #define NPY_ALIGN 64
+/* Longest header string (key or dtype) tapegrad reads; numpy's are at most 13 bytes. */
+#define NPY_STR_MAX 31
+/* Bytes of a path or header text quoted in a message (tg_escape cuts and marks the rest). */
+#define NPY_QUOTE_MAX 200
+#define NPY_QUOTE_BUF (4 * NPY_QUOTE_MAX + 4)
+/* Quotes file text for a message; the buffer lives to the end of the enclosing block. */
+#define QUOTE(s) tg_escape((s), TG_ESCAPE_CSTR, NPY_QUOTE_MAX, (char[NPY_QUOTE_BUF]){0}, NPY_QUOTE_BUF)
 
 /* Element types a file may hold; the narrow integer ones are widened to int64 on load. */
 typedef enum file_type { FT_F32, FT_F64, FT_I64, FT_I32, FT_U8 } file_type;
@@ -38,7 +45,7 @@ static tg_status fail(char *err, size_t errsz, tg_status st, const char *who, co
 static tg_status fail(char *err, size_t errsz, tg_status st, const char *who, const char *fmt, ...)
 {
     if (err && errsz) {
-        int n = snprintf(err, errsz, "%s: ", who);
+        int n = snprintf(err, errsz, "%s: ", QUOTE(who));
         if (n >= 0 && (size_t)n < errsz) {
             va_list ap;
             va_start(ap, fmt);
@@ -82,21 +89,25 @@ static bool eat(cursor *c, char ch)
     return false;
 }
 
-/* A quoted Python string without escapes; writes at most outsz-1 chars. */
-static bool parse_string(cursor *c, char *out, size_t outsz)
+typedef enum str_result { STR_OK, STR_BAD, STR_TOO_LONG } str_result;
+
+/* A quoted Python string without escapes into out (NPY_STR_MAX + 1 bytes); a longer one is
+ * STR_TOO_LONG, never cut. */
+static str_result parse_string(cursor *c, char out[NPY_STR_MAX + 1])
 {
     skip_space(c);
-    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return false;
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return STR_BAD;
     char quote = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != quote) {
-        if (*c->p == '\\' || *c->p == '\n' || n + 1 >= outsz) return false;
+        if (*c->p == '\\' || *c->p == '\n') return STR_BAD;
+        if (n == NPY_STR_MAX) return STR_TOO_LONG;
         out[n++] = *c->p++;
     }
-    if (c->p >= c->end) return false;
+    if (c->p >= c->end) return STR_BAD;
     c->p++;
     out[n] = '\0';
-    return true;
+    return STR_OK;
 }
 
 static bool parse_word(cursor *c, const char *word)
@@ -125,7 +136,7 @@ static bool parse_dim(cursor *c, int64_t *out)
 }
 
 typedef struct header {
-    char descr[32];
+    char descr[NPY_STR_MAX + 1];
     bool fortran_order;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
@@ -145,7 +156,7 @@ static tg_status parse_shape(cursor *c, header *h, const char *who, char *err, s
         if (!parse_dim(c, &d))
             return fail(err, errsz, TG_ERR_FORMAT, who, "header 'shape' has a bad or too large dimension");
         if (h->ndim == TG_MAX_DIMS)
-            return fail(err, errsz, TG_ERR_FORMAT, who, "shape has more than %d dimensions", TG_MAX_DIMS);
+            return fail(err, errsz, TG_ERR_FORMAT, who, "shape has more than %d dimensions (tapegrad's limit)", TG_MAX_DIMS);
         h->shape[h->ndim++] = d;
         bool comma = eat(c, ',');
         if (eat(c, ')')) {
@@ -168,15 +179,21 @@ static tg_status parse_header(const char *text, size_t len, header *h, const cha
     bool seen_descr = false, seen_fortran = false, seen_shape = false;
     if (!eat(&c, '}')) {
         for (;;) {
-            char key[32];
-            if (!parse_string(&c, key, sizeof key))
-                return fail(err, errsz, TG_ERR_FORMAT, who, "header dict has a bad key");
+            char key[NPY_STR_MAX + 1];
+            str_result kr = parse_string(&c, key);
+            if (kr == STR_TOO_LONG)
+                return fail(err, errsz, TG_ERR_FORMAT, who, "header has a key longer than %d bytes (the limit)", NPY_STR_MAX);
+            if (kr != STR_OK) return fail(err, errsz, TG_ERR_FORMAT, who, "header dict has a bad key");
             if (!eat(&c, ':'))
-                return fail(err, errsz, TG_ERR_FORMAT, who, "header dict lacks ':' after '%s'", key);
+                return fail(err, errsz, TG_ERR_FORMAT, who, "header dict lacks ':' after '%s'", QUOTE(key));
             bool *seen;
             if (!strcmp(key, "descr")) {
                 seen = &seen_descr;
-                if (!parse_string(&c, h->descr, sizeof h->descr))
+                str_result dr = parse_string(&c, h->descr);
+                if (dr == STR_TOO_LONG)
+                    return fail(err, errsz, TG_ERR_FORMAT, who, "header 'descr' is longer than %d bytes (the limit)",
+                                NPY_STR_MAX);
+                if (dr != STR_OK)
                     return fail(err, errsz, TG_ERR_FORMAT, who, "header 'descr' is not a simple dtype string");
             } else if (!strcmp(key, "fortran_order")) {
                 seen = &seen_fortran;
@@ -188,13 +205,13 @@ static tg_status parse_header(const char *text, size_t len, header *h, const cha
                 tg_status st = parse_shape(&c, h, who, err, errsz);
                 if (st != TG_OK) return st;
             } else {
-                return fail(err, errsz, TG_ERR_FORMAT, who, "header has an unexpected key '%s'", key);
+                return fail(err, errsz, TG_ERR_FORMAT, who, "header has an unexpected key '%s'", QUOTE(key));
             }
-            if (*seen) return fail(err, errsz, TG_ERR_FORMAT, who, "header repeats the key '%s'", key);
+            if (*seen) return fail(err, errsz, TG_ERR_FORMAT, who, "header repeats the key '%s'", QUOTE(key));
             *seen = true;
             bool comma = eat(&c, ',');
             if (eat(&c, '}')) break;
-            if (!comma) return fail(err, errsz, TG_ERR_FORMAT, who, "header dict is malformed after '%s'", key);
+            if (!comma) return fail(err, errsz, TG_ERR_FORMAT, who, "header dict is malformed after '%s'", QUOTE(key));
         }
     }
     skip_space(&c);
@@ -215,9 +232,10 @@ static tg_status check_descr(const char *descr, file_type *type, size_t *size, c
             return TG_OK;
         }
     if (descr[0] == '>')
-        return fail(err, errsz, TG_ERR_FORMAT, who, "dtype '%s' is big-endian; only little-endian is supported", descr);
+        return fail(err, errsz, TG_ERR_FORMAT, who, "dtype '%s' is big-endian; only little-endian is supported",
+                    QUOTE(descr));
     return fail(err, errsz, TG_ERR_FORMAT, who,
-                "dtype '%s' is not supported (float32, float64, int64; int32 and uint8 as labels)", descr);
+                "dtype '%s' is not supported (float32, float64, int64; int32 and uint8 as labels)", QUOTE(descr));
 }
 
 static tg_status parse_named(const void *bytes_v, size_t len, const char *who, tg_tensor **out,

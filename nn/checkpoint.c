@@ -1,6 +1,7 @@
 /* nn/checkpoint.c — versioned little-endian checkpoints with a CRC-32; .npy per tensor. */
 #include "checkpoint.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,12 @@
 #include "data.h"
 
 #define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
+/* Longest tensor name a checkpoint holds: the longest path tg_module_named_tensors gives. */
+#define CKPT_NAME_MAX ((int)sizeof(((tg_named_tensor *)0)->name) - 1)
+/* Bytes of a name or path quoted in a message; tg_escape turns control bytes into \xNN and cuts the rest. */
+#define CKPT_QUOTE_MAX 200
+#define CKPT_QUOTE_BUF (4 * CKPT_QUOTE_MAX + 4)
+#define QUOTE(s) tg_escape((s), TG_ESCAPE_CSTR, CKPT_QUOTE_MAX, (char[CKPT_QUOTE_BUF]){0}, CKPT_QUOTE_BUF)
 
 static const char magic[8] = {'T', 'G', 'C', 'K', 'P', 'T', '\r', '\n'};
 
@@ -82,10 +89,12 @@ static double get_f64(rbuf *r)
     memcpy(&v, &u, 8);
     return v;
 }
-/* A length-prefixed string into buf (NUL-terminated); false when too long or truncated. */
-static bool get_str(rbuf *r, char *buf, size_t size)
+/* A length-prefixed string into buf (NUL-terminated); false when too long or truncated. *len is
+ * the length the file declares (to name it when it is past the limit). */
+static bool get_str(rbuf *r, char *buf, size_t size, uint64_t *len)
 {
     const uint64_t n = get_u64(r);
+    *len = n;
     if (r->bad || n >= size || r->len - r->pos < n) return r->bad = true, false;
     memcpy(buf, r->p + r->pos, n);
     buf[n] = 0;
@@ -112,7 +121,7 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
 {
     const int n = tg_module_named_tensors(net, true, NULL, 0);
     tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
-    if (!e) return SAY("%s: out of memory", path), TG_ERR_NOMEM;
+    if (!e) return SAY("%s: out of memory", QUOTE(path)), TG_ERR_NOMEM;
     tg_module_named_tensors(net, true, e, n);
     wbuf w = {0};
     put(&w, magic, 8);
@@ -156,13 +165,14 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
     put_u64(&w, crc);
     if (w.oom) {
         free(w.p);
-        return SAY("%s: out of memory", path), TG_ERR_NOMEM;
+        return SAY("%s: out of memory", QUOTE(path)), TG_ERR_NOMEM;
     }
     FILE *f = fopen(path, "wb");
     const bool ok = f && fwrite(w.p, 1, w.len, f) == w.len;
     const bool closed = f && fclose(f) == 0;
     free(w.p);
-    if (!ok || !closed) return SAY("%s: cannot write", path), TG_ERR_IO;
+    const int saved_errno = errno;
+    if (!ok || !closed) return SAY("%s: cannot write: %s", QUOTE(path), strerror(saved_errno)), TG_ERR_IO;
     return TG_OK;
 }
 
@@ -181,17 +191,26 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
     if (count != (uint64_t)n)
         return snprintf(why, whysz, "holds %llu tensors but the model has %d", (unsigned long long)count, n), why;
     for (int i = 0; i < n; i++) {
-        char name[128];
-        if (!get_str(r, name, sizeof name)) return "truncated or bad tensor name";
+        char name[CKPT_NAME_MAX + 1];
+        uint64_t name_len;
+        if (!get_str(r, name, sizeof name, &name_len)) {
+            if (name_len > CKPT_NAME_MAX && name_len <= r->len)
+                return snprintf(why, whysz, "tensor %d's name is %llu bytes, longer than the limit of %d", i,
+                                (unsigned long long)name_len, CKPT_NAME_MAX), why;
+            return "truncated or bad tensor name";
+        }
         if (strcmp(name, e[i].name))
-            return snprintf(why, whysz, "tensor %d is '%s' but the model has '%s'", i, name, e[i].name), why;
+            return snprintf(why, whysz, "tensor %d is '%s' but the model has '%s'", i, QUOTE(name), QUOTE(e[i].name)), why;
         const uint64_t ndim = get_u64(r);
         bool same = ndim == (uint64_t)e[i].tensor->ndim;
         for (uint64_t d = 0; d < ndim && d < TG_MAX_DIMS; d++) same &= get_u64(r) == (uint64_t)e[i].tensor->shape[d];
         if (r->bad) return "truncated tensor header";
-        if (!same || ndim > TG_MAX_DIMS) {
+        if (ndim > TG_MAX_DIMS)
+            return snprintf(why, whysz, "'%s' has %llu dimensions, more than the limit of %d", QUOTE(name),
+                            (unsigned long long)ndim, TG_MAX_DIMS), why;
+        if (!same) {
             char s[TG_SHAPE_STR_LEN];
-            return snprintf(why, whysz, "'%s' has another shape than the model's %s", name,
+            return snprintf(why, whysz, "'%s' has another shape than the model's %s", QUOTE(name),
                             tg_shape_str(e[i].tensor, s, sizeof s)), why;
         }
         get_values(r, commit ? e[i].tensor->data : NULL, e[i].tensor->numel);
@@ -200,10 +219,12 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
     if ((opt != NULL) && !(parts & PART_OPTIM)) return "has no optimizer state";
     if (parts & PART_OPTIM) {
         char kind[16];
-        if (!get_str(r, kind, sizeof kind)) return "truncated optimizer state";
+        uint64_t kind_len;
+        if (!get_str(r, kind, sizeof kind, &kind_len)) return "truncated or bad optimizer name";
         const uint64_t ng = get_u64(r);
         if (opt && strcmp(kind, tg_optim_kind_name(opt->cfg.kind)))
-            return snprintf(why, whysz, "optimizer is %s but the file holds %s state", tg_optim_kind_name(opt->cfg.kind), kind), why;
+            return snprintf(why, whysz, "optimizer is %s but the file holds %s state", tg_optim_kind_name(opt->cfg.kind),
+                            QUOTE(kind)), why;
         if (opt && ng != (uint64_t)opt->n_groups) return "optimizer parameter groups differ";
         for (uint64_t g = 0; g < ng && !r->bad; g++) {
             const uint64_t cnt = get_u64(r);
@@ -264,7 +285,7 @@ tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg
                              char *err, size_t errsz)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return SAY("%s: cannot open", path), TG_ERR_IO;
+    if (!f) return SAY("%s: cannot open: %s", QUOTE(path), strerror(errno)), TG_ERR_IO;
     fseek(f, 0, SEEK_END);
     const long len = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -273,11 +294,11 @@ tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg
     fclose(f);
     if (!read_ok) {
         free(bytes);
-        return SAY("%s: cannot read", path), len > 0 && !bytes ? TG_ERR_NOMEM : TG_ERR_IO;
+        return SAY("%s: cannot read", QUOTE(path)), len > 0 && !bytes ? TG_ERR_NOMEM : TG_ERR_IO;
     }
     tg_status st = TG_ERR_FORMAT;
     const char *why = NULL;
-    char whybuf[200];
+    char whybuf[2 * CKPT_QUOTE_BUF];
     tg_named_tensor *e = NULL;
     rbuf r = {.p = bytes, .len = (size_t)len};
     if ((size_t)len < 8 + 8 * 4 || memcmp(bytes, magic, 8)) {
@@ -302,7 +323,7 @@ tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg
             }
         }
     }
-    if (why) SAY("%s: %s", path, why);
+    if (why) SAY("%s: %s", QUOTE(path), why);
     free(e);
     free(bytes);
     return st;
@@ -326,13 +347,14 @@ static tg_tensor *find_named(tg_module *net, const char *name)
 tg_status tg_module_load_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz)
 {
     tg_tensor *dst = find_named(net, name);
-    if (!dst) return SAY("%s: the model has no tensor '%s'", path, name), TG_ERR_INVALID;
+    if (!dst) return SAY("%s: the model has no tensor '%s'", QUOTE(path), QUOTE(name)), TG_ERR_INVALID;
     tg_tensor *src = NULL;
     tg_status st = tg_npy_load(path, &src, NULL, err, errsz);
     if (st != TG_OK) return st;
     if (src->dtype != TG_REAL || !tg_same_shape(src, dst)) {
         char a[TG_SHAPE_STR_LEN], b[TG_SHAPE_STR_LEN];
-        SAY("%s: shape %s does not match '%s' %s", path, tg_shape_str(src, a, sizeof a), name, tg_shape_str(dst, b, sizeof b));
+        SAY("%s: shape %s does not match '%s' %s", QUOTE(path), tg_shape_str(src, a, sizeof a), QUOTE(name),
+            tg_shape_str(dst, b, sizeof b));
         tg_tensor_free(src);
         return TG_ERR_FORMAT;
     }
@@ -344,6 +366,6 @@ tg_status tg_module_load_npy(tg_module *net, const char *name, const char *path,
 tg_status tg_module_save_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz)
 {
     tg_tensor *t = find_named(net, name);
-    if (!t) return SAY("%s: the model has no tensor '%s'", path, name), TG_ERR_INVALID;
+    if (!t) return SAY("%s: the model has no tensor '%s'", QUOTE(path), QUOTE(name)), TG_ERR_INVALID;
     return tg_npy_save(path, t, TG_NPY_F32, err, errsz);
 }

@@ -1,6 +1,7 @@
 /* nn/train.c — one training epoch and evaluation for classifiers (cross-entropy, argmax). */
 #include "train.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,12 +54,26 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
         tg_tape_reset(tape);
         tg_tensor *logits = tg_module_forward(net, tape, x);
         tg_tensor *loss = logits ? tg_cross_entropy(tape, logits, y) : NULL;
-        tg_optim_zero_grad(opt);
-        if (!loss || tg_backward(loss) != TG_OK) {
+        if (!loss) {
             status = TG_ERR_INVALID;
             break;
         }
+        st->last_loss = loss->data[0];
+        if (!isfinite(st->last_loss)) {
+            /* a step from a NaN/Inf loss would poison every parameter; stop and say where */
+            tg_fail(tape, "loss is %s at step %lld of the epoch", isnan(st->last_loss) ? "nan" : "inf",
+                    (long long)st->steps + 1);
+            status = TG_ERR_NONFINITE;
+            break;
+        }
+        tg_optim_zero_grad(opt);
+        tg_status back = tg_backward(loss);
+        if (back != TG_OK) {
+            status = back == TG_ERR_NONFINITE ? back : TG_ERR_INVALID;
+            break;
+        }
         tg_optim_step(opt);
+        st->steps++;
         loss_sum += loss->data[0] * (double)n;
         correct += count_correct(logits, y->idata, n);
         st->samples += n;

@@ -15,6 +15,8 @@
 typedef struct tg_epoch_stats {
     double loss, accuracy;   /* means over the samples seen */
     int64_t samples;
+    int64_t steps;           /* optimizer steps taken; a failed step is number steps + 1 */
+    double last_loss;        /* the latest batch's loss (the non-finite one when that stopped it) */
     double seconds;
 } tg_epoch_stats;
 
@@ -22,7 +24,10 @@ typedef struct tg_epoch_stats {
 typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
 
 /* One epoch over the batcher (reshuffled first; a short last batch is dropped so shapes stay
- * fixed). TG_ERR_INVALID with tg_error(tape) when a forward/backward fails. */
+ * fixed, so a batch larger than the data takes no step). Errors, with tg_error(tape) saying why:
+ * TG_ERR_INVALID when a forward fails (with anomaly mode on, also the first op producing NaN/Inf);
+ * TG_ERR_NONFINITE when a batch's loss is NaN or Inf ("loss is nan at step 17 of the epoch"; no
+ * step is taken with it) or, in anomaly mode, a backward produces one. st holds the steps before. */
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */

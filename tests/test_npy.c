@@ -325,6 +325,52 @@ START_TEST(rejects_every_corruption)
 }
 END_TEST
 
+/* True when every byte of s is printable ASCII: what a message may carry to a terminal. */
+static bool printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f) return false;
+    return true;
+}
+
+/* Header text is quoted escaped (a terminal escape in a key or dtype must not reach a terminal),
+ * strings past the 31-byte limit are named as such, never cut and compared. */
+START_TEST(messages_escape_header_text_and_name_limits)
+{
+    const size_t six = sizeof f32_six;
+    char err[512];
+    tg_tensor *t = NULL;
+    blob b = make_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), '\x1b]0;pwned\x07': 1, }", 0,
+                      f32_six, six);
+    ck_assert_int_eq(tg_npy_parse(b.bytes, b.len, &t, NULL, err, sizeof err), TG_ERR_FORMAT);
+    free(b.bytes);
+    ck_assert_msg(strstr(err, "header has an unexpected key '\\x1b]0;pwned\\x07'") && printable(err), "%s", err);
+
+    b = make_npy(1, 0, "{'descr': '<f\x9b" "4', 'fortran_order': False, 'shape': (6,), }", 0, f32_six, six);
+    ck_assert_int_eq(tg_npy_parse(b.bytes, b.len, &t, NULL, err, sizeof err), TG_ERR_FORMAT);
+    free(b.bytes);
+    ck_assert_msg(strstr(err, "dtype '<f\\x9b4' is not supported") && printable(err), "%s", err);
+
+    /* a 32-byte key: past the limit (before, a 31-byte buffer turned it into "a bad key") */
+    assert_parse_fails(make_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), "
+                                      "'abcdefghijklmnopqrstuvwxyz012345': 1, }", 0, f32_six, six),
+                       "header has a key longer than 31 bytes (the limit)");
+    /* 31 bytes is within it: the key is read whole and named */
+    assert_parse_fails(make_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), "
+                                      "'abcdefghijklmnopqrstuvwxyz01234': 1, }", 0, f32_six, six),
+                       "header has an unexpected key 'abcdefghijklmnopqrstuvwxyz01234'");
+    assert_parse_fails(make_npy(1, 0, "{'descr': '<f4_________________________________', 'fortran_order': False, "
+                                      "'shape': (6,), }", 0, f32_six, six),
+                       "header 'descr' is longer than 31 bytes (the limit)");
+    assert_parse_fails(make_npy(1, 0, DICT_F32("(1, 1, 1, 1, 1, 1, 1, 1, 6)"), 0, f32_six, six),
+                       "shape has more than 8 dimensions (tapegrad's limit)");
+
+    /* the path names the file in every message: escaped too */
+    ck_assert_int_eq(tg_npy_load("/nonexistent/\x1b[2Jx.npy", &t, NULL, err, sizeof err), TG_ERR_IO);
+    ck_assert_msg(strstr(err, "/nonexistent/\\x1b[2Jx.npy: cannot open") && printable(err), "%s", err);
+}
+END_TEST
+
 /* Every prefix of a valid file is an error, and flipping any header byte either still parses or
  * fails cleanly (run under ASan, this is the "never trust a field" test). */
 START_TEST(truncations_and_byte_flips_never_crash)
@@ -375,6 +421,7 @@ Suite *suite_npy(void)
     tcase_add_test(tc, versions_and_large_headers);
     tcase_add_test(tc, rejects_every_corruption);
     tcase_add_test(tc, truncations_and_byte_flips_never_crash);
+    tcase_add_test(tc, messages_escape_header_text_and_name_limits);
     suite_add_tcase(s, tc);
     return s;
 }

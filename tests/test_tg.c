@@ -186,9 +186,9 @@ START_TEST(usage_errors_exit_1)
     assert_fails(1, "add: other is required; 'none' only skips an optional input", "op", "add", "a.npy", "none");
     assert_fails(1, "unknown op 'nope'", "gradcheck", "nope", "2x3");
     assert_fails(1, "bad shape '2xx3'", "gradcheck", "relu", "2xx3");
-    assert_fails(1, "--seed needs a non-negative integer", "gradcheck", "relu", "2x3", "--seed", "abc");
+    assert_fails(1, "tg: gradcheck: --seed: 'abc' is not a non-negative integer", "gradcheck", "relu", "2x3", "--seed", "abc");
     assert_fails(1, "relu expects 1 input (input), got 0", "gradcheck", "relu");
-    assert_fails(1, "bench: unknown or incomplete option '--fast'", "bench", "--fast");
+    assert_fails(1, "tg: bench: unknown option '--fast'", "bench", "--fast");
 }
 END_TEST
 
@@ -340,7 +340,7 @@ START_TEST(delegated_commands)
 {
     ck_assert_msg(run("bench", "--filter", "no_such_case_zzz", "--threads", "1", NULL) == 0, "%s", err_text);
     ck_assert_str_eq(out_text, "");
-    assert_fails(1, "bench: --threads needs a number from 1 to 64", "bench", "--threads", "0");
+    assert_fails(1, "tg: bench: --threads: '0' is out of range (must be from 1 to 64)", "bench", "--threads", "0");
     ck_assert_int_eq(run("summary", NULL), 1); /* usage error from tg_cmd_summary */
     char model[PATH_MAX];
     if (realpath("nn/models/lenet5.txt", model)) {
@@ -479,6 +479,317 @@ START_TEST(every_op_survives_wrong_inputs)
 }
 END_TEST
 
+/* ---- tg train, tg summary: a tiny data set and model written per test ---- */
+
+/* 4x4 images of 3 classes: class k lights row k, so a linear model learns it in a few steps. */
+#define TOY_SIDE 4
+#define TOY_CLASSES 3
+
+static void write_idx(const char *name, const unsigned char *header, size_t header_len, const unsigned char *body,
+                      size_t body_len)
+{
+    unsigned char *all = malloc(header_len + body_len);
+    ck_assert_ptr_nonnull(all);
+    memcpy(all, header, header_len);
+    memcpy(all + header_len, body, body_len);
+    write_bytes(name, all, header_len + body_len);
+    free(all);
+}
+
+/* data/{train,t10k}-{images-idx3,labels-idx1}-ubyte (raw IDX, big-endian sizes) and toy.txt */
+static void write_toy_data(int n_train, int n_test)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/data", work_dir);
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    const char *const prefixes[2] = {"train", "t10k"};
+    const int counts[2] = {n_train, n_test};
+    for (int k = 0; k < 2; k++) {
+        const int n = counts[k];
+        unsigned char ih[16] = {0, 0, 8, 3, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                                (unsigned char)n, 0, 0, 0, TOY_SIDE, 0, 0, 0, TOY_SIDE};
+        unsigned char lh[8] = {0, 0, 8, 1, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                               (unsigned char)n};
+        unsigned char *pixels = calloc((size_t)n * TOY_SIDE * TOY_SIDE, 1), *labels = malloc((size_t)n);
+        ck_assert(pixels && labels);
+        for (int i = 0; i < n; i++) {
+            labels[i] = (unsigned char)(i % TOY_CLASSES);
+            for (int x = 0; x < TOY_SIDE; x++) pixels[(size_t)i * TOY_SIDE * TOY_SIDE + labels[i] * TOY_SIDE + x] = 255;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "data/%s-images-idx3-ubyte", prefixes[k]);
+        write_idx(name, ih, sizeof ih, pixels, (size_t)n * TOY_SIDE * TOY_SIDE);
+        snprintf(name, sizeof name, "data/%s-labels-idx1-ubyte", prefixes[k]);
+        write_idx(name, lh, sizeof lh, labels, (size_t)n);
+        free(pixels), free(labels);
+    }
+    static const char spec[] = "input 1x4x4\nflatten\nlinear out=3\n";
+    write_bytes("toy.txt", spec, sizeof spec - 1);
+}
+
+/* No byte of stderr but its final newline is outside printable ASCII. */
+static void assert_stderr_printable(const char *what)
+{
+    size_t len = strlen(err_text);
+    for (size_t i = 0; i + 1 < len; i++)
+        ck_assert_msg((unsigned char)err_text[i] >= 0x20 && (unsigned char)err_text[i] < 0x7f,
+                      "%s: stderr byte %zu is 0x%02x: '%s'", what, i, (unsigned char)err_text[i], err_text);
+}
+
+/* Every option value is parsed completely or named with the option: nothing falls back to a default. */
+START_TEST(train_rejects_bad_options)
+{
+    write_toy_data(24, 6);
+#define TRAIN "train", "toy.txt", "--data", "data"
+    assert_fails(1, "tg: train: --lr: 'abc' is not a number", TRAIN, "--lr", "abc");
+    assert_fails(1, "tg: train: --lr: '0.1x' is not a number", TRAIN, "--lr", "0.1x");
+    assert_fails(1, "tg: train: --lr: '' is not a number", TRAIN, "--lr=");
+    assert_fails(1, "tg: train: --lr: '0' is out of range (must be > 0)", TRAIN, "--lr", "0");
+    assert_fails(1, "tg: train: --lr: 'nan' is not a finite number", TRAIN, "--lr", "nan");
+    assert_fails(1, "tg: train: --lr: '1e999' is not a finite number", TRAIN, "--lr", "1e999");
+    assert_fails(1, "tg: train: --momentum: '1' is out of range (must be >= 0 and < 1)", TRAIN, "--momentum", "1");
+    assert_fails(1, "tg: train: --weight-decay: '-0.1' is out of range (must be >= 0)", TRAIN, "--weight-decay", "-0.1");
+    assert_fails(1, "tg: train: --epochs: '1.5' is not an integer", TRAIN, "--epochs", "1.5");
+    assert_fails(1, "tg: train: --epochs: '0' is out of range (must be from 1 to 1000000)", TRAIN, "--epochs", "0");
+    assert_fails(1, "tg: train: --epochs: '99999999999999999999' is out of range", TRAIN, "--epochs",
+                 "99999999999999999999");
+    assert_fails(1, "tg: train: --batch: '-3' is out of range (must be from 1 to 1048576)", TRAIN, "--batch", "-3");
+    assert_fails(1, "tg: train: --batch: ' 8' is not an integer", TRAIN, "--batch", " 8");
+    assert_fails(1, "tg: train: --threads: '65' is out of range (must be from 1 to 64)", TRAIN, "--threads", "65");
+    assert_fails(1, "tg: train: --limit: '0' is out of range (must be at least 1)", TRAIN, "--limit", "0");
+    assert_fails(1, "tg: train: --seed: '-1' is not a non-negative integer", TRAIN, "--seed", "-1");
+    assert_fails(1, "tg: train: --seed: '18446744073709551616' is out of range", TRAIN, "--seed", "18446744073709551616");
+    assert_fails(1, "tg: train: --optim: 'rmsprp' is not one of sgd|adam|adamw|rmsprop", TRAIN, "--optim", "rmsprp");
+    assert_fails(1, "tg: train: unknown option '--epoch' (did you mean --epochs?)", TRAIN, "--epoch", "1");
+    assert_fails(1, "tg: train: unknown option '--frobnicate' (tg train --help lists them)", TRAIN, "--frobnicate");
+    assert_fails(1, "tg: train: --augment takes no value (got '1')", TRAIN, "--augment=1");
+    assert_fails(1, "tg: train: --epochs needs a value (--epochs E)", TRAIN, "--epochs");
+    assert_fails(1, "tg: train: --save needs a value (--save FILE)", TRAIN, "--save", "--augment");
+    assert_fails(1, "tg: train: unexpected argument 'extra' (the model is 'toy.txt')", TRAIN, "extra");
+    assert_fails(1, "tg: train: --data DIR is required", "train", "toy.txt");
+    assert_fails(1, "tg: train: --data needs a value (--data DIR)", "train", "toy.txt", "--data");
+    assert_fails(1, "tg: train: MODEL (a model spec file) is required", "train", "--data", "data");
+    /* argv bytes are quoted escaped */
+    assert_fails(1, "tg: train: --lr: '1\\x1b[31m' is not a number", TRAIN, "--lr", "1\x1b[31m");
+    assert_stderr_printable("--lr with an escape");
+    /* the other commands parse the same way */
+    assert_fails(1, "tg: summary: unexpected argument 'b.txt'", "summary", "toy.txt", "b.txt");
+    assert_fails(1, "tg: summary: unknown option '-x'", "summary", "toy.txt", "-x");
+    assert_fails(1, "tg: dot: -o needs a value (-o FILE)", "dot", "toy.txt", "-o");
+    assert_fails(1, "tg: op: --out needs a value", "op", "relu", "a.npy", "--out");
+    assert_fails(1, "tg: bench: --threads: 'two' is not an integer", "bench", "--threads", "two");
+    assert_fails(1, "tg: bench: unexpected argument 'conv'", "bench", "conv");
+    assert_fails(1, "tg: gradcheck: --seed: '1.5' is not a non-negative integer", "gradcheck", "relu", "2x3", "--seed",
+                 "1.5");
+#undef TRAIN
+}
+END_TEST
+
+/* The usage lists every option (it is printed from the table that parses them) */
+START_TEST(usage_lists_every_option)
+{
+    ck_assert_int_eq(run("--help", NULL), 0);
+    static const char *const train_options[] = {
+        "--data DIR", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
+        "--weight-decay W", "--threads T", "--seed S", "--save FILE", "--resume FILE", "--limit N", "--csv FILE",
+        "--filters PNG", "--augment", "--detect-anomaly"};
+    for (size_t i = 0; i < sizeof train_options / sizeof train_options[0]; i++)
+        ck_assert_msg(strstr(out_text, train_options[i]) != NULL, "tg --help lacks %s", train_options[i]);
+    ck_assert(strstr(out_text, "tg: COMMAND: reason") != NULL);
+    ck_assert_int_eq(run("train", "--help", NULL), 0);
+    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR [--epochs E]") != NULL);
+    ck_assert_msg(strstr(out_text, "--lr X") && strstr(out_text, "> 0; default 0.02"), "%s", out_text);
+    ck_assert_int_eq(run("gradcheck", "--help", NULL), 0);
+    ck_assert(strstr(out_text, "--seed N") != NULL);
+}
+END_TEST
+
+/* Output files and the batch size are checked before any step; img/s is never NaN. */
+START_TEST(train_checks_before_training)
+{
+    write_toy_data(24, 6);
+#define TRAIN "train", "toy.txt", "--data", "data", "--epochs", "1"
+    assert_fails(2, "tg: train: --batch 100000 is larger than the training set (16 images, from --limit)", TRAIN,
+                 "--batch", "100000", "--limit", "16");
+    ck_assert_str_eq(out_text, ""); /* no epoch line, no img/s */
+    assert_fails(2, "tg: train: --batch 25 is larger than the training set (24 images)", TRAIN, "--batch", "25");
+    assert_fails(2, "tg: train: --csv: cannot write '/nonexistent/dir/m.csv': No such file or directory", TRAIN, "--csv",
+                 "/nonexistent/dir/m.csv");
+    assert_fails(2, "tg: train: --save: cannot write '/nonexistent/dir/m.ckpt': No such file or directory", TRAIN,
+                 "--save", "/nonexistent/dir/m.ckpt");
+    assert_fails(2, "tg: train: --save: cannot write 'data': Is a directory", TRAIN, "--save", "data");
+    assert_fails(2, "tg: train: --filters: cannot write 'toy.txt/f.png': Not a directory", TRAIN, "--filters",
+                 "toy.txt/f.png");
+    assert_fails(2, "tg: dot: -o: cannot write '/nonexistent/g.dot': No such file or directory", "dot", "toy.txt", "-o",
+                 "/nonexistent/g.dot");
+    ck_assert(!exists("m.csv"));
+
+    /* a run that works: every value of the output finite, the files written */
+    ck_assert_msg(run(TRAIN, "--batch", "8", "--lr", "0.5", "--optim", "rmsprop", "--momentum", "0", "--csv", "m.csv",
+                      "--save", "m.ckpt", NULL) == 0,
+                  "%s", err_text);
+    ck_assert_str_eq(err_text, "");
+    ck_assert_msg(strstr(out_text, "epoch 1 train_loss ") && strstr(out_text, "\ntest_acc ") &&
+                      strstr(out_text, "\ntrain_img_per_s ") && !strstr(out_text, "nan") && !strstr(out_text, "inf"),
+                  "%s", out_text);
+    char path[PATH_MAX], text[1024];
+    snprintf(path, sizeof path, "%s/m.csv", work_dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(!strncmp(text, "epoch,train_loss", 16) && strstr(text, "\n1,"), "%s", text);
+    ck_assert(exists("m.ckpt"));
+    /* and resumes from its checkpoint */
+    ck_assert_msg(run(TRAIN, "--batch", "8", "--optim", "rmsprop", "--resume", "m.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert(strstr(out_text, "resumed from m.ckpt") != NULL);
+#undef TRAIN
+}
+END_TEST
+
+/* A NaN/Inf loss stops training with the epoch and step (exit 2); --detect-anomaly names the op. */
+START_TEST(train_stops_on_nonfinite_loss)
+{
+    write_toy_data(24, 6);
+    /* lr 1e38: the first step puts weights near 1e38, the second step's logits overflow float32
+     * (a smaller lr only fits this separable toy set faster) */
+    assert_fails(2, "tg: train: loss is nan at epoch 1 step 2 (lr 1e+38): lower --lr or use --detect-anomaly", "train",
+                 "toy.txt", "--data", "data", "--batch", "8", "--lr", "1e38", "--momentum", "0");
+    ck_assert(strstr(out_text, "test_acc") == NULL);
+    assert_fails(2, "tg: train: epoch 1 step 2: anomaly: linear (node ", "train", "toy.txt", "--data", "data", "--batch",
+                 "8", "--lr", "1e38", "--momentum", "0", "--detect-anomaly");
+    ck_assert(strstr(err_text, "produced Inf in its output [8,3]") != NULL);
+}
+END_TEST
+
+/* The same stop for C users: tg_train_epoch returns TG_ERR_NONFINITE and says where. */
+START_TEST(train_epoch_reports_nonfinite_loss)
+{
+    char err[256];
+    tg_model *m = tg_model_parse("input 1x2x2\nflatten\nlinear out=2\n", "toy", 1, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    tg_dataset d = {.n = 4, .c = 1, .h = 2, .w = 2, .n_classes = 2};
+    float images[16] = {0};
+    int64_t labels[4] = {0, 1, 0, 1};
+    d.images = images, d.labels = labels;
+    tg_optim_config cfg = tg_optim_defaults(TG_OPTIM_SGD);
+    cfg.lr = 0.1;
+    tg_optim *opt = tg_optim_new_checked(&cfg, err, sizeof err);
+    ck_assert_ptr_nonnull(opt);
+    tg_tensor *params[8];
+    tg_named_tensor named[8];
+    int np = tg_module_named_tensors(m->net, false, named, 8);
+    for (int i = 0; i < np; i++) params[i] = named[i].tensor;
+    ck_assert_int_eq(tg_optim_add_group(opt, params, np, NAN, NAN), 0);
+    tg_tape *tape = tg_tape_new(0);
+    tg_batcher b;
+    ck_assert_int_eq(tg_batcher_init(&b, &d, 2, false, 0), TG_OK);
+    tg_epoch_stats st;
+    /* finite data: both steps run */
+    ck_assert_int_eq(tg_train_epoch(m->net, opt, &b, tape, &st, NULL, NULL), TG_OK);
+    ck_assert_int_eq(st.steps, 2);
+    ck_assert(isfinite(st.last_loss));
+    /* an Inf pixel in the second batch: the first step runs, the second stops before updating */
+    images[9] = INFINITY;
+    tg_tensor *w = params[0];
+    ck_assert_int_eq(tg_train_epoch(m->net, opt, &b, tape, &st, NULL, NULL), TG_ERR_NONFINITE);
+    ck_assert_int_eq(st.steps, 1);
+    ck_assert(!isfinite(st.last_loss));
+    ck_assert_msg(tg_error(tape) && !strcmp(tg_error(tape), "loss is nan at step 2 of the epoch"), "%s", tg_error(tape));
+    for (int64_t i = 0; i < w->numel; i++) ck_assert(isfinite(w->data[i])); /* no step from the NaN loss */
+    tg_batcher_free(&b);
+    tg_tape_free(tape);
+    tg_optim_free(opt);
+    tg_model_free(m);
+}
+END_TEST
+
+/* tg gradcheck on an input with no elements says so instead of passing over nothing. */
+START_TEST(gradcheck_refuses_empty_inputs)
+{
+    assert_fails(2, "tg: gradcheck: input 0 (input) has no elements (shape 0x3): nothing to check", "gradcheck", "relu",
+                 "0x3");
+    ck_assert(strstr(out_text, "PASS") == NULL);
+    assert_fails(2, "tg: gradcheck: input 1 (other) has no elements (shape 2x0)", "gradcheck", "add", "2x3", "2x0");
+    assert_fails(1, "tg: gradcheck: bad shape '2x3x' for input", "gradcheck", "relu", "2x3x");
+}
+END_TEST
+
+/* Errors from below the op (tensor limits, the arena) still name the op. */
+START_TEST(op_errors_name_the_op)
+{
+    write_common_inputs();
+    assert_fails(2, "tg: op: pad: tensor: invalid shape [2,2000000000000000003]", "op", "pad",
+                 "pad=1000000000000000000,1000000000000000000", "a.npy");
+    assert_fails(2, "tg: op: add: shapes [2,3] and [4] do not broadcast", "op", "add", "a.npy", "c.npy");
+}
+END_TEST
+
+/* Bytes from files, checkpoints, spec files and argv reach stderr escaped (\xNN), never raw. */
+START_TEST(messages_escape_untrusted_bytes)
+{
+    /* an .npy header key holding a terminal title escape */
+    static const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), '\x1b]0;pwned\x07': 1, }";
+    unsigned char npy[128] = "\x93NUMPY\x01\x00";
+    const size_t header_len = sizeof dict; /* dict + '\n' */
+    npy[8] = (unsigned char)header_len, npy[9] = 0;
+    memcpy(npy + 10, dict, sizeof dict - 1);
+    npy[10 + header_len - 1] = '\n';
+    memset(npy + 10 + header_len, 0, 4);
+    write_bytes("evil.npy", npy, 10 + header_len + 4);
+    assert_fails(2, "tg: op: evil.npy: header has an unexpected key '\\x1b]0;pwned\\x07'", "op", "relu", "evil.npy");
+    assert_stderr_printable("npy key");
+    assert_fails(2, "tg: op: no\\x1b[2J.npy: cannot open", "op", "relu", "no\x1b[2J.npy");
+    assert_stderr_printable("file name");
+    assert_fails(1, "tg: op: unknown op 'r\\x07elu'", "op", "r\x07" "elu", "x.npy");
+    assert_stderr_printable("op name");
+
+    /* a spec word (spec.c's messages; the error line escapes whatever reaches it) */
+    static const char spec[] = "input 1x4x4\nfl\x1b]0;x\x07" "atten\nlinear out=3\n";
+    write_bytes("evil.txt", spec, sizeof spec - 1);
+    ck_assert_int_eq(run("summary", "evil.txt", NULL), 2);
+    assert_one_error_line("spec word");
+    assert_stderr_printable("spec word");
+    ck_assert_msg(strstr(err_text, "\\x1b]0;x\\x07") != NULL, "%s", err_text);
+
+    /* a checkpoint whose first tensor name holds control bytes (checksum recomputed) */
+    write_toy_data(24, 6);
+    ck_assert_msg(run("train", "toy.txt", "--data", "data", "--epochs", "1", "--batch", "8", "--save", "m.ckpt", NULL) == 0,
+                  "%s", err_text);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/m.ckpt", work_dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char ckpt[1 << 16];
+    size_t len = fread(ckpt, 1, sizeof ckpt, f);
+    fclose(f);
+    /* magic 8, version 8, parts 8, count 8, then the first name: u64 length and its bytes */
+    const size_t name_at = 32;
+    ck_assert_uint_gt(ckpt[name_at], 2);
+    ckpt[name_at + 8] = 0x1b, ckpt[name_at + 9] = 0x07;
+    uint32_t crc = tg_crc32(0, ckpt, len - 8);
+    for (int i = 0; i < 8; i++) ckpt[len - 8 + i] = (unsigned char)(i < 4 ? crc >> (8 * i) : 0);
+    write_bytes("evil.ckpt", ckpt, len);
+    assert_fails(2, "tg: train: --resume: evil.ckpt: tensor 0 is '\\x1b\\x07", "train", "toy.txt", "--data", "data",
+                 "--batch", "8", "--resume", "evil.ckpt");
+    assert_stderr_printable("checkpoint name");
+    /* the library's own message is escaped (C users print it too) */
+    char model_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/toy.txt", work_dir);
+    tg_model *m = tg_model_load(model_path, 1, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    snprintf(path, sizeof path, "%s/evil.ckpt", work_dir);
+    ck_assert_int_eq(tg_checkpoint_load(path, m->net, NULL, NULL, NULL, err, sizeof err), TG_ERR_FORMAT);
+    tg_model_free(m);
+    ck_assert_msg(strstr(err, "tensor 0 is '\\x1b\\x07"), "%s", err);
+    for (const char *p = err; *p; p++) ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f, "%s", err);
+    /* a name past the limit is named as such (not read as a truncated file) */
+    ckpt[name_at] = 200;
+    crc = tg_crc32(0, ckpt, len - 8);
+    for (int i = 0; i < 8; i++) ckpt[len - 8 + i] = (unsigned char)(i < 4 ? crc >> (8 * i) : 0);
+    write_bytes("long.ckpt", ckpt, len);
+    assert_fails(2, "long.ckpt: tensor 0's name is 200 bytes, longer than the limit of 127", "train", "toy.txt",
+                 "--data", "data", "--batch", "8", "--resume", "long.ckpt");
+}
+END_TEST
+
 Suite *suite_tg(void)
 {
     Suite *s = suite_create("tg");
@@ -494,6 +805,14 @@ Suite *suite_tg(void)
     tcase_add_test(tc, gradcheck_every_op);
     tcase_add_test(tc, delegated_commands);
     tcase_add_test(tc, every_op_survives_wrong_inputs);
+    tcase_add_test(tc, train_rejects_bad_options);
+    tcase_add_test(tc, usage_lists_every_option);
+    tcase_add_test(tc, train_checks_before_training);
+    tcase_add_test(tc, train_stops_on_nonfinite_loss);
+    tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
+    tcase_add_test(tc, gradcheck_refuses_empty_inputs);
+    tcase_add_test(tc, op_errors_name_the_op);
+    tcase_add_test(tc, messages_escape_untrusted_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

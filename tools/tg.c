@@ -9,9 +9,10 @@
  * when an input file is float64 and for every gradcheck, so float64 in gives float64 out.
  *
  * Exit codes: 0 success, 1 usage error, 2 invalid input. Every error is one line on stderr,
- * prefixed "tg: ". */
+ * "tg: COMMAND: reason" (tools/cli.h), option values parsed by the command's option table. */
 #include "../tapegrad.h"
 #include "bench.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,16 +23,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int tg_cmd_summary(int argc, char **argv);
-int tg_cmd_dot(int argc, char **argv);
-int tg_cmd_train(int argc, char **argv);
-
-enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_INVALID = 2, EXIT_CHECK_FAILED = 1 };
+enum { EXIT_OK = TG_EXIT_OK, EXIT_USAGE = TG_EXIT_USAGE, EXIT_INVALID = TG_EXIT_INVALID, EXIT_CHECK_FAILED = 1 };
 
 #define IS_DOUBLE_BUILD (sizeof(tg_real) == sizeof(double))
 #define OUT_DTYPE (IS_DOUBLE_BUILD ? TG_NPY_F64 : TG_NPY_F32)
 
-/* Prints "tg: <message>" as one line (newlines inside become spaces) and returns code. */
+/* The subcommand being run ("op", "gradcheck", "bench"; NULL before one is chosen): the second
+ * word of every error line. */
+static const char *current_cmd;
+
+/* Prints "tg: COMMAND: <message>" as one line (cli_fail) and returns code. */
 static int error(int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -44,11 +45,7 @@ static int error(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    fflush(stdout);
-    fprintf(stderr, "tg: %s\n", msg);
-    return code;
+    return cli_fail(code, current_cmd, "%s", msg);
 }
 
 static const char *const usage_text =
@@ -58,12 +55,16 @@ static const char *const usage_text =
     "        writes DIR/out.npy, DIR/grad{i}.npy with --grad-out, DIR/updated{i}.npy for running stats\n"
     "  tg op --list | tg ops        list the ops with their inputs and attributes\n"
     "  tg gradcheck NAME [key=value ...] SHAPE ... [--seed N]\n"
-    "        compare analytic and numeric gradients on random double inputs (SHAPE like 2x3x8x8)\n"
+    "        compare analytic and numeric gradients on random double inputs (SHAPE like 2x3x8x8,\n"
+    "        'none' skips an optional input); exit 1 when a gradient is wrong\n"
     "  tg summary MODEL\n"
-    "  tg dot MODEL [-o FILE]\n"
-    "  tg train MODEL --data DIR [--epochs E] [--batch B] [--lr X] [--optim sgd|adam|adamw] ...\n"
+    "  tg dot MODEL [-o FILE]\n";
+
+static const char *const usage_tail =
     "  tg bench [--filter NAME] [--threads T]\n"
-    "exit status: 0 success, 1 usage error, 2 invalid input\n";
+    "  tg COMMAND --help            that command's options\n"
+    "exit status: 0 success, 1 usage error (or a failed gradient check), 2 invalid input\n"
+    "errors: one line on stderr, 'tg: COMMAND: reason'; bytes outside printable ASCII show as \\xNN\n";
 
 /* ---- re-executing the double-precision sibling ---- */
 
@@ -145,6 +146,16 @@ static int check_input_count(const tg_op_desc *d, int n)
 
 static bool is_none_word(const char *s) { return !strcmp(s, "none") || !strcmp(s, "None"); }
 
+/* `tg COMMAND --help`: the usage line from the option table, then one line per option. */
+static int print_help(const char *words, const cli_opt *opts)
+{
+    char line[512];
+    cli_format_usage(opts, line, sizeof line);
+    printf("usage: tg %s%s\n", words, line);
+    cli_print_help(stdout, opts);
+    return EXIT_OK;
+}
+
 /* ---- tg ops ---- */
 
 static int cmd_list(void)
@@ -202,7 +213,7 @@ static int load_inputs(op_call *c, bool *wants_double)
         if (tg_npy_load(c->files[i], &c->inputs[i], &ft, err, sizeof err) != TG_OK) return error(EXIT_INVALID, "%s", err);
         bool want_int = c->d->int_inputs & (1u << i);
         if (want_int != (ft == TG_NPY_I64))
-            return error(EXIT_INVALID, "%s: %s (%s) must be %s, got %s", c->d->name, input_name(c->d, i), c->files[i],
+            return error(EXIT_INVALID, "%s: %s (%s) must be %s, got %s", c->d->name, input_name(c->d, i), CLI_Q(c->files[i]),
                          want_int ? "an int64 file (class labels)" : "a float32 or float64 file", npy_type_name(ft));
         if (ft == TG_NPY_F64) *wants_double = true;
     }
@@ -210,7 +221,7 @@ static int load_inputs(op_call *c, bool *wants_double)
         tg_npy_dtype ft;
         if (tg_npy_load(c->grad_out, &c->dy, &ft, err, sizeof err) != TG_OK) return error(EXIT_INVALID, "%s", err);
         if (ft == TG_NPY_I64)
-            return error(EXIT_INVALID, "--grad-out %s must be a float32 or float64 file, got int64", c->grad_out);
+            return error(EXIT_INVALID, "--grad-out %s must be a float32 or float64 file, got int64", CLI_Q(c->grad_out));
         if (ft == TG_NPY_F64) *wants_double = true;
     }
     return EXIT_OK;
@@ -220,9 +231,20 @@ static int save(const char *dir, const char *name, const tg_tensor *t)
 {
     char path[PATH_MAX], err[512];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-        return error(EXIT_INVALID, "output path too long: %s/%s", dir, name);
+        return error(EXIT_INVALID, "--out: the path '%s/%s' is longer than the limit of %d bytes", CLI_Q(dir), name,
+                     PATH_MAX - 1);
     if (tg_npy_save(path, t, OUT_DTYPE, err, sizeof err) != TG_OK) return error(EXIT_INVALID, "%s", err);
     return EXIT_OK;
+}
+
+/* The tape's message for a failed op, which names the op — except errors from the layers below it
+ * (arena full, a tensor shape too large), which are prefixed with it here. */
+static int op_error(const tg_op_desc *d, const tg_tape *tape)
+{
+    const char *msg = tg_error(tape) ? tg_error(tape) : "failed";
+    const size_t len = strlen(d->name);
+    if (!strncmp(msg, d->name, len) && (msg[len] == ':' || msg[len] == ' ')) return error(EXIT_INVALID, "%s", msg);
+    return error(EXIT_INVALID, "%s: %s", d->name, msg);
 }
 
 /* Runs the op, the backward when asked, and writes the results. */
@@ -243,18 +265,18 @@ static int run_op(op_call *c)
     int rc = EXIT_OK;
     tg_tensor *out = tg_op_apply(tape, c->op, c->inputs, c->n_inputs, c->attr);
     if (!out) {
-        rc = error(EXIT_INVALID, "%s", tg_error(tape) ? tg_error(tape) : "op failed");
+        rc = op_error(d, tape);
         goto done;
     }
     if (c->grad_out && !tg_same_shape(c->dy, out)) {
         char a[TG_SHAPE_STR_LEN], b[TG_SHAPE_STR_LEN];
-        rc = error(EXIT_INVALID, "--grad-out %s has shape %s but the output of %s is %s", c->grad_out,
+        rc = error(EXIT_INVALID, "--grad-out %s has shape %s but the output of %s is %s", CLI_Q(c->grad_out),
                    tg_shape_str(c->dy, a, sizeof a), d->name, tg_shape_str(out, b, sizeof b));
         goto done;
     }
     struct stat st;
     if (stat(c->out_dir, &st) != 0 && mkdir(c->out_dir, 0777) != 0) {
-        rc = error(EXIT_INVALID, "cannot create the output directory %s: %s", c->out_dir, strerror(errno));
+        rc = error(EXIT_INVALID, "--out: cannot create the directory '%s': %s", CLI_Q(c->out_dir), strerror(errno));
         goto done;
     }
     if ((rc = save(c->out_dir, "out.npy", out)) != EXIT_OK) goto done;
@@ -290,7 +312,7 @@ static int run_op(op_call *c)
     if (c->dot_file) {
         tg_dot_opts opts = {.backward_edges = c->grad_out != NULL, .title = d->name};
         if (tg_dot_write(tape, out, c->dot_file, &opts) != TG_OK) {
-            rc = error(EXIT_INVALID, "cannot write %s: %s", c->dot_file, strerror(errno));
+            rc = error(EXIT_INVALID, "--dot: cannot write '%s': %s", CLI_Q(c->dot_file), strerror(errno));
             goto done;
         }
     }
@@ -301,10 +323,16 @@ done:
 
 static int cmd_op(int argc, char **argv, char **full_argv)
 {
-    if (argc < 2) return error(EXIT_USAGE, "op: missing op name (tg ops lists them)");
+    if (argc < 2) return error(EXIT_USAGE, "missing op name (tg ops lists them)");
     if (!strcmp(argv[1], "--list")) return cmd_list();
     op_call c = {.op = tg_op_find(argv[1]), .out_dir = "."};
-    if (c.op < 0) return error(EXIT_USAGE, "unknown op '%s' (tg ops lists them)", argv[1]);
+    const cli_opt opts[] = {
+        {"--grad-out", CLI_STRING, &c.grad_out, "DY.npy", .help = "run backward from this upstream gradient"},
+        {"--out", CLI_STRING, &c.out_dir, "DIR", .help = "where out.npy, grad{i}.npy, updated{i}.npy go"},
+        {"--dot", CLI_STRING, &c.dot_file, "FILE", .help = "write the call's graph as DOT"},
+        {0}};
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return print_help("op NAME [key=value ...] IN.npy ...", opts);
+    if (c.op < 0) return error(EXIT_USAGE, "unknown op '%s' (tg ops lists them)", CLI_Q(argv[1]));
     c.d = tg_op_get(c.op);
     if (c.d->attr_size) {
         c.attr = calloc(1, c.d->attr_size);
@@ -315,15 +343,12 @@ static int cmd_op(int argc, char **argv, char **full_argv)
     int n_words = 0;
     for (int i = 2; i < argc && rc == EXIT_OK; i++) {
         const char *a = argv[i];
-        const char **flag_value = !strcmp(a, "--grad-out") ? &c.grad_out
-                                  : !strcmp(a, "--out")    ? &c.out_dir
-                                  : !strcmp(a, "--dot")    ? &c.dot_file
-                                                           : NULL;
-        if (flag_value) {
-            if (i + 1 >= argc) rc = error(EXIT_USAGE, "op: %s needs a value", a);
-            else *flag_value = argv[++i];
-        } else if (a[0] == '-' && a[1] == '-') {
-            rc = error(EXIT_USAGE, "op: unknown option '%s'", a);
+        int r = cli_option(current_cmd, opts, argc, argv, &i);
+        if (r == CLI_HELP) {
+            free(c.attr);
+            return print_help("op NAME [key=value ...] IN.npy ...", opts);
+        } else if (r != CLI_POSITIONAL) {
+            rc = r;
         } else if (is_attribute_word(a)) {
             rc = set_attribute(c.op, c.d, c.attr, a);
         } else {
@@ -353,6 +378,9 @@ static int cmd_op(int argc, char **argv, char **full_argv)
 
 /* ---- tg gradcheck ---- */
 
+/* Random inputs stay small: a gradient check runs the op twice per element. */
+#define GRADCHECK_MAX_NUMEL 1000000
+
 /* "2x3x8x8"; "scalar" or "()" is a 0-d shape. */
 static bool parse_shape(const char *s, int *ndim, int64_t *shape)
 {
@@ -364,7 +392,7 @@ static bool parse_shape(const char *s, int *ndim, int64_t *shape)
         int64_t v = 0;
         while (*p >= '0' && *p <= '9') {
             v = v * 10 + (*p++ - '0');
-            if (v > 1000000) return false;
+            if (v > GRADCHECK_MAX_NUMEL) return false;
         }
         shape[(*ndim)++] = v;
         if (*p == '\0') return true;
@@ -376,9 +404,14 @@ static bool parse_shape(const char *s, int *ndim, int64_t *shape)
 static int cmd_gradcheck(int argc, char **argv, char **full_argv)
 {
     if (!IS_DOUBLE_BUILD) return exec_tg64(full_argv);
-    if (argc < 2) return error(EXIT_USAGE, "gradcheck: missing op name (tg ops lists them)");
+    tg_gradcheck_opts opts = tg_gradcheck_defaults();
+    const cli_opt options[] = {
+        {"--seed", CLI_SEED, &opts.seed, "N", .help = "seed of the random inputs"},
+        {0}};
+    if (argc < 2) return error(EXIT_USAGE, "missing op name (tg ops lists them)");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return print_help("gradcheck NAME [key=value ...] SHAPE ...", options);
     int op = tg_op_find(argv[1]);
-    if (op < 0) return error(EXIT_USAGE, "unknown op '%s' (tg ops lists them)", argv[1]);
+    if (op < 0) return error(EXIT_USAGE, "unknown op '%s' (tg ops lists them)", CLI_Q(argv[1]));
     const tg_op_desc *d = tg_op_get(op);
     void *attr = NULL;
     if (d->attr_size) {
@@ -386,20 +419,16 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
         if (!attr) return error(EXIT_INVALID, "out of memory");
         tg_attr_defaults(op, attr);
     }
-    tg_gradcheck_opts opts = tg_gradcheck_defaults();
     const char *shapes[TG_MAX_INPUTS] = {0};
     int n = 0, rc = EXIT_OK;
     for (int i = 2; i < argc && rc == EXIT_OK; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long v = i + 1 < argc ? strtoull(argv[i + 1], &end, 10) : 0;
-            if (i + 1 >= argc || errno || *end || argv[i + 1][0] == '-')
-                rc = error(EXIT_USAGE, "gradcheck: --seed needs a non-negative integer");
-            else opts.seed = v, i++;
-        } else if (a[0] == '-' && a[1] == '-') {
-            rc = error(EXIT_USAGE, "gradcheck: unknown option '%s'", a);
+        int r = cli_option(current_cmd, options, argc, argv, &i);
+        if (r == CLI_HELP) {
+            free(attr);
+            return print_help("gradcheck NAME [key=value ...] SHAPE ...", options);
+        } else if (r != CLI_POSITIONAL) {
+            rc = r;
         } else if (is_attribute_word(a)) {
             rc = set_attribute(op, d, attr, a);
         } else {
@@ -424,13 +453,19 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
         int ndim;
         int64_t shape[TG_MAX_DIMS];
         if (!parse_shape(shapes[i], &ndim, shape)) {
-            rc = error(EXIT_USAGE, "gradcheck: bad shape '%s' for %s (expected e.g. 2x3x8x8, at most %d dims)",
-                       shapes[i], input_name(d, i), TG_MAX_DIMS);
+            rc = error(EXIT_USAGE, "bad shape '%s' for %s (expected e.g. 2x3x8x8: at most %d dims, each at most %d)",
+                       CLI_Q(shapes[i]), input_name(d, i), TG_MAX_DIMS, GRADCHECK_MAX_NUMEL);
             break;
         }
         int64_t numel = tg_shape_numel(ndim, shape);
-        if (numel < 0 || numel > 1000000) {
-            rc = error(EXIT_INVALID, "gradcheck: shape '%s' is too large for a gradient check", shapes[i]);
+        if (numel < 0 || numel > GRADCHECK_MAX_NUMEL) {
+            rc = error(EXIT_INVALID, "shape '%s' of %s is too large for a gradient check (limit %d elements)",
+                       CLI_Q(shapes[i]), input_name(d, i), GRADCHECK_MAX_NUMEL);
+            break;
+        }
+        if (numel == 0 && !(d->int_inputs & (1u << i)) && !(d->nograd_inputs & (1u << i))) {
+            rc = error(EXIT_INVALID, "input %d (%s) has no elements (shape %s): nothing to check", i, input_name(d, i),
+                       CLI_Q(shapes[i]));
             break;
         }
         bool is_int = d->int_inputs & (1u << i);
@@ -481,10 +516,17 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
                     printf("worst abs %.3e rel %.3e  checked %lld skipped %lld failed %lld\n", r->abs_err, r->rel_err,
                            (long long)r->n_checked, (long long)r->n_skipped, (long long)r->n_failed);
             }
-            if (rep.passed) printf("PASS %s (eps %g atol %g rtol %g seed %llu)\n", d->name, opts.eps, opts.atol, opts.rtol,
+            int64_t checked = 0;
+            for (int i = 0; i < n; i++) checked += rep.inputs[i].checked ? rep.inputs[i].n_checked : 0;
+            if (checked == 0) {
+                /* a PASS over zero elements would claim what was never compared */
+                fflush(stdout);
+                rc = error(EXIT_INVALID, "%s: no gradient element was checked (every input is empty, labels or not differentiable)",
+                           d->name);
+            } else if (rep.passed) printf("PASS %s (eps %g atol %g rtol %g seed %llu)\n", d->name, opts.eps, opts.atol, opts.rtol,
                                    (unsigned long long)opts.seed);
             else printf("FAIL %s: %s\n", d->name, rep.message);
-            rc = rep.passed ? EXIT_OK : EXIT_CHECK_FAILED;
+            if (checked > 0) rc = rep.passed ? EXIT_OK : EXIT_CHECK_FAILED;
         }
     }
     for (int i = 0; i < TG_MAX_INPUTS; i++) tg_tensor_free(inputs[i]);
@@ -497,18 +539,18 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
 static int cmd_bench(int argc, char **argv)
 {
     tg_bench_ctx ctx = {.filter = NULL, .threads = 1, .min_seconds = 0};
+    int64_t threads = ctx.threads;
+    const cli_opt opts[] = {
+        {"--filter", CLI_STRING, &ctx.filter, "NAME", .help = "only the cases whose name contains NAME"},
+        {"--threads", CLI_INT, &threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},
+        {0}};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
-            ctx.filter = argv[++i];
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            char *end;
-            long t = strtol(argv[++i], &end, 10);
-            if (*end || t < 1 || t > 64) return error(EXIT_USAGE, "bench: --threads needs a number from 1 to 64");
-            ctx.threads = (int)t;
-        } else {
-            return error(EXIT_USAGE, "bench: unknown or incomplete option '%s'", argv[i]);
-        }
+        int r = cli_option(current_cmd, opts, argc, argv, &i);
+        if (r == CLI_HELP) return print_help("bench", opts);
+        if (r == CLI_POSITIONAL) return error(EXIT_USAGE, "unexpected argument '%s'", CLI_Q(argv[i]));
+        if (r != EXIT_OK) return r;
     }
+    ctx.threads = (int)threads;
     tg_set_threads(ctx.threads);
     tg_bench_all(&ctx);
     return EXIT_OK;
@@ -520,8 +562,13 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
+        tg_train_help(stdout);
+        fputs(usage_tail, stdout);
         return EXIT_OK;
     }
+    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train"};
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (!strcmp(cmd, commands[k])) current_cmd = commands[k];
     if (!strcmp(cmd, "op")) return cmd_op(argc - 1, argv + 1, argv);
     if (!strcmp(cmd, "ops")) return cmd_list();
     if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc - 1, argv + 1, argv);
@@ -530,5 +577,5 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "summary")) return tg_cmd_summary(argc - 1, argv + 1);
     if (!strcmp(cmd, "dot")) return tg_cmd_dot(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return tg_cmd_train(argc - 1, argv + 1);
-    return error(EXIT_USAGE, "unknown command '%s' (tg --help lists them)", cmd);
+    return error(EXIT_USAGE, "unknown command '%s' (tg --help lists them)", CLI_Q(cmd));
 }
