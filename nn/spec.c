@@ -378,7 +378,10 @@ tg_model *tg_model_parse(const char *text, const char *file, uint64_t seed, char
     if (!bad_line && !m->in_ndim) bad_line = last_content, snprintf(reason, sizeof reason, "no 'input' line");
     if (!bad_line && m->net->n_children == 0) bad_line = last_content, snprintf(reason, sizeof reason, "no layers");
     if (bad_line) {
-        SAY("%s:%d: %s", file, bad_line, reason);
+        /* the reason quotes the user's words: bytes outside printable ASCII become \xNN here, once */
+        char file_q[4 * 128 + 4], reason_q[4 * sizeof reason + 4];
+        SAY("%s:%d: %s", tg_escape(file, TG_ESCAPE_CSTR, 128, file_q, sizeof file_q), bad_line,
+            tg_escape(reason, TG_ESCAPE_CSTR, sizeof reason, reason_q, sizeof reason_q));
         tg_model_free(m);
         return NULL;
     }

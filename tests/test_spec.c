@@ -190,6 +190,30 @@ START_TEST(spec_nonsquare_kernels)
 }
 END_TEST
 
+/* Spec words and the file name reach the message escaped: a crafted spec cannot send terminal
+ * control sequences through a C caller's error text. */
+START_TEST(spec_errors_escape_raw_bytes)
+{
+    char err[512];
+    static const char *const texts[] = {
+        "input 1x4x4\nconv2d out=2 kernel=3 \x1b]0;pwned\x07=1\n",
+        "input 1x4x4\n\x1b[2Jrelu\n",
+        "input 1x4x4\nrelu id=\xff\xfe\nadd from=\x01\n",
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        err[0] = '\0';
+        ck_assert_ptr_null(tg_model_parse(texts[k], "m\x1b.txt", 1, err, sizeof err));
+        ck_assert_msg(err[0] != '\0', "case %zu: no message", k);
+        for (const char *p = err; *p; p++)
+            ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f, "case %zu: raw byte 0x%02x in '%s'", k,
+                          (unsigned char)*p, err);
+        ck_assert_msg(strstr(err, "m\\x1b.txt:"), "case %zu: %s", k, err);
+    }
+    ck_assert_ptr_null(tg_model_parse(texts[0], "m.txt", 1, err, sizeof err));
+    ck_assert_str_eq(err, "m.txt:2: conv2d: unknown key '\\x1b]0;pwned\\x07'");
+}
+END_TEST
+
 Suite *suite_spec(void)
 {
     Suite *s = suite_create("spec");
@@ -199,6 +223,7 @@ Suite *suite_spec(void)
     tcase_add_test(tc, spec_errors);
     tcase_add_test(tc, spec_many_ids);
     tcase_add_test(tc, spec_nonsquare_kernels);
+    tcase_add_test(tc, spec_errors_escape_raw_bytes);
     suite_add_tcase(s, tc);
     return s;
 }
