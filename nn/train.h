@@ -22,7 +22,9 @@ typedef struct tg_epoch_stats {
 typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
 
 /* One epoch over the batcher (reshuffled first; a short last batch is dropped so shapes stay
- * fixed). TG_ERR_INVALID with tg_error(tape) when a forward/backward fails. */
+ * fixed). TG_ERR_INVALID with tg_error(tape) when a forward/backward fails, TG_ERR_NOMEM (also
+ * with tg_error(tape)) when a buffer, a gradient or the optimizer's state cannot be allocated:
+ * then the failing batch changed no parameter. */
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */

@@ -218,30 +218,32 @@ int tg_cmd_train(int argc, char **argv)
     const int np = tg_module_named_tensors(m->net, false, NULL, 0);
     tg_named_tensor *named = calloc((size_t)np + 1, sizeof *named);
     tg_tensor **params = calloc((size_t)np + 1, sizeof *params);
-    if (!opt || !named || !params) {
-        fprintf(stderr, "tg train: %s\n", opt ? "out of memory" : err);
-        return 2;
-    }
-    tg_module_named_tensors(m->net, false, named, np);
-    for (int i = 0; i < np; i++) params[i] = named[i].tensor;
-    if (tg_optim_add_params_split_decay(opt, params, np)) {
-        fprintf(stderr, "tg train: %s\n", opt->error);
-        return 2;
-    }
-
-    tg_tape *t = tg_tape_new(64u << 20);
+    tg_tape *t = NULL;
+    tg_batcher b = {0};
     int rc = 0;
-    tg_batcher b;
-    tg_batcher_init(&b, train, batch, true, seed);
+    if (!opt || !named || !params) {
+        fprintf(stderr, "tg train: %s\n", opt ? "out of memory for the parameter list" : err);
+        rc = 2;
+    } else {
+        tg_module_named_tensors(m->net, false, named, np);
+        for (int i = 0; i < np; i++) params[i] = named[i].tensor;
+        if (tg_optim_add_params_split_decay(opt, params, np)) {
+            fprintf(stderr, "tg train: %s\n", opt->error);
+            rc = 2;
+        } else if (!(t = tg_tape_new(64u << 20)) || tg_batcher_init(&b, train, batch, true, seed) != TG_OK) {
+            fprintf(stderr, "tg train: out of memory for the %s\n", t ? "batch order" : "tape");
+            rc = 2;
+        }
+    }
     b.augment.hflip = augment;
     b.augment.crop_padding = augment ? 2 : 0;
-    if (resume && tg_checkpoint_load(resume, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
+    if (!rc && resume && tg_checkpoint_load(resume, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
         fprintf(stderr, "tg train: %s\n", err);
         rc = 2;
-    } else if (resume) {
+    } else if (!rc && resume) {
         printf("resumed from %s\n", resume);
     }
-    FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
+    FILE *csv = csv_path && !rc ? fopen(csv_path, "w") : NULL;
     if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,img_per_s,seconds\n");
     const bool tty = isatty(2);
     double total_train_s = 0, test_acc = 0;
