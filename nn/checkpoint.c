@@ -269,8 +269,16 @@ tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg
 {
     uint8_t *bytes;
     size_t len;
-    const tg_status read_st = tg_read_file(path, 0, &bytes, &len, err, errsz);
-    if (read_st != TG_OK) return read_st;
+    tg_status st = tg_read_file(path, 0, &bytes, &len, err, errsz);
+    if (st != TG_OK) return st;
+    st = tg_checkpoint_load_mem(bytes, len, path, net, opt, sched, rng, err, errsz);
+    free(bytes);
+    return st;
+}
+
+tg_status tg_checkpoint_load_mem(const uint8_t *bytes, size_t len, const char *path, tg_module *net, tg_optim *opt,
+                                 tg_sched *sched, tg_rng *rng, char *err, size_t errsz)
+{
     tg_status st = TG_ERR_FORMAT;
     const char *why = NULL;
     char whybuf[200];
@@ -301,7 +309,6 @@ tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg
     if (why && !strncmp(why, out_of_memory, sizeof out_of_memory - 1)) st = TG_ERR_NOMEM;
     if (why) SAY("%s: %s", path, why);
     free(e);
-    free(bytes);
     return st;
 }
 
