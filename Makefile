@@ -189,3 +189,30 @@ test-alloc: $(B)/alloc/alloc_walk
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/alloc/alloc_walk
 
 .PHONY: test-alloc
+
+# `make test-tsan`: ThreadSanitizer build of the suites; runs the threaded ones (TSAN_SUITES) and
+# tests/tsan/stress.c (two user threads on separate tapes, both gunzipping at once).
+TSAN        := -fsanitize=thread -O1
+TSAN_SUITES ?= parallel reliability data
+$(eval $(call variant_rules,tsan32,$(TSAN)))
+$(B)/tsan32/tests/%.o: CFLAGS_BASE += $(TEST_FLAGS)
+$(call objs,tsan32,$(TEST_SRC)): $(B)/gen/suites.h
+$(B)/tsan/test32: $(call objs,tsan32,$(TEST_SRC) $(LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(TSAN) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+$(B)/tsan/stress: $(call objs,tsan32,tests/tsan/stress.c $(LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(TSAN) -o $@ $^ $(LDLIBS)
+
+test-tsan: all $(B)/tsan/test32 $(B)/tsan/stress
+	TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/stress
+	for s in $(TSAN_SUITES); do $(TEST_ENV) TSAN_OPTIONS=halt_on_error=1 TG_SUITE=$$s CK_FORK=no $(B)/tsan/test32 || exit 1; done
+
+# `make test-valgrind`: memcheck over the suites that finish in a few minutes under it (the
+# non-sanitized float64 runner, in-process so every test is checked).
+VALGRIND_SUITES ?= data npy checkpoint optim spec summary reliability graph shape
+test-valgrind: all $(B)/test_tapegrad64
+	for s in $(VALGRIND_SUITES); do $(TEST_ENV) TG_SUITE=$$s CK_FORK=no valgrind -q --error-exitcode=99 \
+	  --leak-check=full --errors-for-leak-kinds=definite,indirect $(B)/test_tapegrad64 || exit 1; done
+
+.PHONY: test-tsan test-valgrind
