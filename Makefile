@@ -121,3 +121,99 @@ clean:
 .PHONY: all test test-asan bench run install clean
 .SECONDARY:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ---- reliability (docs/reliability.md) ----
+# `make fuzz`: one libFuzzer binary per parser (clang, ASan+UBSan); `make fuzz-run FUZZ_S=N` runs
+# each for N seconds from its committed seeds (fuzz/corpus/<target>) into a work corpus under
+# $(B)/fuzz, then `make fuzz-replay` runs the committed crash regressions (fuzz/regressions/<target>).
+FUZZ_CC      ?= clang
+FUZZ_S       ?= 30
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -O1 -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_TARGETS := npy idx checkpoint checkpoint_crc spec
+FUZZ_BINS    := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_LIB_OBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIB_SRC))
+
+# The SIMD kernels are arithmetic over buffers the sanitized code sized; instrumented, the AVX-512
+# templates take minutes each to compile, so they are built plain.
+FUZZ_SIMD_CFLAGS := -std=c11 -O1 -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno
+$(B)/fuzzobj/%_avx512.o: %_avx512.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_SIMD_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzzobj/%_avx2.o: %_avx2.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_SIMD_CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzzobj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/fuzzobj/fuzz/fuzz_checkpoint_crc.o: fuzz/fuzz_checkpoint.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DTG_FUZZ_FIX_CRC -MMD -MP -c $< -o $@
+$(B)/fuzz/fuzz_%: $(B)/fuzzobj/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+
+# The checkpoint targets share one seed corpus; one process per target keeps the run to one core.
+fuzz-run: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(B)/fuzz/work/$$t $(B)/fuzz/crashes; \
+	  echo "fuzz $$t: $(FUZZ_S) s"; \
+	  if $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_S) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/crashes/$$t- $(B)/fuzz/work/$$t fuzz/corpus/$$(echo $$t | sed 's/_crc$$//') \
+	    >$(B)/fuzz/$$t.log 2>&1; then grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $(B)/fuzz/$$t.log; \
+	  else tail -40 $(B)/fuzz/$$t.log; echo "fuzz $$t: FAILED (input in $(B)/fuzz/crashes)"; exit 1; fi; \
+	done
+	$(MAKE) --no-print-directory fuzz-replay
+
+# Every committed crash input once through its target (a target's own folder; checkpoint_crc's
+# inputs are stored already fixed up, so the plain target replays them too).
+fuzz-replay: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  files=$$(ls fuzz/regressions/$$t/* 2>/dev/null || true); \
+	  if [ -n "$$files" ]; then echo "replay $$t: $$(echo $$files | wc -w) inputs"; \
+	    $(B)/fuzz/fuzz_$$t -runs=1 $$files >/dev/null 2>$(B)/fuzz/replay-$$t.log || { cat $(B)/fuzz/replay-$$t.log; exit 1; }; fi; \
+	done
+
+.PHONY: fuzz fuzz-run fuzz-replay
+
+# `make test-alloc`: tests/alloc/alloc_walk.c fails the N-th malloc/calloc/realloc/aligned_alloc/
+# strdup of a workload (library and `tg train`) for every N, under ASan+UBSan.
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup
+$(B)/alloc/alloc_walk: $(call objs,asan32,tests/alloc/alloc_walk.c tools/cmd_nn.c $(LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN) $(ALLOC_WRAP) -o $@ $^ $(LDLIBS)
+
+test-alloc: $(B)/alloc/alloc_walk
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/alloc/alloc_walk
+
+.PHONY: test-alloc
+
+# `make test-tsan`: ThreadSanitizer build of the suites; runs the threaded ones (TSAN_SUITES) and
+# tests/tsan/stress.c (two user threads on separate tapes, both gunzipping at once).
+TSAN        := -fsanitize=thread -O1
+TSAN_SUITES ?= parallel reliability data
+$(eval $(call variant_rules,tsan32,$(TSAN)))
+$(B)/tsan32/tests/%.o: CFLAGS_BASE += $(TEST_FLAGS)
+$(call objs,tsan32,$(TEST_SRC)): $(B)/gen/suites.h
+$(B)/tsan/test32: $(call objs,tsan32,$(TEST_SRC) $(LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(TSAN) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+$(B)/tsan/stress: $(call objs,tsan32,tests/tsan/stress.c $(LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(TSAN) -o $@ $^ $(LDLIBS)
+
+test-tsan: all $(B)/tsan/test32 $(B)/tsan/stress
+	TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/stress
+	for s in $(TSAN_SUITES); do $(TEST_ENV) TSAN_OPTIONS=halt_on_error=1 TG_SUITE=$$s CK_FORK=no $(B)/tsan/test32 || exit 1; done
+
+# `make test-valgrind`: memcheck over the suites that finish in a few minutes under it (summary,
+# whose LeNet-5 table takes over 5 minutes there, is left out; the
+# non-sanitized float64 runner, in-process so every test is checked).
+VALGRIND_SUITES ?= data npy checkpoint optim spec reliability graph shape
+test-valgrind: all $(B)/test_tapegrad64
+	for s in $(VALGRIND_SUITES); do $(TEST_ENV) TG_SUITE=$$s CK_FORK=no valgrind -q --error-exitcode=99 \
+	  --leak-check=full --errors-for-leak-kinds=definite,indirect $(B)/test_tapegrad64 || exit 1; done
+
+.PHONY: test-tsan test-valgrind

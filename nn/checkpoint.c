@@ -116,12 +116,15 @@ static void get_values(rbuf *r, tg_real *dst, int64_t n)
 
 enum { PART_OPTIM = 1, PART_SCHED = 2, PART_RNG = 4 };
 
+/* The reasons starting with this are TG_ERR_NOMEM, the others TG_ERR_FORMAT. */
+static const char out_of_memory[] = "out of memory";
+
 tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *opt, const tg_sched *sched,
                              const tg_rng *rng, char *err, size_t errsz)
 {
     const int n = tg_module_named_tensors(net, true, NULL, 0);
     tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
-    if (!e) return SAY("%s: out of memory", QUOTE(path)), TG_ERR_NOMEM;
+    if (!e) return SAY("%s: out of memory for the model's tensor list", QUOTE(path)), TG_ERR_NOMEM;
     tg_module_named_tensors(net, true, e, n);
     wbuf w = {0};
     put(&w, magic, 8);
@@ -165,7 +168,7 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
     put_u64(&w, crc);
     if (w.oom) {
         free(w.p);
-        return SAY("%s: out of memory", QUOTE(path)), TG_ERR_NOMEM;
+        return SAY("%s: out of memory for the checkpoint's bytes", QUOTE(path)), TG_ERR_NOMEM;
     }
     FILE *f = fopen(path, "wb");
     const bool ok = f && fwrite(w.p, 1, w.len, f) == w.len;
@@ -246,11 +249,12 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
             if (numel > (uint64_t)(r->len / 8)) return "truncated optimizer state";
             for (int k = 0; k < 3; k++) {
                 if (!(mask >> k & 1)) continue;
-                tg_real *dst = NULL;
-                if (sl && commit) {
-                    if (!sl->state[k]) sl->state[k] = calloc((size_t)numel, sizeof(tg_real));
-                    dst = sl->state[k];
-                }
+                /* Missing state buffers are made in the validating pass, so the copying pass
+                 * cannot fail half-way; a zero buffer is what a fresh optimizer starts from. */
+                if (sl && !sl->state[k] && !(sl->state[k] = calloc((size_t)numel, sizeof(tg_real))))
+                    return snprintf(why, whysz, "%s for the optimizer state of parameter %llu", out_of_memory,
+                                    (unsigned long long)s), why;
+                tg_real *dst = sl && commit ? sl->state[k] : NULL;
                 get_values(r, dst, (int64_t)numel);
                 if (r->bad) return "truncated optimizer state";
             }
@@ -284,58 +288,60 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
 tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg_sched *sched, tg_rng *rng,
                              char *err, size_t errsz)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return SAY("%s: cannot open: %s", QUOTE(path), strerror(errno)), TG_ERR_IO;
-    fseek(f, 0, SEEK_END);
-    const long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *bytes = len > 0 ? malloc((size_t)len) : NULL;
-    const bool read_ok = bytes && fread(bytes, 1, (size_t)len, f) == (size_t)len;
-    fclose(f);
-    if (!read_ok) {
-        free(bytes);
-        return SAY("%s: cannot read", QUOTE(path)), len > 0 && !bytes ? TG_ERR_NOMEM : TG_ERR_IO;
-    }
+    uint8_t *bytes;
+    size_t len;
+    tg_status st = tg_read_file(path, 0, &bytes, &len, err, errsz);
+    if (st != TG_OK) return st;
+    st = tg_checkpoint_load_mem(bytes, len, path, net, opt, sched, rng, err, errsz);
+    free(bytes);
+    return st;
+}
+
+tg_status tg_checkpoint_load_mem(const uint8_t *bytes, size_t len, const char *path, tg_module *net, tg_optim *opt,
+                                 tg_sched *sched, tg_rng *rng, char *err, size_t errsz)
+{
     tg_status st = TG_ERR_FORMAT;
     const char *why = NULL;
     char whybuf[2 * CKPT_QUOTE_BUF];
     tg_named_tensor *e = NULL;
-    rbuf r = {.p = bytes, .len = (size_t)len};
-    if ((size_t)len < 8 + 8 * 4 || memcmp(bytes, magic, 8)) {
-        why = (size_t)len < 8 || memcmp(bytes, magic, 8) ? "not a tapegrad checkpoint (bad magic)" : "truncated header";
+    rbuf r = {.p = bytes, .len = len};
+    if (len < 8 + 8 * 4 || memcmp(bytes, magic, 8)) {
+        why = len < 8 || memcmp(bytes, magic, 8) ? "not a tapegrad checkpoint (bad magic)" : "truncated header";
     } else {
-        rbuf tail = {.p = bytes, .len = (size_t)len, .pos = (size_t)len - 8};
+        rbuf tail = {.p = bytes, .len = len, .pos = len - 8};
         const uint64_t stored = get_u64(&tail);
-        if (stored != tg_crc32(0, bytes, (size_t)len - 8)) why = "checksum mismatch (truncated or altered file)";
+        if (stored != tg_crc32(0, bytes, len - 8)) why = "checksum mismatch (truncated or altered file)";
     }
     if (!why) {
         const int n = tg_module_named_tensors(net, true, NULL, 0);
         e = calloc((size_t)n + 1, sizeof *e);
         if (!e) {
-            why = "out of memory";
-            st = TG_ERR_NOMEM;
+            why = "out of memory for the model's tensor list";
         } else {
             tg_module_named_tensors(net, true, e, n);
             why = walk(&r, e, n, opt, sched, rng, false, whybuf, sizeof whybuf);
+            if (why && !strncmp(why, out_of_memory, sizeof out_of_memory - 1)) st = TG_ERR_NOMEM;
             if (!why) {
                 walk(&r, e, n, opt, sched, rng, true, whybuf, sizeof whybuf);
                 st = TG_OK;
             }
         }
     }
+    if (why && !strncmp(why, out_of_memory, sizeof out_of_memory - 1)) st = TG_ERR_NOMEM;
     if (why) SAY("%s: %s", QUOTE(path), why);
     free(e);
-    free(bytes);
     return st;
 }
 
 /* ---- .npy of one named tensor ---- */
 
-static tg_tensor *find_named(tg_module *net, const char *name)
+/* The tensor called name; NULL with *oom set when the list of names cannot be allocated. */
+static tg_tensor *find_named(tg_module *net, const char *name, bool *oom)
 {
     const int n = tg_module_named_tensors(net, true, NULL, 0);
     tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
     tg_tensor *t = NULL;
+    *oom = !e;
     if (!e) return NULL;
     tg_module_named_tensors(net, true, e, n);
     for (int i = 0; i < n && !t; i++)
@@ -346,7 +352,9 @@ static tg_tensor *find_named(tg_module *net, const char *name)
 
 tg_status tg_module_load_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz)
 {
-    tg_tensor *dst = find_named(net, name);
+    bool oom;
+    tg_tensor *dst = find_named(net, name, &oom);
+    if (oom) return SAY("%s: out of memory for the model's tensor list", path), TG_ERR_NOMEM;
     if (!dst) return SAY("%s: the model has no tensor '%s'", QUOTE(path), QUOTE(name)), TG_ERR_INVALID;
     tg_tensor *src = NULL;
     tg_status st = tg_npy_load(path, &src, NULL, err, errsz);
@@ -365,7 +373,9 @@ tg_status tg_module_load_npy(tg_module *net, const char *name, const char *path,
 
 tg_status tg_module_save_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz)
 {
-    tg_tensor *t = find_named(net, name);
+    bool oom;
+    tg_tensor *t = find_named(net, name, &oom);
+    if (oom) return SAY("%s: out of memory for the model's tensor list", path), TG_ERR_NOMEM;
     if (!t) return SAY("%s: the model has no tensor '%s'", QUOTE(path), QUOTE(name)), TG_ERR_INVALID;
     return tg_npy_save(path, t, TG_NPY_F32, err, errsz);
 }

@@ -28,6 +28,9 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
  * given here but absent from the file, or present with other names/shapes, is TG_ERR_FORMAT. */
 tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg_sched *sched, tg_rng *rng,
                              char *err, size_t errsz);
+/* The same from len bytes in memory; path only names the source in messages. */
+tg_status tg_checkpoint_load_mem(const uint8_t *bytes, size_t len, const char *path, tg_module *net, tg_optim *opt,
+                                 tg_sched *sched, tg_rng *rng, char *err, size_t errsz);
 
 /* Copies a .npy file into the named parameter or buffer ("features.0.weight"); the shapes must
  * match. */

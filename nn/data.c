@@ -1,26 +1,36 @@
 /* nn/data.c — inflate + gzip, IDX files, datasets, shuffled batches and augmentation. */
 #include "data.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
 
+/* The first read buffer of tg_read_file; it doubles as the file turns out longer. */
+#define READ_CHUNK ((size_t)1 << 16)
+
 /* ---------------- CRC-32 ---------------- */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_table_build(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
 
 uint32_t tg_crc32(uint32_t crc, const void *data, size_t n)
 {
-    static uint32_t table[256];
-    static int ready; /* benign race: every thread computes the same table */
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
+    pthread_once(&crc_once, crc_table_build); /* callers may be on several threads at once */
+    const uint32_t *table = crc_table;
     const uint8_t *p = data;
     crc = ~crc;
     for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
@@ -155,25 +165,30 @@ static const char *inflate_stored(bit_reader *br, out_buf *o)
     if (len != (~nlen & 0xffff)) return "stored block length does not match its complement";
     br->pos += 4;
     if (br->len - br->pos < len) return "stream ends inside a stored block";
+    if (len == 0) return NULL; /* an empty block: the output may still be unallocated (NULL) */
     if (out_reserve(o, len)) return "out of memory";
     memcpy(o->p + o->len, br->in + br->pos, len);
     o->len += len, br->pos += len;
     return NULL;
 }
 
+/* The fixed codes of RFC 1951 3.2.6, built once for all threads. */
+static huffman fixed_lit, fixed_dist;
+static pthread_once_t fixed_once = PTHREAD_ONCE_INIT;
+
+static void fixed_codes_build(void)
+{
+    uint8_t lengths[288];
+    for (int i = 0; i < 288; i++) lengths[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
+    huffman_build(&fixed_lit, lengths, 288);
+    for (int i = 0; i < 30; i++) lengths[i] = 5;
+    huffman_build(&fixed_dist, lengths, 30);
+}
+
 static const char *inflate_fixed(bit_reader *br, out_buf *o)
 {
-    static huffman lit, dist;
-    static int built;
-    if (!built) {
-        uint8_t lengths[288];
-        for (int i = 0; i < 288; i++) lengths[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
-        huffman_build(&lit, lengths, 288);
-        for (int i = 0; i < 30; i++) lengths[i] = 5;
-        huffman_build(&dist, lengths, 30);
-        built = 1;
-    }
-    return inflate_codes(br, o, &lit, &dist);
+    pthread_once(&fixed_once, fixed_codes_build);
+    return inflate_codes(br, o, &fixed_lit, &fixed_dist);
 }
 
 static const char *inflate_dynamic(bit_reader *br, out_buf *o)
@@ -286,19 +301,27 @@ short_header:
     return SAY("gzip: truncated header"), TG_ERR_FORMAT;
 }
 
-tg_status tg_read_file_maybe_gz(const char *path, uint8_t **out, size_t *out_len, char *err, size_t errsz)
+tg_status tg_read_file(const char *path, size_t limit, uint8_t **out, size_t *out_len, char *err, size_t errsz)
 {
+    *out = NULL, *out_len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return SAY("%s: cannot open", path), TG_ERR_IO;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return SAY("%s: is a directory, not a file", path), TG_ERR_IO;
+    }
     uint8_t *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
         if (len == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
+            if (limit && len > limit) break;
+            cap = cap ? cap * 2 : READ_CHUNK;
+            if (limit && cap > limit + 1) cap = limit + 1; /* one byte past the limit tells it is exceeded */
             uint8_t *p = realloc(buf, cap);
             if (!p) {
                 free(buf), fclose(f);
-                return SAY("%s: out of memory", path), TG_ERR_NOMEM;
+                return SAY("%s: out of memory for a %zu-byte read buffer", path, cap), TG_ERR_NOMEM;
             }
             buf = p;
         }
@@ -312,9 +335,25 @@ tg_status tg_read_file_maybe_gz(const char *path, uint8_t **out, size_t *out_len
         free(buf);
         return SAY("%s: read error", path), TG_ERR_IO;
     }
+    if (limit && len > limit) {
+        free(buf);
+        return SAY("%s: larger than the limit of %zu bytes", path, limit), TG_ERR_FORMAT;
+    }
+    buf[len] = 0; /* the loop grows the buffer before each read, so len < cap here */
+    *out = buf;
+    *out_len = len;
+    return TG_OK;
+}
+
+tg_status tg_read_file_maybe_gz(const char *path, uint8_t **out, size_t *out_len, char *err, size_t errsz)
+{
+    uint8_t *buf;
+    size_t len;
+    tg_status st = tg_read_file(path, 0, &buf, &len, err, errsz);
+    if (st != TG_OK) return st;
     if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
         char inner[200] = "";
-        tg_status st = tg_gunzip(buf, len, out, out_len, inner, sizeof inner);
+        st = tg_gunzip(buf, len, out, out_len, inner, sizeof inner);
         free(buf);
         if (st != TG_OK) SAY("%s: %s", path, inner);
         return st;
@@ -325,6 +364,10 @@ tg_status tg_read_file_maybe_gz(const char *path, uint8_t **out, size_t *out_len
 }
 
 /* ---------------- IDX ---------------- */
+
+/* The largest data an IDX file may declare (1 TiB): bounds the element count before it is
+ * multiplied out, so no product of dimensions can overflow. */
+#define IDX_MAX_BYTES ((int64_t)1 << 40)
 
 tg_status tg_idx_parse(const uint8_t *b, size_t len, tg_idx *out, char *err, size_t errsz)
 {
@@ -341,8 +384,10 @@ tg_status tg_idx_parse(const uint8_t *b, size_t len, tg_idx *out, char *err, siz
         const uint32_t d = (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
         if (d == 0 || d > (1u << 30)) return SAY("idx: dimension %d has size %u", i, d), TG_ERR_FORMAT;
         out->dims[i] = d;
+        /* checked before multiplying: four 2^30 sizes would overflow int64 */
+        if (count > IDX_MAX_BYTES / d)
+            return SAY("idx: dimensions need more than the %lld-byte limit", (long long)IDX_MAX_BYTES), TG_ERR_FORMAT;
         count *= d;
-        if (count > ((int64_t)1 << 40)) return SAY("idx: dimensions overflow"), TG_ERR_FORMAT;
     }
     const size_t header = 4 + 4 * (size_t)ndim;
     if ((uint64_t)(len - header) != (uint64_t)count) {
@@ -350,7 +395,7 @@ tg_status tg_idx_parse(const uint8_t *b, size_t len, tg_idx *out, char *err, siz
         return TG_ERR_FORMAT;
     }
     out->data = malloc((size_t)count);
-    if (!out->data) return SAY("idx: out of memory"), TG_ERR_NOMEM;
+    if (!out->data) return SAY("idx: out of memory for %lld data bytes", (long long)count), TG_ERR_NOMEM;
     memcpy(out->data, b + header, (size_t)count);
     out->ndim = ndim;
     return TG_OK;
@@ -422,7 +467,9 @@ tg_status tg_dataset_load_idx(const char *images_path, const char *labels_path, 
             }
         }
     }
-    if (st == TG_ERR_NOMEM) SAY("dataset: out of memory");
+    if (st == TG_ERR_NOMEM)
+        SAY("%s: out of memory for the dataset (%lld images of %lldx%lld)", images_path, (long long)im.dims[0],
+            (long long)im.dims[im.ndim - 2], (long long)im.dims[im.ndim - 1]);
     tg_idx_free(&im);
     tg_idx_free(&lb);
     *out = d;

@@ -36,6 +36,11 @@ tg_status tg_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *ou
 /* Decompresses a gzip member (header fields, CRC-32 and ISIZE checked). */
 tg_status tg_gunzip(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len, char *err,
                     size_t errsz);
+/* Reads a whole file into a malloc'd buffer (*out, *out_len; free() it), followed by one 0 byte so
+ * text can be parsed in place. limit > 0: a file longer
+ * than limit bytes is TG_ERR_FORMAT naming the limit. A directory, a missing or unreadable file
+ * is TG_ERR_IO; TG_ERR_NOMEM names the buffer size. */
+tg_status tg_read_file(const char *path, size_t limit, uint8_t **out, size_t *out_len, char *err, size_t errsz);
 /* Reads a whole file, gunzipping it when it starts with the gzip magic (1f 8b). */
 tg_status tg_read_file_maybe_gz(const char *path, uint8_t **out, size_t *out_len, char *err,
                                 size_t errsz);

@@ -1,6 +1,7 @@
 /* nn/spec.c — the model spec parser: each line calls the C API's constructor; shapes are
  * propagated by a forward pass of one zero sample after every line. */
 #include "spec.h"
+#include "data.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -390,17 +391,17 @@ tg_model *tg_model_parse(const char *text, const char *file, uint64_t seed, char
 
 tg_model *tg_model_load(const char *path, uint64_t seed, char *err, size_t errsz)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        SAY("%s: cannot open", path);
+    enum { SPEC_MAX_BYTES = 1 << 20 }; /* a spec is a few lines; anything larger is not one */
+    uint8_t *bytes;
+    size_t len;
+    if (tg_read_file(path, SPEC_MAX_BYTES, &bytes, &len, err, errsz) != TG_OK) return NULL;
+    const uint8_t *nul = memchr(bytes, 0, len);
+    if (nul) {
+        SAY("%s: byte %zu is a NUL byte: not a text file", path, (size_t)(nul - bytes));
+        free(bytes);
         return NULL;
     }
-    char *text = malloc(1 << 20);
-    const size_t len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!text) return SAY("%s: out of memory", path), NULL;
-    text[len] = 0;
-    tg_model *m = tg_model_parse(text, path, seed, err, errsz);
-    free(text);
+    tg_model *m = tg_model_parse((const char *)bytes, path, seed, err, errsz);
+    free(bytes);
     return m;
 }

@@ -54,14 +54,21 @@ static int64_t attr_first(const char *attrs, const char *key, int64_t fallback)
     return fallback;
 }
 
+/* Values per entry of the first dim (per sample of a batch, per output unit of a weight). A
+ * tensor without a first dim (a layer that reduced the batch away) or with an empty one counts
+ * whole: no division by zero whatever shape a layer gives. */
+static int64_t per_first(const tg_tensor *t)
+{
+    return t->ndim >= 1 && t->shape[0] > 0 ? t->numel / t->shape[0] : t->numel;
+}
+
 static int64_t layer_macs(const tg_module *m, const tg_tensor *in, const tg_tensor *out)
 {
     if (m->kind != TG_MOD_OP || m->n_params == 0 || !m->params[0]) return 0;
-    const tg_tensor *w = m->params[0];
-    const int64_t per_unit = w->numel / w->shape[0];
+    const int64_t per_unit = per_first(m->params[0]);
     if (!strcmp(m->type, "linear") || !strncmp(m->type, "conv", 4)) {
-        if (strstr(m->type, "transpose")) return in->numel / in->shape[0] * per_unit; /* each input value scatters */
-        return out->numel / out->shape[0] * per_unit;
+        if (strstr(m->type, "transpose")) return per_first(in) * per_unit; /* each input value scatters */
+        return per_first(out) * per_unit;
     }
     return 0;
 }
@@ -91,11 +98,12 @@ static void observe(void *vc, tg_module *m, tg_tensor *in, tg_tensor *out)
         }
     }
     char shape[TG_SHAPE_STR_LEN], rf[32];
-    tg_shape_str_raw(out->ndim - 1, out->shape + 1, shape, sizeof shape);
+    if (out->ndim >= 1) tg_shape_str_raw(out->ndim - 1, out->shape + 1, shape, sizeof shape);
+    else snprintf(shape, sizeof shape, "[] (no batch)"); /* the layer reduced the batch dim too */
     if (c->rf_all) snprintf(rf, sizeof rf, "all");
     else snprintf(rf, sizeof rf, "%.0f", c->rf);
     emit(c, "%-14s %-16s %-18s %12lld %14lld %6s %12.1f\n", m->name, m->type, shape, (long long)params,
-         (long long)macs, rf, (double)(out->numel / out->shape[0]) * sizeof(float) / 1024.0);
+         (long long)macs, rf, (double)per_first(out) * sizeof(float) / 1024.0);
 }
 
 static int run_summary(tg_model *m, summary_ctx *c, char *err, size_t errsz)
@@ -106,7 +114,7 @@ static int run_summary(tg_model *m, summary_ctx *c, char *err, size_t errsz)
     tg_tensor *x = t ? tg_tape_tensor(t, TG_REAL, m->in_ndim + 1, shape) : NULL;
     if (!x) {
         tg_tape_free(t);
-        SAY("summary: out of memory");
+        SAY("summary: out of memory for the tape and its input");
         return -1;
     }
     memset(x->data, 0, (size_t)x->numel * sizeof(tg_real));
@@ -118,6 +126,7 @@ static int run_summary(tg_model *m, summary_ctx *c, char *err, size_t errsz)
     tg_no_grad_end(t);
     tg_module_train(m->net, was);
     if (!y) SAY("summary: %s", tg_error(t) ? tg_error(t) : "forward failed");
+    else if (c->oom) SAY("summary: out of memory for the table's text");
     tg_tape_free(t);
     return y && !c->oom ? 0 : -1;
 }
@@ -138,7 +147,7 @@ char *tg_summary(tg_model *m, char *err, size_t errsz)
     emit(&c, "Total params: %lld\nTotal MACs: %lld\n", (long long)c.params, (long long)c.macs);
     if (c.oom) {
         free(c.text);
-        SAY("summary: out of memory");
+        SAY("summary: out of memory for the table's text");
         return NULL;
     }
     return c.text;

@@ -44,7 +44,10 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
     memset(st, 0, sizeof *st);
     tg_tensor *x, *y;
     tg_status status = TG_OK;
-    if (make_buffers(b->data, b->batch, &x, &y)) status = TG_ERR_NOMEM;
+    if (make_buffers(b->data, b->batch, &x, &y)) {
+        status = TG_ERR_NOMEM;
+        tg_fail(tape, "train: out of memory for the batch buffers (batch %lld)", (long long)b->batch);
+    }
     tg_batcher_reset(b);
     tg_module_train(net, true);
     const double t0 = now_s();
@@ -72,7 +75,11 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
             status = back == TG_ERR_NONFINITE ? back : TG_ERR_INVALID;
             break;
         }
-        tg_optim_step(opt);
+        if (tg_optim_step(opt)) { /* the message goes where the caller looks: the tape */
+            tg_fail(tape, "train: %s", opt->error);
+            status = TG_ERR_NOMEM;
+            break;
+        }
         st->steps++;
         loss_sum += loss->data[0] * (double)n;
         correct += count_correct(logits, y->idata, n);
@@ -92,6 +99,7 @@ tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tap
     tg_batcher b;
     tg_tensor *x = NULL, *y = NULL;
     if (tg_batcher_init(&b, d, batch, false, 0) != TG_OK || make_buffers(d, batch, &x, &y)) {
+        tg_fail(tape, "evaluate: out of memory for the batch buffers (batch %lld)", (long long)batch);
         tg_batcher_free(&b);
         tg_tensor_free(x), tg_tensor_free(y);
         return TG_ERR_NOMEM;

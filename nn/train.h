@@ -27,7 +27,9 @@ typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
  * fixed, so a batch larger than the data takes no step). Errors, with tg_error(tape) saying why:
  * TG_ERR_INVALID when a forward fails (with anomaly mode on, also the first op producing NaN/Inf);
  * TG_ERR_NONFINITE when a batch's loss is NaN or Inf ("loss is nan at step 17 of the epoch"; no
- * step is taken with it) or, in anomaly mode, a backward produces one. st holds the steps before. */
+ * step is taken with it) or, in anomaly mode, a backward produces one; TG_ERR_NOMEM (also with
+ * tg_error(tape)) when a buffer, a gradient or the optimizer's state cannot be allocated: then
+ * the failing batch changed no parameter. st holds the steps before. */
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */

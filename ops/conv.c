@@ -24,6 +24,7 @@
  */
 #include "conv.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,17 +50,20 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path)
 }
 
 /* -1 until set: the environment variable TG_CONV_ALGO (auto, gemm, winograd) decides at first use. */
-static int conv_algo_setting = -1;
-void tg_conv_set_algo(tg_conv_algo algo) { conv_algo_setting = (int)algo; }
+static _Atomic int conv_algo_setting = -1; /* atomic: ops on several threads read it */
+void tg_conv_set_algo(tg_conv_algo algo) { atomic_store(&conv_algo_setting, (int)algo); }
 tg_conv_algo tg_conv_get_algo(void)
 {
-    if (conv_algo_setting < 0) {
+    int algo = atomic_load(&conv_algo_setting);
+    if (algo < 0) {
         const char *env = getenv("TG_CONV_ALGO");
-        conv_algo_setting = TG_CONV_ALGO_AUTO;
+        int from_env = TG_CONV_ALGO_AUTO;
         for (int a = TG_CONV_ALGO_AUTO; env && a <= TG_CONV_ALGO_WINOGRAD; a++)
-            if (strcmp(env, tg_conv_algo_name((tg_conv_algo)a)) == 0) conv_algo_setting = a;
+            if (strcmp(env, tg_conv_algo_name((tg_conv_algo)a)) == 0) from_env = a;
+        /* only an unset value is replaced: a concurrent tg_conv_set_algo wins */
+        if (atomic_compare_exchange_strong(&conv_algo_setting, &algo, from_env)) algo = from_env;
     }
-    return (tg_conv_algo)conv_algo_setting;
+    return (tg_conv_algo)algo;
 }
 const char *tg_conv_algo_name(tg_conv_algo algo)
 {

@@ -117,14 +117,19 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
 
 tg_real *tg_input_grad(tg_tape *t, tg_node *n, int i)
 {
-    (void)t;
     if (i < 0 || i >= n->n_inputs) return NULL;
     tg_tensor *x = n->inputs[i];
     if (!x || !x->requires_grad || x->dtype != TG_REAL) return NULL;
     if (n->op->nograd_inputs & (1u << i)) return NULL;
     tg_real *g = tg_tensor_grad(x);
-    if (!g && x->tape) tg_fail(x->tape, "%s: out of memory for the gradient of %s", n->op->name,
-                                input_name(n->op, i));
+    /* Reported on the tape running backward, for tape tensors and long-lived ones (parameters,
+     * whose gradient is malloc'd) alike: tg_backward then fails instead of skipping the input. */
+    tg_tape *owner = t ? t : n->out ? n->out->tape : NULL;
+    if (!g && owner) {
+        char s[TG_SHAPE_STR_LEN];
+        tg_fail(owner, "%s: out of memory for the gradient of %s %s", n->op->name, input_name(n->op, i),
+                tg_shape_str(x, s, sizeof s));
+    }
     return g;
 }
 

@@ -154,6 +154,10 @@ static int sliding_shape(shape_ctx *c, tg_pool_attr *a, int lead, int64_t *shape
     if (resolve_tuple(c, "kernel_size", &a->kernel_size, 1, 0) || resolve_tuple(c, "stride", &a->stride, 1, 0) ||
         resolve_tuple(c, "padding", &a->padding, 0, 0) || resolve_tuple(c, "dilation", &a->dilation, 1, 1))
         return -1;
+    if (c->k->reduce == POOL_AVG && a->divisor_override == 0) { /* PyTorch: an error, not "none" */
+        tg_fail(c->t, "%s: divisor_override must not be 0 (x=%s)", op, c->xs);
+        return -1;
+    }
     for (int i = 0; i < c->k->rank; i++) {
         const int64_t in = c->x->shape[lead + i], k = tg_ints_at(&a->kernel_size, i),
                       s = tg_ints_at(&a->stride, i), p = tg_ints_at(&a->padding, i),

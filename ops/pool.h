@@ -29,7 +29,7 @@
 typedef struct tg_pool_attr {
     tg_ints kernel_size, stride, padding, dilation;
     bool ceil_mode, count_include_pad;
-    int divisor_override; /* TG_DIM_NONE or 0: none (divide by the window's count) */
+    int divisor_override; /* TG_DIM_NONE: none (divide by the window's count); 0 is an error */
     tg_ints output_size;  /* adaptive pools; max_unpool (n = 0: the default size) */
 } tg_pool_attr;
 

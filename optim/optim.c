@@ -210,23 +210,47 @@ static int rmsprop_update(const tg_optim_config *c, const tg_param_group *g, tg_
     return 0;
 }
 
-void tg_optim_step(tg_optim *o)
+/* Whether the update of this kind (and group) uses state buffer k. */
+static bool uses_state(const tg_optim_config *c, const tg_param_group *g, int k)
 {
-    if (!o) return;
+    switch (c->kind) {
+    case TG_OPTIM_SGD: return k == 0 && g->momentum != 0;
+    case TG_OPTIM_ADAM:
+    case TG_OPTIM_ADAMW: return k < 2 || c->amsgrad;
+    case TG_OPTIM_RMSPROP: return k == 0 || (k == 1 && g->momentum > 0) || (k == 2 && c->centered);
+    }
+    return false;
+}
+
+int tg_optim_step(tg_optim *o)
+{
+    if (!o) return -1;
+    /* Every state buffer first: when one cannot be allocated nothing is updated, so a failed step
+     * leaves the model as it was (never half-updated). */
+    for (int i = 0; i < o->n_slots; i++) {
+        tg_param_slot *s = &o->slots[i];
+        if (!s->param->grad) continue;
+        for (int k = 0; k < 3; k++)
+            if (uses_state(&o->cfg, &o->groups[s->group], k) && !state(s, k)) {
+                char sh[TG_SHAPE_STR_LEN];
+                snprintf(o->error, sizeof o->error, "%s: out of memory for the state of parameter %d %s",
+                         tg_optim_kind_name(o->cfg.kind), i, tg_shape_str(s->param, sh, sizeof sh));
+                return -1;
+            }
+    }
     for (int i = 0; i < o->n_slots; i++) {
         tg_param_slot *s = &o->slots[i];
         if (!s->param->grad) continue;
         const tg_param_group *g = &o->groups[s->group];
         s->step++;
-        int rc = 0;
-        switch (o->cfg.kind) {
-        case TG_OPTIM_SGD: rc = sgd_update(&o->cfg, g, s); break;
+        switch (o->cfg.kind) { /* cannot fail: the state exists */
+        case TG_OPTIM_SGD: sgd_update(&o->cfg, g, s); break;
         case TG_OPTIM_ADAM:
-        case TG_OPTIM_ADAMW: rc = adam_update(&o->cfg, g, s); break;
-        case TG_OPTIM_RMSPROP: rc = rmsprop_update(&o->cfg, g, s); break;
+        case TG_OPTIM_ADAMW: adam_update(&o->cfg, g, s); break;
+        case TG_OPTIM_RMSPROP: rmsprop_update(&o->cfg, g, s); break;
         }
-        if (rc) snprintf(o->error, sizeof o->error, "optim: out of memory for the state of parameter %d", i);
     }
+    return 0;
 }
 
 void tg_optim_zero_grad(tg_optim *o)

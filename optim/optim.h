@@ -89,8 +89,9 @@ int tg_optim_add_group(tg_optim *opt, tg_tensor *const *params, int n, double lr
  * (biases, BN gamma and beta: 1-D) with no decay. Returns 0 or -1. */
 int tg_optim_add_params_split_decay(tg_optim *opt, tg_tensor *const *params, int n);
 /* One update of every parameter that has a gradient (parameters without one are skipped, as
- * in PyTorch). */
-void tg_optim_step(tg_optim *opt);
+ * in PyTorch). Returns 0, or -1 when a state buffer cannot be allocated (opt->error names the
+ * parameter); then no parameter was changed, so the step can be retried. */
+int tg_optim_step(tg_optim *opt);
 /* Zeroes every parameter's gradient. */
 void tg_optim_zero_grad(tg_optim *opt);
 /* Sets every group's lr. */

@@ -308,7 +308,7 @@ int tg_cmd_train(int argc, char **argv)
     params = calloc((size_t)np + 1, sizeof *params);
     t = tg_tape_new(TRAIN_ARENA_BYTES);
     if (!named || !params || !t) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory");
+        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the %s", t ? "parameter list" : "tape");
         goto done;
     }
     tg_module_named_tensors(m->net, false, named, np);
@@ -319,7 +319,7 @@ int tg_cmd_train(int argc, char **argv)
     }
     tg_set_detect_anomaly(t, a.detect_anomaly);
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory");
+        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the batch order");
         goto done;
     }
     batcher_ready = true;
