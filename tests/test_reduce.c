@@ -151,6 +151,21 @@ START_TEST(max_ties_first_along_dim_split_over_all)
     /* over all dims PyTorch splits the gradient evenly among the tied maxima */
     backward_with(t, y, (double[]){5});
     tt_assert_close(x->grad, ((double[]){0, 2.5, 2.5, 0, 0, 0, 0, 0}), 8, TT_TOL);
+
+    /* a NaN is the maximum; over all dims the NaNs share dy, along a dim the first NaN takes it */
+    tg_tape_reset(t);
+    tg_tensor *xn = tt_tensorv((double[]){1, NAN, INFINITY, NAN, 2, -INFINITY}, 2, 2, 3);
+    xn->requires_grad = true;
+    y = tg_max(t, xn, TG_DIM_NONE, false);
+    ck_assert(isnan(y->data[0]));
+    backward_with(t, y, (double[]){6});
+    tt_assert_close(xn->grad, ((double[]){0, 3, 0, 3, 0, 0}), 6, TT_TOL);
+    tg_tape_reset(t);
+    tg_tensor_zero_grad(xn);
+    y = tg_max(t, xn, 1, false);
+    ck_assert(isnan(y->data[0]) && isnan(y->data[1]));
+    backward_with(t, y, (double[]){1, 2});
+    tt_assert_close(xn->grad, ((double[]){0, 1, 0, 2, 0, 0}), 6, TT_TOL);
 }
 END_TEST
 
