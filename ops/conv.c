@@ -136,6 +136,21 @@ static bool core_uses_winograd(const conv_core *k)
            tg_get_threads() == 1;
 }
 
+/* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
+ * outputs whose window never reads it (through Inf − Inf = NaN too), where PyTorch's direct and
+ * im2col loops give NaN or ±Inf exactly in the windows that read it. So operands holding a non-finite
+ * value take the exact GEMM path instead. The Winograd kernels check x and dY inside their input
+ * transforms and stop (tg_winograd_conv, tg_winograd_dw); only the small filter, and A when B
+ * accumulates (a stop part way would leave B half summed), are scanned first. B (+)= conv(A, W):
+ * true when done. */
+static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                             tg_real *col)
+{
+    if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
+    if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    return tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
+}
+
 static size_t core_forward_scratch(const conv_core *k)
 {
     size_t gemm = core_scratch(k);
@@ -197,10 +212,7 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
         tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
     }
-    if (core_uses_winograd(k)) {
-        tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
-        return;
-    }
+    if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) return;
     tg_real *stacked = col, *packed_w = col + (nb > 1 ? og * nb * pb : 0);
     const int64_t w_size = tg_gemm_packed_a_size(og, rows);
     for (int64_t g = 0; g < k->groups; g++) tg_gemm_pack_a(false, og, rows, w + g * og * rows, rows, packed_w + g * w_size);
@@ -417,8 +429,7 @@ static int core_weight_grad(tg_tape *t, const conv_core *k, const tg_real *a, co
      * what the weight gradient needs. */
     if (core_uses_winograd(k) && k->geom.channels >= 128 && k->cb >= 128) {
         TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->cb) <= core_forward_scratch(k));
-        tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col);
-        return 0;
+        if (tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return 0; /* else NaN or Inf: exact GEMMs */
     }
     if (core_dw_blocked(k)) return core_weight_grad_blocked(t, k, a, db, dw, col);
     tg_real *stacked = col;
