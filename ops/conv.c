@@ -114,8 +114,9 @@ static int64_t core_packed_w_size(const conv_core *k)
  * GEMM packs it straight from A. */
 static size_t core_scratch(const conv_core *k)
 {
+    /* thin (direct kernel) too: a filter with NaN or Inf takes the GEMM path (core_forward); its
+     * one or two output channels per group make this small */
     int64_t nb = core_block(k), cols = nb * core_b_size(k), og = k->cb / k->groups;
-    if (core_is_thin(k)) return 0;
     return (size_t)((nb > 1 ? og * cols : 0) + core_packed_w_size(k));
 }
 
@@ -207,7 +208,9 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
-    if (core_is_thin(k)) {
+    /* the direct kernel skips the zero padding, where im2col (PyTorch's) multiplies it: with a
+     * NaN or Inf tap, 0·Inf = NaN must appear at the border, so such a filter takes the GEMMs */
+    if (core_is_thin(k) && tg_winograd_finite(w, k->cb * rows)) {
         direct_job job = {k, a, w, b, accumulate};
         tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
@@ -641,14 +644,17 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps;
-    if (conv_dx_path == TG_CONV_DX_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom)) {
+    const bool finite_w = tg_winograd_finite(w, k->cb * rows);
+    /* (a NaN or Inf tap: the SIMD adjoint multiplies taps by dB's zero fringe, the rotated path
+     * by its zero padding, 0·Inf = NaN where PyTorch's col2im forms no product: col2im below) */
+    if (conv_dx_path == TG_CONV_DX_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom) && finite_w) {
         /* 3x3 stride 2 (measured, docs/convolution.md): the direct adjoint reads dB in place, the
          * rotated path convolves a zero-inserted copy that is 3/4 zeros */
         direct_job job = {k, db, w, da, true};
         tg_parallel_for(k->n * k->groups, direct_adjoint_range, &job);
         return 0;
     }
-    if (core_dx_path(k) == TG_CONV_DX_ROTATED) return core_data_grad_rotated(t, k, db, w, da);
+    if (core_dx_path(k) == TG_CONV_DX_ROTATED && finite_w) return core_data_grad_rotated(t, k, db, w, da);
     const int64_t nb = core_block(k);
     const int64_t col_size = rows * nb * pb;
     const int64_t w_size = tg_gemm_packed_a_size(rows, og);

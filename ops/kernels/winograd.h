@@ -31,8 +31,9 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
 
 /* True when v[0..n) holds no NaN and no ±Inf (one vectorised pass). The transforms mix a tile's
  * inputs, so a non-finite operand would spread beyond the windows that read it: callers that
- * must give PyTorch's exact NaN/Inf pattern use another algorithm when it is false. The two
- * functions below check x (and dy) on their way through the transforms themselves. */
+ * must give PyTorch's exact NaN/Inf pattern use another algorithm when it is false (conv also
+ * asks it of the direct kernel's filter). The two functions below check x (and dy) on their way
+ * through the transforms themselves. */
 bool tg_winograd_finite(const tg_real *v, int64_t n);
 
 /* Scratch elements tg_winograd_conv needs for g (channels = C) and out_channels O. */
