@@ -35,10 +35,11 @@ static void run_range(int64_t n, int64_t work, tg_range_fn fn, void *ctx)
 
 /* x:[any] -> y:[same], y = f(x);  backward: dx += f'(x, y) * dy
  * POINTWISE_OP(NAME) defines NAME_forward / NAME_backward from NAME_value / NAME_slope; the
- * loops are generated per op so the compiler inlines f and f'. */
+ * loops are generated per op so the compiler inlines f and f'. POINTWISE_OP_GRAD(NAME) takes
+ * NAME_grad(x, y, dy) instead, for an op whose gradient is a selection rather than a product. */
 typedef struct pointwise_job { tg_node *node; tg_real *dx; } pointwise_job;
 
-#define POINTWISE_OP(NAME)                                                                     \
+#define POINTWISE_OP_GRAD(NAME)                                                                \
     static void NAME##_forward_range(void *ctx, int64_t begin, int64_t end)                    \
     {                                                                                          \
         const tg_node *node = ((const pointwise_job *)ctx)->node;                              \
@@ -52,7 +53,7 @@ typedef struct pointwise_job { tg_node *node; tg_real *dx; } pointwise_job;
         const tg_real *x = j->node->inputs[0]->data, *y = j->node->out->data;                  \
         const tg_real *dy = j->node->out->grad;                                                \
         for (int64_t i = begin; i < end; i++)                                                  \
-            j->dx[i] += (tg_real)(NAME##_slope(x[i], y[i], j->node->attr) * dy[i]);            \
+            j->dx[i] += (tg_real)NAME##_grad(x[i], y[i], dy[i], j->node->attr);                \
     }                                                                                          \
     static int NAME##_forward(tg_tape *t, tg_node *node)                                       \
     {                                                                                          \
@@ -66,11 +67,19 @@ typedef struct pointwise_job { tg_node *node; tg_real *dx; } pointwise_job;
         pointwise_job j = {.node = node, .dx = tg_input_grad(t, node, 0)};                     \
         if (j.dx) run_range(node->out->numel, node->out->numel, NAME##_backward_range, &j);    \
     }
+#define POINTWISE_OP(NAME)                                                                     \
+    static double NAME##_grad(double x, double y, double dy, const void *attr)                 \
+    {                                                                                          \
+        return NAME##_slope(x, y, attr) * dy;                                                  \
+    }                                                                                          \
+    POINTWISE_OP_GRAD(NAME)
 
-/* relu: y = max(x, 0); dy/dx = 1 for x > 0, else 0 (PyTorch's choice at 0) */
-static double relu_value(double x, const void *a) { (void)a; return x > 0 ? x : 0; }
-static double relu_slope(double x, double y, const void *a) { (void)y, (void)a; return x > 0 ? 1 : 0; }
-POINTWISE_OP(relu)
+/* relu: y = max(x, 0), NaN stays NaN; dx = dy where x > 0 or x is NaN, else 0 (PyTorch's choice
+ * at 0). The gradient is selected, not multiplied by a 0/1 slope, so a NaN in dy stays out of dx
+ * where x <= 0, as PyTorch's threshold_backward does. */
+static double relu_value(double x, const void *a) { (void)a; return x <= 0 ? 0 : x; }
+static double relu_grad(double x, double y, double dy, const void *a) { (void)y, (void)a; return x <= 0 ? 0 : dy; }
+POINTWISE_OP_GRAD(relu)
 
 /* leaky_relu: y = x for x > 0, else slope*x; dy/dx = 1 or slope */
 static double leaky_relu_value(double x, const void *a)

@@ -382,8 +382,14 @@ UNARY_OP(sqrt, sqrt(x), g / (2 * y), NULL, 0, 0, 1u, "square root elementwise")
 static const tg_attr_desc pow_attrs[] = {
     {"exponent", TG_ATTR_REAL, offsetof(tg_pow_attr, exponent), "2", .nullable = false},
 };
+/* x^p as torch.pow computes it: p = ±0.5 go through sqrt, which differs from C's pow at -Inf
+ * (NaN, not +Inf or 0) and at -0 (rsqrt(-0) = -Inf). */
+static double torch_pow(double x, double p)
+{
+    return p == 0.5 ? sqrt(x) : p == -0.5 ? 1 / sqrt(x) : pow(x, p);
+}
 #define POW_P (((const tg_pow_attr *)attr)->exponent)
-UNARY_OP(pow, pow(x, POW_P), POW_P == 0 ? 0 : g * POW_P * pow(x, POW_P - 1), pow_attrs, 1,
+UNARY_OP(pow, torch_pow(x, POW_P), POW_P == 0 ? 0 : g * POW_P * torch_pow(x, POW_P - 1), pow_attrs, 1,
          sizeof(tg_pow_attr), 1u, "x ** exponent elementwise (scalar exponent, default 2)")
 
 tg_tensor *tg_neg(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_NEG, &x, 1, NULL); }

@@ -118,8 +118,9 @@ static int64_t core_packed_w_size(const conv_core *k)
  * GEMM packs it straight from A. */
 static size_t core_scratch(const conv_core *k)
 {
+    /* thin (direct kernel) too: a filter with NaN or Inf takes the GEMM path (core_forward); its
+     * one or two output channels per group make this small */
     int64_t nb = core_block(k), cols = nb * core_b_size(k), og = k->cb / k->groups;
-    if (core_is_thin(k)) return 0;
     return (size_t)((nb > 1 ? og * cols : 0) + core_packed_w_size(k));
 }
 
@@ -138,6 +139,21 @@ static bool core_uses_winograd(const conv_core *k)
     int64_t tiles = k->n * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2);
     return g->channels >= 32 && k->cb >= 32 && g->out[1] >= 14 && g->out[2] >= 14 && tiles >= 512 &&
            tg_get_threads() == 1;
+}
+
+/* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
+ * outputs whose window never reads it (through Inf − Inf = NaN too), where PyTorch's direct and
+ * im2col loops give NaN or ±Inf exactly in the windows that read it. So operands holding a non-finite
+ * value take the exact GEMM path instead. The Winograd kernels check x and dY inside their input
+ * transforms and stop (tg_winograd_conv, tg_winograd_dw); only the small filter, and A when B
+ * accumulates (a stop part way would leave B half summed), are scanned first. B (+)= conv(A, W):
+ * true when done. */
+static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                             tg_real *col)
+{
+    if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
+    if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    return tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
 }
 
 static size_t core_forward_scratch(const conv_core *k)
@@ -196,15 +212,14 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
-    if (core_is_thin(k)) {
+    /* the direct kernel skips the zero padding, where im2col (PyTorch's) multiplies it: with a
+     * NaN or Inf tap, 0·Inf = NaN must appear at the border, so such a filter takes the GEMMs */
+    if (core_is_thin(k) && tg_winograd_finite(w, k->cb * rows)) {
         direct_job job = {k, a, w, b, accumulate};
         tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
     }
-    if (core_uses_winograd(k)) {
-        tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
-        return;
-    }
+    if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) return;
     tg_real *stacked = col, *packed_w = col + (nb > 1 ? og * nb * pb : 0);
     const int64_t w_size = tg_gemm_packed_a_size(og, rows);
     for (int64_t g = 0; g < k->groups; g++) tg_gemm_pack_a(false, og, rows, w + g * og * rows, rows, packed_w + g * w_size);
@@ -421,8 +436,7 @@ static int core_weight_grad(tg_tape *t, const conv_core *k, const tg_real *a, co
      * what the weight gradient needs. */
     if (core_uses_winograd(k) && k->geom.channels >= 128 && k->cb >= 128) {
         TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->cb) <= core_forward_scratch(k));
-        tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col);
-        return 0;
+        if (tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return 0; /* else NaN or Inf: exact GEMMs */
     }
     if (core_dw_blocked(k)) return core_weight_grad_blocked(t, k, a, db, dw, col);
     tg_real *stacked = col;
@@ -634,14 +648,17 @@ static int core_data_grad(tg_tape *t, const conv_core *k, const tg_real *db, con
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps;
-    if (conv_dx_path == TG_CONV_DX_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom)) {
+    const bool finite_w = tg_winograd_finite(w, k->cb * rows);
+    /* (a NaN or Inf tap: the SIMD adjoint multiplies taps by dB's zero fringe, the rotated path
+     * by its zero padding, 0·Inf = NaN where PyTorch's col2im forms no product: col2im below) */
+    if (conv_dx_path == TG_CONV_DX_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom) && finite_w) {
         /* 3x3 stride 2 (measured, docs/convolution.md): the direct adjoint reads dB in place, the
          * rotated path convolves a zero-inserted copy that is 3/4 zeros */
         direct_job job = {k, db, w, da, true};
         tg_parallel_for(k->n * k->groups, direct_adjoint_range, &job);
         return 0;
     }
-    if (core_dx_path(k) == TG_CONV_DX_ROTATED) return core_data_grad_rotated(t, k, db, w, da);
+    if (core_dx_path(k) == TG_CONV_DX_ROTATED && finite_w) return core_data_grad_rotated(t, k, db, w, da);
     const int64_t nb = core_block(k);
     const int64_t col_size = rows * nb * pb;
     const int64_t w_size = tg_gemm_packed_a_size(rows, og);

@@ -213,6 +213,17 @@ static int norm_shape(norm_kind kind, tg_tape *t, tg_tensor *const *in, int n, v
  * backward (batch statistics): dx = (γ/σ)·(dy − mean(dŷ) − x̂·mean(dŷ·x̂)), dŷ = γ·dy
  *   (frn: no mean(dŷ) term; eval: dx = γ·dy/σ); dγ = Σ dy·x̂, dβ = Σ dy ---- */
 
+/* The mean as PyTorch's batch statistics give it, Σx / M, for a statistic whose merged mean came out
+ * non-finite: the shifted two-pass mean turns one ±Inf into NaN (Inf − Inf), while the plain sum
+ * keeps +Inf or -Inf (the running mean then holds it, as PyTorch's does). Rare, so not vectorized. */
+static double plain_mean(const tg_norm_view *v, const tg_real *x, int64_t k)
+{
+    double sum = 0;
+    for (int64_t p = 0; p < v->outer; p++)
+        for (int64_t q = 0; q < v->inner; q++) sum += x[(p * v->stats + k) * v->inner + q];
+    return sum / (double)(v->outer * v->inner);
+}
+
 typedef struct norm_saved {
     norm_plan plan;
     double *mean, *rstd;
@@ -254,6 +265,8 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     if (s->plan.batch_stats) {
         double *var = s->rstd; /* the variance first, then 1/σ in place */
         tg_norm_kernel_stats(v, in[IN_X]->data, s->mean, var);
+        for (int64_t k = 0; k < k_all; k++)
+            if (!isfinite(s->mean[k]) && v->center) s->mean[k] = plain_mean(v, in[IN_X]->data, k);
         if (rm) {
             tg_tensor *nbt = input_at(in, n, IN_NUM_BATCHES);
             if (nbt) nbt->idata[0] += 1;
@@ -367,7 +380,8 @@ const tg_op_desc tg_op_desc_frn = {
     .summary = "filter response normalization x/sqrt(mean(x^2)+eps) per sample and channel"};
 
 /* ---- tlu: x:[N,C,*] tau:[C] -> y = max(x, τ[c])
- * backward: dy goes to x where x > τ, to τ where x < τ, half to each on a tie (torch.maximum) ---- */
+ * backward: dy goes to x where x > τ, to τ where x < τ, half to each on a tie, all of it to both
+ * where either is NaN (torch.maximum; y is NaN there) ---- */
 
 static int tlu_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
 {
@@ -391,7 +405,7 @@ static int tlu_forward(tg_tape *t, tg_node *node)
     int64_t c = x->shape[1], spatial = dims_product(x, 2);
     for (int64_t i = 0; i < x->numel; i++) {
         tg_real th = tau->data[(i / spatial) % c];
-        node->out->data[i] = x->data[i] > th ? x->data[i] : th;
+        node->out->data[i] = x->data[i] > th || isnan(x->data[i]) ? x->data[i] : th; /* NaN wins */
     }
     return 0;
 }
@@ -405,9 +419,9 @@ static void tlu_backward(tg_tape *t, tg_node *node)
     for (int64_t i = 0; i < x->numel; i++) {
         int64_t ch = (i / spatial) % c;
         tg_real xi = x->data[i], th = tau->data[ch];
-        tg_real to_x = xi > th ? dy[i] : xi < th ? 0 : dy[i] / 2;
-        if (dx) dx[i] += to_x;
-        if (dtau) dtau[ch] += dy[i] - to_x;
+        /* torch.maximum's rule: ties split dy in halves; a NaN on either side gives dy to both */
+        if (dx) dx[i] += xi < th ? 0 : xi == th ? dy[i] / 2 : dy[i];
+        if (dtau) dtau[ch] += xi > th ? 0 : xi == th ? dy[i] / 2 : dy[i];
     }
 }
 

@@ -131,7 +131,9 @@ static void mean_backward(tg_tape *t, tg_node *node)
 }
 
 /* ---- max: y[o,i] = max_k x[o,k,i], idx[o,i] = first k reaching it (flat index for dim none)
- * backward: dx[o,idx[o,i],i] += dy[o,i]  (only the first maximum gets the gradient) ----
+ * backward (one dim): dx[o,idx[o,i],i] += dy[o,i]  (only the first maximum gets the gradient);
+ * (all dims): dy split evenly among every element equal to the maximum (every NaN when it is
+ * NaN), as torch.max(x)'s backward does ----
  * NaN propagates: a NaN is taken as the maximum, as torch.max does. */
 
 static int max_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim, int64_t *shape)
@@ -171,9 +173,21 @@ static void max_backward(tg_tape *t, tg_node *node)
 {
     tg_real *dx = tg_input_grad(t, node, 0);
     if (!dx) return;
-    reduce_view v = reduce_view_of(node->inputs[0], ((tg_reduce_attr *)node->attr)->dim);
+    const tg_tensor *x = node->inputs[0];
+    const int dim = ((tg_reduce_attr *)node->attr)->dim;
     const int64_t *idx = node->saved;
     const tg_real *dy = node->out->grad;
+    if (dim == TG_DIM_NONE) {
+        const tg_real top = node->out->data[0];
+        const bool top_is_nan = isnan(top);
+        int64_t ties = 0;
+        for (int64_t i = 0; i < x->numel; i++) ties += top_is_nan ? isnan(x->data[i]) : x->data[i] == top;
+        const tg_real share = dy[0] / (tg_real)ties;
+        for (int64_t i = 0; i < x->numel; i++)
+            if (top_is_nan ? isnan(x->data[i]) : x->data[i] == top) dx[i] += share;
+        return;
+    }
+    reduce_view v = reduce_view_of(x, dim);
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++)
             dx[(o * v.n + idx[o * v.inner + i]) * v.inner + i] += dy[o * v.inner + i];
@@ -193,7 +207,7 @@ const tg_op_desc tg_op_desc_max = {
     .name = "max", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs,
     .attrs = reduce_attrs, .n_attrs = 2, .attr_size = sizeof(tg_reduce_attr),
     .shape = max_shape, .forward = max_forward, .backward = max_backward,
-    .summary = "maximum over all dims or one dim (values of torch.max; gradient to the first maximum)"};
+    .summary = "maximum over all dims or one dim (values of torch.max; gradient to the first maximum along dim, split among ties over all dims)"};
 
 static tg_tensor *reduce_apply(tg_tape *t, int op, tg_tensor *x, int dim, bool keepdim)
 {

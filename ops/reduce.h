@@ -18,7 +18,8 @@ typedef struct tg_reduce_attr {
 tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
 tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
 /* Values of torch.max(x, dim, keepdim) (dim TG_DIM_NONE: torch.max(x), shape []); the gradient
- * goes to the first maximum; a NaN counts as the maximum. Errors: dim out of range
+ * goes to the first maximum along dim, and over all dims is split evenly among the elements equal
+ * to the maximum (as PyTorch's); a NaN counts as the maximum (then the NaNs share the gradient). Errors: dim out of range
  * ("max: dim 2 out of range for rank 2 (x=[2,3])"), an empty reduced dim. */
 tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
 /* The argmax of a tg_max result: one int64 per output element, the position along dim (the flat

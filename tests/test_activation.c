@@ -1,6 +1,6 @@
 /* tests/test_activation.c — relu, leaky_relu, elu, sigmoid, tanh, gelu (both modes), softmax,
  * log_softmax and dropout: hand-computed values and slopes, gradient checks over shapes and
- * attributes, dropout's statistics and determinism, bad input. */
+ * attributes, dropout's statistics and determinism, NaN and Inf as PyTorch, bad input. */
 #include "util.h"
 
 static tg_tensor *rnd(int nd, const int64_t *s, uint64_t seed, double lo, double hi)
@@ -53,6 +53,64 @@ START_TEST(relu_leaky_elu_values_and_slopes)
     tg_tensor *in[1] = {vec(1, (double[]){-1})};
     tt_assert_close(tg_op_apply(t, TG_OP_LEAKY_RELU, in, 1, NULL)->data, ((double[]){-0.01}), 1, TT_TOL);
     tt_assert_close(tg_op_apply(t, TG_OP_ELU, in, 1, NULL)->data, ((double[]){-0.6321205588285577}), 1, TT_TOL);
+}
+END_TEST
+
+/* want NaN: got NaN; otherwise equal (infinities included) within TT_TOL. */
+static void assert_values_nan(const tg_real *got, const double *want, int n)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(isnan(want[i]) ? isnan(got[i])
+                                     : isinf(want[i]) ? got[i] == want[i] : fabs(got[i] - want[i]) <= TT_TOL,
+                      "element %d: got %g, want %g", i, (double)got[i], want[i]);
+}
+
+/* PyTorch: relu(NaN) = NaN and its gradient passes dy (threshold_backward selects on x <= 0);
+ * where x <= 0 the gradient is 0 even for a NaN dy; -Inf gives 0, +Inf itself. */
+START_TEST(relu_nan_and_inf_as_pytorch)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = vec(6, (double[]){NAN, INFINITY, -INFINITY, -1, 0, 2});
+    tg_tensor *y = tg_relu(t, x);
+    ck_assert_ptr_nonnull(y);
+    assert_values_nan(y->data, (double[]){NAN, INFINITY, 0, 0, 0, 2}, 6);
+    tg_real dy[6] = {5, 6, (tg_real)NAN, (tg_real)NAN, (tg_real)NAN, 9};
+    ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+    assert_values_nan(x->grad, (double[]){5, 6, 0, 0, 0, 9}, 6);
+    /* leaky_relu multiplies (PyTorch's leaky_relu_backward): NaN stays NaN both ways */
+    x = vec(3, (double[]){NAN, -INFINITY, -2});
+    y = tg_leaky_relu(t, x, 0.5);
+    assert_values_nan(y->data, (double[]){NAN, -INFINITY, -1}, 3);
+    ck_assert_int_eq(tg_backward_with(y, (tg_real[]){2, 2, (tg_real)NAN}), TG_OK);
+    assert_values_nan(x->grad, (double[]){1, 1, NAN}, 3);
+}
+END_TEST
+
+/* Training dropout multiplies by its mask, as PyTorch does: a NaN stays NaN whether kept or
+ * dropped (NaN·0), a kept +Inf stays +Inf, a dropped one becomes NaN (Inf·0). */
+START_TEST(dropout_training_keeps_nan)
+{
+    tg_tape *t = tt_tape();
+    enum { N = 400 };
+    double v[N];
+    for (int i = 0; i < N; i++) v[i] = i % 2 ? INFINITY : NAN;
+    tg_tensor *x = vec(N, v);
+    tg_tensor *y = run_ones(tg_dropout(t, x, 0.5, true));
+    int kept_inf = 0, dropped_inf = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 2 == 0) {
+            ck_assert_msg(isnan(y->data[i]), "element %d: NaN became %g", i, (double)y->data[i]);
+            continue;
+        }
+        /* the gradient is the mask itself: 2 where kept, 0 where dropped */
+        const bool kept = x->grad[i] == 2;
+        ck_assert_msg(kept || x->grad[i] == 0, "element %d: mask %g", i, (double)x->grad[i]);
+        ck_assert_msg(kept ? y->data[i] == INFINITY : isnan(y->data[i]), "element %d: %s +Inf gave %g", i,
+                      kept ? "kept" : "dropped", (double)y->data[i]);
+        kept ? kept_inf++ : dropped_inf++;
+    }
+    ck_assert_int_gt(kept_inf, 50);
+    ck_assert_int_gt(dropped_inf, 50);
 }
 END_TEST
 
@@ -330,6 +388,8 @@ Suite *suite_activation(void)
     Suite *s = suite_create("activation");
     TCase *tc = tt_tcase("values");
     tcase_add_test(tc, relu_leaky_elu_values_and_slopes);
+    tcase_add_test(tc, relu_nan_and_inf_as_pytorch);
+    tcase_add_test(tc, dropout_training_keeps_nan);
     tcase_add_test(tc, sigmoid_tanh_values_slopes_and_extremes);
     tcase_add_test(tc, sigmoid_chain_vanishes_as_in_the_notes);
     tcase_add_test(tc, gelu_exact_and_tanh);

@@ -821,6 +821,7 @@ END_TEST
 static TCase *direct_kernel_tcase(void); /* the direct-kernel block at the end of the file */
 static TCase *winograd_tcase(void);      /* the Winograd block at the end of the file */
 static TCase *pack_rows_tcase(void);     /* the dW packing block at the end of the file */
+static TCase *nonfinite_tcase(void);     /* NaN and Inf through every path, at the end of the file */
 
 Suite *suite_conv(void)
 {
@@ -851,6 +852,7 @@ Suite *suite_conv(void)
     suite_add_tcase(s, direct_kernel_tcase());
     suite_add_tcase(s, winograd_tcase());
     suite_add_tcase(s, pack_rows_tcase());
+    suite_add_tcase(s, nonfinite_tcase());
     return s;
 }
 
@@ -1547,5 +1549,138 @@ static TCase *pack_rows_tcase(void)
 {
     TCase *tc = tt_tcase("pack_rows");
     tcase_add_test(tc, im2col_pack_bt_many_rows_matches_plain);
+    return tc;
+}
+
+/* ==== NaN and Inf through every convolution path ====
+ * PyTorch (direct and im2col loops) gives NaN or ±Inf exactly in the outputs whose window reads a
+ * non-finite input, and in the weight-gradient entries that multiply it. Every path here must
+ * agree with the naive loops on that pattern: GEMM with stacked and single images, pointwise,
+ * depthwise (direct kernel), Winograd forced (forward, the rotated dX it also runs, its dW), and
+ * both dX paths. A Winograd tile mixes its 4x4 inputs, so one NaN pixel would reach outputs
+ * whose window does not read it. */
+
+static bool same_nonfinite(double g, double w, double tol)
+{
+    return isnan(w) ? isnan(g) : isinf(w) ? g == w : isfinite(g) && fabs(g - w) <= tol * (1 + fabs(w));
+}
+
+/* want NaN: got NaN; want ±Inf: the same; want finite: got finite and within tol. alt (or NULL):
+ * a second accepted answer per element. */
+static void assert_same_nonfinite(const char *what, const char *path, const tg_real *got, const double *want,
+                                  const double *alt, int64_t n, double tol, bool expect_nan)
+{
+    int64_t nan_seen = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double g = (double)got[i], w = want[i];
+        const bool ok = same_nonfinite(g, w, tol) || (alt && same_nonfinite(g, alt[i], tol));
+        nan_seen += isnan(w);
+        ck_assert_msg(ok, "%s (%s): element %lld is %g, want %g", what, path, (long long)i, g, w);
+    }
+    ck_assert_msg(!expect_nan || nan_seen > 0, "%s (%s): the case has no NaN to check", what, path);
+}
+
+/* PyTorch's float64 CPU weight gradient is dY times im2col(x)^T, whose zero padding is a real
+ * product: a NaN or Inf in dY at a border output reaches the taps that read padding too (0·NaN =
+ * NaN); its float32 (oneDNN) kernels skip the padding, as ref_conv_grads does. PyTorch itself
+ * differs there, so either answer is accepted for those entries; this adds the products. */
+static void ref_dw_padding_products(const ref_cfg *c, const tg_real *dy, double *dw)
+{
+    int64_t out[3], cg = c->c / c->groups;
+    for (int i = 0; i < 3; i++) out[i] = ref_conv_out(c, i);
+    const int64_t plane = out[0] * out[1] * out[2];
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->o; o++)
+            for (int64_t pos = 0; pos < plane; pos++) {
+                const double g = dy[(n * c->o + o) * plane + pos];
+                if (isfinite(g)) continue;
+                const int64_t z = pos / (out[1] * out[2]), h = pos / out[2] % out[1], v = pos % out[2];
+                for (int64_t ci = 0; ci < cg; ci++)
+                    for (int64_t a = 0; a < c->k[0]; a++)
+                        for (int64_t e = 0; e < c->k[1]; e++)
+                            for (int64_t f = 0; f < c->k[2]; f++) {
+                                const int64_t iz = z * c->s[0] + a * c->d[0] - c->p[0];
+                                const int64_t ih = h * c->s[1] + e * c->d[1] - c->p[1];
+                                const int64_t iw = v * c->s[2] + f * c->d[2] - c->p[2];
+                                if (iz < 0 || ih < 0 || iw < 0 || iz >= c->in[0] || ih >= c->in[1] || iw >= c->in[2])
+                                    dw[(((o * cg + ci) * c->k[0] + a) * c->k[1] + e) * c->k[2] + f] += g * 0.0;
+                            }
+            }
+}
+
+START_TEST(nonfinite_inputs_every_path)
+{
+    /* nan_dy: NaN and +Inf in dY too; finite_x: x without NaN/Inf (to reach a dY check on its own) */
+    typedef struct { ref_cfg c; tg_conv_algo algo; tg_conv_dx_path dx; const char *name; bool nan_dy, finite_x; } nf_case;
+    const nf_case cases[] = {
+        {cfg(2, 2, 17, 17, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_GEMM, TG_CONV_DX_COL2IM, "gemm stacked, col2im", false, false},
+        {cfg(2, 2, 17, 17, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_GEMM, TG_CONV_DX_ROTATED, "gemm stacked, rotated", false, false},
+        {cfg(2, 2, 17, 17, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_ROTATED, "winograd, rotated", false, false},
+        {cfg(2, 2, 17, 17, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_COL2IM, "winograd, col2im", false, false},
+        {cfg(2, 1, 128, 128, 1, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_AUTO, "winograd dW (128 channels)", false, false},
+        {cfg(2, 1, 128, 128, 1, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_AUTO, "winograd dW, NaN and Inf in dY", true, false},
+        {cfg(2, 1, 128, 128, 1, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_AUTO, "winograd dW, NaN and Inf in dY only", true, true},
+        /* 2 x 1024 tiles: two Winograd chunks, the NaN in the second; dX accumulates */
+        {cfg(2, 2, 4, 4, 1, V(64, 64), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_ROTATED, "winograd rotated dX, two chunks, NaN and Inf in dY only", true, true},
+        {cfg(2, 2, 4, 4, 1, V(64, 64), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_ROTATED, "winograd forward, two chunks", false, false},
+        {cfg(2, 1, 32, 8, 1, V(30, 31), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_GEMM, TG_CONV_DX_COL2IM, "dW in place (32 channels, one large image), NaN and Inf in dY", true, false},
+        {cfg(2, 2, 4, 4, 4, V(9, 11), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "depthwise (direct), NaN and Inf in dY", true, false},
+        {cfg(2, 2, 4, 4, 4, V(9, 11), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "depthwise stride 2 (direct adjoint), NaN and Inf in dY", true, false},
+        {cfg(2, 2, 6, 4, 1, V(9, 11), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_GEMM, TG_CONV_DX_ROTATED, "stride 2 rotated dX, NaN and Inf in dY", true, false},
+        {cfg(2, 2, 17, 17, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_WINOGRAD, TG_CONV_DX_ROTATED, "winograd rotated dX, NaN and Inf in dY", true, false},
+        {cfg(2, 1, 3, 4, 1, V(24, 25), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_ROTATED, "gemm one large image, stride 2, rotated", false, false},
+        {cfg(2, 1, 3, 4, 1, V(24, 25), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_COL2IM, "gemm one large image, stride 2, col2im", false, false},
+        {cfg(2, 2, 8, 5, 1, V(7, 6), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "pointwise", false, false},
+        {cfg(2, 1, 8, 5, 1, V(23, 24), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "pointwise, one large image", false, false},
+        {cfg(2, 2, 4, 4, 4, V(9, 11), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "depthwise (direct)", false, false},
+        {cfg(2, 2, 4, 8, 4, V(9, 11), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_ROTATED, "depthwise x2, stride 2, rotated", false, false},
+        {cfg(1, 2, 6, 4, 2, V(40), V(5), V(1), V(2), V(2), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "conv1d groups 2, dilation 2", false, false},
+    };
+    tg_tape *t = tt_tape();
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const ref_cfg *c = &cases[ci].c;
+        ref_case r = make_case(c, false, 7000 + ci);
+        /* NaN, +Inf and -Inf at spread positions (different images and channels) */
+        const int64_t plane = c->in[0] * c->in[1] * c->in[2], numel = r.x->numel;
+        if (!cases[ci].finite_x) {
+            r.x->data[plane / 2 + plane / 3] = (tg_real)NAN;                              /* image 0, channel 0 */
+            r.x->data[(c->c - 1) * plane + plane / 5] = (tg_real)INFINITY;                /* last channel */
+            r.x->data[numel - plane - 1 - c->in[2]] = (tg_real)-INFINITY;                 /* an edge pixel */
+        }
+        r.x->requires_grad = r.w->requires_grad = true;
+        tg_conv_set_algo(cases[ci].algo);
+        tg_conv_set_dx_path(cases[ci].dx);
+        tg_tape_reset(t);
+        tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &r.attr);
+        ck_assert_msg(y != NULL, "%s: %s", cases[ci].name, tg_error(t));
+        tg_tensor *dy = tt_random(y->ndim, y->shape, 8000 + ci, -1, 1);
+        if (cases[ci].nan_dy) { /* NaN at a border output, +Inf at an inner one */
+            dy->data[dy->numel / 2 + 3] = (tg_real)NAN;
+            dy->data[dy->numel - 2 * y->shape[y->ndim - 1] - 2] = (tg_real)INFINITY;
+        }
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        double *want_y = calloc((size_t)y->numel, sizeof *want_y), *want_dx = calloc((size_t)numel, sizeof *want_dx);
+        double *want_dw = calloc((size_t)r.w->numel, sizeof *want_dw), *im2col_dw = malloc((size_t)r.w->numel * sizeof *im2col_dw);
+        ref_conv(c, r.x->data, r.w->data, r.b->data, want_y);
+        ref_conv_grads(c, r.x->data, r.w->data, dy->data, want_dx, want_dw);
+        memcpy(im2col_dw, want_dw, (size_t)r.w->numel * sizeof *im2col_dw);
+        ref_dw_padding_products(c, dy->data, im2col_dw);
+        const double tol = sizeof(tg_real) == sizeof(double) ? 1e-9 : 1e-4;
+        assert_same_nonfinite("y", cases[ci].name, y->data, want_y, NULL, y->numel, tol, !cases[ci].finite_x);
+        /* dX reads W and dY only: finite unless dY holds the NaN */
+        assert_same_nonfinite("dx", cases[ci].name, r.x->grad, want_dx, NULL, numel, tol, cases[ci].nan_dy);
+        assert_same_nonfinite("dw", cases[ci].name, r.w->grad, want_dw, im2col_dw, r.w->numel, tol, true);
+        free(want_y), free(want_dx), free(want_dw), free(im2col_dw);
+    }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+static TCase *nonfinite_tcase(void)
+{
+    TCase *tc = tt_tcase("nonfinite");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, nonfinite_inputs_every_path);
     return tc;
 }

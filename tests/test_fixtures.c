@@ -3,7 +3,8 @@
  *
  * For each case: `$TG_BIN op <args> --out <tmpdir>` runs with the case directory as its working
  * directory; every expected/NAME.npy must exist in tmpdir with the identical shape and values within
- * |got - want| <= atol + rtol * |want| (the case's `tol` file, default rtol 1e-4 atol 1e-5).
+ * |got - want| <= atol + rtol * |want| (the case's `tol` file, default rtol 1e-4 atol 1e-5);
+ * NaN must be NaN and an infinity the same infinity, exactly (tests/fixtures/nonfinite relies on it).
  * One test per family directory; a failure lists each failing case with its worst element.
  * TG_BIN defaults to build/tg; run from the repository root. */
 #include "util.h"
@@ -123,6 +124,15 @@ static void report(char *buf, size_t size, const char *fmt, ...)
     if (len + 1 < size) strcat(buf, "\n");
 }
 
+/* How far got is from want in units of the tolerance (> 1: a mismatch). Non-finite values are
+ * exact: NaN only where want is NaN, an infinity only where want is the same infinity. */
+static double mismatch_ratio(double want, double got, double rtol, double atol)
+{
+    if (isnan(want) || isnan(got)) return isnan(want) && isnan(got) ? 0 : INFINITY;
+    if (isinf(want) || isinf(got)) return want == got ? 0 : INFINITY;
+    return fabs(got - want) / (atol + rtol * fabs(want));
+}
+
 /* Compares every expected/NAME.npy with the file tg produced; returns the number of mismatches. */
 static int compare_outputs(const char *family, const char *name, const char *case_dir, const char *out_dir,
                            double rtol, double atol, char *msg, size_t msgsz)
@@ -162,10 +172,7 @@ static int compare_outputs(const char *family, const char *name, const char *cas
             for (int64_t i = 0; i < want->numel; i++) {
                 double w = want->dtype == TG_INT64 ? (double)want->idata[i] : (double)want->data[i];
                 double g = got->dtype == TG_INT64 ? (double)got->idata[i] : (double)got->data[i];
-                double allowed = atol + rtol * fabs(w);
-                double diff = fabs(g - w);
-                bool same_nan = isnan(w) && isnan(g);
-                double ratio = same_nan ? 0 : isnan(diff) ? INFINITY : diff / allowed;
+                double ratio = mismatch_ratio(w, g, rtol, atol);
                 if (ratio > 1) n_bad++;
                 if (ratio > worst_ratio || (worst < 0 && ratio > 1)) worst_ratio = ratio, worst = i;
             }
@@ -283,6 +290,24 @@ START_TEST(comparison_detects_a_wrong_value)
 }
 END_TEST
 
+/* NaN matches only NaN, an infinity only the same infinity; a finite want never accepts them. */
+START_TEST(comparison_treats_nan_and_inf_exactly)
+{
+    const double tol_r = 1e-4, tol_a = 1e-5;
+    ck_assert(mismatch_ratio(NAN, NAN, tol_r, tol_a) == 0);
+    ck_assert(mismatch_ratio(INFINITY, INFINITY, tol_r, tol_a) == 0);
+    ck_assert(mismatch_ratio(-INFINITY, -INFINITY, tol_r, tol_a) == 0);
+    ck_assert(mismatch_ratio(NAN, 1.0, tol_r, tol_a) > 1);
+    ck_assert(mismatch_ratio(1.0, NAN, tol_r, tol_a) > 1);
+    ck_assert(mismatch_ratio(INFINITY, NAN, tol_r, tol_a) > 1);
+    ck_assert(mismatch_ratio(NAN, INFINITY, tol_r, tol_a) > 1);
+    ck_assert(mismatch_ratio(INFINITY, -INFINITY, tol_r, tol_a) > 1);
+    ck_assert(mismatch_ratio(INFINITY, 1e300, tol_r, tol_a) > 1); /* rtol * inf must not excuse it */
+    ck_assert(mismatch_ratio(1e300, INFINITY, tol_r, tol_a) > 1);
+    ck_assert(mismatch_ratio(1.0, 1.0 + 1e-6, tol_r, tol_a) <= 1);
+}
+END_TEST
+
 Suite *suite_fixtures(void)
 {
     Suite *s = suite_create("fixtures");
@@ -290,6 +315,7 @@ Suite *suite_fixtures(void)
     n_families = list_dirs(FIXTURE_ROOT, families, MAX_FAMILIES);
     TCase *self = tt_tcase("comparison");
     tcase_add_test(self, comparison_detects_a_wrong_value);
+    tcase_add_test(self, comparison_treats_nan_and_inf_exactly);
     suite_add_tcase(s, self);
     if (n_families == 0) {
         TCase *tc = tt_tcase("none");

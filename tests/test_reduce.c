@@ -134,7 +134,7 @@ START_TEST(max_values_indices_and_gradients)
 }
 END_TEST
 
-START_TEST(max_ties_send_gradient_to_first)
+START_TEST(max_ties_first_along_dim_split_over_all)
 {
     tg_tape *t = tt_tape();
     tg_tensor *x = tt_tensorv((double[]){2, 7, 7, 1, -3, -3, -3, -3}, 2, 2, 4);
@@ -148,8 +148,24 @@ START_TEST(max_ties_send_gradient_to_first)
     tg_tensor_zero_grad(x);
     y = tg_max(t, x, TG_DIM_NONE, false);
     ck_assert_int_eq(tg_max_indices(y)[0], 1);
+    /* over all dims PyTorch splits the gradient evenly among the tied maxima */
     backward_with(t, y, (double[]){5});
-    tt_assert_close(x->grad, ((double[]){0, 5, 0, 0, 0, 0, 0, 0}), 8, TT_TOL);
+    tt_assert_close(x->grad, ((double[]){0, 2.5, 2.5, 0, 0, 0, 0, 0}), 8, TT_TOL);
+
+    /* a NaN is the maximum; over all dims the NaNs share dy, along a dim the first NaN takes it */
+    tg_tape_reset(t);
+    tg_tensor *xn = tt_tensorv((double[]){1, NAN, INFINITY, NAN, 2, -INFINITY}, 2, 2, 3);
+    xn->requires_grad = true;
+    y = tg_max(t, xn, TG_DIM_NONE, false);
+    ck_assert(isnan(y->data[0]));
+    backward_with(t, y, (double[]){6});
+    tt_assert_close(xn->grad, ((double[]){0, 3, 0, 3, 0, 0}), 6, TT_TOL);
+    tg_tape_reset(t);
+    tg_tensor_zero_grad(xn);
+    y = tg_max(t, xn, 1, false);
+    ck_assert(isnan(y->data[0]) && isnan(y->data[1]));
+    backward_with(t, y, (double[]){1, 2});
+    tt_assert_close(xn->grad, ((double[]){0, 1, 0, 2, 0, 0}), 6, TT_TOL);
 }
 END_TEST
 
@@ -226,7 +242,7 @@ Suite *suite_reduce(void)
     tcase_add_test(tc, sum_values_shapes_and_gradients);
     tcase_add_test(tc, mean_values_and_gradients);
     tcase_add_test(tc, max_values_indices_and_gradients);
-    tcase_add_test(tc, max_ties_send_gradient_to_first);
+    tcase_add_test(tc, max_ties_first_along_dim_split_over_all);
     tcase_add_test(tc, reduce_gradcheck_all_dims);
     tcase_add_test(tc, attributes_parse);
     tcase_add_test(tc, bad_inputs);

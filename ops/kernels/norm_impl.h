@@ -97,11 +97,16 @@ static void affine_row(const tg_real *restrict x, tg_real *restrict y, int64_t n
     for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * scale + shift;
 }
 
-/* dx += scale·dy − minus − ((x − hi) − lo)·slope */
+/* dx += scale·dy − minus − ((x − hi) − lo)·slope; x NULL (eval: constant statistics): dx += scale·dy,
+ * so a NaN or Inf in x does not reach dx through a zero slope (PyTorch's eval backward ignores x) */
 static void dx_row(const tg_real *restrict x, const tg_real *restrict dy, tg_real *restrict dx, int64_t n,
                    tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope)
 {
     int64_t i = 0;
+    if (!x) {
+        for (; i < n; i++) dx[i] += scale * dy[i];
+        return;
+    }
     for (; n - i >= LANES; i += LANES)
         for (int l = 0; l < LANES; l++) dx[i + l] += scale * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
     for (; i < n; i++) dx[i] += scale * dy[i] - minus - ((x[i] - hi) - lo) * slope;
@@ -142,12 +147,16 @@ static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *ga
     *s2 = t2;
 }
 
-/* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ */
+/* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ; x NULL: dx += r·γ·dy (as dx_row) */
 static void dx_row_vec(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
                        tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus,
                        tg_real slope)
 {
     int64_t i = 0;
+    if (!x) {
+        for (; i < n; i++) dx[i] += r * gamma[i] * dy[i];
+        return;
+    }
     for (; n - i >= LANES; i += LANES)
         for (int l = 0; l < LANES; l++)
             dx[i + l] += r * gamma[i + l] * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
@@ -287,8 +296,9 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
                 minus = v->center ? (tg_real)(r * s1 / m) : 0;
                 slope = (tg_real)(r * r * r * s2 / m);
             }
-            if (c->gamma) dx_row_vec(xr, dyr, c->gamma, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
-            else dx_row(xr, dyr, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
+            const tg_real *x_term = c->batch_stats ? xr : NULL;
+            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
+            else dx_row(x_term, dyr, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
             continue;
         }
         /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
@@ -319,8 +329,8 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
             for (int64_t j = 0; j < runs_per_row; j++) {
                 int64_t idx = row / run + j;
                 tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
-                dx_row(c->x + row + j * run, c->dy + row + j * run, c->dx + row + j * run, run, hi, lo,
-                       scale, minus, slope);
+                dx_row(c->batch_stats ? c->x + row + j * run : NULL, c->dy + row + j * run, c->dx + row + j * run,
+                       run, hi, lo, scale, minus, slope);
             }
         }
     }

@@ -49,6 +49,11 @@ static bool winograd_avx512(void)
     if (use_avx512 < 0) use_avx512 = tg_cpu_has_avx512();
     return use_avx512 > 0;
 }
+bool tg_winograd_finite(const tg_real *v, int64_t n)
+{
+    return winograd_avx512() ? winograd_avx512_all_finite(v, n) : winograd_portable_all_finite(v, n);
+}
+
 const char *tg_winograd_kernel_name(void) { return winograd_avx512() ? "avx512" : "portable"; }
 int tg_winograd_set_kernel(const char *name)
 {
@@ -112,22 +117,26 @@ static void transform_filters(const tg_real *w, int64_t o_count, int64_t c_count
 }
 
 /* V[k][c][t] (planes v_plane apart) = B^T d B for the tiles of tile rows row0..row0+rows-1 (all
- * images numbered together) of every channel of x: the forward's and the weight gradient's inputs. */
-static void transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_real *x, int64_t row0, int64_t rows,
+ * images numbered together) of every channel of x: the forward's and the weight gradient's inputs.
+ * Returns false when an input it read is NaN or ±Inf (checked on the way, not by another pass). */
+static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_real *x, int64_t row0, int64_t rows,
                              tg_real *lines, tg_real *v, int64_t v_plane)
 {
     const winograd_input_row_fn input_row =
         winograd_avx512() ? winograd_avx512_transform_input_row : winograd_portable_transform_input_row;
     const int64_t c_count = g->channels, in_plane = g->in[1] * g->in[2], count = rows * tl->cols;
+    tg_real *check = lines + tl->line;
+    memset(check, 0, (size_t)tl->line * sizeof *check);
     for (int64_t c = 0; c < c_count; c++)
         for (int64_t r = 0; r < rows; r++) {
             int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
             input_row(g, tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
                       v + c * count + r * tl->cols, v_plane);
         }
+    return tg_winograd_finite(check, tl->line);
 }
 
-void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
+bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {
     const tiling tl = tiling_of(g, out_channels);
@@ -143,7 +152,7 @@ void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) { /* rows of tiles, all images */
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
-        transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane);
+        if (!transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane)) return false;
         for (int k = 0; k < 16; k++) /* M[k] = U[k] V[k]: [O, C] x [C, count] */
             tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count, v + k * v_plane,
                     count, 0, m + k * m_plane, count);
@@ -154,6 +163,7 @@ void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
                            y + (image * o_count + o) * out_plane, accumulate);
             }
     }
+    return true;
 }
 
 /* ---- weight gradient ---- */
@@ -169,8 +179,9 @@ size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t out_channels)
 
 /* yt[k][t] (k = 0..15, kstride apart) = (A y A^T)[k] for the row of tiles `row` of one output
  * gradient plane: y's 2x2 block of each tile (zero past the output's edge) spread to 4x4 by
- * A = [1 0; 1 1; 1 -1; 0 -1] on both sides. lines: 4 * cols values. */
-static void dy_transform_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t row,
+ * A = [1 0; 1 1; 1 -1; 0 -1] on both sides. lines: 4 * cols values. Returns 0, or NaN when a value
+ * of y read is NaN or ±Inf (its (Σ)·0). */
+static tg_real dy_transform_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t row,
                              tg_real *restrict lines, tg_real *restrict yt, int64_t kstride)
 {
     const int64_t ho = g->out[1], wo = g->out[2], cols = tl->cols;
@@ -193,9 +204,12 @@ static void dy_transform_row(const tg_conv_geom *g, const tiling *tl, const tg_r
             yt[(4 * q + 3) * kstride + j] = -b[q];
         }
     }
+    tg_real check = 0;
+    for (int64_t j = 0; j < 4 * cols; j++) check += lines[j] * 0;
+    return check;
 }
 
-void tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
+bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch)
 {
     const tiling tl = tiling_of(g, out_channels);
@@ -209,13 +223,15 @@ void tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) {
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
-        transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane);
+        if (!transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane)) return false;
+        tg_real dy_check = 0;
         for (int64_t o = 0; o < o_count; o++)
             for (int64_t r = 0; r < rows; r++) {
                 int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-                dy_transform_row(g, &tl, dy + (image * o_count + o) * out_plane, tile_row, lines,
-                                 yt + o * count + r * tl.cols, y_plane);
+                dy_check += dy_transform_row(g, &tl, dy + (image * o_count + o) * out_plane, tile_row, lines,
+                                             yt + o * count + r * tl.cols, y_plane);
             }
+        if (dy_check != 0) return false;
         for (int k = 0; k < 16; k++) /* M[k] += Y[k] V[k]^T: [O, tiles] x [tiles, C] */
             tg_gemm(false, true, o_count, c_count, count, 1, yt + k * y_plane, count, v + k * v_plane, count, 1,
                     m + k * o_count * c_count, c_count);
@@ -238,4 +254,5 @@ void tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
             out[3 * i + 2] += (tg_real)0.5 * (t[i][1] + t[i][2]) + t[i][3];
         }
     }
+    return true;
 }

@@ -29,12 +29,22 @@
  * dilation 1, one group (groups == 1), padding >= 0 and at least one output position. */
 bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
 
+/* True when v[0..n) holds no NaN and no ±Inf (one vectorised pass). The transforms mix a tile's
+ * inputs, so a non-finite operand would spread beyond the windows that read it: callers that
+ * must give PyTorch's exact NaN/Inf pattern use another algorithm when it is false (conv also
+ * asks it of the direct kernel's filter). The two functions below check x (and dy) on their way
+ * through the transforms themselves. */
+bool tg_winograd_finite(const tg_real *v, int64_t n);
+
 /* Scratch elements tg_winograd_conv needs for g (channels = C) and out_channels O. */
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t out_channels);
 
 /* y:[n, O, out_h, out_w] (+)= conv(x:[n, C, in_h, in_w], w:[O, C, 3, 3]) with C = g->channels;
- * accumulate false overwrites y. scratch: tg_winograd_scratch(g, O) elements. */
-void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
+ * accumulate false overwrites y. scratch: tg_winograd_scratch(g, O) elements. Returns false, having
+ * stopped part way, when x holds a NaN or ±Inf (or a transform overflowed): y then holds some of
+ * its tiles (added in, with accumulate) and the caller must compute it another way, so with
+ * accumulate check x first (tg_winograd_finite). w is not checked. */
+bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch);
 
 /* The weight gradient by the same tiles: y is linear in U = G g G^T, so
@@ -43,7 +53,8 @@ void tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
  * Y[k]:[O,tiles] x V[k]^T:[tiles,C] summed over all tiles, 2.25x fewer multiplies than
  * dY * im2col(x)^T. dw:[O, C, 3, 3] += that; scratch: tg_winograd_dw_scratch(g, O) elements. */
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t out_channels);
-void tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
+/* Returns false, dw untouched, when x or dy holds a NaN or ±Inf (or a transform overflowed). */
+bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch);
 
 /* Name of the row transforms in use ("avx512", "portable"). */

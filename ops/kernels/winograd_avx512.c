@@ -22,4 +22,5 @@ void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *t
 {
     winograd_portable_transform_output_row(g, tl, m, kstride, row, lines, plane, accumulate);
 }
+bool winograd_avx512_all_finite(const tg_real *v, int64_t n) { return winograd_portable_all_finite(v, n); }
 #endif

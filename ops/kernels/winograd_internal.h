@@ -19,7 +19,8 @@ typedef struct tiling {
     int64_t line;     /* a padded input row: 2*cols_pad + WINOGRAD_VEC values */
 } tiling;
 /* v[k][t] (k = 0..15, kstride apart) = (B^T d B)[k] for the row of tiles whose input rows start at r0;
- * lines: 8 * line scratch values. */
+ * lines: 8 * line scratch values, of which lines[line, 2*line) accumulates the finiteness check
+ * (it turns NaN where an input read was NaN or ±Inf; the caller zeroes it). */
 typedef void (*winograd_input_row_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
                                       tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
 /* Output rows 2*row, 2*row+1 of one plane (+)= A^T m A for one row of tiles; lines: 4 * cols values. */
@@ -35,5 +36,7 @@ void winograd_avx512_transform_input_row(const tg_conv_geom *g, const tiling *tl
                                          tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
 void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t kstride,
                                           int64_t row, tg_real *restrict lines, tg_real *plane, bool accumulate);
+bool winograd_portable_all_finite(const tg_real *v, int64_t n);
+bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
 
 #endif

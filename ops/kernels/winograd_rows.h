@@ -1,7 +1,7 @@
 /* ops/kernels/winograd_rows.h — the Winograd input and output transforms of one row of tiles,
  * included by winograd.c (portable build) and winograd_avx512.c (the same loops compiled for
  * AVX-512, where the compiler vectorises them 16 wide); WINOGRAD_ROWS(name) gives each copy its
- * own names. Only winograd*.c include it.
+ * own names, with the finiteness scan that guards them. Only winograd*.c include it.
  */
 #ifndef WINOGRAD_ROWS
 #error "define WINOGRAD_ROWS(name) before including winograd_rows.h"
@@ -14,17 +14,23 @@
 /* v[:, c, t0:t0+cols] = B^T d B for the 4x4 input patches d of one row of tiles of one channel
  * plane: B^T runs down the input rows r0..r0+3, read in place (zeros outside the plane and its
  * columns), into four padded lines, then B across each tile's 4 columns. kstride: from one
- * position k of v to the next. Writes cols_pad values per k: the caller leaves that much slack. */
-/* s_i[x] = (B^T d)[i] for the four input rows d (a helper with restrict parameters: it vectorises). */
+ * position k of v to the next. Writes cols_pad values per k: the caller leaves that much slack.
+ * lines[line, 2*line) is the finiteness check (bt_rows): the caller zeroes it and reads it. */
+/* s_i[x] = (B^T d)[i] for the four input rows d (a helper with restrict parameters: it vectorises).
+ * check[x] turns NaN for good once a d is NaN or ±Inf: every d reaches some s_i, and (Σ s_i)·0 is 0
+ * for finite values, NaN otherwise (a finite sum overflowing flags too: harmless, see
+ * tg_winograd_conv). It rides on loads the transform makes anyway. */
 static void WINOGRAD_ROWS(bt_rows)(int64_t len, const tg_real *restrict d0, const tg_real *restrict d1,
                                    const tg_real *restrict d2, const tg_real *restrict d3, tg_real *restrict s0,
-                                   tg_real *restrict s1, tg_real *restrict s2, tg_real *restrict s3)
+                                   tg_real *restrict s1, tg_real *restrict s2, tg_real *restrict s3,
+                                   tg_real *restrict check)
 {
     for (int64_t x = 0; x < len; x++) {
         s0[x] = d0[x] - d2[x];
         s1[x] = d1[x] + d2[x];
         s2[x] = d2[x] - d1[x];
         s3[x] = d1[x] - d3[x];
+        check[x] += (s0[x] + s1[x] + s2[x] + s3[x]) * 0;
     }
 }
 
@@ -53,7 +59,7 @@ void WINOGRAD_ROWS(transform_input_row)(const tg_conv_geom *g, const tiling *tl,
             if (x < lo || x >= hi) s[i * n + x] = 0;
     if (hi > lo) /* s = B^T d over the columns inside the input: line x reads input column c0 + x */
         WINOGRAD_ROWS(bt_rows)(hi - lo, row[0] + c0 + lo, row[1] + c0 + lo, row[2] + c0 + lo, row[3] + c0 + lo, s + lo,
-                               s + n + lo, s + 2 * n + lo, s + 3 * n + lo);
+                               s + n + lo, s + 2 * n + lo, s + 3 * n + lo, lines + n + lo);
     for (int i = 0; i < 4; i++) { /* (B^T d) B, per tile j over columns 2j..2j+3; cols_pad tiles */
         const tg_real *si = s + i * n;
         tg_real *restrict v0 = v + (4 * i) * kstride, *restrict v1 = v0 + kstride;
@@ -100,3 +106,18 @@ void WINOGRAD_ROWS(transform_output_row)(const tg_conv_geom *g, const tiling *tl
     }
 }
 
+/* True when v[0..n) holds no NaN and no ±Inf: x − x is 0 for finite x and NaN otherwise, and a NaN
+ * sticks in its lane's sum (a lane array, so the loop vectorises without reordering a sum). */
+#define WINOGRAD_FINITE_LANES 32
+bool WINOGRAD_ROWS(all_finite)(const tg_real *v, int64_t n)
+{
+    tg_real lane[WINOGRAD_FINITE_LANES] = {0};
+    int64_t i = 0;
+    for (; n - i >= WINOGRAD_FINITE_LANES; i += WINOGRAD_FINITE_LANES)
+        for (int l = 0; l < WINOGRAD_FINITE_LANES; l++) lane[l] += v[i + l] - v[i + l];
+    for (; i < n; i++) lane[0] += v[i] - v[i];
+    tg_real sum = 0;
+    for (int l = 0; l < WINOGRAD_FINITE_LANES; l++) sum += lane[l];
+    return sum == 0;
+}
+#undef WINOGRAD_FINITE_LANES
