@@ -207,7 +207,8 @@ const tg_op_desc tg_op_desc_max = {
     .name = "max", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs,
     .attrs = reduce_attrs, .n_attrs = 2, .attr_size = sizeof(tg_reduce_attr),
     .shape = max_shape, .forward = max_forward, .backward = max_backward,
-    .summary = "maximum over all dims or one dim (values of torch.max; gradient to the first maximum along dim, split among ties over all dims)"};
+    .summary = "maximum over all dims or one dim (values of torch.max; gradient to the first maximum "
+               "along dim, split among ties over all dims)"};
 
 static tg_tensor *reduce_apply(tg_tape *t, int op, tg_tensor *x, int dim, bool keepdim)
 {

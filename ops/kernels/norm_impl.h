@@ -297,8 +297,9 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
                 slope = (tg_real)(r * r * r * s2 / m);
             }
             const tg_real *x_term = c->batch_stats ? xr : NULL;
-            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
-            else dx_row(x_term, dyr, c->dx + k * v->inner, v->inner, hi, lo, (tg_real)r, minus, slope);
+            tg_real *dxr = c->dx + k * v->inner;
+            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, dxr, v->inner, hi, lo, (tg_real)r, minus, slope);
+            else dx_row(x_term, dyr, dxr, v->inner, hi, lo, (tg_real)r, minus, slope);
             continue;
         }
         /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
