@@ -181,7 +181,7 @@ fuzz-replay: $(FUZZ_BINS)
 # `make test-alloc`: tests/alloc/alloc_walk.c fails the N-th malloc/calloc/realloc/aligned_alloc/
 # strdup of a workload (library and `tg train`) for every N, under ASan+UBSan.
 ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup
-$(B)/alloc/alloc_walk: $(call objs,asan32,tests/alloc/alloc_walk.c tools/cmd_nn.c $(LIB_SRC))
+$(B)/alloc/alloc_walk: $(call objs,asan32,tests/alloc/alloc_walk.c tools/cmd_nn.c tools/cli.c $(LIB_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN) $(ALLOC_WRAP) -o $@ $^ $(LDLIBS)
 
