@@ -6,11 +6,43 @@
 #ifndef TG_CPU_H
 #define TG_CPU_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* AVX-512 F (the kernels use only the F subset). */
 bool tg_cpu_has_avx512(void);
 /* AVX2 together with FMA3. */
 bool tg_cpu_has_avx2_fma(void);
+
+/* ---- choosing one kernel of a family at run time ----
+ * A family (the GEMM micro-kernels, the direct convolution's planes) is one struct of function
+ * pointers built once per instruction set. Its table lists them best first, the portable one
+ * last with cpu_has NULL (it runs anywhere). The first call picks the best one this CPU runs, or
+ * the one an environment variable names; tg_kernel_choice_set forces another (tests, benches).
+ *
+ *   static const tg_kernel_variant variants[] = {{"avx512", tg_cpu_has_avx512, &k512}, {"portable", NULL, &kc}};
+ *   static tg_kernel_choice choice = {variants, 2, "TG_MY_KERNEL"};
+ *   const my_kernel *k = tg_kernel_choice_get(&choice);
+ */
+typedef struct tg_kernel_variant {
+    const char *name;
+    bool (*cpu_has)(void); /* NULL: runs on any CPU */
+    const void *kernel;
+} tg_kernel_variant;
+
+typedef struct tg_kernel_choice {
+    const tg_kernel_variant *variants; /* best first */
+    int n_variants;
+    const char *env;                   /* names a variant at first use; NULL: none */
+    _Atomic(const void *) active;      /* zero-initialised: not chosen yet */
+} tg_kernel_choice;
+
+/* The kernel in use (chosen on first call; thread-safe, the first choice wins). */
+const void *tg_kernel_choice_get(tg_kernel_choice *c);
+/* Uses the variant called name (NULL: the best this CPU runs) from now on. 0, or -1 with nothing
+ * changed when the name is unknown or the CPU cannot run it. */
+int tg_kernel_choice_set(tg_kernel_choice *c, const char *name);
+/* Name of the variant in use. */
+const char *tg_kernel_choice_name(tg_kernel_choice *c);
 
 #endif
