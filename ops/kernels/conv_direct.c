@@ -81,14 +81,8 @@ static const tg_conv_direct_kernel kernel_portable = {
 /* ---- kernel choice ---- */
 
 static const tg_kernel_variant direct_variants[] = {
-#if defined(__x86_64__)
-    {"avx512", tg_cpu_has_avx512, &tg_conv_direct_kernel_avx512},
-    {"avx2", tg_cpu_has_avx2_fma, &tg_conv_direct_kernel_avx2},
-#endif
-    {"portable", NULL, &kernel_portable},
-};
-static tg_kernel_choice direct_choice = {direct_variants, (int)(sizeof direct_variants / sizeof direct_variants[0]),
-                                         "TG_CONV_DIRECT_KERNEL", NULL};
+    TG_SIMD_VARIANTS(&tg_conv_direct_kernel_avx512, &tg_conv_direct_kernel_avx2, &kernel_portable)};
+static tg_kernel_choice direct_choice = TG_KERNEL_CHOICE(direct_variants, "TG_CONV_DIRECT_KERNEL");
 
 static const tg_conv_direct_kernel *current_kernel(void) { return tg_kernel_choice_get(&direct_choice); }
 int tg_conv_direct_set_kernel(const char *name) { return tg_kernel_choice_set(&direct_choice, name); }

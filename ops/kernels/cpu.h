@@ -20,8 +20,8 @@ bool tg_cpu_has_avx2_fma(void);
  * last with cpu_has NULL (it runs anywhere). The first call picks the best one this CPU runs, or
  * the one an environment variable names; tg_kernel_choice_set forces another (tests, benches).
  *
- *   static const tg_kernel_variant variants[] = {{"avx512", tg_cpu_has_avx512, &k512}, {"portable", NULL, &kc}};
- *   static tg_kernel_choice choice = {variants, 2, "TG_MY_KERNEL"};
+ *   static const tg_kernel_variant variants[] = {TG_SIMD_VARIANTS(&k_avx512, &k_avx2, &k_portable)};
+ *   static tg_kernel_choice choice = TG_KERNEL_CHOICE(variants, "TG_MY_KERNEL");
  *   const my_kernel *k = tg_kernel_choice_get(&choice);
  */
 typedef struct tg_kernel_variant {
@@ -36,6 +36,15 @@ typedef struct tg_kernel_choice {
     const char *env;                   /* names a variant at first use; NULL: none */
     _Atomic(const void *) active;      /* zero-initialised: not chosen yet */
 } tg_kernel_choice;
+
+/* The usual family: AVX-512, AVX2+FMA, portable C (the SIMD ones exist only on x86-64 builds). */
+#if defined(__x86_64__)
+#define TG_SIMD_VARIANTS(avx512, avx2, portable) \
+    {"avx512", tg_cpu_has_avx512, (avx512)}, {"avx2", tg_cpu_has_avx2_fma, (avx2)}, {"portable", NULL, (portable)}
+#else
+#define TG_SIMD_VARIANTS(avx512, avx2, portable) {"portable", NULL, (portable)}
+#endif
+#define TG_KERNEL_CHOICE(variants, env) {(variants), (int)(sizeof(variants) / sizeof((variants)[0])), (env), NULL}
 
 /* The kernel in use (chosen on first call; thread-safe, the first choice wins). */
 const void *tg_kernel_choice_get(tg_kernel_choice *c);

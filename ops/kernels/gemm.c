@@ -31,14 +31,8 @@
 /* ---- kernel choice ---- */
 
 static const tg_kernel_variant gemm_variants[] = {
-#if defined(__x86_64__)
-    {"avx512", tg_cpu_has_avx512, &tg_gemm_kernel_avx512},
-    {"avx2", tg_cpu_has_avx2_fma, &tg_gemm_kernel_avx2},
-#endif
-    {"portable", NULL, &tg_gemm_kernel_portable},
-};
-static tg_kernel_choice gemm_choice = {gemm_variants, (int)(sizeof gemm_variants / sizeof gemm_variants[0]),
-                                       "TG_GEMM_KERNEL", NULL};
+    TG_SIMD_VARIANTS(&tg_gemm_kernel_avx512, &tg_gemm_kernel_avx2, &tg_gemm_kernel_portable)};
+static tg_kernel_choice gemm_choice = TG_KERNEL_CHOICE(gemm_variants, "TG_GEMM_KERNEL");
 
 static const tg_gemm_kernel *current_kernel(void) { return tg_kernel_choice_get(&gemm_choice); }
 int tg_gemm_set_kernel(const char *name) { return tg_kernel_choice_set(&gemm_choice, name); }
