@@ -878,19 +878,11 @@ static int conv_plan_make(tg_tape *t, const char *op, int rank, bool transposed,
 
 /* ---- conv and conv_transpose ops ---- */
 
-typedef struct conv_kind { const char *name; int rank; bool transposed; } conv_kind;
-/* "conv2d" -> rank 2; "conv_transpose3d" -> rank 3, transposed */
-static conv_kind kind_of(const tg_op_desc *d)
-{
-    size_t len = strlen(d->name);
-    conv_kind k = {d->name, d->name[len - 2] - '0', strstr(d->name, "transpose") != NULL};
-    return k;
-}
-
+/* The plan of a recorded node: the descriptor says the rank and whether it is transposed. */
 static int conv_plan_node(tg_tape *t, tg_node *node, conv_plan *p)
 {
-    conv_kind kd = kind_of(node->op);
-    return conv_plan_make(t, kd.name, kd.rank, kd.transposed, node->inputs, node->n_inputs, node->attr, p);
+    const tg_op_desc *d = node->op;
+    return conv_plan_make(t, d->name, d->spatial_dims, d->transposed, node->inputs, node->n_inputs, node->attr, p);
 }
 
 /* The explicit padding of A as tg_pad_kernel's arguments (the last `rank` dims of each plane). */
@@ -935,22 +927,22 @@ static void add_bias(const conv_plan *p, const tg_tensor *bias, tg_real *y)
  *                       the rotated, channel-swapped W (or col2im of W^T dY); dW = corr(X, dY);
  *                       db = sum dY over N and space.
  * backward (transpose): dX = conv(dY, W) (the forward); dW = corr(dY, X); db = sum dY. */
-static int conv_shape_for(tg_tape *t, const char *op, tg_tensor *const *in, int n_in, void *attr, int *ndim,
+static int conv_shape_for(tg_tape *t, const tg_op_desc *d, tg_tensor *const *in, int n_in, void *attr, int *ndim,
                           int64_t *shape)
 {
     conv_plan p;
-    const tg_op_desc *d = tg_op_get(tg_op_find(op));
-    conv_kind kd = kind_of(d);
-    if (conv_plan_make(t, op, kd.rank, kd.transposed, in, n_in, attr, &p)) return -1;
+    if (conv_plan_make(t, d->name, d->spatial_dims, d->transposed, in, n_in, attr, &p)) return -1;
     *ndim = p.out_ndim;
     memcpy(shape, p.out_shape, (size_t)p.out_ndim * sizeof *shape);
     return 0;
 }
+/* The shape function of one descriptor (a shape function is not told its op). */
 #define CONV_SHAPE_FN(opname)                                                                            \
+    extern const tg_op_desc tg_op_desc_##opname;                                                         \
     static int opname##_shape(tg_tape *t, tg_tensor *const *in, int n_in, void *attr, int *ndim,         \
                               int64_t *shape)                                                            \
     {                                                                                                    \
-        return conv_shape_for(t, #opname, in, n_in, attr, ndim, shape);                                  \
+        return conv_shape_for(t, &tg_op_desc_##opname, in, n_in, attr, ndim, shape);                     \
     }
 CONV_SHAPE_FN(conv1d)
 CONV_SHAPE_FN(conv2d)
@@ -1023,18 +1015,23 @@ static void conv_backward(tg_tape *t, tg_node *node)
 }
 
 static const char *const conv_inputs[] = {"input", "weight", "bias"};
-#define CONV_DESC(opname, attrs_, summary_)                                                               \
+#define CONV_WEIGHT_AND_BIAS (TG_INPUT_BIT(1) | TG_INPUT_BIT(2))
+#define CONV_DESC(opname, rank, transposed_, attrs_, summary_)                                             \
     const tg_op_desc tg_op_desc_##opname = {                                                              \
         .name = #opname, .min_inputs = 2, .max_inputs = 3, .input_names = conv_inputs,                    \
-        .optional_inputs = 1u << 2, .attrs = attrs_, .n_attrs = (int)(sizeof attrs_ / sizeof attrs_[0]), \
-        .attr_size = sizeof(tg_conv_attr), .shape = opname##_shape, .forward = conv_forward,              \
-        .backward = conv_backward, .summary = summary_}
-CONV_DESC(conv1d, conv_attrs, "1-D convolution (cross-correlation), torch.nn.functional.conv1d");
-CONV_DESC(conv2d, conv_attrs, "2-D convolution (cross-correlation), torch.nn.functional.conv2d");
-CONV_DESC(conv3d, conv_attrs, "3-D convolution (cross-correlation), torch.nn.functional.conv3d");
-CONV_DESC(conv_transpose1d, conv_transpose_attrs, "1-D transposed convolution, torch.nn.functional.conv_transpose1d");
-CONV_DESC(conv_transpose2d, conv_transpose_attrs, "2-D transposed convolution, torch.nn.functional.conv_transpose2d");
-CONV_DESC(conv_transpose3d, conv_transpose_attrs, "3-D transposed convolution, torch.nn.functional.conv_transpose3d");
+        .optional_inputs = TG_INPUT_BIT(2), .param_inputs = CONV_WEIGHT_AND_BIAS,                         \
+        .fan_in_inputs = TG_INPUT_BIT(1), .spatial_dims = rank, .transposed = transposed_,                \
+        .attrs = attrs_, .n_attrs = TG_N_ATTRS(attrs_), .attr_size = sizeof(tg_conv_attr),                \
+        .shape = opname##_shape, .forward = conv_forward, .backward = conv_backward, .summary = summary_}
+CONV_DESC(conv1d, 1, false, conv_attrs, "1-D convolution (cross-correlation), torch.nn.functional.conv1d");
+CONV_DESC(conv2d, 2, false, conv_attrs, "2-D convolution (cross-correlation), torch.nn.functional.conv2d");
+CONV_DESC(conv3d, 3, false, conv_attrs, "3-D convolution (cross-correlation), torch.nn.functional.conv3d");
+CONV_DESC(conv_transpose1d, 1, true, conv_transpose_attrs,
+          "1-D transposed convolution, torch.nn.functional.conv_transpose1d");
+CONV_DESC(conv_transpose2d, 2, true, conv_transpose_attrs,
+          "2-D transposed convolution, torch.nn.functional.conv_transpose2d");
+CONV_DESC(conv_transpose3d, 3, true, conv_transpose_attrs,
+          "3-D transposed convolution, torch.nn.functional.conv_transpose3d");
 
 static tg_tensor *apply3(tg_tape *t, int op, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_attr *a)
 {
@@ -1195,8 +1192,8 @@ static void locally_connected2d_backward(tg_tape *t, tg_node *node)
 
 const tg_op_desc tg_op_desc_locally_connected2d = {
     .name = "locally_connected2d", .min_inputs = 2, .max_inputs = 3, .input_names = conv_inputs,
-    .optional_inputs = 1u << 2, .attrs = locally_connected_attrs,
-    .n_attrs = (int)(sizeof locally_connected_attrs / sizeof locally_connected_attrs[0]),
+    .optional_inputs = TG_INPUT_BIT(2), .param_inputs = CONV_WEIGHT_AND_BIAS, .spatial_dims = 2,
+    .attrs = locally_connected_attrs, .n_attrs = TG_N_ATTRS(locally_connected_attrs),
     .attr_size = sizeof(tg_conv_attr), .shape = locally_connected2d_shape, .forward = locally_connected2d_forward,
     .backward = locally_connected2d_backward,
     .summary = "2-D locally-connected layer (unshared weights per output position)"};
