@@ -77,10 +77,16 @@ static int check_new_tensor(const tg_module *m, const char *name, const tg_tenso
     if (!m || m->kind != TG_MOD_OP || !d) return snprintf(err, errsz, "module: a %s needs an op layer", what), -1;
     if (!t || !name) return snprintf(err, errsz, "%s: NULL %s or name", m->type, what), -1;
     if (strlen(name) >= TG_NAME_LEN) return snprintf(err, errsz, "%s: %s name too long", m->type, what), -1;
-    if (op_input_index(d, name) < 0)
+    const int input = op_input_index(d, name);
+    if (input < 0)
         return snprintf(err, errsz, "%s: op %s has no input '%s' for the %s to bind to", m->type, d->name, name,
                         what), -1;
     if (tg_module_tensor(m, name)) return snprintf(err, errsz, "%s: '%s' is already set", m->type, name), -1;
+    /* an op that marks its parameter inputs (every built-in with one) says which kind binds where */
+    const bool param_input = (d->param_inputs & TG_INPUT_BIT(input)) != 0;
+    if (d->param_inputs && param_input == buffer)
+        return snprintf(err, errsz, "%s: input '%s' of op %s takes a %s, not a %s", m->type, name, d->name,
+                        param_input ? "parameter" : "buffer", what), -1;
     if ((buffer ? m->n_buffers : m->n_params) == (buffer ? TG_MODULE_MAX_BUFFERS : TG_MODULE_MAX_PARAMS))
         return snprintf(err, errsz, "%s: more than %d %ss (TG_MODULE_MAX_%s)", m->type,
                         buffer ? TG_MODULE_MAX_BUFFERS : TG_MODULE_MAX_PARAMS, what, buffer ? "BUFFERS" : "PARAMS"),
@@ -652,9 +658,14 @@ int64_t tg_module_param_count(tg_module *m)
 void tg_module_init(tg_module *m, tg_init_kind kind, tg_rng *rng)
 {
     if (!m) return;
-    const bool weighted = m->kind == TG_MOD_OP && m->n_params >= 1 && !strcmp(m->param_names[0], "weight") &&
-                          (strstr(m->type, "conv") || !strcmp(m->type, "linear"));
-    if (weighted) init_pair(m->params[0], m->n_params > 1 ? m->params[1] : NULL, kind, rng);
+    /* the op says which input is a fan-in weight (conv, linear) and that its bias follows it */
+    const tg_op_desc *d = m->kind == TG_MOD_OP ? tg_op_get(m->op) : NULL;
+    for (int i = 0; d && d->input_names && i < d->max_inputs; i++)
+        if (d->fan_in_inputs & TG_INPUT_BIT(i)) {
+            tg_tensor *w = tg_module_tensor(m, d->input_names[i]);
+            tg_tensor *b = i + 1 < d->max_inputs ? tg_module_tensor(m, d->input_names[i + 1]) : NULL;
+            if (w) init_pair(w, b, kind, rng);
+        }
     for (int i = 0; i < m->n_children; i++) tg_module_init(m->children[i], kind, rng);
 }
 

@@ -332,12 +332,12 @@ const tg_op_desc tg_op_desc_relu = {
     .summary = "max(x, 0)"};
 const tg_op_desc tg_op_desc_leaky_relu = {
     .name = "leaky_relu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = leaky_relu_attrs, .n_attrs = 1, .attr_size = sizeof(tg_leaky_relu_attr),
+    .attrs = leaky_relu_attrs, .n_attrs = TG_N_ATTRS(leaky_relu_attrs), .attr_size = sizeof(tg_leaky_relu_attr),
     .shape = same_shape, .forward = leaky_relu_forward, .backward = leaky_relu_backward,
     .summary = "x for x > 0, else negative_slope * x"};
 const tg_op_desc tg_op_desc_elu = {
     .name = "elu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = elu_attrs, .n_attrs = 1, .attr_size = sizeof(tg_elu_attr),
+    .attrs = elu_attrs, .n_attrs = TG_N_ATTRS(elu_attrs), .attr_size = sizeof(tg_elu_attr),
     .shape = same_shape, .forward = elu_forward, .backward = elu_backward,
     .summary = "x for x > 0, else alpha * (exp(x) - 1)"};
 const tg_op_desc tg_op_desc_sigmoid = {
@@ -350,22 +350,22 @@ const tg_op_desc tg_op_desc_tanh = {
     .summary = "hyperbolic tangent"};
 const tg_op_desc tg_op_desc_gelu = {
     .name = "gelu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = gelu_attrs, .n_attrs = 1, .attr_size = sizeof(tg_gelu_attr),
+    .attrs = gelu_attrs, .n_attrs = TG_N_ATTRS(gelu_attrs), .attr_size = sizeof(tg_gelu_attr),
     .shape = same_shape, .forward = gelu_forward, .backward = gelu_backward,
     .summary = "x * Phi(x) (exact, erf) or its tanh approximation (approximate=tanh)"};
 const tg_op_desc tg_op_desc_softmax = {
     .name = "softmax", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = softmax_attrs, .n_attrs = 1, .attr_size = sizeof(tg_softmax_attr),
+    .attrs = softmax_attrs, .n_attrs = TG_N_ATTRS(softmax_attrs), .attr_size = sizeof(tg_softmax_attr),
     .shape = softmax_shape, .forward = softmax_forward, .backward = softmax_backward,
     .summary = "exp(x) / sum exp(x) along dim (max-shifted)"};
 const tg_op_desc tg_op_desc_log_softmax = {
     .name = "log_softmax", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = softmax_attrs, .n_attrs = 1, .attr_size = sizeof(tg_softmax_attr),
+    .attrs = softmax_attrs, .n_attrs = TG_N_ATTRS(softmax_attrs), .attr_size = sizeof(tg_softmax_attr),
     .shape = log_softmax_shape, .forward = log_softmax_forward, .backward = log_softmax_backward,
     .summary = "x - log sum exp(x) along dim (max-shifted)"};
 const tg_op_desc tg_op_desc_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = dropout_attrs, .n_attrs = 2, .attr_size = sizeof(tg_dropout_attr),
+    .attrs = dropout_attrs, .n_attrs = TG_N_ATTRS(dropout_attrs), .attr_size = sizeof(tg_dropout_attr),
     .shape = dropout_shape, .forward = dropout_forward, .backward = dropout_backward,
     .summary = "training: zeroes each element with probability p, scales the rest by 1/(1-p)"};
 

@@ -389,8 +389,8 @@ static double torch_pow(double x, double p)
     return p == 0.5 ? sqrt(x) : p == -0.5 ? 1 / sqrt(x) : pow(x, p);
 }
 #define POW_P (((const tg_pow_attr *)attr)->exponent)
-UNARY_OP(pow, torch_pow(x, POW_P), POW_P == 0 ? 0 : g * POW_P * torch_pow(x, POW_P - 1), pow_attrs, 1,
-         sizeof(tg_pow_attr), 1u, "x ** exponent elementwise (scalar exponent, default 2)")
+UNARY_OP(pow, torch_pow(x, POW_P), POW_P == 0 ? 0 : g * POW_P * torch_pow(x, POW_P - 1), pow_attrs,
+         TG_N_ATTRS(pow_attrs), sizeof(tg_pow_attr), 1u, "x ** exponent elementwise (scalar exponent, default 2)")
 
 tg_tensor *tg_neg(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_NEG, &x, 1, NULL); }
 tg_tensor *tg_exp(tg_tape *t, tg_tensor *x) { return tg_op_apply(t, TG_OP_EXP, &x, 1, NULL); }

@@ -3,14 +3,18 @@
  * One N-d implementation (spatial rank 1..3) serves all six convolutions; the attribute names and
  * semantics are PyTorch's (torch.nn.functional.conv*, conv_transpose*). Convolution is
  * cross-correlation. The backward follows DESIGN.md § Numerics: dX is the full convolution of dY
- * (zero-inserted by the stride) with the 180°-rotated, channel-swapped filter, run by the forward
- * kernel itself (with a stride, one stride-1 convolution per phase of the stride, so the inserted
- * zeros are never multiplied); an im2col/col2im + GEMM path computes the same
- * (tg_conv_set_dx_path picks).
- * Transposed convolution's forward is that dX path and its backward is conv's forward.
+ * (zero-inserted by the stride) with the 180°-rotated, channel-swapped filter; dW is the
+ * correlation of X with dY (the math in one place: ops/conv.c's header comment). Transposed
+ * convolution's forward is that dX and its backward is conv's forward.
  *
- * Scratch (im2col columns, phase outputs, rotated filters, channel-blocked inputs) comes from the tape's arena,
- * sized once per call. Errors return NULL with one line naming the op, the argument and shapes.
+ * Several algorithms compute these (ops/kernels/conv_engine.h): the reference loops, im2col +
+ * GEMM, Winograd, a direct kernel for depthwise; for dX the rotated filter run by the forward
+ * kernel (one stride-1 convolution per phase of the stride, so the inserted zeros are never
+ * multiplied) or col2im of W^T dY. By default the fastest measured for the shape runs; the
+ * attributes algo= and dx_algo= (or tg_conv_set_algo / tg_conv_set_dx_path) choose one.
+ *
+ * Scratch comes from the tape's arena, sized up front by the engine. Errors return NULL with one
+ * line naming the op, the argument and shapes.
  *
  *   tg_conv_attr a;
  *   tg_attr_defaults(TG_OP_CONV2D, &a);
@@ -27,40 +31,53 @@
  * spatial dim. padding may be "same" (v[0] == TG_CONV_PAD_SAME, n == 0; stride 1 only) or
  * "valid" (TG_CONV_PAD_VALID). padding_mode is a tg_pad_mode: zeros (TG_PAD_CONSTANT), reflect,
  * replicate, circular (convolutions only). output_padding and padding_mode do not both apply:
- * output_padding is for transposed convolutions (each < stride or < dilation). */
+ * output_padding is for transposed convolutions (each < stride or < dilation). algo and dx_algo
+ * ("auto", the default, defers to tg_conv_set_algo / tg_conv_set_dx_path) choose the algorithm of
+ * this call; every choice gives the same values up to rounding. */
 typedef struct tg_conv_attr {
     tg_ints stride, padding, dilation, output_padding;
     int groups;
     int padding_mode;
+    int algo;    /* tg_conv_algo for this call (TG_CONV_ALGO_AUTO: the process-wide setting) */
+    int dx_algo; /* tg_conv_dx_path for this call (TG_CONV_DX_AUTO: the process-wide setting) */
 } tg_conv_attr;
 #define TG_CONV_PAD_SAME (-1)
 #define TG_CONV_PAD_VALID (-2)
 
-/* How the gradient of the convolution's input is computed (both give the same values). */
+/* How the gradient of the convolution's input is computed (all give the same values up to
+ * rounding; `dx_algo=` in tg op and the attribute struct chooses per call). */
 typedef enum tg_conv_dx_path {
-    TG_CONV_DX_AUTO,    /* the faster of the two for the shape (the default) */
-    TG_CONV_DX_ROTATED, /* forward kernel on (zero-inserted) dY with the rotated filter, by phases */
-    TG_CONV_DX_COL2IM,  /* W^T dY by GEMM, then col2im */
+    TG_CONV_DX_AUTO,      /* the faster path for the shape (the default) */
+    TG_CONV_DX_ROTATED,   /* forward kernel on (zero-inserted) dY with the rotated filter, by phases */
+    TG_CONV_DX_COL2IM,    /* W^T dY by GEMM, then col2im */
+    TG_CONV_DX_REFERENCE, /* the reference loops: literally the full convolution of the zero-inserted
+                             dY with the rotated, channel-swapped filter (slow; tests, teaching) */
 } tg_conv_dx_path;
-/* Chooses the dX path for every later backward (process-wide; benchmarks and tests). */
+/* Chooses the dX path for every later backward (process-wide; benchmarks and tests). Until set,
+ * the environment variable TG_CONV_DX_PATH ("auto", "rotated", "col2im", "reference") decides
+ * at first use. */
 void tg_conv_set_dx_path(tg_conv_dx_path path);
 tg_conv_dx_path tg_conv_get_dx_path(void);
-/* Name of a path ("auto", "rotated", "col2im"). */
+/* Name of a path ("auto", "rotated", "col2im", "reference"). */
 const char *tg_conv_dx_path_name(tg_conv_dx_path path);
 
-/* How 2-D 3x3 stride-1 dilation-1 single-group convolutions run their forward kernel (also the
- * rotated dX path's, which is such a convolution): im2col + GEMM, or Winograd F(2x2,3x3)
- * (2.25x fewer multiplies, a few ulps more float32 rounding; docs/convolution.md). */
+/* How convolutions run their forward kernel (also the rotated dX path's, which is such a
+ * convolution) and dW: im2col + GEMM, or for 2-D 3x3 stride-1 dilation-1 single-group ones
+ * Winograd F(2x2,3x3) (2.25x fewer multiplies, a few ulps more float32 rounding;
+ * docs/convolution.md), or the reference loops. */
 typedef enum tg_conv_algo {
-    TG_CONV_ALGO_AUTO,     /* Winograd where measured faster (the default) */
-    TG_CONV_ALGO_GEMM,     /* always im2col + GEMM */
-    TG_CONV_ALGO_WINOGRAD, /* Winograd wherever the geometry allows */
+    TG_CONV_ALGO_AUTO,      /* Winograd where measured faster (the default) */
+    TG_CONV_ALGO_GEMM,      /* always im2col + GEMM */
+    TG_CONV_ALGO_WINOGRAD,  /* Winograd wherever the geometry allows */
+    TG_CONV_ALGO_REFERENCE, /* the reference loops for the forward and dW, every geometry (slow;
+                               tests, teaching: ops/kernels/conv_reference.c) */
 } tg_conv_algo;
-/* Chooses the algorithm for every later call (process-wide; benchmarks and tests). Until set,
- * the environment variable TG_CONV_ALGO ("auto", "gemm", "winograd") decides at first use. */
+/* Chooses the algorithm for every later call (process-wide; benchmarks and tests); `algo=` in
+ * tg op and the attribute struct chooses per call. Until set, the environment variable
+ * TG_CONV_ALGO ("auto", "gemm", "winograd", "reference") decides at first use. */
 void tg_conv_set_algo(tg_conv_algo algo);
 tg_conv_algo tg_conv_get_algo(void);
-/* Name of an algorithm ("auto", "gemm", "winograd"). */
+/* Name of an algorithm ("auto", "gemm", "winograd", "reference"). */
 const char *tg_conv_algo_name(tg_conv_algo algo);
 
 /* x:[N,C,L] / [N,C,H,W] / [N,C,D,H,W], w:[O,C/groups,k...], b:[O] or NULL -> y:[N,O,out...].

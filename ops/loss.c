@@ -233,32 +233,33 @@ static void l1_loss_backward(tg_tape *t, tg_node *node) { pointwise_loss_backwar
 
 /* ---- descriptors ---- */
 
+#define ATTR_REDUCTION {"reduction", TG_ATTR_ENUM, offsetof(tg_loss_attr, reduction), "mean", .names = reduction_names}
 static const tg_attr_desc class_loss_attrs[] = {
-    {"reduction", TG_ATTR_ENUM, offsetof(tg_loss_attr, reduction), "mean", .names = reduction_names},
+    ATTR_REDUCTION,
     {"ignore_index", TG_ATTR_INT, offsetof(tg_loss_attr, ignore_index), "-100", .nullable = false},
 };
+static const tg_attr_desc pair_loss_attrs[] = {ATTR_REDUCTION}; /* mse/l1 take only the reduction */
 static const char *const class_inputs[] = {"input", "target"};
 static const char *const pair_inputs[] = {"input", "target"};
 
 const tg_op_desc tg_op_desc_cross_entropy = {
     .name = "cross_entropy", .min_inputs = 2, .max_inputs = 2, .input_names = class_inputs,
-    .int_inputs = 1u << 1, .attrs = class_loss_attrs, .n_attrs = 2, .attr_size = sizeof(tg_loss_attr),
+    .int_inputs = TG_INPUT_BIT(1), .attrs = class_loss_attrs, .n_attrs = TG_N_ATTRS(class_loss_attrs), .attr_size = sizeof(tg_loss_attr),
     .shape = cross_entropy_shape, .forward = cross_entropy_forward, .backward = cross_entropy_backward,
     .summary = "softmax cross-entropy of logits against int64 class labels (F.cross_entropy)"};
 const tg_op_desc tg_op_desc_nll_loss = {
     .name = "nll_loss", .min_inputs = 2, .max_inputs = 2, .input_names = class_inputs,
-    .int_inputs = 1u << 1, .attrs = class_loss_attrs, .n_attrs = 2, .attr_size = sizeof(tg_loss_attr),
+    .int_inputs = TG_INPUT_BIT(1), .attrs = class_loss_attrs, .n_attrs = TG_N_ATTRS(class_loss_attrs), .attr_size = sizeof(tg_loss_attr),
     .shape = nll_loss_shape, .forward = nll_loss_forward, .backward = nll_loss_backward,
     .summary = "negative log-likelihood of log-probabilities against int64 class labels (F.nll_loss)"};
-/* mse/l1 take only the reduction: the first entry of the same table */
 const tg_op_desc tg_op_desc_mse_loss = {
     .name = "mse_loss", .min_inputs = 2, .max_inputs = 2, .input_names = pair_inputs,
-    .attrs = class_loss_attrs, .n_attrs = 1, .attr_size = sizeof(tg_loss_attr),
+    .attrs = pair_loss_attrs, .n_attrs = TG_N_ATTRS(pair_loss_attrs), .attr_size = sizeof(tg_loss_attr),
     .shape = mse_loss_shape, .forward = mse_loss_forward, .backward = mse_loss_backward,
     .summary = "mean squared error (F.mse_loss)"};
 const tg_op_desc tg_op_desc_l1_loss = {
     .name = "l1_loss", .min_inputs = 2, .max_inputs = 2, .input_names = pair_inputs,
-    .attrs = class_loss_attrs, .n_attrs = 1, .attr_size = sizeof(tg_loss_attr),
+    .attrs = pair_loss_attrs, .n_attrs = TG_N_ATTRS(pair_loss_attrs), .attr_size = sizeof(tg_loss_attr),
     .shape = l1_loss_shape, .forward = l1_loss_forward, .backward = l1_loss_backward,
     .summary = "mean absolute error (F.l1_loss)"};
 

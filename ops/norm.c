@@ -17,7 +17,7 @@ typedef enum norm_kind { NORM_BATCH, NORM_LAYER, NORM_INSTANCE, NORM_GROUP, NORM
 static const char *const norm_names[] = {"batch_norm", "layer_norm", "instance_norm", "group_norm", "frn"};
 
 /* Input positions: batch/instance norm take running stats first (F order), the others do not. */
-enum { IN_X = 0, IN_RUNNING_MEAN = 1, IN_RUNNING_VAR = 2, IN_NUM_BATCHES = 5 };
+enum { IN_X = 0, IN_RUNNING_MEAN = 1, IN_RUNNING_VAR = 2, IN_WEIGHT = 3, IN_BIAS = 4, IN_NUM_BATCHES = 5 };
 static bool has_running(norm_kind k) { return k == NORM_BATCH || k == NORM_INSTANCE; }
 static int weight_index(norm_kind k) { return has_running(k) ? 3 : 1; }
 
@@ -346,36 +346,43 @@ static const char *const running_inputs[] = {"input", "running_mean", "running_v
                                              "num_batches_tracked"};
 static const char *const affine_inputs[] = {"input", "weight", "bias"};
 
-#define RUNNING_BITS ((1u << IN_RUNNING_MEAN) | (1u << IN_RUNNING_VAR))
+#define RUNNING_BITS (TG_INPUT_BIT(IN_RUNNING_MEAN) | TG_INPUT_BIT(IN_RUNNING_VAR))
+#define RUNNING_AFFINE_BITS (TG_INPUT_BIT(IN_WEIGHT) | TG_INPUT_BIT(IN_BIAS))
+#define AFFINE_BITS TG_INPUT_BITS(1, 2) /* affine_inputs: weight, bias */
 
 const tg_op_desc tg_op_desc_batch_norm = {
     .name = "batch_norm", .min_inputs = 1, .max_inputs = 6, .input_names = running_inputs,
-    .optional_inputs = 0x3eu, .int_inputs = 1u << IN_NUM_BATCHES,
+    .optional_inputs = TG_INPUT_BITS(IN_RUNNING_MEAN, IN_NUM_BATCHES), .int_inputs = TG_INPUT_BIT(IN_NUM_BATCHES),
+    .param_inputs = RUNNING_AFFINE_BITS,
     .nograd_inputs = RUNNING_BITS | (1u << IN_NUM_BATCHES),
     .updated_inputs = RUNNING_BITS | (1u << IN_NUM_BATCHES), .positive_inputs = 1u << IN_RUNNING_VAR,
-    .attrs = batch_norm_attrs, .n_attrs = 3, .attr_size = sizeof(tg_norm_attr),
+    .attrs = batch_norm_attrs, .n_attrs = TG_N_ATTRS(batch_norm_attrs), .attr_size = sizeof(tg_norm_attr),
     .shape = batch_norm_shape, .forward = batch_norm_forward, .backward = batch_norm_backward,
     .summary = "batch normalization over N and the spatial dims, per channel (running stats updated)"};
 const tg_op_desc tg_op_desc_instance_norm = {
     .name = "instance_norm", .min_inputs = 1, .max_inputs = 5, .input_names = running_inputs,
-    .optional_inputs = 0x1eu, .nograd_inputs = RUNNING_BITS, .updated_inputs = RUNNING_BITS,
-    .positive_inputs = 1u << IN_RUNNING_VAR, .attrs = instance_norm_attrs, .n_attrs = 3,
+    .optional_inputs = TG_INPUT_BITS(IN_RUNNING_MEAN, IN_BIAS), .param_inputs = RUNNING_AFFINE_BITS,
+    .nograd_inputs = RUNNING_BITS, .updated_inputs = RUNNING_BITS,
+    .positive_inputs = 1u << IN_RUNNING_VAR, .attrs = instance_norm_attrs, .n_attrs = TG_N_ATTRS(instance_norm_attrs),
     .attr_size = sizeof(tg_norm_attr), .shape = instance_norm_shape, .forward = instance_norm_forward,
     .backward = instance_norm_backward,
     .summary = "instance normalization per sample and channel over the spatial dims"};
 const tg_op_desc tg_op_desc_layer_norm = {
     .name = "layer_norm", .min_inputs = 1, .max_inputs = 3, .input_names = affine_inputs,
-    .optional_inputs = 0x6u, .attrs = layer_norm_attrs, .n_attrs = 2, .attr_size = sizeof(tg_norm_attr),
+    .optional_inputs = AFFINE_BITS, .param_inputs = AFFINE_BITS, .attrs = layer_norm_attrs,
+    .n_attrs = TG_N_ATTRS(layer_norm_attrs), .attr_size = sizeof(tg_norm_attr),
     .shape = layer_norm_shape, .forward = layer_norm_forward, .backward = layer_norm_backward,
     .summary = "layer normalization over the last dims (normalized_shape), elementwise affine"};
 const tg_op_desc tg_op_desc_group_norm = {
     .name = "group_norm", .min_inputs = 1, .max_inputs = 3, .input_names = affine_inputs,
-    .optional_inputs = 0x6u, .attrs = group_norm_attrs, .n_attrs = 2, .attr_size = sizeof(tg_norm_attr),
+    .optional_inputs = AFFINE_BITS, .param_inputs = AFFINE_BITS, .attrs = group_norm_attrs,
+    .n_attrs = TG_N_ATTRS(group_norm_attrs), .attr_size = sizeof(tg_norm_attr),
     .shape = group_norm_shape, .forward = group_norm_forward, .backward = group_norm_backward,
     .summary = "group normalization: per sample over groups of channels, per-channel affine"};
 const tg_op_desc tg_op_desc_frn = {
     .name = "frn", .min_inputs = 1, .max_inputs = 3, .input_names = affine_inputs,
-    .optional_inputs = 0x6u, .attrs = frn_attrs, .n_attrs = 1, .attr_size = sizeof(tg_norm_attr),
+    .optional_inputs = AFFINE_BITS, .param_inputs = AFFINE_BITS, .attrs = frn_attrs,
+    .n_attrs = TG_N_ATTRS(frn_attrs), .attr_size = sizeof(tg_norm_attr),
     .shape = frn_shape, .forward = frn_forward, .backward = frn_backward,
     .summary = "filter response normalization x/sqrt(mean(x^2)+eps) per sample and channel"};
 
@@ -427,7 +434,8 @@ static void tlu_backward(tg_tape *t, tg_node *node)
 
 static const char *const tlu_inputs[] = {"input", "tau"};
 const tg_op_desc tg_op_desc_tlu = {
-    .name = "tlu", .min_inputs = 2, .max_inputs = 2, .input_names = tlu_inputs, .shape = tlu_shape,
+    .name = "tlu", .min_inputs = 2, .max_inputs = 2, .input_names = tlu_inputs,
+    .param_inputs = TG_INPUT_BIT(1), .shape = tlu_shape,
     .forward = tlu_forward, .backward = tlu_backward,
     .summary = "thresholded linear unit max(x, tau[c]) (pairs with frn)"};
 

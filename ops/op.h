@@ -65,6 +65,13 @@ typedef int (*tg_shape_fn)(tg_tape *t, tg_tensor *const *in, int n_in, void *att
 typedef int (*tg_forward_fn)(tg_tape *t, tg_node *n);
 typedef void (*tg_backward_fn)(tg_tape *t, tg_node *n);
 
+/* Bit of input i in the descriptors' input masks below. */
+#define TG_INPUT_BIT(i) (1u << (i))
+/* Bits of inputs first..last (inclusive). */
+#define TG_INPUT_BITS(first, last) (((1u << ((last) + 1)) - 1u) & ~((1u << (first)) - 1u))
+/* Number of entries of a static attribute table (for tg_op_desc.n_attrs). */
+#define TG_N_ATTRS(table) ((int)(sizeof(table) / sizeof((table)[0])))
+
 typedef struct tg_op_desc {
     const char *name;
     int min_inputs, max_inputs;
@@ -75,6 +82,13 @@ typedef struct tg_op_desc {
     uint32_t updated_inputs;        /* bit i: updated in place by the forward (running stats) */
     uint32_t positive_inputs;       /* bit i: only positive values make sense (log, sqrt, running
                                        variance): `tg gradcheck` draws them from [0.5, 1.5] */
+    uint32_t param_inputs;          /* bit i: a learned parameter when a layer holds it (weight, bias,
+                                       affine); the other inputs a layer holds are buffers */
+    uint32_t fan_in_inputs;         /* bit i: a weight tg_module_init draws from its fan-in (Kaiming or
+                                       Xavier), with input i + 1 as its bias (conv, linear) */
+    int spatial_dims;               /* convolutions and pooling: spatial dims of the input (1..3; the
+                                       input is [N, C, spatial...]); 0: not fixed */
+    bool transposed;                /* conv_transpose*: the forward is the convolution's dX */
     const tg_attr_desc *attrs;
     int n_attrs;
     size_t attr_size;
@@ -84,7 +98,8 @@ typedef struct tg_op_desc {
     const char *summary;            /* one line for `tg op --list` and docs */
 } tg_op_desc;
 
-/* The op ids. The table in ops/registry.c is indexed by these and guarded by a static assert. */
+/* The op ids. The table in ops/registry.c is indexed by these with designated initializers;
+ * tg_op_builtin_missing() (tested) finds an id left without a descriptor. */
 typedef enum tg_op_id {
     /* elementwise arithmetic (NumPy broadcasting) */
     TG_OP_ADD, TG_OP_SUB, TG_OP_MUL, TG_OP_DIV,
@@ -124,6 +139,9 @@ typedef enum tg_op_id {
 const tg_op_desc *tg_op_get(int id);
 /* Id of an op by name, or -1. */
 int tg_op_find(const char *name);
+/* The first built-in id whose table entry is missing, or -1 when every id has its descriptor
+ * (tests/test_graph.c checks it: a static assert on the count alone passes with a hole). */
+int tg_op_builtin_missing(void);
 /* Number of ops, built-in plus registered. */
 int tg_op_count(void);
 /* Adds a user-defined op (custom layers); returns its id, or -1 when the table is full or the

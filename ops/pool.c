@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/index_math.h"
 #include "kernels/pool.h"
 
 typedef enum pool_reduce { POOL_MAX, POOL_AVG, POOL_UNPOOL } pool_reduce;
@@ -121,7 +122,7 @@ static int resolve_tuple(shape_ctx *c, const char *name, tg_ints *v, int64_t min
 static int64_t sliding_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode)
 {
     int64_t num = in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
-    int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1; /* floor division */
+    int64_t out = tg_floor_div(num, s) + 1;
     if (ceil_mode && out > 0 && (out - 1) * s >= in + p) out--;
     return out;
 }
@@ -443,10 +444,9 @@ POOL_SHAPE_FN(max_unpool3d_shape, TG_OP_MAX_UNPOOL3D)
 static const char *const pool_inputs[] = {"input"};
 static const char *const unpool_inputs[] = {"input", "indices"};
 
-#define N_ATTRS(table) ((int)(sizeof table / sizeof table[0]))
 #define POOL_DESC(var, op_name, table, text)                                                       \
     const tg_op_desc var = {.name = #op_name, .min_inputs = 1, .max_inputs = 1,                     \
-                            .input_names = pool_inputs, .attrs = table, .n_attrs = N_ATTRS(table), \
+                            .input_names = pool_inputs, .attrs = table, .n_attrs = TG_N_ATTRS(table), \
                             .attr_size = sizeof(tg_pool_attr), .shape = op_name##_shape,           \
                             .forward = pool_forward, .backward = pool_backward, .summary = text}
 POOL_DESC(tg_op_desc_max_pool1d, max_pool1d, max_pool_attrs, "1-D max pooling (gradient routed to the first maximum)");
@@ -469,8 +469,8 @@ const tg_op_desc tg_op_desc_global_max_pool = {
 
 #define UNPOOL_DESC(var, op_name, text)                                                            \
     const tg_op_desc var = {.name = #op_name, .min_inputs = 2, .max_inputs = 2,                     \
-                            .input_names = unpool_inputs, .int_inputs = 1u << 1,                   \
-                            .attrs = unpool_attrs, .n_attrs = N_ATTRS(unpool_attrs),               \
+                            .input_names = unpool_inputs, .int_inputs = TG_INPUT_BIT(1),           \
+                            .attrs = unpool_attrs, .n_attrs = TG_N_ATTRS(unpool_attrs),               \
                             .attr_size = sizeof(tg_pool_attr), .shape = op_name##_shape,           \
                             .forward = unpool_forward, .backward = unpool_backward, .summary = text}
 UNPOOL_DESC(tg_op_desc_max_unpool1d, max_unpool1d, "1-D max-unpool: scatter through max_pool1d indices");

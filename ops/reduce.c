@@ -195,17 +195,17 @@ static void max_backward(tg_tape *t, tg_node *node)
 
 const tg_op_desc tg_op_desc_sum = {
     .name = "sum", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs,
-    .attrs = reduce_attrs, .n_attrs = 2, .attr_size = sizeof(tg_reduce_attr),
+    .attrs = reduce_attrs, .n_attrs = TG_N_ATTRS(reduce_attrs), .attr_size = sizeof(tg_reduce_attr),
     .shape = sum_shape, .forward = sum_forward, .backward = sum_backward,
     .summary = "sum over all dims or one dim (torch.sum)"};
 const tg_op_desc tg_op_desc_mean = {
     .name = "mean", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs,
-    .attrs = reduce_attrs, .n_attrs = 2, .attr_size = sizeof(tg_reduce_attr),
+    .attrs = reduce_attrs, .n_attrs = TG_N_ATTRS(reduce_attrs), .attr_size = sizeof(tg_reduce_attr),
     .shape = mean_shape, .forward = mean_forward, .backward = mean_backward,
     .summary = "mean over all dims or one dim (torch.mean)"};
 const tg_op_desc tg_op_desc_max = {
     .name = "max", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs,
-    .attrs = reduce_attrs, .n_attrs = 2, .attr_size = sizeof(tg_reduce_attr),
+    .attrs = reduce_attrs, .n_attrs = TG_N_ATTRS(reduce_attrs), .attr_size = sizeof(tg_reduce_attr),
     .shape = max_shape, .forward = max_forward, .backward = max_backward,
     .summary = "maximum over all dims or one dim (values of torch.max; gradient to the first maximum "
                "along dim, split among ties over all dims)"};

@@ -63,7 +63,9 @@ extern const tg_op_desc tg_op_desc_group_norm;
 extern const tg_op_desc tg_op_desc_frn;
 extern const tg_op_desc tg_op_desc_tlu;
 
-const tg_op_desc *const tg_builtin_ops[TG_OP_COUNT] = {
+/* Sized by its initializers: a missing last entry shrinks it (the static assert below), a missing
+ * entry inside leaves a NULL hole (tg_op_builtin_missing, tested). */
+const tg_op_desc *const tg_builtin_ops[] = {
     [TG_OP_ADD] = &tg_op_desc_add,
     [TG_OP_SUB] = &tg_op_desc_sub,
     [TG_OP_MUL] = &tg_op_desc_mul,
@@ -126,6 +128,12 @@ const tg_op_desc *const tg_builtin_ops[TG_OP_COUNT] = {
     [TG_OP_TLU] = &tg_op_desc_tlu,
 };
 
-/* One entry per id: a new id without a descriptor (or the reverse) fails to compile. */
-_Static_assert(sizeof tg_builtin_ops / sizeof tg_builtin_ops[0] == TG_OP_COUNT && TG_OP_COUNT == 60,
-               "ops/registry.c and tg_op_id disagree");
+_Static_assert(sizeof tg_builtin_ops / sizeof tg_builtin_ops[0] == TG_OP_COUNT,
+               "ops/registry.c has no descriptor for the last tg_op_id (or one past it)");
+
+int tg_op_builtin_missing(void)
+{
+    for (int id = 0; id < TG_OP_COUNT; id++)
+        if (!tg_builtin_ops[id]) return id;
+    return -1;
+}

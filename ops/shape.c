@@ -472,42 +472,41 @@ static const tg_attr_desc pad_attrs[] = {
 static const char *const concat_inputs[] = {"tensor0", "tensor1", "tensor2", "tensor3", "tensor4", "tensor5"};
 _Static_assert(sizeof concat_inputs / sizeof *concat_inputs == TG_MAX_INPUTS, "one name per concat input");
 
-#define N_ATTRS(table) ((int)(sizeof table / sizeof *table))
 
 const tg_op_desc tg_op_desc_reshape = {
     .name = "reshape", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = reshape_attrs, .n_attrs = N_ATTRS(reshape_attrs), .attr_size = sizeof(tg_reshape_attr),
+    .attrs = reshape_attrs, .n_attrs = TG_N_ATTRS(reshape_attrs), .attr_size = sizeof(tg_reshape_attr),
     .shape = reshape_shape, .forward = copy_forward, .backward = copy_backward,
     .summary = "same values in a new shape; one -1 is inferred (torch.reshape)"};
 const tg_op_desc tg_op_desc_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = flatten_attrs, .n_attrs = N_ATTRS(flatten_attrs), .attr_size = sizeof(tg_flatten_attr),
+    .attrs = flatten_attrs, .n_attrs = TG_N_ATTRS(flatten_attrs), .attr_size = sizeof(tg_flatten_attr),
     .shape = flatten_shape, .forward = copy_forward, .backward = copy_backward,
     .summary = "merges dims start_dim..end_dim (torch.flatten)"};
 const tg_op_desc tg_op_desc_permute = {
     .name = "permute", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = permute_attrs, .n_attrs = N_ATTRS(permute_attrs), .attr_size = sizeof(tg_permute_attr),
+    .attrs = permute_attrs, .n_attrs = TG_N_ATTRS(permute_attrs), .attr_size = sizeof(tg_permute_attr),
     .shape = permute_shape, .forward = permute_forward, .backward = permute_backward,
     .summary = "reorders dims: output dim i is input dim dims[i] (torch.permute)"};
 const tg_op_desc tg_op_desc_transpose = {
     .name = "transpose", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = transpose_attrs, .n_attrs = N_ATTRS(transpose_attrs), .attr_size = sizeof(tg_transpose_attr),
+    .attrs = transpose_attrs, .n_attrs = TG_N_ATTRS(transpose_attrs), .attr_size = sizeof(tg_transpose_attr),
     .shape = transpose_shape, .forward = permute_forward, .backward = permute_backward,
     .summary = "swaps dims dim0 and dim1 (torch.transpose)"};
 const tg_op_desc tg_op_desc_concat = {
     .name = "concat", .min_inputs = 1, .max_inputs = TG_MAX_INPUTS, .input_names = concat_inputs,
     .optional_inputs = ((1u << TG_MAX_INPUTS) - 1) & ~1u, /* any count: concat_shape rejects NULLs among the n given */
-    .attrs = concat_attrs, .n_attrs = N_ATTRS(concat_attrs), .attr_size = sizeof(tg_concat_attr),
+    .attrs = concat_attrs, .n_attrs = TG_N_ATTRS(concat_attrs), .attr_size = sizeof(tg_concat_attr),
     .shape = concat_shape, .forward = concat_forward, .backward = concat_backward,
     .summary = "joins tensors along dim (torch.cat)"};
 const tg_op_desc tg_op_desc_slice = {
     .name = "slice", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = slice_attrs, .n_attrs = N_ATTRS(slice_attrs), .attr_size = sizeof(tg_slice_attr),
+    .attrs = slice_attrs, .n_attrs = TG_N_ATTRS(slice_attrs), .attr_size = sizeof(tg_slice_attr),
     .shape = slice_shape, .forward = slice_forward, .backward = slice_backward,
     .summary = "x[start:end:step] along dim (Python slice semantics, step >= 1)"};
 const tg_op_desc tg_op_desc_pad = {
     .name = "pad", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .attrs = pad_attrs, .n_attrs = N_ATTRS(pad_attrs), .attr_size = sizeof(tg_pad_attr),
+    .attrs = pad_attrs, .n_attrs = TG_N_ATTRS(pad_attrs), .attr_size = sizeof(tg_pad_attr),
     .shape = pad_shape, .forward = pad_forward, .backward = pad_backward,
     .summary = "pads the trailing dims: constant, reflect, replicate or circular (F.pad)"};
 

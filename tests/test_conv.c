@@ -287,30 +287,29 @@ START_TEST(implicit_im2col_gemm_matches_explicit)
 }
 END_TEST
 
-/* dW = corr(X, dY) by naive loops in double (w:[O, C/g, k...]). */
-static void ref_conv_dw(const ref_cfg *c, const tg_real *x, const tg_real *dy, double *dw)
+/* The oracle for gradients: the library's reference convolution (algo=reference,
+ * dx_algo=reference: the definitions as loops, ops/kernels/conv_reference.c; its forward is held
+ * to ref_conv above, its gradients to gradchecks and PyTorch's fixtures). Runs case r's op on
+ * its own tape with upstream gradient dy and returns dX and dW (either may be NULL) as doubles. */
+static void reference_grads(const ref_case *r, const tg_tensor *dy, double *dx, double *dw)
 {
-    int64_t out[3], cg = c->c / c->groups, og = c->o / c->groups;
-    for (int i = 0; i < 3; i++) out[i] = ref_conv_out(c, i);
-    int64_t taps = c->k[0] * c->k[1] * c->k[2];
-    for (int64_t i = 0; i < c->o * cg * taps; i++) dw[i] = 0;
-    for (int64_t n = 0; n < c->n; n++)
-        for (int64_t o = 0; o < c->o; o++)
-            for (int64_t ci = 0; ci < cg; ci++)
-                for (int64_t t = 0; t < taps; t++) {
-                    int64_t a = t / (c->k[1] * c->k[2]), e = t / c->k[2] % c->k[1], f = t % c->k[2];
-                    double acc = 0;
-                    for (int64_t z = 0; z < out[0]; z++)
-                        for (int64_t h = 0; h < out[1]; h++)
-                            for (int64_t v = 0; v < out[2]; v++) {
-                                int64_t iz = z * c->s[0] + a * c->d[0] - c->p[0], ih = h * c->s[1] + e * c->d[1] - c->p[1];
-                                int64_t iw = v * c->s[2] + f * c->d[2] - c->p[2];
-                                if (iz < 0 || ih < 0 || iw < 0 || iz >= c->in[0] || ih >= c->in[1] || iw >= c->in[2]) continue;
-                                acc += (double)dy[(((n * c->o + o) * out[0] + z) * out[1] + h) * out[2] + v] *
-                                       x[(((n * c->c + o / og * cg + ci) * c->in[0] + iz) * c->in[1] + ih) * c->in[2] + iw];
-                            }
-                    dw[(o * cg + ci) * taps + t] += acc;
-                }
+    tg_tape *t = tg_tape_new(0);
+    tg_conv_attr a = r->attr;
+    a.algo = TG_CONV_ALGO_REFERENCE;
+    a.dx_algo = TG_CONV_DX_REFERENCE;
+    tg_tensor *x = tg_tensor_new(TG_REAL, r->x->ndim, r->x->shape), *w = tg_tensor_new(TG_REAL, r->w->ndim, r->w->shape);
+    memcpy(x->data, r->x->data, (size_t)x->numel * sizeof *x->data);
+    memcpy(w->data, r->w->data, (size_t)w->numel * sizeof *w->data);
+    x->requires_grad = w->requires_grad = true;
+    tg_tensor *y = tg_op_apply(t, r->op, (tg_tensor *[]){x, w, NULL}, 3, &a);
+    ck_assert_msg(y != NULL, "reference: %s", tg_error(t));
+    ck_assert_int_eq(y->numel, dy->numel);
+    ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+    for (int64_t i = 0; dx && i < x->numel; i++) dx[i] = x->grad[i];
+    for (int64_t i = 0; dw && i < w->numel; i++) dw[i] = w->grad[i];
+    tg_tensor_free(x);
+    tg_tensor_free(w);
+    tg_tape_free(t);
 }
 
 /* Groups of whole 32-channel blocks take the channel-blocked dW (tg_im2col_pack_bt_blocked: rows
@@ -350,7 +349,7 @@ START_TEST(weight_grad_channel_blocked)
                 tg_tensor *dy = tt_random(y->ndim, y->shape, 1200 + i, -1, 1);
                 ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
                 double *want = malloc((size_t)r.w->numel * sizeof *want);
-                ref_conv_dw(c, r.x->data, dy->data, want);
+                reference_grads(&r, dy, NULL, want);
                 tt_assert_close(r.w->grad, want, r.w->numel, TT_DOUBLE ? 1e-10 : 1e-3);
                 free(want);
             }
@@ -492,6 +491,80 @@ START_TEST(transposed_matches_reference)
 }
 END_TEST
 
+/* The library's reference convolution (algo=reference, dx_algo=reference): its forward equals the
+ * naive loops above on the grid (conv and transposed), and its dX and dW equal every fast path's. */
+START_TEST(reference_path_matches_loops_and_fast_paths)
+{
+    tg_tape *t = tt_tape();
+    for (int i = 0; i < GRID; i++)
+        for (int transposed = 0; transposed < 2; transposed++) {
+            ref_cfg c = grid(i);
+            ref_case r = make_case(&c, transposed, 700 + (uint64_t)i);
+            tg_conv_attr ref = r.attr;
+            ref.algo = TG_CONV_ALGO_REFERENCE;
+            ref.dx_algo = TG_CONV_DX_REFERENCE;
+            tg_tape_reset(t);
+            tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, r.b}, 3, &ref);
+            if (!y && transposed && strstr(tg_error(t), "not positive")) continue;
+            ck_assert_msg(y != NULL, "case %d: %s", i, tg_error(t));
+            double *want = malloc((size_t)y->numel * sizeof *want);
+            (transposed ? ref_tconv : ref_conv)(&c, r.x->data, r.w->data, r.b->data, want);
+            tt_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+            free(want);
+            if (y->numel == 0) continue;
+            tg_tensor *dy = tt_random(y->ndim, y->shape, 800 + (uint64_t)i, -1, 1);
+            double *want_dx = malloc((size_t)r.x->numel * sizeof *want_dx), *want_dw = malloc((size_t)r.w->numel * sizeof *want_dw);
+            reference_grads(&r, dy, want_dx, want_dw);
+            r.x->requires_grad = r.w->requires_grad = true;
+            for (int path = TG_CONV_DX_AUTO; path <= TG_CONV_DX_COL2IM; path++) {
+                r.attr.dx_algo = path;
+                tg_tape_reset(t);
+                tg_tensor_zero_grad(r.x);
+                tg_tensor_zero_grad(r.w);
+                y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                tt_assert_close(r.x->grad, want_dx, r.x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                tt_assert_close(r.w->grad, want_dw, r.w->numel, TT_DOUBLE ? 1e-11 : 1e-4);
+            }
+            free(want_dx), free(want_dw);
+        }
+}
+END_TEST
+
+/* The reference path by hand: conv1d x=[1..5], w=[1,-1], stride 2, padding 1, dilation 2 reads
+ * x[2o-1] and x[2o+1]: y = [0-2, 2-4, 4-0] = [-2,-2,4]. dY = [1,2,3], zero-inserted [1,0,2,0,3],
+ * padded by dilation*(K-1) - pad = 1 and convolved with the rotated filter [-1,1] at dilation 2:
+ * dX[i] = -Z[i-1] + Z[i+1] = [0,1,0,1,0]; dW = [sum dY x[2o-1], sum dY x[2o+1]] = [16,10].
+ * `algo=`/`dx_algo=` parse from text like every attribute, and an unknown name is refused. */
+START_TEST(reference_path_hand_computed)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_tensorv((double[]){1, 2, 3, 4, 5}, 3, 1, 1, 5);
+    tg_tensor *w = tt_tensorv((double[]){1, -1}, 3, 1, 1, 2);
+    x->requires_grad = w->requires_grad = true;
+    tg_conv_attr a;
+    char err[256];
+    tg_attr_defaults(TG_OP_CONV1D, &a);
+    const char *const settings[] = {"stride=2", "padding=1", "dilation=2", "algo=reference", "dx_algo=reference"};
+    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
+        ck_assert_msg(tg_attr_parse(TG_OP_CONV1D, &a, settings[i], err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(a.algo, TG_CONV_ALGO_REFERENCE);
+    ck_assert_int_eq(a.dx_algo, TG_CONV_DX_REFERENCE);
+    tg_tensor *y = tg_conv1d(t, x, w, NULL, &a);
+    ck_assert_ptr_nonnull(y);
+    tt_assert_close(y->data, ((double[]){-2, -2, 4}), 3, TT_TOL);
+    ck_assert_int_eq(tg_backward_with(y, (tg_real[]){1, 2, 3}), TG_OK);
+    tt_assert_close(x->grad, ((double[]){0, 1, 0, 1, 0}), 5, TT_TOL);
+    tt_assert_close(w->grad, ((double[]){16, 10}), 2, TT_TOL);
+    char buf[256];
+    ck_assert_ptr_nonnull(strstr(tg_attr_format(TG_OP_CONV1D, &a, false, buf, sizeof buf), "algo=reference dx_algo=reference"));
+    ck_assert_int_eq(tg_attr_parse(TG_OP_CONV2D, &a, "algo=fastest", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "fastest"));
+    ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_REFERENCE), "reference");
+    ck_assert_str_eq(tg_conv_dx_path_name(TG_CONV_DX_REFERENCE), "reference");
+}
+END_TEST
+
 /* Both dX paths give the same gradients on random shapes (and so does every dW/db). */
 /* x's gradient by the col2im path equals the rotated path's for case r (dy from dy_seed);
  * nothing to compare when the output is empty (a transposed convolution of size 0). */
@@ -596,6 +669,15 @@ END_TEST
 START_TEST(gradcheck_conv_col2im) { gradcheck_grid(false, TG_CONV_DX_COL2IM); }
 END_TEST
 START_TEST(gradcheck_transposed) { gradcheck_grid(true, TG_CONV_DX_AUTO); }
+END_TEST
+/* the reference loops are each other's gradient: forward and dW by reference, dX by reference */
+START_TEST(gradcheck_reference)
+{
+    tg_conv_set_algo(TG_CONV_ALGO_REFERENCE);
+    gradcheck_grid(false, TG_CONV_DX_REFERENCE);
+    gradcheck_grid(true, TG_CONV_DX_REFERENCE);
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+}
 END_TEST
 
 START_TEST(padding_modes_match_explicit_pad_and_gradcheck)
@@ -840,6 +922,9 @@ Suite *suite_conv(void)
     tcase_add_test(tc, gradcheck_conv_rotated);
     tcase_add_test(tc, gradcheck_conv_col2im);
     tcase_add_test(tc, gradcheck_transposed);
+    tcase_add_test(tc, gradcheck_reference);
+    tcase_add_test(tc, reference_path_matches_loops_and_fast_paths);
+    tcase_add_test(tc, reference_path_hand_computed);
     tcase_add_test(tc, padding_modes_match_explicit_pad_and_gradcheck);
     tcase_add_test(tc, padding_same_and_valid);
     tcase_add_test(tc, transposed_is_adjoint_of_conv);
@@ -1028,38 +1113,8 @@ START_TEST(direct_kernels_match_im2col_gemm_1d_3d_channels)
 }
 END_TEST
 
-/* Naive depthwise-family gradients for one configuration (double): dx[n,c,i] += dy * w and
- * dw[o,ci,k] += dy * x over every output position and tap that lands inside the input. */
-static void ref_conv_grads(const ref_cfg *c, const tg_real *x, const tg_real *w, const tg_real *dy, double *dx,
-                           double *dw)
-{
-    int64_t out[3], cg = c->c / c->groups, og = c->o / c->groups;
-    for (int i = 0; i < 3; i++) out[i] = ref_conv_out(c, i);
-    for (int64_t n = 0; n < c->n; n++)
-        for (int64_t o = 0; o < c->o; o++)
-            for (int64_t z = 0; z < out[0]; z++)
-                for (int64_t h = 0; h < out[1]; h++)
-                    for (int64_t v = 0; v < out[2]; v++) {
-                        double g = dy[(((n * c->o + o) * out[0] + z) * out[1] + h) * out[2] + v];
-                        for (int64_t ci = 0; ci < cg; ci++)
-                            for (int64_t a = 0; a < c->k[0]; a++)
-                                for (int64_t e = 0; e < c->k[1]; e++)
-                                    for (int64_t f = 0; f < c->k[2]; f++) {
-                                        int64_t iz = z * c->s[0] + a * c->d[0] - c->p[0];
-                                        int64_t ih = h * c->s[1] + e * c->d[1] - c->p[1];
-                                        int64_t iw = v * c->s[2] + f * c->d[2] - c->p[2];
-                                        if (iz < 0 || ih < 0 || iw < 0 || iz >= c->in[0] || ih >= c->in[1] || iw >= c->in[2])
-                                            continue;
-                                        int64_t xi = (((n * c->c + o / og * cg + ci) * c->in[0] + iz) * c->in[1] + ih) * c->in[2] + iw;
-                                        int64_t wi = (((o * cg + ci) * c->k[0] + a) * c->k[1] + e) * c->k[2] + f;
-                                        dx[xi] += g * w[wi];
-                                        dw[wi] += g * x[xi];
-                                    }
-                    }
-}
-
 /* conv2d with groups == C (and multiplier m) end to end, every direct kernel: y, dX (every dX
- * path; auto takes the direct adjoint for 3x3 stride 2) and dW against the naive loops. */
+ * path; auto takes the direct adjoint for 3x3 stride 2) and dW against the reference convolution. */
 START_TEST(depthwise_conv2d_matches_reference_every_kernel)
 {
     static const int64_t widths[] = {1, 3, 17, 33, 100};
@@ -1092,7 +1147,7 @@ START_TEST(depthwise_conv2d_matches_reference_every_kernel)
                                     want = malloc((size_t)y->numel * sizeof *want);
                                     ref_conv(&c, r.x->data, r.w->data, NULL, want);
                                     dy = tt_random(y->ndim, y->shape, 9000 + (uint64_t)idx, -1, 1);
-                                    ref_conv_grads(&c, r.x->data, r.w->data, dy->data, want_dx, want_dw);
+                                    reference_grads(&r, dy, want_dx, want_dw);
                                 }
                                 direct_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
                                 ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
@@ -1149,7 +1204,7 @@ START_TEST(depthwise_ignores_unread_inputs)
         direct_assert_close(y->data, want, y->numel, TT_DOUBLE ? 1e-12 : 1e-5);
         tg_tensor *dy = tt_random(y->ndim, y->shape, 9703, -1, 1);
         ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
-        ref_conv_grads(&c, r.x->data, r.w->data, dy->data, want_dx, want_dw);
+        reference_grads(&r, dy, want_dx, want_dw);
         direct_assert_close(r.w->grad, want_dw, 18, TT_DOUBLE ? 1e-12 : 1e-5);
         free(want_dx);
     }
@@ -1582,7 +1637,7 @@ static void assert_same_nonfinite(const char *what, const char *path, const tg_r
 
 /* PyTorch's float64 CPU weight gradient is dY times im2col(x)^T, whose zero padding is a real
  * product: a NaN or Inf in dY at a border output reaches the taps that read padding too (0·NaN =
- * NaN); its float32 (oneDNN) kernels skip the padding, as ref_conv_grads does. PyTorch itself
+ * NaN); its float32 (oneDNN) kernels skip the padding, as the reference convolution does. PyTorch itself
  * differs there, so either answer is accepted for those entries; this adds the products. */
 static void ref_dw_padding_products(const ref_cfg *c, const tg_real *dy, double *dw)
 {
@@ -1662,7 +1717,7 @@ START_TEST(nonfinite_inputs_every_path)
         double *want_y = calloc((size_t)y->numel, sizeof *want_y), *want_dx = calloc((size_t)numel, sizeof *want_dx);
         double *want_dw = calloc((size_t)r.w->numel, sizeof *want_dw), *im2col_dw = malloc((size_t)r.w->numel * sizeof *im2col_dw);
         ref_conv(c, r.x->data, r.w->data, r.b->data, want_y);
-        ref_conv_grads(c, r.x->data, r.w->data, dy->data, want_dx, want_dw);
+        reference_grads(&r, dy, want_dx, want_dw);
         memcpy(im2col_dw, want_dw, (size_t)r.w->numel * sizeof *im2col_dw);
         ref_dw_padding_products(c, dy->data, im2col_dw);
         const double tol = sizeof(tg_real) == sizeof(double) ? 1e-9 : 1e-4;

@@ -255,6 +255,30 @@ START_TEST(fixture_family)
 }
 END_TEST
 
+/* PyTorch's convolution cases again, every one through the reference convolution (forward and
+ * dW by TG_CONV_ALGO=reference, dX by TG_CONV_DX_PATH=reference: tg reads both at first use), so
+ * the loops the conv tests take as their oracle are themselves held to PyTorch. */
+START_TEST(conv_family_through_reference)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, FIXTURE_ROOT "/conv");
+    char *cases[1024];
+    int n = list_dirs(dir, cases, 1024);
+    ck_assert_msg(n > 0, "no conv fixtures under %s", dir);
+    setenv("TG_CONV_ALGO", "reference", 1);
+    setenv("TG_CONV_DX_PATH", "reference", 1);
+    static char msg[8192];
+    msg[0] = '\0';
+    int failed = 0;
+    for (int i = 0; i < n; i++)
+        if (!check_case("conv", cases[i], msg, sizeof msg)) failed++;
+    unsetenv("TG_CONV_ALGO");
+    unsetenv("TG_CONV_DX_PATH");
+    free_names(cases, n);
+    ck_assert_msg(failed == 0, "%d of %d conv cases failed through the reference:\n%s", failed, n, msg);
+}
+END_TEST
+
 START_TEST(no_fixtures_yet)
 {
     /* nothing to compare: tests/fixtures holds no case directories (or the suite ran elsewhere) */
@@ -317,6 +341,12 @@ Suite *suite_fixtures(void)
     tcase_add_test(self, comparison_detects_a_wrong_value);
     tcase_add_test(self, comparison_treats_nan_and_inf_exactly);
     suite_add_tcase(s, self);
+    if (access(FIXTURE_ROOT "/conv", F_OK) == 0) {
+        TCase *ref = tt_tcase("conv_reference");
+        tcase_set_timeout(ref, 300);
+        tcase_add_test(ref, conv_family_through_reference);
+        suite_add_tcase(s, ref);
+    }
     if (n_families == 0) {
         TCase *tc = tt_tcase("none");
         tcase_add_test(tc, no_fixtures_yet);

@@ -368,8 +368,18 @@ START_TEST(registry_is_complete)
         ck_assert_ptr_nonnull(d->name);
         ck_assert_int_eq(tg_op_find(d->name), i);
     }
+    ck_assert_int_eq(tg_op_builtin_missing(), -1);
     ck_assert_int_eq(tg_op_find("conv2d"), TG_OP_CONV2D);
     ck_assert_int_eq(tg_op_find("no_such_op"), -1);
+    /* what code used to parse from names is in the descriptors */
+    ck_assert_int_eq(tg_op_get(TG_OP_CONV1D)->spatial_dims, 1);
+    ck_assert_int_eq(tg_op_get(TG_OP_CONV_TRANSPOSE3D)->spatial_dims, 3);
+    ck_assert(tg_op_get(TG_OP_CONV_TRANSPOSE2D)->transposed && !tg_op_get(TG_OP_CONV2D)->transposed);
+    ck_assert_uint_eq(tg_op_get(TG_OP_LINEAR)->fan_in_inputs, 1u << 1);
+    ck_assert_uint_eq(tg_op_get(TG_OP_INSTANCE_NORM)->param_inputs, (1u << 3) | (1u << 4));
+    ck_assert_uint_eq(tg_op_get(TG_OP_BATCH_NORM)->optional_inputs, 0x3eu);
+    ck_assert_uint_eq(tg_op_get(TG_OP_GROUP_NORM)->optional_inputs, 0x6u);
+    ck_assert_int_eq(tg_op_get(TG_OP_MSE_LOSS)->n_attrs, 1);
     ck_assert_ptr_null(tg_op_get(-1));
 }
 END_TEST

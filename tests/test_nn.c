@@ -322,6 +322,12 @@ START_TEST(binding_by_input_name)
     tg_tensor *twice = tg_tensor_newv(1, (int64_t)2);
     ck_assert_int_eq(tg_module_add_buffer(tlu, "tau", twice, err, sizeof err), -1);
     ck_assert_str_eq(err, "tlu: 'tau' is already set");
+    /* the op's descriptor says which inputs are parameters: a running statistic is a buffer */
+    tg_module *bn = keep(tg_op_layer("batch_norm"));
+    ck_assert_int_eq(tg_module_add_param(bn, "running_mean", twice, err, sizeof err), -1);
+    ck_assert_str_eq(err, "batch_norm: input 'running_mean' of op batch_norm takes a buffer, not a parameter");
+    ck_assert_int_eq(tg_module_add_buffer(bn, "weight", twice, err, sizeof err), -1);
+    ck_assert_str_eq(err, "batch_norm: input 'weight' of op batch_norm takes a parameter, not a buffer");
     tg_tensor_free(twice);
     tt_assert_close(run(tlu, t, x)->data, ((const double[]){2, 3, 0, 1}), 4, 0);
     /* a tensor no input takes is an error, not silently ignored */

@@ -6,6 +6,7 @@
  * loops, whole vectors plus one masked tail: the compiler's own tails are scalar, and a 28-element
  * run is 12 scalar adds after one vector). */
 #include "im2col.h"
+#include "index_math.h"
 
 #ifndef SPLIT_SIMD
 /* dst[0:n] += src[0:n] */
@@ -25,7 +26,6 @@ static inline void SPLIT_FN(pair_add)(tg_real *restrict dx, const tg_real *restr
 }
 #endif
 
-static int64_t split_floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 void SPLIT_FN(col2im_add_split)(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split)
 {
@@ -36,7 +36,7 @@ void SPLIT_FN(col2im_add_split)(const tg_conv_geom *g, const tg_real *col, int64
             for (int64_t kh = 0; kh < g->kernel[1]; kh++)
                 for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
                     /* input column ow*sw + offset = (ow + q)*sw + r: phase r, element ow + q */
-                    int64_t offset = kw * g->dilation[2] - g->pad[2], q = split_floor_div(offset, sw), r = offset - q * sw;
+                    int64_t offset = kw * g->dilation[2] - g->pad[2], q = tg_floor_div(offset, sw), r = offset - q * sw;
                     int64_t lo = -q > 0 ? -q : 0, hi = len - q < out_w ? len - q : out_w;
                     const tg_real *src = col;
                     col += col_ld;

@@ -13,24 +13,10 @@
 
 #include "../../graph/error.h"
 #include "conv_direct_internal.h"
+#include "index_math.h"
 #include "cpu.h"
 
 /* ---- portable plane kernels: tap by tap over the plane, rows along W ---- */
-
-static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-/* Output columns o in [*lo, *hi) with 0 <= o*stride + offset < in, clipped to [0, out): computed
- * once per tap, so the row loops have no bounds test. */
-static void valid_run(int64_t offset, int64_t stride, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
-{
-    int64_t a = floor_div(-offset + stride - 1, stride); /* ceil(-offset / stride) */
-    int64_t b = floor_div(in - 1 - offset, stride) + 1;
-    if (a < 0) a = 0;
-    if (b > out) b = out;
-    if (b < a) b = a;
-    *lo = a;
-    *hi = b;
-}
 
 static void plane_portable(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
 {
@@ -40,7 +26,7 @@ static void plane_portable(const tg_conv_geom *g, const tg_real *x, const tg_rea
         for (int64_t kh = 0; kh < g->kernel[1]; kh++)
             for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
                 int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                tg_valid_run(offset, sw, in_w, out_w, &lo, &hi);
                 const tg_real wv = w[(kd * g->kernel[1] + kh) * g->kernel[2] + kw];
                 tg_real *yrow = y;
                 for (int64_t od = 0; od < g->out[0]; od++)
@@ -66,7 +52,7 @@ static void plane_dw_portable(const tg_conv_geom *g, const tg_real *x, const tg_
         for (int64_t kh = 0; kh < g->kernel[1]; kh++)
             for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
                 int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                tg_valid_run(offset, sw, in_w, out_w, &lo, &hi);
                 double sum = 0;
                 /* column-wise partial sums over all rows (vectorises), then one reduction */
                 for (int64_t c0 = lo; c0 < hi; c0 += DW_CHUNK) {
@@ -94,48 +80,13 @@ static const tg_conv_direct_kernel kernel_portable = {
 
 /* ---- kernel choice ---- */
 
-static const tg_conv_direct_kernel *kernel_by_name(const char *name)
-{
-    if (!strcmp(name, "portable")) return &kernel_portable;
-#if defined(__x86_64__)
-    if (!strcmp(name, "avx512") && tg_cpu_has_avx512()) return &tg_conv_direct_kernel_avx512;
-    if (!strcmp(name, "avx2") && tg_cpu_has_avx2_fma()) return &tg_conv_direct_kernel_avx2;
-#endif
-    return NULL;
-}
+static const tg_kernel_variant direct_variants[] = {
+    TG_SIMD_VARIANTS(&tg_conv_direct_kernel_avx512, &tg_conv_direct_kernel_avx2, &kernel_portable)};
+static tg_kernel_choice direct_choice = TG_KERNEL_CHOICE(direct_variants, "TG_CONV_DIRECT_KERNEL");
 
-static const tg_conv_direct_kernel *best_kernel(void)
-{
-#if defined(__x86_64__)
-    if (tg_cpu_has_avx512()) return &tg_conv_direct_kernel_avx512;
-    if (tg_cpu_has_avx2_fma()) return &tg_conv_direct_kernel_avx2;
-#endif
-    return &kernel_portable;
-}
-
-static _Atomic(const tg_conv_direct_kernel *) active_kernel;
-
-static const tg_conv_direct_kernel *current_kernel(void)
-{
-    const tg_conv_direct_kernel *k = atomic_load(&active_kernel);
-    if (k) return k;
-    const char *forced = getenv("TG_CONV_DIRECT_KERNEL");
-    k = forced && *forced ? kernel_by_name(forced) : NULL;
-    if (!k) k = best_kernel();
-    const tg_conv_direct_kernel *expected = NULL;
-    atomic_compare_exchange_strong(&active_kernel, &expected, k); /* first one wins */
-    return atomic_load(&active_kernel);
-}
-
-int tg_conv_direct_set_kernel(const char *name)
-{
-    const tg_conv_direct_kernel *k = name ? kernel_by_name(name) : best_kernel();
-    if (!k) return -1;
-    atomic_store(&active_kernel, k);
-    return 0;
-}
-
-const char *tg_conv_direct_kernel_name(void) { return current_kernel()->name; }
+static const tg_conv_direct_kernel *current_kernel(void) { return tg_kernel_choice_get(&direct_choice); }
+int tg_conv_direct_set_kernel(const char *name) { return tg_kernel_choice_set(&direct_choice, name); }
+const char *tg_conv_direct_kernel_name(void) { return tg_kernel_choice_name(&direct_choice); }
 
 /* The kernel for this geometry: the SIMD kernels bound the kernel width and index rows in int32. */
 static const tg_conv_direct_kernel *kernel_for(const tg_conv_geom *g)

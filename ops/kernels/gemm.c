@@ -30,48 +30,13 @@
 
 /* ---- kernel choice ---- */
 
-static const tg_gemm_kernel *kernel_by_name(const char *name)
-{
-    if (!strcmp(name, "portable")) return &tg_gemm_kernel_portable;
-#if defined(__x86_64__)
-    if (!strcmp(name, "avx2") && tg_cpu_has_avx2_fma()) return &tg_gemm_kernel_avx2;
-    if (!strcmp(name, "avx512") && tg_cpu_has_avx512()) return &tg_gemm_kernel_avx512;
-#endif
-    return NULL;
-}
+static const tg_kernel_variant gemm_variants[] = {
+    TG_SIMD_VARIANTS(&tg_gemm_kernel_avx512, &tg_gemm_kernel_avx2, &tg_gemm_kernel_portable)};
+static tg_kernel_choice gemm_choice = TG_KERNEL_CHOICE(gemm_variants, "TG_GEMM_KERNEL");
 
-static const tg_gemm_kernel *best_kernel(void)
-{
-#if defined(__x86_64__)
-    if (tg_cpu_has_avx512()) return &tg_gemm_kernel_avx512;
-    if (tg_cpu_has_avx2_fma()) return &tg_gemm_kernel_avx2;
-#endif
-    return &tg_gemm_kernel_portable;
-}
-
-static _Atomic(const tg_gemm_kernel *) active_kernel;
-
-static const tg_gemm_kernel *current_kernel(void)
-{
-    const tg_gemm_kernel *k = atomic_load(&active_kernel);
-    if (k) return k;
-    const char *forced = getenv("TG_GEMM_KERNEL");
-    k = forced && *forced ? kernel_by_name(forced) : NULL;
-    if (!k) k = best_kernel();
-    const tg_gemm_kernel *expected = NULL;
-    atomic_compare_exchange_strong(&active_kernel, &expected, k); /* first one wins */
-    return atomic_load(&active_kernel);
-}
-
-int tg_gemm_set_kernel(const char *name)
-{
-    const tg_gemm_kernel *k = name ? kernel_by_name(name) : best_kernel();
-    if (!k) return -1;
-    atomic_store(&active_kernel, k);
-    return 0;
-}
-
-const char *tg_gemm_kernel_name(void) { return current_kernel()->name; }
+static const tg_gemm_kernel *current_kernel(void) { return tg_kernel_choice_get(&gemm_choice); }
+int tg_gemm_set_kernel(const char *name) { return tg_kernel_choice_set(&gemm_choice, name); }
+const char *tg_gemm_kernel_name(void) { return tg_kernel_choice_name(&gemm_choice); }
 
 /* ---- per-thread packing buffers ---- */
 

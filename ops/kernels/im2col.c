@@ -12,24 +12,11 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "index_math.h"
 
 int64_t tg_conv_geom_in_size(const tg_conv_geom *g) { return g->in[0] * g->in[1] * g->in[2]; }
 int64_t tg_conv_geom_out_size(const tg_conv_geom *g) { return g->out[0] * g->out[1] * g->out[2]; }
 int64_t tg_conv_geom_taps(const tg_conv_geom *g) { return g->kernel[0] * g->kernel[1] * g->kernel[2]; }
-
-static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-/* Output indices o in [*lo, *hi) with 0 <= o*stride + offset < in, clipped to [0, out). */
-static void valid_run(int64_t offset, int64_t stride, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
-{
-    int64_t a = floor_div(-offset + stride - 1, stride);  /* ceil(-offset / stride) */
-    int64_t b = floor_div(in - 1 - offset, stride) + 1;
-    if (a < 0) a = 0;
-    if (b > out) b = out;
-    if (b < a) b = a;
-    *lo = a;
-    *hi = b;
-}
 
 /* Input row (d, h) read by output row (od, oh) at taps (kd, kh), or -1 when outside. */
 static int64_t input_row(const tg_conv_geom *g, int64_t od, int64_t oh, int64_t kd, int64_t kh)
@@ -49,7 +36,7 @@ void tg_im2col(const tg_conv_geom *g, const tg_real *x, tg_real *col, int64_t co
             for (int64_t kh = 0; kh < g->kernel[1]; kh++)
                 for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
                     int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                    valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                    tg_valid_run(offset, sw, in_w, out_w, &lo, &hi);
                     tg_real *dst = col;
                     col += col_ld;
                     for (int64_t od = 0; od < g->out[0]; od++)
@@ -79,7 +66,7 @@ void tg_col2im_add(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg
             for (int64_t kh = 0; kh < g->kernel[1]; kh++)
                 for (int64_t kw = 0; kw < g->kernel[2]; kw++) {
                     int64_t offset = kw * g->dilation[2] - g->pad[2], lo, hi;
-                    valid_run(offset, sw, in_w, out_w, &lo, &hi);
+                    tg_valid_run(offset, sw, in_w, out_w, &lo, &hi);
                     const tg_real *src = col;
                     col += col_ld;
                     for (int64_t od = 0; od < g->out[0]; od++)

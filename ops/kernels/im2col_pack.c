@@ -13,9 +13,9 @@
 
 #include "../../graph/error.h"
 #include "cpu.h"
+#include "index_math.h"
 #include "gemm.h"
 
-static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_row_tap *taps)
 {
@@ -25,7 +25,7 @@ void tg_im2col_row_taps(const tg_conv_geom *g, int64_t r0, int64_t n, tg_im2col_
         int64_t row = r0 + r, c = row / ntaps, tap = row % ntaps;
         int64_t kd = tap / khw, kh = tap % khw / g->kernel[2], kw = tap % g->kernel[2];
         int64_t offset = kw * g->dilation[2] - g->pad[2];
-        int64_t lo = floor_div(-offset + sw - 1, sw), hi = floor_div(in_w - 1 - offset, sw) + 1;
+        int64_t lo = tg_floor_div(-offset + sw - 1, sw), hi = tg_floor_div(in_w - 1 - offset, sw) + 1;
         lo = lo < 0 ? 0 : lo;
         hi = hi > out_w ? out_w : hi;
         taps[r] = (tg_im2col_row_tap){.offset = c * g->in[0] * g->in[1] * in_w + offset,

@@ -19,7 +19,7 @@ typedef __m256d vec;
 #define vcast_v(i) _mm256_castsi256_pd(i)
 #define vzero() _mm256_setzero_pd()
 #define vload(p) _mm256_loadu_pd(p)
-#define vloadm(m, p) _mm256_maskload_pd((p), (m))
+#define vload_masked(m, p) _mm256_maskload_pd((p), (m))
 #define vstore(p, v) _mm256_storeu_pd((p), (v))
 #define vstorem(p, m, v) _mm256_maskstore_pd((p), (m), (v))
 #define vtakemask(v, best) \
@@ -39,7 +39,7 @@ typedef __m256 vec;
 #define vcast_v(i) _mm256_castsi256_ps(i)
 #define vzero() _mm256_setzero_ps()
 #define vload(p) _mm256_loadu_ps(p)
-#define vloadm(m, p) _mm256_maskload_ps((p), (m))
+#define vload_masked(m, p) _mm256_maskload_ps((p), (m))
 #define vstore(p, v) _mm256_storeu_ps((p), (v))
 #define vstorem(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define vtakemask(v, best) \
@@ -57,13 +57,10 @@ typedef __m256 vec;
 #endif
 
 /* Lane mask of the first n lanes (n may be <= 0 or >= VLEN). */
-static inline __m256i lanes(int64_t n) { return lane_lt(n < 0 ? 0 : n > VLEN ? VLEN : n); }
-
-typedef struct out_row {
-    int64_t shift, first;
-    tg_real *y;
-    int64_t *idx;
-} out_row;
+typedef __m256i vmask;
+static inline vmask lanes(int64_t n) { return lane_lt(n < 0 ? 0 : n > VLEN ? VLEN : n); }
+typedef vec offv; /* tap offsets ride in a vector of the same width, blended by the same mask */
+#define off_zero() vzero()
 
 /* Strictly greater replaces, a NaN always replaces: the general kernel's rule. The offsets ride
  * in a vector of the same width, blended by the same mask. */
@@ -74,10 +71,8 @@ typedef struct out_row {
         off = vblend(off, oset1(run->tap_off[(t)]), take_);         \
     } while (0)
 
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, vec best,
-                          vec off)
+static inline __attribute__((always_inline)) void store_outputs(const tg_pool_max_run *run, const out_row *row,
+                                                               int64_t o, int64_t n, vec best, vec off)
 {
     const int64_t s = run->stride;
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(row->first + o * s), _mm256_setr_epi64x(0, s, 2 * s, 3 * s));
@@ -109,54 +104,8 @@ INLINE void store_outputs(const tg_pool_max_run *run, const out_row *row, int64_
 #endif
 }
 
-INLINE vec load_taps(const tg_real *p, int64_t n, bool plain) { return plain ? vload(p) : vloadm(lanes(n), p); }
-
-/* Outputs o .. o+n-1 (n <= VLEN) of one output row; plain: loads of all VLEN lanes stay inside
- * the plane (RUN_ROWS), else they are masked to the n outputs' positions. */
-INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
-{
-    const int64_t from = row->shift + run->col0 + o;
-    vec best = load_taps(run->rows[0] + from, n, plain), off = vzero();
-    int t = 0;
-    for (int r = 0; r < run->nrows; r++) {
-        const tg_real *p = run->rows[r] + from;
-        for (int64_t c = 0; c < run->taps2; c++, t++) {
-            if (t == 0) continue;
-            const vec v = load_taps(p + c, n, plain);
-            CONSIDER(v, t);
-        }
-    }
-    store_outputs(run, row, o, n, best, off);
-}
-
-INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
-{
-    /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
-    const int64_t from = row->shift + run->col0 + 2 * o;
-    vec best = vzero(), off = vzero(); /* best is replaced by tap 0 */
-    int t = 0;
-    for (int r = 0; r < run->nrows; r++) {
-        const tg_real *p = run->rows[r] + from;
-        int64_t c = 0;
-        for (; c + 1 < run->taps2; c += 2, t += 2) {
-            const vec a = load_taps(p + c, 2 * n, plain), b = load_taps(p + c + VLEN, 2 * n - VLEN, plain);
-            const vec even = veven(a, b), odd = vodd(a, b);
-            if (t == 0) best = even;
-            else CONSIDER(even, t);
-            CONSIDER(odd, t + 1);
-        }
-        if (c < run->taps2) {
-            const vec a = load_taps(p + c, 2 * n - 1, plain), b = load_taps(p + c + VLEN, 2 * n - 1 - VLEN, plain);
-            const vec even = veven(a, b);
-            if (t == 0) best = even;
-            else CONSIDER(even, t);
-            t++;
-        }
-    }
-    store_outputs(run, row, o, n, best, off);
-}
-
-TG_POOL_MAX_RUN_ROWS_ENTRY(tg_pool_max_run_avx2, stride1_vector, stride2_vector)
+#define POOL_MAX_RUN_FN tg_pool_max_run_avx2
+#include "pool_max_template.h"
 #else
 typedef int tg_pool_avx2_unavailable; /* keeps the translation unit non-empty */
 #endif

@@ -20,7 +20,7 @@ typedef __m512d vec;
 typedef __mmask8 vmask;
 #define vzero() _mm512_setzero_pd()
 #define vload(p) _mm512_loadu_pd(p)
-#define vloadz(m, p) _mm512_maskz_loadu_pd((m), (p))
+#define vload_masked(m, p) _mm512_maskz_loadu_pd((m), (p))
 #define vstorem(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
 #define vgreater(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
 #define visnan(a) _mm512_cmp_pd_mask((a), (a), _CMP_UNORD_Q)
@@ -35,7 +35,7 @@ typedef __m512 vec;
 typedef __mmask16 vmask;
 #define vzero() _mm512_setzero_ps()
 #define vload(p) _mm512_loadu_ps(p)
-#define vloadz(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define vload_masked(m, p) _mm512_maskz_loadu_ps((m), (p))
 #define vstorem(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define vgreater(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define visnan(a) _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q)
@@ -48,18 +48,14 @@ typedef __mmask16 vmask;
 #define otake(m, old, off) _mm512_mask_mov_epi32((old), (m), _mm512_set1_epi32(off))
 #endif
 
+typedef __m512i offv; /* tap offsets of the running maxima */
+#define off_zero() _mm512_setzero_si512()
+
 /* The first n lanes (n may be <= 0 or >= VLEN). */
 static inline vmask lanes(int64_t n)
 {
     return n <= 0 ? (vmask)0 : n >= VLEN ? (vmask)~(vmask)0 : (vmask)((1u << n) - 1);
 }
-
-/* One output row of a run: its window rows are the run's shifted by `shift` positions. */
-typedef struct out_row {
-    int64_t shift, first;
-    tg_real *y;
-    int64_t *idx;
-} out_row;
 
 /* Strictly greater replaces, a NaN always replaces: the general kernel's rule. */
 #define CONSIDER(v, t)                                                     \
@@ -88,63 +84,8 @@ static inline __attribute__((always_inline)) void store_outputs(const tg_pool_ma
 #endif
 }
 
-/* The vector kernels are always inlined: `plain` is a literal at every call, so each use compiles
- * to plain loads or to masked ones. */
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE vec load_taps(const tg_real *p, vmask m, bool plain) { return plain ? vload(p) : vloadz(m, p); }
-
-/* Outputs o .. o+n-1 (n <= VLEN) of one output row; plain: loads of all VLEN lanes stay inside
- * the plane (RUN_ROWS), else they are masked to the n outputs' positions. */
-INLINE void stride1_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
-{
-    const vmask m = lanes(n);
-    const int64_t from = row->shift + run->col0 + o;
-    vec best = load_taps(run->rows[0] + from, m, plain);
-    __m512i off = _mm512_setzero_si512();
-    int t = 0;
-    for (int r = 0; r < run->nrows; r++) {
-        const tg_real *p = run->rows[r] + from;
-        for (int64_t c = 0; c < run->taps2; c++, t++) {
-            if (t == 0) continue;
-            const vec v = load_taps(p + c, m, plain);
-            CONSIDER(v, t);
-        }
-    }
-    store_outputs(run, row, o, n, best, off);
-}
-
-INLINE void stride2_vector(const tg_pool_max_run *run, const out_row *row, int64_t o, int64_t n, bool plain)
-{
-    /* taps c and c+1 of n outputs span 2n positions from c; tap c alone 2n-1 */
-    const vmask pair_lo = lanes(2 * n), pair_hi = lanes(2 * n - VLEN);
-    const vmask one_lo = lanes(2 * n - 1), one_hi = lanes(2 * n - 1 - VLEN);
-    const int64_t from = row->shift + run->col0 + 2 * o;
-    vec best = vzero(); /* replaced by tap 0 */
-    __m512i off = _mm512_setzero_si512();
-    int t = 0;
-    for (int r = 0; r < run->nrows; r++) {
-        const tg_real *p = run->rows[r] + from;
-        int64_t c = 0;
-        for (; c + 1 < run->taps2; c += 2, t += 2) {
-            const vec a = load_taps(p + c, pair_lo, plain), b = load_taps(p + c + VLEN, pair_hi, plain);
-            const vec even = veven(a, b), odd = vodd(a, b);
-            if (t == 0) best = even;
-            else CONSIDER(even, t);
-            CONSIDER(odd, t + 1);
-        }
-        if (c < run->taps2) {
-            const vec a = load_taps(p + c, one_lo, plain), b = load_taps(p + c + VLEN, one_hi, plain);
-            const vec even = veven(a, b);
-            if (t == 0) best = even;
-            else CONSIDER(even, t);
-            t++;
-        }
-    }
-    store_outputs(run, row, o, n, best, off);
-}
-
-TG_POOL_MAX_RUN_ROWS_ENTRY(tg_pool_max_run_avx512, stride1_vector, stride2_vector)
+#define POOL_MAX_RUN_FN tg_pool_max_run_avx512
+#include "pool_max_template.h"
 #else
 typedef int tg_pool_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

@@ -34,7 +34,14 @@ typedef struct tg_pool_max_run {
     int64_t *idx; /* n indices */
 } tg_pool_max_run;
 
-/* Shared by the SIMD files, which define VLEN, out_row {shift, first, y, idx} and the vector
+/* One output row of a run: its window rows are the run's shifted by `shift` positions. */
+typedef struct out_row {
+    int64_t shift, first;
+    tg_real *y;
+    int64_t *idx;
+} out_row;
+
+/* Shared by the SIMD files (through pool_max_template.h), which define VLEN and the vector
  * kernels vector_fn(run, &row, from, n, plain) before using it. */
 /* An output row in vectors of VLEN outputs; a ragged end is redone as the row's last full vector
  * (its outputs written twice, identically) when the row has one. A vector's taps are plain loads

@@ -1,0 +1,753 @@
+/* ops/kernels/conv_engine.c — the convolution engine (see conv_engine.h): the core convolution's
+ * forward, dA and dW by im2col + GEMM, Winograd, the direct kernel or the reference loops, the
+ * rotated (phase-split) and col2im dA paths, the channel-blocked dW, and where each is used.
+ *
+ * Paths: forward = W times the im2col matrix per image (or stack of small images) and group, the
+ * matrix packed by the GEMM straight from A (tg_gemm_packed_b + tg_im2col_pack_b: never stored);
+ * a 1x1/stride-1 convolution multiplies A directly; thin groups (one input channel per group:
+ * depthwise) use the direct kernel; 2-D 3x3 stride-1 single-group convolutions with enough
+ * channels and positions use Winograd F(2x2,3x3). dA = (rotated) the forward on dB with the
+ * rotated filter, per phase of the stride so the inserted zeros are never multiplied; or (col2im)
+ * W^T dB by GEMM scattered by col2im (split by column phase when strided). dW = dB * im2col(A)^T
+ * (packed from A: tg_im2col_pack_bt, or by plain copies from a channel-blocked A when groups have
+ * whole blocks of 32 channels; a single large 2-D/1-D image's B is read in place from a
+ * zero-padded blocked copy, never packed).
+ */
+#include "conv_engine.h"
+
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "gemm.h"
+#include "im2col_pack.h"
+#include "parallel.h"
+#include "winograd.h"
+
+typedef tg_conv_core conv_core;
+
+/* ---- the workspace: one block from the caller, carved in order ----
+ * Each pass takes its buffers with ws_take in a fixed order. Sizing runs the same code with no
+ * block (base NULL: ws_take only counts and returns NULL, and the pass stops before any work), so
+ * the size a pass reports is the size it takes. */
+#define CONV_WS_ALIGN 64 /* one cache line: SIMD loads of every buffer start aligned */
+typedef struct conv_ws {
+    char *base; /* NULL: sizing only */
+    size_t used;
+} conv_ws;
+
+static void *ws_take(conv_ws *ws, size_t bytes)
+{
+    size_t at = (ws->used + CONV_WS_ALIGN - 1) / CONV_WS_ALIGN * CONV_WS_ALIGN;
+    ws->used = at + bytes;
+    return ws->base ? ws->base + at : NULL;
+}
+/* The workspace block is aligned only as the arena aligns; the offsets add at most this much. */
+#define CONV_WS_SLACK CONV_WS_ALIGN
+
+static size_t ws_size(conv_ws ws) { return ws.used + CONV_WS_SLACK; }
+static conv_ws ws_of(void *block)
+{
+    /* align the start so the sizes counted from offset 0 hold */
+    uintptr_t p = (uintptr_t)block, aligned = (p + CONV_WS_ALIGN - 1) / CONV_WS_ALIGN * CONV_WS_ALIGN;
+    return (conv_ws){.base = (char *)block + (aligned - p), .used = 0};
+}
+
+int64_t tg_conv_core_a_size(const conv_core *k) { return tg_conv_geom_in_size(&k->geom); }
+int64_t tg_conv_core_b_size(const conv_core *k) { return tg_conv_geom_out_size(&k->geom); }
+static int64_t core_a_size(const conv_core *k) { return tg_conv_geom_in_size(&k->geom); }
+static int64_t core_b_size(const conv_core *k) { return tg_conv_geom_out_size(&k->geom); }
+static int64_t core_taps(const conv_core *k) { return tg_conv_geom_taps(&k->geom); }
+static bool core_is_pointwise(const tg_conv_geom *g)
+{
+    for (int i = 0; i < 3; i++)
+        if (g->kernel[i] != 1 || g->stride[i] != 1 || g->pad[i] != 0 || g->in[i] != g->out[i]) return false;
+    return true;
+}
+/* Depthwise (and channel multipliers): several groups of one input channel each. GEMMs that
+ * thin lose to the direct kernel; a single group of one channel (a grey image) still has enough
+ * output channels for the GEMM to win (measured, docs/convolution.md). */
+static bool core_is_thin(const conv_core *k) { return k->geom.channels == 1 && k->groups > 1; }
+
+/* Images per GEMM: small images (under CONV_GEMM_COLUMNS output positions) are stacked side by
+ * side (im2col columns of several images in one matrix) so each GEMM has enough columns to run at
+ * speed; large ones go one at a time. */
+#define CONV_GEMM_COLUMNS 512 /* measured: 512..2048 alike, 8192 slower (cache) */
+static int64_t core_block(const conv_core *k)
+{
+    int64_t pb = core_b_size(k), nb = pb >= CONV_GEMM_COLUMNS ? 1 : (CONV_GEMM_COLUMNS + pb - 1) / pb;
+    return nb < k->n ? nb : (k->n > 0 ? k->n : 1);
+}
+
+/* W of every group packed once as the GEMMs' A (tg_gemm_pack_a): op(A) is Og x Cg*K for the
+ * forward and its transpose for col2im's dA. */
+static int64_t core_packed_w_size(const conv_core *k)
+{
+    int64_t og = k->cb / k->groups, rows = k->geom.channels * core_taps(k);
+    return k->groups * tg_gemm_packed_a_size(og, rows);
+}
+
+/* Scratch of the forward and dW passes: when images are stacked, a [Og, nb*P] matrix of outputs
+ * (or gathered dB), then the forward's packed W. The im2col matrix itself is never stored: the
+ * GEMM packs it straight from A. */
+static size_t core_scratch(const conv_core *k)
+{
+    /* thin (direct kernel) too: a filter with NaN or Inf takes the GEMM path (core_forward); its
+     * one or two output channels per group make this small */
+    int64_t nb = core_block(k), cols = nb * core_b_size(k), og = k->cb / k->groups;
+    return (size_t)((nb > 1 ? og * cols : 0) + core_packed_w_size(k));
+}
+
+/* Where AUTO takes Winograd F(2x2,3x3) for the forward kernel: measured faster than im2col + GEMM
+ * on this machine (AMD Zen 5, one core; commit 662b1d9 and docs/convolution.md § Winograd):
+ * 16x16x16x16, 8x32x14x14 and 4x256x8x8 were faster by GEMM, 2x512x14x14 a tie. */
+#define WINOGRAD_MIN_CHANNELS 32 /* in and out: below, its 16 small GEMMs lose to im2col's one */
+#define WINOGRAD_MIN_OUT 14      /* output height and width: edge tiles waste too much below */
+#define WINOGRAD_MIN_TILES 512   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
+/* dW by Winograd too from this many channels in and out: 16x128x28x28 fwd+bwd 46.5 -> 44.3 ms;
+ * with 64 (8x64x56x56) it only ties the GEMMs (commit 926ef1f). */
+#define WINOGRAD_DW_MIN_CHANNELS 128
+#define WINOGRAD_TILE 2 /* F(2x2,3x3): outputs per tile side */
+
+/* Only with one thread: its transforms run on the calling thread and its small GEMMs split
+ * badly (2 threads: 8.5 vs 5.6 ms on 8x64x56x56 forward, commit caf421b). */
+static bool core_uses_winograd(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    if (k->algo == TG_CONV_FWD_GEMM || k->algo == TG_CONV_FWD_REFERENCE || !tg_winograd_supported(g, k->groups))
+        return false;
+    if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
+    int64_t tiles = k->n * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
+                    ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
+    return g->channels >= WINOGRAD_MIN_CHANNELS && k->cb >= WINOGRAD_MIN_CHANNELS && g->out[1] >= WINOGRAD_MIN_OUT &&
+           g->out[2] >= WINOGRAD_MIN_OUT && tiles >= WINOGRAD_MIN_TILES && tg_get_threads() == 1;
+}
+
+/* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
+ * outputs whose window never reads it (through Inf − Inf = NaN too), where PyTorch's direct and
+ * im2col loops give NaN or ±Inf exactly in the windows that read it. So operands holding a non-finite
+ * value take the exact GEMM path instead. The Winograd kernels check x and dY inside their input
+ * transforms and stop (tg_winograd_conv, tg_winograd_dw); only the small filter, and A when B
+ * accumulates (a stop part way would leave B half summed), are scanned first. B (+)= conv(A, W):
+ * true when done. */
+static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                             tg_real *col)
+{
+    if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
+    if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    return tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
+}
+
+static size_t core_forward_scratch(const conv_core *k)
+{
+    size_t gemm = core_scratch(k);
+    if (!core_uses_winograd(k)) return gemm;
+    size_t wino = tg_winograd_scratch(&k->geom, k->cb);
+    return wino > gemm ? wino : gemm;
+}
+
+/* The direct kernel per (image, group) item, over A and B (forward: B (+)= conv(A); adjoint:
+ * A += the exact adjoint on B, reading B in place). */
+typedef struct direct_job {
+    const conv_core *k;
+    const tg_real *w;
+    const tg_real *a, *b_in; /* forward reads a; the adjoint reads b_in */
+    tg_real *a_out, *b;      /* the adjoint writes a_out; the forward writes b */
+    bool accumulate, adjoint;
+} direct_job;
+
+static void direct_range(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    const conv_core *k = j->k;
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / k->groups, g = item % k->groups;
+        const int64_t a_at = (n * k->ca + g * cg) * core_a_size(k), b_at = (n * k->cb + g * og) * core_b_size(k);
+        const tg_real *wg = j->w + g * og * cg * core_taps(k);
+        if (j->adjoint)
+            tg_conv_direct_adjoint(&k->geom, og, j->b_in + b_at, wg, j->a_out + a_at);
+        else
+            tg_conv_direct(&k->geom, og, j->a + a_at, wg, j->b + b_at, j->accumulate);
+    }
+}
+
+/* The im2col matrix of images n0..n0+m-1, group g, side by side ([Cg*K, m*P]) as the GEMM's packed
+ * operand. A single pointwise image is its own im2col matrix: the caller multiplies A directly. */
+static tg_im2col_src core_columns(const conv_core *k, const tg_real *a, int64_t n0, int64_t m, int64_t g)
+{
+    return (tg_im2col_src){.geom = &k->geom, .x = a + (n0 * k->ca + g * k->geom.channels) * core_a_size(k),
+                           .image_stride = k->ca * core_a_size(k), .images = m};
+}
+static bool core_direct_operand(const conv_core *k, int64_t m) { return m == 1 && core_is_pointwise(&k->geom); }
+
+/* B (+)= conv(A, W), by Winograd, the direct kernel or im2col + GEMM. col: core_forward_scratch elements. */
+static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                         tg_real *col)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
+    if (k->algo == TG_CONV_FWD_REFERENCE) {
+        tg_conv_reference_forward(k, a, w, b, accumulate);
+        return;
+    }
+    /* the direct kernel skips the zero padding, where im2col (PyTorch's) multiplies it: with a
+     * NaN or Inf tap, 0·Inf = NaN must appear at the border, so such a filter takes the GEMMs */
+    if (core_is_thin(k) && tg_winograd_finite(w, k->cb * rows)) {
+        direct_job job = {.k = k, .w = w, .a = a, .b = b, .accumulate = accumulate};
+        tg_parallel_for(k->n * k->groups, direct_range, &job);
+        return;
+    }
+    if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) return;
+    tg_real *stacked = col, *packed_w = col + (nb > 1 ? og * nb * pb : 0);
+    const int64_t w_size = tg_gemm_packed_a_size(og, rows);
+    for (int64_t g = 0; g < k->groups; g++) tg_gemm_pack_a(false, og, rows, w + g * og * rows, rows, packed_w + g * w_size);
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
+        for (int64_t g = 0; g < k->groups; g++) {
+            tg_im2col_src src = core_columns(k, a, n0, m, g);
+            const tg_real *wg = packed_w + g * w_size;
+            tg_real *bn = b + (n0 * k->cb + g * og) * pb;
+            if (core_direct_operand(k, m)) {
+                tg_gemm_prepacked(og, pb, rows, 1, wg, src.x, pb, NULL, NULL, accumulate ? 1 : 0, bn, pb);
+                continue;
+            }
+            if (m == 1) {
+                tg_gemm_prepacked(og, pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, accumulate ? 1 : 0, bn, pb);
+                continue;
+            }
+            tg_gemm_prepacked(og, m * pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, 0, stacked, m * pb);
+            for (int64_t i = 0; i < m; i++) /* [Og, m*P] -> image i's rows of B */
+                for (int64_t o = 0; o < og; o++) {
+                    tg_real *dst = bn + (i * k->cb + o) * pb;
+                    const tg_real *src = stacked + o * m * pb + i * pb;
+                    if (accumulate)
+                        for (int64_t e = 0; e < pb; e++) dst[e] += src[e];
+                    else
+                        memcpy(dst, src, (size_t)pb * sizeof *dst);
+                }
+        }
+    }
+}
+
+/* dB of images n0..n0+m-1, group g, gathered side by side: [Og, m*P] (dB itself for one image). */
+static const tg_real *core_gather(const conv_core *k, const tg_real *db, int64_t n0, int64_t m, int64_t g,
+                                  tg_real *stacked)
+{
+    const int64_t og = k->cb / k->groups, pb = core_b_size(k);
+    if (m == 1) return db + (n0 * k->cb + g * og) * pb;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t o = 0; o < og; o++)
+            memcpy(stacked + o * m * pb + i * pb, db + ((n0 + i) * k->cb + g * og + o) * pb, (size_t)pb * sizeof *stacked);
+    return stacked;
+}
+
+/* Whole blocks of TG_IM2COL_BLOCK channels per group: dW's B = im2col(A)^T is then packed by plain
+ * copies from a channel-blocked copy of A (tg_im2col_pack_bt_blocked) instead of im2col rows
+ * transposed 32 x 32 (measured, docs/convolution.md). */
+static bool core_dw_blocked(const conv_core *k)
+{
+    /* a single 1x1 image is already its own im2col^T (tg_gemm transposes it as it packs) */
+    return !core_is_thin(k) && k->geom.channels % TG_IM2COL_BLOCK == 0 && !core_is_pointwise(&k->geom);
+}
+
+typedef struct block_job {
+    const conv_core *k;
+    const tg_real *a; /* first image of the block, first channel of the group */
+    tg_real *xb;
+} block_job;
+
+/* Channel blocks begin..end (image-major) of the images, regrouped (one task per block: threads
+ * share the copy even for a single image). */
+static void block_range(void *ctx, int64_t begin, int64_t end)
+{
+    const block_job *j = ctx;
+    const int64_t cg = j->k->geom.channels, pa = core_a_size(j->k), blocks = cg / TG_IM2COL_BLOCK;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t i = task / blocks, b = task % blocks;
+        tg_im2col_block_channels(j->a + (i * j->k->ca + b * TG_IM2COL_BLOCK) * pa, TG_IM2COL_BLOCK, pa, 1,
+                                 j->xb + (i * cg + b * TG_IM2COL_BLOCK) * pa);
+    }
+}
+
+/* One image channel-blocked with its zero padding stored, for dW with B read in place: A as
+ * [block][D'][H'][W'][32], the input pre[] into the border, every tap's read of every output
+ * inside (so the GEMM reads B's rows where they lie, no bounds checks, no packing). */
+typedef struct padded_blocks {
+    const conv_core *k;
+    const tg_real *a;      /* the image's first channel of the group */
+    tg_real *xp;
+    int64_t pre[3], size[3], plane; /* plane: floats per block */
+    const int64_t *tap_offset;      /* per tap, from a block's origin to output 0's read */
+} padded_blocks;
+
+static padded_blocks padded_blocks_of(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    padded_blocks p = {.k = k, .plane = TG_IM2COL_BLOCK};
+    for (int d = 0; d < 3; d++) {
+        p.pre[d] = g->pad[d] > 0 ? g->pad[d] : 0;
+        int64_t reach = (g->out[d] - 1) * g->stride[d] + (g->kernel[d] - 1) * g->dilation[d] - g->pad[d] + p.pre[d] + 1;
+        p.size[d] = g->in[d] + p.pre[d] > reach ? g->in[d] + p.pre[d] : reach;
+        p.plane *= p.size[d];
+    }
+    return p;
+}
+
+/* Input rows begin..end ((block, d, h), block-major) of the image into xp: 32 channels transposed. */
+static void padded_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const padded_blocks *p = ctx;
+    const tg_conv_geom *g = &p->k->geom;
+    const int64_t rows = g->in[0] * g->in[1], pa = core_a_size(p->k);
+    for (int64_t task = begin; task < end; task++) {
+        const int64_t b = task / rows, row = task % rows, d = row / g->in[1], h = row % g->in[1];
+        tg_real *dst = p->xp + b * p->plane + (((d + p->pre[0]) * p->size[1] + h + p->pre[1]) * p->size[2] + p->pre[2]) * TG_IM2COL_BLOCK;
+        tg_gemm_pack_transposed(p->a + b * TG_IM2COL_BLOCK * pa + row * g->in[2], pa, TG_IM2COL_BLOCK, g->in[2],
+                                TG_IM2COL_BLOCK, dst);
+    }
+}
+
+/* tg_gemm_b_in_place's panel: column j of B = im2col(A)^T in (block, tap, channel) order. */
+static const tg_real *padded_panel(const void *ctx, int64_t j)
+{
+    const padded_blocks *p = ctx;
+    const int64_t taps = core_taps(p->k), group = j / TG_IM2COL_BLOCK;
+    return p->xp + group / taps * p->plane + p->tap_offset[group % taps] + j % TG_IM2COL_BLOCK;
+}
+
+/* dW' += dB * im2col(A)^T image by image, B read in place from the padded blocked copy (2-D/1-D:
+ * an image's output rows are B's row runs). The copy is about the price of the packing it
+ * replaces, which was done afresh for every block of K. */
+static void weight_grad_in_place(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dwb, conv_ws *ws)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t og = k->cb / k->groups, cg = g->channels, taps = core_taps(k), blocks = cg / TG_IM2COL_BLOCK;
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps;
+    padded_blocks p = padded_blocks_of(k);
+    p.xp = ws_take(ws, (size_t)(blocks * p.plane) * sizeof *p.xp);
+    int64_t *tap_offset = ws_take(ws, (size_t)taps * sizeof *tap_offset);
+    tg_real *packed_db = ws_take(ws, (size_t)tg_gemm_packed_a_size(og, pb) * sizeof *packed_db);
+    if (!ws->base) return;
+    memset(p.xp, 0, (size_t)(blocks * p.plane) * sizeof *p.xp); /* the border stays zero */
+    for (int64_t tap = 0; tap < taps; tap++) {
+        const int64_t kd = tap / (g->kernel[1] * g->kernel[2]), kh = tap / g->kernel[2] % g->kernel[1], kw = tap % g->kernel[2];
+        const int64_t d = kd * g->dilation[0] - g->pad[0] + p.pre[0], h = kh * g->dilation[1] - g->pad[1] + p.pre[1];
+        const int64_t w = kw * g->dilation[2] - g->pad[2] + p.pre[2];
+        tap_offset[tap] = ((d * p.size[1] + h) * p.size[2] + w) * TG_IM2COL_BLOCK;
+    }
+    p.tap_offset = tap_offset;
+    const tg_gemm_b_in_place b = {.panel = padded_panel, .ctx = &p, .seg_len = g->out[2],
+                                  .seg_stride = g->stride[1] * p.size[2] * TG_IM2COL_BLOCK,
+                                  .row_stride = g->stride[2] * TG_IM2COL_BLOCK};
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t grp = 0; grp < k->groups; grp++) {
+            p.a = a + (n * k->ca + grp * cg) * pa;
+            tg_parallel_for(blocks * g->in[0] * g->in[1], padded_rows, &p);
+            /* dB packed in one pass (the GEMM would repack it for every panel block) */
+            tg_gemm_pack_a(false, og, pb, db + (n * k->cb + grp * og) * pb, pb, packed_db);
+            tg_gemm_prepacked_in_place(og, rows, pb, 1, packed_db, &b, 1, dwb + grp * og * rows, rows);
+        }
+}
+
+/* dW' += dB * im2col(A)^T for blocks of images stacked side by side, A channel-blocked per block
+ * and B packed from it (tg_im2col_pack_bt_blocked). stacked: core_scratch elements. */
+static void weight_grad_packed(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dwb,
+                               tg_real *stacked, conv_ws *ws)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, blocks = cg / TG_IM2COL_BLOCK;
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * core_taps(k), nb = core_block(k);
+    tg_real *xb = ws_take(ws, (size_t)(nb * cg * pa) * sizeof *xb);
+    if (!ws->base) return;
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
+        for (int64_t g = 0; g < k->groups; g++) {
+            block_job job = {k, a + (n0 * k->ca + g * cg) * pa, xb};
+            tg_parallel_for(m * blocks, block_range, &job);
+            tg_im2col_blocked_src src = {.geom = &k->geom, .x = xb, .images = m, .blocks = blocks};
+            const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt_blocked, &src, 1,
+                             dwb + g * og * rows, rows);
+        }
+    }
+}
+
+/* dW += corr(A, dB) with A channel-blocked: dW' (rows in (block, tap, channel) order) by GEMM,
+ * then added into dW's (channel, tap) order. */
+static void core_weight_grad_blocked(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw,
+                                     tg_real *stacked, conv_ws *ws)
+{
+    const int64_t cg = k->geom.channels, taps = core_taps(k), blocks = cg / TG_IM2COL_BLOCK, rows = cg * taps;
+    tg_real *dwb = ws_take(ws, (size_t)(k->cb * rows) * sizeof *dwb);
+    if (ws->base) memset(dwb, 0, (size_t)(k->cb * rows) * sizeof *dwb);
+    /* one image at a time, 2-D or 1-D: its output rows are runs of B's rows, read in place */
+    const bool in_place = core_block(k) == 1 && k->geom.out[0] == 1;
+    if (in_place)
+        weight_grad_in_place(k, a, db, dwb, ws);
+    else
+        weight_grad_packed(k, a, db, dwb, stacked, ws);
+    if (!ws->base) return;
+    /* dwb[o, (block*taps + tap)*B + r] -> dw[o, (block*B + r)*taps + tap], without a division per
+     * element (those took 0.1 ms per call on the 16x64x56x56 stride-2 layer) */
+    for (int64_t o = 0; o < k->cb; o++) {
+        const tg_real *src = dwb + o * rows;
+        for (int64_t block = 0; block < blocks; block++)
+            for (int64_t tap = 0; tap < taps; tap++, src += TG_IM2COL_BLOCK) {
+                tg_real *dst = dw + o * rows + block * TG_IM2COL_BLOCK * taps + tap;
+                for (int64_t r = 0; r < TG_IM2COL_BLOCK; r++) dst[r * taps] += src[r];
+            }
+    }
+}
+
+/* dW += corr(A, dB), its scratch taken from ws (sizing when ws has no block). */
+static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, conv_ws *ws)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
+    if (k->algo == TG_CONV_FWD_REFERENCE) {
+        if (ws->base) tg_conv_reference_dw(k, a, db, dw);
+        return;
+    }
+    tg_real *col = ws_take(ws, core_forward_scratch(k) * sizeof *col);
+    if (core_is_thin(k)) {
+        if (!ws->base) return;
+        for (int64_t n = 0; n < k->n; n++)
+            for (int64_t g = 0; g < k->groups; g++)
+                tg_conv_direct_dw(&k->geom, og, a + (n * k->ca + g * cg) * pa, db + (n * k->cb + g * og) * pb,
+                                  dw + g * og * rows);
+        return;
+    }
+    /* Winograd, on the same tiles as the forward, where measured faster than the GEMMs below: with
+     * 128 channels in and out (16x128x28x28 fwd+bwd 46.5 -> 44.3 ms); with 64 (8x64x56x56) it
+     * only ties them. col (core_forward_scratch) holds the forward's Winograd scratch, which is
+     * what the weight gradient needs. */
+    if (core_uses_winograd(k) && k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS && k->cb >= WINOGRAD_DW_MIN_CHANNELS) {
+        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->cb) <= core_forward_scratch(k));
+        /* else NaN or Inf: exact GEMMs (sizing goes on to size them) */
+        if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
+    }
+    if (core_dw_blocked(k)) {
+        core_weight_grad_blocked(k, a, db, dw, col, ws);
+        return;
+    }
+    if (!ws->base) return;
+    tg_real *stacked = col;
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
+        for (int64_t g = 0; g < k->groups; g++) {
+            tg_im2col_src src = core_columns(k, a, n0, m, g);
+            const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_real *dwg = dw + g * og * rows;
+            if (core_direct_operand(k, m))
+                tg_gemm(false, true, og, rows, pb, 1, dbs, pb, src.x, pb, 1, dwg, rows);
+            else
+                tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt, &src, 1, dwg, rows);
+        }
+    }
+}
+
+/* The rotated path: dA += the full convolution of dB, zero-inserted by the stride, with the
+ * 180°-rotated, channel-swapped filter (padding dilation*(K-1) - pad). Along a dim with stride s,
+ * an output position i = s*a + r (phase r) meets a non-inserted entry of dB only through the taps
+ * k with r + pad - dilation*k = s*e_k (then it reads dB[a + e_k]); every other product is with an
+ * inserted zero. So each phase is a stride-1 forward convolution of dB itself with just those
+ * taps of the rotated filter (dilation dilation/gcd(s, dilation), padding -e of the last tap),
+ * written to every s-th position of dA: the zero-inserted convolution's values, none of its
+ * wasted products. Unstrided, the one phase is the whole rotated convolution. */
+typedef struct phase_dim {
+    int64_t out;         /* positions i = s*a + r of A in this phase (a < out) */
+    int64_t first, step; /* the phase's taps k = first + j*step, j < kernel */
+    int64_t kernel, dilation, pad;
+} phase_dim;
+
+static int64_t gcd64(int64_t a, int64_t b) { return b ? gcd64(b, a % b) : a; }
+
+/* Phase r of dim i; false when the phase has no positions or no taps (its dA gets nothing). */
+static bool phase_dim_make(const tg_conv_geom *g, int i, int64_t r, phase_dim *pd)
+{
+    const int64_t s = g->stride[i], d = g->dilation[i], in = g->in[i];
+    pd->out = r < in ? (in - r + s - 1) / s : 0;
+    pd->first = -1;
+    for (int64_t k = 0; k < g->kernel[i] && pd->first < 0; k++)
+        if (((r + g->pad[i] - d * k) % s + s) % s == 0) pd->first = k;
+    if (pd->out == 0 || pd->first < 0) return false;
+    int64_t common = gcd64(s, d);
+    pd->step = s / common;
+    pd->kernel = (g->kernel[i] - 1 - pd->first) / pd->step + 1;
+    pd->dilation = d / common;
+    pd->pad = -(r + g->pad[i] - d * (pd->first + (pd->kernel - 1) * pd->step)) / s; /* exact */
+    return true;
+}
+
+/* The core of one phase (pd[3]): dB -> the phase's positions of dA, n images. */
+static conv_core phase_core(const conv_core *k, const phase_dim *pd, int64_t n)
+{
+    conv_core r = {.n = n, .groups = k->groups, .ca = k->cb, .cb = k->ca, .algo = k->algo, .dx_algo = k->dx_algo};
+    r.geom.channels = k->cb / k->groups;
+    for (int i = 0; i < 3; i++) {
+        r.geom.in[i] = k->geom.out[i];
+        r.geom.out[i] = pd[i].out;
+        r.geom.kernel[i] = pd[i].kernel;
+        r.geom.stride[i] = 1;
+        r.geom.dilation[i] = pd[i].dilation;
+        r.geom.pad[i] = pd[i].pad;
+    }
+    return r;
+}
+
+/* Phase number ph (row-major over the strides) of every dim; false when it is empty. */
+static bool phase_dims(const conv_core *k, int64_t ph, int64_t *r, phase_dim *pd)
+{
+    const int64_t *s = k->geom.stride;
+    r[0] = ph / (s[1] * s[2]);
+    r[1] = ph / s[2] % s[1];
+    r[2] = ph % s[2];
+    for (int i = 0; i < 3; i++)
+        if (!phase_dim_make(&k->geom, i, r[i], &pd[i])) return false;
+    return true;
+}
+
+/* The phase's taps of the rotated filter: R[g*Cg+c, o, j] = W[g*Og+o, c, the tap of reversed j]. */
+static void phase_filter(const conv_core *k, const phase_dim *pd, const tg_real *w, tg_real *wr)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t jt = pd[0].kernel * pd[1].kernel * pd[2].kernel;
+    for (int64_t j = 0; j < jt; j++) {
+        int64_t jd = j / (pd[1].kernel * pd[2].kernel), jh = j / pd[2].kernel % pd[1].kernel, jw = j % pd[2].kernel;
+        int64_t kd = pd[0].first + (pd[0].kernel - 1 - jd) * pd[0].step;
+        int64_t kh = pd[1].first + (pd[1].kernel - 1 - jh) * pd[1].step;
+        int64_t kw = pd[2].first + (pd[2].kernel - 1 - jw) * pd[2].step;
+        int64_t tap = (kd * k->geom.kernel[1] + kh) * k->geom.kernel[2] + kw;
+        for (int64_t g = 0; g < k->groups; g++)
+            for (int64_t o = 0; o < og; o++)
+                for (int64_t c = 0; c < cg; c++)
+                    wr[((g * cg + c) * og + o) * jt + j] = w[((g * og + o) * cg + c) * taps + tap];
+    }
+}
+
+/* dA[plane, i] += phase (i mod s)'s output at i / s, for `planes` (image, channel) planes; out[p]:
+ * phase p's outputs [planes, its positions], NULL for a phase without taps. dA is walked once,
+ * row by row, each row interleaved from its column phases (tg_phase_rows_add). rows: s[2] pointers. */
+static void phase_gather_add(const conv_core *k, const phase_dim *pd, tg_real *const *out, int64_t planes,
+                             const tg_real **rows, tg_real *da)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t s0 = g->stride[0], s1 = g->stride[1], s2 = g->stride[2], pa = core_a_size(k);
+    for (int64_t plane = 0; plane < planes; plane++)
+        for (int64_t i0 = 0; i0 < g->in[0]; i0++)
+            for (int64_t i1 = 0; i1 < g->in[1]; i1++) {
+                const int64_t first = ((i0 % s0) * s1 + i1 % s1) * s2;
+                for (int64_t r2 = 0; r2 < s2; r2++) {
+                    const phase_dim *q = pd + 3 * (first + r2);
+                    rows[r2] = out[first + r2] ? out[first + r2] + ((plane * q[0].out + i0 / s0) * q[1].out + i1 / s1) * q[2].out
+                                               : NULL;
+                }
+                tg_phase_rows_add(da + plane * pa + (i0 * g->in[1] + i1) * g->in[2], g->in[2], s2, rows);
+            }
+}
+
+static void core_data_grad_rotated(const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da,
+                                   conv_ws *ws)
+{
+    const int64_t phases = k->geom.stride[0] * k->geom.stride[1] * k->geom.stride[2], pb = core_b_size(k);
+    int64_t r[3];
+    /* sizes: every phase's filter (each tap is in one phase: at most W's size); the largest
+     * forward scratch; the phases' outputs for a block of images (at most dA's block) */
+    size_t filters = 0, scratch = 0, positions = 0;
+    int64_t block = k->n;
+    for (int64_t ph = 0; ph < phases; ph++) {
+        phase_dim pd3[3];
+        if (!phase_dims(k, ph, r, pd3)) continue; /* no taps: dA's positions there get nothing */
+        conv_core c = phase_core(k, pd3, k->n);
+        size_t s = core_forward_scratch(&c);
+        int64_t nb = core_block(&c);
+        block = nb < block ? nb : block;
+        scratch = s > scratch ? s : scratch;
+        filters += (size_t)(k->ca * c.geom.channels * core_taps(&c));
+        positions += (size_t)core_b_size(&c);
+    }
+    phase_dim *pd = ws_take(ws, (size_t)phases * 3 * sizeof *pd);
+    tg_real **out = ws_take(ws, (size_t)phases * sizeof *out), **wr = ws_take(ws, (size_t)phases * sizeof *wr);
+    const tg_real **rows = ws_take(ws, (size_t)k->geom.stride[2] * sizeof *rows);
+    tg_real *filter = ws_take(ws, filters * sizeof *filter), *col = ws_take(ws, scratch * sizeof *col);
+    tg_real *tmp = phases > 1 ? ws_take(ws, (size_t)(block * k->ca) * positions * sizeof *tmp) : NULL;
+    if (!ws->base) return;
+    for (int64_t ph = 0, at = 0; ph < phases; ph++) {
+        out[ph] = wr[ph] = NULL;
+        if (phase_dims(k, ph, r, pd + 3 * ph)) {
+            conv_core c = phase_core(k, pd + 3 * ph, 1);
+            wr[ph] = filter + at;
+            phase_filter(k, pd + 3 * ph, w, wr[ph]);
+            at += k->ca * c.geom.channels * core_taps(&c);
+        }
+    }
+    if (phases == 1) { /* the rotated convolution itself, straight into dA */
+        conv_core c = phase_core(k, pd, k->n);
+        if (wr[0]) core_forward(&c, db, wr[0], da, true, col);
+        return;
+    }
+    for (int64_t n0 = 0; n0 < k->n; n0 += block) {
+        const int64_t m = k->n - n0 < block ? k->n - n0 : block;
+        tg_real *next = tmp;
+        for (int64_t ph = 0; ph < phases; ph++) {
+            if (!wr[ph]) continue;
+            conv_core c = phase_core(k, pd + 3 * ph, m);
+            core_forward(&c, db + n0 * k->cb * pb, wr[ph], next, false, col);
+            out[ph] = next;
+            next += m * k->ca * core_b_size(&c);
+        }
+        phase_gather_add(k, pd, out, m * k->ca, rows, da + n0 * k->ca * core_a_size(k));
+    }
+}
+
+static bool core_strided(const conv_core *k)
+{
+    return k->geom.stride[0] != 1 || k->geom.stride[1] != 1 || k->geom.stride[2] != 1;
+}
+
+/* The dA path for a finite filter when the caller asked for none (AUTO). */
+static tg_conv_dx_algo core_dx_path(const conv_core *k)
+{
+    if (k->dx_algo != TG_CONV_DX_ALGO_AUTO) return k->dx_algo;
+    /* measured (docs/convolution.md): for depthwise the rotated path runs the direct kernel and
+     * wins 2x; when the rotated convolution runs by Winograd it wins (8x64x56x56: 33 vs 40 ms
+     * fwd+bwd); elsewhere col2im is as fast or faster (one GEMM on dB itself, where each rotated
+     * phase packs an im2col of dB: 16x64x56x56 stride 2, fwd+dX 23.1 vs 23.7 ms) */
+    if (core_is_thin(k)) return TG_CONV_DX_ALGO_ROTATED;
+    if (!core_strided(k)) {
+        int64_t r[3];
+        phase_dim pd[3];
+        conv_core c = phase_dims(k, 0, r, pd) ? phase_core(k, pd, k->n) : *k;
+        if (core_uses_winograd(&c)) return TG_CONV_DX_ALGO_ROTATED;
+    }
+    return TG_CONV_DX_ALGO_COL2IM;
+}
+
+/* dA[c] += dsplit[c] (split by column phase, tg_col2im_add_split) for the Cg channels of a group. */
+static void split_rows_add(const conv_core *k, const tg_real *dsplit, const tg_real **rows, tg_real *da)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t sw = g->stride[2], pitch = tg_col2im_split_pitch(g), len = pitch / sw;
+    const int64_t n_rows = g->channels * g->in[0] * g->in[1];
+    for (int64_t row = 0; row < n_rows; row++) {
+        for (int64_t r = 0; r < sw; r++) rows[r] = dsplit + row * pitch + r * len;
+        tg_phase_rows_add(da + row * g->in[2], g->in[2], sw, rows);
+    }
+}
+
+tg_conv_dx_algo tg_conv_dx_choose(const conv_core *k, const tg_real *w)
+{
+    if (k->dx_algo == TG_CONV_DX_ALGO_REFERENCE) return TG_CONV_DX_ALGO_REFERENCE;
+    /* a NaN or Inf tap: the SIMD adjoint multiplies taps by dB's zero fringe, the rotated path
+     * by its zero padding, 0·Inf = NaN where PyTorch's col2im forms no product: col2im */
+    if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return TG_CONV_DX_ALGO_COL2IM;
+    /* 3x3 stride 2 (measured, docs/convolution.md): the direct adjoint reads dB in place, the
+     * rotated path convolves a zero-inserted copy that is 3/4 zeros */
+    if (k->dx_algo == TG_CONV_DX_ALGO_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom))
+        return TG_CONV_DX_ALGO_ADJOINT;
+    return core_dx_path(k) == TG_CONV_DX_ALGO_ROTATED ? TG_CONV_DX_ALGO_ROTATED : TG_CONV_DX_ALGO_COL2IM;
+}
+
+/* dA += W^T dB by GEMM, scattered by col2im (split by column phase when strided along W). */
+static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da, conv_ws *ws)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
+    const int64_t pb = core_b_size(k), rows = cg * taps;
+    const int64_t nb = core_block(k);
+    const int64_t col_size = rows * nb * pb;
+    const int64_t w_size = tg_gemm_packed_a_size(rows, og);
+    /* columns, gathered dB, W^T packed */
+    tg_real *col = ws_take(ws, (size_t)(col_size + og * nb * pb + k->groups * w_size) * sizeof *col);
+    /* strided along W: each image's dA is gathered split by column phase, then interleaved in */
+    const bool split = k->geom.stride[2] > 1;
+    const int64_t split_plane = k->geom.in[0] * k->geom.in[1] * tg_col2im_split_pitch(&k->geom);
+    tg_real *dsplit = split ? ws_take(ws, (size_t)(cg * split_plane) * sizeof *dsplit) : NULL;
+    const tg_real **phase_rows = split ? ws_take(ws, (size_t)k->geom.stride[2] * sizeof *phase_rows) : NULL;
+    if (!ws->base) return;
+    tg_real *stacked = col + col_size, *packed_wt = stacked + og * nb * pb;
+    for (int64_t g = 0; g < k->groups; g++)
+        tg_gemm_pack_a(true, rows, og, w + g * og * rows, rows, packed_wt + g * w_size);
+    for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
+        int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
+        for (int64_t g = 0; g < k->groups; g++) {
+            const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
+            tg_real *dan = da + (n0 * k->ca + g * cg) * core_a_size(k);
+            if (m == 1 && core_is_pointwise(&k->geom)) { /* col2im of a 1x1 is the identity: add in place */
+                tg_gemm_prepacked(rows, pb, og, 1, packed_wt + g * w_size, dbs, pb, NULL, NULL, 1, dan, pb);
+                continue;
+            }
+            tg_gemm_prepacked(rows, m * pb, og, 1, packed_wt + g * w_size, dbs, m * pb, NULL, NULL, 0, col, m * pb);
+            for (int64_t i = 0; i < m; i++) {
+                tg_real *dai = dan + i * k->ca * core_a_size(k);
+                if (!split) {
+                    tg_col2im_add(&k->geom, col + i * pb, m * pb, dai);
+                    continue;
+                }
+                memset(dsplit, 0, (size_t)(cg * split_plane) * sizeof *dsplit);
+                tg_col2im_add_split(&k->geom, col + i * pb, m * pb, dsplit);
+                split_rows_add(k, dsplit, phase_rows, dai);
+            }
+        }
+    }
+}
+
+/* ---- the passes: sizing and running share one code path each ---- */
+
+static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
+                   conv_ws *ws)
+{
+    switch (algo) {
+    case TG_CONV_DX_ALGO_REFERENCE:
+        if (ws->base) tg_conv_reference_dx(k, db, w, da);
+        return;
+    case TG_CONV_DX_ALGO_ADJOINT:
+        if (ws->base) {
+            direct_job job = {.k = k, .w = w, .b_in = db, .a_out = da, .adjoint = true};
+            tg_parallel_for(k->n * k->groups, direct_range, &job);
+        }
+        return;
+    case TG_CONV_DX_ALGO_ROTATED: core_data_grad_rotated(k, db, w, da, ws); return;
+    case TG_CONV_DX_ALGO_AUTO:
+    case TG_CONV_DX_ALGO_COL2IM: break;
+    }
+    core_data_grad_col2im(k, db, w, da, ws);
+}
+
+size_t tg_conv_forward_scratch_bytes(const conv_core *k)
+{
+    conv_ws ws = {0};
+    ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real));
+    return ws_size(ws);
+}
+
+void tg_conv_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate, void *block)
+{
+    conv_ws ws = ws_of(block);
+    core_forward(k, a, w, b, accumulate, ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real)));
+}
+
+size_t tg_conv_dw_scratch_bytes(const conv_core *k)
+{
+    conv_ws ws = {0};
+    core_weight_grad(k, NULL, NULL, NULL, &ws);
+    return ws_size(ws);
+}
+
+void tg_conv_dw(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, void *block)
+{
+    conv_ws ws = ws_of(block);
+    core_weight_grad(k, a, db, dw, &ws);
+}
+
+size_t tg_conv_dx_scratch_bytes(const conv_core *k, tg_conv_dx_algo algo)
+{
+    conv_ws ws = {0};
+    run_dx(k, algo, NULL, NULL, NULL, &ws);
+    return ws_size(ws);
+}
+
+void tg_conv_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
+                void *block)
+{
+    conv_ws ws = ws_of(block);
+    run_dx(k, algo, db, w, da, &ws);
+}

@@ -1,0 +1,93 @@
+/* ops/kernels/conv_engine.h — the convolution engine: every algorithm behind conv*, conv_transpose*
+ * as plain functions over arrays. ops/conv.c owns the shape rules, the attributes and the math
+ * (its header comment); this engine owns the speed.
+ *
+ * Every convolution is one "core" convolution from an A-space to a B-space (three spatial dims;
+ * 1-D and 2-D have leading dims of size 1):
+ *   B[n, g*Og+o, b] = sum_{c<Cg, k} W[g*Og+o, c, k] * A[n, g*Cg+c, b*stride + k*dilation - pad]
+ * with W:[CB, CA/groups, K]. Three passes: the forward (B from A), dA (from dB) and dW.
+ *
+ * Algorithms (one file each where they are more than glue):
+ *   forward  im2col + GEMM (im2col_pack.c: the im2col matrix packed straight into the GEMM's
+ *            panels, never stored; a 1x1 multiplies A itself), Winograd F(2x2,3x3) (winograd.c),
+ *            the direct kernel for thin groups (conv_direct.c), the reference loops
+ *            (conv_reference.c);
+ *   dA       rotated: the forward on dB with the 180°-rotated, channel-swapped filter, one
+ *            stride-1 convolution per phase of the stride; col2im: W^T dB by GEMM, scattered;
+ *            the direct kernel's exact adjoint (depthwise 3x3 stride 2); the reference loops;
+ *   dW       dB * im2col(A)^T by GEMM (packed from A, or from a channel-blocked copy of A, or
+ *            read in place from a padded blocked copy), Winograd, the direct kernel, reference.
+ *
+ * No function here allocates: each pass reports its scratch in bytes up front
+ * (tg_conv_*_scratch_bytes) and is handed a workspace of at least that size (any alignment the
+ * arena gives: 16 bytes or more). The choice among the algorithms (tuned thresholds, measured, see
+ * docs/convolution.md) is made by the tg_conv_core's settings and the functions below.
+ *
+ *   tg_conv_core k = {.n = N, .groups = 1, .ca = C, .cb = O, .geom = g};
+ *   void *ws = arena_alloc(tg_conv_forward_scratch_bytes(&k));
+ *   tg_conv_forward(&k, x, w, y, false, ws);
+ */
+#ifndef TG_KERNEL_CONV_ENGINE_H
+#define TG_KERNEL_CONV_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "im2col.h"
+
+/* Forward algorithm requested (tg_conv_algo's values; ops/conv.c checks they agree). */
+typedef enum tg_conv_fwd_algo {
+    TG_CONV_FWD_AUTO,      /* the measured-fastest of GEMM, Winograd, direct */
+    TG_CONV_FWD_GEMM,      /* im2col + GEMM (the direct kernel still takes thin groups) */
+    TG_CONV_FWD_WINOGRAD,  /* Winograd wherever the geometry allows */
+    TG_CONV_FWD_REFERENCE, /* the reference loops for the forward and dW */
+} tg_conv_fwd_algo;
+
+/* dA algorithm (tg_conv_dx_path's values; TG_CONV_DX_ALGO_ADJOINT is chosen, never requested). */
+typedef enum tg_conv_dx_algo {
+    TG_CONV_DX_ALGO_AUTO,
+    TG_CONV_DX_ALGO_ROTATED,
+    TG_CONV_DX_ALGO_COL2IM,
+    TG_CONV_DX_ALGO_REFERENCE,
+    TG_CONV_DX_ALGO_ADJOINT, /* the direct kernel's adjoint, depthwise 3x3 stride 2 */
+} tg_conv_dx_algo;
+
+typedef struct tg_conv_core {
+    int64_t n, groups, ca, cb; /* batch, groups, channels of A and of B */
+    tg_conv_geom geom;         /* channels = ca/groups; in = A sizes, out = B sizes */
+    tg_conv_fwd_algo algo;     /* requested forward (and dW) algorithm */
+    tg_conv_dx_algo dx_algo;   /* requested dA algorithm */
+} tg_conv_core;
+
+/* Sizes of one image's A plane and B plane (positions), and the filter's taps. */
+int64_t tg_conv_core_a_size(const tg_conv_core *k);
+int64_t tg_conv_core_b_size(const tg_conv_core *k);
+
+/* B (+)= conv(A, W): a:[n, ca, A...], w:[cb, ca/groups, K], b:[n, cb, B...]; accumulate false
+ * overwrites b. ws: tg_conv_forward_scratch_bytes(k) bytes. */
+size_t tg_conv_forward_scratch_bytes(const tg_conv_core *k);
+void tg_conv_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                     void *ws);
+
+/* dW += corr(A, dB) (dw:[cb, ca/groups, K]). ws: tg_conv_dw_scratch_bytes(k) bytes. */
+size_t tg_conv_dw_scratch_bytes(const tg_conv_core *k);
+void tg_conv_dw(const tg_conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, void *ws);
+
+/* dA += conv^T(dB) (the gradient of A, or a transposed convolution's forward). The algorithm
+ * depends on the filter (a NaN or Inf tap takes col2im, which forms no 0·Inf product), so it is
+ * chosen first, then sized, then run. ws: tg_conv_dx_scratch_bytes(k, algo) bytes. */
+tg_conv_dx_algo tg_conv_dx_choose(const tg_conv_core *k, const tg_real *w);
+size_t tg_conv_dx_scratch_bytes(const tg_conv_core *k, tg_conv_dx_algo algo);
+void tg_conv_dx(const tg_conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
+                void *ws);
+
+/* The reference convolution (conv_reference.c): the definitions as loops, no scratch, no tuning.
+ * dA is literally the full convolution of dB, zero-inserted by the stride, with the 180°-rotated,
+ * channel-swapped filter. Sums in double. */
+void tg_conv_reference_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b,
+                               bool accumulate);
+void tg_conv_reference_dx(const tg_conv_core *k, const tg_real *db, const tg_real *w, tg_real *da);
+void tg_conv_reference_dw(const tg_conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw);
+
+#endif
