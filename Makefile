@@ -5,7 +5,8 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Werror
-CFLAGS_BASE := -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno
+# -fvisibility=hidden: the library exports only what public headers declare (graph/api.h).
+CFLAGS_BASE := -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno -fvisibility=hidden
 LDLIBS  := -lm -pthread
 
 # Runtime-dispatched SIMD kernels: files named *_avx512.c / *_avx2.c get the ISA flags (on x86-64
@@ -37,14 +38,15 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRC))
 all: $(LIB32) $(LIB64) $(B)/tg $(B)/tg64 $(EXAMPLES)
 
 # ---- objects, one tree per variant ----
+# Objects depend on the Makefile: the flags (e.g. -fvisibility=hidden) are part of what they are.
 define variant_rules
-$(B)/$(1)/%_avx512.o: %_avx512.c
+$(B)/$(1)/%_avx512.o: %_avx512.c Makefile
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_BASE) $(2) $$(AVX512_FLAGS) -MMD -MP -c $$< -o $$@
-$(B)/$(1)/%_avx2.o: %_avx2.c
+$(B)/$(1)/%_avx2.o: %_avx2.c Makefile
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_BASE) $(2) $$(AVX2_FLAGS) -MMD -MP -c $$< -o $$@
-$(B)/$(1)/%.o: %.c
+$(B)/$(1)/%.o: %.c Makefile
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_BASE) $(2) -MMD -MP -c $$< -o $$@
 endef

@@ -17,6 +17,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "api.h"
+
+TG_API_BEGIN
+
 typedef enum tg_status {
     TG_OK = 0,
     TG_ERR_INVALID,   /* bad argument, shape or attribute */
@@ -53,5 +57,7 @@ const char *tg_escape(const char *s, size_t len, size_t max_chars, char *buf, si
  * for anything a caller can cause. */
 void tg_assert_fail(const char *expr, const char *file, int line);
 #define TG_ASSERT(expr) ((expr) ? (void)0 : tg_assert_fail(#expr, __FILE__, __LINE__))
+
+TG_API_END
 
 #endif

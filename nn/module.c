@@ -1,5 +1,5 @@
 /* nn/module.c — modules: construction, forward, train/eval, joins, parameter iteration, init. */
-#include "module.h"
+#include "module_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -667,4 +667,27 @@ tg_module *tg_module_find(tg_module *m, const char *path)
         if (strlen(m->children[i]->name) == len && !strncmp(m->children[i]->name, path, len))
             return tg_module_find(m->children[i], path[len] ? path + len + 1 : "");
     return NULL;
+}
+
+/* ---- reading a module ---- */
+
+const char *tg_module_name(const tg_module *m) { return m ? m->name : ""; }
+const char *tg_module_type(const tg_module *m) { return m ? m->type : ""; }
+int tg_module_child_count(const tg_module *m) { return m ? m->n_children : 0; }
+
+tg_module *tg_module_child(const tg_module *m, int i)
+{
+    return m && i >= 0 && i < m->n_children ? m->children[i] : NULL;
+}
+
+tg_status tg_module_set_id(tg_module *m, const char *id, char *err, size_t errsz)
+{
+    if (!m || !id || !id[0] || strlen(id) >= sizeof m->id) {
+        if (err && errsz)
+            snprintf(err, errsz, "module id: %s (at most %d characters)", !m ? "module is NULL" : !id || !id[0] ? "id is empty" : "id is too long",
+                     TG_NAME_LEN - 1);
+        return TG_ERR_INVALID;
+    }
+    snprintf(m->id, sizeof m->id, "%s", id);
+    return TG_OK;
 }

@@ -29,46 +29,21 @@
 #ifndef TG_NN_MODULE_H
 #define TG_NN_MODULE_H
 
+#include "../graph/api.h"
 #include "../graph/tape.h"
 #include "../ops/conv.h"
 #include "../ops/op.h"
+
+TG_API_BEGIN
 
 #define TG_MODULE_MAX_PARAMS 4   /* weight, bias, ... (user op layers may add more up to this) */
 #define TG_MODULE_MAX_BUFFERS 4  /* running_mean, running_var, num_batches_tracked, ... */
 #define TG_MODULE_ATTR_BYTES 512
 #define TG_MODULE_MAX_FROM 4
 
-typedef enum tg_module_kind {
-    TG_MOD_OP,          /* a layer that applies one op: conv, linear, norm, pool, activation... */
-    TG_MOD_DROPOUT,
-    TG_MOD_SEQUENTIAL,
-    TG_MOD_ADD,         /* current output + output of `from` (residual) */
-    TG_MOD_CONCAT,      /* channels of the `from` outputs, in order ("." is the current one) */
-} tg_module_kind;
-
+/* A layer or container. Opaque: read it through the functions below; the struct is internal
+ * (nn/module_internal.h). */
 typedef struct tg_module tg_module;
-struct tg_module {
-    tg_module_kind kind;
-    char type[24];            /* spec keyword: "conv2d", "relu", "sequential", "add", ... */
-    char name[TG_NAME_LEN];   /* the name within the parent */
-    char id[TG_NAME_LEN];     /* id=NAME: the output can be referenced by joins; "" if none */
-    int op;                   /* TG_MOD_OP: the op id */
-    _Alignas(16) unsigned char attr[TG_MODULE_ATTR_BYTES]; /* the op's attribute struct */
-    tg_tensor *params[TG_MODULE_MAX_PARAMS];   /* in definition order (checkpoint order) */
-    char param_names[TG_MODULE_MAX_PARAMS][TG_NAME_LEN]; /* the op input each one binds to */
-    tg_tensor *buffers[TG_MODULE_MAX_BUFFERS];
-    char buffer_names[TG_MODULE_MAX_BUFFERS][TG_NAME_LEN];
-    uint32_t transient_buffers; /* bit i: buffer i is left out of tg_module_named_tensors (and
-                                   so of checkpoints): BN's int64 num_batches_tracked */
-    int n_params, n_buffers;
-    bool training;
-    double p;                 /* dropout probability */
-    char from[TG_MODULE_MAX_FROM][TG_NAME_LEN]; /* joins; max_unpool: the max pool's id */
-    int n_from;
-    tg_module **children;
-    int n_children;
-    int line;                 /* spec line (0 when built from C) */
-};
 
 /* ---- constructors (PyTorch's defaults; NULL on a bad argument or out of memory) ---- */
 /* Weight and bias drawn as PyTorch's default: kaiming_uniform(a=sqrt(5)) (U(+-1/sqrt(fan_in)))
@@ -181,5 +156,19 @@ void tg_weight_fans(const tg_tensor *w, double *fan_in, double *fan_out);
 
 /* The module at a dotted path ("features.0"), or NULL. */
 tg_module *tg_module_find(tg_module *m, const char *path);
+
+/* ---- reading a module ---- */
+/* Its name within the parent ("0", "features"), and its spec keyword ("conv2d", "relu",
+ * "sequential", "add", ...). Never NULL for a module. */
+const char *tg_module_name(const tg_module *m);
+const char *tg_module_type(const tg_module *m);
+/* A sequential's children: their count (0 for other kinds) and child i (NULL out of range). */
+int tg_module_child_count(const tg_module *m);
+tg_module *tg_module_child(const tg_module *m, int i);
+/* Names the module's output for joins (`id=NAME` in the spec: `add from=NAME`). TG_ERR_INVALID
+ * with the reason in err when id is NULL, empty or longer than TG_NAME_LEN - 1. */
+tg_status tg_module_set_id(tg_module *m, const char *id, char *err, size_t errsz);
+
+TG_API_END
 
 #endif

@@ -1,6 +1,7 @@
 /* nn/spec.c — the model spec parser: each line calls the C API's constructor; shapes are
  * propagated by a forward pass of one zero sample after every line. */
 #include "spec.h"
+#include "module_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>

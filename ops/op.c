@@ -1,5 +1,5 @@
 /* ops/op.c — generic op application, user op registration and attribute parsing/printing. */
-#include "op.h"
+#include "op_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,7 +65,7 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
     tg_node *n = tg_tape_alloc(t, sizeof *n);
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
-    n->op = d;
+    tg_node_bind_op(n, d);
     n->n_inputs = d->max_inputs;
     n->index = -1;
     n->scope = tg_tape_scope_for_node(t);

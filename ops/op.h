@@ -24,7 +24,10 @@
 #ifndef TG_OP_H
 #define TG_OP_H
 
+#include "../graph/api.h"
 #include "../graph/tape.h"
+
+TG_API_BEGIN
 
 /* ---- attribute values ---- */
 
@@ -63,7 +66,6 @@ typedef struct tg_attr_desc {
 typedef int (*tg_shape_fn)(tg_tape *t, tg_tensor *const *in, int n_in, void *attr, int *ndim,
                            int64_t *shape);
 typedef int (*tg_forward_fn)(tg_tape *t, tg_node *n);
-typedef void (*tg_backward_fn)(tg_tape *t, tg_node *n);
 
 typedef struct tg_op_desc {
     const char *name;
@@ -149,5 +151,7 @@ int tg_attr_set(int op_id, void *attr, const char *key, const char *value, char 
 int tg_attr_parse(int op_id, void *attr, const char *key_eq_value, char *err, size_t errsz);
 /* Writes "stride=2,2 padding=1" (attributes that differ from defaults; all if all_attrs). */
 char *tg_attr_format(int op_id, const void *attr, bool all_attrs, char *buf, size_t size);
+
+TG_API_END
 
 #endif
