@@ -35,6 +35,14 @@ typedef enum tg_status {
 /* Text for a status code; never NULL. */
 const char *tg_strerror(tg_status status);
 
+/* Why the calling thread's latest failed constructor returned NULL (tg_tensor_new, the nn/ layer
+ * constructors, tg_tape_new, tg_sequential_add): one line naming the constructor, the
+ * argument and its value, e.g. "conv layer: in=3 and out=8 must be divisible by groups=2". Read it right
+ * after the NULL; later calls may replace it. "" when no constructor has failed in this thread.
+ * (Ops report through tg_error(tape); calls that return a tg_status fill their err buffer.) */
+#define TG_LAST_ERROR_LEN 256
+const char *tg_last_error(void);
+
 /* Messages the library wants a person to see (assertion failures, optional progress) go here.
  * Default: none are printed. Pass NULL to silence again. */
 typedef void (*tg_log_fn)(const char *message, void *user);

@@ -2,6 +2,7 @@
 #include "tape.h"
 
 #include "tape_internal.h"
+#include "error_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -75,11 +76,12 @@ static void chain_free(block *b)
 tg_tape *tg_tape_new(size_t initial_bytes)
 {
     tg_tape *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
+    if (!t) return tg_set_last_error("tape_new: out of memory");
     t->first = t->head = block_new(initial_bytes ? initial_bytes : TG_DEFAULT_ARENA);
     if (!t->head) {
         free(t);
-        return NULL;
+        return tg_set_last_error("tape_new: out of memory for an arena of %zu bytes",
+                                 initial_bytes ? initial_bytes : (size_t)TG_DEFAULT_ARENA);
     }
     t->held = t->head->size;
     tg_rng_seed(&t->rng, 0x7a9e9ad5u);

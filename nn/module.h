@@ -45,7 +45,8 @@ TG_API_BEGIN
  * (nn/module_internal.h). */
 typedef struct tg_module tg_module;
 
-/* ---- constructors (PyTorch's defaults; NULL on a bad argument or out of memory) ---- */
+/* ---- constructors (PyTorch's defaults): NULL on a bad argument or out of memory, with the reason
+ * in tg_last_error() ("conv layer: in=3 and out=8 must be divisible by groups=2") ---- */
 /* Weight and bias drawn as PyTorch's default: kaiming_uniform(a=sqrt(5)) (U(+-1/sqrt(fan_in)))
  * and bias U(+-1/sqrt(fan_in)) from rng (rng NULL: zeros). */
 tg_module *tg_linear_layer(int64_t in, int64_t out, bool bias, tg_rng *rng);
@@ -102,17 +103,18 @@ tg_module *tg_concat_layer(const char *from);
 
 /* Gives an op layer a parameter (learnable: requires_grad) or a buffer (state the op updates,
  * e.g. running statistics) named like the op input it binds to ("weight", "tau",
- * "running_mean"). The module takes ownership of t on success (0); -1 leaves t with the caller
- * and writes the reason to err: not an op layer, no op input of that name (or input 0), the
+ * "running_mean"). The module takes ownership of t on success (TG_OK); TG_ERR_INVALID leaves t
+ * with the caller and writes the reason to err: not an op layer, no op input of that name (or input 0), the
  * name taken, the table full (TG_MODULE_MAX_PARAMS / _BUFFERS). */
-int tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
-int tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
+tg_status tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
+tg_status tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
 /* The module's own parameter or buffer of that name, or NULL. */
 tg_tensor *tg_module_tensor(const tg_module *m, const char *name);
 
-/* Sets an op attribute by its PyTorch name ("stride", "2"); 0, or -1 with the reason in err.
+/* Sets an op attribute by its PyTorch name ("stride", "2"); TG_OK, or TG_ERR_INVALID with the
+ * reason in err.
  * momentum=none on a layer whose op takes num_batches_tracked (batch_norm) adds that buffer. */
-int tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz);
+tg_status tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz);
 /* Appends a child (the sequential takes ownership; named by its index unless already named).
  * Returns child, or NULL (child freed) when out of memory. */
 tg_module *tg_sequential_add(tg_module *seq, tg_module *child);

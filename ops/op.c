@@ -253,12 +253,12 @@ int tg_attr_defaults(int op_id, void *attr)
     return 0;
 }
 
-int tg_attr_set(int op_id, void *attr, const char *key, const char *value, char *err, size_t errsz)
+tg_status tg_attr_set(int op_id, void *attr, const char *key, const char *value, char *err, size_t errsz)
 {
     const tg_op_desc *d = tg_op_get(op_id);
     if (!d || !key) {
         snprintf(err, errsz, "op: unknown op id %d", op_id);
-        return -1;
+        return TG_ERR_INVALID;
     }
     int k = find_attr(d, key, strlen(key));
     if (k < 0) {
@@ -268,18 +268,18 @@ int tg_attr_set(int op_id, void *attr, const char *key, const char *value, char 
         if (d->n_attrs == 0 && len > 0 && (size_t)len < errsz)
             len += snprintf(err + len, errsz - (size_t)len, " none");
         if (len > 0 && (size_t)len < errsz) snprintf(err + len, errsz - (size_t)len, ")");
-        return -1;
+        return TG_ERR_INVALID;
     }
-    return set_value(&d->attrs[k], attr, value, err, errsz, d->name);
+    return set_value(&d->attrs[k], attr, value, err, errsz, d->name) ? TG_ERR_INVALID : TG_OK;
 }
 
-int tg_attr_parse(int op_id, void *attr, const char *kv, char *err, size_t errsz)
+tg_status tg_attr_parse(int op_id, void *attr, const char *kv, char *err, size_t errsz)
 {
     const tg_op_desc *d = tg_op_get(op_id);
     const char *eq = kv ? strchr(kv, '=') : NULL;
     if (!d || !eq || eq == kv) {
         snprintf(err, errsz, "%s: expected key=value, got '%s'", d ? d->name : "op", kv ? kv : "");
-        return -1;
+        return TG_ERR_INVALID;
     }
     char key[64];
     size_t kl = (size_t)(eq - kv);
