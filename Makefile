@@ -117,9 +117,14 @@ install: $(LIB32) $(LIB64) $(B)/tg $(B)/tg64
 	for d in graph ops ops/kernels nn optim; do install -d $(DESTDIR)$(PREFIX)/include/tapegrad/$$d; \
 	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/tapegrad/$$d; done
 
+# The architecture picture (docs/architecture.md): DOT source and rendered SVG are both committed.
+docs: docs/layers.svg
+docs/layers.svg: docs/layers.dot
+	dot -Tsvg $< -o $@
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all test test-asan bench run install clean
+.PHONY: all test test-asan bench run install clean docs
 .SECONDARY:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,11 +1,11 @@
 /* graph/error.h — status codes, the optional log callback and internal assertions.
  *
- * tapegrad reports errors in three tiers (DESIGN.md § Conventions):
- *   1. user errors inside ops (bad shape, bad attribute, NULL input, full arena): the op returns
- *      NULL and the tape keeps the first message (tg_error(tape));
- *   2. entry points that run or load (tg_backward, .npy / checkpoint / data loading) return a
- *      tg_status, which tg_strerror() turns into text;
- *   3. broken internal invariants: TG_ASSERT prints file and line through the log and aborts.
+ * tapegrad reports what a caller can cause in two ways (docs/architecture.md § Errors):
+ *   1. ops on a tape (bad shape, bad attribute, NULL input, full arena): the op returns NULL and
+ *      the tape keeps the first message (tg_error(tape));
+ *   2. everything else returns a tg_status (tg_strerror() names it) with a one-line reason in the
+ *      caller's err buffer, or, for a constructor, NULL with the reason in tg_last_error().
+ * Broken internal invariants are not for callers: TG_ASSERT logs file and line and aborts.
  * The library never calls exit() and never prints except through tg_set_log().
  *
  *   tg_status st = tg_backward(loss);
