@@ -5,7 +5,8 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Werror
-CFLAGS_BASE := -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno
+# -fvisibility=hidden: the library exports only what public headers declare (graph/api.h).
+CFLAGS_BASE := -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno -fvisibility=hidden
 LDLIBS  := -lm -pthread
 
 # Runtime-dispatched SIMD kernels: files named *_avx512.c / *_avx2.c get the ISA flags (on x86-64
@@ -37,14 +38,15 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRC))
 all: $(LIB32) $(LIB64) $(B)/tg $(B)/tg64 $(EXAMPLES)
 
 # ---- objects, one tree per variant ----
+# Objects depend on the Makefile: the flags (e.g. -fvisibility=hidden) are part of what they are.
 define variant_rules
-$(B)/$(1)/%_avx512.o: %_avx512.c
+$(B)/$(1)/%_avx512.o: %_avx512.c Makefile
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_BASE) $(2) $$(AVX512_FLAGS) -MMD -MP -c $$< -o $$@
-$(B)/$(1)/%_avx2.o: %_avx2.c
+$(B)/$(1)/%_avx2.o: %_avx2.c Makefile
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_BASE) $(2) $$(AVX2_FLAGS) -MMD -MP -c $$< -o $$@
-$(B)/$(1)/%.o: %.c
+$(B)/$(1)/%.o: %.c Makefile
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_BASE) $(2) -MMD -MP -c $$< -o $$@
 endef
@@ -115,10 +117,15 @@ install: $(LIB32) $(LIB64) $(B)/tg $(B)/tg64
 	for d in graph ops ops/kernels nn optim; do install -d $(DESTDIR)$(PREFIX)/include/tapegrad/$$d; \
 	  install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/tapegrad/$$d; done
 
+# The architecture picture (docs/architecture.md): DOT source and rendered SVG are both committed.
+docs: docs/layers.svg
+docs/layers.svg: docs/layers.dot
+	dot -Tsvg $< -o $@
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all test test-asan bench run install clean
+.PHONY: all test test-asan bench run install clean docs
 .SECONDARY:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

@@ -11,6 +11,10 @@
  *   if (!y || tg_backward(y) != TG_OK) puts(tg_error(tape));   // x->grad now holds 2x
  *   tg_tape_free(tape);
  *   tg_tensor_free(x);
+ *
+ * It includes the public headers only; their declarations are the library's exported symbols
+ * (graph/api.h). Internals (the GEMM and the other kernels, the thread pool, the tape's entry
+ * points for tg_op_apply, the module struct) sit in headers it does not include.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
@@ -31,13 +35,14 @@
 #include "ops/conv.h"
 #include "ops/pool.h"
 #include "ops/norm.h"
-#include "ops/kernels/gemm.h"
-#include "ops/kernels/parallel.h"
+#include "ops/gradcheck_op.h"
+#include "ops/kernels/threads.h"
 #include "optim/optim.h"
 #include "nn/module.h"
 #include "nn/spec.h"
 #include "nn/data.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
+#include "nn/image.h"
 
 #endif

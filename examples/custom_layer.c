@@ -136,7 +136,7 @@ int main(void)
         return 1;
     }
     printf("model with swish and scale layers: loss %.4f, d(loss)/d(conv weight)[0] = %.4f, "
-           "d(loss)/d(2.weight)[0] = %.4f\n", (double)loss->data[0], (double)m->net->children[0]->params[0]->grad[0],
+           "d(loss)/d(2.weight)[0] = %.4f\n", (double)loss->data[0], (double)tg_module_tensor(tg_module_child(m->net, 0), "weight")->grad[0],
            (double)gain->grad[0]);
     tg_tape_free(tape);
     tg_model_free(m);

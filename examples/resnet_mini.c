@@ -19,7 +19,7 @@
 static tg_module *add(tg_module *seq, tg_module *m, const char *id)
 {
     tg_module *c = tg_sequential_add(seq, m);
-    if (c && id) snprintf(c->id, sizeof c->id, "%s", id);
+    if (c && id) tg_module_set_id(c, id, NULL, 0); /* ids here are short literals */
     return c;
 }
 

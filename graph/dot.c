@@ -10,7 +10,6 @@
  * written in one go afterwards: clusters nest as subgraphs, edges follow at the top level. */
 #include "dot.h"
 
-#include "../ops/op.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -304,9 +303,8 @@ static void put_tensor(const dot_writer *w, const tg_tensor *x)
 static void put_op(const dot_writer *w, const tg_node *n)
 {
     FILE *f = w->f;
-    int op_id = tg_op_find(n->op->name);
     char attrs[DOT_ATTR_TEXT_LEN] = "";
-    if (op_id >= 0 && n->attr) tg_attr_format(op_id, n->attr, w->opts.all_attrs, attrs, sizeof attrs);
+    if (n->attr_text && n->attr) n->attr_text(n, w->opts.all_attrs, attrs, sizeof attrs);
     /* forward: the output's values; backward: what this node's backward wrote, its inputs'
      * gradients (a gradient shared with another reader of the same input shows in both) */
     unsigned forward = 0, backward = 0, inputs_bad = 0;
@@ -321,7 +319,7 @@ static void put_op(const dot_writer *w, const tg_node *n)
     }
     fprintf(f, "  \"n%p\" [shape=box, style=\"rounded,filled\", fillcolor=\"%s\", label=\"", (const void *)n,
             forward || backward ? COLOR_NONFINITE : COLOR_OP);
-    put_escaped(f, n->op->name);
+    put_escaped(f, n->op_name);
     if (attrs[0]) {
         fputs("\\n", f);
         put_escaped(f, attrs);
@@ -369,11 +367,11 @@ static void put_edges(const dot_writer *w)
         for (int i = 0; i < n->n_inputs; i++) {
             const tg_tensor *x = n->inputs[i];
             if (!x) continue;
-            const char *in_name = n->op->input_names && n->op->input_names[i] ? n->op->input_names[i] : "";
+            const char *in_name = n->input_names && n->input_names[i] ? n->input_names[i] : "";
             fprintf(f, "  \"t%p\" -> \"n%p\" [label=\"", (const void *)x, (const void *)n);
             put_escaped(f, in_name);
             fputs("\"];\n", f);
-            bool gets_grad = x->dtype == TG_REAL && x->requires_grad && !(n->op->nograd_inputs & (1u << i));
+            bool gets_grad = x->dtype == TG_REAL && x->requires_grad && !(n->nograd_inputs & (1u << i));
             if (w->opts.backward_edges && gets_grad)
                 fprintf(f, "  \"n%p\" -> \"t%p\" [style=dashed, color=\"" COLOR_BACKWARD "\", constraint=false, arrowsize=0.6];\n",
                         (const void *)n, (const void *)x);

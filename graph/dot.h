@@ -32,7 +32,10 @@
 
 #include <stdio.h>
 
+#include "api.h"
 #include "tape.h"
+
+TG_API_BEGIN
 
 /* Parts of the drawing that opts.hide can turn off (bits; all shown when hide is 0). */
 enum {
@@ -61,5 +64,7 @@ typedef struct tg_dot_opts {
  * TG_ERR_NOMEM, TG_ERR_IO when writing fails. */
 tg_status tg_dot_fprint(FILE *f, const tg_tape *t, const tg_tensor *root, const tg_dot_opts *opts);
 tg_status tg_dot_write(const tg_tape *t, const tg_tensor *root, const char *path, const tg_dot_opts *opts);
+
+TG_API_END
 
 #endif

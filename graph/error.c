@@ -1,10 +1,24 @@
 /* graph/error.c — status text, the log callback, assertion failures. */
-#include "error.h"
+#include "error_internal.h"
 
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Per thread, so constructors on two threads do not overwrite each other's reason. */
+static _Thread_local char last_error[TG_LAST_ERROR_LEN];
+
+const char *tg_last_error(void) { return last_error; }
+
+void *tg_set_last_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
 
 static tg_log_fn log_fn;
 static void *log_user;

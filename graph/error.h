@@ -1,11 +1,11 @@
 /* graph/error.h — status codes, the optional log callback and internal assertions.
  *
- * tapegrad reports errors in three tiers (DESIGN.md § Conventions):
- *   1. user errors inside ops (bad shape, bad attribute, NULL input, full arena): the op returns
- *      NULL and the tape keeps the first message (tg_error(tape));
- *   2. entry points that run or load (tg_backward, .npy / checkpoint / data loading) return a
- *      tg_status, which tg_strerror() turns into text;
- *   3. broken internal invariants: TG_ASSERT prints file and line through the log and aborts.
+ * tapegrad reports what a caller can cause in two ways (docs/architecture.md § Errors):
+ *   1. ops on a tape (bad shape, bad attribute, NULL input, full arena): the op returns NULL and
+ *      the tape keeps the first message (tg_error(tape));
+ *   2. everything else returns a tg_status (tg_strerror() names it) with a one-line reason in the
+ *      caller's err buffer, or, for a constructor, NULL with the reason in tg_last_error().
+ * Broken internal invariants are not for callers: TG_ASSERT logs file and line and aborts.
  * The library never calls exit() and never prints except through tg_set_log().
  *
  *   tg_status st = tg_backward(loss);
@@ -16,6 +16,10 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+
+#include "api.h"
+
+TG_API_BEGIN
 
 typedef enum tg_status {
     TG_OK = 0,
@@ -30,6 +34,14 @@ typedef enum tg_status {
 
 /* Text for a status code; never NULL. */
 const char *tg_strerror(tg_status status);
+
+/* Why the calling thread's latest failed constructor returned NULL (tg_tensor_new, the nn/ layer
+ * constructors, tg_tape_new, tg_sequential_add): one line naming the constructor, the
+ * argument and its value, e.g. "conv layer: in=3 and out=8 must be divisible by groups=2". Read it right
+ * after the NULL; later calls may replace it. "" when no constructor has failed in this thread.
+ * (Ops report through tg_error(tape); calls that return a tg_status fill their err buffer.) */
+#define TG_LAST_ERROR_LEN 256
+const char *tg_last_error(void);
 
 /* Messages the library wants a person to see (assertion failures, optional progress) go here.
  * Default: none are printed. Pass NULL to silence again. */
@@ -53,5 +65,7 @@ const char *tg_escape(const char *s, size_t len, size_t max_chars, char *buf, si
  * for anything a caller can cause. */
 void tg_assert_fail(const char *expr, const char *file, int line);
 #define TG_ASSERT(expr) ((expr) ? (void)0 : tg_assert_fail(#expr, __FILE__, __LINE__))
+
+TG_API_END
 
 #endif

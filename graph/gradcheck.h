@@ -12,12 +12,16 @@
  *
  *   tg_gradcheck_report rep;
  *   tg_tensor *in[2] = {x, w};                       // long-lived, requires_grad = true
- *   if (tg_gradcheck_op(TG_OP_CONV2D, &attr, in, 2, NULL, &rep) != 0) puts(rep.message);
+ *   if (tg_gradcheck(my_graph, &ctx, in, 2, NULL, &rep) != 0) puts(rep.message);
+ * One registered op by id: tg_gradcheck_op (ops/gradcheck_op.h).
  */
 #ifndef TG_GRADCHECK_H
 #define TG_GRADCHECK_H
 
+#include "api.h"
 #include "tape.h"
+
+TG_API_BEGIN
 
 typedef struct tg_gradcheck_opts {
     double eps, atol, rtol;
@@ -48,9 +52,7 @@ typedef tg_tensor *(*tg_graph_fn)(tg_tape *t, tg_tensor *const *inputs, int n_in
  * -1 when the function could not be evaluated (message says why). opts NULL = defaults. */
 int tg_gradcheck(tg_graph_fn fn, void *ctx, tg_tensor *const *inputs, int n_inputs,
                  const tg_gradcheck_opts *opts, tg_gradcheck_report *report);
-/* The same for one registered op (attr NULL = defaults): every real input the op can
- * differentiate is checked (requires_grad is set for the check and restored after). */
-int tg_gradcheck_op(int op_id, const void *attr, tg_tensor *const *inputs, int n_inputs,
-                    const tg_gradcheck_opts *opts, tg_gradcheck_report *report);
+
+TG_API_END
 
 #endif

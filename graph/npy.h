@@ -12,8 +12,11 @@
 #ifndef TG_NPY_H
 #define TG_NPY_H
 
+#include "api.h"
 #include "error.h"
 #include "tensor.h"
+
+TG_API_BEGIN
 
 /* The element type found in a file. */
 typedef enum tg_npy_dtype { TG_NPY_F32, TG_NPY_F64, TG_NPY_I64 } tg_npy_dtype;
@@ -28,5 +31,7 @@ tg_status tg_npy_parse(const void *bytes, size_t len, tg_tensor **out, tg_npy_dt
 /* Saves a tensor: real tensors as dtype (TG_NPY_F32 or TG_NPY_F64), int64 tensors as int64. */
 tg_status tg_npy_save(const char *path, const tg_tensor *t, tg_npy_dtype dtype, char *err,
                       size_t errsz);
+
+TG_API_END
 
 #endif

@@ -1,7 +1,8 @@
 /* graph/tape.c — arena, node list, first-error record, grad mode, backward, random stream. */
 #include "tape.h"
 
-#include "../ops/op.h"
+#include "tape_internal.h"
+#include "error_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -75,11 +76,12 @@ static void chain_free(block *b)
 tg_tape *tg_tape_new(size_t initial_bytes)
 {
     tg_tape *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
+    if (!t) return tg_set_last_error("tape_new: out of memory");
     t->first = t->head = block_new(initial_bytes ? initial_bytes : TG_DEFAULT_ARENA);
     if (!t->head) {
         free(t);
-        return NULL;
+        return tg_set_last_error("tape_new: out of memory for an arena of %zu bytes",
+                                 initial_bytes ? initial_bytes : (size_t)TG_DEFAULT_ARENA);
     }
     t->held = t->head->size;
     tg_rng_seed(&t->rng, 0x7a9e9ad5u);
@@ -329,11 +331,11 @@ int tg_anomaly_check(tg_tape *t, const tg_node *n, int input)
     if (n->index >= 0) snprintf(where, sizeof where, "node %d", n->index);
     else snprintf(where, sizeof where, "not recorded");
     if (input < 0) snprintf(what, sizeof what, "its output");
-    else if (n->op->input_names && n->op->input_names[input])
-        snprintf(what, sizeof what, "the gradient of its input %d (%s)", input, n->op->input_names[input]);
+    else if (n->input_names && n->input_names[input])
+        snprintf(what, sizeof what, "the gradient of its input %d (%s)", input, n->input_names[input]);
     else snprintf(what, sizeof what, "the gradient of its input %d", input);
     tg_fail(t, "anomaly: %s%s (%s%s%.*s) produced %s in %s %s (first at flat index %lld)",
-            input < 0 ? "" : "backward of ", n->op->name, where, scope ? ", layer " : "", scope ? TG_NAME_LEN * 2 : 0,
+            input < 0 ? "" : "backward of ", n->op_name, where, scope ? ", layer " : "", scope ? TG_NAME_LEN * 2 : 0,
             scope ? scope : "", isnan((double)v[bad]) ? "NaN" : "Inf", what, tg_shape_str(x, s, sizeof s),
             (long long)bad);
     return -1;
@@ -417,8 +419,8 @@ static tg_status walk(tg_tape *t, tg_node *from)
 {
     const unsigned failures = t->failures;
     for (tg_node *n = from; n; n = n->prev) {
-        if (!n->out->grad || !n->op->backward) continue; /* no gradient reached this node */
-        n->op->backward(t, n);
+        if (!n->out->grad || !n->backward) continue; /* no gradient reached this node */
+        n->backward(t, n);
         if (t->failures != failures) return TG_ERR_STATE;
         if (t->detect_anomaly && anomaly_after_backward(t, n) != 0) return TG_ERR_NONFINITE;
         if (t->hook) t->hook(t->hook_ctx, n);

@@ -27,17 +27,35 @@
 #ifndef TG_TAPE_H
 #define TG_TAPE_H
 
+#include "api.h"
 #include "error.h"
 #include "tensor.h"
+
+TG_API_BEGIN
 
 #define TG_MAX_INPUTS 6
 #define TG_ERROR_LEN 512
 
-struct tg_op_desc;
+struct tg_op_desc; /* ops/op.h: the op table's descriptor; graph/ never looks inside */
+struct tg_node;
+struct tg_tape;
 
-/* One recorded op application. */
+/* A node's backward: adds d(out) into the gradients of the inputs that need one. */
+typedef void (*tg_backward_fn)(struct tg_tape *t, struct tg_node *n);
+/* Writes a node's attributes as "stride=2,2 padding=1" (all of them, or those that differ from
+ * the defaults) into buf; returns buf. */
+typedef char *(*tg_node_attr_text_fn)(const struct tg_node *n, bool all_attrs, char *buf, size_t size);
+
+/* One recorded op application. An op's forward and backward read inputs, out, attr and saved;
+ * the op layer fills the rest when it applies the op. graph/ runs and names a node from these
+ * fields alone, so it needs nothing from ops/. */
 typedef struct tg_node {
     const struct tg_op_desc *op;
+    const char *op_name;            /* "conv2d": messages, DOT */
+    const char *const *input_names; /* the op's input names (n_inputs of them), or NULL */
+    uint32_t nograd_inputs;         /* bit i: input i never receives a gradient */
+    tg_backward_fn backward;        /* NULL: nothing to run backward */
+    tg_node_attr_text_fn attr_text; /* NULL: the node has no attributes to show */
     int n_inputs;
     tg_tensor *inputs[TG_MAX_INPUTS]; /* optional inputs may be NULL */
     tg_tensor *out;
@@ -92,10 +110,6 @@ bool tg_grad_enabled(const tg_tape *t);
 /* --- recorded graph --- */
 tg_node *tg_tape_last_node(const tg_tape *t);
 int tg_tape_node_count(const tg_tape *t);
-/* Links a fully built node (arena memory) as the newest; used by tg_op_apply. */
-void tg_tape_record(tg_tape *t, tg_node *n);
-/* The current scope path as an arena string for a node (shared until the scope changes). */
-const char *tg_tape_scope_for_node(tg_tape *t);
 
 /* --- backward (tier 2): PyTorch's semantics with retain_graph=True ---
  *
@@ -146,10 +160,6 @@ void tg_tape_set_backward_hook(tg_tape *t, tg_backward_hook fn, void *ctx);
  * (forward: the op returns NULL; backward: the pass stops with TG_ERR_NONFINITE). */
 void tg_set_detect_anomaly(tg_tape *t, bool on);
 bool tg_detect_anomaly(const tg_tape *t);
-/* The check itself (used by tg_op_apply and the backward walk): when node n's output values
- * (input < 0) or the gradient of its input `input` hold a NaN or Inf, records the message above
- * and returns -1; else 0. */
-int tg_anomaly_check(tg_tape *t, const tg_node *n, int input);
 
 /* --- module scopes: which layer applied each op (DOT clusters, anomaly messages) ---
  * Modules push their name while they run; nested names join with dots ("features.3.conv").
@@ -173,5 +183,7 @@ double tg_rng_uniform(tg_rng *r);               /* [0, 1) */
 double tg_rng_normal(tg_rng *r);                /* N(0, 1) */
 uint64_t tg_rng_below(tg_rng *r, uint64_t n);   /* uniform in [0, n), n > 0 */
 tg_rng *tg_tape_rng(tg_tape *t);
+
+TG_API_END
 
 #endif

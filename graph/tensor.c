@@ -2,6 +2,7 @@
 #include "tensor.h"
 
 #include "tape.h"
+#include "error_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,11 +27,16 @@ static size_t dtype_size(tg_dtype d) { return d == TG_INT64 ? sizeof(int64_t) : 
 
 tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape)
 {
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) return NULL;
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return tg_set_last_error("tensor_new: ndim=%d is outside 0..%d", ndim, TG_MAX_DIMS);
+    if (ndim > 0 && !shape) return tg_set_last_error("tensor_new: shape is NULL for ndim=%d", ndim);
     int64_t n = tg_shape_numel(ndim, shape);
-    if (n < 0 || (uint64_t)n > SIZE_MAX / 16) return NULL;
+    char s[TG_SHAPE_STR_LEN];
+    if (n < 0 || (uint64_t)n > SIZE_MAX / 16)
+        return tg_set_last_error("tensor_new: shape %s has a negative dim or too many elements",
+                                 tg_shape_str_raw(ndim, shape, s, sizeof s));
     tg_tensor *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
+    if (!t) return tg_set_last_error("tensor_new: out of memory");
     t->dtype = dtype;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
@@ -39,7 +45,7 @@ tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape)
     void *mem = calloc(n ? (size_t)n : 1, dtype_size(dtype));
     if (!mem) {
         free(t);
-        return NULL;
+        return tg_set_last_error("tensor_new: out of memory for %s", tg_shape_str_raw(ndim, shape, s, sizeof s));
     }
     if (dtype == TG_INT64) t->idata = mem;
     else t->data = mem;
@@ -50,7 +56,8 @@ tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape)
 tg_tensor *tg_tensor_newv(int ndim, ...)
 {
     int64_t shape[TG_MAX_DIMS];
-    if (ndim < 0 || ndim > TG_MAX_DIMS) return NULL;
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return tg_set_last_error("tensor_newv: ndim=%d is outside 0..%d", ndim, TG_MAX_DIMS);
     va_list ap;
     va_start(ap, ndim);
     for (int i = 0; i < ndim; i++) shape[i] = va_arg(ap, int64_t);

@@ -24,6 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
+
+TG_API_BEGIN
+
 #ifdef TG_REAL_DOUBLE
 typedef double tg_real;
 #define TG_REAL_NAME "float64"
@@ -111,5 +115,7 @@ void tg_tensor_retain_grad(tg_tensor *t);
 void tg_tensor_zero_grad(tg_tensor *t);
 /* Names the tensor (DOT labels, parameter names); truncates to TG_NAME_LEN-1. Returns t. */
 tg_tensor *tg_tensor_set_name(tg_tensor *t, const char *name);
+
+TG_API_END
 
 #endif

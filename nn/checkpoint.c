@@ -8,6 +8,7 @@
 
 #include "../graph/npy.h"
 #include "data.h"
+#include "module_internal.h"
 
 #define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
 /* Longest tensor name a checkpoint holds: the longest path tg_module_named_tensors gives. */

@@ -16,8 +16,11 @@
 #ifndef TG_NN_CHECKPOINT_H
 #define TG_NN_CHECKPOINT_H
 
+#include "../graph/api.h"
 #include "../optim/optim.h"
 #include "module.h"
+
+TG_API_BEGIN
 
 #define TG_CHECKPOINT_VERSION 1
 
@@ -37,5 +40,7 @@ tg_status tg_checkpoint_load_mem(const uint8_t *bytes, size_t len, const char *p
 tg_status tg_module_load_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz);
 /* Writes the named parameter or buffer as float32 .npy. */
 tg_status tg_module_save_npy(tg_module *net, const char *name, const char *path, char *err, size_t errsz);
+
+TG_API_END
 
 #endif

@@ -22,9 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../graph/api.h"
 #include "../graph/error.h"
 #include "../graph/tape.h"
 #include "../graph/tensor.h"
+
+TG_API_BEGIN
 
 /* ---- compression ---- */
 /* CRC-32 (IEEE, as gzip and PNG use) of n bytes, continuing from crc (start with 0). */
@@ -101,5 +104,7 @@ void tg_batcher_reset(tg_batcher *b);
 /* Fills x ([>=n, C, H, W] real tensor) and y ([>=n] int64) with the next batch; returns its size
  * n (the last batch may be short), 0 at the end of the epoch. x and y must hold `batch` samples. */
 int64_t tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *y);
+
+TG_API_END
 
 #endif

@@ -17,8 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../graph/api.h"
 #include "../graph/error.h"
 #include "../graph/tensor.h"
+
+TG_API_BEGIN
 
 /* Reads a binary (P5) or text (P2) PGM with maxval 1..255; *pixels is malloc'd (free it).
  * TG_ERR_IO when the file cannot be read, TG_ERR_FORMAT when it is not such a PGM,
@@ -36,5 +39,7 @@ uint32_t tg_adler32(uint32_t adler, const void *data, size_t n);
 /* Maps n values linearly onto 0..255: lo..hi when lo < hi, else the values' own min..max
  * (a constant plane becomes 0). */
 void tg_image_from_real(const tg_real *values, size_t n, double lo, double hi, uint8_t *out);
+
+TG_API_END
 
 #endif

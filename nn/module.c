@@ -1,5 +1,7 @@
 /* nn/module.c — modules: construction, forward, train/eval, joins, parameter iteration, init. */
-#include "module.h"
+#include "module_internal.h"
+
+#include "../graph/error_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +17,7 @@
 static tg_module *module_new(tg_module_kind kind, const char *type)
 {
     tg_module *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
+    if (!m) return tg_set_last_error("%s layer: out of memory", type);
     m->kind = kind;
     m->op = -1;
     m->training = true;
@@ -39,7 +41,11 @@ tg_module *tg_op_layer(const char *op_name)
 {
     const int op = tg_op_find(op_name);
     const tg_op_desc *d = tg_op_get(op);
-    if (!d || d->attr_size > TG_MODULE_ATTR_BYTES) return NULL;
+    char q[64];
+    if (!d) return tg_set_last_error("op layer: unknown op '%s'", tg_escape(op_name ? op_name : "(null)", TG_ESCAPE_CSTR, 12, q, sizeof q));
+    if (d->attr_size > TG_MODULE_ATTR_BYTES)
+        return tg_set_last_error("%s layer: its attributes take %zu bytes, more than TG_MODULE_ATTR_BYTES (%d)", d->name,
+                                 d->attr_size, TG_MODULE_ATTR_BYTES);
     tg_module *m = module_new(TG_MOD_OP, op_name);
     if (!m) return NULL;
     m->op = op;
@@ -94,38 +100,39 @@ static int check_new_tensor(const tg_module *m, const char *name, const tg_tenso
     return 0;
 }
 
-int tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz)
+tg_status tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz)
 {
     char local[160];
     if (!err) err = local, errsz = sizeof local;
-    if (check_new_tensor(m, name, t, false, err, errsz)) return -1;
+    if (check_new_tensor(m, name, t, false, err, errsz)) return TG_ERR_INVALID;
     t->requires_grad = true;
     t->is_param = true;
     snprintf(m->param_names[m->n_params], TG_NAME_LEN, "%s", name);
     m->params[m->n_params++] = t;
-    return 0;
+    return TG_OK;
 }
 
-int tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz)
+tg_status tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz)
 {
     char local[160];
     if (!err) err = local, errsz = sizeof local;
-    if (check_new_tensor(m, name, t, true, err, errsz)) return -1;
+    if (check_new_tensor(m, name, t, true, err, errsz)) return TG_ERR_INVALID;
     snprintf(m->buffer_names[m->n_buffers], TG_NAME_LEN, "%s", name);
     m->buffers[m->n_buffers++] = t;
-    return 0;
+    return TG_OK;
 }
 
 /* A new zeroed parameter or buffer of the given shape, added under name; NULL when that fails. */
 static tg_tensor *param_new(tg_module *m, int ndim, const int64_t *shape, const char *name, bool buffer)
 {
     tg_tensor *t = tg_tensor_new(TG_REAL, ndim, shape);
-    if (!t) return NULL;
+    if (!t) return tg_set_last_error("%s layer: %s: %s", m->type, name, tg_last_error());
     tg_tensor_set_name(t, name);
-    const int rc = buffer ? tg_module_add_buffer(m, name, t, NULL, 0) : tg_module_add_param(m, name, t, NULL, 0);
+    char err[TG_LAST_ERROR_LEN];
+    const int rc = buffer ? tg_module_add_buffer(m, name, t, err, sizeof err) : tg_module_add_param(m, name, t, err, sizeof err);
     if (rc) {
         tg_tensor_free(t);
-        return NULL;
+        return tg_set_last_error("%s", err);
     }
     return t;
 }
@@ -150,7 +157,8 @@ static int add_batch_counter(tg_module *m, char *err, size_t errsz)
     return 0;
 }
 
-int tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz)
+/* The body of tg_module_set: 0, or -1 with the reason in err. */
+static int module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz)
 {
     if (m->kind == TG_MOD_DROPOUT && !strcmp(key, "p")) {
         char *end;
@@ -224,17 +232,20 @@ static tg_module *weighted_layer(const char *op_name, int ndim, const int64_t *w
 
 tg_module *tg_linear_layer(int64_t in, int64_t out, bool bias, tg_rng *rng)
 {
-    if (in <= 0 || out <= 0) return NULL;
+    if (in <= 0 || out <= 0)
+        return tg_set_last_error("linear layer: in=%lld and out=%lld must be > 0", (long long)in, (long long)out);
     const int64_t shape[2] = {out, in};
     return weighted_layer("linear", 2, shape, out, bias, rng);
 }
 
-/* Sets an integer attribute from C (constructors); 0 or -1. */
+/* Sets an integer attribute from C (constructors); 0, or -1 with tg_last_error set. */
 static int set_int(tg_module *m, const char *key, int64_t v)
 {
-    char text[24], err[128];
+    char text[24], err[TG_LAST_ERROR_LEN];
     snprintf(text, sizeof text, "%lld", (long long)v);
-    return tg_attr_set(m->op, m->attr, key, text, err, sizeof err);
+    if (tg_attr_set(m->op, m->attr, key, text, err, sizeof err) == 0) return 0;
+    tg_set_last_error("%s layer: %s", m->type, err);
+    return -1;
 }
 
 /* conv and conv_transpose of 1..3 spatial dims: the weight is [a, b/groups, kernel...] with
@@ -244,11 +255,19 @@ static tg_module *conv_family_layer(bool transposed, int dims, int64_t in, int64
 {
     static const char *const conv_names[4] = {NULL, "conv1d", "conv2d", "conv3d"};
     static const char *const transpose_names[4] = {NULL, "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"};
-    if (dims < 1 || dims > 3 || !kernel || in <= 0 || out <= 0 || groups <= 0 || in % groups || out % groups)
-        return NULL;
+    const char *what = transposed ? "conv_transpose layer" : "conv layer";
+    if (dims < 1 || dims > 3) return tg_set_last_error("%s: dims=%d is outside 1..3", what, dims);
+    if (!kernel) return tg_set_last_error("%s: kernel is NULL", what);
+    if (in <= 0 || out <= 0 || groups <= 0)
+        return tg_set_last_error("%s: in=%lld, out=%lld and groups=%lld must be > 0", what, (long long)in, (long long)out,
+                                 (long long)groups);
+    if (in % groups || out % groups)
+        return tg_set_last_error("%s: in=%lld and out=%lld must be divisible by groups=%lld", what, (long long)in,
+                                 (long long)out, (long long)groups);
     int64_t shape[5] = {transposed ? in : out, transposed ? out / groups : in / groups};
     for (int i = 0; i < dims; i++) {
-        if (kernel[i] <= 0) return NULL;
+        if (kernel[i] <= 0)
+            return tg_set_last_error("%s: kernel[%d]=%lld must be > 0", what, i, (long long)kernel[i]);
         shape[2 + i] = kernel[i];
     }
     tg_module *m = weighted_layer(transposed ? transpose_names[dims] : conv_names[dims], 2 + dims, shape, out, bias, rng);
@@ -286,7 +305,10 @@ tg_module *tg_conv_transpose2d_layer(int64_t in, int64_t out, int64_t kernel, in
 tg_module *tg_locally_connected2d_layer(int64_t in, const int64_t *in_hw, int64_t out, const int64_t *kernel,
                                         const tg_conv_attr *attr, bool bias, tg_rng *rng)
 {
-    if (in <= 0 || out <= 0 || !in_hw || !kernel) return NULL;
+    if (in <= 0 || out <= 0)
+        return tg_set_last_error("locally_connected2d layer: in=%lld and out=%lld must be > 0", (long long)in,
+                                 (long long)out);
+    if (!in_hw || !kernel) return tg_set_last_error("locally_connected2d layer: %s is NULL", !in_hw ? "in_hw" : "kernel");
     tg_module *m = tg_op_layer("locally_connected2d");
     if (!m) return NULL;
     if (attr) memcpy(m->attr, attr, sizeof *attr);
@@ -297,7 +319,9 @@ tg_module *tg_locally_connected2d_layer(int64_t in, const int64_t *in_hw, int64_
         const int64_t span = in_hw[i] + 2 * p - d * (kernel[i] - 1) - 1;
         if (kernel[i] <= 0 || s <= 0 || d <= 0 || p < 0 || span < 0) {
             tg_module_free(m);
-            return NULL;
+            return tg_set_last_error("locally_connected2d layer: dim %d: kernel=%lld stride=%lld dilation=%lld padding=%lld "
+                                     "leave no output position for an input of %lld", i, (long long)kernel[i], (long long)s,
+                                     (long long)d, (long long)p, (long long)in_hw[i]);
         }
         wshape[i] = span / s + 1;
     }
@@ -348,7 +372,7 @@ static tg_module *norm_layer(const char *op_name, int affine_ndim, const int64_t
 
 tg_module *tg_batch_norm_layer_opts(int64_t channels, bool affine, bool track_running_stats)
 {
-    if (channels <= 0) return NULL;
+    if (channels <= 0) return tg_set_last_error("batch_norm layer: channels=%lld must be > 0", (long long)channels);
     return norm_layer("batch_norm", 1, &channels, affine, track_running_stats, channels);
 }
 
@@ -356,7 +380,8 @@ tg_module *tg_batch_norm_layer(int64_t channels) { return tg_batch_norm_layer_op
 
 tg_module *tg_layer_norm_layer_opts(int n, const int64_t *normalized_shape, bool elementwise_affine)
 {
-    if (n < 1 || n > 4 || !normalized_shape) return NULL;
+    if (n < 1 || n > 4) return tg_set_last_error("layer_norm layer: n=%d normalized dims is outside 1..4", n);
+    if (!normalized_shape) return tg_set_last_error("layer_norm layer: normalized_shape is NULL");
     tg_module *m = norm_layer("layer_norm", n, normalized_shape, elementwise_affine, false, 0);
     if (!m) return NULL;
     char text[128] = "", err[128];
@@ -364,7 +389,7 @@ tg_module *tg_layer_norm_layer_opts(int n, const int64_t *normalized_shape, bool
         snprintf(text + strlen(text), sizeof text - strlen(text), "%s%lld", i ? "," : "", (long long)normalized_shape[i]);
     if (tg_attr_set(m->op, m->attr, "normalized_shape", text, err, sizeof err)) {
         tg_module_free(m);
-        return NULL;
+        return tg_set_last_error("layer_norm layer: %s", err);
     }
     return m;
 }
@@ -376,7 +401,7 @@ tg_module *tg_layer_norm_layer(int n, const int64_t *normalized_shape)
 
 tg_module *tg_instance_norm_layer_opts(int64_t channels, bool affine, bool track_running_stats)
 {
-    if (channels <= 0) return NULL;
+    if (channels <= 0) return tg_set_last_error("instance_norm layer: channels=%lld must be > 0", (long long)channels);
     tg_module *m = norm_layer("instance_norm", 1, &channels, affine, track_running_stats, channels);
     if (m) tg_module_train(m, true); /* use_input_stats follows the mode and the running stats */
     return m;
@@ -389,7 +414,9 @@ tg_module *tg_instance_norm_layer(int64_t channels, bool affine)
 
 tg_module *tg_group_norm_layer_opts(int64_t groups, int64_t channels, bool affine)
 {
-    if (groups <= 0 || channels <= 0 || channels % groups) return NULL;
+    if (groups <= 0 || channels <= 0 || channels % groups)
+        return tg_set_last_error("group_norm layer: channels=%lld must be a positive multiple of groups=%lld",
+                                 (long long)channels, (long long)groups);
     tg_module *m = norm_layer("group_norm", 1, &channels, affine, false, 0);
     if (m && set_int(m, "num_groups", groups)) {
         tg_module_free(m);
@@ -405,13 +432,13 @@ tg_module *tg_group_norm_layer(int64_t groups, int64_t channels)
 
 tg_module *tg_frn_layer(int64_t channels, bool affine)
 {
-    if (channels <= 0) return NULL;
+    if (channels <= 0) return tg_set_last_error("frn layer: channels=%lld must be > 0", (long long)channels);
     return norm_layer("frn", 1, &channels, affine, false, 0);
 }
 
 tg_module *tg_tlu_layer(int64_t channels)
 {
-    if (channels <= 0) return NULL;
+    if (channels <= 0) return tg_set_last_error("tlu layer: channels=%lld must be > 0", (long long)channels);
     tg_module *m = tg_op_layer("tlu");
     if (m && !param_new(m, 1, &channels, "tau", false)) {
         tg_module_free(m);
@@ -422,7 +449,7 @@ tg_module *tg_tlu_layer(int64_t channels)
 
 tg_module *tg_dropout_layer(double p)
 {
-    if (!(p >= 0 && p < 1)) return NULL;
+    if (!(p >= 0 && p < 1)) return tg_set_last_error("dropout layer: p=%g is outside [0, 1)", p);
     tg_module *m = module_new(TG_MOD_DROPOUT, "dropout");
     if (m) m->p = p;
     return m;
@@ -454,7 +481,10 @@ static tg_module *join_layer(tg_module_kind kind, const char *type, const char *
     tg_module *m = module_new(kind, type);
     if (m && (parse_from(m, from) || (kind == TG_MOD_ADD && m->n_from != 1))) {
         tg_module_free(m);
-        return NULL;
+        char q[64];
+        return tg_set_last_error("%s layer: from='%s' must be %s (ids of at most %d characters)", type,
+                                 tg_escape(from ? from : "", TG_ESCAPE_CSTR, 12, q, sizeof q),
+                                 kind == TG_MOD_ADD ? "one id" : "a comma list of 1 to 4 ids", TG_NAME_LEN - 1);
     }
     return m;
 }
@@ -462,11 +492,13 @@ static tg_module *join_layer(tg_module_kind kind, const char *type, const char *
 tg_module *tg_max_unpool_layer(int dims, const char *from)
 {
     static const char *const names[4] = {NULL, "max_unpool1d", "max_unpool2d", "max_unpool3d"};
-    if (dims < 1 || dims > 3) return NULL;
+    if (dims < 1 || dims > 3) return tg_set_last_error("max_unpool layer: dims=%d is outside 1..3", dims);
     tg_module *m = tg_op_layer(names[dims]);
     if (m && (parse_from(m, from) || m->n_from != 1)) {
         tg_module_free(m);
-        return NULL;
+        char q[64];
+        return tg_set_last_error("%s layer: from='%s' must be the id of one max pool layer", names[dims],
+                                 tg_escape(from ? from : "", TG_ESCAPE_CSTR, 12, q, sizeof q));
     }
     return m;
 }
@@ -478,12 +510,13 @@ tg_module *tg_sequential_add(tg_module *seq, tg_module *child)
 {
     if (!seq || !child) {
         tg_module_free(child);
-        return NULL;
+        /* a NULL child keeps the reason its constructor gave */
+        return seq ? NULL : tg_set_last_error("sequential_add: seq is NULL");
     }
     tg_module **c = realloc(seq->children, (size_t)(seq->n_children + 1) * sizeof *c);
     if (!c) {
         tg_module_free(child);
-        return NULL;
+        return tg_set_last_error("sequential_add: out of memory");
     }
     seq->children = c;
     if (!child->name[0]) snprintf(child->name, sizeof child->name, "%d", seq->n_children);
@@ -678,4 +711,32 @@ tg_module *tg_module_find(tg_module *m, const char *path)
         if (strlen(m->children[i]->name) == len && !strncmp(m->children[i]->name, path, len))
             return tg_module_find(m->children[i], path[len] ? path + len + 1 : "");
     return NULL;
+}
+
+/* ---- reading a module ---- */
+
+const char *tg_module_name(const tg_module *m) { return m ? m->name : ""; }
+const char *tg_module_type(const tg_module *m) { return m ? m->type : ""; }
+int tg_module_child_count(const tg_module *m) { return m ? m->n_children : 0; }
+
+tg_module *tg_module_child(const tg_module *m, int i)
+{
+    return m && i >= 0 && i < m->n_children ? m->children[i] : NULL;
+}
+
+tg_status tg_module_set_id(tg_module *m, const char *id, char *err, size_t errsz)
+{
+    if (!m || !id || !id[0] || strlen(id) >= sizeof m->id) {
+        if (err && errsz)
+            snprintf(err, errsz, "module id: %s (at most %d characters)", !m ? "module is NULL" : !id || !id[0] ? "id is empty" : "id is too long",
+                     TG_NAME_LEN - 1);
+        return TG_ERR_INVALID;
+    }
+    snprintf(m->id, sizeof m->id, "%s", id);
+    return TG_OK;
+}
+
+tg_status tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz)
+{
+    return module_set(m, key, value, err, errsz) ? TG_ERR_INVALID : TG_OK;
 }

@@ -29,48 +29,24 @@
 #ifndef TG_NN_MODULE_H
 #define TG_NN_MODULE_H
 
+#include "../graph/api.h"
 #include "../graph/tape.h"
 #include "../ops/conv.h"
 #include "../ops/op.h"
+
+TG_API_BEGIN
 
 #define TG_MODULE_MAX_PARAMS 4   /* weight, bias, ... (user op layers may add more up to this) */
 #define TG_MODULE_MAX_BUFFERS 4  /* running_mean, running_var, num_batches_tracked, ... */
 #define TG_MODULE_ATTR_BYTES 512
 #define TG_MODULE_MAX_FROM 4
 
-typedef enum tg_module_kind {
-    TG_MOD_OP,          /* a layer that applies one op: conv, linear, norm, pool, activation... */
-    TG_MOD_DROPOUT,
-    TG_MOD_SEQUENTIAL,
-    TG_MOD_ADD,         /* current output + output of `from` (residual) */
-    TG_MOD_CONCAT,      /* channels of the `from` outputs, in order ("." is the current one) */
-} tg_module_kind;
-
+/* A layer or container. Opaque: read it through the functions below; the struct is internal
+ * (nn/module_internal.h). */
 typedef struct tg_module tg_module;
-struct tg_module {
-    tg_module_kind kind;
-    char type[24];            /* spec keyword: "conv2d", "relu", "sequential", "add", ... */
-    char name[TG_NAME_LEN];   /* the name within the parent */
-    char id[TG_NAME_LEN];     /* id=NAME: the output can be referenced by joins; "" if none */
-    int op;                   /* TG_MOD_OP: the op id */
-    _Alignas(16) unsigned char attr[TG_MODULE_ATTR_BYTES]; /* the op's attribute struct */
-    tg_tensor *params[TG_MODULE_MAX_PARAMS];   /* in definition order (checkpoint order) */
-    char param_names[TG_MODULE_MAX_PARAMS][TG_NAME_LEN]; /* the op input each one binds to */
-    tg_tensor *buffers[TG_MODULE_MAX_BUFFERS];
-    char buffer_names[TG_MODULE_MAX_BUFFERS][TG_NAME_LEN];
-    uint32_t transient_buffers; /* bit i: buffer i is left out of tg_module_named_tensors (and
-                                   so of checkpoints): BN's int64 num_batches_tracked */
-    int n_params, n_buffers;
-    bool training;
-    double p;                 /* dropout probability */
-    char from[TG_MODULE_MAX_FROM][TG_NAME_LEN]; /* joins; max_unpool: the max pool's id */
-    int n_from;
-    tg_module **children;
-    int n_children;
-    int line;                 /* spec line (0 when built from C) */
-};
 
-/* ---- constructors (PyTorch's defaults; NULL on a bad argument or out of memory) ---- */
+/* ---- constructors (PyTorch's defaults): NULL on a bad argument or out of memory, with the reason
+ * in tg_last_error() ("conv layer: in=3 and out=8 must be divisible by groups=2") ---- */
 /* Weight and bias drawn as PyTorch's default: kaiming_uniform(a=sqrt(5)) (U(+-1/sqrt(fan_in)))
  * and bias U(+-1/sqrt(fan_in)) from rng (rng NULL: zeros). */
 tg_module *tg_linear_layer(int64_t in, int64_t out, bool bias, tg_rng *rng);
@@ -127,17 +103,18 @@ tg_module *tg_concat_layer(const char *from);
 
 /* Gives an op layer a parameter (learnable: requires_grad) or a buffer (state the op updates,
  * e.g. running statistics) named like the op input it binds to ("weight", "tau",
- * "running_mean"). The module takes ownership of t on success (0); -1 leaves t with the caller
- * and writes the reason to err: not an op layer, no op input of that name (or input 0), the
+ * "running_mean"). The module takes ownership of t on success (TG_OK); TG_ERR_INVALID leaves t
+ * with the caller and writes the reason to err: not an op layer, no op input of that name (or input 0), the
  * name taken, the table full (TG_MODULE_MAX_PARAMS / _BUFFERS). */
-int tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
-int tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
+tg_status tg_module_add_param(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
+tg_status tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, char *err, size_t errsz);
 /* The module's own parameter or buffer of that name, or NULL. */
 tg_tensor *tg_module_tensor(const tg_module *m, const char *name);
 
-/* Sets an op attribute by its PyTorch name ("stride", "2"); 0, or -1 with the reason in err.
+/* Sets an op attribute by its PyTorch name ("stride", "2"); TG_OK, or TG_ERR_INVALID with the
+ * reason in err.
  * momentum=none on a layer whose op takes num_batches_tracked (batch_norm) adds that buffer. */
-int tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz);
+tg_status tg_module_set(tg_module *m, const char *key, const char *value, char *err, size_t errsz);
 /* Appends a child (the sequential takes ownership; named by its index unless already named).
  * Returns child, or NULL (child freed) when out of memory. */
 tg_module *tg_sequential_add(tg_module *seq, tg_module *child);
@@ -181,5 +158,19 @@ void tg_weight_fans(const tg_tensor *w, double *fan_in, double *fan_out);
 
 /* The module at a dotted path ("features.0"), or NULL. */
 tg_module *tg_module_find(tg_module *m, const char *path);
+
+/* ---- reading a module ---- */
+/* Its name within the parent ("0", "features"), and its spec keyword ("conv2d", "relu",
+ * "sequential", "add", ...). Never NULL for a module. */
+const char *tg_module_name(const tg_module *m);
+const char *tg_module_type(const tg_module *m);
+/* A sequential's children: their count (0 for other kinds) and child i (NULL out of range). */
+int tg_module_child_count(const tg_module *m);
+tg_module *tg_module_child(const tg_module *m, int i);
+/* Names the module's output for joins (`id=NAME` in the spec: `add from=NAME`). TG_ERR_INVALID
+ * with the reason in err when id is NULL, empty or longer than TG_NAME_LEN - 1. */
+tg_status tg_module_set_id(tg_module *m, const char *id, char *err, size_t errsz);
+
+TG_API_END
 
 #endif

@@ -2,6 +2,7 @@
  * propagated by a forward pass of one zero sample after every line. */
 #include "spec.h"
 #include "data.h"
+#include "module_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>

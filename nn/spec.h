@@ -23,7 +23,10 @@
 #ifndef TG_NN_SPEC_H
 #define TG_NN_SPEC_H
 
+#include "../graph/api.h"
 #include "module.h"
+
+TG_API_BEGIN
 
 typedef struct tg_model {
     tg_module *net;          /* a sequential */
@@ -47,5 +50,7 @@ void tg_model_free(tg_model *m);
 char *tg_summary(tg_model *m, char *err, size_t errsz);
 /* Totals alone. */
 int tg_summary_totals(tg_model *m, int64_t *params, int64_t *macs, char *err, size_t errsz);
+
+TG_API_END
 
 #endif

@@ -1,6 +1,7 @@
 /* nn/summary.c — per-layer table of a model: output shape, parameters, MACs (conv and linear
  * multiply-accumulates per sample, the notes' convention), receptive field and activation memory. */
 #include "spec.h"
+#include "module_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

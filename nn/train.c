@@ -1,5 +1,6 @@
 /* nn/train.c — one training epoch and evaluation for classifiers (cross-entropy, argmax). */
 #include "train.h"
+#include "module_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,9 +8,12 @@
 #ifndef TG_NN_TRAIN_H
 #define TG_NN_TRAIN_H
 
+#include "../graph/api.h"
 #include "../optim/optim.h"
 #include "data.h"
 #include "module.h"
+
+TG_API_BEGIN
 
 typedef struct tg_epoch_stats {
     double loss, accuracy;   /* means over the samples seen */
@@ -34,5 +37,7 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
                          tg_batch_fn on_batch, void *ctx);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */
 tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st);
+
+TG_API_END
 
 #endif

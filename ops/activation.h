@@ -9,7 +9,10 @@
 #ifndef TG_OPS_ACTIVATION_H
 #define TG_OPS_ACTIVATION_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 /* Attribute structs (PyTorch's names and defaults). */
 typedef struct tg_leaky_relu_attr { double negative_slope; } tg_leaky_relu_attr; /* 0.01 */
@@ -31,5 +34,7 @@ tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int dim);
 /* training: zeroes each element with probability p and scales the rest by 1/(1-p), drawing from
  * the tape's random stream (tg_tape_seed); eval: identity. p in [0, 1]. */
 tg_tensor *tg_dropout(tg_tape *t, tg_tensor *x, double p, bool training);
+
+TG_API_END
 
 #endif

@@ -10,7 +10,10 @@
 #ifndef TG_OPS_ARITH_H
 #define TG_OPS_ARITH_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 /* a:[...] b:[...] -> broadcast shape */
 tg_tensor *tg_add(tg_tape *t, tg_tensor *a, tg_tensor *b);
@@ -33,5 +36,7 @@ tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, double exponent);
 /* Broadcast helper shared by the binary ops (and any op that broadcasts): the result shape of a
  * and b, or -1 when they do not broadcast. */
 int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape);
+
+TG_API_END
 
 #endif

@@ -24,8 +24,11 @@
 #ifndef TG_OPS_CONV_H
 #define TG_OPS_CONV_H
 
+#include "../graph/api.h"
 #include "op.h"
 #include "shape.h"
+
+TG_API_BEGIN
 
 /* Attributes of every convolution (PyTorch's names). Tuples hold 1 value (all dims) or one per
  * spatial dim. padding may be "same" (v[0] == TG_CONV_PAD_SAME, n == 0; stride 1 only) or
@@ -96,5 +99,7 @@ tg_tensor *tg_conv_transpose3d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor
  * attributes stride, padding (ints, zeros), dilation. */
 tg_tensor *tg_locally_connected2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
                                   const tg_conv_attr *attr);
+
+TG_API_END
 
 #endif

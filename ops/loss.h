@@ -5,7 +5,10 @@
 #ifndef TG_OPS_LOSS_H
 #define TG_OPS_LOSS_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 typedef enum tg_reduction { TG_REDUCTION_MEAN, TG_REDUCTION_SUM, TG_REDUCTION_NONE } tg_reduction;
 
@@ -27,5 +30,7 @@ tg_tensor *tg_cross_entropy_ex(tg_tape *t, tg_tensor *logits, tg_tensor *labels,
 tg_tensor *tg_nll_loss_ex(tg_tape *t, tg_tensor *log_probs, tg_tensor *labels, const tg_loss_attr *a);
 tg_tensor *tg_mse_loss_ex(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction reduction);
 tg_tensor *tg_l1_loss_ex(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction reduction);
+
+TG_API_END
 
 #endif

@@ -30,7 +30,10 @@
 #ifndef TG_OPS_NORM_H
 #define TG_OPS_NORM_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 /* The attributes of every norm op (each op's table lists only the ones it uses). */
 typedef struct tg_norm_attr {
@@ -73,5 +76,7 @@ tg_tensor *tg_tlu(tg_tape *t, tg_tensor *x, tg_tensor *tau);
 tg_status tg_fold_batch_norm(tg_tensor *weight, tg_tensor *bias, const tg_tensor *running_mean,
                              const tg_tensor *running_var, const tg_tensor *bn_weight,
                              const tg_tensor *bn_bias, double eps);
+
+TG_API_END
 
 #endif

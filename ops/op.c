@@ -1,5 +1,5 @@
 /* ops/op.c — generic op application, user op registration and attribute parsing/printing. */
-#include "op.h"
+#include "op_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,7 +65,7 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
     tg_node *n = tg_tape_alloc(t, sizeof *n);
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
-    n->op = d;
+    tg_node_bind_op(n, d);
     n->n_inputs = d->max_inputs;
     n->index = -1;
     n->scope = tg_tape_scope_for_node(t);
@@ -258,12 +258,12 @@ int tg_attr_defaults(int op_id, void *attr)
     return 0;
 }
 
-int tg_attr_set(int op_id, void *attr, const char *key, const char *value, char *err, size_t errsz)
+tg_status tg_attr_set(int op_id, void *attr, const char *key, const char *value, char *err, size_t errsz)
 {
     const tg_op_desc *d = tg_op_get(op_id);
     if (!d || !key) {
         snprintf(err, errsz, "op: unknown op id %d", op_id);
-        return -1;
+        return TG_ERR_INVALID;
     }
     int k = find_attr(d, key, strlen(key));
     if (k < 0) {
@@ -273,18 +273,18 @@ int tg_attr_set(int op_id, void *attr, const char *key, const char *value, char 
         if (d->n_attrs == 0 && len > 0 && (size_t)len < errsz)
             len += snprintf(err + len, errsz - (size_t)len, " none");
         if (len > 0 && (size_t)len < errsz) snprintf(err + len, errsz - (size_t)len, ")");
-        return -1;
+        return TG_ERR_INVALID;
     }
-    return set_value(&d->attrs[k], attr, value, err, errsz, d->name);
+    return set_value(&d->attrs[k], attr, value, err, errsz, d->name) ? TG_ERR_INVALID : TG_OK;
 }
 
-int tg_attr_parse(int op_id, void *attr, const char *kv, char *err, size_t errsz)
+tg_status tg_attr_parse(int op_id, void *attr, const char *kv, char *err, size_t errsz)
 {
     const tg_op_desc *d = tg_op_get(op_id);
     const char *eq = kv ? strchr(kv, '=') : NULL;
     if (!d || !eq || eq == kv) {
         snprintf(err, errsz, "%s: expected key=value, got '%s'", d ? d->name : "op", kv ? kv : "");
-        return -1;
+        return TG_ERR_INVALID;
     }
     char key[64];
     size_t kl = (size_t)(eq - kv);

@@ -24,7 +24,10 @@
 #ifndef TG_OP_H
 #define TG_OP_H
 
+#include "../graph/api.h"
 #include "../graph/tape.h"
+
+TG_API_BEGIN
 
 /* ---- attribute values ---- */
 
@@ -63,7 +66,6 @@ typedef struct tg_attr_desc {
 typedef int (*tg_shape_fn)(tg_tape *t, tg_tensor *const *in, int n_in, void *attr, int *ndim,
                            int64_t *shape);
 typedef int (*tg_forward_fn)(tg_tape *t, tg_node *n);
-typedef void (*tg_backward_fn)(tg_tape *t, tg_node *n);
 
 /* Bit of input i in the descriptors' input masks below. */
 #define TG_INPUT_BIT(i) (1u << (i))
@@ -160,12 +162,14 @@ tg_real *tg_input_grad(tg_tape *t, tg_node *n, int i);
 /* ---- attribute helpers (generic over the tables) ---- */
 /* Fills attr (attr_size bytes) with the op's defaults. Returns 0. */
 int tg_attr_defaults(int op_id, void *attr);
-/* Parses "value" into attribute `key`. Returns 0, or -1 with a one-line reason in err. */
-int tg_attr_set(int op_id, void *attr, const char *key, const char *value, char *err,
+/* Parses "value" into attribute `key`. TG_OK, or TG_ERR_INVALID with a one-line reason in err. */
+tg_status tg_attr_set(int op_id, void *attr, const char *key, const char *value, char *err,
                 size_t errsz);
 /* Parses "key=value". */
-int tg_attr_parse(int op_id, void *attr, const char *key_eq_value, char *err, size_t errsz);
+tg_status tg_attr_parse(int op_id, void *attr, const char *key_eq_value, char *err, size_t errsz);
 /* Writes "stride=2,2 padding=1" (attributes that differ from defaults; all if all_attrs). */
 char *tg_attr_format(int op_id, const void *attr, bool all_attrs, char *buf, size_t size);
+
+TG_API_END
 
 #endif

@@ -23,7 +23,10 @@
 #ifndef TG_OPS_POOL_H
 #define TG_OPS_POOL_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 /* One attribute struct for the family; each op reads the fields named in its attribute table. */
 typedef struct tg_pool_attr {
@@ -73,5 +76,7 @@ const int64_t *tg_pool_indices(const tg_tensor *max_pool_output);
 /* The same as a tape-owned int64 tensor of the output's shape (the input max_unpool takes);
  * NULL (tape error set) when the tensor has no indices. */
 tg_tensor *tg_pool_indices_tensor(tg_tape *t, const tg_tensor *max_pool_output);
+
+TG_API_END
 
 #endif

@@ -6,7 +6,10 @@
 #ifndef TG_OPS_REDUCE_H
 #define TG_OPS_REDUCE_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 typedef struct tg_reduce_attr {
     int dim;      /* TG_DIM_NONE: all dims; negative counts from the end */
@@ -26,5 +29,7 @@ tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int dim, bool keepdim);
  * index into x for dim none), as torch.max(x, dim).indices. Lives in the tape's arena (valid until
  * tg_tape_reset), also when no graph was recorded; NULL for any other tensor. */
 const int64_t *tg_max_indices(const tg_tensor *max_out);
+
+TG_API_END
 
 #endif

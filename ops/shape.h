@@ -11,7 +11,10 @@
 #ifndef TG_OPS_SHAPE_H
 #define TG_OPS_SHAPE_H
 
+#include "../graph/api.h"
 #include "op.h"
+
+TG_API_BEGIN
 
 /* Padding modes shared by pad and convolution's padding_mode. */
 typedef enum tg_pad_mode { TG_PAD_CONSTANT, TG_PAD_REFLECT, TG_PAD_REPLICATE, TG_PAD_CIRCULAR } tg_pad_mode;
@@ -48,5 +51,7 @@ tg_tensor *tg_slice(tg_tape *t, tg_tensor *x, int dim, int64_t start, int64_t en
  * batched input); where PyTorch accepts a call the results are the same.
  * errors: odd n_pad, more pairs than dims, amounts out of range for the mode, negative size */
 tg_tensor *tg_pad(tg_tape *t, tg_tensor *x, int n_pad, const int64_t *pad, tg_pad_mode mode, double value);
+
+TG_API_END
 
 #endif

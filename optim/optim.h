@@ -25,8 +25,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../graph/api.h"
 #include "../graph/error.h"
 #include "../graph/tensor.h"
+
+TG_API_BEGIN
 
 typedef enum tg_optim_kind { TG_OPTIM_SGD, TG_OPTIM_ADAM, TG_OPTIM_ADAMW, TG_OPTIM_RMSPROP } tg_optim_kind;
 
@@ -169,5 +172,7 @@ void tg_clip_grad_value(tg_tensor *const *params, int n, double clip);
  * weight, the whole tensor for 1-D), when |G_i| / max(|W_i|, eps) > clip, G_i is scaled to
  * clip * max(|W_i|, eps) / |G_i|. NFNets use eps 1e-3 and clip 0.01..0.16. */
 void tg_clip_grad_adaptive(tg_tensor *const *params, int n, double clip, double eps);
+
+TG_API_END
 
 #endif

@@ -278,7 +278,7 @@ START_TEST(bad_inputs)
     tg_pow_attr p;
     char err[128];
     tg_attr_defaults(TG_OP_POW, &p);
-    ck_assert_int_eq(tg_attr_set(TG_OP_POW, &p, "exponent", "two", err, sizeof err), -1);
+    ck_assert_int_eq(tg_attr_set(TG_OP_POW, &p, "exponent", "two", err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "pow: bad value 'two' for attribute exponent");
 }
 END_TEST

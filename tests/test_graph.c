@@ -348,14 +348,14 @@ START_TEST(attributes_parse_and_format)
     ck_assert(a.axes.n == 0 && a.axes.v[0] == -1);
     ck_assert_str_eq(tg_attr_format(op_scale, &a, true, buf, sizeof buf), "factor=none axes=same flag=1 mode=reflect dim=-2");
     /* errors */
-    ck_assert_int_eq(tg_attr_set(op_scale, &a, "mode", "mirror", err, sizeof err), -1);
+    ck_assert_int_eq(tg_attr_set(op_scale, &a, "mode", "mirror", err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "test_scale: bad value 'mirror' for attribute mode");
-    ck_assert_int_eq(tg_attr_set(op_scale, &a, "axes", "1,x", err, sizeof err), -1);
-    ck_assert_int_eq(tg_attr_set(op_scale, &a, "factor", "2.5e", err, sizeof err), -1);
-    ck_assert_int_eq(tg_attr_set(op_scale, &a, "flag", "yes", err, sizeof err), -1);
-    ck_assert_int_eq(tg_attr_set(op_scale, &a, "strid", "1", err, sizeof err), -1);
+    ck_assert_int_eq(tg_attr_set(op_scale, &a, "axes", "1,x", err, sizeof err), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_attr_set(op_scale, &a, "factor", "2.5e", err, sizeof err), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_attr_set(op_scale, &a, "flag", "yes", err, sizeof err), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_attr_set(op_scale, &a, "strid", "1", err, sizeof err), TG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err, "unknown attribute 'strid' (known: factor axes flag mode dim)"));
-    ck_assert_int_eq(tg_attr_parse(op_scale, &a, "factor", err, sizeof err), -1);
+    ck_assert_int_eq(tg_attr_parse(op_scale, &a, "factor", err, sizeof err), TG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err, "expected key=value"));
 }
 END_TEST

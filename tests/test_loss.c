@@ -240,7 +240,7 @@ START_TEST(bad_input_messages)
     ck_assert_int_eq(a.ignore_index, 0); /* not set by parse alone */
     tg_attr_defaults(TG_OP_NLL_LOSS, &a);
     ck_assert_int_eq(a.ignore_index, -100);
-    ck_assert_int_eq(tg_attr_parse(TG_OP_MSE_LOSS, &a, "ignore_index=3", err, sizeof err), -1);
+    ck_assert_int_eq(tg_attr_parse(TG_OP_MSE_LOSS, &a, "ignore_index=3", err, sizeof err), TG_ERR_INVALID);
 }
 END_TEST
 

@@ -73,7 +73,7 @@ START_TEST(conv_layers_shapes_and_counts)
     /* bad arguments */
     ck_assert_ptr_null(tg_conv_layer(2, 3, 4, 3, 2, true, &rng));
     ck_assert_ptr_null(tg_conv_layer(4, 3, 4, 3, 1, true, &rng));
-    ck_assert_int_eq(tg_module_set(c2, "kernal", "3", err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_set(c2, "kernal", "3", err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "conv2d: unknown key 'kernal'");
 }
 END_TEST
@@ -313,27 +313,27 @@ START_TEST(binding_by_input_name)
     tt_assert_error(t, missing, "tlu: op tlu needs input 'tau' but the layer has no parameter or buffer of that name");
     tg_clear_error(t);
     tg_tensor *tau = tg_tensor_newv(1, (int64_t)2);
-    ck_assert_int_eq(tg_module_add_param(tlu, "thresh", tau, err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_add_param(tlu, "thresh", tau, err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "tlu: op tlu has no input 'thresh' for the parameter to bind to");
-    ck_assert_int_eq(tg_module_add_param(tlu, "input", tau, err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_add_param(tlu, "input", tau, err, sizeof err), TG_ERR_INVALID);
     tg_tensor_set(tau, (const tg_real[]){2, 0});
     ck_assert_int_eq(tg_module_add_param(tlu, "tau", tau, err, sizeof err), 0);
     ck_assert(tau->requires_grad);
     tg_tensor *twice = tg_tensor_newv(1, (int64_t)2);
-    ck_assert_int_eq(tg_module_add_buffer(tlu, "tau", twice, err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_add_buffer(tlu, "tau", twice, err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "tlu: 'tau' is already set");
     /* the op's descriptor says which inputs are parameters: a running statistic is a buffer */
     tg_module *bn = keep(tg_op_layer("batch_norm"));
-    ck_assert_int_eq(tg_module_add_param(bn, "running_mean", twice, err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_add_param(bn, "running_mean", twice, err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "batch_norm: input 'running_mean' of op batch_norm takes a buffer, not a parameter");
-    ck_assert_int_eq(tg_module_add_buffer(bn, "weight", twice, err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_add_buffer(bn, "weight", twice, err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "batch_norm: input 'weight' of op batch_norm takes a parameter, not a buffer");
     tg_tensor_free(twice);
     tt_assert_close(run(tlu, t, x)->data, ((const double[]){2, 3, 0, 1}), 4, 0);
     /* a tensor no input takes is an error, not silently ignored */
     tg_module *relu = keep(tg_op_layer("relu"));
     tg_tensor *w = tg_tensor_newv(1, (int64_t)2);
-    ck_assert_int_eq(tg_module_add_param(relu, "weight", w, err, sizeof err), -1);
+    ck_assert_int_eq(tg_module_add_param(relu, "weight", w, err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "relu: op relu has no input 'weight' for the parameter to bind to");
     tg_tensor_free(w);
 }
@@ -360,12 +360,60 @@ START_TEST(batch_norm_cumulative_average)
 }
 END_TEST
 
+/* Constructors that return NULL say why in tg_last_error(), naming the constructor, the argument
+ * and its value; a NULL child handed to tg_sequential_add keeps its own reason. */
+#define ASSERT_NULL_WITH(expr, text)                                                                   \
+    do {                                                                                               \
+        void *r_ = (void *)(expr);                                                                     \
+        ck_assert_msg(r_ == NULL, "%s should fail", #expr);                                            \
+        ck_assert_msg(strstr(tg_last_error(), text) != NULL, "%s: got '%s', want '%s'", #expr,         \
+                      tg_last_error(), text);                                                          \
+    } while (0)
+
+START_TEST(constructors_give_their_reason)
+{
+    const int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, neg[2] = {2, -3}, k[2] = {3, 0};
+    ASSERT_NULL_WITH(tg_tensor_new(TG_REAL, 9, nine), "tensor_new: ndim=9 is outside 0..8");
+    ASSERT_NULL_WITH(tg_tensor_new(TG_REAL, 2, neg), "tensor_new: shape [2,-3] has a negative dim");
+    ASSERT_NULL_WITH(tg_linear_layer(0, 4, true, NULL), "linear layer: in=0 and out=4 must be > 0");
+    ASSERT_NULL_WITH(tg_conv_layer(2, 3, 8, 3, 2, true, NULL), "conv layer: in=3 and out=8 must be divisible by groups=2");
+    ASSERT_NULL_WITH(tg_conv_layer_nd(2, 4, 8, k, 1, true, NULL), "conv layer: kernel[1]=0 must be > 0");
+    ASSERT_NULL_WITH(tg_conv_transpose_layer_nd(4, 4, 8, k, 1, true, NULL), "conv_transpose layer: dims=4 is outside 1..3");
+    ASSERT_NULL_WITH(tg_group_norm_layer(3, 8), "group_norm layer: channels=8 must be a positive multiple of groups=3");
+    ASSERT_NULL_WITH(tg_batch_norm_layer(0), "batch_norm layer: channels=0 must be > 0");
+    ASSERT_NULL_WITH(tg_layer_norm_layer(5, nine), "layer_norm layer: n=5 normalized dims is outside 1..4");
+    ASSERT_NULL_WITH(tg_dropout_layer(1.5), "dropout layer: p=1.5 is outside [0, 1)");
+    ASSERT_NULL_WITH(tg_op_layer("relux"), "op layer: unknown op 'relux'");
+    ASSERT_NULL_WITH(tg_add_layer("a,b"), "add layer: from='a,b' must be one id");
+    ASSERT_NULL_WITH(tg_max_unpool_layer(2, ""), "max_unpool2d layer: from='' must be the id of one max pool layer");
+    /* the child's reason survives the container */
+    tg_module *seq = tg_sequential("net");
+    ASSERT_NULL_WITH(tg_sequential_add(seq, tg_dropout_layer(-1)), "dropout layer: p=-1 is outside [0, 1)");
+    ck_assert_int_eq(tg_module_child_count(seq), 0);
+    ASSERT_NULL_WITH(tg_sequential_add(NULL, tg_op_layer("relu")), "sequential_add: seq is NULL");
+    char err[128];
+    ck_assert_int_eq(tg_module_set_id(seq, "", err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "module id: id is empty (at most 47 characters)");
+    ck_assert_int_eq(tg_module_set_id(seq, "trunk", err, sizeof err), TG_OK);
+    /* a success after a failure works; the reason stays until the next failure */
+    tg_module *ok = tg_sequential_add(seq, tg_op_layer("relu"));
+    ck_assert_ptr_nonnull(ok);
+    ck_assert_str_eq(tg_module_type(ok), "relu");
+    ck_assert_str_eq(tg_module_name(ok), "0");
+    ck_assert_ptr_eq(tg_module_child(seq, 0), ok);
+    ck_assert_ptr_null(tg_module_child(seq, 1));
+    ck_assert_ptr_eq(tg_module_find(seq, "0"), ok);
+    tg_module_free(seq);
+}
+END_TEST
+
 Suite *suite_nn(void)
 {
     Suite *s = suite_create("nn");
     TCase *tc = tt_tcase("nn");
     tcase_add_checked_fixture(tc, NULL, free_modules);
     tcase_add_test(tc, linear_values_and_counts);
+    tcase_add_test(tc, constructors_give_their_reason);
     tcase_add_test(tc, conv_layers_shapes_and_counts);
     tcase_add_test(tc, default_init_bounds);
     tcase_add_test(tc, named_parameters);

@@ -203,7 +203,7 @@ START_TEST(attributes_parse)
     ck_assert_int_eq(tg_attr_parse(TG_OP_MAX, &a, "dim=none", err, sizeof err), 0);
     ck_assert_int_eq(a.dim, TG_DIM_NONE);
     ck_assert_str_eq(tg_attr_format(TG_OP_MAX, &a, true, buf, sizeof buf), "dim=none keepdim=1");
-    ck_assert_int_eq(tg_attr_parse(TG_OP_SUM, &a, "dim=x", err, sizeof err), -1);
+    ck_assert_int_eq(tg_attr_parse(TG_OP_SUM, &a, "dim=x", err, sizeof err), TG_ERR_INVALID);
     ck_assert_str_eq(err, "sum: bad value 'x' for attribute dim");
 }
 END_TEST

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "../tapegrad.h"
+/* Tests may read internals: the module struct, the tape and op entry points for tg_op_apply. */
+#include "../nn/module_internal.h"
+#include "../ops/op_internal.h"
 
 #ifdef TG_REAL_DOUBLE
 #define TT_DOUBLE 1

@@ -142,10 +142,10 @@ static void progress(void *vc, const tg_epoch_stats *st)
 static tg_status write_filters(tg_module *net, const char *path, char *err, size_t errsz)
 {
     tg_module *conv = NULL;
-    for (int i = 0; i < net->n_children && !conv; i++)
-        if (!strcmp(net->children[i]->type, "conv2d")) conv = net->children[i];
+    for (int i = 0; i < tg_module_child_count(net) && !conv; i++)
+        if (!strcmp(tg_module_type(tg_module_child(net, i)), "conv2d")) conv = tg_module_child(net, i);
     if (!conv) return snprintf(err, errsz, "%s: the model has no conv2d layer", path), TG_ERR_INVALID;
-    const tg_tensor *w = conv->params[0];
+    const tg_tensor *w = tg_module_tensor(conv, "weight");
     const int o = (int)w->shape[0], kh = (int)w->shape[2], kw = (int)w->shape[3], zoom = 8, gap = 2;
     const int cols = o < 10 ? o : 10, rows = (o + cols - 1) / cols;
     const int width = cols * (kw * zoom + gap) + gap, height = rows * (kh * zoom + gap) + gap;

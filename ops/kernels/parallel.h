@@ -1,4 +1,4 @@
-/* ops/kernels/parallel.h — a small pthread pool for kernels.
+/* ops/kernels/parallel.h — a small pthread pool for kernels (internal; the public knob is threads.h).
  *
  * tg_parallel_for splits [0, n) into contiguous chunks and runs fn on each, on the calling thread
  * and up to tg_get_threads()-1 workers; it returns when all chunks are done. Chunks are static
@@ -12,11 +12,10 @@
 
 #include <stdint.h>
 
+#include "threads.h"
+
 typedef void (*tg_range_fn)(void *ctx, int64_t begin, int64_t end);
 
-/* Sets the number of threads kernels may use (1..64; values outside are clamped). */
-void tg_set_threads(int n);
-int tg_get_threads(void);
 void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx);
 
 #endif
