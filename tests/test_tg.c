@@ -566,8 +566,8 @@ START_TEST(train_rejects_bad_options)
     assert_fails(1, "tg: train: --epochs needs a value (--epochs E)", TRAIN, "--epochs");
     assert_fails(1, "tg: train: --save needs a value (--save FILE)", TRAIN, "--save", "--augment");
     assert_fails(1, "tg: train: unexpected argument 'extra' (the model is 'toy.txt')", TRAIN, "extra");
-    assert_fails(1, "tg: train: --data DIR is required", "train", "toy.txt");
-    assert_fails(1, "tg: train: --data needs a value (--data DIR)", "train", "toy.txt", "--data");
+    assert_fails(1, "tg: train: --data DIR|X.npy,y.npy is required", "train", "toy.txt");
+    assert_fails(1, "tg: train: --data needs a value (--data DIR|X.npy,y.npy)", "train", "toy.txt", "--data");
     assert_fails(1, "tg: train: MODEL (a model spec file) is required", "train", "--data", "data");
     /* argv bytes are quoted escaped */
     assert_fails(1, "tg: train: --lr: '1\\x1b[31m' is not a number", TRAIN, "--lr", "1\x1b[31m");
@@ -590,14 +590,14 @@ START_TEST(usage_lists_every_option)
 {
     ck_assert_int_eq(run("--help", NULL), 0);
     static const char *const train_options[] = {
-        "--data DIR", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
+        "--data DIR|X.npy,y.npy", "--test X.npy,y.npy", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
         "--weight-decay W", "--threads T", "--seed S", "--save FILE", "--resume FILE", "--limit N", "--csv FILE",
         "--filters PNG", "--augment", "--detect-anomaly"};
     for (size_t i = 0; i < sizeof train_options / sizeof train_options[0]; i++)
         ck_assert_msg(strstr(out_text, train_options[i]) != NULL, "tg --help lacks %s", train_options[i]);
     ck_assert(strstr(out_text, "tg: COMMAND: reason") != NULL);
     ck_assert_int_eq(run("train", "--help", NULL), 0);
-    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR [--epochs E]") != NULL);
+    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR|X.npy,y.npy [--test X.npy,y.npy]") != NULL);
     ck_assert_msg(strstr(out_text, "--lr X") && strstr(out_text, "> 0; default 0.02"), "%s", out_text);
     ck_assert_int_eq(run("gradcheck", "--help", NULL), 0);
     ck_assert(strstr(out_text, "--seed N") != NULL);
@@ -645,6 +645,80 @@ START_TEST(train_checks_before_training)
 END_TEST
 
 /* A NaN/Inf loss stops training with the epoch and step (exit 2); --detect-anomaly names the op. */
+/* Own data as .npy pairs: N x F features with int64 labels, a --test pair or --val-split, per-feature
+ * statistics from the training data stored in the checkpoint, and --resume counting epochs on. */
+static void write_feature_pair(const char *x_name, const char *y_name, int n, int f)
+{
+    char path[PATH_MAX], err[256];
+    tg_tensor *x = tg_tensor_newv(2, (int64_t)n, (int64_t)f), *y = tg_tensor_new(TG_INT64, 1, (const int64_t[]){n});
+    for (int i = 0; i < n; i++) {
+        y->idata[i] = i % 3;
+        /* feature j of sample i: 100*j + (class == j ? 1 : 0): classes separable, scales far apart */
+        for (int j = 0; j < f; j++) x->data[i * f + j] = (tg_real)(100 * j + (y->idata[i] == j ? 1 : 0));
+    }
+    snprintf(path, sizeof path, "%s/%s", work_dir, x_name);
+    ck_assert_msg(tg_npy_save(path, x, TG_NPY_F32, err, sizeof err) == TG_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%s", work_dir, y_name);
+    ck_assert_msg(tg_npy_save(path, y, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
+    tg_tensor_free(x), tg_tensor_free(y);
+}
+
+START_TEST(train_on_npy_pairs)
+{
+    write_feature_pair("x.npy", "y.npy", 30, 4);
+    write_feature_pair("xt.npy", "yt.npy", 9, 4);
+    write_feature_pair("x5.npy", "y5.npy", 9, 5);
+    static const char spec[] = "input 4\nlinear out=8\nrelu\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--batch", "5"
+    assert_fails(1, "tg: train: --data: a .npy pair needs --test X.npy,y.npy or --val-split F", TRAIN);
+    assert_fails(1, "tg: train: --val-split: '1' is out of range (must be > 0 and < 1)", TRAIN, "--val-split", "1");
+    assert_fails(1, "tg: train: --test: 'xt.npy' is not an X.npy,y.npy pair", TRAIN, "--test", "xt.npy");
+    assert_fails(2, "tg: train: --test: samples of 5 do not match the training data's 4", TRAIN, "--test",
+                 "x5.npy,y5.npy");
+    assert_fails(2, "tg: train: --data: x.npy: labels must be int64 [N], not float [30,4]", "train", "tab.txt", "--data",
+                 "x.npy,x.npy", "--val-split", "0.2");
+    assert_fails(2, "tg: train: model input 4 does not match the data's 5", "train", "tab.txt", "--data", "x5.npy,y5.npy",
+                 "--val-split", "0.2");
+    assert_fails(1, "tg: train: --augment: flips and crops need images, the data has 4 features", TRAIN, "--val-split",
+                 "0.2", "--augment");
+    ck_assert_msg(run(TRAIN, "--val-split", "0.2", "--epochs", "2", "--lr", "0.1", "--save", "t.ckpt", NULL) == 0, "%s",
+                  err_text);
+    ck_assert_msg(strstr(out_text, "epoch 2 train_loss ") && strstr(out_text, " val_acc ") &&
+                      strstr(out_text, "\nval_acc ") && !strstr(out_text, "test_acc"),
+                  "%s", out_text);
+    /* the statistics of the 24 training samples (6 held out): per feature j, mean 100j + 1/3 share */
+    char model_path[PATH_MAX], ckpt_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/tab.txt", work_dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/t.ckpt", work_dir);
+    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    tg_norm_stats norm = {0};
+    int64_t epoch = 0;
+    tg_checkpoint_extra extra = {.norm = &norm, .epoch = &epoch};
+    ck_assert_msg(tg_checkpoint_load_ex(ckpt_path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    ck_assert_int_eq(epoch, 2);
+    ck_assert_int_eq(norm.n, 4);
+    for (int j = 0; j < 3; j++) {
+        ck_assert_double_gt(norm.mean[j], 100 * j);
+        ck_assert_double_lt(norm.mean[j], 100 * j + 1);
+    }
+    /* feature 3 is constant 300 (no class 3): std 1 */
+    ck_assert_double_eq(norm.mean[3], 300);
+    ck_assert_double_eq(norm.std[3], 1);
+    ck_assert_double_gt(norm.std[0], 0.4); /* sqrt(p(1-p)), p near 1/3 */
+    ck_assert_double_lt(norm.std[0], 0.5);
+    tg_norm_stats_free(&norm);
+    tg_model_free(m);
+    /* resuming counts on from epoch 2, with a test pair now */
+    ck_assert_msg(run(TRAIN, "--test", "xt.npy,yt.npy", "--epochs", "1", "--resume", "t.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "resumed from t.ckpt after epoch 2\nepoch 3 train_loss ") &&
+                      strstr(out_text, "\ntest_acc ") && !strstr(out_text, "epoch 1 "),
+                  "%s", out_text);
+#undef TRAIN
+}
+END_TEST
+
 START_TEST(train_stops_on_nonfinite_loss)
 {
     write_toy_data(24, 6);
@@ -760,8 +834,8 @@ START_TEST(messages_escape_untrusted_bytes)
     static unsigned char ckpt[1 << 16];
     size_t len = fread(ckpt, 1, sizeof ckpt, f);
     fclose(f);
-    /* magic 8, version 8, parts 8, count 8, then the first name: u64 length and its bytes */
-    const size_t name_at = 32;
+    /* magic 8, version 8, value type 8, parts 8, count 8, then the first name: u64 length and its bytes */
+    const size_t name_at = 40;
     ck_assert_uint_gt(ckpt[name_at], 2);
     ckpt[name_at + 8] = 0x1b, ckpt[name_at + 9] = 0x07;
     uint32_t crc = tg_crc32(0, ckpt, len - 8);
@@ -808,6 +882,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, train_rejects_bad_options);
     tcase_add_test(tc, usage_lists_every_option);
     tcase_add_test(tc, train_checks_before_training);
+    tcase_add_test(tc, train_on_npy_pairs);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
     tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
     tcase_add_test(tc, gradcheck_refuses_empty_inputs);
