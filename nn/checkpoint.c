@@ -417,6 +417,7 @@ tg_status tg_checkpoint_load_mem_ex(const uint8_t *bytes, size_t len, const char
                 /* absent parts read as none: no statistics (n 0), epoch 0 */
                 if (want_norm) tg_norm_stats_free(extra->norm), *extra->norm = norm, norm = (tg_norm_stats){0};
                 if (want_epoch) *extra->epoch = epoch;
+                if (extra) extra->version = (int)(bytes[8] | bytes[9] << 8); /* walk checked it is 1..2 */
             }
         }
     }

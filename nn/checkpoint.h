@@ -34,6 +34,7 @@
 typedef struct tg_checkpoint_extra {
     tg_norm_stats *norm;
     int64_t *epoch;
+    int version; /* loading sets it: the file's format version (1 or 2) */
 } tg_checkpoint_extra;
 
 /* opt, sched and rng may be NULL (not stored). TG_ERR_IO when the file cannot be written. */

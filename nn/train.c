@@ -180,6 +180,7 @@ tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, c
         return NULL;
     }
     p->n_classes = p->model->out_shape[0];
+    p->ckpt_version = extra.version;
     if (!(p->tape = tg_tape_new(0))) {
         SAY("%s: out of memory for the tape", model_path);
         tg_predictor_free(p);

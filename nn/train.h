@@ -52,6 +52,7 @@ typedef struct tg_predictor {
     tg_model *model;
     tg_norm_stats norm; /* n 0: the inputs are used as given */
     int64_t n_classes;  /* the model's output size */
+    int ckpt_version;   /* the checkpoint's format version: 1 had no normalisation part */
     tg_tape *tape;
 } tg_predictor;
 

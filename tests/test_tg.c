@@ -5,6 +5,8 @@
  * TG_BIN names the binary (default build/tg); its sibling tg64 serves float64 and gradcheck. */
 #include "util.h"
 
+#include "../nn/image.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -644,7 +646,6 @@ START_TEST(train_checks_before_training)
 }
 END_TEST
 
-/* A NaN/Inf loss stops training with the epoch and step (exit 2); --detect-anomaly names the op. */
 /* Own data as .npy pairs: N x F features with int64 labels, a --test pair or --val-split, per-feature
  * statistics from the training data stored in the checkpoint, and --resume counting epochs on. */
 static void write_feature_pair(const char *x_name, const char *y_name, int n, int f)
@@ -719,6 +720,120 @@ START_TEST(train_on_npy_pairs)
 }
 END_TEST
 
+/* The value after "key " in text (the first occurrence), or -1. */
+static double value_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+/* tg eval agrees with tg train's test accuracy on the same set, its per-class recall with what tg
+ * predict says about each sample; PGM and IDX inputs of the same image give the same answer. */
+START_TEST(predict_and_eval)
+{
+    write_toy_data(24, 6);
+    ck_assert_msg(run("train", "toy.txt", "--data", "data", "--epochs", "3", "--batch", "8", "--lr", "0.5", "--save",
+                      "toy.ckpt", NULL) == 0, "%s", err_text);
+    const double test_acc = value_after(out_text, "\ntest_acc ");
+    ck_assert_msg(run("eval", "toy.txt", "--ckpt", "toy.ckpt", "--data", "data", "--confusion", "cm.svg", NULL) == 0, "%s",
+                  err_text);
+    ck_assert_str_eq(err_text, "");
+    ck_assert_double_eq_tol(value_after(out_text, "\naccuracy "), test_acc, 1e-9);
+    const size_t len = strlen(out_text);
+    ck_assert_msg(len > 17 && !strncmp(out_text + len - 17, "\naccuracy ", 10), "ends with: %s", out_text);
+    ck_assert_msg(strstr(out_text, "class 2 precision ") && strstr(out_text, "support 2\nsamples 6\n"), "%s", out_text);
+    char path[PATH_MAX], svg[1 << 14];
+    snprintf(path, sizeof path, "%s/cm.svg", work_dir);
+    read_file(path, svg, sizeof svg);
+    int rects = 0;
+    for (const char *p = svg; (p = strstr(p, "<rect")); p++) rects++;
+    ck_assert_int_eq(rects, 9);
+    ck_assert_msg(!strncmp(svg, "<svg", 4) && strstr(svg, "</svg>\n"), "%s", svg);
+
+    /* the t10k file's 6 images as one IDX batch, and image 0 as a PGM */
+    ck_assert_msg(run("predict", "toy.txt", "--ckpt", "toy.ckpt", "data/t10k-images-idx3-ubyte", "--top", "3", NULL) == 0,
+                  "%s", err_text);
+    char idx_text[4096];
+    snprintf(idx_text, sizeof idx_text, "%s", out_text);
+    ck_assert_msg(strstr(idx_text, "data/t10k-images-idx3-ubyte[5]: "), "%s", idx_text);
+    unsigned char pix[TOY_SIDE * TOY_SIDE] = {0};
+    for (int x = 0; x < TOY_SIDE; x++) pix[0 * TOY_SIDE + x] = 255; /* image 0 is class 0: row 0 lit */
+    snprintf(path, sizeof path, "%s/one.pgm", work_dir);
+    ck_assert_int_eq(tg_pgm_write(path, pix, TOY_SIDE, TOY_SIDE), TG_OK);
+    ck_assert_msg(run("predict", "toy.txt", "--ckpt", "toy.ckpt", "one.pgm", NULL) == 0, "%s", err_text);
+    const char *first = strchr(idx_text, ':'), *end = strchr(idx_text, '\n');
+    ck_assert_msg(!strncmp(out_text, "one.pgm:", 8) && !strncmp(out_text + 8, first + 1, (size_t)(end - first)),
+                  "pgm '%s' idx '%s'", out_text, idx_text);
+
+    /* a .npy pair: eval's recall of each class from predict's top-1 answers */
+    write_feature_pair("x.npy", "y.npy", 30, 4);
+    write_feature_pair("xt.npy", "yt.npy", 12, 4);
+    static const char spec[] = "input 4\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+    ck_assert_msg(run("train", "tab.txt", "--data", "x.npy,y.npy", "--test", "xt.npy,yt.npy", "--epochs", "1", "--batch",
+                      "10", "--lr", "0.05", "--save", "tab.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(run("predict", "tab.txt", "--ckpt", "tab.ckpt", "xt.npy", "--json", "--top", "1", NULL) == 0, "%s",
+                  err_text);
+    int hits[3] = {0}, support[3] = {0};
+    const char *p = out_text;
+    for (int i = 0; i < 12; i++) {
+        p = strstr(p, "\"class\":");
+        ck_assert_ptr_nonnull(p);
+        const int predicted = atoi(p + 8), truth = i % 3; /* write_feature_pair's labels */
+        support[truth]++, hits[truth] += predicted == truth;
+        p++;
+    }
+    ck_assert_msg(!strncmp(out_text, "{\"input\":\"xt.npy\",\"index\":0,\"top\":[{\"class\":", 44), "%s", out_text);
+    ck_assert_msg(run("eval", "tab.txt", "--ckpt", "tab.ckpt", "--data", "xt.npy,yt.npy", NULL) == 0, "%s", err_text);
+    for (int c = 0; c < 3; c++) {
+        char key[32], line[128];
+        snprintf(key, sizeof key, "class %d precision ", c);
+        const char *row = strstr(out_text, key);
+        ck_assert_msg(row != NULL, "%s", out_text);
+        snprintf(line, sizeof line, " recall %.4f support %d\n", (double)hits[c] / support[c], support[c]);
+        ck_assert_msg(strstr(row, line) != NULL && strstr(row, line) < strchr(row, '\n'),
+                      "class %d: want '%s' in %s", c, line, out_text);
+    }
+
+    /* a version-1 checkpoint (written by tg train before statistics were stored): its implied
+     * Fashion-MNIST constants, said in a note */
+    static const char v1_spec[] = "input 1x6x6\nconv2d out=3 kernel=3\nbatch_norm\nrelu\nflatten\nlinear out=2\n";
+    write_bytes("v1.txt", v1_spec, sizeof v1_spec - 1);
+    char v1_path[PATH_MAX], err[256];
+    ck_assert_ptr_nonnull(getcwd(v1_path, sizeof v1_path - 32));
+    strcat(v1_path, "/tests/data/ckpt/v1.ckpt");
+    tg_tensor *ones = tg_tensor_newv(3, (int64_t)1, (int64_t)6, (int64_t)6);
+    for (int64_t i = 0; i < ones->numel; i++) ones->data[i] = 1;
+    snprintf(path, sizeof path, "%s/ones.npy", work_dir);
+    ck_assert_int_eq(tg_npy_save(path, ones, TG_NPY_F32, err, sizeof err), TG_OK);
+    tg_tensor_free(ones);
+    ck_assert_msg(run("predict", "v1.txt", "--ckpt", v1_path, "ones.npy", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(err_text, "is a version 1 checkpoint: normalising with mean 0.2860 std 0.3530 as tg train did\n"),
+                  "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "ones.npy: ", 10), "%s", out_text);
+
+    /* refusals: one line each */
+    assert_fails(1, "tg: predict: --ckpt FILE is required", "predict", "toy.txt", "one.pgm");
+    assert_fails(1, "tg: predict: INPUT (.npy, IDX or PGM files) is required", "predict", "toy.txt", "--ckpt", "toy.ckpt");
+    assert_fails(1, "tg: predict: --top: '0' is out of range", "predict", "toy.txt", "--ckpt", "toy.ckpt", "one.pgm",
+                 "--top", "0");
+    assert_fails(2, "tg: predict: yt.npy: int64 [12] is neither one input [4] nor a batch [N,...] of them", "predict",
+                 "tab.txt", "--ckpt", "tab.ckpt", "yt.npy");
+    assert_fails(2, "tg: predict: one.pgm: images of 1x4x4 do not fit the model's input [4]", "predict", "tab.txt",
+                 "--ckpt", "tab.ckpt", "one.pgm");
+    assert_fails(2, "tg: predict: toy.txt: not a tapegrad checkpoint (bad magic)", "predict", "tab.txt", "--ckpt",
+                 "toy.txt", "xt.npy");
+    assert_fails(2, "tg: predict: tab.ckpt: tensor 0 is '0.weight' but the model has '1.weight'", "predict", "toy.txt", "--ckpt",
+                 "tab.ckpt", "one.pgm");
+    assert_fails(1, "tg: eval: --data DIR|X.npy,y.npy is required", "eval", "tab.txt", "--ckpt", "tab.ckpt");
+    assert_fails(2, "tg: eval: --data: samples of 1x4x4 do not fit the model's input [4]", "eval", "tab.txt", "--ckpt",
+                 "tab.ckpt", "--data", "data");
+    assert_fails(2, "tg: eval: --confusion: cannot write '/nonexistent/c.svg': No such file or directory", "eval",
+                 "tab.txt", "--ckpt", "tab.ckpt", "--data", "xt.npy,yt.npy", "--confusion", "/nonexistent/c.svg");
+}
+END_TEST
+
+/* A NaN/Inf loss stops training with the epoch and step (exit 2); --detect-anomaly names the op. */
 START_TEST(train_stops_on_nonfinite_loss)
 {
     write_toy_data(24, 6);
@@ -883,6 +998,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, usage_lists_every_option);
     tcase_add_test(tc, train_checks_before_training);
     tcase_add_test(tc, train_on_npy_pairs);
+    tcase_add_test(tc, predict_and_eval);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
     tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
     tcase_add_test(tc, gradcheck_refuses_empty_inputs);
