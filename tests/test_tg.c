@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -833,6 +834,78 @@ START_TEST(predict_and_eval)
 }
 END_TEST
 
+/* The lr printed at the end of each epoch line, in order, into lr[]; returns how many. */
+static int epoch_lrs(double *lr, int max)
+{
+    int n = 0;
+    for (const char *line = out_text; n < max && *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end) break;
+        const char *l = strstr(line, " lr ");
+        if (!strncmp(line, "epoch ", 6) && l && l < end) lr[n++] = strtod(l + 4, NULL);
+        line = end + 1;
+    }
+    return n;
+}
+
+/* --sched step/multistep/cosine/plateau/onecycle: the lr of each epoch from PyTorch's closed forms
+ * (hand-computed), --resume continues the schedule, --early-stop ends on a stalled validation loss. */
+START_TEST(train_schedules)
+{
+    write_feature_pair("x.npy", "y.npy", 40, 4);
+    static const char spec[] = "input 4\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--val-split", "0.2", "--batch", "8"
+    double lr[16];
+    ck_assert_msg(run(TRAIN, "--epochs", "4", "--lr", "0.1", "--sched", "step", "--step-size", "2", "--gamma", "0.5",
+                      "--save", "s.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 4);
+    ck_assert_double_eq_tol(lr[0], 0.1, 1e-9);
+    ck_assert_double_eq_tol(lr[1], 0.1, 1e-9);
+    ck_assert_double_eq_tol(lr[2], 0.05, 1e-9);
+    ck_assert_double_eq_tol(lr[3], 0.05, 1e-9);
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--sched", "step", "--step-size", "2", "--gamma", "0.5", "--resume",
+                      "s.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 2); /* epochs 5 and 6: 0.1 * 0.5^2 */
+    ck_assert_msg(strstr(out_text, "\nepoch 5 "), "%s", out_text);
+    ck_assert_double_eq_tol(lr[0], 0.025, 1e-9);
+    ck_assert_double_eq_tol(lr[1], 0.025, 1e-9);
+    ck_assert_msg(run(TRAIN, "--epochs", "4", "--lr", "0.02", "--sched", "cosine", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 4);
+    for (int e = 0; e < 4; e++) ck_assert_double_eq_tol(lr[e], 0.01 * (1 + cos(M_PI * e / 4)), 1e-7);
+    ck_assert_msg(run(TRAIN, "--epochs", "3", "--lr", "0.2", "--sched", "multistep", "--milestones", "1,2", NULL) == 0,
+                  "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 3);
+    ck_assert_double_eq_tol(lr[0], 0.2, 1e-9);
+    ck_assert_double_eq_tol(lr[1], 0.02, 1e-9);
+    ck_assert_double_eq_tol(lr[2], 0.002, 1e-9);
+    /* one-cycle steps every batch: epoch 1 starts at max/25 */
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--lr", "0.1", "--sched", "onecycle", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 2);
+    ck_assert_double_eq_tol(lr[0], 0.004, 1e-9);
+    ck_assert_double_gt(lr[1], 0.004);
+    /* early stop: a huge lr never improves on its first validation loss for long */
+    ck_assert_msg(run(TRAIN, "--epochs", "200", "--lr", "0.5", "--early-stop", "2", "--sched", "plateau", "--patience", "0",
+                      NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "early stop: validation loss not below ") && !strstr(out_text, "\nepoch 200 "), "%s",
+                  out_text);
+    assert_fails(1, "tg: train: --milestones: '2,1' is not a list of increasing epochs >= 1", TRAIN, "--sched",
+                 "multistep", "--milestones", "2,1");
+    assert_fails(1, "tg: train: --sched multistep needs --milestones E1,E2,...", TRAIN, "--sched", "multistep");
+    assert_fails(1, "tg: train: --sched: 'cyclic' is not one of none|step|multistep|cosine|onecycle|plateau", TRAIN,
+                 "--sched", "cyclic");
+    assert_fails(1, "tg: train: --sched plateau: watches the validation loss: give --val-split F", "train", "tab.txt",
+                 "--data", "x.npy,y.npy", "--test", "x.npy,y.npy", "--batch", "8", "--sched", "plateau");
+    assert_fails(1, "tg: train: --early-stop: watches the validation loss: give --val-split F", "train", "tab.txt",
+                 "--data", "x.npy,y.npy", "--test", "x.npy,y.npy", "--batch", "8", "--early-stop", "3");
+    /* a checkpoint without schedule state cannot resume one */
+    ck_assert_msg(run(TRAIN, "--epochs", "1", "--save", "plain.ckpt", NULL) == 0, "%s", err_text);
+    assert_fails(2, "tg: train: --resume: plain.ckpt: has no schedule state", TRAIN, "--sched", "step", "--resume",
+                 "plain.ckpt");
+#undef TRAIN
+}
+END_TEST
+
 /* A NaN/Inf loss stops training with the epoch and step (exit 2); --detect-anomaly names the op. */
 START_TEST(train_stops_on_nonfinite_loss)
 {
@@ -999,6 +1072,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, train_checks_before_training);
     tcase_add_test(tc, train_on_npy_pairs);
     tcase_add_test(tc, predict_and_eval);
+    tcase_add_test(tc, train_schedules);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
     tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
     tcase_add_test(tc, gradcheck_refuses_empty_inputs);

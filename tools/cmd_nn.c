@@ -120,12 +120,15 @@ typedef struct progress_ctx {
     int epoch, epochs;
     int64_t total;
     double last_draw;
+    bool draw;              /* stderr is a terminal */
+    tg_sched *per_step;     /* a schedule stepped after every optimizer step (one-cycle), or NULL */
 } progress_ctx;
 
 static void progress(void *vc, const tg_epoch_stats *st)
 {
     progress_ctx *c = vc;
-    if (st->seconds - c->last_draw < 0.2) return;
+    if (c->per_step) tg_sched_step(c->per_step);
+    if (!c->draw || st->seconds - c->last_draw < 0.2) return;
     c->last_draw = st->seconds;
     const int width = 30, filled = (int)(width * st->samples / (c->total ? c->total : 1));
     char bar[64];
@@ -191,9 +194,9 @@ static double rate(int64_t images, double seconds) { return seconds > 0 ? (doubl
 /* `tg train`'s options, defaults in the variables they parse into; one table parses argv and
  * prints the usage and help. */
 typedef struct train_args {
-    const char *model, *data, *test, *save, *csv, *optim, *resume, *filters;
-    int64_t epochs, batch, threads, limit;
-    double lr, momentum, weight_decay, val_split;
+    const char *model, *data, *test, *save, *csv, *optim, *resume, *filters, *sched, *milestones;
+    int64_t epochs, batch, threads, limit, step_size, t_max, patience, early_stop;
+    double lr, momentum, weight_decay, val_split, gamma, eta_min, factor;
     uint64_t seed;
     bool augment, detect_anomaly;
 } train_args;
@@ -221,6 +224,18 @@ typedef struct train_args {
         {"--limit", CLI_INT, &(a)->limit, "N", 1, INFINITY, .help = "train on the first N images only"},                \
         {"--csv", CLI_STRING, &(a)->csv, "FILE", .help = "per-epoch metrics as CSV"},                                    \
         {"--filters", CLI_STRING, &(a)->filters, "PNG", .help = "the first conv layer's filters as an image, at the end"},\
+        {"--sched", CLI_CHOICE, &(a)->sched, "none|step|multistep|cosine|onecycle|plateau",                             \
+         .help = "learning-rate schedule: per epoch; onecycle per step with --lr as the peak"},                         \
+        {"--step-size", CLI_INT, &(a)->step_size, "N", 1, 1e6, .help = "step: epochs between decays"},                   \
+        {"--gamma", CLI_REAL, &(a)->gamma, "G", 0, 1, .lo_open = true, .help = "step, multistep: decay factor"},         \
+        {"--milestones", CLI_STRING, &(a)->milestones, "E1,E2,...", .help = "multistep: increasing epochs to decay at"},\
+        {"--t-max", CLI_INT, &(a)->t_max, "N", 0, 1e6, .help = "cosine: epochs of the half cosine (0: until the last)"}, \
+        {"--eta-min", CLI_REAL, &(a)->eta_min, "X", 0, INFINITY, .help = "cosine: the lowest lr"},                      \
+        {"--factor", CLI_REAL, &(a)->factor, "F", 0, 1, .lo_open = true, .hi_open = true,                               \
+         .help = "plateau: lr multiplier when the validation loss stalls"},                                            \
+        {"--patience", CLI_INT, &(a)->patience, "N", 0, 1e6, .help = "plateau: epochs without improvement first"},      \
+        {"--early-stop", CLI_INT, &(a)->early_stop, "PATIENCE", 1, 1e6,                                                 \
+         .help = "stop after this many epochs without a lower validation loss (needs --val-split)"},                   \
         {"--augment", CLI_FLAG, &(a)->augment, .help = "random horizontal flips and 2-pixel crops"},                     \
         {"--detect-anomaly", CLI_FLAG, &(a)->detect_anomaly,                                                             \
          .help = "check every op's output and gradient; name the first NaN/Inf (slower)"},                              \
@@ -229,7 +244,8 @@ typedef struct train_args {
 
 static train_args train_defaults(void)
 {
-    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 1, .lr = 0.02, .momentum = 0.9, .seed = 42};
+    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 1, .lr = 0.02, .momentum = 0.9, .seed = 42,
+                        .sched = "none", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10};
 }
 
 static const char *const train_about =
@@ -245,6 +261,50 @@ void tg_train_help(FILE *f)
     cli_format_usage(opts, line, sizeof line);
     fprintf(f, "  tg train MODEL%s\n", line);
     cli_print_help(f, opts);
+}
+
+/* The --sched schedule over opt (NULL for none); steps_per_epoch sizes one-cycle. The lr of every
+ * group starts from --lr. */
+static int make_schedule(const train_args *a, tg_optim *opt, int64_t steps_per_epoch, bool has_val, tg_sched **out)
+{
+    *out = NULL;
+    if (a->early_stop && !has_val)
+        return cli_fail(TG_EXIT_USAGE, "train", "--early-stop: watches the validation loss: give --val-split F");
+    if (!strcmp(a->sched, "none")) return TG_EXIT_OK;
+    tg_sched_config c = {.gamma = a->gamma};
+    if (!strcmp(a->sched, "step")) {
+        c.kind = TG_SCHED_STEP, c.step_size = (int)a->step_size;
+    } else if (!strcmp(a->sched, "multistep")) {
+        c.kind = TG_SCHED_MULTI_STEP;
+        if (!a->milestones) return cli_fail(TG_EXIT_USAGE, "train", "--sched multistep needs --milestones E1,E2,...");
+        const char *p = a->milestones;
+        while (*p) {
+            char *end;
+            errno = 0;
+            const long v = strtol(p, &end, 10);
+            if (end == p || errno || v < 1 || v > INT32_MAX || (*end && *end != ',') ||
+                (c.n_milestones && v <= c.milestones[c.n_milestones - 1]))
+                return cli_fail(TG_EXIT_USAGE, "train", "--milestones: '%s' is not a list of increasing epochs >= 1",
+                                CLI_Q(a->milestones));
+            if (c.n_milestones == TG_SCHED_MAX_MILESTONES)
+                return cli_fail(TG_EXIT_USAGE, "train", "--milestones: more than %d", TG_SCHED_MAX_MILESTONES);
+            c.milestones[c.n_milestones++] = (int)v;
+            p = *end ? end + 1 : end;
+            if (*end && !*p) return cli_fail(TG_EXIT_USAGE, "train", "--milestones: '%s' ends with a comma", CLI_Q(a->milestones));
+        }
+    } else if (!strcmp(a->sched, "cosine")) {
+        c.kind = TG_SCHED_COSINE, c.eta_min = a->eta_min, c.t_max = (int)(a->t_max ? a->t_max : a->epochs);
+    } else if (!strcmp(a->sched, "onecycle")) {
+        c.kind = TG_SCHED_ONE_CYCLE, c.total_steps = (int)(steps_per_epoch * a->epochs);
+    } else {
+        if (!has_val)
+            return cli_fail(TG_EXIT_USAGE, "train", "--sched plateau: watches the validation loss: give --val-split F");
+        c.kind = TG_SCHED_PLATEAU, c.factor = a->factor, c.patience = (int)a->patience;
+    }
+    char err[256];
+    if (!(*out = tg_sched_new_checked(opt, &c, err, sizeof err)))
+        return cli_fail(TG_EXIT_USAGE, "train", "--sched %s: %s", a->sched, err);
+    return TG_EXIT_OK;
 }
 
 /* Why a training step failed, as the error line: a non-finite loss gets the advice. */
@@ -280,6 +340,7 @@ int tg_cmd_train(int argc, char **argv)
     tg_dataset *train = NULL, *test = NULL, *val = NULL;
     tg_norm_stats norm = {0};
     tg_optim *opt = NULL;
+    tg_sched *sched = NULL;
     tg_named_tensor *named = NULL;
     tg_tensor **params = NULL;
     tg_tape *t = NULL;
@@ -371,6 +432,7 @@ int tg_cmd_train(int argc, char **argv)
         goto done;
     }
     tg_set_detect_anomaly(t, a.detect_anomaly);
+    if ((rc = make_schedule(&a, opt, train->n / a.batch, val != NULL, &sched)) != TG_EXIT_OK) goto done;
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
         rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the batch order");
         goto done;
@@ -382,7 +444,7 @@ int tg_cmd_train(int argc, char **argv)
     if (a.resume) {
         tg_norm_stats stored = {0};
         tg_checkpoint_extra extra = {.norm = &stored, .epoch = &epochs_done};
-        if (tg_checkpoint_load_ex(a.resume, m->net, opt, NULL, &b.rng, &extra, err, sizeof err) != TG_OK) {
+        if (tg_checkpoint_load_ex(a.resume, m->net, opt, sched, &b.rng, &extra, err, sizeof err) != TG_OK) {
             rc = cli_fail(TG_EXIT_INVALID, "train", "--resume: %s", err);
             goto done;
         }
@@ -395,15 +457,20 @@ int tg_cmd_train(int argc, char **argv)
     if (test) tg_dataset_normalize_stats(test, &norm);
     if (val) tg_dataset_normalize_stats(val, &norm);
     tg_checkpoint_extra save_extra = {.norm = &norm, .epoch = &epochs_done};
-    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,img_per_s,seconds\n");
+    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,img_per_s,seconds,lr\n");
+    double best_val = INFINITY;
+    int64_t stale = 0;
+    bool stop_now = false;
     const bool tty = isatty(2);
     double total_train_s = 0, test_acc = 0, val_acc = 0;
     int64_t total_imgs = 0;
     const int first = (int)epochs_done + 1, last = (int)(epochs_done + a.epochs);
     for (int epoch = first; epoch <= last && !rc; epoch++) {
-        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = train->n};
+        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = train->n, .draw = tty,
+                           .per_step = sched && sched->cfg.kind == TG_SCHED_ONE_CYCLE ? sched : NULL};
+        const double epoch_lr = opt->groups[0].lr;
         tg_epoch_stats tr, te = {0}, tv = {0};
-        tg_status st = tg_train_epoch(m->net, opt, &b, t, &tr, tty ? progress : NULL, &pc);
+        tg_status st = tg_train_epoch(m->net, opt, &b, t, &tr, progress, &pc);
         if (st != TG_OK) {
             if (tty) fputc('\n', stderr);
             rc = train_failure(&a, epoch, &tr, st, t);
@@ -423,9 +490,16 @@ int tg_cmd_train(int argc, char **argv)
         printf("epoch %d train_loss %.4f train_acc %.4f", epoch, tr.loss, tr.accuracy);
         if (test) printf(" test_loss %.4f test_acc %.4f", te.loss, te.accuracy);
         if (val) printf(" val_loss %.4f val_acc %.4f", tv.loss, tv.accuracy);
-        printf(" img/s %.1f time %.1fs\n", rate(tr.samples, tr.seconds), tr.seconds);
+        printf(" img/s %.1f time %.1fs lr %.6g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
         fflush(stdout);
-        if (a.save && tg_checkpoint_save_ex(a.save, m->net, opt, NULL, &b.rng, &save_extra, err, sizeof err) != TG_OK)
+        /* epoch schedules step after the epoch; plateau watches the validation loss */
+        if (sched && sched->cfg.kind == TG_SCHED_PLATEAU) tg_sched_step_metric(sched, tv.loss);
+        else if (sched && sched->cfg.kind != TG_SCHED_ONE_CYCLE) tg_sched_step(sched);
+        if (a.early_stop && val) {
+            if (tv.loss < best_val) best_val = tv.loss, stale = 0;
+            else if (++stale >= a.early_stop) stop_now = true;
+        }
+        if (a.save && tg_checkpoint_save_ex(a.save, m->net, opt, sched, &b.rng, &save_extra, err, sizeof err) != TG_OK)
             rc = cli_fail(TG_EXIT_INVALID, "train", "--save: %s", err);
         if (csv) { /* a set that is not there leaves its columns empty */
             fprintf(csv, "%d,%.6f,%.6f,", epoch, tr.loss, tr.accuracy);
@@ -433,7 +507,11 @@ int tg_cmd_train(int argc, char **argv)
             else fputs(",,", csv);
             if (val) fprintf(csv, "%.6f,%.6f,", tv.loss, tv.accuracy);
             else fputs(",,", csv);
-            fprintf(csv, "%.2f,%.2f\n", rate(tr.samples, tr.seconds), tr.seconds);
+            fprintf(csv, "%.2f,%.2f,%.8g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
+        }
+        if (stop_now) {
+            printf("early stop: validation loss not below %.4f for %lld epochs\n", best_val, (long long)a.early_stop);
+            break;
         }
     }
     if (!rc && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
@@ -449,6 +527,7 @@ done:
     if (batcher_ready) tg_batcher_free(&b);
     tg_tape_free(t);
     free(named), free(params);
+    tg_sched_free(sched);
     tg_optim_free(opt);
     tg_dataset_free(train), tg_dataset_free(test), tg_dataset_free(val);
     tg_norm_stats_free(&norm);
