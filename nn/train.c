@@ -3,11 +3,13 @@
 #include "module_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../ops/loss.h"
+#include "../ops/activation.h"
 #include "../ops/shape.h"
 
 static double now_s(void)
@@ -33,8 +35,9 @@ static int64_t count_correct(const tg_tensor *logits, const int64_t *labels, int
 /* Batch buffers [batch, C, H, W] and [batch]. */
 static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_tensor **y)
 {
-    const int64_t xs[4] = {batch, d->c, d->h, d->w};
-    *x = tg_tensor_new(TG_REAL, 4, xs);
+    int64_t xs[4] = {batch};
+    const int ndim = tg_dataset_sample_shape(d, xs + 1);
+    *x = tg_tensor_new(TG_REAL, ndim + 1, xs);
     *y = tg_tensor_new(TG_INT64, 1, &batch);
     return *x && *y ? 0 : -1;
 }
@@ -136,4 +139,127 @@ tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tap
     tg_batcher_free(&b);
     tg_tensor_free(x), tg_tensor_free(y);
     return status;
+}
+
+/* ---------------- deployment ---------------- */
+
+#define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
+/* Samples per forward pass of tg_predict: bounds the tape's arena whatever N is */
+#define PREDICT_CHUNK 256
+
+void tg_predictor_free(tg_predictor *p)
+{
+    if (!p) return;
+    tg_model_free(p->model);
+    tg_norm_stats_free(&p->norm);
+    tg_tape_free(p->tape);
+    free(p);
+}
+
+tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, char *err, size_t errsz)
+{
+    tg_predictor *p = calloc(1, sizeof *p);
+    if (!p) return SAY("%s: out of memory", model_path), NULL;
+    int64_t epoch = 0;
+    tg_checkpoint_extra extra = {.norm = &p->norm, .epoch = &epoch};
+    if (!(p->model = tg_model_load(model_path, 0, err, errsz)) ||
+        tg_checkpoint_load_ex(ckpt_path, p->model->net, NULL, NULL, NULL, &extra, err, errsz) != TG_OK) {
+        tg_predictor_free(p);
+        return NULL;
+    }
+    if (p->model->out_ndim != 1) {
+        SAY("%s: the model's output has %d dimensions per sample; predict needs class scores [K]", model_path,
+            p->model->out_ndim);
+        tg_predictor_free(p);
+        return NULL;
+    }
+    const int64_t channels = p->model->in_shape[0];
+    if (p->norm.n > 0 && p->norm.n != channels) {
+        SAY("%s: normalisation statistics for %lld channels but the model's input has %lld", ckpt_path,
+            (long long)p->norm.n, (long long)channels);
+        tg_predictor_free(p);
+        return NULL;
+    }
+    p->n_classes = p->model->out_shape[0];
+    p->ckpt_version = extra.version;
+    if (!(p->tape = tg_tape_new(0))) {
+        SAY("%s: out of memory for the tape", model_path);
+        tg_predictor_free(p);
+        return NULL;
+    }
+    tg_module_train(p->model->net, false);
+    return p;
+}
+
+tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *err, size_t errsz)
+{
+    const tg_model *m = p->model;
+    bool fits = x && x->dtype == TG_REAL && x->ndim == m->in_ndim + 1;
+    for (int d = 0; fits && d < m->in_ndim; d++) fits = x->shape[d + 1] == m->in_shape[d];
+    if (!fits) {
+        char xs[TG_SHAPE_STR_LEN] = "NULL", ms[TG_SHAPE_STR_LEN];
+        if (x) tg_shape_str(x, xs, sizeof xs);
+        int n = snprintf(ms, sizeof ms, "[N");
+        for (int d = 0; d < m->in_ndim && n > 0 && (size_t)n < sizeof ms; d++)
+            n += snprintf(ms + n, sizeof ms - (size_t)n, ",%lld", (long long)m->in_shape[d]);
+        if (n > 0 && (size_t)n < sizeof ms) snprintf(ms + n, sizeof ms - (size_t)n, "]");
+        return SAY("predict: input %s%s does not fit the model's %s", x && x->dtype != TG_REAL ? "int64 " : "", xs,
+                   ms), TG_ERR_INVALID;
+    }
+    const int64_t per = x->numel / (x->shape[0] ? x->shape[0] : 1), k = p->n_classes;
+    tg_status st = TG_OK;
+    for (int64_t start = 0; start < x->shape[0] && st == TG_OK; start += PREDICT_CHUNK) {
+        int64_t shape[5] = {x->shape[0] - start < PREDICT_CHUNK ? x->shape[0] - start : PREDICT_CHUNK};
+        for (int d = 0; d < m->in_ndim; d++) shape[d + 1] = m->in_shape[d];
+        tg_tape_reset(p->tape);
+        tg_no_grad_begin(p->tape);
+        tg_tensor *xb = tg_tape_tensor(p->tape, TG_REAL, m->in_ndim + 1, shape);
+        if (xb) {
+            memcpy(xb->data, x->data + start * per, (size_t)(shape[0] * per) * sizeof(tg_real));
+            if (p->norm.n > 0) tg_norm_stats_apply(&p->norm, xb->data, shape[0], per);
+        }
+        tg_tensor *out = xb ? tg_softmax(p->tape, tg_module_forward(m->net, p->tape, xb), -1) : NULL;
+        tg_no_grad_end(p->tape);
+        if (!out) {
+            st = xb ? TG_ERR_INVALID : TG_ERR_NOMEM;
+            SAY("predict: %s", tg_error(p->tape) ? tg_error(p->tape) : "out of memory for the inputs");
+        } else {
+            memcpy(probs + start * k, out->data, (size_t)(shape[0] * k) * sizeof(tg_real));
+        }
+    }
+    return st;
+}
+
+tg_status tg_predictor_confusion(tg_predictor *p, const tg_dataset *d, int64_t *confusion, char *err, size_t errsz)
+{
+    const int64_t k = p->n_classes;
+    memset(confusion, 0, (size_t)(k * k) * sizeof *confusion);
+    for (int64_t i = 0; i < d->n; i++)
+        if (d->labels[i] >= k)
+            return SAY("eval: label %lld of sample %lld is not one of the model's %lld classes",
+                       (long long)d->labels[i], (long long)i, (long long)k), TG_ERR_INVALID;
+    int64_t shape[4] = {0};
+    const int ndim = tg_dataset_sample_shape(d, shape + 1);
+    const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
+    shape[0] = chunk;
+    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape);
+    tg_real *probs = malloc((size_t)(chunk * k) * sizeof *probs);
+    tg_status st = x && probs ? TG_OK : TG_ERR_NOMEM;
+    if (st != TG_OK) SAY("eval: out of memory for a batch of %lld", (long long)chunk);
+    for (int64_t start = 0; start < d->n && st == TG_OK; start += chunk) {
+        const int64_t n = d->n - start < chunk ? d->n - start : chunk;
+        x->shape[0] = n, x->numel = n * per; /* the last chunk may be short */
+        for (int64_t i = 0; i < n * per; i++) x->data[i] = (tg_real)d->images[start * per + i];
+        st = tg_predict(p, x, probs, err, errsz);
+        for (int64_t i = 0; i < n && st == TG_OK; i++) {
+            int64_t best = 0;
+            for (int64_t j = 1; j < k; j++)
+                if (probs[i * k + j] > probs[i * k + best]) best = j;
+            confusion[d->labels[start + i] * k + best]++;
+        }
+    }
+    if (x) x->shape[0] = chunk, x->numel = chunk * per;
+    tg_tensor_free(x);
+    free(probs);
+    return st;
 }

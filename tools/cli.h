@@ -91,6 +91,8 @@ int cli_check_writable(const char *cmd, const char *option, const char *path);
 int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
+int tg_cmd_predict(int argc, char **argv); /* tools/cmd_deploy.c */
+int tg_cmd_eval(int argc, char **argv);
 /* `tg train`'s usage line and option help, for `tg --help`. */
 void tg_train_help(FILE *f);
 
