@@ -91,6 +91,7 @@ int cli_check_writable(const char *cmd, const char *option, const char *path);
 int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv); /* tools/cmd_onnx.c */
 /* `tg train`'s usage line and option help, for `tg --help`. */
 void tg_train_help(FILE *f);
 

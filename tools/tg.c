@@ -61,6 +61,7 @@ static const char *const usage_text =
     "  tg dot MODEL [-o FILE]\n";
 
 static const char *const usage_tail =
+    "  tg export MODEL --ckpt FILE -o OUT.onnx [--fold-bn]\n"
     "  tg bench [--filter NAME] [--threads T]\n"
     "  tg COMMAND --help            that command's options\n"
     "exit status: 0 success, 1 usage error (or a failed gradient check), 2 invalid input\n"
@@ -566,7 +567,7 @@ int main(int argc, char **argv)
         fputs(usage_tail, stdout);
         return EXIT_OK;
     }
-    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train"};
+    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train", "export"};
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (!strcmp(cmd, commands[k])) current_cmd = commands[k];
     if (!strcmp(cmd, "op")) return cmd_op(argc - 1, argv + 1, argv);
@@ -577,5 +578,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "summary")) return tg_cmd_summary(argc - 1, argv + 1);
     if (!strcmp(cmd, "dot")) return tg_cmd_dot(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return tg_cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return tg_cmd_export(argc - 1, argv + 1);
     return error(EXIT_USAGE, "unknown command '%s' (tg --help lists them)", CLI_Q(cmd));
 }
