@@ -35,6 +35,13 @@ static int parse_args(const char *cmd, const char *what, const char *usage, cons
     return cli_check_required(cmd, opts);
 }
 
+/* The library's message without its leading "export: " / "import: " (cli_fail names the command). */
+static const char *reason(const char *err, const char *cmd)
+{
+    const size_t n = strlen(cmd);
+    return !strncmp(err, cmd, n) && !strncmp(err + n, ": ", 2) ? err + n + 2 : err;
+}
+
 int tg_cmd_export(int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL, *model = NULL;
@@ -54,9 +61,41 @@ int tg_cmd_export(int argc, char **argv)
     if (tg_checkpoint_load(ckpt, m->net, NULL, NULL, NULL, err, sizeof err) != TG_OK ||
         tg_onnx_export(m, out, fold_bn, err, sizeof err) != TG_OK) {
         tg_model_free(m);
-        return cli_fail(TG_EXIT_INVALID, "export", "%s", err);
+        return cli_fail(TG_EXIT_INVALID, "export", "%s", reason(err, "export"));
     }
     tg_model_free(m);
     printf("wrote %s\n", out);
+    return TG_EXIT_OK;
+}
+
+int tg_cmd_import(int argc, char **argv)
+{
+    const char *ckpt = NULL, *out = NULL, *in = NULL;
+    const cli_opt opts[] = {
+        {"-o", CLI_STRING, &out, "MODEL", .required = true, .help = "the model spec file to write"},
+        {"--ckpt", CLI_STRING, &ckpt, "FILE", .required = true, .help = "the checkpoint to write with the file's weights"},
+        {0}};
+    int rc = parse_args("import", "IN.onnx", "  turns an ONNX model into a model spec and a checkpoint\n", opts, argc,
+                        argv, &in);
+    if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
+    if ((rc = cli_check_writable("import", "-o", out)) != TG_EXIT_OK ||
+        (rc = cli_check_writable("import", "--ckpt", ckpt)) != TG_EXIT_OK)
+        return rc;
+    char err[512], *spec = NULL;
+    tg_model *m = tg_onnx_import(in, &spec, err, sizeof err);
+    if (!m) return cli_fail(TG_EXIT_INVALID, "import", "%s", reason(err, "import"));
+    FILE *f = fopen(out, "w");
+    const bool wrote = f && fputs(spec, f) >= 0;
+    if ((f && fclose(f)) || !wrote) {
+        free(spec), tg_model_free(m);
+        return cli_fail(TG_EXIT_INVALID, "import", "-o: cannot write '%s'", CLI_Q(out));
+    }
+    free(spec);
+    if (tg_checkpoint_save(ckpt, m->net, NULL, NULL, NULL, err, sizeof err) != TG_OK) {
+        tg_model_free(m);
+        return cli_fail(TG_EXIT_INVALID, "import", "%s", err);
+    }
+    tg_model_free(m);
+    printf("wrote %s and %s\n", out, ckpt);
     return TG_EXIT_OK;
 }

@@ -62,6 +62,7 @@ static const char *const usage_text =
 
 static const char *const usage_tail =
     "  tg export MODEL --ckpt FILE -o OUT.onnx [--fold-bn]\n"
+    "  tg import IN.onnx -o MODEL --ckpt FILE\n"
     "  tg bench [--filter NAME] [--threads T]\n"
     "  tg COMMAND --help            that command's options\n"
     "exit status: 0 success, 1 usage error (or a failed gradient check), 2 invalid input\n"
@@ -567,7 +568,7 @@ int main(int argc, char **argv)
         fputs(usage_tail, stdout);
         return EXIT_OK;
     }
-    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train", "export"};
+    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train", "export", "import"};
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (!strcmp(cmd, commands[k])) current_cmd = commands[k];
     if (!strcmp(cmd, "op")) return cmd_op(argc - 1, argv + 1, argv);
@@ -579,5 +580,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "dot")) return tg_cmd_dot(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return tg_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return tg_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import")) return tg_cmd_import(argc - 1, argv + 1);
     return error(EXIT_USAGE, "unknown command '%s' (tg --help lists them)", CLI_Q(cmd));
 }
