@@ -301,6 +301,9 @@ static const tg_module *foldable_bn(const exporter *e, const tg_module *seq, int
 {
     const tg_module *m = seq->children[i];
     if (!e->fold_bn || i + 1 >= seq->n_children || m->id[0]) return NULL;
+    /* a linear layer's features are the last dim, BN's channels dim 1: the same only at rank 2 */
+    const layer_shapes *s = shapes_of(e->shapes, m);
+    if (m->op == TG_OP_LINEAR && (!s || s->out_ndim != 2)) return NULL;
     const tg_module *bn = seq->children[i + 1];
     if (bn->kind != TG_MOD_OP || bn->op != TG_OP_BATCH_NORM || !tg_module_tensor(bn, "running_mean") ||
         !tg_module_tensor(bn, "running_var"))
@@ -316,8 +319,11 @@ static int weight_initializers(exporter *e, const tg_module *m, const tg_module 
     const tg_tensor *w = tg_module_tensor(m, "weight"), *b = tg_module_tensor(m, "bias");
     tg_tensor *wc = NULL, *bc = NULL;
     if (bn) { /* fold into copies: the model itself stays as it is */
+        const int64_t out = w->shape[0];
+        if (tg_module_tensor(bn, "running_mean")->numel != out)
+            return FAIL("export: layer %s (%s): batch norm %s has %lld channels for %lld outputs", m->name, m->type,
+                        bn->name, (long long)tg_module_tensor(bn, "running_mean")->numel, (long long)out);
         wc = tg_tensor_new(TG_REAL, w->ndim, w->shape);
-        const int64_t out = tg_module_tensor(bn, "running_mean")->numel;
         bc = tg_tensor_new(TG_REAL, 1, &out);
         if (!wc || !bc) {
             tg_tensor_free(wc), tg_tensor_free(bc);
@@ -523,10 +529,14 @@ static int export_layer(exporter *e, const tg_module *seq, int index, char *cur)
         binary_node(e, "Mul", cur, cur, sq);
         int64_t axes[TG_MAX_DIMS];
         for (int i = 2; i < rank; i++) axes[i - 2] = i;
-        const size_t node = node_begin(e, "ReduceMean", (const char *const[]){sq}, 1, nu);
-        attr_ints(e, "axes", axes, rank - 2);
-        attr_int(e, "keepdims", 1);
-        node_end(e, node);
+        if (rank > 2) {
+            const size_t node = node_begin(e, "ReduceMean", (const char *const[]){sq}, 1, nu);
+            attr_ints(e, "axes", axes, rank - 2);
+            attr_int(e, "keepdims", 1);
+            node_end(e, node);
+        } else { /* [N,C]: no spatial dims to average (an empty axes list would reduce them all) */
+            simple_node(e, "Identity", sq, nu);
+        }
         initializer(e, eps, 0, NULL, NULL, a->eps);
         binary_node(e, "Add", nu, eps, nue);
         simple_node(e, "Sqrt", nue, den);
@@ -710,6 +720,7 @@ enum {
     IMPORT_MIN_OPSET = 13, /* Softmax's axis and Reshape's shape input mean what they mean here from 13 on */
 };
 #define IMPORT_MAX_DIM ((int64_t)1 << 32) /* larger dims are refused before any product */
+#define IMPORT_MAX_SAMPLE ((int64_t)1 << 26) /* values in one input sample (a 4-channel 4096x4096 image) */
 
 typedef struct otensor {
     char name[ONNX_NAME_LEN];
@@ -1674,6 +1685,7 @@ tg_model *tg_onnx_import_mem(const uint8_t *bytes, size_t len, const char *name,
         goto fail;
     }
     const int in_rank = g.in_ndims[input];
+    int64_t in_numel = 1;
     if (in_rank < 2 || in_rank > 5) {
         GFAIL(&g, "input '%s': %d dims (need a float tensor [N, C, ...] of 2..5 dims)", g.inputs[input], in_rank);
         goto fail;
@@ -1681,6 +1693,9 @@ tg_model *tg_onnx_import_mem(const uint8_t *bytes, size_t len, const char *name,
     for (int i = 1; i < in_rank; i++)
         if (g.in_shapes[input][i] < 1 || g.in_shapes[input][i] > IMPORT_MAX_DIM) {
             GFAIL(&g, "input '%s': dim %d must be a fixed positive size (only the batch may be symbolic)", g.inputs[input], i);
+            goto fail;
+        } else if ((in_numel *= g.in_shapes[input][i]) > IMPORT_MAX_SAMPLE) {
+            GFAIL(&g, "input '%s': more than %lld values per sample", g.inputs[input], (long long)IMPORT_MAX_SAMPLE);
             goto fail;
         }
     if (g.n_outputs != 1) {

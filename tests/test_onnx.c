@@ -52,6 +52,19 @@ static const char *const conv1d_3d =
     "flatten\n"
     "linear out=4\n";
 
+/* The subgraph layers on [N,C] inputs (no spatial dims) and a linear + BN at rank 3 (not foldable:
+ * BN's channels are dim 1, the linear's features the last dim). */
+static const char *const flat_kinds =
+    "input 3x6\n"
+    "linear out=4\n"
+    "batch_norm\n"
+    "flatten\n"
+    "linear out=4\n"
+    "frn\n"
+    "tlu\n"
+    "group_norm groups=2\n"
+    "gelu\n";
+
 /* Gives every batch norm non-trivial running statistics and affine values. */
 static void perturb_norms(tg_module *net, uint64_t seed)
 {
@@ -188,8 +201,8 @@ END_TEST
 START_TEST(export_passes_onnx_checker)
 {
     const char *py = onnx_python();
-    const char *const specs[] = {all_kinds, conv1d_3d};
-    for (int s = 0; s < 2; s++)
+    const char *const specs[] = {all_kinds, conv1d_3d, flat_kinds};
+    for (int s = 0; s < 3; s++)
         for (int fold = 0; fold < 2; fold++) {
             tg_model *m = load_spec(specs[s]);
             char path[256], err[256], tag[16];
@@ -308,6 +321,11 @@ static const char *const importable[] = {
     "reshape shape=-1,2,2\n"
     "linear out=3\n"
     "log_softmax dim=2\n",
+    "input 3x6\n" /* BN over dim 1 after a linear on the last dim: must not fold */
+    "linear out=4\n"
+    "batch_norm\n"
+    "flatten\n"
+    "linear out=2\n",
     "input 2x12\n"
     "conv1d out=3 kernel=3 padding=1 bias=0\n"
     "global_max_pool\n"
