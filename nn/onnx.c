@@ -602,6 +602,15 @@ static int export_layer(exporter *e, const tg_module *seq, int index, char *cur)
             pads[i] = pads[dims + i] = a->padding.n ? tg_ints_at(&a->padding, i) : 0;
             dil[i] = a->dilation.n ? tg_ints_at(&a->dilation, i) : 1;
         }
+        for (int i = 0; i < dims && a->ceil_mode; i++) {
+            /* ONNX's ceil_mode size has no rule against a last window that starts in the right
+             * padding; PyTorch's (and tapegrad's) drops that window */
+            const int64_t span = s->in[2 + i] + 2 * pads[i] - dil[i] * (k[i] - 1) - 1;
+            const int64_t onnx_size = (span + st[i] - 1) / st[i] + 1;
+            if (onnx_size != s->out[2 + i])
+                return FAIL("export: layer %s (%s): with ceil_mode=1 ONNX makes dim %d of size %lld, tapegrad %lld", m->name,
+                            m->type, 2 + i, (long long)onnx_size, (long long)s->out[2 + i]);
+        }
         const size_t node = node_begin(e, max ? "MaxPool" : "AveragePool", (const char *const[]){cur}, 1, out);
         attr_ints(e, "kernel_shape", k, dims);
         attr_ints(e, "strides", st, dims);

@@ -226,6 +226,8 @@ START_TEST(export_names_layers_it_cannot_write)
         {"input 2x6x6\nrelu\nbatch_norm track_running_stats=0\n", "export: layer 1 (batch_norm): without running statistics"},
         {"input 1x6x6\ngelu approximate=tanh\n", "export: layer 0 (gelu): approximate=tanh"},
         {"input 1x6x6\navg_pool2d kernel=2 divisor_override=3\n", "divisor_override"},
+        /* 5 + 2 - 2 = 5 -> ceil(5/2) + 1 = 4 in ONNX; the 4th window would start in the padding: 3 */
+        {"input 1x5x5\nmax_pool2d kernel=2 stride=2 padding=1 ceil_mode=1\n", "ceil_mode=1 ONNX makes dim 2 of size 4, tapegrad 3"},
         {"input 1x6x6\nflatten start_dim=0\n", "export: layer 0 (flatten): output [72,...] does not keep the batch"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
