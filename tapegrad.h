@@ -44,5 +44,6 @@
 #include "nn/checkpoint.h"
 #include "nn/train.h"
 #include "nn/image.h"
+#include "nn/onnx.h"
 
 #endif

@@ -93,6 +93,8 @@ int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
 int tg_cmd_predict(int argc, char **argv); /* tools/cmd_deploy.c */
 int tg_cmd_eval(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv); /* tools/cmd_onnx.c */
+int tg_cmd_import(int argc, char **argv);
 /* `tg train`'s usage line and option help, for `tg --help`. */
 void tg_train_help(FILE *f);
 
