@@ -232,33 +232,33 @@ void tg_train_help(FILE *f)
 }
 
 /* Why a training step failed, as the error line: a non-finite loss gets the advice. */
-static int train_failure(const train_args *a, int epoch, const tg_epoch_stats *tr, tg_status st, const tg_tape *t)
+static int train_failure(const char *cmd, const train_args *a, int epoch, const tg_epoch_stats *tr, tg_status st, const tg_tape *t)
 {
     const long long step = (long long)tr->steps + 1;
     if (st == TG_ERR_NONFINITE && !isfinite(tr->last_loss))
-        return cli_fail(TG_EXIT_INVALID, "train", "loss is %s at epoch %d step %lld (lr %g): lower --lr%s",
+        return cli_fail(TG_EXIT_INVALID, cmd, "loss is %s at epoch %d step %lld (lr %g): lower --lr%s",
                         isnan(tr->last_loss) ? "nan" : "inf", epoch, step, a->lr,
                         a->detect_anomaly ? "" : " or use --detect-anomaly");
-    return cli_fail(TG_EXIT_INVALID, "train", "epoch %d step %lld: %s", epoch, step,
+    return cli_fail(TG_EXIT_INVALID, cmd, "epoch %d step %lld: %s", epoch, step,
                     tg_error(t) ? tg_error(t) : tg_strerror(st));
 }
 
-int tg_cmd_train(int argc, char **argv)
+int tg_cmd_train(int argc, char **argv) { return tg_train_command(argc, argv, NULL); }
+
+/* the most options a driver may add to tg train's */
+#define TRAIN_EXTRA_OPTS 8
+
+int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
 {
     train_args a = train_defaults();
-    const cli_opt opts[] = TRAIN_OPTIONS(&a);
-    int rc = parse_model_args("train", train_about, opts, argc, argv, &a.model);
-    if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
-    const int kind = tg_optim_kind_from_name(a.optim);
-    if (kind < 0) return cli_fail(TG_EXIT_USAGE, "train", "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
-    /* output files fail now, not after an hour of training */
-    if (a.save && (rc = cli_check_writable("train", "--save", a.save)) != TG_EXIT_OK) return rc;
-    if (a.filters && (rc = cli_check_writable("train", "--filters", a.filters)) != TG_EXIT_OK) return rc;
-    FILE *csv = NULL;
-    if (a.csv && !(csv = fopen(a.csv, "w")))
-        return cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
-    tg_set_threads((int)a.threads);
-
+    const cli_opt base[] = TRAIN_OPTIONS(&a);
+    cli_opt opts[sizeof base / sizeof *base + TRAIN_EXTRA_OPTS];
+    int n_opts = 0;
+    for (; base[n_opts].name; n_opts++) opts[n_opts] = base[n_opts];
+    for (int i = 0; drv && drv->extra && drv->extra[i].name && i < TRAIN_EXTRA_OPTS; i++) opts[n_opts++] = drv->extra[i];
+    opts[n_opts] = (cli_opt){0};
+    const char *cmd = drv ? drv->cmd : "train";
+    const bool quiet = drv && drv->quiet; /* another process prints and writes the files */
     char err[512];
     tg_model *m = NULL;
     tg_dataset *train = NULL, *test = NULL;
@@ -268,27 +268,45 @@ int tg_cmd_train(int argc, char **argv)
     tg_tape *t = NULL;
     tg_batcher b = {0};
     bool batcher_ready = false;
+    FILE *csv = NULL;
+    int kind = 0;
+    int rc = parse_model_args(cmd, train_about, opts, argc, argv, &a.model);
+    if (rc == CLI_HELP) return TG_EXIT_OK;
+    if (rc != TG_EXIT_OK) goto done;
+    if ((kind = tg_optim_kind_from_name(a.optim)) < 0) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
+        goto done;
+    }
+    /* output files fail now, not after an hour of training */
+    if (!quiet && a.save && (rc = cli_check_writable(cmd, "--save", a.save)) != TG_EXIT_OK) goto done;
+    if (!quiet && a.filters && (rc = cli_check_writable(cmd, "--filters", a.filters)) != TG_EXIT_OK) goto done;
+    if (!quiet && a.csv && !(csv = fopen(a.csv, "w"))) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        goto done;
+    }
+    tg_set_threads((int)a.threads);
+
     if (!(m = tg_model_load(a.model, a.seed, err, sizeof err))) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
     if (tg_dataset_load_mnist_dir(a.data, true, &train, err, sizeof err) != TG_OK ||
         tg_dataset_load_mnist_dir(a.data, false, &test, err, sizeof err) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--data: %s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--data: %s", err);
         goto done;
     }
     if (m->in_ndim != 3 || m->in_shape[0] != train->c || m->in_shape[1] != train->h || m->in_shape[2] != train->w) {
         char shape[96] = "";
         for (int d = 0, n = 0; d < m->in_ndim && n >= 0 && (size_t)n < sizeof shape; d++)
             n += snprintf(shape + n, sizeof shape - (size_t)n, "%s%lld", d ? "x" : "", (long long)m->in_shape[d]);
-        rc = cli_fail(TG_EXIT_INVALID, "train", "model input %s does not match the data's %lldx%lldx%lld", shape,
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "model input %s does not match the data's %lldx%lldx%lld", shape,
                       (long long)train->c, (long long)train->h, (long long)train->w);
         goto done;
     }
     if (a.limit > 0 && a.limit < train->n) train->n = a.limit;
     /* the loop drops a short last batch (fixed shapes), so a batch past the data would train nothing */
     if (a.batch > train->n) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--batch %lld is larger than the training set (%lld images%s)",
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--batch %lld is larger than the training set (%lld images%s)",
                       (long long)a.batch, (long long)train->n, a.limit > 0 && a.limit == train->n ? ", from --limit" : "");
         goto done;
     }
@@ -300,7 +318,7 @@ int tg_cmd_train(int argc, char **argv)
     cfg.weight_decay = a.weight_decay;
     if (kind == TG_OPTIM_SGD || kind == TG_OPTIM_RMSPROP) cfg.momentum = a.momentum;
     if (!(opt = tg_optim_new_checked(&cfg, err, sizeof err))) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
     const int np = tg_module_named_tensors(m->net, false, NULL, 0);
@@ -308,18 +326,18 @@ int tg_cmd_train(int argc, char **argv)
     params = calloc((size_t)np + 1, sizeof *params);
     t = tg_tape_new(TRAIN_ARENA_BYTES);
     if (!named || !params || !t) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory");
         goto done;
     }
     tg_module_named_tensors(m->net, false, named, np);
     for (int i = 0; i < np; i++) params[i] = named[i].tensor;
     if (tg_optim_add_params_split_decay(opt, params, np)) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", opt->error);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", opt->error);
         goto done;
     }
     tg_set_detect_anomaly(t, a.detect_anomaly);
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory");
         goto done;
     }
     batcher_ready = true;
@@ -327,51 +345,64 @@ int tg_cmd_train(int argc, char **argv)
     b.augment.crop_padding = a.augment ? 2 : 0;
     if (a.resume) {
         if (tg_checkpoint_load(a.resume, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--resume: %s", err);
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--resume: %s", err);
             goto done;
         }
-        printf("resumed from %s\n", CLI_Q(a.resume));
+        if (!quiet) printf("resumed from %s\n", CLI_Q(a.resume));
+    }
+    const tg_dataset *eval = test;
+    tg_train_sync sync = {0};
+    if (drv) {
+        if ((rc = drv->agree(drv->ctx, rc)) != TG_EXIT_OK ||
+            (rc = drv->start(drv->ctx, m, opt, test, &eval, &b, &sync)) != TG_EXIT_OK)
+            goto done;
     }
     if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,img_per_s,seconds\n");
-    const bool tty = isatty(2);
+    const bool tty = !quiet && isatty(2);
     double total_train_s = 0, test_acc = 0;
     int64_t total_imgs = 0;
     for (int epoch = 1; epoch <= a.epochs && !rc; epoch++) {
         progress_ctx pc = {.epoch = epoch, .epochs = (int)a.epochs, .total = train->n};
         tg_epoch_stats tr, te;
-        tg_status st = tg_train_epoch(m->net, opt, &b, t, &tr, tty ? progress : NULL, &pc);
+        tg_status st = tg_train_epoch_sync(m->net, opt, &b, t, &tr, tty ? progress : NULL, &pc, drv ? &sync : NULL);
         if (st != TG_OK) {
             if (tty) fputc('\n', stderr);
-            rc = train_failure(&a, epoch, &tr, st, t);
+            rc = train_failure(cmd, &a, epoch, &tr, st, t);
             break;
         }
-        if ((st = tg_evaluate(m->net, test, a.batch, t, &te)) != TG_OK) {
+        if ((st = tg_evaluate(m->net, eval, a.batch, t, &te)) != TG_OK) {
             if (tty) fputc('\n', stderr);
-            rc = cli_fail(TG_EXIT_INVALID, "train", "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
-            break;
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
         }
+        /* the figures below are the whole run's: every process's samples */
+        if (drv && (rc = drv->agree(drv->ctx, rc)) == TG_EXIT_OK) rc = drv->epoch_end(drv->ctx, m, &tr, &te);
+        if (rc) break;
         total_train_s += tr.seconds;
         total_imgs += tr.samples;
         test_acc = te.accuracy;
         if (tty) fprintf(stderr, "\r%100s\r", "");
-        printf("epoch %d train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f img/s %.1f time %.1fs\n", epoch,
-               tr.loss, tr.accuracy, te.loss, te.accuracy, rate(tr.samples, tr.seconds), tr.seconds);
+        if (!quiet)
+            printf("epoch %d train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f img/s %.1f time %.1fs\n", epoch,
+                   tr.loss, tr.accuracy, te.loss, te.accuracy, rate(tr.samples, tr.seconds), tr.seconds);
         fflush(stdout);
-        if (a.save && tg_checkpoint_save(a.save, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK)
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--save: %s", err);
+        if (!quiet && a.save && tg_checkpoint_save(a.save, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--save: %s", err);
         if (csv)
             fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f\n", epoch, tr.loss, tr.accuracy, te.loss, te.accuracy,
                     rate(tr.samples, tr.seconds), tr.seconds);
+        if (drv) rc = drv->agree(drv->ctx, rc); /* a failed --save on the first process stops all */
     }
-    if (!rc && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--filters: %s", err);
-    if (!rc) {
+    if (!rc && !quiet && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--filters: %s", err);
+    if (!rc && !quiet) {
         printf("test_acc %.4f\n", test_acc);
         printf("train_img_per_s %.1f\n", rate(total_imgs, total_train_s));
     }
 done:
     if (csv && fclose(csv) != 0 && !rc)
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+    /* a process that failed before the start meets the others' first agree here */
+    if (drv) rc = drv->agree(drv->ctx, rc);
     if (batcher_ready) tg_batcher_free(&b);
     tg_tape_free(t);
     free(named), free(params);

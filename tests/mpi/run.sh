@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# tests/mpi/run.sh — `make test-mpi`: the MPI build against the single-process one.
+#   1. the dist/ C API on 2 and 3 ranks (build/test_dist api)
+#   2. 5 training steps of a small CNN on P = 1, 2, 3 ranks (uneven shards on 3) equal tg train's
+#      with the same global batch and seed: bit-identical on 1 rank, within 1e-5 relative otherwise;
+#      --check-replicas proves the ranks' parameters bit-identical; rank 0 alone prints
+#   3. mistakes end every rank with an error line, non-zero, within a bounded time (timeout):
+#      ranks with different models, one rank with a bad --data, a batch smaller than the ranks
+# Needs TG_MPI, TG, TG_TEST_DIST (set by the Makefile) and MPIRUN.
+set -uo pipefail
+: "${TG_MPI:?}" "${TG:?}" "${TG_TEST_DIST:?}"
+MPIRUN=${MPIRUN:-mpirun}
+# every mpirun ends within this many seconds, or the test fails as a hang
+LIMIT=${TG_MPI_TIMEOUT:-60}
+# --oversubscribe: more ranks than cores (CI has 2)
+RUN=("$MPIRUN" --oversubscribe)
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fails=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+
+# runs "$@" under timeout, stdout to $W/out, stderr to $W/err; rc in $rc
+run() {
+  timeout "$LIMIT" "$@" >"$W/out" 2>"$W/err"
+  rc=$?
+  if [ $rc = 124 ]; then echo "  (timed out after ${LIMIT}s: a hang)"; fi
+}
+
+"$TG_TEST_DIST" make-data "$W/data" 130 31 || { echo "FAIL make-data"; exit 1; }
+cat >"$W/cnn.txt" <<'EOF'
+input 1x8x8
+conv2d out=4 kernel=3 padding=1
+relu
+max_pool2d kernel=2 stride=2
+flatten
+linear out=3
+EOF
+sed 's/out=4/out=5/' "$W/cnn.txt" >"$W/cnn5.txt"
+
+# 1. the C API
+for p in 2 3; do
+  run "${RUN[@]}" -n $p "$TG_TEST_DIST" api
+  if [ $rc = 0 ]; then pass "C API on $p ranks"; else fail "C API on $p ranks"; cat "$W/out" "$W/err"; fi
+done
+
+# 2. 5 steps: --limit = 5 batches, one epoch; momentum SGD so a wrong gradient compounds
+steps() { # P BATCH EXTRA... : checkpoint $W/p$P-b$BATCH.ckpt against $W/single-b$BATCH.ckpt
+  local p=$1 b=$2
+  shift 2
+  local common=(--data "$W/data" --batch "$b" --limit $((5 * b)) --epochs 1 --seed 7 --lr 0.1 --momentum 0.9 "$@")
+  run "$TG" train "$W/cnn.txt" "${common[@]}" --save "$W/single-b$b.ckpt"
+  [ $rc = 0 ] || { fail "tg train batch $b: rc $rc"; cat "$W/err"; return; }
+  run "${RUN[@]}" -n "$p" "$TG_MPI" train "$W/cnn.txt" "${common[@]}" --save "$W/p$p-b$b.ckpt" --check-replicas \
+    --bucket-mb 0.0002
+  local what="$p ranks, batch $b ($*)"
+  [ $rc = 0 ] || { fail "$what: rc $rc"; cat "$W/err"; return; }
+  [ "$(grep -c '^test_acc' "$W/out")" = 1 ] || { fail "$what: rank 0 alone prints"; cat "$W/out"; return; }
+  local tol=1e-5
+  [ "$p" = 1 ] && tol=0
+  if "$TG_TEST_DIST" compare "$W/cnn.txt" "$W/single-b$b.ckpt" "$W/p$p-b$b.ckpt" $tol >"$W/cmp" 2>&1; then
+    pass "$what = 1 process (tolerance $tol): $(cat "$W/cmp")"
+  else
+    fail "$what"; cat "$W/cmp"
+  fi
+}
+steps 1 12
+steps 2 12
+steps 3 12
+steps 3 13            # shards of 5, 4, 4
+steps 2 11 --augment --optim adam --lr 0.01   # odd batch, augmentation drawn from the shared rng
+
+# 3. mistakes: an error line from every rank, non-zero, no hang
+A=(--batch 12 --limit 60 --epochs 1)
+run "${RUN[@]}" -n 1 "$TG_MPI" train "$W/cnn.txt" --data "$W/data" "${A[@]}" : \
+  -n 1 "$TG_MPI" train "$W/cnn5.txt" --data "$W/data" "${A[@]}"
+if [ $rc != 0 ] && [ $rc != 124 ] && [ "$(grep -c "model differs from rank 0's: entry 1 is parameter '0.weight' \[5,1,3,3\]" "$W/err")" = 2 ]; then
+  pass "different models: every rank says so"
+else
+  fail "different models (rc $rc)"; cat "$W/err"
+fi
+run "${RUN[@]}" -n 2 "$TG_MPI" train "$W/cnn.txt" --data "$W/data" "${A[@]}" : \
+  -n 1 "$TG_MPI" train "$W/cnn.txt" --data "$W/missing" "${A[@]}"
+if [ $rc != 0 ] && [ $rc != 124 ] && grep -q '^tg: train (rank 2 of 3): --data: .*missing' "$W/err" &&
+  [ "$(grep -c 'rank 2 of 3 failed: --data: ' "$W/err")" = 2 ]; then
+  pass "one rank's bad --data: every rank ends with its message"
+else
+  fail "one rank's bad --data (rc $rc)"; cat "$W/err"
+fi
+run "${RUN[@]}" -n 3 "$TG_MPI" train "$W/cnn.txt" --data "$W/data" --batch 2 --limit 60
+if [ $rc != 0 ] && [ $rc != 124 ] && [ "$(grep -c -- '--batch 2 is smaller than the 3 ranks' "$W/err")" = 3 ]; then
+  pass "batch smaller than the ranks"
+else
+  fail "batch smaller than the ranks (rc $rc)"; cat "$W/err"
+fi
+
+if [ $fails = 0 ]; then echo "test-mpi: all passed"; else echo "test-mpi: $fails failed"; fi
+[ $fails = 0 ]
