@@ -142,5 +142,6 @@ $(B)/test_dist: $(B)/mpi32/tests/mpi/dist_api.o $(call objs,mpi32,$(DIST_SRC)) $
 mpi: $(B)/tg-mpi
 test-mpi: $(B)/tg-mpi $(B)/tg $(B)/test_dist
 	TG_MPI=$(abspath $(B)/tg-mpi) TG=$(abspath $(B)/tg) TG_TEST_DIST=$(abspath $(B)/test_dist) MPIRUN="$(MPIRUN)" \
+	  MPICC="$(MPICC)" TG_DIST_OBJ=$(abspath $(B)/mpi32/dist/dist.o) TG_LIB=$(abspath $(LIB32)) \
 	  tests/mpi/run.sh
 .PHONY: mpi test-mpi

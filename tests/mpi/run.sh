@@ -6,9 +6,10 @@
 #      --check-replicas proves the ranks' parameters bit-identical; rank 0 alone prints
 #   3. mistakes end every rank with an error line, non-zero, within a bounded time (timeout):
 #      ranks with different models, one rank with a bad --data, a batch smaller than the ranks
-# Needs TG_MPI, TG, TG_TEST_DIST (set by the Makefile) and MPIRUN.
+#   4. the complete example program of docs/distributed.md compiles and runs on 2 ranks
+# Needs TG_MPI, TG, TG_TEST_DIST, TG_DIST_OBJ, TG_LIB (set by the Makefile), MPIRUN and MPICC.
 set -uo pipefail
-: "${TG_MPI:?}" "${TG:?}" "${TG_TEST_DIST:?}"
+: "${TG_MPI:?}" "${TG:?}" "${TG_TEST_DIST:?}" "${TG_DIST_OBJ:?}" "${TG_LIB:?}"
 MPIRUN=${MPIRUN:-mpirun}
 # every mpirun ends within this many seconds, or the test fails as a hang
 LIMIT=${TG_MPI_TIMEOUT:-60}
@@ -43,6 +44,17 @@ for p in 2 3; do
   run "${RUN[@]}" -n $p "$TG_TEST_DIST" api
   if [ $rc = 0 ]; then pass "C API on $p ranks"; else fail "C API on $p ranks"; cat "$W/out" "$W/err"; fi
 done
+
+# 1b. the complete program of docs/distributed.md (the ```c mpi block), compiled and run on 2 ranks
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+awk '/^```c mpi$/ {on = 1; next} /^```/ {on = 0} on' "$ROOT/docs/distributed.md" >"$W/example.c"
+if [ -s "$W/example.c" ] && ${MPICC:-mpicc} -std=c11 -Wall -Wextra -Werror -I"$ROOT" -o "$W/example" "$W/example.c" \
+  "$TG_DIST_OBJ" "$TG_LIB" -lm -pthread 2>"$W/err"; then
+  run "${RUN[@]}" -n 2 "$W/example"
+  if [ $rc = 0 ]; then pass "docs/distributed.md example on 2 ranks: $(cat "$W/out")"; else fail "docs example (rc $rc)"; cat "$W/out" "$W/err"; fi
+else
+  fail "docs/distributed.md example does not compile"; cat "$W/err"
+fi
 
 # 2. 5 steps: --limit = 5 batches, one epoch; momentum SGD so a wrong gradient compounds
 steps() { # P BATCH EXTRA... : checkpoint $W/p$P-b$BATCH.ckpt against $W/single-b$BATCH.ckpt
