@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../nn/data.h"
+#include "../ops/norm.h"
 
 #ifdef TG_REAL_DOUBLE
 #define TG_MPI_REAL MPI_DOUBLE
@@ -488,6 +489,26 @@ tg_status tg_dist_allreduce_grads(tg_dist_reducer *r, double weight, char *err, 
 }
 
 tg_dist_reducer_stats tg_dist_reducer_get_stats(const tg_dist_reducer *r) { return r->stats; }
+
+/* ---- sync batch norm ---- */
+
+static int sync_bn_reduce(void *ctx, tg_norm_sync_phase phase, double *sums, int64_t n)
+{
+    tg_dist_reducer *r = ctx;
+    /* statistics of the data add up plainly; gradient sums carry each rank's loss weight, and come
+     * back in this rank's scale (its later gradient is multiplied by its weight again) */
+    const double w = phase == TG_NORM_SYNC_BACKWARD ? r->weight : 1.0;
+    if (phase == TG_NORM_SYNC_BACKWARD && !(w > 0)) return -1;
+    for (int64_t i = 0; i < n && w != 1.0; i++) sums[i] *= w;
+    if (MPI_Allreduce(MPI_IN_PLACE, sums, (int)n, MPI_DOUBLE, MPI_SUM, r->d->comm) != MPI_SUCCESS) return -1;
+    for (int64_t i = 0; i < n && w != 1.0; i++) sums[i] /= w;
+    return 0;
+}
+
+void tg_dist_sync_batch_norm(tg_dist_reducer *r, bool on)
+{
+    tg_norm_set_stats_reducer(on ? sync_bn_reduce : NULL, r);
+}
 
 /* ---- the training loop's callbacks ---- */
 

@@ -111,6 +111,14 @@ typedef struct tg_dist_reducer_stats {
 } tg_dist_reducer_stats;
 tg_dist_reducer_stats tg_dist_reducer_get_stats(const tg_dist_reducer *r);
 
+/* Sync batch norm (--sync-bn): on, every batch_norm in training mode normalises with the
+ * statistics of the whole global batch (per-channel sums all-reduced in its forward, the Σdy and
+ * Σdy·x̂ sums in its backward, through ops/norm.h's statistics reducer), so P ranks × B/P equal
+ * one process × B up to rounding and the running statistics are the same on every rank. The
+ * backward uses the weight of the latest tg_dist_reducer_begin: call it before tg_backward.
+ * Process-wide (one reducer at a time); off again before freeing r. */
+void tg_dist_sync_batch_norm(tg_dist_reducer *r, bool on);
+
 /* Fills *sync so that tg_train_epoch_sync shards each batch of `batch` samples by rank, agrees
  * on every step's status and loss, and sums the gradients through r (weights count / batch).
  * With broadcast_buffers, net's buffers (BN running statistics, which each rank updates from its

@@ -52,8 +52,6 @@ static int start(void *ctx, tg_model *m, tg_optim *opt, tg_dataset *test, const 
      * would silently train each rank on other samples */
     snprintf(settings, sizeof settings, "batch %lld, %lld training images, shuffle state %016llx", (long long)b->batch,
              (long long)b->data->n, (unsigned long long)(b->rng.s[0] ^ b->rng.s[1] ^ b->rng.s[2] ^ b->rng.s[3]));
-    if (c->sync_bn) /* TODO(issue 16 step 4): until batch norm can reduce its statistics */
-        return agreed_failure(c, "--sync-bn: ", "not implemented yet in this build");
     if (tg_dist_check_model(c->d, m->net, settings, err, sizeof err) != TG_OK) return agreed_failure(c, "", err);
     if (tg_dist_broadcast_module(c->d, m->net, err, sizeof err) != TG_OK)
         return agreed_failure(c, "sharing rank 0's parameters: ", err);
@@ -71,6 +69,7 @@ static int start(void *ctx, tg_model *m, tg_optim *opt, tg_dataset *test, const 
     free(named), free(params);
     if (st == TG_OK)
         st = tg_dist_train_sync(c->reducer, m->net, b->batch, !c->sync_bn, sync, err, sizeof err);
+    if (st == TG_OK && c->sync_bn) tg_dist_sync_batch_norm(c->reducer, true);
     if (st == TG_OK && test->n < size) {
         snprintf(err, sizeof err, "the test set (%lld images) has fewer images than the %d ranks", (long long)test->n, size);
         st = TG_ERR_INVALID;
@@ -142,6 +141,7 @@ int main(int argc, char **argv)
         rc = cli_fail(TG_EXIT_USAGE, NULL, "the MPI build runs one command, 'train'%s%s%s", argc >= 2 ? " (not '" : "",
                       argc >= 2 ? CLI_Q(argv[1]) : "", argc >= 2 ? "')" : "");
     }
+    if (c.reducer) tg_dist_sync_batch_norm(c.reducer, false);
     tg_dist_reducer_free(c.reducer);
     tg_dist_finalize(d);
     return rc;

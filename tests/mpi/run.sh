@@ -3,7 +3,8 @@
 #   1. the dist/ C API on 2 and 3 ranks (build/test_dist api)
 #   2. 5 training steps of a small CNN on P = 1, 2, 3 ranks (uneven shards on 3) equal tg train's
 #      with the same global batch and seed: bit-identical on 1 rank, within 1e-5 relative otherwise;
-#      --check-replicas proves the ranks' parameters bit-identical; rank 0 alone prints
+#      --check-replicas proves the ranks' parameters bit-identical; rank 0 alone prints;
+#      the same for a batch-norm CNN with --sync-bn (and, as a control, not without it)
 #   3. mistakes end every rank with an error line, non-zero, within a bounded time (timeout):
 #      ranks with different models, one rank with a bad --data, a batch smaller than the ranks
 #   4. the complete example program of docs/distributed.md compiles and runs on 2 ranks
@@ -38,6 +39,7 @@ flatten
 linear out=3
 EOF
 sed 's/out=4/out=5/' "$W/cnn.txt" >"$W/cnn5.txt"
+sed 's/^relu$/batch_norm\nrelu/' "$W/cnn.txt" >"$W/bn.txt"   # conv, BN, relu, pool, linear
 
 # 1. the C API
 for p in 2 3; do
@@ -57,20 +59,27 @@ else
 fi
 
 # 2. 5 steps: --limit = 5 batches, one epoch; momentum SGD so a wrong gradient compounds
+# MODEL (default cnn) names the spec; EXPECT=differ inverts the comparison (a control)
 steps() { # P BATCH EXTRA... : checkpoint $W/p$P-b$BATCH.ckpt against $W/single-b$BATCH.ckpt
-  local p=$1 b=$2
+  local p=$1 b=$2 model=$W/${MODEL:-cnn}.txt
   shift 2
   local common=(--data "$W/data" --batch "$b" --limit $((5 * b)) --epochs 1 --seed 7 --lr 0.1 --momentum 0.9 "$@")
-  run "$TG" train "$W/cnn.txt" "${common[@]}" --save "$W/single-b$b.ckpt"
+  local single=("${common[@]}")
+  for x in "${!single[@]}"; do [ "${single[$x]}" = --sync-bn ] && unset 'single[x]'; done
+  run "$TG" train "$model" "${single[@]}" --save "$W/single-b$b.ckpt"
   [ $rc = 0 ] || { fail "tg train batch $b: rc $rc"; cat "$W/err"; return; }
-  run "${RUN[@]}" -n "$p" "$TG_MPI" train "$W/cnn.txt" "${common[@]}" --save "$W/p$p-b$b.ckpt" --check-replicas \
+  run "${RUN[@]}" -n "$p" "$TG_MPI" train "$model" "${common[@]}" --save "$W/p$p-b$b.ckpt" --check-replicas \
     --bucket-mb 0.0002
-  local what="$p ranks, batch $b ($*)"
+  local what="${MODEL:-cnn}: $p ranks, batch $b ($*)"
   [ $rc = 0 ] || { fail "$what: rc $rc"; cat "$W/err"; return; }
   [ "$(grep -c '^test_acc' "$W/out")" = 1 ] || { fail "$what: rank 0 alone prints"; cat "$W/out"; return; }
   local tol=1e-5
   [ "$p" = 1 ] && tol=0
-  if "$TG_TEST_DIST" compare "$W/cnn.txt" "$W/single-b$b.ckpt" "$W/p$p-b$b.ckpt" $tol >"$W/cmp" 2>&1; then
+  "$TG_TEST_DIST" compare "$model" "$W/single-b$b.ckpt" "$W/p$p-b$b.ckpt" $tol >"$W/cmp" 2>&1
+  local same=$?
+  if [ "${EXPECT:-}" = differ ]; then
+    if [ $same = 1 ]; then pass "$what differs from 1 process, as it must"; else fail "$what: control did not differ"; cat "$W/cmp"; fi
+  elif [ $same = 0 ]; then
     pass "$what = 1 process (tolerance $tol): $(cat "$W/cmp")"
   else
     fail "$what"; cat "$W/cmp"
@@ -81,6 +90,11 @@ steps 2 12
 steps 3 12
 steps 3 13            # shards of 5, 4, 4
 steps 2 11 --augment --optim adam --lr 0.01   # odd batch, augmentation drawn from the shared rng
+# batch norm: with --sync-bn the global batch's statistics (parameters and running statistics
+# compared); without it each rank normalises its own shard, which must differ (the control)
+MODEL=bn steps 2 12 --sync-bn
+MODEL=bn steps 3 13 --sync-bn
+MODEL=bn EXPECT=differ steps 2 12
 
 # 3. mistakes: an error line from every rank, non-zero, no hang
 A=(--batch 12 --limit 60 --epochs 1)
