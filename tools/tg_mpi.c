@@ -141,6 +141,14 @@ int main(int argc, char **argv)
         rc = cli_fail(TG_EXIT_USAGE, NULL, "the MPI build runs one command, 'train'%s%s%s", argc >= 2 ? " (not '" : "",
                       argc >= 2 ? CLI_Q(argv[1]) : "", argc >= 2 ? "')" : "");
     }
+    if (rc == TG_EXIT_OK && c.reducer && rank == 0) {
+        /* how much of the all-reduce the backward hid: the wait in _end is what it did not */
+        const tg_dist_reducer_stats rs = tg_dist_reducer_get_stats(c.reducer);
+        printf("allreduce_buckets %lld bytes %lld started_in_backward %.2f exposed_wait_ms_per_step %.3f\n",
+               (long long)rs.buckets, (long long)rs.bytes,
+               rs.steps ? (double)rs.early_buckets / (double)(rs.steps * rs.buckets) : 0.0,
+               rs.steps ? 1e3 * rs.wait_seconds / (double)rs.steps : 0.0);
+    }
     if (c.reducer) tg_dist_sync_batch_norm(c.reducer, false);
     tg_dist_reducer_free(c.reducer);
     tg_dist_finalize(d);

@@ -3,6 +3,7 @@
  *
  *   mpirun -n 3 build/test_dist api                 every check below, on every rank; exit 0 if all pass
  *   build/test_dist make-data DIR N_TRAIN N_TEST    tiny 8x8 IDX data set, 3 classes, deterministic
+ *   mpirun -n P build/test_dist bench-allreduce      microseconds per all-reduce, 4 B .. 16 MiB (JSON lines)
  *   build/test_dist compare MODEL A.ckpt B.ckpt RTOL
  *       per tensor max|a-b| / max|a| <= RTOL for every parameter and buffer; RTOL 0: bit-identical
  */
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mpi.h>
 #include <sys/stat.h>
 
 #include "../../dist/dist.h"
@@ -300,11 +302,43 @@ static void test_models_and_replicas(tg_dist *d)
     tg_model_free(m);
 }
 
+/* Seconds per MPI_Allreduce (through a one-bucket reducer, as training uses it) for sizes 4 B ..
+ * 16 MiB: the α + β·bytes fit of docs/distributed.md. */
+static int bench_allreduce(tg_dist *d)
+{
+    char err[TG_DIST_MSG_MAX];
+    for (int64_t n = 1; n <= (4 << 20); n *= 4) {
+        tg_tensor *p = tg_tensor_new(TG_REAL, 1, &n);
+        tg_tensor_grad(p);
+        tg_dist_reducer *r = tg_dist_reducer_new(d, &p, 1, (size_t)n * sizeof(tg_real), err, sizeof err);
+        if (!r) return 1;
+        const int reps = n < 4096 ? 500 : n < (1 << 20) ? 50 : 10;
+        tg_dist_allreduce_grads(r, 1.0, err, sizeof err); /* warm-up */
+        /* the mean, and the fastest call: on a shared machine the minimum is the transport's cost,
+         * the mean adds the time a descheduled rank makes the others wait */
+        double total = 0, best = 1e30;
+        for (int i = 0; i < reps; i++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            const double t = MPI_Wtime();
+            tg_dist_allreduce_grads(r, 1.0, err, sizeof err);
+            const double dt = MPI_Wtime() - t;
+            total += dt, best = dt < best ? dt : best;
+        }
+        if (rank == 0)
+            printf("{\"ranks\": %d, \"bytes\": %lld, \"mean_us\": %.2f, \"min_us\": %.2f}\n", size,
+                   (long long)(n * (int64_t)sizeof(tg_real)), total / reps * 1e6, best * 1e6);
+        tg_dist_reducer_free(r);
+        tg_tensor_free(p);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "make-data")) return make_data(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 6 && !strcmp(argv[1], "compare")) return compare(argv[2], argv[3], argv[4], atof(argv[5]));
-    if (argc != 2 || strcmp(argv[1], "api")) {
+    const bool bench = argc == 2 && !strcmp(argv[1], "bench-allreduce");
+    if (!bench && (argc != 2 || strcmp(argv[1], "api"))) {
         fprintf(stderr, "usage: mpirun -n P test_dist api | test_dist make-data DIR N_TRAIN N_TEST | "
                         "test_dist compare MODEL A B RTOL\n");
         return 1;
@@ -313,6 +347,11 @@ int main(int argc, char **argv)
     tg_dist *d;
     if (tg_dist_init(&argc, &argv, &d, err, sizeof err) != TG_OK) return fprintf(stderr, "%s\n", err), 1;
     rank = tg_dist_rank(d), size = tg_dist_size(d);
+    if (bench) {
+        int rc = bench_allreduce(d);
+        tg_dist_finalize(d);
+        return rc;
+    }
     if (size < 2) fprintf(stderr, "test_dist api: run it under mpirun -n 2 or more\n"), failures++;
     test_shard();
     test_agree(d);
