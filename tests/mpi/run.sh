@@ -5,6 +5,7 @@
 #      with the same global batch and seed: bit-identical on 1 rank, within 1e-5 relative otherwise;
 #      --check-replicas proves the ranks' parameters bit-identical; rank 0 alone prints;
 #      the same for a batch-norm CNN with --sync-bn (and, as a control, not without it)
+#   2b. --resume on 3 ranks from a 2-rank checkpoint continues exactly as one process would
 #   3. mistakes end every rank with an error line, non-zero, within a bounded time (timeout):
 #      ranks with different models, one rank with a bad --data, a batch smaller than the ranks
 #   4. the complete example program of docs/distributed.md compiles and runs on 2 ranks
@@ -95,6 +96,18 @@ steps 2 11 --augment --optim adam --lr 0.01   # odd batch, augmentation drawn fr
 MODEL=bn steps 2 12 --sync-bn
 MODEL=bn steps 3 13 --sync-bn
 MODEL=bn EXPECT=differ steps 2 12
+
+# 2b. --resume with another P: epoch 1 on 2 ranks, epoch 2 resumed on 3 = tg train's 2 epochs
+R=(--data "$W/data" --batch 12 --limit 60 --seed 7 --lr 0.1)
+run "$TG" train "$W/cnn.txt" "${R[@]}" --epochs 2 --save "$W/two.ckpt"
+run "${RUN[@]}" -n 2 "$TG_MPI" train "$W/cnn.txt" "${R[@]}" --epochs 1 --save "$W/first.ckpt"
+[ $rc = 0 ] && run "${RUN[@]}" -n 3 "$TG_MPI" train "$W/cnn.txt" "${R[@]}" --epochs 1 --resume "$W/first.ckpt" \
+  --save "$W/second.ckpt"
+if [ $rc = 0 ] && "$TG_TEST_DIST" compare "$W/cnn.txt" "$W/two.ckpt" "$W/second.ckpt" 1e-5 >"$W/cmp" 2>&1; then
+  pass "--resume on 3 ranks from 2 ranks' checkpoint = 2 epochs of tg train: $(cat "$W/cmp")"
+else
+  fail "--resume with another P (rc $rc)"; cat "$W/err" "$W/cmp"
+fi
 
 # 3. mistakes: an error line from every rank, non-zero, no hang
 A=(--batch 12 --limit 60 --epochs 1)
