@@ -63,8 +63,9 @@ tg_status tg_dist_init(int *argc, char ***argv, tg_dist **out, char *err, size_t
         }
         d->started_mpi = true;
     }
-    /* errors come back as codes on every call, so a failure ends with a message, not an abort */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    /* errors come back as codes on every call, so a failure ends with a message, not an abort
+     * (a program that started MPI itself keeps its own handler on MPI_COMM_WORLD) */
+    if (d->started_mpi) MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if ((rc = MPI_Comm_dup(MPI_COMM_WORLD, &d->comm)) != MPI_SUCCESS) {
         tg_status st = mpi_fail(err, errsz, "dist: MPI_Comm_dup", rc);
         if (d->started_mpi) MPI_Finalize();
@@ -289,6 +290,7 @@ typedef struct param_slot {
     int64_t offset;     /* in the bucket's flat buffer */
     int first_reader;   /* index of the oldest node reading it this step; -1: none */
     bool final;
+    bool had_grad;      /* a gradient reached it (else it stays without one, as PyTorch's None) */
 } param_slot;
 
 typedef struct ready_entry {
@@ -404,6 +406,7 @@ static void finish_param(tg_dist_reducer *r, int s)
     param_slot *p = &r->slots[s];
     if (p->final) return;
     p->final = true;
+    p->had_grad = p->t->grad != NULL;
     bucket *b = &r->buckets[p->bucket];
     tg_real *dst = b->flat + p->offset;
     const tg_real w = (tg_real)r->weight;
@@ -474,6 +477,9 @@ tg_status tg_dist_reducer_end(tg_dist_reducer *r, char *err, size_t errsz)
     if (rc != MPI_SUCCESS) return mpi_fail(err, errsz, "dist: MPI_Iallreduce", rc);
     for (int s = 0; s < r->n; s++) {
         param_slot *p = &r->slots[s];
+        /* the graphs are the same everywhere, so no rank reached it: its sum is zero, and a
+         * parameter without a gradient is skipped by the optimizer (weight decay too) */
+        if (!p->had_grad) continue;
         tg_real *g = tg_tensor_grad(p->t);
         if (!g) return fail(err, errsz, TG_ERR_NOMEM, "dist: out of memory for a gradient");
         memcpy(g, r->buckets[p->bucket].flat + p->offset, (size_t)p->t->numel * sizeof(tg_real));

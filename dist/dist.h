@@ -98,7 +98,7 @@ void tg_dist_reducer_free(tg_dist_reducer *r);
 tg_status tg_dist_reducer_begin(tg_dist_reducer *r, tg_tape *tape, double weight);
 /* Collective, after the backward: starts the buckets not started yet, waits for all, and writes
  * the sums into the parameters' gradients; removes the hook. A parameter no gradient reached
- * counts as zeros. */
+ * (on any rank: the graphs are the same) adds zeros and is left without a gradient. */
 tg_status tg_dist_reducer_end(tg_dist_reducer *r, char *err, size_t errsz);
 /* Collective, blocking: begin without a tape, then end (a user's loop without overlap). */
 tg_status tg_dist_allreduce_grads(tg_dist_reducer *r, double weight, char *err, size_t errsz);

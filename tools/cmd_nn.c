@@ -362,7 +362,9 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
     double total_train_s = 0, test_acc = 0;
     int64_t total_imgs = 0;
     for (int epoch = 1; epoch <= a.epochs && !rc; epoch++) {
-        progress_ctx pc = {.epoch = epoch, .epochs = (int)a.epochs, .total = train->n};
+        /* this process's samples: its share of every batch */
+        const int64_t mine = sync.shard_count ? train->n / a.batch * sync.shard_count : train->n;
+        progress_ctx pc = {.epoch = epoch, .epochs = (int)a.epochs, .total = mine};
         tg_epoch_stats tr, te;
         tg_status st = tg_train_epoch_sync(m->net, opt, &b, t, &tr, tty ? progress : NULL, &pc, drv ? &sync : NULL);
         if (st != TG_OK) {

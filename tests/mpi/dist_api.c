@@ -179,6 +179,14 @@ static void test_allreduce_grads(tg_dist *d)
         tg_dist_reducer_free(red);
     }
     char err[TG_DIST_MSG_MAX] = "";
+    /* a parameter no gradient reached stays without one (the optimizer skips it, as PyTorch) */
+    tg_tensor *unused = tg_tensor_new(TG_REAL, 1, &s2), *with[3] = {p[0], unused, p[1]};
+    tg_dist_reducer *red = tg_dist_reducer_new(d, with, 3, 4096, err, sizeof err);
+    CHECK(red && tg_dist_allreduce_grads(red, 1.0, err, sizeof err) == TG_OK, "with unused: %s", err);
+    CHECK(unused->grad == NULL, "an unused parameter got a gradient");
+    CHECK(p[0]->grad && p[1]->grad, "used parameters lost their gradients");
+    tg_dist_reducer_free(red);
+    tg_tensor_free(unused);
     CHECK(!tg_dist_reducer_new(d, p, 0, 1024, err, sizeof err) && strstr(err, "at least one parameter"), "n=0: '%s'", err);
     tg_tensor_free(p[0]), tg_tensor_free(p[1]);
 }
