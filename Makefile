@@ -18,7 +18,8 @@ AVX2_FLAGS   := -mavx2 -mfma
 endif
 
 LIB_SRC  := $(sort $(wildcard graph/*.c ops/*.c ops/kernels/*.c nn/*.c optim/*.c))
-TOOL_SRC := $(sort $(wildcard tools/*.c))
+# tools/*_mpi.c need MPI: only `make mpi` builds them
+TOOL_SRC := $(sort $(filter-out tools/%_mpi.c,$(wildcard tools/*.c)))
 EX_SRC   := $(sort $(wildcard examples/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 SUITES   := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
@@ -224,3 +225,25 @@ test-valgrind: all $(B)/test_tapegrad64
 	  --leak-check=full --errors-for-leak-kinds=definite,indirect $(B)/test_tapegrad64 || exit 1; done
 
 .PHONY: test-tsan test-valgrind
+# ---- optional: data-parallel training over MPI (Debian: openmpi-bin libopenmpi-dev) ----
+# `make mpi` builds build/tg-mpi: the float32 library and tg's tool objects (without tg.c's main),
+# plus dist/ and tools/*_mpi.c compiled with mpicc. `make test-mpi` runs tests/mpi/run.sh. Nothing
+# else in the build needs MPI. docs/distributed.md.
+MPICC   ?= mpicc
+MPIRUN  ?= mpirun
+DIST_SRC := $(sort $(wildcard dist/*.c))
+MPI_TOOL_SRC := $(sort $(wildcard tools/*_mpi.c))
+$(B)/mpi32/%.o: %.c
+	@mkdir -p $(@D)
+	$(MPICC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
+$(B)/tg-mpi: $(call objs,mpi32,$(MPI_TOOL_SRC) $(DIST_SRC)) $(call objs,obj32,$(filter-out tools/tg.c,$(TOOL_SRC))) $(LIB32)
+	$(MPICC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS)
+# tests/mpi/dist_api.c: the C API under mpirun (its own main, no Check)
+$(B)/test_dist: $(B)/mpi32/tests/mpi/dist_api.o $(call objs,mpi32,$(DIST_SRC)) $(LIB32)
+	$(MPICC) $(CFLAGS_BASE) -o $@ $^ $(LDLIBS)
+mpi: $(B)/tg-mpi
+test-mpi: $(B)/tg-mpi $(B)/tg $(B)/test_dist
+	TG_MPI=$(abspath $(B)/tg-mpi) TG=$(abspath $(B)/tg) TG_TEST_DIST=$(abspath $(B)/test_dist) MPIRUN="$(MPIRUN)" \
+	  MPICC="$(MPICC)" TG_DIST_OBJ=$(abspath $(B)/mpi32/dist/dist.o) TG_LIB=$(abspath $(LIB32)) \
+	  tests/mpi/run.sh
+.PHONY: mpi test-mpi

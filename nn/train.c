@@ -45,27 +45,51 @@ static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_te
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx)
 {
+    return tg_train_epoch_sync(net, opt, b, tape, st, on_batch, ctx, NULL);
+}
+
+/* Copies samples [off, off + n) of the batch (x, y) into the shard buffers (xs, ys). */
+static void copy_shard(const tg_tensor *x, const tg_tensor *y, int64_t off, int64_t n, tg_tensor *xs, tg_tensor *ys)
+{
+    const int64_t per_sample = x->numel / x->shape[0];
+    memcpy(xs->data, x->data + off * per_sample, (size_t)(n * per_sample) * sizeof(tg_real));
+    memcpy(ys->idata, y->idata + off, (size_t)n * sizeof(int64_t));
+}
+
+tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                              tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync)
+{
     memset(st, 0, sizeof *st);
-    tg_tensor *x, *y;
+    const bool sharded = sync && sync->shard_count > 0;
+    const int64_t off = sharded ? sync->shard_offset : 0, local = sharded ? sync->shard_count : b->batch;
+    if (off < 0 || off + local > b->batch) {
+        tg_fail(tape, "train: shard [%lld, %lld) is outside the batch of %lld", (long long)off,
+                (long long)(off + local), (long long)b->batch);
+        return TG_ERR_INVALID;
+    }
+    tg_tensor *x, *y, *xs = NULL, *ys = NULL;
     tg_status status = TG_OK;
-    if (make_buffers(b->data, b->batch, &x, &y)) {
+    if (make_buffers(b->data, b->batch, &x, &y) || (sharded && make_buffers(b->data, local, &xs, &ys))) {
         status = TG_ERR_NOMEM;
         tg_fail(tape, "train: out of memory for the batch buffers (batch %lld)", (long long)b->batch);
     }
+    if (!sharded) xs = x, ys = y;
     tg_batcher_reset(b);
     tg_module_train(net, true);
     const double t0 = now_s();
     double loss_sum = 0;
-    int64_t correct = 0, n;
-    while (status == TG_OK && (n = tg_batcher_next(b, x, y)) == b->batch) {
+    int64_t correct = 0;
+    while (status == TG_OK && tg_batcher_next(b, x, y) == b->batch) {
+        if (sharded) copy_shard(x, y, off, local, xs, ys);
         tg_tape_reset(tape);
-        tg_tensor *logits = tg_module_forward(net, tape, x);
-        tg_tensor *loss = logits ? tg_cross_entropy(tape, logits, y) : NULL;
-        if (!loss) {
-            status = TG_ERR_INVALID;
-            break;
-        }
-        st->last_loss = loss->data[0];
+        tg_tensor *logits = tg_module_forward(net, tape, xs);
+        tg_tensor *loss = logits ? tg_cross_entropy(tape, logits, ys) : NULL;
+        const double local_loss = loss ? loss->data[0] : NAN;
+        st->last_loss = local_loss;
+        status = loss ? TG_OK : TG_ERR_INVALID;
+        /* every process learns of a failed forward here, at the same step */
+        if (sync && sync->after_forward) status = sync->after_forward(sync->ctx, tape, status, local_loss, &st->last_loss);
+        if (status != TG_OK) break;
         if (!isfinite(st->last_loss)) {
             /* a step from a NaN/Inf loss would poison every parameter; stop and say where */
             tg_fail(tape, "loss is %s at step %lld of the epoch", isnan(st->last_loss) ? "nan" : "inf",
@@ -75,8 +99,10 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
         }
         tg_optim_zero_grad(opt);
         tg_status back = tg_backward(loss);
+        if (back != TG_OK) back = back == TG_ERR_NONFINITE ? back : TG_ERR_INVALID;
+        if (sync && sync->after_backward) back = sync->after_backward(sync->ctx, tape, back);
         if (back != TG_OK) {
-            status = back == TG_ERR_NONFINITE ? back : TG_ERR_INVALID;
+            status = back;
             break;
         }
         if (tg_optim_step(opt)) { /* the message goes where the caller looks: the tape */
@@ -85,14 +111,15 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
             break;
         }
         st->steps++;
-        loss_sum += loss->data[0] * (double)n;
-        correct += count_correct(logits, y->idata, n);
-        st->samples += n;
+        loss_sum += local_loss * (double)local;
+        correct += count_correct(logits, ys->idata, local);
+        st->samples += local;
         st->loss = loss_sum / (double)st->samples;
         st->accuracy = (double)correct / (double)st->samples;
         st->seconds = now_s() - t0;
         if (on_batch) on_batch(ctx, st);
     }
+    if (sharded) tg_tensor_free(xs), tg_tensor_free(ys);
     tg_tensor_free(x), tg_tensor_free(y);
     return status;
 }

@@ -37,6 +37,28 @@ typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
  * the failing batch changed no parameter. st holds the steps before. */
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx);
+/* How a training loop shares each step with other processes (data parallelism, dist/ and
+ * docs/distributed.md); the core library knows no transport, only these callbacks. Every process
+ * runs the same batcher, so all see the same global batch; each computes samples
+ * [shard_offset, shard_offset + shard_count) of it. The callbacks are collective: every process
+ * calls them at the same steps, and each returns the status all processes agree on, so a failure
+ * on one process stops every process at the same step instead of leaving the others waiting. */
+typedef struct tg_train_sync {
+    void *ctx;
+    int64_t shard_offset, shard_count; /* this process's part of every batch; shard_count 0: all */
+    /* After the forward (status: TG_OK, or why this process's forward failed, tg_error(tape) set).
+     * local_loss is the mean over this shard; *global_loss receives the mean over the whole batch.
+     * May install a backward hook on the tape (gradient buckets). */
+    tg_status (*after_forward)(void *ctx, tg_tape *tape, tg_status status, double local_loss, double *global_loss);
+    /* After this process's backward, before the optimizer step: the parameters' gradients become
+     * the whole batch's (status: this process's backward's). */
+    tg_status (*after_backward)(void *ctx, tg_tape *tape, tg_status status);
+} tg_train_sync;
+
+/* tg_train_epoch sharing every step through sync (NULL: tg_train_epoch itself). st counts this
+ * process's samples, loss and accuracy; combine them across processes for the global figures. */
+tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                              tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */
 tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st);
 

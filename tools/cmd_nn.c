@@ -308,33 +308,33 @@ static int make_schedule(const train_args *a, tg_optim *opt, int64_t steps_per_e
 }
 
 /* Why a training step failed, as the error line: a non-finite loss gets the advice. */
-static int train_failure(const train_args *a, int epoch, const tg_epoch_stats *tr, tg_status st, const tg_tape *t)
+static int train_failure(const char *cmd, const train_args *a, int epoch, const tg_epoch_stats *tr, tg_status st, const tg_tape *t)
 {
     const long long step = (long long)tr->steps + 1;
     if (st == TG_ERR_NONFINITE && !isfinite(tr->last_loss))
-        return cli_fail(TG_EXIT_INVALID, "train", "loss is %s at epoch %d step %lld (lr %g): lower --lr%s",
+        return cli_fail(TG_EXIT_INVALID, cmd, "loss is %s at epoch %d step %lld (lr %g): lower --lr%s",
                         isnan(tr->last_loss) ? "nan" : "inf", epoch, step, a->lr,
                         a->detect_anomaly ? "" : " or use --detect-anomaly");
-    return cli_fail(TG_EXIT_INVALID, "train", "epoch %d step %lld: %s", epoch, step,
+    return cli_fail(TG_EXIT_INVALID, cmd, "epoch %d step %lld: %s", epoch, step,
                     tg_error(t) ? tg_error(t) : tg_strerror(st));
 }
 
-int tg_cmd_train(int argc, char **argv)
+int tg_cmd_train(int argc, char **argv) { return tg_train_command(argc, argv, NULL); }
+
+/* the most options a driver may add to tg train's */
+#define TRAIN_EXTRA_OPTS 8
+
+int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
 {
     train_args a = train_defaults();
-    const cli_opt opts[] = TRAIN_OPTIONS(&a);
-    int rc = parse_model_args("train", train_about, opts, argc, argv, &a.model);
-    if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
-    const int kind = tg_optim_kind_from_name(a.optim);
-    if (kind < 0) return cli_fail(TG_EXIT_USAGE, "train", "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
-    /* output files fail now, not after an hour of training */
-    if (a.save && (rc = cli_check_writable("train", "--save", a.save)) != TG_EXIT_OK) return rc;
-    if (a.filters && (rc = cli_check_writable("train", "--filters", a.filters)) != TG_EXIT_OK) return rc;
-    FILE *csv = NULL;
-    if (a.csv && !(csv = fopen(a.csv, "w")))
-        return cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
-    tg_set_threads((int)a.threads);
-
+    const cli_opt base[] = TRAIN_OPTIONS(&a);
+    cli_opt opts[sizeof base / sizeof *base + TRAIN_EXTRA_OPTS];
+    int n_opts = 0;
+    for (; base[n_opts].name; n_opts++) opts[n_opts] = base[n_opts];
+    for (int i = 0; drv && drv->extra && drv->extra[i].name && i < TRAIN_EXTRA_OPTS; i++) opts[n_opts++] = drv->extra[i];
+    opts[n_opts] = (cli_opt){0};
+    const char *cmd = drv ? drv->cmd : "train";
+    const bool quiet = drv && drv->quiet; /* another process prints and writes the files */
     char err[512];
     tg_model *m = NULL;
     tg_dataset *train = NULL, *test = NULL, *val = NULL;
@@ -346,16 +346,34 @@ int tg_cmd_train(int argc, char **argv)
     tg_tape *t = NULL;
     tg_batcher b = {0};
     bool batcher_ready = false;
+    FILE *csv = NULL;
+    int kind = 0;
+    int rc = parse_model_args(cmd, train_about, opts, argc, argv, &a.model);
+    if (rc == CLI_HELP) return TG_EXIT_OK;
+    if (rc != TG_EXIT_OK) goto done;
+    if ((kind = tg_optim_kind_from_name(a.optim)) < 0) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
+        goto done;
+    }
+    /* output files fail now, not after an hour of training */
+    if (!quiet && a.save && (rc = cli_check_writable(cmd, "--save", a.save)) != TG_EXIT_OK) goto done;
+    if (!quiet && a.filters && (rc = cli_check_writable(cmd, "--filters", a.filters)) != TG_EXIT_OK) goto done;
+    if (!quiet && a.csv && !(csv = fopen(a.csv, "w"))) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        goto done;
+    }
+    tg_set_threads((int)a.threads);
+
     if (!(m = tg_model_load(a.model, a.seed, err, sizeof err))) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
     if (a.test && !strchr(a.test, ',')) {
-        rc = cli_fail(TG_EXIT_USAGE, "train", "--test: '%s' is not an X.npy,y.npy pair", CLI_Q(a.test));
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--test: '%s' is not an X.npy,y.npy pair", CLI_Q(a.test));
         goto done;
     }
     if (tg_dataset_load_any(a.data, true, &train, err, sizeof err) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--data: %s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--data: %s", err);
         goto done;
     }
     /* the held-out sets: --test, else a directory's t10k files; --val-split carves one from train */
@@ -363,16 +381,16 @@ int tg_cmd_train(int argc, char **argv)
     if ((a.test || data_is_dir) &&
         (data_is_dir && !a.test ? tg_dataset_load_mnist_dir(a.data, false, &test, err, sizeof err)
                                 : tg_dataset_load_any(a.test, false, &test, err, sizeof err)) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s: %s", data_is_dir && !a.test ? "--data" : "--test", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s: %s", data_is_dir && !a.test ? "--data" : "--test", err);
         goto done;
     }
     if (!test && a.val_split <= 0) {
-        rc = cli_fail(TG_EXIT_USAGE, "train", "--data: a .npy pair needs --test X.npy,y.npy or --val-split F");
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--data: a .npy pair needs --test X.npy,y.npy or --val-split F");
         goto done;
     }
     if (a.limit > 0 && a.limit < train->n) train->n = a.limit;
     if (a.val_split > 0 && tg_dataset_split(train, a.val_split, a.seed, &val, err, sizeof err) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--val-split: %s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--val-split: %s", err);
         goto done;
     }
     int64_t data_shape[3];
@@ -383,29 +401,29 @@ int tg_cmd_train(int argc, char **argv)
         int64_t hs[3];
         fits = tg_dataset_sample_shape(h, hs) == data_ndim && !memcmp(hs, data_shape, (size_t)data_ndim * sizeof *hs);
         if (!fits) {
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--test: samples of %s do not match the training data's %s",
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: samples of %s do not match the training data's %s",
                           shape_text(hs, tg_dataset_sample_shape(h, hs)).s, shape_text(data_shape, data_ndim).s);
             goto done;
         }
     }
     if (!fits) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "model input %s does not match the data's %s",
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "model input %s does not match the data's %s",
                       shape_text(m->in_shape, m->in_ndim).s, shape_text(data_shape, data_ndim).s);
         goto done;
     }
     if (a.augment && data_ndim != 3) {
-        rc = cli_fail(TG_EXIT_USAGE, "train", "--augment: flips and crops need images, the data has %lld features",
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--augment: flips and crops need images, the data has %lld features",
                       (long long)data_shape[0]);
         goto done;
     }
     /* the loop drops a short last batch (fixed shapes), so a batch past the data would train nothing */
     if (a.batch > train->n) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--batch %lld is larger than the training set (%lld images%s)",
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--batch %lld is larger than the training set (%lld images%s)",
                       (long long)a.batch, (long long)train->n, a.limit > 0 && a.limit == train->n ? ", from --limit" : "");
         goto done;
     }
     if (tg_norm_stats_compute(train, &norm) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the normalisation statistics");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the normalisation statistics");
         goto done;
     }
 
@@ -414,7 +432,7 @@ int tg_cmd_train(int argc, char **argv)
     cfg.weight_decay = a.weight_decay;
     if (kind == TG_OPTIM_SGD || kind == TG_OPTIM_RMSPROP) cfg.momentum = a.momentum;
     if (!(opt = tg_optim_new_checked(&cfg, err, sizeof err))) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
     const int np = tg_module_named_tensors(m->net, false, NULL, 0);
@@ -422,19 +440,19 @@ int tg_cmd_train(int argc, char **argv)
     params = calloc((size_t)np + 1, sizeof *params);
     t = tg_tape_new(TRAIN_ARENA_BYTES);
     if (!named || !params || !t) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the %s", t ? "parameter list" : "tape");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the %s", t ? "parameter list" : "tape");
         goto done;
     }
     tg_module_named_tensors(m->net, false, named, np);
     for (int i = 0; i < np; i++) params[i] = named[i].tensor;
     if (tg_optim_add_params_split_decay(opt, params, np)) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", opt->error);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", opt->error);
         goto done;
     }
     tg_set_detect_anomaly(t, a.detect_anomaly);
     if ((rc = make_schedule(&a, opt, train->n / a.batch, val != NULL, &sched)) != TG_EXIT_OK) goto done;
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the batch order");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the batch order");
         goto done;
     }
     batcher_ready = true;
@@ -445,53 +463,66 @@ int tg_cmd_train(int argc, char **argv)
         tg_norm_stats stored = {0};
         tg_checkpoint_extra extra = {.norm = &stored, .epoch = &epochs_done};
         if (tg_checkpoint_load_ex(a.resume, m->net, opt, sched, &b.rng, &extra, err, sizeof err) != TG_OK) {
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--resume: %s", err);
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--resume: %s", err);
             goto done;
         }
         /* the statistics the weights were trained with; an old file has none: keep today's */
         if (stored.n == norm.n) tg_norm_stats_free(&norm), norm = stored;
         else tg_norm_stats_free(&stored);
-        printf("resumed from %s after epoch %lld\n", CLI_Q(a.resume), (long long)epochs_done);
+        if (!quiet) printf("resumed from %s after epoch %lld\n", CLI_Q(a.resume), (long long)epochs_done);
     }
     tg_dataset_normalize_stats(train, &norm);
     if (test) tg_dataset_normalize_stats(test, &norm);
     if (val) tg_dataset_normalize_stats(val, &norm);
     tg_checkpoint_extra save_extra = {.norm = &norm, .epoch = &epochs_done};
+    const tg_dataset *eval = test; /* with a driver: this process's part of the test set */
+    tg_train_sync sync = {0};
+    if (drv) {
+        if ((rc = drv->agree(drv->ctx, rc)) != TG_EXIT_OK ||
+            (rc = drv->start(drv->ctx, m, opt, test, &eval, &b, &sync)) != TG_EXIT_OK)
+            goto done;
+    }
     if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,img_per_s,seconds,lr\n");
     double best_val = INFINITY;
     int64_t stale = 0;
     bool stop_now = false;
-    const bool tty = isatty(2);
+    const bool tty = !quiet && isatty(2);
     double total_train_s = 0, test_acc = 0, val_acc = 0;
     int64_t total_imgs = 0;
     const int first = (int)epochs_done + 1, last = (int)(epochs_done + a.epochs);
     for (int epoch = first; epoch <= last && !rc; epoch++) {
-        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = train->n, .draw = tty,
+        /* this process's samples: its share of every batch */
+        const int64_t mine = sync.shard_count ? train->n / a.batch * sync.shard_count : train->n;
+        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = mine, .draw = tty,
                            .per_step = sched && sched->cfg.kind == TG_SCHED_ONE_CYCLE ? sched : NULL};
         const double epoch_lr = opt->groups[0].lr;
         tg_epoch_stats tr, te = {0}, tv = {0};
-        tg_status st = tg_train_epoch(m->net, opt, &b, t, &tr, progress, &pc);
+        tg_status st = tg_train_epoch_sync(m->net, opt, &b, t, &tr, progress, &pc, drv ? &sync : NULL);
         if (st != TG_OK) {
             if (tty) fputc('\n', stderr);
-            rc = train_failure(&a, epoch, &tr, st, t);
+            rc = train_failure(cmd, &a, epoch, &tr, st, t);
             break;
         }
-        if ((test && (st = tg_evaluate(m->net, test, a.batch, t, &te)) != TG_OK) ||
+        if ((eval && (st = tg_evaluate(m->net, eval, a.batch, t, &te)) != TG_OK) ||
             (val && (st = tg_evaluate(m->net, val, a.batch, t, &tv)) != TG_OK)) {
             if (tty) fputc('\n', stderr);
-            rc = cli_fail(TG_EXIT_INVALID, "train", "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
-            break;
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
         }
+        /* the figures below are the whole run's: every process's samples */
+        if (drv && (rc = drv->agree(drv->ctx, rc)) == TG_EXIT_OK) rc = drv->epoch_end(drv->ctx, m, &tr, &te);
+        if (rc) break;
         total_train_s += tr.seconds;
         total_imgs += tr.samples;
         test_acc = te.accuracy, val_acc = tv.accuracy;
         epochs_done = epoch;
         if (tty) fprintf(stderr, "\r%100s\r", "");
-        printf("epoch %d train_loss %.4f train_acc %.4f", epoch, tr.loss, tr.accuracy);
-        if (test) printf(" test_loss %.4f test_acc %.4f", te.loss, te.accuracy);
-        if (val) printf(" val_loss %.4f val_acc %.4f", tv.loss, tv.accuracy);
-        printf(" img/s %.1f time %.1fs lr %.6g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
-        fflush(stdout);
+        if (!quiet) {
+            printf("epoch %d train_loss %.4f train_acc %.4f", epoch, tr.loss, tr.accuracy);
+            if (test) printf(" test_loss %.4f test_acc %.4f", te.loss, te.accuracy);
+            if (val) printf(" val_loss %.4f val_acc %.4f", tv.loss, tv.accuracy);
+            printf(" img/s %.1f time %.1fs lr %.6g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
+            fflush(stdout);
+        }
         /* epoch schedules step after the epoch; plateau watches the validation loss */
         if (sched && sched->cfg.kind == TG_SCHED_PLATEAU) tg_sched_step_metric(sched, tv.loss);
         else if (sched && sched->cfg.kind != TG_SCHED_ONE_CYCLE) tg_sched_step(sched);
@@ -499,8 +530,8 @@ int tg_cmd_train(int argc, char **argv)
             if (tv.loss < best_val) best_val = tv.loss, stale = 0;
             else if (++stale >= a.early_stop) stop_now = true;
         }
-        if (a.save && tg_checkpoint_save_ex(a.save, m->net, opt, sched, &b.rng, &save_extra, err, sizeof err) != TG_OK)
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--save: %s", err);
+        if (!quiet && a.save && tg_checkpoint_save_ex(a.save, m->net, opt, sched, &b.rng, &save_extra, err, sizeof err) != TG_OK)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--save: %s", err);
         if (csv) { /* a set that is not there leaves its columns empty */
             fprintf(csv, "%d,%.6f,%.6f,", epoch, tr.loss, tr.accuracy);
             if (test) fprintf(csv, "%.6f,%.6f,", te.loss, te.accuracy);
@@ -509,21 +540,24 @@ int tg_cmd_train(int argc, char **argv)
             else fputs(",,", csv);
             fprintf(csv, "%.2f,%.2f,%.8g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
         }
+        if (drv && (rc = drv->agree(drv->ctx, rc)) != TG_EXIT_OK) break; /* a failed --save on the first process stops all */
         if (stop_now) {
-            printf("early stop: validation loss not below %.4f for %lld epochs\n", best_val, (long long)a.early_stop);
+            if (!quiet) printf("early stop: validation loss not below %.4f for %lld epochs\n", best_val, (long long)a.early_stop);
             break;
         }
     }
-    if (!rc && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--filters: %s", err);
-    if (!rc) {
+    if (!rc && !quiet && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--filters: %s", err);
+    if (!rc && !quiet) {
         if (val) printf("val_acc %.4f\n", val_acc);
         if (test) printf("test_acc %.4f\n", test_acc);
         printf("train_img_per_s %.1f\n", rate(total_imgs, total_train_s));
     }
 done:
     if (csv && fclose(csv) != 0 && !rc)
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+    /* a process that failed before the start meets the others' first agree here */
+    if (drv) rc = drv->agree(drv->ctx, rc);
     if (batcher_ready) tg_batcher_free(&b);
     tg_tape_free(t);
     free(named), free(params);
