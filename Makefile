@@ -1,6 +1,8 @@
 # tapegrad — `make` builds both libraries, build/tg and the examples; `make test` runs every Check
-# suite in float32 and float64; `make test-asan` runs them under ASan+UBSan; `make bench` prints
-# kernel figures; `make run` trains LeNet-5 on Fashion-MNIST; `make install` copies lib + headers.
+# suite in float64 and float32; `make test-asan` runs them under ASan+UBSan; `make bench` prints
+# kernel figures; `make run` trains LeNet-5 on Fashion-MNIST; `make shared` builds the .so files;
+# `make install` / `uninstall` copy / remove libs, headers, tg and the pkg-config files. `run`,
+# `test`, `test-asan` and `fuzz` do their own set-up first (tools/deps.sh, docs/install.md).
 CC      ?= cc
 PREFIX  ?= /usr/local
 OPT     ?= -O2
@@ -186,7 +188,7 @@ uninstall:
 # float64), runs it, then uninstalls and checks nothing is left (tests/install_test.sh).
 test-install: shared $(B)/tg
 	@./tools/deps.sh --for "make test-install" pkg-config
-	./tests/install_test.sh
+	CC="$(CC)" B="$(B)" MAKE="$(MAKE)" ./tests/install_test.sh
 
 # `make test-readme`: every line of the README's ```sh blocks, as written, in a fresh copy of the
 # tracked files (tests/readme_commands.sh; lines it skips are listed with their reason).

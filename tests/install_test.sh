@@ -7,6 +7,7 @@
 #     against the staged copy (PKG_CONFIG_SYSROOT_DIR maps PREFIX into DESTDIR), float32 and
 #     float64, shared (run with LD_LIBRARY_PATH) and static (the installed .a), and runs;
 #  4. `make uninstall` with the same DESTDIR/PREFIX leaves no file behind.
+# shellcheck disable=SC2046  # pkg-config output is meant to split into words
 # Uses $CC (default cc), $MAKE (default make) and $B (default build).
 set -eu
 cd "$(dirname "$0")/.."
@@ -64,7 +65,6 @@ for pc in tapegrad tapegrad64; do
     bits=32; [ $pc = tapegrad64 ] && bits=64
     lib=lib$pc
     (cd "$tmp/user" &&
-     # shellcheck disable=SC2046
      $CC -std=c11 -Wall -Wextra -Werror pkg_prog.c -o shared$bits $(pkg-config --cflags --libs $pc)) ||
         fail "building against the installed $pc (shared) failed"; ok
     readelf -d "$tmp/user/shared$bits" | grep -q "NEEDED.*\[$lib.so.$MAJOR\]" ||
@@ -74,7 +74,6 @@ for pc in tapegrad tapegrad64; do
     libdir=$(pkg-config --variable=libdir $pc)   # pkgconf adds the sysroot here, pkg-config does not
     case $libdir in "$stage"/*) ;; *) libdir=$stage$libdir ;; esac
     (cd "$tmp/user" &&
-     # shellcheck disable=SC2046
      $CC -std=c11 -Wall -Wextra -Werror pkg_prog.c -o static$bits $(pkg-config --cflags $pc) \
          "$libdir/$lib.a" $(pkg-config --static --libs $pc | sed "s/-l$pc\( \|$\)/ /")) ||
         fail "building against the installed $pc (static) failed"; ok

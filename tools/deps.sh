@@ -20,7 +20,7 @@ set -eu
 
 usage() { echo "usage: tools/deps.sh [--optional] [--for WHAT] NAME..." >&2; exit 2; }
 optional=0
-what=make
+what="make"
 while [ $# -gt 0 ]; do
     case $1 in
         --optional) optional=1; shift ;;
