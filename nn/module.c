@@ -126,7 +126,11 @@ tg_status tg_module_add_buffer(tg_module *m, const char *name, tg_tensor *t, cha
 static tg_tensor *param_new(tg_module *m, int ndim, const int64_t *shape, const char *name, bool buffer)
 {
     tg_tensor *t = tg_tensor_new(TG_REAL, ndim, shape);
-    if (!t) return tg_set_last_error("%s layer: %s: %s", m->type, name, tg_last_error());
+    if (!t) {
+        char why[TG_LAST_ERROR_LEN]; /* copied: the new message is written over the old one */
+        snprintf(why, sizeof why, "%s", tg_last_error());
+        return tg_set_last_error("%s layer: %s: %s", m->type, name, why);
+    }
     tg_tensor_set_name(t, name);
     char err[TG_LAST_ERROR_LEN];
     const int rc = buffer ? tg_module_add_buffer(m, name, t, err, sizeof err) : tg_module_add_param(m, name, t, err, sizeof err);

@@ -3,6 +3,7 @@
 #include "spec.h"
 #include "data.h"
 #include "module_internal.h"
+#include "../graph/error_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -152,6 +153,7 @@ static tg_module *build_layer(const char *type, const kv *kvs, int n, bool *used
     for (size_t i = 0; i < sizeof conv_kinds / sizeof conv_kinds[0]; i++)
         if (!strcmp(type, conv_kinds[i].type)) conv = &conv_kinds[i];
     tg_module *m = NULL;
+    tg_set_last_error("%s", ""); /* a reason left below is this line's constructor's */
     if (!strcmp(type, "linear") || conv) {
         FLAG(bias, "bias", true);
         const int64_t out = int_value(kvs, n, "out");
@@ -159,7 +161,8 @@ static tg_module *build_layer(const char *type, const kv *kvs, int n, bool *used
         if (out < 0) return SAY("%s: %s out=N (a positive integer)", type, out == -1 ? "needs" : "bad"), NULL;
         if (!conv) {
             if (cur_ndim < 1) return SAY("linear: needs an input with a feature dim"), NULL;
-            return tg_linear_layer(cur[cur_ndim - 1], out, bias, rng);
+            m = tg_linear_layer(cur[cur_ndim - 1], out, bias, rng);
+            return m ? m : (SAY("%s", tg_last_error()), NULL);
         }
         int64_t kernel[3];
         const int nk = int_list(kvs, n, "kernel", kernel, 3);
@@ -245,6 +248,8 @@ static tg_module *build_layer(const char *type, const kv *kvs, int n, bool *used
             return SAY("unknown layer '%s'", type), NULL;
         m = tg_op_layer(type);
     }
+    /* the constructor's own reason (tg_last_error), else what this line asked for */
+    if (!m && *tg_last_error()) return SAY("%s", tg_last_error()), NULL;
     if (!m) return SAY("%s: cannot build the layer for input of %lld channels", type, (long long)channels), NULL;
     for (int i = 0; i < n; i++) {
         if (used[i]) continue;

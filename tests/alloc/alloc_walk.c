@@ -13,7 +13,8 @@
  *     reference result (parameters and the saved checkpoint bytes): a silent success is a failure,
  *   - never leave a model half-updated: a failed optimizer step or checkpoint load must leave the
  *     parameters bit-identical to before.
- * Messages that do not mention memory are listed at the end (misleading out-of-memory reports).
+ * An error message that does not mention memory is a failure too: a misleading report ("cannot
+ * build the layer" when the cause was an allocation) sends the user the wrong way.
  *
  *   make test-alloc            # every N
  *   build/alloc/alloc_walk 123 # one N, in the foreground (for a debugger) */
@@ -310,5 +311,5 @@ int main(int argc, char **argv)
                name, last - first + 1, errors, recovered);
     }
     printf("alloc_walk: %d failures, %d messages not naming memory\n", failures, misleading);
-    return failures ? 1 : 0;
+    return failures || misleading ? 1 : 0;
 }
