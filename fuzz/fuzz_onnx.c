@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (spec || strncmp(err, "import: fuzz.onnx: ", 19)) abort(); /* a failure: one message, nothing else */
         return 0;
     }
-    if (!spec || !m->net || m->net->n_children < 1) abort();
+    if (!spec || !m->net || tg_module_child_count(m->net) < 1) abort();
     int64_t shape[5] = {1};
     for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
     tg_tape *t = tg_tape_new(0);
