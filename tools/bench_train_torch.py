@@ -11,7 +11,8 @@ Cases, named as tg bench names them:
   infer_<model>_b1   eval-mode forward under torch.no_grad() at batch 1, and _b64 at batch 64
 Timing is tools/torch_timing.py's best_ms (a warm-up call, then the fastest of repeated calls for at
 least 0.3 s), with glibc's malloc told to keep freed memory as the other bench scripts do. Each line
-is one JSON object like tg bench's, plus params (checked against `tg summary` by tools/bench_zoo.py)
+is one JSON object like tg bench's, plus params and MACs per image (checked against `tg summary` by
+tools/bench_zoo.py)
 and max_rss_bytes (getrusage: the process's peak so far, so run one case per process for a
 per-case figure, as tools/bench_zoo.py does).
 
@@ -24,6 +25,7 @@ the script with the line that has it, so a twin is never silently different from
 import argparse
 import glob
 import json
+import math
 import os
 import resource
 import sys
@@ -87,7 +89,7 @@ def build_twin(path):
         def __init__(self):
             super().__init__()
             self.in_shape, spec = parse_spec(path)
-            self.mods, self.plan = nn.ModuleList(), []
+            self.mods, self.plan, self.macs = nn.ModuleList(), [], 0
             shape = list(self.in_shape)
             for lineno, kind, kv, ident in spec:
                 where = f"{path}:{lineno}: {kind}"
@@ -143,6 +145,12 @@ def build_twin(path):
                 with torch.no_grad():
                     shape = list(self(torch.zeros(2, *self.in_shape)).shape[1:])
                 self.train(was)
+                # MACs per sample as tg summary counts them: per output value, one weight row (conv);
+                # every weight once (linear)
+                if kind.startswith("conv"):
+                    self.macs += m.weight[0].numel() * math.prod(shape)
+                elif kind == "linear":
+                    self.macs += m.weight.numel()
 
         def forward(self, x):
             saved = {"input": x}
@@ -196,7 +204,7 @@ def run_case(case, threads):
     ms = best_ms(step)
     print(json.dumps({"name": case, "shape": "x".join(str(d) for d in x.shape), "ms": round(ms, 4),
                       "img_per_s": round(batch / (ms / 1e3), 1), "threads": torch.get_num_threads(),
-                      "params": sum(p.numel() for p in net.parameters()),
+                      "params": sum(p.numel() for p in net.parameters()), "macs": net.macs,
                       "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                       "impl": f"torch {torch.__version__}"}), flush=True)
 

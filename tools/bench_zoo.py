@@ -9,8 +9,9 @@ inference at batch 1 and 64 with 1 thread) it runs `tg bench --filter CASE --thr
 `tools/bench_train_torch.py --case CASE --threads T` alternately (A B A B A B: a busy machine
 slows both sides alike), each case in its own process so max RSS is that case's own, and keeps the
 best images/s of the repetitions (the least disturbed run) and the smallest max RSS. Ratios are
-tapegrad / PyTorch images/s and tapegrad / PyTorch max RSS. The twin's parameter count must equal
-`tg summary`'s, or the run stops: a ratio against a different network would be silently wrong.
+tapegrad / PyTorch images/s and tapegrad / PyTorch max RSS. The twin's parameters and MACs per
+image must equal `tg summary`'s, or the run stops: a ratio against a different network would be
+silently wrong.
 """
 import argparse
 import datetime
@@ -155,9 +156,10 @@ def main():
     for m in models:
         totals[m] = tg_totals(a.tg, m)
         results[m] = measure(a.tg, a.python, m, a.reps, log)
-        twin = results[m]["train_t1"]["torch"]["params"]
-        if twin != totals[m][0]:
-            sys.exit(f"bench_zoo: {m}: the PyTorch twin has {twin} parameters, tg summary {totals[m][0]}")
+        twin = results[m]["train_t1"]["torch"]
+        if (twin["params"], twin["macs"]) != totals[m]:
+            sys.exit(f"bench_zoo: {m}: the PyTorch twin has {twin['params']} parameters and {twin['macs']} MACs/img, "
+                     f"tg summary {totals[m][0]} and {totals[m][1]}")
     text = tables(results, totals, a.reps, (load0, os.getloadavg()[0]))
     print(text, end="")
     if a.write_doc:
