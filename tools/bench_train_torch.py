@@ -13,8 +13,9 @@ Timing is tools/torch_timing.py's best_ms (a warm-up call, then the fastest of r
 least 0.3 s), with glibc's malloc told to keep freed memory as the other bench scripts do. Each line
 is one JSON object like tg bench's, plus params and MACs per image (checked against `tg summary` by
 tools/bench_zoo.py)
-and max_rss_bytes (getrusage: the process's peak so far, so run one case per process for a
-per-case figure, as tools/bench_zoo.py does).
+max_rss_bytes (getrusage: the process's peak so far, so run one case per process for a per-case
+figure, as tools/bench_zoo.py does) and import_rss_bytes (resident after `import torch`, before the
+model: the libraries' share of max RSS).
 
 The twin is built from the spec text by this file's own reader. Layer kinds: conv1d/2d/3d (out,
 kernel, stride, padding, dilation, groups, bias), batch_norm, relu, leaky_relu, elu, sigmoid, tanh,
@@ -168,6 +169,14 @@ def build_twin(path):
     return Twin()
 
 
+def current_rss_bytes():
+    """Resident bytes now (/proc/self/statm), 0 where there is no /proc."""
+    try:
+        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def run_case(case, threads):
     from torch_timing import best_ms  # first: it re-executes the script with malloc kept
 
@@ -176,6 +185,7 @@ def run_case(case, threads):
 
     torch.set_num_threads(threads)
     torch.manual_seed(1)
+    import_rss = current_rss_bytes()
     kind, rest = case.split("_", 1)
     if kind == "train":
         model, batch = rest, TRAIN_BATCH
@@ -206,6 +216,7 @@ def run_case(case, threads):
                       "img_per_s": round(batch / (ms / 1e3), 1), "threads": torch.get_num_threads(),
                       "params": sum(p.numel() for p in net.parameters()), "macs": net.macs,
                       "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "import_rss_bytes": import_rss,
                       "impl": f"torch {torch.__version__}"}), flush=True)
 
 
