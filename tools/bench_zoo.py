@@ -68,8 +68,8 @@ def measure(tg, python, model, reps, log):
         for side, lines in runs.items():
             b = dict(max(lines, key=lambda d: d["img_per_s"]))
             b["max_rss_bytes"] = min(d["max_rss_bytes"] for d in lines)
-        if side == "torch":
-            b["import_rss_bytes"] = min(d["import_rss_bytes"] for d in lines)
+            if side == "torch":
+                b["import_rss_bytes"] = min(d["import_rss_bytes"] for d in lines)
             best[side] = b
         log(f"{case} t{threads}: tapegrad {best['tg']['img_per_s']:.0f} img/s, "
             f"PyTorch {best['torch']['img_per_s']:.0f} img/s "
