@@ -1,6 +1,6 @@
 # tapegrad — `make` builds both libraries, build/tg and the examples; `make test` runs every Check
 # suite in float64 and float32; `make test-asan` runs them under ASan+UBSan; `make bench` prints
-# kernel figures; `make run` trains LeNet-5 on Fashion-MNIST; `make shared` builds the .so files;
+# kernel figures (`make bench-train`: the model zoo against PyTorch); `make run` trains LeNet-5 on Fashion-MNIST; `make shared` builds the .so files;
 # `make install` / `uninstall` copy / remove libs, headers, tg and the pkg-config files. `run`,
 # `test`, `test-asan` and `fuzz` do their own set-up first (tools/deps.sh, docs/install.md).
 CC      ?= cc
@@ -80,9 +80,20 @@ $(B)/gen/suites.h: $(wildcard tests/test_*.c) Makefile
 	@mkdir -p $(@D)
 	@printf '%s\n' $(foreach s,$(SUITES),"TG_SUITE($(s))") > $@.tmp && mv $@.tmp $@
 
+# The model zoo (models/*.txt) compiled into `tg bench` and the tests as {"name", "text"} rows, so
+# the bench runs from any directory (issue 14). '?' is escaped: C11 would read "??x" as a trigraph.
+MODEL_SPECS := $(sort $(wildcard models/*.txt))
+$(B)/gen/zoo_models.h: $(MODEL_SPECS) Makefile
+	@mkdir -p $(@D)
+	@for f in $(MODEL_SPECS); do printf '{"%s",\n' "$$(basename $$f .txt)"; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/ "/' -e 's/$$/\\n"/' $$f; \
+	  printf '},\n'; done > $@.tmp && mv $@.tmp $@
+$(call objs,obj32,$(TOOL_SRC)) $(call objs,obj64,$(TOOL_SRC)): CFLAGS_BASE += -I$(B)/gen
+$(call objs,obj32,$(TOOL_SRC)) $(call objs,obj64,$(TOOL_SRC)): $(B)/gen/zoo_models.h
+
 TEST_FLAGS := $(CHECK_CFLAGS) -I$(B)/gen -Wno-error=deprecated-declarations
 $(B)/obj32/tests/%.o $(B)/obj64/tests/%.o $(B)/asan32/tests/%.o $(B)/asan64/tests/%.o: CFLAGS_BASE += $(TEST_FLAGS)
-$(call objs,obj32,$(TEST_SRC)) $(call objs,obj64,$(TEST_SRC)) $(call objs,asan32,$(TEST_SRC)) $(call objs,asan64,$(TEST_SRC)): $(B)/gen/suites.h
+$(call objs,obj32,$(TEST_SRC)) $(call objs,obj64,$(TEST_SRC)) $(call objs,asan32,$(TEST_SRC)) $(call objs,asan64,$(TEST_SRC)): $(B)/gen/suites.h $(B)/gen/zoo_models.h
 
 $(B)/test_tapegrad: $(call objs,obj32,$(TEST_SRC)) $(LIB32)
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
@@ -120,6 +131,14 @@ test-asan-suites: all $(B)/asan/test32 $(B)/asan/test64
 
 bench: $(B)/tg
 	$(B)/tg bench
+
+# The zoo against PyTorch 1.13 (docs/speed.md): `make bench-train` prints the tables, `make speed-doc`
+# also rewrites them in docs/speed.md. PYTHON must have torch.
+PYTHON ?= /usr/bin/python3
+bench-train: $(B)/tg
+	$(PYTHON) tools/bench_zoo.py --tg $(B)/tg --python $(PYTHON)
+speed-doc: $(B)/tg
+	$(PYTHON) tools/bench_zoo.py --tg $(B)/tg --python $(PYTHON) --write-doc docs/speed.md
 
 # `make run` does its own set-up: a C compiler (tools/deps.sh), the build, then tools/run_lenet.sh
 # installs the data set (and Graphviz for model.svg) when root with apt.
@@ -207,6 +226,7 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all test test-suites test-asan test-asan-suites bench run install uninstall shared test-install test-readme clean docs
+.PHONY: all test test-asan bench bench-train speed-doc run install clean docs
 .SECONDARY:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

@@ -1,6 +1,6 @@
 /* examples/lenet_fashion.c — the notes' LeNet-5 (seeds/000 §7.12.1) built from C, trained on
  * Fashion-MNIST with SGD (lr 0.02, momentum 0.9, batch 64): the same model as
- * nn/models/lenet5.txt, which `tg train` and `make run` use.
+ * models/lenet5.txt, which `tg train` and `make run` use.
  *
  *   build/examples/lenet_fashion [epochs] [data_dir]
  */

@@ -29,6 +29,8 @@ struct tg_tape {
     block *first;       /* first block (chain order for reset) */
     size_t held;        /* bytes held in all blocks */
     size_t used;        /* bytes handed out since reset */
+    size_t peak;        /* most bytes in use at once before the last reset (tg_tape_peak); used only
+                         * grows between resets: code that lowers it must fold it in here first */
     size_t limit;       /* 0 = none */
     tg_node *last;
     int n_nodes;
@@ -108,6 +110,7 @@ void tg_tape_reset(tg_tape *t)
     }
     for (block *b = t->first; b; b = b->next) b->used = 0;
     t->head = t->first;
+    if (t->used > t->peak) t->peak = t->used;
     t->used = 0;
     t->last = NULL;
     t->n_nodes = 0;
@@ -127,6 +130,12 @@ void tg_tape_set_limit(tg_tape *t, size_t max_bytes)
 
 size_t tg_tape_used(const tg_tape *t) { return t ? t->used : 0; }
 size_t tg_tape_capacity(const tg_tape *t) { return t ? t->held : 0; }
+size_t tg_tape_peak(const tg_tape *t) { return t ? (t->used > t->peak ? t->used : t->peak) : 0; }
+
+void tg_tape_reset_peak(tg_tape *t)
+{
+    if (t) t->peak = t->used;
+}
 
 void *tg_tape_alloc(tg_tape *t, size_t bytes)
 {

@@ -80,6 +80,11 @@ void tg_tape_set_limit(tg_tape *t, size_t max_bytes);
 /* Bytes allocated from the arena since the last reset, and bytes of memory held. */
 size_t tg_tape_used(const tg_tape *t);
 size_t tg_tape_capacity(const tg_tape *t);
+/* The tape's high-water mark: the most arena bytes in use at once (nodes, activations, saved
+ * values, gradients, scratch) since the tape was made or since tg_tape_reset_peak; kept across
+ * tg_tape_reset, so after a training loop it is the largest step's footprint. */
+size_t tg_tape_peak(const tg_tape *t);
+void tg_tape_reset_peak(tg_tape *t);
 
 /* Arena allocation, 64-byte aligned. On failure sets the tape's error and returns NULL.
  * tg_tape_alloc_zero also clears the memory. */

@@ -170,6 +170,38 @@ START_TEST(arena_reset_reuses_memory)
 }
 END_TEST
 
+/* The high-water mark: the largest step's bytes, hand-counted (64-byte rounding), kept across
+ * resets until tg_tape_reset_peak; a NULL tape reads 0. */
+START_TEST(arena_peak_is_the_largest_step)
+{
+    tg_tape *t = tt_tape();
+    ck_assert_uint_eq(tg_tape_peak(t), 0);
+    ck_assert_ptr_nonnull(tg_tape_alloc(t, 100)); /* 128 */
+    ck_assert_ptr_nonnull(tg_tape_alloc(t, 64));  /* 64 */
+    ck_assert_uint_eq(tg_tape_peak(t), 192);
+    tg_tape_reset(t);
+    ck_assert_uint_eq(tg_tape_used(t), 0);
+    ck_assert_uint_eq(tg_tape_peak(t), 192); /* the rewound step still counts */
+    ck_assert_ptr_nonnull(tg_tape_alloc(t, 65)); /* 128: a smaller step */
+    ck_assert_uint_eq(tg_tape_peak(t), 192);
+    tg_tape_reset(t);
+    const size_t big = 3 * tg_tape_capacity(t) + 1; /* grows the arena: a second block */
+    ck_assert_ptr_nonnull(tg_tape_alloc(t, 1));
+    ck_assert_ptr_nonnull(tg_tape_alloc(t, big));
+    const size_t want = 64 + (big + 63) / 64 * 64;
+    ck_assert_uint_eq(tg_tape_peak(t), want);
+    tg_tape_reset(t);
+    ck_assert_uint_eq(tg_tape_peak(t), want);
+    ck_assert_ptr_nonnull(tg_tape_alloc(t, 1));
+    tg_tape_reset_peak(t); /* from now: what is in use, 64 */
+    ck_assert_uint_eq(tg_tape_peak(t), 64);
+    tg_tape_reset(t);
+    ck_assert_uint_eq(tg_tape_peak(t), 64);
+    ck_assert_uint_eq(tg_tape_peak(NULL), 0);
+    tg_tape_reset_peak(NULL);
+}
+END_TEST
+
 START_TEST(arena_limit_is_an_error)
 {
     tg_tape *t = tt_tape();
@@ -464,6 +496,7 @@ Suite *suite_graph(void)
     TCase *tc = tt_tcase("core");
     tcase_add_test(tc, tensor_new_and_shapes);
     tcase_add_test(tc, arena_reset_reuses_memory);
+    tcase_add_test(tc, arena_peak_is_the_largest_step);
     tcase_add_test(tc, arena_limit_is_an_error);
     tcase_add_test(tc, backward_square_and_fanout);
     tcase_add_test(tc, backward_twice_after_reset_is_identical);

@@ -346,10 +346,65 @@ START_TEST(delegated_commands)
     assert_fails(1, "tg: bench: --threads: '0' is out of range (must be from 1 to 64)", "bench", "--threads", "0");
     ck_assert_int_eq(run("summary", NULL), 1); /* usage error from tg_cmd_summary */
     char model[PATH_MAX];
-    if (realpath("nn/models/lenet5.txt", model)) {
+    if (realpath("models/lenet5.txt", model)) {
         ck_assert_msg(run("summary", model, NULL) == 0, "%s", err_text);
         ck_assert(strstr(out_text, "Total params: ") != NULL && strstr(out_text, "Total MACs: ") != NULL);
     }
+}
+END_TEST
+
+/* The tape line of `tg summary`: before the totals (which stay last), and it grows with the batch
+ * by at least what the activations and their gradients need. For input 1x4x4 -> conv2d out=2
+ * kernel=3 ([2,2,2]: 8 values) -> flatten -> linear out=3 (3 values), each extra sample adds at
+ * least its input (16 values), the conv output and its gradient (2 x 8), the logits and their
+ * gradient (2 x 3): 38 values. */
+static unsigned long long summary_peak(const char *batch)
+{
+    ck_assert_msg(run("summary", "peak.txt", "--batch", batch, NULL) == 0, "%s", err_text);
+    const char *tape = strstr(out_text, "Tape peak (one training step, batch ");
+    ck_assert_msg(tape != NULL, "%s", out_text);
+    /* params: conv 2*9+2 = 20, linear 8*3+3 = 27; MACs: 8*9 = 72, 8*3 = 24 */
+    static const char totals[] = "\nTotal params: 47\nTotal MACs: 96\n";
+    const size_t n = strlen(out_text), nt = strlen(totals);
+    ck_assert_msg(n > nt && !strcmp(out_text + n - nt, totals) && strchr(tape, '\n') == out_text + n - nt,
+                  "the tape line, then the totals, last:\n%s", out_text);
+    long long b = 0;
+    unsigned long long bytes = 0;
+    ck_assert_int_eq(sscanf(tape, "Tape peak (one training step, batch %lld): %llu bytes", &b, &bytes), 2);
+    ck_assert_int_eq(b, atoll(batch));
+    return bytes;
+}
+
+START_TEST(summary_reports_the_tape_peak)
+{
+    static const char spec[] = "input 1x4x4\nconv2d out=2 kernel=3\nflatten\nlinear out=3\n";
+    write_bytes("peak.txt", spec, strlen(spec));
+    const unsigned long long one = summary_peak("1"), many = summary_peak("101");
+    ck_assert_uint_gt(one, 0);
+    ck_assert_msg(many >= one + 100ull * 38 * sizeof(float), "batch 1: %llu bytes, batch 101: %llu", one, many);
+    assert_fails(1, "tg: summary: --batch: '0' is out of range (must be from 1 to 1048576)", "summary", "peak.txt",
+                 "--batch", "0");
+}
+END_TEST
+
+/* `tg bench` carries the zoo inside the binary: a whole-model case runs from a directory without
+ * models/ and reports images/s, threads and both memory figures. */
+START_TEST(bench_zoo_case_runs_anywhere)
+{
+    ck_assert_msg(run("bench", "--filter", "infer_lenet5_b1", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strncmp(out_text, "{\"name\":\"infer_lenet5_b1\",\"shape\":\"1x1x28x28\"", 44) == 0, "%s", out_text);
+    double img_per_s = 0;
+    int threads = 0;
+    unsigned long long tape = 0, rss = 0;
+    const char *f = strstr(out_text, "\"img_per_s\":");
+    ck_assert_msg(f && sscanf(f, "\"img_per_s\":%lf,\"threads\":%d,\"tape_peak_bytes\":%llu,\"max_rss_bytes\":%llu",
+                              &img_per_s, &threads, &tape, &rss) == 4, "%s", out_text);
+    ck_assert(img_per_s > 0);
+    ck_assert_int_eq(threads, 1);
+    /* the input alone is 784 floats; a process holding the tape has at least that much resident */
+    ck_assert_uint_gt(tape, 784 * sizeof(float));
+    ck_assert_uint_gt(rss, tape);
+    ck_assert_ptr_null(strchr(strchr(out_text, '\n') + 1, '{')); /* one case, not the b64 one */
 }
 END_TEST
 
@@ -1066,6 +1121,8 @@ Suite *suite_tg(void)
     tcase_add_test(tc, gradcheck_command);
     tcase_add_test(tc, gradcheck_every_op);
     tcase_add_test(tc, delegated_commands);
+    tcase_add_test(tc, summary_reports_the_tape_peak);
+    tcase_add_test(tc, bench_zoo_case_runs_anywhere);
     tcase_add_test(tc, every_op_survives_wrong_inputs);
     tcase_add_test(tc, train_rejects_bad_options);
     tcase_add_test(tc, usage_lists_every_option);

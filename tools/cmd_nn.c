@@ -41,11 +41,42 @@ static int parse_model_args(const char *cmd, const char *usage, const cli_opt *o
     return cli_check_required(cmd, opts);
 }
 
+/* The tape's high-water mark over one training step at `batch`: zero inputs in training mode,
+ * cross-entropy against class 0 (the mean of the output when it is not [N, classes]), backward.
+ * Writes the bytes, or returns the reason it could not run. The model is the summary's own copy,
+ * so the step's BN statistics and gradients change nothing a caller keeps. */
+static const char *train_step_peak(tg_model *m, int64_t batch, size_t *bytes, char *why, size_t whysz)
+{
+    int64_t shape[5] = {batch};
+    for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
+    tg_tape *t = tg_tape_new(0);
+    if (!t) return snprintf(why, whysz, "%s", tg_last_error()), why;
+    tg_tensor *x = tg_tape_tensor(t, TG_REAL, m->in_ndim + 1, shape);
+    tg_tensor *y = tg_tape_tensor(t, TG_INT64, 1, shape);
+    if (x) memset(x->data, 0, (size_t)x->numel * sizeof(tg_real));
+    if (y) memset(y->idata, 0, (size_t)y->numel * sizeof(int64_t));
+    tg_module_train(m->net, true);
+    tg_tensor *out = x && y ? tg_module_forward(m->net, t, x) : NULL;
+    tg_tensor *loss = out && out->ndim == 2 ? tg_cross_entropy(t, out, y) : tg_mean(t, out, TG_DIM_NONE, false);
+    const char *reason = NULL;
+    if (!loss || (loss->node && tg_backward(loss) != TG_OK)) reason = tg_error(t) ? tg_error(t) : "the step failed";
+    if (reason) snprintf(why, whysz, "%s", reason);
+    *bytes = tg_tape_peak(t);
+    tg_tape_free(t);
+    return reason ? why : NULL;
+}
+
 int tg_cmd_summary(int argc, char **argv)
 {
-    const cli_opt opts[] = {{0}};
+    int64_t batch = 64;
+    const cli_opt opts[] = {
+        {"--batch", CLI_INT, &batch, "B", 1, 1 << 20, .help = "batch of the training step whose tape peak is shown (64)"},
+        {0}};
     const char *model;
-    int rc = parse_model_args("summary", "  one row per layer: name, output shape, params, MACs\n", opts, argc, argv, &model);
+    int rc = parse_model_args("summary",
+                              "  one row per layer: name, output shape, params, MACs; the tape's peak bytes for one\n"
+                              "  training step at batch B\n",
+                              opts, argc, argv, &model);
     if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
     char err[512];
     tg_model *m = tg_model_load(model, 0, err, sizeof err);
@@ -54,7 +85,15 @@ int tg_cmd_summary(int argc, char **argv)
         tg_model_free(m);
         return cli_fail(TG_EXIT_INVALID, "summary", "%s", err);
     }
-    fputs(text, stdout);
+    /* the table, the tape line, then the totals: the output keeps ending with them */
+    char *totals = strstr(text, "Total params: ");
+    if (totals) fwrite(text, 1, (size_t)(totals - text), stdout);
+    size_t peak = 0;
+    const char *why = train_step_peak(m, batch, &peak, err, sizeof err);
+    if (why) printf("Tape peak (one training step, batch %lld): not measured: %s\n", (long long)batch, why);
+    else printf("Tape peak (one training step, batch %lld): %zu bytes (%.1f MiB)\n", (long long)batch, peak,
+                (double)peak / (1024.0 * 1024.0));
+    fputs(totals ? totals : text, stdout);
     free(text);
     tg_model_free(m);
     return 0;

@@ -10,7 +10,7 @@ TG=${TG:-build/tg}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 EPOCHS=${EPOCHS:-2}
 NAME=${RUN_NAME:-lenet5-$(date +%Y%m%d-%H%M%S)}
-MODEL=nn/models/lenet5.txt
+MODEL=models/lenet5.txt
 OUT=runs/$NAME
 
 has_data() { [ -e "$1/train-images-idx3-ubyte.gz" ] || [ -e "$1/train-images-idx3-ubyte" ]; }

@@ -1,0 +1,134 @@
+/* tests/test_zoo.c — the model zoo (models/NAME.txt) that `tg bench --filter train|infer` and
+ * tools/bench_train_torch.py time: every model parses, trains one step at batch 2 with the output
+ * [2, 10], and has the params and MACs its header comment states (so the documented figures stay
+ * true); the list compiled into tg (build/gen/zoo_models.h) is exactly the files in models/, text
+ * for text (a stale build fails); and the PyTorch script lists the same set. */
+#include "util.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const struct zoo_model {
+    const char *name, *text;
+} zoo[] = {
+#include "zoo_models.h"
+    {NULL, NULL}};
+
+enum { ZOO_MIN_MODELS = 7, ZOO_CLASSES = 10, STEP_BATCH = 2 };
+
+static int zoo_count(void)
+{
+    int n = 0;
+    while (zoo[n].name) n++;
+    return n;
+}
+
+/* "# Params N; MACs/img M" in the model's header comment; false when absent. */
+static bool stated_totals(const char *text, long long *params, long long *macs)
+{
+    const char *p = strstr(text, "# Params ");
+    return p && sscanf(p, "# Params %lld; MACs/img %lld", params, macs) == 2;
+}
+
+START_TEST(every_model_trains_one_step)
+{
+    ck_assert_int_ge(zoo_count(), ZOO_MIN_MODELS);
+    for (const struct zoo_model *z = zoo; z->name; z++) {
+        char err[256];
+        tg_model *m = tg_model_parse(z->text, z->name, 1, err, sizeof err);
+        ck_assert_msg(m != NULL, "%s: %s", z->name, err);
+        ck_assert_msg(m->out_ndim == 1 && m->out_shape[0] == ZOO_CLASSES, "%s: output is not [%d]", z->name, ZOO_CLASSES);
+        long long want_params, want_macs;
+        ck_assert_msg(stated_totals(z->text, &want_params, &want_macs), "%s: no '# Params N; MACs/img M' line", z->name);
+        int64_t params, macs;
+        ck_assert_int_eq(tg_summary_totals(m, &params, &macs, err, sizeof err), 0);
+        ck_assert_msg(params == want_params && macs == want_macs, "%s: tg summary says %lld params, %lld MACs",
+                      z->name, (long long)params, (long long)macs);
+        /* one training step: forward in training mode, cross-entropy, backward reaches every parameter */
+        tg_tape *t = tt_tape();
+        int64_t shape[5] = {STEP_BATCH};
+        for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
+        tg_tensor *x = tt_random(m->in_ndim + 1, shape, 5, -1, 1);
+        tg_tensor *y = tt_labels(STEP_BATCH, (const int64_t[]){3, 7});
+        tg_module_train(m->net, true);
+        tg_tensor *out = tg_module_forward(m->net, t, x);
+        ck_assert_msg(out != NULL, "%s: %s", z->name, tg_error(t));
+        tt_assert_shape(out, STEP_BATCH, ZOO_CLASSES);
+        for (int64_t i = 0; i < out->numel; i++) ck_assert_msg(isfinite(out->data[i]), "%s: output %lld", z->name, (long long)i);
+        ck_assert_int_eq(tg_backward(tg_cross_entropy(t, out, y)), TG_OK);
+        tg_named_tensor named[64];
+        const int np = tg_module_named_tensors(m->net, false, named, 64);
+        ck_assert_int_gt(np, 0);
+        ck_assert_int_le(np, 64);
+        for (int i = 0; i < np; i++) ck_assert_msg(named[i].tensor->grad, "%s: no gradient for %s", z->name, named[i].name);
+        tg_model_free(m);
+    }
+}
+END_TEST
+
+static const struct zoo_model *find(const char *name)
+{
+    for (const struct zoo_model *z = zoo; z->name; z++)
+        if (!strcmp(z->name, name)) return z;
+    return NULL;
+}
+
+START_TEST(compiled_list_is_the_folder)
+{
+    DIR *d = opendir("models");
+    ck_assert_msg(d != NULL, "models/ not found (run from the repository root)");
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".txt")) continue;
+        char name[256], path[512];
+        snprintf(name, sizeof name, "%.*s", (int)(n - 4), e->d_name);
+        const struct zoo_model *z = find(name);
+        ck_assert_msg(z != NULL, "models/%s is not compiled into tg (rebuild: make)", e->d_name);
+        snprintf(path, sizeof path, "models/%s", e->d_name);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        static char text[1 << 16];
+        const size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = 0;
+        ck_assert_msg(!strcmp(text, z->text), "%s: the compiled text differs from the file (rebuild: make)", path);
+        files++;
+    }
+    closedir(d);
+    ck_assert_int_eq(files, zoo_count());
+}
+END_TEST
+
+/* tools/bench_train_torch.py --list reads models/ without importing torch; skipped without Python. */
+START_TEST(torch_script_lists_the_same_models)
+{
+    static const char python[] = "/usr/bin/python3";
+    if (access(python, X_OK) != 0) return;
+    FILE *p = popen("/usr/bin/python3 tools/bench_train_torch.py --list", "r");
+    ck_assert_ptr_nonnull(p);
+    char line[256];
+    int listed = 0;
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        ck_assert_msg(find(line) != NULL, "the PyTorch script lists '%s', tg bench has no such model", line);
+        listed++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_eq(listed, zoo_count());
+}
+END_TEST
+
+Suite *suite_zoo(void)
+{
+    Suite *s = suite_create("zoo");
+    TCase *tc = tt_tcase("zoo");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, every_model_trains_one_step);
+    tcase_add_test(tc, compiled_list_is_the_folder);
+    tcase_add_test(tc, torch_script_lists_the_same_models);
+    suite_add_tcase(s, tc);
+    return s;
+}
