@@ -9,6 +9,10 @@
 #include "parallel.h"
 
 enum { LANES = 16, BLOCK = 16 * LANES };
+/* Layer norm's elementwise-affine backward sums dγ, dβ over rows in blocks of this many rows (one
+ * double partial per block and column, merged in block order): the sums ride along the dx pass
+ * instead of a second trip through x and dy, and the blocks, not the threads, fix the order. */
+enum { EW_ROWS_PER_BLOCK = 256 };
 /* The lane statements written out with constant indices: the compiler then keeps the partial
  * sums in vector registers (a loop over the lanes would keep them in memory). */
 #define EACH_LANE(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
@@ -17,6 +21,8 @@ static int64_t runs_of(const tg_norm_view *v)
 {
     return v->affine_run > 0 ? v->outer * v->stats * (v->inner / v->affine_run) : 0;
 }
+
+static int64_t ew_blocks(const tg_norm_view *v) { return (v->stats + EW_ROWS_PER_BLOCK - 1) / EW_ROWS_PER_BLOCK; }
 
 /* Layer norm's elementwise affine: every row is one full period of weight/bias. Such rows take
  * the vector paths below instead of one-element runs. */
@@ -97,19 +103,22 @@ static void affine_row(const tg_real *restrict x, tg_real *restrict y, int64_t n
     for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * scale + shift;
 }
 
+/* dx += v, or dx = v without accumulate (a fresh gradient: written, never read) */
+#define DX_STORE(at, v) (dx[at] = accumulate ? dx[at] + (v) : (v))
+
 /* dx += scale·dy − minus − ((x − hi) − lo)·slope; x NULL (eval: constant statistics): dx += scale·dy,
  * so a NaN or Inf in x does not reach dx through a zero slope (PyTorch's eval backward ignores x) */
 static void dx_row(const tg_real *restrict x, const tg_real *restrict dy, tg_real *restrict dx, int64_t n,
-                   tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope)
+                   tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope, bool accumulate)
 {
     int64_t i = 0;
     if (!x) {
-        for (; i < n; i++) dx[i] += scale * dy[i];
+        for (; i < n; i++) DX_STORE(i, scale * dy[i]);
         return;
     }
     for (; n - i >= LANES; i += LANES)
-        for (int l = 0; l < LANES; l++) dx[i + l] += scale * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
-    for (; i < n; i++) dx[i] += scale * dy[i] - minus - ((x[i] - hi) - lo) * slope;
+        for (int l = 0; l < LANES; l++) DX_STORE(i + l, scale * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope);
+    for (; i < n; i++) DX_STORE(i, scale * dy[i] - minus - ((x[i] - hi) - lo) * slope);
 }
 
 /* y = ((x − hi) − lo)·r·γ + β with per-element γ, β (either may be NULL) */
@@ -150,18 +159,34 @@ static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *ga
 /* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ; x NULL: dx += r·γ·dy (as dx_row) */
 static void dx_row_vec(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
                        tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus,
-                       tg_real slope)
+                       tg_real slope, bool accumulate)
 {
     int64_t i = 0;
     if (!x) {
-        for (; i < n; i++) dx[i] += r * gamma[i] * dy[i];
+        for (; i < n; i++) DX_STORE(i, r * gamma[i] * dy[i]);
         return;
     }
     for (; n - i >= LANES; i += LANES)
         for (int l = 0; l < LANES; l++)
-            dx[i + l] += r * gamma[i + l] * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
-    for (; i < n; i++) dx[i] += r * gamma[i] * dy[i] - minus - ((x[i] - hi) - lo) * slope;
+            DX_STORE(i + l, r * gamma[i + l] * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope);
+    for (; i < n; i++) DX_STORE(i, r * gamma[i] * dy[i] - minus - ((x[i] - hi) - lo) * slope);
 }
+
+/* Σ over a block's rows, per column: sums[i] += dy·x̂, sums[d + i] += dy (x̂ = ((x − hi) − lo)·r);
+ * each term in double, as the row-by-row loop it replaces */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's -O2 cost model leaves this float-to-double loop scalar; clang vectorises it at -O2 */
+__attribute__((optimize("vect-cost-model=dynamic")))
+#endif
+static void affine_sums_row(const tg_real *restrict x, const tg_real *restrict dy, int64_t d, tg_real hi,
+                            tg_real lo, double r, double *restrict sums)
+{
+    for (int64_t i = 0; i < d; i++) {
+        sums[i] += (double)dy[i] * (double)((x[i] - hi) - lo) * r;
+        sums[d + i] += dy[i];
+    }
+}
+#undef DX_STORE
 
 static void split(double m, tg_real *hi, tg_real *lo)
 {
@@ -268,10 +293,48 @@ typedef struct backward_ctx {
     const tg_norm_view *v;
     const tg_real *x, *dy, *gamma;
     const double *mean, *rstd;
-    bool batch_stats, need_sums, ew;
+    bool batch_stats, need_sums, accumulate, affine_sums;
     tg_real *dx;
-    double *run_sums;
+    double *run_sums; /* elementwise affine: 2·inner sums per block of rows */
 } backward_ctx;
+
+/* Layer norm's elementwise affine, rows of blocks b0..b1: dx row by row, and the block's dγ, dβ
+ * partials while the row is in cache. */
+static void backward_ew_blocks(void *arg, int64_t b0, int64_t b1)
+{
+    const backward_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    const int64_t d = v->inner;
+    const double m = (double)(v->outer * v->inner);
+    for (int64_t b = b0; b < b1; b++) {
+        double *sums = c->affine_sums ? c->run_sums + 2 * d * b : NULL;
+        if (sums)
+            for (int64_t i = 0; i < 2 * d; i++) sums[i] = 0;
+        const int64_t k_end = (b + 1) * EW_ROWS_PER_BLOCK < v->stats ? (b + 1) * EW_ROWS_PER_BLOCK : v->stats;
+        for (int64_t k = b * EW_ROWS_PER_BLOCK; k < k_end; k++) {
+            tg_real hi, lo;
+            split(c->mean[k], &hi, &lo);
+            const double r = c->rstd[k];
+            const tg_real *xr = c->x + k * d, *dyr = c->dy + k * d;
+            if (sums) affine_sums_row(xr, dyr, d, hi, lo, r, sums);
+            if (!c->dx) continue;
+            double s1 = 0, s2 = 0;
+            if (c->batch_stats) {
+                if (c->gamma) sum_gdy_gdyxc(xr, dyr, c->gamma, d, hi, lo, &s1, &s2);
+                else sum_dy_dyxc(xr, dyr, d, hi, lo, &s1, &s2);
+            }
+            tg_real minus = 0, slope = 0;
+            if (c->batch_stats && m > 0) {
+                minus = v->center ? (tg_real)(r * s1 / m) : 0;
+                slope = (tg_real)(r * r * r * s2 / m);
+            }
+            const tg_real *x_term = c->batch_stats ? xr : NULL;
+            tg_real *dxr = c->dx + k * d;
+            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, dxr, d, hi, lo, (tg_real)r, minus, slope, c->accumulate);
+            else dx_row(x_term, dyr, dxr, d, hi, lo, (tg_real)r, minus, slope, c->accumulate);
+        }
+    }
+}
 
 static void backward_range(void *arg, int64_t k0, int64_t k1)
 {
@@ -283,25 +346,6 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
         tg_real hi, lo;
         split(c->mean[k], &hi, &lo);
         double r = c->rstd[k];
-        if (c->ew) {
-            const tg_real *xr = c->x + k * v->inner, *dyr = c->dy + k * v->inner;
-            double s1 = 0, s2 = 0;
-            if (c->batch_stats && c->dx) {
-                if (c->gamma) sum_gdy_gdyxc(xr, dyr, c->gamma, v->inner, hi, lo, &s1, &s2);
-                else sum_dy_dyxc(xr, dyr, v->inner, hi, lo, &s1, &s2);
-            }
-            if (!c->dx) continue;
-            tg_real minus = 0, slope = 0;
-            if (c->batch_stats && m > 0) {
-                minus = v->center ? (tg_real)(r * s1 / m) : 0;
-                slope = (tg_real)(r * r * r * s2 / m);
-            }
-            const tg_real *x_term = c->batch_stats ? xr : NULL;
-            tg_real *dxr = c->dx + k * v->inner;
-            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, dxr, v->inner, hi, lo, (tg_real)r, minus, slope);
-            else dx_row(x_term, dyr, dxr, v->inner, hi, lo, (tg_real)r, minus, slope);
-            continue;
-        }
         /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
         double sum_dxhat = 0, sum_dxhat_xhat = 0;
         if (c->need_sums)
@@ -331,7 +375,7 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
                 int64_t idx = row / run + j;
                 tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
                 dx_row(c->batch_stats ? c->x + row + j * run : NULL, c->dy + row + j * run, c->dx + row + j * run,
-                       run, hi, lo, scale, minus, slope);
+                       run, hi, lo, scale, minus, slope, c->accumulate);
             }
         }
     }
@@ -339,34 +383,30 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
 
 void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
-                             bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
+                             bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch)
 {
     double *run_sums = scratch;
-    bool need_sums = (batch_stats && dx) || dgamma || dbeta, ew = elementwise(v);
-    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, ew, dx, scratch};
-    tg_parallel_for(v->stats, backward_range, &c);
-    if (!dgamma && !dbeta) return;
-    if (ew) { /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy, row by row in double */
-        int64_t d = v->inner;
-        double *sum_dyxhat = scratch, *sum_dy = scratch + d;
-        for (int64_t i = 0; i < 2 * d; i++) scratch[i] = 0;
-        for (int64_t k = 0; k < v->stats; k++) {
-            tg_real hi, lo;
-            split(mean[k], &hi, &lo);
-            double r = rstd[k];
-            const tg_real *xr = x + k * d, *dyr = dy + k * d;
-            for (int64_t i = 0; i < d; i++) {
-                sum_dyxhat[i] += (double)dyr[i] * (double)((xr[i] - hi) - lo) * r;
-                sum_dy[i] += dyr[i];
-            }
-        }
+    bool need_sums = (batch_stats && dx) || dgamma || dbeta;
+    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, accumulate, dgamma || dbeta, dx, scratch};
+    if (elementwise(v)) {
+        /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy: block partials, then summed in block order */
+        const int64_t d = v->inner, blocks = ew_blocks(v);
+        tg_parallel_for(blocks, backward_ew_blocks, &c);
+        if (!c.affine_sums) return;
         for (int64_t i = 0; i < d; i++) {
-            if (dgamma) dgamma[i] += (tg_real)sum_dyxhat[i];
-            if (dbeta) dbeta[i] += (tg_real)sum_dy[i];
+            double sum_dyxhat = 0, sum_dy = 0;
+            for (int64_t b = 0; b < blocks; b++) {
+                sum_dyxhat += scratch[2 * d * b + i];
+                sum_dy += scratch[2 * d * b + d + i];
+            }
+            if (dgamma) dgamma[i] += (tg_real)sum_dyxhat;
+            if (dbeta) dbeta[i] += (tg_real)sum_dy;
         }
         return;
     }
+    tg_parallel_for(v->stats, backward_range, &c);
+    if (!dgamma && !dbeta) return;
     /* in run order, serially: the same sums whatever the thread split */
     int64_t runs = runs_of(v);
     for (int64_t idx = 0; idx < runs; idx++) {
