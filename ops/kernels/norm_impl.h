@@ -6,6 +6,8 @@
  * in the last bit. */
 #include "norm.h"
 
+#include <string.h>
+
 #include "parallel.h"
 
 enum { LANES = 16, BLOCK = 16 * LANES };
@@ -13,9 +15,23 @@ enum { LANES = 16, BLOCK = 16 * LANES };
  * double partial per block and column, merged in block order): the sums ride along the dx pass
  * instead of a second trip through x and dy, and the blocks, not the threads, fix the order. */
 enum { EW_ROWS_PER_BLOCK = 256 };
-/* The lane statements written out with constant indices: the compiler then keeps the partial
- * sums in vector registers (a loop over the lanes would keep them in memory). */
-#define EACH_LANE(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
+/* LANES partial sums as one value of the compiler's vector extension: they stay in vector registers
+ * whatever the compiler's cost model thinks (the constant-index lane statements this replaces came
+ * out as scalar loads and a serial chain of 16 double adds per row: rows of 64, as layer norm's,
+ * spent most of their time there). */
+typedef tg_real lanes __attribute__((vector_size(LANES * sizeof(tg_real))));
+/* v = LANES values from p (a macro, not a function: vectors passed by value would tie the baseline
+ * build's ABI to AVX-512) */
+#define LOAD_LANES(v, p) memcpy(&(v), (p), sizeof(lanes))
+/* Σ of the lanes in double, as a tree (the same terms the serial sum added, 4 levels deep) */
+static inline double lanes_total(const lanes *a)
+{
+    double s[LANES / 2];
+    for (int l = 0; l < LANES / 2; l++) s[l] = (double)(*a)[l] + (double)(*a)[l + LANES / 2];
+    for (int w = LANES / 4; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0];
+}
 
 static int64_t runs_of(const tg_norm_view *v)
 {
@@ -37,13 +53,15 @@ static double sum_shifted(const tg_real *x, int64_t n, tg_real shift)
     double total = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real acc[LANES] = {0};
+        lanes acc = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_SHIFTED(l) acc[l] += x[i + l] - shift;
-        for (; i < end; i += LANES) { EACH_LANE(ADD_SHIFTED) }
-#undef ADD_SHIFTED
-        for (int l = 0; l < LANES; l++) total += acc[l];
+        for (; i < end; i += LANES) {
+            lanes v;
+            LOAD_LANES(v, x + i);
+            acc += v - shift;
+        }
+        total += lanes_total(&acc);
     }
     for (; i < n; i++) total += x[i] - shift;
     return total;
@@ -55,13 +73,16 @@ static double sum_sq_centered(const tg_real *x, int64_t n, tg_real hi, tg_real l
     double total = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real acc[LANES] = {0};
+        lanes acc = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_SQUARE(l) acc[l] += ((x[i + l] - hi) - lo) * ((x[i + l] - hi) - lo);
-        for (; i < end; i += LANES) { EACH_LANE(ADD_SQUARE) }
-#undef ADD_SQUARE
-        for (int l = 0; l < LANES; l++) total += acc[l];
+        for (; i < end; i += LANES) {
+            lanes c;
+            LOAD_LANES(c, x + i);
+            c = (c - hi) - lo;
+            acc += c * c;
+        }
+        total += lanes_total(&acc);
     }
     for (; i < n; i++) {
         double c = (double)((x[i] - hi) - lo);
@@ -77,13 +98,17 @@ static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real 
     double t1 = 0, t2 = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real a1[LANES] = {0}, a2[LANES] = {0};
+        lanes a1 = {0}, a2 = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_DY(l) a1[l] += dy[i + l], a2[l] += dy[i + l] * ((x[i + l] - hi) - lo);
-        for (; i < end; i += LANES) { EACH_LANE(ADD_DY) }
-#undef ADD_DY
-        for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
+        for (; i < end; i += LANES) {
+            lanes g, xv;
+            LOAD_LANES(g, dy + i);
+            LOAD_LANES(xv, x + i);
+            a1 += g;
+            a2 += g * ((xv - hi) - lo);
+        }
+        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
     }
     for (; i < n; i++) {
         t1 += dy[i];
@@ -139,13 +164,19 @@ static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *ga
     double t1 = 0, t2 = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real a1[LANES] = {0}, a2[LANES] = {0};
+        lanes a1 = {0}, a2 = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_GDY(l) a1[l] += gamma[i + l] * dy[i + l], a2[l] += gamma[i + l] * dy[i + l] * ((x[i + l] - hi) - lo);
-        for (; i < end; i += LANES) { EACH_LANE(ADD_GDY) }
-#undef ADD_GDY
-        for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
+        for (; i < end; i += LANES) {
+            lanes gm, g, xv;
+            LOAD_LANES(gm, gamma + i);
+            LOAD_LANES(g, dy + i);
+            LOAD_LANES(xv, x + i);
+            g = gm * g;
+            a1 += g;
+            a2 += g * ((xv - hi) - lo);
+        }
+        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
     }
     for (; i < n; i++) {
         double g = (double)gamma[i] * (double)dy[i];
