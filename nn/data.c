@@ -1,6 +1,8 @@
 /* nn/data.c — inflate + gzip, IDX files, datasets, shuffled batches and augmentation. */
 #include "data.h"
 
+#include "data_cache.h"
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -409,7 +411,7 @@ tg_status tg_idx_load(const char *path, tg_idx *out, char *err, size_t errsz)
     uint8_t *bytes;
     size_t len;
     memset(out, 0, sizeof *out);
-    tg_status st = tg_read_file_maybe_gz(path, &bytes, &len, err, errsz);
+    tg_status st = tg_read_file_cached(path, &bytes, &len, err, errsz); /* a .gz is inflated once */
     if (st != TG_OK) return st;
     char inner[200] = "";
     st = tg_idx_parse(bytes, len, out, inner, sizeof inner);

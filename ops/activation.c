@@ -2,11 +2,15 @@
  *
  * The pointwise ops share one mechanism: a value function y = f(x) and a slope function
  * dy/dx = f'(x, y) (given y too, so sigmoid and tanh reuse their output). Each op is two small
- * functions plus its descriptor. All keep the input's shape.
+ * functions plus its descriptor. All keep the input's shape. relu and leaky_relu, the ones CNNs
+ * run on every activation, use the vectorised elementwise kernels instead (kernels/elementwise.h:
+ * AVX-512/AVX2/portable, the gradient written rather than zeroed and added when it is fresh).
  */
 #include "activation.h"
 
+#include "kernels/elementwise.h"
 #include "kernels/parallel.h"
+#include "op_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -74,24 +78,62 @@ typedef struct pointwise_job { tg_node *node; tg_real *dx; } pointwise_job;
     }                                                                                          \
     POINTWISE_OP_GRAD(NAME)
 
+/* x:[any] -> y:[same] through one elementwise kernel (op, parameter p), forward and backward, on
+ * sub-ranges of [0, numel) */
+typedef struct kernel_job {
+    const tg_elementwise_kernel *k;
+    tg_ew_unary op;
+    tg_real p;
+    const tg_real *x, *dy;
+    tg_real *out; /* forward: y; backward: dx */
+    bool accumulate;
+} kernel_job;
+
+static void kernel_forward_range(void *ctx, int64_t begin, int64_t end)
+{
+    const kernel_job *j = ctx;
+    j->k->unary(j->op, j->p, j->x + begin, j->out + begin, end - begin);
+}
+static void kernel_backward_range(void *ctx, int64_t begin, int64_t end)
+{
+    const kernel_job *j = ctx;
+    j->k->unary_backward(j->op, j->p, j->x + begin, j->dy + begin, j->out + begin, end - begin, j->accumulate);
+}
+static int kernel_forward(tg_node *node, tg_ew_unary op, tg_real p)
+{
+    kernel_job j = {tg_elementwise_kernel_get(), op, p, node->inputs[0]->data, NULL, node->out->data, false};
+    run_range(node->out->numel, node->out->numel, kernel_forward_range, &j);
+    return 0;
+}
+static void kernel_backward(tg_tape *t, tg_node *node, tg_ew_unary op, tg_real p)
+{
+    kernel_job j = {tg_elementwise_kernel_get(), op, p, node->inputs[0]->data, node->out->grad, NULL, true};
+    j.out = tg_input_grad_to_write(t, node, 0, &j.accumulate);
+    if (j.out) run_range(node->out->numel, node->out->numel, kernel_backward_range, &j);
+}
+
 /* relu: y = max(x, 0), NaN stays NaN; dx = dy where x > 0 or x is NaN, else 0 (PyTorch's choice
  * at 0). The gradient is selected, not multiplied by a 0/1 slope, so a NaN in dy stays out of dx
  * where x <= 0, as PyTorch's threshold_backward does. */
-static double relu_value(double x, const void *a) { (void)a; return x <= 0 ? 0 : x; }
-static double relu_grad(double x, double y, double dy, const void *a) { (void)y, (void)a; return x <= 0 ? 0 : dy; }
-POINTWISE_OP_GRAD(relu)
+static int relu_forward(tg_tape *t, tg_node *node)
+{
+    (void)t;
+    return kernel_forward(node, TG_EW_RELU, 0);
+}
+static void relu_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, TG_EW_RELU, 0); }
 
-/* leaky_relu: y = x for x > 0, else slope*x; dy/dx = 1 or slope */
-static double leaky_relu_value(double x, const void *a)
+/* leaky_relu: y = x for x > 0, else slope*x; dx = dy or slope*dy (slope in tg_real, as PyTorch's
+ * kernels multiply by the slope converted to the tensor's type) */
+static tg_real leaky_slope(const tg_node *node)
 {
-    return x > 0 ? x : ((const tg_leaky_relu_attr *)a)->negative_slope * x;
+    return (tg_real)((const tg_leaky_relu_attr *)node->attr)->negative_slope;
 }
-static double leaky_relu_slope(double x, double y, const void *a)
+static int leaky_relu_forward(tg_tape *t, tg_node *node)
 {
-    (void)y;
-    return x > 0 ? 1 : ((const tg_leaky_relu_attr *)a)->negative_slope;
+    (void)t;
+    return kernel_forward(node, TG_EW_LEAKY_RELU, leaky_slope(node));
 }
-POINTWISE_OP(leaky_relu)
+static void leaky_relu_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, TG_EW_LEAKY_RELU, leaky_slope(node)); }
 
 /* elu: y = x for x > 0, else alpha*(e^x - 1); dy/dx = 1 or alpha*e^x */
 static double elu_value(double x, const void *a) { return x > 0 ? x : ((const tg_elu_attr *)a)->alpha * expm1(x); }
@@ -306,10 +348,13 @@ static int dropout_forward(tg_tape *t, tg_node *node)
 }
 static void dropout_backward(tg_tape *t, tg_node *node)
 {
-    tg_real *dx = tg_input_grad(t, node, 0);
+    bool accumulate;
+    tg_real *dx = tg_input_grad_to_write(t, node, 0, &accumulate);
     if (!dx) return;
-    const tg_real *mask = node->saved, *dy = node->out->grad;
-    for (int64_t i = 0; i < node->out->numel; i++) dx[i] += mask ? mask[i] * dy[i] : dy[i];
+    const tg_real *mask = node->saved, *dy = node->out->grad, one = 1;
+    /* dx = dy·mask as mul's gradient of its first operand (eval: a mask of ones) */
+    tg_elementwise_kernel_get()->binary_backward(TG_EW_MUL, 0, node->inputs[0]->data, false, mask ? mask : &one,
+                                                 !mask, dy, dx, node->out->numel, accumulate);
 }
 
 /* ---- descriptors ---- */

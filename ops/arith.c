@@ -8,13 +8,17 @@
  *   scalar operand      -> 1 dim, strides (1, 0)
  *   trailing (bias)     -> [rows, C] with strides a (C, 1), b (0, 1)
  *   channel bias [C,1,1] on [N,C,H,W] -> [N, C, H*W] with b strides (0, 1, 0)
- * The row loops are specialised for unit and zero strides; anything else takes the strided loop.
+ * Rows with unit and zero strides (all the plan produces on its last dim) run the vectorised
+ * elementwise kernels (kernels/elementwise.h); anything else takes the strided loop.
  * The backward walks the same plan and adds each output element's contribution into the input's
- * gradient at that input's offset, which sums over the broadcast dims.
+ * gradient at that input's offset, which sums over the broadcast dims; an input of the output's
+ * size whose gradient is fresh has it written instead (no zero-fill first).
  */
 #include "arith.h"
 
+#include "kernels/elementwise.h"
 #include "kernels/parallel.h"
+#include "op_internal.h"
 
 #include <tgmath.h> /* exp, log, sqrt in tg_real precision */
 #include <stdio.h>
@@ -147,26 +151,21 @@ static void bcast_run(const bcast_plan *p, int64_t numel, bool parallel, bcast_r
     tg_parallel_for(chunk_count(numel), bcast_chunks, &job);
 }
 
-typedef enum binop { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binop;
+typedef tg_ew_binary binop; /* the kernels' enum: TG_EW_ADD, TG_EW_SUB, TG_EW_MUL, TG_EW_DIV */
 static const char *const binop_names[] = {"add", "sub", "mul", "div"};
 
-/* One row loop for EXPR(x, z) over a[i*sa], b[i*sb], specialised for the strides the plan's
- * fast cases produce so the compiler can vectorise them. */
+/* The row loop for EXPR(x, z) over a[i*sa], b[i*sb] with other strides than 0 and 1. */
 #define ROW_LOOP(EXPR)                                                                             \
-    do {                                                                                           \
-        if (sa == 1 && sb == 1)                                                                    \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[i]; y[i] = (EXPR); }         \
-        else if (sa == 1 && sb == 0)                                                               \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[i], z = b[0]; y[i] = (EXPR); }         \
-        else if (sa == 0 && sb == 1)                                                               \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[0], z = b[i]; y[i] = (EXPR); }         \
-        else                                                                                       \
-            for (int64_t i = 0; i < n; i++) { tg_real x = a[i * sa], z = b[i * sb]; y[i] = (EXPR); } \
-    } while (0)
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        tg_real x = a[i * sa], z = b[i * sb];                                                      \
+        y[i] = (EXPR);                                                                             \
+    }
 
 typedef struct binary_ctx {
+    const tg_elementwise_kernel *k;
     binop op;
     int which;                /* backward: the input whose gradient is accumulated */
+    bool accumulate;          /* backward: dx += (else dx =, a fresh gradient of the output's size) */
     const tg_real *a, *b; /* inputs */
     tg_real *y;           /* forward: the output */
     const tg_real *dy;    /* backward: the output's gradient ... */
@@ -179,16 +178,22 @@ static void binary_forward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, in
     binary_ctx *c = vctx;
     const tg_real *a = c->a + ia, *b = c->b + ib;
     tg_real *y = c->y + io;
+    if ((sa == 0 || sa == 1) && (sb == 0 || sb == 1)) {
+        c->k->binary(c->op, a, sa == 0, b, sb == 0, y, n);
+        return;
+    }
     switch (c->op) {
-    case BIN_ADD: ROW_LOOP(x + z); break;
-    case BIN_SUB: ROW_LOOP(x - z); break;
-    case BIN_MUL: ROW_LOOP(x * z); break;
-    case BIN_DIV: ROW_LOOP(x / z); break;
+    case TG_EW_ADD: ROW_LOOP(x + z); break;
+    case TG_EW_SUB: ROW_LOOP(x - z); break;
+    case TG_EW_MUL: ROW_LOOP(x * z); break;
+    case TG_EW_DIV: ROW_LOOP(x / z); break;
+    case TG_EW_BINARY_COUNT: break;
     }
 }
 
-/* Adds the contributions G(g, x, z) of one row into dx (stride sx). A zero stride means the
- * whole row lands on one element (a broadcast dim): sum it in double first. */
+/* Adds (or writes, without accumulate) the contributions G(g, x, z) of one row into dx (stride sx)
+ * where the kernels do not apply. A zero stride means the whole row lands on one element (a
+ * broadcast dim): sum it in double first. */
 #define GRAD_ROW(G)                                                                                \
     do {                                                                                           \
         if (sx == 0) {                                                                             \
@@ -198,18 +203,12 @@ static void binary_forward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, in
                 (void)x, (void)z;                                                                  \
                 acc += (G);                                                                        \
             }                                                                                      \
-            dx[0] += (tg_real)acc;                                                                 \
-        } else if (sa == 1 && sb == 1) {                                                           \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                tg_real g = dy[i], x = a[i], z = b[i];                                             \
-                (void)x, (void)z;                                                                  \
-                dx[i] += (G);                                                                      \
-            }                                                                                      \
+            dx[0] = c->accumulate ? dx[0] + (tg_real)acc : (tg_real)acc;                           \
         } else {                                                                                   \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 tg_real g = dy[i], x = a[i * sa], z = b[i * sb];                                   \
                 (void)x, (void)z;                                                                  \
-                dx[i * sx] += (G);                                                                 \
+                dx[i * sx] = c->accumulate ? dx[i * sx] + (G) : (G);                               \
             }                                                                                      \
         }                                                                                          \
     } while (0)
@@ -221,13 +220,17 @@ static void binary_backward_row(void *vctx, int64_t n, int64_t ia, int64_t sa, i
     const tg_real *a = c->a + ia, *b = c->b + ib, *dy = c->dy + io;
     tg_real *dx = c->dx + (c->which == 0 ? ia : ib);
     int64_t sx = c->which == 0 ? sa : sb;
+    if (sx == 1 && (sa == 0 || sa == 1) && (sb == 0 || sb == 1)) {
+        c->k->binary_backward(c->op, c->which, a, sa == 0, b, sb == 0, dy, dx, n, c->accumulate);
+        return;
+    }
     switch (c->op * 2 + c->which) {
-    case BIN_ADD * 2 + 0: case BIN_ADD * 2 + 1: case BIN_SUB * 2 + 0: GRAD_ROW(g); break;
-    case BIN_SUB * 2 + 1: GRAD_ROW(-g); break;
-    case BIN_MUL * 2 + 0: GRAD_ROW(g * z); break;
-    case BIN_MUL * 2 + 1: GRAD_ROW(g * x); break;
-    case BIN_DIV * 2 + 0: GRAD_ROW(g / z); break;
-    case BIN_DIV * 2 + 1: GRAD_ROW(-g * x / (z * z)); break;
+    case TG_EW_ADD * 2 + 0: case TG_EW_ADD * 2 + 1: case TG_EW_SUB * 2 + 0: GRAD_ROW(g); break;
+    case TG_EW_SUB * 2 + 1: GRAD_ROW(-g); break;
+    case TG_EW_MUL * 2 + 0: GRAD_ROW(g * z); break;
+    case TG_EW_MUL * 2 + 1: GRAD_ROW(g * x); break;
+    case TG_EW_DIV * 2 + 0: GRAD_ROW(g / z); break;
+    case TG_EW_DIV * 2 + 1: GRAD_ROW(-g * x / (z * z)); break;
     }
 }
 
@@ -248,7 +251,8 @@ static int binary_forward(binop op, tg_node *node)
     const tg_tensor *in[2] = {node->inputs[0], node->inputs[1]};
     bcast_plan p;
     bcast_plan_make(in, node->out, &p);
-    binary_ctx c = {.op = op, .a = in[0]->data, .b = in[1]->data, .y = node->out->data};
+    binary_ctx c = {.k = tg_elementwise_kernel_get(), .op = op, .a = in[0]->data, .b = in[1]->data,
+                    .y = node->out->data};
     bcast_run(&p, node->out->numel, true, binary_forward_row, &c);
     return 0;
 }
@@ -262,12 +266,15 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
     bcast_plan p;
     bcast_plan_make(in, node->out, &p);
     for (int k = 0; k < 2; k++) {
-        tg_real *dx = tg_input_grad(t, node, k);
+        /* an input of the output's size gets one contribution per element: written when fresh */
+        const bool full = in[k]->numel == node->out->numel;
+        bool accumulate = true;
+        tg_real *dx = full ? tg_input_grad_to_write(t, node, k, &accumulate) : tg_input_grad(t, node, k);
         if (!dx) continue;
-        binary_ctx c = {.op = op, .which = k, .a = in[0]->data, .b = in[1]->data,
-                        .dy = node->out->grad, .dx = dx};
+        binary_ctx c = {.k = tg_elementwise_kernel_get(), .op = op, .which = k, .accumulate = accumulate,
+                        .a = in[0]->data, .b = in[1]->data, .dy = node->out->grad, .dx = dx};
         /* a broadcast input gathers several output elements per gradient element: serial */
-        bcast_run(&p, node->out->numel, in[k]->numel == node->out->numel, binary_backward_row, &c);
+        bcast_run(&p, node->out->numel, full, binary_backward_row, &c);
     }
 }
 
@@ -291,10 +298,10 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
     }
 
 static const char *const binary_inputs[] = {"input", "other"};
-BINARY_OP(add, BIN_ADD, TG_OP_ADD, "a + b with broadcasting (torch.add)")
-BINARY_OP(sub, BIN_SUB, TG_OP_SUB, "a - b with broadcasting (torch.sub)")
-BINARY_OP(mul, BIN_MUL, TG_OP_MUL, "a * b with broadcasting (torch.mul)")
-BINARY_OP(div, BIN_DIV, TG_OP_DIV, "a / b with broadcasting (torch.div)")
+BINARY_OP(add, TG_EW_ADD, TG_OP_ADD, "a + b with broadcasting (torch.add)")
+BINARY_OP(sub, TG_EW_SUB, TG_OP_SUB, "a - b with broadcasting (torch.sub)")
+BINARY_OP(mul, TG_EW_MUL, TG_OP_MUL, "a * b with broadcasting (torch.mul)")
+BINARY_OP(div, TG_EW_DIV, TG_OP_DIV, "a / b with broadcasting (torch.div)")
 
 /* ---- unary ops: x -> y of the same shape ---- */
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/norm.h"
+#include "op_internal.h"
 
 typedef enum norm_kind { NORM_BATCH, NORM_LAYER, NORM_INSTANCE, NORM_GROUP, NORM_FRN } norm_kind;
 
@@ -383,7 +384,8 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     if (node->out->numel == 0) return;
     int wi = weight_index(kind);
     tg_tensor *w = input_at(node->inputs, node->n_inputs, wi);
-    tg_real *dx = tg_input_grad(t, node, IN_X);
+    bool accumulate; /* a fresh dx is written, not zero-filled and added to */
+    tg_real *dx = tg_input_grad_to_write(t, node, IN_X, &accumulate);
     tg_real *dw = wi < node->n_inputs ? tg_input_grad(t, node, wi) : NULL;
     tg_real *db = wi + 1 < node->n_inputs ? tg_input_grad(t, node, wi + 1) : NULL;
     if (s->synced) {
@@ -393,7 +395,7 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));
     if (!scratch) return; /* the tape keeps "arena full" */
     tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, node->out->grad, s->mean, s->rstd,
-                            w ? w->data : NULL, s->plan.batch_stats, dx, dw, db, scratch);
+                            w ? w->data : NULL, s->plan.batch_stats, dx, accumulate, dw, db, scratch);
 }
 
 /* ---- descriptors ---- */

@@ -133,6 +133,22 @@ tg_real *tg_input_grad(tg_tape *t, tg_node *n, int i)
     return g;
 }
 
+tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate)
+{
+    *accumulate = true;
+    if (i < 0 || i >= n->n_inputs) return NULL;
+    tg_tensor *x = n->inputs[i];
+    if (x && !x->grad && x->tape && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
+        !(n->op->nograd_inputs & (1u << i))) {
+        x->grad = tg_tape_alloc(x->tape, (size_t)x->numel * sizeof(tg_real));
+        if (x->grad) {
+            *accumulate = false;
+            return x->grad;
+        }
+    }
+    return tg_input_grad(t, n, i); /* an existing gradient, a parameter's, or the out-of-memory report */
+}
+
 /* ---- attributes ---- */
 
 static int find_attr(const tg_op_desc *d, const char *key, size_t keylen)

@@ -11,4 +11,11 @@
  * nograd_inputs, backward, attr_text) from descriptor d, and n->op itself. */
 void tg_node_bind_op(tg_node *n, const tg_op_desc *d);
 
+/* tg_input_grad for a backward that sets every element of the gradient: when the input's gradient
+ * does not exist yet and would live in the arena, it is taken there unzeroed and *accumulate is
+ * false (write dx = contribution: no zero-fill, no read); otherwise the buffer is tg_input_grad's
+ * and *accumulate is true (dx += contribution). Only for a backward that writes all numel elements
+ * once; a scatter (pooling, broadcast sums) keeps tg_input_grad. */
+tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate);
+
 #endif

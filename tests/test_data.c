@@ -8,6 +8,12 @@
 
 #include "../graph/npy.h"
 #include "../nn/data.h"
+#include "../nn/data_cache.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -443,6 +449,173 @@ START_TEST(per_channel_statistics)
 }
 END_TEST
 
+/* ---- the decoded-data cache (nn/data_cache.h) ---- */
+
+static void copy_file(const char *from, const char *to)
+{
+    uint8_t *bytes;
+    size_t len;
+    char err[256];
+    ck_assert_int_eq(tg_read_file(from, 0, &bytes, &len, err, sizeof err), TG_OK);
+    FILE *f = fopen(to, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+    free(bytes);
+}
+
+static size_t file_bytes(const char *path, uint8_t **bytes)
+{
+    size_t len = 0;
+    char err[256];
+    if (tg_read_file(path, 0, bytes, &len, err, sizeof err) != TG_OK) *bytes = NULL;
+    return len;
+}
+
+static void write_bytes(const char *path, const uint8_t *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+/* Loads src and compares with the reference IDX; the entry must exist and be valid afterwards. */
+static void load_matches(const char *src, const tg_idx *want, const char *entry, const char *why)
+{
+    tg_idx got;
+    char err[256];
+    ck_assert_msg(tg_idx_load(src, &got, err, sizeof err) == TG_OK, "%s: %s", why, err);
+    ck_assert_int_eq(got.ndim, want->ndim);
+    ck_assert_msg(!memcmp(got.data, want->data, (size_t)(want->dims[0] * want->dims[1] * want->dims[2])),
+                  "%s: the data differ", why);
+    tg_idx_free(&got);
+    struct stat sb;
+    ck_assert_msg(stat(entry, &sb) == 0 && sb.st_size > 56, "%s: no cache entry", why);
+}
+
+START_TEST(decoded_cache_used_checked_and_rebuilt)
+{
+    char dir[] = "/tmp/tg_cache_test_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cache[300], src[300], entry[PATH_MAX + 96], err[256];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    snprintf(src, sizeof src, "%s/images.gz", dir);
+    setenv("TG_DATA_CACHE_DIR", cache, 1);
+    unsetenv("TG_DATA_CACHE");
+    copy_file("tests/data/nn_images_stored.gz", src);
+    tg_idx want;
+    ck_assert_int_eq(tg_idx_load("tests/data/nn_images.idx", &want, err, sizeof err), TG_OK);
+    const size_t data_len = (size_t)(want.dims[0] * want.dims[1] * want.dims[2]);
+    ck_assert_int_eq(tg_data_cache_path(src, entry, sizeof entry), 0);
+    ck_assert_str_eq(strstr(entry, cache) ? "in dir" : entry, "in dir");
+
+    /* first load writes the entry, which holds the decoded file: header, path, payload */
+    load_matches(src, &want, entry, "first load");
+    uint8_t *e;
+    size_t elen = file_bytes(entry, &e);
+    const size_t payload = elen - data_len - 4 - 4 * (size_t)want.ndim; /* where the IDX bytes start */
+    ck_assert_int_eq(e[payload + 2], 0x08);
+    ck_assert_int_eq(e[payload + 3], want.ndim);
+
+    /* a valid entry is used: change a pixel and its checksum, and the load returns the change */
+    uint8_t *forged = malloc(elen);
+    memcpy(forged, e, elen);
+    forged[elen - 1] ^= 0x5a;
+    uint64_t sum = tg_data_cache_checksum(forged + payload, elen - payload);
+    memcpy(forged + 40, &sum, 8); /* the header's checksum field */
+    write_bytes(entry, forged, elen);
+    tg_idx got;
+    ck_assert_int_eq(tg_idx_load(src, &got, err, sizeof err), TG_OK);
+    ck_assert_int_eq(got.data[data_len - 1], want.data[data_len - 1] ^ 0x5a);
+    tg_idx_free(&got);
+
+    /* a flipped payload byte (checksum not updated): ignored, the entry rebuilt */
+    memcpy(forged, e, elen);
+    forged[elen - 1] ^= 0x01;
+    write_bytes(entry, forged, elen);
+    load_matches(src, &want, entry, "corrupt payload");
+    uint8_t *again;
+    ck_assert_uint_eq(file_bytes(entry, &again), elen);
+    ck_assert(!memcmp(again, e, elen)); /* rewritten as it was */
+    free(again);
+
+    /* every header field and the length are checked: each change is ignored and rebuilt */
+    const size_t fields[] = {0, 7, 8, 16, 24, 32, 40, 48, 52, 56};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        memcpy(forged, e, elen);
+        forged[fields[k]] ^= 0x10;
+        write_bytes(entry, forged, elen);
+        load_matches(src, &want, entry, "corrupt header");
+        ck_assert_uint_eq(file_bytes(entry, &again), elen);
+        ck_assert_msg(!memcmp(again, e, elen), "header byte %zu: not rebuilt", fields[k]);
+        free(again);
+    }
+    write_bytes(entry, e, elen - 3); /* truncated */
+    load_matches(src, &want, entry, "truncated");
+    write_bytes(entry, e, 20); /* shorter than a header */
+    load_matches(src, &want, entry, "short");
+    memcpy(forged, e, elen);
+    write_bytes(entry, forged, elen);
+    FILE *f = fopen(entry, "ab");
+    fputc(0, f); /* one byte too many */
+    fclose(f);
+    load_matches(src, &want, entry, "long");
+    ck_assert_uint_eq(file_bytes(entry, &again), elen);
+    free(again);
+
+    /* stale: the source changes (new mtime): the entry is rebuilt with the new stamp */
+    struct timespec times[2] = {{.tv_sec = 1000000000, .tv_nsec = 0}, {.tv_sec = 1000000000, .tv_nsec = 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, src, times, 0), 0);
+    load_matches(src, &want, entry, "stale");
+    ck_assert_uint_eq(file_bytes(entry, &again), elen);
+    int64_t stamp;
+    memcpy(&stamp, again + 16, 8);
+    ck_assert_int_eq(stamp, 1000000000);
+    free(again);
+
+    /* off: nothing read or written */
+    remove(entry);
+    setenv("TG_DATA_CACHE", "0", 1);
+    ck_assert_int_eq(tg_data_cache_path(src, entry, sizeof entry), -1);
+    ck_assert_int_eq(tg_idx_load(src, &got, err, sizeof err), TG_OK);
+    tg_idx_free(&got);
+    unsetenv("TG_DATA_CACHE");
+    ck_assert_int_eq(tg_data_cache_path(src, entry, sizeof entry), 0);
+    struct stat sb;
+    ck_assert_int_ne(stat(entry, &sb), 0);
+
+    /* a raw (not gzip) IDX file is not cached */
+    char raw[300], raw_entry[PATH_MAX + 96];
+    snprintf(raw, sizeof raw, "%s/images.idx", dir);
+    copy_file("tests/data/nn_images.idx", raw);
+    ck_assert_int_eq(tg_idx_load(raw, &got, err, sizeof err), TG_OK);
+    tg_idx_free(&got);
+    ck_assert_int_eq(tg_data_cache_path(raw, raw_entry, sizeof raw_entry), 0);
+    ck_assert_int_ne(stat(raw_entry, &sb), 0);
+
+    free(e), free(forged);
+    tg_idx_free(&want);
+    remove(raw), remove(src), remove(entry), rmdir(cache), rmdir(dir);
+    unsetenv("TG_DATA_CACHE_DIR");
+}
+END_TEST
+
+START_TEST(decoded_cache_checksum_sees_every_byte)
+{
+    uint8_t buf[77];
+    for (int i = 0; i < 77; i++) buf[i] = (uint8_t)(i * 37);
+    const uint64_t base = tg_data_cache_checksum(buf, sizeof buf);
+    ck_assert(tg_data_cache_checksum(buf, sizeof buf - 1) != base); /* the length counts */
+    for (int i = 0; i < 77; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (uint8_t)(1 << bit);
+            ck_assert_msg(tg_data_cache_checksum(buf, sizeof buf) != base, "byte %d bit %d unseen", i, bit);
+            buf[i] ^= (uint8_t)(1 << bit);
+        }
+}
+END_TEST
+
 Suite *suite_data(void)
 {
     Suite *s = suite_create("data");
@@ -458,6 +631,8 @@ Suite *suite_data(void)
     tcase_add_test(tc, npy_pairs);
     tcase_add_test(tc, split_keeps_every_sample);
     tcase_add_test(tc, per_channel_statistics);
+    tcase_add_test(tc, decoded_cache_used_checked_and_rebuilt);
+    tcase_add_test(tc, decoded_cache_checksum_sees_every_byte);
     suite_add_tcase(s, tc);
     return s;
 }

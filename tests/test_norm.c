@@ -415,6 +415,92 @@ START_TEST(results_do_not_depend_on_thread_count)
 }
 END_TEST
 
+/* Layer norm over 700 rows of 37 (three blocks of the backward's dγ/dβ partials, odd width) against
+ * the formulas in double: dx, dγ, dβ, the same bits for 1, 2 and 3 threads; and the input's
+ * gradient written fresh (x an intermediate) equals the one added into a leaf's zeros. */
+enum { LN_ROWS = 700, LN_D = 37, LN_N = LN_ROWS * LN_D };
+START_TEST(layer_norm_backward_blocks_match_reference)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = rand_t(2, (int[]){LN_ROWS, LN_D}, 91, -3, 2);
+    tg_tensor *w = vec(LN_D, 0.5, 2, 92), *b = vec(LN_D, -1, 1, 93);
+    tg_tensor *dy = rand_t(2, (int[]){LN_ROWS, LN_D}, 94, -1, 1);
+    tg_tensor *one = tt_tensorv((double[]){1}, 1, (int64_t)1);
+    x->requires_grad = w->requires_grad = b->requires_grad = true;
+    tg_norm_attr ln = defaults(TG_OP_LAYER_NORM);
+    ln.normalized_shape = (tg_ints){.n = 1, .v = {LN_D}};
+    double *want_dx = calloc(LN_N, sizeof *want_dx), want_dw[LN_D] = {0}, want_db[LN_D] = {0};
+    for (int r = 0; r < LN_ROWS; r++) {
+        const tg_real *xr = x->data + r * LN_D, *g = dy->data + r * LN_D;
+        double mean = 0, var = 0, s1 = 0, s2 = 0;
+        for (int i = 0; i < LN_D; i++) mean += xr[i] / (double)LN_D;
+        for (int i = 0; i < LN_D; i++) var += (xr[i] - mean) * (xr[i] - mean) / LN_D;
+        double rs = 1 / sqrt(var + EPS);
+        for (int i = 0; i < LN_D; i++) {
+            double xh = (xr[i] - mean) * rs, dxh = g[i] * (double)w->data[i];
+            s1 += dxh, s2 += dxh * xh;
+            want_dw[i] += g[i] * xh, want_db[i] += g[i];
+        }
+        for (int i = 0; i < LN_D; i++) {
+            double xh = (xr[i] - mean) * rs;
+            want_dx[r * LN_D + i] = rs * (g[i] * (double)w->data[i] - s1 / LN_D - xh * s2 / LN_D);
+        }
+    }
+    tg_real *first = malloc(sizeof(tg_real) * (LN_N + 2 * LN_D));
+    for (int threads = 1; threads <= 3; threads++)
+        for (int fresh = 0; fresh < 2; fresh++) {
+            tg_set_threads(threads);
+            tg_tape_reset(t);
+            tg_tensor_zero_grad(x), tg_tensor_zero_grad(w), tg_tensor_zero_grad(b);
+            /* fresh: x*1 is an intermediate, whose gradient layer norm writes */
+            tg_tensor *y = tg_layer_norm(t, fresh ? tg_mul(t, x, one) : x, w, b, &ln);
+            ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+            tt_assert_close(x->grad, want_dx, LN_N, TT_DOUBLE ? 1e-10 : 1e-4);
+            tt_assert_close(w->grad, want_dw, LN_D, TT_DOUBLE ? 1e-10 : 1e-4);
+            tt_assert_close(b->grad, want_db, LN_D, TT_DOUBLE ? 1e-10 : 1e-4);
+            if (threads == 1 && !fresh) {
+                memcpy(first, x->grad, sizeof(tg_real) * LN_N);
+                memcpy(first + LN_N, w->grad, sizeof(tg_real) * LN_D);
+                memcpy(first + LN_N + LN_D, b->grad, sizeof(tg_real) * LN_D);
+            } else {
+                ck_assert(!memcmp(first, x->grad, sizeof(tg_real) * LN_N));
+                ck_assert(!memcmp(first + LN_N, w->grad, sizeof(tg_real) * LN_D));
+                ck_assert(!memcmp(first + LN_N + LN_D, b->grad, sizeof(tg_real) * LN_D));
+            }
+        }
+    tg_set_threads(1);
+    free(first), free(want_dx);
+}
+END_TEST
+
+/* batch norm (training and eval) with x an intermediate, whose gradient is written fresh, gives
+ * the same bits as with x a leaf, whose zeroed gradient is added to */
+START_TEST(batch_norm_fresh_gradient_matches_accumulated)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = rand_t(4, (int[]){3, 5, 7, 6}, 95, -2, 2);
+    tg_tensor *rm = vec(5, -0.1, 0.1, 96), *rv = vec(5, 0.5, 1.5, 97), *w = vec(5, 0.5, 2, 98);
+    tg_tensor *one = tt_tensorv((double[]){1}, 1, (int64_t)1);
+    tg_tensor *dy = rand_t(4, (int[]){3, 5, 7, 6}, 99, -1, 1);
+    x->requires_grad = true;
+    tg_real leaf[630];
+    for (int training = 0; training < 2; training++) {
+        tg_norm_attr bn = defaults(TG_OP_BATCH_NORM);
+        bn.training = training;
+        for (int fresh = 0; fresh < 2; fresh++) {
+            tg_tape_reset(t);
+            tg_tensor_zero_grad(x);
+            tg_tensor *in = fresh ? tg_mul(t, x, one) : x;
+            tg_tensor *y = training ? tg_batch_norm(t, in, NULL, NULL, w, NULL, &bn)
+                                    : tg_batch_norm(t, in, rm, rv, w, NULL, &bn);
+            ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+            if (!fresh) memcpy(leaf, x->grad, sizeof leaf);
+            else ck_assert(!memcmp(leaf, x->grad, sizeof leaf));
+        }
+    }
+}
+END_TEST
+
 /* ---- folding ---- */
 
 START_TEST(fold_into_linear_and_conv)
@@ -538,6 +624,8 @@ Suite *suite_norm(void)
     tcase_add_test(tc, batch_norm_values_running_stats_and_backward);
     tcase_add_test(tc, batch_norm_2d_input_without_affine);
     tcase_add_test(tc, layer_norm_values);
+    tcase_add_test(tc, layer_norm_backward_blocks_match_reference);
+    tcase_add_test(tc, batch_norm_fresh_gradient_matches_accumulated);
     tcase_add_test(tc, instance_group_frn_tlu_values);
     suite_add_tcase(s, tc);
     tc = tt_tcase("gradcheck");

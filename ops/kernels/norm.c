@@ -18,7 +18,7 @@
 
 int64_t tg_norm_backward_scratch(const tg_norm_view *v)
 {
-    return elementwise(v) ? 2 * v->affine_n : 2 * runs_of(v);
+    return elementwise(v) ? 2 * v->inner * ew_blocks(v) : 2 * runs_of(v);
 }
 
 /* The AVX-512 build where the CPU has it (as im2col.c picks its split loops). */
@@ -47,14 +47,14 @@ void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const doubl
 
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
-                             bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
+                             bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch)
 {
 #if defined(__x86_64__)
     if (tg_cpu_has_avx512()) {
-        norm_backward_avx512(v, x, dy, mean, rstd, gamma, batch_stats, dx, dgamma, dbeta, scratch);
+        norm_backward_avx512(v, x, dy, mean, rstd, gamma, batch_stats, dx, accumulate, dgamma, dbeta, scratch);
         return;
     }
 #endif
-    norm_backward_base(v, x, dy, mean, rstd, gamma, batch_stats, dx, dgamma, dbeta, scratch);
+    norm_backward_base(v, x, dy, mean, rstd, gamma, batch_stats, dx, accumulate, dgamma, dbeta, scratch);
 }

@@ -34,8 +34,9 @@ typedef struct tg_norm_view {
     bool center;        /* subtract the mean (false for FRN: mean square, no centering) */
 } tg_norm_view;
 
-/* Doubles of scratch tg_norm_kernel_backward needs: two per affine run, or two per affine index
- * for layer norm's elementwise affine (runs of 1 with one full period per statistic). */
+/* Doubles of scratch tg_norm_kernel_backward needs: two per affine run, or, for layer norm's
+ * elementwise affine (runs of 1 with one full period per statistic), two per affine index for each
+ * block of 256 rows (dγ, dβ partials summed in block order: the same whatever the thread split). */
 int64_t tg_norm_backward_scratch(const tg_norm_view *v);
 
 /* mean[k] and biased var[k] (mean square when !center; then mean[k] = 0) for every statistic. */
@@ -49,10 +50,11 @@ void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const doubl
  *   batch_stats: dx += rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))   (no mean(dx̂) term when !center)
  *   otherwise (statistics are constants, eval mode): dx += rstd·dx̂
  *   dγ[a] += Σ dy·x̂, dβ[a] += Σ dy over the runs using index a.
+ * Without accumulate dx is written (dx = ..., a fresh gradient) instead of added to.
  * dx, dgamma, dbeta may each be NULL. scratch: tg_norm_backward_scratch(v) doubles. */
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
-                             bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
+                             bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch);
 
 #if defined(__x86_64__)
@@ -62,8 +64,8 @@ void norm_stats_avx512(const tg_norm_view *v, const tg_real *x, double *mean, do
 void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *mean, const double *rstd,
                          const tg_real *gamma, const tg_real *beta, tg_real *y);
 void norm_backward_avx512(const tg_norm_view *v, const tg_real *x, const tg_real *dy, const double *mean,
-                          const double *rstd, const tg_real *gamma, bool batch_stats, tg_real *dx, tg_real *dgamma,
-                          tg_real *dbeta, double *scratch);
+                          const double *rstd, const tg_real *gamma, bool batch_stats, tg_real *dx, bool accumulate,
+                          tg_real *dgamma, tg_real *dbeta, double *scratch);
 #endif
 
 #endif

@@ -6,17 +6,39 @@
  * in the last bit. */
 #include "norm.h"
 
+#include <string.h>
+
 #include "parallel.h"
 
 enum { LANES = 16, BLOCK = 16 * LANES };
-/* The lane statements written out with constant indices: the compiler then keeps the partial
- * sums in vector registers (a loop over the lanes would keep them in memory). */
-#define EACH_LANE(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
+/* Layer norm's elementwise-affine backward sums dγ, dβ over rows in blocks of this many rows (one
+ * double partial per block and column, merged in block order): the sums ride along the dx pass
+ * instead of a second trip through x and dy, and the blocks, not the threads, fix the order. */
+enum { EW_ROWS_PER_BLOCK = 256 };
+/* LANES partial sums as one value of the compiler's vector extension: they stay in vector registers
+ * whatever the compiler's cost model thinks (the constant-index lane statements this replaces came
+ * out as scalar loads and a serial chain of 16 double adds per row: rows of 64, as layer norm's,
+ * spent most of their time there). */
+typedef tg_real lanes __attribute__((vector_size(LANES * sizeof(tg_real))));
+/* v = LANES values from p (a macro, not a function: vectors passed by value would tie the baseline
+ * build's ABI to AVX-512) */
+#define LOAD_LANES(v, p) memcpy(&(v), (p), sizeof(lanes))
+/* Σ of the lanes in double, as a tree (the same terms the serial sum added, 4 levels deep) */
+static inline double lanes_total(const lanes *a)
+{
+    double s[LANES / 2];
+    for (int l = 0; l < LANES / 2; l++) s[l] = (double)(*a)[l] + (double)(*a)[l + LANES / 2];
+    for (int w = LANES / 4; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0];
+}
 
 static int64_t runs_of(const tg_norm_view *v)
 {
     return v->affine_run > 0 ? v->outer * v->stats * (v->inner / v->affine_run) : 0;
 }
+
+static int64_t ew_blocks(const tg_norm_view *v) { return (v->stats + EW_ROWS_PER_BLOCK - 1) / EW_ROWS_PER_BLOCK; }
 
 /* Layer norm's elementwise affine: every row is one full period of weight/bias. Such rows take
  * the vector paths below instead of one-element runs. */
@@ -31,13 +53,15 @@ static double sum_shifted(const tg_real *x, int64_t n, tg_real shift)
     double total = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real acc[LANES] = {0};
+        lanes acc = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_SHIFTED(l) acc[l] += x[i + l] - shift;
-        for (; i < end; i += LANES) { EACH_LANE(ADD_SHIFTED) }
-#undef ADD_SHIFTED
-        for (int l = 0; l < LANES; l++) total += acc[l];
+        for (; i < end; i += LANES) {
+            lanes v;
+            LOAD_LANES(v, x + i);
+            acc += v - shift;
+        }
+        total += lanes_total(&acc);
     }
     for (; i < n; i++) total += x[i] - shift;
     return total;
@@ -49,13 +73,16 @@ static double sum_sq_centered(const tg_real *x, int64_t n, tg_real hi, tg_real l
     double total = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real acc[LANES] = {0};
+        lanes acc = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_SQUARE(l) acc[l] += ((x[i + l] - hi) - lo) * ((x[i + l] - hi) - lo);
-        for (; i < end; i += LANES) { EACH_LANE(ADD_SQUARE) }
-#undef ADD_SQUARE
-        for (int l = 0; l < LANES; l++) total += acc[l];
+        for (; i < end; i += LANES) {
+            lanes c;
+            LOAD_LANES(c, x + i);
+            c = (c - hi) - lo;
+            acc += c * c;
+        }
+        total += lanes_total(&acc);
     }
     for (; i < n; i++) {
         double c = (double)((x[i] - hi) - lo);
@@ -71,13 +98,17 @@ static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real 
     double t1 = 0, t2 = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real a1[LANES] = {0}, a2[LANES] = {0};
+        lanes a1 = {0}, a2 = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_DY(l) a1[l] += dy[i + l], a2[l] += dy[i + l] * ((x[i + l] - hi) - lo);
-        for (; i < end; i += LANES) { EACH_LANE(ADD_DY) }
-#undef ADD_DY
-        for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
+        for (; i < end; i += LANES) {
+            lanes g, xv;
+            LOAD_LANES(g, dy + i);
+            LOAD_LANES(xv, x + i);
+            a1 += g;
+            a2 += g * ((xv - hi) - lo);
+        }
+        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
     }
     for (; i < n; i++) {
         t1 += dy[i];
@@ -97,19 +128,22 @@ static void affine_row(const tg_real *restrict x, tg_real *restrict y, int64_t n
     for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * scale + shift;
 }
 
+/* dx += v, or dx = v without accumulate (a fresh gradient: written, never read) */
+#define DX_STORE(at, v) (dx[at] = accumulate ? dx[at] + (v) : (v))
+
 /* dx += scale·dy − minus − ((x − hi) − lo)·slope; x NULL (eval: constant statistics): dx += scale·dy,
  * so a NaN or Inf in x does not reach dx through a zero slope (PyTorch's eval backward ignores x) */
 static void dx_row(const tg_real *restrict x, const tg_real *restrict dy, tg_real *restrict dx, int64_t n,
-                   tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope)
+                   tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope, bool accumulate)
 {
     int64_t i = 0;
     if (!x) {
-        for (; i < n; i++) dx[i] += scale * dy[i];
+        for (; i < n; i++) DX_STORE(i, scale * dy[i]);
         return;
     }
     for (; n - i >= LANES; i += LANES)
-        for (int l = 0; l < LANES; l++) dx[i + l] += scale * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
-    for (; i < n; i++) dx[i] += scale * dy[i] - minus - ((x[i] - hi) - lo) * slope;
+        for (int l = 0; l < LANES; l++) DX_STORE(i + l, scale * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope);
+    for (; i < n; i++) DX_STORE(i, scale * dy[i] - minus - ((x[i] - hi) - lo) * slope);
 }
 
 /* y = ((x − hi) − lo)·r·γ + β with per-element γ, β (either may be NULL) */
@@ -130,13 +164,19 @@ static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *ga
     double t1 = 0, t2 = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
-        tg_real a1[LANES] = {0}, a2[LANES] = {0};
+        lanes a1 = {0}, a2 = {0};
         int64_t len = (n - i) / LANES * LANES;
         int64_t end = i + (len < BLOCK ? len : BLOCK);
-#define ADD_GDY(l) a1[l] += gamma[i + l] * dy[i + l], a2[l] += gamma[i + l] * dy[i + l] * ((x[i + l] - hi) - lo);
-        for (; i < end; i += LANES) { EACH_LANE(ADD_GDY) }
-#undef ADD_GDY
-        for (int l = 0; l < LANES; l++) t1 += a1[l], t2 += a2[l];
+        for (; i < end; i += LANES) {
+            lanes gm, g, xv;
+            LOAD_LANES(gm, gamma + i);
+            LOAD_LANES(g, dy + i);
+            LOAD_LANES(xv, x + i);
+            g = gm * g;
+            a1 += g;
+            a2 += g * ((xv - hi) - lo);
+        }
+        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
     }
     for (; i < n; i++) {
         double g = (double)gamma[i] * (double)dy[i];
@@ -150,18 +190,34 @@ static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *ga
 /* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ; x NULL: dx += r·γ·dy (as dx_row) */
 static void dx_row_vec(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
                        tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus,
-                       tg_real slope)
+                       tg_real slope, bool accumulate)
 {
     int64_t i = 0;
     if (!x) {
-        for (; i < n; i++) dx[i] += r * gamma[i] * dy[i];
+        for (; i < n; i++) DX_STORE(i, r * gamma[i] * dy[i]);
         return;
     }
     for (; n - i >= LANES; i += LANES)
         for (int l = 0; l < LANES; l++)
-            dx[i + l] += r * gamma[i + l] * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope;
-    for (; i < n; i++) dx[i] += r * gamma[i] * dy[i] - minus - ((x[i] - hi) - lo) * slope;
+            DX_STORE(i + l, r * gamma[i + l] * dy[i + l] - minus - ((x[i + l] - hi) - lo) * slope);
+    for (; i < n; i++) DX_STORE(i, r * gamma[i] * dy[i] - minus - ((x[i] - hi) - lo) * slope);
 }
+
+/* Σ over a block's rows, per column: sums[i] += dy·x̂, sums[d + i] += dy (x̂ = ((x − hi) − lo)·r);
+ * each term in double, as the row-by-row loop it replaces */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's -O2 cost model leaves this float-to-double loop scalar; clang vectorises it at -O2 */
+__attribute__((optimize("vect-cost-model=dynamic")))
+#endif
+static void affine_sums_row(const tg_real *restrict x, const tg_real *restrict dy, int64_t d, tg_real hi,
+                            tg_real lo, double r, double *restrict sums)
+{
+    for (int64_t i = 0; i < d; i++) {
+        sums[i] += (double)dy[i] * (double)((x[i] - hi) - lo) * r;
+        sums[d + i] += dy[i];
+    }
+}
+#undef DX_STORE
 
 static void split(double m, tg_real *hi, tg_real *lo)
 {
@@ -268,10 +324,48 @@ typedef struct backward_ctx {
     const tg_norm_view *v;
     const tg_real *x, *dy, *gamma;
     const double *mean, *rstd;
-    bool batch_stats, need_sums, ew;
+    bool batch_stats, need_sums, accumulate, affine_sums;
     tg_real *dx;
-    double *run_sums;
+    double *run_sums; /* elementwise affine: 2·inner sums per block of rows */
 } backward_ctx;
+
+/* Layer norm's elementwise affine, rows of blocks b0..b1: dx row by row, and the block's dγ, dβ
+ * partials while the row is in cache. */
+static void backward_ew_blocks(void *arg, int64_t b0, int64_t b1)
+{
+    const backward_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    const int64_t d = v->inner;
+    const double m = (double)(v->outer * v->inner);
+    for (int64_t b = b0; b < b1; b++) {
+        double *sums = c->affine_sums ? c->run_sums + 2 * d * b : NULL;
+        if (sums)
+            for (int64_t i = 0; i < 2 * d; i++) sums[i] = 0;
+        const int64_t k_end = (b + 1) * EW_ROWS_PER_BLOCK < v->stats ? (b + 1) * EW_ROWS_PER_BLOCK : v->stats;
+        for (int64_t k = b * EW_ROWS_PER_BLOCK; k < k_end; k++) {
+            tg_real hi, lo;
+            split(c->mean[k], &hi, &lo);
+            const double r = c->rstd[k];
+            const tg_real *xr = c->x + k * d, *dyr = c->dy + k * d;
+            if (sums) affine_sums_row(xr, dyr, d, hi, lo, r, sums);
+            if (!c->dx) continue;
+            double s1 = 0, s2 = 0;
+            if (c->batch_stats) {
+                if (c->gamma) sum_gdy_gdyxc(xr, dyr, c->gamma, d, hi, lo, &s1, &s2);
+                else sum_dy_dyxc(xr, dyr, d, hi, lo, &s1, &s2);
+            }
+            tg_real minus = 0, slope = 0;
+            if (c->batch_stats && m > 0) {
+                minus = v->center ? (tg_real)(r * s1 / m) : 0;
+                slope = (tg_real)(r * r * r * s2 / m);
+            }
+            const tg_real *x_term = c->batch_stats ? xr : NULL;
+            tg_real *dxr = c->dx + k * d;
+            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, dxr, d, hi, lo, (tg_real)r, minus, slope, c->accumulate);
+            else dx_row(x_term, dyr, dxr, d, hi, lo, (tg_real)r, minus, slope, c->accumulate);
+        }
+    }
+}
 
 static void backward_range(void *arg, int64_t k0, int64_t k1)
 {
@@ -283,25 +377,6 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
         tg_real hi, lo;
         split(c->mean[k], &hi, &lo);
         double r = c->rstd[k];
-        if (c->ew) {
-            const tg_real *xr = c->x + k * v->inner, *dyr = c->dy + k * v->inner;
-            double s1 = 0, s2 = 0;
-            if (c->batch_stats && c->dx) {
-                if (c->gamma) sum_gdy_gdyxc(xr, dyr, c->gamma, v->inner, hi, lo, &s1, &s2);
-                else sum_dy_dyxc(xr, dyr, v->inner, hi, lo, &s1, &s2);
-            }
-            if (!c->dx) continue;
-            tg_real minus = 0, slope = 0;
-            if (c->batch_stats && m > 0) {
-                minus = v->center ? (tg_real)(r * s1 / m) : 0;
-                slope = (tg_real)(r * r * r * s2 / m);
-            }
-            const tg_real *x_term = c->batch_stats ? xr : NULL;
-            tg_real *dxr = c->dx + k * v->inner;
-            if (c->gamma) dx_row_vec(x_term, dyr, c->gamma, dxr, v->inner, hi, lo, (tg_real)r, minus, slope);
-            else dx_row(x_term, dyr, dxr, v->inner, hi, lo, (tg_real)r, minus, slope);
-            continue;
-        }
         /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
         double sum_dxhat = 0, sum_dxhat_xhat = 0;
         if (c->need_sums)
@@ -331,7 +406,7 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
                 int64_t idx = row / run + j;
                 tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
                 dx_row(c->batch_stats ? c->x + row + j * run : NULL, c->dy + row + j * run, c->dx + row + j * run,
-                       run, hi, lo, scale, minus, slope);
+                       run, hi, lo, scale, minus, slope, c->accumulate);
             }
         }
     }
@@ -339,34 +414,30 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
 
 void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
-                             bool batch_stats, tg_real *dx, tg_real *dgamma, tg_real *dbeta,
+                             bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch)
 {
     double *run_sums = scratch;
-    bool need_sums = (batch_stats && dx) || dgamma || dbeta, ew = elementwise(v);
-    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, ew, dx, scratch};
-    tg_parallel_for(v->stats, backward_range, &c);
-    if (!dgamma && !dbeta) return;
-    if (ew) { /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy, row by row in double */
-        int64_t d = v->inner;
-        double *sum_dyxhat = scratch, *sum_dy = scratch + d;
-        for (int64_t i = 0; i < 2 * d; i++) scratch[i] = 0;
-        for (int64_t k = 0; k < v->stats; k++) {
-            tg_real hi, lo;
-            split(mean[k], &hi, &lo);
-            double r = rstd[k];
-            const tg_real *xr = x + k * d, *dyr = dy + k * d;
-            for (int64_t i = 0; i < d; i++) {
-                sum_dyxhat[i] += (double)dyr[i] * (double)((xr[i] - hi) - lo) * r;
-                sum_dy[i] += dyr[i];
-            }
-        }
+    bool need_sums = (batch_stats && dx) || dgamma || dbeta;
+    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, accumulate, dgamma || dbeta, dx, scratch};
+    if (elementwise(v)) {
+        /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy: block partials, then summed in block order */
+        const int64_t d = v->inner, blocks = ew_blocks(v);
+        tg_parallel_for(blocks, backward_ew_blocks, &c);
+        if (!c.affine_sums) return;
         for (int64_t i = 0; i < d; i++) {
-            if (dgamma) dgamma[i] += (tg_real)sum_dyxhat[i];
-            if (dbeta) dbeta[i] += (tg_real)sum_dy[i];
+            double sum_dyxhat = 0, sum_dy = 0;
+            for (int64_t b = 0; b < blocks; b++) {
+                sum_dyxhat += scratch[2 * d * b + i];
+                sum_dy += scratch[2 * d * b + d + i];
+            }
+            if (dgamma) dgamma[i] += (tg_real)sum_dyxhat;
+            if (dbeta) dbeta[i] += (tg_real)sum_dy;
         }
         return;
     }
+    tg_parallel_for(v->stats, backward_range, &c);
+    if (!dgamma && !dbeta) return;
     /* in run order, serially: the same sums whatever the thread split */
     int64_t runs = runs_of(v);
     for (int64_t idx = 0; idx < runs; idx++) {

@@ -1,0 +1,64 @@
+/* ops/kernels/elementwise.h — the vectorised elementwise kernels behind relu, leaky_relu, add, sub,
+ * mul, div, dropout and their backward: one family of functions over plain arrays, built for
+ * AVX-512, AVX2 and portable C from one template (elementwise_impl.h) and chosen at run time
+ * (TG_ELEMENTWISE_KERNEL=avx512|avx2|portable forces one, as TG_GEMM_KERNEL does for the GEMM).
+ *
+ * Every kernel works on n consecutive elements starting at the pointers it is given, so a caller
+ * splits [0, numel) into sub-ranges [begin, end) by offsetting the pointers (threads, broadcast
+ * rows). Kernels never allocate and never write their inputs. The values are the scalar
+ * definitions' exactly (IEEE operations lane by lane, no contraction into FMA, NaN kept where the
+ * scalar rule keeps it), whichever variant runs.
+ *
+ *   const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
+ *   k->unary(TG_EW_RELU, 0, x + begin, y + begin, end - begin);
+ *   k->unary_backward(TG_EW_RELU, 0, x, dy, dx, n, accumulate);  // dx += or dx =
+ */
+#ifndef TG_KERNELS_ELEMENTWISE_H
+#define TG_KERNELS_ELEMENTWISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../graph/tensor.h"
+
+/* y = f(x; p) and its backward, dx = f'(x; p)·dy (a selection where the slope is 0 or 1):
+ *   RELU        y = x <= 0 ? 0 : x      (NaN stays NaN)   dx = x <= 0 ? 0 : dy (a NaN dy stays out)
+ *   LEAKY_RELU  y = x > 0 ? x : p·x                       dx = x > 0 ? dy : p·dy */
+typedef enum tg_ew_unary { TG_EW_RELU, TG_EW_LEAKY_RELU, TG_EW_UNARY_COUNT } tg_ew_unary;
+
+/* y = a ∘ b; an operand marked scalar is the one value a[0] (or b[0]) for every element. */
+typedef enum tg_ew_binary { TG_EW_ADD, TG_EW_SUB, TG_EW_MUL, TG_EW_DIV, TG_EW_BINARY_COUNT } tg_ew_binary;
+
+typedef struct tg_elementwise_kernel {
+    const char *name;
+    /* y[i] = f(x[i]; p), i < n */
+    void (*unary)(tg_ew_unary op, tg_real p, const tg_real *x, tg_real *y, int64_t n);
+    /* dx[i] = (accumulate ? dx[i] : 0) + f'(x[i]; p)·dy[i]; without accumulate dx is only written */
+    void (*unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x, const tg_real *dy, tg_real *dx, int64_t n,
+                           bool accumulate);
+    /* y[i] = a[i or 0] ∘ b[i or 0] */
+    void (*binary)(tg_ew_binary op, const tg_real *a, bool a_scalar, const tg_real *b, bool b_scalar, tg_real *y,
+                   int64_t n);
+    /* the gradient of operand `which` (0: a, 1: b), element by element (neither operand's gradient is
+     * a sum over a broadcast here: dx has n elements):
+     *   add: dy, dy   sub: dy, −dy   mul: dy·b, dy·a   div: dy/b, −dy·a/(b·b)
+     * dx[i] = (accumulate ? dx[i] : 0) + that */
+    void (*binary_backward)(tg_ew_binary op, int which, const tg_real *a, bool a_scalar, const tg_real *b,
+                            bool b_scalar, const tg_real *dy, tg_real *dx, int64_t n, bool accumulate);
+} tg_elementwise_kernel;
+
+/* The variant in use (the best this CPU runs, unless TG_ELEMENTWISE_KERNEL names another). */
+const tg_elementwise_kernel *tg_elementwise_kernel_get(void);
+/* Uses the variant called name ("avx512", "avx2", "portable"; NULL: the best) from now on; 0, or -1
+ * when unknown or not runnable here (tests and benches compare the variants). */
+int tg_elementwise_set_kernel(const char *name);
+const char *tg_elementwise_kernel_name(void);
+
+/* The variants (elementwise_avx512.c / _avx2.c exist only on x86-64 builds). */
+extern const tg_elementwise_kernel tg_elementwise_kernel_portable;
+#if defined(__x86_64__)
+extern const tg_elementwise_kernel tg_elementwise_kernel_avx512;
+extern const tg_elementwise_kernel tg_elementwise_kernel_avx2;
+#endif
+
+#endif

@@ -1,0 +1,242 @@
+/* ops/kernels/elementwise_impl.h — the elementwise kernels (elementwise.h) written once over a
+ * vector of EW_VBYTES bytes with the compiler's vector extension (GCC and clang): each variant file
+ * defines EW_VBYTES and EW_NAME(name), includes this header, and gets the kernels for its
+ * instruction set (64 bytes: AVX-512, 32: AVX2, 16: SSE2 or whatever the target lowers it to).
+ *
+ * A ragged end is loaded into a zero-filled vector and stored back element by element, so the
+ * whole row runs the same lane arithmetic: every lane is one IEEE operation on one element, as the
+ * scalar definition. Selections (relu) are bit masks from IEEE comparisons, which are false for
+ * NaN, so a NaN x keeps its value where the rule keeps x.
+ */
+#include <string.h>
+
+#include "elementwise.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* a·b + c stays two roundings, as the scalar rule (GCC's ISO mode: off) */
+#endif
+
+#ifdef TG_REAL_DOUBLE
+typedef int64_t ew_lane_bits;
+#else
+typedef int32_t ew_lane_bits;
+#endif
+typedef tg_real vreal __attribute__((vector_size(EW_VBYTES)));
+typedef ew_lane_bits vmask __attribute__((vector_size(EW_VBYTES)));
+enum { VL = EW_VBYTES / (int)sizeof(tg_real) };
+
+static inline vreal load(const tg_real *p)
+{
+    vreal v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void store(tg_real *p, vreal v) { memcpy(p, &v, sizeof v); }
+/* The first n < VL elements, the other lanes 0. */
+static inline vreal load_part(const tg_real *p, int64_t n)
+{
+    vreal v = {0};
+    memcpy(&v, p, (size_t)n * sizeof(tg_real));
+    return v;
+}
+static inline void store_part(tg_real *p, vreal v, int64_t n) { memcpy(p, &v, (size_t)n * sizeof(tg_real)); }
+/* every lane s (a loop, not 0 + s, which would turn −0 into +0) */
+static inline vreal splat(tg_real s)
+{
+    vreal v;
+    for (int l = 0; l < VL; l++) v[l] = s;
+    return v;
+}
+/* m ? a : b lane by lane (m all ones or all zeros per lane) */
+static inline vreal select(vmask m, vreal a, vreal b) { return (vreal)(((vmask)a & m) | ((vmask)b & ~m)); }
+
+/* ---- the loops: BODY(off, count, ...) for whole vectors, then the ragged end ----
+ * LOAD_OPERAND gives operand p at element i: a broadcast scalar or the vector at i. */
+#define LOAD_OPERAND(p, scalar, i, n) ((scalar) ? splat((p)[0]) : (n) == VL ? load((p) + (i)) : load_part((p) + (i), (n)))
+#define LOAD_AT(p, i, n) ((n) == VL ? load((p) + (i)) : load_part((p) + (i), (n)))
+#define STORE_AT(p, i, n, v)                             \
+    do {                                                 \
+        if ((n) == VL) store((p) + (i), (v));            \
+        else store_part((p) + (i), (v), (n));            \
+    } while (0)
+#define FOR_VECTORS(n, BODY)                                             \
+    do {                                                                 \
+        int64_t i_ = 0;                                                  \
+        for (; i_ + VL <= (n); i_ += VL) BODY(i_, VL);                   \
+        if (i_ < (n)) BODY(i_, (n) - i_);                                \
+    } while (0)
+
+/* ---- unary ---- */
+
+static inline vreal unary_value(tg_ew_unary op, vreal x, vreal p)
+{
+    const vreal zero = {0};
+    switch (op) {
+    case TG_EW_RELU: return select(x <= zero, zero, x);
+    case TG_EW_LEAKY_RELU: return select(x > zero, x, p * x);
+    case TG_EW_UNARY_COUNT: break;
+    }
+    return x;
+}
+
+static inline vreal unary_grad(tg_ew_unary op, vreal x, vreal dy, vreal p)
+{
+    const vreal zero = {0};
+    switch (op) {
+    case TG_EW_RELU: return select(x <= zero, zero, dy);
+    case TG_EW_LEAKY_RELU: return select(x > zero, dy, p * dy);
+    case TG_EW_UNARY_COUNT: break;
+    }
+    return dy;
+}
+
+/* One loop per op (the switch resolved outside it), so each loop body is a few vector instructions. */
+static void EW_NAME(unary)(tg_ew_unary op, tg_real p, const tg_real *x, tg_real *y, int64_t n)
+{
+    const vreal pv = splat(p);
+#define UNARY_BODY(OP) FOR_VECTORS(n, UNARY_STEP_##OP)
+#define UNARY_STEP(i, cnt, OP) STORE_AT(y, i, cnt, unary_value(OP, LOAD_AT(x, i, cnt), pv))
+#define UNARY_STEP_RELU(i, cnt) UNARY_STEP(i, cnt, TG_EW_RELU)
+#define UNARY_STEP_LEAKY(i, cnt) UNARY_STEP(i, cnt, TG_EW_LEAKY_RELU)
+    switch (op) {
+    case TG_EW_RELU: UNARY_BODY(RELU); break;
+    case TG_EW_LEAKY_RELU: UNARY_BODY(LEAKY); break;
+    case TG_EW_UNARY_COUNT: break;
+    }
+#undef UNARY_STEP_LEAKY
+#undef UNARY_STEP_RELU
+#undef UNARY_STEP
+#undef UNARY_BODY
+}
+
+static void EW_NAME(unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x, const tg_real *dy, tg_real *dx,
+                                    int64_t n, bool accumulate)
+{
+    const vreal pv = splat(p);
+#define GRAD_STEP(i, cnt, OP, ACC)                                                        \
+    do {                                                                                  \
+        vreal g_ = unary_grad(OP, LOAD_AT(x, i, cnt), LOAD_AT(dy, i, cnt), pv);           \
+        if (ACC) g_ = LOAD_AT(dx, i, cnt) + g_;                                           \
+        STORE_AT(dx, i, cnt, g_);                                                         \
+    } while (0)
+#define GRAD_RELU_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_RELU, 1)
+#define GRAD_RELU_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_RELU, 0)
+#define GRAD_LEAKY_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_LEAKY_RELU, 1)
+#define GRAD_LEAKY_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_LEAKY_RELU, 0)
+    switch (op) {
+    case TG_EW_RELU:
+        if (accumulate) FOR_VECTORS(n, GRAD_RELU_ADD);
+        else FOR_VECTORS(n, GRAD_RELU_SET);
+        break;
+    case TG_EW_LEAKY_RELU:
+        if (accumulate) FOR_VECTORS(n, GRAD_LEAKY_ADD);
+        else FOR_VECTORS(n, GRAD_LEAKY_SET);
+        break;
+    case TG_EW_UNARY_COUNT: break;
+    }
+#undef GRAD_LEAKY_SET
+#undef GRAD_LEAKY_ADD
+#undef GRAD_RELU_SET
+#undef GRAD_RELU_ADD
+#undef GRAD_STEP
+}
+
+/* ---- binary ---- */
+
+static inline vreal binary_value(tg_ew_binary op, vreal a, vreal b)
+{
+    switch (op) {
+    case TG_EW_ADD: return a + b;
+    case TG_EW_SUB: return a - b;
+    case TG_EW_MUL: return a * b;
+    case TG_EW_DIV: return a / b;
+    case TG_EW_BINARY_COUNT: break;
+    }
+    return a;
+}
+
+/* the gradient expressions of elementwise.h, in the scalar code's order of operations */
+static inline vreal binary_grad(tg_ew_binary op, int which, vreal a, vreal b, vreal g)
+{
+    switch (op) {
+    case TG_EW_ADD: return g;
+    case TG_EW_SUB: return which ? -g : g;
+    case TG_EW_MUL: return which ? g * a : g * b;
+    case TG_EW_DIV: return which ? -g * a / (b * b) : g / b;
+    case TG_EW_BINARY_COUNT: break;
+    }
+    return g;
+}
+
+static void EW_NAME(binary)(tg_ew_binary op, const tg_real *a, bool a_scalar, const tg_real *b, bool b_scalar,
+                            tg_real *y, int64_t n)
+{
+#define BIN_STEP(i, cnt, OP) \
+    STORE_AT(y, i, cnt, binary_value(OP, LOAD_OPERAND(a, a_scalar, i, cnt), LOAD_OPERAND(b, b_scalar, i, cnt)))
+#define BIN_ADD(i, cnt) BIN_STEP(i, cnt, TG_EW_ADD)
+#define BIN_SUB(i, cnt) BIN_STEP(i, cnt, TG_EW_SUB)
+#define BIN_MUL(i, cnt) BIN_STEP(i, cnt, TG_EW_MUL)
+#define BIN_DIV(i, cnt) BIN_STEP(i, cnt, TG_EW_DIV)
+    switch (op) {
+    case TG_EW_ADD: FOR_VECTORS(n, BIN_ADD); break;
+    case TG_EW_SUB: FOR_VECTORS(n, BIN_SUB); break;
+    case TG_EW_MUL: FOR_VECTORS(n, BIN_MUL); break;
+    case TG_EW_DIV: FOR_VECTORS(n, BIN_DIV); break;
+    case TG_EW_BINARY_COUNT: break;
+    }
+#undef BIN_DIV
+#undef BIN_MUL
+#undef BIN_SUB
+#undef BIN_ADD
+#undef BIN_STEP
+}
+
+static void EW_NAME(binary_backward)(tg_ew_binary op, int which, const tg_real *a, bool a_scalar, const tg_real *b,
+                                     bool b_scalar, const tg_real *dy, tg_real *dx, int64_t n, bool accumulate)
+{
+#define BGRAD_STEP(i, cnt, OP, ACC)                                                                  \
+    do {                                                                                             \
+        vreal g_ = binary_grad(OP, which, LOAD_OPERAND(a, a_scalar, i, cnt),                         \
+                               LOAD_OPERAND(b, b_scalar, i, cnt), LOAD_AT(dy, i, cnt));              \
+        if (ACC) g_ = LOAD_AT(dx, i, cnt) + g_;                                                      \
+        STORE_AT(dx, i, cnt, g_);                                                                    \
+    } while (0)
+#define BGRAD_CASE(OP)                                                            \
+    do {                                                                          \
+        if (accumulate) FOR_VECTORS(n, BGRAD_##OP##_ADD);                         \
+        else FOR_VECTORS(n, BGRAD_##OP##_SET);                                    \
+    } while (0)
+#define BGRAD_ADD_ADD(i, cnt) BGRAD_STEP(i, cnt, TG_EW_ADD, 1)
+#define BGRAD_ADD_SET(i, cnt) BGRAD_STEP(i, cnt, TG_EW_ADD, 0)
+#define BGRAD_SUB_ADD(i, cnt) BGRAD_STEP(i, cnt, TG_EW_SUB, 1)
+#define BGRAD_SUB_SET(i, cnt) BGRAD_STEP(i, cnt, TG_EW_SUB, 0)
+#define BGRAD_MUL_ADD(i, cnt) BGRAD_STEP(i, cnt, TG_EW_MUL, 1)
+#define BGRAD_MUL_SET(i, cnt) BGRAD_STEP(i, cnt, TG_EW_MUL, 0)
+#define BGRAD_DIV_ADD(i, cnt) BGRAD_STEP(i, cnt, TG_EW_DIV, 1)
+#define BGRAD_DIV_SET(i, cnt) BGRAD_STEP(i, cnt, TG_EW_DIV, 0)
+    switch (op) {
+    case TG_EW_ADD: BGRAD_CASE(ADD); break;
+    case TG_EW_SUB: BGRAD_CASE(SUB); break;
+    case TG_EW_MUL: BGRAD_CASE(MUL); break;
+    case TG_EW_DIV: BGRAD_CASE(DIV); break;
+    case TG_EW_BINARY_COUNT: break;
+    }
+#undef BGRAD_DIV_SET
+#undef BGRAD_DIV_ADD
+#undef BGRAD_MUL_SET
+#undef BGRAD_MUL_ADD
+#undef BGRAD_SUB_SET
+#undef BGRAD_SUB_ADD
+#undef BGRAD_ADD_SET
+#undef BGRAD_ADD_ADD
+#undef BGRAD_CASE
+#undef BGRAD_STEP
+}
+
+const tg_elementwise_kernel EW_NAME(kernel) = {
+    .name = EW_VARIANT_NAME,
+    .unary = EW_NAME(unary),
+    .unary_backward = EW_NAME(unary_backward),
+    .binary = EW_NAME(binary),
+    .binary_backward = EW_NAME(binary_backward),
+};

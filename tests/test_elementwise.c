@@ -1,0 +1,315 @@
+/* tests/test_elementwise.c — the vectorised elementwise kernels (ops/kernels/elementwise.h) against
+ * scalar definitions written here, for every variant this CPU runs: every length 0..80 and a long
+ * one (vector bodies and ragged ends), misaligned starts, NaN/±Inf/±0/subnormal values, scalar
+ * operands, accumulate and write; untouched memory past the end. Then the ops that use them
+ * (relu, leaky_relu, add/sub/mul/div with broadcasting, dropout) against scalar loops, forced onto
+ * each variant, including gradients that are written fresh and then accumulated (fan-out). */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../ops/kernels/cpu.h"
+#include "../ops/kernels/elementwise.h"
+#include "util.h"
+
+static const char *const variant_names[] = {"avx512", "avx2", "portable"};
+enum { N_VARIANTS = 3, MAX_LEN = 80, LONG_LEN = 1031, MAX_SHIFT = 3, PAD = 8 };
+
+/* Values that exercise every rule: NaN, infinities, signed zeros, subnormals, ties with 0. */
+static tg_real special_value(uint64_t *state, int64_t i)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    const double u = (double)(*state >> 11) / 9007199254740992.0; /* [0, 1) */
+    switch (i % 11) {
+    case 0: return (tg_real)NAN;
+    case 1: return (tg_real)INFINITY;
+    case 2: return (tg_real)-INFINITY;
+    case 3: return (tg_real)-0.0;
+    case 4: return (tg_real)0.0;
+    case 5: return (tg_real)(TT_DOUBLE ? 1e-310 : 1e-40); /* subnormal */
+    default: return (tg_real)(4 * u - 2);
+    }
+}
+
+static void fill(tg_real *v, int64_t n, uint64_t seed, bool special)
+{
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) v[i] = special ? special_value(&s, i + (int64_t)seed) : special_value(&s, 6);
+}
+
+/* same bits, or both NaN (a NaN's payload may come from either operand) */
+static bool same_value(tg_real a, tg_real b)
+{
+    if (isnan((double)a) && isnan((double)b)) return true;
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* equal as numbers (−0 = +0: a leaf's gradient starts as +0 and adds), or both NaN */
+static bool same_number(tg_real a, tg_real b) { return a == b || (isnan((double)a) && isnan((double)b)); }
+
+static void assert_same(const tg_real *got, const tg_real *want, int64_t n, const char *what, const char *variant,
+                        int64_t len)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!same_value(got[i], want[i]))
+            ck_abort_msg("%s (%s, n=%lld): element %lld is %.17g, want %.17g", what, variant, (long long)len,
+                         (long long)i, (double)got[i], (double)want[i]);
+}
+
+/* ---- the scalar definitions ---- */
+
+static tg_real ref_unary(tg_ew_unary op, tg_real p, tg_real x)
+{
+    return op == TG_EW_RELU ? (x <= 0 ? 0 : x) : (x > 0 ? x : p * x);
+}
+static tg_real ref_unary_grad(tg_ew_unary op, tg_real p, tg_real x, tg_real dy)
+{
+    return op == TG_EW_RELU ? (x <= 0 ? 0 : dy) : (x > 0 ? dy : p * dy);
+}
+static tg_real ref_binary(tg_ew_binary op, tg_real a, tg_real b)
+{
+    switch (op) {
+    case TG_EW_ADD: return a + b;
+    case TG_EW_SUB: return a - b;
+    case TG_EW_MUL: return a * b;
+    case TG_EW_DIV: return a / b;
+    default: return 0;
+    }
+}
+static tg_real ref_binary_grad(tg_ew_binary op, int which, tg_real a, tg_real b, tg_real g)
+{
+    switch (op) {
+    case TG_EW_ADD: return g;
+    case TG_EW_SUB: return which ? -g : g;
+    case TG_EW_MUL: return which ? g * a : g * b;
+    case TG_EW_DIV: return which ? -g * a / (b * b) : g / b;
+    default: return 0;
+    }
+}
+
+/* Runs body once per variant this CPU runs, with that variant in use; restores the best. */
+#define FOR_EACH_VARIANT(v)                                                              \
+    for (int vi_ = 0; vi_ < N_VARIANTS; vi_++)                                           \
+        for (const char *v = variant_names[vi_]; v && tg_elementwise_set_kernel(v) == 0; \
+             v = (tg_elementwise_set_kernel(NULL), (const char *)NULL))
+
+static int64_t test_length(int k) { return k <= MAX_LEN ? k : LONG_LEN; }
+
+START_TEST(unary_kernels_match_scalar_definition)
+{
+    static tg_real x[LONG_LEN + PAD], dy[LONG_LEN + PAD], y[LONG_LEN + PAD], want[LONG_LEN + PAD];
+    static tg_real dx0[LONG_LEN + PAD], dx[LONG_LEN + PAD];
+    const tg_real slopes[] = {(tg_real)0.01, (tg_real)-0.5, 0};
+    int variants_run = 0;
+    FOR_EACH_VARIANT(v) {
+        variants_run++;
+        const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
+        ck_assert_str_eq(k->name, v);
+        for (int op = 0; op < TG_EW_UNARY_COUNT; op++)
+            for (int si = 0; si < 3; si++)
+                for (int len = 0; len <= MAX_LEN + 1; len++)
+                    for (int shift = 0; shift <= MAX_SHIFT; shift += len % 7 == 0 ? 1 : MAX_SHIFT) {
+                        const int64_t n = test_length(len);
+                        const tg_real p = slopes[si];
+                        fill(x, n + PAD, 11 + (uint64_t)len, true);
+                        fill(dy, n + PAD, 29 + (uint64_t)len, true);
+                        fill(dx0, n + PAD, 47 + (uint64_t)len, false);
+                        /* forward: y past the end keeps its sentinel */
+                        for (int64_t i = 0; i < n + PAD; i++) y[i] = want[i] = (tg_real)-7.25;
+                        for (int64_t i = 0; i < n; i++) want[shift + i] = ref_unary((tg_ew_unary)op, p, x[shift + i]);
+                        k->unary((tg_ew_unary)op, p, x + shift, y + shift, n);
+                        assert_same(y, want, n + PAD, "unary", v, n);
+                        /* backward, accumulating and writing */
+                        for (int acc = 0; acc < 2; acc++) {
+                            memcpy(dx, dx0, sizeof(tg_real) * (size_t)(n + PAD));
+                            memcpy(want, dx0, sizeof(tg_real) * (size_t)(n + PAD));
+                            for (int64_t i = shift; i < shift + n; i++) {
+                                tg_real g = ref_unary_grad((tg_ew_unary)op, p, x[i], dy[i]);
+                                want[i] = acc ? dx0[i] + g : g;
+                            }
+                            k->unary_backward((tg_ew_unary)op, p, x + shift, dy + shift, dx + shift, n, acc);
+                            assert_same(dx, want, n + PAD, acc ? "unary backward +=" : "unary backward =", v, n);
+                        }
+                    }
+    }
+    ck_assert_int_ge(variants_run, 1);
+    ck_assert_int_eq(variants_run, 1 + tg_cpu_has_avx2_fma() + tg_cpu_has_avx512());
+}
+END_TEST
+
+START_TEST(binary_kernels_match_scalar_definition)
+{
+    static tg_real a[LONG_LEN + PAD], b[LONG_LEN + PAD], dy[LONG_LEN + PAD], y[LONG_LEN + PAD];
+    static tg_real want[LONG_LEN + PAD], dx0[LONG_LEN + PAD], dx[LONG_LEN + PAD];
+    FOR_EACH_VARIANT(v) {
+        const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
+        for (int op = 0; op < TG_EW_BINARY_COUNT; op++)
+            for (int form = 0; form < 3; form++) /* both vectors, a scalar, b scalar */
+                for (int len = 0; len <= MAX_LEN + 1; len++) {
+                    const int64_t n = test_length(len), shift = len % (MAX_SHIFT + 1);
+                    const bool as = form == 1, bs = form == 2;
+                    fill(a, n + PAD, 5 + (uint64_t)len, true);
+                    fill(b, n + PAD, 17 + (uint64_t)len, (len & 1) == 0); /* finite divisors half the time */
+                    fill(dy, n + PAD, 31 + (uint64_t)len, true);
+                    fill(dx0, n + PAD, 43 + (uint64_t)len, false);
+                    for (int64_t i = 0; i < n + PAD; i++) y[i] = want[i] = (tg_real)3.5;
+                    for (int64_t i = 0; i < n; i++)
+                        want[shift + i] = ref_binary((tg_ew_binary)op, a[as ? shift : shift + i], b[bs ? shift : shift + i]);
+                    k->binary((tg_ew_binary)op, a + shift, as, b + shift, bs, y + shift, n);
+                    assert_same(y, want, n + PAD, "binary", v, n);
+                    for (int which = 0; which < 2; which++)
+                        for (int acc = 0; acc < 2; acc++) {
+                            memcpy(dx, dx0, sizeof(tg_real) * (size_t)(n + PAD));
+                            memcpy(want, dx0, sizeof(tg_real) * (size_t)(n + PAD));
+                            for (int64_t i = shift; i < shift + n; i++) {
+                                tg_real g = ref_binary_grad((tg_ew_binary)op, which, a[as ? shift : i], b[bs ? shift : i],
+                                                            dy[i]);
+                                want[i] = acc ? dx0[i] + g : g;
+                            }
+                            k->binary_backward((tg_ew_binary)op, which, a + shift, as, b + shift, bs, dy + shift,
+                                               dx + shift, n, acc);
+                            assert_same(dx, want, n + PAD, "binary backward", v, n);
+                        }
+                }
+    }
+}
+END_TEST
+
+START_TEST(kernel_choice)
+{
+    ck_assert_int_eq(tg_elementwise_set_kernel("portable"), 0);
+    ck_assert_str_eq(tg_elementwise_kernel_name(), "portable");
+    ck_assert_int_eq(tg_elementwise_set_kernel("no-such-kernel"), -1);
+    ck_assert_str_eq(tg_elementwise_kernel_name(), "portable"); /* unchanged */
+    ck_assert_int_eq(tg_elementwise_set_kernel(NULL), 0);
+    ck_assert_str_eq(tg_elementwise_kernel_name(),
+                     tg_cpu_has_avx512() ? "avx512" : tg_cpu_has_avx2_fma() ? "avx2" : "portable");
+}
+END_TEST
+
+/* ---- the ops on the kernels ---- */
+
+/* relu / leaky_relu of x (odd sizes, special values), then a second use of x (fan-out), gradient
+ * against the scalar rule: the first contribution is written into x's fresh gradient, the second
+ * added. */
+START_TEST(activations_on_every_variant)
+{
+    const int64_t shapes[][4] = {{1, 1, 1, 1}, {2, 3, 5, 7}, {3, 1, 17, 1}, {1, 16, 4, 4}, {2, 5, 33, 3}};
+    tg_tape *t = tt_tape();
+    FOR_EACH_VARIANT(v) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int leaky = 0; leaky < 2; leaky++) {
+                tg_tape_reset(t);
+                tg_tensor *x0 = tt_tensor(4, shapes[s], NULL);
+                fill(x0->data, x0->numel, 101 + s, true);
+                x0->requires_grad = true;
+                /* x is a tape intermediate (its gradient fresh, in the arena): x = x0 * 1 */
+                tg_tensor *one = tt_tensorv((double[]){1}, 1, (int64_t)1);
+                tg_tensor *x = tg_mul(t, x0, one);
+                const double slope = -0.3;
+                tg_tensor *y = leaky ? tg_leaky_relu(t, x, slope) : tg_relu(t, x);
+                tg_tensor *z = tg_add(t, y, x); /* x used twice */
+                ck_assert_ptr_nonnull(z);
+                tg_tensor *dz = tt_tensor(4, shapes[s], NULL);
+                fill(dz->data, dz->numel, 7 + s, true);
+                ck_assert_int_eq(tg_backward_with(z, dz->data), TG_OK);
+                for (int64_t i = 0; i < x->numel; i++) {
+                    tg_real xv = x0->data[i], g = dz->data[i];
+                    tg_real want_y = ref_unary(leaky ? TG_EW_LEAKY_RELU : TG_EW_RELU, (tg_real)slope, xv);
+                    tg_real want_dx = ref_unary_grad(leaky ? TG_EW_LEAKY_RELU : TG_EW_RELU, (tg_real)slope, xv, g) + g;
+                    if (!same_value(y->data[i], want_y) || !same_number(x0->grad[i], want_dx))
+                        ck_abort_msg("%s (%s) at %lld: x %g dy %g -> y %g dx %g, want %g %g", leaky ? "leaky_relu" : "relu",
+                                     v, (long long)i, (double)xv, (double)g, (double)y->data[i], (double)x0->grad[i],
+                                     (double)want_y, (double)want_dx);
+                }
+            }
+    }
+}
+END_TEST
+
+/* a ∘ b over broadcast shapes (bias per channel, trailing, scalar, both broadcast, same shape) with
+ * both gradients, each variant, against a scalar loop over the broadcast index; run twice on one
+ * tape so the second backward adds to the leaves' gradients. */
+START_TEST(binary_ops_on_every_variant)
+{
+    struct { int an; int64_t as[4]; int bn; int64_t bs[4]; } cases[] = {
+        {4, {2, 3, 5, 7}, 4, {2, 3, 5, 7}}, {4, {2, 3, 5, 7}, 3, {3, 1, 1}}, {2, {6, 19}, 1, {19}},
+        {3, {4, 1, 9}, 3, {1, 3, 1}}, {2, {5, 33}, 0, {0}}, {1, {1}, 2, {3, 17}}};
+    tg_tensor *(*const fns[])(tg_tape *, tg_tensor *, tg_tensor *) = {tg_add, tg_sub, tg_mul, tg_div};
+    tg_tape *t = tt_tape();
+    FOR_EACH_VARIANT(v) {
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int op = 0; op < TG_EW_BINARY_COUNT; op++) {
+                tg_tape_reset(t);
+                tg_tensor *a = tt_random(cases[c].an, cases[c].as, 3 + c, -2, 2);
+                tg_tensor *b = tt_random(cases[c].bn, cases[c].bs, 5 + c, 0.5, 2);
+                a->requires_grad = b->requires_grad = true;
+                tg_tensor *y = fns[op](t, a, b);
+                ck_assert_ptr_nonnull(y);
+                tg_tensor *dy = tt_random(y->ndim, y->shape, 13 + c, -1, 1);
+                double *want_da = calloc((size_t)a->numel, sizeof *want_da);
+                double *want_db = calloc((size_t)b->numel, sizeof *want_db);
+                for (int call = 1; call <= 2; call++) {
+                    ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                    for (int64_t o = 0; o < y->numel; o++) {
+                        /* the broadcast source index of each operand */
+                        int64_t ia = 0, ib = 0, rest = o, sa = 1, sb = 1;
+                        for (int d = y->ndim - 1; d >= 0; d--) {
+                            int64_t idx = rest % y->shape[d];
+                            rest /= y->shape[d];
+                            int da = d - (y->ndim - a->ndim), db = d - (y->ndim - b->ndim);
+                            if (da >= 0) { ia += (a->shape[da] == 1 ? 0 : idx) * sa; sa *= a->shape[da]; }
+                            if (db >= 0) { ib += (b->shape[db] == 1 ? 0 : idx) * sb; sb *= b->shape[db]; }
+                        }
+                        if (call == 1 && !same_value(y->data[o], ref_binary((tg_ew_binary)op, a->data[ia], b->data[ib])))
+                            ck_abort_msg("op %d case %zu (%s): y[%lld] wrong", op, c, v, (long long)o);
+                        want_da[ia] += ref_binary_grad((tg_ew_binary)op, 0, a->data[ia], b->data[ib], dy->data[o]);
+                        want_db[ib] += ref_binary_grad((tg_ew_binary)op, 1, a->data[ia], b->data[ib], dy->data[o]);
+                    }
+                    tt_assert_close(a->grad, want_da, a->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                    tt_assert_close(b->grad, want_db, b->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+                }
+                free(want_da), free(want_db);
+            }
+    }
+}
+END_TEST
+
+/* x + x and x * x: one input twice; the first gradient is written into the fresh buffer, the second
+ * must add to it (dx = 2 dy, dx = 2 x dy). */
+START_TEST(same_tensor_twice)
+{
+    tg_tape *t = tt_tape();
+    FOR_EACH_VARIANT(v) {
+        tg_tape_reset(t);
+        tg_tensor *x0 = tt_random(2, (int64_t[]){3, 37}, 77, -2, 2);
+        x0->requires_grad = true;
+        tg_tensor *x = tg_relu(t, x0); /* an intermediate: its gradient is fresh */
+        tg_tensor *s = tg_add(t, x, x), *p = tg_mul(t, x, x);
+        tg_tensor *loss = tg_sum(t, tg_add(t, s, p), TG_DIM_NONE, false);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        for (int64_t i = 0; i < x0->numel; i++) {
+            double xv = x0->data[i], want = xv > 0 ? 2 + 2 * xv : 0;
+            ck_assert_msg(fabs((double)x0->grad[i] - want) <= 1e-5 * (1 + fabs(want)), "%s: dx[%lld] = %g, want %g", v,
+                          (long long)i, (double)x0->grad[i], want);
+        }
+    }
+}
+END_TEST
+
+Suite *suite_elementwise(void)
+{
+    Suite *s = suite_create("elementwise");
+    TCase *tc = tt_tcase("kernels");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, unary_kernels_match_scalar_definition);
+    tcase_add_test(tc, binary_kernels_match_scalar_definition);
+    tcase_add_test(tc, kernel_choice);
+    suite_add_tcase(s, tc);
+    tc = tt_tcase("ops");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, activations_on_every_variant);
+    tcase_add_test(tc, binary_ops_on_every_variant);
+    tcase_add_test(tc, same_tensor_twice);
+    suite_add_tcase(s, tc);
+    return s;
+}
