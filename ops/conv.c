@@ -20,6 +20,7 @@
 #include "kernels/conv_engine.h"
 #include "kernels/im2col.h"
 #include "kernels/pad.h"
+#include "kernels/threads.h"
 
 /* ---- the process-wide algorithm settings ----
  * Each is -1 until set: then its environment variable (a name from its table) decides at first
@@ -194,6 +195,7 @@ static int conv_plan_make(tg_tape *t, const char *op, int rank, bool transposed,
     /* "auto" in the attribute defers to the process-wide setting */
     k->algo = (tg_conv_fwd_algo)(a->algo != TG_CONV_ALGO_AUTO ? a->algo : (int)tg_conv_get_algo());
     k->dx_algo = (tg_conv_dx_algo)(a->dx_algo != TG_CONV_DX_AUTO ? a->dx_algo : (int)tg_conv_get_dx_path());
+    k->threads = tg_get_threads(); /* read once: the engine sizes and runs each pass with it */
     p->out_ndim = rank + 2;
     p->out_shape[0] = k->n;
     p->out_shape[1] = c_out;

@@ -200,7 +200,7 @@ typedef struct train_args {
         {"--momentum", CLI_REAL, &(a)->momentum, "M", 0, 1, .hi_open = true, .help = "sgd and rmsprop momentum"},        \
         {"--weight-decay", CLI_REAL, &(a)->weight_decay, "W", 0, INFINITY,                                               \
          .help = "L2 penalty (decoupled for adamw); biases and norm parameters are exempt"},                            \
-        {"--threads", CLI_INT, &(a)->threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},                        \
+        CLI_THREADS_OPTION(&(a)->threads),                                                                             \
         {"--seed", CLI_SEED, &(a)->seed, "S", .help = "initialisation and shuffling seed"},                              \
         {"--save", CLI_STRING, &(a)->save, "FILE", .help = "write a checkpoint after every epoch"},                      \
         {"--resume", CLI_STRING, &(a)->resume, "FILE", .help = "start from a checkpoint (model, optimizer, shuffling)"}, \
@@ -215,7 +215,7 @@ typedef struct train_args {
 
 static train_args train_defaults(void)
 {
-    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 1, .lr = 0.02, .momentum = 0.9, .seed = 42};
+    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 0, .lr = 0.02, .momentum = 0.9, .seed = 42};
 }
 
 static const char *const train_about = "  train a classifier with cross-entropy; prints per-epoch loss and accuracy, "
@@ -257,7 +257,10 @@ int tg_cmd_train(int argc, char **argv)
     FILE *csv = NULL;
     if (a.csv && !(csv = fopen(a.csv, "w")))
         return cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
-    tg_set_threads((int)a.threads);
+    if ((rc = cli_apply_threads("train", a.threads)) != TG_EXIT_OK) {
+        if (csv) fclose(csv);
+        return rc;
+    }
 
     char err[512];
     tg_model *m = NULL;
