@@ -930,7 +930,8 @@ START_TEST(batch_split_bit_identical)
         {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false},                   /* 1-D */
         {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false}, /* 3-D */
         {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false},   /* transposed */
-        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false},    /* more images than chunks */
+        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false},    /* one image per chunk */
+        {cfg(1, 53, 2, 3, 1, V(9), V(3), V(1), V(1), V(1), NULL), false, false},             /* more images than chunks */
         /* rotated dX, stride 2 dilation 2: one phase is a 3x3 stride-1 convolution by Winograd */
         {cfg(2, 8, 32, 32, 1, V(29, 29), V(3, 3), V(2, 2), V(2, 2), V(2, 2), NULL), false, true},
     };

@@ -118,6 +118,52 @@ START_TEST(training_is_bit_identical_for_any_thread_count)
 }
 END_TEST
 
+/* The optimizers update large parameters in blocks on the pool: with 1 and 3 threads every kind
+ * gives the same bits, and every element of a 50,001-element parameter (blocks of 16,384 and a
+ * short last one) gets exactly the update a one-element parameter with the same value, gradient
+ * and state gets (a block skipped or run twice would not). tg_optim_zero_grad clears all of it. */
+START_TEST(optimizer_blocks_match_one_element)
+{
+    const int64_t big_n = 50001, one_n = 1;
+    for (int kind = 0; kind < 4; kind++) {
+        tg_real first[3] = {0};
+        for (int threads = 1; threads <= 3; threads += 2) {
+            ck_assert_int_eq(tg_set_threads(threads), TG_OK);
+            tg_tensor *big = tg_tensor_new(TG_REAL, 1, &big_n), *one = tg_tensor_new(TG_REAL, 1, &one_n);
+            big->requires_grad = one->requires_grad = true;
+            tg_optim_config cfg = tg_optim_defaults((tg_optim_kind)kind);
+            cfg.lr = 0.1, cfg.weight_decay = 0.01;
+            if (kind == TG_OPTIM_SGD || kind == TG_OPTIM_RMSPROP) cfg.momentum = 0.9;
+            if (kind == TG_OPTIM_ADAM) cfg.amsgrad = true;
+            if (kind == TG_OPTIM_RMSPROP) cfg.centered = true;
+            tg_optim *ob = tg_optim_new(&cfg), *oo = tg_optim_new(&cfg);
+            tg_optim_add_group(ob, &big, 1, NAN, NAN);
+            tg_optim_add_group(oo, &one, 1, NAN, NAN);
+            for (int64_t i = 0; i < big_n; i++) big->data[i] = (tg_real)0.5;
+            one->data[0] = (tg_real)0.5;
+            for (int step = 0; step < 3; step++) {
+                tg_optim_zero_grad(ob);
+                tg_optim_zero_grad(oo);
+                tg_real *gb = tg_tensor_grad(big), *go = tg_tensor_grad(one);
+                for (int64_t i = 0; i < big_n; i++) ck_assert(gb[i] == 0);
+                for (int64_t i = 0; i < big_n; i++) gb[i] = (tg_real)(0.25 - 0.2 * step);
+                go[0] = (tg_real)(0.25 - 0.2 * step);
+                ck_assert_int_eq(tg_optim_step(ob), 0);
+                ck_assert_int_eq(tg_optim_step(oo), 0);
+                for (int64_t i = 0; i < big_n; i++)
+                    ck_assert_msg(big->data[i] == one->data[0], "kind %d step %d, %d threads: element %lld is %.9g, want %.9g",
+                                  kind, step, threads, (long long)i, (double)big->data[i], (double)one->data[0]);
+                if (threads == 1) first[step] = one->data[0];
+                else ck_assert(first[step] == one->data[0]);
+            }
+            ck_assert((double)one->data[0] != 0.5); /* it moved */
+            tg_optim_free(ob), tg_optim_free(oo);
+            tg_tensor_free(big), tg_tensor_free(one);
+        }
+    }
+}
+END_TEST
+
 Suite *suite_threads(void)
 {
     Suite *s = suite_create("threads");
@@ -125,6 +171,7 @@ Suite *suite_threads(void)
     tcase_add_checked_fixture(tc, NULL, restore_threads);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, training_is_bit_identical_for_any_thread_count, 0, (int)(sizeof models / sizeof models[0]));
+    tcase_add_test(tc, optimizer_blocks_match_one_element);
     suite_add_tcase(s, tc);
     return s;
 }

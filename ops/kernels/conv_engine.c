@@ -820,18 +820,18 @@ static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t lar
     return round_to_align(ws.used);
 }
 
-/* Chunks of images dW is summed over. Up to DW_MAX_CHUNKS (enough to share out evenly over the
- * threads of a small machine; more only adds partials to zero and add), one image at least per
- * chunk; one chunk when the partials would pass DW_PARTIALS_BYTES (a large filter: its GEMMs are
- * big enough to split by panels) or for the reference loops. */
-#define DW_MAX_CHUNKS 12                /* 12 = 2*2*3: even over 1, 2, 3, 4, 6 and 12 threads */
+/* Chunks of images dW is summed over: DW_MAX_CHUNKS (or one per image in a smaller batch), halved
+ * while the partials would pass DW_PARTIALS_BYTES (a large filter: its GEMMs are big enough to
+ * split by panels, one chunk), one for the reference loops. A function of the shapes alone. */
+#define DW_MAX_CHUNKS 48 /* 2^4 * 3: even over 1, 2, 3, 4, 6, 8, 12, 16, 24 and 48 threads */
 #define DW_PARTIALS_BYTES ((size_t)4 << 20)
 int64_t tg_conv_dw_chunks(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_REFERENCE || k->n < 2) return 1;
     const size_t dw_bytes = (size_t)(k->cb * k->geom.channels * core_taps(k)) * sizeof(tg_real);
-    const int64_t chunks = k->n < DW_MAX_CHUNKS ? k->n : DW_MAX_CHUNKS;
-    return dw_bytes > 0 && (size_t)chunks * dw_bytes <= DW_PARTIALS_BYTES ? chunks : 1;
+    int64_t chunks = k->n < DW_MAX_CHUNKS ? k->n : DW_MAX_CHUNKS;
+    while (chunks > 1 && (size_t)chunks * dw_bytes > DW_PARTIALS_BYTES) chunks /= 2;
+    return chunks;
 }
 
 /* Threads that share the dW chunks. */
