@@ -916,30 +916,31 @@ START_TEST(batch_split_bit_identical)
 {
     const struct {
         ref_cfg c;
-        bool transposed, rotated; /* rotated: dx_algo=rotated */
+        bool transposed, rotated, winograd; /* rotated: dx_algo=rotated; winograd: algo=winograd */
     } cases[] = {
-        {cfg(2, 7, 3, 5, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false},     /* stacked GEMM */
-        {cfg(2, 5, 6, 4, 1, V(5, 7), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL), false, false},     /* pointwise */
-        {cfg(2, 6, 4, 4, 4, V(9, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false},     /* depthwise s2: adjoint */
-        {cfg(2, 3, 3, 6, 3, V(7, 6), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false},     /* channel multiplier */
-        {cfg(2, 11, 32, 32, 1, V(14, 14), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false}, /* Winograd */
-        {cfg(2, 3, 128, 128, 1, V(14, 15), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false}, /* Winograd dW */
-        {cfg(2, 5, 32, 8, 1, V(10, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false},   /* blocked dW, strided */
-        {cfg(2, 2, 32, 5, 1, V(30, 29), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false},  /* dW B in place */
-        {cfg(2, 13, 4, 6, 2, V(6, 7), V(2, 3), V(2, 1), V(1, 0), V(1, 2), NULL), false, false},    /* groups, dilation */
-        {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false},                   /* 1-D */
-        {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false}, /* 3-D */
-        {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false},   /* transposed */
-        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false},    /* one image per chunk */
-        {cfg(1, 53, 2, 3, 1, V(9), V(3), V(1), V(1), V(1), NULL), false, false},             /* more images than chunks */
+        {cfg(2, 7, 3, 5, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},     /* stacked GEMM */
+        {cfg(2, 5, 6, 4, 1, V(5, 7), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL), false, false, false},     /* pointwise */
+        {cfg(2, 6, 4, 4, 4, V(9, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},     /* depthwise s2: adjoint */
+        {cfg(2, 3, 3, 6, 3, V(7, 6), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},     /* channel multiplier */
+        {cfg(2, 11, 32, 32, 1, V(14, 14), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false}, /* Winograd */
+        {cfg(2, 3, 128, 128, 1, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, true}, /* Winograd dW */
+        {cfg(2, 5, 32, 8, 1, V(10, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},   /* blocked dW, strided */
+        {cfg(2, 2, 32, 5, 1, V(30, 29), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},  /* dW B in place */
+        {cfg(2, 13, 4, 6, 2, V(6, 7), V(2, 3), V(2, 1), V(1, 0), V(1, 2), NULL), false, false, false},    /* groups, dilation */
+        {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false, false},                   /* 1-D */
+        {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false, false}, /* 3-D */
+        {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false, false},   /* transposed */
+        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false, false},    /* one image per chunk */
+        {cfg(1, 53, 2, 3, 1, V(9), V(3), V(1), V(1), V(1), NULL), false, false, false},             /* more images than chunks */
         /* rotated dX, stride 2 dilation 2: one phase is a 3x3 stride-1 convolution by Winograd */
-        {cfg(2, 8, 32, 32, 1, V(29, 29), V(3, 3), V(2, 2), V(2, 2), V(2, 2), NULL), false, true},
+        {cfg(2, 8, 32, 32, 1, V(29, 29), V(3, 3), V(2, 2), V(2, 2), V(2, 2), NULL), false, true, false},
     };
     tg_tape *t = tt_tape();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int nan = 0; nan < 2; nan++) {
             ref_case r = make_case(&cases[i].c, cases[i].transposed, 1300 + i);
             if (cases[i].rotated) r.attr.dx_algo = TG_CONV_DX_ROTATED;
+            if (cases[i].winograd) r.attr.algo = TG_CONV_ALGO_WINOGRAD;
             if (nan) { /* the middle of image n/2's first plane (read by a window in every case) */
                 const int64_t plane = r.x->numel / (r.x->shape[0] * r.x->shape[1]);
                 r.x->data[r.x->shape[0] / 2 * r.x->shape[1] * plane + plane / 2] = (tg_real)NAN;
@@ -1019,10 +1020,13 @@ Suite *suite_conv(void)
     tcase_add_test(tc, im2col_pack_matches_plain);
     tcase_add_test(tc, implicit_im2col_gemm_matches_explicit);
     tcase_add_test(tc, weight_grad_channel_blocked);
-    tcase_add_test(tc, batch_split_bit_identical);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
     suite_add_tcase(s, winograd_tcase());
+    TCase *split = tt_tcase("batch split"); /* 1, 2 and 3 threads and the reference loops: slow under ASan */
+    tcase_set_timeout(split, 600);
+    tcase_add_test(split, batch_split_bit_identical);
+    suite_add_tcase(s, split);
     suite_add_tcase(s, pack_rows_tcase());
     suite_add_tcase(s, nonfinite_tcase());
     return s;

@@ -727,11 +727,12 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
  * count, and dW when the partials would take too much memory, keep one range and let the GEMM
  * split its panels instead (also the same bits for any thread count). */
 
-/* Ranges the forward and dA cut the batch into: one per thread, at most one per image. */
+/* Ranges the forward and dA cut the batch into: one per thread when every thread gets an image;
+ * a smaller batch (inference at batch 1) keeps one range and lets the GEMMs split their panels. */
 static int64_t batch_parts(const conv_core *k)
 {
     const int64_t threads = k->threads > 1 ? k->threads : 1;
-    return threads < k->n ? threads : 1;
+    return threads <= k->n ? threads : 1;
 }
 /* The first image of range i of `parts` over n images (sizes differ by at most one). */
 static int64_t part_begin(int64_t n, int64_t parts, int64_t i) { return n / parts * i + n % parts * i / parts; }
