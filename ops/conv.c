@@ -20,6 +20,8 @@
 #include "kernels/conv_engine.h"
 #include "kernels/im2col.h"
 #include "kernels/pad.h"
+#include "kernels/parallel.h"
+#include "kernels/threads.h"
 
 /* ---- the process-wide algorithm settings ----
  * Each is -1 until set: then its environment variable (a name from its table) decides at first
@@ -194,6 +196,7 @@ static int conv_plan_make(tg_tape *t, const char *op, int rank, bool transposed,
     /* "auto" in the attribute defers to the process-wide setting */
     k->algo = (tg_conv_fwd_algo)(a->algo != TG_CONV_ALGO_AUTO ? a->algo : (int)tg_conv_get_algo());
     k->dx_algo = (tg_conv_dx_algo)(a->dx_algo != TG_CONV_DX_AUTO ? a->dx_algo : (int)tg_conv_get_dx_path());
+    k->threads = tg_get_threads(); /* read once: the engine sizes and runs each pass with it */
     p->out_ndim = rank + 2;
     p->out_shape[0] = k->n;
     p->out_shape[1] = c_out;
@@ -292,16 +295,47 @@ static const tg_real *padded_a(tg_tape *t, const conv_plan *p, const tg_real *a)
     return ap;
 }
 
+/* y[n, o, :] += bias[o] over (image, channel) planes on the thread pool (no sums: any split). */
+typedef struct bias_job {
+    const tg_real *bias;
+    tg_real *y;
+    int64_t channels, plane;
+} bias_job;
+static void add_bias_planes(void *ctx, int64_t begin, int64_t end)
+{
+    const bias_job *j = ctx;
+    for (int64_t np = begin; np < end; np++) {
+        tg_real *yp = j->y + np * j->plane, v = j->bias[np % j->channels];
+        for (int64_t i = 0; i < j->plane; i++) yp[i] += v;
+    }
+}
+
 static void add_bias(const conv_plan *p, const tg_tensor *bias, tg_real *y)
 {
     if (!bias) return;
-    int64_t c = p->out_shape[1], plane = 1;
-    for (int i = 2; i < p->out_ndim; i++) plane *= p->out_shape[i];
-    for (int64_t n = 0; n < p->out_shape[0]; n++)
-        for (int64_t o = 0; o < c; o++) {
-            tg_real *yp = y + (n * c + o) * plane, v = bias->data[o];
-            for (int64_t i = 0; i < plane; i++) yp[i] += v;
+    bias_job j = {.bias = bias->data, .y = y, .channels = p->out_shape[1], .plane = 1};
+    for (int i = 2; i < p->out_ndim; i++) j.plane *= p->out_shape[i];
+    tg_parallel_for(p->out_shape[0] * j.channels, add_bias_planes, &j);
+}
+
+/* dbias[o] += sum of dY[:, o, :] in double, one channel per task, the sum in (image, position)
+ * order whatever the split: the same bits for any thread count. */
+typedef struct dbias_job {
+    const tg_real *dy;
+    tg_real *dbias;
+    int64_t batch, channels, plane;
+} dbias_job;
+static void dbias_channels(void *ctx, int64_t begin, int64_t end)
+{
+    const dbias_job *j = ctx;
+    for (int64_t o = begin; o < end; o++) {
+        double sum = 0;
+        for (int64_t n = 0; n < j->batch; n++) {
+            const tg_real *d = j->dy + (n * j->channels + o) * j->plane;
+            for (int64_t i = 0; i < j->plane; i++) sum += d[i];
         }
+        j->dbias[o] += (tg_real)sum;
+    }
 }
 
 static int conv_shape_for(tg_tape *t, const tg_op_desc *d, tg_tensor *const *in, int n_in, void *attr, int *ndim,
@@ -415,13 +449,9 @@ static void conv_backward(tg_tape *t, tg_node *node)
     tg_real *dbias = node->n_inputs > 2 ? tg_input_grad(t, node, 2) : NULL;
     if (node->out->numel == 0) return;
     if (dbias) {
-        int64_t c = p.out_shape[1], plane = node->out->numel / (p.out_shape[0] * c);
-        for (int64_t o = 0; o < c; o++) {
-            double sum = 0;
-            for (int64_t n = 0; n < p.out_shape[0]; n++)
-                for (int64_t i = 0; i < plane; i++) sum += dy[(n * c + o) * plane + i];
-            dbias[o] += (tg_real)sum;
-        }
+        dbias_job j = {.dy = dy, .dbias = dbias, .batch = p.out_shape[0], .channels = p.out_shape[1]};
+        j.plane = node->out->numel / (j.batch * j.channels);
+        tg_parallel_for(j.channels, dbias_channels, &j);
     }
     if (x->numel == 0) return;
     if (p.transposed) { /* A = y-space (dy), B = x-space */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/kernels/parallel.h"
+
 static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
 
 const char *tg_optim_kind_name(tg_optim_kind kind)
@@ -133,14 +135,14 @@ static tg_real *state(tg_param_slot *s, int k)
 
 /* SGD (torch.optim.SGD): g = grad + wd p; buf = g at the first step, else
  * buf = momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf; p -= lr g. */
-static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s)
+static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s, int64_t i0, int64_t i1)
 {
     tg_real *p = s->param->data;
     const tg_real *grad = s->param->grad;
     const double lr = g->lr, wd = g->weight_decay, mu = g->momentum;
     tg_real *buf = mu != 0 ? state(s, 0) : NULL;
     if (mu != 0 && !buf) return -1;
-    for (int64_t i = 0; i < s->param->numel; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         double d = grad[i] + wd * p[i];
         if (mu != 0) {
             buf[i] = s->step == 1 ? d : mu * buf[i] + (1 - c->dampening) * d;
@@ -154,7 +156,7 @@ static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_para
 /* Adam / AdamW (torch.optim.Adam, AdamW): Adam adds wd p to the gradient, AdamW decays p by
  * (1 - lr wd) first. m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2 (amsgrad: vmax = max(vmax, v),
  * used instead of v); p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
-static int adam_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s)
+static int adam_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s, int64_t i0, int64_t i1)
 {
     tg_real *p = s->param->data;
     const tg_real *grad = s->param->grad;
@@ -164,7 +166,7 @@ static int adam_update(const tg_optim_config *c, const tg_param_group *g, tg_par
     const double bc1 = 1 - pow(b1, (double)s->step), bc2 = 1 - pow(b2, (double)s->step);
     const double step_size = lr / bc1, sqrt_bc2 = sqrt(bc2);
     const bool decoupled = c->kind == TG_OPTIM_ADAMW;
-    for (int64_t i = 0; i < s->param->numel; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         double d = grad[i];
         if (decoupled) p[i] *= (tg_real)(1 - lr * wd);
         else d += wd * p[i];
@@ -183,14 +185,14 @@ static int adam_update(const tg_optim_config *c, const tg_param_group *g, tg_par
 /* RMSProp (torch.optim.RMSprop): g = grad + wd p; sq = alpha sq + (1-alpha) g^2;
  * avg = sqrt(sq - ga^2) + eps with ga = alpha ga + (1-alpha) g when centered, else sqrt(sq) + eps;
  * with momentum buf = momentum buf + g / avg, p -= lr buf; else p -= lr g / avg. */
-static int rmsprop_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s)
+static int rmsprop_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s, int64_t i0, int64_t i1)
 {
     tg_real *p = s->param->data;
     const tg_real *grad = s->param->grad;
     const double lr = g->lr, wd = g->weight_decay, mu = g->momentum, a = c->alpha;
     tg_real *sq = state(s, 0), *buf = mu > 0 ? state(s, 1) : NULL, *ga = c->centered ? state(s, 2) : NULL;
     if (!sq || (mu > 0 && !buf) || (c->centered && !ga)) return -1;
-    for (int64_t i = 0; i < s->param->numel; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         double d = grad[i] + wd * p[i];
         sq[i] = a * sq[i] + (1 - a) * d * d;
         double avg;
@@ -222,6 +224,27 @@ static bool uses_state(const tg_optim_config *c, const tg_param_group *g, int k)
     return false;
 }
 
+/* One parameter's update over blocks of UPDATE_GRAIN elements on the thread pool: every element
+ * is updated on its own (no sums across elements), so the split never changes a bit. */
+#define UPDATE_GRAIN 16384 /* elements per task: below, waking a thread costs more than the update */
+typedef struct update_job {
+    tg_optim *o;
+    tg_param_slot *s;
+} update_job;
+
+static void update_blocks(void *ctx, int64_t begin, int64_t end)
+{
+    const update_job *j = ctx;
+    const tg_param_group *g = &j->o->groups[j->s->group];
+    const int64_t n = j->s->param->numel, i0 = begin * UPDATE_GRAIN, i1 = end * UPDATE_GRAIN < n ? end * UPDATE_GRAIN : n;
+    switch (j->o->cfg.kind) { /* cannot fail: the state exists */
+    case TG_OPTIM_SGD: sgd_update(&j->o->cfg, g, j->s, i0, i1); break;
+    case TG_OPTIM_ADAM:
+    case TG_OPTIM_ADAMW: adam_update(&j->o->cfg, g, j->s, i0, i1); break;
+    case TG_OPTIM_RMSPROP: rmsprop_update(&j->o->cfg, g, j->s, i0, i1); break;
+    }
+}
+
 int tg_optim_step(tg_optim *o)
 {
     if (!o) return -1;
@@ -241,22 +264,31 @@ int tg_optim_step(tg_optim *o)
     for (int i = 0; i < o->n_slots; i++) {
         tg_param_slot *s = &o->slots[i];
         if (!s->param->grad) continue;
-        const tg_param_group *g = &o->groups[s->group];
         s->step++;
-        switch (o->cfg.kind) { /* cannot fail: the state exists */
-        case TG_OPTIM_SGD: sgd_update(&o->cfg, g, s); break;
-        case TG_OPTIM_ADAM:
-        case TG_OPTIM_ADAMW: adam_update(&o->cfg, g, s); break;
-        case TG_OPTIM_RMSPROP: rmsprop_update(&o->cfg, g, s); break;
-        }
+        update_job job = {o, s};
+        const int64_t n = s->param->numel, blocks = (n + UPDATE_GRAIN - 1) / UPDATE_GRAIN;
+        if (blocks > 1) tg_parallel_for(blocks, update_blocks, &job);
+        else update_blocks(&job, 0, blocks);
     }
     return 0;
+}
+
+static void zero_blocks(void *ctx, int64_t begin, int64_t end)
+{
+    tg_tensor *p = ctx;
+    const int64_t i0 = begin * UPDATE_GRAIN, i1 = end * UPDATE_GRAIN < p->numel ? end * UPDATE_GRAIN : p->numel;
+    memset(p->grad + i0, 0, (size_t)(i1 - i0) * sizeof *p->grad);
 }
 
 void tg_optim_zero_grad(tg_optim *o)
 {
     if (!o) return;
-    for (int i = 0; i < o->n_slots; i++) tg_tensor_zero_grad(o->slots[i].param);
+    for (int i = 0; i < o->n_slots; i++) {
+        tg_tensor *p = o->slots[i].param;
+        const int64_t blocks = (p->numel + UPDATE_GRAIN - 1) / UPDATE_GRAIN;
+        if (p->grad && !p->grad_borrowed && blocks > 1) tg_parallel_for(blocks, zero_blocks, p); /* large: on the pool */
+        else tg_tensor_zero_grad(p);
+    }
 }
 
 void tg_optim_set_lr(tg_optim *o, double lr)

@@ -905,6 +905,93 @@ static TCase *winograd_tcase(void);      /* the Winograd block at the end of the
 static TCase *pack_rows_tcase(void);     /* the dW packing block at the end of the file */
 static TCase *nonfinite_tcase(void);     /* NaN and Inf through every path, at the end of the file */
 
+/* The batch split (ops/kernels/conv_engine.c): with 2 and 3 threads the forward and dX run one
+ * range of images per thread and dW sums fixed chunks of images in order, so y, dX and dW must be
+ * the same bits as with one thread, on every path (stacked GEMM, pointwise, depthwise direct and
+ * its adjoint, Winograd forward and dW, rotated and col2im dX, strided phases, channel-blocked dW,
+ * transposed, 1-D and 3-D), for odd batches (ranges of unequal size, fewer images than chunks);
+ * and they must match the reference loops (a wrong slice would not). A NaN in x stays in the
+ * outputs whose window reads it, and a NaN in dY in dX's, whatever the split. */
+START_TEST(batch_split_bit_identical)
+{
+    const struct {
+        ref_cfg c;
+        bool transposed, rotated, winograd; /* rotated: dx_algo=rotated; winograd: algo=winograd */
+    } cases[] = {
+        {cfg(2, 7, 3, 5, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},     /* stacked GEMM */
+        {cfg(2, 5, 6, 4, 1, V(5, 7), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL), false, false, false},     /* pointwise */
+        {cfg(2, 6, 4, 4, 4, V(9, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},     /* depthwise s2: adjoint */
+        {cfg(2, 3, 3, 6, 3, V(7, 6), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},     /* channel multiplier */
+        {cfg(2, 11, 32, 32, 1, V(14, 14), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false}, /* Winograd */
+        {cfg(2, 3, 128, 128, 1, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, true}, /* Winograd dW */
+        {cfg(2, 5, 32, 8, 1, V(10, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},   /* blocked dW, strided */
+        {cfg(2, 2, 32, 5, 1, V(30, 29), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},  /* dW B in place */
+        {cfg(2, 13, 4, 6, 2, V(6, 7), V(2, 3), V(2, 1), V(1, 0), V(1, 2), NULL), false, false, false},    /* groups, dilation */
+        {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false, false},                   /* 1-D */
+        {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false, false}, /* 3-D */
+        {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false, false},   /* transposed */
+        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false, false},    /* one image per chunk */
+        {cfg(1, 53, 2, 3, 1, V(9), V(3), V(1), V(1), V(1), NULL), false, false, false},             /* more images than chunks */
+        /* rotated dX, stride 2 dilation 2: one phase is a 3x3 stride-1 convolution by Winograd */
+        {cfg(2, 8, 32, 32, 1, V(29, 29), V(3, 3), V(2, 2), V(2, 2), V(2, 2), NULL), false, true, false},
+    };
+    tg_tape *t = tt_tape();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int nan = 0; nan < 2; nan++) {
+            ref_case r = make_case(&cases[i].c, cases[i].transposed, 1300 + i);
+            if (cases[i].rotated) r.attr.dx_algo = TG_CONV_DX_ROTATED;
+            if (cases[i].winograd) r.attr.algo = TG_CONV_ALGO_WINOGRAD;
+            if (nan) { /* the middle of image n/2's first plane (read by a window in every case) */
+                const int64_t plane = r.x->numel / (r.x->shape[0] * r.x->shape[1]);
+                r.x->data[r.x->shape[0] / 2 * r.x->shape[1] * plane + plane / 2] = (tg_real)NAN;
+            }
+            r.x->requires_grad = r.w->requires_grad = true;
+            tg_real *y1 = NULL, *dx1 = NULL, *dw1 = NULL;
+            tg_tensor *dy = NULL;
+            for (int threads = 1; threads <= 3; threads++) {
+                tg_set_threads(threads);
+                tg_tensor_zero_grad(r.x);
+                tg_tensor_zero_grad(r.w);
+                tg_tape_reset(t);
+                tg_tensor *y = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+                ck_assert_msg(y != NULL, "case %zu: %s", i, tg_error(t));
+                if (!dy) {
+                    dy = tt_random(y->ndim, y->shape, 1400 + i, -1, 1);
+                    if (nan) dy->data[dy->numel / 3] = (tg_real)NAN; /* dX's Winograd operand */
+                }
+                ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                if (threads == 1) {
+                    y1 = malloc((size_t)y->numel * sizeof *y1);
+                    dx1 = malloc((size_t)r.x->numel * sizeof *dx1);
+                    dw1 = malloc((size_t)r.w->numel * sizeof *dw1);
+                    memcpy(y1, y->data, (size_t)y->numel * sizeof *y1);
+                    memcpy(dx1, r.x->grad, (size_t)r.x->numel * sizeof *dx1);
+                    memcpy(dw1, r.w->grad, (size_t)r.w->numel * sizeof *dw1);
+                    if (!nan) { /* and right: against the reference loops */
+                        double *want_dx = malloc((size_t)r.x->numel * sizeof *want_dx);
+                        double *want_dw = malloc((size_t)r.w->numel * sizeof *want_dw);
+                        reference_grads(&r, dy, want_dx, want_dw);
+                        tt_assert_close(r.x->grad, want_dx, r.x->numel, TT_DOUBLE ? 1e-10 : 2e-3);
+                        tt_assert_close(r.w->grad, want_dw, r.w->numel, TT_DOUBLE ? 1e-10 : 2e-3);
+                        free(want_dx);
+                        free(want_dw);
+                    } else { /* the NaN reaches outputs; not every one */
+                        int64_t nans = 0;
+                        for (int64_t e = 0; e < y->numel; e++) nans += isnan(y->data[e]);
+                        ck_assert_msg(nans > 0 && nans < y->numel, "case %zu: %lld NaN outputs", i, (long long)nans);
+                    }
+                    continue;
+                }
+                ck_assert_msg(memcmp(y1, y->data, (size_t)y->numel * sizeof *y1) == 0, "case %zu nan %d: y differs, %d threads", i, nan, threads);
+                ck_assert_msg(memcmp(dx1, r.x->grad, (size_t)r.x->numel * sizeof *dx1) == 0, "case %zu nan %d: dX differs, %d threads", i, nan, threads);
+                ck_assert_msg(memcmp(dw1, r.w->grad, (size_t)r.w->numel * sizeof *dw1) == 0, "case %zu nan %d: dW differs, %d threads", i, nan, threads);
+            }
+            free(y1), free(dx1), free(dw1);
+        }
+    tg_set_threads(1);
+}
+END_TEST
+
 Suite *suite_conv(void)
 {
     Suite *s = suite_create("conv");
@@ -936,6 +1023,10 @@ Suite *suite_conv(void)
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
     suite_add_tcase(s, winograd_tcase());
+    TCase *split = tt_tcase("batch split"); /* 1, 2 and 3 threads and the reference loops: slow under ASan */
+    tcase_set_timeout(split, 600);
+    tcase_add_test(split, batch_split_bit_identical);
+    suite_add_tcase(s, split);
     suite_add_tcase(s, pack_rows_tcase());
     suite_add_tcase(s, nonfinite_tcase());
     return s;

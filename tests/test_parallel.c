@@ -1,11 +1,20 @@
 /* tests/test_parallel.c — the thread pool: coverage of [0, n) exactly once, the static split,
- * n = 0 and n < threads, the caller taking part, nested calls, concurrent callers, thread-count
- * clamping, and many small jobs in a row. */
+ * n = 0 and n < threads, the caller taking part, nested calls, concurrent callers, the
+ * thread-count checks (the default from the affinity mask, TG_NUM_THREADS, bad values),
+ * and many small jobs in a row. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getaffinity */
+#endif
 #include "util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "../ops/kernels/parallel.h"
 
@@ -202,16 +211,81 @@ START_TEST(test_parallel_many_small_jobs)
 }
 END_TEST
 
-START_TEST(test_parallel_set_threads_clamps)
+static char logged[512];
+static void keep_log(const char *message, void *user)
 {
-    tg_set_threads(0);
-    ck_assert_int_eq(tg_get_threads(), 1);
-    tg_set_threads(-7);
-    ck_assert_int_eq(tg_get_threads(), 1);
-    tg_set_threads(100);
-    ck_assert_int_eq(tg_get_threads(), 64);
-    tg_set_threads(3);
+    (void)user;
+    snprintf(logged, sizeof logged, "%s", message);
+}
+
+START_TEST(test_parallel_set_threads_checks)
+{
+    ck_assert_int_eq(tg_set_threads(3), TG_OK);
     ck_assert_int_eq(tg_get_threads(), 3);
+    tg_set_log(keep_log, NULL);
+    logged[0] = '\0';
+    ck_assert_int_eq(tg_set_threads(-7), TG_ERR_INVALID);
+    ck_assert_str_eq(logged, "tg_set_threads: -7 is outside 0..64 (0: the default); the thread count stays 3");
+    ck_assert_int_eq(tg_get_threads(), 3);
+    ck_assert_int_eq(tg_set_threads(TG_MAX_THREADS + 1), TG_ERR_INVALID);
+    ck_assert_int_eq(tg_get_threads(), 3);
+    tg_set_log(NULL, NULL);
+    ck_assert_int_eq(tg_set_threads(TG_MAX_THREADS), TG_OK);
+    ck_assert_int_eq(tg_get_threads(), TG_MAX_THREADS);
+    /* 0: the default, the cores available (TG_NUM_THREADS unset here) */
+    unsetenv(TG_THREADS_ENV);
+    ck_assert_int_eq(tg_set_threads(0), TG_OK);
+    ck_assert_int_eq(tg_get_threads(), tg_default_threads());
+    setenv(TG_THREADS_ENV, "5", 1);
+    ck_assert_int_eq(tg_set_threads(0), TG_OK);
+    ck_assert_int_eq(tg_get_threads(), 5);
+    setenv(TG_THREADS_ENV, "5x", 1); /* invalid: the cores */
+    ck_assert_int_eq(tg_set_threads(0), TG_OK);
+    ck_assert_int_eq(tg_get_threads(), tg_default_threads());
+    unsetenv(TG_THREADS_ENV);
+}
+END_TEST
+
+START_TEST(test_parallel_parse_threads)
+{
+    ck_assert_int_eq(tg_parse_threads("1"), 1);
+    ck_assert_int_eq(tg_parse_threads("64"), 64);
+    ck_assert_int_eq(tg_parse_threads("0"), -1);
+    ck_assert_int_eq(tg_parse_threads("65"), -1);
+    ck_assert_int_eq(tg_parse_threads("-2"), -1);
+    ck_assert_int_eq(tg_parse_threads(""), -1);
+    ck_assert_int_eq(tg_parse_threads("2 "), -1);
+    ck_assert_int_eq(tg_parse_threads("two"), -1);
+    ck_assert_int_eq(tg_parse_threads("99999999999999999999"), -1);
+    ck_assert_int_eq(tg_parse_threads(NULL), -1);
+}
+END_TEST
+
+/* The cores available: what sched_getaffinity counts (1..64), never more than are online. */
+START_TEST(test_parallel_default_is_affinity)
+{
+    const int n = tg_default_threads();
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_le(n, TG_MAX_THREADS);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0) ck_assert_int_le(n, online);
+#if defined(__linux__)
+    cpu_set_t set;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    const int mask = CPU_COUNT(&set);
+    ck_assert_int_eq(n, mask < TG_MAX_THREADS ? mask : TG_MAX_THREADS);
+    /* one core in the mask: one thread */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    ck_assert_int_eq(tg_default_threads(), 1);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof set, &set), 0);
+#endif
 }
 END_TEST
 
@@ -225,7 +299,9 @@ Suite *suite_parallel(void)
     tcase_add_test(tc, test_parallel_nested_runs_serially);
     tcase_add_test(tc, test_parallel_concurrent_callers);
     tcase_add_test(tc, test_parallel_many_small_jobs);
-    tcase_add_test(tc, test_parallel_set_threads_clamps);
+    tcase_add_test(tc, test_parallel_set_threads_checks);
+    tcase_add_test(tc, test_parallel_parse_threads);
+    tcase_add_test(tc, test_parallel_default_is_affinity);
     suite_add_tcase(s, tc);
     return s;
 }

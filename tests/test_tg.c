@@ -391,7 +391,7 @@ END_TEST
  * models/ and reports images/s, threads and both memory figures. */
 START_TEST(bench_zoo_case_runs_anywhere)
 {
-    ck_assert_msg(run("bench", "--filter", "infer_lenet5_b1", NULL) == 0, "%s", err_text);
+    ck_assert_msg(run("bench", "--filter", "infer_lenet5_b1", "--threads", "1", NULL) == 0, "%s", err_text);
     ck_assert_msg(strncmp(out_text, "{\"name\":\"infer_lenet5_b1\",\"shape\":\"1x1x28x28\"", 44) == 0, "%s", out_text);
     double img_per_s = 0;
     int threads = 0;
@@ -1107,6 +1107,46 @@ START_TEST(messages_escape_untrusted_bytes)
 }
 END_TEST
 
+/* --threads and TG_NUM_THREADS: tg train gives the same checkpoint bytes with 1, 2 and 3 threads
+ * (a conv + batch-norm model), the variable is read when --threads is absent, and bad counts in
+ * either are usage errors naming them. */
+START_TEST(train_threads_same_checkpoint)
+{
+    write_toy_data(40, 6);
+    static const char spec[] = "input 1x4x4\nconv2d out=4 kernel=3 padding=1 bias=0\nbatch_norm\nrelu\n"
+                               "conv2d out=6 kernel=3 padding=1\nrelu\nflatten\nlinear out=3\n";
+    write_bytes("bn.txt", spec, sizeof spec - 1);
+#define TRAIN_BN "train", "bn.txt", "--data", "data", "--epochs", "2", "--batch", "7"
+    ck_assert_msg(run(TRAIN_BN, "--threads", "1", "--save", "t1.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(run(TRAIN_BN, "--threads", "2", "--save", "t2.ckpt", NULL) == 0, "%s", err_text);
+    setenv("TG_NUM_THREADS", "3", 1);
+    ck_assert_msg(run(TRAIN_BN, "--save", "t3.ckpt", NULL) == 0, "%s", err_text);
+    char path[PATH_MAX], one[1 << 16], other[1 << 16];
+    for (int k = 2; k <= 3; k++) {
+        snprintf(path, sizeof path, "%s/t1.ckpt", work_dir);
+        FILE *a = fopen(path, "rb");
+        snprintf(path, sizeof path, "%s/t%d.ckpt", work_dir, k);
+        FILE *b = fopen(path, "rb");
+        ck_assert(a && b);
+        size_t na = fread(one, 1, sizeof one, a), nb = fread(other, 1, sizeof other, b);
+        fclose(a), fclose(b);
+        ck_assert_msg(na > 0 && na < sizeof one && na == nb && memcmp(one, other, na) == 0,
+                      "the checkpoint with %d threads differs from 1 thread's", k);
+    }
+    setenv("TG_NUM_THREADS", "2x", 1);
+    assert_fails(1, "tg: train: TG_NUM_THREADS: '2x' is not a thread count (a whole number from 1 to 64)", TRAIN_BN);
+    assert_fails(1, "tg: bench: TG_NUM_THREADS: '2x' is not a thread count (a whole number from 1 to 64)", "bench",
+                 "--filter", "none");
+    ck_assert_msg(run(TRAIN_BN, "--threads", "1", NULL) == 0, "%s", err_text); /* --threads wins */
+    unsetenv("TG_NUM_THREADS");
+    assert_fails(1, "tg: train: --threads: '0' is out of range (must be from 1 to 64)", TRAIN_BN, "--threads", "0");
+    assert_fails(1, "tg: gradcheck: --threads: '65' is out of range (must be from 1 to 64)", "gradcheck", "relu", "2x3",
+                 "--threads", "65");
+    assert_fails(1, "tg: op: --threads: 'two' is not an integer", "op", "relu", "x.npy", "--threads", "two");
+#undef TRAIN_BN
+}
+END_TEST
+
 Suite *suite_tg(void)
 {
     Suite *s = suite_create("tg");
@@ -1130,6 +1170,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, train_on_npy_pairs);
     tcase_add_test(tc, predict_and_eval);
     tcase_add_test(tc, train_schedules);
+    tcase_add_test(tc, train_threads_same_checkpoint);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
     tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
     tcase_add_test(tc, gradcheck_refuses_empty_inputs);

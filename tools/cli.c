@@ -10,6 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../ops/kernels/threads.h"
+
+_Static_assert(CLI_MAX_THREADS == TG_MAX_THREADS, "--threads allows what the thread pool does");
+
 /* Longest error line kept; a longer one is cut (the reason comes first, so little is lost). */
 #define CLI_LINE_MAX 1024
 /* Suggest an option within this many edits of an unknown one ("--epoch" -> "--epochs"). */
@@ -272,4 +276,19 @@ int cli_check_writable(const char *cmd, const char *option, const char *path)
     }
     if (!why) return TG_EXIT_OK;
     return cli_fail(TG_EXIT_INVALID, cmd, "%s: cannot write '%s': %s", option, CLI_Q(path), why);
+}
+
+int cli_apply_threads(const char *cmd, int64_t threads)
+{
+    if (threads > 0) {
+        if (tg_set_threads((int)threads) != TG_OK)
+            return cli_fail(TG_EXIT_USAGE, cmd, "--threads: %lld is not a thread count (1 to %d)", (long long)threads,
+                            TG_MAX_THREADS);
+        return TG_EXIT_OK;
+    }
+    const char *env = getenv(TG_THREADS_ENV);
+    if (env && tg_parse_threads(env) < 0)
+        return cli_fail(TG_EXIT_USAGE, cmd, "%s: '%s' is not a thread count (a whole number from 1 to %d)", TG_THREADS_ENV,
+                        CLI_Q(env), TG_MAX_THREADS);
+    return TG_EXIT_OK;
 }

@@ -30,8 +30,13 @@
 
 enum { TG_EXIT_OK = 0, TG_EXIT_USAGE = 1, TG_EXIT_INVALID = 2 };
 
-/* --threads' upper bound: the thread pool's size (ops/kernels/parallel.c) */
+/* --threads' upper bound: the thread pool's size (TG_MAX_THREADS, ops/kernels/threads.h) */
 #define CLI_MAX_THREADS 64
+/* The --threads option of every command that computes; 0 (the default) leaves the library's count:
+ * TG_NUM_THREADS, else the cores available. cli_apply_threads sets it after parsing. */
+#define CLI_THREADS_OPTION(dst)                                                                          \
+    {"--threads", CLI_INT, (dst), "T", 1, CLI_MAX_THREADS,                                               \
+     .help = "worker threads (default: $TG_NUM_THREADS, else the cores this process may use)"}
 
 /* cli_option's answers besides the exit codes */
 enum { CLI_POSITIONAL = -1, CLI_HELP = -2 };
@@ -55,6 +60,11 @@ typedef struct cli_opt {
     bool required;       /* CLI_STRING only: cli_check_required names it when still NULL */
     const char *help;    /* one line for `tg COMMAND --help` */
 } cli_opt;
+
+/* Sets the kernels' thread count: threads (--threads) when > 0; else TG_NUM_THREADS is checked
+ * (an invalid value is a usage error naming it) and the library's default is kept. TG_EXIT_OK or
+ * the printed error's code. */
+int cli_apply_threads(const char *cmd, int64_t threads);
 
 /* Prints "tg: COMMAND: message" (cmd NULL: "tg: message") as one sanitised line; returns code. */
 int cli_fail(int code, const char *cmd, const char *fmt, ...)

@@ -173,13 +173,13 @@ static void json_string(FILE *f, const char *s)
 int tg_cmd_predict(int argc, char **argv)
 {
     const char *ckpt = NULL;
-    int64_t top = 3, threads = 1;
+    int64_t top = 3, threads = 0;
     bool json = false;
     const cli_opt opts[] = {
         {"--ckpt", CLI_STRING, &ckpt, "FILE", .required = true, .help = "the trained values (tg train --save)"},
         {"--top", CLI_INT, &top, "K", 1, TOP_MAX, .help = "classes shown per input, most probable first"},
         {"--json", CLI_FLAG, &json, .help = "one JSON object per input and line instead of text"},
-        {"--threads", CLI_INT, &threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},
+        CLI_THREADS_OPTION(&threads),
         {0}};
     enum { MAX_WORDS = 1024 };
     const char **words = calloc(MAX_WORDS, sizeof *words);
@@ -190,11 +190,11 @@ int tg_cmd_predict(int argc, char **argv)
                          opts, argc, argv, words, MAX_WORDS, &n_words);
     if (rc == TG_EXIT_OK && n_words < 2)
         rc = cli_fail(TG_EXIT_USAGE, "predict", "INPUT (.npy, IDX or PGM files) is required");
+    if (rc == TG_EXIT_OK) rc = cli_apply_threads("predict", threads);
     if (rc != TG_EXIT_OK) {
         free(words);
         return rc == CLI_HELP ? TG_EXIT_OK : rc;
     }
-    tg_set_threads((int)threads);
     tg_predictor *p = load_predictor("predict", words[0], ckpt, &rc);
     const int64_t k = p ? p->n_classes : 0, shown = top < k ? top : k;
     for (int w = 1; p && w < n_words && rc == TG_EXIT_OK; w++) {
@@ -279,13 +279,13 @@ static int write_confusion_svg(const char *path, const int64_t *cm, int64_t k)
 int tg_cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL, *confusion = NULL;
-    int64_t threads = 1;
+    int64_t threads = 0;
     const cli_opt opts[] = {
         {"--ckpt", CLI_STRING, &ckpt, "FILE", .required = true, .help = "the trained values (tg train --save)"},
         {"--data", CLI_STRING, &data, "DIR|X.npy,y.npy", .required = true,
          .help = "labelled inputs: a directory's t10k IDX files or a .npy pair (int64 labels)"},
         {"--confusion", CLI_STRING, &confusion, "SVG", .help = "write the confusion matrix as an SVG image"},
-        {"--threads", CLI_INT, &threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},
+        CLI_THREADS_OPTION(&threads),
         {0}};
     const char *words[2];
     int n_words;
@@ -293,7 +293,7 @@ int tg_cmd_eval(int argc, char **argv)
                          argc, argv, words, 1, &n_words);
     if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
     if (confusion && (rc = cli_check_writable("eval", "--confusion", confusion)) != TG_EXIT_OK) return rc;
-    tg_set_threads((int)threads);
+    if ((rc = cli_apply_threads("eval", threads)) != TG_EXIT_OK) return rc;
     char err[512];
     tg_dataset *d = NULL;
     int64_t *cm = NULL;

@@ -255,7 +255,7 @@ typedef struct train_args {
         {"--momentum", CLI_REAL, &(a)->momentum, "M", 0, 1, .hi_open = true, .help = "sgd and rmsprop momentum"},        \
         {"--weight-decay", CLI_REAL, &(a)->weight_decay, "W", 0, INFINITY,                                               \
          .help = "L2 penalty (decoupled for adamw); biases and norm parameters are exempt"},                            \
-        {"--threads", CLI_INT, &(a)->threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},                        \
+        CLI_THREADS_OPTION(&(a)->threads),                                                                             \
         {"--seed", CLI_SEED, &(a)->seed, "S", .help = "initialisation and shuffling seed"},                              \
         {"--save", CLI_STRING, &(a)->save, "FILE", .help = "write a checkpoint after every epoch"},                      \
         {"--resume", CLI_STRING, &(a)->resume, "FILE",                                                                  \
@@ -283,7 +283,7 @@ typedef struct train_args {
 
 static train_args train_defaults(void)
 {
-    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 1, .lr = 0.02, .momentum = 0.9, .seed = 42,
+    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 0, .lr = 0.02, .momentum = 0.9, .seed = 42,
                         .sched = "none", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10};
 }
 
@@ -401,7 +401,7 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
         goto done;
     }
-    tg_set_threads((int)a.threads);
+    if ((rc = cli_apply_threads(cmd, a.threads)) != TG_EXIT_OK) goto done;
 
     if (!(m = tg_model_load(a.model, a.seed, err, sizeof err))) {
         rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);

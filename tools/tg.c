@@ -50,11 +50,11 @@ static int error(int code, const char *fmt, ...)
 
 static const char *const usage_text =
     "usage:\n"
-    "  tg op NAME [key=value ...] IN.npy ... [--grad-out DY.npy] [--out DIR] [--dot FILE]\n"
+    "  tg op NAME [key=value ...] IN.npy ... [--grad-out DY.npy] [--out DIR] [--dot FILE] [--threads T]\n"
     "        run one op on .npy inputs (torch.nn.functional order; 'none' skips an optional input);\n"
     "        writes DIR/out.npy, DIR/grad{i}.npy with --grad-out, DIR/updated{i}.npy for running stats\n"
     "  tg op --list | tg ops        list the ops with their inputs and attributes\n"
-    "  tg gradcheck NAME [key=value ...] SHAPE ... [--seed N]\n"
+    "  tg gradcheck NAME [key=value ...] SHAPE ... [--seed N] [--threads T]\n"
     "        compare analytic and numeric gradients on random double inputs (SHAPE like 2x3x8x8,\n"
     "        'none' skips an optional input); exit 1 when a gradient is wrong\n"
     "  tg summary MODEL\n"
@@ -68,6 +68,8 @@ static const char *const usage_tail =
     "  tg export MODEL --ckpt FILE -o OUT.onnx [--fold-bn]\n"
     "  tg import IN.onnx -o MODEL --ckpt FILE\n"
     "  tg bench [--filter NAME] [--threads T]\n"
+    "threads: op, gradcheck, train and bench take --threads T; the default is $TG_NUM_THREADS, else\n"
+    "        the cores this process may use (its affinity mask, as PyTorch); results do not depend on it\n"
     "  tg COMMAND --help            that command's options\n"
     "exit status: 0 success, 1 usage error (or a failed gradient check), 2 invalid input\n"
     "errors: one line on stderr, 'tg: COMMAND: reason'; bytes outside printable ASCII show as \\xNN\n";
@@ -332,10 +334,12 @@ static int cmd_op(int argc, char **argv, char **full_argv)
     if (argc < 2) return error(EXIT_USAGE, "missing op name (tg ops lists them)");
     if (!strcmp(argv[1], "--list")) return cmd_list();
     op_call c = {.op = tg_op_find(argv[1]), .out_dir = "."};
+    int64_t threads = 0;
     const cli_opt opts[] = {
         {"--grad-out", CLI_STRING, &c.grad_out, "DY.npy", .help = "run backward from this upstream gradient"},
         {"--out", CLI_STRING, &c.out_dir, "DIR", .help = "where out.npy, grad{i}.npy, updated{i}.npy go"},
         {"--dot", CLI_STRING, &c.dot_file, "FILE", .help = "write the call's graph as DOT"},
+        CLI_THREADS_OPTION(&threads),
         {0}};
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return print_help("op NAME [key=value ...] IN.npy ...", opts);
     if (c.op < 0) return error(EXIT_USAGE, "unknown op '%s' (tg ops lists them)", CLI_Q(argv[1]));
@@ -362,6 +366,7 @@ static int cmd_op(int argc, char **argv, char **full_argv)
             n_words++;
         }
     }
+    if (rc == EXIT_OK) rc = cli_apply_threads(current_cmd, threads);
     if (rc == EXIT_OK) rc = check_input_count(c.d, n_words);
     if (rc == EXIT_OK) c.n_inputs = n_words;
     for (int i = 0; i < c.n_inputs && rc == EXIT_OK; i++)
@@ -411,8 +416,10 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
 {
     if (!IS_DOUBLE_BUILD) return exec_tg64(full_argv);
     tg_gradcheck_opts opts = tg_gradcheck_defaults();
+    int64_t threads = 0;
     const cli_opt options[] = {
         {"--seed", CLI_SEED, &opts.seed, "N", .help = "seed of the random inputs"},
+        CLI_THREADS_OPTION(&threads),
         {0}};
     if (argc < 2) return error(EXIT_USAGE, "missing op name (tg ops lists them)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return print_help("gradcheck NAME [key=value ...] SHAPE ...", options);
@@ -442,6 +449,7 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
             n++;
         }
     }
+    if (rc == EXIT_OK) rc = cli_apply_threads(current_cmd, threads);
     if (rc == EXIT_OK) rc = check_input_count(d, n);
     if (rc == EXIT_OK && !d->backward)
         rc = error(EXIT_INVALID, "%s has no backward; there is no gradient to check", d->name);
@@ -544,11 +552,11 @@ static int cmd_gradcheck(int argc, char **argv, char **full_argv)
 
 static int cmd_bench(int argc, char **argv)
 {
-    tg_bench_ctx ctx = {.filter = NULL, .threads = 1, .min_seconds = 0};
-    int64_t threads = ctx.threads;
+    tg_bench_ctx ctx = {.filter = NULL, .threads = 0, .min_seconds = 0};
+    int64_t threads = 0;
     const cli_opt opts[] = {
         {"--filter", CLI_STRING, &ctx.filter, "NAME", .help = "only the cases whose name contains NAME"},
-        {"--threads", CLI_INT, &threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},
+        CLI_THREADS_OPTION(&threads),
         {0}};
     for (int i = 1; i < argc; i++) {
         int r = cli_option(current_cmd, opts, argc, argv, &i);
@@ -556,8 +564,9 @@ static int cmd_bench(int argc, char **argv)
         if (r == CLI_POSITIONAL) return error(EXIT_USAGE, "unexpected argument '%s'", CLI_Q(argv[i]));
         if (r != EXIT_OK) return r;
     }
-    ctx.threads = (int)threads;
-    tg_set_threads(ctx.threads);
+    int rc = cli_apply_threads(current_cmd, threads);
+    if (rc != EXIT_OK) return rc;
+    ctx.threads = tg_get_threads();
     tg_bench_all(&ctx);
     return EXIT_OK;
 }

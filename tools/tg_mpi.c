@@ -130,6 +130,14 @@ int main(int argc, char **argv)
          .help = "compare a checksum of the parameters across ranks after every epoch"},
         {"--sync-bn", CLI_FLAG, &c.sync_bn, .help = "batch norm statistics over the global batch (SyncBatchNorm)"},
         {0}};
+    /* Without --threads or TG_NUM_THREADS, the ranks on one node share its cores instead of each
+     * taking all of them (Open MPI names the ranks per node; elsewhere all ranks count as local). */
+    if (!getenv(TG_THREADS_ENV)) {
+        const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        const int local_ranks = local && tg_parse_threads(local) > 0 ? tg_parse_threads(local) : size;
+        const int share = tg_default_threads() / (local_ranks > 0 ? local_ranks : 1);
+        tg_set_threads(share > 0 ? share : 1);
+    }
     const tg_train_driver drv = {.ctx = &c, .cmd = c.cmd, .extra = extra, .quiet = rank != 0, .agree = agree,
                                  .start = start, .epoch_end = epoch_end};
     int rc;

@@ -57,6 +57,7 @@ int64_t tg_conv_core_b_size(const conv_core *k) { return tg_conv_geom_out_size(&
 static int64_t core_a_size(const conv_core *k) { return tg_conv_geom_in_size(&k->geom); }
 static int64_t core_b_size(const conv_core *k) { return tg_conv_geom_out_size(&k->geom); }
 static int64_t core_taps(const conv_core *k) { return tg_conv_geom_taps(&k->geom); }
+static int64_t core_plan_n(const conv_core *k) { return k->plan_n > 0 ? k->plan_n : k->n; }
 static bool core_is_pointwise(const tg_conv_geom *g)
 {
     for (int i = 0; i < 3; i++)
@@ -108,18 +109,20 @@ static size_t core_scratch(const conv_core *k)
 #define WINOGRAD_DW_MIN_CHANNELS 128
 #define WINOGRAD_TILE 2 /* F(2x2,3x3): outputs per tile side */
 
-/* Only with one thread: its transforms run on the calling thread and its small GEMMs split
- * badly (2 threads: 8.5 vs 5.6 ms on 8x64x56x56 forward, commit caf421b). */
+/* The choice depends on the shapes of the whole batch (plan_n), never on the thread count or on
+ * the part of a split batch being run: the same convolution takes the same path, so gives the
+ * same bits, with any number of threads. (It once was taken with one thread only; the batch split
+ * now runs its transforms on every thread.) */
 static bool core_uses_winograd(const conv_core *k)
 {
     const tg_conv_geom *g = &k->geom;
     if (k->algo == TG_CONV_FWD_GEMM || k->algo == TG_CONV_FWD_REFERENCE || !tg_winograd_supported(g, k->groups))
         return false;
     if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
-    int64_t tiles = k->n * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
+    int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
                     ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
     return g->channels >= WINOGRAD_MIN_CHANNELS && k->cb >= WINOGRAD_MIN_CHANNELS && g->out[1] >= WINOGRAD_MIN_OUT &&
-           g->out[2] >= WINOGRAD_MIN_OUT && tiles >= WINOGRAD_MIN_TILES && tg_get_threads() == 1;
+           g->out[2] >= WINOGRAD_MIN_OUT && tiles >= WINOGRAD_MIN_TILES;
 }
 
 /* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
@@ -481,7 +484,8 @@ static bool phase_dim_make(const tg_conv_geom *g, int i, int64_t r, phase_dim *p
 /* The core of one phase (pd[3]): dB -> the phase's positions of dA, n images. */
 static conv_core phase_core(const conv_core *k, const phase_dim *pd, int64_t n)
 {
-    conv_core r = {.n = n, .groups = k->groups, .ca = k->cb, .cb = k->ca, .algo = k->algo, .dx_algo = k->dx_algo};
+    conv_core r = {.n = n, .groups = k->groups, .ca = k->cb, .cb = k->ca, .algo = k->algo, .dx_algo = k->dx_algo,
+                   .plan_n = core_plan_n(k)};
     r.geom.channels = k->cb / k->groups;
     for (int i = 0; i < 3; i++) {
         r.geom.in[i] = k->geom.out[i];
@@ -712,42 +716,251 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
     core_data_grad_col2im(k, db, w, da, ws);
 }
 
+/* ---- the batch split: images across threads ----
+ * The forward and dA treat every image on its own, so the batch is cut into one contiguous range
+ * of images per thread, each run as a convolution of its own (the algorithms chosen for the whole
+ * batch: plan_n) on its own slice of the workspace; the GEMMs inside run on their thread. An
+ * image's values do not depend on the range it falls in, so any thread count gives the same bits.
+ * dW sums over the images, so it is cut into fixed chunks (tg_conv_dw_chunks: the shapes decide,
+ * not the thread count); the threads share the chunks out, each chunk's dW is summed into a
+ * partial of its own, and the partials are added in chunk order. A batch smaller than the thread
+ * count, and dW when the partials would take too much memory, keep one range and let the GEMM
+ * split its panels instead (also the same bits for any thread count). */
+
+/* Ranges the forward and dA cut the batch into: one per thread when every thread gets an image;
+ * a smaller batch (inference at batch 1) keeps one range and lets the GEMMs split their panels. */
+static int64_t batch_parts(const conv_core *k)
+{
+    const int64_t threads = k->threads > 1 ? k->threads : 1;
+    return threads <= k->n ? threads : 1;
+}
+/* The first image of range i of `parts` over n images (sizes differ by at most one). */
+static int64_t part_begin(int64_t n, int64_t parts, int64_t i) { return n / parts * i + n % parts * i / parts; }
+static int64_t part_size_max(int64_t n, int64_t parts) { return (n + parts - 1) / parts; }
+
+/* Images n0.. (count of them) of k as a convolution of their own, on one thread. */
+static conv_core core_part(const conv_core *k, int64_t count)
+{
+    conv_core c = *k;
+    c.plan_n = core_plan_n(k);
+    c.n = count;
+    c.threads = 1;
+    return c;
+}
+
+/* Winograd hands a batch whose operand holds NaN or Inf to the exact GEMMs (winograd_forward);
+ * one range finding one would leave the others on Winograd, other bits than one thread gives, so
+ * the whole operand is checked before the split. (dW's chunks are fixed: each decides alone.) */
+static bool split_needs_exact(const conv_core *k, const tg_real *operand, int64_t channels, int64_t plane)
+{
+    return core_uses_winograd(k) && !tg_winograd_finite(operand, k->n * channels * plane);
+}
+
+static size_t round_to_align(size_t bytes) { return (bytes + CONV_WS_ALIGN - 1) / CONV_WS_ALIGN * CONV_WS_ALIGN; }
+
+typedef enum split_pass { SPLIT_FORWARD, SPLIT_DX, SPLIT_DW } split_pass;
+
+/* One pass over ranges of images, each with its slice of the workspace. */
+typedef struct split_job {
+    const conv_core *k;
+    split_pass pass;
+    int64_t parts, items;  /* thread ranges; the items (images, or dW chunks) they share */
+    char *slices;          /* parts slices of slice_bytes, aligned */
+    size_t slice_bytes;
+    const tg_real *a, *w, *db; /* forward: a, w; dA: db, w; dW: a, db */
+    tg_real *out;              /* forward: b; dA: da; dW: the chunks' partials */
+    bool accumulate;
+    tg_conv_dx_algo dx_algo;
+    bool exact; /* Winograd's operand holds NaN or Inf: every range takes the exact GEMMs */
+} split_job;
+
+static void split_range(void *ctx, int64_t begin, int64_t end)
+{
+    const split_job *j = ctx;
+    const conv_core *k = j->k;
+    const int64_t pa = core_a_size(k), pb = core_b_size(k), dw_size = k->cb * k->geom.channels * core_taps(k);
+    for (int64_t p = begin; p < end; p++) {
+        conv_ws ws = {.base = j->slices + (size_t)p * j->slice_bytes, .used = 0};
+        /* the range's items: images (forward, dA) or chunks of images (dW) */
+        for (int64_t item = part_begin(j->items, j->parts, p); item < part_begin(j->items, j->parts, p + 1); item++) {
+            const int64_t chunks = j->pass == SPLIT_DW ? j->items : 1;
+            const int64_t n0 = j->pass == SPLIT_DW ? part_begin(k->n, chunks, item) : part_begin(k->n, j->parts, p);
+            const int64_t count = j->pass == SPLIT_DW ? part_begin(k->n, chunks, item + 1) - n0
+                                                      : part_begin(k->n, j->parts, p + 1) - n0;
+            conv_core c = core_part(k, count);
+            if (j->exact) c.algo = TG_CONV_FWD_GEMM;
+            ws.used = 0;
+            switch (j->pass) {
+            case SPLIT_FORWARD:
+                core_forward(&c, j->a + n0 * k->ca * pa, j->w, j->out + n0 * k->cb * pb, j->accumulate,
+                             ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)));
+                break;
+            case SPLIT_DX: run_dx(&c, j->dx_algo, j->db + n0 * k->cb * pb, j->w, j->out + n0 * k->ca * pa, &ws); break;
+            case SPLIT_DW: {
+                tg_real *partial = j->out + item * dw_size;
+                memset(partial, 0, (size_t)dw_size * sizeof *partial);
+                core_weight_grad(&c, j->a + n0 * k->ca * pa, j->db + n0 * k->cb * pb, partial, &ws);
+                break;
+            }
+            }
+            if (j->pass != SPLIT_DW) break; /* one range of images per part */
+        }
+    }
+}
+
+/* The workspace slice one part needs: the pass sized for the largest range. */
+static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t largest, tg_conv_dx_algo algo)
+{
+    const conv_core c = core_part(k, largest);
+    conv_ws ws = {0};
+    switch (pass) {
+    case SPLIT_FORWARD: ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)); break;
+    case SPLIT_DX: run_dx(&c, algo, NULL, NULL, NULL, &ws); break;
+    case SPLIT_DW: core_weight_grad(&c, NULL, NULL, NULL, &ws); break;
+    }
+    return round_to_align(ws.used);
+}
+
+/* Chunks of images dW is summed over: DW_MAX_CHUNKS (or one per image in a smaller batch), halved
+ * while the partials would pass DW_PARTIALS_BYTES (a large filter: its GEMMs are big enough to
+ * split by panels, one chunk), one for the reference loops. A function of the shapes alone. */
+#define DW_MAX_CHUNKS 48 /* 2^4 * 3: even over 1, 2, 3, 4, 6, 8, 12, 16, 24 and 48 threads */
+#define DW_PARTIALS_BYTES ((size_t)4 << 20)
+int64_t tg_conv_dw_chunks(const conv_core *k)
+{
+    if (k->algo == TG_CONV_FWD_REFERENCE || k->n < 2) return 1;
+    const size_t dw_bytes = (size_t)(k->cb * k->geom.channels * core_taps(k)) * sizeof(tg_real);
+    int64_t chunks = k->n < DW_MAX_CHUNKS ? k->n : DW_MAX_CHUNKS;
+    while (chunks > 1 && (size_t)chunks * dw_bytes > DW_PARTIALS_BYTES) chunks /= 2;
+    return chunks;
+}
+
+/* Threads that share the dW chunks. */
+static int64_t dw_parts(const conv_core *k, int64_t chunks)
+{
+    const int64_t threads = k->threads > 1 ? k->threads : 1;
+    return threads < chunks ? threads : chunks;
+}
+
+/* dw[e] += the chunks' partials summed in chunk order, over elements begin..end. */
+typedef struct partials_job {
+    const tg_real *partials;
+    int64_t chunks, size;
+    tg_real *dw;
+} partials_job;
+#define PARTIALS_GRAIN 4096 /* elements per task of the partials' sum */
+static void partials_blocks(void *ctx, int64_t begin, int64_t end)
+{
+    const partials_job *j = ctx;
+    const int64_t last = end * PARTIALS_GRAIN < j->size ? end * PARTIALS_GRAIN : j->size;
+    for (int64_t e = begin * PARTIALS_GRAIN; e < last; e++) {
+        tg_real sum = j->partials[e];
+        for (int64_t c = 1; c < j->chunks; c++) sum += j->partials[c * j->size + e];
+        j->dw[e] += sum;
+    }
+}
 size_t tg_conv_forward_scratch_bytes(const conv_core *k)
 {
     conv_ws ws = {0};
-    ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real));
+    const int64_t parts = batch_parts(k);
+    if (parts > 1)
+        ws_take(&ws, (size_t)parts * split_slice_bytes(k, SPLIT_FORWARD, part_size_max(k->n, parts), 0));
+    else
+        ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real));
     return ws_size(ws);
 }
 
 void tg_conv_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate, void *block)
 {
     conv_ws ws = ws_of(block);
-    core_forward(k, a, w, b, accumulate, ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real)));
+    const int64_t parts = batch_parts(k);
+    if (parts == 1) {
+        core_forward(k, a, w, b, accumulate, ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real)));
+        return;
+    }
+    const size_t slice = split_slice_bytes(k, SPLIT_FORWARD, part_size_max(k->n, parts), 0);
+    split_job j = {.k = k, .pass = SPLIT_FORWARD, .parts = parts, .items = parts, .slice_bytes = slice,
+                   .a = a, .w = w, .out = b, .accumulate = accumulate,
+                   .exact = split_needs_exact(k, a, k->ca, core_a_size(k))};
+    j.slices = ws_take(&ws, (size_t)parts * slice);
+    tg_parallel_for(parts, split_range, &j);
 }
 
 size_t tg_conv_dw_scratch_bytes(const conv_core *k)
 {
     conv_ws ws = {0};
-    core_weight_grad(k, NULL, NULL, NULL, &ws);
+    const int64_t chunks = tg_conv_dw_chunks(k);
+    if (chunks == 1) {
+        core_weight_grad(k, NULL, NULL, NULL, &ws);
+        return ws_size(ws);
+    }
+    const int64_t parts = dw_parts(k, chunks), dw_size = k->cb * k->geom.channels * core_taps(k);
+    ws_take(&ws, (size_t)(chunks * dw_size) * sizeof(tg_real));
+    ws_take(&ws, (size_t)parts * split_slice_bytes(k, SPLIT_DW, part_size_max(k->n, chunks), 0));
     return ws_size(ws);
 }
 
 void tg_conv_dw(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, void *block)
 {
     conv_ws ws = ws_of(block);
-    core_weight_grad(k, a, db, dw, &ws);
+    const int64_t chunks = tg_conv_dw_chunks(k);
+    if (chunks == 1) {
+        core_weight_grad(k, a, db, dw, &ws);
+        return;
+    }
+    const int64_t parts = dw_parts(k, chunks), dw_size = k->cb * k->geom.channels * core_taps(k);
+    tg_real *partials = ws_take(&ws, (size_t)(chunks * dw_size) * sizeof(tg_real));
+    const size_t slice = split_slice_bytes(k, SPLIT_DW, part_size_max(k->n, chunks), 0);
+    split_job j = {.k = k, .pass = SPLIT_DW, .parts = parts, .items = chunks, .slice_bytes = slice,
+                   .a = a, .db = db, .out = partials};
+    j.slices = ws_take(&ws, (size_t)parts * slice);
+    tg_parallel_for(parts, split_range, &j);
+    partials_job sum = {.partials = partials, .chunks = chunks, .size = dw_size, .dw = dw};
+    tg_parallel_for((dw_size + PARTIALS_GRAIN - 1) / PARTIALS_GRAIN, partials_blocks, &sum);
 }
 
 size_t tg_conv_dx_scratch_bytes(const conv_core *k, tg_conv_dx_algo algo)
 {
     conv_ws ws = {0};
-    run_dx(k, algo, NULL, NULL, NULL, &ws);
+    const int64_t parts = algo == TG_CONV_DX_ALGO_REFERENCE ? 1 : batch_parts(k);
+    if (parts > 1)
+        ws_take(&ws, (size_t)parts * split_slice_bytes(k, SPLIT_DX, part_size_max(k->n, parts), algo));
+    else
+        run_dx(k, algo, NULL, NULL, NULL, &ws);
     return ws_size(ws);
+}
+
+/* The rotated dA runs the forward on dB for each phase of the stride: when one of them would take
+ * Winograd and dB holds NaN or Inf, every range (and every block of images) takes the exact GEMMs. */
+static bool dx_needs_exact(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db)
+{
+    if (algo != TG_CONV_DX_ALGO_ROTATED) return false;
+    const int64_t phases = k->geom.stride[0] * k->geom.stride[1] * k->geom.stride[2];
+    int64_t r[3];
+    phase_dim pd[3];
+    for (int64_t ph = 0; ph < phases; ph++)
+        if (phase_dims(k, ph, r, pd)) {
+            const conv_core c = phase_core(k, pd, k->n);
+            if (core_uses_winograd(&c)) return split_needs_exact(&c, db, k->cb, core_b_size(k));
+        }
+    return false;
 }
 
 void tg_conv_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
                 void *block)
 {
     conv_ws ws = ws_of(block);
-    run_dx(k, algo, db, w, da, &ws);
+    const int64_t parts = algo == TG_CONV_DX_ALGO_REFERENCE ? 1 : batch_parts(k);
+    const bool exact = dx_needs_exact(k, algo, db);
+    if (parts == 1) {
+        conv_core c = *k;
+        if (exact) c.algo = TG_CONV_FWD_GEMM;
+        run_dx(&c, algo, db, w, da, &ws);
+        return;
+    }
+    const size_t slice = split_slice_bytes(k, SPLIT_DX, part_size_max(k->n, parts), algo);
+    split_job j = {.k = k, .pass = SPLIT_DX, .parts = parts, .items = parts, .slice_bytes = slice,
+                   .db = db, .w = w, .out = da, .dx_algo = algo, .exact = exact};
+    j.slices = ws_take(&ws, (size_t)parts * slice);
+    tg_parallel_for(parts, split_range, &j);
 }

@@ -58,6 +58,11 @@ typedef struct tg_conv_core {
     tg_conv_geom geom;         /* channels = ca/groups; in = A sizes, out = B sizes */
     tg_conv_fwd_algo algo;     /* requested forward (and dW) algorithm */
     tg_conv_dx_algo dx_algo;   /* requested dA algorithm */
+    /* Threads the passes may split the batch over (0 or 1: one; ops/conv.c sets tg_get_threads()
+     * once per call, so sizing and running agree). The forward and dA give every image the same
+     * bits whatever it is; dW sums fixed chunks of images (tg_conv_dw_chunks) in order. */
+    int threads;
+    int64_t plan_n; /* the batch the algorithms are chosen for (0: n); parts of a split keep the whole's */
 } tg_conv_core;
 
 /* Sizes of one image's A plane and B plane (positions), and the filter's taps. */
@@ -71,6 +76,9 @@ void tg_conv_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, 
                      void *ws);
 
 /* dW += corr(A, dB) (dw:[cb, ca/groups, K]). ws: tg_conv_dw_scratch_bytes(k) bytes. */
+/* The fixed chunks of images dW is summed over (each chunk's partial dW, then the chunks in
+ * order): a function of the shapes alone, never of the thread count. */
+int64_t tg_conv_dw_chunks(const tg_conv_core *k);
 size_t tg_conv_dw_scratch_bytes(const tg_conv_core *k);
 void tg_conv_dw(const tg_conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, void *ws);
 

@@ -8,17 +8,28 @@
  * thread's job is running, runs the same chunks serially on the calling thread: no deadlock, and the
  * same split.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 #include "parallel.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
-#define MAX_THREADS 64
+#include "../../graph/error.h"
 
-static atomic_int wanted_threads = 1;
+#define MAX_THREADS TG_MAX_THREADS
+
+static atomic_int wanted_threads = 0; /* 0: not chosen yet (the default is resolved on first use) */
 static _Thread_local bool inside_chunk; /* true while this thread runs a chunk */
 
 static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
@@ -48,8 +59,73 @@ static inline void spin_pause(void)
 #endif
 }
 
-void tg_set_threads(int n) { atomic_store(&wanted_threads, n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n); }
-int tg_get_threads(void) { return atomic_load(&wanted_threads); }
+/* The cores this process may run on: its affinity mask (taskset, cgroups' cpusets, as PyTorch
+ * reads it), else the online processors, else 1; at most MAX_THREADS. */
+int tg_default_threads(void)
+{
+    long n = 0;
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#endif
+#if defined(_SC_NPROCESSORS_ONLN)
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+    if (n < 1) n = 1;
+    return n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+int tg_parse_threads(const char *text)
+{
+    if (!text) return -1;
+    errno = 0;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || v < 1 || v > MAX_THREADS) return -1;
+    return (int)v;
+}
+
+/* The count used until tg_set_threads (and after tg_set_threads(0)): TG_NUM_THREADS when it is
+ * valid, else tg_default_threads(); an invalid value is logged once, at start-up. */
+static int startup_threads(bool log_invalid)
+{
+    const char *env = getenv(TG_THREADS_ENV);
+    int n = env ? tg_parse_threads(env) : -1;
+    if (n > 0) return n;
+    n = tg_default_threads();
+    if (env && log_invalid) {
+        char quoted[4 * 32 + 4];
+        tg_log_message("%s='%s' is not a thread count (1..%d); using %d, the cores available", TG_THREADS_ENV,
+                       tg_escape(env, TG_ESCAPE_CSTR, 32, quoted, sizeof quoted), MAX_THREADS, n);
+    }
+    return n;
+}
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static void choose_default(void)
+{
+    int unset = 0, n = startup_threads(true);
+    atomic_compare_exchange_strong(&wanted_threads, &unset, n); /* a tg_set_threads already made wins */
+}
+
+tg_status tg_set_threads(int n)
+{
+    if (n < 0 || n > MAX_THREADS) {
+        tg_log_message("tg_set_threads: %d is outside 0..%d (0: the default); the thread count stays %d", n,
+                       MAX_THREADS, tg_get_threads());
+        return TG_ERR_INVALID;
+    }
+    atomic_store(&wanted_threads, n == 0 ? startup_threads(false) : n);
+    return TG_OK;
+}
+
+int tg_get_threads(void)
+{
+    int n = atomic_load(&wanted_threads);
+    if (n > 0) return n;
+    pthread_once(&default_once, choose_default);
+    return atomic_load(&wanted_threads);
+}
 
 static int64_t chunk_begin(int64_t n, int parts, int i) { return n / parts * i + n % parts * i / parts; }
 
