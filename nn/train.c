@@ -51,6 +51,9 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
     }
     tg_batcher_reset(b);
     tg_module_train(net, true);
+    /* the loop reads no intermediate's gradient: their buffers serve later ones of the walk */
+    const bool released_grads = tg_tape_release_grads(tape);
+    tg_tape_set_release_grads(tape, true);
     const double t0 = now_s();
     double loss_sum = 0;
     int64_t correct = 0, n;
@@ -90,6 +93,7 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
         st->seconds = now_s() - t0;
         if (on_batch) on_batch(ctx, st);
     }
+    tg_tape_set_release_grads(tape, released_grads);
     tg_tensor_free(x), tg_tensor_free(y);
     return status;
 }
