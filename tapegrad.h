@@ -45,5 +45,6 @@
 #include "nn/train.h"
 #include "nn/infer.h"
 #include "nn/image.h"
+#include "nn/onnx.h"
 
 #endif

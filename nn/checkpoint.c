@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,11 @@
 #define CKPT_QUOTE_MAX 200
 #define CKPT_QUOTE_BUF (4 * CKPT_QUOTE_MAX + 4)
 #define QUOTE(s) tg_escape((s), TG_ESCAPE_CSTR, CKPT_QUOTE_MAX, (char[CKPT_QUOTE_BUF]){0}, CKPT_QUOTE_BUF)
+
+/* Bytes per stored value: the build's tg_real (version 1 files always hold 8). */
+#define CKPT_VALUE_BYTES ((int)sizeof(tg_real))
+/* The first version that records the value type, the input normalisation and the epoch */
+#define CKPT_VERSION_TYPED 2
 
 static const char magic[8] = {'T', 'G', 'C', 'K', 'P', 'T', '\r', '\n'};
 
@@ -60,9 +66,21 @@ static void put_str(wbuf *w, const char *s)
     put_u64(w, strlen(s));
     put(w, s, strlen(s));
 }
+/* Values are written in the build's own type (4 or 8 bytes), so nothing is rounded and a float32
+ * build's file is half the size. */
 static void put_values(wbuf *w, const tg_real *v, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) put_f64(w, v ? (double)v[i] : 0.0);
+    for (int64_t i = 0; i < n; i++) {
+        if (CKPT_VALUE_BYTES == 8) {
+            put_f64(w, v ? (double)v[i] : 0.0);
+        } else {
+            const float f = v ? (float)v[i] : 0.0f;
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            const uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+            put(w, b, 4);
+        }
+    }
 }
 
 /* ---- reading: bounds-checked decoders; any overrun marks the reader bad ---- */
@@ -70,6 +88,7 @@ typedef struct rbuf {
     const uint8_t *p;
     size_t len, pos;
     bool bad;
+    int value_bytes; /* 4 (float32) or 8 (float64): the file's value type */
 } rbuf;
 
 static uint64_t get_u64(rbuf *r)
@@ -102,20 +121,33 @@ static bool get_str(rbuf *r, char *buf, size_t size, uint64_t *len)
     r->pos += n;
     return true;
 }
-/* Reads n values into dst (dst NULL: skip, validating only). */
+/* Reads n values of the file's type into dst, converting (dst NULL: skip, validating only). */
 static void get_values(rbuf *r, tg_real *dst, int64_t n)
 {
-    if ((uint64_t)(r->len - r->pos) / 8 < (uint64_t)n) {
+    if ((uint64_t)(r->len - r->pos) / (uint64_t)r->value_bytes < (uint64_t)n) {
         r->bad = true;
         return;
     }
+    if (!dst) {
+        r->pos += (size_t)n * (size_t)r->value_bytes;
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
-        const double v = get_f64(r);
-        if (dst) dst[i] = (tg_real)v;
+        if (r->value_bytes == 8) {
+            dst[i] = (tg_real)get_f64(r);
+        } else {
+            const uint8_t *b = r->p + r->pos;
+            const uint32_t u = b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+            float f;
+            memcpy(&f, &u, 4);
+            dst[i] = (tg_real)f;
+            r->pos += 4;
+        }
     }
 }
 
-enum { PART_OPTIM = 1, PART_SCHED = 2, PART_RNG = 4 };
+enum { PART_OPTIM = 1, PART_SCHED = 2, PART_RNG = 4, PART_NORM = 8, PART_EPOCH = 16 };
+#define PART_ALL (PART_OPTIM | PART_SCHED | PART_RNG | PART_NORM | PART_EPOCH)
 
 /* The reasons starting with this are TG_ERR_NOMEM, the others TG_ERR_FORMAT. */
 static const char out_of_memory[] = "out of memory";
@@ -123,6 +155,14 @@ static const char out_of_memory[] = "out of memory";
 tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *opt, const tg_sched *sched,
                              const tg_rng *rng, char *err, size_t errsz)
 {
+    return tg_checkpoint_save_ex(path, net, opt, sched, rng, NULL, err, errsz);
+}
+
+tg_status tg_checkpoint_save_ex(const char *path, tg_module *net, const tg_optim *opt, const tg_sched *sched,
+                                const tg_rng *rng, const tg_checkpoint_extra *extra, char *err, size_t errsz)
+{
+    const tg_norm_stats *norm = extra && extra->norm && extra->norm->n > 0 ? extra->norm : NULL;
+    const int64_t *epoch = extra ? extra->epoch : NULL;
     const int n = tg_module_named_tensors(net, true, NULL, 0);
     tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
     if (!e) return SAY("%s: out of memory for the model's tensor list", QUOTE(path)), TG_ERR_NOMEM;
@@ -130,7 +170,9 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
     wbuf w = {0};
     put(&w, magic, 8);
     put_u64(&w, TG_CHECKPOINT_VERSION);
-    put_u64(&w, (opt ? PART_OPTIM : 0) | (sched ? PART_SCHED : 0) | (rng ? PART_RNG : 0));
+    put_u64(&w, (uint64_t)CKPT_VALUE_BYTES);
+    put_u64(&w, (opt ? PART_OPTIM : 0) | (sched ? PART_SCHED : 0) | (rng ? PART_RNG : 0) | (norm ? PART_NORM : 0) |
+                    (epoch ? PART_EPOCH : 0));
     put_u64(&w, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         put_str(&w, e[i].name);
@@ -165,6 +207,12 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
     }
     if (rng)
         for (int i = 0; i < 4; i++) put_u64(&w, rng->s[i]);
+    if (norm) {
+        put_u64(&w, (uint64_t)norm->n);
+        for (int64_t c = 0; c < norm->n; c++) put_f64(&w, norm->mean[c]);
+        for (int64_t c = 0; c < norm->n; c++) put_f64(&w, norm->std[c]);
+    }
+    if (epoch) put_u64(&w, (uint64_t)*epoch);
     const uint32_t crc = w.oom ? 0 : tg_crc32(0, w.p, w.len);
     put_u64(&w, crc);
     if (w.oom) {
@@ -183,15 +231,22 @@ tg_status tg_checkpoint_save(const char *path, tg_module *net, const tg_optim *o
 /* Walks the file; with commit false only validates, with commit true copies (after a validating
  * pass succeeded, so it cannot fail half-way). Returns NULL or the reason. */
 static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sched *sched, tg_rng *rng,
-                        bool commit, char *why, size_t whysz)
+                        tg_norm_stats *norm, int64_t *epoch, bool commit, char *why, size_t whysz)
 {
     r->pos = 8;
     const uint64_t version = get_u64(r);
-    if (version != TG_CHECKPOINT_VERSION)
-        return snprintf(why, whysz, "version %llu is not supported (this build reads %d)", (unsigned long long)version,
-                        TG_CHECKPOINT_VERSION), why;
+    if (version < 1 || version > TG_CHECKPOINT_VERSION)
+        return snprintf(why, whysz, "version %llu is not supported (this build reads 1 to %d)",
+                        (unsigned long long)version, TG_CHECKPOINT_VERSION), why;
+    const uint64_t value_bytes = version >= CKPT_VERSION_TYPED ? get_u64(r) : 8;
+    if (!r->bad && value_bytes != 4 && value_bytes != 8)
+        return snprintf(why, whysz, "value size %llu is neither 4 (float32) nor 8 (float64)",
+                        (unsigned long long)value_bytes), why;
+    r->value_bytes = (int)value_bytes;
     const uint64_t parts = get_u64(r), count = get_u64(r);
     if (r->bad) return "truncated header";
+    if (parts & ~(uint64_t)PART_ALL || (version < CKPT_VERSION_TYPED && parts & (PART_NORM | PART_EPOCH)))
+        return snprintf(why, whysz, "unknown parts 0x%llx", (unsigned long long)parts), why;
     if (count != (uint64_t)n)
         return snprintf(why, whysz, "holds %llu tensors but the model has %d", (unsigned long long)count, n), why;
     for (int i = 0; i < n; i++) {
@@ -247,7 +302,7 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
             if (r->bad || mask > 7) return "truncated or bad optimizer state";
             tg_param_slot *sl = opt ? &opt->slots[s] : NULL;
             if (sl && numel != (uint64_t)sl->param->numel) return "optimizer state sizes differ from the parameters";
-            if (numel > (uint64_t)(r->len / 8)) return "truncated optimizer state";
+            if (numel > (uint64_t)(r->len / value_bytes)) return "truncated optimizer state";
             for (int k = 0; k < 3; k++) {
                 if (!(mask >> k & 1)) continue;
                 /* Missing state buffers are made in the validating pass, so the copying pass
@@ -282,6 +337,25 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
         if (r->bad) return "truncated RNG state";
         if (rng && commit) memcpy(rng->s, s, sizeof s);
     }
+    if (parts & PART_NORM) {
+        const uint64_t nc = get_u64(r);
+        if (r->bad || nc < 1 || nc > (r->len - r->pos) / 16) return "truncated or bad normalisation statistics";
+        /* the arrays are made in the validating pass (norm arrives empty), filled in the copying one */
+        if (norm && !commit && tg_norm_stats_alloc(norm, (int64_t)nc) != TG_OK)
+            return snprintf(why, whysz, "%s for %llu normalisation channels", out_of_memory, (unsigned long long)nc),
+                   why;
+        for (uint64_t c = 0; c < 2 * nc; c++) {
+            const double v = get_f64(r);
+            if (c >= nc && !(v > 0 && isfinite(v))) return "a normalisation std is not a positive finite number";
+            if (!isfinite(v)) return "a normalisation mean is not finite";
+            if (norm && commit) (c < nc ? norm->mean : norm->std)[c % nc] = v;
+        }
+    }
+    if (parts & PART_EPOCH) {
+        const uint64_t ep = get_u64(r);
+        if (r->bad || ep > INT32_MAX) return "truncated or bad epoch count";
+        if (epoch && commit) *epoch = (int64_t)ep;
+    }
     if (r->len - r->pos != 8) return "unexpected bytes before the checksum";
     return NULL;
 }
@@ -289,11 +363,17 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
 tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg_sched *sched, tg_rng *rng,
                              char *err, size_t errsz)
 {
+    return tg_checkpoint_load_ex(path, net, opt, sched, rng, NULL, err, errsz);
+}
+
+tg_status tg_checkpoint_load_ex(const char *path, tg_module *net, tg_optim *opt, tg_sched *sched, tg_rng *rng,
+                                tg_checkpoint_extra *extra, char *err, size_t errsz)
+{
     uint8_t *bytes;
     size_t len;
     tg_status st = tg_read_file(path, 0, &bytes, &len, err, errsz);
     if (st != TG_OK) return st;
-    st = tg_checkpoint_load_mem(bytes, len, path, net, opt, sched, rng, err, errsz);
+    st = tg_checkpoint_load_mem_ex(bytes, len, path, net, opt, sched, rng, extra, err, errsz);
     free(bytes);
     return st;
 }
@@ -301,7 +381,18 @@ tg_status tg_checkpoint_load(const char *path, tg_module *net, tg_optim *opt, tg
 tg_status tg_checkpoint_load_mem(const uint8_t *bytes, size_t len, const char *path, tg_module *net, tg_optim *opt,
                                  tg_sched *sched, tg_rng *rng, char *err, size_t errsz)
 {
+    return tg_checkpoint_load_mem_ex(bytes, len, path, net, opt, sched, rng, NULL, err, errsz);
+}
+
+tg_status tg_checkpoint_load_mem_ex(const uint8_t *bytes, size_t len, const char *path, tg_module *net,
+                                    tg_optim *opt, tg_sched *sched, tg_rng *rng, tg_checkpoint_extra *extra,
+                                    char *err, size_t errsz)
+{
     tg_status st = TG_ERR_FORMAT;
+    tg_norm_stats norm = {0};
+    int64_t epoch = 0;
+    tg_norm_stats *want_norm = extra && extra->norm ? &norm : NULL;
+    int64_t *want_epoch = extra && extra->epoch ? &epoch : NULL;
     const char *why = NULL;
     char whybuf[2 * CKPT_QUOTE_BUF];
     tg_named_tensor *e = NULL;
@@ -320,16 +411,20 @@ tg_status tg_checkpoint_load_mem(const uint8_t *bytes, size_t len, const char *p
             why = "out of memory for the model's tensor list";
         } else {
             tg_module_named_tensors(net, true, e, n);
-            why = walk(&r, e, n, opt, sched, rng, false, whybuf, sizeof whybuf);
-            if (why && !strncmp(why, out_of_memory, sizeof out_of_memory - 1)) st = TG_ERR_NOMEM;
+            why = walk(&r, e, n, opt, sched, rng, want_norm, want_epoch, false, whybuf, sizeof whybuf);
             if (!why) {
-                walk(&r, e, n, opt, sched, rng, true, whybuf, sizeof whybuf);
+                walk(&r, e, n, opt, sched, rng, want_norm, want_epoch, true, whybuf, sizeof whybuf);
                 st = TG_OK;
+                /* absent parts read as none: no statistics (n 0), epoch 0 */
+                if (want_norm) tg_norm_stats_free(extra->norm), *extra->norm = norm, norm = (tg_norm_stats){0};
+                if (want_epoch) *extra->epoch = epoch;
+                if (extra) extra->version = (int)(bytes[8] | bytes[9] << 8); /* walk checked it is 1..2 */
             }
         }
     }
     if (why && !strncmp(why, out_of_memory, sizeof out_of_memory - 1)) st = TG_ERR_NOMEM;
     if (why) SAY("%s: %s", QUOTE(path), why);
+    tg_norm_stats_free(&norm);
     free(e);
     return st;
 }

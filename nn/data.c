@@ -2,11 +2,14 @@
 #include "data.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "../graph/npy.h"
 
 #define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
 
@@ -499,6 +502,209 @@ tg_status tg_dataset_load_mnist_dir(const char *dir, bool train, tg_dataset **ou
     return tg_dataset_load_idx(paths[0], paths[1], out, err, errsz);
 }
 
+int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[3])
+{
+    if (d->sample_ndim == 1) {
+        shape[0] = d->c;
+        return 1;
+    }
+    shape[0] = d->c, shape[1] = d->h, shape[2] = d->w;
+    return 3;
+}
+
+/* Largest class label accepted from a file: beyond it a typo, not a class (and n_classes is an int) */
+#define DATA_MAX_LABEL 1000000
+
+tg_status tg_dataset_load_npy(const char *x_path, const char *y_path, tg_dataset **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    tg_tensor *x = NULL, *y = NULL;
+    tg_status st = tg_npy_load(x_path, &x, NULL, err, errsz);
+    if (st == TG_OK) st = tg_npy_load(y_path, &y, NULL, err, errsz);
+    char xs[TG_SHAPE_STR_LEN] = "", ys[TG_SHAPE_STR_LEN] = "";
+    if (x) tg_shape_str(x, xs, sizeof xs);
+    if (y) tg_shape_str(y, ys, sizeof ys);
+    tg_dataset *d = NULL;
+    if (st != TG_OK) {
+    } else if (x->dtype != TG_REAL || x->ndim < 2 || x->ndim > 4 || x->shape[0] < 1) {
+        SAY("%s: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not %s%s", x_path,
+            x->dtype == TG_REAL ? "" : "int64 ", xs);
+        st = TG_ERR_FORMAT;
+    } else if (y->dtype != TG_INT64 || y->ndim != 1) {
+        SAY("%s: labels must be int64 [N], not %s%s", y_path, y->dtype == TG_INT64 ? "" : "float ", ys);
+        st = TG_ERR_FORMAT;
+    } else if (y->shape[0] != x->shape[0]) {
+        SAY("%s: %lld labels for %lld inputs (x=%s y=%s)", y_path, (long long)y->shape[0], (long long)x->shape[0],
+            xs, ys);
+        st = TG_ERR_FORMAT;
+    } else if (x->numel / x->shape[0] < 1) {
+        SAY("%s: a sample has no values (x=%s)", x_path, xs);
+        st = TG_ERR_FORMAT;
+    }
+    for (int64_t i = 0; st == TG_OK && i < y->numel; i++)
+        if (y->idata[i] < 0 || y->idata[i] > DATA_MAX_LABEL) {
+            SAY("%s: label %lld at index %lld is outside 0..%d", y_path, (long long)y->idata[i], (long long)i,
+                DATA_MAX_LABEL);
+            st = TG_ERR_FORMAT;
+        }
+    if (st == TG_OK && !(d = calloc(1, sizeof *d))) st = TG_ERR_NOMEM;
+    if (st == TG_OK) {
+        d->n = x->shape[0];
+        d->sample_ndim = x->ndim == 2 ? 1 : 3;
+        d->c = x->ndim == 4 ? x->shape[1] : x->ndim == 3 ? 1 : x->shape[1];
+        d->h = x->ndim >= 3 ? x->shape[x->ndim - 2] : 1;
+        d->w = x->ndim >= 3 ? x->shape[x->ndim - 1] : 1;
+        d->images = malloc((size_t)x->numel * sizeof *d->images);
+        d->labels = malloc((size_t)d->n * sizeof *d->labels);
+        if (!d->images || !d->labels) {
+            tg_dataset_free(d), d = NULL;
+            SAY("%s: out of memory for the dataset (x=%s)", x_path, xs);
+            st = TG_ERR_NOMEM;
+        } else {
+            for (int64_t i = 0; i < x->numel; i++) d->images[i] = (float)x->data[i];
+            for (int64_t i = 0; i < d->n; i++) {
+                d->labels[i] = y->idata[i];
+                if (y->idata[i] + 1 > d->n_classes) d->n_classes = (int)y->idata[i] + 1;
+            }
+        }
+    }
+    tg_tensor_free(x), tg_tensor_free(y);
+    *out = d;
+    return st;
+}
+
+tg_status tg_dataset_load_any(const char *spec, bool train, tg_dataset **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    const char *comma = strchr(spec, ',');
+    if (!comma) return tg_dataset_load_mnist_dir(spec, train, out, err, errsz);
+    const size_t len = (size_t)(comma - spec);
+    char *x_path = malloc(len + 1);
+    if (!x_path) return SAY("%s: out of memory", spec), TG_ERR_NOMEM;
+    memcpy(x_path, spec, len);
+    x_path[len] = 0;
+    tg_status st;
+    if (!len || !comma[1] || strchr(comma + 1, ',')) {
+        SAY("%s: expected X.npy,y.npy (two file names and one comma) or a directory", spec);
+        st = TG_ERR_INVALID;
+    } else {
+        st = tg_dataset_load_npy(x_path, comma + 1, out, err, errsz);
+    }
+    free(x_path);
+    return st;
+}
+
+tg_status tg_dataset_split(tg_dataset *d, double fraction, uint64_t seed, tg_dataset **held, char *err,
+                           size_t errsz)
+{
+    *held = NULL;
+    const int64_t n_held = (int64_t)(fraction * (double)d->n + 0.5);
+    if (!(fraction > 0 && fraction < 1) || n_held < 1 || n_held >= d->n)
+        return SAY("split: a fraction of %g of %lld samples leaves one side empty", fraction, (long long)d->n),
+               TG_ERR_INVALID;
+    const int64_t per = d->c * d->h * d->w, n_keep = d->n - n_held;
+    tg_dataset *h = calloc(1, sizeof *h);
+    float *keep_img = malloc((size_t)(n_keep * per) * sizeof *keep_img);
+    int64_t *keep_lab = malloc((size_t)n_keep * sizeof *keep_lab), *order = malloc((size_t)d->n * sizeof *order);
+    bool *is_held = calloc((size_t)d->n, sizeof *is_held);
+    if (h) {
+        *h = *d;
+        h->n = n_held;
+        h->images = malloc((size_t)(n_held * per) * sizeof *h->images);
+        h->labels = malloc((size_t)n_held * sizeof *h->labels);
+    }
+    if (!h || !h->images || !h->labels || !keep_img || !keep_lab || !order || !is_held) {
+        if (h) free(h->images), free(h->labels);
+        free(h), free(keep_img), free(keep_lab), free(order), free(is_held);
+        return SAY("split: out of memory for %lld samples", (long long)d->n), TG_ERR_NOMEM;
+    }
+    /* a seeded Fisher-Yates permutation picks the held samples; both sides keep the file order */
+    tg_rng rng;
+    tg_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < d->n; i++) order[i] = i;
+    for (int64_t i = d->n - 1; i > 0; i--) {
+        const int64_t j = (int64_t)tg_rng_below(&rng, (uint64_t)i + 1), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+    for (int64_t i = 0; i < n_held; i++) is_held[order[i]] = true;
+    for (int64_t i = 0, kh = 0, kk = 0; i < d->n; i++) {
+        float *dst = is_held[i] ? h->images + kh * per : keep_img + kk * per;
+        memcpy(dst, d->images + i * per, (size_t)per * sizeof *dst);
+        if (is_held[i]) h->labels[kh++] = d->labels[i];
+        else keep_lab[kk++] = d->labels[i];
+    }
+    free(d->images), free(d->labels), free(order), free(is_held);
+    d->images = keep_img, d->labels = keep_lab, d->n = n_keep;
+    *held = h;
+    return TG_OK;
+}
+
+tg_status tg_norm_stats_alloc(tg_norm_stats *s, int64_t n)
+{
+    s->n = 0;
+    s->mean = malloc((size_t)(n > 0 ? n : 1) * sizeof *s->mean);
+    s->std = malloc((size_t)(n > 0 ? n : 1) * sizeof *s->std);
+    if (!s->mean || !s->std) {
+        tg_norm_stats_free(s);
+        return TG_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < n; i++) s->mean[i] = 0, s->std[i] = 1;
+    s->n = n;
+    return TG_OK;
+}
+
+void tg_norm_stats_free(tg_norm_stats *s)
+{
+    if (!s) return;
+    free(s->mean), free(s->std);
+    s->mean = s->std = NULL;
+    s->n = 0;
+}
+
+tg_status tg_norm_stats_compute(const tg_dataset *d, tg_norm_stats *s)
+{
+    if (tg_norm_stats_alloc(s, d->c) != TG_OK) return TG_ERR_NOMEM;
+    const int64_t plane = d->h * d->w, per = d->c * plane;
+    for (int64_t c = 0; c < d->c; c++) {
+        /* two passes in double: the mean first, then squared deviations (no cancellation) */
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < d->n; i++)
+            for (int64_t k = 0; k < plane; k++) sum += d->images[i * per + c * plane + k];
+        const double count = (double)d->n * (double)plane, mean = count > 0 ? sum / count : 0;
+        for (int64_t i = 0; i < d->n; i++)
+            for (int64_t k = 0; k < plane; k++) {
+                const double dev = d->images[i * per + c * plane + k] - mean;
+                sq += dev * dev;
+            }
+        const double std = count > 0 ? sqrt(sq / count) : 0;
+        s->mean[c] = mean;
+        s->std[c] = std > 0 && isfinite(std) ? std : 1;
+    }
+    return TG_OK;
+}
+
+void tg_norm_stats_apply(const tg_norm_stats *s, tg_real *x, int64_t n, int64_t per)
+{
+    const int64_t plane = per / s->n;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t c = 0; c < s->n; c++) {
+            tg_real *p = x + i * per + c * plane;
+            for (int64_t k = 0; k < plane; k++) p[k] = (tg_real)((p[k] - s->mean[c]) / s->std[c]);
+        }
+}
+
+tg_status tg_dataset_normalize_stats(tg_dataset *d, const tg_norm_stats *s)
+{
+    if (s->n != d->c) return TG_ERR_INVALID;
+    const int64_t plane = d->h * d->w, per = d->c * plane;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t c = 0; c < d->c; c++) {
+            float *p = d->images + i * per + c * plane;
+            for (int64_t k = 0; k < plane; k++) p[k] = (float)((p[k] - s->mean[c]) / s->std[c]);
+        }
+    return TG_OK;
+}
+
 void tg_dataset_free(tg_dataset *d)
 {
     if (!d) return;
@@ -571,8 +777,9 @@ int64_t tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *y)
         tg_real *dst = x->data + i * per;
         bool flip = false;
         int64_t dy = 0, dx = 0;
-        if (b->augment.hflip) flip = tg_rng_below(&b->rng, 2);
-        if (b->augment.crop_padding > 0) {
+        const bool image = d->sample_ndim != 1; /* features have no left-right or crop */
+        if (image && b->augment.hflip) flip = tg_rng_below(&b->rng, 2);
+        if (image && b->augment.crop_padding > 0) {
             const uint64_t span = 2 * (uint64_t)b->augment.crop_padding + 1;
             dy = (int64_t)tg_rng_below(&b->rng, span) - b->augment.crop_padding;
             dx = (int64_t)tg_rng_below(&b->rng, span) - b->augment.crop_padding;

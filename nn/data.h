@@ -11,7 +11,8 @@
  *   if (tg_dataset_load_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
  *                           ".../train-labels-idx1-ubyte.gz", &train, err, sizeof err) != TG_OK)
  *       fprintf(stderr, "%s\n", err);
- *   tg_dataset_normalize(train, 0.2860, 0.3530);
+ *   tg_norm_stats ns; tg_norm_stats_compute(train, &ns);   // per channel, from the training data
+ *   tg_dataset_normalize_stats(train, &ns);
  *   tg_batcher b; tg_batcher_init(&b, train, 64, true, 42);
  *   while (tg_batcher_next(&b, x, y, &n)) { ... }
  */
@@ -67,7 +68,11 @@ typedef struct tg_dataset {
     float *images;    /* n*c*h*w, [0,1] then normalised */
     int64_t *labels;  /* n */
     int n_classes;    /* max label + 1 */
+    int sample_ndim;  /* dims per sample: 3 (C,H,W), or 1 (F features held as c=F, h=w=1); 0 reads as 3 */
 } tg_dataset;
+
+/* The shape of one sample (without the batch dim) into shape[3]; returns its ndim (1 or 3). */
+int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[3]);
 
 /* Loads an image file ([N,H,W] or [N,C,H,W] IDX) and a label file ([N]); the counts must
  * agree. */
@@ -76,9 +81,39 @@ tg_status tg_dataset_load_idx(const char *images_path, const char *labels_path, 
 /* Loads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (either form). */
 tg_status tg_dataset_load_mnist_dir(const char *dir, bool train, tg_dataset **out, char *err,
                                     size_t errsz);
+/* Loads a .npy pair: x float32/float64 [N,C,H,W], [N,H,W] (one channel) or [N,F] (features), y int64
+ * [N] class labels >= 0. Values are taken as they are (no scaling). Errors name the file and the
+ * shapes; on any error nothing is returned. */
+tg_status tg_dataset_load_npy(const char *x_path, const char *y_path, tg_dataset **out, char *err, size_t errsz);
+/* What `tg train --data` / `tg eval --data` take: "X.npy,y.npy" (a pair, as above) or a directory
+ * of MNIST-named IDX files (train or t10k part by `train`). */
+tg_status tg_dataset_load_any(const char *spec, bool train, tg_dataset **out, char *err, size_t errsz);
+/* Moves a random fraction (0 < fraction < 1, seeded) of d into a new dataset *held (at least one
+ * sample each side); d keeps the rest in its original order. TG_ERR_INVALID when either side would
+ * be empty, TG_ERR_NOMEM; on error d is unchanged. */
+tg_status tg_dataset_split(tg_dataset *d, double fraction, uint64_t seed, tg_dataset **held, char *err,
+                           size_t errsz);
 void tg_dataset_free(tg_dataset *d);
 /* x = (x - mean) / std for every value. */
 void tg_dataset_normalize(tg_dataset *d, double mean, double std);
+
+/* Per-channel input normalisation, (x - mean[c]) / std[c]: channels of an image, features of an
+ * [N,F] sample. Owned arrays of n values; tg_norm_stats_free releases them. Stored in checkpoints
+ * so prediction normalises as training did. */
+typedef struct tg_norm_stats {
+    int64_t n;
+    double *mean, *std;
+} tg_norm_stats;
+/* Mean and (population) standard deviation of each channel over the whole dataset, in double; a
+ * constant channel gets std 1 so it maps to 0 instead of dividing by zero. TG_ERR_NOMEM. */
+tg_status tg_norm_stats_compute(const tg_dataset *d, tg_norm_stats *s);
+/* Arrays for n channels (mean 0, std 1); TG_ERR_NOMEM. */
+tg_status tg_norm_stats_alloc(tg_norm_stats *s, int64_t n);
+void tg_norm_stats_free(tg_norm_stats *s);
+/* Normalises every sample of d in place; s->n must equal d's channels (TG_ERR_INVALID otherwise). */
+tg_status tg_dataset_normalize_stats(tg_dataset *d, const tg_norm_stats *s);
+/* Normalises n samples of `per` values laid out [channels, per/channels] in place. */
+void tg_norm_stats_apply(const tg_norm_stats *s, tg_real *x, int64_t n, int64_t per);
 
 /* Augmentation applied by the batcher (training only). */
 typedef struct tg_augment {

@@ -1,13 +1,16 @@
 /* nn/train.c — one training epoch and evaluation for classifiers (cross-entropy, argmax). */
 #include "train.h"
+#include "infer.h"
 #include "module_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../ops/loss.h"
+#include "../ops/activation.h"
 #include "../ops/shape.h"
 
 static double now_s(void)
@@ -33,8 +36,9 @@ static int64_t count_correct(const tg_tensor *logits, const int64_t *labels, int
 /* Batch buffers [batch, C, H, W] and [batch]. */
 static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_tensor **y)
 {
-    const int64_t xs[4] = {batch, d->c, d->h, d->w};
-    *x = tg_tensor_new(TG_REAL, 4, xs);
+    int64_t xs[4] = {batch};
+    const int ndim = tg_dataset_sample_shape(d, xs + 1);
+    *x = tg_tensor_new(TG_REAL, ndim + 1, xs);
     *y = tg_tensor_new(TG_INT64, 1, &batch);
     return *x && *y ? 0 : -1;
 }
@@ -42,13 +46,35 @@ static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_te
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx)
 {
+    return tg_train_epoch_sync(net, opt, b, tape, st, on_batch, ctx, NULL);
+}
+
+/* Copies samples [off, off + n) of the batch (x, y) into the shard buffers (xs, ys). */
+static void copy_shard(const tg_tensor *x, const tg_tensor *y, int64_t off, int64_t n, tg_tensor *xs, tg_tensor *ys)
+{
+    const int64_t per_sample = x->numel / x->shape[0];
+    memcpy(xs->data, x->data + off * per_sample, (size_t)(n * per_sample) * sizeof(tg_real));
+    memcpy(ys->idata, y->idata + off, (size_t)n * sizeof(int64_t));
+}
+
+tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                              tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync)
+{
     memset(st, 0, sizeof *st);
-    tg_tensor *x, *y;
+    const bool sharded = sync && sync->shard_count > 0;
+    const int64_t off = sharded ? sync->shard_offset : 0, local = sharded ? sync->shard_count : b->batch;
+    if (off < 0 || off + local > b->batch) {
+        tg_fail(tape, "train: shard [%lld, %lld) is outside the batch of %lld", (long long)off,
+                (long long)(off + local), (long long)b->batch);
+        return TG_ERR_INVALID;
+    }
+    tg_tensor *x, *y, *xs = NULL, *ys = NULL;
     tg_status status = TG_OK;
-    if (make_buffers(b->data, b->batch, &x, &y)) {
+    if (make_buffers(b->data, b->batch, &x, &y) || (sharded && make_buffers(b->data, local, &xs, &ys))) {
         status = TG_ERR_NOMEM;
         tg_fail(tape, "train: out of memory for the batch buffers (batch %lld)", (long long)b->batch);
     }
+    if (!sharded) xs = x, ys = y;
     tg_batcher_reset(b);
     tg_module_train(net, true);
     /* the loop reads no intermediate's gradient: their buffers serve later ones of the walk */
@@ -56,16 +82,18 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
     tg_tape_set_release_grads(tape, true);
     const double t0 = now_s();
     double loss_sum = 0;
-    int64_t correct = 0, n;
-    while (status == TG_OK && (n = tg_batcher_next(b, x, y)) == b->batch) {
+    int64_t correct = 0;
+    while (status == TG_OK && tg_batcher_next(b, x, y) == b->batch) {
+        if (sharded) copy_shard(x, y, off, local, xs, ys);
         tg_tape_reset(tape);
-        tg_tensor *logits = tg_module_forward(net, tape, x);
-        tg_tensor *loss = logits ? tg_cross_entropy(tape, logits, y) : NULL;
-        if (!loss) {
-            status = TG_ERR_INVALID;
-            break;
-        }
-        st->last_loss = loss->data[0];
+        tg_tensor *logits = tg_module_forward(net, tape, xs);
+        tg_tensor *loss = logits ? tg_cross_entropy(tape, logits, ys) : NULL;
+        const double local_loss = loss ? loss->data[0] : NAN;
+        st->last_loss = local_loss;
+        status = loss ? TG_OK : TG_ERR_INVALID;
+        /* every process learns of a failed forward here, at the same step */
+        if (sync && sync->after_forward) status = sync->after_forward(sync->ctx, tape, status, local_loss, &st->last_loss);
+        if (status != TG_OK) break;
         if (!isfinite(st->last_loss)) {
             /* a step from a NaN/Inf loss would poison every parameter; stop and say where */
             tg_fail(tape, "loss is %s at step %lld of the epoch", isnan(st->last_loss) ? "nan" : "inf",
@@ -75,8 +103,10 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
         }
         tg_optim_zero_grad(opt);
         tg_status back = tg_backward(loss);
+        if (back != TG_OK) back = back == TG_ERR_NONFINITE ? back : TG_ERR_INVALID;
+        if (sync && sync->after_backward) back = sync->after_backward(sync->ctx, tape, back);
         if (back != TG_OK) {
-            status = back == TG_ERR_NONFINITE ? back : TG_ERR_INVALID;
+            status = back;
             break;
         }
         if (tg_optim_step(opt)) { /* the message goes where the caller looks: the tape */
@@ -85,15 +115,16 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
             break;
         }
         st->steps++;
-        loss_sum += loss->data[0] * (double)n;
-        correct += count_correct(logits, y->idata, n);
-        st->samples += n;
+        loss_sum += local_loss * (double)local;
+        correct += count_correct(logits, ys->idata, local);
+        st->samples += local;
         st->loss = loss_sum / (double)st->samples;
         st->accuracy = (double)correct / (double)st->samples;
         st->seconds = now_s() - t0;
         if (on_batch) on_batch(ctx, st);
     }
     tg_tape_set_release_grads(tape, released_grads);
+    if (sharded) tg_tensor_free(xs), tg_tensor_free(ys);
     tg_tensor_free(x), tg_tensor_free(y);
     return status;
 }
@@ -140,4 +171,132 @@ tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tap
     tg_batcher_free(&b);
     tg_tensor_free(x), tg_tensor_free(y);
     return status;
+}
+
+/* ---------------- deployment ---------------- */
+
+#define SAY(...) (err ? (void)snprintf(err, errsz, __VA_ARGS__) : (void)0)
+/* Samples per forward pass of tg_predict: bounds the tape's arena whatever N is */
+#define PREDICT_CHUNK 256
+
+void tg_predictor_free(tg_predictor *p)
+{
+    if (!p) return;
+    tg_model_free(p->model);
+    tg_norm_stats_free(&p->norm);
+    tg_tape_free(p->tape);
+    free(p);
+}
+
+tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, char *err, size_t errsz)
+{
+    tg_predictor *p = calloc(1, sizeof *p);
+    if (!p) return SAY("%s: out of memory", model_path), NULL;
+    int64_t epoch = 0;
+    tg_checkpoint_extra extra = {.norm = &p->norm, .epoch = &epoch};
+    if (!(p->model = tg_model_load(model_path, 0, err, errsz)) ||
+        tg_checkpoint_load_ex(ckpt_path, p->model->net, NULL, NULL, NULL, &extra, err, errsz) != TG_OK) {
+        tg_predictor_free(p);
+        return NULL;
+    }
+    if (p->model->out_ndim != 1) {
+        SAY("%s: the model's output has %d dimensions per sample; predict needs class scores [K]", model_path,
+            p->model->out_ndim);
+        tg_predictor_free(p);
+        return NULL;
+    }
+    const int64_t channels = p->model->in_shape[0];
+    if (p->norm.n > 0 && p->norm.n != channels) {
+        SAY("%s: normalisation statistics for %lld channels but the model's input has %lld", ckpt_path,
+            (long long)p->norm.n, (long long)channels);
+        tg_predictor_free(p);
+        return NULL;
+    }
+    p->n_classes = p->model->out_shape[0];
+    p->ckpt_version = extra.version;
+    if (!(p->tape = tg_tape_new(0))) {
+        SAY("%s: out of memory for the tape", model_path);
+        tg_predictor_free(p);
+        return NULL;
+    }
+    tg_module_train(p->model->net, false);
+    /* a predictor only infers: a batch norm folded into its conv or linear is one pass less */
+    if (tg_fold_batch_norms(p->model, NULL, err, errsz) < 0) {
+        tg_predictor_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *err, size_t errsz)
+{
+    const tg_model *m = p->model;
+    bool fits = x && x->dtype == TG_REAL && x->ndim == m->in_ndim + 1;
+    for (int d = 0; fits && d < m->in_ndim; d++) fits = x->shape[d + 1] == m->in_shape[d];
+    if (!fits) {
+        char xs[TG_SHAPE_STR_LEN] = "NULL", ms[TG_SHAPE_STR_LEN];
+        if (x) tg_shape_str(x, xs, sizeof xs);
+        int n = snprintf(ms, sizeof ms, "[N");
+        for (int d = 0; d < m->in_ndim && n > 0 && (size_t)n < sizeof ms; d++)
+            n += snprintf(ms + n, sizeof ms - (size_t)n, ",%lld", (long long)m->in_shape[d]);
+        if (n > 0 && (size_t)n < sizeof ms) snprintf(ms + n, sizeof ms - (size_t)n, "]");
+        return SAY("predict: input %s%s does not fit the model's %s", x && x->dtype != TG_REAL ? "int64 " : "", xs,
+                   ms), TG_ERR_INVALID;
+    }
+    const int64_t per = x->numel / (x->shape[0] ? x->shape[0] : 1), k = p->n_classes;
+    tg_status st = TG_OK;
+    for (int64_t start = 0; start < x->shape[0] && st == TG_OK; start += PREDICT_CHUNK) {
+        int64_t shape[5] = {x->shape[0] - start < PREDICT_CHUNK ? x->shape[0] - start : PREDICT_CHUNK};
+        for (int d = 0; d < m->in_ndim; d++) shape[d + 1] = m->in_shape[d];
+        tg_tape_reset(p->tape);
+        tg_no_grad_begin(p->tape);
+        tg_tensor *xb = tg_tape_tensor(p->tape, TG_REAL, m->in_ndim + 1, shape);
+        if (xb) {
+            memcpy(xb->data, x->data + start * per, (size_t)(shape[0] * per) * sizeof(tg_real));
+            if (p->norm.n > 0) tg_norm_stats_apply(&p->norm, xb->data, shape[0], per);
+        }
+        tg_tensor *out = xb ? tg_softmax(p->tape, tg_module_forward(m->net, p->tape, xb), -1) : NULL;
+        tg_no_grad_end(p->tape);
+        if (!out) {
+            st = xb ? TG_ERR_INVALID : TG_ERR_NOMEM;
+            SAY("predict: %s", tg_error(p->tape) ? tg_error(p->tape) : "out of memory for the inputs");
+        } else {
+            memcpy(probs + start * k, out->data, (size_t)(shape[0] * k) * sizeof(tg_real));
+        }
+    }
+    return st;
+}
+
+tg_status tg_predictor_confusion(tg_predictor *p, const tg_dataset *d, int64_t *confusion, char *err, size_t errsz)
+{
+    const int64_t k = p->n_classes;
+    memset(confusion, 0, (size_t)(k * k) * sizeof *confusion);
+    for (int64_t i = 0; i < d->n; i++)
+        if (d->labels[i] >= k)
+            return SAY("eval: label %lld of sample %lld is not one of the model's %lld classes",
+                       (long long)d->labels[i], (long long)i, (long long)k), TG_ERR_INVALID;
+    int64_t shape[4] = {0};
+    const int ndim = tg_dataset_sample_shape(d, shape + 1);
+    const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
+    shape[0] = chunk;
+    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape);
+    tg_real *probs = malloc((size_t)(chunk * k) * sizeof *probs);
+    tg_status st = x && probs ? TG_OK : TG_ERR_NOMEM;
+    if (st != TG_OK) SAY("eval: out of memory for a batch of %lld", (long long)chunk);
+    for (int64_t start = 0; start < d->n && st == TG_OK; start += chunk) {
+        const int64_t n = d->n - start < chunk ? d->n - start : chunk;
+        x->shape[0] = n, x->numel = n * per; /* the last chunk may be short */
+        for (int64_t i = 0; i < n * per; i++) x->data[i] = (tg_real)d->images[start * per + i];
+        st = tg_predict(p, x, probs, err, errsz);
+        for (int64_t i = 0; i < n && st == TG_OK; i++) {
+            int64_t best = 0;
+            for (int64_t j = 1; j < k; j++)
+                if (probs[i * k + j] > probs[i * k + best]) best = j;
+            confusion[d->labels[start + i] * k + best]++;
+        }
+    }
+    if (x) x->shape[0] = chunk, x->numel = chunk * per;
+    tg_tensor_free(x);
+    free(probs);
+    return st;
 }

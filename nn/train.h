@@ -10,8 +10,10 @@
 
 #include "../graph/api.h"
 #include "../optim/optim.h"
+#include "checkpoint.h"
 #include "data.h"
 #include "module.h"
+#include "spec.h"
 
 TG_API_BEGIN
 
@@ -35,8 +37,62 @@ typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
  * the failing batch changed no parameter. st holds the steps before. */
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                          tg_batch_fn on_batch, void *ctx);
+/* How a training loop shares each step with other processes (data parallelism, dist/ and
+ * docs/distributed.md); the core library knows no transport, only these callbacks. Every process
+ * runs the same batcher, so all see the same global batch; each computes samples
+ * [shard_offset, shard_offset + shard_count) of it. The callbacks are collective: every process
+ * calls them at the same steps, and each returns the status all processes agree on, so a failure
+ * on one process stops every process at the same step instead of leaving the others waiting. */
+typedef struct tg_train_sync {
+    void *ctx;
+    int64_t shard_offset, shard_count; /* this process's part of every batch; shard_count 0: all */
+    /* After the forward (status: TG_OK, or why this process's forward failed, tg_error(tape) set).
+     * local_loss is the mean over this shard; *global_loss receives the mean over the whole batch.
+     * May install a backward hook on the tape (gradient buckets). */
+    tg_status (*after_forward)(void *ctx, tg_tape *tape, tg_status status, double local_loss, double *global_loss);
+    /* After this process's backward, before the optimizer step: the parameters' gradients become
+     * the whole batch's (status: this process's backward's). */
+    tg_status (*after_backward)(void *ctx, tg_tape *tape, tg_status status);
+} tg_train_sync;
+
+/* tg_train_epoch sharing every step through sync (NULL: tg_train_epoch itself). st counts this
+ * process's samples, loss and accuracy; combine them across processes for the global figures. */
+tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                              tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */
 tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st);
+
+/* ---- deployment: a trained model on new inputs ----
+ * A predictor holds a model spec with a checkpoint's values, in eval mode, the input
+ * normalisation the checkpoint stores, and its own tape (no gradients are recorded):
+ *
+ *   char err[512];
+ *   tg_predictor *p = tg_predictor_load("lenet5.txt", "run.ckpt", err, sizeof err);
+ *   if (!p) { fprintf(stderr, "%s\n", err); return 1; }
+ *   tg_real probs[10 * 4];                 // x: [4,1,28,28] raw inputs, as the training data was given
+ *   if (tg_predict(p, x, probs, err, sizeof err) == TG_OK) ...  // softmax row per sample
+ *   tg_predictor_free(p);
+ */
+typedef struct tg_predictor {
+    tg_model *model;
+    tg_norm_stats norm; /* n 0: the inputs are used as given */
+    int64_t n_classes;  /* the model's output size */
+    int ckpt_version;   /* the checkpoint's format version: 1 had no normalisation part */
+    tg_tape *tape;
+} tg_predictor;
+
+/* Loads the spec and the checkpoint (optimizer state in it is skipped). The model's output must
+ * be [K] per sample. NULL with "file: reason" in err. */
+tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, char *err, size_t errsz);
+/* Class probabilities (softmax of the outputs) of x's samples: x is [N, model input shape] (raw:
+ * the predictor normalises a copy); probs receives N*n_classes values. TG_ERR_INVALID naming both
+ * shapes when x does not fit the model, TG_ERR_NOMEM. */
+tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *err, size_t errsz);
+/* Runs a labelled dataset (raw values, not yet normalised) through the predictor and counts
+ * confusion[true * n_classes + predicted] (n_classes^2 entries, zeroed first). A label outside the
+ * model's classes is TG_ERR_INVALID. */
+tg_status tg_predictor_confusion(tg_predictor *p, const tg_dataset *d, int64_t *confusion, char *err, size_t errsz);
+void tg_predictor_free(tg_predictor *p);
 
 TG_API_END
 

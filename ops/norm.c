@@ -227,15 +227,98 @@ static double plain_mean(const tg_norm_view *v, const tg_real *x, int64_t k)
 typedef struct norm_saved {
     norm_plan plan;
     double *mean, *rstd;
+    double count; /* values behind each statistic: M, or the global batch's with a stats reducer */
+    bool synced;  /* the statistics came through the stats reducer: so must the backward's sums */
 } norm_saved;
+
+/* ---- SyncBatchNorm: the process-wide statistics reducer (ops/norm.h) ---- */
+
+static tg_norm_stats_reducer stats_reducer;
+static void *stats_reducer_ctx;
+
+void tg_norm_set_stats_reducer(tg_norm_stats_reducer fn, void *ctx)
+{
+    stats_reducer = fn;
+    stats_reducer_ctx = fn ? ctx : NULL;
+}
+
+static void *reducer_failed(tg_tape *t, const tg_tensor *x)
+{
+    char xs[TG_SHAPE_STR_LEN];
+    return tg_fail(t, "batch_norm: the statistics reducer failed (x=%s)", tg_shape_str(x, xs, sizeof xs));
+}
+
+/* Local mean and biased variance per channel -> the global ones, through the reducer; *count
+ * becomes the global M. -1 (tape error set) when the reducer fails. */
+static int sync_forward_stats(tg_tape *t, const tg_tensor *x, const tg_norm_view *v, double *mean, double *var,
+                              double *count)
+{
+    const int64_t c = v->stats;
+    double *sums = tg_tape_alloc(t, sizeof(double) * (size_t)(1 + 2 * c));
+    if (!sums) return -1;
+    const double m = (double)(v->outer * v->inner);
+    sums[0] = m;
+    for (int64_t k = 0; k < c; k++) {
+        sums[1 + k] = m * mean[k];
+        sums[1 + c + k] = m * (var[k] + mean[k] * mean[k]);
+    }
+    if (stats_reducer(stats_reducer_ctx, TG_NORM_SYNC_FORWARD, sums, 1 + 2 * c) != 0) return reducer_failed(t, x), -1;
+    *count = sums[0];
+    for (int64_t k = 0; k < c; k++) {
+        mean[k] = sums[1 + k] / *count;
+        /* E[x²] − μ² in double; rounding may leave a tiny negative for a constant channel */
+        const double e2 = sums[1 + c + k] / *count - mean[k] * mean[k];
+        var[k] = e2 > 0 ? e2 : 0;
+    }
+    return 0;
+}
+
+/* Batch norm's backward with global statistics (x viewed as [N, C, S]):
+ *   dx = γ·rstd·(dy − Σdy/M − x̂·Σdy·x̂/M), the sums over the global batch from the reducer;
+ *   dγ += Σ dy·x̂, dβ += Σ dy over this process's values. */
+static void sync_backward(tg_tape *t, const norm_saved *s, const tg_tensor *x, const tg_real *dy, const tg_real *gamma,
+                          tg_real *dx, tg_real *dgamma, tg_real *dbeta)
+{
+    const tg_norm_view *v = &s->plan.view;
+    const int64_t c = v->stats;
+    double *sums = tg_tape_alloc_zero(t, sizeof(double) * (size_t)(4 * c));
+    if (!sums) return; /* the tape keeps "arena full" */
+    double *sdy = sums, *sdyx = sums + c, *local = sums + 2 * c;
+    for (int64_t o = 0; o < v->outer; o++)
+        for (int64_t k = 0; k < c; k++) {
+            const tg_real *xr = x->data + (o * c + k) * v->inner, *gr = dy + (o * c + k) * v->inner;
+            for (int64_t i = 0; i < v->inner; i++) {
+                sdy[k] += gr[i];
+                sdyx[k] += gr[i] * (xr[i] - s->mean[k]) * s->rstd[k];
+            }
+        }
+    memcpy(local, sums, sizeof(double) * (size_t)(2 * c));
+    if (stats_reducer(stats_reducer_ctx, TG_NORM_SYNC_BACKWARD, sums, 2 * c) != 0) {
+        reducer_failed(t, x);
+        return;
+    }
+    for (int64_t k = 0; k < c; k++) {
+        if (dgamma) dgamma[k] += (tg_real)local[c + k];
+        if (dbeta) dbeta[k] += (tg_real)local[k];
+    }
+    if (!dx) return;
+    for (int64_t o = 0; o < v->outer; o++)
+        for (int64_t k = 0; k < c; k++) {
+            const int64_t at = (o * c + k) * v->inner;
+            const double g = (gamma ? gamma[k] : 1.0) * s->rstd[k], mdy = sdy[k] / s->count, mdyx = sdyx[k] / s->count;
+            for (int64_t i = 0; i < v->inner; i++) {
+                const double xhat = (x->data[at + i] - s->mean[k]) * s->rstd[k];
+                dx[at + i] += (tg_real)(g * (dy[at + i] - mdy - xhat * mdyx));
+            }
+        }
+}
 
 /* r = (1 − f)·r + f·stat averaged over the statistics of each channel (instance norm has N per
  * channel, as PyTorch's), the variance unbiased (M/(M−1)). */
-static void update_running(const norm_plan *p, const double *mean, const double *var, tg_real *rm,
+static void update_running(const norm_plan *p, const double *mean, const double *var, double m, tg_real *rm,
                            tg_real *rv, double factor)
 {
     int64_t k_all = p->view.stats, per_channel = k_all / p->channels;
-    double m = (double)(p->view.outer * p->view.inner);
     double unbias = m > 1 ? m / (m - 1) : NAN;
     for (int64_t ch = 0; ch < p->channels; ch++) {
         double sm = 0, sv = 0;
@@ -259,6 +342,8 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     s->rstd = tg_tape_alloc(t, sizeof(double) * (size_t)(k_all + 1));
     if (!s->mean || !s->rstd) return -1;
     node->saved = s;
+    s->count = (double)(v->outer * v->inner);
+    s->synced = false;
     if (node->out->numel == 0) return 0;
     tg_tensor *rm = has_running(kind) ? input_at(in, n, IN_RUNNING_MEAN) : NULL;
     tg_tensor *rv = has_running(kind) ? input_at(in, n, IN_RUNNING_VAR) : NULL;
@@ -267,11 +352,15 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
         tg_norm_kernel_stats(v, in[IN_X]->data, s->mean, var);
         for (int64_t k = 0; k < k_all; k++)
             if (!isfinite(s->mean[k]) && v->center) s->mean[k] = plain_mean(v, in[IN_X]->data, k);
+        if (kind == NORM_BATCH && stats_reducer) {
+            if (sync_forward_stats(t, in[IN_X], v, s->mean, var, &s->count) != 0) return -1;
+            s->synced = true;
+        }
         if (rm) {
             tg_tensor *nbt = input_at(in, n, IN_NUM_BATCHES);
             if (nbt) nbt->idata[0] += 1;
             double factor = isnan(a->momentum) ? 1.0 / (double)nbt->idata[0] : a->momentum;
-            update_running(&s->plan, s->mean, var, rm->data, rv->data, factor);
+            update_running(&s->plan, s->mean, var, s->count, rm->data, rv->data, factor);
         }
         for (int64_t k = 0; k < k_all; k++) s->rstd[k] = 1.0 / sqrt(var[k] + a->eps);
     } else {
@@ -297,6 +386,10 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     tg_real *dx = tg_input_grad(t, node, IN_X);
     tg_real *dw = wi < node->n_inputs ? tg_input_grad(t, node, wi) : NULL;
     tg_real *db = wi + 1 < node->n_inputs ? tg_input_grad(t, node, wi + 1) : NULL;
+    if (s->synced) {
+        sync_backward(t, s, node->inputs[IN_X], node->out->grad, w ? w->data : NULL, dx, dw, db);
+        return;
+    }
     double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));
     if (!scratch) return; /* the tape keeps "arena full" */
     tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, node->out->grad, s->mean, s->rstd,

@@ -67,6 +67,24 @@ tg_tensor *tg_frn(tg_tape *t, tg_tensor *x, tg_tensor *weight, tg_tensor *bias, 
 /* x:[N,C,*] tau:[C] -> max(x, tau[c]) (thresholded linear unit). */
 tg_tensor *tg_tlu(tg_tape *t, tg_tensor *x, tg_tensor *tau);
 
+/* ---- batch norm across processes (SyncBatchNorm, docs/distributed.md) ----
+ * Process-wide and off by default. When a reducer is set, every batch_norm in training mode hands
+ * its per-channel sums to it, which must replace them in place by the sums over all processes
+ * (every process calls it at the same points, so a data-parallel run normalises with the
+ * statistics of the whole global batch):
+ *   TG_NORM_SYNC_FORWARD   sums[0] = this batch's values per channel M; sums[1..C] = Σx;
+ *                          sums[C+1..2C] = Σx²   (n = 1 + 2C; plain sums over the processes)
+ *   TG_NORM_SYNC_BACKWARD  sums[0..C) = Σdy; sums[C..2C) = Σdy·x̂   (n = 2C), to become the whole
+ *                          batch's in this process's loss scale: Σ_r w_r·S_r / w_self, where w_r
+ *                          is process r's weight in the global loss (its share of the batch)
+ * The running statistics are then updated from the global mean and variance (unbiased over the
+ * global M), the same on every process; dγ and dβ stay this process's sums (the gradient
+ * all-reduce adds them up). A non-zero return fails the op: "batch_norm: the statistics reducer
+ * failed (x=[8,16,14,14])". fn NULL turns it off. Not thread-safe: set it before training. */
+typedef enum tg_norm_sync_phase { TG_NORM_SYNC_FORWARD, TG_NORM_SYNC_BACKWARD } tg_norm_sync_phase;
+typedef int (*tg_norm_stats_reducer)(void *ctx, tg_norm_sync_phase phase, double *sums, int64_t n);
+void tg_norm_set_stats_reducer(tg_norm_stats_reducer fn, void *ctx);
+
 /* Folds an eval-mode batch norm into the conv or linear layer before it, in place:
  * weight:[O,...] (linear [O,in], conv [O,C/g,k...]) and bias:[O] become
  *   W' = W·γ/σ,  b' = γ·(b − μ)/σ + β,  σ = sqrt(running_var + eps),

@@ -12,12 +12,10 @@
 #define TG_OPS_SHAPE_H
 
 #include "../graph/api.h"
+#include "kernels/pad_mode.h"
 #include "op.h"
 
 TG_API_BEGIN
-
-/* Padding modes shared by pad and convolution's padding_mode. */
-typedef enum tg_pad_mode { TG_PAD_CONSTANT, TG_PAD_REFLECT, TG_PAD_REPLICATE, TG_PAD_CIRCULAR } tg_pad_mode;
 
 /* Attribute structs (names as in PyTorch; parsed from key=value by the op table). */
 typedef struct tg_reshape_attr { tg_ints shape; } tg_reshape_attr;            /* one -1 allowed */

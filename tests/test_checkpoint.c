@@ -202,6 +202,145 @@ START_TEST(npy_single_tensors)
 }
 END_TEST
 
+
+/* Every value of net (parameters and buffers in named order) against a float64 or float32 .npy;
+ * loading converts the way the file's own values convert: (tg_real)value, so equality is exact. */
+static void assert_values(tg_module *net, const char *npy_path)
+{
+    char err[256];
+    tg_tensor *want = NULL;
+    ck_assert_msg(tg_npy_load(npy_path, &want, NULL, err, sizeof err) == TG_OK, "%s", err);
+    tg_named_tensor e[16];
+    const int n = tg_module_named_tensors(net, true, e, 16);
+    int64_t k = 0;
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < e[i].tensor->numel; j++, k++)
+            ck_assert_msg(e[i].tensor->data[j] == want->data[k], "%s[%lld]: %.17g, want %.17g", e[i].name,
+                          (long long)j, (double)e[i].tensor->data[j], (double)want->data[k]);
+    ck_assert_int_eq(k, want->numel);
+    tg_tensor_free(want);
+}
+
+/* A version-1 file (float64 values, written before version 2 existed) still loads, with its Adam
+ * state, in either build; it has no normalisation (n 0) and no epoch (0). */
+START_TEST(version1_file_still_loads)
+{
+    char err[256];
+    tg_module *net = make_net(1);
+    tg_named_tensor e[16];
+    tg_tensor *ps[16];
+    const int n = tg_module_named_tensors(net, false, e, 16);
+    for (int i = 0; i < n; i++) ps[i] = e[i].tensor;
+    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
+    tg_optim *opt = tg_optim_new(&c);
+    tg_optim_add_params_split_decay(opt, ps, n);
+    tg_rng rng = {{0}};
+    tg_norm_stats norm = {0};
+    int64_t epoch = 77;
+    tg_checkpoint_extra extra = {.norm = &norm, .epoch = &epoch};
+    ck_assert_msg(tg_checkpoint_load_ex("tests/data/ckpt/v1.ckpt", net, opt, NULL, &rng, &extra, err, sizeof err) ==
+                      TG_OK, "%s", err);
+    assert_values(net, "tests/data/ckpt/v1_values.npy");
+    ck_assert_int_eq(opt->slots[0].step, 3);
+    ck_assert_ptr_nonnull(opt->slots[0].state[0]);
+    ck_assert_int_ne(rng.s[0], 0);
+    ck_assert_int_eq(norm.n, 0);
+    ck_assert_int_eq(epoch, 0);
+    tg_optim_free(opt);
+    tg_module_free(net);
+}
+END_TEST
+
+/* Version 2 records the value type: the float32 build writes 4-byte values (the file is about
+ * half the float64 one), and either build loads either file, converting. */
+START_TEST(value_type_recorded_and_converted)
+{
+    char err[256];
+    const char *const files[2][2] = {{"tests/data/ckpt/v2_f32.ckpt", "tests/data/ckpt/v2_f32_values.npy"},
+                                     {"tests/data/ckpt/v2_f64.ckpt", "tests/data/ckpt/v2_f64_values.npy"}};
+    for (int f = 0; f < 2; f++) {
+        tg_module *net = make_net(1);
+        tg_norm_stats norm = {0};
+        int64_t epoch = 0;
+        tg_checkpoint_extra extra = {.norm = &norm, .epoch = &epoch};
+        ck_assert_msg(tg_checkpoint_load_ex(files[f][0], net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s",
+                      err);
+        assert_values(net, files[f][1]);
+        ck_assert_int_eq(norm.n, 1);
+        ck_assert_double_eq(norm.mean[0], 0.25);
+        ck_assert_double_eq(norm.std[0], 2);
+        ck_assert_int_eq(epoch, 3);
+        tg_norm_stats_free(&norm);
+        tg_module_free(net);
+    }
+    /* this build's own file: the value type field and the size */
+    tg_module *net = make_net(2);
+    ck_assert_int_eq(tg_checkpoint_save("build/nn_type.ckpt", net, NULL, NULL, NULL, err, sizeof err), TG_OK);
+    size_t len, len32, len64;
+    uint8_t *b = slurp("build/nn_type.ckpt", &len);
+    ck_assert_int_eq(b[8], 2);            /* version */
+    ck_assert_int_eq(b[16], sizeof(tg_real)); /* value type: bytes per value */
+    free(slurp("tests/data/ckpt/v2_f32.ckpt", &len32));
+    free(slurp("tests/data/ckpt/v2_f64.ckpt", &len64));
+    const int64_t values = 140, extras = 8 + 2 * 8 + 8 + 4 * 8; /* norm (n, mean, std), epoch, rng */
+    ck_assert_int_eq((int64_t)len64 - (int64_t)len32, 4 * values);
+    ck_assert_int_eq((int64_t)len, (sizeof(tg_real) == 4 ? (int64_t)len32 : (int64_t)len64) - extras);
+    /* a value type that is neither 4 nor 8 is named */
+    b[16] = 3;
+    const uint32_t crc = tg_crc32(0, b, len - 8);
+    for (int i = 0; i < 4; i++) b[len - 8 + i] = (uint8_t)(crc >> (8 * i));
+    spit("build/nn_bad_type.ckpt", b, len);
+    expect_rejected("build/nn_bad_type.ckpt", net, NULL, "value size 3 is neither 4 (float32) nor 8 (float64)");
+    free(b);
+    tg_module_free(net);
+}
+END_TEST
+
+/* Normalisation statistics and the epoch round-trip; a bad std is refused with nothing loaded. */
+START_TEST(normalisation_and_epoch_round_trip)
+{
+    char err[256];
+    tg_module *net = make_net(3), *other = make_net(4);
+    tg_norm_stats norm;
+    ck_assert_int_eq(tg_norm_stats_alloc(&norm, 3), TG_OK);
+    for (int c = 0; c < 3; c++) norm.mean[c] = 0.1 * (c + 1), norm.std[c] = 0.5 + c;
+    int64_t epoch = 12;
+    tg_checkpoint_extra extra = {.norm = &norm, .epoch = &epoch};
+    ck_assert_int_eq(tg_checkpoint_save_ex("build/nn_norm.ckpt", net, NULL, NULL, NULL, &extra, err, sizeof err), TG_OK);
+    tg_norm_stats got = {0};
+    int64_t got_epoch = 0;
+    tg_checkpoint_extra back = {.norm = &got, .epoch = &got_epoch};
+    ck_assert_int_eq(tg_checkpoint_load_ex("build/nn_norm.ckpt", other, NULL, NULL, NULL, &back, err, sizeof err), TG_OK);
+    assert_same_nets(net, other);
+    ck_assert_int_eq(got.n, 3);
+    for (int c = 0; c < 3; c++) {
+        ck_assert_double_eq(got.mean[c], norm.mean[c]);
+        ck_assert_double_eq(got.std[c], norm.std[c]);
+    }
+    ck_assert_int_eq(got_epoch, 12);
+    /* the last std is the 8 bytes before the epoch and the checksum: make it negative */
+    size_t len;
+    uint8_t *b = slurp("build/nn_norm.ckpt", &len);
+    b[len - 8 - 8 - 1] ^= 0x80;
+    const uint32_t crc = tg_crc32(0, b, len - 8);
+    for (int i = 0; i < 4; i++) b[len - 8 + i] = (uint8_t)(crc >> (8 * i));
+    spit("build/nn_bad_norm.ckpt", b, len);
+    tg_module *fresh = make_net(6);
+    tg_norm_stats keep = got;
+    ck_assert_int_eq(tg_checkpoint_load_ex("build/nn_bad_norm.ckpt", fresh, NULL, NULL, NULL, &back, err, sizeof err),
+                     TG_ERR_FORMAT);
+    ck_assert_str_eq(err, "build/nn_bad_norm.ckpt: a normalisation std is not a positive finite number");
+    ck_assert_ptr_eq(got.mean, keep.mean); /* the caller's statistics are untouched */
+    expect_rejected("build/nn_bad_norm.ckpt", other, NULL, "a normalisation std is not a positive finite number");
+    free(b);
+    tg_norm_stats_free(&got);
+    tg_norm_stats_free(&norm);
+    tg_module_free(fresh);
+    tg_module_free(net);
+    tg_module_free(other);
+}
+END_TEST
+
 Suite *suite_checkpoint(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -209,6 +348,9 @@ Suite *suite_checkpoint(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, rejects_bad_files);
     tcase_add_test(tc, npy_single_tensors);
+    tcase_add_test(tc, version1_file_still_loads);
+    tcase_add_test(tc, value_type_recorded_and_converted);
+    tcase_add_test(tc, normalisation_and_epoch_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

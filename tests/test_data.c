@@ -3,8 +3,10 @@
  * tests/data/nn_make_gz.py with Python's zlib) plus hand-built streams below. */
 #include "util.h"
 
+#include <math.h>
 #include <stdlib.h>
 
+#include "../graph/npy.h"
 #include "../nn/data.h"
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -290,6 +292,157 @@ START_TEST(fashion_mnist_if_installed)
 }
 END_TEST
 
+
+/* Writes a real tensor of the given shape holding values[] (float64 file) and returns the path. */
+static const char *save_real(const char *path, int ndim, const int64_t *shape, const double *values)
+{
+    char err[256];
+    tg_tensor *t = tg_tensor_new(TG_REAL, ndim, shape);
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] = (tg_real)values[i];
+    ck_assert_msg(tg_npy_save(path, t, TG_NPY_F64, err, sizeof err) == TG_OK, "%s", err);
+    tg_tensor_free(t);
+    return path;
+}
+static const char *save_labels(const char *path, int64_t n, const int64_t *labels)
+{
+    char err[256];
+    tg_tensor *t = tg_tensor_new(TG_INT64, 1, &n);
+    memcpy(t->idata, labels, (size_t)n * sizeof *labels);
+    ck_assert_msg(tg_npy_save(path, t, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
+    tg_tensor_free(t);
+    return path;
+}
+
+/* .npy pairs: [N,C,H,W], [N,H,W] and [N,F] inputs with int64 labels; every malformed pair is a
+ * one-line error naming the file and shapes, and nothing is returned. */
+START_TEST(npy_pairs)
+{
+    char err[256];
+    const double v[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const int64_t labels[3] = {2, 0, 1}, bad_labels[3] = {0, -1, 1};
+    tg_dataset *d = NULL;
+    save_labels("build/nd_y.npy", 3, labels);
+    save_real("build/nd_x4.npy", 4, (const int64_t[]){3, 1, 2, 2}, v);
+    ck_assert_msg(tg_dataset_load_any("build/nd_x4.npy,build/nd_y.npy", true, &d, err, sizeof err) == TG_OK, "%s", err);
+    int64_t shape[3];
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3);
+    ck_assert_int_eq(shape[0], 1);
+    ck_assert_int_eq(shape[1], 2);
+    ck_assert_int_eq(shape[2], 2);
+    ck_assert_int_eq(d->n, 3);
+    ck_assert_int_eq(d->n_classes, 3);
+    ck_assert_float_eq(d->images[5], 6.0f); /* taken as given: no /255 */
+    ck_assert_int_eq(d->labels[0], 2);
+    tg_dataset_free(d);
+    save_real("build/nd_x2.npy", 2, (const int64_t[]){3, 4}, v);
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_x2.npy", "build/nd_y.npy", &d, err, sizeof err), TG_OK);
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 1);
+    ck_assert_int_eq(shape[0], 4);
+    ck_assert_int_eq(d->c, 4);
+    ck_assert_int_eq(d->h * d->w, 1);
+    tg_dataset_free(d);
+    save_real("build/nd_x3.npy", 3, (const int64_t[]){3, 2, 2}, v);
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_x3.npy", "build/nd_y.npy", &d, err, sizeof err), TG_OK);
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3);
+    ck_assert_int_eq(shape[0], 1);
+    tg_dataset_free(d);
+
+    struct {
+        const char *spec, *want;
+    } bad[] = {
+        {"build/nd_y.npy,build/nd_y.npy", "build/nd_y.npy: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not int64 [3]"},
+        {"build/nd_x2.npy,build/nd_x2.npy", "build/nd_x2.npy: labels must be int64 [N], not float [3,4]"},
+        {"build/nd_x1.npy,build/nd_y.npy", "build/nd_x1.npy: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not [12]"},
+        {"build/nd_x4.npy,build/nd_y2.npy", "build/nd_y2.npy: 2 labels for 3 inputs (x=[3,1,2,2] y=[2])"},
+        {"build/nd_x4.npy,build/nd_yneg.npy", "build/nd_yneg.npy: label -1 at index 1 is outside 0..1000000"},
+        {"build/nd_x4.npy,", "build/nd_x4.npy,: expected X.npy,y.npy (two file names and one comma) or a directory"},
+        {"a,b,c", "a,b,c: expected X.npy,y.npy (two file names and one comma) or a directory"},
+        {"build/nd_none.npy,build/nd_y.npy", "build/nd_none.npy"},
+    };
+    save_real("build/nd_x1.npy", 1, (const int64_t[]){12}, v);
+    save_labels("build/nd_y2.npy", 2, labels);
+    save_labels("build/nd_yneg.npy", 3, bad_labels);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d = (tg_dataset *)&err; /* must come back NULL */
+        ck_assert_int_ne(tg_dataset_load_any(bad[i].spec, true, &d, err, sizeof err), TG_OK);
+        ck_assert_ptr_null(d);
+        ck_assert_msg(!strncmp(err, bad[i].want, strlen(bad[i].want)), "%s: got '%s'", bad[i].spec, err);
+        ck_assert_ptr_null(strchr(err, '\n'));
+    }
+}
+END_TEST
+
+/* A seeded split moves round(f*N) samples out, keeps both sides in file order and loses none. */
+START_TEST(split_keeps_every_sample)
+{
+    char err[256];
+    double v[20];
+    int64_t labels[10];
+    for (int i = 0; i < 10; i++) v[2 * i] = i, v[2 * i + 1] = 100 + i, labels[i] = i;
+    save_real("build/nd_sx.npy", 2, (const int64_t[]){10, 2}, v);
+    save_labels("build/nd_sy.npy", 10, labels);
+    tg_dataset *d, *held;
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_sx.npy", "build/nd_sy.npy", &d, err, sizeof err), TG_OK);
+    ck_assert_int_eq(tg_dataset_split(d, 0.3, 5, &held, err, sizeof err), TG_OK);
+    ck_assert_int_eq(d->n, 7);
+    ck_assert_int_eq(held->n, 3);
+    int seen[10] = {0};
+    for (int side = 0; side < 2; side++) {
+        const tg_dataset *p = side ? held : d;
+        for (int64_t i = 0; i < p->n; i++) {
+            const int64_t l = p->labels[i];
+            seen[l]++;
+            ck_assert_float_eq(p->images[2 * i], (float)l); /* images travel with their labels */
+            ck_assert_float_eq(p->images[2 * i + 1], (float)(100 + l));
+            if (i) ck_assert_int_gt(l, p->labels[i - 1]);
+        }
+    }
+    for (int i = 0; i < 10; i++) ck_assert_int_eq(seen[i], 1);
+    tg_dataset_free(held);
+    ck_assert_int_eq(tg_dataset_split(d, 0.01, 5, &held, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "split: a fraction of 0.01 of 7 samples leaves one side empty");
+    ck_assert_ptr_null(held);
+    ck_assert_int_eq(d->n, 7);
+    tg_dataset_free(d);
+}
+END_TEST
+
+/* Per-channel statistics, hand-computed: channel 0 holds 1,3,5,7 (mean 4, population std
+ * sqrt(5)), channel 1 is constant 2 (std taken as 1, so it maps to 0). */
+START_TEST(per_channel_statistics)
+{
+    char err[256];
+    const double v[8] = {1, 3, 2, 2, 5, 7, 2, 2}; /* [2 samples, 2 channels, 1x2] */
+    const int64_t labels[2] = {0, 1};
+    save_real("build/nd_cx.npy", 4, (const int64_t[]){2, 2, 1, 2}, v);
+    save_labels("build/nd_cy.npy", 2, labels);
+    tg_dataset *d;
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_cx.npy", "build/nd_cy.npy", &d, err, sizeof err), TG_OK);
+    tg_norm_stats s;
+    ck_assert_int_eq(tg_norm_stats_compute(d, &s), TG_OK);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_double_eq_tol(s.mean[0], 4, 1e-12);
+    ck_assert_double_eq_tol(s.std[0], sqrt(5.0), 1e-12);
+    ck_assert_double_eq_tol(s.mean[1], 2, 1e-12);
+    ck_assert_double_eq(s.std[1], 1);
+    ck_assert_int_eq(tg_dataset_normalize_stats(d, &s), TG_OK);
+    ck_assert_float_eq_tol(d->images[0], (float)(-3 / sqrt(5.0)), 1e-6);
+    ck_assert_float_eq_tol(d->images[5], (float)(3 / sqrt(5.0)), 1e-6);
+    ck_assert_float_eq(d->images[2], 0.0f);
+    /* the same on a tensor (what prediction does) */
+    tg_real x[4] = {7, 1, 2, 9};
+    tg_norm_stats_apply(&s, x, 1, 4);
+    ck_assert_double_eq_tol((double)x[0], 3 / sqrt(5.0), 1e-6);
+    ck_assert_double_eq_tol((double)x[3], 7, 1e-6);
+    tg_norm_stats one;
+    ck_assert_int_eq(tg_norm_stats_alloc(&one, 1), TG_OK);
+    ck_assert_int_eq(tg_dataset_normalize_stats(d, &one), TG_ERR_INVALID);
+    tg_norm_stats_free(&one);
+    tg_norm_stats_free(&s);
+    tg_dataset_free(d);
+}
+END_TEST
+
 Suite *suite_data(void)
 {
     Suite *s = suite_create("data");
@@ -302,6 +455,9 @@ Suite *suite_data(void)
     tcase_add_test(tc, dataset_raw_and_gzip_and_batches);
     tcase_add_test(tc, augmentation);
     tcase_add_test(tc, fashion_mnist_if_installed);
+    tcase_add_test(tc, npy_pairs);
+    tcase_add_test(tc, split_keeps_every_sample);
+    tcase_add_test(tc, per_channel_statistics);
     suite_add_tcase(s, tc);
     return s;
 }

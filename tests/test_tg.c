@@ -5,10 +5,13 @@
  * TG_BIN names the binary (default build/tg); its sibling tg64 serves float64 and gradcheck. */
 #include "util.h"
 
+#include "../nn/image.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -566,8 +569,8 @@ START_TEST(train_rejects_bad_options)
     assert_fails(1, "tg: train: --epochs needs a value (--epochs E)", TRAIN, "--epochs");
     assert_fails(1, "tg: train: --save needs a value (--save FILE)", TRAIN, "--save", "--augment");
     assert_fails(1, "tg: train: unexpected argument 'extra' (the model is 'toy.txt')", TRAIN, "extra");
-    assert_fails(1, "tg: train: --data DIR is required", "train", "toy.txt");
-    assert_fails(1, "tg: train: --data needs a value (--data DIR)", "train", "toy.txt", "--data");
+    assert_fails(1, "tg: train: --data DIR|X.npy,y.npy is required", "train", "toy.txt");
+    assert_fails(1, "tg: train: --data needs a value (--data DIR|X.npy,y.npy)", "train", "toy.txt", "--data");
     assert_fails(1, "tg: train: MODEL (a model spec file) is required", "train", "--data", "data");
     /* argv bytes are quoted escaped */
     assert_fails(1, "tg: train: --lr: '1\\x1b[31m' is not a number", TRAIN, "--lr", "1\x1b[31m");
@@ -590,14 +593,14 @@ START_TEST(usage_lists_every_option)
 {
     ck_assert_int_eq(run("--help", NULL), 0);
     static const char *const train_options[] = {
-        "--data DIR", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
+        "--data DIR|X.npy,y.npy", "--test X.npy,y.npy", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
         "--weight-decay W", "--threads T", "--seed S", "--save FILE", "--resume FILE", "--limit N", "--csv FILE",
         "--filters PNG", "--augment", "--detect-anomaly"};
     for (size_t i = 0; i < sizeof train_options / sizeof train_options[0]; i++)
         ck_assert_msg(strstr(out_text, train_options[i]) != NULL, "tg --help lacks %s", train_options[i]);
     ck_assert(strstr(out_text, "tg: COMMAND: reason") != NULL);
     ck_assert_int_eq(run("train", "--help", NULL), 0);
-    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR [--epochs E]") != NULL);
+    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR|X.npy,y.npy [--test X.npy,y.npy]") != NULL);
     ck_assert_msg(strstr(out_text, "--lr X") && strstr(out_text, "> 0; default 0.02"), "%s", out_text);
     ck_assert_int_eq(run("gradcheck", "--help", NULL), 0);
     ck_assert(strstr(out_text, "--seed N") != NULL);
@@ -640,6 +643,265 @@ START_TEST(train_checks_before_training)
     /* and resumes from its checkpoint */
     ck_assert_msg(run(TRAIN, "--batch", "8", "--optim", "rmsprop", "--resume", "m.ckpt", NULL) == 0, "%s", err_text);
     ck_assert(strstr(out_text, "resumed from m.ckpt") != NULL);
+#undef TRAIN
+}
+END_TEST
+
+/* Own data as .npy pairs: N x F features with int64 labels, a --test pair or --val-split, per-feature
+ * statistics from the training data stored in the checkpoint, and --resume counting epochs on. */
+static void write_feature_pair(const char *x_name, const char *y_name, int n, int f)
+{
+    char path[PATH_MAX], err[256];
+    tg_tensor *x = tg_tensor_newv(2, (int64_t)n, (int64_t)f), *y = tg_tensor_new(TG_INT64, 1, (const int64_t[]){n});
+    for (int i = 0; i < n; i++) {
+        y->idata[i] = i % 3;
+        /* feature j of sample i: 100*j + (class == j ? 1 : 0): classes separable, scales far apart */
+        for (int j = 0; j < f; j++) x->data[i * f + j] = (tg_real)(100 * j + (y->idata[i] == j ? 1 : 0));
+    }
+    snprintf(path, sizeof path, "%s/%s", work_dir, x_name);
+    ck_assert_msg(tg_npy_save(path, x, TG_NPY_F32, err, sizeof err) == TG_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%s", work_dir, y_name);
+    ck_assert_msg(tg_npy_save(path, y, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
+    tg_tensor_free(x), tg_tensor_free(y);
+}
+
+START_TEST(train_on_npy_pairs)
+{
+    write_feature_pair("x.npy", "y.npy", 30, 4);
+    write_feature_pair("xt.npy", "yt.npy", 9, 4);
+    write_feature_pair("x5.npy", "y5.npy", 9, 5);
+    static const char spec[] = "input 4\nlinear out=8\nrelu\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--batch", "5"
+    assert_fails(1, "tg: train: --data: a .npy pair needs --test X.npy,y.npy or --val-split F", TRAIN);
+    assert_fails(1, "tg: train: --val-split: '1' is out of range (must be > 0 and < 1)", TRAIN, "--val-split", "1");
+    assert_fails(1, "tg: train: --test: 'xt.npy' is not an X.npy,y.npy pair", TRAIN, "--test", "xt.npy");
+    assert_fails(2, "tg: train: --test: samples of 5 do not match the training data's 4", TRAIN, "--test",
+                 "x5.npy,y5.npy");
+    assert_fails(2, "tg: train: --data: x.npy: labels must be int64 [N], not float [30,4]", "train", "tab.txt", "--data",
+                 "x.npy,x.npy", "--val-split", "0.2");
+    assert_fails(2, "tg: train: model input 4 does not match the data's 5", "train", "tab.txt", "--data", "x5.npy,y5.npy",
+                 "--val-split", "0.2");
+    assert_fails(1, "tg: train: --augment: flips and crops need images, the data has 4 features", TRAIN, "--val-split",
+                 "0.2", "--augment");
+    ck_assert_msg(run(TRAIN, "--val-split", "0.2", "--epochs", "2", "--lr", "0.1", "--save", "t.ckpt", NULL) == 0, "%s",
+                  err_text);
+    ck_assert_msg(strstr(out_text, "epoch 2 train_loss ") && strstr(out_text, " val_acc ") &&
+                      strstr(out_text, "\nval_acc ") && !strstr(out_text, "test_acc"),
+                  "%s", out_text);
+    /* the statistics of the 24 training samples (6 held out): per feature j, mean 100j + 1/3 share */
+    char model_path[PATH_MAX], ckpt_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/tab.txt", work_dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/t.ckpt", work_dir);
+    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    tg_norm_stats norm = {0};
+    int64_t epoch = 0;
+    tg_checkpoint_extra extra = {.norm = &norm, .epoch = &epoch};
+    ck_assert_msg(tg_checkpoint_load_ex(ckpt_path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    ck_assert_int_eq(epoch, 2);
+    ck_assert_int_eq(norm.n, 4);
+    for (int j = 0; j < 3; j++) {
+        ck_assert_double_gt(norm.mean[j], 100 * j);
+        ck_assert_double_lt(norm.mean[j], 100 * j + 1);
+    }
+    /* feature 3 is constant 300 (no class 3): std 1 */
+    ck_assert_double_eq(norm.mean[3], 300);
+    ck_assert_double_eq(norm.std[3], 1);
+    ck_assert_double_gt(norm.std[0], 0.4); /* sqrt(p(1-p)), p near 1/3 */
+    ck_assert_double_lt(norm.std[0], 0.5);
+    tg_norm_stats_free(&norm);
+    tg_model_free(m);
+    /* resuming counts on from epoch 2, with a test pair now */
+    ck_assert_msg(run(TRAIN, "--test", "xt.npy,yt.npy", "--epochs", "1", "--resume", "t.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "resumed from t.ckpt after epoch 2\nepoch 3 train_loss ") &&
+                      strstr(out_text, "\ntest_acc ") && !strstr(out_text, "epoch 1 "),
+                  "%s", out_text);
+#undef TRAIN
+}
+END_TEST
+
+/* The value after "key " in text (the first occurrence), or -1. */
+static double value_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+/* tg eval agrees with tg train's test accuracy on the same set, its per-class recall with what tg
+ * predict says about each sample; PGM and IDX inputs of the same image give the same answer. */
+START_TEST(predict_and_eval)
+{
+    write_toy_data(24, 6);
+    ck_assert_msg(run("train", "toy.txt", "--data", "data", "--epochs", "3", "--batch", "8", "--lr", "0.5", "--save",
+                      "toy.ckpt", NULL) == 0, "%s", err_text);
+    const double test_acc = value_after(out_text, "\ntest_acc ");
+    ck_assert_msg(run("eval", "toy.txt", "--ckpt", "toy.ckpt", "--data", "data", "--confusion", "cm.svg", NULL) == 0, "%s",
+                  err_text);
+    ck_assert_str_eq(err_text, "");
+    ck_assert_double_eq_tol(value_after(out_text, "\naccuracy "), test_acc, 1e-9);
+    const size_t len = strlen(out_text);
+    ck_assert_msg(len > 17 && !strncmp(out_text + len - 17, "\naccuracy ", 10), "ends with: %s", out_text);
+    ck_assert_msg(strstr(out_text, "class 2 precision ") && strstr(out_text, "support 2\nsamples 6\n"), "%s", out_text);
+    char path[PATH_MAX], svg[1 << 14];
+    snprintf(path, sizeof path, "%s/cm.svg", work_dir);
+    read_file(path, svg, sizeof svg);
+    int rects = 0;
+    for (const char *p = svg; (p = strstr(p, "<rect")); p++) rects++;
+    ck_assert_int_eq(rects, 9);
+    ck_assert_msg(!strncmp(svg, "<svg", 4) && strstr(svg, "</svg>\n"), "%s", svg);
+
+    /* the t10k file's 6 images as one IDX batch, and image 0 as a PGM */
+    ck_assert_msg(run("predict", "toy.txt", "--ckpt", "toy.ckpt", "data/t10k-images-idx3-ubyte", "--top", "3", NULL) == 0,
+                  "%s", err_text);
+    char idx_text[4096];
+    snprintf(idx_text, sizeof idx_text, "%s", out_text);
+    ck_assert_msg(strstr(idx_text, "data/t10k-images-idx3-ubyte[5]: "), "%s", idx_text);
+    unsigned char pix[TOY_SIDE * TOY_SIDE] = {0};
+    for (int x = 0; x < TOY_SIDE; x++) pix[0 * TOY_SIDE + x] = 255; /* image 0 is class 0: row 0 lit */
+    snprintf(path, sizeof path, "%s/one.pgm", work_dir);
+    ck_assert_int_eq(tg_pgm_write(path, pix, TOY_SIDE, TOY_SIDE), TG_OK);
+    ck_assert_msg(run("predict", "toy.txt", "--ckpt", "toy.ckpt", "one.pgm", NULL) == 0, "%s", err_text);
+    const char *first = strchr(idx_text, ':'), *end = strchr(idx_text, '\n');
+    ck_assert_msg(!strncmp(out_text, "one.pgm:", 8) && !strncmp(out_text + 8, first + 1, (size_t)(end - first)),
+                  "pgm '%s' idx '%s'", out_text, idx_text);
+
+    /* a .npy pair: eval's recall of each class from predict's top-1 answers */
+    write_feature_pair("x.npy", "y.npy", 30, 4);
+    write_feature_pair("xt.npy", "yt.npy", 12, 4);
+    static const char spec[] = "input 4\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+    ck_assert_msg(run("train", "tab.txt", "--data", "x.npy,y.npy", "--test", "xt.npy,yt.npy", "--epochs", "1", "--batch",
+                      "10", "--lr", "0.05", "--save", "tab.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(run("predict", "tab.txt", "--ckpt", "tab.ckpt", "xt.npy", "--json", "--top", "1", NULL) == 0, "%s",
+                  err_text);
+    int hits[3] = {0}, support[3] = {0};
+    const char *p = out_text;
+    for (int i = 0; i < 12; i++) {
+        p = strstr(p, "\"class\":");
+        ck_assert_ptr_nonnull(p);
+        const int predicted = atoi(p + 8), truth = i % 3; /* write_feature_pair's labels */
+        support[truth]++, hits[truth] += predicted == truth;
+        p++;
+    }
+    ck_assert_msg(!strncmp(out_text, "{\"input\":\"xt.npy\",\"index\":0,\"top\":[{\"class\":", 44), "%s", out_text);
+    ck_assert_msg(run("eval", "tab.txt", "--ckpt", "tab.ckpt", "--data", "xt.npy,yt.npy", NULL) == 0, "%s", err_text);
+    for (int c = 0; c < 3; c++) {
+        char key[32], line[128];
+        snprintf(key, sizeof key, "class %d precision ", c);
+        const char *row = strstr(out_text, key);
+        ck_assert_msg(row != NULL, "%s", out_text);
+        snprintf(line, sizeof line, " recall %.4f support %d\n", (double)hits[c] / support[c], support[c]);
+        ck_assert_msg(strstr(row, line) != NULL && strstr(row, line) < strchr(row, '\n'),
+                      "class %d: want '%s' in %s", c, line, out_text);
+    }
+
+    /* a version-1 checkpoint (written by tg train before statistics were stored): its implied
+     * Fashion-MNIST constants, said in a note */
+    static const char v1_spec[] = "input 1x6x6\nconv2d out=3 kernel=3\nbatch_norm\nrelu\nflatten\nlinear out=2\n";
+    write_bytes("v1.txt", v1_spec, sizeof v1_spec - 1);
+    char v1_path[PATH_MAX], err[256];
+    ck_assert_ptr_nonnull(getcwd(v1_path, sizeof v1_path - 32));
+    strcat(v1_path, "/tests/data/ckpt/v1.ckpt");
+    tg_tensor *ones = tg_tensor_newv(3, (int64_t)1, (int64_t)6, (int64_t)6);
+    for (int64_t i = 0; i < ones->numel; i++) ones->data[i] = 1;
+    snprintf(path, sizeof path, "%s/ones.npy", work_dir);
+    ck_assert_int_eq(tg_npy_save(path, ones, TG_NPY_F32, err, sizeof err), TG_OK);
+    tg_tensor_free(ones);
+    ck_assert_msg(run("predict", "v1.txt", "--ckpt", v1_path, "ones.npy", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(err_text, "is a version 1 checkpoint: normalising with mean 0.2860 std 0.3530 as tg train did\n"),
+                  "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "ones.npy: ", 10), "%s", out_text);
+
+    /* refusals: one line each */
+    assert_fails(1, "tg: predict: --ckpt FILE is required", "predict", "toy.txt", "one.pgm");
+    assert_fails(1, "tg: predict: INPUT (.npy, IDX or PGM files) is required", "predict", "toy.txt", "--ckpt", "toy.ckpt");
+    assert_fails(1, "tg: predict: --top: '0' is out of range", "predict", "toy.txt", "--ckpt", "toy.ckpt", "one.pgm",
+                 "--top", "0");
+    assert_fails(2, "tg: predict: yt.npy: int64 [12] is neither one input [4] nor a batch [N,...] of them", "predict",
+                 "tab.txt", "--ckpt", "tab.ckpt", "yt.npy");
+    assert_fails(2, "tg: predict: one.pgm: images of 1x4x4 do not fit the model's input [4]", "predict", "tab.txt",
+                 "--ckpt", "tab.ckpt", "one.pgm");
+    assert_fails(2, "tg: predict: toy.txt: not a tapegrad checkpoint (bad magic)", "predict", "tab.txt", "--ckpt",
+                 "toy.txt", "xt.npy");
+    assert_fails(2, "tg: predict: tab.ckpt: tensor 0 is '0.weight' but the model has '1.weight'", "predict", "toy.txt", "--ckpt",
+                 "tab.ckpt", "one.pgm");
+    assert_fails(1, "tg: eval: --data DIR|X.npy,y.npy is required", "eval", "tab.txt", "--ckpt", "tab.ckpt");
+    assert_fails(2, "tg: eval: --data: samples of 1x4x4 do not fit the model's input [4]", "eval", "tab.txt", "--ckpt",
+                 "tab.ckpt", "--data", "data");
+    assert_fails(2, "tg: eval: --confusion: cannot write '/nonexistent/c.svg': No such file or directory", "eval",
+                 "tab.txt", "--ckpt", "tab.ckpt", "--data", "xt.npy,yt.npy", "--confusion", "/nonexistent/c.svg");
+}
+END_TEST
+
+/* The lr printed at the end of each epoch line, in order, into lr[]; returns how many. */
+static int epoch_lrs(double *lr, int max)
+{
+    int n = 0;
+    for (const char *line = out_text; n < max && *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end) break;
+        const char *l = strstr(line, " lr ");
+        if (!strncmp(line, "epoch ", 6) && l && l < end) lr[n++] = strtod(l + 4, NULL);
+        line = end + 1;
+    }
+    return n;
+}
+
+/* --sched step/multistep/cosine/plateau/onecycle: the lr of each epoch from PyTorch's closed forms
+ * (hand-computed), --resume continues the schedule, --early-stop ends on a stalled validation loss. */
+START_TEST(train_schedules)
+{
+    write_feature_pair("x.npy", "y.npy", 40, 4);
+    static const char spec[] = "input 4\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--val-split", "0.2", "--batch", "8"
+    double lr[16];
+    ck_assert_msg(run(TRAIN, "--epochs", "4", "--lr", "0.1", "--sched", "step", "--step-size", "2", "--gamma", "0.5",
+                      "--save", "s.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 4);
+    ck_assert_double_eq_tol(lr[0], 0.1, 1e-9);
+    ck_assert_double_eq_tol(lr[1], 0.1, 1e-9);
+    ck_assert_double_eq_tol(lr[2], 0.05, 1e-9);
+    ck_assert_double_eq_tol(lr[3], 0.05, 1e-9);
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--sched", "step", "--step-size", "2", "--gamma", "0.5", "--resume",
+                      "s.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 2); /* epochs 5 and 6: 0.1 * 0.5^2 */
+    ck_assert_msg(strstr(out_text, "\nepoch 5 "), "%s", out_text);
+    ck_assert_double_eq_tol(lr[0], 0.025, 1e-9);
+    ck_assert_double_eq_tol(lr[1], 0.025, 1e-9);
+    ck_assert_msg(run(TRAIN, "--epochs", "4", "--lr", "0.02", "--sched", "cosine", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 4);
+    for (int e = 0; e < 4; e++) ck_assert_double_eq_tol(lr[e], 0.01 * (1 + cos(M_PI * e / 4)), 1e-7);
+    ck_assert_msg(run(TRAIN, "--epochs", "3", "--lr", "0.2", "--sched", "multistep", "--milestones", "1,2", NULL) == 0,
+                  "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 3);
+    ck_assert_double_eq_tol(lr[0], 0.2, 1e-9);
+    ck_assert_double_eq_tol(lr[1], 0.02, 1e-9);
+    ck_assert_double_eq_tol(lr[2], 0.002, 1e-9);
+    /* one-cycle steps every batch: epoch 1 starts at max/25 */
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--lr", "0.1", "--sched", "onecycle", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(epoch_lrs(lr, 16), 2);
+    ck_assert_double_eq_tol(lr[0], 0.004, 1e-9);
+    ck_assert_double_gt(lr[1], 0.004);
+    /* early stop: a huge lr never improves on its first validation loss for long */
+    ck_assert_msg(run(TRAIN, "--epochs", "200", "--lr", "0.5", "--early-stop", "2", "--sched", "plateau", "--patience", "0",
+                      NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "early stop: validation loss not below ") && !strstr(out_text, "\nepoch 200 "), "%s",
+                  out_text);
+    assert_fails(1, "tg: train: --milestones: '2,1' is not a list of increasing epochs >= 1", TRAIN, "--sched",
+                 "multistep", "--milestones", "2,1");
+    assert_fails(1, "tg: train: --sched multistep needs --milestones E1,E2,...", TRAIN, "--sched", "multistep");
+    assert_fails(1, "tg: train: --sched: 'cyclic' is not one of none|step|multistep|cosine|onecycle|plateau", TRAIN,
+                 "--sched", "cyclic");
+    assert_fails(1, "tg: train: --sched plateau: watches the validation loss: give --val-split F", "train", "tab.txt",
+                 "--data", "x.npy,y.npy", "--test", "x.npy,y.npy", "--batch", "8", "--sched", "plateau");
+    assert_fails(1, "tg: train: --early-stop: watches the validation loss: give --val-split F", "train", "tab.txt",
+                 "--data", "x.npy,y.npy", "--test", "x.npy,y.npy", "--batch", "8", "--early-stop", "3");
+    /* a checkpoint without schedule state cannot resume one */
+    ck_assert_msg(run(TRAIN, "--epochs", "1", "--save", "plain.ckpt", NULL) == 0, "%s", err_text);
+    assert_fails(2, "tg: train: --resume: plain.ckpt: has no schedule state", TRAIN, "--sched", "step", "--resume",
+                 "plain.ckpt");
 #undef TRAIN
 }
 END_TEST
@@ -760,8 +1022,8 @@ START_TEST(messages_escape_untrusted_bytes)
     static unsigned char ckpt[1 << 16];
     size_t len = fread(ckpt, 1, sizeof ckpt, f);
     fclose(f);
-    /* magic 8, version 8, parts 8, count 8, then the first name: u64 length and its bytes */
-    const size_t name_at = 32;
+    /* magic 8, version 8, value type 8, parts 8, count 8, then the first name: u64 length and its bytes */
+    const size_t name_at = 40;
     ck_assert_uint_gt(ckpt[name_at], 2);
     ckpt[name_at + 8] = 0x1b, ckpt[name_at + 9] = 0x07;
     uint32_t crc = tg_crc32(0, ckpt, len - 8);
@@ -808,6 +1070,9 @@ Suite *suite_tg(void)
     tcase_add_test(tc, train_rejects_bad_options);
     tcase_add_test(tc, usage_lists_every_option);
     tcase_add_test(tc, train_checks_before_training);
+    tcase_add_test(tc, train_on_npy_pairs);
+    tcase_add_test(tc, predict_and_eval);
+    tcase_add_test(tc, train_schedules);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
     tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
     tcase_add_test(tc, gradcheck_refuses_empty_inputs);

@@ -16,6 +16,10 @@
 #define CLI_SUGGEST_EDITS 2
 #define CLI_NAME_MAX 32
 
+static char last_error[4 * CLI_LINE_MAX];
+
+const char *cli_last_error(void) { return last_error; }
+
 int cli_fail(int code, const char *cmd, const char *fmt, ...)
 {
     char msg[CLI_LINE_MAX];
@@ -34,6 +38,7 @@ int cli_fail(int code, const char *cmd, const char *fmt, ...)
     }
     line[n] = '\0';
     fflush(stdout);
+    snprintf(last_error, sizeof last_error, "%s", line);
     if (cmd) fprintf(stderr, "tg: %s: %s\n", cmd, line);
     else fprintf(stderr, "tg: %s\n", line);
     return code;

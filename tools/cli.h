@@ -63,6 +63,9 @@ int cli_fail(int code, const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/* The reason of the latest cli_fail line (without "tg: COMMAND: "), "" before any. */
+const char *cli_last_error(void);
+
 /* Quotes an untrusted word (argv value, path, file text) for a message: tg_escape, cut at
  * CLI_QUOTE_MAX bytes. The buffer lives until the end of the enclosing block. */
 #define CLI_QUOTE_MAX 200
@@ -91,6 +94,37 @@ int cli_check_writable(const char *cmd, const char *option, const char *path);
 int tg_cmd_summary(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
+int tg_cmd_predict(int argc, char **argv); /* tools/cmd_deploy.c */
+int tg_cmd_eval(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv); /* tools/cmd_onnx.c */
+int tg_cmd_import(int argc, char **argv);
+/* What a distributed `tg train` (tools/tg_mpi.c) adds to the one training command: its options,
+ * and collective callbacks at the points where every process must agree. NULL: one process. */
+struct tg_model;
+struct tg_optim;
+struct tg_dataset;
+struct tg_batcher;
+struct tg_epoch_stats;
+struct tg_train_sync;
+typedef struct tg_train_driver {
+    void *ctx;
+    const char *cmd;         /* the command's name in error lines ("train (rank 1 of 3)") */
+    const cli_opt *extra;    /* options appended to tg train's (a zeroed entry ends them) */
+    bool quiet;              /* not the first process: no stdout lines, progress or files */
+    /* Every process reports rc (TG_EXIT_OK or its own failure, already printed); all get the
+     * same exit code back, the others printing which process failed and why. Once a failure is
+     * agreed, later calls return it without communicating. */
+    int (*agree)(void *ctx, int rc);
+    /* Once, after a successful agree, before the first epoch: compare the models, share rank 0's
+     * parameters, fill *sync and point *eval at this process's part of the test set. */
+    int (*start)(void *ctx, struct tg_model *m, struct tg_optim *opt, struct tg_dataset *test,
+                 const struct tg_dataset **eval, const struct tg_batcher *batcher, struct tg_train_sync *sync);
+    /* After each epoch's agree: this process's figures become the whole run's (summed samples). */
+    int (*epoch_end)(void *ctx, struct tg_model *m, struct tg_epoch_stats *train, struct tg_epoch_stats *test);
+} tg_train_driver;
+
+/* `tg train` with a driver (NULL: one process, exactly tg_cmd_train). */
+int tg_train_command(int argc, char **argv, const tg_train_driver *drv);
 /* `tg train`'s usage line and option help, for `tg --help`. */
 void tg_train_help(FILE *f);
 

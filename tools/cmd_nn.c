@@ -120,12 +120,15 @@ typedef struct progress_ctx {
     int epoch, epochs;
     int64_t total;
     double last_draw;
+    bool draw;              /* stderr is a terminal */
+    tg_sched *per_step;     /* a schedule stepped after every optimizer step (one-cycle), or NULL */
 } progress_ctx;
 
 static void progress(void *vc, const tg_epoch_stats *st)
 {
     progress_ctx *c = vc;
-    if (st->seconds - c->last_draw < 0.2) return;
+    if (c->per_step) tg_sched_step(c->per_step);
+    if (!c->draw || st->seconds - c->last_draw < 0.2) return;
     c->last_draw = st->seconds;
     const int width = 30, filled = (int)(width * st->samples / (c->total ? c->total : 1));
     char bar[64];
@@ -170,29 +173,42 @@ static tg_status write_filters(tg_module *net, const char *path, char *err, size
     return st;
 }
 
+/* "1x28x28" for a message (a struct so it can be used inline). */
+typedef struct shape_str {
+    char s[96];
+} shape_str;
+static shape_str shape_text(const int64_t *shape, int ndim)
+{
+    shape_str r = {""};
+    for (int d = 0, n = 0; d < ndim && n >= 0 && (size_t)n < sizeof r.s; d++)
+        n += snprintf(r.s + n, sizeof r.s - (size_t)n, "%s%lld", d ? "x" : "", (long long)shape[d]);
+    return r;
+}
+
 /* Images per second, 0 when no time was measured (never NaN or Inf in the output). */
 static double rate(int64_t images, double seconds) { return seconds > 0 ? (double)images / seconds : 0.0; }
 
-/* Fashion-MNIST's pixel mean and std (over the training set) */
-#define DATA_MEAN 0.2860
-#define DATA_STD 0.3530
 /* Training tape's arena: one LeNet step at batch 256 needs ~20 MB; the arena grows past it as needed */
 #define TRAIN_ARENA_BYTES (64u << 20)
 
 /* `tg train`'s options, defaults in the variables they parse into; one table parses argv and
  * prints the usage and help. */
 typedef struct train_args {
-    const char *model, *data, *save, *csv, *optim, *resume, *filters;
-    int64_t epochs, batch, threads, limit;
-    double lr, momentum, weight_decay;
+    const char *model, *data, *test, *save, *csv, *optim, *resume, *filters, *sched, *milestones;
+    int64_t epochs, batch, threads, limit, step_size, t_max, patience, early_stop;
+    double lr, momentum, weight_decay, val_split, gamma, eta_min, factor;
     uint64_t seed;
     bool augment, detect_anomaly;
 } train_args;
 
 #define TRAIN_OPTIONS(a)                                                                                               \
     {                                                                                                                  \
-        {"--data", CLI_STRING, &(a)->data, "DIR", .required = true,                                                     \
-         .help = "Fashion-MNIST/MNIST IDX files (gzip or raw): {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"},     \
+        {"--data", CLI_STRING, &(a)->data, "DIR|X.npy,y.npy", .required = true,                                         \
+         .help = "MNIST-named IDX files in DIR ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]), or a .npy pair: "   \
+                 "float inputs [N,C,H,W]/[N,F] and int64 labels [N]"},                                                  \
+        {"--test", CLI_STRING, &(a)->test, "X.npy,y.npy", .help = "the test pair (a DIR's own is its t10k files)"},     \
+        {"--val-split", CLI_REAL, &(a)->val_split, "F", 0, 1, .lo_open = true, .hi_open = true,                         \
+         .help = "hold out this fraction of the training data (seeded) as a validation set"},                          \
         {"--epochs", CLI_INT, &(a)->epochs, "E", 1, 1e6, .help = "passes over the training set"},                        \
         {"--batch", CLI_INT, &(a)->batch, "B", 1, 1 << 20, .help = "images per step (at most the training set)"},       \
         {"--lr", CLI_REAL, &(a)->lr, "X", 0, INFINITY, .lo_open = true, .help = "learning rate"},                         \
@@ -203,10 +219,23 @@ typedef struct train_args {
         {"--threads", CLI_INT, &(a)->threads, "T", 1, CLI_MAX_THREADS, .help = "worker threads"},                        \
         {"--seed", CLI_SEED, &(a)->seed, "S", .help = "initialisation and shuffling seed"},                              \
         {"--save", CLI_STRING, &(a)->save, "FILE", .help = "write a checkpoint after every epoch"},                      \
-        {"--resume", CLI_STRING, &(a)->resume, "FILE", .help = "start from a checkpoint (model, optimizer, shuffling)"}, \
+        {"--resume", CLI_STRING, &(a)->resume, "FILE",                                                                  \
+         .help = "start from a checkpoint (model, optimizer, shuffling, normalisation); epochs count on"},             \
         {"--limit", CLI_INT, &(a)->limit, "N", 1, INFINITY, .help = "train on the first N images only"},                \
         {"--csv", CLI_STRING, &(a)->csv, "FILE", .help = "per-epoch metrics as CSV"},                                    \
         {"--filters", CLI_STRING, &(a)->filters, "PNG", .help = "the first conv layer's filters as an image, at the end"},\
+        {"--sched", CLI_CHOICE, &(a)->sched, "none|step|multistep|cosine|onecycle|plateau",                             \
+         .help = "learning-rate schedule: per epoch; onecycle per step with --lr as the peak"},                         \
+        {"--step-size", CLI_INT, &(a)->step_size, "N", 1, 1e6, .help = "step: epochs between decays"},                   \
+        {"--gamma", CLI_REAL, &(a)->gamma, "G", 0, 1, .lo_open = true, .help = "step, multistep: decay factor"},         \
+        {"--milestones", CLI_STRING, &(a)->milestones, "E1,E2,...", .help = "multistep: increasing epochs to decay at"},\
+        {"--t-max", CLI_INT, &(a)->t_max, "N", 0, 1e6, .help = "cosine: epochs of the half cosine (0: until the last)"}, \
+        {"--eta-min", CLI_REAL, &(a)->eta_min, "X", 0, INFINITY, .help = "cosine: the lowest lr"},                      \
+        {"--factor", CLI_REAL, &(a)->factor, "F", 0, 1, .lo_open = true, .hi_open = true,                               \
+         .help = "plateau: lr multiplier when the validation loss stalls"},                                            \
+        {"--patience", CLI_INT, &(a)->patience, "N", 0, 1e6, .help = "plateau: epochs without improvement first"},      \
+        {"--early-stop", CLI_INT, &(a)->early_stop, "PATIENCE", 1, 1e6,                                                 \
+         .help = "stop after this many epochs without a lower validation loss (needs --val-split)"},                   \
         {"--augment", CLI_FLAG, &(a)->augment, .help = "random horizontal flips and 2-pixel crops"},                     \
         {"--detect-anomaly", CLI_FLAG, &(a)->detect_anomaly,                                                             \
          .help = "check every op's output and gradient; name the first NaN/Inf (slower)"},                              \
@@ -215,11 +244,14 @@ typedef struct train_args {
 
 static train_args train_defaults(void)
 {
-    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 1, .lr = 0.02, .momentum = 0.9, .seed = 42};
+    return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 1, .lr = 0.02, .momentum = 0.9, .seed = 42,
+                        .sched = "none", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10};
 }
 
-static const char *const train_about = "  train a classifier with cross-entropy; prints per-epoch loss and accuracy, "
-                                       "then 'test_acc A' and 'train_img_per_s R'\n";
+static const char *const train_about =
+    "  train a classifier with cross-entropy; inputs are normalised per channel with the training data's mean and\n"
+    "  std (stored in the checkpoint); prints per-epoch loss and accuracy, then 'test_acc A' (and 'val_acc A'\n"
+    "  with --val-split) and 'train_img_per_s R'\n";
 
 void tg_train_help(FILE *f)
 {
@@ -231,76 +263,176 @@ void tg_train_help(FILE *f)
     cli_print_help(f, opts);
 }
 
+/* The --sched schedule over opt (NULL for none); steps_per_epoch sizes one-cycle. The lr of every
+ * group starts from --lr. */
+static int make_schedule(const train_args *a, tg_optim *opt, int64_t steps_per_epoch, bool has_val, tg_sched **out)
+{
+    *out = NULL;
+    if (a->early_stop && !has_val)
+        return cli_fail(TG_EXIT_USAGE, "train", "--early-stop: watches the validation loss: give --val-split F");
+    if (!strcmp(a->sched, "none")) return TG_EXIT_OK;
+    tg_sched_config c = {.gamma = a->gamma};
+    if (!strcmp(a->sched, "step")) {
+        c.kind = TG_SCHED_STEP, c.step_size = (int)a->step_size;
+    } else if (!strcmp(a->sched, "multistep")) {
+        c.kind = TG_SCHED_MULTI_STEP;
+        if (!a->milestones) return cli_fail(TG_EXIT_USAGE, "train", "--sched multistep needs --milestones E1,E2,...");
+        const char *p = a->milestones;
+        while (*p) {
+            char *end;
+            errno = 0;
+            const long v = strtol(p, &end, 10);
+            if (end == p || errno || v < 1 || v > INT32_MAX || (*end && *end != ',') ||
+                (c.n_milestones && v <= c.milestones[c.n_milestones - 1]))
+                return cli_fail(TG_EXIT_USAGE, "train", "--milestones: '%s' is not a list of increasing epochs >= 1",
+                                CLI_Q(a->milestones));
+            if (c.n_milestones == TG_SCHED_MAX_MILESTONES)
+                return cli_fail(TG_EXIT_USAGE, "train", "--milestones: more than %d", TG_SCHED_MAX_MILESTONES);
+            c.milestones[c.n_milestones++] = (int)v;
+            p = *end ? end + 1 : end;
+            if (*end && !*p) return cli_fail(TG_EXIT_USAGE, "train", "--milestones: '%s' ends with a comma", CLI_Q(a->milestones));
+        }
+    } else if (!strcmp(a->sched, "cosine")) {
+        c.kind = TG_SCHED_COSINE, c.eta_min = a->eta_min, c.t_max = (int)(a->t_max ? a->t_max : a->epochs);
+    } else if (!strcmp(a->sched, "onecycle")) {
+        c.kind = TG_SCHED_ONE_CYCLE, c.total_steps = (int)(steps_per_epoch * a->epochs);
+    } else {
+        if (!has_val)
+            return cli_fail(TG_EXIT_USAGE, "train", "--sched plateau: watches the validation loss: give --val-split F");
+        c.kind = TG_SCHED_PLATEAU, c.factor = a->factor, c.patience = (int)a->patience;
+    }
+    char err[256];
+    if (!(*out = tg_sched_new_checked(opt, &c, err, sizeof err)))
+        return cli_fail(TG_EXIT_USAGE, "train", "--sched %s: %s", a->sched, err);
+    return TG_EXIT_OK;
+}
+
 /* Why a training step failed, as the error line: a non-finite loss gets the advice. */
-static int train_failure(const train_args *a, int epoch, const tg_epoch_stats *tr, tg_status st, const tg_tape *t)
+static int train_failure(const char *cmd, const train_args *a, int epoch, const tg_epoch_stats *tr, tg_status st, const tg_tape *t)
 {
     const long long step = (long long)tr->steps + 1;
     if (st == TG_ERR_NONFINITE && !isfinite(tr->last_loss))
-        return cli_fail(TG_EXIT_INVALID, "train", "loss is %s at epoch %d step %lld (lr %g): lower --lr%s",
+        return cli_fail(TG_EXIT_INVALID, cmd, "loss is %s at epoch %d step %lld (lr %g): lower --lr%s",
                         isnan(tr->last_loss) ? "nan" : "inf", epoch, step, a->lr,
                         a->detect_anomaly ? "" : " or use --detect-anomaly");
-    return cli_fail(TG_EXIT_INVALID, "train", "epoch %d step %lld: %s", epoch, step,
+    return cli_fail(TG_EXIT_INVALID, cmd, "epoch %d step %lld: %s", epoch, step,
                     tg_error(t) ? tg_error(t) : tg_strerror(st));
 }
 
-int tg_cmd_train(int argc, char **argv)
+int tg_cmd_train(int argc, char **argv) { return tg_train_command(argc, argv, NULL); }
+
+/* the most options a driver may add to tg train's */
+#define TRAIN_EXTRA_OPTS 8
+
+int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
 {
     train_args a = train_defaults();
-    const cli_opt opts[] = TRAIN_OPTIONS(&a);
-    int rc = parse_model_args("train", train_about, opts, argc, argv, &a.model);
-    if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
-    const int kind = tg_optim_kind_from_name(a.optim);
-    if (kind < 0) return cli_fail(TG_EXIT_USAGE, "train", "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
-    /* output files fail now, not after an hour of training */
-    if (a.save && (rc = cli_check_writable("train", "--save", a.save)) != TG_EXIT_OK) return rc;
-    if (a.filters && (rc = cli_check_writable("train", "--filters", a.filters)) != TG_EXIT_OK) return rc;
-    FILE *csv = NULL;
-    if (a.csv && !(csv = fopen(a.csv, "w")))
-        return cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
-    tg_set_threads((int)a.threads);
-
+    const cli_opt base[] = TRAIN_OPTIONS(&a);
+    cli_opt opts[sizeof base / sizeof *base + TRAIN_EXTRA_OPTS];
+    int n_opts = 0;
+    for (; base[n_opts].name; n_opts++) opts[n_opts] = base[n_opts];
+    for (int i = 0; drv && drv->extra && drv->extra[i].name && i < TRAIN_EXTRA_OPTS; i++) opts[n_opts++] = drv->extra[i];
+    opts[n_opts] = (cli_opt){0};
+    const char *cmd = drv ? drv->cmd : "train";
+    const bool quiet = drv && drv->quiet; /* another process prints and writes the files */
     char err[512];
     tg_model *m = NULL;
-    tg_dataset *train = NULL, *test = NULL;
+    tg_dataset *train = NULL, *test = NULL, *val = NULL;
+    tg_norm_stats norm = {0};
     tg_optim *opt = NULL;
+    tg_sched *sched = NULL;
     tg_named_tensor *named = NULL;
     tg_tensor **params = NULL;
     tg_tape *t = NULL;
     tg_batcher b = {0};
     bool batcher_ready = false;
+    FILE *csv = NULL;
+    int kind = 0;
+    int rc = parse_model_args(cmd, train_about, opts, argc, argv, &a.model);
+    if (rc == CLI_HELP) return TG_EXIT_OK;
+    if (rc != TG_EXIT_OK) goto done;
+    if ((kind = tg_optim_kind_from_name(a.optim)) < 0) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
+        goto done;
+    }
+    /* output files fail now, not after an hour of training */
+    if (!quiet && a.save && (rc = cli_check_writable(cmd, "--save", a.save)) != TG_EXIT_OK) goto done;
+    if (!quiet && a.filters && (rc = cli_check_writable(cmd, "--filters", a.filters)) != TG_EXIT_OK) goto done;
+    if (!quiet && a.csv && !(csv = fopen(a.csv, "w"))) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        goto done;
+    }
+    tg_set_threads((int)a.threads);
+
     if (!(m = tg_model_load(a.model, a.seed, err, sizeof err))) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
-    if (tg_dataset_load_mnist_dir(a.data, true, &train, err, sizeof err) != TG_OK ||
-        tg_dataset_load_mnist_dir(a.data, false, &test, err, sizeof err) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--data: %s", err);
+    if (a.test && !strchr(a.test, ',')) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--test: '%s' is not an X.npy,y.npy pair", CLI_Q(a.test));
         goto done;
     }
-    if (m->in_ndim != 3 || m->in_shape[0] != train->c || m->in_shape[1] != train->h || m->in_shape[2] != train->w) {
-        char shape[96] = "";
-        for (int d = 0, n = 0; d < m->in_ndim && n >= 0 && (size_t)n < sizeof shape; d++)
-            n += snprintf(shape + n, sizeof shape - (size_t)n, "%s%lld", d ? "x" : "", (long long)m->in_shape[d]);
-        rc = cli_fail(TG_EXIT_INVALID, "train", "model input %s does not match the data's %lldx%lldx%lld", shape,
-                      (long long)train->c, (long long)train->h, (long long)train->w);
+    if (tg_dataset_load_any(a.data, true, &train, err, sizeof err) != TG_OK) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--data: %s", err);
+        goto done;
+    }
+    /* the held-out sets: --test, else a directory's t10k files; --val-split carves one from train */
+    const bool data_is_dir = !strchr(a.data, ',');
+    if ((a.test || data_is_dir) &&
+        (data_is_dir && !a.test ? tg_dataset_load_mnist_dir(a.data, false, &test, err, sizeof err)
+                                : tg_dataset_load_any(a.test, false, &test, err, sizeof err)) != TG_OK) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s: %s", data_is_dir && !a.test ? "--data" : "--test", err);
+        goto done;
+    }
+    if (!test && a.val_split <= 0) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--data: a .npy pair needs --test X.npy,y.npy or --val-split F");
         goto done;
     }
     if (a.limit > 0 && a.limit < train->n) train->n = a.limit;
+    if (a.val_split > 0 && tg_dataset_split(train, a.val_split, a.seed, &val, err, sizeof err) != TG_OK) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--val-split: %s", err);
+        goto done;
+    }
+    int64_t data_shape[3];
+    const int data_ndim = tg_dataset_sample_shape(train, data_shape);
+    bool fits = m->in_ndim == data_ndim;
+    for (int d = 0; fits && d < data_ndim; d++) fits = m->in_shape[d] == data_shape[d];
+    for (const tg_dataset *h = test; fits && h; h = NULL) {
+        int64_t hs[3];
+        fits = tg_dataset_sample_shape(h, hs) == data_ndim && !memcmp(hs, data_shape, (size_t)data_ndim * sizeof *hs);
+        if (!fits) {
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: samples of %s do not match the training data's %s",
+                          shape_text(hs, tg_dataset_sample_shape(h, hs)).s, shape_text(data_shape, data_ndim).s);
+            goto done;
+        }
+    }
+    if (!fits) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "model input %s does not match the data's %s",
+                      shape_text(m->in_shape, m->in_ndim).s, shape_text(data_shape, data_ndim).s);
+        goto done;
+    }
+    if (a.augment && data_ndim != 3) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--augment: flips and crops need images, the data has %lld features",
+                      (long long)data_shape[0]);
+        goto done;
+    }
     /* the loop drops a short last batch (fixed shapes), so a batch past the data would train nothing */
     if (a.batch > train->n) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--batch %lld is larger than the training set (%lld images%s)",
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--batch %lld is larger than the training set (%lld images%s)",
                       (long long)a.batch, (long long)train->n, a.limit > 0 && a.limit == train->n ? ", from --limit" : "");
         goto done;
     }
-    tg_dataset_normalize(train, DATA_MEAN, DATA_STD);
-    tg_dataset_normalize(test, DATA_MEAN, DATA_STD);
+    if (tg_norm_stats_compute(train, &norm) != TG_OK) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the normalisation statistics");
+        goto done;
+    }
 
     tg_optim_config cfg = tg_optim_defaults((tg_optim_kind)kind);
     cfg.lr = a.lr;
     cfg.weight_decay = a.weight_decay;
     if (kind == TG_OPTIM_SGD || kind == TG_OPTIM_RMSPROP) cfg.momentum = a.momentum;
     if (!(opt = tg_optim_new_checked(&cfg, err, sizeof err))) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", err);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
     const int np = tg_module_named_tensors(m->net, false, NULL, 0);
@@ -308,75 +440,131 @@ int tg_cmd_train(int argc, char **argv)
     params = calloc((size_t)np + 1, sizeof *params);
     t = tg_tape_new(TRAIN_ARENA_BYTES);
     if (!named || !params || !t) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the %s", t ? "parameter list" : "tape");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the %s", t ? "parameter list" : "tape");
         goto done;
     }
     tg_module_named_tensors(m->net, false, named, np);
     for (int i = 0; i < np; i++) params[i] = named[i].tensor;
     if (tg_optim_add_params_split_decay(opt, params, np)) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "%s", opt->error);
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", opt->error);
         goto done;
     }
     tg_set_detect_anomaly(t, a.detect_anomaly);
+    if ((rc = make_schedule(&a, opt, train->n / a.batch, val != NULL, &sched)) != TG_EXIT_OK) goto done;
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
-        rc = cli_fail(TG_EXIT_INVALID, "train", "out of memory for the batch order");
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the batch order");
         goto done;
     }
     batcher_ready = true;
     b.augment.hflip = a.augment;
     b.augment.crop_padding = a.augment ? 2 : 0;
+    int64_t epochs_done = 0;
     if (a.resume) {
-        if (tg_checkpoint_load(a.resume, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK) {
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--resume: %s", err);
+        tg_norm_stats stored = {0};
+        tg_checkpoint_extra extra = {.norm = &stored, .epoch = &epochs_done};
+        if (tg_checkpoint_load_ex(a.resume, m->net, opt, sched, &b.rng, &extra, err, sizeof err) != TG_OK) {
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--resume: %s", err);
             goto done;
         }
-        printf("resumed from %s\n", CLI_Q(a.resume));
+        /* the statistics the weights were trained with; an old file has none: keep today's */
+        if (stored.n == norm.n) tg_norm_stats_free(&norm), norm = stored;
+        else tg_norm_stats_free(&stored);
+        if (!quiet) printf("resumed from %s after epoch %lld\n", CLI_Q(a.resume), (long long)epochs_done);
     }
-    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,img_per_s,seconds\n");
-    const bool tty = isatty(2);
-    double total_train_s = 0, test_acc = 0;
+    tg_dataset_normalize_stats(train, &norm);
+    if (test) tg_dataset_normalize_stats(test, &norm);
+    if (val) tg_dataset_normalize_stats(val, &norm);
+    tg_checkpoint_extra save_extra = {.norm = &norm, .epoch = &epochs_done};
+    const tg_dataset *eval = test; /* with a driver: this process's part of the test set */
+    tg_train_sync sync = {0};
+    if (drv) {
+        if ((rc = drv->agree(drv->ctx, rc)) != TG_EXIT_OK ||
+            (rc = drv->start(drv->ctx, m, opt, test, &eval, &b, &sync)) != TG_EXIT_OK)
+            goto done;
+    }
+    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,img_per_s,seconds,lr\n");
+    double best_val = INFINITY;
+    int64_t stale = 0;
+    bool stop_now = false;
+    const bool tty = !quiet && isatty(2);
+    double total_train_s = 0, test_acc = 0, val_acc = 0;
     int64_t total_imgs = 0;
-    for (int epoch = 1; epoch <= a.epochs && !rc; epoch++) {
-        progress_ctx pc = {.epoch = epoch, .epochs = (int)a.epochs, .total = train->n};
-        tg_epoch_stats tr, te;
-        tg_status st = tg_train_epoch(m->net, opt, &b, t, &tr, tty ? progress : NULL, &pc);
+    const int first = (int)epochs_done + 1, last = (int)(epochs_done + a.epochs);
+    for (int epoch = first; epoch <= last && !rc; epoch++) {
+        /* this process's samples: its share of every batch */
+        const int64_t mine = sync.shard_count ? train->n / a.batch * sync.shard_count : train->n;
+        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = mine, .draw = tty,
+                           .per_step = sched && sched->cfg.kind == TG_SCHED_ONE_CYCLE ? sched : NULL};
+        const double epoch_lr = opt->groups[0].lr;
+        tg_epoch_stats tr, te = {0}, tv = {0};
+        tg_status st = tg_train_epoch_sync(m->net, opt, &b, t, &tr, progress, &pc, drv ? &sync : NULL);
         if (st != TG_OK) {
             if (tty) fputc('\n', stderr);
-            rc = train_failure(&a, epoch, &tr, st, t);
+            rc = train_failure(cmd, &a, epoch, &tr, st, t);
             break;
         }
-        if ((st = tg_evaluate(m->net, test, a.batch, t, &te)) != TG_OK) {
+        if ((eval && (st = tg_evaluate(m->net, eval, a.batch, t, &te)) != TG_OK) ||
+            (val && (st = tg_evaluate(m->net, val, a.batch, t, &tv)) != TG_OK)) {
             if (tty) fputc('\n', stderr);
-            rc = cli_fail(TG_EXIT_INVALID, "train", "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
-            break;
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
         }
+        /* the figures below are the whole run's: every process's samples */
+        if (drv && (rc = drv->agree(drv->ctx, rc)) == TG_EXIT_OK) rc = drv->epoch_end(drv->ctx, m, &tr, &te);
+        if (rc) break;
         total_train_s += tr.seconds;
         total_imgs += tr.samples;
-        test_acc = te.accuracy;
+        test_acc = te.accuracy, val_acc = tv.accuracy;
+        epochs_done = epoch;
         if (tty) fprintf(stderr, "\r%100s\r", "");
-        printf("epoch %d train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f img/s %.1f time %.1fs\n", epoch,
-               tr.loss, tr.accuracy, te.loss, te.accuracy, rate(tr.samples, tr.seconds), tr.seconds);
-        fflush(stdout);
-        if (a.save && tg_checkpoint_save(a.save, m->net, opt, NULL, &b.rng, err, sizeof err) != TG_OK)
-            rc = cli_fail(TG_EXIT_INVALID, "train", "--save: %s", err);
-        if (csv)
-            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f\n", epoch, tr.loss, tr.accuracy, te.loss, te.accuracy,
-                    rate(tr.samples, tr.seconds), tr.seconds);
+        if (!quiet) {
+            printf("epoch %d train_loss %.4f train_acc %.4f", epoch, tr.loss, tr.accuracy);
+            if (test) printf(" test_loss %.4f test_acc %.4f", te.loss, te.accuracy);
+            if (val) printf(" val_loss %.4f val_acc %.4f", tv.loss, tv.accuracy);
+            printf(" img/s %.1f time %.1fs lr %.6g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
+            fflush(stdout);
+        }
+        /* epoch schedules step after the epoch; plateau watches the validation loss */
+        if (sched && sched->cfg.kind == TG_SCHED_PLATEAU) tg_sched_step_metric(sched, tv.loss);
+        else if (sched && sched->cfg.kind != TG_SCHED_ONE_CYCLE) tg_sched_step(sched);
+        if (a.early_stop && val) {
+            if (tv.loss < best_val) best_val = tv.loss, stale = 0;
+            else if (++stale >= a.early_stop) stop_now = true;
+        }
+        if (!quiet && a.save && tg_checkpoint_save_ex(a.save, m->net, opt, sched, &b.rng, &save_extra, err, sizeof err) != TG_OK)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--save: %s", err);
+        if (csv) { /* a set that is not there leaves its columns empty */
+            fprintf(csv, "%d,%.6f,%.6f,", epoch, tr.loss, tr.accuracy);
+            if (test) fprintf(csv, "%.6f,%.6f,", te.loss, te.accuracy);
+            else fputs(",,", csv);
+            if (val) fprintf(csv, "%.6f,%.6f,", tv.loss, tv.accuracy);
+            else fputs(",,", csv);
+            fprintf(csv, "%.2f,%.2f,%.8g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
+        }
+        if (drv && (rc = drv->agree(drv->ctx, rc)) != TG_EXIT_OK) break; /* a failed --save on the first process stops all */
+        if (stop_now) {
+            if (!quiet) printf("early stop: validation loss not below %.4f for %lld epochs\n", best_val, (long long)a.early_stop);
+            break;
+        }
     }
-    if (!rc && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--filters: %s", err);
-    if (!rc) {
-        printf("test_acc %.4f\n", test_acc);
+    if (!rc && !quiet && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--filters: %s", err);
+    if (!rc && !quiet) {
+        if (val) printf("val_acc %.4f\n", val_acc);
+        if (test) printf("test_acc %.4f\n", test_acc);
         printf("train_img_per_s %.1f\n", rate(total_imgs, total_train_s));
     }
 done:
     if (csv && fclose(csv) != 0 && !rc)
-        rc = cli_fail(TG_EXIT_INVALID, "train", "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+    /* a process that failed before the start meets the others' first agree here */
+    if (drv) rc = drv->agree(drv->ctx, rc);
     if (batcher_ready) tg_batcher_free(&b);
     tg_tape_free(t);
     free(named), free(params);
+    tg_sched_free(sched);
     tg_optim_free(opt);
-    tg_dataset_free(train), tg_dataset_free(test);
+    tg_dataset_free(train), tg_dataset_free(test), tg_dataset_free(val);
+    tg_norm_stats_free(&norm);
     tg_model_free(m);
     return rc;
 }

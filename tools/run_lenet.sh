@@ -13,18 +13,20 @@ NAME=${RUN_NAME:-lenet5-$(date +%Y%m%d-%H%M%S)}
 MODEL=nn/models/lenet5.txt
 OUT=runs/$NAME
 
-if [ ! -e "$DATA/train-images-idx3-ubyte.gz" ] && [ ! -e "$DATA/train-images-idx3-ubyte" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "run: installing Fashion-MNIST (apt-get install -y dataset-fashion-mnist)"
-        apt-get install -y dataset-fashion-mnist || true
+has_data() { [ -e "$1/train-images-idx3-ubyte.gz" ] || [ -e "$1/train-images-idx3-ubyte" ]; }
+# Set-up: Debian's data set package (and Graphviz for model.svg) when root with apt (tools/deps.sh).
+if ! has_data "$DATA"; then
+    if [ "$DATA" = /usr/share/datasets/fashion-mnist ]; then
+        ./tools/deps.sh --for "make run" fashion-mnist || true
     fi
-    if [ ! -e "$DATA/train-images-idx3-ubyte.gz" ] && [ ! -e "$DATA/train-images-idx3-ubyte" ]; then
+    if ! has_data "$DATA"; then
         echo "run: Fashion-MNIST not found in $DATA; install it with:" >&2
-        echo "    sudo apt-get install dataset-fashion-mnist" >&2
+        echo "    sudo apt-get install -y dataset-fashion-mnist" >&2
         echo "or put the four *-ubyte[.gz] files in a directory and run: DATA=/that/dir make run" >&2
         exit 1
     fi
 fi
+./tools/deps.sh --optional --for "make run (model.svg)" graphviz
 
 mkdir -p "$OUT"
 "$TG" summary "$MODEL" | tee "$OUT/summary.txt"

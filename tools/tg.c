@@ -61,6 +61,12 @@ static const char *const usage_text =
     "  tg dot MODEL [-o FILE]\n";
 
 static const char *const usage_tail =
+    "  tg predict MODEL --ckpt FILE INPUT... [--top K] [--json] [--threads T]\n"
+    "        class probabilities of .npy (one input or a batch), IDX or PGM inputs\n"
+    "  tg eval MODEL --ckpt FILE --data DIR|X.npy,y.npy [--confusion SVG] [--threads T]\n"
+    "        per-class precision and recall; ends with 'accuracy A'\n"
+    "  tg export MODEL --ckpt FILE -o OUT.onnx [--fold-bn]\n"
+    "  tg import IN.onnx -o MODEL --ckpt FILE\n"
     "  tg bench [--filter NAME] [--threads T]\n"
     "  tg COMMAND --help            that command's options\n"
     "exit status: 0 success, 1 usage error (or a failed gradient check), 2 invalid input\n"
@@ -566,7 +572,7 @@ int main(int argc, char **argv)
         fputs(usage_tail, stdout);
         return EXIT_OK;
     }
-    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train"};
+    static const char *const commands[] = {"op", "ops", "gradcheck", "bench", "summary", "dot", "train", "predict", "eval", "export", "import"};
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (!strcmp(cmd, commands[k])) current_cmd = commands[k];
     if (!strcmp(cmd, "op")) return cmd_op(argc - 1, argv + 1, argv);
@@ -577,5 +583,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "summary")) return tg_cmd_summary(argc - 1, argv + 1);
     if (!strcmp(cmd, "dot")) return tg_cmd_dot(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return tg_cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return tg_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return tg_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return tg_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import")) return tg_cmd_import(argc - 1, argv + 1);
     return error(EXIT_USAGE, "unknown command '%s' (tg --help lists them)", CLI_Q(cmd));
 }

@@ -10,7 +10,10 @@
 #ifndef TG_KERNEL_PAD_H
 #define TG_KERNEL_PAD_H
 
-#include "../shape.h"
+#include <stdint.h>
+
+#include "../../graph/tensor.h" /* tg_real */
+#include "pad_mode.h"
 
 void tg_pad_kernel(const tg_real *x, tg_real *y, int64_t outer, int nd, const int64_t *in_shape,
                    const int64_t *lo, const int64_t *hi, tg_pad_mode mode, tg_real value);
