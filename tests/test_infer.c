@@ -1,8 +1,9 @@
 /* tests/test_infer.c — inference and memory reuse: tg_model_infer against the recorded eval
  * forward (bit-identical, buffers reused, no growth after the first call, bad arguments named),
  * tg_fold_batch_norms against the unfolded model on many layer kinds with non-trivial running
- * statistics (what it folds, what it leaves, what it refuses), and gradients freed during the
- * walk (tg_tape_set_release_grads) giving the same parameter gradients. */
+ * statistics (what it folds, what it leaves, what it refuses), tg_predictor folding at load,
+ * and gradients freed during the walk (tg_tape_set_release_grads) giving the same parameter
+ * gradients. */
 #include "util.h"
 
 #include <stdlib.h>
@@ -317,6 +318,38 @@ START_TEST(released_grads_give_the_same_gradients)
 }
 END_TEST
 
+/* tg_predictor (tg predict / tg eval) folds the batch norms of what it loads and gives the
+ * probabilities of the unfolded model. */
+START_TEST(predictor_folds_and_agrees)
+{
+    static const char spec[] = "input 2x6x6\nconv2d out=4 kernel=3 bias=0\nbatch_norm\nrelu\nflatten\n"
+                               "linear out=5\nbatch_norm\nlinear out=3\n";
+    FILE *f = fopen("build/infer_pr.txt", "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(spec, f);
+    fclose(f);
+    char err[512];
+    tg_model *m = parse(spec);
+    randomize_bn(m, 21);
+    ck_assert_int_eq(tg_checkpoint_save_ex("build/infer_pr.ckpt", m->net, NULL, NULL, NULL, NULL, err, sizeof err),
+                     TG_OK);
+    tg_predictor *p = tg_predictor_load("build/infer_pr.txt", "build/infer_pr.ckpt", err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_eq(count_type(p->model->net, "batch_norm"), 0);
+    tg_tensor *x = input_for(m, 4, 6), *logits = infer(m, x); /* unfolded, eval */
+    tg_real probs[4 * 3];
+    ck_assert_int_eq(tg_predict(p, x, probs, err, sizeof err), TG_OK);
+    for (int i = 0; i < 4; i++) {
+        const tg_real *l = logits->data + 3 * i;
+        const double z = exp((double)l[0]) + exp((double)l[1]) + exp((double)l[2]);
+        for (int j = 0; j < 3; j++)
+            ck_assert_double_eq_tol((double)probs[3 * i + j], exp((double)l[j]) / z, TT_DOUBLE ? 1e-12 : 1e-5);
+    }
+    tg_predictor_free(p);
+    tg_model_free(m);
+}
+END_TEST
+
 Suite *suite_infer(void)
 {
     Suite *s = suite_create("infer");
@@ -329,6 +362,7 @@ Suite *suite_infer(void)
     tcase_add_test(tc, infer_reuses_its_memory);
     tcase_add_test(tc, infer_names_bad_arguments);
     tcase_add_test(tc, released_grads_give_the_same_gradients);
+    tcase_add_test(tc, predictor_folds_and_agrees);
     suite_add_tcase(s, tc);
     return s;
 }
