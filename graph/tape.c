@@ -139,11 +139,10 @@ void tg_tape_reset(tg_tape *t)
             t->first = merged;
         }
     }
-    for (block *b = t->first; b; b = b->next) {
-        b->used = 0;
-        TG_UNPOISON(b->mem, b->size);
-    }
+    /* released buffers are forgotten with the rest (and made readable again under ASan) */
+    for (block *b = t->first; b; b = b->next) TG_UNPOISON(b->mem, b->size);
     t->n_free = 0;
+    for (block *b = t->first; b; b = b->next) b->used = 0;
     t->head = t->first;
     t->used = 0;
     t->last = NULL;
