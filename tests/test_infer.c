@@ -8,6 +8,19 @@
 
 #include <stdlib.h>
 
+#include "../graph/tape_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TT_ASAN 1
+#endif
+#endif
+#ifdef TT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #define MAX_NAMED 256
 
 static tg_model *parse(const char *spec)
@@ -350,6 +363,40 @@ START_TEST(predictor_folds_and_agrees)
 }
 END_TEST
 
+/* The free list: a released buffer serves the next request that fits (best fit, split), a
+ * released tensor's data is NULL, and under ASan a released buffer is poisoned until reused. */
+START_TEST(released_buffers_are_reused_and_poisoned)
+{
+    tg_tape *t = tt_tape();
+    const int64_t big = 4096, small = 100; /* the remainder stays above the split threshold */
+    tg_tensor *a = tg_tape_tensor(t, TG_REAL, 1, &big);
+    ck_assert_ptr_nonnull(a);
+    tg_real *mem = a->data;
+    const size_t used = tg_tape_used(t);
+    tg_tape_release_tensor(t, a);
+    ck_assert_ptr_null(a->data);
+#ifdef TT_ASAN
+    ck_assert(__asan_address_is_poisoned(mem));
+    ck_assert(__asan_address_is_poisoned(mem + big - 1));
+#endif
+    tg_tensor *b = tg_tape_tensor(t, TG_REAL, 1, &small); /* fits: takes the front of it */
+    ck_assert_ptr_eq(b->data, mem);
+#ifdef TT_ASAN
+    ck_assert(!__asan_address_is_poisoned(mem + small - 1));
+    ck_assert(__asan_address_is_poisoned(mem + big - 1)); /* the remainder is still released */
+#endif
+    tg_tensor *c = tg_tape_tensor(t, TG_REAL, 1, &small); /* the remainder, after 100 rounded to 64 bytes */
+    const size_t step = (small * sizeof(tg_real) + 63) / 64 * 64;
+    ck_assert_ptr_eq((unsigned char *)c->data, (unsigned char *)mem + step);
+    ck_assert_uint_eq(tg_tape_used(t), used + 2 * ((sizeof(tg_tensor) + 63) / 64 * 64)); /* only the structs */
+    tg_tape_reset(t); /* forgets the list: the next tensor is fresh arena memory from the start */
+    ck_assert_ptr_nonnull(tg_tape_tensor(t, TG_REAL, 1, &big));
+#ifdef TT_ASAN
+    ck_assert(!__asan_address_is_poisoned(mem + big - 1));
+#endif
+}
+END_TEST
+
 Suite *suite_infer(void)
 {
     Suite *s = suite_create("infer");
@@ -363,6 +410,7 @@ Suite *suite_infer(void)
     tcase_add_test(tc, infer_names_bad_arguments);
     tcase_add_test(tc, released_grads_give_the_same_gradients);
     tcase_add_test(tc, predictor_folds_and_agrees);
+    tcase_add_test(tc, released_buffers_are_reused_and_poisoned);
     suite_add_tcase(s, tc);
     return s;
 }
