@@ -43,6 +43,7 @@
 #include "nn/data.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
+#include "nn/infer.h"
 #include "nn/image.h"
 #include "nn/onnx.h"
 

@@ -5,6 +5,7 @@
 #include "error_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,29 @@
  * sensible nesting; a deeper push keeps the path cut (still paired by depth). */
 #define TG_SCOPE_LEN 256
 #define TG_SCOPE_DEPTH 32
+/* Released buffers the tape remembers for reuse within a step. More are simply not reused
+ * until the reset (still correct, only less memory saved). */
+#define TG_FREE_SLOTS 128
+/* A split-off remainder smaller than this is not worth a slot. */
+#define TG_FREE_MIN_SPLIT 4096
+
+/* ASan: a released buffer is poisoned until it is handed out again, so a read of a freed
+ * activation or gradient is reported instead of returning a stale value. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_TAPE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_TAPE_ASAN 1
+#endif
+#endif
+#ifdef TG_TAPE_ASAN
+#include <sanitizer/asan_interface.h>
+#define TG_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define TG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define TG_POISON(p, n) ((void)(p), (void)(n))
+#define TG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 /* The arena is a chain of blocks; allocation bumps within the newest. reset() merges a grown
  * chain into one block of the total size, so after the first step a step never mallocs. */
@@ -23,6 +47,12 @@ typedef struct block {
     size_t size, used;
     unsigned char *mem; /* TG_ALIGN-aligned */
 } block;
+
+/* A released buffer (arena memory whose last reader has run), reusable until the reset. */
+typedef struct free_slot {
+    unsigned char *mem;
+    size_t size; /* a multiple of TG_ALIGN */
+} free_slot;
 
 struct tg_tape {
     block *head;        /* block being filled */
@@ -48,6 +78,9 @@ struct tg_tape {
     int scope_depth;
     const char *scope_node;          /* arena copy of scope for nodes; NULL when stale */
     tg_rng rng;
+    free_slot free[TG_FREE_SLOTS];   /* released buffers, reused by tensor data and gradients */
+    int n_free;
+    bool release_grads;              /* walk() frees an intermediate's gradient once propagated */
 };
 
 static block *block_new(size_t size)
@@ -108,6 +141,9 @@ void tg_tape_reset(tg_tape *t)
             t->first = merged;
         }
     }
+    /* released buffers are forgotten with the rest (and made readable again under ASan) */
+    for (block *b = t->first; b; b = b->next) TG_UNPOISON(b->mem, b->size);
+    t->n_free = 0;
     for (block *b = t->first; b; b = b->next) b->used = 0;
     t->head = t->first;
     if (t->used > t->peak) t->peak = t->used;
@@ -129,6 +165,8 @@ void tg_tape_set_limit(tg_tape *t, size_t max_bytes)
 }
 
 size_t tg_tape_used(const tg_tape *t) { return t ? t->used : 0; }
+
+static size_t aligned_size(size_t bytes) { return (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN; }
 size_t tg_tape_capacity(const tg_tape *t) { return t ? t->held : 0; }
 size_t tg_tape_peak(const tg_tape *t) { return t ? (t->used > t->peak ? t->used : t->peak) : 0; }
 
@@ -175,6 +213,48 @@ void *tg_tape_alloc_zero(tg_tape *t, size_t bytes)
     return p;
 }
 
+void tg_tape_release(tg_tape *t, void *mem, size_t bytes)
+{
+    if (!t || !mem || t->n_free == TG_FREE_SLOTS) return;
+    const size_t size = aligned_size(bytes ? bytes : 1);
+    TG_POISON(mem, size);
+    t->free[t->n_free++] = (free_slot){mem, size};
+}
+
+/* The smallest released buffer that fits (the remainder of a much larger one stays released),
+ * else fresh arena memory. Best fit keeps a step's peak close to its largest live set. */
+void *tg_tape_alloc_buffer(tg_tape *t, size_t bytes)
+{
+    if (!t) return NULL;
+    const size_t need = aligned_size(bytes ? bytes : 1);
+    int best = -1;
+    for (int i = 0; i < t->n_free; i++)
+        if (t->free[i].size >= need && (best < 0 || t->free[i].size < t->free[best].size)) best = i;
+    if (best < 0) return tg_tape_alloc(t, bytes ? bytes : 1);
+    free_slot s = t->free[best];
+    if (s.size - need >= TG_FREE_MIN_SPLIT) {
+        t->free[best] = (free_slot){s.mem + need, s.size - need};
+    } else {
+        t->free[best] = t->free[--t->n_free];
+    }
+    TG_UNPOISON(s.mem, need);
+    return s.mem;
+}
+
+void tg_tape_release_tensor(tg_tape *t, tg_tensor *x)
+{
+    if (!t || !x || x->tape != t || x->dtype != TG_REAL || !x->data) return;
+    tg_tape_release(t, x->data, (size_t)(x->numel ? x->numel : 1) * sizeof(tg_real));
+    x->data = NULL; /* a later read fails loudly instead of seeing another tensor's values */
+}
+
+void tg_tape_set_release_grads(tg_tape *t, bool on)
+{
+    if (t) t->release_grads = on;
+}
+
+bool tg_tape_release_grads(const tg_tape *t) { return t && t->release_grads; }
+
 tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape)
 {
     if (!t) return NULL;
@@ -188,7 +268,7 @@ tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *s
     if (!x) return NULL;
     memset(x, 0, sizeof *x);
     size_t es = dtype == TG_INT64 ? sizeof(int64_t) : sizeof(tg_real);
-    void *mem = tg_tape_alloc(t, (size_t)(n ? n : 1) * es);
+    void *mem = tg_tape_alloc_buffer(t, (size_t)(n ? n : 1) * es);
     if (!mem) return NULL;
     x->dtype = dtype;
     x->ndim = ndim;
@@ -424,6 +504,16 @@ static int anomaly_after_backward(tg_tape *t, const tg_node *n)
     return 0;
 }
 
+/* Once a node's backward has run, its output's gradient has reached every input and nothing
+ * older reads it (creation order is topological), so the buffer can serve later gradients of
+ * the same walk. A retained gradient (the caller reads it) or a borrowed dy is left alone. */
+static void release_propagated_grad(tg_tape *t, tg_tensor *y)
+{
+    if (!y->grad || y->grad_borrowed || y->retains_grad || y->tape != t) return;
+    tg_tape_release(t, y->grad, (size_t)(y->numel ? y->numel : 1) * sizeof(tg_real));
+    y->grad = NULL;
+}
+
 static tg_status walk(tg_tape *t, tg_node *from)
 {
     const unsigned failures = t->failures;
@@ -433,6 +523,7 @@ static tg_status walk(tg_tape *t, tg_node *from)
         if (t->failures != failures) return TG_ERR_STATE;
         if (t->detect_anomaly && anomaly_after_backward(t, n) != 0) return TG_ERR_NONFINITE;
         if (t->hook) t->hook(t->hook_ctx, n);
+        if (t->release_grads) release_propagated_grad(t, n->out);
     }
     return TG_OK;
 }

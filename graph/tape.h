@@ -148,6 +148,15 @@ tg_status tg_backward_with(tg_tensor *out, const tg_real *dy);
  * seeds. TG_ERR_INVALID for n < 1 or any refused output (nothing is run then). */
 tg_status tg_backward_many(tg_tensor *const *outs, const tg_real *const *dys, int n);
 
+/* --- freeing gradients during the walk (training loops) ---
+ * On (off by default), backward gives an intermediate's gradient buffer back to the arena as
+ * soon as that node's backward has propagated it, so later gradients of the same walk reuse the
+ * memory: a backward's peak is the live gradients, not all of them. An intermediate's grad is
+ * then NULL after the call (as PyTorch's None), unless tg_tensor_retain_grad() asked to keep it;
+ * leaves and parameters are unaffected. tg_train_epoch turns it on for its steps. */
+void tg_tape_set_release_grads(tg_tape *t, bool on);
+bool tg_tape_release_grads(const tg_tape *t);
+
 /* --- a hook after each node's backward (data-parallel gradient buckets, progress) ---
  * fn(ctx, node) runs right after node's backward added into its inputs' gradients, in walk order
  * (newest node first). A parameter's gradient is final for this call once the oldest node reading

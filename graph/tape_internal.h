@@ -16,4 +16,16 @@ const char *tg_tape_scope_for_node(tg_tape *t);
  * else 0. */
 int tg_anomaly_check(tg_tape *t, const tg_node *n, int input);
 
+/* ---- buffers released within a step (a planned arena) ----
+ * A buffer whose last reader has run goes back to the tape and serves a later tensor or gradient
+ * of the same step; tg_tape_reset forgets the list. Releasing must be the caller's proof that
+ * nothing reads the buffer again (ASan builds poison it until it is handed out again). */
+/* Arena memory for tensor data or a gradient: a released buffer that fits, else fresh memory. */
+void *tg_tape_alloc_buffer(tg_tape *t, size_t bytes);
+/* Gives back bytes at mem (arena memory of t). Ignored when the tape's list is full. */
+void tg_tape_release(tg_tape *t, void *mem, size_t bytes);
+/* Releases a tape tensor's data and sets it to NULL (a real tensor of t; anything else is
+ * ignored). */
+void tg_tape_release_tensor(tg_tape *t, tg_tensor *x);
+
 #endif

@@ -2,6 +2,7 @@
 #include "tensor.h"
 
 #include "tape.h"
+#include "tape_internal.h"
 #include "error_internal.h"
 
 #include <stdarg.h>
@@ -122,7 +123,7 @@ tg_real *tg_tensor_grad(tg_tensor *t)
     if (!t || t->dtype != TG_REAL) return NULL;
     size_t bytes = (size_t)(t->numel ? t->numel : 1) * sizeof(tg_real);
     if (t->grad && t->grad_borrowed) { /* the caller's dy: written to from now on, so copied first */
-        tg_real *own = t->tape ? tg_tape_alloc(t->tape, bytes) : NULL;
+        tg_real *own = t->tape ? tg_tape_alloc_buffer(t->tape, bytes) : NULL;
         if (!own) return NULL;
         memcpy(own, t->grad, (size_t)t->numel * sizeof *own);
         t->grad = own;
@@ -130,7 +131,8 @@ tg_real *tg_tensor_grad(tg_tensor *t)
     }
     if (t->grad) return t->grad;
     if (t->tape) {
-        t->grad = tg_tape_alloc_zero(t->tape, bytes);
+        t->grad = tg_tape_alloc_buffer(t->tape, bytes);
+        if (t->grad) memset(t->grad, 0, bytes);
     } else {
         t->grad = calloc(1, bytes);
     }

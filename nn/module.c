@@ -2,6 +2,7 @@
 #include "module_internal.h"
 
 #include "../graph/error_internal.h"
+#include "../graph/tape_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -595,8 +596,24 @@ static tg_tensor *lookup(const tg_module *seq, tg_tensor *const *outs, int count
     return !strcmp(name, "input") ? input : NULL;
 }
 
+/* Whether `in`, the input child i just consumed, is read by nothing later: it is not the
+ * sequential's own input (the caller's), not child i's output (an identity such as eval
+ * dropout returns its input), and no child with an id (which a later join or unpool may name)
+ * holds it. */
+static bool is_dead(const tg_module *m, tg_tensor *const *outs, int i, const tg_tensor *in, const tg_tensor *x)
+{
+    if (in == x || in == outs[i]) return false;
+    for (int k = 0; k < i; k++)
+        if (m->children[k]->id[0] && outs[k] == in) return false;
+    return true;
+}
+
 static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_module_observer obs, void *ctx)
 {
+    /* Without grad mode no node keeps an activation for a backward, so a child's input can go
+     * back to the arena once the child has run (inference peaks at the live activations, not
+     * all of them). An observer may keep what it is shown, so nothing is released then. */
+    const bool release = !tg_grad_enabled(t) && !obs;
     /* every child's output, for joins and unpooling by id (arena: no limit on named outputs) */
     tg_tensor **outs = m->n_children ? tg_tape_alloc(t, (size_t)m->n_children * sizeof *outs) : NULL;
     if (m->n_children && !outs) return tg_fail(t, "sequential: arena full");
@@ -623,6 +640,7 @@ static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_
         }
         if (obs && cur && c->kind != TG_MOD_SEQUENTIAL) obs(ctx, c, in, cur);
         outs[i] = cur;
+        if (release && cur && is_dead(m, outs, i, in, x)) tg_tape_release_tensor(t, in);
     }
     return cur;
 }

@@ -16,6 +16,7 @@ void tg_model_free(tg_model *m)
 {
     if (!m) return;
     tg_module_free(m->net);
+    tg_tape_free(m->infer_tape);
     free(m);
 }
 

@@ -34,6 +34,7 @@ typedef struct tg_model {
     int64_t in_shape[4];
     int64_t out_shape[TG_MAX_DIMS];
     int out_ndim;            /* output shape without the batch dim */
+    struct tg_tape *infer_tape; /* tg_model_infer's memory (nn/infer.h); NULL until first used */
 } tg_model;
 
 /* Parses spec text; file names the source in messages. Parameters are drawn from a tg_rng

@@ -1,5 +1,6 @@
 /* nn/train.c — one training epoch and evaluation for classifiers (cross-entropy, argmax). */
 #include "train.h"
+#include "infer.h"
 #include "module_internal.h"
 
 #include <math.h>
@@ -76,6 +77,9 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
     if (!sharded) xs = x, ys = y;
     tg_batcher_reset(b);
     tg_module_train(net, true);
+    /* the loop reads no intermediate's gradient: their buffers serve later ones of the walk */
+    const bool released_grads = tg_tape_release_grads(tape);
+    tg_tape_set_release_grads(tape, true);
     const double t0 = now_s();
     double loss_sum = 0;
     int64_t correct = 0;
@@ -119,6 +123,7 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
         st->seconds = now_s() - t0;
         if (on_batch) on_batch(ctx, st);
     }
+    tg_tape_set_release_grads(tape, released_grads);
     if (sharded) tg_tensor_free(xs), tg_tensor_free(ys);
     tg_tensor_free(x), tg_tensor_free(y);
     return status;
@@ -215,6 +220,11 @@ tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, c
         return NULL;
     }
     tg_module_train(p->model->net, false);
+    /* a predictor only infers: a batch norm folded into its conv or linear is one pass less */
+    if (tg_fold_batch_norms(p->model, NULL, err, errsz) < 0) {
+        tg_predictor_free(p);
+        return NULL;
+    }
     return p;
 }
 

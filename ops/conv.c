@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../graph/tape_internal.h"
 #include "kernels/conv_engine.h"
 #include "kernels/im2col.h"
 #include "kernels/pad.h"
@@ -362,30 +363,34 @@ CONV_SHAPE_FN(conv_transpose1d)
 CONV_SHAPE_FN(conv_transpose2d)
 CONV_SHAPE_FN(conv_transpose3d)
 
-/* The engine's scratch for one pass, from the arena. A zero-byte request would be indistinguishable
- * from a full arena, so at least one byte is asked for. */
+/* The engine's scratch for one pass, from the arena; given back (conv_scratch_done) as soon as
+ * the pass has run, so the next op's scratch or tensors reuse it. A zero-byte request would be
+ * indistinguishable from a full arena, so at least one byte is asked for. */
 #define CONV_MIN_SCRATCH_BYTES 1
-static void *conv_scratch(tg_tape *t, size_t bytes)
-{
-    return tg_tape_alloc(t, bytes > CONV_MIN_SCRATCH_BYTES ? bytes : CONV_MIN_SCRATCH_BYTES);
-}
+static size_t conv_scratch_size(size_t bytes) { return bytes > CONV_MIN_SCRATCH_BYTES ? bytes : CONV_MIN_SCRATCH_BYTES; }
+static void *conv_scratch(tg_tape *t, size_t bytes) { return tg_tape_alloc_buffer(t, conv_scratch_size(bytes)); }
+static void conv_scratch_done(tg_tape *t, void *ws, size_t bytes) { tg_tape_release(t, ws, conv_scratch_size(bytes)); }
 
 /* dA += conv^T(dB) by the engine: the path is chosen (it depends on W), sized, then run. */
 static int conv_dx(tg_tape *t, const tg_conv_core *k, const tg_real *db, const tg_real *w, tg_real *da)
 {
     const tg_conv_dx_algo algo = tg_conv_dx_choose(k, w);
-    void *ws = conv_scratch(t, tg_conv_dx_scratch_bytes(k, algo));
+    const size_t bytes = tg_conv_dx_scratch_bytes(k, algo);
+    void *ws = conv_scratch(t, bytes);
     if (!ws) return -1;
     tg_conv_dx(k, algo, db, w, da, ws);
+    conv_scratch_done(t, ws, bytes);
     return 0;
 }
 
 /* dW += corr(A, dB) by the engine. */
 static int conv_dw(tg_tape *t, const tg_conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw)
 {
-    void *ws = conv_scratch(t, tg_conv_dw_scratch_bytes(k));
+    const size_t bytes = tg_conv_dw_scratch_bytes(k);
+    void *ws = conv_scratch(t, bytes);
     if (!ws) return -1;
     tg_conv_dw(k, a, db, dw, ws);
+    conv_scratch_done(t, ws, bytes);
     return 0;
 }
 
@@ -393,9 +398,11 @@ static int conv_dw(tg_tape *t, const tg_conv_core *k, const tg_real *a, const tg
 static int conv_core_forward(tg_tape *t, const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b,
                              bool accumulate)
 {
-    void *ws = conv_scratch(t, tg_conv_forward_scratch_bytes(k));
+    const size_t bytes = tg_conv_forward_scratch_bytes(k);
+    void *ws = conv_scratch(t, bytes);
     if (!ws) return -1;
     tg_conv_forward(k, a, w, b, accumulate, ws);
+    conv_scratch_done(t, ws, bytes);
     return 0;
 }
 

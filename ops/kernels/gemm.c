@@ -265,15 +265,36 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
 /* Unpacked loops for products too small for packing to pay (and the out-of-memory fallback).
  * Each row of C: scaled by beta (or zeroed), then alpha*A[i,p]*B[p,:] added in K order; with B^T
  * the rows of B are contiguous, so each element is a dot product instead. */
+/* Independent partial sums of a dot product. A matrix-vector product (a batch-1 linear layer:
+ * x[1,K] W[N,K]^T) is one long dot per output, and one accumulator waits on each add's latency;
+ * DOT_LANES sums run side by side (and vectorise). The lanes are fixed, so the order of the
+ * additions is the same on every run and thread count. */
+#define DOT_LANES 16
+static tg_real dot_lanes(const tg_real *x, const tg_real *y, int64_t n)
+{
+    tg_real part[DOT_LANES] = {0};
+    int64_t p = 0;
+    for (; p + DOT_LANES <= n; p += DOT_LANES)
+        for (int l = 0; l < DOT_LANES; l++) part[l] += x[p + l] * y[p + l];
+    for (int l = 0; p + l < n; l++) part[l] += x[p + l] * y[p + l];
+    tg_real acc = 0;
+    for (int l = 0; l < DOT_LANES; l++) acc += part[l];
+    return acc;
+}
+
 static void gemm_direct(const gemm_job *g, int64_t i0, int64_t i1)
 {
     for (int64_t i = i0; i < i1; i++) {
         tg_real *c = g->c + i * g->ldc;
         if (g->trans_b) {
+            /* row i of A is contiguous unless A is transposed or packed */
+            const tg_real *ai = g->trans_a || g->packed_a ? NULL : g->a + i * g->lda;
             for (int64_t j = 0; j < g->n; j++) {
                 const tg_real *bj = g->b + j * g->ldb;
                 tg_real acc = 0;
-                for (int64_t p = 0; p < g->k; p++) acc += a_at(g, i, p) * bj[p];
+                if (ai) acc = dot_lanes(ai, bj, g->k);
+                else
+                    for (int64_t p = 0; p < g->k; p++) acc += a_at(g, i, p) * bj[p];
                 c[j] = g->beta == 0 ? g->alpha * acc : g->alpha * acc + g->beta * c[j];
             }
             continue;

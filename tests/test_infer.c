@@ -1,0 +1,416 @@
+/* tests/test_infer.c — inference and memory reuse: tg_model_infer against the recorded eval
+ * forward (bit-identical, buffers reused, no growth after the first call, bad arguments named),
+ * tg_fold_batch_norms against the unfolded model on many layer kinds with non-trivial running
+ * statistics (what it folds, what it leaves, what it refuses), tg_predictor folding at load,
+ * and gradients freed during the walk (tg_tape_set_release_grads) giving the same parameter
+ * gradients. */
+#include "util.h"
+
+#include <stdlib.h>
+
+#include "../graph/tape_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TT_ASAN 1
+#endif
+#endif
+#ifdef TT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#define MAX_NAMED 256
+
+static tg_model *parse(const char *spec)
+{
+    char err[256];
+    tg_model *m = tg_model_parse(spec, "test", 5, err, sizeof err);
+    ck_assert_msg(m != NULL, "spec: %s", err);
+    return m;
+}
+
+/* Non-trivial batch-norm state: running mean in [-1, 1), variance in [0.3, 2.3), γ in
+ * [0.5, 1.5), β in [-0.5, 0.5), so a fold that drops any term changes the output. */
+static void randomize_bn(tg_model *m, uint64_t seed)
+{
+    tg_named_tensor named[MAX_NAMED];
+    const int n = tg_module_named_tensors(m->net, true, named, MAX_NAMED);
+    tg_rng rng;
+    tg_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) {
+        tg_tensor *t = named[i].tensor;
+        if (strcmp(tg_module_type(named[i].owner), "batch_norm")) continue;
+        const char *leaf = strrchr(named[i].name, '.') ? strrchr(named[i].name, '.') + 1 : named[i].name;
+        double lo = -1, span = 2;
+        if (!strcmp(leaf, "running_var")) lo = 0.3, span = 2;
+        else if (!strcmp(leaf, "weight")) lo = 0.5, span = 1;
+        else if (!strcmp(leaf, "bias")) lo = -0.5, span = 1;
+        for (int64_t k = 0; k < t->numel; k++) t->data[k] = (tg_real)(lo + span * tg_rng_uniform(&rng));
+    }
+}
+
+static tg_tensor *input_for(const tg_model *m, int64_t batch, uint64_t seed)
+{
+    int64_t shape[5] = {batch};
+    for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
+    return tt_random(m->in_ndim + 1, shape, seed, -1, 1);
+}
+
+static tg_tensor *output_for(const tg_model *m, int64_t batch)
+{
+    int64_t shape[TG_MAX_DIMS + 1] = {batch};
+    for (int i = 0; i < m->out_ndim; i++) shape[i + 1] = m->out_shape[i];
+    return tt_tensor(m->out_ndim + 1, shape, NULL);
+}
+
+static tg_tensor *infer(tg_model *m, const tg_tensor *x)
+{
+    tg_tensor *y = output_for(m, x->shape[0]);
+    char err[256];
+    ck_assert_msg(tg_model_infer(m, x, y, err, sizeof err) == TG_OK, "infer: %s", err);
+    return y;
+}
+
+static int count_type(const tg_module *m, const char *type)
+{
+    int n = !strcmp(tg_module_type(m), type);
+    for (int i = 0; i < tg_module_child_count(m); i++) n += count_type(tg_module_child(m, i), type);
+    return n;
+}
+
+static void assert_all_close(const tg_tensor *got, const tg_tensor *want, double tol)
+{
+    ck_assert_int_eq(got->numel, want->numel);
+    for (int64_t i = 0; i < got->numel; i++) {
+        const double g = got->data[i], w = want->data[i];
+        ck_assert_msg(fabs(g - w) <= tol * (1 + fabs(w)), "index %lld: %.17g vs %.17g", (long long)i, g, w);
+    }
+}
+
+/* Folds m (in eval mode) and checks: the count folded / left, BN layers gone, and the same
+ * outputs as before on two batch sizes. */
+static void check_fold(const char *spec, int want_folded, int want_kept)
+{
+    tg_model *m = parse(spec);
+    randomize_bn(m, 11);
+    tg_module_train(m->net, false);
+    tg_tensor *x1 = input_for(m, 1, 3), *x5 = input_for(m, 5, 4);
+    tg_tensor *before1 = infer(m, x1), *before5 = infer(m, x5);
+    const int bns = count_type(m->net, "batch_norm");
+    char err[256] = "";
+    int kept = -1;
+    const int folded = tg_fold_batch_norms(m, &kept, err, sizeof err);
+    ck_assert_msg(folded == want_folded && kept == want_kept, "%s\nfolded %d (want %d), left %d (want %d): %s", spec,
+                  folded, want_folded, kept, want_kept, err);
+    ck_assert_int_eq(count_type(m->net, "batch_norm"), bns - folded);
+    /* the fold is exact algebra: float64 agrees to rounding, float32 to a few ulps of the sums */
+    const double tol = TT_DOUBLE ? 1e-11 : 2e-5;
+    assert_all_close(infer(m, x1), before1, tol);
+    assert_all_close(infer(m, x5), before5, tol);
+    tg_model_free(m);
+}
+
+START_TEST(fold_matches_unfolded_on_many_layers)
+{
+    /* conv2d with and without bias, stride, dilation, reflect padding, groups, depthwise */
+    check_fold("input 3x9x11\nconv2d out=6 kernel=3 padding=1\nbatch_norm\nrelu\n"
+               "conv2d out=4 kernel=3 stride=2 dilation=2 padding=2 bias=0\nbatch_norm\n"
+               "conv2d out=8 kernel=3,1 groups=2 padding=1 padding_mode=reflect\nbatch_norm\nrelu\n"
+               "conv2d out=8 kernel=3 groups=8 bias=0\nbatch_norm\nflatten\nlinear out=7\nbatch_norm\n"
+               "linear out=3 bias=0\nbatch_norm\n",
+               6, 0);
+    /* conv1d and conv3d, odd sizes */
+    check_fold("input 5x13\nconv1d out=7 kernel=4 stride=3 padding=2\nbatch_norm\nrelu\nconv1d out=3 kernel=1 bias=0\n"
+               "batch_norm\n",
+               2, 0);
+    check_fold("input 2x5x6x7\nconv3d out=5 kernel=3 padding=1 bias=0\nbatch_norm\nrelu\nconv3d out=3 kernel=2\n"
+               "batch_norm\n",
+               2, 0);
+    /* transposed convolutions: output channels in the weight's dim 1, per group */
+    check_fold("input 4x5x6\nconv_transpose2d out=6 kernel=3 stride=2 groups=2\nbatch_norm\n"
+               "conv_transpose2d out=3 kernel=2 bias=0\nbatch_norm\n",
+               2, 0);
+    check_fold("input 6x9\nconv_transpose1d out=9 kernel=3 groups=3 padding=1 bias=0\nbatch_norm\n", 1, 0);
+}
+END_TEST
+
+START_TEST(fold_leaves_what_it_cannot_fold)
+{
+    /* first layer; after a relu; after a pool; batch statistics (no running stats) */
+    check_fold("input 3x6x6\nbatch_norm\nconv2d out=4 kernel=3\nrelu\nbatch_norm\nmax_pool2d kernel=2\nbatch_norm\n"
+               "conv2d out=4 kernel=1\nbatch_norm track_running_stats=0\n",
+               0, 4);
+    /* the conv's output is also read by the join: folding would change what the add sees */
+    check_fold("input 4x5x5\nconv2d out=4 kernel=3 padding=1 id=a\nbatch_norm\nrelu\nadd from=a\n"
+               "conv2d out=4 kernel=1 id=b\nbatch_norm\nconcat from=b,.\n",
+               0, 2);
+    /* linear on [N, L, F]: batch norm's channels are L (= 4 here, as the features), not the
+     * linear's outputs, so it must stay */
+    check_fold("input 4x6\nlinear out=4\nbatch_norm\n", 0, 1);
+    /* a batch norm's own id moves to the layer it folds into, so the join still finds it */
+    check_fold("input 3x5x5\nconv2d out=3 kernel=3 padding=1\nbatch_norm id=s\nrelu\nconv2d out=3 kernel=3 padding=1\n"
+               "batch_norm\nadd from=s\n",
+               2, 0);
+}
+END_TEST
+
+/* A batch norm after a nested sequential folds into that sequential's last layer. */
+START_TEST(fold_follows_nested_sequentials)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 9);
+    tg_module *net = tg_sequential("net");
+    tg_module *inner = tg_sequential_add(net, tg_sequential("block"));
+    tg_sequential_add(inner, tg_conv_layer(2, 2, 3, 3, 1, true, &rng));
+    tg_sequential_add(inner, tg_op_layer("relu"));
+    tg_sequential_add(inner, tg_conv_layer(2, 3, 4, 3, 1, false, &rng));
+    tg_sequential_add(net, tg_batch_norm_layer(4));
+    char err[256];
+    tg_model *m = tg_model_wrap(net, 3, (const int64_t[]){2, 7, 7}, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    randomize_bn(m, 2);
+    tg_module_train(m->net, false);
+    tg_tensor *x = input_for(m, 3, 1), *before = infer(m, x);
+    int kept = -1;
+    ck_assert_int_eq(tg_fold_batch_norms(m, &kept, err, sizeof err), 1);
+    ck_assert_int_eq(kept, 0);
+    ck_assert_int_eq(tg_module_child_count(m->net), 1);
+    ck_assert_ptr_nonnull(tg_module_tensor(tg_module_find(m->net, "block.2"), "bias")); /* given one */
+    assert_all_close(infer(m, x), before, TT_DOUBLE ? 1e-11 : 2e-5);
+    tg_model_free(m);
+}
+END_TEST
+
+START_TEST(fold_refuses_training_mode_and_null)
+{
+    tg_model *m = parse("input 2x4x4\nconv2d out=3 kernel=3\nbatch_norm\nrelu\n");
+    char err[256] = "";
+    int kept = 7;
+    ck_assert_int_eq(tg_fold_batch_norms(m, &kept, err, sizeof err), -1); /* models start in training mode */
+    ck_assert_msg(strstr(err, "fold_batch_norms: layer '1' (batch_norm) is in training mode"), "%s", err);
+    ck_assert_int_eq(kept, 0);
+    ck_assert_int_eq(count_type(m->net, "batch_norm"), 1); /* nothing changed */
+    ck_assert_ptr_null(tg_module_tensor(m->net, "bias"));
+    ck_assert_int_eq(tg_fold_batch_norms(NULL, NULL, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "the model is NULL"), "%s", err);
+    tg_model_free(m);
+}
+END_TEST
+
+/* A model with every join kind, identities (eval dropout) after an id'd output and after a plain
+ * one, and a pool, so the activations released on the way are the tricky ones. */
+static const char *const joins_spec =
+    "input 2x12x12\nconv2d out=8 kernel=3 padding=1\nbatch_norm\nrelu id=a\ndropout p=0.3\n"
+    "conv2d out=8 kernel=3 padding=1\nbatch_norm\nrelu\ndropout p=0.2\nconv2d out=8 kernel=3 padding=1\nadd from=a\n"
+    "relu id=b\n"
+    "max_pool2d kernel=2\nconv2d out=6 kernel=1 id=c\nrelu\nconcat from=c,.\nconv2d out=5 kernel=3\n"
+    "global_avg_pool\nflatten\nlinear out=4\n";
+
+START_TEST(infer_equals_recorded_forward)
+{
+    tg_model *m = parse(joins_spec);
+    randomize_bn(m, 4);
+    for (int64_t batch = 1; batch <= 7; batch += 6) {
+        tg_tensor *x = input_for(m, batch, (uint64_t)batch);
+        tg_tensor *y = infer(m, x);
+        ck_assert(m->net->training); /* the mode is restored */
+        /* the reference: the same model in eval mode on a recording tape (nothing released) */
+        tg_module_train(m->net, false);
+        tg_tape *t = tt_tape();
+        x->requires_grad = true;
+        tg_tensor *ref = tg_module_forward(m->net, t, x);
+        x->requires_grad = false;
+        tg_module_train(m->net, true);
+        ck_assert_msg(ref != NULL, "%s", tg_error(t));
+        ck_assert_int_gt(tg_tape_node_count(t), 0);
+        ck_assert_int_eq(ref->numel, y->numel);
+        ck_assert_msg(!memcmp(ref->data, y->data, (size_t)y->numel * sizeof *y->data), "batch %lld differs",
+                      (long long)batch);
+    }
+    ck_assert_int_eq(tg_tape_node_count(m->infer_tape), 0); /* nothing recorded */
+    tg_model_free(m);
+}
+END_TEST
+
+START_TEST(infer_reuses_its_memory)
+{
+    /* ten same-size activations in a chain: with release, two or three are live at a time */
+    tg_model *m = parse("input 4x16x16\nconv2d out=4 kernel=3 padding=1\nrelu\nconv2d out=4 kernel=3 padding=1\n"
+                        "relu\nconv2d out=4 kernel=3 padding=1\nrelu\nconv2d out=4 kernel=3 padding=1\nrelu\n"
+                        "conv2d out=4 kernel=3 padding=1\nrelu\nflatten\nlinear out=3\n");
+    tg_tensor *x = input_for(m, 16, 2);
+    tg_tensor *y = infer(m, x);
+    const size_t used = tg_tape_used(m->infer_tape), held = tg_tape_capacity(m->infer_tape);
+    const size_t activation = (size_t)x->numel * sizeof(tg_real);
+    ck_assert_msg(used < 5 * activation, "inference used %zu bytes for 10 activations of %zu", used, activation);
+    for (int call = 0; call < 3; call++) {
+        tg_tensor *again = infer(m, x);
+        ck_assert(!memcmp(again->data, y->data, (size_t)y->numel * sizeof *y->data));
+        ck_assert_uint_eq(tg_tape_used(m->infer_tape), used);     /* the same plan every call */
+        ck_assert_uint_eq(tg_tape_capacity(m->infer_tape), held); /* no growth: no malloc */
+    }
+    /* a smaller batch fits in what the first call took */
+    infer(m, input_for(m, 3, 5));
+    ck_assert_uint_eq(tg_tape_capacity(m->infer_tape), held);
+    tg_model_free(m);
+}
+END_TEST
+
+START_TEST(infer_names_bad_arguments)
+{
+    tg_model *m = parse("input 1x6x6\nconv2d out=2 kernel=3\nflatten\nlinear out=3\n");
+    char err[256];
+    tg_tensor *x = input_for(m, 2, 1), *y = output_for(m, 2);
+    ck_assert_int_eq(tg_model_infer(NULL, x, y, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "model_infer: the model is NULL");
+    ck_assert_int_eq(tg_model_infer(m, NULL, y, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "model_infer: the input is NULL");
+    ck_assert_int_eq(tg_model_infer(m, x, NULL, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "model_infer: out is NULL");
+    tg_tensor *wrong = tt_random(4, (const int64_t[]){2, 3, 6, 6}, 1, 0, 1);
+    ck_assert_int_eq(tg_model_infer(m, wrong, y, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "model_infer: input is [2,3,6,6] but the model takes [N,1,6,6]");
+    tg_tensor *short_out = tt_tensor(2, (const int64_t[]){3, 3}, NULL);
+    ck_assert_int_eq(tg_model_infer(m, x, short_out, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "model_infer: out is [3,3] but the model gives [2,3] for this input");
+    tg_tensor *labels = tt_labels(2, (const int64_t[]){0, 1});
+    ck_assert_int_eq(tg_model_infer(m, x, labels, err, sizeof err), TG_ERR_INVALID);
+    ck_assert_str_eq(err, "model_infer: out is int64 [2] but the model gives [2,3] for this input");
+    tg_model_free(m);
+}
+END_TEST
+
+/* One training step's parameter gradients, with or without freeing intermediates' gradients. */
+static void step_grads(tg_model *m, tg_tensor *x, tg_tensor *labels, bool release, tg_real **out, int *n_out,
+                       tg_tensor **probe)
+{
+    tg_named_tensor named[MAX_NAMED];
+    const int n = tg_module_named_tensors(m->net, false, named, MAX_NAMED);
+    for (int i = 0; i < n; i++) tg_tensor_zero_grad(named[i].tensor);
+    tg_tape *t = tt_tape();
+    tg_tape_set_release_grads(t, release);
+    tg_tensor *logits = tg_module_forward(m->net, t, x);
+    tg_tensor_retain_grad(logits); /* a retained gradient survives the release */
+    tg_tensor *loss = tg_cross_entropy(t, logits, labels);
+    ck_assert_msg(loss != NULL, "%s", tg_error(t));
+    ck_assert_int_eq(tg_backward(loss), TG_OK);
+    ck_assert_int_eq(tg_backward(loss), TG_OK); /* twice: the graph is still whole */
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += named[i].tensor->numel;
+    tg_real *g = malloc((size_t)total * sizeof *g);
+    ck_assert_ptr_nonnull(g);
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(g + at, named[i].tensor->grad, (size_t)named[i].tensor->numel * sizeof *g);
+        at += named[i].tensor->numel;
+    }
+    *out = g;
+    *n_out = (int)total;
+    ck_assert_ptr_nonnull(logits->grad);
+    *probe = tg_tape_last_node(t)->prev->inputs[0]; /* an intermediate just before the logits */
+}
+
+START_TEST(released_grads_give_the_same_gradients)
+{
+    tg_model *m = parse(joins_spec);
+    tg_tensor *x = input_for(m, 4, 8);
+    tg_tensor *labels = tt_labels(4, (const int64_t[]){0, 3, 1, 2});
+    tg_real *kept, *freed;
+    int n_kept, n_freed;
+    tg_tensor *probe_kept, *probe_freed;
+    step_grads(m, x, labels, false, &kept, &n_kept, &probe_kept);
+    step_grads(m, x, labels, true, &freed, &n_freed, &probe_freed);
+    ck_assert_int_eq(n_kept, n_freed);
+    ck_assert(!memcmp(kept, freed, (size_t)n_kept * sizeof *kept));
+    ck_assert_ptr_nonnull(probe_kept->grad); /* default: an intermediate's gradient stays readable */
+    ck_assert_ptr_null(probe_freed->grad);   /* released: gone, as PyTorch's None */
+    free(kept), free(freed);
+    tg_model_free(m);
+}
+END_TEST
+
+/* tg_predictor (tg predict / tg eval) folds the batch norms of what it loads and gives the
+ * probabilities of the unfolded model. */
+START_TEST(predictor_folds_and_agrees)
+{
+    static const char spec[] = "input 2x6x6\nconv2d out=4 kernel=3 bias=0\nbatch_norm\nrelu\nflatten\n"
+                               "linear out=5\nbatch_norm\nlinear out=3\n";
+    FILE *f = fopen("build/infer_pr.txt", "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(spec, f);
+    fclose(f);
+    char err[512];
+    tg_model *m = parse(spec);
+    randomize_bn(m, 21);
+    ck_assert_int_eq(tg_checkpoint_save_ex("build/infer_pr.ckpt", m->net, NULL, NULL, NULL, NULL, err, sizeof err),
+                     TG_OK);
+    tg_predictor *p = tg_predictor_load("build/infer_pr.txt", "build/infer_pr.ckpt", err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_eq(count_type(p->model->net, "batch_norm"), 0);
+    tg_tensor *x = input_for(m, 4, 6), *logits = infer(m, x); /* unfolded, eval */
+    tg_real probs[4 * 3];
+    ck_assert_int_eq(tg_predict(p, x, probs, err, sizeof err), TG_OK);
+    for (int i = 0; i < 4; i++) {
+        const tg_real *l = logits->data + 3 * i;
+        const double z = exp((double)l[0]) + exp((double)l[1]) + exp((double)l[2]);
+        for (int j = 0; j < 3; j++)
+            ck_assert_double_eq_tol((double)probs[3 * i + j], exp((double)l[j]) / z, TT_DOUBLE ? 1e-12 : 1e-5);
+    }
+    tg_predictor_free(p);
+    tg_model_free(m);
+}
+END_TEST
+
+/* The free list: a released buffer serves the next request that fits (best fit, split), a
+ * released tensor's data is NULL, and under ASan a released buffer is poisoned until reused. */
+START_TEST(released_buffers_are_reused_and_poisoned)
+{
+    tg_tape *t = tt_tape();
+    const int64_t big = 4096, small = 100; /* the remainder stays above the split threshold */
+    tg_tensor *a = tg_tape_tensor(t, TG_REAL, 1, &big);
+    ck_assert_ptr_nonnull(a);
+    tg_real *mem = a->data;
+    const size_t used = tg_tape_used(t);
+    tg_tape_release_tensor(t, a);
+    ck_assert_ptr_null(a->data);
+#ifdef TT_ASAN
+    ck_assert(__asan_address_is_poisoned(mem));
+    ck_assert(__asan_address_is_poisoned(mem + big - 1));
+#endif
+    tg_tensor *b = tg_tape_tensor(t, TG_REAL, 1, &small); /* fits: takes the front of it */
+    ck_assert_ptr_eq(b->data, mem);
+#ifdef TT_ASAN
+    ck_assert(!__asan_address_is_poisoned(mem + small - 1));
+    ck_assert(__asan_address_is_poisoned(mem + big - 1)); /* the remainder is still released */
+#endif
+    tg_tensor *c = tg_tape_tensor(t, TG_REAL, 1, &small); /* the remainder, after 100 rounded to 64 bytes */
+    const size_t step = (small * sizeof(tg_real) + 63) / 64 * 64;
+    ck_assert_ptr_eq((unsigned char *)c->data, (unsigned char *)mem + step);
+    ck_assert_uint_eq(tg_tape_used(t), used + 2 * ((sizeof(tg_tensor) + 63) / 64 * 64)); /* only the structs */
+    tg_tape_reset(t); /* forgets the list: the next tensor is fresh arena memory from the start */
+    ck_assert_ptr_nonnull(tg_tape_tensor(t, TG_REAL, 1, &big));
+#ifdef TT_ASAN
+    ck_assert(!__asan_address_is_poisoned(mem + big - 1));
+#endif
+}
+END_TEST
+
+Suite *suite_infer(void)
+{
+    Suite *s = suite_create("infer");
+    TCase *tc = tt_tcase("infer");
+    tcase_add_test(tc, fold_matches_unfolded_on_many_layers);
+    tcase_add_test(tc, fold_leaves_what_it_cannot_fold);
+    tcase_add_test(tc, fold_follows_nested_sequentials);
+    tcase_add_test(tc, fold_refuses_training_mode_and_null);
+    tcase_add_test(tc, infer_equals_recorded_forward);
+    tcase_add_test(tc, infer_reuses_its_memory);
+    tcase_add_test(tc, infer_names_bad_arguments);
+    tcase_add_test(tc, released_grads_give_the_same_gradients);
+    tcase_add_test(tc, predictor_folds_and_agrees);
+    tcase_add_test(tc, released_buffers_are_reused_and_poisoned);
+    suite_add_tcase(s, tc);
+    return s;
+}
