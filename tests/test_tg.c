@@ -569,8 +569,8 @@ START_TEST(train_rejects_bad_options)
     assert_fails(1, "tg: train: --epochs needs a value (--epochs E)", TRAIN, "--epochs");
     assert_fails(1, "tg: train: --save needs a value (--save FILE)", TRAIN, "--save", "--augment");
     assert_fails(1, "tg: train: unexpected argument 'extra' (the model is 'toy.txt')", TRAIN, "extra");
-    assert_fails(1, "tg: train: --data DIR|X.npy,y.npy is required", "train", "toy.txt");
-    assert_fails(1, "tg: train: --data needs a value (--data DIR|X.npy,y.npy)", "train", "toy.txt", "--data");
+    assert_fails(1, "tg: train: --data DIR|X.npy,y.npy|FILE.csv is required", "train", "toy.txt");
+    assert_fails(1, "tg: train: --data needs a value (--data DIR|X.npy,y.npy|FILE.csv)", "train", "toy.txt", "--data");
     assert_fails(1, "tg: train: MODEL (a model spec file) is required", "train", "--data", "data");
     /* argv bytes are quoted escaped */
     assert_fails(1, "tg: train: --lr: '1\\x1b[31m' is not a number", TRAIN, "--lr", "1\x1b[31m");
@@ -593,14 +593,15 @@ START_TEST(usage_lists_every_option)
 {
     ck_assert_int_eq(run("--help", NULL), 0);
     static const char *const train_options[] = {
-        "--data DIR|X.npy,y.npy", "--test X.npy,y.npy", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
+        "--data DIR|X.npy,y.npy|FILE.csv", "--test DIR|X.npy,y.npy|FILE.csv", "--label COL",
+        "--loss cross_entropy|mse|l1", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
         "--weight-decay W", "--threads T", "--seed S", "--save FILE", "--resume FILE", "--limit N", "--csv FILE",
         "--filters PNG", "--augment", "--detect-anomaly"};
     for (size_t i = 0; i < sizeof train_options / sizeof train_options[0]; i++)
         ck_assert_msg(strstr(out_text, train_options[i]) != NULL, "tg --help lacks %s", train_options[i]);
     ck_assert(strstr(out_text, "tg: COMMAND: reason") != NULL);
     ck_assert_int_eq(run("train", "--help", NULL), 0);
-    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR|X.npy,y.npy [--test X.npy,y.npy]") != NULL);
+    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR|X.npy,y.npy|FILE.csv [--test DIR|X.npy,y.npy|FILE.csv]") != NULL);
     ck_assert_msg(strstr(out_text, "--lr X") && strstr(out_text, "> 0; default 0.02"), "%s", out_text);
     ck_assert_int_eq(run("gradcheck", "--help", NULL), 0);
     ck_assert(strstr(out_text, "--seed N") != NULL);
@@ -675,11 +676,19 @@ START_TEST(train_on_npy_pairs)
 #define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--batch", "5"
     assert_fails(1, "tg: train: --data: a .npy pair needs --test X.npy,y.npy or --val-split F", TRAIN);
     assert_fails(1, "tg: train: --val-split: '1' is out of range (must be > 0 and < 1)", TRAIN, "--val-split", "1");
-    assert_fails(1, "tg: train: --test: 'xt.npy' is not an X.npy,y.npy pair", TRAIN, "--test", "xt.npy");
+    assert_fails(2, "tg: train: --test: xt.npy: not a directory, an X.npy,y.npy pair or a .csv file", TRAIN, "--test",
+                 "xt.npy");
     assert_fails(2, "tg: train: --test: samples of 5 do not match the training data's 4", TRAIN, "--test",
                  "x5.npy,y5.npy");
-    assert_fails(2, "tg: train: --data: x.npy: labels must be int64 [N], not float [30,4]", "train", "tab.txt", "--data",
-                 "x.npy,x.npy", "--val-split", "0.2");
+    assert_fails(2, "tg: train: --data: 'x.npy,x.npy' holds float targets; --loss cross_entropy needs int64 class labels "
+                 "(regression: --loss mse or l1)", "train", "tab.txt", "--data", "x.npy,x.npy", "--val-split", "0.2");
+    assert_fails(2, "tg: train: --data: 'x.npy,y.npy' holds class labels; --loss l1 needs float targets", TRAIN,
+                 "--val-split", "0.2", "--loss", "l1");
+    assert_fails(2, "tg: train: --loss mse: the model's output 3 does not match the 4 target values per sample of "
+                 "'x.npy,x.npy'", "train", "tab.txt", "--data", "x.npy,x.npy", "--val-split", "0.2", "--loss", "mse");
+    assert_fails(1, "tg: train: --loss: 'hinge' is not one of cross_entropy|mse|l1", TRAIN, "--loss", "hinge");
+    assert_fails(1, "tg: train: --label: names a CSV column, but --data 'x.npy,y.npy' is not a .csv file", TRAIN,
+                 "--label", "3", "--val-split", "0.2");
     assert_fails(2, "tg: train: model input 4 does not match the data's 5", "train", "tab.txt", "--data", "x5.npy,y5.npy",
                  "--val-split", "0.2");
     assert_fails(1, "tg: train: --augment: flips and crops need images, the data has 4 features", TRAIN, "--val-split",
@@ -815,7 +824,7 @@ START_TEST(predict_and_eval)
 
     /* refusals: one line each */
     assert_fails(1, "tg: predict: --ckpt FILE is required", "predict", "toy.txt", "one.pgm");
-    assert_fails(1, "tg: predict: INPUT (.npy, IDX or PGM files) is required", "predict", "toy.txt", "--ckpt", "toy.ckpt");
+    assert_fails(1, "tg: predict: INPUT (.npy, IDX, PGM or PNG files) is required", "predict", "toy.txt", "--ckpt", "toy.ckpt");
     assert_fails(1, "tg: predict: --top: '0' is out of range", "predict", "toy.txt", "--ckpt", "toy.ckpt", "one.pgm",
                  "--top", "0");
     assert_fails(2, "tg: predict: yt.npy: int64 [12] is neither one input [4] nor a batch [N,...] of them", "predict",
@@ -826,7 +835,7 @@ START_TEST(predict_and_eval)
                  "toy.txt", "xt.npy");
     assert_fails(2, "tg: predict: tab.ckpt: tensor 0 is '0.weight' but the model has '1.weight'", "predict", "toy.txt", "--ckpt",
                  "tab.ckpt", "one.pgm");
-    assert_fails(1, "tg: eval: --data DIR|X.npy,y.npy is required", "eval", "tab.txt", "--ckpt", "tab.ckpt");
+    assert_fails(1, "tg: eval: --data DIR|X.npy,y.npy|FILE.csv is required", "eval", "tab.txt", "--ckpt", "tab.ckpt");
     assert_fails(2, "tg: eval: --data: samples of 1x4x4 do not fit the model's input [4]", "eval", "tab.txt", "--ckpt",
                  "tab.ckpt", "--data", "data");
     assert_fails(2, "tg: eval: --confusion: cannot write '/nonexistent/c.svg': No such file or directory", "eval",
