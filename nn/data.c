@@ -1043,7 +1043,7 @@ tg_status tg_dataset_parse_csv(const char *bytes, size_t len, const char *name, 
     csv_reader r = {.p = bytes, .end = bytes + len, .line = 1};
     char q[CSV_QUOTE_BUF], q2[CSV_QUOTE_BUF];
     char **header = NULL;    /* the first row's fields */
-    int ncols = 0, label = -1;
+    int ncols = 0, header_cap = 0, label = -1;
     bool has_header = false;
     float *feat = NULL, *lab = NULL;
     int64_t n = 0, cap = 0;
@@ -1060,13 +1060,19 @@ tg_status tg_dataset_parse_csv(const char *bytes, size_t len, const char *name, 
                 SAY("%s:%lld: more than %d columns", name, (long long)line, TG_CSV_MAX_COLUMNS);
                 goto fail;
             }
-            char **h = realloc(header, (size_t)(ncols + 1) * sizeof *h);
-            if (!h || !(h[ncols] = malloc(r.len + 1))) {
-                if (h) header = h;
+            if (ncols == header_cap) { /* doubled: a wide row costs no quadratic copying */
+                header_cap = header_cap ? 2 * header_cap : 16;
+                char **h = realloc(header, (size_t)header_cap * sizeof *h);
+                if (!h) {
+                    why = out_of_memory;
+                    goto bad_text;
+                }
+                header = h;
+            }
+            if (!(header[ncols] = malloc(r.len + 1))) {
                 why = out_of_memory;
                 goto bad_text;
             }
-            header = h;
             memcpy(header[ncols], r.text, r.len + 1);
             ncols++;
         } while (!last);
@@ -1133,7 +1139,7 @@ tg_status tg_dataset_parse_csv(const char *bytes, size_t len, const char *name, 
                 break;
             }
             if (j >= ncols) {
-                SAY("%s:%lld: more than %d fields, as many as the first row has", name, (long long)line, ncols);
+                SAY("%s:%lld: more fields than the %d of the first row", name, (long long)line, ncols);
                 goto fail;
             }
             if (n == cap) {
