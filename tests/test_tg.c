@@ -1061,6 +1061,143 @@ START_TEST(messages_escape_untrusted_bytes)
 }
 END_TEST
 
+
+/* Own data through the tg binary: a CSV regression (--loss mse, then l1) and a CSV classifier by
+ * header name; tg eval's MSE/MAE agree with training's test loss, tg predict gives the outputs, and
+ * the loss kind travels in the checkpoint. */
+static void write_regression_csv(const char *name, int n, int seed)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", work_dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("a,\"b, in m\",target\n", f);
+    for (int i = 0; i < n; i++) {
+        const double a = ((i * 7 + seed) % 13) / 6.0 - 1, b = ((i * 5 + 3 * seed) % 11) / 5.0 - 1;
+        fprintf(f, "%.4f,%.4f,%.4f\n", a, b, 2 * a - 3 * b + 0.5); /* a plane a linear layer can fit */
+    }
+    fclose(f);
+}
+
+START_TEST(train_on_csv)
+{
+    write_regression_csv("reg.csv", 64, 1);
+    write_regression_csv("reg_test.csv", 16, 4);
+    static const char spec[] = "input 2\nlinear out=1\n";
+    write_bytes("reg.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "reg.txt", "--data", "reg.csv", "--label", "target", "--test", "reg_test.csv", "--batch", "8"
+    assert_fails(2, "tg: train: --data: reg.csv:2:3 (target): label '", TRAIN); /* cross-entropy wants class indices */
+    assert_fails(2, "tg: train: --data: reg.csv: no column named 'y' (the header has: 'a', 'b, in m', 'target')",
+                 "train", "reg.txt", "--data", "reg.csv", "--label", "y", "--loss", "mse", "--val-split", "0.2");
+    assert_fails(1, "tg: train: --data: a CSV file needs --test FILE.csv or --val-split F", "train", "reg.txt", "--data",
+                 "reg.csv", "--loss", "mse");
+    ck_assert_msg(run(TRAIN, "--loss", "mse", "--epochs", "40", "--lr", "0.1", "--save", "reg.ckpt", "--csv", "reg_log.csv",
+                      NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "epoch 40 train_loss ") && !strstr(out_text, "acc") && strstr(out_text, "\ntest_loss "),
+                  "%s", out_text);
+    const double test_loss = value_after(out_text, "\ntest_loss ");
+    ck_assert_msg(test_loss >= 0 && test_loss < 1e-3, "the plane is not learnt: test_loss %g", test_loss);
+    char text[4096], path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/reg_log.csv", work_dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(strstr(text, "\n40,") && strstr(text, ",,,"), "%s", text); /* the accuracy columns stay empty */
+    /* tg eval: MSE over the test file as training measured it, MAE beside it */
+    ck_assert_msg(run("eval", "reg.txt", "--ckpt", "reg.ckpt", "--data", "reg_test.csv", "--label", "target", NULL) == 0,
+                  "%s", err_text);
+    ck_assert_msg(strstr(out_text, "samples 16\nmse "), "%s", out_text);
+    const double mse = value_after(out_text, "\nmse "), mae = value_after(out_text, "\nmae ");
+    ck_assert_msg(fabs(mse - test_loss) <= 1e-4 + 1e-2 * test_loss, "eval mse %g, train test_loss %g", mse, test_loss);
+    ck_assert_msg(mae > 0 && mae * mae <= mse + 1e-9, "mae %g mse %g", mae, mse); /* MAE^2 <= MSE (Jensen) */
+    /* tg predict: the output value of (0.5, 0.25) is near 2*0.5 - 3*0.25 + 0.5 = 0.75 */
+    write_npy("one.npy", tt_tensorv((double[]){0.5, 0.25}, 1, 2), TG_NPY_F32);
+    ck_assert_msg(run("predict", "reg.txt", "--ckpt", "reg.ckpt", "one.npy", NULL) == 0, "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "one.npy: ", 9) && fabs(strtod(out_text + 9, NULL) - 0.75) < 0.05, "%s", out_text);
+    ck_assert_msg(run("predict", "reg.txt", "--ckpt", "reg.ckpt", "one.npy", "--json", NULL) == 0, "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "{\"input\":\"one.npy\",\"index\":0,\"outputs\":[0.7", 43), "%s", out_text);
+    /* the checkpoint says mse; resuming with another loss is refused */
+    char model_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/reg.txt", work_dir);
+    snprintf(path, sizeof path, "%s/reg.ckpt", work_dir);
+    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    int loss = -1;
+    tg_checkpoint_extra extra = {.loss = &loss};
+    ck_assert_msg(tg_checkpoint_load_ex(path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    ck_assert_int_eq(loss, TG_LOSS_MSE);
+    tg_model_free(m);
+    assert_fails(2, "tg: train: --resume: reg.ckpt was trained with --loss mse, not l1", TRAIN, "--loss", "l1", "--resume",
+                 "reg.ckpt");
+    ck_assert_msg(run(TRAIN, "--loss", "l1", "--epochs", "2", "--lr", "0.05", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "epoch 2 train_loss ") && !strstr(out_text, "acc"), "%s", out_text);
+#undef TRAIN
+    /* a classifier from a CSV, the label by its header name, in the first column */
+    snprintf(path, sizeof path, "%s/cls.csv", work_dir);
+    FILE *f = fopen(path, "w");
+    fputs("species,x0,x1\n", f);
+    for (int i = 0; i < 40; i++) fprintf(f, "%d,%d.%d,%d\n", i % 2, 3 * (i % 2), i % 7, (i * 3) % 5);
+    fclose(f);
+    static const char cls_spec[] = "input 2\nlinear out=2\n";
+    write_bytes("cls.txt", cls_spec, sizeof cls_spec - 1);
+    ck_assert_msg(run("train", "cls.txt", "--data", "cls.csv", "--label", "species", "--val-split", "0.25", "--batch", "6",
+                      "--epochs", "15", "--lr", "0.2", "--save", "cls.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(value_after(out_text, "\nval_acc ") == 1.0, "%s", out_text);
+    ck_assert_msg(run("eval", "cls.txt", "--ckpt", "cls.ckpt", "--data", "cls.csv", "--label", "0", NULL) == 0, "%s", err_text);
+    ck_assert_msg(value_after(out_text, "\naccuracy ") == 1.0, "%s", out_text);
+}
+END_TEST
+
+/* An image folder through tg train (classes printed once, images of other sizes resized to the
+ * model's 1x8x8), tg eval on a folder, tg predict on PNG files. */
+static void write_stripes(const char *name, int w, int h, bool left_bright)
+{
+    uint8_t px[16 * 16];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) px[y * w + x] = (uint8_t)((x < w / 2) == left_bright ? 230 - 3 * y : 20 + 2 * x);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", work_dir, name);
+    ck_assert_int_eq(tg_png_write_gray(path, px, w, h), TG_OK);
+}
+
+START_TEST(train_on_image_folder)
+{
+    char path[PATH_MAX];
+    const char *dirs[] = {"imgs", "imgs/left", "imgs/right"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", work_dir, dirs[i]);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+    }
+    for (int i = 0; i < 12; i++) { /* 8x8, 16x16 (halved) and 12x8 (cropped) images */
+        const int w = i % 3 == 0 ? 8 : i % 3 == 1 ? 16 : 12, h = i % 3 == 1 ? 16 : 8;
+        char name[64];
+        snprintf(name, sizeof name, "imgs/left/%02d.png", i);
+        write_stripes(name, w, h, true);
+        snprintf(name, sizeof name, "imgs/right/%02d.png", i);
+        write_stripes(name, w, h, false);
+    }
+    static const char spec[] = "input 1x8x8\nconv2d out=4 kernel=3 padding=1\nrelu\nglobal_avg_pool\nflatten\nlinear out=2\n";
+    write_bytes("img.txt", spec, sizeof spec - 1);
+    assert_fails(1, "tg: train: --data: an image folder needs --test DIR or --val-split F", "train", "img.txt", "--data",
+                 "imgs");
+    assert_fails(2, "tg: train: --data: 'imgs' holds class labels; --loss mse needs float targets", "train", "img.txt",
+                 "--data", "imgs", "--loss", "mse", "--val-split", "0.25");
+    ck_assert_msg(run("train", "img.txt", "--data", "imgs", "--test", "imgs", "--batch", "4", "--epochs", "30", "--lr", "0.1",
+                      "--optim", "adam", "--save", "img.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "classes: 0=left 1=right\nepoch 1 ", 32) && !strstr(out_text + 10, "classes:"), "%s",
+                  out_text);
+    ck_assert_msg(value_after(out_text, "\ntest_acc ") == 1.0, "%s", out_text);
+    ck_assert_msg(run("eval", "img.txt", "--ckpt", "img.ckpt", "--data", "imgs", NULL) == 0, "%s", err_text);
+    ck_assert_msg(value_after(out_text, "\naccuracy ") == 1.0 && strstr(out_text, "samples 24\n"), "%s", out_text);
+    /* a PNG of another size: resized as training resized it */
+    write_stripes("new_right.png", 16, 8, false);
+    ck_assert_msg(run("predict", "img.txt", "--ckpt", "img.ckpt", "new_right.png", "imgs/left/01.png", NULL) == 0, "%s",
+                  err_text);
+    ck_assert_msg(!strncmp(out_text, "new_right.png: 1 (", 18) && strstr(out_text, "\nimgs/left/01.png: 0 ("), "%s", out_text);
+    write_bytes("broken.png", "\x89PNG\r\n\x1a\n", 8);
+    assert_fails(2, "tg: predict: broken.png: png: file ends after a chunk (no IEND chunk)", "predict", "img.txt", "--ckpt",
+                 "img.ckpt", "broken.png");
+}
+END_TEST
+
 Suite *suite_tg(void)
 {
     Suite *s = suite_create("tg");
@@ -1080,6 +1217,8 @@ Suite *suite_tg(void)
     tcase_add_test(tc, usage_lists_every_option);
     tcase_add_test(tc, train_checks_before_training);
     tcase_add_test(tc, train_on_npy_pairs);
+    tcase_add_test(tc, train_on_csv);
+    tcase_add_test(tc, train_on_image_folder);
     tcase_add_test(tc, predict_and_eval);
     tcase_add_test(tc, train_schedules);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
