@@ -1,0 +1,38 @@
+/* fuzz/fuzz_png.c — libFuzzer target: PNG bytes through tg_png_decode (chunks, CRCs, IHDR, the zlib
+ * stream and the bounded inflate, filters, palettes, bit depths), then every decoded image through
+ * tg_image_to_input at a small size. A failure must leave nothing behind; a success must give an
+ * image whose every pixel can be read (ASan checks the size). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tapegrad.h"
+#include "../nn/image.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The model input a decoded image is converted to: small, and one of each channel count */
+#define FUZZ_SIDE 5
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    tg_image im;
+    char err[256];
+    if (tg_png_decode(data, size, &im, err, sizeof err) != TG_OK) {
+        if (im.pixels || im.width || im.height || strncmp(err, "png: ", 5)) abort();
+        return 0;
+    }
+    if (!im.pixels || im.width < 1 || im.height < 1 || (im.channels != 1 && im.channels != 3) ||
+        (int64_t)im.width * im.height > TG_IMAGE_MAX_PIXELS)
+        abort();
+    unsigned sum = 0;
+    for (size_t i = 0; i < (size_t)im.width * im.height * (size_t)im.channels; i++) sum += im.pixels[i];
+    float out[3 * FUZZ_SIDE * FUZZ_SIDE];
+    for (int c = 1; c <= 3; c += 2) {
+        if (tg_image_to_input(&im, c, FUZZ_SIDE, FUZZ_SIDE, out) != TG_OK) abort();
+        for (int i = 0; i < c * FUZZ_SIDE * FUZZ_SIDE; i++)
+            if (!(out[i] >= 0 && out[i] <= 1)) abort(); /* a convex mix of bytes / 255 */
+    }
+    (void)sum;
+    tg_image_free(&im);
+    return 0;
+}
