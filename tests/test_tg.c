@@ -1180,6 +1180,15 @@ START_TEST(train_on_image_folder)
                  "imgs");
     assert_fails(2, "tg: train: --data: 'imgs' holds class labels; --loss mse needs float targets", "train", "img.txt",
                  "--data", "imgs", "--loss", "mse", "--val-split", "0.25");
+    /* a test folder must have the training folder's classes, or class numbers would mean other things */
+    const char *other[] = {"imgs2", "imgs2/left", "imgs2/up"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", work_dir, other[i]);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+    }
+    write_stripes("imgs2/left/a.png", 8, 8, true), write_stripes("imgs2/up/a.png", 8, 8, false);
+    assert_fails(2, "tg: train: --test: class 1 is 'up' but --data's is 'right' (classes are numbered by sorted folder name)",
+                 "train", "img.txt", "--data", "imgs", "--test", "imgs2", "--batch", "4");
     ck_assert_msg(run("train", "img.txt", "--data", "imgs", "--test", "imgs", "--batch", "4", "--epochs", "30", "--lr", "0.1",
                       "--optim", "adam", "--save", "img.ckpt", NULL) == 0, "%s", err_text);
     ck_assert_msg(!strncmp(out_text, "classes: 0=left 1=right\nepoch 1 ", 32) && !strstr(out_text + 10, "classes:"), "%s",

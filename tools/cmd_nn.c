@@ -422,6 +422,19 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         goto done;
     }
     if (a.test && (rc = check_targets(cmd, "--test", a.test, test, loss, m)) != TG_EXIT_OK) goto done;
+    /* image folders number their classes by sorted name: the same numbers need the same class folders */
+    if (test && (test->class_names || train->class_names)) {
+        if (!test->class_names || !train->class_names)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: one of --data and --test is an image folder and the other not");
+        else if (test->n_classes != train->n_classes)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: %d class folders, --data has %d", test->n_classes,
+                          train->n_classes);
+        for (int k = 0; !rc && k < test->n_classes; k++)
+            if (strcmp(test->class_names[k], train->class_names[k]))
+                rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: class %d is '%s' but --data's is '%s' (classes are numbered "
+                              "by sorted folder name)", k, CLI_Q(test->class_names[k]), CLI_Q(train->class_names[k]));
+        if (rc) goto done;
+    }
     if (!test && a.val_split <= 0) {
         rc = cli_fail(TG_EXIT_USAGE, cmd, "--data: %s needs --test %s or --val-split F",
                       source == TG_DATA_CSV ? "a CSV file" : source == TG_DATA_IMAGE_DIR ? "an image folder" : "a .npy pair",
