@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -585,8 +586,9 @@ tg_status tg_dataset_load_npy(const char *x_path, const char *y_path, tg_dataset
     }
     const bool targets = st == TG_OK && y->dtype == TG_REAL;
     for (int64_t i = 0; targets && st == TG_OK && i < y->numel; i++)
-        if (!isfinite(y->data[i])) {
-            SAY("%s: target %g at index %lld is not finite", y_path, (double)y->data[i], (long long)i);
+        if (!isfinite(y->data[i]) || fabs((double)y->data[i]) > FLT_MAX) {
+            SAY("%s: target %g at index %lld is not finite%s", y_path, (double)y->data[i], (long long)i,
+                isfinite(y->data[i]) ? " as a float32" : "");
             st = TG_ERR_FORMAT;
         }
     for (int64_t i = 0; !targets && st == TG_OK && i < y->numel; i++)
@@ -997,7 +999,7 @@ static const char *csv_field(csv_reader *r, bool *last)
 }
 
 /* A field as a finite number: NULL, or why not. Only decimal notation: strtod's "nan", "inf" and
- * hex forms are refused, as is a value past the double range. */
+ * hex forms are refused, as is a value past the float range (it would be stored as Inf). */
 static const char *csv_number(const char *text, size_t len, double *v)
 {
     if (!len) return "is empty, not a number";
@@ -1007,6 +1009,7 @@ static const char *csv_number(const char *text, size_t len, double *v)
     for (size_t i = 0; i < len; i++) plain &= text[i] && strchr("0123456789+-.eE", text[i]) != NULL;
     if (end == text + len && !isfinite(*v)) return plain ? "is out of the range of a double" : "is NaN or Inf text, not accepted";
     if (end != text + len || !plain) return "is not a number";
+    if (fabs(*v) > FLT_MAX) return "is out of the range of a float (the values are stored as float32)";
     return NULL;
 }
 

@@ -111,6 +111,7 @@ START_TEST(csv_refuses_malformed_files)
         {"1,2\n3,nan\n", NULL, true, "t.csv:2:2: label 'nan' is NaN or Inf text, not accepted"},
         {"1,2\n-Infinity,3\n", NULL, true, "t.csv:2:1: '-Infinity' is NaN or Inf text, not accepted"},
         {"1,2\n1e999,3\n", NULL, true, "t.csv:2:1: '1e999' is out of the range of a double"},
+        {"1,2\n3,-1e39\n", NULL, true, "t.csv:2:2: label '-1e39' is out of the range of a float (the values are stored as float32)"},
         {"1,2\n0x10,3\n", NULL, true, "t.csv:2:1: '0x10' is not a number"},
         {"1,2\n,3\n", NULL, true, "t.csv:2:1: '' is empty, not a number"},
         {"a,1\n2,3\n", NULL, false, "t.csv:1: the first row mixes names and numbers (column 1 'a' is text, column 2 '1' a number)"},
