@@ -1,6 +1,8 @@
-/* nn/data.h — datasets: IDX files (MNIST / Fashion-MNIST, raw or gzip), a libc-only inflate
- * (RFC 1951) with gzip framing (RFC 1952, CRC-32 checked), shuffled mini-batches from a seeded
- * tg_rng, augmentation (random horizontal flip, random crop with zero padding) and normalisation.
+/* nn/data.h — datasets: IDX files (MNIST / Fashion-MNIST, raw or gzip), .npy pairs, CSV tables,
+ * folders of class sub-folders of PNG/PGM images (decoded by nn/image.h), class labels or float
+ * regression targets; a libc-only inflate (RFC 1951) with gzip framing (RFC 1952, CRC-32
+ * checked), shuffled mini-batches from a seeded tg_rng, augmentation (random horizontal flip,
+ * random crop with zero padding) and normalisation.
  *
  * Ownership: a tg_dataset owns its images (float, N x C x H x W, scaled to [0,1]) and labels;
  * tg_dataset_free() releases them. Batches are written into caller-owned long-lived tensors.

@@ -1,7 +1,8 @@
 /* nn/image.h — image files: PGM (read and write), PNG (read: every standard colour type, written
  * grey-scale with stored deflate), and the conversion of an image into a model's input.
  *
- * Images are 8-bit grey, row-major, width*height bytes owned by the caller. The PNG writer uses
+ * The PGM functions and the writer take 8-bit grey, row-major, width*height bytes owned by the
+ * caller; the PNG decoder gives a tg_image (interleaved grey or RGB; tg_image_free). The writer uses
  * uncompressed ("stored") deflate blocks, so it needs no zlib: the chunks carry CRC-32 and the
  * zlib stream Adler-32 as the format requires (CRC-32 is nn/data.h's tg_crc32). Used by the examples to show filters and feature
  * maps; tg_image_from_real scales any tg_real plane into bytes.
@@ -10,6 +11,12 @@
  *   if (tg_pgm_read("in.pgm", &pix, &w, &h) == TG_OK) {
  *       tg_png_write_gray("out.png", pix, w, h);
  *       free(pix);
+ *   }
+ *
+ *   tg_image im; char err[256]; float x[3 * 32 * 32];
+ *   if (tg_image_load("cat.png", &im, err, sizeof err) == TG_OK) {   // PNG or PGM
+ *       tg_image_to_input(&im, 3, 32, 32, x);                        // a 3x32x32 input in [0,1]
+ *       tg_image_free(&im);
  *   }
  */
 #ifndef TG_NN_IMAGE_H
