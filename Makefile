@@ -238,7 +238,7 @@ FUZZ_CC      ?= clang
 FUZZ_S       ?= 30
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -O1 -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno $(FUZZ_SAN) -fsanitize=fuzzer-no-link
-FUZZ_TARGETS := npy idx checkpoint checkpoint_crc spec onnx
+FUZZ_TARGETS := npy idx checkpoint checkpoint_crc spec onnx png csv
 FUZZ_BINS    := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIB_SRC))
 

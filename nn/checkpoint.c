@@ -146,8 +146,9 @@ static void get_values(rbuf *r, tg_real *dst, int64_t n)
     }
 }
 
-enum { PART_OPTIM = 1, PART_SCHED = 2, PART_RNG = 4, PART_NORM = 8, PART_EPOCH = 16 };
-#define PART_ALL (PART_OPTIM | PART_SCHED | PART_RNG | PART_NORM | PART_EPOCH)
+/* PART_LOSS came after version 2 files were out: a file without it was trained with cross-entropy */
+enum { PART_OPTIM = 1, PART_SCHED = 2, PART_RNG = 4, PART_NORM = 8, PART_EPOCH = 16, PART_LOSS = 32 };
+#define PART_ALL (PART_OPTIM | PART_SCHED | PART_RNG | PART_NORM | PART_EPOCH | PART_LOSS)
 
 /* The reasons starting with this are TG_ERR_NOMEM, the others TG_ERR_FORMAT. */
 static const char out_of_memory[] = "out of memory";
@@ -163,6 +164,8 @@ tg_status tg_checkpoint_save_ex(const char *path, tg_module *net, const tg_optim
 {
     const tg_norm_stats *norm = extra && extra->norm && extra->norm->n > 0 ? extra->norm : NULL;
     const int64_t *epoch = extra ? extra->epoch : NULL;
+    /* only a loss other than the default is recorded, so classifiers' files stay as they were */
+    const int *loss = extra && extra->loss && *extra->loss != TG_LOSS_CROSS_ENTROPY ? extra->loss : NULL;
     const int n = tg_module_named_tensors(net, true, NULL, 0);
     tg_named_tensor *e = calloc((size_t)n + 1, sizeof *e);
     if (!e) return SAY("%s: out of memory for the model's tensor list", QUOTE(path)), TG_ERR_NOMEM;
@@ -172,7 +175,7 @@ tg_status tg_checkpoint_save_ex(const char *path, tg_module *net, const tg_optim
     put_u64(&w, TG_CHECKPOINT_VERSION);
     put_u64(&w, (uint64_t)CKPT_VALUE_BYTES);
     put_u64(&w, (opt ? PART_OPTIM : 0) | (sched ? PART_SCHED : 0) | (rng ? PART_RNG : 0) | (norm ? PART_NORM : 0) |
-                    (epoch ? PART_EPOCH : 0));
+                    (epoch ? PART_EPOCH : 0) | (loss ? PART_LOSS : 0));
     put_u64(&w, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         put_str(&w, e[i].name);
@@ -213,6 +216,7 @@ tg_status tg_checkpoint_save_ex(const char *path, tg_module *net, const tg_optim
         for (int64_t c = 0; c < norm->n; c++) put_f64(&w, norm->std[c]);
     }
     if (epoch) put_u64(&w, (uint64_t)*epoch);
+    if (loss) put_u64(&w, (uint64_t)*loss);
     const uint32_t crc = w.oom ? 0 : tg_crc32(0, w.p, w.len);
     put_u64(&w, crc);
     if (w.oom) {
@@ -231,7 +235,7 @@ tg_status tg_checkpoint_save_ex(const char *path, tg_module *net, const tg_optim
 /* Walks the file; with commit false only validates, with commit true copies (after a validating
  * pass succeeded, so it cannot fail half-way). Returns NULL or the reason. */
 static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sched *sched, tg_rng *rng,
-                        tg_norm_stats *norm, int64_t *epoch, bool commit, char *why, size_t whysz)
+                        tg_norm_stats *norm, int64_t *epoch, int *loss, bool commit, char *why, size_t whysz)
 {
     r->pos = 8;
     const uint64_t version = get_u64(r);
@@ -245,7 +249,7 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
     r->value_bytes = (int)value_bytes;
     const uint64_t parts = get_u64(r), count = get_u64(r);
     if (r->bad) return "truncated header";
-    if (parts & ~(uint64_t)PART_ALL || (version < CKPT_VERSION_TYPED && parts & (PART_NORM | PART_EPOCH)))
+    if (parts & ~(uint64_t)PART_ALL || (version < CKPT_VERSION_TYPED && parts & (PART_NORM | PART_EPOCH | PART_LOSS)))
         return snprintf(why, whysz, "unknown parts 0x%llx", (unsigned long long)parts), why;
     if (count != (uint64_t)n)
         return snprintf(why, whysz, "holds %llu tensors but the model has %d", (unsigned long long)count, n), why;
@@ -356,6 +360,11 @@ static const char *walk(rbuf *r, tg_named_tensor *e, int n, tg_optim *opt, tg_sc
         if (r->bad || ep > INT32_MAX) return "truncated or bad epoch count";
         if (epoch && commit) *epoch = (int64_t)ep;
     }
+    if (parts & PART_LOSS) {
+        const uint64_t kind = get_u64(r);
+        if (r->bad || kind >= TG_LOSS_COUNT) return "truncated or unknown loss kind";
+        if (loss && commit) *loss = (int)kind;
+    }
     if (r->len - r->pos != 8) return "unexpected bytes before the checksum";
     return NULL;
 }
@@ -393,6 +402,8 @@ tg_status tg_checkpoint_load_mem_ex(const uint8_t *bytes, size_t len, const char
     int64_t epoch = 0;
     tg_norm_stats *want_norm = extra && extra->norm ? &norm : NULL;
     int64_t *want_epoch = extra && extra->epoch ? &epoch : NULL;
+    int loss = TG_LOSS_CROSS_ENTROPY;
+    int *want_loss = extra && extra->loss ? &loss : NULL;
     const char *why = NULL;
     char whybuf[2 * CKPT_QUOTE_BUF];
     tg_named_tensor *e = NULL;
@@ -411,13 +422,14 @@ tg_status tg_checkpoint_load_mem_ex(const uint8_t *bytes, size_t len, const char
             why = "out of memory for the model's tensor list";
         } else {
             tg_module_named_tensors(net, true, e, n);
-            why = walk(&r, e, n, opt, sched, rng, want_norm, want_epoch, false, whybuf, sizeof whybuf);
+            why = walk(&r, e, n, opt, sched, rng, want_norm, want_epoch, want_loss, false, whybuf, sizeof whybuf);
             if (!why) {
-                walk(&r, e, n, opt, sched, rng, want_norm, want_epoch, true, whybuf, sizeof whybuf);
+                walk(&r, e, n, opt, sched, rng, want_norm, want_epoch, want_loss, true, whybuf, sizeof whybuf);
                 st = TG_OK;
                 /* absent parts read as none: no statistics (n 0), epoch 0 */
                 if (want_norm) tg_norm_stats_free(extra->norm), *extra->norm = norm, norm = (tg_norm_stats){0};
                 if (want_epoch) *extra->epoch = epoch;
+                if (want_loss) *extra->loss = loss;
                 if (extra) extra->version = (int)(bytes[8] | bytes[9] << 8); /* walk checked it is 1..2 */
             }
         }

@@ -4,7 +4,8 @@
  * type (4: float32, written by the float32 build; 8: float64, by the float64 build), then every
  * parameter and buffer by name and shape, the optimizer's per-parameter state (values in the
  * value type), step counts and group lr/momentum, the schedule step and plateau state, an RNG
- * state, the input normalisation statistics and the epochs completed (the last two optional),
+ * state, the input normalisation statistics, the epochs completed and the loss kind of a regression
+ * model (the last three optional),
  * and a CRC-32 of everything before it. Either build loads either value type, converting (a
  * float64 file loaded by the float32 build rounds to float). Version 1 files (float64 values, no
  * normalisation or epoch) still load. Loading checks the
@@ -36,6 +37,7 @@ TG_API_BEGIN
 typedef struct tg_checkpoint_extra {
     tg_norm_stats *norm;
     int64_t *epoch;
+    int *loss;   /* a tg_loss_kind: saved when not cross-entropy; loading gives cross-entropy when absent */
     int version; /* loading sets it: the file's format version (1 or 2) */
 } tg_checkpoint_extra;
 

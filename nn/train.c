@@ -33,14 +33,32 @@ static int64_t count_correct(const tg_tensor *logits, const int64_t *labels, int
     return correct;
 }
 
-/* Batch buffers [batch, C, H, W] and [batch]. */
+/* Batch buffers [batch, C, H, W] and the targets: int64 [batch] labels, or real [batch, K] targets. */
 static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_tensor **y)
 {
     int64_t xs[4] = {batch};
     const int ndim = tg_dataset_sample_shape(d, xs + 1);
     *x = tg_tensor_new(TG_REAL, ndim + 1, xs);
-    *y = tg_tensor_new(TG_INT64, 1, &batch);
+    *y = d->targets ? tg_tensor_newv(2, batch, d->n_targets) : tg_tensor_new(TG_INT64, 1, &batch);
     return *x && *y ? 0 : -1;
+}
+
+/* The batch's loss: cross-entropy of logits and labels, or MSE / L1 of outputs and targets. The
+ * loss op's own shape check names both shapes when the model's outputs do not fit. */
+static tg_tensor *batch_loss(tg_tape *t, tg_loss_kind kind, tg_tensor *out, tg_tensor *y)
+{
+    if (!out || !y) return NULL;
+    if ((kind == TG_LOSS_CROSS_ENTROPY) != (y->dtype == TG_INT64)) {
+        tg_fail(t, "train: loss %s needs %s, the data has %s", tg_loss_kind_name(kind),
+                kind == TG_LOSS_CROSS_ENTROPY ? "class labels" : "float targets",
+                y->dtype == TG_INT64 ? "class labels" : "float targets");
+        return NULL;
+    }
+    switch (kind) {
+    case TG_LOSS_MSE: return tg_mse_loss(t, out, y);
+    case TG_LOSS_L1: return tg_l1_loss(t, out, y);
+    default: return tg_cross_entropy(t, out, y);
+    }
 }
 
 tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
@@ -52,9 +70,10 @@ tg_status tg_train_epoch(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *
 /* Copies samples [off, off + n) of the batch (x, y) into the shard buffers (xs, ys). */
 static void copy_shard(const tg_tensor *x, const tg_tensor *y, int64_t off, int64_t n, tg_tensor *xs, tg_tensor *ys)
 {
-    const int64_t per_sample = x->numel / x->shape[0];
+    const int64_t per_sample = x->numel / x->shape[0], per_target = y->numel / y->shape[0];
     memcpy(xs->data, x->data + off * per_sample, (size_t)(n * per_sample) * sizeof(tg_real));
-    memcpy(ys->idata, y->idata + off, (size_t)n * sizeof(int64_t));
+    if (y->dtype == TG_INT64) memcpy(ys->idata, y->idata + off, (size_t)n * sizeof(int64_t));
+    else memcpy(ys->data, y->data + off * per_target, (size_t)(n * per_target) * sizeof(tg_real));
 }
 
 tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
@@ -87,7 +106,7 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
         if (sharded) copy_shard(x, y, off, local, xs, ys);
         tg_tape_reset(tape);
         tg_tensor *logits = tg_module_forward(net, tape, xs);
-        tg_tensor *loss = logits ? tg_cross_entropy(tape, logits, ys) : NULL;
+        tg_tensor *loss = batch_loss(tape, b->loss, logits, ys);
         const double local_loss = loss ? loss->data[0] : NAN;
         st->last_loss = local_loss;
         status = loss ? TG_OK : TG_ERR_INVALID;
@@ -116,7 +135,7 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
         }
         st->steps++;
         loss_sum += local_loss * (double)local;
-        correct += count_correct(logits, ys->idata, local);
+        if (b->loss == TG_LOSS_CROSS_ENTROPY) correct += count_correct(logits, ys->idata, local);
         st->samples += local;
         st->loss = loss_sum / (double)st->samples;
         st->accuracy = (double)correct / (double)st->samples;
@@ -130,6 +149,12 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
 }
 
 tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st)
+{
+    return tg_evaluate_loss(net, d, batch, d->targets ? TG_LOSS_MSE : TG_LOSS_CROSS_ENTROPY, tape, st);
+}
+
+tg_status tg_evaluate_loss(tg_module *net, const tg_dataset *d, int64_t batch, tg_loss_kind kind, tg_tape *tape,
+                           tg_epoch_stats *st)
 {
     memset(st, 0, sizeof *st);
     tg_batcher b;
@@ -150,16 +175,18 @@ tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tap
         tg_tape_reset(tape);
         tg_no_grad_begin(tape);
         tg_tensor *xb = n < batch ? tg_slice(tape, x, 0, 0, n, 1) : x, *yb = y;
-        if (n < batch && (yb = tg_tape_tensor(tape, TG_INT64, 1, &n))) memcpy(yb->idata, y->idata, (size_t)n * sizeof(int64_t));
+        if (n < batch && y->dtype == TG_REAL) yb = tg_slice(tape, y, 0, 0, n, 1);
+        else if (n < batch && (yb = tg_tape_tensor(tape, TG_INT64, 1, &n)))
+            memcpy(yb->idata, y->idata, (size_t)n * sizeof(int64_t));
         tg_tensor *logits = tg_module_forward(net, tape, xb);
-        tg_tensor *loss = logits && yb ? tg_cross_entropy(tape, logits, yb) : NULL;
+        tg_tensor *loss = batch_loss(tape, kind, logits, yb);
         tg_no_grad_end(tape);
         if (!loss) {
             status = TG_ERR_INVALID;
             break;
         }
         loss_sum += loss->data[0] * (double)n;
-        correct += count_correct(logits, yb->idata, n);
+        if (kind == TG_LOSS_CROSS_ENTROPY) correct += count_correct(logits, yb->idata, n);
         st->samples += n;
     }
     tg_module_train(net, was);
@@ -193,7 +220,8 @@ tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, c
     tg_predictor *p = calloc(1, sizeof *p);
     if (!p) return SAY("%s: out of memory", model_path), NULL;
     int64_t epoch = 0;
-    tg_checkpoint_extra extra = {.norm = &p->norm, .epoch = &epoch};
+    int loss = TG_LOSS_CROSS_ENTROPY;
+    tg_checkpoint_extra extra = {.norm = &p->norm, .epoch = &epoch, .loss = &loss};
     if (!(p->model = tg_model_load(model_path, 0, err, errsz)) ||
         tg_checkpoint_load_ex(ckpt_path, p->model->net, NULL, NULL, NULL, &extra, err, errsz) != TG_OK) {
         tg_predictor_free(p);
@@ -214,6 +242,7 @@ tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, c
     }
     p->n_classes = p->model->out_shape[0];
     p->ckpt_version = extra.version;
+    p->loss = (tg_loss_kind)loss;
     if (!(p->tape = tg_tape_new(0))) {
         SAY("%s: out of memory for the tape", model_path);
         tg_predictor_free(p);
@@ -228,7 +257,8 @@ tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, c
     return p;
 }
 
-tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *err, size_t errsz)
+/* The outputs of x's samples into out: the softmax of each row (probabilities) or the raw values. */
+static tg_status predict_rows(tg_predictor *p, const tg_tensor *x, bool softmax, tg_real *probs, char *err, size_t errsz)
 {
     const tg_model *m = p->model;
     bool fits = x && x->dtype == TG_REAL && x->ndim == m->in_ndim + 1;
@@ -255,7 +285,8 @@ tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *
             memcpy(xb->data, x->data + start * per, (size_t)(shape[0] * per) * sizeof(tg_real));
             if (p->norm.n > 0) tg_norm_stats_apply(&p->norm, xb->data, shape[0], per);
         }
-        tg_tensor *out = xb ? tg_softmax(p->tape, tg_module_forward(m->net, p->tape, xb), -1) : NULL;
+        tg_tensor *out = xb ? tg_module_forward(m->net, p->tape, xb) : NULL;
+        if (softmax) out = tg_softmax(p->tape, out, -1);
         tg_no_grad_end(p->tape);
         if (!out) {
             st = xb ? TG_ERR_INVALID : TG_ERR_NOMEM;
@@ -267,10 +298,57 @@ tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *
     return st;
 }
 
+tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *err, size_t errsz)
+{
+    return predict_rows(p, x, true, probs, err, errsz);
+}
+
+tg_status tg_predict_outputs(tg_predictor *p, const tg_tensor *x, tg_real *out, char *err, size_t errsz)
+{
+    return predict_rows(p, x, false, out, err, errsz);
+}
+
+tg_status tg_predictor_regression(tg_predictor *p, const tg_dataset *d, double *mse, double *mae, char *err,
+                                  size_t errsz)
+{
+    *mse = *mae = 0;
+    const int64_t k = p->n_classes;
+    if (!d->targets || d->n_targets != k)
+        return SAY("eval: the model gives %lld outputs per sample but the data has %s%lld", (long long)k,
+                   d->targets ? "targets of " : "class labels, not float targets, for ",
+                   (long long)(d->targets ? d->n_targets : d->n)), TG_ERR_INVALID;
+    int64_t shape[4] = {0};
+    const int ndim = tg_dataset_sample_shape(d, shape + 1);
+    const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
+    shape[0] = chunk;
+    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape);
+    tg_real *outs = malloc((size_t)(chunk * k) * sizeof *outs);
+    tg_status st = x && outs ? TG_OK : TG_ERR_NOMEM;
+    if (st != TG_OK) SAY("eval: out of memory for a batch of %lld", (long long)chunk);
+    double sq = 0, ab = 0;
+    for (int64_t start = 0; start < d->n && st == TG_OK; start += chunk) {
+        const int64_t n = d->n - start < chunk ? d->n - start : chunk;
+        x->shape[0] = n, x->numel = n * per; /* the last chunk may be short */
+        for (int64_t i = 0; i < n * per; i++) x->data[i] = (tg_real)d->images[start * per + i];
+        st = tg_predict_outputs(p, x, outs, err, errsz);
+        for (int64_t i = 0; i < n * k && st == TG_OK; i++) {
+            const double e = (double)outs[i] - d->targets[start * k + i];
+            sq += e * e, ab += fabs(e);
+        }
+    }
+    if (x) x->shape[0] = chunk, x->numel = chunk * per;
+    tg_tensor_free(x);
+    free(outs);
+    /* means over every value, as mse_loss and l1_loss with reduction 'mean' */
+    if (st == TG_OK && d->n) *mse = sq / (double)(d->n * k), *mae = ab / (double)(d->n * k);
+    return st;
+}
+
 tg_status tg_predictor_confusion(tg_predictor *p, const tg_dataset *d, int64_t *confusion, char *err, size_t errsz)
 {
     const int64_t k = p->n_classes;
     memset(confusion, 0, (size_t)(k * k) * sizeof *confusion);
+    if (!d->labels) return SAY("eval: the data has float targets, not class labels"), TG_ERR_INVALID;
     for (int64_t i = 0; i < d->n; i++)
         if (d->labels[i] >= k)
             return SAY("eval: label %lld of sample %lld is not one of the model's %lld classes",

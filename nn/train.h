@@ -28,7 +28,8 @@ typedef struct tg_epoch_stats {
 /* Called after every batch (progress bars); may be NULL. */
 typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
 
-/* One epoch over the batcher (reshuffled first; a short last batch is dropped so shapes stay
+/* One epoch over the batcher (its loss kind: cross-entropy of class labels, the default, or MSE /
+ * L1 of float targets, b->loss; reshuffled first; a short last batch is dropped so shapes stay
  * fixed, so a batch larger than the data takes no step). Errors, with tg_error(tape) saying why:
  * TG_ERR_INVALID when a forward fails (with anomaly mode on, also the first op producing NaN/Inf);
  * TG_ERR_NONFINITE when a batch's loss is NaN or Inf ("loss is nan at step 17 of the epoch"; no
@@ -59,8 +60,13 @@ typedef struct tg_train_sync {
  * process's samples, loss and accuracy; combine them across processes for the global figures. */
 tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                               tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync);
-/* Loss and accuracy on a whole dataset in eval mode (the mode is restored). */
+/* Loss and accuracy on a whole dataset in eval mode (the mode is restored): cross-entropy for a set
+ * with labels, MSE for one with targets (accuracy 0). */
 tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st);
+/* The same with the given loss (a set with targets needs MSE or L1, one with labels cross-entropy;
+ * TG_ERR_INVALID with tg_error(tape) otherwise). Accuracy is counted for cross-entropy only. */
+tg_status tg_evaluate_loss(tg_module *net, const tg_dataset *d, int64_t batch, tg_loss_kind kind, tg_tape *tape,
+                           tg_epoch_stats *st);
 
 /* ---- deployment: a trained model on new inputs ----
  * A predictor holds a model spec with a checkpoint's values, in eval mode, the input
@@ -78,6 +84,8 @@ typedef struct tg_predictor {
     tg_norm_stats norm; /* n 0: the inputs are used as given */
     int64_t n_classes;  /* the model's output size */
     int ckpt_version;   /* the checkpoint's format version: 1 had no normalisation part */
+    tg_loss_kind loss;  /* what the model was trained with (the checkpoint's; cross-entropy if absent):
+                         * MSE / L1 mean its outputs are regression values, not class scores */
     tg_tape *tape;
 } tg_predictor;
 
@@ -88,6 +96,14 @@ tg_predictor *tg_predictor_load(const char *model_path, const char *ckpt_path, c
  * the predictor normalises a copy); probs receives N*n_classes values. TG_ERR_INVALID naming both
  * shapes when x does not fit the model, TG_ERR_NOMEM. */
 tg_status tg_predict(tg_predictor *p, const tg_tensor *x, tg_real *probs, char *err, size_t errsz);
+/* The model's raw outputs (no softmax: regression values) of x's samples, n_classes per sample;
+ * as tg_predict otherwise. */
+tg_status tg_predict_outputs(tg_predictor *p, const tg_tensor *x, tg_real *out, char *err, size_t errsz);
+/* Mean squared and mean absolute error of the outputs against a dataset's float targets (raw
+ * inputs), over every value. TG_ERR_INVALID when d has no targets or n_targets is not the model's
+ * output size. */
+tg_status tg_predictor_regression(tg_predictor *p, const tg_dataset *d, double *mse, double *mae, char *err,
+                                  size_t errsz);
 /* Runs a labelled dataset (raw values, not yet normalised) through the predictor and counts
  * confusion[true * n_classes + predicted] (n_classes^2 entries, zeroed first). A label outside the
  * model's classes is TG_ERR_INVALID. */

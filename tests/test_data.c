@@ -357,7 +357,8 @@ START_TEST(npy_pairs)
         const char *spec, *want;
     } bad[] = {
         {"build/nd_y.npy,build/nd_y.npy", "build/nd_y.npy: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not int64 [3]"},
-        {"build/nd_x2.npy,build/nd_x2.npy", "build/nd_x2.npy: labels must be int64 [N], not float [3,4]"},
+        {"build/nd_x2.npy,build/nd_x4.npy", "build/nd_x4.npy: labels must be int64 [N] (classes) or float [N] or [N,K] (targets), not float [3,1,2,2]"},
+        {"build/nd_x2.npy,build/nd_ynan.npy", "build/nd_ynan.npy: target nan at index 1 is not finite"},
         {"build/nd_x1.npy,build/nd_y.npy", "build/nd_x1.npy: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not [12]"},
         {"build/nd_x4.npy,build/nd_y2.npy", "build/nd_y2.npy: 2 labels for 3 inputs (x=[3,1,2,2] y=[2])"},
         {"build/nd_x4.npy,build/nd_yneg.npy", "build/nd_yneg.npy: label -1 at index 1 is outside 0..1000000"},
@@ -366,6 +367,7 @@ START_TEST(npy_pairs)
         {"build/nd_none.npy,build/nd_y.npy", "build/nd_none.npy"},
     };
     save_real("build/nd_x1.npy", 1, (const int64_t[]){12}, v);
+    save_real("build/nd_ynan.npy", 1, (const int64_t[]){3}, (const double[]){1, NAN, 2});
     save_labels("build/nd_y2.npy", 2, labels);
     save_labels("build/nd_yneg.npy", 3, bad_labels);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

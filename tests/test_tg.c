@@ -624,8 +624,8 @@ START_TEST(train_rejects_bad_options)
     assert_fails(1, "tg: train: --epochs needs a value (--epochs E)", TRAIN, "--epochs");
     assert_fails(1, "tg: train: --save needs a value (--save FILE)", TRAIN, "--save", "--augment");
     assert_fails(1, "tg: train: unexpected argument 'extra' (the model is 'toy.txt')", TRAIN, "extra");
-    assert_fails(1, "tg: train: --data DIR|X.npy,y.npy is required", "train", "toy.txt");
-    assert_fails(1, "tg: train: --data needs a value (--data DIR|X.npy,y.npy)", "train", "toy.txt", "--data");
+    assert_fails(1, "tg: train: --data DIR|X.npy,y.npy|FILE.csv is required", "train", "toy.txt");
+    assert_fails(1, "tg: train: --data needs a value (--data DIR|X.npy,y.npy|FILE.csv)", "train", "toy.txt", "--data");
     assert_fails(1, "tg: train: MODEL (a model spec file) is required", "train", "--data", "data");
     /* argv bytes are quoted escaped */
     assert_fails(1, "tg: train: --lr: '1\\x1b[31m' is not a number", TRAIN, "--lr", "1\x1b[31m");
@@ -648,14 +648,15 @@ START_TEST(usage_lists_every_option)
 {
     ck_assert_int_eq(run("--help", NULL), 0);
     static const char *const train_options[] = {
-        "--data DIR|X.npy,y.npy", "--test X.npy,y.npy", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
+        "--data DIR|X.npy,y.npy|FILE.csv", "--test DIR|X.npy,y.npy|FILE.csv", "--label COL",
+        "--loss cross_entropy|mse|l1", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
         "--weight-decay W", "--threads T", "--seed S", "--save FILE", "--resume FILE", "--limit N", "--csv FILE",
         "--filters PNG", "--augment", "--detect-anomaly"};
     for (size_t i = 0; i < sizeof train_options / sizeof train_options[0]; i++)
         ck_assert_msg(strstr(out_text, train_options[i]) != NULL, "tg --help lacks %s", train_options[i]);
     ck_assert(strstr(out_text, "tg: COMMAND: reason") != NULL);
     ck_assert_int_eq(run("train", "--help", NULL), 0);
-    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR|X.npy,y.npy [--test X.npy,y.npy]") != NULL);
+    ck_assert(strstr(out_text, "usage: tg train MODEL --data DIR|X.npy,y.npy|FILE.csv [--test DIR|X.npy,y.npy|FILE.csv]") != NULL);
     ck_assert_msg(strstr(out_text, "--lr X") && strstr(out_text, "> 0; default 0.02"), "%s", out_text);
     ck_assert_int_eq(run("gradcheck", "--help", NULL), 0);
     ck_assert(strstr(out_text, "--seed N") != NULL);
@@ -730,11 +731,19 @@ START_TEST(train_on_npy_pairs)
 #define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--batch", "5"
     assert_fails(1, "tg: train: --data: a .npy pair needs --test X.npy,y.npy or --val-split F", TRAIN);
     assert_fails(1, "tg: train: --val-split: '1' is out of range (must be > 0 and < 1)", TRAIN, "--val-split", "1");
-    assert_fails(1, "tg: train: --test: 'xt.npy' is not an X.npy,y.npy pair", TRAIN, "--test", "xt.npy");
+    assert_fails(2, "tg: train: --test: xt.npy: not a directory, an X.npy,y.npy pair or a .csv file", TRAIN, "--test",
+                 "xt.npy");
     assert_fails(2, "tg: train: --test: samples of 5 do not match the training data's 4", TRAIN, "--test",
                  "x5.npy,y5.npy");
-    assert_fails(2, "tg: train: --data: x.npy: labels must be int64 [N], not float [30,4]", "train", "tab.txt", "--data",
-                 "x.npy,x.npy", "--val-split", "0.2");
+    assert_fails(2, "tg: train: --data: 'x.npy,x.npy' holds float targets; --loss cross_entropy needs int64 class labels "
+                 "(regression: --loss mse or l1)", "train", "tab.txt", "--data", "x.npy,x.npy", "--val-split", "0.2");
+    assert_fails(2, "tg: train: --data: 'x.npy,y.npy' holds class labels; --loss l1 needs float targets", TRAIN,
+                 "--val-split", "0.2", "--loss", "l1");
+    assert_fails(2, "tg: train: --loss mse: the model's output 3 does not match the 4 target values per sample of "
+                 "'x.npy,x.npy'", "train", "tab.txt", "--data", "x.npy,x.npy", "--val-split", "0.2", "--loss", "mse");
+    assert_fails(1, "tg: train: --loss: 'hinge' is not one of cross_entropy|mse|l1", TRAIN, "--loss", "hinge");
+    assert_fails(1, "tg: train: --label: names a CSV column, but --data 'x.npy,y.npy' is not a .csv file", TRAIN,
+                 "--label", "3", "--val-split", "0.2");
     assert_fails(2, "tg: train: model input 4 does not match the data's 5", "train", "tab.txt", "--data", "x5.npy,y5.npy",
                  "--val-split", "0.2");
     assert_fails(1, "tg: train: --augment: flips and crops need images, the data has 4 features", TRAIN, "--val-split",
@@ -870,7 +879,7 @@ START_TEST(predict_and_eval)
 
     /* refusals: one line each */
     assert_fails(1, "tg: predict: --ckpt FILE is required", "predict", "toy.txt", "one.pgm");
-    assert_fails(1, "tg: predict: INPUT (.npy, IDX or PGM files) is required", "predict", "toy.txt", "--ckpt", "toy.ckpt");
+    assert_fails(1, "tg: predict: INPUT (.npy, IDX, PGM or PNG files) is required", "predict", "toy.txt", "--ckpt", "toy.ckpt");
     assert_fails(1, "tg: predict: --top: '0' is out of range", "predict", "toy.txt", "--ckpt", "toy.ckpt", "one.pgm",
                  "--top", "0");
     assert_fails(2, "tg: predict: yt.npy: int64 [12] is neither one input [4] nor a batch [N,...] of them", "predict",
@@ -881,7 +890,7 @@ START_TEST(predict_and_eval)
                  "toy.txt", "xt.npy");
     assert_fails(2, "tg: predict: tab.ckpt: tensor 0 is '0.weight' but the model has '1.weight'", "predict", "toy.txt", "--ckpt",
                  "tab.ckpt", "one.pgm");
-    assert_fails(1, "tg: eval: --data DIR|X.npy,y.npy is required", "eval", "tab.txt", "--ckpt", "tab.ckpt");
+    assert_fails(1, "tg: eval: --data DIR|X.npy,y.npy|FILE.csv is required", "eval", "tab.txt", "--ckpt", "tab.ckpt");
     assert_fails(2, "tg: eval: --data: samples of 1x4x4 do not fit the model's input [4]", "eval", "tab.txt", "--ckpt",
                  "tab.ckpt", "--data", "data");
     assert_fails(2, "tg: eval: --confusion: cannot write '/nonexistent/c.svg': No such file or directory", "eval",
@@ -1147,6 +1156,151 @@ START_TEST(train_threads_same_checkpoint)
 }
 END_TEST
 
+/* Own data through the tg binary: a CSV regression (--loss mse, then l1) and a CSV classifier by
+ * header name; tg eval's MSE/MAE agree with training's test loss, tg predict gives the outputs, and
+ * the loss kind travels in the checkpoint. */
+static void write_regression_csv(const char *name, int n, int seed)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", work_dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("a,\"b, in m\",target\n", f);
+    for (int i = 0; i < n; i++) {
+        const double a = ((i * 7 + seed) % 13) / 6.0 - 1, b = ((i * 5 + 3 * seed) % 11) / 5.0 - 1;
+        fprintf(f, "%.4f,%.4f,%.4f\n", a, b, 2 * a - 3 * b + 0.5); /* a plane a linear layer can fit */
+    }
+    fclose(f);
+}
+
+START_TEST(train_on_csv)
+{
+    write_regression_csv("reg.csv", 64, 1);
+    write_regression_csv("reg_test.csv", 16, 4);
+    static const char spec[] = "input 2\nlinear out=1\n";
+    write_bytes("reg.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "reg.txt", "--data", "reg.csv", "--label", "target", "--test", "reg_test.csv", "--batch", "8"
+    assert_fails(2, "tg: train: --data: reg.csv:2:3 (target): label '", TRAIN); /* cross-entropy wants class indices */
+    assert_fails(2, "tg: train: --data: reg.csv: no column named 'y' (the header has: 'a', 'b, in m', 'target')",
+                 "train", "reg.txt", "--data", "reg.csv", "--label", "y", "--loss", "mse", "--val-split", "0.2");
+    assert_fails(1, "tg: train: --data: a CSV file needs --test FILE.csv or --val-split F", "train", "reg.txt", "--data",
+                 "reg.csv", "--loss", "mse");
+    ck_assert_msg(run(TRAIN, "--loss", "mse", "--epochs", "40", "--lr", "0.1", "--save", "reg.ckpt", "--csv", "reg_log.csv",
+                      NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "epoch 40 train_loss ") && !strstr(out_text, "acc") && strstr(out_text, "\ntest_loss "),
+                  "%s", out_text);
+    const double test_loss = value_after(out_text, "\ntest_loss ");
+    ck_assert_msg(test_loss >= 0 && test_loss < 1e-3, "the plane is not learnt: test_loss %g", test_loss);
+    char text[4096], path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/reg_log.csv", work_dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(strstr(text, "\n40,") && strstr(text, ",,,"), "%s", text); /* the accuracy columns stay empty */
+    /* tg eval: MSE over the test file as training measured it, MAE beside it */
+    ck_assert_msg(run("eval", "reg.txt", "--ckpt", "reg.ckpt", "--data", "reg_test.csv", "--label", "target", NULL) == 0,
+                  "%s", err_text);
+    ck_assert_msg(strstr(out_text, "samples 16\nmse "), "%s", out_text);
+    const double mse = value_after(out_text, "\nmse "), mae = value_after(out_text, "\nmae ");
+    ck_assert_msg(fabs(mse - test_loss) <= 1e-4 + 1e-2 * test_loss, "eval mse %g, train test_loss %g", mse, test_loss);
+    ck_assert_msg(mae > 0 && mae * mae <= mse + 1e-9, "mae %g mse %g", mae, mse); /* MAE^2 <= MSE (Jensen) */
+    /* tg predict: the output value of (0.5, 0.25) is near 2*0.5 - 3*0.25 + 0.5 = 0.75 */
+    write_npy("one.npy", tt_tensorv((double[]){0.5, 0.25}, 1, 2), TG_NPY_F32);
+    ck_assert_msg(run("predict", "reg.txt", "--ckpt", "reg.ckpt", "one.npy", NULL) == 0, "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "one.npy: ", 9) && fabs(strtod(out_text + 9, NULL) - 0.75) < 0.05, "%s", out_text);
+    ck_assert_msg(run("predict", "reg.txt", "--ckpt", "reg.ckpt", "one.npy", "--json", NULL) == 0, "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "{\"input\":\"one.npy\",\"index\":0,\"outputs\":[0.7", 43), "%s", out_text);
+    /* the checkpoint says mse; resuming with another loss is refused */
+    char model_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/reg.txt", work_dir);
+    snprintf(path, sizeof path, "%s/reg.ckpt", work_dir);
+    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    int loss = -1;
+    tg_checkpoint_extra extra = {.loss = &loss};
+    ck_assert_msg(tg_checkpoint_load_ex(path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    ck_assert_int_eq(loss, TG_LOSS_MSE);
+    tg_model_free(m);
+    assert_fails(2, "tg: train: --resume: reg.ckpt was trained with --loss mse, not l1", TRAIN, "--loss", "l1", "--resume",
+                 "reg.ckpt");
+    ck_assert_msg(run(TRAIN, "--loss", "l1", "--epochs", "2", "--lr", "0.05", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "epoch 2 train_loss ") && !strstr(out_text, "acc"), "%s", out_text);
+#undef TRAIN
+    /* a classifier from a CSV, the label by its header name, in the first column */
+    snprintf(path, sizeof path, "%s/cls.csv", work_dir);
+    FILE *f = fopen(path, "w");
+    fputs("species,x0,x1\n", f);
+    for (int i = 0; i < 40; i++) fprintf(f, "%d,%d.%d,%d\n", i % 2, 3 * (i % 2), i % 7, (i * 3) % 5);
+    fclose(f);
+    static const char cls_spec[] = "input 2\nlinear out=2\n";
+    write_bytes("cls.txt", cls_spec, sizeof cls_spec - 1);
+    ck_assert_msg(run("train", "cls.txt", "--data", "cls.csv", "--label", "species", "--val-split", "0.25", "--batch", "6",
+                      "--epochs", "15", "--lr", "0.2", "--save", "cls.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(value_after(out_text, "\nval_acc ") == 1.0, "%s", out_text);
+    ck_assert_msg(run("eval", "cls.txt", "--ckpt", "cls.ckpt", "--data", "cls.csv", "--label", "0", NULL) == 0, "%s", err_text);
+    ck_assert_msg(value_after(out_text, "\naccuracy ") == 1.0, "%s", out_text);
+}
+END_TEST
+
+/* An image folder through tg train (classes printed once, images of other sizes resized to the
+ * model's 1x8x8), tg eval on a folder, tg predict on PNG files. */
+static void write_stripes(const char *name, int w, int h, bool left_bright)
+{
+    uint8_t px[16 * 16];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) px[y * w + x] = (uint8_t)((x < w / 2) == left_bright ? 230 - 3 * y : 20 + 2 * x);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", work_dir, name);
+    ck_assert_int_eq(tg_png_write_gray(path, px, w, h), TG_OK);
+}
+
+START_TEST(train_on_image_folder)
+{
+    char path[PATH_MAX];
+    const char *dirs[] = {"imgs", "imgs/left", "imgs/right"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", work_dir, dirs[i]);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+    }
+    for (int i = 0; i < 12; i++) { /* 8x8, 16x16 (halved) and 12x8 (cropped) images */
+        const int w = i % 3 == 0 ? 8 : i % 3 == 1 ? 16 : 12, h = i % 3 == 1 ? 16 : 8;
+        char name[64];
+        snprintf(name, sizeof name, "imgs/left/%02d.png", i);
+        write_stripes(name, w, h, true);
+        snprintf(name, sizeof name, "imgs/right/%02d.png", i);
+        write_stripes(name, w, h, false);
+    }
+    static const char spec[] = "input 1x8x8\nconv2d out=4 kernel=3 padding=1\nrelu\nglobal_avg_pool\nflatten\nlinear out=2\n";
+    write_bytes("img.txt", spec, sizeof spec - 1);
+    assert_fails(1, "tg: train: --data: an image folder needs --test DIR or --val-split F", "train", "img.txt", "--data",
+                 "imgs");
+    assert_fails(2, "tg: train: --data: 'imgs' holds class labels; --loss mse needs float targets", "train", "img.txt",
+                 "--data", "imgs", "--loss", "mse", "--val-split", "0.25");
+    /* a test folder must have the training folder's classes, or class numbers would mean other things */
+    const char *other[] = {"imgs2", "imgs2/left", "imgs2/up"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", work_dir, other[i]);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+    }
+    write_stripes("imgs2/left/a.png", 8, 8, true), write_stripes("imgs2/up/a.png", 8, 8, false);
+    assert_fails(2, "tg: train: --test: class 1 is 'up' but --data's is 'right' (classes are numbered by sorted folder name)",
+                 "train", "img.txt", "--data", "imgs", "--test", "imgs2", "--batch", "4");
+    ck_assert_msg(run("train", "img.txt", "--data", "imgs", "--test", "imgs", "--batch", "4", "--epochs", "30", "--lr", "0.1",
+                      "--optim", "adam", "--save", "img.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(!strncmp(out_text, "classes: 0=left 1=right\nepoch 1 ", 32) && !strstr(out_text + 10, "classes:"), "%s",
+                  out_text);
+    ck_assert_msg(value_after(out_text, "\ntest_acc ") == 1.0, "%s", out_text);
+    ck_assert_msg(run("eval", "img.txt", "--ckpt", "img.ckpt", "--data", "imgs", NULL) == 0, "%s", err_text);
+    ck_assert_msg(value_after(out_text, "\naccuracy ") == 1.0 && strstr(out_text, "samples 24\n"), "%s", out_text);
+    /* a PNG of another size: resized as training resized it */
+    write_stripes("new_right.png", 16, 8, false);
+    ck_assert_msg(run("predict", "img.txt", "--ckpt", "img.ckpt", "new_right.png", "imgs/left/01.png", NULL) == 0, "%s",
+                  err_text);
+    ck_assert_msg(!strncmp(out_text, "new_right.png: 1 (", 18) && strstr(out_text, "\nimgs/left/01.png: 0 ("), "%s", out_text);
+    write_bytes("broken.png", "\x89PNG\r\n\x1a\n", 8);
+    assert_fails(2, "tg: predict: broken.png: png: file ends after a chunk (no IEND chunk)", "predict", "img.txt", "--ckpt",
+                 "img.ckpt", "broken.png");
+}
+END_TEST
+
 Suite *suite_tg(void)
 {
     Suite *s = suite_create("tg");
@@ -1168,6 +1322,8 @@ Suite *suite_tg(void)
     tcase_add_test(tc, usage_lists_every_option);
     tcase_add_test(tc, train_checks_before_training);
     tcase_add_test(tc, train_on_npy_pairs);
+    tcase_add_test(tc, train_on_csv);
+    tcase_add_test(tc, train_on_image_folder);
     tcase_add_test(tc, predict_and_eval);
     tcase_add_test(tc, train_schedules);
     tcase_add_test(tc, train_threads_same_checkpoint);

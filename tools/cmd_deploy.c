@@ -1,8 +1,11 @@
 /* tools/cmd_deploy.c — `tg predict MODEL --ckpt FILE INPUT... [--top K] [--json]` and
- * `tg eval MODEL --ckpt FILE --data DIR|X.npy,y.npy [--confusion SVG]`: a trained model on new
- * inputs, through the C API's tg_predictor (nn/train.h). Inputs are given as training got them:
- * .npy values as they are, IDX and PGM pixels scaled to [0,1]; the checkpoint's per-channel
- * statistics normalise them. Exit codes and the one error line as every tg command (tools/cli.h). */
+ * `tg eval MODEL --ckpt FILE --data DIR|X.npy,y.npy|FILE.csv [--confusion SVG]`: a trained model on
+ * new inputs, through the C API's tg_predictor (nn/train.h). Inputs are given as training got them:
+ * .npy values as they are, IDX pixels scaled to [0,1], PGM and PNG images converted to the model's
+ * input as image folders are (tg_image_to_input: channels, resize, centre crop); the checkpoint's
+ * per-channel statistics normalise them. A regression checkpoint (trained with --loss mse or l1)
+ * predicts its output values and evaluates to MSE and MAE. Exit codes and the one error line as
+ * every tg command (tools/cli.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -118,18 +121,37 @@ static tg_tensor *load_input(const char *path, const tg_model *m, bool *single, 
         }
         return x;
     }
-    /* pixels: a PGM image or an IDX array of images ([H,W], [N,H,W], [N,C,H,W]) */
+    /* one PGM or PNG image: converted to the model's input as training on an image folder did */
+    if ((got_head >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '2')) ||
+        (got_head >= 4 && !memcmp(head, "\x89PNG", 4))) {
+        tg_image im;
+        if (tg_image_load(path, &im, err, errsz) != TG_OK) return NULL;
+        if (m->in_ndim != 3 || (m->in_shape[0] != 1 && m->in_shape[0] != 3)) {
+            snprintf(err, errsz, "%s: images of %dx%dx%d do not fit the model's input %s", path, im.channels, im.height,
+                     im.width, ms);
+            tg_image_free(&im);
+            return NULL;
+        }
+        for (int d = 0; d < 3; d++) shape[d + 1] = m->in_shape[d];
+        x = tg_tensor_new(TG_REAL, 4, shape);
+        float *buf = malloc((size_t)(x ? x->numel : 1) * sizeof *buf);
+        if (x && buf && tg_image_to_input(&im, (int)shape[1], (int)shape[2], (int)shape[3], buf) == TG_OK) {
+            for (int64_t i = 0; i < x->numel; i++) x->data[i] = (tg_real)buf[i];
+        } else {
+            snprintf(err, errsz, "%s: out of memory", path);
+            tg_tensor_free(x), x = NULL;
+        }
+        free(buf);
+        tg_image_free(&im);
+        *single = true;
+        return x;
+    }
+    /* pixels: an IDX array of images ([H,W], [N,H,W], [N,C,H,W]) */
     uint8_t *pix = NULL;
     int64_t dims[4];
     int ndim = 0;
     tg_idx idx = {0};
-    if (got_head >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '2')) {
-        int w, h;
-        tg_status st = tg_pgm_read(path, &pix, &w, &h);
-        if (st != TG_OK) return snprintf(err, errsz, "%s: not a readable PGM (%s)", path, tg_strerror(st)), NULL;
-        dims[0] = 1, dims[1] = 1, dims[2] = h, dims[3] = w, ndim = 4;
-        *single = true;
-    } else {
+    {
         if (tg_idx_load(path, &idx, err, errsz) != TG_OK) return NULL;
         pix = idx.data;
         ndim = 4;
@@ -152,8 +174,7 @@ static tg_tensor *load_input(const char *path, const tg_model *m, bool *single, 
         snprintf(err, errsz, "%s: images of %lldx%lldx%lld do not fit the model's input %s", path, (long long)dims[1],
                  (long long)dims[2], (long long)dims[3], ms);
     }
-    if (idx.data) tg_idx_free(&idx);
-    else free(pix);
+    tg_idx_free(&idx);
     (void)ndim;
     return x;
 }
@@ -186,10 +207,11 @@ int tg_cmd_predict(int argc, char **argv)
     if (!words) return cli_fail(TG_EXIT_INVALID, "predict", "out of memory");
     int n_words;
     int rc = parse_words("predict", " MODEL INPUT...",
-                         "  class probabilities: .npy inputs (one, or a batch [N,...]) as given, IDX and PGM pixels /255\n",
+                         "  class probabilities (a regression model: its output values): .npy inputs (one, or a batch\n"
+                         "  [N,...]) as given, IDX pixels /255, PGM and PNG images converted to the model's input\n",
                          opts, argc, argv, words, MAX_WORDS, &n_words);
     if (rc == TG_EXIT_OK && n_words < 2)
-        rc = cli_fail(TG_EXIT_USAGE, "predict", "INPUT (.npy, IDX or PGM files) is required");
+        rc = cli_fail(TG_EXIT_USAGE, "predict", "INPUT (.npy, IDX, PGM or PNG files) is required");
     if (rc == TG_EXIT_OK) rc = cli_apply_threads("predict", threads);
     if (rc != TG_EXIT_OK) {
         free(words);
@@ -197,6 +219,7 @@ int tg_cmd_predict(int argc, char **argv)
     }
     tg_predictor *p = load_predictor("predict", words[0], ckpt, &rc);
     const int64_t k = p ? p->n_classes : 0, shown = top < k ? top : k;
+    const bool regression = p && p->loss != TG_LOSS_CROSS_ENTROPY;
     for (int w = 1; p && w < n_words && rc == TG_EXIT_OK; w++) {
         char err[512];
         bool single;
@@ -205,8 +228,23 @@ int tg_cmd_predict(int argc, char **argv)
         int64_t *order = malloc((size_t)k * sizeof *order);
         if (!x) rc = cli_fail(TG_EXIT_INVALID, "predict", "%s", err);
         else if (!probs || !order) rc = cli_fail(TG_EXIT_INVALID, "predict", "%s: out of memory", CLI_Q(words[w]));
-        else if (tg_predict(p, x, probs, err, sizeof err) != TG_OK) rc = cli_fail(TG_EXIT_INVALID, "predict", "%s", err);
-        for (int64_t i = 0; rc == TG_EXIT_OK && i < x->shape[0]; i++) {
+        else if ((regression ? tg_predict_outputs(p, x, probs, err, sizeof err) : tg_predict(p, x, probs, err, sizeof err)) !=
+                 TG_OK)
+            rc = cli_fail(TG_EXIT_INVALID, "predict", "%s", err);
+        for (int64_t i = 0; rc == TG_EXIT_OK && regression && i < x->shape[0]; i++) { /* every output value */
+            if (json) {
+                fputs("{\"input\":", stdout);
+                json_string(stdout, words[w]);
+                printf(",\"index\":%lld,\"outputs\":[", (long long)i);
+            } else if (single) {
+                printf("%s:", CLI_Q(words[w]));
+            } else {
+                printf("%s[%lld]:", CLI_Q(words[w]), (long long)i);
+            }
+            for (int64_t j = 0; j < k; j++) printf(json ? "%s%.6g" : "%s %.6g", json && j ? "," : "", (double)probs[i * k + j]);
+            puts(json ? "]}" : "");
+        }
+        for (int64_t i = 0; rc == TG_EXIT_OK && !regression && i < x->shape[0]; i++) {
             const tg_real *pr = probs + i * k;
             /* the `shown` most probable classes, ties to the lower class (a stable selection) */
             for (int64_t j = 0; j < k; j++) order[j] = j;
@@ -278,18 +316,21 @@ static int write_confusion_svg(const char *path, const int64_t *cm, int64_t k)
 
 int tg_cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *data = NULL, *confusion = NULL;
+    const char *ckpt = NULL, *data = NULL, *confusion = NULL, *label = NULL;
     int64_t threads = 0;
     const cli_opt opts[] = {
         {"--ckpt", CLI_STRING, &ckpt, "FILE", .required = true, .help = "the trained values (tg train --save)"},
-        {"--data", CLI_STRING, &data, "DIR|X.npy,y.npy", .required = true,
-         .help = "labelled inputs: a directory's t10k IDX files or a .npy pair (int64 labels)"},
+        {"--data", CLI_STRING, &data, "DIR|X.npy,y.npy|FILE.csv", .required = true,
+         .help = "labelled inputs: a directory's t10k IDX files, an image folder, a .npy pair or a CSV file"},
+        {"--label", CLI_STRING, &label, "COL", .help = "CSV: the label column (header name or 0-based index)"},
         {"--confusion", CLI_STRING, &confusion, "SVG", .help = "write the confusion matrix as an SVG image"},
         CLI_THREADS_OPTION(&threads),
         {0}};
     const char *words[2];
     int n_words;
-    int rc = parse_words("eval", " MODEL", "  accuracy, per-class precision and recall; ends with 'accuracy A'\n", opts,
+    int rc = parse_words("eval", " MODEL",
+                         "  accuracy, per-class precision and recall; ends with 'accuracy A'\n"
+                         "  (a regression checkpoint: 'mse E' and 'mae E')\n", opts,
                          argc, argv, words, 1, &n_words);
     if (rc != TG_EXIT_OK) return rc == CLI_HELP ? TG_EXIT_OK : rc;
     if (confusion && (rc = cli_check_writable("eval", "--confusion", confusion)) != TG_EXIT_OK) return rc;
@@ -298,8 +339,27 @@ int tg_cmd_eval(int argc, char **argv)
     tg_dataset *d = NULL;
     int64_t *cm = NULL;
     tg_predictor *p = load_predictor("eval", words[0], ckpt, &rc);
-    if (p && tg_dataset_load_any(data, false, &d, err, sizeof err) != TG_OK) rc = cli_fail(TG_EXIT_INVALID, "eval", "--data: %s", err);
+    const bool regression = p && p->loss != TG_LOSS_CROSS_ENTROPY;
+    if (p) { /* the data read as training read it: the model's image size, the loss's kind of label */
+        const tg_model *m = p->model;
+        const tg_data_options o = {.label_col = label, .float_targets = regression,
+                                   .c = m->in_ndim == 3 ? (int)m->in_shape[0] : 0,
+                                   .h = m->in_ndim == 3 ? (int)m->in_shape[1] : 0,
+                                   .w = m->in_ndim == 3 ? (int)m->in_shape[2] : 0};
+        if (tg_dataset_load_spec(data, &o, false, &d, err, sizeof err) != TG_OK)
+            rc = cli_fail(TG_EXIT_INVALID, "eval", "--data: %s", err);
+    }
     const int64_t k = p ? p->n_classes : 0;
+    if (d && regression) {
+        double mse, mae;
+        if (tg_predictor_regression(p, d, &mse, &mae, err, sizeof err) != TG_OK) {
+            rc = cli_fail(TG_EXIT_INVALID, "eval", "--data: %s", err);
+        } else {
+            printf("samples %lld\nmse %.6g\nmae %.6g\n", (long long)d->n, mse, mae);
+        }
+        tg_dataset_free(d);
+        d = NULL;
+    }
     if (d) {
         int64_t ds[3];
         const int dn = tg_dataset_sample_shape(d, ds);

@@ -161,6 +161,7 @@ typedef struct progress_ctx {
     double last_draw;
     bool draw;              /* stderr is a terminal */
     tg_sched *per_step;     /* a schedule stepped after every optimizer step (one-cycle), or NULL */
+    bool regression;        /* no accuracy to show */
 } progress_ctx;
 
 static void progress(void *vc, const tg_epoch_stats *st)
@@ -175,8 +176,10 @@ static void progress(void *vc, const tg_epoch_stats *st)
     bar[width] = 0;
     const double ips = (double)st->samples / st->seconds;
     const double eta = (double)(c->total - st->samples) / ips + (double)(c->epochs - c->epoch) * (double)c->total / ips;
-    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f acc %.4f %.0f img/s ETA %.0fs   ", c->epoch, c->epochs, bar,
-            (int)(100 * st->samples / (c->total ? c->total : 1)), st->loss, st->accuracy, ips, eta);
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f", c->epoch, c->epochs, bar,
+            (int)(100 * st->samples / (c->total ? c->total : 1)), st->loss);
+    if (!c->regression) fprintf(stderr, " acc %.4f", st->accuracy);
+    fprintf(stderr, " %.0f img/s ETA %.0fs   ", ips, eta);
     fflush(stderr);
 }
 
@@ -238,14 +241,21 @@ typedef struct train_args {
     double lr, momentum, weight_decay, val_split, gamma, eta_min, factor;
     uint64_t seed;
     bool augment, detect_anomaly;
+    const char *label, *loss; /* own data: the CSV label column; what the outputs are scored with */
 } train_args;
 
 #define TRAIN_OPTIONS(a)                                                                                               \
     {                                                                                                                  \
-        {"--data", CLI_STRING, &(a)->data, "DIR|X.npy,y.npy", .required = true,                                         \
-         .help = "MNIST-named IDX files in DIR ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]), or a .npy pair: "   \
-                 "float inputs [N,C,H,W]/[N,F] and int64 labels [N]"},                                                  \
-        {"--test", CLI_STRING, &(a)->test, "X.npy,y.npy", .help = "the test pair (a DIR's own is its t10k files)"},     \
+        {"--data", CLI_STRING, &(a)->data, "DIR|X.npy,y.npy|FILE.csv", .required = true,                                \
+         .help = "MNIST-named IDX files in DIR ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]), class sub-folders " \
+                 "of PNG/PGM images in DIR, a .npy pair (float inputs [N,C,H,W]/[N,F]; int64 labels [N] or float "     \
+                 "targets [N]/[N,K]) or a CSV file (numeric columns; see --label)"},                                    \
+        {"--test", CLI_STRING, &(a)->test, "DIR|X.npy,y.npy|FILE.csv",                                                  \
+         .help = "the test set, in any --data form (an IDX DIR's own is its t10k files)"},                              \
+        {"--label", CLI_STRING, &(a)->label, "COL", .help = "CSV: the label column, a header name or 0-based index; "   \
+                                                             "default the last column"},                                \
+        {"--loss", CLI_CHOICE, &(a)->loss, "cross_entropy|mse|l1",                                                     \
+         .help = "cross_entropy: class labels; mse, l1: regression on float targets"},                                  \
         {"--val-split", CLI_REAL, &(a)->val_split, "F", 0, 1, .lo_open = true, .hi_open = true,                         \
          .help = "hold out this fraction of the training data (seeded) as a validation set"},                          \
         {"--epochs", CLI_INT, &(a)->epochs, "E", 1, 1e6, .help = "passes over the training set"},                        \
@@ -284,7 +294,7 @@ typedef struct train_args {
 static train_args train_defaults(void)
 {
     return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 0, .lr = 0.02, .momentum = 0.9, .seed = 42,
-                        .sched = "none", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10};
+                        .sched = "none", .loss = "cross_entropy", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10};
 }
 
 static const char *const train_about =
@@ -343,6 +353,25 @@ static int make_schedule(const train_args *a, tg_optim *opt, int64_t steps_per_e
     char err[256];
     if (!(*out = tg_sched_new_checked(opt, &c, err, sizeof err)))
         return cli_fail(TG_EXIT_USAGE, "train", "--sched %s: %s", a->sched, err);
+    return TG_EXIT_OK;
+}
+
+/* Whether a loaded set suits the loss and the model: class labels for cross-entropy, float targets
+ * of the model's output size for mse/l1. The error line names the option, the data and both sizes. */
+static int check_targets(const char *cmd, const char *opt, const char *spec, const tg_dataset *d, tg_loss_kind loss,
+                         const tg_model *m)
+{
+    const char *name = tg_loss_kind_name(loss);
+    if (loss == TG_LOSS_CROSS_ENTROPY && d->targets)
+        return cli_fail(TG_EXIT_INVALID, cmd, "%s: '%s' holds float targets; --loss cross_entropy needs int64 class "
+                        "labels (regression: --loss mse or l1)", opt, CLI_Q(spec));
+    if (loss != TG_LOSS_CROSS_ENTROPY && !d->targets)
+        return cli_fail(TG_EXIT_INVALID, cmd, "%s: '%s' holds class labels; --loss %s needs float targets", opt,
+                        CLI_Q(spec), name);
+    if (loss != TG_LOSS_CROSS_ENTROPY && (m->out_ndim != 1 || m->out_shape[0] != d->n_targets))
+        return cli_fail(TG_EXIT_INVALID, cmd, "--loss %s: the model's output %s does not match the %lld target "
+                        "value%s per sample of '%s'", name, shape_text(m->out_shape, m->out_ndim).s,
+                        (long long)d->n_targets, d->n_targets == 1 ? "" : "s", CLI_Q(spec));
     return TG_EXIT_OK;
 }
 
@@ -407,25 +436,54 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         rc = cli_fail(TG_EXIT_INVALID, cmd, "%s", err);
         goto done;
     }
-    if (a.test && !strchr(a.test, ',')) {
-        rc = cli_fail(TG_EXIT_USAGE, cmd, "--test: '%s' is not an X.npy,y.npy pair", CLI_Q(a.test));
+    const tg_loss_kind loss = (tg_loss_kind)tg_loss_kind_from_name(a.loss); /* CLI_CHOICE checked the name */
+    /* images are resized to the model's input; a CSV's label column is read as the loss needs it */
+    const tg_data_options data_opts = {.label_col = a.label, .float_targets = loss != TG_LOSS_CROSS_ENTROPY,
+                                       .c = m->in_ndim == 3 ? (int)m->in_shape[0] : 0,
+                                       .h = m->in_ndim == 3 ? (int)m->in_shape[1] : 0,
+                                       .w = m->in_ndim == 3 ? (int)m->in_shape[2] : 0};
+    const tg_data_source source = tg_data_source_of(a.data);
+    if (a.label && source != TG_DATA_CSV) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--label: names a CSV column, but --data '%s' is not a .csv file", CLI_Q(a.data));
         goto done;
     }
-    if (tg_dataset_load_any(a.data, true, &train, err, sizeof err) != TG_OK) {
+    if (tg_dataset_load_spec(a.data, &data_opts, true, &train, err, sizeof err) != TG_OK) {
         rc = cli_fail(TG_EXIT_INVALID, cmd, "--data: %s", err);
         goto done;
     }
-    /* the held-out sets: --test, else a directory's t10k files; --val-split carves one from train */
-    const bool data_is_dir = !strchr(a.data, ',');
+    if ((rc = check_targets(cmd, "--data", a.data, train, loss, m)) != TG_EXIT_OK) goto done;
+    /* the held-out sets: --test, else an IDX directory's t10k files; --val-split carves one from train */
+    const bool data_is_dir = source == TG_DATA_IDX_DIR;
     if ((a.test || data_is_dir) &&
         (data_is_dir && !a.test ? tg_dataset_load_mnist_dir(a.data, false, &test, err, sizeof err)
-                                : tg_dataset_load_any(a.test, false, &test, err, sizeof err)) != TG_OK) {
+                                : tg_dataset_load_spec(a.test, &data_opts, false, &test, err, sizeof err)) != TG_OK) {
         rc = cli_fail(TG_EXIT_INVALID, cmd, "%s: %s", data_is_dir && !a.test ? "--data" : "--test", err);
         goto done;
     }
+    if (a.test && (rc = check_targets(cmd, "--test", a.test, test, loss, m)) != TG_EXIT_OK) goto done;
+    /* image folders number their classes by sorted name: the same numbers need the same class folders */
+    if (test && (test->class_names || train->class_names)) {
+        if (!test->class_names || !train->class_names)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: one of --data and --test is an image folder and the other not");
+        else if (test->n_classes != train->n_classes)
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: %d class folders, --data has %d", test->n_classes,
+                          train->n_classes);
+        for (int k = 0; !rc && k < test->n_classes; k++)
+            if (strcmp(test->class_names[k], train->class_names[k]))
+                rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: class %d is '%s' but --data's is '%s' (classes are numbered "
+                              "by sorted folder name)", k, CLI_Q(test->class_names[k]), CLI_Q(train->class_names[k]));
+        if (rc) goto done;
+    }
     if (!test && a.val_split <= 0) {
-        rc = cli_fail(TG_EXIT_USAGE, cmd, "--data: a .npy pair needs --test X.npy,y.npy or --val-split F");
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--data: %s needs --test %s or --val-split F",
+                      source == TG_DATA_CSV ? "a CSV file" : source == TG_DATA_IMAGE_DIR ? "an image folder" : "a .npy pair",
+                      source == TG_DATA_CSV ? "FILE.csv" : source == TG_DATA_IMAGE_DIR ? "DIR" : "X.npy,y.npy");
         goto done;
+    }
+    if (train->class_names && !quiet) { /* the folder names behind the class numbers, once */
+        printf("classes:");
+        for (int k = 0; k < train->n_classes; k++) printf(" %d=%s", k, CLI_Q(train->class_names[k]));
+        putchar('\n');
     }
     if (a.limit > 0 && a.limit < train->n) train->n = a.limit;
     if (a.val_split > 0 && tg_dataset_split(train, a.val_split, a.seed, &val, err, sizeof err) != TG_OK) {
@@ -496,13 +554,21 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
     }
     batcher_ready = true;
     b.augment.hflip = a.augment;
+    b.loss = loss;
     b.augment.crop_padding = a.augment ? 2 : 0;
     int64_t epochs_done = 0;
     if (a.resume) {
         tg_norm_stats stored = {0};
-        tg_checkpoint_extra extra = {.norm = &stored, .epoch = &epochs_done};
+        int stored_loss = TG_LOSS_CROSS_ENTROPY;
+        tg_checkpoint_extra extra = {.norm = &stored, .epoch = &epochs_done, .loss = &stored_loss};
         if (tg_checkpoint_load_ex(a.resume, m->net, opt, sched, &b.rng, &extra, err, sizeof err) != TG_OK) {
             rc = cli_fail(TG_EXIT_INVALID, cmd, "--resume: %s", err);
+            goto done;
+        }
+        if (stored_loss != (int)loss) {
+            tg_norm_stats_free(&stored);
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--resume: %s was trained with --loss %s, not %s", CLI_Q(a.resume),
+                          tg_loss_kind_name((tg_loss_kind)stored_loss), a.loss);
             goto done;
         }
         /* the statistics the weights were trained with; an old file has none: keep today's */
@@ -513,7 +579,9 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
     tg_dataset_normalize_stats(train, &norm);
     if (test) tg_dataset_normalize_stats(test, &norm);
     if (val) tg_dataset_normalize_stats(val, &norm);
-    tg_checkpoint_extra save_extra = {.norm = &norm, .epoch = &epochs_done};
+    int loss_id = (int)loss;
+    tg_checkpoint_extra save_extra = {.norm = &norm, .epoch = &epochs_done, .loss = &loss_id};
+    const bool regression = loss != TG_LOSS_CROSS_ENTROPY; /* no accuracy: loss figures only */
     const tg_dataset *eval = test; /* with a driver: this process's part of the test set */
     tg_train_sync sync = {0};
     if (drv) {
@@ -532,7 +600,7 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
     for (int epoch = first; epoch <= last && !rc; epoch++) {
         /* this process's samples: its share of every batch */
         const int64_t mine = sync.shard_count ? train->n / a.batch * sync.shard_count : train->n;
-        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = mine, .draw = tty,
+        progress_ctx pc = {.epoch = epoch, .epochs = last, .total = mine, .draw = tty, .regression = regression,
                            .per_step = sched && sched->cfg.kind == TG_SCHED_ONE_CYCLE ? sched : NULL};
         const double epoch_lr = opt->groups[0].lr;
         tg_epoch_stats tr, te = {0}, tv = {0};
@@ -542,8 +610,8 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
             rc = train_failure(cmd, &a, epoch, &tr, st, t);
             break;
         }
-        if ((eval && (st = tg_evaluate(m->net, eval, a.batch, t, &te)) != TG_OK) ||
-            (val && (st = tg_evaluate(m->net, val, a.batch, t, &tv)) != TG_OK)) {
+        if ((eval && (st = tg_evaluate_loss(m->net, eval, a.batch, loss, t, &te)) != TG_OK) ||
+            (val && (st = tg_evaluate_loss(m->net, val, a.batch, loss, t, &tv)) != TG_OK)) {
             if (tty) fputc('\n', stderr);
             rc = cli_fail(TG_EXIT_INVALID, cmd, "epoch %d, evaluating: %s", epoch, tg_error(t) ? tg_error(t) : tg_strerror(st));
         }
@@ -552,13 +620,16 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         if (rc) break;
         total_train_s += tr.seconds;
         total_imgs += tr.samples;
-        test_acc = te.accuracy, val_acc = tv.accuracy;
+        test_acc = regression ? te.loss : te.accuracy, val_acc = regression ? tv.loss : tv.accuracy;
         epochs_done = epoch;
         if (tty) fprintf(stderr, "\r%100s\r", "");
         if (!quiet) {
-            printf("epoch %d train_loss %.4f train_acc %.4f", epoch, tr.loss, tr.accuracy);
-            if (test) printf(" test_loss %.4f test_acc %.4f", te.loss, te.accuracy);
-            if (val) printf(" val_loss %.4f val_acc %.4f", tv.loss, tv.accuracy);
+            printf("epoch %d train_loss %.4f", epoch, tr.loss);
+            if (!regression) printf(" train_acc %.4f", tr.accuracy);
+            if (test) printf(" test_loss %.4f", te.loss);
+            if (test && !regression) printf(" test_acc %.4f", te.accuracy);
+            if (val) printf(" val_loss %.4f", tv.loss);
+            if (val && !regression) printf(" val_acc %.4f", tv.accuracy);
             printf(" img/s %.1f time %.1fs lr %.6g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
             fflush(stdout);
         }
@@ -571,11 +642,12 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         }
         if (!quiet && a.save && tg_checkpoint_save_ex(a.save, m->net, opt, sched, &b.rng, &save_extra, err, sizeof err) != TG_OK)
             rc = cli_fail(TG_EXIT_INVALID, cmd, "--save: %s", err);
-        if (csv) { /* a set that is not there leaves its columns empty */
-            fprintf(csv, "%d,%.6f,%.6f,", epoch, tr.loss, tr.accuracy);
-            if (test) fprintf(csv, "%.6f,%.6f,", te.loss, te.accuracy);
-            else fputs(",,", csv);
-            if (val) fprintf(csv, "%.6f,%.6f,", tv.loss, tv.accuracy);
+        if (csv) { /* a set that is not there leaves its columns empty, as regression the accuracies */
+            fprintf(csv, "%d,%.6f,", epoch, tr.loss);
+            if (!regression) fprintf(csv, "%.6f", tr.accuracy);
+            if (test) fprintf(csv, regression ? ",%.6f,," : ",%.6f,%.6f,", te.loss, te.accuracy);
+            else fputs(",,,", csv);
+            if (val) fprintf(csv, regression ? "%.6f,," : "%.6f,%.6f,", tv.loss, tv.accuracy);
             else fputs(",,", csv);
             fprintf(csv, "%.2f,%.2f,%.8g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
         }
@@ -588,8 +660,9 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
     if (!rc && !quiet && a.filters && write_filters(m->net, a.filters, err, sizeof err) != TG_OK)
         rc = cli_fail(TG_EXIT_INVALID, cmd, "--filters: %s", err);
     if (!rc && !quiet) {
-        if (val) printf("val_acc %.4f\n", val_acc);
-        if (test) printf("test_acc %.4f\n", test_acc);
+        const char *metric = regression ? "loss" : "acc"; /* regression ends with the held-out losses */
+        if (val) printf("val_%s %.4f\n", metric, val_acc);
+        if (test) printf("test_%s %.4f\n", metric, test_acc);
         printf("train_img_per_s %.1f\n", rate(total_imgs, total_train_s));
     }
 done:

@@ -85,7 +85,8 @@ static int start(void *ctx, tg_model *m, tg_optim *opt, tg_dataset *test, const 
     c->eval_view = *test;
     c->eval_view.n = count;
     c->eval_view.images = test->images + off * per_image;
-    c->eval_view.labels = test->labels + off;
+    if (test->labels) c->eval_view.labels = test->labels + off;
+    if (test->targets) c->eval_view.targets = test->targets + off * test->n_targets; /* regression */
     *eval = &c->eval_view;
     return TG_EXIT_OK;
 }
