@@ -315,7 +315,8 @@ static train_args train_defaults(void)
 static const char *const train_about =
     "  train a classifier with cross-entropy; inputs are normalised per channel with the training data's mean and\n"
     "  std (stored in the checkpoint); prints per-epoch loss and accuracy, then 'test_acc A' (and 'val_acc A'\n"
-    "  with --val-split) and 'train_img_per_s R'\n";
+    "  with --val-split) and 'train_img_per_s R'; a finite loss grown past 1e6 and 1000x the first step's gets one\n"
+    "  warning on stderr ('lr too high?')\n";
 
 void tg_train_help(FILE *f)
 {
