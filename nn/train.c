@@ -91,8 +91,9 @@ static tg_module *last_linear(tg_module *m)
 int tg_train_agc_params(tg_module *net, tg_tensor **out, int max)
 {
     const int n = tg_module_named_tensors(net, false, NULL, 0);
-    tg_named_tensor *all = n > 0 ? calloc((size_t)n, sizeof *all) : NULL;
-    if (!all) return 0;
+    if (n <= 0) return 0;
+    tg_named_tensor *all = calloc((size_t)n, sizeof *all);
+    if (!all) return -1;
     tg_module_named_tensors(net, false, all, n);
     const tg_module *head = last_linear(net);
     int kept = 0;
@@ -109,15 +110,15 @@ int tg_train_agc_params(tg_module *net, tg_tensor **out, int max)
 /* The first option out of range, as a message; NULL when all are fine. */
 static const char *train_opts_problem(const tg_train_opts *o, char *buf, size_t size)
 {
-    struct { const char *name; double v, hi; } checks[] = {
-        {"label_smoothing", o->label_smoothing, 1}, {"clip_norm", o->clip_norm, INFINITY},
-        {"clip_value", o->clip_value, INFINITY},   {"agc", o->agc, INFINITY},
-        {"agc_eps", o->agc_eps, INFINITY},         {"warmup_start", o->warmup_start, 1},
+    struct { const char *name; double v, hi; const char *zero; } checks[] = {
+        {"label_smoothing", o->label_smoothing, 1, "off"}, {"clip_norm", o->clip_norm, INFINITY, "off"},
+        {"clip_value", o->clip_value, INFINITY, "off"},     {"agc", o->agc, INFINITY, "off"},
+        {"agc_eps", o->agc_eps, INFINITY, "1e-3"},          {"warmup_start", o->warmup_start, 1, "1/3"},
     };
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (!(checks[i].v >= 0 && checks[i].v <= checks[i].hi)) /* NaN fails too */
-            return snprintf(buf, size, "train: %s must be in [0, %g] (0: off), got %g", checks[i].name, checks[i].hi,
-                            checks[i].v), buf;
+            return snprintf(buf, size, "train: %s must be in [0, %g] (0: %s), got %g", checks[i].name, checks[i].hi,
+                            checks[i].zero, checks[i].v), buf;
     if (o->warmup_steps < 0 || o->warmup_steps > INT32_MAX)
         return snprintf(buf, size, "train: warmup_steps must be in [0, %d], got %lld", INT32_MAX,
                         (long long)o->warmup_steps), buf;

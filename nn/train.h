@@ -48,7 +48,8 @@ typedef struct tg_train_opts {
 } tg_train_opts;
 /* The parameters NFNets clip adaptively: every parameter of net except the last linear layer's
  * (the classifier; "we do not clip the final linear layer"), in tg_module_named_tensors order.
- * out may be NULL to count; returns how many there are (a model without linear layer: all). */
+ * out may be NULL to count; returns how many there are (a model without linear layer: all), or
+ * -1 when out of memory. */
 int tg_train_agc_params(tg_module *net, tg_tensor **out, int max);
 /* The warmup factor of optimizer step t under o (1 without warmup). */
 double tg_train_warmup_factor(const tg_train_opts *o, int64_t t);

@@ -265,8 +265,8 @@ START_TEST(bad_options_refused)
         {{.clip_norm = -1}, "train: clip_norm must be in [0, inf] (0: off), got -1"},
         {{.clip_value = NAN}, "train: clip_value must be in [0, inf] (0: off), got nan"},
         {{.agc = -0.01}, "train: agc must be in [0, inf] (0: off), got -0.01"},
-        {{.agc = 0.01, .agc_eps = -1}, "train: agc_eps must be in [0, inf] (0: off), got -1"},
-        {{.warmup_steps = 5, .warmup_start = 2}, "train: warmup_start must be in [0, 1] (0: off), got 2"},
+        {{.agc = 0.01, .agc_eps = -1}, "train: agc_eps must be in [0, inf] (0: 1e-3), got -1"},
+        {{.warmup_steps = 5, .warmup_start = 2}, "train: warmup_start must be in [0, 1] (0: 1/3), got 2"},
         {{.warmup_steps = -5}, "train: warmup_steps must be in [0, 2147483647], got -5"},
         {{.agc = 0.01, .n_agc_params = 2}, "train: agc_params is NULL with n_agc_params 2"},
     };

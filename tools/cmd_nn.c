@@ -538,6 +538,10 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         }
         step_opts.n_agc_params = tg_train_agc_params(m->net, agc_params, np);
         step_opts.agc_params = agc_params;
+        if (step_opts.n_agc_params < 0) {
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--agc: out of memory for the parameter list");
+            goto done;
+        }
     }
     if ((rc = make_schedule(&a, opt, train->n / a.batch, val != NULL, &sched)) != TG_EXIT_OK) goto done;
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
