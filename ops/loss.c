@@ -85,6 +85,9 @@ static int class_loss_shape(const char *op, tg_tape *t, tg_tensor *const *in, vo
     if (!match)
         return tg_fail(t, "%s: target must have shape %s (the input's without the class dim), got %s (input=%s target=%s)",
                        op, tg_shape_str_raw(want_ndim, want, ws, sizeof ws), ls, xs, ls), -1;
+    if (strcmp(op, "cross_entropy") && a->label_smoothing != 0) /* torch's nll_loss has none either */
+        return tg_fail(t, "%s: label_smoothing is cross_entropy's only and must be 0 here, got %g (input=%s target=%s)",
+                       op, a->label_smoothing, xs, ls), -1;
     if (!(a->label_smoothing >= 0 && a->label_smoothing <= 1)) /* also NaN */
         return tg_fail(t, "%s: label_smoothing must be in [0, 1], got %g (input=%s target=%s)", op, a->label_smoothing,
                        xs, ls), -1;

@@ -235,6 +235,33 @@ START_TEST(label_smoothing_by_hand)
     tg_clear_error(t);
     a.label_smoothing = NAN;
     tt_assert_error(t, tg_cross_entropy_ex(t, x, tt_labels(1, (int64_t[]){1}), &a), "label_smoothing must be in [0, 1]");
+    tg_clear_error(t);
+    /* nll_loss has no label smoothing (as torch): refused rather than ignored */
+    a.label_smoothing = 0.1;
+    tt_assert_error(t, tg_nll_loss_ex(t, x, tt_labels(1, (int64_t[]){1}), &a),
+                    "nll_loss: label_smoothing is cross_entropy's");
+}
+END_TEST
+
+/* The smoothed backward against finite differences: [N,C] and [N,C,H,W], every reduction, with
+ * ignored positions. */
+START_TEST(label_smoothing_gradcheck)
+{
+    static const struct { int nd; int64_t shape[4]; int64_t labels[8]; } cases[] = {
+        {2, {4, 5}, {1, 0, -100, 4}},
+        {4, {2, 3, 2, 1}, {2, 0, -100, 1}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int red = TG_REDUCTION_MEAN; red <= TG_REDUCTION_NONE; red++) {
+            const tg_loss_attr a = {.reduction = red, .ignore_index = -100, .label_smoothing = 0.25};
+            tg_tensor *x = tt_random(cases[c].nd, cases[c].shape, 80 + c, -2, 2);
+            x->requires_grad = true;
+            tg_tensor *lab = tt_labels(4, cases[c].labels);
+            if (cases[c].nd == 4) { /* labels [2,2,1] */
+                lab->ndim = 3, lab->shape[0] = 2, lab->shape[1] = 2, lab->shape[2] = 1;
+            }
+            tt_gradcheck_op(TG_OP_CROSS_ENTROPY, &a, ((tg_tensor *[]){x, lab}), 2);
+        }
 }
 END_TEST
 
@@ -292,6 +319,7 @@ Suite *suite_train(void)
     tcase_add_loop_test(tc, trainopts_match_pytorch, 0, (int)(sizeof trainopts_cases / sizeof *trainopts_cases));
     tcase_add_test(tc, warmup_lr_sequence);
     tcase_add_test(tc, label_smoothing_by_hand);
+    tcase_add_test(tc, label_smoothing_gradcheck);
     tcase_add_test(tc, bad_options_refused);
     suite_add_tcase(s, tc);
     return s;
