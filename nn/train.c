@@ -45,9 +45,14 @@ static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_te
 
 /* The batch's loss: cross-entropy of logits and labels, or MSE / L1 of outputs and targets. The
  * loss op's own shape check names both shapes when the model's outputs do not fit. */
-static tg_tensor *batch_loss(tg_tape *t, tg_loss_kind kind, tg_tensor *out, tg_tensor *y)
+/* The batch's loss of the given kind; attr (NULL: defaults) carries cross-entropy's label smoothing. */
+static tg_tensor *batch_loss(tg_tape *t, tg_loss_kind kind, tg_tensor *out, tg_tensor *y, const tg_loss_attr *attr)
 {
     if (!out || !y) return NULL;
+    if (attr && attr->label_smoothing != 0 && kind != TG_LOSS_CROSS_ENTROPY) {
+        tg_fail(t, "train: label_smoothing applies to cross_entropy only, the loss is %s", tg_loss_kind_name(kind));
+        return NULL;
+    }
     if ((kind == TG_LOSS_CROSS_ENTROPY) != (y->dtype == TG_INT64)) {
         tg_fail(t, "train: loss %s needs %s, the data has %s", tg_loss_kind_name(kind),
                 kind == TG_LOSS_CROSS_ENTROPY ? "class labels" : "float targets",
@@ -57,7 +62,7 @@ static tg_tensor *batch_loss(tg_tape *t, tg_loss_kind kind, tg_tensor *out, tg_t
     switch (kind) {
     case TG_LOSS_MSE: return tg_mse_loss(t, out, y);
     case TG_LOSS_L1: return tg_l1_loss(t, out, y);
-    default: return tg_cross_entropy(t, out, y);
+    default: return attr ? tg_cross_entropy_ex(t, out, y, attr) : tg_cross_entropy(t, out, y);
     }
 }
 
@@ -79,7 +84,107 @@ static void copy_shard(const tg_tensor *x, const tg_tensor *y, int64_t off, int6
 tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                               tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync)
 {
+    return tg_train_epoch_opts(net, opt, b, tape, st, on_batch, ctx, sync, NULL);
+}
+
+/* NFNets' floor on a unit's weight norm in adaptive clipping */
+#define AGC_DEFAULT_EPS 1e-3
+/* PyTorch LinearLR's default start_factor */
+#define WARMUP_DEFAULT_START (1.0 / 3)
+
+double tg_train_warmup_factor(const tg_train_opts *o, int64_t t)
+{
+    if (!o || o->warmup_steps <= 0) return 1;
+    /* the schedule library's closed form of LinearLR, with base 1 */
+    const tg_sched_config warm = {.kind = TG_SCHED_LINEAR_WARMUP,
+                                  .start_factor = o->warmup_start > 0 ? o->warmup_start : WARMUP_DEFAULT_START,
+                                  .end_factor = 1, .total_iters = (int)o->warmup_steps};
+    return tg_sched_lr_at(&warm, 1.0, t);
+}
+
+/* The last linear layer in forward order (a child after its parent, later children after
+ * earlier ones), or NULL. */
+static tg_module *last_linear(tg_module *m)
+{
+    for (int i = tg_module_child_count(m) - 1; i >= 0; i--) {
+        tg_module *found = last_linear(tg_module_child(m, i));
+        if (found) return found;
+    }
+    return !strcmp(tg_module_type(m), "linear") ? m : NULL;
+}
+
+int tg_train_agc_params(tg_module *net, tg_tensor **out, int max)
+{
+    const int n = tg_module_named_tensors(net, false, NULL, 0);
+    if (n <= 0) return 0;
+    tg_named_tensor *all = calloc((size_t)n, sizeof *all);
+    if (!all) return -1;
+    tg_module_named_tensors(net, false, all, n);
+    const tg_module *head = last_linear(net);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *p = all[i].tensor;
+        if (head && (p == tg_module_tensor(head, "weight") || p == tg_module_tensor(head, "bias"))) continue;
+        if (out && kept < max) out[kept] = p;
+        kept++;
+    }
+    free(all);
+    return kept;
+}
+
+/* The first option out of range, as a message; NULL when all are fine. */
+static const char *train_opts_problem(const tg_train_opts *o, char *buf, size_t size)
+{
+    struct { const char *name; double v, hi; const char *zero; } checks[] = {
+        {"label_smoothing", o->label_smoothing, 1, "off"}, {"clip_norm", o->clip_norm, INFINITY, "off"},
+        {"clip_value", o->clip_value, INFINITY, "off"},     {"agc", o->agc, INFINITY, "off"},
+        {"agc_eps", o->agc_eps, INFINITY, "1e-3"},          {"warmup_start", o->warmup_start, 1, "1/3"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (!(checks[i].v >= 0 && checks[i].v <= checks[i].hi)) /* NaN fails too */
+            return snprintf(buf, size, "train: %s must be in [0, %g] (0: %s), got %g", checks[i].name, checks[i].hi,
+                            checks[i].zero, checks[i].v), buf;
+    if (o->warmup_steps < 0 || o->warmup_steps > INT32_MAX)
+        return snprintf(buf, size, "train: warmup_steps must be in [0, %d], got %lld", INT32_MAX,
+                        (long long)o->warmup_steps), buf;
+    if (o->n_agc_params < 0 || (o->n_agc_params > 0 && !o->agc_params))
+        return snprintf(buf, size, "train: agc_params is NULL with n_agc_params %d", o->n_agc_params), buf;
+    return NULL;
+}
+
+/* Gradient clipping of one step, in the documented order; returns the norm before clipping. */
+static double clip_step(const tg_train_opts *o, tg_tensor *const *params, int n)
+{
+    const double norm = tg_clip_grad_norm(params, n, INFINITY, 2); /* an infinite bound only measures */
+    if (o->agc > 0)
+        tg_clip_grad_adaptive(o->agc_params ? o->agc_params : params, o->agc_params ? o->n_agc_params : n, o->agc,
+                              o->agc_eps > 0 ? o->agc_eps : AGC_DEFAULT_EPS);
+    if (o->clip_value > 0) tg_clip_grad_value(params, n, o->clip_value);
+    if (o->clip_norm > 0) tg_clip_grad_norm(params, n, o->clip_norm, 2);
+    return norm;
+}
+
+/* One optimizer step with every group's lr scaled by factor for this step only (the schedules
+ * keep owning the groups' lr); saved holds n_groups values. */
+static int scaled_step(tg_optim *opt, double factor, double *saved)
+{
+    if (factor == 1) return tg_optim_step(opt);
+    for (int i = 0; i < opt->n_groups; i++) saved[i] = opt->groups[i].lr, opt->groups[i].lr *= factor;
+    const int r = tg_optim_step(opt);
+    for (int i = 0; i < opt->n_groups; i++) opt->groups[i].lr = saved[i];
+    return r;
+}
+
+tg_status tg_train_epoch_opts(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                              tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync, const tg_train_opts *opts)
+{
     memset(st, 0, sizeof *st);
+    const tg_train_opts none = {0}, *o = opts ? opts : &none;
+    char why[160];
+    if (train_opts_problem(o, why, sizeof why)) {
+        tg_fail(tape, "%s", why);
+        return TG_ERR_INVALID;
+    }
     const bool sharded = sync && sync->shard_count > 0;
     const int64_t off = sharded ? sync->shard_offset : 0, local = sharded ? sync->shard_count : b->batch;
     if (off < 0 || off + local > b->batch) {
@@ -89,10 +194,17 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
     }
     tg_tensor *x, *y, *xs = NULL, *ys = NULL;
     tg_status status = TG_OK;
-    if (make_buffers(b->data, b->batch, &x, &y) || (sharded && make_buffers(b->data, local, &xs, &ys))) {
+    /* the optimizer's parameters as one list, for the clipping functions */
+    tg_tensor **params = malloc(sizeof *params * (size_t)(opt->n_slots ? opt->n_slots : 1));
+    for (int i = 0; params && i < opt->n_slots; i++) params[i] = opt->slots[i].param;
+    double *saved_lr = malloc(sizeof *saved_lr * (size_t)(opt->n_groups ? opt->n_groups : 1));
+    if (make_buffers(b->data, b->batch, &x, &y) || (sharded && make_buffers(b->data, local, &xs, &ys)) || !params ||
+        !saved_lr) {
         status = TG_ERR_NOMEM;
         tg_fail(tape, "train: out of memory for the batch buffers (batch %lld)", (long long)b->batch);
     }
+    const tg_loss_attr loss_attr = {.reduction = TG_REDUCTION_MEAN, .ignore_index = -100,
+                                    .label_smoothing = o->label_smoothing};
     if (!sharded) xs = x, ys = y;
     tg_batcher_reset(b);
     tg_module_train(net, true);
@@ -106,7 +218,7 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
         if (sharded) copy_shard(x, y, off, local, xs, ys);
         tg_tape_reset(tape);
         tg_tensor *logits = tg_module_forward(net, tape, xs);
-        tg_tensor *loss = batch_loss(tape, b->loss, logits, ys);
+        tg_tensor *loss = batch_loss(tape, b->loss, logits, ys, &loss_attr);
         const double local_loss = loss ? loss->data[0] : NAN;
         st->last_loss = local_loss;
         status = loss ? TG_OK : TG_ERR_INVALID;
@@ -128,7 +240,10 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
             status = back;
             break;
         }
-        if (tg_optim_step(opt)) { /* the message goes where the caller looks: the tape */
+        st->grad_norm = clip_step(o, params, opt->n_slots);
+        const double factor = tg_train_warmup_factor(o, tg_optim_steps(opt));
+        st->lr = opt->n_groups ? opt->groups[0].lr * factor : 0;
+        if (scaled_step(opt, factor, saved_lr)) { /* the message goes where the caller looks: the tape */
             tg_fail(tape, "train: %s", opt->error);
             status = TG_ERR_NOMEM;
             break;
@@ -145,6 +260,7 @@ tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_t
     tg_tape_set_release_grads(tape, released_grads);
     if (sharded) tg_tensor_free(xs), tg_tensor_free(ys);
     tg_tensor_free(x), tg_tensor_free(y);
+    free(params), free(saved_lr);
     return status;
 }
 
@@ -179,7 +295,7 @@ tg_status tg_evaluate_loss(tg_module *net, const tg_dataset *d, int64_t batch, t
         else if (n < batch && (yb = tg_tape_tensor(tape, TG_INT64, 1, &n)))
             memcpy(yb->idata, y->idata, (size_t)n * sizeof(int64_t));
         tg_tensor *logits = tg_module_forward(net, tape, xb);
-        tg_tensor *loss = batch_loss(tape, kind, logits, yb);
+        tg_tensor *loss = batch_loss(tape, kind, logits, yb, NULL);
         tg_no_grad_end(tape);
         if (!loss) {
             status = TG_ERR_INVALID;

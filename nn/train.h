@@ -23,7 +23,36 @@ typedef struct tg_epoch_stats {
     int64_t steps;           /* optimizer steps taken; a failed step is number steps + 1 */
     double last_loss;        /* the latest batch's loss (the non-finite one when that stopped it) */
     double seconds;
+    double lr;               /* the lr of the latest step (group 0, warmup included) */
+    double grad_norm;        /* the latest step's global L2 gradient norm, before any clipping */
 } tg_epoch_stats;
+
+/* What a training step does besides forward, backward and the update; {0} (or NULL) is plain
+ * cross-entropy and the optimizer's lr. After the backward (and the sync's after_backward) the
+ * gradients are clipped in this order: adaptive (agc), by value, by global norm; then the
+ * optimizer steps with every group's lr times the warmup factor of the step.
+ *   tg_train_opts o = {.clip_norm = 1, .warmup_steps = 100};
+ *   tg_train_epoch_opts(net, opt, &b, tape, &st, NULL, NULL, NULL, &o); */
+typedef struct tg_train_opts {
+    double label_smoothing; /* [0, 1]: torch.nn.CrossEntropyLoss(label_smoothing=) */
+    double clip_norm;       /* > 0: torch.nn.utils.clip_grad_norm_(every parameter of opt, clip_norm) */
+    double clip_value;      /* > 0: torch.nn.utils.clip_grad_value_(..., clip_value) */
+    double agc;             /* > 0: adaptive gradient clipping factor (NFNets' lambda, tg_clip_grad_adaptive) */
+    double agc_eps;         /* the unit-norm floor of agc; 0: NFNets' 1e-3 */
+    tg_tensor *const *agc_params; /* the parameters agc clips (NFNets leave out the last linear layer); */
+    int n_agc_params;             /* NULL: every parameter of opt */
+    int64_t warmup_steps;   /* > 0: the lr of optimizer step t (0-based, counted by tg_optim_steps) is
+                               scaled by start + (1 - start) min(t, warmup_steps) / warmup_steps,
+                               PyTorch's LinearLR(start_factor=start, total_iters=warmup_steps) */
+    double warmup_start;    /* (0, 1]; 0: LinearLR's default 1/3 */
+} tg_train_opts;
+/* The parameters NFNets clip adaptively: every parameter of net except the last linear layer's
+ * (the classifier; "we do not clip the final linear layer"), in tg_module_named_tensors order.
+ * out may be NULL to count; returns how many there are (a model without linear layer: all), or
+ * -1 when out of memory. */
+int tg_train_agc_params(tg_module *net, tg_tensor **out, int max);
+/* The warmup factor of optimizer step t under o (1 without warmup). */
+double tg_train_warmup_factor(const tg_train_opts *o, int64_t t);
 
 /* Called after every batch (progress bars); may be NULL. */
 typedef void (*tg_batch_fn)(void *ctx, const tg_epoch_stats *so_far);
@@ -60,6 +89,10 @@ typedef struct tg_train_sync {
  * process's samples, loss and accuracy; combine them across processes for the global figures. */
 tg_status tg_train_epoch_sync(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
                               tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync);
+/* tg_train_epoch_sync with the step options o (NULL: none). TG_ERR_INVALID before any step when
+ * an option is out of range ("train: clip_norm must be > 0 or 0 (off), got -1"). */
+tg_status tg_train_epoch_opts(tg_module *net, tg_optim *opt, tg_batcher *b, tg_tape *tape, tg_epoch_stats *st,
+                              tg_batch_fn on_batch, void *ctx, const tg_train_sync *sync, const tg_train_opts *o);
 /* Loss and accuracy on a whole dataset in eval mode (the mode is restored): cross-entropy for a set
  * with labels, MSE for one with targets (accuracy 0). */
 tg_status tg_evaluate(tg_module *net, const tg_dataset *d, int64_t batch, tg_tape *tape, tg_epoch_stats *st);

@@ -50,6 +50,9 @@ static double position_grad(const tg_node *node, int64_t p, double count)
  * nll_loss:      l_p = -x[n,label_p,i]            backward: dx[n,label_p,i] -= g_p
  * cross_entropy: l_p = -log_softmax(x)[n,label_p,i] (along C, max-shifted)
  *                backward: dx[n,c,i] += g_p (softmax[n,c,i] - [c == label_p])
+ * label_smoothing e (cross_entropy only, torch's): the target is (1-e) one-hot + e/C uniform, so
+ *                l_p = (1-e)(-log_softmax[label_p]) + e/C sum_c -log_softmax[c]
+ *                backward: dx[n,c,i] += g_p (softmax[n,c,i] - e/C - (1-e)[c == label_p])
  * Positions whose label is ignore_index have l_p = 0, g_p = 0 and do not count. ---- */
 
 typedef struct class_view { int64_t n, c, inner; } class_view; /* input as [n, c, inner] */
@@ -82,6 +85,12 @@ static int class_loss_shape(const char *op, tg_tape *t, tg_tensor *const *in, vo
     if (!match)
         return tg_fail(t, "%s: target must have shape %s (the input's without the class dim), got %s (input=%s target=%s)",
                        op, tg_shape_str_raw(want_ndim, want, ws, sizeof ws), ls, xs, ls), -1;
+    if (strcmp(op, "cross_entropy") && a->label_smoothing != 0) /* torch's nll_loss has none either */
+        return tg_fail(t, "%s: label_smoothing is cross_entropy's only and must be 0 here, got %g (input=%s target=%s)",
+                       op, a->label_smoothing, xs, ls), -1;
+    if (!(a->label_smoothing >= 0 && a->label_smoothing <= 1)) /* also NaN */
+        return tg_fail(t, "%s: label_smoothing must be in [0, 1], got %g (input=%s target=%s)", op, a->label_smoothing,
+                       xs, ls), -1;
     reduced_shape(a->reduction, want_ndim, want, ndim, shape);
     return 0;
 }
@@ -131,6 +140,11 @@ static int class_loss_forward(tg_tape *t, tg_node *node, bool from_logits)
         loss[p] = 0;
         if (label == a->ignore_index) continue;
         loss[p] = log_sum - (double)xl[label * v.inner];
+        if (a->label_smoothing > 0) { /* only then: 0 * an infinite log-probability would be NaN */
+            double uniform = 0; /* sum_c -log_softmax[c] */
+            for (int64_t c = 0; c < v.c; c++) uniform += log_sum - (double)xl[c * v.inner];
+            loss[p] = (1 - a->label_smoothing) * loss[p] + a->label_smoothing / (double)v.c * uniform;
+        }
         s->count += 1;
     }
     reduce_losses(node, loss, positions, s->count);
@@ -149,11 +163,13 @@ static void class_loss_backward(tg_tape *t, tg_node *node, bool from_logits)
     for (int64_t p = 0; p < v.n * v.inner; p++) {
         int64_t label = labels->idata[p], n = p / v.inner, i = p % v.inner;
         if (label == a->ignore_index) continue;
-        tg_real g = (tg_real)position_grad(node, p, s->count);
+        const double eps = a->label_smoothing, g = position_grad(node, p, s->count);
         int64_t base = n * v.c * v.inner + i;
         if (from_logits)
-            for (int64_t c = 0; c < v.c; c++) dx[base + c * v.inner] += g * s->probs[base + c * v.inner];
-        dx[base + label * v.inner] -= g;
+            for (int64_t c = 0; c < v.c; c++)
+                dx[base + c * v.inner] += (tg_real)(eps > 0 ? g * (s->probs[base + c * v.inner] - eps / (double)v.c)
+                                                            : (tg_real)g * s->probs[base + c * v.inner]);
+        dx[base + label * v.inner] -= (tg_real)(eps > 0 ? g * (1 - eps) : g);
     }
 }
 
@@ -238,13 +254,18 @@ static const tg_attr_desc class_loss_attrs[] = {
     ATTR_REDUCTION,
     {"ignore_index", TG_ATTR_INT, offsetof(tg_loss_attr, ignore_index), "-100", .nullable = false},
 };
+static const tg_attr_desc cross_entropy_attrs[] = {
+    ATTR_REDUCTION,
+    {"ignore_index", TG_ATTR_INT, offsetof(tg_loss_attr, ignore_index), "-100", .nullable = false},
+    {"label_smoothing", TG_ATTR_REAL, offsetof(tg_loss_attr, label_smoothing), "0", .nullable = false},
+};
 static const tg_attr_desc pair_loss_attrs[] = {ATTR_REDUCTION}; /* mse/l1 take only the reduction */
 static const char *const class_inputs[] = {"input", "target"};
 static const char *const pair_inputs[] = {"input", "target"};
 
 const tg_op_desc tg_op_desc_cross_entropy = {
     .name = "cross_entropy", .min_inputs = 2, .max_inputs = 2, .input_names = class_inputs,
-    .int_inputs = TG_INPUT_BIT(1), .attrs = class_loss_attrs, .n_attrs = TG_N_ATTRS(class_loss_attrs), .attr_size = sizeof(tg_loss_attr),
+    .int_inputs = TG_INPUT_BIT(1), .attrs = cross_entropy_attrs, .n_attrs = TG_N_ATTRS(cross_entropy_attrs), .attr_size = sizeof(tg_loss_attr),
     .shape = cross_entropy_shape, .forward = cross_entropy_forward, .backward = cross_entropy_backward,
     .summary = "softmax cross-entropy of logits against int64 class labels (F.cross_entropy)"};
 const tg_op_desc tg_op_desc_nll_loss = {

@@ -14,8 +14,15 @@ typedef enum tg_reduction { TG_REDUCTION_MEAN, TG_REDUCTION_SUM, TG_REDUCTION_NO
 
 /* Attributes of every loss (PyTorch's names). ignore_index (default -100) applies to
  * cross_entropy and nll_loss: those samples add nothing and do not count in the mean (all
- * ignored: the mean is NaN, as PyTorch). reduction none keeps one loss per sample. */
-typedef struct tg_loss_attr { int reduction; int ignore_index; } tg_loss_attr; /* mean, -100 */
+ * ignored: the mean is NaN, as PyTorch). reduction none keeps one loss per sample.
+ * label_smoothing (cross_entropy only, default 0, in [0, 1]) is torch.nn.CrossEntropyLoss's: the
+ * target of a sample is (1 - e) on its class plus e/C on every class; nll_loss refuses a nonzero
+ * one ("nll_loss: label_smoothing is cross_entropy's only ..."), as torch's has none. */
+typedef struct tg_loss_attr {
+    int reduction;          /* mean */
+    int ignore_index;       /* -100 */
+    double label_smoothing; /* 0 */
+} tg_loss_attr;
 
 /* logits:[N,C] (or [N,C,d1,...]) labels: int64 [N] (or [N,d1,...]) -> [] mean over samples */
 tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, tg_tensor *labels);

@@ -296,3 +296,10 @@ void tg_optim_set_lr(tg_optim *o, double lr)
     if (!o) return;
     for (int i = 0; i < o->n_groups; i++) o->groups[i].lr = lr;
 }
+
+int64_t tg_optim_steps(const tg_optim *o)
+{
+    int64_t most = 0;
+    for (int i = 0; o && i < o->n_slots; i++) most = o->slots[i].step > most ? o->slots[i].step : most;
+    return most;
+}

@@ -99,6 +99,8 @@ int tg_optim_step(tg_optim *opt);
 void tg_optim_zero_grad(tg_optim *opt);
 /* Sets every group's lr. */
 void tg_optim_set_lr(tg_optim *opt, double lr);
+/* Optimizer steps taken so far (the most any parameter has taken; checkpoints keep it). */
+int64_t tg_optim_steps(const tg_optim *opt);
 
 /* ---- learning-rate schedules (PyTorch's closed forms; t counts sched steps, usually epochs) ---- */
 typedef enum tg_sched_kind {

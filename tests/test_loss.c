@@ -55,7 +55,7 @@ START_TEST(cross_entropy_mean_sum_none)
     /* d/dx = (softmax - onehot) / N */
     tt_assert_close(x->grad, ((double[]){P0 / 2, P1 / 2, (P2 - 1) / 2, -1.0 / 3, 1.0 / 6, 1.0 / 6}), 6, TT_TOL);
 
-    tg_loss_attr a = {TG_REDUCTION_SUM, -100};
+    tg_loss_attr a = {TG_REDUCTION_SUM, -100, 0};
     x = mat(2, 3, v);
     y = tg_cross_entropy_ex(t, x, labels, &a);
     tt_assert_close(y->data, ((double[]){L_ROW0 + L_ROW1}), 1, TT_TOL);
@@ -84,7 +84,7 @@ START_TEST(cross_entropy_ignore_index)
     backward_ones(y);
     tt_assert_close(x->grad, ((double[]){P0, P1, P2 - 1, 0, 0, 0}), 6, TT_TOL);
 
-    tg_loss_attr a = {TG_REDUCTION_MEAN, 0}; /* ignore class 0 */
+    tg_loss_attr a = {TG_REDUCTION_MEAN, 0, 0}; /* ignore class 0 */
     x = mat(2, 3, v);
     y = tg_cross_entropy_ex(t, x, tt_labels(2, (int64_t[]){2, 0}), &a);
     tt_assert_close(y->data, ((double[]){L_ROW0}), 1, TT_TOL);
@@ -92,7 +92,7 @@ START_TEST(cross_entropy_ignore_index)
     /* everything ignored: mean is NaN (0/0) as in PyTorch; sum is 0 */
     y = tg_cross_entropy(t, mat(2, 3, v), tt_labels(2, (int64_t[]){-100, -100}));
     ck_assert(isnan(y->data[0]));
-    a = (tg_loss_attr){TG_REDUCTION_SUM, -100};
+    a = (tg_loss_attr){TG_REDUCTION_SUM, -100, 0};
     y = tg_cross_entropy_ex(t, mat(2, 3, v), tt_labels(2, (int64_t[]){-100, -100}), &a);
     tt_assert_close(y->data, ((double[]){0}), 1, 0);
 }
@@ -106,7 +106,7 @@ START_TEST(cross_entropy_spatial_and_1d)
     tg_tensor *lab = tt_track(tg_tensor_new(TG_INT64, 2, (int64_t[]){1, 2}));
     lab->idata[0] = 1;
     lab->idata[1] = 0;
-    tg_loss_attr a = {TG_REDUCTION_NONE, -100};
+    tg_loss_attr a = {TG_REDUCTION_NONE, -100, 0};
     tg_tensor *y = tg_cross_entropy_ex(t, x, lab, &a);
     tt_assert_shape(y, 1, 2);
     /* ln 2 and ln(1 + e^-2) */
@@ -132,7 +132,7 @@ START_TEST(nll_loss_values)
     tt_assert_close(y->data, ((double[]){3}), 1, TT_TOL);
     backward_ones(y);
     tt_assert_close(x->grad, ((double[]){0, -0.5, 0, 0, 0, -0.5}), 6, TT_TOL);
-    tg_loss_attr a = {TG_REDUCTION_SUM, 2};
+    tg_loss_attr a = {TG_REDUCTION_SUM, 2, 0};
     x = mat(2, 3, v);
     y = tg_nll_loss_ex(t, x, lab, &a);
     tt_assert_close(y->data, ((double[]){2}), 1, TT_TOL);
@@ -183,7 +183,7 @@ START_TEST(gradcheck_cross_entropy_and_nll)
         int64_t classes = nd == 1 ? s[0] : s[1];
         for (int red = TG_REDUCTION_MEAN; red <= TG_REDUCTION_NONE; red++)
             for (int ign = 0; ign < 2; ign++) {
-                tg_loss_attr a = {red, ign ? 7 : -100};
+                tg_loss_attr a = {red, ign ? 7 : -100, 0};
                 tg_tensor *lab = labels_nd(lnd, lshape, classes, 50 + c, ign ? 3 : 0, 7);
                 tg_tensor *x = tt_random(nd, s, 60 + c, -2, 2);
                 x->requires_grad = true;
@@ -199,7 +199,7 @@ START_TEST(gradcheck_mse_l1)
     static const struct { int nd; int64_t shape[4]; } cases[] = {{2, {3, 4}}, {4, {2, 1, 3, 2}}, {1, {1}}, {0, {0}}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
         for (int red = TG_REDUCTION_MEAN; red <= TG_REDUCTION_NONE; red++) {
-            tg_loss_attr a = {red, -100};
+            tg_loss_attr a = {red, -100, 0};
             tg_tensor *x = rnd(cases[c].nd, cases[c].shape, 70 + c), *y = rnd(cases[c].nd, cases[c].shape, 80 + c);
             tt_gradcheck_op(TG_OP_MSE_LOSS, &a, ((tg_tensor *[]){x, y}), 2);
             tt_gradcheck_op(TG_OP_L1_LOSS, &a, ((tg_tensor *[]){x, y}), 2);
@@ -234,7 +234,7 @@ START_TEST(bad_input_messages)
     tg_tape_reset(t);
     tt_assert_error(t, tg_mse_loss(t, x, NULL), "mse_loss: target is NULL");
     char err[128];
-    tg_loss_attr a = {0, 0};
+    tg_loss_attr a = {0, 0, 0};
     ck_assert_int_eq(tg_attr_parse(TG_OP_CROSS_ENTROPY, &a, "reduction=sum", err, sizeof err), 0);
     ck_assert_int_eq(a.reduction, TG_REDUCTION_SUM);
     ck_assert_int_eq(a.ignore_index, 0); /* not set by parse alone */

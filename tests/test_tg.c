@@ -651,7 +651,8 @@ START_TEST(usage_lists_every_option)
         "--data DIR|X.npy,y.npy|FILE.csv", "--test DIR|X.npy,y.npy|FILE.csv", "--label COL",
         "--loss cross_entropy|mse|l1", "--val-split F", "--epochs E", "--batch B", "--lr X", "--optim sgd|adam|adamw|rmsprop", "--momentum M",
         "--weight-decay W", "--threads T", "--seed S", "--save FILE", "--resume FILE", "--limit N", "--csv FILE",
-        "--filters PNG", "--augment", "--detect-anomaly"};
+        "--filters PNG", "--augment", "--detect-anomaly", "--step-csv FILE", "--log-every N", "--warmup N",
+        "--warmup-start F", "--clip-norm MAX", "--clip-value V", "--agc LAMBDA", "--label-smoothing EPS"};
     for (size_t i = 0; i < sizeof train_options / sizeof train_options[0]; i++)
         ck_assert_msg(strstr(out_text, train_options[i]) != NULL, "tg --help lacks %s", train_options[i]);
     ck_assert(strstr(out_text, "tg: COMMAND: reason") != NULL);
@@ -970,6 +971,140 @@ START_TEST(train_schedules)
 }
 END_TEST
 
+/* One line of --step-csv. */
+typedef struct step_line {
+    int epoch;
+    long long step, global;
+    double loss, lr, grad_norm;
+} step_line;
+
+/* Reads a --step-csv file after checking its header; returns the number of lines. */
+static int read_step_csv(const char *name, step_line *lines, int max)
+{
+    char path[PATH_MAX], text[8192];
+    snprintf(path, sizeof path, "%s/%s", work_dir, name);
+    read_file(path, text, sizeof text);
+    const char header[] = "epoch,step,global_step,loss,lr,grad_norm\n";
+    ck_assert_msg(!strncmp(text, header, sizeof header - 1), "%s: %s", name, text);
+    int n = 0;
+    for (const char *p = text + sizeof header - 1; *p && n < max; n++) {
+        step_line *l = &lines[n];
+        int used = 0;
+        ck_assert_msg(sscanf(p, "%d,%lld,%lld,%lf,%lf,%lf\n%n", &l->epoch, &l->step, &l->global, &l->loss, &l->lr,
+                             &l->grad_norm, &used) == 6 && used > 0, "%s: bad line '%s'", name, p);
+        p += used;
+    }
+    return n;
+}
+
+/* --warmup (lr of every step by hand, on from a --resume), --step-csv/--log-every (the format,
+ * the mean loss over each period), the epoch CSV's global_step, the clipping options and label
+ * smoothing on the command line, and their range errors. */
+START_TEST(train_step_options)
+{
+    write_feature_pair("x.npy", "y.npy", 40, 4);
+    static const char spec[] = "input 4\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "tab.txt", "--data", "x.npy,y.npy", "--val-split", "0.2", "--batch", "8", "--lr", "0.1"
+    /* 32 training samples: 4 steps an epoch; warmup over 6 steps from 0.25 */
+    ck_assert_msg(run(TRAIN, "--epochs", "1", "--warmup", "6", "--warmup-start", "0.25", "--step-csv", "s.csv",
+                      "--log-every", "1", "--csv", "e.csv", "--save", "w.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_str_eq(err_text, "");
+    step_line l[16];
+    ck_assert_int_eq(read_step_csv("s.csv", l, 16), 4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(l[i].epoch, 1);
+        ck_assert_int_eq(l[i].step, i + 1);
+        ck_assert_int_eq(l[i].global, i + 1);
+        ck_assert_double_eq_tol(l[i].lr, 0.1 * (0.25 + 0.75 * i / 6), 1e-9);
+        ck_assert(l[i].loss > 0 && isfinite(l[i].loss) && l[i].grad_norm > 0 && isfinite(l[i].grad_norm));
+    }
+    char path[PATH_MAX], text[2048];
+    snprintf(path, sizeof path, "%s/e.csv", work_dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(strstr(text, ",lr,global_step\n1,") && strstr(text, ",0.1,4\n"), "%s", text);
+    /* resumed: the warmup goes on from step 5 (the optimizer's step count in the checkpoint) */
+    ck_assert_msg(run(TRAIN, "--epochs", "1", "--warmup", "6", "--warmup-start", "0.25", "--step-csv", "s2.csv",
+                      "--log-every", "1", "--resume", "w.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(read_step_csv("s2.csv", l, 16), 4);
+    const double resumed[] = {0.1 * (0.25 + 0.75 * 4 / 6), 0.1 * (0.25 + 0.75 * 5 / 6), 0.1, 0.1};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(l[i].epoch, 2);
+        ck_assert_int_eq(l[i].global, 5 + i);
+        ck_assert_double_eq_tol(l[i].lr, resumed[i], 1e-9);
+    }
+    /* a line every 3 steps, its loss the mean of those 3 steps' (the same run step by step) */
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--step-csv", "every1.csv", "--log-every", "1", NULL) == 0, "%s", err_text);
+    step_line one[16], three[16];
+    ck_assert_int_eq(read_step_csv("every1.csv", one, 16), 8);
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--step-csv", "every3.csv", "--log-every", "3", NULL) == 0, "%s", err_text);
+    ck_assert_int_eq(read_step_csv("every3.csv", three, 16), 2);
+    ck_assert_int_eq(three[0].global, 3);
+    ck_assert_int_eq(three[1].global, 6);
+    ck_assert_int_eq(three[1].epoch, 2);
+    ck_assert_int_eq(three[1].step, 2);
+    ck_assert_double_eq_tol(three[0].loss, (one[0].loss + one[1].loss + one[2].loss) / 3, 1e-5 * three[0].loss);
+    ck_assert_double_eq_tol(three[1].loss, (one[3].loss + one[4].loss + one[5].loss) / 3, 1e-5 * three[1].loss);
+    ck_assert_double_eq_tol(three[1].grad_norm, one[5].grad_norm, 1e-5 * one[5].grad_norm);
+    /* clipping changes the run; grad_norm is the norm before clipping */
+    ck_assert_msg(run(TRAIN, "--epochs", "2", "--step-csv", "clip.csv", "--log-every", "1", "--clip-norm", "1e-3",
+                      NULL) == 0, "%s", err_text);
+    step_line clipped[16];
+    ck_assert_int_eq(read_step_csv("clip.csv", clipped, 16), 8);
+    ck_assert_double_eq_tol(clipped[0].grad_norm, one[0].grad_norm, 1e-5 * one[0].grad_norm);
+    ck_assert(fabs(clipped[7].loss - one[7].loss) > 1e-3);
+    ck_assert_msg(run(TRAIN, "--epochs", "1", "--clip-value", "0.01", "--agc", "0.05", "--label-smoothing", "0.1", NULL) == 0,
+                  "%s", err_text);
+    ck_assert_msg(strstr(out_text, "epoch 1 train_loss ") && !strstr(out_text, "nan"), "%s", out_text);
+
+    assert_fails(1, "tg: train: --warmup: '-1' is out of range (must be from 0 to 2147483647)", TRAIN, "--warmup", "-1");
+    assert_fails(1, "tg: train: --warmup-start: '0' is out of range (must be > 0 and <= 1)", TRAIN, "--warmup", "5",
+                 "--warmup-start", "0");
+    assert_fails(1, "tg: train: --warmup-start: '1.5' is out of range (must be > 0 and <= 1)", TRAIN, "--warmup", "5",
+                 "--warmup-start", "1.5");
+    assert_fails(1, "tg: train: --warmup-start: applies to a warmup: give --warmup N", TRAIN, "--warmup-start", "0.1");
+    assert_fails(1, "tg: train: --clip-norm: '0' is out of range (must be > 0)", TRAIN, "--clip-norm", "0");
+    assert_fails(1, "tg: train: --clip-value: '-1' is out of range (must be > 0)", TRAIN, "--clip-value", "-1");
+    assert_fails(1, "tg: train: --agc: 'nan' is not a finite number", TRAIN, "--agc", "nan");
+    assert_fails(1, "tg: train: --label-smoothing: '1.01' is out of range (must be >= 0 and <= 1)", TRAIN,
+                 "--label-smoothing", "1.01");
+    assert_fails(1, "tg: train: --log-every: '0' is out of range (must be from 1 to 1000000000)", TRAIN, "--step-csv",
+                 "s.csv", "--log-every", "0");
+    assert_fails(1, "tg: train: --log-every: sets the period of --step-csv lines: give --step-csv FILE", TRAIN,
+                 "--log-every", "10");
+    assert_fails(2, "tg: train: --step-csv: cannot write '/nonexistent/s.csv': No such file or directory", TRAIN,
+                 "--step-csv", "/nonexistent/s.csv");
+#undef TRAIN
+}
+END_TEST
+
+/* A finite loss that grows by orders of magnitude (lr far too high) gets one warning line; a loss
+ * that stays below the floor gets none. Labels unrelated to the features keep the loss up. */
+START_TEST(train_warns_of_growing_loss)
+{
+    tg_tensor *x = tt_track(tg_tensor_newv(2, (int64_t)40, (int64_t)4));
+    tg_tensor *y = tt_track(tg_tensor_new(TG_INT64, 1, (const int64_t[]){40}));
+    for (int i = 0; i < 40; i++) {
+        y->idata[i] = i % 3;
+        for (int j = 0; j < 4; j++) x->data[i * 4 + j] = (tg_real)((i * 7 + j * 3) % 5 - 2);
+    }
+    write_npy("nx.npy", x, TG_NPY_F32);
+    write_npy("ny.npy", y, TG_NPY_I64);
+    static const char spec[] = "input 4\nlinear out=3\n";
+    write_bytes("tab.txt", spec, sizeof spec - 1);
+#define TRAIN "train", "tab.txt", "--data", "nx.npy,ny.npy", "--val-split", "0.2", "--batch", "8", "--momentum", "0", \
+              "--epochs", "3"
+    ck_assert_msg(run(TRAIN, "--lr", "1e7", NULL) == 0, "%s", err_text);
+    assert_one_error_line("growing loss");
+    ck_assert_msg(strstr(err_text, "tg: train: warning: loss grew from 1.076 to 1.674e+06 in 1 step: lr too high?\n"),
+                  "%s", err_text);
+    ck_assert(strstr(out_text, "\nepoch 3 ") != NULL);
+    ck_assert_msg(run(TRAIN, "--lr", "1e5", NULL) == 0, "%s", err_text); /* up to ~1e5: below the floor */
+    ck_assert_str_eq(err_text, "");
+#undef TRAIN
+}
+END_TEST
+
 /* A NaN/Inf loss stops training with the epoch and step (exit 2); --detect-anomaly names the op. */
 START_TEST(train_stops_on_nonfinite_loss)
 {
@@ -1185,6 +1320,8 @@ START_TEST(train_on_csv)
                  "train", "reg.txt", "--data", "reg.csv", "--label", "y", "--loss", "mse", "--val-split", "0.2");
     assert_fails(1, "tg: train: --data: a CSV file needs --test FILE.csv or --val-split F", "train", "reg.txt", "--data",
                  "reg.csv", "--loss", "mse");
+    assert_fails(1, "tg: train: --label-smoothing: applies to --loss cross_entropy, not mse", TRAIN, "--loss", "mse",
+                 "--label-smoothing", "0.1");
     ck_assert_msg(run(TRAIN, "--loss", "mse", "--epochs", "40", "--lr", "0.1", "--save", "reg.ckpt", "--csv", "reg_log.csv",
                       NULL) == 0, "%s", err_text);
     ck_assert_msg(strstr(out_text, "epoch 40 train_loss ") && !strstr(out_text, "acc") && strstr(out_text, "\ntest_loss "),
@@ -1328,6 +1465,8 @@ Suite *suite_tg(void)
     tcase_add_test(tc, train_schedules);
     tcase_add_test(tc, train_threads_same_checkpoint);
     tcase_add_test(tc, train_stops_on_nonfinite_loss);
+    tcase_add_test(tc, train_step_options);
+    tcase_add_test(tc, train_warns_of_growing_loss);
     tcase_add_test(tc, train_epoch_reports_nonfinite_loss);
     tcase_add_test(tc, gradcheck_refuses_empty_inputs);
     tcase_add_test(tc, op_errors_name_the_op);

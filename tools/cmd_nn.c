@@ -154,6 +154,24 @@ int tg_cmd_dot(int argc, char **argv)
     return rc;
 }
 
+/* A loss this many times the run's first step's loss, and above LOSS_GROWTH_FLOOR, is a run
+ * diverging while still finite (an lr far too high): warned about once. */
+#define LOSS_GROWTH_FACTOR 1e3
+#define LOSS_GROWTH_FLOOR 1e6
+
+/* What the training loop reports step by step over the whole run (all epochs). */
+typedef struct step_log {
+    FILE *csv;              /* --step-csv: a line every `every` steps, or NULL */
+    int64_t every;
+    int64_t global_step;    /* optimizer steps so far, counting on from a --resume */
+    double loss_sum;        /* batch losses since the last line */
+    int64_t loss_count;
+    double first_loss;      /* the run's first step's loss (NAN before it) */
+    int64_t first_step;
+    bool warn, warned;      /* watch for a growing loss (the printing process only) */
+    bool tty;               /* a progress bar may be on the line */
+} step_log;
+
 /* Progress bar on a terminal, redrawn at most every 0.2 s. */
 typedef struct progress_ctx {
     int epoch, epochs;
@@ -162,11 +180,34 @@ typedef struct progress_ctx {
     bool draw;              /* stderr is a terminal */
     tg_sched *per_step;     /* a schedule stepped after every optimizer step (one-cycle), or NULL */
     bool regression;        /* no accuracy to show */
+    step_log *log;
 } progress_ctx;
+
+/* After each step: the step CSV's line every log->every steps, and the growing-loss warning. */
+static void log_step(step_log *log, int epoch, const tg_epoch_stats *st)
+{
+    log->global_step++;
+    log->loss_sum += st->last_loss;
+    log->loss_count++;
+    if (log->csv && log->global_step % log->every == 0) {
+        fprintf(log->csv, "%d,%lld,%lld,%.6g,%.8g,%.6g\n", epoch, (long long)st->steps, (long long)log->global_step,
+                log->loss_sum / (double)log->loss_count, st->lr, st->grad_norm);
+        log->loss_sum = 0, log->loss_count = 0;
+    }
+    if (isnan(log->first_loss)) log->first_loss = st->last_loss, log->first_step = log->global_step;
+    if (log->warn && !log->warned && st->last_loss > LOSS_GROWTH_FLOOR &&
+        st->last_loss > LOSS_GROWTH_FACTOR * log->first_loss) {
+        log->warned = true;
+        fprintf(stderr, "%stg: train: warning: loss grew from %.4g to %.4g in %lld step%s: lr too high?\n",
+                log->tty ? "\n" : "", log->first_loss, st->last_loss, (long long)(log->global_step - log->first_step),
+                log->global_step - log->first_step == 1 ? "" : "s");
+    }
+}
 
 static void progress(void *vc, const tg_epoch_stats *st)
 {
     progress_ctx *c = vc;
+    if (c->log) log_step(c->log, c->epoch, st);
     if (c->per_step) tg_sched_step(c->per_step);
     if (!c->draw || st->seconds - c->last_draw < 0.2) return;
     c->last_draw = st->seconds;
@@ -236,9 +277,10 @@ static double rate(int64_t images, double seconds) { return seconds > 0 ? (doubl
 /* `tg train`'s options, defaults in the variables they parse into; one table parses argv and
  * prints the usage and help. */
 typedef struct train_args {
-    const char *model, *data, *test, *save, *csv, *optim, *resume, *filters, *sched, *milestones;
-    int64_t epochs, batch, threads, limit, step_size, t_max, patience, early_stop;
-    double lr, momentum, weight_decay, val_split, gamma, eta_min, factor;
+    const char *model, *data, *test, *save, *csv, *optim, *resume, *filters, *sched, *milestones, *step_csv;
+    int64_t epochs, batch, threads, limit, step_size, t_max, patience, early_stop, warmup, log_every;
+    double lr, momentum, weight_decay, val_split, gamma, eta_min, factor, warmup_start, clip_norm, clip_value, agc,
+        label_smoothing;
     uint64_t seed;
     bool augment, detect_anomaly;
     const char *label, *loss; /* own data: the CSV label column; what the outputs are scored with */
@@ -272,6 +314,10 @@ typedef struct train_args {
          .help = "start from a checkpoint (model, optimizer, shuffling, normalisation); epochs count on"},             \
         {"--limit", CLI_INT, &(a)->limit, "N", 1, INFINITY, .help = "train on the first N images only"},                \
         {"--csv", CLI_STRING, &(a)->csv, "FILE", .help = "per-epoch metrics as CSV"},                                    \
+        {"--step-csv", CLI_STRING, &(a)->step_csv, "FILE",                                                              \
+         .help = "a CSV line every --log-every steps: epoch,step,global_step,loss,lr,grad_norm"},                      \
+        {"--log-every", CLI_INT, &(a)->log_every, "N", 1, 1e9,                                                          \
+         .help = "steps per --step-csv line (its loss: the mean batch loss over those steps)"},                        \
         {"--filters", CLI_STRING, &(a)->filters, "PNG", .help = "the first conv layer's filters as an image, at the end"},\
         {"--sched", CLI_CHOICE, &(a)->sched, "none|step|multistep|cosine|onecycle|plateau",                             \
          .help = "learning-rate schedule: per epoch; onecycle per step with --lr as the peak"},                         \
@@ -283,6 +329,18 @@ typedef struct train_args {
         {"--factor", CLI_REAL, &(a)->factor, "F", 0, 1, .lo_open = true, .hi_open = true,                               \
          .help = "plateau: lr multiplier when the validation loss stalls"},                                            \
         {"--patience", CLI_INT, &(a)->patience, "N", 0, 1e6, .help = "plateau: epochs without improvement first"},      \
+        {"--warmup", CLI_INT, &(a)->warmup, "N", 0, INT32_MAX,                                                          \
+         .help = "linear lr warmup over the first N steps, multiplying any --sched (PyTorch LinearLR)"},               \
+        {"--warmup-start", CLI_REAL, &(a)->warmup_start, "F", 0, 1, .lo_open = true,                                    \
+         .help = "warmup: the lr factor of the first step (LinearLR's start_factor)"},                                 \
+        {"--clip-norm", CLI_REAL, &(a)->clip_norm, "MAX", 0, INFINITY, .lo_open = true,                                 \
+         .help = "scale the gradients to a global L2 norm of at most MAX (clip_grad_norm_)"},                          \
+        {"--clip-value", CLI_REAL, &(a)->clip_value, "V", 0, INFINITY, .lo_open = true,                                 \
+         .help = "clamp every gradient value into [-V, V] (clip_grad_value_)"},                                        \
+        {"--agc", CLI_REAL, &(a)->agc, "LAMBDA", 0, INFINITY, .lo_open = true,                                          \
+         .help = "adaptive gradient clipping per unit (NFNets; eps 1e-3; not the last linear layer)"},                \
+        {"--label-smoothing", CLI_REAL, &(a)->label_smoothing, "EPS", 0, 1,                                             \
+         .help = "cross-entropy against (1-EPS) one-hot + EPS/classes (CrossEntropyLoss(label_smoothing=))"},          \
         {"--early-stop", CLI_INT, &(a)->early_stop, "PATIENCE", 1, 1e6,                                                 \
          .help = "stop after this many epochs without a lower validation loss (needs --val-split)"},                   \
         {"--augment", CLI_FLAG, &(a)->augment, .help = "random horizontal flips and 2-pixel crops"},                     \
@@ -291,16 +349,23 @@ typedef struct train_args {
         {0}                                                                                                            \
     }
 
+/* steps per --step-csv line */
+#define DEFAULT_LOG_EVERY 50
+/* PyTorch LinearLR's default start_factor */
+#define DEFAULT_WARMUP_START (1.0 / 3)
+
 static train_args train_defaults(void)
 {
     return (train_args){.optim = "sgd", .epochs = 2, .batch = 64, .threads = 0, .lr = 0.02, .momentum = 0.9, .seed = 42,
-                        .sched = "none", .loss = "cross_entropy", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10};
+                        .sched = "none", .loss = "cross_entropy", .step_size = 1, .gamma = 0.1, .factor = 0.1, .patience = 10,
+                        .log_every = DEFAULT_LOG_EVERY, .warmup_start = DEFAULT_WARMUP_START};
 }
 
 static const char *const train_about =
     "  train a classifier with cross-entropy; inputs are normalised per channel with the training data's mean and\n"
     "  std (stored in the checkpoint); prints per-epoch loss and accuracy, then 'test_acc A' (and 'val_acc A'\n"
-    "  with --val-split) and 'train_img_per_s R'\n";
+    "  with --val-split) and 'train_img_per_s R'; a finite loss grown past 1e6 and 1000x the first step's gets one\n"
+    "  warning on stderr ('lr too high?')\n";
 
 void tg_train_help(FILE *f)
 {
@@ -414,7 +479,8 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
     tg_tape *t = NULL;
     tg_batcher b = {0};
     bool batcher_ready = false;
-    FILE *csv = NULL;
+    FILE *csv = NULL, *step_csv = NULL;
+    tg_tensor **agc_params = NULL;
     int kind = 0;
     int rc = parse_model_args(cmd, train_about, opts, argc, argv, &a.model);
     if (rc == CLI_HELP) return TG_EXIT_OK;
@@ -423,11 +489,23 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         rc = cli_fail(TG_EXIT_USAGE, cmd, "--optim: '%s' is not one of sgd|adam|adamw|rmsprop", CLI_Q(a.optim));
         goto done;
     }
+    if (!a.warmup && a.warmup_start != DEFAULT_WARMUP_START) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--warmup-start: applies to a warmup: give --warmup N");
+        goto done;
+    }
+    if (!a.step_csv && a.log_every != DEFAULT_LOG_EVERY) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--log-every: sets the period of --step-csv lines: give --step-csv FILE");
+        goto done;
+    }
     /* output files fail now, not after an hour of training */
     if (!quiet && a.save && (rc = cli_check_writable(cmd, "--save", a.save)) != TG_EXIT_OK) goto done;
     if (!quiet && a.filters && (rc = cli_check_writable(cmd, "--filters", a.filters)) != TG_EXIT_OK) goto done;
     if (!quiet && a.csv && !(csv = fopen(a.csv, "w"))) {
         rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+        goto done;
+    }
+    if (!quiet && a.step_csv && !(step_csv = fopen(a.step_csv, "w"))) {
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--step-csv: cannot write '%s': %s", CLI_Q(a.step_csv), strerror(errno));
         goto done;
     }
     if ((rc = cli_apply_threads(cmd, a.threads)) != TG_EXIT_OK) goto done;
@@ -442,6 +520,10 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
                                        .c = m->in_ndim == 3 ? (int)m->in_shape[0] : 0,
                                        .h = m->in_ndim == 3 ? (int)m->in_shape[1] : 0,
                                        .w = m->in_ndim == 3 ? (int)m->in_shape[2] : 0};
+    if (a.label_smoothing > 0 && loss != TG_LOSS_CROSS_ENTROPY) {
+        rc = cli_fail(TG_EXIT_USAGE, cmd, "--label-smoothing: applies to --loss cross_entropy, not %s", a.loss);
+        goto done;
+    }
     const tg_data_source source = tg_data_source_of(a.data);
     if (a.label && source != TG_DATA_CSV) {
         rc = cli_fail(TG_EXIT_USAGE, cmd, "--label: names a CSV column, but --data '%s' is not a .csv file", CLI_Q(a.data));
@@ -547,6 +629,21 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         goto done;
     }
     tg_set_detect_anomaly(t, a.detect_anomaly);
+    tg_train_opts step_opts = {.label_smoothing = a.label_smoothing, .clip_norm = a.clip_norm,
+                               .clip_value = a.clip_value, .agc = a.agc, .warmup_steps = a.warmup,
+                               .warmup_start = a.warmup_start};
+    if (a.agc > 0) { /* every parameter but the last linear layer's */
+        if (!(agc_params = calloc((size_t)np + 1, sizeof *agc_params))) {
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the parameter list");
+            goto done;
+        }
+        step_opts.n_agc_params = tg_train_agc_params(m->net, agc_params, np);
+        step_opts.agc_params = agc_params;
+        if (step_opts.n_agc_params < 0) {
+            rc = cli_fail(TG_EXIT_INVALID, cmd, "--agc: out of memory for the parameter list");
+            goto done;
+        }
+    }
     if ((rc = make_schedule(&a, opt, train->n / a.batch, val != NULL, &sched)) != TG_EXIT_OK) goto done;
     if (tg_batcher_init(&b, train, a.batch, true, a.seed) != TG_OK) {
         rc = cli_fail(TG_EXIT_INVALID, cmd, "out of memory for the batch order");
@@ -589,7 +686,10 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
             (rc = drv->start(drv->ctx, m, opt, test, &eval, &b, &sync)) != TG_EXIT_OK)
             goto done;
     }
-    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,img_per_s,seconds,lr\n");
+    if (csv) fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,img_per_s,seconds,lr,global_step\n");
+    if (step_csv) fprintf(step_csv, "epoch,step,global_step,loss,lr,grad_norm\n");
+    step_log log = {.csv = step_csv, .every = a.log_every, .global_step = tg_optim_steps(opt), .first_loss = NAN,
+                    .warn = !quiet, .tty = !quiet && isatty(2)};
     double best_val = INFINITY;
     int64_t stale = 0;
     bool stop_now = false;
@@ -601,10 +701,10 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         /* this process's samples: its share of every batch */
         const int64_t mine = sync.shard_count ? train->n / a.batch * sync.shard_count : train->n;
         progress_ctx pc = {.epoch = epoch, .epochs = last, .total = mine, .draw = tty, .regression = regression,
-                           .per_step = sched && sched->cfg.kind == TG_SCHED_ONE_CYCLE ? sched : NULL};
+                           .per_step = sched && sched->cfg.kind == TG_SCHED_ONE_CYCLE ? sched : NULL, .log = &log};
         const double epoch_lr = opt->groups[0].lr;
         tg_epoch_stats tr, te = {0}, tv = {0};
-        tg_status st = tg_train_epoch_sync(m->net, opt, &b, t, &tr, progress, &pc, drv ? &sync : NULL);
+        tg_status st = tg_train_epoch_opts(m->net, opt, &b, t, &tr, progress, &pc, drv ? &sync : NULL, &step_opts);
         if (st != TG_OK) {
             if (tty) fputc('\n', stderr);
             rc = train_failure(cmd, &a, epoch, &tr, st, t);
@@ -649,7 +749,8 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
             else fputs(",,,", csv);
             if (val) fprintf(csv, regression ? "%.6f,," : "%.6f,%.6f,", tv.loss, tv.accuracy);
             else fputs(",,", csv);
-            fprintf(csv, "%.2f,%.2f,%.8g\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr);
+            fprintf(csv, "%.2f,%.2f,%.8g,%lld\n", rate(tr.samples, tr.seconds), tr.seconds, epoch_lr,
+                    (long long)log.global_step);
         }
         if (drv && (rc = drv->agree(drv->ctx, rc)) != TG_EXIT_OK) break; /* a failed --save on the first process stops all */
         if (stop_now) {
@@ -668,11 +769,13 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
 done:
     if (csv && fclose(csv) != 0 && !rc)
         rc = cli_fail(TG_EXIT_INVALID, cmd, "--csv: cannot write '%s': %s", CLI_Q(a.csv), strerror(errno));
+    if (step_csv && fclose(step_csv) != 0 && !rc)
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--step-csv: cannot write '%s': %s", CLI_Q(a.step_csv), strerror(errno));
     /* a process that failed before the start meets the others' first agree here */
     if (drv) rc = drv->agree(drv->ctx, rc);
     if (batcher_ready) tg_batcher_free(&b);
     tg_tape_free(t);
-    free(named), free(params);
+    free(named), free(params), free(agc_params);
     tg_sched_free(sched);
     tg_optim_free(opt);
     tg_dataset_free(train), tg_dataset_free(test), tg_dataset_free(val);

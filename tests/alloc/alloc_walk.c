@@ -187,7 +187,9 @@ static int tool_workload(uint64_t *result)
     fputs(SPEC, spec);
     fclose(spec);
     char *argv[] = {"train", DATA_DIR "/model.txt", "--data", DATA_DIR, "--epochs", "2", "--batch", "2",
-                    "--optim", "adam", "--save", DATA_DIR "/tool.ckpt", NULL};
+                    "--optim", "adam", "--save", DATA_DIR "/tool.ckpt", /* the step options allocate too */
+                    "--agc", "0.05", "--clip-norm", "1", "--warmup", "2", "--label-smoothing", "0.1",
+                    "--step-csv", DATA_DIR "/steps.csv", "--log-every", "1", NULL};
     const int rc = tg_cmd_train((int)(sizeof argv / sizeof *argv) - 1, argv);
     if (rc) return rc;
     uint8_t *bytes;
