@@ -238,7 +238,7 @@ FUZZ_CC      ?= clang
 FUZZ_S       ?= 30
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -O1 -g $(WARN) -D_DEFAULT_SOURCE -pthread -fno-math-errno $(FUZZ_SAN) -fsanitize=fuzzer-no-link
-FUZZ_TARGETS := npy idx checkpoint checkpoint_crc spec onnx png csv
+FUZZ_TARGETS := npy idx checkpoint checkpoint_crc spec onnx png csv data_cache
 FUZZ_BINS    := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIB_SRC))
 
@@ -285,7 +285,7 @@ fuzz-replay: $(FUZZ_BINS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  files=$$(ls fuzz/regressions/$$t/* 2>/dev/null || true); \
 	  if [ -n "$$files" ]; then echo "replay $$t: $$(echo $$files | wc -w) inputs"; \
-	    $(B)/fuzz/fuzz_$$t -runs=1 $$files >/dev/null 2>$(B)/fuzz/replay-$$t.log || { cat $(B)/fuzz/replay-$$t.log; exit 1; }; fi; \
+	    $(B)/fuzz/fuzz_$$t -runs=1 -timeout=10 $$files >/dev/null 2>$(B)/fuzz/replay-$$t.log || { cat $(B)/fuzz/replay-$$t.log; exit 1; }; fi; \
 	done
 
 .PHONY: fuzz fuzz-deps fuzz-run fuzz-replay

@@ -81,6 +81,7 @@ struct tg_tape {
     free_slot free[TG_FREE_SLOTS];   /* released buffers, reused by tensor data and gradients */
     int n_free;
     bool release_grads;              /* walk() frees an intermediate's gradient once propagated */
+    bool shapes_only;                /* tensors get no data, ops no forward (tg_tape_set_shapes_only) */
 };
 
 static block *block_new(size_t size)
@@ -255,6 +256,13 @@ void tg_tape_set_release_grads(tg_tape *t, bool on)
 
 bool tg_tape_release_grads(const tg_tape *t) { return t && t->release_grads; }
 
+void tg_tape_set_shapes_only(tg_tape *t, bool on)
+{
+    if (t) t->shapes_only = on;
+}
+
+bool tg_tape_shapes_only(const tg_tape *t) { return t && t->shapes_only; }
+
 tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape)
 {
     if (!t) return NULL;
@@ -268,8 +276,8 @@ tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *s
     if (!x) return NULL;
     memset(x, 0, sizeof *x);
     size_t es = dtype == TG_INT64 ? sizeof(int64_t) : sizeof(tg_real);
-    void *mem = tg_tape_alloc_buffer(t, (size_t)(n ? n : 1) * es);
-    if (!mem) return NULL;
+    void *mem = t->shapes_only ? NULL : tg_tape_alloc_buffer(t, (size_t)(n ? n : 1) * es);
+    if (!mem && !t->shapes_only) return NULL;
     x->dtype = dtype;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
@@ -284,7 +292,7 @@ tg_tensor *tg_tape_zeros_like(tg_tape *t, const tg_tensor *like)
 {
     if (!t || !like) return NULL;
     tg_tensor *x = tg_tape_tensor(t, like->dtype, like->ndim, like->shape);
-    if (x) memset(x->data, 0, (size_t)x->numel * (x->dtype == TG_INT64 ? sizeof(int64_t) : sizeof(tg_real)));
+    if (x && x->data) memset(x->data, 0, (size_t)x->numel * (x->dtype == TG_INT64 ? sizeof(int64_t) : sizeof(tg_real)));
     return x;
 }
 

@@ -1,5 +1,6 @@
-/* graph/tape_internal.h — the tape's entry points for the op layer (tg_op_apply) alone: linking a
- * node, giving it its scope, checking its values in anomaly mode. Not part of the public API
+/* graph/tape_internal.h — the tape's entry points for the op layer (tg_op_apply): linking a
+ * node, giving it its scope, checking its values in anomaly mode; and shapes-only tapes for the
+ * spec parser. Not part of the public API
  * (tapegrad.h does not include it; the symbols are hidden in the library).
  */
 #ifndef TG_TAPE_INTERNAL_H
@@ -27,5 +28,13 @@ void tg_tape_release(tg_tape *t, void *mem, size_t bytes);
 /* Releases a tape tensor's data and sets it to NULL (a real tensor of t; anything else is
  * ignored). */
 void tg_tape_release_tensor(tg_tape *t, tg_tensor *x);
+
+/* ---- shape propagation ----
+ * A shapes-only tape gives its tensors no data (data and idata NULL) and tg_op_apply runs each
+ * op's shape function alone: a model's output shape, and every shape error, at no cost in time
+ * or memory however large its activations (the spec parser checks each line so). Nothing may
+ * read the values of such a tape's tensors. */
+void tg_tape_set_shapes_only(tg_tape *t, bool on);
+bool tg_tape_shapes_only(const tg_tape *t);
 
 #endif

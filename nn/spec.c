@@ -1,9 +1,11 @@
-/* nn/spec.c — the model spec parser: each line calls the C API's constructor; shapes are
- * propagated by a forward pass of one zero sample after every line. */
+/* nn/spec.c — the model spec parser: each line calls the C API's constructor; after every line
+ * the model's output shape is found by a shapes-only pass (no values computed or stored, so a
+ * line's cost does not grow with the activations), which also reports any shape error. */
 #include "spec.h"
 #include "data.h"
 #include "module_internal.h"
 #include "../graph/error_internal.h"
+#include "../graph/tape_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -20,19 +22,20 @@ void tg_model_free(tg_model *m)
     free(m);
 }
 
-/* Runs the net on zeros [2, in_shape] in eval mode without recording; fills out_shape or err. */
+/* Runs the net on [2, in_shape] in eval mode, without recording, on a shapes-only tape (every
+ * layer is ops, and an op's shape function reads no values); fills out_shape or err. */
 static int propagate(tg_model *m, char *err, size_t errsz)
 {
     int64_t shape[5] = {2};
     for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
     tg_tape *t = tg_tape_new(0);
+    tg_tape_set_shapes_only(t, true);
     tg_tensor *x = t ? tg_tape_tensor(t, TG_REAL, m->in_ndim + 1, shape) : NULL;
     if (!x) {
         tg_tape_free(t);
         SAY("out of memory");
         return -1;
     }
-    memset(x->data, 0, (size_t)x->numel * sizeof(tg_real));
     const bool was_training = m->net->training;
     tg_module_train(m->net, false);
     tg_no_grad_begin(t);

@@ -2,6 +2,7 @@
  * multiply-accumulates per sample, the notes' convention), receptive field and activation memory. */
 #include "spec.h"
 #include "module_internal.h"
+#include "../graph/tape_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,13 +113,13 @@ static int run_summary(tg_model *m, summary_ctx *c, char *err, size_t errsz)
     int64_t shape[5] = {1};
     for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
     tg_tape *t = tg_tape_new(0);
+    tg_tape_set_shapes_only(t, true); /* the table is shapes and parameter counts: no values needed */
     tg_tensor *x = t ? tg_tape_tensor(t, TG_REAL, m->in_ndim + 1, shape) : NULL;
     if (!x) {
         tg_tape_free(t);
         SAY("summary: out of memory for the tape and its input");
         return -1;
     }
-    memset(x->data, 0, (size_t)x->numel * sizeof(tg_real));
     c->rf = 1, c->jump = 1;
     const bool was = m->net->training;
     tg_module_train(m->net, false);

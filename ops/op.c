@@ -13,6 +13,8 @@ extern const tg_op_desc *const tg_builtin_ops[TG_OP_COUNT];
 #define TG_MAX_USER_OPS 64
 static const tg_op_desc *user_ops[TG_MAX_USER_OPS];
 static int n_user_ops;
+/* A shapes-only tape's stand-in for the argmax positions an op keeps: present, never read. */
+static const int64_t no_indices[1];
 
 const tg_op_desc *tg_op_get(int id)
 {
@@ -101,6 +103,11 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
     }
     n->out = tg_tape_tensor(t, TG_REAL, ndim, shape);
     if (!n->out) return NULL;
+    if (tg_tape_shapes_only(t)) {
+        /* the shape is all there is: an op that keeps argmax positions says so, for from= */
+        if (d->keeps_indices) n->out->indices = no_indices;
+        return n->out;
+    }
     if (d->forward(t, n) != 0) {
         if (!tg_error(t)) tg_fail(t, "%s: forward failed", d->name);
         return NULL;

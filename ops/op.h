@@ -63,6 +63,9 @@ typedef struct tg_attr_desc {
 
 /* ---- op descriptors ---- */
 
+/* The output shape from the inputs' shapes and the attributes, with every shape check; it must
+ * not read the inputs' values (model specs and summaries find shapes on tapes whose tensors hold
+ * none). */
 typedef int (*tg_shape_fn)(tg_tape *t, tg_tensor *const *in, int n_in, void *attr, int *ndim,
                            int64_t *shape);
 typedef int (*tg_forward_fn)(tg_tape *t, tg_node *n);
@@ -91,6 +94,8 @@ typedef struct tg_op_desc {
     int spatial_dims;               /* convolutions and pooling: spatial dims of the input (1..3; the
                                        input is [N, C, spatial...]); 0: not fixed */
     bool transposed;                /* conv_transpose*: the forward is the convolution's dX */
+    bool keeps_indices;             /* the forward leaves argmax positions in out->indices (max
+                                       pooling, max), which a later op may take (max_unpool) */
     const tg_attr_desc *attrs;
     int n_attrs;
     size_t attr_size;

@@ -444,26 +444,27 @@ POOL_SHAPE_FN(max_unpool3d_shape, TG_OP_MAX_UNPOOL3D)
 static const char *const pool_inputs[] = {"input"};
 static const char *const unpool_inputs[] = {"input", "indices"};
 
-#define POOL_DESC(var, op_name, table, text)                                                       \
-    const tg_op_desc var = {.name = #op_name, .min_inputs = 1, .max_inputs = 1,                     \
+/* keeps: a max pool, whose forward leaves the argmax positions for max_unpool */
+#define POOL_DESC(var, op_name, table, keeps, text)                                                \
+    const tg_op_desc var = {.name = #op_name, .min_inputs = 1, .max_inputs = 1, .keeps_indices = keeps, \
                             .input_names = pool_inputs, .attrs = table, .n_attrs = TG_N_ATTRS(table), \
                             .attr_size = sizeof(tg_pool_attr), .shape = op_name##_shape,           \
                             .forward = pool_forward, .backward = pool_backward, .summary = text}
-POOL_DESC(tg_op_desc_max_pool1d, max_pool1d, max_pool_attrs, "1-D max pooling (gradient routed to the first maximum)");
-POOL_DESC(tg_op_desc_max_pool2d, max_pool2d, max_pool_attrs, "2-D max pooling (gradient routed to the first maximum)");
-POOL_DESC(tg_op_desc_max_pool3d, max_pool3d, max_pool_attrs, "3-D max pooling (gradient routed to the first maximum)");
-POOL_DESC(tg_op_desc_avg_pool1d, avg_pool1d, avg_pool_attrs, "1-D average pooling");
-POOL_DESC(tg_op_desc_avg_pool2d, avg_pool2d, avg_pool_attrs, "2-D average pooling");
-POOL_DESC(tg_op_desc_avg_pool3d, avg_pool3d, avg_pool_attrs, "3-D average pooling");
-POOL_DESC(tg_op_desc_adaptive_avg_pool2d, adaptive_avg_pool2d, adaptive_attrs, "2-D adaptive average pooling to output_size (PyTorch's bins)");
-POOL_DESC(tg_op_desc_adaptive_max_pool2d, adaptive_max_pool2d, adaptive_attrs, "2-D adaptive max pooling to output_size (PyTorch's bins)");
+POOL_DESC(tg_op_desc_max_pool1d, max_pool1d, max_pool_attrs, true, "1-D max pooling (gradient routed to the first maximum)");
+POOL_DESC(tg_op_desc_max_pool2d, max_pool2d, max_pool_attrs, true, "2-D max pooling (gradient routed to the first maximum)");
+POOL_DESC(tg_op_desc_max_pool3d, max_pool3d, max_pool_attrs, true, "3-D max pooling (gradient routed to the first maximum)");
+POOL_DESC(tg_op_desc_avg_pool1d, avg_pool1d, avg_pool_attrs, false, "1-D average pooling");
+POOL_DESC(tg_op_desc_avg_pool2d, avg_pool2d, avg_pool_attrs, false, "2-D average pooling");
+POOL_DESC(tg_op_desc_avg_pool3d, avg_pool3d, avg_pool_attrs, false, "3-D average pooling");
+POOL_DESC(tg_op_desc_adaptive_avg_pool2d, adaptive_avg_pool2d, adaptive_attrs, false, "2-D adaptive average pooling to output_size (PyTorch's bins)");
+POOL_DESC(tg_op_desc_adaptive_max_pool2d, adaptive_max_pool2d, adaptive_attrs, true, "2-D adaptive max pooling to output_size (PyTorch's bins)");
 
 const tg_op_desc tg_op_desc_global_avg_pool = {
     .name = "global_avg_pool", .min_inputs = 1, .max_inputs = 1, .input_names = pool_inputs,
     .attr_size = 0, .shape = global_avg_pool_shape, .forward = pool_forward, .backward = pool_backward,
     .summary = "mean over all spatial dims: [N,C,...] -> [N,C,1,...,1]"};
 const tg_op_desc tg_op_desc_global_max_pool = {
-    .name = "global_max_pool", .min_inputs = 1, .max_inputs = 1, .input_names = pool_inputs,
+    .name = "global_max_pool", .min_inputs = 1, .max_inputs = 1, .input_names = pool_inputs, .keeps_indices = true,
     .attr_size = 0, .shape = global_max_pool_shape, .forward = pool_forward, .backward = pool_backward,
     .summary = "maximum over all spatial dims: [N,C,...] -> [N,C,1,...,1]"};
 
@@ -522,6 +523,6 @@ tg_tensor *tg_pool_indices_tensor(tg_tape *t, const tg_tensor *y)
         return tg_fail(t, "pool_indices: the tensor has no max-pool indices (x=%s)", tg_shape_str(y, s, sizeof s));
     }
     tg_tensor *idx = tg_tape_tensor(t, TG_INT64, y->ndim, y->shape);
-    if (idx) memcpy(idx->idata, y->indices, (size_t)y->numel * sizeof *idx->idata);
+    if (idx && idx->idata) memcpy(idx->idata, y->indices, (size_t)y->numel * sizeof *idx->idata); /* no data: shapes only */
     return idx;
 }

@@ -204,7 +204,7 @@ const tg_op_desc tg_op_desc_mean = {
     .shape = mean_shape, .forward = mean_forward, .backward = mean_backward,
     .summary = "mean over all dims or one dim (torch.mean)"};
 const tg_op_desc tg_op_desc_max = {
-    .name = "max", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs,
+    .name = "max", .min_inputs = 1, .max_inputs = 1, .input_names = reduce_inputs, .keeps_indices = true,
     .attrs = reduce_attrs, .n_attrs = TG_N_ATTRS(reduce_attrs), .attr_size = sizeof(tg_reduce_attr),
     .shape = max_shape, .forward = max_forward, .backward = max_backward,
     .summary = "maximum over all dims or one dim (values of torch.max; gradient to the first maximum "

@@ -214,6 +214,41 @@ START_TEST(spec_errors_escape_raw_bytes)
 }
 END_TEST
 
+/* Shapes are found without values: a model whose activations would need ~400 GB parses at once,
+ * with its shapes, its summary and its shape errors; only a real forward needs the memory, and
+ * on a tape with a limit it says so. The unpool's from= still finds the pool's indices. */
+START_TEST(spec_shapes_without_values)
+{
+    char err[512];
+    static const char huge[] = "input 1x8x8\nconv_transpose2d out=64 kernel=4 stride=64\n"
+                               "conv_transpose2d out=64 kernel=4 stride=64 id=big\nmax_pool2d kernel=2 id=p\n"
+                               "max_unpool2d from=p kernel=2\nglobal_avg_pool\nflatten\nlinear out=3\n";
+    tg_model *m = tg_model_parse(huge, "huge.txt", 1, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_int_eq(m->out_ndim, 1);
+    ck_assert_int_eq(m->out_shape[0], 3);
+    char *table = tg_summary(m, err, sizeof err);
+    ck_assert_msg(table != NULL, "%s", err);
+    /* (8 - 1) * 64 + 4 = 452, then 451 * 64 + 4 = 28868 */
+    ck_assert_msg(strstr(table, "[64,28868,28868]") != NULL, "%s", table);
+    free(table);
+    tg_tape *t = tg_tape_new(0);
+    tg_tape_set_limit(t, 64u << 20);
+    tg_tensor *x = tg_tape_tensor(t, TG_REAL, 4, (const int64_t[]){1, 1, 8, 8});
+    ck_assert_ptr_nonnull(x);
+    memset(x->data, 0, 64 * sizeof(tg_real));
+    ck_assert_ptr_null(tg_module_forward(m->net, t, x));
+    ck_assert_msg(tg_error(t) && strstr(tg_error(t), "limit"), "%s", tg_error(t));
+    tg_tape_free(t);
+    tg_model_free(m);
+    /* a shape error past the huge layers is still found, on its line */
+    static const char bad[] = "input 1x8x8\nconv_transpose2d out=64 kernel=4 stride=64\n"
+                              "conv_transpose2d out=64 kernel=4 stride=64\nflatten\nconv2d out=2 kernel=3\n";
+    ck_assert_ptr_null(tg_model_parse(bad, "bad.txt", 1, err, sizeof err));
+    ck_assert_msg(strstr(err, "bad.txt:5: conv2d: needs an input of 3 dims") != NULL, "%s", err);
+}
+END_TEST
+
 Suite *suite_spec(void)
 {
     Suite *s = suite_create("spec");
@@ -224,6 +259,7 @@ Suite *suite_spec(void)
     tcase_add_test(tc, spec_many_ids);
     tcase_add_test(tc, spec_nonsquare_kernels);
     tcase_add_test(tc, spec_errors_escape_raw_bytes);
+    tcase_add_test(tc, spec_shapes_without_values);
     suite_add_tcase(s, tc);
     return s;
 }
