@@ -3,7 +3,9 @@
  *
  *   train_<model>        one SGD-momentum step (forward, cross-entropy, backward, update) of a
  *                        batch of 64 random inputs, in training mode (BN batch statistics, dropout)
- *   infer_<model>_b1     eval-mode forward without recording (running statistics, no dropout)
+ *   infer_<model>_b1     the deployment path: batch norms folded into the layer before them
+ *                        (tg_fold_batch_norms, once), then tg_model_infer (eval mode, no graph,
+ *                        activations freed as they die) of a batch of 1
  *   infer_<model>_b64    the same at batch 64
  *
  * Each line adds img_per_s, threads, tape_peak_bytes (the tape's high-water mark over the timed
@@ -42,6 +44,7 @@ typedef struct model_case {
     tg_optim *opt;
     tg_tape *tape;
     tg_tensor *x, *y;
+    tg_tensor *out; /* inference: the model's output */
     tg_tensor **params;
     bool failed; /* a step failed: the message went to stderr once */
 } model_case;
@@ -62,21 +65,14 @@ static void train_step(void *arg)
     tg_optim_step(c->opt);
 }
 
-/* The eval-mode forward of a whole model, without recording a graph: the one call a faster
- * inference path replaces. */
-static tg_tensor *infer_forward(tg_model *m, tg_tape *t, tg_tensor *x)
-{
-    tg_no_grad_begin(t);
-    tg_tensor *y = tg_module_forward(m->net, t, x);
-    tg_no_grad_end(t);
-    return y;
-}
-
 static void infer_step(void *arg)
 {
     model_case *c = arg;
-    tg_tape_reset(c->tape);
-    if (!infer_forward(c->model, c->tape, c->x)) report_failure(c, "inference");
+    char err[256];
+    if (tg_model_infer(c->model, c->x, c->out, err, sizeof err) != TG_OK && !c->failed) {
+        fprintf(stderr, "bench: inference: %s\n", err);
+        c->failed = true;
+    }
 }
 
 static void case_free(model_case *c)
@@ -84,7 +80,7 @@ static void case_free(model_case *c)
     free(c->params);
     tg_tape_free(c->tape);
     tg_optim_free(c->opt);
-    tg_tensor_free(c->x), tg_tensor_free(c->y);
+    tg_tensor_free(c->x), tg_tensor_free(c->y), tg_tensor_free(c->out);
     tg_model_free(c->model);
 }
 
@@ -131,7 +127,8 @@ static void emit_model(const char *name, const model_case *c, double ms, double 
     char extra[192];
     snprintf(extra, sizeof extra,
              "\"img_per_s\":%.1f,\"threads\":%d,\"tape_peak_bytes\":%zu,\"max_rss_bytes\":%lld",
-             (double)batch / (ms / 1e3), tg_get_threads(), tg_tape_peak(c->tape), (long long)ru.ru_maxrss * 1024);
+             (double)batch / (ms / 1e3), tg_get_threads(), tg_tape_peak(c->out ? c->model->infer_tape : c->tape),
+             (long long)ru.ru_maxrss * 1024);
     tg_bench_emit(name, shape, ms, flops_per_img * (double)batch / (ms * 1e6), -1, extra);
 }
 
@@ -148,6 +145,18 @@ static bool case_new(model_case *c, const struct zoo_model *z, int64_t batch, bo
         fprintf(stderr, "bench %s: out of memory\n", z->name);
         case_free(c);
         return false;
+    }
+    /* training as tg_train_epoch runs it: an intermediate's gradient is freed once propagated */
+    if (training) tg_tape_set_release_grads(c->tape, true);
+    if (!training) {
+        int64_t os[5] = {batch};
+        for (int i = 0; i < c->model->out_ndim; i++) os[i + 1] = c->model->out_shape[i];
+        c->out = tg_tensor_new(TG_REAL, c->model->out_ndim + 1, os);
+        if (!c->out || tg_fold_batch_norms(c->model, NULL, err, sizeof err) < 0) {
+            fprintf(stderr, "bench %s: %s\n", z->name, c->out ? err : "out of memory");
+            case_free(c);
+            return false;
+        }
     }
     return true;
 }
