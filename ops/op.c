@@ -1,5 +1,6 @@
 /* ops/op.c — generic op application, user op registration and attribute parsing/printing. */
 #include "op_internal.h"
+#include "kernels/gemm.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -108,6 +109,8 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
         if (d->keeps_indices) n->out->indices = no_indices;
         return n->out;
     }
+    if (!tg_gemm_reserve_thread())
+        return tg_fail(t, "%s: out of memory for the matrix-multiply buffers of this thread", d->name);
     if (d->forward(t, n) != 0) {
         if (!tg_error(t)) tg_fail(t, "%s: forward failed", d->name);
         return NULL;

@@ -88,6 +88,8 @@ static pack_buffers *thread_buffers(const tg_gemm_kernel *k)
     return buf;
 }
 
+bool tg_gemm_reserve_thread(void) { return thread_buffers(current_kernel()) != NULL; }
+
 /* ---- the blocked nest ---- */
 
 typedef struct gemm_job {

@@ -65,6 +65,11 @@ void tg_gemm_reference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
 
 /* Name of the micro-kernel in use ("avx512", "avx2", "portable"). */
 const char *tg_gemm_kernel_name(void);
+/* Allocates the calling thread's packing buffers now, if it has none big enough; false when out of
+ * memory. tg_op_apply calls it before every forward so that an allocation failure is an op's
+ * error: a GEMM that finds no buffers still computes, by unpacked loops, but those round
+ * differently (the same values, other bits). Kernel threads get theirs on first use. */
+bool tg_gemm_reserve_thread(void);
 
 /* Forces a micro-kernel by name ("portable", "avx2", "avx512"; NULL = the best this CPU runs) for
  * every later call, process-wide. Returns 0, or -1 (nothing changed) when the name is unknown or
