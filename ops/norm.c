@@ -276,9 +276,10 @@ static int sync_forward_stats(tg_tape *t, const tg_tensor *x, const tg_norm_view
 
 /* Batch norm's backward with global statistics (x viewed as [N, C, S]):
  *   dx = γ·rstd·(dy − Σdy/M − x̂·Σdy·x̂/M), the sums over the global batch from the reducer;
- *   dγ += Σ dy·x̂, dβ += Σ dy over this process's values. */
+ *   dγ += Σ dy·x̂, dβ += Σ dy over this process's values. dx is added to when accumulate, else
+ *   written (tg_input_grad_to_write: a fresh buffer holds no zeros). */
 static void sync_backward(tg_tape *t, const norm_saved *s, const tg_tensor *x, const tg_real *dy, const tg_real *gamma,
-                          tg_real *dx, tg_real *dgamma, tg_real *dbeta)
+                          tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta)
 {
     const tg_norm_view *v = &s->plan.view;
     const int64_t c = v->stats;
@@ -309,7 +310,8 @@ static void sync_backward(tg_tape *t, const norm_saved *s, const tg_tensor *x, c
             const double g = (gamma ? gamma[k] : 1.0) * s->rstd[k], mdy = sdy[k] / s->count, mdyx = sdyx[k] / s->count;
             for (int64_t i = 0; i < v->inner; i++) {
                 const double xhat = (x->data[at + i] - s->mean[k]) * s->rstd[k];
-                dx[at + i] += (tg_real)(g * (dy[at + i] - mdy - xhat * mdyx));
+                const tg_real d = (tg_real)(g * (dy[at + i] - mdy - xhat * mdyx));
+                dx[at + i] = accumulate ? dx[at + i] + d : d;
             }
         }
 }
@@ -389,7 +391,7 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     tg_real *dw = wi < node->n_inputs ? tg_input_grad(t, node, wi) : NULL;
     tg_real *db = wi + 1 < node->n_inputs ? tg_input_grad(t, node, wi + 1) : NULL;
     if (s->synced) {
-        sync_backward(t, s, node->inputs[IN_X], node->out->grad, w ? w->data : NULL, dx, dw, db);
+        sync_backward(t, s, node->inputs[IN_X], node->out->grad, w ? w->data : NULL, dx, accumulate, dw, db);
         return;
     }
     double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));

@@ -75,6 +75,39 @@ START_TEST(reducer_equals_the_doubled_batch)
 }
 END_TEST
 
+/* Batch norm's input is an intermediate (its gradient buffer comes from the arena, not zeroed:
+ * tg_input_grad_to_write) and the step runs twice on one tape, so the second finds the first's
+ * values in that memory: dx must be written, not added to them (tg-mpi --sync-bn trained wrong
+ * weights when it was). x·s with s = 1.5 against the doubled batch without the reducer. */
+START_TEST(reducer_writes_a_fresh_intermediate_gradient)
+{
+    const int64_t xs[4] = {2, 3, 2, 5}, cs[1] = {3};
+    tg_tensor *x = tt_random(4, xs, 21, -2, 3), *dy = tt_random(4, xs, 22, -1, 1);
+    tg_tensor *x2 = twice(x), *dy2 = twice(dy);
+    tg_tensor *scale = tt_random(4, xs, 23, 1.5, 1.5), *scale2 = twice(scale);
+    x->requires_grad = x2->requires_grad = true;
+    tg_tensor *g = tt_random(1, cs, 13, 0.5, 1.5), *b = tt_random(1, cs, 14, -1, 1);
+    tg_tensor *rm = tt_random(1, cs, 15, -0.5, 0.5), *rv = tt_random(1, cs, 16, 0.5, 2);
+    tg_norm_attr a = {.training = true, .momentum = 0.3, .eps = 1e-5};
+    tg_tape *t = tt_tape();
+    tg_tensor *y2 = tg_batch_norm(t, tg_mul(t, x2, scale2), rm, rv, g, b, &a);
+    ck_assert_msg(y2, "%s", tg_error(t));
+    ck_assert_int_eq(tg_backward_with(y2, dy2->data), TG_OK);
+    tg_norm_set_stats_reducer(twin_reducer, NULL);
+    for (int rep = 0; rep < 2; rep++) {
+        tg_tape_reset(t);
+        if (x->grad) memset(x->grad, 0, (size_t)x->numel * sizeof(tg_real));
+        tg_tensor *y = tg_batch_norm(t, tg_mul(t, x, scale), rm, rv, g, b, &a);
+        ck_assert_msg(y, "%s", tg_error(t));
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        for (int64_t i = 0; i < x->numel; i++)
+            ck_assert_msg(fabs(x->grad[i] - x2->grad[i]) <= TT_TOL * 10, "run %d: dx[%lld] %g vs %g", rep, (long long)i,
+                          (double)x->grad[i], (double)x2->grad[i]);
+    }
+    tg_norm_set_stats_reducer(NULL, NULL);
+}
+END_TEST
+
 START_TEST(reducer_only_for_training_batch_norm)
 {
     const int64_t xs[4] = {2, 3, 2, 2}, cs[1] = {3}, ls[1] = {2};
@@ -109,6 +142,7 @@ Suite *suite_norm_sync(void)
     Suite *s = suite_create("norm_sync");
     TCase *tc = tt_tcase("norm_sync");
     tcase_add_test(tc, reducer_equals_the_doubled_batch);
+    tcase_add_test(tc, reducer_writes_a_fresh_intermediate_gradient);
     tcase_add_test(tc, reducer_only_for_training_batch_norm);
     tcase_add_test(tc, failing_reducer_fails_the_op);
     suite_add_tcase(s, tc);
