@@ -43,7 +43,7 @@ static inline void store_part(tg_real *p, vreal v, int64_t n) { memcpy(p, &v, (s
 /* every lane s (a loop, not 0 + s, which would turn −0 into +0) */
 static inline vreal splat(tg_real s)
 {
-    vreal v;
+    vreal v = {0}; /* every lane is set below; the initialiser quiets gcc -O1's maybe-uninitialized */
     for (int l = 0; l < VL; l++) v[l] = s;
     return v;
 }
