@@ -102,18 +102,6 @@ START_TEST(resume_is_bit_identical)
 }
 END_TEST
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len);
-    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
 static void spit(const char *path, const uint8_t *b, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -142,7 +130,7 @@ START_TEST(rejects_bad_files)
     tg_module *net = make_net(3);
     ck_assert_int_eq(tg_checkpoint_save("build/nn_test2.ckpt", net, NULL, NULL, NULL, err, sizeof err), TG_OK);
     size_t len;
-    uint8_t *b = slurp("build/nn_test2.ckpt", &len);
+    uint8_t *b = tt_slurp("build/nn_test2.ckpt", &len);
     tg_module *other = make_net(4);
     /* intact file loads into another net of the same architecture */
     ck_assert_int_eq(tg_checkpoint_load("build/nn_test2.ckpt", other, NULL, NULL, NULL, err, sizeof err), TG_OK);
@@ -277,11 +265,11 @@ START_TEST(value_type_recorded_and_converted)
     tg_module *net = make_net(2);
     ck_assert_int_eq(tg_checkpoint_save("build/nn_type.ckpt", net, NULL, NULL, NULL, err, sizeof err), TG_OK);
     size_t len, len32, len64;
-    uint8_t *b = slurp("build/nn_type.ckpt", &len);
+    uint8_t *b = tt_slurp("build/nn_type.ckpt", &len);
     ck_assert_int_eq(b[8], 2);            /* version */
     ck_assert_int_eq(b[16], sizeof(tg_real)); /* value type: bytes per value */
-    free(slurp("tests/data/ckpt/v2_f32.ckpt", &len32));
-    free(slurp("tests/data/ckpt/v2_f64.ckpt", &len64));
+    free(tt_slurp("tests/data/ckpt/v2_f32.ckpt", &len32));
+    free(tt_slurp("tests/data/ckpt/v2_f64.ckpt", &len64));
     const int64_t values = 140, extras = 8 + 2 * 8 + 8 + 4 * 8; /* norm (n, mean, std), epoch, rng */
     ck_assert_int_eq((int64_t)len64 - (int64_t)len32, 4 * values);
     ck_assert_int_eq((int64_t)len, (sizeof(tg_real) == 4 ? (int64_t)len32 : (int64_t)len64) - extras);
@@ -320,7 +308,7 @@ START_TEST(normalisation_and_epoch_round_trip)
     ck_assert_int_eq(got_epoch, 12);
     /* the last std is the 8 bytes before the epoch and the checksum: make it negative */
     size_t len;
-    uint8_t *b = slurp("build/nn_norm.ckpt", &len);
+    uint8_t *b = tt_slurp("build/nn_norm.ckpt", &len);
     b[len - 8 - 8 - 1] ^= 0x80;
     const uint32_t crc = tg_crc32(0, b, len - 8);
     for (int i = 0; i < 4; i++) b[len - 8 + i] = (uint8_t)(crc >> (8 * i));

@@ -15,19 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len + 1);
-    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
 static void write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -85,19 +72,19 @@ START_TEST(gzip_all_block_types)
     size_t gl, rl, n;
     uint8_t *out;
     /* stored (level 0) */
-    uint8_t *g = slurp("tests/data/nn_images_stored.gz", &gl), *raw = slurp("tests/data/nn_images.idx", &rl);
+    uint8_t *g = tt_slurp("tests/data/nn_images_stored.gz", &gl), *raw = tt_slurp("tests/data/nn_images.idx", &rl);
     ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_OK);
     ck_assert_uint_eq(n, rl);
     ck_assert(!memcmp(out, raw, n));
     free(out), free(g), free(raw);
     /* fixed Huffman */
-    g = slurp("tests/data/nn_labels_fixed.gz", &gl), raw = slurp("tests/data/nn_labels.idx", &rl);
+    g = tt_slurp("tests/data/nn_labels_fixed.gz", &gl), raw = tt_slurp("tests/data/nn_labels.idx", &rl);
     ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_OK);
     ck_assert_uint_eq(n, rl);
     ck_assert(!memcmp(out, raw, n));
     free(out), free(g), free(raw);
     /* dynamic Huffman, 3000 bytes */
-    g = slurp("tests/data/nn_text_dynamic.gz", &gl), raw = slurp("tests/data/nn_text.txt", &rl);
+    g = tt_slurp("tests/data/nn_text_dynamic.gz", &gl), raw = tt_slurp("tests/data/nn_text.txt", &rl);
     ck_assert_int_eq(tg_gunzip(g, gl, &out, &n, err, sizeof err), TG_OK);
     ck_assert_uint_eq(n, 3000);
     ck_assert(!memcmp(out, raw, n));

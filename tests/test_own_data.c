@@ -13,19 +13,6 @@
 #include "../nn/data.h"
 #include "../nn/image.h"
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len + 1);
-    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -224,7 +211,7 @@ START_TEST(png_decodes_every_kind)
         ck_assert_int_eq(im.channels, files[i].channels);
         size_t len;
         snprintf(path, sizeof path, "tests/data/png/%s.u8", files[i].name);
-        uint8_t *want = slurp(path, &len);
+        uint8_t *want = tt_slurp(path, &len);
         ck_assert_uint_eq(len, (size_t)im.width * im.height * im.channels);
         for (size_t k = 0; k < len; k++)
             ck_assert_msg(im.pixels[k] == want[k], "%s: byte %zu is %d, want %d", files[i].name, k, im.pixels[k], want[k]);

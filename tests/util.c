@@ -28,6 +28,19 @@ tg_tape *tt_tape(void)
     return t;
 }
 
+uint8_t *tt_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*len + 1);
+    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
 void tt_cleanup(void)
 {
     for (int i = 0; i < n_tracked; i++) tg_tensor_free(tracked[i]);

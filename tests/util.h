@@ -37,6 +37,9 @@ tg_tensor *tt_labels(int n, const int64_t *values);
 tg_tensor *tt_track(tg_tensor *t);
 /* A tape freed at teardown. */
 tg_tape *tt_tape(void);
+/* The bytes of the file at path (malloc'd, one spare byte; *len set); fails the test, naming the
+ * path, when it cannot be read. */
+uint8_t *tt_slurp(const char *path, size_t *len);
 void tt_cleanup(void);
 /* A TCase with tt_cleanup as its teardown. */
 TCase *tt_tcase(const char *name);
