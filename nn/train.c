@@ -424,6 +424,48 @@ tg_status tg_predict_outputs(tg_predictor *p, const tg_tensor *x, tg_real *out, 
     return predict_rows(p, x, false, out, err, errsz);
 }
 
+/* Runs the whole dataset through the predictor in chunks of PREDICT_CHUNK samples and hands each
+ * chunk's rows (probabilities when probs, else raw outputs; n x n_classes) to fn. */
+typedef void (*chunk_fn)(void *ctx, const tg_dataset *d, int64_t start, int64_t n, int64_t k, const tg_real *rows);
+
+static tg_status predict_dataset(tg_predictor *p, const tg_dataset *d, bool probs, chunk_fn fn, void *ctx, char *err,
+                                 size_t errsz)
+{
+    const int64_t k = p->n_classes;
+    int64_t shape[4] = {0};
+    const int ndim = tg_dataset_sample_shape(d, shape + 1);
+    const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
+    shape[0] = chunk;
+    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape);
+    tg_real *rows = malloc((size_t)(chunk * k) * sizeof *rows);
+    tg_status st = x && rows ? TG_OK : TG_ERR_NOMEM;
+    if (st != TG_OK) SAY("eval: out of memory for a batch of %lld", (long long)chunk);
+    for (int64_t start = 0; start < d->n && st == TG_OK; start += chunk) {
+        const int64_t n = d->n - start < chunk ? d->n - start : chunk;
+        x->shape[0] = n, x->numel = n * per; /* the last chunk may be short */
+        for (int64_t i = 0; i < n * per; i++) x->data[i] = (tg_real)d->images[start * per + i];
+        st = probs ? tg_predict(p, x, rows, err, errsz) : tg_predict_outputs(p, x, rows, err, errsz);
+        if (st == TG_OK) fn(ctx, d, start, n, k, rows);
+    }
+    if (x) x->shape[0] = chunk, x->numel = chunk * per;
+    tg_tensor_free(x);
+    free(rows);
+    return st;
+}
+
+typedef struct error_sums {
+    double sq, ab;
+} error_sums;
+
+static void add_errors(void *ctx, const tg_dataset *d, int64_t start, int64_t n, int64_t k, const tg_real *outs)
+{
+    error_sums *e = ctx;
+    for (int64_t i = 0; i < n * k; i++) {
+        const double diff = (double)outs[i] - d->targets[start * k + i];
+        e->sq += diff * diff, e->ab += fabs(diff);
+    }
+}
+
 tg_status tg_predictor_regression(tg_predictor *p, const tg_dataset *d, double *mse, double *mae, char *err,
                                   size_t errsz)
 {
@@ -433,31 +475,22 @@ tg_status tg_predictor_regression(tg_predictor *p, const tg_dataset *d, double *
         return SAY("eval: the model gives %lld outputs per sample but the data has %s%lld", (long long)k,
                    d->targets ? "targets of " : "class labels, not float targets, for ",
                    (long long)(d->targets ? d->n_targets : d->n)), TG_ERR_INVALID;
-    int64_t shape[4] = {0};
-    const int ndim = tg_dataset_sample_shape(d, shape + 1);
-    const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
-    shape[0] = chunk;
-    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape);
-    tg_real *outs = malloc((size_t)(chunk * k) * sizeof *outs);
-    tg_status st = x && outs ? TG_OK : TG_ERR_NOMEM;
-    if (st != TG_OK) SAY("eval: out of memory for a batch of %lld", (long long)chunk);
-    double sq = 0, ab = 0;
-    for (int64_t start = 0; start < d->n && st == TG_OK; start += chunk) {
-        const int64_t n = d->n - start < chunk ? d->n - start : chunk;
-        x->shape[0] = n, x->numel = n * per; /* the last chunk may be short */
-        for (int64_t i = 0; i < n * per; i++) x->data[i] = (tg_real)d->images[start * per + i];
-        st = tg_predict_outputs(p, x, outs, err, errsz);
-        for (int64_t i = 0; i < n * k && st == TG_OK; i++) {
-            const double e = (double)outs[i] - d->targets[start * k + i];
-            sq += e * e, ab += fabs(e);
-        }
-    }
-    if (x) x->shape[0] = chunk, x->numel = chunk * per;
-    tg_tensor_free(x);
-    free(outs);
+    error_sums e = {0, 0};
+    const tg_status st = predict_dataset(p, d, false, add_errors, &e, err, errsz);
     /* means over every value, as mse_loss and l1_loss with reduction 'mean' */
-    if (st == TG_OK && d->n) *mse = sq / (double)(d->n * k), *mae = ab / (double)(d->n * k);
+    if (st == TG_OK && d->n) *mse = e.sq / (double)(d->n * k), *mae = e.ab / (double)(d->n * k);
     return st;
+}
+
+static void count_predictions(void *ctx, const tg_dataset *d, int64_t start, int64_t n, int64_t k, const tg_real *probs)
+{
+    int64_t *confusion = ctx;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < k; j++)
+            if (probs[i * k + j] > probs[i * k + best]) best = j;
+        confusion[d->labels[start + i] * k + best]++;
+    }
 }
 
 tg_status tg_predictor_confusion(tg_predictor *p, const tg_dataset *d, int64_t *confusion, char *err, size_t errsz)
@@ -469,28 +502,5 @@ tg_status tg_predictor_confusion(tg_predictor *p, const tg_dataset *d, int64_t *
         if (d->labels[i] >= k)
             return SAY("eval: label %lld of sample %lld is not one of the model's %lld classes",
                        (long long)d->labels[i], (long long)i, (long long)k), TG_ERR_INVALID;
-    int64_t shape[4] = {0};
-    const int ndim = tg_dataset_sample_shape(d, shape + 1);
-    const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
-    shape[0] = chunk;
-    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape);
-    tg_real *probs = malloc((size_t)(chunk * k) * sizeof *probs);
-    tg_status st = x && probs ? TG_OK : TG_ERR_NOMEM;
-    if (st != TG_OK) SAY("eval: out of memory for a batch of %lld", (long long)chunk);
-    for (int64_t start = 0; start < d->n && st == TG_OK; start += chunk) {
-        const int64_t n = d->n - start < chunk ? d->n - start : chunk;
-        x->shape[0] = n, x->numel = n * per; /* the last chunk may be short */
-        for (int64_t i = 0; i < n * per; i++) x->data[i] = (tg_real)d->images[start * per + i];
-        st = tg_predict(p, x, probs, err, errsz);
-        for (int64_t i = 0; i < n && st == TG_OK; i++) {
-            int64_t best = 0;
-            for (int64_t j = 1; j < k; j++)
-                if (probs[i * k + j] > probs[i * k + best]) best = j;
-            confusion[d->labels[start + i] * k + best]++;
-        }
-    }
-    if (x) x->shape[0] = chunk, x->numel = chunk * per;
-    tg_tensor_free(x);
-    free(probs);
-    return st;
+    return predict_dataset(p, d, true, count_predictions, confusion, err, errsz);
 }
