@@ -272,6 +272,36 @@ START_TEST(clipping)
 }
 END_TEST
 
+/* The norms over many values (not a multiple of the four partial sums) equal a plain double loop,
+ * for p = 2 and p = 1 (no pow) and p = 3 (pow); a NaN gradient gives a NaN norm for every p. */
+START_TEST(clipping_norms_many_values)
+{
+    const int64_t sizes[2] = {1001, 7};
+    tg_tensor *p0 = tg_tensor_new(TG_REAL, 1, &sizes[0]), *p1 = tg_tensor_new(TG_REAL, 1, &sizes[1]);
+    tg_tensor *ps[2] = {p0, p1};
+    double want[3] = {0, 0, 0}, max = 0;
+    for (int t = 0; t < 2; t++) {
+        tg_real *g = tg_tensor_grad(ps[t]);
+        for (int64_t k = 0; k < ps[t]->numel; k++) {
+            g[k] = (tg_real)(sin(0.37 * (double)(k + 11 * t)) * (1 + (double)(k % 5)));
+            const double a = fabs((double)g[k]);
+            want[0] += a, want[1] += a * a, want[2] += a * a * a;
+            max = a > max ? a : max;
+        }
+    }
+    ck_assert_double_eq_tol(tg_clip_grad_norm(ps, 2, INFINITY, 1.0), want[0], 1e-9 * want[0]);
+    ck_assert_double_eq_tol(tg_clip_grad_norm(ps, 2, INFINITY, 2.0), sqrt(want[1]), 1e-9 * sqrt(want[1]));
+    ck_assert_double_eq_tol(tg_clip_grad_norm(ps, 2, INFINITY, 3.0), cbrt(want[2]), 1e-9 * cbrt(want[2]));
+    ck_assert_double_eq(tg_clip_grad_norm(ps, 2, INFINITY, INFINITY), max);
+    p1->grad[3] = NAN;
+    ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, 2.0)));
+    ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, 1.0)));
+    ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, 3.0)));
+    ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, INFINITY)));
+    tg_tensor_free(p0), tg_tensor_free(p1);
+}
+END_TEST
+
 START_TEST(adaptive_clipping)
 {
     /* row 0: |W|=5, |G|=0.5, ratio 0.1 > 0.01 -> G scaled to 0.01*5/0.5 = 0.1 of itself;
@@ -306,6 +336,7 @@ Suite *suite_optim(void)
     tcase_add_test(tc, schedules);
     tcase_add_test(tc, one_cycle_momentum_and_bad_schedules);
     tcase_add_test(tc, clipping);
+    tcase_add_test(tc, clipping_norms_many_values);
     tcase_add_test(tc, adaptive_clipping);
     suite_add_tcase(s, tc);
     return s;

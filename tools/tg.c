@@ -67,7 +67,7 @@ static const char *const usage_tail =
     "        per-class precision and recall; ends with 'accuracy A'\n"
     "  tg export MODEL --ckpt FILE -o OUT.onnx [--fold-bn]\n"
     "  tg import IN.onnx -o MODEL --ckpt FILE\n"
-    "  tg bench [--filter NAME] [--threads T]\n"
+    "  tg bench [--filter NAME] [--threads T] [--seconds S]\n"
     "threads: op, gradcheck, train and bench take --threads T; the default is $TG_NUM_THREADS, else\n"
     "        the cores this process may use (its affinity mask, as PyTorch); results do not depend on it\n"
     "  tg COMMAND --help            that command's options\n"
@@ -557,6 +557,8 @@ static int cmd_bench(int argc, char **argv)
     const cli_opt opts[] = {
         {"--filter", CLI_STRING, &ctx.filter, "NAME", .help = "only the cases whose name contains NAME"},
         CLI_THREADS_OPTION(&threads),
+        {"--seconds", CLI_REAL, &ctx.min_seconds, "S", 0.01, 600,
+         .help = "time each case for at least S seconds (default 0.3); the best run is reported"},
         {0}};
     for (int i = 1; i < argc; i++) {
         int r = cli_option(current_cmd, opts, argc, argv, &i);
