@@ -353,7 +353,14 @@ int main(int argc, char **argv)
     }
     char err[TG_DIST_MSG_MAX];
     tg_dist *d;
+    /* tg_dist_init asks Open MPI for its ring all-reduce unless the environment already chose */
+    const char *algo_env = "OMPI_MCA_coll_libnbc_iallreduce_algorithm", *chosen = getenv(algo_env);
+    char user_algo[32] = "";
+    if (chosen) snprintf(user_algo, sizeof user_algo, "%s", chosen);
     if (tg_dist_init(&argc, &argv, &d, err, sizeof err) != TG_OK) return fprintf(stderr, "%s\n", err), 1;
+    const char *now_algo = getenv(algo_env);
+    CHECK(now_algo && !strcmp(now_algo, chosen ? user_algo : "1"), "%s is '%s' after init (before: '%s')", algo_env,
+          now_algo ? now_algo : "(unset)", chosen ? user_algo : "(unset)");
     rank = tg_dist_rank(d), size = tg_dist_size(d);
     if (bench) {
         int rc = bench_allreduce(d);

@@ -47,6 +47,9 @@ for p in 2 3; do
   run "${RUN[@]}" -n $p "$TG_TEST_DIST" api
   if [ $rc = 0 ]; then pass "C API on $p ranks"; else fail "C API on $p ranks"; cat "$W/out" "$W/err"; fi
 done
+# the user's own all-reduce algorithm choice stands (the API test checks it is kept)
+OMPI_MCA_coll_libnbc_iallreduce_algorithm=2 run "${RUN[@]}" -n 2 "$TG_TEST_DIST" api
+if [ $rc = 0 ]; then pass "C API with the user's iallreduce algorithm"; else fail "C API with the user's iallreduce algorithm"; cat "$W/out" "$W/err"; fi
 
 # 1b. the complete program of docs/distributed.md (the ```c mpi block), compiled and run on 2 ranks
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
