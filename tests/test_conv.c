@@ -930,8 +930,13 @@ START_TEST(batch_split_bit_identical)
         {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false, false},                   /* 1-D */
         {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false, false}, /* 3-D */
         {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false, false},   /* transposed */
-        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false, false},    /* one image per chunk */
-        {cfg(1, 53, 2, 3, 1, V(9), V(3), V(1), V(1), V(1), NULL), false, false, false},             /* more images than chunks */
+        /* dW's chunks (a chunk holds at least DW_MIN_CHUNK_POSITIONS = 2048 output positions):
+         * small maps take one chunk, 48x48 one image per chunk, 20x20 6-image chunks (13 images:
+         * chunks of 6 and 7), 1-D rows of 2050 more images than DW_MAX_CHUNKS = 48 chunks */
+        {cfg(2, 14, 5, 7, 1, V(8, 8), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false, false},    /* one chunk */
+        {cfg(2, 5, 5, 7, 1, V(48, 48), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false, false, false},   /* one image per chunk */
+        {cfg(2, 13, 3, 4, 1, V(20, 20), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},  /* chunks of 6 and 7 */
+        {cfg(1, 53, 2, 3, 1, V(2050), V(3), V(1), V(1), V(1), NULL), false, false, false},          /* more images than chunks */
         /* rotated dX, stride 2 dilation 2: one phase is a 3x3 stride-1 convolution by Winograd */
         {cfg(2, 8, 32, 32, 1, V(29, 29), V(3, 3), V(2, 2), V(2, 2), V(2, 2), NULL), false, true, false},
     };
