@@ -39,7 +39,9 @@ double tg_clip_grad_norm(tg_tensor *const *params, int n, double max_norm, doubl
         if (params[i] && params[i]->grad) total = norm_accumulate(params[i]->grad, params[i]->numel, norm_type, total);
     if (!isinf(norm_type)) total = norm_type == 2 ? sqrt(total) : pow(total, 1 / norm_type);
     const double coef = max_norm / (total + 1e-6);
-    if (coef < 1)
+    /* as torch.nn.utils.clip_grad_norm_ (clamp(coef, max=1) then multiply): a NaN norm makes every
+     * gradient NaN rather than leaving the finite ones unclipped */
+    if (!(coef >= 1))
         for (int i = 0; i < n; i++) {
             if (!params[i] || !params[i]->grad) continue;
             for (int64_t k = 0; k < params[i]->numel; k++) params[i]->grad[k] *= (tg_real)coef;

@@ -298,6 +298,9 @@ START_TEST(clipping_norms_many_values)
     ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, 1.0)));
     ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, 3.0)));
     ck_assert(isnan(tg_clip_grad_norm(ps, 2, INFINITY, INFINITY)));
+    /* clipping by a NaN norm spreads it, as PyTorch's clip_grad_norm_ multiplies by clamp(NaN, max=1) */
+    ck_assert(isnan(tg_clip_grad_norm(ps, 2, 1.0, 2.0)));
+    ck_assert(isnan(p0->grad[0]) && isnan(p1->grad[0]));
     tg_tensor_free(p0), tg_tensor_free(p1);
 }
 END_TEST
