@@ -23,6 +23,7 @@
 #include "kernels/pad.h"
 #include "kernels/parallel.h"
 #include "kernels/threads.h"
+#include "op_internal.h"
 
 /* ---- the process-wide algorithm settings ----
  * Each is -1 until set: then its environment variable (a name from its table) decides at first
@@ -371,14 +372,16 @@ static size_t conv_scratch_size(size_t bytes) { return bytes > CONV_MIN_SCRATCH_
 static void *conv_scratch(tg_tape *t, size_t bytes) { return tg_tape_alloc_buffer(t, conv_scratch_size(bytes)); }
 static void conv_scratch_done(tg_tape *t, void *ws, size_t bytes) { tg_tape_release(t, ws, conv_scratch_size(bytes)); }
 
-/* dA += conv^T(dB) by the engine: the path is chosen (it depends on W), sized, then run. */
-static int conv_dx(tg_tape *t, const tg_conv_core *k, const tg_real *db, const tg_real *w, tg_real *da)
+/* dA += conv^T(dB) (overwrite: dA = …) by the engine: the path is chosen (it depends on W), sized,
+ * then run. */
+static int conv_dx(tg_tape *t, const tg_conv_core *k, const tg_real *db, const tg_real *w, tg_real *da,
+                   bool overwrite)
 {
     const tg_conv_dx_algo algo = tg_conv_dx_choose(k, w);
     const size_t bytes = tg_conv_dx_scratch_bytes(k, algo);
     void *ws = conv_scratch(t, bytes);
     if (!ws) return -1;
-    tg_conv_dx(k, algo, db, w, da, ws);
+    tg_conv_dx(k, algo, db, w, da, overwrite, ws);
     conv_scratch_done(t, ws, bytes);
     return 0;
 }
@@ -435,8 +438,8 @@ static int conv_forward(tg_tape *t, tg_node *node)
     tg_real *y = node->out->data;
     if (node->out->numel == 0) return 0;
     if (p.transposed) { /* y = conv^T(x): the core's data gradient with dB = x */
-        memset(y, 0, (size_t)node->out->numel * sizeof *y);
-        if (x->numel && conv_dx(t, k, x->data, w->data, y)) return -1;
+        if (!x->numel) memset(y, 0, (size_t)node->out->numel * sizeof *y);
+        else if (conv_dx(t, k, x->data, w->data, y, true)) return -1;
     } else {
         const tg_real *a = padded_a(t, &p, x->data);
         if (!a || conv_core_forward(t, k, a, w->data, y, false)) return -1;
@@ -452,9 +455,16 @@ static void conv_backward(tg_tape *t, tg_node *node)
     const tg_conv_core *k = &p.core;
     const tg_tensor *x = node->inputs[0], *w = node->inputs[1];
     const tg_real *dy = node->out->grad;
-    tg_real *dx = tg_input_grad(t, node, 0), *dw = tg_input_grad(t, node, 1);
+    /* dx fresh (a tape tensor's first gradient): written, not added to — the dX passes below zero
+     * it per range of images, or the transposed one's forward writes it */
+    bool dx_accumulate = true;
+    tg_real *dx = tg_input_grad_to_write(t, node, 0, &dx_accumulate), *dw = tg_input_grad(t, node, 1);
+    const bool dx_fresh = dx && !dx_accumulate;
     tg_real *dbias = node->n_inputs > 2 ? tg_input_grad(t, node, 2) : NULL;
-    if (node->out->numel == 0) return;
+    if (node->out->numel == 0) {
+        if (dx_fresh) memset(dx, 0, (size_t)x->numel * sizeof *dx); /* no output: a zero gradient */
+        return;
+    }
     if (dbias) {
         dbias_job j = {.dy = dy, .dbias = dbias, .batch = p.out_shape[0], .channels = p.out_shape[1]};
         j.plane = node->out->numel / (j.batch * j.channels);
@@ -462,7 +472,7 @@ static void conv_backward(tg_tape *t, tg_node *node)
     }
     if (x->numel == 0) return;
     if (p.transposed) { /* A = y-space (dy), B = x-space */
-        if (dx && conv_core_forward(t, k, dy, w->data, dx, true)) return;
+        if (dx && conv_core_forward(t, k, dy, w->data, dx, !dx_fresh)) return;
         if (dw) conv_dw(t, k, dy, x->data, dw);
         return;
     }
@@ -471,11 +481,13 @@ static void conv_backward(tg_tape *t, tg_node *node)
     if (dw && conv_dw(t, k, a, dy, dw)) return;
     if (!dx) return;
     if (p.mode == TG_PAD_CONSTANT) {
-        conv_dx(t, k, dy, w->data, dx);
+        conv_dx(t, k, dy, w->data, dx, dx_fresh);
         return;
     }
-    tg_real *dap = tg_tape_alloc_zero(t, (size_t)(k->n * k->ca * tg_conv_core_a_size(k)) * sizeof *dap);
-    if (!dap || conv_dx(t, k, dy, w->data, dap)) return;
+    /* other padding modes: dX of the padded input, folded back onto dx (added) */
+    tg_real *dap = tg_tape_alloc(t, (size_t)(k->n * k->ca * tg_conv_core_a_size(k)) * sizeof *dap);
+    if (!dap || conv_dx(t, k, dy, w->data, dap, true)) return;
+    if (dx_fresh) memset(dx, 0, (size_t)x->numel * sizeof *dx);
     int64_t shape[3], lo[3], hi[3];
     pad_args(&p, shape, lo, hi);
     tg_pad_backward_kernel(dap, dx, k->n * k->ca, p.rank, shape, lo, hi, (tg_pad_mode)p.mode);

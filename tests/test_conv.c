@@ -912,6 +912,53 @@ static TCase *nonfinite_tcase(void);     /* NaN and Inf through every path, at t
  * transposed, 1-D and 3-D), for odd batches (ranges of unequal size, fewer images than chunks);
  * and they must match the reference loops (a wrong slice would not). A NaN in x stays in the
  * outputs whose window reads it, and a NaN in dY in dX's, whatever the split. */
+/* A convolution whose input is an op output writes that input's first gradient instead of adding
+ * to a zeroed one (each range of images zeroes its part; the transposed one's forward writes it;
+ * other padding modes zero it before folding the padded gradient back): x -> relu (identity on
+ * these positive values) -> conv must give x the gradient a leaf input gets, with 1, 2 and 3
+ * threads, on an arena left full of old values, and again (summed) on a second backward call. */
+START_TEST(fresh_input_gradient_is_written)
+{
+    enum { CASES = 4 };
+    for (int c = 0; c < CASES; c++) {
+        tg_conv_attr a;
+        tg_attr_defaults(c == 3 ? TG_OP_CONV_TRANSPOSE2D : TG_OP_CONV2D, &a);
+        a.padding = (tg_ints){1, {1}};
+        if (c == 1) a.padding_mode = TG_PAD_REFLECT;
+        if (c == 2) a.stride = (tg_ints){1, {2}}, a.dx_algo = TG_CONV_DX_ROTATED;
+        if (c == 3) a.stride = (tg_ints){1, {2}};
+        const int64_t xs[4] = {5, 3, 9, 8}, ws[4] = {c == 3 ? 3 : 4, c == 3 ? 4 : 3, 3, 3};
+        tg_tensor *x = tt_random(4, xs, 2100 + c, 0.5, 1.5), *w = tt_random(4, ws, 2200 + c, -1, 1);
+        x->requires_grad = w->requires_grad = true;
+        tg_tape *t = tt_tape();
+        tg_tensor *y = c == 3 ? tg_conv_transpose2d(t, x, w, NULL, &a) : tg_conv2d(t, x, w, NULL, &a);
+        ck_assert_msg(y != NULL, "case %d: %s", c, tg_error(t));
+        tg_tensor *dy = tt_random(y->ndim, y->shape, 2300 + c, -1, 1);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        double *want = malloc((size_t)x->numel * sizeof *want);
+        for (int64_t i = 0; i < x->numel; i++) want[i] = x->grad[i];
+        for (int threads = 1; threads <= 3; threads++) {
+            tg_set_threads(threads);
+            tg_tape_reset(t); /* the arena's old values: a fresh gradient buffer is not zeroed */
+            tg_tensor *junk = tg_relu(t, tg_relu(t, tt_random(4, (int64_t[]){8, 8, 9, 8}, 9, 1e3, 2e3)));
+            ck_assert_ptr_nonnull(junk);
+            tg_tape_reset(t);
+            tg_tensor_zero_grad(x);
+            tg_tensor *h = tg_relu(t, x);
+            y = c == 3 ? tg_conv_transpose2d(t, h, w, NULL, &a) : tg_conv2d(t, h, w, NULL, &a);
+            ck_assert_msg(y != NULL, "case %d: %s", c, tg_error(t));
+            ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+            tt_assert_close(x->grad, want, x->numel, TT_DOUBLE ? 1e-12 : 1e-5);
+            ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK); /* again: h's gradient fresh again */
+            for (int64_t i = 0; i < x->numel; i++) ck_assert_msg(fabs(x->grad[i] - 2 * want[i]) <= 1e-5 * (1 + fabs(want[i])),
+                                                               "case %d, %d threads, second call, x.grad[%lld]", c, threads, (long long)i);
+        }
+        tg_set_threads(1);
+        free(want); /* x, w, dy and the tape are the test's: freed at teardown */
+    }
+}
+END_TEST
+
 START_TEST(batch_split_bit_identical)
 {
     const struct {
@@ -1031,6 +1078,7 @@ Suite *suite_conv(void)
     TCase *split = tt_tcase("batch split"); /* 1, 2 and 3 threads and the reference loops: slow under ASan */
     tcase_set_timeout(split, 600);
     tcase_add_test(split, batch_split_bit_identical);
+    tcase_add_test(split, fresh_input_gradient_is_written);
     suite_add_tcase(s, split);
     suite_add_tcase(s, pack_rows_tcase());
     suite_add_tcase(s, nonfinite_tcase());

@@ -770,6 +770,7 @@ typedef struct split_job {
     const tg_real *a, *w, *db; /* forward: a, w; dA: db, w; dW: a, db */
     tg_real *out;              /* forward: b; dA: da; dW: the chunks' partials */
     bool accumulate;
+    bool overwrite; /* dA: each range zeroes its images' part first */
     tg_conv_dx_algo dx_algo;
     bool exact; /* Winograd's operand holds NaN or Inf: every range takes the exact GEMMs */
 } split_job;
@@ -795,7 +796,10 @@ static void split_range(void *ctx, int64_t begin, int64_t end)
                 core_forward(&c, j->a + n0 * k->ca * pa, j->w, j->out + n0 * k->cb * pb, j->accumulate,
                              ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)));
                 break;
-            case SPLIT_DX: run_dx(&c, j->dx_algo, j->db + n0 * k->cb * pb, j->w, j->out + n0 * k->ca * pa, &ws); break;
+            case SPLIT_DX:
+                if (j->overwrite) memset(j->out + n0 * k->ca * pa, 0, (size_t)(count * k->ca * pa) * sizeof *j->out);
+                run_dx(&c, j->dx_algo, j->db + n0 * k->cb * pb, j->w, j->out + n0 * k->ca * pa, &ws);
+                break;
             case SPLIT_DW: {
                 tg_real *partial = j->out + item * dw_size;
                 memset(partial, 0, (size_t)dw_size * sizeof *partial);
@@ -957,7 +961,7 @@ static bool dx_needs_exact(const conv_core *k, tg_conv_dx_algo algo, const tg_re
 }
 
 void tg_conv_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
-                void *block)
+                bool overwrite, void *block)
 {
     conv_ws ws = ws_of(block);
     const int64_t parts = algo == TG_CONV_DX_ALGO_REFERENCE ? 1 : batch_parts(k);
@@ -965,12 +969,13 @@ void tg_conv_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, con
     if (parts == 1) {
         conv_core c = *k;
         if (exact) c.algo = TG_CONV_FWD_GEMM;
+        if (overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
         run_dx(&c, algo, db, w, da, &ws);
         return;
     }
     const size_t slice = split_slice_bytes(k, SPLIT_DX, part_size_max(k->n, parts), algo);
     split_job j = {.k = k, .pass = SPLIT_DX, .parts = parts, .items = parts, .slice_bytes = slice,
-                   .db = db, .w = w, .out = da, .dx_algo = algo, .exact = exact};
+                   .db = db, .w = w, .out = da, .overwrite = overwrite, .dx_algo = algo, .exact = exact};
     j.slices = ws_take(&ws, (size_t)parts * slice);
     tg_parallel_for(parts, split_range, &j);
 }

@@ -82,13 +82,15 @@ int64_t tg_conv_dw_chunks(const tg_conv_core *k);
 size_t tg_conv_dw_scratch_bytes(const tg_conv_core *k);
 void tg_conv_dw(const tg_conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, void *ws);
 
-/* dA += conv^T(dB) (the gradient of A, or a transposed convolution's forward). The algorithm
- * depends on the filter (a NaN or Inf tap takes col2im, which forms no 0·Inf product), so it is
- * chosen first, then sized, then run. ws: tg_conv_dx_scratch_bytes(k, algo) bytes. */
+/* dA += conv^T(dB) (the gradient of A, or a transposed convolution's forward); overwrite: dA = …,
+ * its old contents ignored (a fresh buffer: each range of images zeroes its own part just before
+ * adding into it, on its thread and while it is in cache, instead of one serial pass first). The
+ * algorithm depends on the filter (a NaN or Inf tap takes col2im, which forms no 0·Inf product), so
+ * it is chosen first, then sized, then run. ws: tg_conv_dx_scratch_bytes(k, algo) bytes. */
 tg_conv_dx_algo tg_conv_dx_choose(const tg_conv_core *k, const tg_real *w);
 size_t tg_conv_dx_scratch_bytes(const tg_conv_core *k, tg_conv_dx_algo algo);
 void tg_conv_dx(const tg_conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
-                void *ws);
+                bool overwrite, void *ws);
 
 /* The reference convolution (conv_reference.c): the definitions as loops, no scratch, no tuning.
  * dA is literally the full convolution of dB, zero-inserted by the stride, with the 180°-rotated,
