@@ -10,6 +10,7 @@
 
 #include "kernels/index_math.h"
 #include "kernels/pool.h"
+#include "op_internal.h"
 
 typedef enum pool_reduce { POOL_MAX, POOL_AVG, POOL_UNPOOL } pool_reduce;
 typedef enum pool_windows { WINDOWS_SLIDING, WINDOWS_ADAPTIVE, WINDOWS_GLOBAL } pool_windows;
@@ -367,11 +368,12 @@ static int pool_forward(tg_tape *t, tg_node *node)
 
 static void pool_backward(tg_tape *t, tg_node *node)
 {
-    tg_real *dx = tg_input_grad(t, node, 0);
+    bool accumulate = true; /* a fresh dx is zeroed plane by plane inside the parallel pass */
+    tg_real *dx = tg_input_grad_to_write(t, node, 0, &accumulate);
     if (!dx) return;
     const tg_pool_geom *g = node->saved;
-    if (kind_of(node->op)->reduce == POOL_AVG) tg_pool_avg_backward(g, node->out->grad, dx);
-    else tg_pool_max_backward(g, node->out->grad, node->out->indices, dx);
+    if (kind_of(node->op)->reduce == POOL_AVG) tg_pool_avg_backward(g, node->out->grad, dx, !accumulate);
+    else tg_pool_max_backward(g, node->out->grad, node->out->indices, dx, !accumulate);
 }
 
 /* ---- max-unpool ----

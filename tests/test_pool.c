@@ -4,6 +4,8 @@
  * configurations, gradient checks over a grid of shapes and attributes, and bad input. */
 #include "util.h"
 
+#include <stdlib.h>
+
 /* Runs backward from y with upstream gradient dy (y->numel values). */
 static void backward_with(tg_tape *t, tg_tensor *y, const double *dy)
 {
@@ -700,6 +702,49 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+/* A pool whose input is an op output writes that input's first gradient (each plane zeroed on its
+ * thread first) instead of adding to a zeroed buffer: x -> relu (identity on positive values) ->
+ * pool must give x a leaf input's gradient, on an arena full of old values, with 1-3 threads,
+ * for overlapping max windows, padded average windows, a 3-D max and a 1-D average with a
+ * remainder no window reads (its gradient must be 0, not the arena's old value). */
+START_TEST(fresh_input_gradient_is_written)
+{
+    enum { CASES = 4 };
+    for (int c = 0; c < CASES; c++) {
+        tg_pool_attr a = tg_pool_attr_kernel(3, 2);
+        if (c == 1) a.padding = (tg_ints){1, {1}}, a.count_include_pad = true;
+        if (c == 3) a = tg_pool_attr_kernel(2, 3); /* windows of 2 every 3: one input in 3 unread */
+        const int64_t s4[4] = {3, 4, 9, 11}, s5[5] = {2, 3, 5, 7, 6}, s3[3] = {4, 3, 17};
+        tg_tensor *x = c == 2 ? tt_random(5, s5, 3100, 0.5, 1.5) : c == 3 ? tt_random(3, s3, 3103, 0.5, 1.5)
+                                                                        : tt_random(4, s4, 3100 + c, 0.5, 1.5);
+        x->requires_grad = true;
+        tg_tape *t = tt_tape();
+#define POOL(in) (c == 0 ? tg_max_pool2d(t, (in), &a) : c == 1 ? tg_avg_pool2d(t, (in), &a) \
+                  : c == 2 ? tg_max_pool3d(t, (in), &a) : tg_avg_pool1d(t, (in), &a))
+        tg_tensor *y = POOL(x);
+        ck_assert_msg(y != NULL, "case %d: %s", c, tg_error(t));
+        tg_tensor *dy = tt_random(y->ndim, y->shape, 3200 + c, -1, 1);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        double *want = malloc((size_t)x->numel * sizeof *want);
+        for (int64_t i = 0; i < x->numel; i++) want[i] = x->grad[i];
+        for (int threads = 1; threads <= 3; threads++) {
+            tg_set_threads(threads);
+            tg_tape_reset(t);
+            ck_assert_ptr_nonnull(tg_relu(t, tg_relu(t, tt_random(4, (int64_t[]){6, 8, 9, 11}, 9, 1e3, 2e3))));
+            tg_tape_reset(t); /* the arena's old values: a fresh gradient buffer is not zeroed */
+            tg_tensor_zero_grad(x);
+            y = POOL(tg_relu(t, x));
+            ck_assert_msg(y != NULL, "case %d: %s", c, tg_error(t));
+            ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+            tt_assert_close(x->grad, want, x->numel, TT_DOUBLE ? 1e-12 : 1e-6);
+        }
+#undef POOL
+        tg_set_threads(1);
+        free(want); /* x, dy and the tape are the test's: freed at teardown */
+    }
+}
+END_TEST
+
 static void add_fast_max_tests(TCase *tc); /* the fast max forward's block, at the end */
 
 Suite *suite_pool(void)
@@ -721,6 +766,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, gradcheck_global_adaptive_unpool);
     tcase_add_test(tc, attributes_parse_with_pytorch_names);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, fresh_input_gradient_is_written);
     add_fast_max_tests(tc);
     suite_add_tcase(s, tc);
     return s;

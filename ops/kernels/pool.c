@@ -20,6 +20,7 @@ typedef struct pool_job {
     int64_t *idx_out;
     const int64_t *idx_in;
     int64_t in_plane, out_plane;
+    bool overwrite; /* backward: zero each plane of dx first */
 } pool_job;
 
 static int64_t plane_in(const tg_pool_geom *g) { return g->dim[0].in * g->dim[1].in * g->dim[2].in; }
@@ -293,15 +294,17 @@ static void max_backward_planes(void *ctx, int64_t p0, int64_t p1)
         const tg_real *dy = j->src + p * j->out_plane;
         const int64_t *idx = j->idx_in + p * j->out_plane;
         tg_real *dx = j->dst + p * j->in_plane;
+        if (j->overwrite) memset(dx, 0, (size_t)j->in_plane * sizeof *dx);
         for (int64_t o = 0; o < j->out_plane; o++)
             if (idx[o] >= 0) dx[idx[o]] += dy[o];
     }
 }
 
-void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx)
+void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx,
+                          bool overwrite)
 {
     pool_job j = {.g = g, .src = dy, .dst = dx, .idx_in = idx, .in_plane = plane_in(g),
-                  .out_plane = plane_out(g)};
+                  .out_plane = plane_out(g), .overwrite = overwrite};
     tg_parallel_for(g->planes, max_backward_planes, &j);
 }
 
@@ -348,6 +351,7 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *dy = j->src + p * j->out_plane;
         tg_real *dx = j->dst + p * j->in_plane;
+        if (j->overwrite) memset(dx, 0, (size_t)j->in_plane * sizeof *dx);
         for (int64_t o0 = 0; o0 < d0->out; o0++)
             for (int64_t o1 = 0; o1 < d1->out; o1++)
                 for (int64_t o2 = 0; o2 < d2->out; o2++) {
@@ -362,9 +366,10 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
     }
 }
 
-void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx)
+void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx, bool overwrite)
 {
-    pool_job j = {.g = g, .src = dy, .dst = dx, .in_plane = plane_in(g), .out_plane = plane_out(g)};
+    pool_job j = {.g = g, .src = dy, .dst = dx, .in_plane = plane_in(g), .out_plane = plane_out(g),
+                  .overwrite = overwrite};
     tg_parallel_for(g->planes, avg_backward_planes, &j);
 }
 

@@ -11,7 +11,7 @@
  *
  *   tg_pool_geom g = {.planes = n * c, .divisor = 0, .dim = {d0, d1, d2}};
  *   tg_pool_max_forward(&g, x, y, idx);
- *   tg_pool_max_backward(&g, dy, idx, dx);    // dx += routed dy
+ *   tg_pool_max_backward(&g, dy, idx, dx, false); // dx += routed dy
  */
 #ifndef TG_KERNEL_POOL_H
 #define TG_KERNEL_POOL_H
@@ -52,12 +52,14 @@ void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *
                               tg_pool_max_path path);
 /* "avx512", "avx2" or "portable": the run kernel TG_POOL_MAX_BEST uses on this CPU. */
 const char *tg_pool_max_kernel_name(void);
-/* dx[idx] += dy: the adjoint of the selection (overlapping windows accumulate). */
-void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx);
+/* dx[idx] += dy: the adjoint of the selection (overlapping windows accumulate). overwrite: dx's old
+ * contents are ignored (a fresh buffer: each plane is zeroed on its thread just before). */
+void tg_pool_max_backward(const tg_pool_geom *g, const tg_real *dy, const int64_t *idx, tg_real *dx,
+                          bool overwrite);
 /* y = window sums / divisor (sums in double). */
 void tg_pool_avg_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y);
-/* dx += dy / divisor over each window. */
-void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx);
+/* dx += dy / divisor over each window (overwrite: as tg_pool_max_backward's). */
+void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx, bool overwrite);
 
 /* Max-unpool: y (planes * out_plane) = 0 except y[p, idx[p, i]] = x[p, i], later duplicates
  * winning; winner (planes * out_plane, scratch the caller keeps for the backward) records which i
