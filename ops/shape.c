@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/pad.h"
+#include "op_internal.h"
 
 static const char *const one_input[] = {"input"};
 extern const tg_op_desc tg_op_desc_transpose;
@@ -285,10 +286,17 @@ static void concat_backward(tg_tape *t, tg_node *node)
     for (int i = 0; i < node->n_inputs && node->inputs[i]; i++) {
         const tg_tensor *x = node->inputs[i];
         int64_t chunk = x->shape[dim] * inner;
-        tg_real *dx = tg_input_grad(t, node, i);
+        /* each input's gradient is its slice of dy, every element once: a fresh buffer is
+         * copied into; an input listed twice (concat(x, x)) adds its second slice */
+        bool accumulate = true;
+        tg_real *dx = tg_input_grad_to_write(t, node, i, &accumulate);
         if (dx)
             for (int64_t o = 0; o < outer; o++) {
                 const tg_real *dy = node->out->grad + o * out_n * inner + offset;
+                if (!accumulate) {
+                    if (chunk) memcpy(dx + o * chunk, dy, sizeof(tg_real) * (size_t)chunk);
+                    continue;
+                }
                 for (int64_t k = 0; k < chunk; k++) dx[o * chunk + k] += dy[k];
             }
         offset += chunk;

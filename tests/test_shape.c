@@ -415,6 +415,34 @@ START_TEST(bad_input_messages)
 }
 END_TEST
 
+/* concat's backward copies each input's slice of dy into a fresh gradient (no zeroing, no adds), and
+ * adds when an input comes twice: on an arena full of old values, concat(h, g, h) of op outputs
+ * along dim 1 gives x the sum of its two slices and z its own. */
+START_TEST(concat_fresh_gradients_are_written)
+{
+    tg_tape *t = tt_tape();
+    ck_assert_ptr_nonnull(tg_relu(t, tg_relu(t, tt_random(3, (int64_t[]){64, 9, 50}, 1, 1e3, 2e3))));
+    tg_tape_reset(t);
+    tg_tensor *x = tt_random(3, (int64_t[]){2, 3, 5}, 2, 0.5, 1.5), *z = tt_random(3, (int64_t[]){2, 1, 5}, 3, 0.5, 1.5);
+    x->requires_grad = z->requires_grad = true;
+    tg_tensor *h = tg_relu(t, x), *g = tg_relu(t, z);
+    tg_tensor *y = tg_concat(t, (tg_tensor *[]){h, g, h}, 3, 1);
+    ck_assert_msg(y != NULL, "%s", tg_error(t));
+    tt_assert_shape(y, 2, 7, 5);
+    tg_tensor *dy = tt_random(3, y->shape, 4, -1, 1);
+    ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+    double want_x[30], want_z[10];
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t k = 0; k < 5; k++) {
+            for (int64_t c = 0; c < 3; c++)
+                want_x[(n * 3 + c) * 5 + k] = (double)dy->data[(n * 7 + c) * 5 + k] + (double)dy->data[(n * 7 + 4 + c) * 5 + k];
+            want_z[n * 5 + k] = dy->data[(n * 7 + 3) * 5 + k];
+        }
+    tt_assert_close(x->grad, want_x, 30, 1e-6);
+    tt_assert_close(z->grad, want_z, 10, 0);
+}
+END_TEST
+
 Suite *suite_shape(void)
 {
     Suite *s = suite_create("shape");
@@ -442,6 +470,7 @@ Suite *suite_shape(void)
     tcase_add_test(tc, gradcheck_concat);
     tcase_add_test(tc, gradcheck_slice);
     tcase_add_test(tc, gradcheck_pad_every_mode);
+    tcase_add_test(tc, concat_fresh_gradients_are_written);
     suite_add_tcase(s, tc);
     return s;
 }
