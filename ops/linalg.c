@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/gemm.h"
+#include "op_internal.h"
 
 /* ---- matmul ---- */
 
@@ -227,11 +228,17 @@ static void linear_backward(tg_tape *t, tg_node *node)
     const tg_tensor *y = node->out;
     int64_t in = w->shape[1], out = w->shape[0];
     int64_t rows = out ? y->numel / out : 0;
-    tg_real *dx = tg_input_grad(t, node, 0), *dw = tg_input_grad(t, node, 1), *db = tg_input_grad(t, node, 2);
-    if (rows * out == 0) return;
+    /* dx = dy W sets every element once: a fresh buffer is written (beta 0), not zeroed and added to */
+    bool dx_accumulate = true;
+    tg_real *dx = tg_input_grad_to_write(t, node, 0, &dx_accumulate), *dw = tg_input_grad(t, node, 1);
+    tg_real *db = tg_input_grad(t, node, 2);
+    if (rows * out == 0) {
+        if (dx && !dx_accumulate) memset(dx, 0, (size_t)x->numel * sizeof *dx); /* no output: zero */
+        return;
+    }
     const tg_real *dy = y->grad;
     if (in > 0) {
-        if (dx) tg_gemm(false, false, rows, in, out, 1, dy, out, w->data, in, 1, dx, in);
+        if (dx) tg_gemm(false, false, rows, in, out, 1, dy, out, w->data, in, dx_accumulate ? 1 : 0, dx, in);
         if (dw) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, dw, in);
     }
     if (db) {

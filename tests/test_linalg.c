@@ -206,6 +206,34 @@ START_TEST(empty_inner_dim_gives_zeros)
 }
 END_TEST
 
+/* linear's dx = dy W writes a fresh gradient (beta 0): on an arena full of old values, x -> relu
+ * (identity here) -> linear gives x a leaf input's gradient; with no outputs (W [0, in]) the fresh
+ * gradient is zeros, not the arena's old values. */
+START_TEST(linear_fresh_input_gradient_is_written)
+{
+    for (int64_t out = 3; out >= 0; out -= 3) {
+        tg_tensor *x = tt_random(2, (int64_t[]){4, 5}, 11, 0.5, 1.5), *w = tt_random(2, (int64_t[]){out, 5}, 12, -1, 1);
+        x->requires_grad = true;
+        tg_tape *t = tt_tape();
+        tg_tensor *y = tg_linear(t, x, w, NULL);
+        ck_assert_msg(y != NULL, "%s", tg_error(t));
+        tg_tensor *dy = tt_random(2, y->shape, 13, -1, 1);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        double want[20];
+        for (int i = 0; i < 20; i++) want[i] = x->grad[i];
+        tg_tape_reset(t);
+        ck_assert_ptr_nonnull(tg_relu(t, tg_relu(t, tt_random(2, (int64_t[]){64, 500}, 14, 1e3, 2e3))));
+        tg_tape_reset(t); /* the arena's old values: a fresh gradient buffer is not zeroed */
+        tg_tensor_zero_grad(x);
+        y = tg_linear(t, tg_relu(t, x), w, NULL);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        tt_assert_close(x->grad, want, 20, 1e-6);
+        if (out == 0)
+            for (int i = 0; i < 20; i++) ck_assert(want[i] == 0);
+    }
+}
+END_TEST
+
 Suite *suite_linalg(void)
 {
     Suite *s = suite_create("linalg");
@@ -218,6 +246,7 @@ Suite *suite_linalg(void)
     tcase_add_test(tc, linear_equals_matmul_with_transposed_weight);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, empty_inner_dim_gives_zeros);
+    tcase_add_test(tc, linear_fresh_input_gradient_is_written);
     suite_add_tcase(s, tc);
     return s;
 }
