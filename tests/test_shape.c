@@ -421,8 +421,7 @@ END_TEST
 START_TEST(concat_fresh_gradients_are_written)
 {
     tg_tape *t = tt_tape();
-    ck_assert_ptr_nonnull(tg_relu(t, tg_relu(t, tt_random(3, (int64_t[]){64, 9, 50}, 1, 1e3, 2e3))));
-    tg_tape_reset(t);
+    tt_dirty_arena(t, 28800);
     tg_tensor *x = tt_random(3, (int64_t[]){2, 3, 5}, 2, 0.5, 1.5), *z = tt_random(3, (int64_t[]){2, 1, 5}, 3, 0.5, 1.5);
     x->requires_grad = z->requires_grad = true;
     tg_tensor *h = tg_relu(t, x), *g = tg_relu(t, z);

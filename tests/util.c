@@ -41,6 +41,23 @@ uint8_t *tt_slurp(const char *path, size_t *len)
     return b;
 }
 
+void tt_dirty_arena(tg_tape *t, int64_t floats)
+{
+    tg_tape_reset(t);
+    const int64_t shape[1] = {floats};
+    ck_assert_ptr_nonnull(tg_relu(t, tg_relu(t, tt_random(1, shape, 9, 1e3, 2e3))));
+    tg_tape_reset(t);
+}
+
+double *tt_grad_copy(const tg_tensor *x)
+{
+    ck_assert_ptr_nonnull(x->grad);
+    double *copy = malloc((size_t)(x->numel ? x->numel : 1) * sizeof *copy);
+    ck_assert_ptr_nonnull(copy);
+    for (int64_t i = 0; i < x->numel; i++) copy[i] = x->grad[i];
+    return copy;
+}
+
 void tt_cleanup(void)
 {
     for (int i = 0; i < n_tracked; i++) tg_tensor_free(tracked[i]);

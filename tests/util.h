@@ -37,6 +37,12 @@ tg_tensor *tt_labels(int n, const int64_t *values);
 tg_tensor *tt_track(tg_tensor *t);
 /* A tape freed at teardown. */
 tg_tape *tt_tape(void);
+/* Resets t after filling its arena with about `floats` large old values (two ReLUs of values in
+ * [1e3, 2e3)): a fresh gradient buffer handed out afterwards holds them, not zeros — for tests of
+ * backward passes that write a gradient instead of adding to a zeroed one. */
+void tt_dirty_arena(tg_tape *t, int64_t floats);
+/* x's gradient as doubles (malloc'd: the caller frees it). */
+double *tt_grad_copy(const tg_tensor *x);
 /* The bytes of the file at path (malloc'd, one spare byte; *len set); fails the test, naming the
  * path, when it cannot be read. */
 uint8_t *tt_slurp(const char *path, size_t *len);
