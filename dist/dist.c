@@ -475,7 +475,6 @@ tg_status tg_dist_reducer_begin(tg_dist_reducer *r, tg_tape *tape, double weight
 
 static double now_s(void) { return MPI_Wtime(); }
 
-
 tg_status tg_dist_reducer_end(tg_dist_reducer *r, char *err, size_t errsz)
 {
     if (r->tape) tg_tape_set_backward_hook(r->tape, NULL, NULL);
