@@ -27,9 +27,12 @@ static int small_enough(const char *text)
             return 0;
     for (const char *p = strstr(text, "input"); p; p = strstr(p + 1, "input")) {
         long prod = 1;
-        for (const char *q = p; *q && *q != '\n'; q++)
+        /* each number is at most FUZZ_MAX_NUMBER (checked above), so stopping as soon as the product
+         * passes FUZZ_MAX_INPUT keeps it far from overflow however many numbers the line holds */
+        for (const char *q = p; *q && *q != '\n'; q++) {
             if (isdigit((unsigned char)*q) && !isdigit((unsigned char)q[-1])) prod *= strtol(q, NULL, 10);
-        if (prod > FUZZ_MAX_INPUT) return 0;
+            if (prod > FUZZ_MAX_INPUT) return 0;
+        }
     }
     return 1;
 }
