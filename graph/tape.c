@@ -491,7 +491,7 @@ static tg_status seed(tg_tensor *out, const tg_real *dy, bool borrow)
         return TG_OK;
     }
     if (!out->grad && out->tape) { /* a fresh gradient is dy: copied, not zeroed then added */
-        out->grad = tg_tape_alloc(out->tape, (size_t)(out->numel ? out->numel : 1) * sizeof *out->grad);
+        out->grad = tg_tape_alloc_buffer(out->tape, (size_t)(out->numel ? out->numel : 1) * sizeof *out->grad);
         if (!out->grad) return TG_ERR_NOMEM;
         memcpy(out->grad, dy, (size_t)out->numel * sizeof *dy);
         return TG_OK;

@@ -150,7 +150,7 @@ tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate)
     tg_tensor *x = n->inputs[i];
     if (x && !x->grad && x->tape && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
         !(n->op->nograd_inputs & (1u << i))) {
-        x->grad = tg_tape_alloc(x->tape, (size_t)x->numel * sizeof(tg_real));
+        x->grad = tg_tape_alloc_buffer(x->tape, (size_t)x->numel * sizeof(tg_real));
         if (x->grad) {
             *accumulate = false;
             return x->grad;

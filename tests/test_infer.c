@@ -331,6 +331,27 @@ START_TEST(released_grads_give_the_same_gradients)
 }
 END_TEST
 
+/* A released gradient serves the next one: through a chain of 12 ReLUs (each writes a fresh input
+ * gradient) the backward holds about two gradients at a time, so the tape grows by a few
+ * tensors, not by one per node (it did when fresh gradients took new arena memory). */
+START_TEST(released_grads_are_reused)
+{
+    enum { CHAIN = 12 };
+    tg_tape *t = tt_tape();
+    tg_tape_set_release_grads(t, true);
+    tg_tensor *x = tt_random(2, (const int64_t[]){256, 1024}, 4, -1, 1);
+    x->requires_grad = true;
+    tg_tensor *y = x;
+    for (int i = 0; i < CHAIN; i++) y = tg_relu(t, y);
+    tg_tensor *loss = tg_sum(t, y, TG_DIM_NONE, false);
+    ck_assert_msg(loss != NULL, "%s", tg_error(t));
+    const size_t forward = tg_tape_used(t), tensor = (size_t)x->numel * sizeof(tg_real);
+    ck_assert_int_eq(tg_backward(loss), TG_OK);
+    ck_assert_msg(tg_tape_peak(t) <= forward + 3 * tensor, "the backward took %zu bytes for %zu-byte gradients",
+                  tg_tape_peak(t) - forward, tensor);
+}
+END_TEST
+
 /* tg_predictor (tg predict / tg eval) folds the batch norms of what it loads and gives the
  * probabilities of the unfolded model. */
 START_TEST(predictor_folds_and_agrees)
@@ -409,6 +430,7 @@ Suite *suite_infer(void)
     tcase_add_test(tc, infer_reuses_its_memory);
     tcase_add_test(tc, infer_names_bad_arguments);
     tcase_add_test(tc, released_grads_give_the_same_gradients);
+    tcase_add_test(tc, released_grads_are_reused);
     tcase_add_test(tc, predictor_folds_and_agrees);
     tcase_add_test(tc, released_buffers_are_reused_and_poisoned);
     suite_add_tcase(s, tc);
