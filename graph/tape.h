@@ -161,7 +161,8 @@ bool tg_tape_release_grads(const tg_tape *t);
  * fn(ctx, node) runs right after node's backward added into its inputs' gradients, in walk order
  * (newest node first). A parameter's gradient is final for this call once the oldest node reading
  * it has run, so a caller that knows those nodes can start reducing it while the walk goes on.
- * NULL removes it. Kept across tg_tape_reset. */
+ * NULL removes it. Kept across tg_tape_reset. A model's training forward frees the activations
+ * no backward reads (tg_tensor.backward_reads false): such a tensor's data is NULL here. */
 typedef void (*tg_backward_hook)(void *ctx, const tg_node *node);
 void tg_tape_set_backward_hook(tg_tape *t, tg_backward_hook fn, void *ctx);
 

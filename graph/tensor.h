@@ -79,6 +79,8 @@ typedef struct tg_tensor {
     bool retains_grad;  /* an op output whose grad sums over backward calls (tg_tensor_retain_grad) */
     bool is_param;      /* a module's learnable parameter (drawn differently in DOT) */
     bool owns_data;     /* long-lived tensors that malloc'd their data */
+    bool backward_reads; /* a recorded node's backward reads these values (tg_op_desc.unread_inputs):
+                          * nn's forward frees an intermediate without it once no layer reads it */
     struct tg_node *node;  /* the op that produced it, when recorded; NULL for leaves */
     struct tg_tape *tape;  /* arena owner; NULL for long-lived tensors */
     const int64_t *indices; /* argmax positions kept by an op that selects (tg_max), arena; else NULL */

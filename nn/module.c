@@ -610,10 +610,13 @@ static bool is_dead(const tg_module *m, tg_tensor *const *outs, int i, const tg_
 
 static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_module_observer obs, void *ctx)
 {
-    /* Without grad mode no node keeps an activation for a backward, so a child's input can go
-     * back to the arena once the child has run (inference peaks at the live activations, not
-     * all of them). An observer may keep what it is shown, so nothing is released then. */
-    const bool release = !tg_grad_enabled(t) && !obs;
+    /* A child's input that no later child reads goes back to the arena once the child has run,
+     * unless a recorded node's backward reads its values (tg_tensor.backward_reads; none does
+     * without grad mode, so inference peaks at the live activations, not all of them). In
+     * training that frees, as PyTorch's reference counts do, e.g. a batch norm's output read only
+     * by the ReLU after it (which reads its own output) or the sum before a residual ReLU. An
+     * observer may keep what it is shown, so nothing is released then. */
+    const bool release = !obs;
     /* every child's output, for joins and unpooling by id (arena: no limit on named outputs) */
     tg_tensor **outs = m->n_children ? tg_tape_alloc(t, (size_t)m->n_children * sizeof *outs) : NULL;
     if (m->n_children && !outs) return tg_fail(t, "sequential: arena full");
@@ -640,7 +643,7 @@ static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_
         }
         if (obs && cur && c->kind != TG_MOD_SEQUENTIAL) obs(ctx, c, in, cur);
         outs[i] = cur;
-        if (release && cur && is_dead(m, outs, i, in, x)) tg_tape_release_tensor(t, in);
+        if (release && cur && !in->backward_reads && is_dead(m, outs, i, in, x)) tg_tape_release_tensor(t, in);
     }
     return cur;
 }

@@ -105,9 +105,10 @@ static int kernel_forward(tg_node *node, tg_ew_unary op, tg_real p)
     run_range(node->out->numel, node->out->numel, kernel_forward_range, &j);
     return 0;
 }
-static void kernel_backward(tg_tape *t, tg_node *node, tg_ew_unary op, tg_real p)
+/* from: the values the slope is taken from (x, or y where the slope of y is the same) */
+static void kernel_backward(tg_tape *t, tg_node *node, const tg_real *from, tg_ew_unary op, tg_real p)
 {
-    kernel_job j = {tg_elementwise_kernel_get(), op, p, node->inputs[0]->data, node->out->grad, NULL, true};
+    kernel_job j = {tg_elementwise_kernel_get(), op, p, from, node->out->grad, NULL, true};
     j.out = tg_input_grad_to_write(t, node, 0, &j.accumulate);
     if (j.out) run_range(node->out->numel, node->out->numel, kernel_backward_range, &j);
 }
@@ -120,7 +121,10 @@ static int relu_forward(tg_tape *t, tg_node *node)
     (void)t;
     return kernel_forward(node, TG_EW_RELU, 0);
 }
-static void relu_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, TG_EW_RELU, 0); }
+/* The slope is read from y, not x: y > 0 exactly where x > 0 and y is NaN exactly where x is, so
+ * it is the same gradient (PyTorch's threshold_backward takes the result too), and x, usually a
+ * batch norm's output read by nothing else, can be freed once the forward has passed it. */
+static void relu_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, node->out->data, TG_EW_RELU, 0); }
 
 /* leaky_relu: y = x for x > 0, else slope*x; dx = dy or slope*dy (slope in tg_real, as PyTorch's
  * kernels multiply by the slope converted to the tensor's type) */
@@ -133,7 +137,10 @@ static int leaky_relu_forward(tg_tape *t, tg_node *node)
     (void)t;
     return kernel_forward(node, TG_EW_LEAKY_RELU, leaky_slope(node));
 }
-static void leaky_relu_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, TG_EW_LEAKY_RELU, leaky_slope(node)); }
+static void leaky_relu_backward(tg_tape *t, tg_node *node)
+{
+    kernel_backward(t, node, node->inputs[0]->data, TG_EW_LEAKY_RELU, leaky_slope(node));
+}
 
 /* elu: y = x for x > 0, else alpha*(e^x - 1); dy/dx = 1 or alpha*e^x */
 static double elu_value(double x, const void *a) { return x > 0 ? x : ((const tg_elu_attr *)a)->alpha * expm1(x); }
@@ -352,9 +359,10 @@ static void dropout_backward(tg_tape *t, tg_node *node)
     tg_real *dx = tg_input_grad_to_write(t, node, 0, &accumulate);
     if (!dx) return;
     const tg_real *mask = node->saved, *dy = node->out->grad, one = 1;
-    /* dx = dy·mask as mul's gradient of its first operand (eval: a mask of ones) */
-    tg_elementwise_kernel_get()->binary_backward(TG_EW_MUL, 0, node->inputs[0]->data, false, mask ? mask : &one,
-                                                 !mask, dy, dx, node->out->numel, accumulate);
+    /* dx = dy·mask as mul's gradient of its first operand (eval: a mask of ones); that gradient
+     * never uses the operand's values, so dy stands in for x, which may have been freed */
+    tg_elementwise_kernel_get()->binary_backward(TG_EW_MUL, 0, dy, false, mask ? mask : &one, !mask, dy, dx,
+                                                 node->out->numel, accumulate);
 }
 
 /* ---- descriptors ---- */
@@ -373,7 +381,7 @@ static const tg_attr_desc dropout_attrs[] = {
 
 const tg_op_desc tg_op_desc_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .shape = same_shape, .forward = relu_forward, .backward = relu_backward,
+    .shape = same_shape, .forward = relu_forward, .backward = relu_backward, .unread_inputs = TG_INPUT_BIT(0),
     .summary = "max(x, 0)"};
 const tg_op_desc tg_op_desc_leaky_relu = {
     .name = "leaky_relu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
@@ -412,6 +420,7 @@ const tg_op_desc tg_op_desc_dropout = {
     .name = "dropout", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
     .attrs = dropout_attrs, .n_attrs = TG_N_ATTRS(dropout_attrs), .attr_size = sizeof(tg_dropout_attr),
     .shape = dropout_shape, .forward = dropout_forward, .backward = dropout_backward,
+    .unread_inputs = TG_INPUT_BIT(0), .unread_output = true,
     .summary = "training: zeroes each element with probability p, scales the rest by 1/(1-p)"};
 
 /* ---- typed functions ---- */

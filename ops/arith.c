@@ -271,14 +271,18 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
         bool accumulate = true;
         tg_real *dx = full ? tg_input_grad_to_write(t, node, k, &accumulate) : tg_input_grad(t, node, k);
         if (!dx) continue;
+        /* add's and sub's gradients never use the operands' values (their descriptors say so, and
+         * a model may have freed them): dy stands in, in bounds at every broadcast offset */
+        const bool values = op == TG_EW_MUL || op == TG_EW_DIV;
+        const tg_real *dy = node->out->grad;
         binary_ctx c = {.k = tg_elementwise_kernel_get(), .op = op, .which = k, .accumulate = accumulate,
-                        .a = in[0]->data, .b = in[1]->data, .dy = node->out->grad, .dx = dx};
+                        .a = values ? in[0]->data : dy, .b = values ? in[1]->data : dy, .dy = dy, .dx = dx};
         /* a broadcast input gathers several output elements per gradient element: serial */
         bcast_run(&p, node->out->numel, full, binary_backward_row, &c);
     }
 }
 
-#define BINARY_OP(NAME, OP, ID, SUMMARY)                                                           \
+#define BINARY_OP(NAME, OP, ID, UNREAD, SUMMARY)                                                   \
     static int NAME##_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int *ndim,        \
                             int64_t *shape)                                                        \
     {                                                                                              \
@@ -290,6 +294,7 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
     const tg_op_desc tg_op_desc_##NAME = {                                                         \
         .name = #NAME, .min_inputs = 2, .max_inputs = 2, .input_names = binary_inputs,             \
         .shape = NAME##_shape, .forward = NAME##_forward, .backward = NAME##_backward,             \
+        .unread_inputs = (UNREAD) ? TG_INPUT_BITS(0, 1) : 0, .unread_output = true,                \
         .summary = SUMMARY};                                                                       \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b)                                   \
     {                                                                                              \
@@ -298,10 +303,10 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
     }
 
 static const char *const binary_inputs[] = {"input", "other"};
-BINARY_OP(add, TG_EW_ADD, TG_OP_ADD, "a + b with broadcasting (torch.add)")
-BINARY_OP(sub, TG_EW_SUB, TG_OP_SUB, "a - b with broadcasting (torch.sub)")
-BINARY_OP(mul, TG_EW_MUL, TG_OP_MUL, "a * b with broadcasting (torch.mul)")
-BINARY_OP(div, TG_EW_DIV, TG_OP_DIV, "a / b with broadcasting (torch.div)")
+BINARY_OP(add, TG_EW_ADD, TG_OP_ADD, true, "a + b with broadcasting (torch.add)")
+BINARY_OP(sub, TG_EW_SUB, TG_OP_SUB, true, "a - b with broadcasting (torch.sub)")
+BINARY_OP(mul, TG_EW_MUL, TG_OP_MUL, false, "a * b with broadcasting (torch.mul)")
+BINARY_OP(div, TG_EW_DIV, TG_OP_DIV, false, "a / b with broadcasting (torch.div)")
 
 /* ---- unary ops: x -> y of the same shape ---- */
 

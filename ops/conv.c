@@ -501,7 +501,8 @@ static const char *const conv_inputs[] = {"input", "weight", "bias"};
         .optional_inputs = TG_INPUT_BIT(2), .param_inputs = CONV_WEIGHT_AND_BIAS,                         \
         .fan_in_inputs = TG_INPUT_BIT(1), .spatial_dims = rank, .transposed = transposed_,                \
         .attrs = attrs_, .n_attrs = TG_N_ATTRS(attrs_), .attr_size = sizeof(tg_conv_attr),                \
-        .shape = opname##_shape, .forward = conv_forward, .backward = conv_backward, .summary = summary_}
+        .shape = opname##_shape, .forward = conv_forward, .backward = conv_backward, .unread_output = true, \
+        .summary = summary_}
 CONV_DESC(conv1d, 1, false, conv_attrs, "1-D convolution (cross-correlation), torch.nn.functional.conv1d");
 CONV_DESC(conv2d, 2, false, conv_attrs, "2-D convolution (cross-correlation), torch.nn.functional.conv2d");
 CONV_DESC(conv3d, 3, false, conv_attrs, "3-D convolution (cross-correlation), torch.nn.functional.conv3d");

@@ -255,7 +255,7 @@ const tg_op_desc tg_op_desc_linear = {
     .name = "linear", .min_inputs = 2, .max_inputs = 3, .input_names = linear_inputs,
     .optional_inputs = TG_INPUT_BIT(2), .param_inputs = TG_INPUT_BIT(1) | TG_INPUT_BIT(2),
     .fan_in_inputs = TG_INPUT_BIT(1), .shape = linear_shape, .forward = linear_forward,
-    .backward = linear_backward, .summary = "y = x W^T + b (torch.nn.functional.linear)"};
+    .backward = linear_backward, .unread_output = true, .summary = "y = x W^T + b (torch.nn.functional.linear)"};
 
 tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b)
 {

@@ -454,7 +454,7 @@ const tg_op_desc tg_op_desc_batch_norm = {
     .nograd_inputs = RUNNING_BITS | (1u << IN_NUM_BATCHES),
     .updated_inputs = RUNNING_BITS | (1u << IN_NUM_BATCHES), .positive_inputs = 1u << IN_RUNNING_VAR,
     .attrs = batch_norm_attrs, .n_attrs = TG_N_ATTRS(batch_norm_attrs), .attr_size = sizeof(tg_norm_attr),
-    .shape = batch_norm_shape, .forward = batch_norm_forward, .backward = batch_norm_backward,
+    .shape = batch_norm_shape, .forward = batch_norm_forward, .backward = batch_norm_backward, .unread_output = true,
     .summary = "batch normalization over N and the spatial dims, per channel (running stats updated)"};
 const tg_op_desc tg_op_desc_instance_norm = {
     .name = "instance_norm", .min_inputs = 1, .max_inputs = 5, .input_names = running_inputs,
@@ -462,25 +462,25 @@ const tg_op_desc tg_op_desc_instance_norm = {
     .nograd_inputs = RUNNING_BITS, .updated_inputs = RUNNING_BITS,
     .positive_inputs = 1u << IN_RUNNING_VAR, .attrs = instance_norm_attrs, .n_attrs = TG_N_ATTRS(instance_norm_attrs),
     .attr_size = sizeof(tg_norm_attr), .shape = instance_norm_shape, .forward = instance_norm_forward,
-    .backward = instance_norm_backward,
+    .backward = instance_norm_backward, .unread_output = true,
     .summary = "instance normalization per sample and channel over the spatial dims"};
 const tg_op_desc tg_op_desc_layer_norm = {
     .name = "layer_norm", .min_inputs = 1, .max_inputs = 3, .input_names = affine_inputs,
     .optional_inputs = AFFINE_BITS, .param_inputs = AFFINE_BITS, .attrs = layer_norm_attrs,
     .n_attrs = TG_N_ATTRS(layer_norm_attrs), .attr_size = sizeof(tg_norm_attr),
-    .shape = layer_norm_shape, .forward = layer_norm_forward, .backward = layer_norm_backward,
+    .shape = layer_norm_shape, .forward = layer_norm_forward, .backward = layer_norm_backward, .unread_output = true,
     .summary = "layer normalization over the last dims (normalized_shape), elementwise affine"};
 const tg_op_desc tg_op_desc_group_norm = {
     .name = "group_norm", .min_inputs = 1, .max_inputs = 3, .input_names = affine_inputs,
     .optional_inputs = AFFINE_BITS, .param_inputs = AFFINE_BITS, .attrs = group_norm_attrs,
     .n_attrs = TG_N_ATTRS(group_norm_attrs), .attr_size = sizeof(tg_norm_attr),
-    .shape = group_norm_shape, .forward = group_norm_forward, .backward = group_norm_backward,
+    .shape = group_norm_shape, .forward = group_norm_forward, .backward = group_norm_backward, .unread_output = true,
     .summary = "group normalization: per sample over groups of channels, per-channel affine"};
 const tg_op_desc tg_op_desc_frn = {
     .name = "frn", .min_inputs = 1, .max_inputs = 3, .input_names = affine_inputs,
     .optional_inputs = AFFINE_BITS, .param_inputs = AFFINE_BITS, .attrs = frn_attrs,
     .n_attrs = TG_N_ATTRS(frn_attrs), .attr_size = sizeof(tg_norm_attr),
-    .shape = frn_shape, .forward = frn_forward, .backward = frn_backward,
+    .shape = frn_shape, .forward = frn_forward, .backward = frn_backward, .unread_output = true,
     .summary = "filter response normalization x/sqrt(mean(x^2)+eps) per sample and channel"};
 
 /* ---- tlu: x:[N,C,*] tau:[C] -> y = max(x, τ[c])

@@ -118,6 +118,10 @@ tg_tensor *tg_op_apply(tg_tape *t, int op_id, tg_tensor *const *inputs, int n_in
     if (needs_grad && d->backward && tg_grad_enabled(t)) {
         n->out->requires_grad = true;
         n->out->node = n;
+        /* what this node's backward will read must outlive the forward */
+        if (!d->unread_output) n->out->backward_reads = true;
+        for (int i = 0; i < d->max_inputs; i++)
+            if (n->inputs[i] && !(d->unread_inputs & (1u << i))) n->inputs[i]->backward_reads = true;
         tg_tape_record(t, n);
     }
     /* checked after recording, so a DOT of the tape still shows the op that failed */

@@ -96,6 +96,11 @@ typedef struct tg_op_desc {
     bool transposed;                /* conv_transpose*: the forward is the convolution's dX */
     bool keeps_indices;             /* the forward leaves argmax positions in out->indices (max
                                        pooling, max), which a later op may take (max_unpool) */
+    /* What the backward never reads, so that a model's forward may free an activation once no
+     * later layer reads it (nn's planned arena; tg_tensor.backward_reads). 0 / false, the default,
+     * is always correct; a bit set wrongly makes a backward read freed memory. */
+    uint32_t unread_inputs;         /* bit i: the backward reads input i's shape, never its values */
+    bool unread_output;             /* the backward reads the output's gradient, never its values */
     const tg_attr_desc *attrs;
     int n_attrs;
     size_t attr_size;

@@ -451,7 +451,8 @@ static const char *const unpool_inputs[] = {"input", "indices"};
     const tg_op_desc var = {.name = #op_name, .min_inputs = 1, .max_inputs = 1, .keeps_indices = keeps, \
                             .input_names = pool_inputs, .attrs = table, .n_attrs = TG_N_ATTRS(table), \
                             .attr_size = sizeof(tg_pool_attr), .shape = op_name##_shape,           \
-                            .forward = pool_forward, .backward = pool_backward, .summary = text}
+                            .forward = pool_forward, .backward = pool_backward, .unread_inputs = TG_INPUT_BIT(0), \
+                            .unread_output = true, .summary = text}
 POOL_DESC(tg_op_desc_max_pool1d, max_pool1d, max_pool_attrs, true, "1-D max pooling (gradient routed to the first maximum)");
 POOL_DESC(tg_op_desc_max_pool2d, max_pool2d, max_pool_attrs, true, "2-D max pooling (gradient routed to the first maximum)");
 POOL_DESC(tg_op_desc_max_pool3d, max_pool3d, max_pool_attrs, true, "3-D max pooling (gradient routed to the first maximum)");
@@ -464,10 +465,12 @@ POOL_DESC(tg_op_desc_adaptive_max_pool2d, adaptive_max_pool2d, adaptive_attrs, t
 const tg_op_desc tg_op_desc_global_avg_pool = {
     .name = "global_avg_pool", .min_inputs = 1, .max_inputs = 1, .input_names = pool_inputs,
     .attr_size = 0, .shape = global_avg_pool_shape, .forward = pool_forward, .backward = pool_backward,
+    .unread_inputs = TG_INPUT_BIT(0), .unread_output = true,
     .summary = "mean over all spatial dims: [N,C,...] -> [N,C,1,...,1]"};
 const tg_op_desc tg_op_desc_global_max_pool = {
     .name = "global_max_pool", .min_inputs = 1, .max_inputs = 1, .input_names = pool_inputs, .keeps_indices = true,
     .attr_size = 0, .shape = global_max_pool_shape, .forward = pool_forward, .backward = pool_backward,
+    .unread_inputs = TG_INPUT_BIT(0), .unread_output = true,
     .summary = "maximum over all spatial dims: [N,C,...] -> [N,C,1,...,1]"};
 
 #define UNPOOL_DESC(var, op_name, text)                                                            \

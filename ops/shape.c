@@ -485,11 +485,13 @@ const tg_op_desc tg_op_desc_reshape = {
     .name = "reshape", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
     .attrs = reshape_attrs, .n_attrs = TG_N_ATTRS(reshape_attrs), .attr_size = sizeof(tg_reshape_attr),
     .shape = reshape_shape, .forward = copy_forward, .backward = copy_backward,
+    .unread_inputs = TG_INPUT_BIT(0), .unread_output = true,
     .summary = "same values in a new shape; one -1 is inferred (torch.reshape)"};
 const tg_op_desc tg_op_desc_flatten = {
     .name = "flatten", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
     .attrs = flatten_attrs, .n_attrs = TG_N_ATTRS(flatten_attrs), .attr_size = sizeof(tg_flatten_attr),
     .shape = flatten_shape, .forward = copy_forward, .backward = copy_backward,
+    .unread_inputs = TG_INPUT_BIT(0), .unread_output = true,
     .summary = "merges dims start_dim..end_dim (torch.flatten)"};
 const tg_op_desc tg_op_desc_permute = {
     .name = "permute", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
@@ -506,6 +508,7 @@ const tg_op_desc tg_op_desc_concat = {
     .optional_inputs = ((1u << TG_MAX_INPUTS) - 1) & ~1u, /* any count: concat_shape rejects NULLs among the n given */
     .attrs = concat_attrs, .n_attrs = TG_N_ATTRS(concat_attrs), .attr_size = sizeof(tg_concat_attr),
     .shape = concat_shape, .forward = concat_forward, .backward = concat_backward,
+    .unread_inputs = (1u << TG_MAX_INPUTS) - 1, .unread_output = true,
     .summary = "joins tensors along dim (torch.cat)"};
 const tg_op_desc tg_op_desc_slice = {
     .name = "slice", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,

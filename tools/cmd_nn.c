@@ -41,7 +41,8 @@ static int parse_model_args(const char *cmd, const char *usage, const cli_opt *o
     return cli_check_required(cmd, opts);
 }
 
-/* The tape's high-water mark over one training step at `batch`: zero inputs in training mode,
+/* The tape's high-water mark over one training step at `batch` as `tg train` runs it (gradients
+ * freed once propagated): zero inputs in training mode,
  * cross-entropy against class 0 (the mean of the output when it is not [N, classes]), backward.
  * Writes the bytes, or returns the reason it could not run. The model is the summary's own copy,
  * so the step's BN statistics and gradients change nothing a caller keeps. */
@@ -51,6 +52,7 @@ static const char *train_step_peak(tg_model *m, int64_t batch, size_t *bytes, ch
     for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
     tg_tape *t = tg_tape_new(0);
     if (!t) return snprintf(why, whysz, "%s", tg_last_error()), why;
+    tg_tape_set_release_grads(t, true); /* as tg_train_epoch and tg bench run a step */
     tg_tensor *x = tg_tape_tensor(t, TG_REAL, m->in_ndim + 1, shape);
     tg_tensor *y = tg_tape_tensor(t, TG_INT64, 1, shape);
     if (x) memset(x->data, 0, (size_t)x->numel * sizeof(tg_real));
