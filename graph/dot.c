@@ -9,6 +9,7 @@
  * in the innermost cluster common to its readers) and does all the allocation, so the text is
  * written in one go afterwards: clusters nest as subgraphs, edges follow at the top level. */
 #include "dot.h"
+#include "tape_internal.h"
 
 
 #include <math.h>
@@ -113,6 +114,12 @@ static double l2_norm(const tg_real *g, int64_t n)
 static size_t data_bytes(const tg_tensor *x)
 {
     return (size_t)x->numel * (x->dtype == TG_INT64 ? sizeof(int64_t) : sizeof(tg_real));
+}
+
+/* A tape tensor whose values went back to the arena once no layer or backward read them. */
+static bool freed(const tg_tensor *x)
+{
+    return x->tape && x->dtype == TG_REAL && x->numel > 0 && !x->data && !tg_tape_shapes_only(x->tape);
 }
 
 static size_t grad_bytes(const tg_tensor *x) { return x->grad ? (size_t)x->numel * sizeof(tg_real) : 0; }
@@ -275,7 +282,8 @@ static void put_tensor(const dot_writer *w, const tg_tensor *x)
     }
     if (shows(w, TG_DOT_BYTES)) {
         fputs("\\ndata ", f);
-        put_bytes(f, data_bytes(x));
+        if (freed(x)) fputs("freed (no backward reads it)", f);
+        else put_bytes(f, data_bytes(x));
         if (x->grad) {
             fputs(", grad ", f);
             put_bytes(f, grad_bytes(x));
@@ -308,6 +316,7 @@ static void put_op(const dot_writer *w, const tg_node *n)
     /* forward: the output's values; backward: what this node's backward wrote, its inputs'
      * gradients (a gradient shared with another reader of the same input shows in both) */
     unsigned forward = 0, backward = 0, inputs_bad = 0;
+    bool inputs_freed = false; /* an input's values went back to the arena (nn frees what no backward reads) */
     if (shows(w, TG_DOT_NONFINITE)) {
         forward = scan_nonfinite(n->out->data, n->out->numel);
         for (int i = 0; i < n->n_inputs; i++) {
@@ -315,6 +324,7 @@ static void put_op(const dot_writer *w, const tg_node *n)
             if (!x || x->dtype != TG_REAL) continue;
             backward |= scan_nonfinite(x->grad, x->numel);
             if (forward) inputs_bad |= scan_nonfinite(x->data, x->numel);
+            inputs_freed |= freed(x);
         }
     }
     fprintf(f, "  \"n%p\" [shape=box, style=\"rounded,filled\", fillcolor=\"%s\", label=\"", (const void *)n,
@@ -324,7 +334,8 @@ static void put_op(const dot_writer *w, const tg_node *n)
         fputs("\\n", f);
         put_escaped(f, attrs);
     }
-    if (forward) fprintf(f, "\\n%s in forward%s", nonfinite_word(forward), inputs_bad ? "" : " (starts here)");
+    /* "starts here" only when every input could be checked clean */
+    if (forward) fprintf(f, "\\n%s in forward%s", nonfinite_word(forward), inputs_bad || inputs_freed ? "" : " (starts here)");
     if (backward) fprintf(f, "\\n%s in backward", nonfinite_word(backward));
     fputc('"', f);
     if (forward || backward) fprintf(f, ", color=\"%s\", penwidth=%s", COLOR_NONFINITE_PEN, forward && !inputs_bad ? "3" : "1.5");

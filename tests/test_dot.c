@@ -319,6 +319,34 @@ START_TEST(nan_in_forward_is_red)
 }
 END_TEST
 
+/* A model's training forward frees activations no backward reads (a batch norm's output read by a
+ * ReLU): the tensor says so instead of a size, and a NaN the ReLU passes on is not said to start
+ * there, since its input can no longer be checked. */
+START_TEST(freed_activation_is_labelled)
+{
+    char err[256];
+    tg_model *m = tg_model_parse("input 2x3x3\nbatch_norm\nrelu\nflatten\nlinear out=2\n", "dot", 1, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    tg_module_train(m->net, true);
+    tg_named_tensor e[8];
+    const int n = tg_module_named_tensors(m->net, false, e, 8);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(e[i].name, "0.weight")) e[i].tensor->data[1] = NAN; /* channel 1's BN output is NaN */
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_random(4, (const int64_t[]){3, 2, 3, 3}, 2, -1, 1);
+    tg_tensor *y = tg_module_forward(m->net, t, x);
+    ck_assert_msg(y != NULL, "%s", tg_error(t));
+    const tg_dot_opts bytes_and_nonfinite = {.hide = TG_DOT_ALL_EXTRAS & ~(TG_DOT_NONFINITE | TG_DOT_BYTES)};
+    char *text = dot_text(t, y, &bytes_and_nonfinite);
+    ck_assert_int_eq(count(text, "data freed (no backward reads it)"), 1);
+    char *line = line_with(text, "label=\"relu");
+    ck_assert_msg(strstr(line, "NaN in forward\"") && !strstr(line, "starts here"), "%s", line);
+    free(line);
+    free(text);
+    tg_model_free(m);
+}
+END_TEST
+
 START_TEST(inf_in_backward_is_red)
 {
     tg_tape *t = tt_tape();
@@ -587,6 +615,7 @@ Suite *suite_dot(void)
     tcase_add_test(tc, grad_norms_by_hand);
     tcase_add_test(tc, bytes_per_tensor_and_tape);
     tcase_add_test(tc, nan_in_forward_is_red);
+    tcase_add_test(tc, freed_activation_is_labelled);
     tcase_add_test(tc, inf_in_backward_is_red);
     tcase_add_test(tc, anomaly_mode_node_is_red);
     tcase_add_test(tc, clusters_follow_module_paths);
