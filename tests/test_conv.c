@@ -312,10 +312,12 @@ static void reference_grads(const ref_case *r, const tg_tensor *dy, double *dx, 
     tg_tape_free(t);
 }
 
-/* Groups of whole 32-channel blocks take the channel-blocked dW (tg_im2col_pack_bt_blocked: rows
- * in (block, tap, channel) order, then permuted back): against naive loops for every micro-kernel
- * (panels of 32, 16 and 8 columns split the blocks differently), 1 and 2 threads, ranks 1-3,
- * strides, dilations, pads, groups, stacked small images and single large ones (B read in place). */
+/* Groups of whole 32- or 16-channel blocks take the channel-blocked dW (tg_im2col_pack_bt_blocked:
+ * rows in (block, tap, channel) order, then permuted back): against naive loops for every
+ * micro-kernel (panels of 32, 16 and 8 columns split the blocks differently), 1 and 2 threads,
+ * ranks 1-3, strides, dilations, pads, groups, stacked small images and single large ones (B read
+ * in place: 32-channel blocks only). 16-channel blocks share a 32-column panel two (block, tap)
+ * groups at a time, so an odd number of groups (9 taps of one block) leaves half a panel empty. */
 START_TEST(weight_grad_channel_blocked)
 {
     static const char *const kernels[] = {"portable", "avx2", "avx512"};
@@ -333,6 +335,14 @@ START_TEST(weight_grad_channel_blocked)
         cfg(2, 1, 64, 6, 2, V(36, 33), V(3, 3), V(2, 1), V(1, 2), V(1, 2), NULL),
         cfg(1, 1, 32, 3, 1, V(700), V(4), V(1), V(2), V(3), NULL),
         cfg(3, 1, 32, 4, 1, V(3, 24, 25), V(3, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1), NULL),
+        /* blocks of 16 channels */
+        cfg(2, 3, 16, 16, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL),   /* 9 groups: half a panel left */
+        cfg(2, 2, 48, 5, 1, V(7, 9), V(2, 3), V(2, 1), V(0, 2), V(1, 2), NULL),    /* 3 blocks of 16, 6 taps */
+        cfg(2, 2, 32, 6, 2, V(8, 7), V(3, 3), V(1, 1), V(1, 1), V(2, 1), NULL),    /* groups of 16 */
+        cfg(2, 2, 16, 3, 1, V(6, 6), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),    /* 1x1: one group */
+        cfg(1, 2, 16, 5, 1, V(17), V(5), V(3), V(2), V(1), NULL),
+        cfg(3, 2, 16, 3, 1, V(4, 5, 6), V(2, 3, 2), V(1, 2, 1), V(1, 1, 0), V(1, 1, 2), NULL),
+        cfg(2, 1, 16, 4, 1, V(46, 47), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL),  /* one large image: packed */
     };
     tg_tape *t = tt_tape();
     for (int kind = 0; kind < 3; kind++) {
@@ -969,6 +979,7 @@ START_TEST(batch_split_bit_identical)
         {cfg(2, 3, 128, 128, 1, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, true}, /* Winograd dW */
         {cfg(2, 5, 32, 8, 1, V(10, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},   /* blocked dW, strided */
         {cfg(2, 2, 32, 5, 1, V(30, 29), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},  /* dW B in place */
+        {cfg(2, 7, 16, 16, 1, V(12, 11), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false}, /* 16-channel blocks */
         {cfg(2, 13, 4, 6, 2, V(6, 7), V(2, 3), V(2, 1), V(1, 0), V(1, 2), NULL), false, false, false},    /* groups, dilation */
         {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false, false},                   /* 1-D */
         {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false, false}, /* 3-D */

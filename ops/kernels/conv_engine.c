@@ -244,19 +244,23 @@ static const tg_real *core_gather(const conv_core *k, const tg_real *db, int64_t
     return stacked;
 }
 
-/* Whole blocks of TG_IM2COL_BLOCK channels per group: dW's B = im2col(A)^T is then packed by plain
- * copies from a channel-blocked copy of A (tg_im2col_pack_bt_blocked) instead of im2col rows
- * transposed 32 x 32 (measured, docs/convolution.md). */
-static bool core_dw_blocked(const conv_core *k)
+/* The channels per block when a group's channels come in whole blocks of TG_IM2COL_BLOCK or
+ * TG_IM2COL_HALF_BLOCK, else 0: dW's B = im2col(A)^T is then packed by plain copies from a
+ * channel-blocked copy of A (tg_im2col_pack_bt_blocked) instead of im2col rows transposed 32 x 32
+ * (measured, docs/convolution.md; 16-channel blocks: BN-ResNet's 16x16x28x28 layers). */
+static int64_t core_dw_block_width(const conv_core *k)
 {
     /* a single 1x1 image is already its own im2col^T (tg_gemm transposes it as it packs) */
-    return !core_is_thin(k) && k->geom.channels % TG_IM2COL_BLOCK == 0 && !core_is_pointwise(&k->geom);
+    if (core_is_thin(k) || core_is_pointwise(&k->geom)) return 0;
+    if (k->geom.channels % TG_IM2COL_BLOCK == 0) return TG_IM2COL_BLOCK;
+    return k->geom.channels % TG_IM2COL_HALF_BLOCK == 0 ? TG_IM2COL_HALF_BLOCK : 0;
 }
 
 typedef struct block_job {
     const conv_core *k;
     const tg_real *a; /* first image of the block, first channel of the group */
     tg_real *xb;
+    int64_t width;    /* channels per block */
 } block_job;
 
 /* Channel blocks begin..end (image-major) of the images, regrouped (one task per block: threads
@@ -264,11 +268,10 @@ typedef struct block_job {
 static void block_range(void *ctx, int64_t begin, int64_t end)
 {
     const block_job *j = ctx;
-    const int64_t cg = j->k->geom.channels, pa = core_a_size(j->k), blocks = cg / TG_IM2COL_BLOCK;
+    const int64_t cg = j->k->geom.channels, pa = core_a_size(j->k), w = j->width, blocks = cg / w;
     for (int64_t task = begin; task < end; task++) {
         int64_t i = task / blocks, b = task % blocks;
-        tg_im2col_block_channels(j->a + (i * j->k->ca + b * TG_IM2COL_BLOCK) * pa, TG_IM2COL_BLOCK, pa, 1,
-                                 j->xb + (i * cg + b * TG_IM2COL_BLOCK) * pa);
+        tg_im2col_block_channels(j->a + (i * j->k->ca + b * w) * pa, w, pa, 1, w, j->xb + (i * cg + b * w) * pa);
     }
 }
 
@@ -357,16 +360,16 @@ static void weight_grad_in_place(const conv_core *k, const tg_real *a, const tg_
 static void weight_grad_packed(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dwb,
                                tg_real *stacked, conv_ws *ws)
 {
-    const int64_t og = k->cb / k->groups, cg = k->geom.channels, blocks = cg / TG_IM2COL_BLOCK;
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, width = core_dw_block_width(k), blocks = cg / width;
     const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * core_taps(k), nb = core_block(k);
     tg_real *xb = ws_take(ws, (size_t)(nb * cg * pa) * sizeof *xb);
     if (!ws->base) return;
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
-            block_job job = {k, a + (n0 * k->ca + g * cg) * pa, xb};
+            block_job job = {k, a + (n0 * k->ca + g * cg) * pa, xb, width};
             tg_parallel_for(m * blocks, block_range, &job);
-            tg_im2col_blocked_src src = {.geom = &k->geom, .x = xb, .images = m, .blocks = blocks};
+            tg_im2col_blocked_src src = {.geom = &k->geom, .x = xb, .images = m, .blocks = blocks, .width = width};
             const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
             tg_gemm_packed_b(false, og, rows, m * pb, 1, dbs, m * pb, tg_im2col_pack_bt_blocked, &src, 1,
                              dwb + g * og * rows, rows);
@@ -379,11 +382,13 @@ static void weight_grad_packed(const conv_core *k, const tg_real *a, const tg_re
 static void core_weight_grad_blocked(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw,
                                      tg_real *stacked, conv_ws *ws)
 {
-    const int64_t cg = k->geom.channels, taps = core_taps(k), blocks = cg / TG_IM2COL_BLOCK, rows = cg * taps;
+    const int64_t cg = k->geom.channels, taps = core_taps(k), width = core_dw_block_width(k), blocks = cg / width;
+    const int64_t rows = cg * taps;
     tg_real *dwb = ws_take(ws, (size_t)(k->cb * rows) * sizeof *dwb);
     if (ws->base) memset(dwb, 0, (size_t)(k->cb * rows) * sizeof *dwb);
-    /* one image at a time, 2-D or 1-D: its output rows are runs of B's rows, read in place */
-    const bool in_place = core_block(k) == 1 && k->geom.out[0] == 1;
+    /* one image at a time, 2-D or 1-D: its output rows are runs of B's rows, read in place (one
+     * (block, tap) per GEMM panel: whole blocks of 32) */
+    const bool in_place = core_block(k) == 1 && k->geom.out[0] == 1 && width == TG_IM2COL_BLOCK;
     if (in_place)
         weight_grad_in_place(k, a, db, dwb, ws);
     else
@@ -394,9 +399,9 @@ static void core_weight_grad_blocked(const conv_core *k, const tg_real *a, const
     for (int64_t o = 0; o < k->cb; o++) {
         const tg_real *src = dwb + o * rows;
         for (int64_t block = 0; block < blocks; block++)
-            for (int64_t tap = 0; tap < taps; tap++, src += TG_IM2COL_BLOCK) {
-                tg_real *dst = dw + o * rows + block * TG_IM2COL_BLOCK * taps + tap;
-                for (int64_t r = 0; r < TG_IM2COL_BLOCK; r++) dst[r * taps] += src[r];
+            for (int64_t tap = 0; tap < taps; tap++, src += width) {
+                tg_real *dst = dw + o * rows + block * width * taps + tap;
+                for (int64_t r = 0; r < width; r++) dst[r * taps] += src[r];
             }
     }
 }
@@ -428,7 +433,7 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
         /* else NaN or Inf: exact GEMMs (sizing goes on to size them) */
         if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
     }
-    if (core_dw_blocked(k)) {
+    if (core_dw_block_width(k)) {
         core_weight_grad_blocked(k, a, db, dw, col, ws);
         return;
     }

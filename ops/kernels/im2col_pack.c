@@ -143,12 +143,12 @@ void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int6
     }
 }
 
-void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positions, int64_t blocks, tg_real *dst)
+void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positions, int64_t blocks, int64_t width,
+                              tg_real *dst)
 {
     for (int64_t b = 0; b < blocks; b++) {
-        int64_t c0 = b * TG_IM2COL_BLOCK, lines = channels - c0 < TG_IM2COL_BLOCK ? channels - c0 : TG_IM2COL_BLOCK;
-        tg_gemm_pack_transposed(x + c0 * positions, positions, lines, positions, TG_IM2COL_BLOCK,
-                                dst + b * positions * TG_IM2COL_BLOCK);
+        int64_t c0 = b * width, lines = channels - c0 < width ? channels - c0 : width;
+        tg_gemm_pack_transposed(x + c0 * positions, positions, lines, positions, (int)width, dst + b * positions * width);
     }
 }
 
@@ -156,7 +156,7 @@ void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t 
 {
     const tg_im2col_blocked_src *s = ctx;
 #if defined(__x86_64__) && !defined(TG_REAL_DOUBLE)
-    if (nr == TG_IM2COL_BLOCK && j0 % TG_IM2COL_BLOCK == 0 && tg_cpu_has_avx512()) {
+    if (nr == TG_IM2COL_BLOCK && j0 % TG_IM2COL_BLOCK == 0 && tg_cpu_has_avx512()) { /* either width */
         tg_im2col_pack_bt_blocked_avx512(s, p0, kc, j0, nc, dst);
         return;
     }
@@ -171,8 +171,8 @@ void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t 
         for (int64_t jr = 0; jr < nc; jr += nr) {
             tg_real *panel = dst + jr * kc + pc * nr; /* panel jr / nr, k step pc */
             for (int64_t jj = 0; jj < nr;) {
-                const int64_t j = j0 + jr + jj, group = j / TG_IM2COL_BLOCK, r = j % TG_IM2COL_BLOCK;
-                int64_t run = TG_IM2COL_BLOCK - r < nr - jj ? TG_IM2COL_BLOCK - r : nr - jj;
+                const int64_t j = j0 + jr + jj, group = j / s->width, r = j % s->width;
+                int64_t run = s->width - r < nr - jj ? s->width - r : nr - jj;
                 if (jr + jj >= nc) { /* past the last column: zeros */
                     for (int64_t p = 0; p < n; p++)
                         for (int64_t e = jj; e < nr; e++) panel[p * nr + e] = 0;
@@ -191,7 +191,7 @@ void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t 
                         continue;
                     }
                     const tg_real *src = s->x + ((image[p] * s->blocks + block) * pin + (id * g->in[1] + ih) * g->in[2] + iw) *
-                                                    TG_IM2COL_BLOCK + r;
+                                                    s->width + r;
                     for (int64_t e = 0; e < run; e++) d[e] = src[e];
                 }
                 jj += run;

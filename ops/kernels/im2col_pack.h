@@ -29,19 +29,22 @@ void tg_im2col_pack_b(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64
 void tg_im2col_pack_bt(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst);
 
 /* The weight gradient's B = M'^T from channel-blocked images, without a transpose: x holds
- * `images` images of `blocks` blocks of TG_IM2COL_BLOCK channels as [image][block][position]
- * [channel in block] (tg_im2col_block_channels), and M' is the im2col matrix with its rows in
- * (block, tap, channel in block) order, so the TG_IM2COL_BLOCK rows of one (block, tap) at one
- * output position are one contiguous run of x (or zeros where the tap leaves the input). */
+ * `images` images of `blocks` blocks of `width` channels as [image][block][position][channel in
+ * block] (tg_im2col_block_channels), and M' is the im2col matrix with its rows in (block, tap,
+ * channel in block) order, so the `width` rows of one (block, tap) at one output position are one
+ * contiguous run of x (or zeros where the tap leaves the input). width is TG_IM2COL_BLOCK (one
+ * (block, tap) per 32-column GEMM panel) or TG_IM2COL_HALF_BLOCK (two per panel: 16-channel maps). */
 #define TG_IM2COL_BLOCK 32
+#define TG_IM2COL_HALF_BLOCK 16
 typedef struct tg_im2col_blocked_src {
     const tg_conv_geom *geom;
     const tg_real *x;
-    int64_t images, blocks;
+    int64_t images, blocks, width;
 } tg_im2col_blocked_src;
-/* x:[channels, positions] (channels <= blocks * TG_IM2COL_BLOCK) -> dst:[blocks][positions]
- * [TG_IM2COL_BLOCK], channels past the last zero. */
-void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positions, int64_t blocks, tg_real *dst);
+/* x:[channels, positions] (channels <= blocks * width) -> dst:[blocks][positions][width],
+ * channels past the last zero. */
+void tg_im2col_block_channels(const tg_real *x, int64_t channels, int64_t positions, int64_t blocks, int64_t width,
+                              tg_real *dst);
 /* tg_gemm_pack_b_fn for B = M'^T (ctx: a tg_im2col_blocked_src). */
 void tg_im2col_pack_bt_blocked(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, tg_real *dst);
 

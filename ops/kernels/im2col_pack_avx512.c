@@ -154,47 +154,72 @@ void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, in
         }
     }
 }
-/* Each panel: one (block, tap); each k step: the 32 channels of the tap's input position, two
- * vector copies, or zeros where the tap leaves the input. */
+/* Each 32-column panel is one (block, tap) group with blocks of 32 channels, two with blocks of
+ * 16. Each k step copies the group's channels at the tap's input position (zeros where the tap
+ * leaves the input, or past the last column). The positions of a chunk are stepped through once (no division per position) and
+ * shared by every group, so a copy is an offset add, three bound checks, a load and a store. */
 void tg_im2col_pack_bt_blocked_avx512(const tg_im2col_blocked_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                                       float *dst)
 {
-    enum { NR = TG_IM2COL_BLOCK };
+    enum { NR = TG_IM2COL_BLOCK, HALF = 16, CHUNK = TG_IM2COL_CORNERS };
     const tg_conv_geom *g = s->geom;
+    const int64_t width = s->width;
     const int64_t taps = g->kernel[0] * g->kernel[1] * g->kernel[2], khw = g->kernel[1] * g->kernel[2];
-    const int64_t pin = g->in[0] * g->in[1] * g->in[2];
-    int64_t image[TG_IM2COL_CORNERS], corner[3][TG_IM2COL_CORNERS];
+    const int64_t in_d = g->in[0], in_h = g->in[1], in_w = g->in[2], pin = in_d * in_h * in_w;
+    const int64_t out_d = g->out[0], out_h = g->out[1], out_w = g->out[2], pout = out_d * out_h * out_w;
+    int64_t cd[CHUNK], ch[CHUNK], cw[CHUNK], offset[CHUNK]; /* tap 0's input position; its offset in x */
     const __m512 zero = _mm512_setzero_ps();
-    for (int64_t pc = 0; pc < kc; pc += TG_IM2COL_CORNERS) {
-        const int64_t n = kc - pc < TG_IM2COL_CORNERS ? kc - pc : TG_IM2COL_CORNERS;
-        tg_im2col_corners(g, p0 + pc, n, image, corner);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-            const int64_t group = (j0 + jr) / NR, block = group / taps, tap = group % taps;
-            const int64_t dd = tap / khw * g->dilation[0], dh = tap % khw / g->kernel[2] * g->dilation[1];
-            const int64_t dw = tap % g->kernel[2] * g->dilation[2];
-            const __mmask16 lo = (__mmask16)(nc - jr >= 16 ? 0xffff : (1u << (nc - jr)) - 1);
-            const __mmask16 hi = (__mmask16)(nc - jr >= 32 ? 0xffff : nc - jr <= 16 ? 0 : (1u << (nc - jr - 16)) - 1);
-            const float *x = s->x + block * pin * NR;
-            const bool whole = nc - jr >= NR;
-            float *panel = dst + jr * kc + pc * NR;
-            for (int64_t p = 0; p < n; p++, panel += NR) {
-                int64_t id = corner[0][p] + dd, ih = corner[1][p] + dh, iw = corner[2][p] + dw;
-                if ((uint64_t)id >= (uint64_t)g->in[0] || (uint64_t)ih >= (uint64_t)g->in[1] ||
-                    (uint64_t)iw >= (uint64_t)g->in[2]) {
-                    _mm512_store_ps(panel, zero);
-                    _mm512_store_ps(panel + 16, zero);
-                    continue;
-                }
-                const float *src = x + (image[p] * s->blocks * pin + (id * g->in[1] + ih) * g->in[2] + iw) * NR;
-                if (whole) { /* plain loads: masked ones are slow on AMD */
-                    _mm512_store_ps(panel, _mm512_loadu_ps(src));
-                    _mm512_store_ps(panel + 16, _mm512_loadu_ps(src + 16));
-                    continue;
-                }
-                _mm512_store_ps(panel, _mm512_maskz_loadu_ps(lo, src)); /* columns past nc: zero */
-                _mm512_store_ps(panel + 16, _mm512_maskz_loadu_ps(hi, src + 16));
-            }
+    int64_t image = p0 / pout, pos = p0 % pout;
+    int64_t od = pos / (out_h * out_w), oh = pos / out_w % out_h, ow = pos % out_w;
+    for (int64_t pc = 0; pc < kc; pc += CHUNK) {
+        const int64_t n = kc - pc < CHUNK ? kc - pc : CHUNK;
+        for (int64_t p = 0; p < n; p++) {
+            cd[p] = od * g->stride[0] - g->pad[0];
+            ch[p] = oh * g->stride[1] - g->pad[1];
+            cw[p] = ow * g->stride[2] - g->pad[2];
+            offset[p] = (image * s->blocks * pin + (cd[p] * in_h + ch[p]) * in_w + cw[p]) * width;
+            if (++ow < out_w) continue;
+            ow = 0;
+            if (++oh < out_h) continue;
+            oh = 0;
+            if (++od < out_d) continue;
+            od = 0;
+            image++;
         }
+        for (int64_t jr = 0; jr < nc; jr += NR)
+            for (int64_t col = jr; col < jr + NR; col += width) { /* the panel's one or two groups */
+                const int64_t group = (j0 + col) / width, block = group / taps, tap = group % taps;
+                float *panel = dst + jr * kc + pc * NR + (col - jr);
+                const int64_t cols = nc - col < 0 ? 0 : nc - col < width ? nc - col : width;
+                if (cols == 0) { /* past the last column */
+                    for (int64_t p = 0; p < n; p++) _mm512_store_ps(panel + p * NR, zero);
+                    continue;
+                }
+                const int64_t dd = tap / khw * g->dilation[0], dh = tap % khw / g->kernel[2] * g->dilation[1];
+                const int64_t dw = tap % g->kernel[2] * g->dilation[2];
+                const float *x = s->x + block * pin * width + ((dd * in_h + dh) * in_w + dw) * width;
+                /* lanes of the first and (32-channel blocks) second vector; plain loads when whole:
+                 * masked ones are slow on AMD */
+                const __mmask16 lo = (__mmask16)(cols >= HALF ? 0xffff : (1u << cols) - 1);
+                const __mmask16 hi = (__mmask16)(cols >= NR ? 0xffff : cols <= HALF ? 0 : (1u << (cols - HALF)) - 1);
+                const bool whole = cols == width;
+                for (int64_t p = 0; p < n; p++) {
+                    const bool inside = (uint64_t)(cd[p] + dd) < (uint64_t)in_d && (uint64_t)(ch[p] + dh) < (uint64_t)in_h &&
+                                        (uint64_t)(cw[p] + dw) < (uint64_t)in_w;
+                    const float *src = x + offset[p];
+                    float *to = panel + p * NR;
+                    if (!inside) {
+                        _mm512_store_ps(to, zero);
+                        if (width == NR) _mm512_store_ps(to + HALF, zero);
+                    } else if (whole) {
+                        _mm512_store_ps(to, _mm512_loadu_ps(src));
+                        if (width == NR) _mm512_store_ps(to + HALF, _mm512_loadu_ps(src + HALF));
+                    } else {
+                        _mm512_store_ps(to, _mm512_maskz_loadu_ps(lo, src));
+                        if (width == NR) _mm512_store_ps(to + HALF, _mm512_maskz_loadu_ps(hi, src + HALF));
+                    }
+                }
+            }
     }
 }
 #else

@@ -50,7 +50,7 @@ void tg_im2col_pack_b_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int
 /* tg_im2col_pack_bt, same conditions. */
 void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst);
 /* tg_im2col_pack_bt_blocked for nr == TG_IM2COL_BLOCK and j0 a multiple of it (each panel is one
- * block and tap). */
+ * block and tap, or two of 16 channels). */
 void tg_im2col_pack_bt_blocked_avx512(const tg_im2col_blocked_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                                       float *dst);
 #endif
