@@ -96,11 +96,6 @@ typedef struct tg_op_desc {
     bool transposed;                /* conv_transpose*: the forward is the convolution's dX */
     bool keeps_indices;             /* the forward leaves argmax positions in out->indices (max
                                        pooling, max), which a later op may take (max_unpool) */
-    /* What the backward never reads, so that a model's forward may free an activation once no
-     * later layer reads it (nn's planned arena; tg_tensor.backward_reads). 0 / false, the default,
-     * is always correct; a bit set wrongly makes a backward read freed memory. */
-    uint32_t unread_inputs;         /* bit i: the backward reads input i's shape, never its values */
-    bool unread_output;             /* the backward reads the output's gradient, never its values */
     const tg_attr_desc *attrs;
     int n_attrs;
     size_t attr_size;
@@ -108,6 +103,12 @@ typedef struct tg_op_desc {
     tg_forward_fn forward;
     tg_backward_fn backward;        /* NULL: not differentiable (never recorded) */
     const char *summary;            /* one line for `tg op --list` and docs */
+    /* What the backward never reads, so that a model's forward may free an activation once no
+     * later layer reads it (nn's planned arena; tg_tensor.backward_reads). 0 / false, the default,
+     * is always correct; a bit set wrongly makes a backward read freed memory. (Last, so that a
+     * descriptor built for an earlier layout keeps its fields where they were.) */
+    uint32_t unread_inputs;         /* bit i: the backward reads input i's shape, never its values */
+    bool unread_output;             /* the backward reads the output's gradient, never its values */
 } tg_op_desc;
 
 /* The op ids. The table in ops/registry.c is indexed by these with designated initializers;
