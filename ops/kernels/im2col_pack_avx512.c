@@ -156,8 +156,9 @@ void tg_im2col_pack_bt_avx512(const tg_im2col_src *s, int64_t p0, int64_t kc, in
 }
 /* Each 32-column panel is one (block, tap) group with blocks of 32 channels, two with blocks of
  * 16. Each k step copies the group's channels at the tap's input position (zeros where the tap
- * leaves the input, or past the last column). The positions of a chunk are stepped through once (no division per position) and
- * shared by every group, so a copy is an offset add, three bound checks, a load and a store. */
+ * leaves the input, or past the last column). The positions of a chunk are stepped through once
+ * (no division per position) and shared by every group, so a copy is an offset add, three bound
+ * checks, a load and a store. */
 void tg_im2col_pack_bt_blocked_avx512(const tg_im2col_blocked_src *s, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                                       float *dst)
 {
@@ -206,12 +207,14 @@ void tg_im2col_pack_bt_blocked_avx512(const tg_im2col_blocked_src *s, int64_t p0
                 for (int64_t p = 0; p < n; p++) {
                     const bool inside = (uint64_t)(cd[p] + dd) < (uint64_t)in_d && (uint64_t)(ch[p] + dh) < (uint64_t)in_h &&
                                         (uint64_t)(cw[p] + dw) < (uint64_t)in_w;
-                    const float *src = x + offset[p];
                     float *to = panel + p * NR;
-                    if (!inside) {
+                    if (!inside) { /* no pointer into x is formed: the offset may lie outside it */
                         _mm512_store_ps(to, zero);
                         if (width == NR) _mm512_store_ps(to + HALF, zero);
-                    } else if (whole) {
+                        continue;
+                    }
+                    const float *src = x + offset[p];
+                    if (whole) {
                         _mm512_store_ps(to, _mm512_loadu_ps(src));
                         if (width == NR) _mm512_store_ps(to + HALF, _mm512_loadu_ps(src + HALF));
                     } else {
