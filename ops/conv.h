@@ -67,20 +67,22 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path);
 /* How convolutions run their forward kernel (also the rotated dX path's, which is such a
  * convolution) and dW: im2col + GEMM, or for 2-D 3x3 stride-1 dilation-1 single-group ones
  * Winograd F(2x2,3x3) (2.25x fewer multiplies, a few ulps more float32 rounding;
- * docs/convolution.md), or the reference loops. */
+ * docs/convolution.md), or for stride-1 ones the shift kernels (multiply-adds over a zero-padded
+ * copy, no im2col matrix: few channels), or the reference loops. */
 typedef enum tg_conv_algo {
     TG_CONV_ALGO_AUTO,      /* Winograd where measured faster (the default) */
     TG_CONV_ALGO_GEMM,      /* always im2col + GEMM */
     TG_CONV_ALGO_WINOGRAD,  /* Winograd wherever the geometry allows */
     TG_CONV_ALGO_REFERENCE, /* the reference loops for the forward and dW, every geometry (slow;
                                tests, teaching: ops/kernels/conv_reference.c) */
+    TG_CONV_ALGO_SHIFT,     /* the shift kernels wherever the geometry allows (stride 1; else GEMM) */
 } tg_conv_algo;
 /* Chooses the algorithm for every later call (process-wide; benchmarks and tests); `algo=` in
  * tg op and the attribute struct chooses per call. Until set, the environment variable
- * TG_CONV_ALGO ("auto", "gemm", "winograd", "reference") decides at first use. */
+ * TG_CONV_ALGO ("auto", "gemm", "winograd", "reference", "shift") decides at first use. */
 void tg_conv_set_algo(tg_conv_algo algo);
 tg_conv_algo tg_conv_get_algo(void);
-/* Name of an algorithm ("auto", "gemm", "winograd", "reference"). */
+/* Name of an algorithm ("auto", "gemm", "winograd", "reference", "shift"). */
 const char *tg_conv_algo_name(tg_conv_algo algo);
 
 /* x:[N,C,L] / [N,C,H,W] / [N,C,D,H,W], w:[O,C/groups,k...], b:[O] or NULL -> y:[N,O,out...].

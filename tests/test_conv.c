@@ -914,6 +914,7 @@ static TCase *direct_kernel_tcase(void); /* the direct-kernel block at the end o
 static TCase *winograd_tcase(void);      /* the Winograd block at the end of the file */
 static TCase *pack_rows_tcase(void);     /* the dW packing block at the end of the file */
 static TCase *nonfinite_tcase(void);     /* NaN and Inf through every path, at the end of the file */
+static TCase *shift_tcase(void);         /* the shift kernels, at the end of the file */
 
 /* The batch split (ops/kernels/conv_engine.c): with 2 and 3 threads the forward and dX run one
  * range of images per thread and dW sums fixed chunks of images in order, so y, dX and dW must be
@@ -1089,6 +1090,7 @@ Suite *suite_conv(void)
     suite_add_tcase(s, split);
     suite_add_tcase(s, pack_rows_tcase());
     suite_add_tcase(s, nonfinite_tcase());
+    suite_add_tcase(s, shift_tcase());
     return s;
 }
 
@@ -1394,6 +1396,7 @@ static TCase *direct_kernel_tcase(void)
  * (forward and dX through the rotated path) over odd sizes, padding, batch and channel counts in
  * both precisions, and gradient checks with Winograd forced. */
 
+#include "../ops/kernels/conv_shift.h"
 #include "../ops/kernels/winograd.h"
 
 /* Float32 Winograd vs the float32 GEMM path: both round; Winograd's transforms add a few ulps of
@@ -1841,6 +1844,13 @@ START_TEST(nonfinite_inputs_every_path)
         {cfg(2, 2, 4, 4, 4, V(9, 11), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "depthwise (direct)", false, false},
         {cfg(2, 2, 4, 8, 4, V(9, 11), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_ROTATED, "depthwise x2, stride 2, rotated", false, false},
         {cfg(1, 2, 6, 4, 2, V(40), V(5), V(1), V(2), V(2), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "conv1d groups 2, dilation 2", false, false},
+        /* the shift kernels: dW falls back to the GEMMs when x holds NaN or Inf (its zeros of dY's
+         * thrown-away positions meet inputs the convolution never pairs with them) */
+        {cfg(2, 2, 16, 16, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_SHIFT, TG_CONV_DX_AUTO, "shift", false, false},
+        {cfg(2, 2, 16, 16, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_SHIFT, TG_CONV_DX_ROTATED, "shift, NaN and Inf in dY", true, false},
+        {cfg(2, 2, 16, 16, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_SHIFT, TG_CONV_DX_ROTATED, "shift, NaN and Inf in dY only", true, true},
+        {cfg(2, 2, 5, 3, 1, V(8, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_SHIFT, TG_CONV_DX_ROTATED, "shift rotated phases (stride 2), NaN and Inf in dY", true, false},
+        {cfg(2, 2, 16, 16, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "16 channels (auto: shift)", false, false},
     };
     tg_tape *t = tt_tape();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -1888,5 +1898,141 @@ static TCase *nonfinite_tcase(void)
     TCase *tc = tt_tcase("nonfinite");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, nonfinite_inputs_every_path);
+    return tc;
+}
+
+/* ==== the shift kernels (ops/kernels/conv_shift.h) ==== */
+
+/* y, dX and dW of case r with the shift kernels forced (attr algo=shift; dX by the rotated path,
+ * whose stride-1 phases run them too), copied out. */
+static void shift_run(const ref_case *r, int threads, tg_real *y_out, tg_real *dx_out, tg_real *dw_out,
+                      const tg_tensor *dy)
+{
+    tg_set_threads(threads);
+    tg_tape *t = tg_tape_new(0);
+    tg_conv_attr a = r->attr;
+    a.algo = TG_CONV_ALGO_SHIFT;
+    a.dx_algo = TG_CONV_DX_ROTATED;
+    tg_tensor_zero_grad(r->x);
+    tg_tensor_zero_grad(r->w);
+    tg_tensor *y = tg_op_apply(t, r->op, (tg_tensor *[]){r->x, r->w, NULL}, 3, &a);
+    ck_assert_msg(y != NULL, "shift: %s", tg_error(t));
+    ck_assert_int_eq(y->numel, dy->numel);
+    memcpy(y_out, y->data, (size_t)y->numel * sizeof *y_out);
+    ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+    memcpy(dx_out, r->x->grad, (size_t)r->x->numel * sizeof *dx_out);
+    memcpy(dw_out, r->w->grad, (size_t)r->w->numel * sizeof *dw_out);
+    tg_tape_free(t);
+    tg_set_threads(1);
+}
+
+/* Every kernel (portable, AVX2, AVX-512 where the CPU runs them) against the reference loops:
+ * 1-D/2-D/3-D, odd sizes, kernels 1..5 wide, dilations, pads from 0 to past the kernel (the
+ * rotated path's negative pads crop), groups, output channels that fill no whole block (3, 11),
+ * transposed convolutions (their forward is the rotated dX, their dX the forward), strides (the
+ * rotated phases), one image (its positions split among the threads) and batches split by image;
+ * and 2 and 3 threads give the same bits as 1. */
+START_TEST(shift_matches_reference)
+{
+    static const char *const kernels[] = {"portable", "avx2", "avx512"};
+    typedef struct { ref_cfg c; bool transposed; } shift_case;
+    const shift_case cases[] = {
+        {cfg(2, 3, 16, 16, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 3, 11, 1, V(7, 12), V(5, 3), V(1, 1), V(2, 0), V(1, 2), NULL), false},
+        {cfg(2, 2, 6, 10, 2, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 4, 3, 1, V(5, 6), V(3, 3), V(1, 1), V(3, 2), V(1, 1), NULL), false}, /* pad past the kernel */
+        {cfg(2, 1, 5, 9, 1, V(40, 37), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false}, /* one image */
+        {cfg(1, 3, 4, 9, 1, V(37), V(5), V(1), V(2), V(2), NULL), false},
+        {cfg(1, 2, 2, 3, 1, V(3), V(1), V(1), V(1), V(1), NULL), false},                  /* 1-wide, padded */
+        {cfg(3, 2, 2, 3, 1, V(4, 5, 6), V(2, 3, 2), V(1, 1, 1), V(1, 1, 0), V(1, 1, 2), NULL), false},
+        {cfg(2, 2, 5, 7, 1, V(9, 8), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false},   /* stride 2: phases */
+        {cfg(2, 2, 8, 6, 2, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), true},
+        {cfg(2, 2, 4, 5, 1, V(4, 5), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true},
+    };
+    int ran = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        if (tg_conv_shift_set_kernel(kernels[kind]) != 0) continue;
+        ran++;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            ref_case r = make_case(&cases[i].c, cases[i].transposed, 9100 + i);
+            r.x->requires_grad = r.w->requires_grad = true;
+            tg_tape *t = tt_tape();
+            tg_tensor *y0 = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+            ck_assert_ptr_nonnull(y0);
+            tg_tensor *dy = tt_random(y0->ndim, y0->shape, 9200 + i, -1, 1);
+            const int64_t ny = y0->numel, nx = r.x->numel, nw = r.w->numel;
+            double *want_y = malloc((size_t)ny * sizeof *want_y), *want_dx = malloc((size_t)nx * sizeof *want_dx);
+            double *want_dw = malloc((size_t)nw * sizeof *want_dw);
+            {
+                tg_tape *rt = tg_tape_new(0);
+                tg_conv_attr a = r.attr;
+                a.algo = TG_CONV_ALGO_REFERENCE;
+                tg_tensor *yr = tg_op_apply(rt, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &a);
+                ck_assert_ptr_nonnull(yr);
+                for (int64_t e = 0; e < ny; e++) want_y[e] = yr->data[e];
+                tg_tape_free(rt);
+            }
+            reference_grads(&r, dy, want_dx, want_dw);
+            tg_real *got[3][3];
+            for (int threads = 1; threads <= 3; threads++) {
+                tg_real **g = got[threads - 1];
+                g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
+                g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
+                g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
+                shift_run(&r, threads, g[0], g[1], g[2], dy);
+            }
+            const double tol = TT_DOUBLE ? 1e-10 : 2e-4;
+            tt_assert_close(got[0][0], want_y, ny, tol);
+            tt_assert_close(got[0][1], want_dx, nx, tol);
+            tt_assert_close(got[0][2], want_dw, nw, tol * 4);
+            for (int threads = 2; threads <= 3; threads++)
+                ck_assert_msg(memcmp(got[0][0], got[threads - 1][0], (size_t)ny * sizeof(tg_real)) == 0 &&
+                                  memcmp(got[0][1], got[threads - 1][1], (size_t)nx * sizeof(tg_real)) == 0 &&
+                                  memcmp(got[0][2], got[threads - 1][2], (size_t)nw * sizeof(tg_real)) == 0,
+                              "%s case %zu: %d threads differ from 1", kernels[kind], i, threads);
+            free(want_y), free(want_dx), free(want_dw);
+        }
+    }
+    tg_conv_shift_set_kernel(NULL);
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
+/* The layout by hand: a 3x3 filter over a 4x5 image with padding 1 keeps boxes of 6x7 (out 4x5 +
+ * 2), so tap (kh, kw) reads 7*kh + kw further; the last kept position is 3*7 + 4 = 25, the
+ * computed span whole blocks past it and every read of it inside the box plane. */
+START_TEST(shift_plan_by_hand)
+{
+    tg_conv_geom g = {.channels = 2, .in = {1, 4, 5}, .out = {1, 4, 5}, .kernel = {1, 3, 3}, .stride = {1, 1, 1},
+                      .pad = {0, 1, 1}, .dilation = {1, 1, 1}};
+    ck_assert(tg_conv_shift_supported(&g));
+    tg_conv_shift_plan p;
+    tg_conv_shift_plan_make(&g, 5, &p);
+    ck_assert_int_eq(p.extent[1], 6);
+    ck_assert_int_eq(p.extent[2], 7);
+    ck_assert_int_eq(p.taps, 9);
+    const int32_t want[9] = {0, 1, 2, 7, 8, 9, 14, 15, 16};
+    for (int t = 0; t < 9; t++) ck_assert_int_eq(p.offset[t], want[t]);
+    ck_assert_int_ge(p.span, 26);
+    ck_assert_int_ge(p.plane, p.span + 16);
+    ck_assert_int_ge(p.plane, 6 * 7);
+    g.dilation[2] = 2, g.out[2] = 3; /* dilation 2 along W: taps 0, 2, 4 of a box 3 + 4 wide */
+    tg_conv_shift_plan_make(&g, 5, &p);
+    ck_assert_int_eq(p.extent[2], 7);
+    ck_assert_int_eq(p.offset[1], 2);
+    ck_assert_int_eq(p.offset[5], 7 + 4);
+    g.stride[1] = 2; /* stride: not this path */
+    ck_assert(!tg_conv_shift_supported(&g));
+    ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_SHIFT), "shift");
+    ck_assert_int_eq(tg_conv_shift_set_kernel("no-such-kernel"), -1);
+}
+END_TEST
+
+static TCase *shift_tcase(void)
+{
+    TCase *tc = tt_tcase("shift");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, shift_matches_reference);
+    tcase_add_test(tc, shift_plan_by_hand);
     return tc;
 }

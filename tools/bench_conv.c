@@ -1,5 +1,5 @@
-/* tools/bench_conv.c — `tg bench` cases for conv2d: the issue's seven shapes
- * (N, C_in, H, W, C_out, K, stride, pad, groups), forward and forward+backward (dX, dW), the
+/* tools/bench_conv.c — `tg bench` cases for conv2d: the issue's seven shapes and three with few
+ * channels (N, C_in, H, W, C_out, K, stride, pad, groups), forward and forward+backward (dX, dW), the
  * backward once per dX path ("rotated": forward kernel on the zero-inserted dY with the rotated
  * filter; "col2im": W^T dY by GEMM + col2im) and once with the default choice ("auto").
  * GFLOP/s count 2 FLOPs per MAC: forward 2*MACs, forward+backward 3 * 2*MACs (no bias). */
@@ -17,6 +17,8 @@ static const conv_shape conv_shapes[] = {
     {8, 64, 56, 56, 64, 3, 1, 1, 1},     {16, 128, 28, 28, 128, 3, 1, 1, 1},
     {16, 64, 56, 56, 128, 3, 2, 1, 1},   {16, 128, 32, 32, 256, 1, 1, 0, 1},
     {16, 128, 32, 32, 128, 3, 1, 1, 128},
+    /* small channel counts (the BN-ResNet's layers): packing, not FLOPs, sets their speed */
+    {64, 16, 28, 28, 16, 3, 1, 1, 1},    {64, 16, 14, 14, 32, 3, 1, 1, 1},    {64, 32, 14, 14, 32, 3, 1, 1, 1},
 };
 
 typedef struct conv_run {

@@ -1,0 +1,212 @@
+/* ops/kernels/conv_shift.c — the shift convolution (conv_shift.h): its layout plan, the boxes and
+ * wide rows it reads and writes, and the choice of its inner loops: AVX-512
+ * (conv_shift_avx512.c) or AVX2+FMA (conv_shift_avx2.c) when the CPU has them, else the portable
+ * loops below (conv_shift_template.h over one-lane "vectors").
+ */
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "conv_shift_internal.h"
+#include "cpu.h"
+#include "parallel.h"
+
+/* ---- the portable inner loops: the template over scalars ---- */
+#define VLEN 1
+typedef tg_real vec;
+#define vzero() ((tg_real)0)
+#define vset1(x) (x)
+#define vloadu(p) (*(p))
+#define vstoreu(p, v) (*(p) = (v))
+#define vfma(a, b, c) ((a) * (b) + (c))
+#define vhsum(v) (v)
+#define vkeep(v) ((void)(v))
+#define FWD_OB 4
+#define FWD_V 4
+#define DW_OB 2
+#define DW_TB 4
+#define SHIFT_KERNEL tg_conv_shift_kernel_portable
+#define SHIFT_KERNEL_NAME "portable"
+extern const tg_conv_shift_kernel tg_conv_shift_kernel_portable;
+#include "conv_shift_template.h"
+
+/* ---- kernel choice ---- */
+
+static const tg_kernel_variant shift_variants[] = {
+    TG_SIMD_VARIANTS(&tg_conv_shift_kernel_avx512, &tg_conv_shift_kernel_avx2, &tg_conv_shift_kernel_portable)};
+static tg_kernel_choice shift_choice = TG_KERNEL_CHOICE(shift_variants, "TG_CONV_SHIFT_KERNEL");
+
+static const tg_conv_shift_kernel *current_kernel(void) { return tg_kernel_choice_get(&shift_choice); }
+int tg_conv_shift_set_kernel(const char *name) { return tg_kernel_choice_set(&shift_choice, name); }
+const char *tg_conv_shift_kernel_name(void) { return tg_kernel_choice_name(&shift_choice); }
+bool tg_conv_shift_kernel_is_simd(void) { return current_kernel() != &tg_conv_shift_kernel_portable; }
+
+/* ---- the plan ---- */
+
+#define SHIFT_PLANE_ALIGN 16 /* elements a box plane is rounded to: whole 64-byte lines for floats */
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* Box extents and the reach of the last computed position, or false when they overflow int32
+ * offsets (a box that large is far outside what this path is chosen for). */
+static bool shift_extents(const tg_conv_geom *g, int64_t extent[3], int64_t *box)
+{
+    *box = 1;
+    for (int d = 0; d < 3; d++) {
+        if (g->out[d] < 1 || g->kernel[d] < 1 || g->dilation[d] < 1 || g->stride[d] != 1) return false;
+        if (g->kernel[d] - 1 > (INT32_MAX - g->out[d]) / g->dilation[d]) return false;
+        extent[d] = g->out[d] + g->dilation[d] * (g->kernel[d] - 1);
+        if (extent[d] > INT32_MAX / 4 / *box) return false;
+        *box *= extent[d];
+    }
+    return true;
+}
+
+bool tg_conv_shift_supported(const tg_conv_geom *g)
+{
+    int64_t extent[3], box;
+    return tg_conv_geom_taps(g) <= TG_CONV_SHIFT_MAX_TAPS && shift_extents(g, extent, &box);
+}
+
+void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p)
+{
+    int64_t box;
+    TG_ASSERT(tg_conv_shift_supported(g));
+    shift_extents(g, p->extent, &box);
+    const int64_t e1 = p->extent[1], e2 = p->extent[2];
+    p->kernel = current_kernel();
+    p->taps = tg_conv_geom_taps(g);
+    int64_t t = 0;
+    for (int64_t kd = 0; kd < g->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < g->kernel[1]; kh++)
+            for (int64_t kw = 0; kw < g->kernel[2]; kw++)
+                p->offset[t++] = (int32_t)((kd * g->dilation[0] * e1 + kh * g->dilation[1]) * e2 + kw * g->dilation[2]);
+    /* positions up to the last one kept, in whole blocks; every read of them inside the plane */
+    const int64_t last = ((g->out[0] - 1) * e1 + g->out[1] - 1) * e2 + g->out[2];
+    p->span = round_up(last, p->kernel->positions);
+    const int64_t reach = p->span + p->offset[p->taps - 1];
+    p->plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
+    p->out_channels = og;
+    p->out_blocks = (og + p->kernel->out_block - 1) / p->kernel->out_block;
+}
+
+/* ---- operands: boxes, wide rows ---- */
+
+/* x:[channels, in...] -> box:[channels][plane], zero-padded. */
+static void fill_boxes(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x,
+                       tg_real *box)
+{
+    const int64_t in_plane = tg_conv_geom_in_size(g), e1 = p->extent[1], e2 = p->extent[2];
+    /* the input columns a box row holds: iw in [lo, hi) at box column iw + pad */
+    const int64_t lo = g->pad[2] < 0 ? -g->pad[2] : 0;
+    const int64_t hi = g->in[2] < e2 - g->pad[2] ? g->in[2] : e2 - g->pad[2];
+    for (int64_t c = 0; c < channels; c++, x += in_plane, box += p->plane) {
+        memset(box, 0, (size_t)p->plane * sizeof *box);
+        if (lo >= hi) continue;
+        for (int64_t ed = 0; ed < p->extent[0]; ed++) {
+            const int64_t id = ed - g->pad[0];
+            if (id < 0 || id >= g->in[0]) continue;
+            for (int64_t eh = 0; eh < e1; eh++) {
+                const int64_t ih = eh - g->pad[1];
+                if (ih < 0 || ih >= g->in[1]) continue;
+                memcpy(box + (ed * e1 + eh) * e2 + lo + g->pad[2], x + (id * g->in[1] + ih) * g->in[2] + lo,
+                       (size_t)(hi - lo) * sizeof *box);
+            }
+        }
+    }
+}
+
+/* The wide row start of output row (od, oh). */
+static int64_t wide_row(const tg_conv_shift_plan *p, int64_t od, int64_t oh)
+{
+    return (od * p->extent[1] + oh) * p->extent[2];
+}
+
+/* ---- forward ---- */
+
+int64_t tg_conv_shift_packed_w_size(const tg_conv_shift_plan *p, int64_t channels)
+{
+    return p->out_blocks * p->kernel->out_block * channels * p->taps;
+}
+
+int64_t tg_conv_shift_forward_scratch(const tg_conv_shift_plan *p, int64_t channels)
+{
+    return channels * p->plane + p->out_channels * p->span;
+}
+
+void tg_conv_shift_pack_w(const tg_conv_shift_plan *p, int64_t channels, const tg_real *w, tg_real *packed)
+{
+    const int64_t ob = p->kernel->out_block, taps = p->taps;
+    for (int64_t b = 0; b < p->out_blocks; b++)
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t t = 0; t < taps; t++)
+                for (int64_t i = 0; i < ob; i++) {
+                    const int64_t o = b * ob + i;
+                    *packed++ = o < p->out_channels ? w[(o * channels + c) * taps + t] : 0;
+                }
+}
+
+typedef struct forward_job {
+    const tg_conv_shift_plan *p;
+    int64_t channels;
+    const tg_real *box, *packed_w;
+    tg_real *wide;
+} forward_job;
+
+static void forward_range(void *ctx, int64_t begin, int64_t end)
+{
+    const forward_job *j = ctx;
+    const int64_t block = j->p->kernel->positions;
+    j->p->kernel->forward(j->p, j->channels, j->box, j->packed_w, j->wide, begin * block, end * block);
+}
+
+void tg_conv_shift_forward(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *x,
+                           const tg_real *packed_w, tg_real *y, bool accumulate, bool split_positions,
+                           tg_real *scratch)
+{
+    const int64_t channels = g->channels, og = p->out_channels, out_plane = tg_conv_geom_out_size(g);
+    tg_real *box = scratch, *wide = scratch + channels * p->plane;
+    if (og == 0) return;
+    fill_boxes(g, p, channels, x, box);
+    forward_job job = {p, channels, box, packed_w, wide};
+    if (split_positions)
+        tg_parallel_for(p->span / p->kernel->positions, forward_range, &job);
+    else
+        forward_range(&job, 0, p->span / p->kernel->positions);
+    for (int64_t o = 0; o < og; o++)
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                const tg_real *src = wide + o * p->span + wide_row(p, od, oh);
+                tg_real *dst = y + o * out_plane + (od * g->out[1] + oh) * g->out[2];
+                if (accumulate)
+                    for (int64_t i = 0; i < g->out[2]; i++) dst[i] += src[i];
+                else
+                    memcpy(dst, src, (size_t)g->out[2] * sizeof *dst);
+            }
+}
+
+/* ---- weight gradient ---- */
+
+int64_t tg_conv_shift_dw_scratch(const tg_conv_shift_plan *p, int64_t channels, int64_t images)
+{
+    return images * (channels * p->plane + p->out_channels * p->span);
+}
+
+void tg_conv_shift_dw(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t images, const tg_real *x,
+                      int64_t x_stride, const tg_real *dy, int64_t dy_stride, tg_real *dw, tg_real *scratch)
+{
+    const int64_t channels = g->channels, og = p->out_channels, out_plane = tg_conv_geom_out_size(g);
+    tg_real *boxes = scratch, *dy_wide = scratch + images * channels * p->plane;
+    if (og == 0 || channels == 0) return;
+    for (int64_t n = 0; n < images; n++) {
+        fill_boxes(g, p, channels, x + n * x_stride, boxes + n * channels * p->plane);
+        tg_real *dyw = dy_wide + n * og * p->span;
+        memset(dyw, 0, (size_t)(og * p->span) * sizeof *dyw); /* thrown-away positions: zero */
+        for (int64_t o = 0; o < og; o++)
+            for (int64_t od = 0; od < g->out[0]; od++)
+                for (int64_t oh = 0; oh < g->out[1]; oh++)
+                    memcpy(dyw + o * p->span + wide_row(p, od, oh),
+                           dy + n * dy_stride + o * out_plane + (od * g->out[1] + oh) * g->out[2],
+                           (size_t)g->out[2] * sizeof *dyw);
+    }
+    p->kernel->dw(p, channels, images, boxes, dy_wide, dw);
+}

@@ -1,0 +1,82 @@
+/* ops/kernels/conv_shift.h — the "shift" convolution: stride 1, any kernel, dilation and padding,
+ * 1-D/2-D/3-D, computed as shifted multiply-adds over a zero-padded copy of the input, with no
+ * im2col matrix. For few channels (a 16-channel 3x3 layer: im2col rows of 144, 16 GEMM rows) packing
+ * the im2col matrix costs as much as the multiplications; here each input vector loaded is used by
+ * a block of output channels straight from registers.
+ *
+ * The layout: every channel plane of the input is copied, zero-padded, into a box of extent
+ * E[d] = out[d] + dilation[d]*(kernel[d]-1) (input index e - pad[d] at box index e; zeros outside
+ * the input), stored flat. Output (od, oh, ow) is then "wide" position q = (od*E1 + oh)*E2 + ow, and
+ * tap (kd, kh, kw) reads the box at q + (kd*dil0*E1 + kh*dil1)*E2 + kw*dil2: one offset per tap,
+ * the same for every output, so a vector of consecutive q reads consecutive box elements. Wide
+ * positions with oh >= out1 or ow >= out2 are computed and thrown away (out2 + 2 of every row of a
+ * 3x3: 2/30 waste at 28x28).
+ *
+ *   forward (one image, one group):  y:[og, out...] (+)= sum_{c,tap} w[o,c,tap] * box_c[q + off_tap]
+ *   weight gradient (images of a chunk): dw[o,c,tap] += sum_{n,q} dy_wide[n,o,q] * box[n,c][q + off_tap]
+ *     (dy_wide: dy laid out wide with zeros at the thrown-away positions)
+ *   data gradient: the rotated convolution (conv_engine.c) is a stride-1 forward, run by this one.
+ *
+ * Plain functions over arrays: they never allocate; the caller gives the scratch. */
+#ifndef TG_KERNEL_CONV_SHIFT_H
+#define TG_KERNEL_CONV_SHIFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "im2col.h"
+
+/* The layout of one geometry (tg_conv_shift_plan): box extents, the per-tap offsets (up to
+ * TG_CONV_SHIFT_MAX_TAPS), the wide positions computed (span, a whole number of the kernel's
+ * blocks) and the floats of one channel's box (plane: every read of every computed position lies
+ * inside, rounded to whole cache lines). */
+#define TG_CONV_SHIFT_MAX_TAPS 343 /* 7x7x7 */
+struct tg_conv_shift_kernel;
+typedef struct tg_conv_shift_plan {
+    const struct tg_conv_shift_kernel *kernel; /* the kernel in use when the plan was made */
+    int64_t extent[3];
+    int64_t span, plane;
+    int64_t taps, out_channels, out_blocks; /* output channels in blocks of the kernel's width */
+    int32_t offset[TG_CONV_SHIFT_MAX_TAPS];
+} tg_conv_shift_plan;
+
+/* Whether g (stride 1 in every dim, at most TG_CONV_SHIFT_MAX_TAPS taps, offsets within int32)
+ * can run here. */
+bool tg_conv_shift_supported(const tg_conv_geom *g);
+/* Fills *p for g with og output channels per group (g supported). */
+void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p);
+
+/* Floats of the forward's packed filter (one group), and of its per-image scratch (box and wide
+ * output). */
+int64_t tg_conv_shift_packed_w_size(const tg_conv_shift_plan *p, int64_t channels);
+int64_t tg_conv_shift_forward_scratch(const tg_conv_shift_plan *p, int64_t channels);
+/* w:[og, channels, taps] (one group) -> packed, for tg_conv_shift_forward. */
+void tg_conv_shift_pack_w(const tg_conv_shift_plan *p, int64_t channels, const tg_real *w, tg_real *packed);
+/* y:[og, out...] (+)= conv(x:[channels, in...]) for one image of one group; split_positions
+ * shares the positions among the threads (tg_parallel_for: one image alone, inference at batch 1);
+ * each output is summed by one thread in the same order either way. scratch:
+ * tg_conv_shift_forward_scratch floats, 64-byte aligned. */
+void tg_conv_shift_forward(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *x,
+                           const tg_real *packed_w, tg_real *y, bool accumulate, bool split_positions,
+                           tg_real *scratch);
+
+/* Floats of the weight gradient's scratch for `images` images (their boxes and wide dY). */
+int64_t tg_conv_shift_dw_scratch(const tg_conv_shift_plan *p, int64_t channels, int64_t images);
+/* dw:[og, channels, taps] += the weight gradient over `images` images of one group: x (image i at
+ * x + i*x_stride: [channels, in...]) and dy (image i at dy + i*dy_stride: [og, out...]). Every
+ * product is one the convolution forms or a zero of the padding or of dY's thrown-away positions,
+ * so x must be finite (0 * Inf would be NaN where the convolution has no product): the caller
+ * checks. scratch: tg_conv_shift_dw_scratch floats, 64-byte aligned. */
+void tg_conv_shift_dw(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t images, const tg_real *x,
+                      int64_t x_stride, const tg_real *dy, int64_t dy_stride, tg_real *dw, tg_real *scratch);
+
+/* The kernel in use ("avx512", "avx2", "portable"), and forcing one (tests, benches; NULL: the
+ * best this CPU runs): 0, or -1 when unknown or not runnable here. TG_CONV_SHIFT_KERNEL in the
+ * environment names one at first use. */
+const char *tg_conv_shift_kernel_name(void);
+int tg_conv_shift_set_kernel(const char *name);
+/* Whether the kernel in use is a SIMD one (the engine takes the shift path by itself only then). */
+bool tg_conv_shift_kernel_is_simd(void);
+
+#endif

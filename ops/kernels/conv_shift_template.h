@@ -1,0 +1,137 @@
+/* ops/kernels/conv_shift_template.h — the inner loops of the shift convolution (conv_shift.h),
+ * written once over a vector type; included by conv_shift_avx512.c, conv_shift_avx2.c and
+ * conv_shift.c (portable: one-lane "vectors") after they define
+ *   VLEN, vec, vzero(), vset1(x), vloadu(p), vstoreu(p, v), vfma(a, b, c) (= a*b + c), vhsum(v),
+ *   vkeep(v) (makes the compiler hold v in a register: see shift_dw_block),
+ *   FWD_OB x FWD_V: output channels x vectors of positions per forward block (accumulators),
+ *   DW_OB x DW_TB: output channels x taps per weight-gradient block (accumulators),
+ *   SHIFT_KERNEL: the name of the tg_conv_shift_kernel to define.
+ *
+ * Forward: a block's FWD_OB*FWD_V sums stay in registers over every (channel, tap); each step loads
+ * FWD_V input vectors at the tap's offset and multiplies each by FWD_OB broadcast taps.
+ * Weight gradient: for one channel, DW_OB*DW_TB lane-wise sums over every image and position; each
+ * step loads DW_OB dY vectors and, per tap, one input vector; the lanes are added at the end.
+ */
+#define SHIFT_INLINE static inline __attribute__((always_inline))
+/* Loops over registers must unroll fully so the arrays stay in registers; clang has its own
+ * spelling. */
+#ifdef __clang__
+#define SHIFT_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define SHIFT_UNROLL _Pragma("GCC unroll 32")
+#endif
+
+/* wide[o0 + ob][q0 .. q0 + FWD_V*VLEN) for ob < rows; wb: the block's packed taps [c][tap][FWD_OB]. */
+SHIFT_INLINE void shift_forward_block(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box,
+                                      const tg_real *wb, tg_real *wide, int64_t q0, int64_t o0, int64_t rows)
+{
+    vec acc[FWD_OB][FWD_V];
+    SHIFT_UNROLL
+    for (int ob = 0; ob < FWD_OB; ob++) {
+        SHIFT_UNROLL
+        for (int v = 0; v < FWD_V; v++) acc[ob][v] = vzero();
+    }
+    const int64_t taps = p->taps;
+    const int32_t *offset = p->offset;
+    for (int64_t c = 0; c < channels; c++) {
+        const tg_real *xc = box + c * p->plane + q0;
+        for (int64_t t = 0; t < taps; t++, wb += FWD_OB) {
+            const tg_real *xt = xc + offset[t];
+            vec xv[FWD_V];
+            SHIFT_UNROLL
+            for (int v = 0; v < FWD_V; v++) xv[v] = vloadu(xt + v * VLEN);
+            SHIFT_UNROLL
+            for (int ob = 0; ob < FWD_OB; ob++) {
+                const vec wv = vset1(wb[ob]);
+                SHIFT_UNROLL
+                for (int v = 0; v < FWD_V; v++) acc[ob][v] = vfma(wv, xv[v], acc[ob][v]);
+            }
+        }
+    }
+    SHIFT_UNROLL
+    for (int ob = 0; ob < FWD_OB; ob++) {
+        if (ob >= rows) break;
+        SHIFT_UNROLL
+        for (int v = 0; v < FWD_V; v++) vstoreu(wide + (o0 + ob) * p->span + q0 + v * VLEN, acc[ob][v]);
+    }
+}
+
+static void shift_forward(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box, const tg_real *packed_w,
+                          tg_real *wide, int64_t first, int64_t end)
+{
+    const int64_t block_w = channels * p->taps * FWD_OB;
+    /* positions outermost: a block's input (channels x its reach) stays in L1 across the
+     * output-channel blocks */
+    for (int64_t q0 = first; q0 < end; q0 += FWD_V * VLEN)
+        for (int64_t b = 0; b < p->out_blocks; b++) {
+            const int64_t o0 = b * FWD_OB, rows = p->out_channels - o0 < FWD_OB ? p->out_channels - o0 : FWD_OB;
+            shift_forward_block(p, channels, box, packed_w + b * block_w, wide, q0, o0, rows);
+        }
+}
+
+/* dw[o0 + ob][c][t0 + tb] += the sums for ob < rows, tb < ntaps (constants in the full blocks). */
+SHIFT_INLINE void shift_dw_block(const tg_conv_shift_plan *p, int64_t channels, int64_t images, const tg_real *boxes,
+                                 const tg_real *dy_wide, tg_real *dw, int64_t c, int64_t o0, int64_t rows, int64_t t0,
+                                 int64_t ntaps)
+{
+    vec acc[DW_OB][DW_TB];
+    int64_t offset[DW_TB];
+    SHIFT_UNROLL
+    for (int tb = 0; tb < DW_TB; tb++) {
+        offset[tb] = tb < ntaps ? p->offset[t0 + tb] : 0;
+        SHIFT_UNROLL
+        for (int ob = 0; ob < DW_OB; ob++) acc[ob][tb] = vzero();
+    }
+    const int64_t og = p->out_channels, span = p->span;
+    for (int64_t n = 0; n < images; n++) {
+        const tg_real *xc = boxes + (n * channels + c) * p->plane;
+        const tg_real *dyn = dy_wide + (n * og + o0) * span;
+        for (int64_t q = 0; q < span; q += VLEN) {
+            vec d[DW_OB];
+            SHIFT_UNROLL
+            for (int ob = 0; ob < DW_OB; ob++) d[ob] = ob < rows ? vloadu(dyn + ob * span + q) : vzero();
+            SHIFT_UNROLL
+            for (int tb = 0; tb < DW_TB; tb++) {
+                if (tb >= ntaps) break;
+                vec xv = vloadu(xc + offset[tb] + q);
+                /* one load for the DW_OB products: folded into each FMA instead (as compilers
+                 * do), an unaligned input vector is loaded DW_OB times, two cache lines each,
+                 * and the loads, not the FMAs, set the speed */
+                vkeep(xv);
+                SHIFT_UNROLL
+                for (int ob = 0; ob < DW_OB; ob++) acc[ob][tb] = vfma(d[ob], xv, acc[ob][tb]);
+            }
+        }
+    }
+    SHIFT_UNROLL
+    for (int ob = 0; ob < DW_OB; ob++) {
+        if (ob >= rows) break;
+        tg_real *row = dw + ((o0 + ob) * channels + c) * p->taps + t0;
+        SHIFT_UNROLL
+        for (int tb = 0; tb < DW_TB; tb++) {
+            if (tb >= ntaps) break;
+            row[tb] += vhsum(acc[ob][tb]);
+        }
+    }
+}
+
+static void shift_dw(const tg_conv_shift_plan *p, int64_t channels, int64_t images, const tg_real *boxes,
+                     const tg_real *dy_wide, tg_real *dw)
+{
+    const int64_t og = p->out_channels, taps = p->taps;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t o0 = 0; o0 < og; o0 += DW_OB)
+            for (int64_t t0 = 0; t0 < taps; t0 += DW_TB) {
+                const int64_t rows = og - o0 < DW_OB ? og - o0 : DW_OB, ntaps = taps - t0 < DW_TB ? taps - t0 : DW_TB;
+                if (rows == DW_OB && ntaps == DW_TB) /* the usual block: every bound a constant */
+                    shift_dw_block(p, channels, images, boxes, dy_wide, dw, c, o0, DW_OB, t0, DW_TB);
+                else
+                    shift_dw_block(p, channels, images, boxes, dy_wide, dw, c, o0, rows, t0, ntaps);
+            }
+}
+
+const tg_conv_shift_kernel SHIFT_KERNEL = {.name = SHIFT_KERNEL_NAME,
+                                           .out_block = FWD_OB,
+                                           .positions = FWD_V * VLEN,
+                                           .forward = shift_forward,
+                                           .dw = shift_dw};
