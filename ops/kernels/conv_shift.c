@@ -3,7 +3,6 @@
  * (conv_shift_avx512.c) or AVX2+FMA (conv_shift_avx2.c) when the CPU has them, else the portable
  * loops below (conv_shift_template.h over one-lane "vectors").
  */
-#include <string.h>
 
 #include "../../graph/error.h"
 #include "conv_shift_internal.h"
@@ -19,6 +18,10 @@ typedef tg_real vec;
 #define vstoreu(p, v) (*(p) = (v))
 #define vfma(a, b, c) ((a) * (b) + (c))
 #define vhsum(v) (v)
+#define vadd(a, b) ((a) + (b))
+/* one-lane vectors have no partial ones: the tails below never run */
+#define vloadn(p, n) (*(p))
+#define vstoren(p, v, n) (*(p) = (v))
 #define vkeep(v) ((void)(v))
 #define FWD_OB 4
 #define FWD_V 4
@@ -89,38 +92,6 @@ void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_pl
     p->out_blocks = (og + p->kernel->out_block - 1) / p->kernel->out_block;
 }
 
-/* ---- operands: boxes, wide rows ---- */
-
-/* x:[channels, in...] -> box:[channels][plane], zero-padded. */
-static void fill_boxes(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x,
-                       tg_real *box)
-{
-    const int64_t in_plane = tg_conv_geom_in_size(g), e1 = p->extent[1], e2 = p->extent[2];
-    /* the input columns a box row holds: iw in [lo, hi) at box column iw + pad */
-    const int64_t lo = g->pad[2] < 0 ? -g->pad[2] : 0;
-    const int64_t hi = g->in[2] < e2 - g->pad[2] ? g->in[2] : e2 - g->pad[2];
-    for (int64_t c = 0; c < channels; c++, x += in_plane, box += p->plane) {
-        memset(box, 0, (size_t)p->plane * sizeof *box);
-        if (lo >= hi) continue;
-        for (int64_t ed = 0; ed < p->extent[0]; ed++) {
-            const int64_t id = ed - g->pad[0];
-            if (id < 0 || id >= g->in[0]) continue;
-            for (int64_t eh = 0; eh < e1; eh++) {
-                const int64_t ih = eh - g->pad[1];
-                if (ih < 0 || ih >= g->in[1]) continue;
-                memcpy(box + (ed * e1 + eh) * e2 + lo + g->pad[2], x + (id * g->in[1] + ih) * g->in[2] + lo,
-                       (size_t)(hi - lo) * sizeof *box);
-            }
-        }
-    }
-}
-
-/* The wide row start of output row (od, oh). */
-static int64_t wide_row(const tg_conv_shift_plan *p, int64_t od, int64_t oh)
-{
-    return (od * p->extent[1] + oh) * p->extent[2];
-}
-
 /* ---- forward ---- */
 
 int64_t tg_conv_shift_packed_w_size(const tg_conv_shift_plan *p, int64_t channels)
@@ -163,25 +134,16 @@ void tg_conv_shift_forward(const tg_conv_geom *g, const tg_conv_shift_plan *p, c
                            const tg_real *packed_w, tg_real *y, bool accumulate, bool split_positions,
                            tg_real *scratch)
 {
-    const int64_t channels = g->channels, og = p->out_channels, out_plane = tg_conv_geom_out_size(g);
+    const int64_t channels = g->channels, og = p->out_channels;
     tg_real *box = scratch, *wide = scratch + channels * p->plane;
     if (og == 0) return;
-    fill_boxes(g, p, channels, x, box);
+    p->kernel->fill(g, p, channels, x, box);
     forward_job job = {p, channels, box, packed_w, wide};
     if (split_positions)
         tg_parallel_for(p->span / p->kernel->positions, forward_range, &job);
     else
         forward_range(&job, 0, p->span / p->kernel->positions);
-    for (int64_t o = 0; o < og; o++)
-        for (int64_t od = 0; od < g->out[0]; od++)
-            for (int64_t oh = 0; oh < g->out[1]; oh++) {
-                const tg_real *src = wide + o * p->span + wide_row(p, od, oh);
-                tg_real *dst = y + o * out_plane + (od * g->out[1] + oh) * g->out[2];
-                if (accumulate)
-                    for (int64_t i = 0; i < g->out[2]; i++) dst[i] += src[i];
-                else
-                    memcpy(dst, src, (size_t)g->out[2] * sizeof *dst);
-            }
+    p->kernel->from_wide(g, p, wide, y, accumulate);
 }
 
 /* ---- weight gradient ---- */
@@ -194,19 +156,12 @@ int64_t tg_conv_shift_dw_scratch(const tg_conv_shift_plan *p, int64_t channels, 
 void tg_conv_shift_dw(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t images, const tg_real *x,
                       int64_t x_stride, const tg_real *dy, int64_t dy_stride, tg_real *dw, tg_real *scratch)
 {
-    const int64_t channels = g->channels, og = p->out_channels, out_plane = tg_conv_geom_out_size(g);
+    const int64_t channels = g->channels, og = p->out_channels;
     tg_real *boxes = scratch, *dy_wide = scratch + images * channels * p->plane;
     if (og == 0 || channels == 0) return;
     for (int64_t n = 0; n < images; n++) {
-        fill_boxes(g, p, channels, x + n * x_stride, boxes + n * channels * p->plane);
-        tg_real *dyw = dy_wide + n * og * p->span;
-        memset(dyw, 0, (size_t)(og * p->span) * sizeof *dyw); /* thrown-away positions: zero */
-        for (int64_t o = 0; o < og; o++)
-            for (int64_t od = 0; od < g->out[0]; od++)
-                for (int64_t oh = 0; oh < g->out[1]; oh++)
-                    memcpy(dyw + o * p->span + wide_row(p, od, oh),
-                           dy + n * dy_stride + o * out_plane + (od * g->out[1] + oh) * g->out[2],
-                           (size_t)g->out[2] * sizeof *dyw);
+        p->kernel->fill(g, p, channels, x + n * x_stride, boxes + n * channels * p->plane);
+        p->kernel->to_wide(g, p, dy + n * dy_stride, dy_wide + n * og * p->span);
     }
     p->kernel->dw(p, channels, images, boxes, dy_wide, dw);
 }

@@ -16,6 +16,10 @@ typedef __m256d vec;
 #define vloadu(p) _mm256_loadu_pd(p)
 #define vstoreu(p, v) _mm256_storeu_pd((p), (v))
 #define vfma(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define vadd(a, b) _mm256_add_pd((a), (b))
+#define lanes_below(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define vloadn(p, n) _mm256_maskload_pd((p), lanes_below(n))
+#define vstoren(p, v, n) _mm256_maskstore_pd((p), lanes_below(n), (v))
 static inline double vhsum(vec v)
 {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -29,6 +33,10 @@ typedef __m256 vec;
 #define vloadu(p) _mm256_loadu_ps(p)
 #define vstoreu(p, v) _mm256_storeu_ps((p), (v))
 #define vfma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define vadd(a, b) _mm256_add_ps((a), (b))
+#define lanes_below(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define vloadn(p, n) _mm256_maskload_ps((p), lanes_below(n))
+#define vstoren(p, v, n) _mm256_maskstore_ps((p), lanes_below(n), (v))
 static inline float vhsum(vec v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -16,6 +16,9 @@ typedef __m512d vec;
 #define vloadu(p) _mm512_loadu_pd(p)
 #define vstoreu(p, v) _mm512_storeu_pd((p), (v))
 #define vfma(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define vadd(a, b) _mm512_add_pd((a), (b))
+#define vloadn(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
+#define vstoren(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_pd(v)
 #else
 #define VLEN 16
@@ -25,6 +28,9 @@ typedef __m512 vec;
 #define vloadu(p) _mm512_loadu_ps(p)
 #define vstoreu(p, v) _mm512_storeu_ps((p), (v))
 #define vfma(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define vadd(a, b) _mm512_add_ps((a), (b))
+#define vloadn(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
+#define vstoren(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_ps(v)
 #endif
 #define vkeep(v) __asm__("" : "+v"(v))

@@ -20,6 +20,12 @@ typedef struct tg_conv_shift_kernel {
                     tg_real *wide, int64_t first, int64_t end);
     void (*dw)(const tg_conv_shift_plan *p, int64_t channels, int64_t images, const tg_real *boxes,
                const tg_real *dy_wide, tg_real *dw);
+    /* the operands: x:[channels, in...] -> zero-padded boxes; dy:[og, out...] -> wide rows (zeros
+     * at the thrown-away positions); wide rows -> y:[og, out...] (added when accumulate) */
+    void (*fill)(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x, tg_real *box);
+    void (*to_wide)(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *dy, tg_real *wide);
+    void (*from_wide)(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *wide, tg_real *y,
+                      bool accumulate);
 } tg_conv_shift_kernel;
 
 #if defined(__x86_64__)

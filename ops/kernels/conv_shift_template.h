@@ -2,7 +2,8 @@
  * written once over a vector type; included by conv_shift_avx512.c, conv_shift_avx2.c and
  * conv_shift.c (portable: one-lane "vectors") after they define
  *   VLEN, vec, vzero(), vset1(x), vloadu(p), vstoreu(p, v), vfma(a, b, c) (= a*b + c), vhsum(v),
- *   vkeep(v) (makes the compiler hold v in a register: see shift_dw_block),
+ *   vkeep(v) (makes the compiler hold v in a register: see shift_dw_block), vadd(a, b),
+ *   vloadn(p, n) / vstoren(p, v, n) (lanes [0, n) only, 0 < n < VLEN: others not touched),
  *   FWD_OB x FWD_V: output channels x vectors of positions per forward block (accumulators),
  *   DW_OB x DW_TB: output channels x taps per weight-gradient block (accumulators),
  *   SHIFT_KERNEL: the name of the tg_conv_shift_kernel to define.
@@ -20,6 +21,84 @@
 #else
 #define SHIFT_UNROLL _Pragma("GCC unroll 32")
 #endif
+
+/* ---- the operands: boxes in, wide rows in and out ----
+ * Rows are short (28 floats at 28x28): vector loops here instead of a memcpy call per row, whose
+ * call and size dispatch cost as much as the copy (8 % of a BN-ResNet step). */
+SHIFT_INLINE void copy_run(tg_real *dst, const tg_real *src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) vstoreu(dst + i, vloadu(src + i));
+    if (i < n) vstoren(dst + i, vloadn(src + i, n - i), n - i);
+}
+SHIFT_INLINE void add_run(tg_real *dst, const tg_real *src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) vstoreu(dst + i, vadd(vloadu(dst + i), vloadu(src + i)));
+    if (i < n) vstoren(dst + i, vadd(vloadn(dst + i, n - i), vloadn(src + i, n - i)), n - i);
+}
+SHIFT_INLINE void zero_run(tg_real *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) vstoreu(dst + i, vzero());
+    if (i < n) vstoren(dst + i, vzero(), n - i);
+}
+
+/* x:[channels, in...] -> box:[channels][plane], zero-padded: the plane zeroed in whole vectors,
+ * then the input rows copied in. */
+static void shift_fill(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x,
+                       tg_real *box)
+{
+    const int64_t in_plane = tg_conv_geom_in_size(g), e1 = p->extent[1], e2 = p->extent[2];
+    /* the input columns a box row holds: iw in [lo, hi) at box column iw + pad */
+    const int64_t lo = g->pad[2] < 0 ? -g->pad[2] : 0;
+    const int64_t hi = g->in[2] < e2 - g->pad[2] ? g->in[2] : e2 - g->pad[2];
+    /* the box rows holding input rows: [d0, d1) x [h0, h1) */
+    const int64_t d0 = g->pad[0] > 0 ? g->pad[0] : 0, h0 = g->pad[1] > 0 ? g->pad[1] : 0;
+    const int64_t d1 = g->in[0] + g->pad[0] < p->extent[0] ? g->in[0] + g->pad[0] : p->extent[0];
+    const int64_t h1 = g->in[1] + g->pad[1] < e1 ? g->in[1] + g->pad[1] : e1;
+    for (int64_t c = 0; c < channels; c++, x += in_plane, box += p->plane) {
+        zero_run(box, p->plane);
+        if (lo >= hi) continue;
+        for (int64_t ed = d0; ed < d1; ed++)
+            for (int64_t eh = h0; eh < h1; eh++)
+                copy_run(box + (ed * e1 + eh) * e2 + lo + g->pad[2],
+                         x + ((ed - g->pad[0]) * g->in[1] + eh - g->pad[1]) * g->in[2] + lo, hi - lo);
+    }
+}
+
+/* dy:[og, out...] -> wide rows [og][span], zero at the thrown-away positions. */
+static void shift_to_wide(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *dy, tg_real *wide)
+{
+    const int64_t e1 = p->extent[1], e2 = p->extent[2], out2 = g->out[2];
+    for (int64_t o = 0; o < p->out_channels; o++, wide += p->span) {
+        int64_t at = 0; /* wide positions written so far */
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++, dy += out2) {
+                const int64_t q = (od * e1 + oh) * e2;
+                zero_run(wide + at, q - at);
+                copy_run(wide + q, dy, out2);
+                at = q + out2;
+            }
+        zero_run(wide + at, p->span - at);
+    }
+}
+
+/* y:[og, out...] (+)= the kept positions of wide [og][span]. */
+static void shift_from_wide(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *wide, tg_real *y,
+                            bool accumulate)
+{
+    const int64_t e1 = p->extent[1], e2 = p->extent[2], out2 = g->out[2];
+    for (int64_t o = 0; o < p->out_channels; o++, wide += p->span)
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < g->out[1]; oh++, y += out2) {
+                const tg_real *src = wide + (od * e1 + oh) * e2;
+                if (accumulate)
+                    add_run(y, src, out2);
+                else
+                    copy_run(y, src, out2);
+            }
+}
 
 /* wide[o0 + ob][q0 .. q0 + FWD_V*VLEN) for ob < rows; wb: the block's packed taps [c][tap][FWD_OB]. */
 SHIFT_INLINE void shift_forward_block(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box,
@@ -134,4 +213,7 @@ const tg_conv_shift_kernel SHIFT_KERNEL = {.name = SHIFT_KERNEL_NAME,
                                            .out_block = FWD_OB,
                                            .positions = FWD_V * VLEN,
                                            .forward = shift_forward,
-                                           .dw = shift_dw};
+                                           .dw = shift_dw,
+                                           .fill = shift_fill,
+                                           .to_wide = shift_to_wide,
+                                           .from_wide = shift_from_wide};
