@@ -89,14 +89,15 @@ void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_pl
     const int64_t reach = p->span + p->offset[p->taps - 1];
     p->plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
     p->out_channels = og;
-    p->out_blocks = (og + p->kernel->out_block - 1) / p->kernel->out_block;
+    p->out_block = og <= p->kernel->out_block / 2 ? p->kernel->out_block / 2 : p->kernel->out_block;
+    p->out_blocks = (og + p->out_block - 1) / p->out_block;
 }
 
 /* ---- forward ---- */
 
 int64_t tg_conv_shift_packed_w_size(const tg_conv_shift_plan *p, int64_t channels)
 {
-    return p->out_blocks * p->kernel->out_block * channels * p->taps;
+    return p->out_blocks * p->out_block * channels * p->taps;
 }
 
 int64_t tg_conv_shift_forward_scratch(const tg_conv_shift_plan *p, int64_t channels)
@@ -106,7 +107,7 @@ int64_t tg_conv_shift_forward_scratch(const tg_conv_shift_plan *p, int64_t chann
 
 void tg_conv_shift_pack_w(const tg_conv_shift_plan *p, int64_t channels, const tg_real *w, tg_real *packed)
 {
-    const int64_t ob = p->kernel->out_block, taps = p->taps;
+    const int64_t ob = p->out_block, taps = p->taps;
     for (int64_t b = 0; b < p->out_blocks; b++)
         for (int64_t c = 0; c < channels; c++)
             for (int64_t t = 0; t < taps; t++)

@@ -37,7 +37,7 @@ typedef struct tg_conv_shift_plan {
     const struct tg_conv_shift_kernel *kernel; /* the kernel in use when the plan was made */
     int64_t extent[3];
     int64_t span, plane;
-    int64_t taps, out_channels, out_blocks; /* output channels in blocks of the kernel's width */
+    int64_t taps, out_channels, out_blocks, out_block; /* output channels in blocks of out_block */
     int32_t offset[TG_CONV_SHIFT_MAX_TAPS];
 } tg_conv_shift_plan;
 

@@ -4,7 +4,8 @@
  *   VLEN, vec, vzero(), vset1(x), vloadu(p), vstoreu(p, v), vfma(a, b, c) (= a*b + c), vhsum(v),
  *   vkeep(v) (makes the compiler hold v in a register: see shift_dw_block), vadd(a, b),
  *   vloadn(p, n) / vstoren(p, v, n) (lanes [0, n) only, 0 < n < VLEN: others not touched),
- *   FWD_OB x FWD_V: output channels x vectors of positions per forward block (accumulators),
+ *   FWD_OB x FWD_V: output channels x vectors of positions per forward block (accumulators; FWD_OB
+ *   even: few output channels take FWD_OB/2 x 2*FWD_V),
  *   DW_OB x DW_TB: output channels x taps per weight-gradient block (accumulators),
  *   SHIFT_KERNEL: the name of the tg_conv_shift_kernel to define.
  *
@@ -100,52 +101,60 @@ static void shift_from_wide(const tg_conv_geom *g, const tg_conv_shift_plan *p, 
             }
 }
 
-/* wide[o0 + ob][q0 .. q0 + FWD_V*VLEN) for ob < rows; wb: the block's packed taps [c][tap][FWD_OB]. */
+/* wide[o0 + ob][q0 .. q0 + V*VLEN) for ob < rows; wb: the block's packed taps [c][tap][OB]. OB x V
+ * is FWD_OB x FWD_V, or for few output channels (og <= FWD_OB/2: a rotated dX into 1-4 input
+ * channels) FWD_OB/2 x 2*FWD_V, the same number of sums with none wasted on absent channels. */
 SHIFT_INLINE void shift_forward_block(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box,
-                                      const tg_real *wb, tg_real *wide, int64_t q0, int64_t o0, int64_t rows)
+                                      const tg_real *wb, tg_real *wide, int64_t q0, int64_t o0, int64_t rows,
+                                      const int OB, const int V)
 {
-    vec acc[FWD_OB][FWD_V];
+    vec acc[FWD_OB][2 * FWD_V];
     SHIFT_UNROLL
-    for (int ob = 0; ob < FWD_OB; ob++) {
+    for (int ob = 0; ob < OB; ob++) {
         SHIFT_UNROLL
-        for (int v = 0; v < FWD_V; v++) acc[ob][v] = vzero();
+        for (int v = 0; v < V; v++) acc[ob][v] = vzero();
     }
     const int64_t taps = p->taps;
     const int32_t *offset = p->offset;
     for (int64_t c = 0; c < channels; c++) {
         const tg_real *xc = box + c * p->plane + q0;
-        for (int64_t t = 0; t < taps; t++, wb += FWD_OB) {
+        for (int64_t t = 0; t < taps; t++, wb += OB) {
             const tg_real *xt = xc + offset[t];
-            vec xv[FWD_V];
+            vec xv[2 * FWD_V];
             SHIFT_UNROLL
-            for (int v = 0; v < FWD_V; v++) xv[v] = vloadu(xt + v * VLEN);
+            for (int v = 0; v < V; v++) xv[v] = vloadu(xt + v * VLEN);
             SHIFT_UNROLL
-            for (int ob = 0; ob < FWD_OB; ob++) {
+            for (int ob = 0; ob < OB; ob++) {
                 const vec wv = vset1(wb[ob]);
                 SHIFT_UNROLL
-                for (int v = 0; v < FWD_V; v++) acc[ob][v] = vfma(wv, xv[v], acc[ob][v]);
+                for (int v = 0; v < V; v++) acc[ob][v] = vfma(wv, xv[v], acc[ob][v]);
             }
         }
     }
     SHIFT_UNROLL
-    for (int ob = 0; ob < FWD_OB; ob++) {
+    for (int ob = 0; ob < OB; ob++) {
         if (ob >= rows) break;
         SHIFT_UNROLL
-        for (int v = 0; v < FWD_V; v++) vstoreu(wide + (o0 + ob) * p->span + q0 + v * VLEN, acc[ob][v]);
+        for (int v = 0; v < V; v++) vstoreu(wide + (o0 + ob) * p->span + q0 + v * VLEN, acc[ob][v]);
     }
 }
 
 static void shift_forward(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box, const tg_real *packed_w,
                           tg_real *wide, int64_t first, int64_t end)
 {
-    const int64_t block_w = channels * p->taps * FWD_OB;
+    const int64_t ob = p->out_block, block_w = channels * p->taps * ob;
     /* positions outermost: a block's input (channels x its reach) stays in L1 across the
      * output-channel blocks */
-    for (int64_t q0 = first; q0 < end; q0 += FWD_V * VLEN)
-        for (int64_t b = 0; b < p->out_blocks; b++) {
-            const int64_t o0 = b * FWD_OB, rows = p->out_channels - o0 < FWD_OB ? p->out_channels - o0 : FWD_OB;
-            shift_forward_block(p, channels, box, packed_w + b * block_w, wide, q0, o0, rows);
-        }
+    if (ob == FWD_OB) {
+        for (int64_t q0 = first; q0 < end; q0 += FWD_V * VLEN)
+            for (int64_t b = 0; b < p->out_blocks; b++) {
+                const int64_t o0 = b * ob, rows = p->out_channels - o0 < ob ? p->out_channels - o0 : ob;
+                shift_forward_block(p, channels, box, packed_w + b * block_w, wide, q0, o0, rows, FWD_OB, FWD_V);
+            }
+        return;
+    }
+    for (int64_t q0 = first; q0 < end; q0 += 2 * FWD_V * VLEN) /* one block of FWD_OB/2 channels */
+        shift_forward_block(p, channels, box, packed_w, wide, q0, 0, p->out_channels, FWD_OB / 2, 2 * FWD_V);
 }
 
 /* dw[o0 + ob][c][t0 + tb] += the sums for ob < rows, tb < ntaps (constants in the full blocks). */
@@ -211,7 +220,7 @@ static void shift_dw(const tg_conv_shift_plan *p, int64_t channels, int64_t imag
 
 const tg_conv_shift_kernel SHIFT_KERNEL = {.name = SHIFT_KERNEL_NAME,
                                            .out_block = FWD_OB,
-                                           .positions = FWD_V * VLEN,
+                                           .positions = 2 * FWD_V * VLEN,
                                            .forward = shift_forward,
                                            .dw = shift_dw,
                                            .fill = shift_fill,
