@@ -70,6 +70,14 @@ bool tg_conv_shift_supported(const tg_conv_geom *g)
     return tg_conv_geom_taps(g) <= TG_CONV_SHIFT_MAX_TAPS && shift_extents(g, extent, &box);
 }
 
+int64_t tg_conv_shift_span(const tg_conv_geom *g)
+{
+    int64_t extent[3], box;
+    TG_ASSERT(shift_extents(g, extent, &box));
+    const int64_t last = ((g->out[0] - 1) * extent[1] + g->out[1] - 1) * extent[2] + g->out[2];
+    return round_up(last, current_kernel()->positions);
+}
+
 void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p)
 {
     int64_t box;
@@ -84,8 +92,7 @@ void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_pl
             for (int64_t kw = 0; kw < g->kernel[2]; kw++)
                 p->offset[t++] = (int32_t)((kd * g->dilation[0] * e1 + kh * g->dilation[1]) * e2 + kw * g->dilation[2]);
     /* positions up to the last one kept, in whole blocks; every read of them inside the plane */
-    const int64_t last = ((g->out[0] - 1) * e1 + g->out[1] - 1) * e2 + g->out[2];
-    p->span = round_up(last, p->kernel->positions);
+    p->span = tg_conv_shift_span(g);
     const int64_t reach = p->span + p->offset[p->taps - 1];
     p->plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
     p->out_channels = og;

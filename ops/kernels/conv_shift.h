@@ -44,6 +44,8 @@ typedef struct tg_conv_shift_plan {
 /* Whether g (stride 1 in every dim, at most TG_CONV_SHIFT_MAX_TAPS taps, offsets within int32)
  * can run here. */
 bool tg_conv_shift_supported(const tg_conv_geom *g);
+/* The wide positions computed for g (supported) with the kernel in use: the plan's span. */
+int64_t tg_conv_shift_span(const tg_conv_geom *g);
 /* Fills *p for g with og output channels per group (g supported). */
 void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p);
 
