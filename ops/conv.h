@@ -70,7 +70,7 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path);
  * docs/convolution.md), or for stride-1 ones the shift kernels (multiply-adds over a zero-padded
  * copy, no im2col matrix: few channels), or the reference loops. */
 typedef enum tg_conv_algo {
-    TG_CONV_ALGO_AUTO,      /* Winograd where measured faster (the default) */
+    TG_CONV_ALGO_AUTO,      /* the path measured fastest for the shape (the default) */
     TG_CONV_ALGO_GEMM,      /* always im2col + GEMM */
     TG_CONV_ALGO_WINOGRAD,  /* Winograd wherever the geometry allows */
     TG_CONV_ALGO_REFERENCE, /* the reference loops for the forward and dW, every geometry (slow;
