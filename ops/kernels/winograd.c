@@ -12,6 +12,7 @@
 #endif
 #include "winograd.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu.h"
@@ -42,12 +43,17 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups)
     return true;
 }
 
-/* -1 until chosen: the best this CPU runs. */
-static int use_avx512 = -1;
+/* -1 until chosen: the best this CPU runs. Atomic: the first use can come from several pool
+ * threads at once (the finite checks inside a split batch; ThreadSanitizer saw the plain int). */
+static _Atomic int use_avx512 = -1;
 static bool winograd_avx512(void)
 {
-    if (use_avx512 < 0) use_avx512 = tg_cpu_has_avx512();
-    return use_avx512 > 0;
+    int use = atomic_load_explicit(&use_avx512, memory_order_relaxed);
+    if (use < 0) {
+        use = tg_cpu_has_avx512();
+        atomic_store_explicit(&use_avx512, use, memory_order_relaxed);
+    }
+    return use > 0;
 }
 bool tg_winograd_finite(const tg_real *v, int64_t n)
 {
