@@ -1396,6 +1396,7 @@ static TCase *direct_kernel_tcase(void)
  * (forward and dX through the rotated path) over odd sizes, padding, batch and channel counts in
  * both precisions, and gradient checks with Winograd forced. */
 
+#include "../ops/kernels/conv_engine.h"
 #include "../ops/kernels/conv_shift.h"
 #include "../ops/kernels/winograd.h"
 
@@ -2028,11 +2029,51 @@ START_TEST(shift_plan_by_hand)
 }
 END_TEST
 
+/* Which forward path AUTO takes: the shift kernels for the BN-ResNet's layers (16 and 32 channels at
+ * 28x28 and 14x14: a rule once left 14x14 to Winograd by rounding its span too coarsely), Winograd at
+ * 64 channels, GEMM for 7x7 maps (too few positions kept), strides and 1x1, the direct kernel for
+ * depthwise — the same for 1-3 threads and for the part of a split batch. Only with SIMD shift
+ * loops (the portable ones are scalar: GEMM then). */
+START_TEST(shift_auto_choice)
+{
+    typedef struct { int64_t c, o, groups, size, k, stride; const char *want; } choice_case;
+    const choice_case cases[] = {
+        {16, 16, 1, 28, 3, 1, "shift"}, {32, 32, 1, 14, 3, 1, "shift"}, {16, 32, 1, 14, 3, 1, "shift"},
+        {1, 20, 1, 28, 5, 1, "shift"},  {64, 64, 1, 14, 3, 1, "winograd"}, {32, 32, 1, 7, 3, 1, "gemm"},
+        {16, 16, 1, 28, 3, 2, "gemm"},  {16, 32, 1, 28, 1, 1, "gemm"},    {32, 32, 32, 28, 3, 1, "direct"},
+    };
+    if (!tg_conv_shift_kernel_is_simd()) return; /* no SIMD shift loops on this CPU: AUTO never takes them */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const choice_case *c = &cases[i];
+        tg_conv_core k = {.n = 64, .groups = c->groups, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO};
+        k.geom.channels = c->c / c->groups;
+        for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
+        for (int d = 1; d < 3; d++) {
+            k.geom.in[d] = c->size;
+            k.geom.kernel[d] = c->k;
+            k.geom.stride[d] = c->stride;
+            k.geom.pad[d] = c->k / 2;
+            k.geom.out[d] = (c->size + 2 * (c->k / 2) - c->k) / c->stride + 1;
+        }
+        const char *want = c->want;
+        for (int threads = 1; threads <= 3; threads++) {
+            k.threads = threads;
+            ck_assert_msg(strcmp(tg_conv_forward_path(&k), want) == 0, "case %zu, %d threads: %s, want %s", i, threads,
+                          tg_conv_forward_path(&k), want);
+        }
+        tg_conv_core part = k;
+        part.n = 21, part.plan_n = 64, part.threads = 1;
+        ck_assert_str_eq(tg_conv_forward_path(&part), want);
+    }
+}
+END_TEST
+
 static TCase *shift_tcase(void)
 {
     TCase *tc = tt_tcase("shift");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, shift_matches_reference);
     tcase_add_test(tc, shift_plan_by_hand);
+    tcase_add_test(tc, shift_auto_choice);
     return tc;
 }

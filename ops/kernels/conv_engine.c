@@ -129,7 +129,7 @@ static bool core_shift_fits(const conv_core *k)
     const tg_conv_geom *g = &k->geom;
     return !core_is_thin(k) && !core_is_pointwise(g) && g->channels <= SHIFT_MAX_CHANNELS &&
            k->cb / k->groups <= SHIFT_MAX_CHANNELS && tg_conv_shift_kernel_is_simd() && tg_conv_shift_supported(g) &&
-           tg_conv_geom_out_size(g) * 100 >= tg_conv_shift_span(g) * SHIFT_MIN_KEPT_PERCENT;
+           tg_conv_geom_out_size(g) * 100 >= tg_conv_shift_span(g, k->cb / k->groups) * SHIFT_MIN_KEPT_PERCENT;
 }
 static bool core_uses_shift(const conv_core *k)
 {
@@ -814,6 +814,14 @@ static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const t
             }
         }
     }
+}
+
+const char *tg_conv_forward_path(const conv_core *k)
+{
+    if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
+    if (core_uses_shift(k)) return "shift";
+    if (core_is_thin(k)) return "direct";
+    return core_uses_winograd(k) ? "winograd" : "gemm";
 }
 
 /* ---- the passes: sizing and running share one code path each ---- */

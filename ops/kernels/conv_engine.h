@@ -73,6 +73,10 @@ int64_t tg_conv_core_b_size(const tg_conv_core *k);
 /* B (+)= conv(A, W): a:[n, ca, A...], w:[cb, ca/groups, K], b:[n, cb, B...]; accumulate false
  * overwrites b. ws: tg_conv_forward_scratch_bytes(k) bytes. */
 size_t tg_conv_forward_scratch_bytes(const tg_conv_core *k);
+/* The forward path k takes with a finite filter and input: "shift", "winograd", "direct"
+ * (depthwise), "gemm" or "reference" — a function of the shapes and the kernels in use, never of
+ * the thread count or the part of a split batch. */
+const char *tg_conv_forward_path(const tg_conv_core *k);
 void tg_conv_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                      void *ws);
 

@@ -70,12 +70,21 @@ bool tg_conv_shift_supported(const tg_conv_geom *g)
     return tg_conv_geom_taps(g) <= TG_CONV_SHIFT_MAX_TAPS && shift_extents(g, extent, &box);
 }
 
-int64_t tg_conv_shift_span(const tg_conv_geom *g)
+/* Output channels per forward block for og of them: the kernel's, or half for few channels. */
+static int64_t out_block_for(const tg_conv_shift_kernel *k, int64_t og)
+{
+    return og <= k->out_block / 2 ? k->out_block / 2 : k->out_block;
+}
+
+int64_t tg_conv_shift_span(const tg_conv_geom *g, int64_t og)
 {
     int64_t extent[3], box;
     TG_ASSERT(shift_extents(g, extent, &box));
+    const tg_conv_shift_kernel *k = current_kernel();
+    /* the blocks' positions: the half-channel block covers twice the kernel's */
+    const int64_t block = k->positions * (k->out_block / out_block_for(k, og));
     const int64_t last = ((g->out[0] - 1) * extent[1] + g->out[1] - 1) * extent[2] + g->out[2];
-    return round_up(last, current_kernel()->positions);
+    return round_up(last, block);
 }
 
 void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p)
@@ -92,12 +101,13 @@ void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_pl
             for (int64_t kw = 0; kw < g->kernel[2]; kw++)
                 p->offset[t++] = (int32_t)((kd * g->dilation[0] * e1 + kh * g->dilation[1]) * e2 + kw * g->dilation[2]);
     /* positions up to the last one kept, in whole blocks; every read of them inside the plane */
-    p->span = tg_conv_shift_span(g);
+    p->span = tg_conv_shift_span(g, og);
     const int64_t reach = p->span + p->offset[p->taps - 1];
     p->plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
     p->out_channels = og;
-    p->out_block = og <= p->kernel->out_block / 2 ? p->kernel->out_block / 2 : p->kernel->out_block;
+    p->out_block = out_block_for(p->kernel, og);
     p->out_blocks = (og + p->out_block - 1) / p->out_block;
+    p->positions = p->kernel->positions * (p->kernel->out_block / p->out_block);
 }
 
 /* ---- forward ---- */
@@ -134,7 +144,7 @@ typedef struct forward_job {
 static void forward_range(void *ctx, int64_t begin, int64_t end)
 {
     const forward_job *j = ctx;
-    const int64_t block = j->p->kernel->positions;
+    const int64_t block = j->p->positions;
     j->p->kernel->forward(j->p, j->channels, j->box, j->packed_w, j->wide, begin * block, end * block);
 }
 
@@ -148,9 +158,9 @@ void tg_conv_shift_forward(const tg_conv_geom *g, const tg_conv_shift_plan *p, c
     p->kernel->fill(g, p, channels, x, box);
     forward_job job = {p, channels, box, packed_w, wide};
     if (split_positions)
-        tg_parallel_for(p->span / p->kernel->positions, forward_range, &job);
+        tg_parallel_for(p->span / p->positions, forward_range, &job);
     else
-        forward_range(&job, 0, p->span / p->kernel->positions);
+        forward_range(&job, 0, p->span / p->positions);
     p->kernel->from_wide(g, p, wide, y, accumulate);
 }
 

@@ -36,7 +36,7 @@ struct tg_conv_shift_kernel;
 typedef struct tg_conv_shift_plan {
     const struct tg_conv_shift_kernel *kernel; /* the kernel in use when the plan was made */
     int64_t extent[3];
-    int64_t span, plane;
+    int64_t span, plane, positions; /* positions: per forward block (span is a whole number of them) */
     int64_t taps, out_channels, out_blocks, out_block; /* output channels in blocks of out_block */
     int32_t offset[TG_CONV_SHIFT_MAX_TAPS];
 } tg_conv_shift_plan;
@@ -44,8 +44,9 @@ typedef struct tg_conv_shift_plan {
 /* Whether g (stride 1 in every dim, at most TG_CONV_SHIFT_MAX_TAPS taps, offsets within int32)
  * can run here. */
 bool tg_conv_shift_supported(const tg_conv_geom *g);
-/* The wide positions computed for g (supported) with the kernel in use: the plan's span. */
-int64_t tg_conv_shift_span(const tg_conv_geom *g);
+/* The wide positions computed for g (supported) and og output channels per group with the kernel
+ * in use: the plan's span. */
+int64_t tg_conv_shift_span(const tg_conv_geom *g, int64_t og);
 /* Fills *p for g with og output channels per group (g supported). */
 void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p);
 

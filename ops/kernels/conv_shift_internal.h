@@ -2,7 +2,7 @@
  *
  * A kernel runs the two inner loops of conv_shift.h over prepared operands:
  *   forward: wide[o, q] = sum_{c, tap} packed_w[block(o)][c][tap][o % p->out_block] * box[c][q + offset[tap]]
- *            for q in [first, end) (whole blocks of `positions`) and o < og (rows o >= og are not
+ *            for q in [first, end) (whole blocks of p->positions) and o < og (rows o >= og are not
  *            written);
  *   dw:      dw[o, c, tap] += sum_{n, q} dy_wide[n][o][q] * box[n][c][q + offset[tap]], q in [0, span).
  * Boxes are [channels][plane] per image, wide rows span apart. Each SIMD file is compiled in both
@@ -15,7 +15,7 @@
 typedef struct tg_conv_shift_kernel {
     const char *name;     /* "avx512", "avx2", "portable" */
     int64_t out_block;    /* output channels per forward block (half for og <= out_block/2: the plan's) */
-    int64_t positions;    /* span is a whole number of these wide positions (either block shape's) */
+    int64_t positions;    /* wide positions per forward block (twice as many in the half-channel block) */
     void (*forward)(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box, const tg_real *packed_w,
                     tg_real *wide, int64_t first, int64_t end);
     void (*dw)(const tg_conv_shift_plan *p, int64_t channels, int64_t images, const tg_real *boxes,

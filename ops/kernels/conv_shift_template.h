@@ -220,7 +220,7 @@ static void shift_dw(const tg_conv_shift_plan *p, int64_t channels, int64_t imag
 
 const tg_conv_shift_kernel SHIFT_KERNEL = {.name = SHIFT_KERNEL_NAME,
                                            .out_block = FWD_OB,
-                                           .positions = 2 * FWD_V * VLEN,
+                                           .positions = FWD_V * VLEN,
                                            .forward = shift_forward,
                                            .dw = shift_dw,
                                            .fill = shift_fill,
