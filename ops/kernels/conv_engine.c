@@ -667,8 +667,9 @@ static void phase_gather_add(const conv_core *k, const phase_dim *pd, tg_real *c
             }
 }
 
+/* dA (+)= the rotated convolution; overwrite: dA is written, not added to (a fresh gradient). */
 static void core_data_grad_rotated(const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da,
-                                   conv_ws *ws)
+                                   bool overwrite, conv_ws *ws)
 {
     const int64_t phases = k->geom.stride[0] * k->geom.stride[1] * k->geom.stride[2], pb = core_b_size(k);
     int64_t r[3];
@@ -702,11 +703,13 @@ static void core_data_grad_rotated(const conv_core *k, const tg_real *db, const 
             at += k->ca * c.geom.channels * core_taps(&c);
         }
     }
-    if (phases == 1) { /* the rotated convolution itself, straight into dA */
+    if (phases == 1 && wr[0]) { /* the rotated convolution itself, straight into dA */
         conv_core c = phase_core(k, pd, k->n);
-        if (wr[0]) core_forward(&c, db, wr[0], da, true, col);
+        core_forward(&c, db, wr[0], da, !overwrite, col);
         return;
     }
+    if (overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
+    if (phases == 1) return; /* no taps: dA gets nothing */
     for (int64_t n0 = 0; n0 < k->n; n0 += block) {
         const int64_t m = k->n - n0 < block ? k->n - n0 : block;
         tg_real *next = tmp;
@@ -826,9 +829,16 @@ const char *tg_conv_forward_path(const conv_core *k)
 
 /* ---- the passes: sizing and running share one code path each ---- */
 
+/* dA (+)= the data gradient by algo; overwrite: dA is a fresh gradient, written (the rotated
+ * stride-1 convolution writes it directly; the other paths add into a zeroed dA). */
 static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, const tg_real *w, tg_real *da,
-                   conv_ws *ws)
+                   bool overwrite, conv_ws *ws)
 {
+    if (algo == TG_CONV_DX_ALGO_ROTATED) {
+        core_data_grad_rotated(k, db, w, da, overwrite, ws);
+        return;
+    }
+    if (ws->base && overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
     switch (algo) {
     case TG_CONV_DX_ALGO_REFERENCE:
         if (ws->base) tg_conv_reference_dx(k, db, w, da);
@@ -839,7 +849,7 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
             tg_parallel_for(k->n * k->groups, direct_range, &job);
         }
         return;
-    case TG_CONV_DX_ALGO_ROTATED: core_data_grad_rotated(k, db, w, da, ws); return;
+    case TG_CONV_DX_ALGO_ROTATED:
     case TG_CONV_DX_ALGO_AUTO:
     case TG_CONV_DX_ALGO_COL2IM: break;
     }
@@ -900,7 +910,7 @@ typedef struct split_job {
     const tg_real *a, *w, *db; /* forward: a, w; dA: db, w; dW: a, db */
     tg_real *out;              /* forward: b; dA: da; dW: the chunks' partials */
     bool accumulate;
-    bool overwrite; /* dA: each range zeroes its images' part first */
+    bool overwrite; /* dA: a fresh gradient, each range's images written (run_dx) */
     tg_conv_dx_algo dx_algo;
     bool exact; /* Winograd's operand holds NaN or Inf: every range takes the exact GEMMs */
 } split_job;
@@ -927,8 +937,7 @@ static void split_range(void *ctx, int64_t begin, int64_t end)
                              ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)));
                 break;
             case SPLIT_DX:
-                if (j->overwrite) memset(j->out + n0 * k->ca * pa, 0, (size_t)(count * k->ca * pa) * sizeof *j->out);
-                run_dx(&c, j->dx_algo, j->db + n0 * k->cb * pb, j->w, j->out + n0 * k->ca * pa, &ws);
+                run_dx(&c, j->dx_algo, j->db + n0 * k->cb * pb, j->w, j->out + n0 * k->ca * pa, j->overwrite, &ws);
                 break;
             case SPLIT_DW: {
                 tg_real *partial = j->out + item * dw_size;
@@ -949,7 +958,7 @@ static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t lar
     conv_ws ws = {0};
     switch (pass) {
     case SPLIT_FORWARD: ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)); break;
-    case SPLIT_DX: run_dx(&c, algo, NULL, NULL, NULL, &ws); break;
+    case SPLIT_DX: run_dx(&c, algo, NULL, NULL, NULL, false, &ws); break;
     case SPLIT_DW: core_weight_grad(&c, NULL, NULL, NULL, &ws); break;
     }
     return round_to_align(ws.used);
@@ -1070,7 +1079,7 @@ size_t tg_conv_dx_scratch_bytes(const conv_core *k, tg_conv_dx_algo algo)
     if (parts > 1)
         ws_take(&ws, (size_t)parts * split_slice_bytes(k, SPLIT_DX, part_size_max(k->n, parts), algo));
     else
-        run_dx(k, algo, NULL, NULL, NULL, &ws);
+        run_dx(k, algo, NULL, NULL, NULL, false, &ws);
     return ws_size(ws);
 }
 
@@ -1099,8 +1108,7 @@ void tg_conv_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, con
     if (parts == 1) {
         conv_core c = *k;
         if (exact) c.algo = TG_CONV_FWD_GEMM;
-        if (overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
-        run_dx(&c, algo, db, w, da, &ws);
+        run_dx(&c, algo, db, w, da, overwrite, &ws);
         return;
     }
     const size_t slice = split_slice_bytes(k, SPLIT_DX, part_size_max(k->n, parts), algo);
