@@ -965,7 +965,8 @@ static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t lar
 }
 
 /* Chunks of images dW is summed over: DW_MAX_CHUNKS (or one per image in a smaller batch; fewer when
- * a chunk would hold under DW_MIN_CHUNK_POSITIONS output positions), halved
+ * a chunk would hold under DW_MIN_CHUNK_POSITIONS output positions), rounded down to a divisor of
+ * DW_MAX_CHUNKS, halved
  * while the partials would pass DW_PARTIALS_BYTES (a large filter: its GEMMs are big enough to
  * split by panels, one chunk), one for the reference loops. A function of the shapes alone. */
 #define DW_MAX_CHUNKS 48 /* 2^4 * 3: even over 1, 2, 3, 4, 6, 8, 12, 16, 24 and 48 threads */
@@ -974,8 +975,8 @@ static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t lar
  * zeroed partial, its own GEMM's C tiles and a term of the final sum, all the size of dW, so
  * small images (1-D rows of 32-256, 7x7 maps) in 48 chunks spent more on that than on the sums.
  * Measured (callgrind, signal1d zoo model, 4 training steps, 1 thread): 48 chunks 1.78 G
- * instructions, at least 2048 positions 1.66 G, 8192 1.65 G; 2048 keeps 21 chunks for 28x28 maps
- * (batch 64), enough to share among 16+ threads. */
+ * instructions, at least 2048 positions 1.66 G, 8192 1.65 G; 2048 keeps 16 chunks for 28x28 maps
+ * (batch 64, after rounding to a divisor of 48), enough to share among 16 threads. */
 #define DW_MIN_CHUNK_POSITIONS 2048
 int64_t tg_conv_dw_chunks(const conv_core *k)
 {
@@ -984,6 +985,14 @@ int64_t tg_conv_dw_chunks(const conv_core *k)
     int64_t chunks = k->n < DW_MAX_CHUNKS ? k->n : DW_MAX_CHUNKS;
     const int64_t positions = core_b_size(k), per_chunk = (DW_MIN_CHUNK_POSITIONS + positions - 1) / positions;
     if (k->n / per_chunk < chunks) chunks = k->n / per_chunk > 1 ? k->n / per_chunk : 1;
+    /* a divisor of DW_MAX_CHUNKS, so 2, 3, 4, 6 ... threads get equal shares: 28x28 maps took 21
+     * chunks (11 and 10 on two threads), 14x14 ones 5 (3 and 2), now 16 and 4 */
+    static const int64_t even[] = {48, 24, 16, 12, 8, 6, 4, 3, 2, 1};
+    for (size_t i = 0; i < sizeof even / sizeof even[0]; i++)
+        if (even[i] <= chunks) {
+            chunks = even[i];
+            break;
+        }
     while (chunks > 1 && (size_t)chunks * dw_bytes > DW_PARTIALS_BYTES) chunks /= 2;
     return chunks;
 }
