@@ -170,14 +170,6 @@ static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real
     return tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
 }
 
-/* Where AUTO takes the shift kernels (conv_shift.h) for the forward and dW: stride-1 convolutions
- * that are not depthwise, 1x1 or Winograd's, with at most SHIFT_MAX_CHANNELS channels in and out
- * per group — where packing the im2col matrix costs as much as the multiplies it feeds. Measured
- * (this machine, AVX-512, one thread, batch 64, forward): 16->16 channels at 28x28 3.8 ms against
- * GEMM's 4.9, 16->32 at 14x14 1.4 against 1.5, 20->50 5x5 at 14x14 8.3 against 9.1; at 64 and
- * 128 channels (8x64x56x56, 16x128x28x28) both run at 90-98 GFLOP/s, so GEMM keeps them. Only
- * with SIMD loops: the portable ones are scalar. */
-
 static int64_t round_to_line(int64_t elements) { return (elements + 15) / 16 * 16; }
 
 /* Floats of the shift forward's scratch: every group's packed filter, then one image's box and
@@ -526,7 +518,7 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
         return;
     }
     tg_real *col = ws_take(ws, core_forward_scratch(k) * sizeof *col);
-    /* measured (16->16 channels, 28x28, 3 images per chunk): 5.4 ms a batch of 64 against 8.7 by
+    /* measured (16->16 channels, 28x28, 3 images per call): 4.3 ms a batch of 64 against ~8.7 by
      * the blocked GEMM; else (A not finite) the GEMMs below, sized after it */
     if (core_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
     if (core_is_thin(k)) {
