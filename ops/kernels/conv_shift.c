@@ -76,22 +76,29 @@ static int64_t out_block_for(const tg_conv_shift_kernel *k, int64_t og)
     return og <= k->out_block / 2 ? k->out_block / 2 : k->out_block;
 }
 
-int64_t tg_conv_shift_span(const tg_conv_geom *g, int64_t og)
+/* The span with kernel k: positions up to the last one kept, in whole blocks of the block og
+ * output channels take (the half-channel block covers twice the kernel's positions). */
+static int64_t span_for(const tg_conv_shift_kernel *k, const int64_t extent[3], const tg_conv_geom *g, int64_t og)
 {
-    int64_t extent[3], box;
-    TG_ASSERT(shift_extents(g, extent, &box));
-    const tg_conv_shift_kernel *k = current_kernel();
-    /* the blocks' positions: the half-channel block covers twice the kernel's */
     const int64_t block = k->positions * (k->out_block / out_block_for(k, og));
     const int64_t last = ((g->out[0] - 1) * extent[1] + g->out[1] - 1) * extent[2] + g->out[2];
     return round_up(last, block);
+}
+
+int64_t tg_conv_shift_span(const tg_conv_geom *g, int64_t og)
+{
+    int64_t extent[3], box;
+    const bool supported = shift_extents(g, extent, &box);
+    TG_ASSERT(supported);
+    return span_for(current_kernel(), extent, g, og);
 }
 
 void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p)
 {
     int64_t box;
     TG_ASSERT(tg_conv_shift_supported(g));
-    shift_extents(g, p->extent, &box);
+    const bool supported = shift_extents(g, p->extent, &box);
+    TG_ASSERT(supported);
     const int64_t e1 = p->extent[1], e2 = p->extent[2];
     p->kernel = current_kernel();
     p->taps = tg_conv_geom_taps(g);
@@ -100,8 +107,8 @@ void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_pl
         for (int64_t kh = 0; kh < g->kernel[1]; kh++)
             for (int64_t kw = 0; kw < g->kernel[2]; kw++)
                 p->offset[t++] = (int32_t)((kd * g->dilation[0] * e1 + kh * g->dilation[1]) * e2 + kw * g->dilation[2]);
-    /* positions up to the last one kept, in whole blocks; every read of them inside the plane */
-    p->span = tg_conv_shift_span(g, og);
+    /* every read of the computed positions inside the plane */
+    p->span = span_for(p->kernel, p->extent, g, og);
     const int64_t reach = p->span + p->offset[p->taps - 1];
     p->plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
     p->out_channels = og;
