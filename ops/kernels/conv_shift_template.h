@@ -45,8 +45,26 @@ SHIFT_INLINE void zero_run(tg_real *dst, int64_t n)
     if (i < n) vstoren(dst + i, vzero(), n - i);
 }
 
-/* x:[channels, in...] -> box:[channels][plane], zero-padded: the plane zeroed in whole vectors,
- * then the input rows copied in. */
+/* dst[0, size) = rows of len elements from src placed at increasing, non-overlapping offsets
+ * at0 + i*dst_outer + j*dst_inner (row (i, j) from src + src0 + i*src_outer + j*src_inner, i <
+ * n_outer, j < n_inner; src's offsets are formed only for rows that exist), zeros everywhere else:
+ * each element written once. */
+static void place_rows(tg_real *dst, int64_t size, int64_t at0, int64_t n_outer, int64_t n_inner, int64_t dst_outer,
+                       int64_t dst_inner, const tg_real *src, int64_t src0, int64_t src_outer, int64_t src_inner,
+                       int64_t len)
+{
+    int64_t at = 0; /* written so far */
+    for (int64_t i = 0; i < n_outer && len > 0; i++)
+        for (int64_t j = 0; j < n_inner; j++) {
+            const int64_t q = at0 + i * dst_outer + j * dst_inner;
+            zero_run(dst + at, q - at);
+            copy_run(dst + q, src + src0 + i * src_outer + j * src_inner, len);
+            at = q + len;
+        }
+    zero_run(dst + at, size - at);
+}
+
+/* x:[channels, in...] -> box:[channels][plane], zero-padded. */
 static void shift_fill(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x,
                        tg_real *box)
 {
@@ -58,31 +76,20 @@ static void shift_fill(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64
     const int64_t d0 = g->pad[0] > 0 ? g->pad[0] : 0, h0 = g->pad[1] > 0 ? g->pad[1] : 0;
     const int64_t d1 = g->in[0] + g->pad[0] < p->extent[0] ? g->in[0] + g->pad[0] : p->extent[0];
     const int64_t h1 = g->in[1] + g->pad[1] < e1 ? g->in[1] + g->pad[1] : e1;
-    for (int64_t c = 0; c < channels; c++, x += in_plane, box += p->plane) {
-        zero_run(box, p->plane);
-        if (lo >= hi) continue;
-        for (int64_t ed = d0; ed < d1; ed++)
-            for (int64_t eh = h0; eh < h1; eh++)
-                copy_run(box + (ed * e1 + eh) * e2 + lo + g->pad[2],
-                         x + ((ed - g->pad[0]) * g->in[1] + eh - g->pad[1]) * g->in[2] + lo, hi - lo);
-    }
+    const int64_t at0 = (d0 * e1 + h0) * e2 + lo + g->pad[2];
+    const int64_t first = ((d0 - g->pad[0]) * g->in[1] + h0 - g->pad[1]) * g->in[2] + lo;
+    for (int64_t c = 0; c < channels; c++, x += in_plane, box += p->plane)
+        place_rows(box, p->plane, at0, d1 - d0, h1 - h0, e1 * e2, e2, x, first, g->in[1] * g->in[2], g->in[2],
+                   hi - lo);
 }
 
 /* dy:[og, out...] -> wide rows [og][span], zero at the thrown-away positions. */
 static void shift_to_wide(const tg_conv_geom *g, const tg_conv_shift_plan *p, const tg_real *dy, tg_real *wide)
 {
-    const int64_t e1 = p->extent[1], e2 = p->extent[2], out2 = g->out[2];
-    for (int64_t o = 0; o < p->out_channels; o++, wide += p->span) {
-        int64_t at = 0; /* wide positions written so far */
-        for (int64_t od = 0; od < g->out[0]; od++)
-            for (int64_t oh = 0; oh < g->out[1]; oh++, dy += out2) {
-                const int64_t q = (od * e1 + oh) * e2;
-                zero_run(wide + at, q - at);
-                copy_run(wide + q, dy, out2);
-                at = q + out2;
-            }
-        zero_run(wide + at, p->span - at);
-    }
+    const int64_t e1 = p->extent[1], e2 = p->extent[2], out_plane = tg_conv_geom_out_size(g);
+    for (int64_t o = 0; o < p->out_channels; o++, wide += p->span, dy += out_plane)
+        place_rows(wide, p->span, 0, g->out[0], g->out[1], e1 * e2, e2, dy, 0, g->out[1] * g->out[2], g->out[2],
+                   g->out[2]);
 }
 
 /* y:[og, out...] (+)= the kept positions of wide [og][span]. */
