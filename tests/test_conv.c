@@ -1999,6 +1999,51 @@ START_TEST(shift_matches_reference)
 }
 END_TEST
 
+/* The class, not the instance: 160 random geometries (ranks 1-3, kernels 1-4, dilations 1-3, pads,
+ * groups, 1-3 images, every other one with stride 1 so the forward and dW run by the shift kernels,
+ * the others through the rotated dX's phases), conv and transposed conv, the shift path forced,
+ * against the reference loops, on 1 and 2 threads. */
+START_TEST(shift_random_geometries)
+{
+    uint64_t seed = 4242;
+    int checked = 0;
+    for (int i = 0; i < 160; i++) {
+        ref_cfg c = random_cfg(&seed, i % 8 == 0);
+        if (i % 2 == 0)
+            for (int d = 0; d < 3; d++) c.s[d] = 1, c.op[d] = 0;
+        for (int transposed = 0; transposed < 2; transposed++) {
+            ref_case r = make_case(&c, transposed, 9600 + (uint64_t)(2 * i + transposed));
+            r.x->requires_grad = r.w->requires_grad = true;
+            tg_tape *rt = tg_tape_new(0);
+            tg_conv_attr a = r.attr;
+            a.algo = TG_CONV_ALGO_REFERENCE;
+            tg_tensor *yr = tg_op_apply(rt, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &a);
+            if (!yr || yr->numel == 0) { /* an empty transposed output: nothing to compare */
+                tg_tape_free(rt);
+                continue;
+            }
+            const int64_t ny = yr->numel, nx = r.x->numel, nw = r.w->numel;
+            double *want_y = malloc((size_t)ny * sizeof *want_y), *want_dx = malloc((size_t)nx * sizeof *want_dx);
+            double *want_dw = malloc((size_t)nw * sizeof *want_dw);
+            for (int64_t e = 0; e < ny; e++) want_y[e] = yr->data[e];
+            tg_tensor *dy = tt_random(yr->ndim, yr->shape, 9900 + (uint64_t)i, -1, 1);
+            tg_tape_free(rt);
+            reference_grads(&r, dy, want_dx, want_dw);
+            tg_real *got_y = tt_tensor(1, (int64_t[]){ny}, NULL)->data, *got_dx = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
+            tg_real *got_dw = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
+            shift_run(&r, 1 + i % 2, got_y, got_dx, got_dw, dy);
+            const double tol = TT_DOUBLE ? 1e-10 : 2e-4;
+            tt_assert_close(got_y, want_y, ny, tol);
+            tt_assert_close(got_dx, want_dx, nx, tol);
+            tt_assert_close(got_dw, want_dw, nw, tol * 4);
+            free(want_y), free(want_dx), free(want_dw);
+            checked++;
+        }
+    }
+    ck_assert_int_ge(checked, 250);
+}
+END_TEST
+
 /* The layout by hand: a 3x3 filter over a 4x5 image with padding 1 keeps boxes of 6x7 (out 4x5 +
  * 2), so tap (kh, kw) reads 7*kh + kw further; the last kept position is 3*7 + 4 = 25, the
  * computed span whole blocks past it and every read of it inside the box plane. */
@@ -2075,5 +2120,6 @@ static TCase *shift_tcase(void)
     tcase_add_test(tc, shift_matches_reference);
     tcase_add_test(tc, shift_plan_by_hand);
     tcase_add_test(tc, shift_auto_choice);
+    tcase_add_test(tc, shift_random_geometries);
     return tc;
 }
