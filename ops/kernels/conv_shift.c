@@ -96,12 +96,11 @@ int64_t tg_conv_shift_span(const tg_conv_geom *g, int64_t og)
 void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_plan *p)
 {
     int64_t box;
-    TG_ASSERT(tg_conv_shift_supported(g));
-    const bool supported = shift_extents(g, p->extent, &box);
-    TG_ASSERT(supported);
+    p->taps = tg_conv_geom_taps(g);
+    const bool supported = p->taps <= TG_CONV_SHIFT_MAX_TAPS && shift_extents(g, p->extent, &box);
+    TG_ASSERT(supported); /* tg_conv_shift_supported(g), with the extents kept */
     const int64_t e1 = p->extent[1], e2 = p->extent[2];
     p->kernel = current_kernel();
-    p->taps = tg_conv_geom_taps(g);
     int64_t t = 0;
     for (int64_t kd = 0; kd < g->kernel[0]; kd++)
         for (int64_t kh = 0; kh < g->kernel[1]; kh++)
