@@ -1927,6 +1927,45 @@ static void shift_run(const ref_case *r, int threads, tg_real *y_out, tg_real *d
     tg_set_threads(1);
 }
 
+/* The shift tests' oracle for case r: y by the reference loops, dY drawn from seed, dX and dW by
+ * reference_grads. false (nothing kept) when the output is empty (a transposed geometry). */
+typedef struct shift_oracle {
+    tg_tensor *dy;
+    double *y, *dx, *dw;
+    int64_t ny, nx, nw;
+} shift_oracle;
+
+static bool shift_oracle_make(const ref_case *r, uint64_t seed, shift_oracle *o)
+{
+    tg_tape *rt = tg_tape_new(0);
+    tg_conv_attr a = r->attr;
+    a.algo = TG_CONV_ALGO_REFERENCE;
+    tg_tensor *yr = tg_op_apply(rt, r->op, (tg_tensor *[]){r->x, r->w, NULL}, 3, &a);
+    if (!yr || yr->numel == 0) {
+        tg_tape_free(rt);
+        return false;
+    }
+    o->ny = yr->numel, o->nx = r->x->numel, o->nw = r->w->numel;
+    o->y = malloc((size_t)o->ny * sizeof *o->y);
+    o->dx = malloc((size_t)o->nx * sizeof *o->dx);
+    o->dw = malloc((size_t)o->nw * sizeof *o->dw);
+    for (int64_t e = 0; e < o->ny; e++) o->y[e] = yr->data[e];
+    o->dy = tt_random(yr->ndim, yr->shape, seed, -1, 1);
+    tg_tape_free(rt);
+    reference_grads(r, o->dy, o->dx, o->dw);
+    return true;
+}
+
+/* y, dX and dW against the oracle (dW sums more products: a looser float32 bound), then freed. */
+static void shift_oracle_check_free(shift_oracle *o, const tg_real *y, const tg_real *dx, const tg_real *dw)
+{
+    const double tol = TT_DOUBLE ? 1e-10 : 2e-4;
+    tt_assert_close(y, o->y, o->ny, tol);
+    tt_assert_close(dx, o->dx, o->nx, tol);
+    tt_assert_close(dw, o->dw, o->nw, tol * 4);
+    free(o->y), free(o->dx), free(o->dw);
+}
+
 /* Every kernel (portable, AVX2, AVX-512 where the CPU runs them) against the reference loops:
  * 1-D/2-D/3-D, odd sizes, kernels 1..5 wide, dilations, pads from 0 to past the kernel (the
  * rotated path's negative pads crop), groups, output channels that fill no whole block (3, 11),
@@ -1957,41 +1996,23 @@ START_TEST(shift_matches_reference)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             ref_case r = make_case(&cases[i].c, cases[i].transposed, 9100 + i);
             r.x->requires_grad = r.w->requires_grad = true;
-            tg_tape *t = tt_tape();
-            tg_tensor *y0 = tg_op_apply(t, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
-            ck_assert_ptr_nonnull(y0);
-            tg_tensor *dy = tt_random(y0->ndim, y0->shape, 9200 + i, -1, 1);
-            const int64_t ny = y0->numel, nx = r.x->numel, nw = r.w->numel;
-            double *want_y = malloc((size_t)ny * sizeof *want_y), *want_dx = malloc((size_t)nx * sizeof *want_dx);
-            double *want_dw = malloc((size_t)nw * sizeof *want_dw);
-            {
-                tg_tape *rt = tg_tape_new(0);
-                tg_conv_attr a = r.attr;
-                a.algo = TG_CONV_ALGO_REFERENCE;
-                tg_tensor *yr = tg_op_apply(rt, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &a);
-                ck_assert_ptr_nonnull(yr);
-                for (int64_t e = 0; e < ny; e++) want_y[e] = yr->data[e];
-                tg_tape_free(rt);
-            }
-            reference_grads(&r, dy, want_dx, want_dw);
+            shift_oracle o;
+            ck_assert(shift_oracle_make(&r, 9200 + i, &o));
+            const int64_t ny = o.ny, nx = o.nx, nw = o.nw;
             tg_real *got[3][3];
             for (int threads = 1; threads <= 3; threads++) {
                 tg_real **g = got[threads - 1];
                 g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
                 g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
                 g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
-                shift_run(&r, threads, g[0], g[1], g[2], dy);
+                shift_run(&r, threads, g[0], g[1], g[2], o.dy);
             }
-            const double tol = TT_DOUBLE ? 1e-10 : 2e-4;
-            tt_assert_close(got[0][0], want_y, ny, tol);
-            tt_assert_close(got[0][1], want_dx, nx, tol);
-            tt_assert_close(got[0][2], want_dw, nw, tol * 4);
+            shift_oracle_check_free(&o, got[0][0], got[0][1], got[0][2]);
             for (int threads = 2; threads <= 3; threads++)
                 ck_assert_msg(memcmp(got[0][0], got[threads - 1][0], (size_t)ny * sizeof(tg_real)) == 0 &&
                                   memcmp(got[0][1], got[threads - 1][1], (size_t)nx * sizeof(tg_real)) == 0 &&
                                   memcmp(got[0][2], got[threads - 1][2], (size_t)nw * sizeof(tg_real)) == 0,
                               "%s case %zu: %d threads differ from 1", kernels[kind], i, threads);
-            free(want_y), free(want_dx), free(want_dw);
         }
     }
     tg_conv_shift_set_kernel(NULL);
@@ -2014,29 +2035,13 @@ START_TEST(shift_random_geometries)
         for (int transposed = 0; transposed < 2; transposed++) {
             ref_case r = make_case(&c, transposed, 9600 + (uint64_t)(2 * i + transposed));
             r.x->requires_grad = r.w->requires_grad = true;
-            tg_tape *rt = tg_tape_new(0);
-            tg_conv_attr a = r.attr;
-            a.algo = TG_CONV_ALGO_REFERENCE;
-            tg_tensor *yr = tg_op_apply(rt, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &a);
-            if (!yr || yr->numel == 0) { /* an empty transposed output: nothing to compare */
-                tg_tape_free(rt);
-                continue;
-            }
-            const int64_t ny = yr->numel, nx = r.x->numel, nw = r.w->numel;
-            double *want_y = malloc((size_t)ny * sizeof *want_y), *want_dx = malloc((size_t)nx * sizeof *want_dx);
-            double *want_dw = malloc((size_t)nw * sizeof *want_dw);
-            for (int64_t e = 0; e < ny; e++) want_y[e] = yr->data[e];
-            tg_tensor *dy = tt_random(yr->ndim, yr->shape, 9900 + (uint64_t)i, -1, 1);
-            tg_tape_free(rt);
-            reference_grads(&r, dy, want_dx, want_dw);
-            tg_real *got_y = tt_tensor(1, (int64_t[]){ny}, NULL)->data, *got_dx = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
-            tg_real *got_dw = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
-            shift_run(&r, 1 + i % 2, got_y, got_dx, got_dw, dy);
-            const double tol = TT_DOUBLE ? 1e-10 : 2e-4;
-            tt_assert_close(got_y, want_y, ny, tol);
-            tt_assert_close(got_dx, want_dx, nx, tol);
-            tt_assert_close(got_dw, want_dw, nw, tol * 4);
-            free(want_y), free(want_dx), free(want_dw);
+            shift_oracle o;
+            if (!shift_oracle_make(&r, 9900 + (uint64_t)i, &o)) continue; /* an empty transposed output */
+            tg_real *got_y = tt_tensor(1, (int64_t[]){o.ny}, NULL)->data;
+            tg_real *got_dx = tt_tensor(1, (int64_t[]){o.nx}, NULL)->data;
+            tg_real *got_dw = tt_tensor(1, (int64_t[]){o.nw}, NULL)->data;
+            shift_run(&r, 1 + i % 2, got_y, got_dx, got_dw, o.dy);
+            shift_oracle_check_free(&o, got_y, got_dx, got_dw);
             checked++;
         }
     }
