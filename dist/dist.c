@@ -291,6 +291,8 @@ typedef struct bucket {
     int first, count;   /* parameters first .. first+count-1 of the reducer's order */
     int64_t numel;
     tg_real *flat;      /* the gradients side by side, then their sum */
+    tg_real *reduced;   /* what this step's all-reduce sums in place: flat, or the gradient itself
+                           when the bucket holds one parameter that has one */
     int pending;        /* parameters whose gradient is not final yet this step */
 } bucket;
 
@@ -407,10 +409,13 @@ static void start_bucket(tg_dist_reducer *r, int b)
 {
     /* an error here surfaces in _end: MPI_Waitall reports it */
     bucket *k = &r->buckets[b];
-    MPI_Iallreduce(MPI_IN_PLACE, k->flat, (int)k->numel, TG_MPI_REAL, MPI_SUM, r->d->comm, &r->reqs[b]);
+    MPI_Iallreduce(MPI_IN_PLACE, k->reduced, (int)k->numel, TG_MPI_REAL, MPI_SUM, r->d->comm, &r->reqs[b]);
 }
 
-/* Slot s's gradient is final: copy it, weighted, into its bucket; start the bucket when full. */
+/* Slot s's gradient is final: copy it, weighted, into its bucket, or, alone in its bucket (a large
+ * layer's weight: most of the bytes), weight it where it is and reduce it there, which saves the
+ * copy in and the copy back (measured 4 Dec, LeNet-5 on 2 ranks: its 4.8 MB fc1 gradient); start
+ * the bucket when its last gradient is final. */
 static void finish_param(tg_dist_reducer *r, int s)
 {
     param_slot *p = &r->slots[s];
@@ -418,12 +423,22 @@ static void finish_param(tg_dist_reducer *r, int s)
     p->final = true;
     p->had_grad = p->t->grad != NULL;
     bucket *b = &r->buckets[p->bucket];
-    tg_real *dst = b->flat + p->offset;
     const tg_real w = (tg_real)r->weight;
-    if (p->t->grad)
-        for (int64_t i = 0; i < p->t->numel; i++) dst[i] = w * p->t->grad[i];
-    else
-        memset(dst, 0, (size_t)p->t->numel * sizeof(tg_real));
+    const int64_t n = p->t->numel;
+    if (b->count == 1 && p->t->grad) {
+        tg_real *restrict g = p->t->grad;
+        if (w != 1)
+            for (int64_t i = 0; i < n; i++) g[i] *= w;
+        b->reduced = g;
+    } else {
+        tg_real *restrict dst = b->flat + p->offset;
+        const tg_real *restrict g = p->t->grad;
+        if (g)
+            for (int64_t i = 0; i < n; i++) dst[i] = w * g[i];
+        else
+            memset(dst, 0, (size_t)n * sizeof(tg_real));
+        b->reduced = b->flat;
+    }
     if (--b->pending == 0) {
         start_bucket(r, p->bucket);
         if (r->tape) r->stats.early_buckets++;
@@ -490,9 +505,11 @@ tg_status tg_dist_reducer_end(tg_dist_reducer *r, char *err, size_t errsz)
         /* the graphs are the same everywhere, so no rank reached it: its sum is zero, and a
          * parameter without a gradient is skipped by the optimizer (weight decay too) */
         if (!p->had_grad) continue;
+        const bucket *b = &r->buckets[p->bucket];
+        if (b->reduced == p->t->grad) continue; /* summed in place */
         tg_real *g = tg_tensor_grad(p->t);
         if (!g) return fail(err, errsz, TG_ERR_NOMEM, "dist: out of memory for a gradient");
-        memcpy(g, r->buckets[p->bucket].flat + p->offset, (size_t)p->t->numel * sizeof(tg_real));
+        memcpy(g, b->flat + p->offset, (size_t)p->t->numel * sizeof(tg_real));
     }
     r->stats.steps++;
     return TG_OK;

@@ -7,7 +7,7 @@
 set -euo pipefail
 P=${1:-2}
 DATA=${2:-/usr/share/datasets/fashion-mnist}
-STEPS=${3:-50}
+STEPS=${3:-200}
 REPS=${4:-3}
 MPIRUN=(${MPIRUN:-mpirun} --oversubscribe --bind-to none)
 echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
