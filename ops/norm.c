@@ -350,6 +350,23 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     if (node->out->numel == 0) return 0;
     tg_tensor *rm = has_running(kind) ? input_at(in, n, IN_RUNNING_MEAN) : NULL;
     tg_tensor *rv = has_running(kind) ? input_at(in, n, IN_RUNNING_VAR) : NULL;
+    const int wi = weight_index(kind);
+    tg_tensor *w = input_at(in, n, wi), *b = input_at(in, n, wi + 1);
+    if (s->plan.batch_stats && v->outer == 1 && !rm && !(kind == NORM_BATCH && stats_reducer)) {
+        /* each statistic is one row and nothing else wants the variance: one pass over x */
+        tg_norm_kernel_stats_forward(v, in[IN_X]->data, a->eps, s->mean, s->rstd, w ? w->data : NULL,
+                                     b ? b->data : NULL, node->out->data);
+        bool refit = false;
+        for (int64_t k = 0; k < k_all; k++)
+            if (!isfinite(s->mean[k]) && v->center) {
+                s->mean[k] = plain_mean(v, in[IN_X]->data, k);
+                refit = true;
+            }
+        if (refit) /* rare (an infinite input): the rows again with the means as the two-pass route has them */
+            tg_norm_kernel_forward(v, in[IN_X]->data, s->mean, s->rstd, w ? w->data : NULL, b ? b->data : NULL,
+                                   node->out->data);
+        return 0;
+    }
     if (s->plan.batch_stats) {
         double *var = s->rstd; /* the variance first, then 1/σ in place */
         tg_norm_kernel_stats(v, in[IN_X]->data, s->mean, var);
@@ -373,8 +390,6 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
             s->rstd[k] = 1.0 / sqrt((double)rv->data[ch] + a->eps);
         }
     }
-    int wi = weight_index(kind);
-    tg_tensor *w = input_at(in, n, wi), *b = input_at(in, n, wi + 1);
     tg_norm_kernel_forward(v, in[IN_X]->data, s->mean, s->rstd, w ? w->data : NULL, b ? b->data : NULL,
                            node->out->data);
     return 0;

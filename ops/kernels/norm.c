@@ -45,6 +45,18 @@ void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const doubl
     norm_forward_base(v, x, mean, rstd, gamma, beta, y);
 }
 
+void tg_norm_kernel_stats_forward(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,
+                                  const tg_real *gamma, const tg_real *beta, tg_real *y)
+{
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        norm_stats_forward_avx512(v, x, eps, mean, rstd, gamma, beta, y);
+        return;
+    }
+#endif
+    norm_stats_forward_base(v, x, eps, mean, rstd, gamma, beta, y);
+}
+
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
                              const double *mean, const double *rstd, const tg_real *gamma,
                              bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,

@@ -46,6 +46,12 @@ void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean,
 void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const double *mean,
                             const double *rstd, const tg_real *gamma, const tg_real *beta, tg_real *y);
 
+/* Statistics and forward in one pass, for views whose statistics are one row each (outer = 1:
+ * layer, group, instance norm, FRN): mean[k], rstd[k] = 1/sqrt(var + eps) and y as
+ * tg_norm_kernel_stats, then tg_norm_kernel_forward, would give them (the same bits). */
+void tg_norm_kernel_stats_forward(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,
+                                  const tg_real *gamma, const tg_real *beta, tg_real *y);
+
 /* Backward with x̂ = (x − mean)·rstd, dx̂ = γ·dy, over the M values of each statistic:
  *   batch_stats: dx += rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))   (no mean(dx̂) term when !center)
  *   otherwise (statistics are constants, eval mode): dx += rstd·dx̂
@@ -63,6 +69,8 @@ void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_r
 void norm_stats_avx512(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
 void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *mean, const double *rstd,
                          const tg_real *gamma, const tg_real *beta, tg_real *y);
+void norm_stats_forward_avx512(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,
+                               const tg_real *gamma, const tg_real *beta, tg_real *y);
 void norm_backward_avx512(const tg_norm_view *v, const tg_real *x, const tg_real *dy, const double *mean,
                           const double *rstd, const tg_real *gamma, bool batch_stats, tg_real *dx, bool accumulate,
                           tg_real *dgamma, tg_real *dbeta, double *scratch);
