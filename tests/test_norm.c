@@ -333,6 +333,47 @@ START_TEST(per_sample_norms_do_not_depend_on_the_batch)
 }
 END_TEST
 
+/* Statistics of one row each (instance/group/layer norm, FRN) go through one pass that computes a
+ * row's statistics and normalises it at once; with running statistics to update, instance norm
+ * takes the two-pass route (statistics kernel, then the forward). The two must agree bit for bit,
+ * rows holding ±Inf (made NaN) included, and the other rows must not notice those. */
+START_TEST(one_pass_statistics_match_two_pass)
+{
+    tg_tape *t = tt_tape();
+    for (int inner_case = 0; inner_case < 3; inner_case++) {
+        const int dims[3][4] = {{3, 4, 5, 6}, {2, 3, 1, 2}, {2, 5, 17, 13}};
+        tg_tensor *x = rand_t(4, dims[inner_case], 70 + (uint64_t)inner_case, -3, 3);
+        const int c = dims[inner_case][1];
+        for (int64_t i = 0; i < x->numel; i++) x->data[i] += 1000; /* a large mean */
+        const int64_t row = x->numel / (dims[inner_case][0] * c);
+        x->data[1 * row + row / 2] = INFINITY;           /* row 1: +Inf */
+        x->data[2 * row] = -INFINITY, x->data[2 * row + row - 1] = INFINITY; /* row 2: both */
+        tg_tensor *w = vec(c, 0.5, 2, 5), *b = vec(c, -1, 1, 6);
+        tg_tensor *rm = tt_tensorv(NULL, 1, c), *rv = tt_tensorv(NULL, 1, c);
+        for (int i = 0; i < c; i++) rv->data[i] = 1;
+        tg_norm_attr a = defaults(TG_OP_INSTANCE_NORM);
+        tg_tensor *one = tg_instance_norm(t, x, NULL, NULL, w, b, &a);
+        tg_tensor *two = tg_instance_norm(t, x, rm, rv, w, b, &a);
+        ck_assert_msg(one && two, "%s", tg_error(t) ? tg_error(t) : "?");
+        int64_t finite = 0;
+        for (int64_t i = 0; i < x->numel; i++) {
+            if (isnan(two->data[i])) {
+                ck_assert_msg(isnan(one->data[i]), "case %d element %lld: %g, two-pass NaN", inner_case,
+                              (long long)i, (double)one->data[i]);
+                continue;
+            }
+            ck_assert_msg(one->data[i] == two->data[i], "case %d element %lld: %.9g vs %.9g", inner_case,
+                          (long long)i, (double)one->data[i], (double)two->data[i]);
+            finite++;
+        }
+        /* rows 1 and 2 hold an infinity: NaN there, finite everywhere else */
+        ck_assert_int_eq(finite, x->numel - 2 * row);
+        for (int64_t i = 0; i < 3 * row; i++)
+            ck_assert_msg((i < row) == isfinite(one->data[i]), "case %d element %lld", inner_case, (long long)i);
+    }
+}
+END_TEST
+
 /* ---- numerics ---- */
 
 START_TEST(large_means_and_constant_inputs)
@@ -635,6 +676,7 @@ Suite *suite_norm(void)
     tc = tt_tcase("behaviour");
     tcase_add_test(tc, running_stats_over_steps);
     tcase_add_test(tc, per_sample_norms_do_not_depend_on_the_batch);
+    tcase_add_test(tc, one_pass_statistics_match_two_pass);
     tcase_add_test(tc, large_means_and_constant_inputs);
     tcase_add_test(tc, results_do_not_depend_on_thread_count);
     tcase_add_test(tc, fold_into_linear_and_conv);
