@@ -225,6 +225,18 @@ static double plain_mean(const tg_norm_view *v, const tg_real *x, int64_t k)
     return sum / (double)(v->outer * v->inner);
 }
 
+/* Every centred statistic whose mean came out non-finite gets plain_mean's; true when one did. */
+static bool refit_nonfinite_means(const tg_norm_view *v, const tg_real *x, double *mean, int64_t k_all)
+{
+    bool refit = false;
+    for (int64_t k = 0; k < k_all && v->center; k++)
+        if (!isfinite(mean[k])) {
+            mean[k] = plain_mean(v, x, k);
+            refit = true;
+        }
+    return refit;
+}
+
 typedef struct norm_saved {
     norm_plan plan;
     double *mean, *rstd;
@@ -356,13 +368,8 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
         /* each statistic is one row and nothing else wants the variance: one pass over x */
         tg_norm_kernel_stats_forward(v, in[IN_X]->data, a->eps, s->mean, s->rstd, w ? w->data : NULL,
                                      b ? b->data : NULL, node->out->data);
-        bool refit = false;
-        for (int64_t k = 0; k < k_all; k++)
-            if (!isfinite(s->mean[k]) && v->center) {
-                s->mean[k] = plain_mean(v, in[IN_X]->data, k);
-                refit = true;
-            }
-        if (refit) /* rare (an infinite input): the rows again with the means as the two-pass route has them */
+        if (refit_nonfinite_means(v, in[IN_X]->data, s->mean, k_all))
+            /* rare (an infinite input): the rows again with the means as the two-pass route has them */
             tg_norm_kernel_forward(v, in[IN_X]->data, s->mean, s->rstd, w ? w->data : NULL, b ? b->data : NULL,
                                    node->out->data);
         return 0;
@@ -370,8 +377,7 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     if (s->plan.batch_stats) {
         double *var = s->rstd; /* the variance first, then 1/σ in place */
         tg_norm_kernel_stats(v, in[IN_X]->data, s->mean, var);
-        for (int64_t k = 0; k < k_all; k++)
-            if (!isfinite(s->mean[k]) && v->center) s->mean[k] = plain_mean(v, in[IN_X]->data, k);
+        refit_nonfinite_means(v, in[IN_X]->data, s->mean, k_all);
         if (kind == NORM_BATCH && stats_reducer) {
             if (sync_forward_stats(t, in[IN_X], v, s->mean, var, &s->count) != 0) return -1;
             s->synced = true;
