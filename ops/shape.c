@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/pad.h"
+#include "kernels/parallel.h"
 #include "op_internal.h"
 
 static const char *const one_input[] = {"input"};
@@ -262,45 +263,75 @@ static int concat_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, int
     return 0;
 }
 
+/* Below this many elements a concat copies on the calling thread: waking the pool costs more. */
+enum { CONCAT_PARALLEL_MIN = 1 << 15 };
+
+/* One copy job: per outer index o, every input's slab in input order (an input listed twice adds
+ * its second slice after the first was written, as serially); split over o, so the threads write
+ * disjoint parts of y (forward) or of each dx (backward) and the result is the same for any count. */
+typedef struct concat_job {
+    const tg_node *node;
+    int64_t inner, out_n;
+    tg_real *dx[TG_MAX_INPUTS]; /* backward: each input's gradient (NULL: none) */
+    bool accumulate[TG_MAX_INPUTS];
+    bool backward;
+} concat_job;
+
+static void concat_range(void *arg, int64_t o0, int64_t o1)
+{
+    const concat_job *j = arg;
+    const tg_node *node = j->node;
+    const int dim = ((const tg_concat_attr *)node->attr)->dim;
+    for (int64_t o = o0; o < o1; o++) {
+        int64_t offset = 0;
+        for (int i = 0; i < node->n_inputs && node->inputs[i]; i++) {
+            const tg_tensor *x = node->inputs[i];
+            const int64_t chunk = x->shape[dim] * j->inner;
+            tg_real *y_part = (j->backward ? node->out->grad : node->out->data) + o * j->out_n * j->inner + offset;
+            offset += chunk;
+            if (!chunk) continue;
+            if (!j->backward) {
+                memcpy(y_part, x->data + o * chunk, sizeof(tg_real) * (size_t)chunk);
+                continue;
+            }
+            tg_real *dx = j->dx[i];
+            if (!dx) continue;
+            if (!j->accumulate[i]) memcpy(dx + o * chunk, y_part, sizeof(tg_real) * (size_t)chunk);
+            else
+                for (int64_t k = 0; k < chunk; k++) dx[o * chunk + k] += y_part[k];
+        }
+    }
+}
+
+static void concat_run(concat_job *j)
+{
+    const int dim = ((const tg_concat_attr *)j->node->attr)->dim;
+    int64_t outer;
+    split_at(j->node->out, dim, &outer, &j->inner);
+    j->out_n = j->node->out->shape[dim];
+    if (j->node->out->numel >= CONCAT_PARALLEL_MIN) tg_parallel_for(outer, concat_range, j);
+    else concat_range(j, 0, outer);
+}
+
 static int concat_forward(tg_tape *t, tg_node *node)
 {
     (void)t;
-    int dim = ((tg_concat_attr *)node->attr)->dim;
-    int64_t outer, inner, offset = 0, out_n = node->out->shape[dim];
-    split_at(node->out, dim, &outer, &inner);
-    for (int i = 0; i < node->n_inputs && node->inputs[i]; i++) {
-        const tg_tensor *x = node->inputs[i];
-        int64_t chunk = x->shape[dim] * inner;
-        for (int64_t o = 0; o < outer; o++)
-            if (chunk) memcpy(node->out->data + (o * out_n * inner) + offset, x->data + o * chunk,
-                              sizeof(tg_real) * (size_t)chunk);
-        offset += chunk;
-    }
+    concat_job j = {.node = node};
+    concat_run(&j);
     return 0;
 }
+
 static void concat_backward(tg_tape *t, tg_node *node)
 {
-    int dim = ((tg_concat_attr *)node->attr)->dim;
-    int64_t outer, inner, offset = 0, out_n = node->out->shape[dim];
-    split_at(node->out, dim, &outer, &inner);
+    concat_job j = {.node = node, .backward = true};
+    /* each input's gradient is its slice of dy, every element once: a fresh buffer is copied
+     * into; an input listed twice (concat(x, x)) adds its second slice. The buffers are taken
+     * here, in input order, before any thread writes. */
     for (int i = 0; i < node->n_inputs && node->inputs[i]; i++) {
-        const tg_tensor *x = node->inputs[i];
-        int64_t chunk = x->shape[dim] * inner;
-        /* each input's gradient is its slice of dy, every element once: a fresh buffer is
-         * copied into; an input listed twice (concat(x, x)) adds its second slice */
-        bool accumulate = true;
-        tg_real *dx = tg_input_grad_to_write(t, node, i, &accumulate);
-        if (dx)
-            for (int64_t o = 0; o < outer; o++) {
-                const tg_real *dy = node->out->grad + o * out_n * inner + offset;
-                if (!accumulate) {
-                    if (chunk) memcpy(dx + o * chunk, dy, sizeof(tg_real) * (size_t)chunk);
-                    continue;
-                }
-                for (int64_t k = 0; k < chunk; k++) dx[o * chunk + k] += dy[k];
-            }
-        offset += chunk;
+        j.accumulate[i] = true;
+        j.dx[i] = tg_input_grad_to_write(t, node, i, &j.accumulate[i]);
     }
+    concat_run(&j);
 }
 
 /* ---- slice: x:[..n..] -> y:[..m..], y[..k..] = x[..start + k*step..]

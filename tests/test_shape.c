@@ -234,6 +234,58 @@ START_TEST(concat_values_and_grads)
 }
 END_TEST
 
+/* A concat big enough to be split over threads (ops/shape.c: CONCAT_PARALLEL_MIN): y and every
+ * input's gradient, computed from the indices, for 1, 2 and 3 threads; the inputs are both leaves
+ * (gradients zeroed, added to) and intermediates (fresh gradients, written), and one is listed
+ * twice (its second slice adds to its first). */
+START_TEST(concat_split_over_threads)
+{
+    const int saved = tg_get_threads();
+    const int64_t n = 5, h = 40, w = 41, ca = 3, cb = 2, plane = h * w;
+    for (int threads = 1; threads <= 3; threads++) {
+        tg_set_threads(threads);
+        tg_tape *t = tt_tape();
+        tg_tensor *a = tt_tensor(4, (int64_t[]){n, ca, h, w}, NULL), *b = tt_tensor(4, (int64_t[]){n, cb, h, w}, NULL);
+        for (int64_t i = 0; i < a->numel; i++) a->data[i] = (tg_real)i;
+        for (int64_t i = 0; i < b->numel; i++) b->data[i] = (tg_real)(-1 - i);
+        a->requires_grad = b->requires_grad = true;
+        tg_tensor *na = tg_neg(t, a); /* an intermediate: its gradient is written fresh */
+        tg_tensor *y = tg_concat(t, (tg_tensor *[]){a, na, b, a}, 4, 1);
+        tt_assert_shape(y, n, 2 * ca + ca + cb, h, w);
+        const int64_t cy = 3 * ca + cb;
+        ck_assert_int_ge(y->numel, 1 << 15);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t c = 0; c < cy; c++)
+                for (int64_t q = 0; q < plane; q++) {
+                    double want;
+                    if (c < ca) want = a->data[(i * ca + c) * plane + q];
+                    else if (c < 2 * ca) want = -a->data[(i * ca + c - ca) * plane + q];
+                    else if (c < 2 * ca + cb) want = b->data[(i * cb + c - 2 * ca) * plane + q];
+                    else want = a->data[(i * ca + c - 2 * ca - cb) * plane + q];
+                    ck_assert_msg(y->data[(i * cy + c) * plane + q] == want, "threads %d: y[%lld,%lld,%lld]",
+                                  threads, (long long)i, (long long)c, (long long)q);
+                }
+        backward_iota(y); /* dy = 1, 2, 3, ... */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t q = 0; q < plane; q++) {
+                for (int64_t c = 0; c < ca; c++) {
+                    /* a: its own slices 0 and 3, and minus the neg's slice 1 */
+                    const double d0 = (double)((i * cy + c) * plane + q + 1);
+                    const double d1 = (double)((i * cy + ca + c) * plane + q + 1);
+                    const double d3 = (double)((i * cy + 2 * ca + cb + c) * plane + q + 1);
+                    ck_assert_msg(a->grad[(i * ca + c) * plane + q] == (tg_real)(d0 + d3 - d1), "threads %d: da",
+                                  threads);
+                }
+                for (int64_t c = 0; c < cb; c++)
+                    ck_assert_msg(b->grad[(i * cb + c) * plane + q] ==
+                                      (tg_real)((i * cy + 2 * ca + c) * plane + q + 1),
+                                  "threads %d: db", threads);
+            }
+    }
+    tg_set_threads(saved);
+}
+END_TEST
+
 /* ---- slice ---- */
 
 START_TEST(slice_python_semantics)
@@ -458,6 +510,7 @@ Suite *suite_shape(void)
     tcase_add_test(tc, transpose_2d_by_hand);
     tcase_add_test(tc, permute_3d_matches_index_formula);
     tcase_add_test(tc, concat_values_and_grads);
+    tcase_add_test(tc, concat_split_over_threads);
     tcase_add_test(tc, slice_python_semantics);
     tcase_add_test(tc, slice_attribute_text);
     tcase_add_test(tc, pad_op_f_pad_order);

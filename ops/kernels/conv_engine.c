@@ -508,11 +508,30 @@ static void core_weight_grad_blocked(const conv_core *k, const tg_real *a, const
     }
 }
 
+/* The direct (thin) dW of groups g0..g1, every image in order. */
+typedef struct thin_dw_job {
+    const conv_core *k;
+    const tg_real *a, *db;
+    tg_real *dw;
+} thin_dw_job;
+
+static void thin_dw_range(void *arg, int64_t g0, int64_t g1)
+{
+    const thin_dw_job *j = arg;
+    const conv_core *k = j->k;
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, rows = cg * core_taps(k);
+    const int64_t pa = core_a_size(k), pb = core_b_size(k);
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t n = 0; n < k->n; n++)
+            tg_conv_direct_dw(&k->geom, og, j->a + (n * k->ca + g * cg) * pa, j->db + (n * k->cb + g * og) * pb,
+                              j->dw + g * og * rows);
+}
+
 /* dW += corr(A, dB), its scratch taken from ws (sizing when ws has no block). */
 static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, conv_ws *ws)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
-    const int64_t pa = core_a_size(k), pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
+    const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
     if (k->algo == TG_CONV_FWD_REFERENCE) {
         if (ws->base) tg_conv_reference_dw(k, a, db, dw);
         return;
@@ -523,10 +542,12 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     if (core_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
     if (core_is_thin(k)) {
         if (!ws->base) return;
-        for (int64_t n = 0; n < k->n; n++)
-            for (int64_t g = 0; g < k->groups; g++)
-                tg_conv_direct_dw(&k->geom, og, a + (n * k->ca + g * cg) * pa, db + (n * k->cb + g * og) * pb,
-                                  dw + g * og * rows);
+        /* split over groups (a depthwise layer's channels): each group's dW its own, summed over
+         * the images in order, so the same bits for any thread count. A batch of small maps is one
+         * dW chunk (tg_conv_dw_chunks), and this loop was then all on the calling thread. */
+        thin_dw_job j = {k, a, db, dw};
+        if (k->groups > 1) tg_parallel_for(k->groups, thin_dw_range, &j);
+        else thin_dw_range(&j, 0, 1);
         return;
     }
     /* Winograd, on the same tiles as the forward, where measured faster than the GEMMs below: with
