@@ -19,6 +19,7 @@
 
 #include "../graph/tape_internal.h"
 #include "kernels/conv_engine.h"
+#include "kernels/elementwise.h"
 #include "kernels/im2col.h"
 #include "kernels/pad.h"
 #include "kernels/parallel.h"
@@ -303,20 +304,24 @@ typedef struct bias_job {
     const tg_real *bias;
     tg_real *y;
     int64_t channels, plane;
+    const tg_elementwise_kernel *add; /* the vector kernels' y = a + b[0], in place: the plain loop
+                                         stayed scalar at GCC's -O2 (signal1d inference at batch
+                                         64 spent 9.5% of its time here, measured 4 Dec) */
 } bias_job;
 static void add_bias_planes(void *ctx, int64_t begin, int64_t end)
 {
     const bias_job *j = ctx;
     for (int64_t np = begin; np < end; np++) {
-        tg_real *yp = j->y + np * j->plane, v = j->bias[np % j->channels];
-        for (int64_t i = 0; i < j->plane; i++) yp[i] += v;
+        tg_real *yp = j->y + np * j->plane;
+        j->add->binary(TG_EW_ADD, yp, false, &j->bias[np % j->channels], true, yp, j->plane);
     }
 }
 
 static void add_bias(const conv_plan *p, const tg_tensor *bias, tg_real *y)
 {
     if (!bias) return;
-    bias_job j = {.bias = bias->data, .y = y, .channels = p->out_shape[1], .plane = 1};
+    bias_job j = {.bias = bias->data, .y = y, .channels = p->out_shape[1], .plane = 1,
+                  .add = tg_elementwise_kernel_get()};
     for (int i = 2; i < p->out_ndim; i++) j.plane *= p->out_shape[i];
     tg_parallel_for(p->out_shape[0] * j.channels, add_bias_planes, &j);
 }
