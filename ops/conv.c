@@ -326,23 +326,31 @@ static void add_bias(const conv_plan *p, const tg_tensor *bias, tg_real *y)
     tg_parallel_for(p->out_shape[0] * j.channels, add_bias_planes, &j);
 }
 
-/* dbias[o] += sum of dY[:, o, :] in double, one channel per task, the sum in (image, position)
- * order whatever the split: the same bits for any thread count. */
+/* dbias[o] += sum of dY[:, o, :] in double, one channel per task, in DBIAS_LANES partial sums over
+ * (image, position) order and a fixed tree whatever the split: the same bits for any thread count. */
 typedef struct dbias_job {
     const tg_real *dy;
     tg_real *dbias;
     int64_t batch, channels, plane;
 } dbias_job;
+enum { DBIAS_LANES = 8 }; /* independent partial sums: one chain of double adds ran at its latency
+                            (5.5% of a 24-48-96-channel CNN's training step, measured 4 Dec) */
 static void dbias_channels(void *ctx, int64_t begin, int64_t end)
 {
     const dbias_job *j = ctx;
     for (int64_t o = begin; o < end; o++) {
-        double sum = 0;
+        double part[DBIAS_LANES] = {0};
         for (int64_t n = 0; n < j->batch; n++) {
             const tg_real *d = j->dy + (n * j->channels + o) * j->plane;
-            for (int64_t i = 0; i < j->plane; i++) sum += d[i];
+            int64_t i = 0;
+            for (; j->plane - i >= DBIAS_LANES; i += DBIAS_LANES)
+                for (int l = 0; l < DBIAS_LANES; l++) part[l] += d[i + l];
+            for (; i < j->plane; i++) part[0] += d[i];
         }
-        j->dbias[o] += (tg_real)sum;
+        /* a fixed tree: the same bits whatever the thread split */
+        for (int w = DBIAS_LANES / 2; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) part[l] += part[l + w];
+        j->dbias[o] += (tg_real)part[0];
     }
 }
 

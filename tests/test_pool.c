@@ -509,6 +509,54 @@ START_TEST(matches_brute_force_reference)
 }
 END_TEST
 
+/* Rows past ops/kernels/pool.c's AVG_ROW_MAX (1024) take the average pool's per-window loop, shorter
+ * ones the by-rows sums: both against the brute force, either side of the bound. */
+START_TEST(matches_brute_force_reference_long_rows)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    for (int trial = 0; trial < 16; trial++) {
+        ref_cfg c;
+        c.h = 1 + (int64_t)tg_rng_below(&r, 3);
+        c.w = (trial % 2 ? 1025 : 990) + (int64_t)tg_rng_below(&r, 60);
+        const bool is_max = trial % 4 == 3;
+        for (int d = 0; d < 2; d++) {
+            c.k[d] = 1 + (int64_t)tg_rng_below(&r, 3);
+            c.s[d] = 1 + (int64_t)tg_rng_below(&r, 3);
+            c.p[d] = (int64_t)tg_rng_below(&r, (uint64_t)(c.k[d] / 2 + 1));
+            c.d[d] = 1;
+        }
+        c.ceil = tg_rng_below(&r, 2);
+        c.include_pad = tg_rng_below(&r, 2);
+        const int64_t oh = ref_out(c.h, c.k[0], c.s[0], c.p[0], 1, c.ceil);
+        const int64_t ow = ref_out(c.w, c.k[1], c.s[1], c.p[1], 1, c.ceil);
+        if (oh < 1 || ow < 1) continue;
+        tg_tape *t = tt_tape();
+        tg_tensor *x = tt_random(4, (int64_t[]){1, 1, c.h, c.w}, 3000 + trial, -1, 1);
+        x->requires_grad = true;
+        tg_pool_attr a = tg_pool_attr_kernel(0, 0);
+        a.kernel_size = (tg_ints){2, {c.k[0], c.k[1]}};
+        a.stride = (tg_ints){2, {c.s[0], c.s[1]}};
+        a.padding = (tg_ints){2, {c.p[0], c.p[1]}};
+        a.ceil_mode = c.ceil;
+        a.count_include_pad = c.include_pad;
+        tg_tensor *y = is_max ? tg_max_pool2d(t, x, &a) : tg_avg_pool2d(t, x, &a);
+        ck_assert_msg(y != NULL, "trial %d: %s", trial, tg_error(t));
+        ck_assert_int_eq(y->shape[2] * y->shape[3], oh * ow);
+        tg_real *dy = malloc((size_t)(oh * ow) * sizeof *dy);
+        double *want_y = malloc((size_t)(oh * ow) * sizeof *want_y), *want_dx = malloc((size_t)(c.h * c.w) * sizeof *want_dx);
+        ck_assert(dy && want_y && want_dx);
+        for (int64_t i = 0; i < oh * ow; i++) dy[i] = (tg_real)(tg_rng_uniform(&r) - 0.5);
+        reference_pool(&c, is_max, x->data, dy, want_y, want_dx, oh, ow);
+        tt_assert_close(y->data, want_y, oh * ow, TT_TOL);
+        ck_assert_int_eq(tg_backward_with(y, dy), TG_OK);
+        tt_assert_close(x->grad, want_dx, c.h * c.w, TT_TOL);
+        free(dy), free(want_y), free(want_dx);
+        tt_cleanup();
+    }
+}
+END_TEST
+
 /* ---- gradient checks over a grid of shapes and attributes ---- */
 
 START_TEST(gradcheck_sliding_windows)
@@ -759,6 +807,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, adaptive_bins);
     tcase_add_test(tc, max_unpool_scatters_through_indices);
     tcase_add_test(tc, matches_brute_force_reference);
+    tcase_add_test(tc, matches_brute_force_reference_long_rows);
     tcase_add_test(tc, gradcheck_sliding_windows);
     tcase_add_test(tc, gradcheck_global_adaptive_unpool);
     tcase_add_test(tc, attributes_parse_with_pytorch_names);

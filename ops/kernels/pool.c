@@ -316,15 +316,78 @@ static double window_divisor(const tg_pool_geom *g, int64_t o0, int64_t o1, int6
     return (double)g->dim[0].span[o0] * (double)g->dim[1].span[o1] * (double)g->dim[2].span[o2];
 }
 
+/* The average pool by rows: for one output row (o0, o1), the window's input rows are first added
+ * column by column into a row of double sums (whole rows: the compiler vectorises it), then each
+ * output adds its window's span of that row and divides; the backward mirrors it, spreading each
+ * output's share over a row once and adding that row to each of the window's input rows. The
+ * window loop per output this replaces ran at 6.6 GB/s (64x64x56x56, 2x2 stride 2, forward 9.7
+ * ms; measured 4 Dec on Zen 5). Rows longer than AVG_ROW_MAX take that loop (the sums live on
+ * the stack: kernels never allocate). */
+enum { AVG_ROW_MAX = 1024 };
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's -O2 cost model leaves loops of unknown length scalar; clang vectorises them at -O2 */
+#define VECTORISE __attribute__((optimize("vect-cost-model=dynamic")))
+#else
+#define VECTORISE
+#endif
+
+/* window_divisor without the last dim's span: the override, or span0·span1 (the same product,
+ * in the same order, as window_divisor's) */
+static double row_divisor(const tg_pool_geom *g, int64_t o0, int64_t o1)
+{
+    return g->divisor != 0 ? g->divisor : (double)g->dim[0].span[o0] * (double)g->dim[1].span[o1];
+}
+
+/* 1/divisor, recomputed only when the divisor changes (along a row only the border windows'
+ * differ): a divide per output was most of the by-rows loop's time. */
+typedef struct reciprocal {
+    double divisor, inverse;
+} reciprocal;
+static inline double inverse(reciprocal *r, double divisor)
+{
+    if (divisor != r->divisor) {
+        r->divisor = divisor;
+        r->inverse = 1.0 / divisor;
+    }
+    return r->inverse;
+}
+
+VECTORISE static void add_row_double(double *restrict acc, const tg_real *restrict row, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) acc[i] += row[i];
+}
+
+VECTORISE static void add_row(tg_real *restrict dst, const tg_real *restrict row, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] += row[i];
+}
+
 static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
 {
     const pool_job *j = ctx;
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
+    const bool by_rows = d2->in <= AVG_ROW_MAX;
+    double acc[AVG_ROW_MAX];
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *x = j->src + p * j->in_plane;
         tg_real *y = j->dst + p * j->out_plane;
         for (int64_t o0 = 0; o0 < d0->out; o0++)
-            for (int64_t o1 = 0; o1 < d1->out; o1++)
+            for (int64_t o1 = 0; o1 < d1->out; o1++) {
+                if (by_rows) {
+                    memset(acc, 0, (size_t)d2->in * sizeof *acc);
+                    for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
+                        for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1++)
+                            add_row_double(acc, x + (i0 * d1->in + i1) * d2->in, d2->in);
+                    reciprocal r = {0, 0};
+                    const double base = row_divisor(j->g, o0, o1);
+                    for (int64_t o2 = 0; o2 < d2->out; o2++) {
+                        double sum = 0;
+                        for (int64_t i2 = d2->begin[o2]; i2 < d2->end[o2]; i2++) sum += acc[i2];
+                        *y++ = (tg_real)(sum * inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]));
+                    }
+                    continue;
+                }
                 for (int64_t o2 = 0; o2 < d2->out; o2++) {
                     double sum = 0;
                     const int64_t b2 = d2->begin[o2], e2 = d2->end[o2];
@@ -335,6 +398,7 @@ static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
                         }
                     *y++ = (tg_real)(sum / window_divisor(j->g, o0, o1, o2));
                 }
+            }
     }
 }
 
@@ -348,12 +412,30 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
 {
     const pool_job *j = ctx;
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
+    const bool by_rows = d2->in <= AVG_ROW_MAX;
+    tg_real spread[AVG_ROW_MAX];
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *dy = j->src + p * j->out_plane;
         tg_real *dx = j->dst + p * j->in_plane;
         if (j->overwrite) memset(dx, 0, (size_t)j->in_plane * sizeof *dx);
         for (int64_t o0 = 0; o0 < d0->out; o0++)
-            for (int64_t o1 = 0; o1 < d1->out; o1++)
+            for (int64_t o1 = 0; o1 < d1->out; o1++) {
+                if (by_rows) {
+                    /* the row's shares, each output's over its window's columns, then that row added
+                     * to every input row of the window */
+                    memset(spread, 0, (size_t)d2->in * sizeof *spread);
+                    reciprocal r = {0, 0};
+                    const double base = row_divisor(j->g, o0, o1);
+                    for (int64_t o2 = 0; o2 < d2->out; o2++) {
+                        const tg_real share =
+                            (tg_real)(*dy++ * inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]));
+                        for (int64_t i2 = d2->begin[o2]; i2 < d2->end[o2]; i2++) spread[i2] += share;
+                    }
+                    for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
+                        for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1++)
+                            add_row(dx + (i0 * d1->in + i1) * d2->in, spread, d2->in);
+                    continue;
+                }
                 for (int64_t o2 = 0; o2 < d2->out; o2++) {
                     const tg_real share = (tg_real)(*dy++ / window_divisor(j->g, o0, o1, o2));
                     const int64_t b2 = d2->begin[o2], e2 = d2->end[o2];
@@ -363,6 +445,7 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
                             for (int64_t i2 = b2; i2 < e2; i2++) row[i2] += share;
                         }
                 }
+            }
     }
 }
 
