@@ -303,6 +303,7 @@ typedef struct param_slot {
     int first_reader;   /* index of the oldest node reading it this step; -1: none */
     bool final;
     bool had_grad;      /* a gradient reached it (else it stays without one, as PyTorch's None) */
+    bool shared;        /* the tensor is listed more than once: never summed in place */
 } param_slot;
 
 typedef struct ready_entry {
@@ -392,6 +393,10 @@ tg_dist_reducer *tg_dist_reducer_new(tg_dist *d, tg_tensor *const *params, int n
     for (int i = 0; i < n; i++)
         for (int s = 0; s < n; s++)
             if (r->slots[s].t == r->by_address[i]) r->by_address_slot[i] = s;
+    /* a tensor listed twice would be weighted and summed in place twice, once per slot */
+    for (int s = 0; s < n; s++)
+        for (int q = 0; q < n; q++)
+            if (q != s && r->slots[q].t == r->slots[s].t) r->slots[s].shared = true;
     return r;
 nomem:
     tg_dist_reducer_free(r);
@@ -425,7 +430,7 @@ static void finish_param(tg_dist_reducer *r, int s)
     bucket *b = &r->buckets[p->bucket];
     const tg_real w = (tg_real)r->weight;
     const int64_t n = p->t->numel;
-    if (b->count == 1 && p->t->grad) {
+    if (b->count == 1 && p->t->grad && !p->shared) {
         tg_real *restrict g = p->t->grad;
         if (w != 1)
             for (int64_t i = 0; i < n; i++) g[i] *= w;

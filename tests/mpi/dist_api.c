@@ -178,6 +178,23 @@ static void test_allreduce_grads(tg_dist *d)
             }
         tg_dist_reducer_free(red);
     }
+    {
+        /* a tensor listed twice, each in a bucket of its own: its gradient is the weighted sum once
+         * (buckets of one parameter are summed in the gradient's memory, but not a shared one's) */
+        char err2[TG_DIST_MSG_MAX];
+        tg_tensor *twice[2] = {p[0], p[0]};
+        tg_dist_reducer *red = tg_dist_reducer_new(d, twice, 2, sizeof(tg_real), err2, sizeof err2);
+        CHECK(red, "reducer over a shared tensor: %s", err2);
+        tg_real *g = tg_tensor_grad(p[0]);
+        for (int64_t i = 0; i < p[0]->numel; i++) g[i] = (tg_real)((rank + 1) * (i + 1));
+        CHECK(red && tg_dist_allreduce_grads(red, (rank + 1) / S, err2, sizeof err2) == TG_OK, "shared: %s", err2);
+        for (int64_t i = 0; i < p[0]->numel; i++) {
+            const double want = (double)(i + 1) * sq / S;
+            CHECK(fabs(p[0]->grad[i] - want) <= 1e-6 * want, "shared tensor grad[%lld] %g, want %g", (long long)i,
+                  (double)p[0]->grad[i], want);
+        }
+        tg_dist_reducer_free(red);
+    }
     char err[TG_DIST_MSG_MAX] = "";
     /* a parameter no gradient reached stays without one (the optimizer skips it, as PyTorch) */
     tg_tensor *unused = tg_tensor_new(TG_REAL, 1, &s2), *with[3] = {p[0], unused, p[1]};
