@@ -379,7 +379,7 @@ static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
                     for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
                         for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1++)
                             add_row_double(acc, x + (i0 * d1->in + i1) * d2->in, d2->in);
-                    reciprocal r = {0, 0};
+                    reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
                     const double base = row_divisor(j->g, o0, o1);
                     for (int64_t o2 = 0; o2 < d2->out; o2++) {
                         double sum = 0;
@@ -424,7 +424,7 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
                     /* the row's shares, each output's over its window's columns, then that row added
                      * to every input row of the window */
                     memset(spread, 0, (size_t)d2->in * sizeof *spread);
-                    reciprocal r = {0, 0};
+                    reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
                     const double base = row_divisor(j->g, o0, o1);
                     for (int64_t o2 = 0; o2 < d2->out; o2++) {
                         const tg_real share =
