@@ -198,6 +198,35 @@ typedef struct max_job {
     bool (*simd_run)(const tg_pool_max_run *run); /* NULL: portable C; false: not handled */
 } max_job;
 
+/* The few outputs of a row outside the run kernel's uniform block (a padded or ceil_mode border),
+ * each by a plain scan of its window in max_row_general's order (window rows, then positions) with
+ * its rule: the first maximum, a NaN always wins. Only for dilation 1 along the last dim (where the
+ * run kernel applies). max_row_general's vector-friendly loop, called twice per output row for one
+ * or two outputs, was 8% of a CNN's training step with a padded 3x3 max pool on 28x28 maps
+ * (measured 4 Dec, Zen 5). */
+static void max_border_scan(const tg_pool_geom *g, const tg_real *x, int64_t o0, int64_t o1, int64_t lo, int64_t hi,
+                            tg_real *y, int64_t *idx)
+{
+    const tg_pool_dim *d0 = &g->dim[0], *d1 = &g->dim[1], *d2 = &g->dim[2];
+    const int64_t b0 = d0->begin[o0], b1 = d1->begin[o1], e0 = d0->end[o0], e1 = d1->end[o1];
+    const bool rows = b0 < e0 && b1 < e1;
+    for (int64_t o2 = lo; o2 < hi; o2++) {
+        const int64_t b2 = d2->begin[o2], e2 = d2->end[o2];
+        tg_real best = -INFINITY;
+        int64_t at = rows && b2 < e2 ? (b0 * d1->in + b1) * d2->in + b2 : -1;
+        for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
+            for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
+                const int64_t row = (i0 * d1->in + i1) * d2->in;
+                for (int64_t pos = b2; pos < e2; pos++) {
+                    const tg_real v = x[row + pos];
+                    if (v > best || v != v) best = v, at = row + pos;
+                }
+            }
+        y[o2] = best;
+        idx[o2] = at;
+    }
+}
+
 /* Output rows (o0, o1 .. o1+count-1) of one plane, whose window rows are those of o1 shifted by
  * rows.stride input rows per output row: the uniform windows along the last dim through the run
  * kernel, the outputs before and after them (padding, ceil_mode) through the general loop. Rows
@@ -237,8 +266,8 @@ static void max_rows(const max_job *j, const tg_real *x, int64_t o0, int64_t o1,
                                  .limit = x + j->in_plane, .y = y + u->lo, .idx = idx + u->lo};
     if (!(j->simd_run && j->simd_run(&run))) max_run_portable(&run);
     for (int64_t l = 0; l < count && (u->lo > 0 || u->hi < out2); l++) {
-        max_row_general(g, x, o0, o1 + l, 0, u->lo, j->taps2, y + l * out2, idx + l * out2);
-        max_row_general(g, x, o0, o1 + l, u->hi, out2, j->taps2, y + l * out2, idx + l * out2);
+        if (u->lo > 0) max_border_scan(g, x, o0, o1 + l, 0, u->lo, y + l * out2, idx + l * out2);
+        if (u->hi < out2) max_border_scan(g, x, o0, o1 + l, u->hi, out2, y + l * out2, idx + l * out2);
     }
 }
 
