@@ -3,7 +3,8 @@
  * max forward adds a fast path: the block of windows that lie inside the input with dilation 1
  * along the last dim (all but the padded or ceil_mode borders) goes through a run kernel
  * (pool_internal.h; AVX-512, AVX2 or portable C) that needs no per-tap bounds or index
- * bookkeeping; the general loop computes the borders, with the same selection rule. */
+ * bookkeeping; a plain scan per window computes the borders beside that block, and the general
+ * loop the rows it cannot take, both with the same selection rule. */
 #include "pool.h"
 
 #include <math.h>
