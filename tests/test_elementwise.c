@@ -136,6 +136,36 @@ START_TEST(unary_kernels_match_scalar_definition)
 }
 END_TEST
 
+/* The sum: the same bits on every variant (its lanes are fixed, not the vector width), close to a
+ * plain double sum, over lengths either side of a lane group (16) and a block (256), at odd offsets. */
+START_TEST(sum_is_the_same_on_every_variant)
+{
+    static tg_real x[4099 + PAD];
+    const int64_t lengths[] = {0, 1, 15, 16, 17, 49, 255, 256, 257, 784, 1031, 4099};
+    uint64_t state = 5;
+    for (int64_t i = 0; i < 4099 + PAD; i++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        x[i] = (tg_real)((double)(state >> 11) / 9007199254740992.0 - 0.25); /* [-0.25, 0.75) */
+    }
+    for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++)
+        for (int shift = 0; shift <= MAX_SHIFT; shift++) {
+            const int64_t n = lengths[li];
+            double exact = 0, first = 0;
+            for (int64_t i = 0; i < n; i++) exact += x[shift + i];
+            int variants = 0;
+            FOR_EACH_VARIANT(v) {
+                const double got = tg_elementwise_kernel_get()->sum(x + shift, n);
+                ck_assert_msg(fabs(got - exact) <= 1e-5 * (1 + fabs(exact)), "%s: sum of %lld values %.9g, want %.9g", v,
+                              (long long)n, got, exact);
+                if (variants++ == 0) first = got;
+                ck_assert_msg(memcmp(&got, &first, sizeof got) == 0, "%s: sum of %lld values %.17g, the first variant's %.17g",
+                              v, (long long)n, got, first);
+            }
+            ck_assert_int_ge(variants, 1);
+        }
+}
+END_TEST
+
 START_TEST(binary_kernels_match_scalar_definition)
 {
     static tg_real a[LONG_LEN + PAD], b[LONG_LEN + PAD], dy[LONG_LEN + PAD], y[LONG_LEN + PAD];
@@ -303,6 +333,7 @@ Suite *suite_elementwise(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, unary_kernels_match_scalar_definition);
     tcase_add_test(tc, binary_kernels_match_scalar_definition);
+    tcase_add_test(tc, sum_is_the_same_on_every_variant);
     tcase_add_test(tc, kernel_choice);
     suite_add_tcase(s, tc);
     tc = tt_tcase("ops");

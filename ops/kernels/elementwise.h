@@ -45,6 +45,9 @@ typedef struct tg_elementwise_kernel {
      * dx[i] = (accumulate ? dx[i] : 0) + that */
     void (*binary_backward)(tg_ew_binary op, int which, const tg_real *a, bool a_scalar, const tg_real *b,
                             bool b_scalar, const tg_real *dy, tg_real *dx, int64_t n, bool accumulate);
+    /* Σ x[i], i < n, in 16 tg_real partial sums over blocks of 256 values, totalled in double: not
+     * the scalar loop's order, but the same bits on every variant (elementwise_impl.h) */
+    double (*sum)(const tg_real *x, int64_t n);
 } tg_elementwise_kernel;
 
 /* The variant in use (the best this CPU runs, unless TG_ELEMENTWISE_KERNEL names another). */

@@ -233,10 +233,43 @@ static void EW_NAME(binary_backward)(tg_ew_binary op, int which, const tg_real *
 #undef BGRAD_STEP
 }
 
+/* ---- sum ---- */
+
+/* Σ x[i], i < n: SUM_LANES partial sums in tg_real over blocks of SUM_BLOCK values (lane l takes the
+ * elements ≡ l mod SUM_LANES: whole vectors of every width divide SUM_LANES), each block's lanes then
+ * added into a double as a fixed tree, and the last n mod SUM_LANES values added in double in order —
+ * so every variant gives the same bits. */
+enum { SUM_LANES = 16, SUM_BLOCK = 256 };
+_Static_assert(SUM_LANES % VL == 0, "a whole number of vectors per lane group");
+static double EW_NAME(sum)(const tg_real *x, int64_t n)
+{
+    enum { NV = SUM_LANES / VL };
+    double total = 0;
+    int64_t i = 0;
+    const int64_t whole = n / SUM_LANES * SUM_LANES;
+    while (i < whole) {
+        vreal acc[NV];
+        for (int v = 0; v < NV; v++) acc[v] = splat(0);
+        const int64_t end = whole - i > SUM_BLOCK ? i + SUM_BLOCK : whole;
+        for (; i < end; i += SUM_LANES)
+            for (int v = 0; v < NV; v++) acc[v] += load(x + i + v * VL);
+        tg_real lane[SUM_LANES];
+        for (int v = 0; v < NV; v++) store(lane + v * VL, acc[v]);
+        double t[SUM_LANES / 2];
+        for (int l = 0; l < SUM_LANES / 2; l++) t[l] = (double)lane[l] + (double)lane[l + SUM_LANES / 2];
+        for (int w = SUM_LANES / 4; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) t[l] += t[l + w];
+        total += t[0];
+    }
+    for (; i < n; i++) total += x[i];
+    return total;
+}
+
 const tg_elementwise_kernel EW_NAME(kernel) = {
     .name = EW_VARIANT_NAME,
     .unary = EW_NAME(unary),
     .unary_backward = EW_NAME(unary_backward),
     .binary = EW_NAME(binary),
     .binary_backward = EW_NAME(binary_backward),
+    .sum = EW_NAME(sum),
 };
