@@ -453,6 +453,19 @@ static void reference_pool(const ref_cfg *c, bool is_max, const tg_real *x, cons
         }
 }
 
+/* The pooling attributes of a brute-force configuration. */
+static tg_pool_attr ref_attr(const ref_cfg *c)
+{
+    tg_pool_attr a = tg_pool_attr_kernel(0, 0);
+    a.kernel_size = (tg_ints){2, {c->k[0], c->k[1]}};
+    a.stride = (tg_ints){2, {c->s[0], c->s[1]}};
+    a.padding = (tg_ints){2, {c->p[0], c->p[1]}};
+    a.dilation = (tg_ints){2, {c->d[0], c->d[1]}};
+    a.ceil_mode = c->ceil;
+    a.count_include_pad = c->include_pad;
+    return a;
+}
+
 START_TEST(matches_brute_force_reference)
 {
     tg_rng r;
@@ -475,13 +488,7 @@ START_TEST(matches_brute_force_reference)
         tg_tape *t = tt_tape();
         tg_tensor *x = tt_random(4, (int64_t[]){1, 1, c.h, c.w}, 1000 + trial, -1, 1);
         x->requires_grad = true;
-        tg_pool_attr a = tg_pool_attr_kernel(0, 0);
-        a.kernel_size = (tg_ints){2, {c.k[0], c.k[1]}};
-        a.stride = (tg_ints){2, {c.s[0], c.s[1]}};
-        a.padding = (tg_ints){2, {c.p[0], c.p[1]}};
-        a.dilation = (tg_ints){2, {c.d[0], c.d[1]}};
-        a.ceil_mode = c.ceil;
-        a.count_include_pad = c.include_pad;
+        tg_pool_attr a = ref_attr(&c);
         tg_tensor *y = is_max ? tg_max_pool2d(t, x, &a) : tg_avg_pool2d(t, x, &a);
         if (oh < 1 || ow < 1) {
             ck_assert_msg(y == NULL, "trial %d: expected an error for an empty output", trial);
@@ -534,12 +541,7 @@ START_TEST(matches_brute_force_reference_long_rows)
         tg_tape *t = tt_tape();
         tg_tensor *x = tt_random(4, (int64_t[]){1, 1, c.h, c.w}, 3000 + trial, -1, 1);
         x->requires_grad = true;
-        tg_pool_attr a = tg_pool_attr_kernel(0, 0);
-        a.kernel_size = (tg_ints){2, {c.k[0], c.k[1]}};
-        a.stride = (tg_ints){2, {c.s[0], c.s[1]}};
-        a.padding = (tg_ints){2, {c.p[0], c.p[1]}};
-        a.ceil_mode = c.ceil;
-        a.count_include_pad = c.include_pad;
+        tg_pool_attr a = ref_attr(&c);
         tg_tensor *y = is_max ? tg_max_pool2d(t, x, &a) : tg_avg_pool2d(t, x, &a);
         ck_assert_msg(y != NULL, "trial %d: %s", trial, tg_error(t));
         ck_assert_int_eq(y->shape[2] * y->shape[3], oh * ow);
