@@ -35,6 +35,25 @@ TG_API_BEGIN
  * [N,1,28,28]") or a failing layer (its message); TG_ERR_NOMEM when the tape cannot grow. */
 tg_status tg_model_infer(tg_model *model, const tg_tensor *x, tg_tensor *out, char *err, size_t errsz);
 
+/* Sub-batches. tg_model_infer runs the leading layers of the model's top sequential that
+ * compute each sample from that sample alone (in eval mode: convolutions, pools, activations,
+ * batch norm with running statistics, joins, ...) a sub-batch at a time, so that one sub-batch's
+ * activations stay in the core's caches from layer to layer; the layers after them (one that
+ * mixes samples, such as a batch norm without running statistics, or a dense head whose weights
+ * would be read again for each sub-batch) run on the whole batch. A sub-batch holds as many
+ * samples as keep one layer's input and output within 4 MiB (tg_infer_set_chunk_bytes), evened
+ * out: with c sub-batches of a batch of n, sub-batch k holds samples k*n/c .. (k+1)*n/c - 1.
+ * This depends on the model's shapes and n only, never on the thread count. Each sample's output
+ * is bit for bit what the model gives for its sub-batch on its own.
+ *
+ * Returns the number of sub-batches tg_model_infer uses for a batch of n (1: none) and, in
+ * *prefix_layers (may be NULL), how many of the top sequential's children run in sub-batches
+ * (0: none). */
+int64_t tg_model_infer_sub_batches(tg_model *model, int64_t n, int *prefix_layers);
+/* Sets the bytes one layer may read and write per sub-batch (0: the default, 4 MiB),
+ * process-wide: for tests, and for a machine whose caches differ (docs/inference.md). */
+void tg_infer_set_chunk_bytes(size_t bytes);
+
 /* Folds every batch_norm whose input is the output of a conv (1-3 D, any groups, padding mode,
  * stride, dilation), a conv_transpose (any groups) or a linear layer with a [N, features] output
  * into that layer, and removes the batch norm: W' = W·γ/σ, b' = γ(b − μ)/σ + β, σ =

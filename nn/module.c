@@ -608,7 +608,10 @@ static bool is_dead(const tg_module *m, tg_tensor *const *outs, int i, const tg_
     return true;
 }
 
-static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_module_observer obs, void *ctx)
+/* Children lo..hi-1 of m on x: the sequential's input when lo == 0, else the output of child
+ * lo-1 (a join may name that child's id; ids of earlier children are not available). */
+static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int lo, int hi, tg_module_observer obs,
+                                   void *ctx)
 {
     /* A child's input that no later child reads goes back to the arena once the child has run,
      * unless a recorded node's backward reads its values (tg_tensor.backward_reads; none does
@@ -620,15 +623,17 @@ static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_
     /* every child's output, for joins and unpooling by id (arena: no limit on named outputs) */
     tg_tensor **outs = m->n_children ? tg_tape_alloc(t, (size_t)m->n_children * sizeof *outs) : NULL;
     if (m->n_children && !outs) return tg_fail(t, "sequential: arena full");
+    for (int i = 0; i < lo; i++) outs[i] = i == lo - 1 ? x : NULL;
+    tg_tensor *const input = lo == 0 ? x : NULL;
     tg_tensor *cur = x;
-    for (int i = 0; i < m->n_children && cur; i++) {
+    for (int i = lo; i < hi && cur; i++) {
         tg_module *c = m->children[i];
         tg_tensor *in = cur;
         tg_tensor *parts[TG_MODULE_MAX_FROM + 1];
         int n = 0;
         if (c->kind == TG_MOD_ADD) parts[n++] = cur;
         for (int k = 0; k < c->n_from; k++) {
-            parts[n] = lookup(m, outs, i, c->from[k], x, cur);
+            parts[n] = lookup(m, outs, i, c->from[k], input, cur);
             if (!parts[n]) return tg_fail(t, "%s: no earlier layer has id '%s'", c->type, c->from[k]);
             n++;
         }
@@ -646,6 +651,21 @@ static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_
         if (release && cur && !in->backward_reads && is_dead(m, outs, i, in, x)) tg_tape_release_tensor(t, in);
     }
     return cur;
+}
+
+static tg_tensor *sequential_forward(tg_module *m, tg_tape *t, tg_tensor *x, tg_module_observer obs, void *ctx)
+{
+    return sequential_range(m, t, x, 0, m->n_children, obs, ctx);
+}
+
+tg_tensor *tg_sequential_forward_range(tg_module *seq, tg_tape *t, tg_tensor *x, int lo, int hi)
+{
+    if (!seq || !x || seq->kind != TG_MOD_SEQUENTIAL || lo < 0 || lo > hi || hi > seq->n_children)
+        return tg_fail(t, "sequential: bad range of children");
+    tg_tape_push_scope(t, seq->name);
+    tg_tensor *y = sequential_range(seq, t, x, lo, hi, NULL, NULL);
+    tg_tape_pop_scope(t);
+    return y;
 }
 
 tg_tensor *tg_module_forward(tg_module *m, tg_tape *t, tg_tensor *x)

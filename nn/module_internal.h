@@ -38,4 +38,9 @@ struct tg_module {
     int line;                 /* spec line (0 when built from C) */
 };
 
+/* Children lo..hi-1 of the sequential seq on x (the output of child lo-1; the sequential's
+ * input when lo == 0), as tg_module_forward runs them: a join in the range may name the id of
+ * child lo-1 or of a child in the range, and "input" only when lo == 0. NULL on error. */
+tg_tensor *tg_sequential_forward_range(tg_module *seq, tg_tape *t, tg_tensor *x, int lo, int hi);
+
 #endif

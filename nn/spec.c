@@ -19,6 +19,7 @@ void tg_model_free(tg_model *m)
     if (!m) return;
     tg_module_free(m->net);
     tg_tape_free(m->infer_tape);
+    tg_tape_free(m->infer_chunk_tape);
     free(m);
 }
 

@@ -234,6 +234,157 @@ START_TEST(infer_equals_recorded_forward)
 }
 END_TEST
 
+/* The plain eval forward of x[begin:begin+count] on a fresh tape (the reference for one sub-batch). */
+static tg_tensor *forward_slice(tg_model *m, const tg_tensor *x, int64_t begin, int64_t count)
+{
+    int64_t shape[TG_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[0] = count;
+    const int64_t per = x->numel / x->shape[0];
+    tg_tensor *part = tt_tensor(x->ndim, shape, NULL);
+    memcpy(part->data, x->data + begin * per, (size_t)(count * per) * sizeof(tg_real));
+    tg_module_train(m->net, false);
+    tg_tape *t = tg_tape_new(0);
+    tg_no_grad_begin(t);
+    tg_tensor *y = tg_module_forward(m->net, t, part);
+    tg_no_grad_end(t);
+    tg_module_train(m->net, true);
+    ck_assert_msg(y != NULL, "%s", tg_error(t));
+    tg_tensor *kept = tt_tensor(y->ndim, y->shape, NULL);
+    memcpy(kept->data, y->data, (size_t)y->numel * sizeof(tg_real));
+    tg_tape_free(t);
+    return kept;
+}
+
+/* Sub-batches: with a small byte budget every model here runs in several; each sample's output
+ * is, bit for bit, the plain forward of its sub-batch alone, for any thread count. */
+START_TEST(infer_in_sub_batches_equals_each_sub_batch)
+{
+    static const char *const specs[] = {
+        joins_spec,
+        /* nested sequentials, avg pool, eval dropout at the end of the prefix, a dense head */
+        "input 3x10x10\nconv2d out=6 kernel=3 padding=1\nbatch_norm\nrelu\navg_pool2d kernel=2\n"
+        "conv2d out=4 kernel=3 padding=1 groups=2\nsigmoid\nflatten\ndropout\nlinear out=5\nsoftmax dim=1\n",
+        "input 2x40\nconv1d out=5 kernel=5 padding=2 dilation=1\nleaky_relu\nmax_pool1d kernel=2\n"
+        "conv1d out=3 kernel=3 padding=2 dilation=2\ntanh\nglobal_avg_pool\nflatten\nlinear out=2\n",
+    };
+    const int saved = tg_get_threads();
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        tg_model *m = parse(specs[k]);
+        randomize_bn(m, 6);
+        const int64_t n = 11;
+        tg_tensor *x = input_for(m, n, 9);
+        tg_infer_set_chunk_bytes(1); /* one sample per sub-batch */
+        int prefix = 0;
+        ck_assert_int_eq(tg_model_infer_sub_batches(m, n, &prefix), n);
+        ck_assert_int_eq(prefix, tg_module_child_count(m->net));
+        tg_tensor *single = infer(m, x);
+        for (int64_t i = 0; i < n; i++) {
+            tg_tensor *want = forward_slice(m, x, i, 1);
+            ck_assert_msg(!memcmp(single->data + i * want->numel, want->data, (size_t)want->numel * sizeof(tg_real)),
+                          "spec %zu sample %lld differs from its own forward", k, (long long)i);
+        }
+        /* budgets from one input sample up, doubling, until the batch runs whole */
+        const int64_t per_sample = x->numel / n;
+        for (size_t bytes = per_sample * sizeof(tg_real); bytes < ((size_t)64 << 20); bytes *= 2) {
+            tg_infer_set_chunk_bytes(bytes);
+            const int64_t chunks = tg_model_infer_sub_batches(m, n, &prefix);
+            if (chunks == 1) break;
+            ck_assert_int_le(chunks, n);
+            tg_set_threads(1);
+            tg_tensor *y = infer(m, x);
+            for (int64_t c = 0; c < chunks; c++) {
+                const int64_t begin = c * n / chunks, count = (c + 1) * n / chunks - begin;
+                tg_tensor *want = forward_slice(m, x, begin, count);
+                if (prefix == tg_module_child_count(m->net))
+                    ck_assert_msg(!memcmp(y->data + begin * (want->numel / count), want->data,
+                                          (size_t)want->numel * sizeof(tg_real)),
+                                  "spec %zu, %lld sub-batches: samples from %lld differ", k, (long long)chunks,
+                                  (long long)begin);
+            }
+            /* the whole batch at once agrees to rounding */
+            tg_infer_set_chunk_bytes((size_t)1 << 40);
+            ck_assert_int_eq(tg_model_infer_sub_batches(m, n, NULL), 1);
+            assert_all_close(y, infer(m, x), TT_DOUBLE ? 1e-12 : 1e-5);
+            tg_infer_set_chunk_bytes(bytes);
+            for (int threads = 2; threads <= 3; threads++) {
+                tg_set_threads(threads);
+                tg_tensor *again = infer(m, x);
+                ck_assert_msg(!memcmp(again->data, y->data, (size_t)y->numel * sizeof(tg_real)),
+                              "spec %zu: %d threads differ from 1", k, threads);
+            }
+        }
+        tg_set_threads(saved);
+        tg_infer_set_chunk_bytes(0);
+        tg_model_free(m);
+    }
+}
+END_TEST
+
+/* Layers that mix samples end the sub-batched prefix, and so does a join naming an output from
+ * before such a layer; the results are those of the whole batch at once. */
+START_TEST(infer_sub_batches_stop_where_samples_mix)
+{
+    static const struct {
+        const char *spec;
+        int prefix; /* children run in sub-batches */
+    } cases[] = {
+        /* batch norm without running statistics normalises by the batch in eval mode too */
+        {"input 2x6x6\nconv2d out=3 kernel=3\nrelu\nbatch_norm track_running_stats=0\nflatten\nlinear out=2\n", 2},
+        /* a join after it names the conv's output: the prefix ends right after the conv */
+        {"input 2x6x6\nconv2d out=3 kernel=3 padding=1 id=a\nrelu\nbatch_norm track_running_stats=0\nadd from=a\n"
+         "flatten\nlinear out=2\n", 1},
+        /* ... or names the model's input: nothing runs in sub-batches */
+        {"input 3x6x6\nrelu\nbatch_norm track_running_stats=0\nconcat from=input,.\nflatten\nlinear out=2\n", 0},
+        /* softmax over the batch dim */
+        {"input 4\nlinear out=3\nsoftmax dim=0\nlinear out=2\n", 1},
+        /* a reshape may fold samples together: never sub-batched */
+        {"input 2x4x4\nconv2d out=2 kernel=1\nreshape shape=-1,16\nlinear out=2\n", 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tg_model *m = parse(cases[k].spec);
+        const int64_t n = 8;
+        tg_tensor *x = input_for(m, n, 2);
+        tg_infer_set_chunk_bytes((size_t)1 << 40);
+        tg_tensor *whole = infer(m, x);
+        tg_infer_set_chunk_bytes(1);
+        int prefix = -1;
+        const int64_t chunks = tg_model_infer_sub_batches(m, n, &prefix);
+        ck_assert_msg(prefix == cases[k].prefix, "case %zu: prefix %d, want %d", k, prefix, cases[k].prefix);
+        ck_assert_int_eq(chunks, prefix ? n : 1);
+        assert_all_close(infer(m, x), whole, TT_DOUBLE ? 1e-12 : 1e-5);
+        tg_infer_set_chunk_bytes(0);
+        tg_model_free(m);
+    }
+}
+END_TEST
+
+/* Every sub-batch reuses the same memory: the sub-batch tape's arena does not grow over calls
+ * and stays far below the whole batch's. */
+START_TEST(infer_sub_batches_reuse_their_memory)
+{
+    tg_model *m = parse("input 4x16x16\nconv2d out=8 kernel=3 padding=1\nrelu\nconv2d out=8 kernel=3 padding=1\n"
+                        "relu\nmax_pool2d kernel=2\nconv2d out=8 kernel=3 padding=1\nrelu\nglobal_avg_pool\n"
+                        "flatten\nlinear out=3\n");
+    const int64_t n = 32;
+    tg_tensor *x = input_for(m, n, 4);
+    infer(m, x);
+    const size_t whole = tg_tape_peak(m->infer_tape);
+    tg_infer_set_chunk_bytes(8 * 16 * 16 * 2 * sizeof(tg_real) * 4); /* 4 samples of the widest layer */
+    ck_assert_int_eq(tg_model_infer_sub_batches(m, n, NULL), 8); /* of 4 samples */
+    tg_tensor *y = infer(m, x);
+    const size_t held = tg_tape_capacity(m->infer_chunk_tape), peak = tg_tape_peak(m->infer_chunk_tape);
+    ck_assert_msg(peak * 4 < whole, "sub-batch peak %zu, whole batch %zu", peak, whole);
+    for (int call = 0; call < 3; call++) {
+        tg_tensor *again = infer(m, x);
+        ck_assert(!memcmp(again->data, y->data, (size_t)y->numel * sizeof *y->data));
+        ck_assert_uint_eq(tg_tape_capacity(m->infer_chunk_tape), held);
+    }
+    tg_infer_set_chunk_bytes(0);
+    tg_model_free(m);
+}
+END_TEST
+
 START_TEST(infer_reuses_its_memory)
 {
     /* ten same-size activations in a chain: with release, two or three are live at a time */
@@ -428,6 +579,9 @@ Suite *suite_infer(void)
     tcase_add_test(tc, fold_refuses_training_mode_and_null);
     tcase_add_test(tc, infer_equals_recorded_forward);
     tcase_add_test(tc, infer_reuses_its_memory);
+    tcase_add_test(tc, infer_in_sub_batches_equals_each_sub_batch);
+    tcase_add_test(tc, infer_sub_batches_stop_where_samples_mix);
+    tcase_add_test(tc, infer_sub_batches_reuse_their_memory);
     tcase_add_test(tc, infer_names_bad_arguments);
     tcase_add_test(tc, released_grads_give_the_same_gradients);
     tcase_add_test(tc, released_grads_are_reused);
