@@ -11,6 +11,7 @@
 #include "../ops/activation.h"
 #include "../ops/conv.h"
 #include "../ops/norm.h"
+#include "../ops/kernels/parallel.h"
 #include "../ops/shape.h"
 #include "module_internal.h"
 
@@ -62,6 +63,12 @@ static const char *batch_shape_str(int ndim, const int64_t *dims, int64_t n, cha
  * for little work (LeNet-5's 1.2 M-weight linear layer: 5.3 ms at batch 64, 6.6 in sub-batches of 8). */
 #define INFER_HEAD_WEIGHT_BYTES ((size_t)256 << 10)
 #define INFER_HEAD_MIN_COLUMNS 64
+
+/* The number of sub-batches is rounded up to a multiple of this (at most one per sample), so that
+ * 2 or 4 threads get equal shares (separable at batch 64: 7 sub-batches, 4 + 3 on two threads,
+ * 5.8 ms; 8 of them, ...). Not the thread count itself: the sub-batches, hence the results, must
+ * not depend on it. */
+#define INFER_CHUNK_MULTIPLE 4
 
 static size_t chunk_bytes_setting = INFER_CHUNK_BYTES;
 
@@ -247,7 +254,10 @@ static void plan_chunks(tg_model *m, tg_tape *t, int64_t n, chunk_plan *plan)
     if (prefix == 0 || sub_batch >= n) goto done;
     if (sub_batch < 1) sub_batch = 1;
     plan->prefix = prefix;
-    plan->chunks = (n + sub_batch - 1) / sub_batch; /* evened out: sizes differ by at most one */
+    /* evened out (sizes differ by at most one), in a multiple of INFER_CHUNK_MULTIPLE */
+    int64_t chunks = (n + sub_batch - 1) / sub_batch;
+    chunks = (chunks + INFER_CHUNK_MULTIPLE - 1) / INFER_CHUNK_MULTIPLE * INFER_CHUNK_MULTIPLE;
+    plan->chunks = chunks < n ? chunks : n;
     plan->last = s.child[prefix - 1];
 done:
     free(s.child);
@@ -284,28 +294,87 @@ static tg_tensor *batch_view(tg_tape *t, const tg_tensor *x, int64_t begin, int6
     return v;
 }
 
+/* The sub-batch tapes for `workers` threads; false when out of memory. */
+static bool chunk_tapes(tg_model *m, int workers)
+{
+    if (m->n_infer_chunk_tapes >= workers) return true;
+    tg_tape **grown = realloc(m->infer_chunk_tapes, (size_t)workers * sizeof *grown);
+    if (!grown) return false;
+    m->infer_chunk_tapes = grown;
+    for (; m->n_infer_chunk_tapes < workers; m->n_infer_chunk_tapes++)
+        if (!(grown[m->n_infer_chunk_tapes] = tg_tape_new(0))) return false;
+    return true;
+}
+
+typedef struct prefix_job {
+    tg_model *m;
+    const tg_tensor *x;
+    const chunk_plan *plan;
+    int workers;
+    tg_real *y;
+    int64_t *failed_chunk; /* per worker: the first sub-batch it could not run (INT64_MAX: none) */
+} prefix_job;
+
+/* Sub-batch k of the prefix into its rows of y, on tape t; false (the reason in t) on error. */
+static bool run_chunk(const prefix_job *j, tg_tape *t, int64_t k)
+{
+    const int64_t n = j->x->shape[0], out_per_sample = j->plan->last.out_per_sample;
+    const int64_t begin = k * n / j->plan->chunks, count = (k + 1) * n / j->plan->chunks - begin;
+    tg_tape_reset(t); /* the same memory for every sub-batch */
+    tg_no_grad_begin(t);
+    tg_tensor *in = batch_view(t, j->x, begin, count);
+    tg_tensor *part = in ? tg_sequential_forward_range(j->m->net, t, in, 0, j->plan->prefix) : NULL;
+    tg_no_grad_end(t);
+    if (!part) return false;
+    if (part->numel != count * out_per_sample) { /* cannot happen: the survey's shapes are the forward's */
+        tg_fail(t, "layer '%s' gave %lld values for %lld samples", j->m->net->children[j->plan->prefix - 1]->name,
+                (long long)part->numel, (long long)count);
+        return false;
+    }
+    memcpy(j->y + begin * out_per_sample, part->data, (size_t)part->numel * sizeof *j->y);
+    return true;
+}
+
+/* Worker w runs sub-batches w, w + workers, ... on tape w. */
+static void prefix_workers(void *ctx, int64_t w0, int64_t w1)
+{
+    const prefix_job *j = ctx;
+    for (int64_t w = w0; w < w1; w++) {
+        tg_tape *t = j->m->infer_chunk_tapes[w];
+        j->failed_chunk[w] = INT64_MAX;
+        for (int64_t k = w; k < j->plan->chunks; k += j->workers)
+            if (!run_chunk(j, t, k)) {
+                j->failed_chunk[w] = k;
+                break;
+            }
+    }
+}
+
 /* Runs children 0..plan->prefix-1 a sub-batch at a time into y (the prefix's output for the
- * whole batch); NULL, or why it failed. */
+ * whole batch); NULL, or why it failed (the error of the first sub-batch that failed). */
 static const char *run_prefix(tg_model *m, const tg_tensor *x, const chunk_plan *plan, tg_real *y)
 {
-    if (!m->infer_chunk_tape && !(m->infer_chunk_tape = tg_tape_new(0))) return "arena full: out of memory for the sub-batch tape";
-    tg_tape *t = m->infer_chunk_tape;
-    const int64_t n = x->shape[0], out_per_sample = plan->last.out_per_sample;
-    for (int64_t k = 0; k < plan->chunks; k++) {
-        const int64_t begin = k * n / plan->chunks, count = (k + 1) * n / plan->chunks - begin;
-        tg_tape_reset(t); /* the same memory for every sub-batch */
-        tg_no_grad_begin(t);
-        tg_tensor *in = batch_view(t, x, begin, count);
-        tg_tensor *part = in ? tg_sequential_forward_range(m->net, t, in, 0, plan->prefix) : NULL;
-        tg_no_grad_end(t);
-        if (!part) return tg_error(t) ? tg_error(t) : "forward failed";
-        if (part->numel != count * out_per_sample) /* cannot happen: the survey's shapes are the forward's */
-            return tg_fail(t, "layer '%s' gave %lld values for %lld samples", m->net->children[plan->prefix - 1]->name,
-                           (long long)part->numel, (long long)count),
-                   tg_error(t);
-        memcpy(y + begin * out_per_sample, part->data, (size_t)part->numel * sizeof *y);
-    }
-    return NULL;
+    int64_t threads = tg_get_threads();
+    const int workers = (int)(threads < plan->chunks ? threads : plan->chunks);
+    int64_t failed[TG_MAX_THREADS];
+    if (workers > TG_MAX_THREADS || !chunk_tapes(m, workers)) return "arena full: out of memory for the sub-batch tapes";
+    prefix_job j = {.m = m, .x = x, .plan = plan, .workers = workers, .y = y, .failed_chunk = failed};
+    if (workers > 1) tg_parallel_for(workers, prefix_workers, &j);
+    else prefix_workers(&j, 0, 1);
+    int first = -1;
+    for (int w = 0; w < workers; w++)
+        if (failed[w] != INT64_MAX && (first < 0 || failed[w] < failed[first])) first = w;
+    if (first < 0) return NULL;
+    const char *why = tg_error(m->infer_chunk_tapes[first]);
+    return why ? why : "forward failed";
+}
+
+size_t tg_model_infer_peak(const tg_model *m)
+{
+    if (!m) return 0;
+    size_t peak = tg_tape_peak(m->infer_tape);
+    for (int i = 0; i < m->n_infer_chunk_tapes; i++) peak += tg_tape_peak(m->infer_chunk_tapes[i]);
+    return peak;
 }
 
 tg_status tg_model_infer(tg_model *m, const tg_tensor *x, tg_tensor *out, char *err, size_t errsz)

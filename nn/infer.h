@@ -44,12 +44,17 @@ tg_status tg_model_infer(tg_model *model, const tg_tensor *x, tg_tensor *out, ch
  * samples as keep one layer's input and output within 4 MiB (tg_infer_set_chunk_bytes), evened
  * out: with c sub-batches of a batch of n, sub-batch k holds samples k*n/c .. (k+1)*n/c - 1.
  * This depends on the model's shapes and n only, never on the thread count. Each sample's output
- * is bit for bit what the model gives for its sub-batch on its own.
+ * is bit for bit what the model gives for its sub-batch on its own. With several threads
+ * (tg_set_threads), the sub-batches run in parallel, one per thread at a time, each on a tape
+ * of its own (the layers inside a sub-batch then run on their thread alone).
  *
  * Returns the number of sub-batches tg_model_infer uses for a batch of n (1: none) and, in
  * *prefix_layers (may be NULL), how many of the top sequential's children run in sub-batches
  * (0: none). */
 int64_t tg_model_infer_sub_batches(tg_model *model, int64_t n, int *prefix_layers);
+/* The most bytes tg_model_infer's tapes have held at once: the whole-batch tape's high-water
+ * mark plus every sub-batch tape's (one per thread that ran sub-batches). */
+size_t tg_model_infer_peak(const tg_model *model);
 /* Sets the bytes one layer may read and write per sub-batch (0: the default, 4 MiB),
  * process-wide: for tests, and for a machine whose caches differ (docs/inference.md). */
 void tg_infer_set_chunk_bytes(size_t bytes);

@@ -19,7 +19,8 @@ void tg_model_free(tg_model *m)
     if (!m) return;
     tg_module_free(m->net);
     tg_tape_free(m->infer_tape);
-    tg_tape_free(m->infer_chunk_tape);
+    for (int i = 0; i < m->n_infer_chunk_tapes; i++) tg_tape_free(m->infer_chunk_tapes[i]);
+    free(m->infer_chunk_tapes);
     free(m);
 }
 

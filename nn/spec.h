@@ -35,7 +35,9 @@ typedef struct tg_model {
     int64_t out_shape[TG_MAX_DIMS];
     int out_ndim;            /* output shape without the batch dim */
     struct tg_tape *infer_tape; /* tg_model_infer's memory (nn/infer.h); NULL until first used */
-    struct tg_tape *infer_chunk_tape; /* its memory for one sub-batch; NULL until first used */
+    struct tg_tape **infer_chunk_tapes; /* its memory for one sub-batch per worker thread (sub-batches
+                                           run in parallel); NULL until first used */
+    int n_infer_chunk_tapes;
 } tg_model;
 
 /* Parses spec text; file names the source in messages. Parameters are drawn from a tg_rng

@@ -128,8 +128,7 @@ static void emit_model(const char *name, const model_case *c, double ms, double 
     snprintf(extra, sizeof extra,
              "\"img_per_s\":%.1f,\"threads\":%d,\"tape_peak_bytes\":%zu,\"max_rss_bytes\":%lld",
              (double)batch / (ms / 1e3), tg_get_threads(),
-             /* inference: the whole-batch tape and the sub-batch one (both live at once) */
-             c->out ? tg_tape_peak(c->model->infer_tape) + tg_tape_peak(c->model->infer_chunk_tape) : tg_tape_peak(c->tape),
+             c->out ? tg_model_infer_peak(c->model) : tg_tape_peak(c->tape),
              (long long)ru.ru_maxrss * 1024);
     tg_bench_emit(name, shape, ms, flops_per_img * (double)batch / (ms * 1e6), -1, extra);
 }
