@@ -116,6 +116,72 @@ START_TEST(global_pooling_formulas)
 }
 END_TEST
 
+/* One window over each whole plane (global, adaptive to 1, a kernel the input's size with or
+ * without padding and divisor_override) takes the plane-sum path: against the sum in double over
+ * many plane sizes (lengths either side of a vector and a block of the sum), forward and backward
+ * (a fresh gradient written, a second backward added). */
+START_TEST(whole_plane_averages)
+{
+    static const int64_t sizes[][3] = {{1, 1, 1}, {1, 1, 7}, {1, 7, 7}, {1, 1, 15}, {1, 1, 17}, {1, 4, 4},
+                                       {1, 16, 16}, {1, 17, 16}, {2, 3, 5}, {3, 9, 9}};
+    tg_rng r;
+    tg_rng_seed(&r, 31);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int variant = 0; variant < 5; variant++) {
+            const int64_t d = sizes[si][0], h = sizes[si][1], w = sizes[si][2], plane = d * h * w;
+            const int64_t planes = 6; /* [2, 3, ...] */
+            const bool three_d = d > 1;
+            if (three_d && variant >= 1 && variant <= 2) continue; /* adaptive / explicit kernel: 2-D here */
+            tg_tape *t = tt_tape();
+            tg_tensor *x = three_d ? tt_random(5, (int64_t[]){2, 3, d, h, w}, 40 + si, -2, 2)
+                                   : tt_random(4, (int64_t[]){2, 3, h, w}, 40 + si, -2, 2);
+            x->requires_grad = true;
+            double divisor = (double)plane;
+            tg_tensor *y = NULL;
+            tg_pool_attr a = tg_pool_attr_kernel(0, 0);
+            a.kernel_size = (tg_ints){2, {h, w}};
+            if (variant == 0) {
+                y = tg_global_avg_pool(t, x);
+            } else if (variant == 1) {
+                y = tg_adaptive_avg_pool2d(t, x, 1, 1);
+            } else if (variant == 2) {
+                y = tg_avg_pool2d(t, x, &a);
+            } else if (variant == 3) { /* padding 1 all round, counted: a window of (h+2)(w+2) */
+                if (three_d) continue;
+                a.kernel_size = (tg_ints){2, {h + 2, w + 2}};
+                a.padding = (tg_ints){2, {1, 1}};
+                a.count_include_pad = true;
+                y = tg_avg_pool2d(t, x, &a);
+                divisor = (double)((h + 2) * (w + 2));
+            } else {
+                if (three_d) continue;
+                a.divisor_override = 5;
+                y = tg_avg_pool2d(t, x, &a);
+                divisor = 5;
+            }
+            ck_assert_msg(y != NULL, "%s", tg_error(t));
+            ck_assert_int_eq(y->numel, planes);
+            double dy[6];
+            for (int p = 0; p < planes; p++) dy[p] = tg_rng_uniform(&r) - 0.5;
+            for (int p = 0; p < planes; p++) {
+                double sum = 0;
+                for (int64_t i = 0; i < plane; i++) sum += x->data[p * plane + i];
+                ck_assert_msg(fabs(y->data[p] - sum / divisor) <= TT_TOL * (1 + fabs(sum / divisor)),
+                              "size %zu variant %d plane %d: %.9g, want %.9g", si, variant, p, (double)y->data[p],
+                              sum / divisor);
+            }
+            backward_with(t, y, dy);
+            backward_with(t, y, dy); /* a second backward adds */
+            for (int64_t i = 0; i < x->numel; i++) {
+                const double want = 2 * dy[i / plane] / divisor;
+                ck_assert_msg(fabs(x->grad[i] - want) <= TT_TOL * (1 + fabs(want)), "size %zu variant %d dx[%lld]", si,
+                              variant, (long long)i);
+            }
+            tt_cleanup();
+        }
+}
+END_TEST
+
 START_TEST(ties_go_to_first_maximum)
 {
     tg_tape *t = tt_tape();
@@ -801,6 +867,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, notes_example_max_pool);
     tcase_add_test(tc, notes_example_avg_pool);
     tcase_add_test(tc, global_pooling_formulas);
+    tcase_add_test(tc, whole_plane_averages);
     tcase_add_test(tc, ties_go_to_first_maximum);
     tcase_add_test(tc, overlapping_windows_accumulate);
     tcase_add_test(tc, padding_and_ceil_mode);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "elementwise.h"
 #include "parallel.h"
 #include "pool_internal.h"
 
@@ -432,10 +433,32 @@ static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
     }
 }
 
+/* Whether each plane is one window that covers all of it (global average pooling, an adaptive
+ * pool to size 1, a kernel the size of the input): each output is its plane's sum over one
+ * divisor. The general loops spent more on their per-plane set-up than on the sums there (7x7
+ * planes: 4.5% of a MobileNet-style net's inference, 4 Dec). */
+static bool whole_plane_windows(const tg_pool_geom *g)
+{
+    for (int i = 0; i < TG_POOL_DIMS; i++) {
+        const tg_pool_dim *d = &g->dim[i];
+        if (d->in < 1 || d->out != 1 || d->step != 1 || d->begin[0] != 0 || d->end[0] != d->in) return false;
+    }
+    return true;
+}
+
+/* y[p] = sum of plane p / the window's divisor, each plane by the elementwise kernels' sum. */
+static void avg_whole_planes(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    const double divisor = window_divisor(j->g, 0, 0, 0);
+    const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
+    for (int64_t p = p0; p < p1; p++) j->dst[p] = (tg_real)(k->sum(j->src + p * j->in_plane, j->in_plane) / divisor);
+}
+
 void tg_pool_avg_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y)
 {
     pool_job j = {.g = g, .src = x, .dst = y, .in_plane = plane_in(g), .out_plane = plane_out(g)};
-    tg_parallel_for(g->planes, avg_forward_planes, &j);
+    tg_parallel_for(g->planes, whole_plane_windows(g) ? avg_whole_planes : avg_forward_planes, &j);
 }
 
 static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
@@ -479,11 +502,27 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
     }
 }
 
+/* dx of plane p (+)= dy[p] / the window's divisor, everywhere in the plane (whole_plane_windows). */
+static void avg_whole_planes_backward(void *ctx, int64_t p0, int64_t p1)
+{
+    const pool_job *j = ctx;
+    const double divisor = window_divisor(j->g, 0, 0, 0);
+    const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
+    for (int64_t p = p0; p < p1; p++) {
+        const tg_real share = (tg_real)(j->src[p] / divisor);
+        tg_real *dx = j->dst + p * j->in_plane;
+        if (j->overwrite)
+            for (int64_t i = 0; i < j->in_plane; i++) dx[i] = share;
+        else
+            k->binary(TG_EW_ADD, dx, false, &share, true, dx, j->in_plane);
+    }
+}
+
 void tg_pool_avg_backward(const tg_pool_geom *g, const tg_real *dy, tg_real *dx, bool overwrite)
 {
     pool_job j = {.g = g, .src = dy, .dst = dx, .in_plane = plane_in(g), .out_plane = plane_out(g),
                   .overwrite = overwrite};
-    tg_parallel_for(g->planes, avg_backward_planes, &j);
+    tg_parallel_for(g->planes, whole_plane_windows(g) ? avg_whole_planes_backward : avg_backward_planes, &j);
 }
 
 /* ---- max-unpool: scatter x through idx; the gradient follows the surviving writer ---- */
