@@ -82,6 +82,7 @@ struct tg_tape {
     int n_free;
     bool release_grads;              /* walk() frees an intermediate's gradient once propagated */
     bool shapes_only;                /* tensors get no data, ops no forward (tg_tape_set_shapes_only) */
+    tg_epilogue epilogue;            /* an activation for the next op to fuse (tg_tape_set_epilogue) */
 };
 
 static block *block_new(size_t size)
@@ -262,6 +263,21 @@ void tg_tape_set_shapes_only(tg_tape *t, bool on)
 }
 
 bool tg_tape_shapes_only(const tg_tape *t) { return t && t->shapes_only; }
+
+void tg_tape_set_epilogue(tg_tape *t, tg_epilogue e)
+{
+    if (t) t->epilogue = e;
+}
+
+tg_epilogue tg_tape_take_epilogue(tg_tape *t)
+{
+    const tg_epilogue none = {false, 0, 0};
+    if (!t) return none;
+    const tg_epilogue e = t->epilogue;
+    t->epilogue = none;
+    /* recording: the node's output must be the op's own (its backward reads it) */
+    return tg_grad_enabled(t) ? none : e;
+}
 
 tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape)
 {

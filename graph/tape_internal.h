@@ -37,4 +37,20 @@ void tg_tape_release_tensor(tg_tape *t, tg_tensor *x);
 void tg_tape_set_shapes_only(tg_tape *t, bool on);
 bool tg_tape_shapes_only(const tg_tape *t);
 
+/* ---- a fused activation (no-grad forwards) ----
+ * nn asks the op it is about to run (a convolution) to apply the elementwise activation of the
+ * layer after it to its output, in the same per-plane pass as the bias: the activation layer's own
+ * pass over memory is saved, and the result is bit for bit the two layers'. Only without
+ * recording (no node then keeps the values before the activation): take returns "none" while grad
+ * mode is on. An op that supports it takes (and so clears) the request first thing; nn clears it
+ * again after the op, whatever happened. op and param: a tg_ew_unary and its parameter
+ * (ops/kernels/elementwise.h). */
+typedef struct tg_epilogue {
+    bool on;
+    int op;
+    tg_real param;
+} tg_epilogue;
+void tg_tape_set_epilogue(tg_tape *t, tg_epilogue e);
+tg_epilogue tg_tape_take_epilogue(tg_tape *t);
+
 #endif

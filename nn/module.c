@@ -11,6 +11,7 @@
 
 #include "../ops/activation.h"
 #include "../ops/arith.h"
+#include "../ops/kernels/elementwise.h"
 #include "../ops/linalg.h"
 #include "../ops/pool.h"
 #include "../ops/shape.h"
@@ -610,6 +611,27 @@ static bool is_dead(const tg_module *m, tg_tensor *const *outs, int i, const tg_
 
 /* Children lo..hi-1 of m on x: the sequential's input when lo == 0, else the output of child
  * lo-1 (a join may name that child's id; ids of earlier children are not available). */
+/* The activation layer `act` as a convolution's fused epilogue (tg_tape_set_epilogue): ReLU and
+ * leaky ReLU, the elementwise kernels' unary ops. */
+static bool epilogue_of(const tg_module *act, tg_epilogue *e)
+{
+    if (act->kind != TG_MOD_OP || act->n_from || act->n_params || act->n_buffers) return false;
+    if (act->op == TG_OP_RELU) *e = (tg_epilogue){true, TG_EW_RELU, 0};
+    else if (act->op == TG_OP_LEAKY_RELU)
+        *e = (tg_epilogue){true, TG_EW_LEAKY_RELU, (tg_real)((const tg_leaky_relu_attr *)(const void *)act->attr)->negative_slope};
+    else return false;
+    return true;
+}
+
+/* Whether child i (a convolution whose output nothing else reads) and the activation after it can
+ * run as one op: only without recording and without an observer (which is shown every layer). */
+static bool fuses_with_next(const tg_module *m, int i, int hi, const tg_tape *t, bool observed, tg_epilogue *e)
+{
+    const tg_module *c = m->children[i];
+    return !observed && i + 1 < hi && !tg_grad_enabled(t) && c->kind == TG_MOD_OP && !c->id[0] && !c->n_from &&
+           c->op >= TG_OP_CONV1D && c->op <= TG_OP_CONV_TRANSPOSE3D && epilogue_of(m->children[i + 1], e);
+}
+
 static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int lo, int hi, tg_module_observer obs,
                                    void *ctx)
 {
@@ -629,6 +651,8 @@ static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int l
     for (int i = lo; i < hi && cur; i++) {
         tg_module *c = m->children[i];
         tg_tensor *in = cur;
+        tg_epilogue act;
+        bool fused = false;
         tg_tensor *parts[TG_MODULE_MAX_FROM + 1];
         int n = 0;
         if (c->kind == TG_MOD_ADD) parts[n++] = cur;
@@ -641,7 +665,12 @@ static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int l
             tg_tape_push_scope(t, c->name); /* as tg_module_forward_observed does for the others */
             if (c->kind == TG_MOD_ADD) cur = tg_add(t, parts[0], parts[1]);
             else if (c->kind == TG_MOD_CONCAT) cur = tg_concat(t, parts, n, 1);
-            else cur = op_forward(c, t, cur, c->n_from ? parts[0] : NULL);
+            else if (fuses_with_next(m, i, hi, t, obs != NULL, &act)) {
+                tg_tape_set_epilogue(t, act); /* the activation after it, in the conv's bias pass */
+                cur = op_forward(c, t, cur, NULL);
+                tg_tape_set_epilogue(t, (tg_epilogue){false, 0, 0});
+                fused = true;
+            } else cur = op_forward(c, t, cur, c->n_from ? parts[0] : NULL);
             tg_tape_pop_scope(t);
         } else {
             cur = tg_module_forward_observed(c, t, cur, obs, ctx);
@@ -649,6 +678,7 @@ static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int l
         if (obs && cur && c->kind != TG_MOD_SEQUENTIAL) obs(ctx, c, in, cur);
         outs[i] = cur;
         if (release && cur && !in->backward_reads && is_dead(m, outs, i, in, x)) tg_tape_release_tensor(t, in);
+        if (fused) outs[++i] = cur; /* the activation layer's output: this one */
     }
     return cur;
 }

@@ -234,6 +234,43 @@ START_TEST(infer_equals_recorded_forward)
 }
 END_TEST
 
+/* A convolution followed by ReLU or leaky ReLU runs as one op without recording (the activation
+ * in the conv's bias pass): the same bits as the recorded forward, where each layer runs alone.
+ * Biased and unbiased, 1-D/2-D, transposed, folded batch norms, an id on the activation (a join
+ * reads it) and on the conv (not fused: the join reads the conv's own output). */
+START_TEST(infer_fused_activation_is_exact)
+{
+    static const char *const specs[] = {
+        "input 3x9x9\nconv2d out=6 kernel=3 padding=1\nrelu\nconv2d out=6 kernel=3 padding=1 bias=0\nleaky_relu "
+        "negative_slope=0.2 id=a\nconv2d out=6 kernel=1 id=b\nrelu\nadd from=b\nconcat from=a,.\n"
+        "conv_transpose2d out=4 kernel=2 stride=2\nrelu\nconv2d out=4 kernel=3 bias=0\nbatch_norm\nrelu\n"
+        "global_avg_pool\nflatten\nlinear out=3\n",
+        "input 2x30\nconv1d out=8 kernel=5 padding=2 bias=0\nbatch_norm\nleaky_relu\nmax_pool1d kernel=2\n"
+        "conv1d out=8 kernel=3 dilation=2 padding=2\nbatch_norm\nrelu\nflatten\nlinear out=2\n",
+    };
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        tg_model *m = parse(specs[k]);
+        randomize_bn(m, 8);
+        tg_module_train(m->net, false);
+        char err[256];
+        ck_assert_int_ge(tg_fold_batch_norms(m, NULL, err, sizeof err), 1);
+        for (int64_t batch = 1; batch <= 5; batch += 4) {
+            tg_tensor *x = input_for(m, batch, 20 + (uint64_t)batch);
+            tg_tensor *y = infer(m, x);
+            tg_tape *t = tt_tape();
+            x->requires_grad = true; /* recording: nothing is fused */
+            tg_tensor *ref = tg_module_forward(m->net, t, x);
+            x->requires_grad = false;
+            ck_assert_msg(ref != NULL, "%s", tg_error(t));
+            ck_assert_int_eq(ref->numel, y->numel);
+            ck_assert_msg(!memcmp(ref->data, y->data, (size_t)y->numel * sizeof *y->data), "spec %zu batch %lld differs",
+                          k, (long long)batch);
+        }
+        tg_model_free(m);
+    }
+}
+END_TEST
+
 /* The plain eval forward of x[begin:begin+count] on a fresh tape (the reference for one sub-batch). */
 static tg_tensor *forward_slice(tg_model *m, const tg_tensor *x, int64_t begin, int64_t count)
 {
@@ -581,6 +618,7 @@ Suite *suite_infer(void)
     tcase_add_test(tc, fold_refuses_training_mode_and_null);
     tcase_add_test(tc, infer_equals_recorded_forward);
     tcase_add_test(tc, infer_reuses_its_memory);
+    tcase_add_test(tc, infer_fused_activation_is_exact);
     tcase_add_test(tc, infer_in_sub_batches_equals_each_sub_batch);
     tcase_add_test(tc, infer_sub_batches_stop_where_samples_mix);
     tcase_add_test(tc, infer_sub_batches_reuse_their_memory);
