@@ -83,6 +83,7 @@ struct tg_tape {
     bool release_grads;              /* walk() frees an intermediate's gradient once propagated */
     bool shapes_only;                /* tensors get no data, ops no forward (tg_tape_set_shapes_only) */
     tg_epilogue epilogue;            /* an activation for the next op to fuse (tg_tape_set_epilogue) */
+    bool indices_unused;             /* max pools keep no argmax (tg_tape_set_indices_unused) */
 };
 
 static block *block_new(size_t size)
@@ -263,6 +264,13 @@ void tg_tape_set_shapes_only(tg_tape *t, bool on)
 }
 
 bool tg_tape_shapes_only(const tg_tape *t) { return t && t->shapes_only; }
+
+void tg_tape_set_indices_unused(tg_tape *t, bool on)
+{
+    if (t) t->indices_unused = on;
+}
+
+bool tg_tape_indices_unused(const tg_tape *t) { return t && t->indices_unused && !tg_grad_enabled(t); }
 
 void tg_tape_set_epilogue(tg_tape *t, tg_epilogue e)
 {

@@ -51,6 +51,12 @@ typedef struct tg_epilogue {
     tg_real param;
 } tg_epilogue;
 void tg_tape_set_epilogue(tg_tape *t, tg_epilogue e);
+
+/* Tells the tape that no max pool output's argmax will be read (tg_model_infer of a model without
+ * unpooling: its intermediate tensors are never seen): while not recording, max pools then compute
+ * the maxima alone (no index array written; tg_pool_indices of their outputs is NULL). */
+void tg_tape_set_indices_unused(tg_tape *t, bool on);
+bool tg_tape_indices_unused(const tg_tape *t);
 tg_epilogue tg_tape_take_epilogue(tg_tape *t);
 
 #endif

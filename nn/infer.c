@@ -294,15 +294,27 @@ static tg_tensor *batch_view(tg_tape *t, const tg_tensor *x, int64_t begin, int6
     return v;
 }
 
+static bool has_unpooling(const tg_module *m)
+{
+    if (m->kind == TG_MOD_OP && m->op >= TG_OP_MAX_UNPOOL1D && m->op <= TG_OP_MAX_UNPOOL3D) return true;
+    for (int i = 0; i < m->n_children; i++)
+        if (has_unpooling(m->children[i])) return true;
+    return false;
+}
+
 /* The sub-batch tapes for `workers` threads; false when out of memory. */
 static bool chunk_tapes(tg_model *m, int workers)
 {
+    const bool indices_unused = !has_unpooling(m->net);
+    for (int i = 0; i < m->n_infer_chunk_tapes; i++) tg_tape_set_indices_unused(m->infer_chunk_tapes[i], indices_unused);
     if (m->n_infer_chunk_tapes >= workers) return true;
     tg_tape **grown = realloc(m->infer_chunk_tapes, (size_t)workers * sizeof *grown);
     if (!grown) return false;
     m->infer_chunk_tapes = grown;
-    for (; m->n_infer_chunk_tapes < workers; m->n_infer_chunk_tapes++)
+    for (; m->n_infer_chunk_tapes < workers; m->n_infer_chunk_tapes++) {
         if (!(grown[m->n_infer_chunk_tapes] = tg_tape_new(0))) return false;
+        tg_tape_set_indices_unused(grown[m->n_infer_chunk_tapes], indices_unused);
+    }
     return true;
 }
 
@@ -404,6 +416,9 @@ tg_status tg_model_infer(tg_model *m, const tg_tensor *x, tg_tensor *out, char *
     if (was_training) tg_module_train(m->net, false);
     chunk_plan plan;
     plan_chunks(m, t, x->shape[0], &plan);
+    /* the intermediate tensors stay inside: only an unpooling layer could read a max pool's argmax */
+    const bool indices_unused = !has_unpooling(m->net);
+    tg_tape_set_indices_unused(t, indices_unused);
     tg_tape_reset(t); /* keeps the memory: after the first call of this size, nothing is malloc'd */
     const char *why = NULL;
     if (plan.prefix == m->net->n_children) {

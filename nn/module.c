@@ -623,13 +623,16 @@ static bool epilogue_of(const tg_module *act, tg_epilogue *e)
     return true;
 }
 
-/* Whether child i (a convolution whose output nothing else reads) and the activation after it can
- * run as one op: only without recording and without an observer (which is shown every layer). */
+/* Whether child i (a convolution or a residual add whose output nothing else reads) and the
+ * activation after it can run as one step: only without recording and without an observer (which
+ * is shown every layer). The convolution applies it in its bias pass, the add's sum takes it in
+ * place. */
 static bool fuses_with_next(const tg_module *m, int i, int hi, const tg_tape *t, bool observed, tg_epilogue *e)
 {
     const tg_module *c = m->children[i];
-    return !observed && i + 1 < hi && !tg_grad_enabled(t) && c->kind == TG_MOD_OP && !c->id[0] && !c->n_from &&
-           c->op >= TG_OP_CONV1D && c->op <= TG_OP_CONV_TRANSPOSE3D && epilogue_of(m->children[i + 1], e);
+    const bool conv = c->kind == TG_MOD_OP && !c->n_from && c->op >= TG_OP_CONV1D && c->op <= TG_OP_CONV_TRANSPOSE3D;
+    return !observed && i + 1 < hi && !tg_grad_enabled(t) && !c->id[0] && (conv || c->kind == TG_MOD_ADD) &&
+           epilogue_of(m->children[i + 1], e);
 }
 
 static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int lo, int hi, tg_module_observer obs,
@@ -663,8 +666,15 @@ static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int l
         }
         if (c->kind == TG_MOD_ADD || c->kind == TG_MOD_CONCAT || c->kind == TG_MOD_OP) {
             tg_tape_push_scope(t, c->name); /* as tg_module_forward_observed does for the others */
-            if (c->kind == TG_MOD_ADD) cur = tg_add(t, parts[0], parts[1]);
-            else if (c->kind == TG_MOD_CONCAT) cur = tg_concat(t, parts, n, 1);
+            if (c->kind == TG_MOD_ADD) {
+                cur = tg_add(t, parts[0], parts[1]);
+                /* the sum is this step's own new tensor: the activation in place, the same kernel */
+                if (cur && cur != parts[0] && cur != parts[1] && cur->data &&
+                    fuses_with_next(m, i, hi, t, obs != NULL, &act)) {
+                    tg_elementwise_kernel_get()->unary((tg_ew_unary)act.op, act.param, cur->data, cur->data, cur->numel);
+                    fused = true;
+                }
+            } else if (c->kind == TG_MOD_CONCAT) cur = tg_concat(t, parts, n, 1);
             else if (fuses_with_next(m, i, hi, t, obs != NULL, &act)) {
                 tg_tape_set_epilogue(t, act); /* the activation after it, in the conv's bias pass */
                 cur = op_forward(c, t, cur, NULL);

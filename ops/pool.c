@@ -359,6 +359,10 @@ static int pool_forward(tg_tape *t, tg_node *node)
         tg_pool_avg_forward(g, node->inputs[0]->data, node->out->data);
         return 0;
     }
+    if (tg_tape_indices_unused(t)) { /* not recording, and nothing will ask for them */
+        tg_pool_max_forward(g, node->inputs[0]->data, node->out->data, NULL);
+        return 0;
+    }
     int64_t *idx = tg_tape_alloc(t, (size_t)(node->out->numel + 1) * sizeof *idx);
     if (!idx) return -1;
     tg_pool_max_forward(g, node->inputs[0]->data, node->out->data, idx);

@@ -992,6 +992,14 @@ START_TEST(fast_max_matches_general_and_rule)
         const tg_pool_geom *g = y->node->saved;
         const int64_t m = y->numel;
         static const char *const path_names[] = {"best", "portable", "general", "avx2"};
+        /* without indices (inference): the same maxima on every path, nothing else written */
+        for (int path = TG_POOL_MAX_BEST; path <= TG_POOL_MAX_AVX2; path++) {
+            tg_real *y2 = tg_tape_alloc(t, (size_t)m * sizeof *y2);
+            ck_assert(y2);
+            tg_pool_max_forward_path(g, x->data, y2, NULL, (tg_pool_max_path)path);
+            ck_assert_msg(!memcmp(y2, yb, (size_t)m * sizeof *y2), "trial %d: the %s path without indices differs",
+                          trial, path_names[path]);
+        }
         for (int path = TG_POOL_MAX_PORTABLE; path <= TG_POOL_MAX_AVX2; path++) {
             tg_real *y2 = tg_tape_alloc(t, (size_t)m * sizeof *y2);
             int64_t *i2 = tg_tape_alloc(t, (size_t)m * sizeof *i2);

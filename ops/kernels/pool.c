@@ -76,7 +76,7 @@ static void max_row_general(const tg_pool_geom *g, const tg_real *x, int64_t o0,
      * window (dilation skipping the input) keeps index -1 */
     for (int64_t o2 = lo; o2 < hi; o2++) {
         y[o2] = -INFINITY;
-        idx[o2] = rows && b2[o2] < e2[o2] ? (b0 * d1->in + b1) * d2->in + b2[o2] : -1;
+        if (idx) idx[o2] = rows && b2[o2] < e2[o2] ? (b0 * d1->in + b1) * d2->in + b2[o2] : -1;
     }
     for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
         for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
@@ -91,7 +91,7 @@ static void max_row_general(const tg_pool_geom *g, const tg_real *x, int64_t o0,
                     /* strictly greater keeps the first maximum; a NaN always wins */
                     const bool take = valid & ((v > m) | (v != v));
                     y[o2] = select_real(take, v, m);
-                    idx[o2] ^= (idx[o2] ^ (row + pos)) & -(int64_t)take;
+                    if (idx) idx[o2] ^= (idx[o2] ^ (row + pos)) & -(int64_t)take;
                 }
         }
 }
@@ -125,7 +125,7 @@ static void max_run_portable(const tg_pool_max_run *run)
     for (int64_t l = 0; l < run->out_rows; l++) {
         const int64_t shift = l * run->in_row_step;
         tg_real *y = run->y + l * run->out_row_step;
-        int64_t *idx = run->idx + l * run->out_row_step;
+        int64_t *idx = run->idx ? run->idx + l * run->out_row_step : NULL;
 #ifndef TG_REAL_DOUBLE
         for (int64_t o0 = 0; o0 < run->n; o0 += 64) {
             const int64_t m = run->n - o0 < 64 ? run->n - o0 : 64;
@@ -144,7 +144,7 @@ static void max_run_portable(const tg_pool_max_run *run)
                 const int64_t col = shift + run->col0 + (o0 + o) * run->stride;
                 const int32_t off = run->tap_off[rank_tap(best[o])];
                 y[o0 + o] = run->rows[0][col + off];
-                idx[o0 + o] = run->first + col - run->col0 + off;
+                if (idx) idx[o0 + o] = run->first + col - run->col0 + off;
             }
         }
 #else
@@ -163,7 +163,7 @@ static void max_run_portable(const tg_pool_max_run *run)
                 }
             }
             y[o] = best;
-            idx[o] = run->first + col - run->col0 + off;
+            if (idx) idx[o] = run->first + col - run->col0 + off;
         }
 #endif
     }
@@ -225,7 +225,7 @@ static void max_border_scan(const tg_pool_geom *g, const tg_real *x, int64_t o0,
                 }
             }
         y[o2] = best;
-        idx[o2] = at;
+        if (idx) idx[o2] = at;
     }
 }
 
@@ -255,7 +255,8 @@ static void max_rows(const max_job *j, const tg_real *x, int64_t o0, int64_t o1,
         }
     fast = fast && nrows > 0 && row_pos[nrows - 1] - row_pos[0] + u->taps <= INT32_MAX;
     if (!fast) {
-        for (int64_t l = 0; l < count; l++) max_row_general(g, x, o0, o1 + l, 0, out2, j->taps2, y + l * out2, idx + l * out2);
+        for (int64_t l = 0; l < count; l++)
+            max_row_general(g, x, o0, o1 + l, 0, out2, j->taps2, y + l * out2, idx ? idx + l * out2 : NULL);
         return;
     }
     int32_t tap_off[TG_POOL_RUN_MAX_TAPS];
@@ -265,11 +266,12 @@ static void max_rows(const max_job *j, const tg_real *x, int64_t o0, int64_t o1,
     const tg_pool_max_run run = {.rows = rows, .nrows = nrows, .taps2 = u->taps, .stride = u->stride, .col0 = col0,
                                  .n = u->hi - u->lo, .out_rows = count, .in_row_step = j->rows.stride * d2->in,
                                  .out_row_step = out2, .tap_off = tap_off, .first = row_pos[0] + col0,
-                                 .limit = x + j->in_plane, .y = y + u->lo, .idx = idx + u->lo};
+                                 .limit = x + j->in_plane, .y = y + u->lo, .idx = idx ? idx + u->lo : NULL};
     if (!(j->simd_run && j->simd_run(&run))) max_run_portable(&run);
     for (int64_t l = 0; l < count && (u->lo > 0 || u->hi < out2); l++) {
-        if (u->lo > 0) max_border_scan(g, x, o0, o1 + l, 0, u->lo, y + l * out2, idx + l * out2);
-        if (u->hi < out2) max_border_scan(g, x, o0, o1 + l, u->hi, out2, y + l * out2, idx + l * out2);
+        int64_t *row_idx = idx ? idx + l * out2 : NULL;
+        if (u->lo > 0) max_border_scan(g, x, o0, o1 + l, 0, u->lo, y + l * out2, row_idx);
+        if (u->hi < out2) max_border_scan(g, x, o0, o1 + l, u->hi, out2, y + l * out2, row_idx);
     }
 }
 
@@ -280,13 +282,14 @@ static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *x = j->x + p * j->in_plane;
         tg_real *y = j->y + p * j->out_plane;
-        int64_t *idx = j->idx + p * j->out_plane;
+        int64_t *idx = j->idx ? j->idx + p * j->out_plane : NULL;
         for (int64_t o0 = 0; o0 < d0->out; o0++)
             for (int64_t o1 = 0; o1 < d1->out;) {
                 /* the uniform block of output rows in one go, the others one by one */
                 const int64_t count = o1 == j->rows.lo && j->rows.hi > j->rows.lo ? j->rows.hi - o1 : 1;
                 max_rows(j, x, o0, o1, count, y, idx);
-                o1 += count, y += count * d2->out, idx += count * d2->out;
+                o1 += count, y += count * d2->out;
+                if (idx) idx += count * d2->out;
             }
     }
 }

@@ -37,6 +37,7 @@ typedef struct tg_pool_geom {
  * wins and the last NaN is kept, as PyTorch's CPU kernel); an empty window (dilation skipping
  * every input position) gives -inf and index -1. */
 void tg_pool_max_forward(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx);
+/* (idx may be NULL in both: the maxima alone, the same values, no index written.) */
 /* Which code computes the max forward; every path gives bitwise the same y and idx (the tests
  * compare them). BEST: windows inside the input with dilation 1 along the last dim go through a
  * specialised run kernel (AVX-512 or AVX2 when the CPU has it, else portable C), the rest through

@@ -74,6 +74,11 @@ typedef vec offv; /* tap offsets ride in a vector of the same width, blended by 
 static inline __attribute__((always_inline)) void store_outputs(const tg_pool_max_run *run, const out_row *row,
                                                                int64_t o, int64_t n, vec best, vec off)
 {
+    if (!row->idx) {
+        if (n == VLEN) vstore(row->y + o, best);
+        else vstorem(row->y + o, lanes(n), best);
+        return;
+    }
     const int64_t s = run->stride;
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(row->first + o * s), _mm256_setr_epi64x(0, s, 2 * s, 3 * s));
 #ifdef TG_REAL_DOUBLE

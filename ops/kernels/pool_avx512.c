@@ -70,6 +70,7 @@ static inline __attribute__((always_inline)) void store_outputs(const tg_pool_ma
                                                                int64_t o, int64_t n, vec best, __m512i off)
 {
     vstorem(row->y + o, lanes(n), best);
+    if (!row->idx) return;
     const int64_t s = run->stride;
     const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(row->first + o * s),
                                           _mm512_setr_epi64(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s));

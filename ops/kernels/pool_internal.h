@@ -31,7 +31,7 @@ typedef struct tg_pool_max_run {
     int64_t first;
     const tg_real *limit; /* one past the input plane: loads may read up to here */
     tg_real *y;   /* n outputs */
-    int64_t *idx; /* n indices */
+    int64_t *idx; /* n indices; NULL: the maxima alone */
 } tg_pool_max_run;
 
 /* One output row of a run: its window rows are the run's shifted by `shift` positions. */
@@ -52,7 +52,7 @@ typedef struct out_row {
     for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
         const int64_t shift = l * run->in_row_step;                                                 \
         const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
-                             run->idx + l * run->out_row_step};                                     \
+                             run->idx ? run->idx + l * run->out_row_step : NULL};                   \
         /* one past the last position plain loads of the vector at output o read */                 \
         const tg_real *last_row = run->rows[run->nrows - 1] + shift + run->col0 + run->taps2 - 1;   \
         for (int64_t o = 0; o < run->n; o += VLEN) {                                                \
