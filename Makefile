@@ -305,7 +305,7 @@ test-alloc: $(B)/alloc/alloc_walk
 # `make test-tsan`: ThreadSanitizer build of the suites; runs the threaded ones (TSAN_SUITES) and
 # tests/tsan/stress.c (two user threads on separate tapes, both gunzipping at once).
 TSAN        := -fsanitize=thread -O1
-TSAN_SUITES ?= parallel reliability data threads
+TSAN_SUITES ?= parallel reliability data threads infer
 $(eval $(call variant_rules,tsan32,$(TSAN)))
 $(B)/tsan32/tests/%.o: CFLAGS_BASE += $(TEST_FLAGS)
 $(call objs,tsan32,$(TEST_SRC)): $(B)/gen/suites.h

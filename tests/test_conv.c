@@ -1188,6 +1188,22 @@ static void check_direct_geom(const tg_conv_geom *g, int64_t out_channels, uint6
         tg_conv_direct_dw(g, out_channels, x->data, dy->data, dw);
         direct_assert_close(dw, want, ws[0], TT_DOUBLE ? 1e-11 : 1e-4);
     }
+    /* three images at once: image i is (i+1)·x with the same dy, so dW gains 1+2+3 = 6 times the
+     * one image's (an image step the kernel ignored would give 3) */
+    tg_real *xb = malloc((size_t)(3 * xs[0] + 5) * sizeof *xb), *dyb = malloc((size_t)(3 * ys[0] + 7) * sizeof *dyb);
+    const int64_t x_step = xs[0] + 1, dy_step = ys[0] + 2; /* gaps between the images */
+    for (int i = 0; i < 3; i++)
+        for (int64_t e = 0; e < xs[0]; e++) xb[i * x_step + e] = (tg_real)((i + 1) * x->data[e]);
+    for (int i = 0; i < 3; i++) memcpy(dyb + i * dy_step, dy->data, (size_t)ys[0] * sizeof *dyb);
+    for (int64_t i = 0; i < ws[0]; i++) want[i] = w->data[i] + 6 * (want_dw[i] - (double)w->data[i]);
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
+        memcpy(dw, w->data, (size_t)ws[0] * sizeof *dw);
+        tg_conv_direct_dw_batch(g, out_channels, xb, x_step, dyb, dy_step, 3, dw);
+        direct_assert_close(dw, want, ws[0], TT_DOUBLE ? 1e-10 : 6e-4);
+    }
+    free(xb);
+    free(dyb);
     /* the adjoint, where a kernel has one: dx = x0 + col2im(W^T dy) */
     tg_real *dcol = malloc((size_t)(rows * pout) * sizeof *dcol), *dx = malloc((size_t)xs[0] * sizeof *dx);
     double *want_dx = malloc((size_t)xs[0] * sizeof *want_dx);

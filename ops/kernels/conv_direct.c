@@ -44,7 +44,7 @@ static void plane_portable(const tg_conv_geom *g, const tg_real *x, const tg_rea
 
 #define DW_CHUNK 256 /* columns summed per pass, on the stack */
 
-static void plane_dw_portable(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw)
+static void plane_dw_portable_one(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw)
 {
     const int64_t in_w = g->in[2], out_w = g->out[2], sw = g->stride[2];
     tg_real acc[DW_CHUNK];
@@ -73,6 +73,12 @@ static void plane_dw_portable(const tg_conv_geom *g, const tg_real *x, const tg_
                 }
                 dw[(kd * g->kernel[1] + kh) * g->kernel[2] + kw] += (tg_real)sum;
             }
+}
+
+static void plane_dw_portable(const tg_conv_geom *g, const tg_real *x, int64_t x_step, const tg_real *dy,
+                              int64_t dy_step, int64_t count, tg_real *dw)
+{
+    for (int64_t i = 0; i < count; i++) plane_dw_portable_one(g, x + i * x_step, dy + i * dy_step, dw);
 }
 
 static const tg_conv_direct_kernel kernel_portable = {
@@ -113,8 +119,8 @@ void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *
     }
 }
 
-void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
-                       const tg_real *dy, tg_real *dw)
+void tg_conv_direct_dw_batch(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, int64_t x_step,
+                             const tg_real *dy, int64_t dy_step, int64_t count, tg_real *dw)
 {
     const tg_conv_direct_kernel *k = kernel_for(g);
     if (g->kernel[1] * g->kernel[2] > TG_CONV_DIRECT_DW_TAPS) k = &kernel_portable;
@@ -122,7 +128,14 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
     const int64_t taps = tg_conv_geom_taps(g);
     for (int64_t o = 0; o < out_channels; o++)
         for (int64_t c = 0; c < g->channels; c++)
-            k->plane_dw(g, x + c * in_plane, dy + o * out_plane, dw + (o * g->channels + c) * taps);
+            k->plane_dw(g, x + c * in_plane, x_step, dy + o * out_plane, dy_step, count,
+                        dw + (o * g->channels + c) * taps);
+}
+
+void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
+                       const tg_real *dy, tg_real *dw)
+{
+    tg_conv_direct_dw_batch(g, out_channels, x, 0, dy, 0, 1, dw);
 }
 
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g)

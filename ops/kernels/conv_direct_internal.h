@@ -19,7 +19,11 @@
 typedef struct tg_conv_direct_kernel {
     const char *name; /* "avx512", "avx2", "portable" */
     void (*plane)(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
-    void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw);
+    /* dw[tap] += the sum over `count` image pairs (x + i*x_step, dy + i*dy_step): the SIMD kernels
+     * keep their per-tap vector sums across the images and reduce them once (a 7x7 map's nine
+     * reductions cost more than its FMAs) */
+    void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, int64_t x_step, const tg_real *dy, int64_t dy_step,
+                     int64_t count, tg_real *dw);
     void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx);
 } tg_conv_direct_kernel;
 

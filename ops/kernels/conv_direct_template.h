@@ -269,7 +269,8 @@ UNROLL_FULL
     }
 }
 
-INLINE void k3_plane_dw(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw, const int S)
+INLINE void k3_plane_dw(const tg_conv_geom *g, const tg_real *x0, int64_t x_step, const tg_real *dy0, int64_t dy_step,
+                        int64_t count, tg_real *dw, const int S)
 {
     const int64_t out_h = g->out[1], out_w = g->out[2], in_plane = g->in[1] * g->in[2];
     const vidx ramp = vramp(S);
@@ -281,7 +282,9 @@ UNROLL_FULL
         for (int64_t c0 = 0; c0 < out_w; c0 += VLEN) {
             const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
             fetch_block(g, c0, f);
+            for (int64_t img = 0; img < count; img++)
             for (int64_t od = 0; od < g->out[0]; od++) {
+                const tg_real *x = x0 + img * x_step, *dy = dy0 + img * dy_step;
                 const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
                 if (id < 0 || id >= g->in[0]) continue;
                 for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
@@ -350,7 +353,8 @@ INLINE void dw_block(const tg_conv_geom *g, const tg_real *x, const tg_real *dy,
 
 /* dw[tap] += sum over output positions of dy * x at the tap: one vector of sums per tap on the
  * stack (whole kd planes of taps at a time, at most TG_CONV_DIRECT_DW_TAPS), reduced at the end. */
-INLINE void plane_dw_impl(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw, const int64_t stride)
+INLINE void plane_dw_impl(const tg_conv_geom *g, const tg_real *x0, int64_t x_step, const tg_real *dy0,
+                          int64_t dy_step, int64_t count, tg_real *dw, const int64_t stride)
 {
     const vidx ramp = vramp(g->stride[2]);
     const row_split split = split_rows(g);
@@ -363,7 +367,9 @@ INLINE void plane_dw_impl(const tg_conv_geom *g, const tg_real *x, const tg_real
         for (int64_t c0 = 0; c0 < g->out[2]; c0 += VLEN) {
             const vmask out_mask = lane_mask(0, g->out[2] - c0 < VLEN ? g->out[2] - c0 : VLEN);
             fetch_block(g, c0, f);
+            for (int64_t img = 0; img < count; img++)
             for (int64_t od = 0; od < g->out[0]; od++) {
+                const tg_real *x = x0 + img * x_step, *dy = dy0 + img * dy_step;
                 int64_t kd_lo, kd_hi;
                 depth_taps(g, od, &kd_lo, &kd_hi);
                 if (kd_lo < kd0) kd_lo = kd0;
@@ -378,18 +384,19 @@ INLINE void plane_dw_impl(const tg_conv_geom *g, const tg_real *x, const tg_real
     }
 }
 
-static void plane_dw_simd(const tg_conv_geom *g, const tg_real *x, const tg_real *dy, tg_real *dw)
+static void plane_dw_simd(const tg_conv_geom *g, const tg_real *x, int64_t x_step, const tg_real *dy, int64_t dy_step,
+                          int64_t count, tg_real *dw)
 {
     if (is_k3(g, 1))
-        k3_plane_dw(g, x, dy, dw, 1);
+        k3_plane_dw(g, x, x_step, dy, dy_step, count, dw, 1);
     else if (is_k3(g, 2))
-        k3_plane_dw(g, x, dy, dw, 2);
+        k3_plane_dw(g, x, x_step, dy, dy_step, count, dw, 2);
     else if (g->stride[2] == 1)
-        plane_dw_impl(g, x, dy, dw, 1);
+        plane_dw_impl(g, x, x_step, dy, dy_step, count, dw, 1);
     else if (g->stride[2] == 2)
-        plane_dw_impl(g, x, dy, dw, 2);
+        plane_dw_impl(g, x, x_step, dy, dy_step, count, dw, 2);
     else
-        plane_dw_impl(g, x, dy, dw, g->stride[2]);
+        plane_dw_impl(g, x, x_step, dy, dy_step, count, dw, g->stride[2]);
 }
 
 /* ---- dX of a 3x3, stride-2, dilation-1 plane (the depthwise layers that halve the image) as the

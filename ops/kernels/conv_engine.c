@@ -521,10 +521,9 @@ static void thin_dw_range(void *arg, int64_t g0, int64_t g1)
     const conv_core *k = j->k;
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, rows = cg * core_taps(k);
     const int64_t pa = core_a_size(k), pb = core_b_size(k);
-    for (int64_t g = g0; g < g1; g++)
-        for (int64_t n = 0; n < k->n; n++)
-            tg_conv_direct_dw(&k->geom, og, j->a + (n * k->ca + g * cg) * pa, j->db + (n * k->cb + g * og) * pb,
-                              j->dw + g * og * rows);
+    for (int64_t g = g0; g < g1; g++) /* every image of the group in one call: one reduction per weight */
+        tg_conv_direct_dw_batch(&k->geom, og, j->a + g * cg * pa, k->ca * pa, j->db + g * og * pb, k->cb * pb, k->n,
+                                j->dw + g * og * rows);
 }
 
 /* dW += corr(A, dB), its scratch taken from ws (sizing when ws has no block). */

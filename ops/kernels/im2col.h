@@ -59,6 +59,11 @@ void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *
 /* Its weight gradient: dw:[out_channels, channels, taps] += corr(x, dy:[out_channels, out...]). */
 void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
                        const tg_real *dy, tg_real *dw);
+/* The same summed over `count` images, image i at x + i*x_step and dy + i*dy_step: one reduction of
+ * the SIMD kernels' vector sums per weight, not one per image (the sum's order differs from
+ * count calls of tg_conv_direct_dw; it depends on count and the kernel only). */
+void tg_conv_direct_dw_batch(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, int64_t x_step,
+                             const tg_real *dy, int64_t dy_step, int64_t count, tg_real *dw);
 /* Its data gradient, the exact adjoint: dx:[channels, in...] += sum_o w[o]^T (*) dy:[out_channels, out...],
  * reading dY in place (no zero-inserted copy), for the geometries tg_conv_direct_adjoint_supported
  * accepts: 2-D, 3x3, stride 2, dilation 1 (any padding) with a SIMD kernel in use. */
