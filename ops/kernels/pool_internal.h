@@ -27,6 +27,9 @@ typedef struct tg_pool_max_run {
     /* out_rows output rows of n outputs each: output row l reads the window rows shifted by
      * l*in_row_step positions and writes y, idx + l*out_row_step */
     int64_t out_rows, in_row_step, out_row_step;
+    /* what each output row adds to the recorded index: in_row_step for rows of one plane, 0 for
+     * rows that are planes of their own (1-D pooling, each plane's indices from 0) */
+    int64_t idx_row_step;
     const int32_t *tap_off; /* nrows * taps2 entries, tap_off[0] = 0 */
     int64_t first;
     const tg_real *limit; /* one past the input plane: loads may read up to here */
@@ -51,7 +54,7 @@ typedef struct out_row {
 #define TG_POOL_MAX_RUN_ROWS(vector_fn)                                                             \
     for (int64_t l = 0; l < run->out_rows; l++) {                                                   \
         const int64_t shift = l * run->in_row_step;                                                 \
-        const out_row row = {shift, run->first + shift, run->y + l * run->out_row_step,             \
+        const out_row row = {shift, run->first + l * run->idx_row_step, run->y + l * run->out_row_step, \
                              run->idx ? run->idx + l * run->out_row_step : NULL};                   \
         /* one past the last position plain loads of the vector at output o read */                 \
         const tg_real *last_row = run->rows[run->nrows - 1] + shift + run->col0 + run->taps2 - 1;   \
