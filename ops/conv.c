@@ -315,8 +315,10 @@ static void bias_act_planes(void *ctx, int64_t begin, int64_t end)
     const bias_job *j = ctx;
     for (int64_t np = begin; np < end; np++) {
         tg_real *yp = j->y + np * j->plane;
-        if (j->bias) j->ew->binary(TG_EW_ADD, yp, false, &j->bias[np % j->channels], true, yp, j->plane);
-        if (j->act.on) j->ew->unary((tg_ew_unary)j->act.op, j->act.param, yp, yp, j->plane);
+        if (j->bias && j->act.on)
+            j->ew->bias_unary((tg_ew_unary)j->act.op, j->act.param, j->bias[np % j->channels], yp, j->plane);
+        else if (j->bias) j->ew->binary(TG_EW_ADD, yp, false, &j->bias[np % j->channels], true, yp, j->plane);
+        else if (j->act.on) j->ew->unary((tg_ew_unary)j->act.op, j->act.param, yp, yp, j->plane);
     }
 }
 

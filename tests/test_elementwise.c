@@ -1,5 +1,6 @@
 /* tests/test_elementwise.c — the vectorised elementwise kernels (ops/kernels/elementwise.h) against
- * scalar definitions written here, for every variant this CPU runs: every length 0..80 and a long
+ * scalar definitions written here (unary, bias then unary in place, binary, their gradients, sum),
+ * for every variant this CPU runs: every length 0..80 and a long
  * one (vector bodies and ragged ends), misaligned starts, NaN/±Inf/±0/subnormal values, scalar
  * operands, accumulate and write; untouched memory past the end. Then the ops that use them
  * (relu, leaky_relu, add/sub/mul/div with broadcasting, dropout) against scalar loops, forced onto
@@ -118,6 +119,15 @@ START_TEST(unary_kernels_match_scalar_definition)
                         for (int64_t i = 0; i < n; i++) want[shift + i] = ref_unary((tg_ew_unary)op, p, x[shift + i]);
                         k->unary((tg_ew_unary)op, p, x + shift, y + shift, n);
                         assert_same(y, want, n + PAD, "unary", v, n);
+                        /* with a bias first, in place: f(x + b) of the rounded sum */
+                        const tg_real bias = len % 3 == 0 ? (tg_real)0.75 : len % 3 == 1 ? (tg_real)-1.5 : (tg_real)NAN;
+                        for (int64_t i = 0; i < n + PAD; i++) y[i] = want[i] = (tg_real)-7.25;
+                        for (int64_t i = 0; i < n; i++) {
+                            y[shift + i] = x[shift + i];
+                            want[shift + i] = ref_unary((tg_ew_unary)op, p, (tg_real)(x[shift + i] + bias));
+                        }
+                        k->bias_unary((tg_ew_unary)op, p, bias, y + shift, n);
+                        assert_same(y, want, n + PAD, "bias_unary", v, n);
                         /* backward, accumulating and writing */
                         for (int acc = 0; acc < 2; acc++) {
                             memcpy(dx, dx0, sizeof(tg_real) * (size_t)(n + PAD));

@@ -33,6 +33,9 @@ typedef struct tg_elementwise_kernel {
     const char *name;
     /* y[i] = f(x[i]; p), i < n */
     void (*unary)(tg_ew_unary op, tg_real p, const tg_real *x, tg_real *y, int64_t n);
+    /* y[i] = f(y[i] + b; p) in place: binary ADD of the scalar b then unary, bit for bit, in one pass
+     * (a convolution's bias and the activation fused after it) */
+    void (*bias_unary)(tg_ew_unary op, tg_real p, tg_real b, tg_real *y, int64_t n);
     /* dx[i] = (accumulate ? dx[i] : 0) + f'(x[i]; p)·dy[i]; without accumulate dx is only written */
     void (*unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x, const tg_real *dy, tg_real *dx, int64_t n,
                            bool accumulate);
