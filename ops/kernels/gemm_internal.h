@@ -30,6 +30,9 @@ typedef void (*tg_gemm_in_place_fn)(int64_t kc, const tg_real *pa, const tg_real
  * ld apart: A untransposed and B transposed. */
 typedef void (*tg_gemm_pack_t_fn)(const tg_real *src, int64_t ld, int64_t lines, int64_t kc, int width,
                                   tg_real *dst);
+/* Row pack of one whole panel: dst[p * nr + j] = src[p * ld + j] for p < kc, j < nr (B untransposed,
+ * its NR values of one k step contiguous). */
+typedef void (*tg_gemm_pack_rows_fn)(const tg_real *src, int64_t ld, int64_t kc, tg_real *dst);
 
 typedef struct tg_gemm_kernel {
     const char *name;      /* "avx512", "avx2", "portable" */
@@ -39,6 +42,7 @@ typedef struct tg_gemm_kernel {
     const tg_gemm_ukernel_fn *run_narrow; /* the same for the first nr/2 columns only */
     const tg_gemm_in_place_fn *run_in_place; /* the same reading B in place */
     tg_gemm_pack_t_fn pack_t;      /* SIMD transposing pack, or NULL for gemm.c's plain loops */
+    tg_gemm_pack_rows_fn pack_rows; /* SIMD whole-panel row copy, or NULL (gemm.c's memcpy) */
 } tg_gemm_kernel;
 
 /* Largest tile of any kernel: sizes the edge-tile scratch. */
