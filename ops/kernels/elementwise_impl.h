@@ -8,6 +8,7 @@
  * scalar definition. Selections (relu) are bit masks from IEEE comparisons, which are false for
  * NaN, so a NaN x keeps its value where the rule keeps x.
  */
+#include <math.h>
 #include <string.h>
 
 #include "elementwise.h"
@@ -73,25 +74,130 @@ static inline vreal select(vmask m, vreal a, vreal b) { return (vreal)(((vmask)a
         if (i_ < (n)) BODY(i_, (n) - i_);                                \
     } while (0)
 
+/* ---- e^x and e^x − 1 ---- */
+
+#ifndef TG_REAL_DOUBLE
+typedef int32_t vint __attribute__((vector_size(EW_VBYTES)));
+
+/* x = n·ln2 + r with |r| <= ln2/2 (x first clamped to [−104, 89], beyond which e^x is 0 or +inf
+ * in float): e^r − 1 = r·q(r) by the Taylor series to r^7 (truncation below 2^−26 relative), and
+ * 2^n as the product of two normal powers of two, so that subnormal and overflowing results round
+ * once, as a correctly rounded e^x would. n is returned for the caller's exact path at n = 0. */
+static inline vreal exp_reduce(vreal x, vreal *scale_lo, vreal *scale_hi, vreal *n_out)
+{
+    const vreal lo = splat(-104.0f), hi = splat(89.0f);
+    x = select(x != x, splat(0), x); /* NaN lanes: any value (the caller puts NaN back) */
+    x = select(x < lo, lo, x);
+    x = select(x > hi, hi, x);
+    const vreal shifter = splat(12582912.0f); /* 1.5·2^23: adding and subtracting rounds to an integer */
+    const vreal n = (x * splat(1.44269504088896341f) + shifter) - shifter;
+    /* ln2 = 0.693359375 − 2.12194440e-4, the first part exact in n·c for |n| <= 2^15 */
+    vreal r = x - n * splat(0.693359375f);
+    r = r - n * splat(-2.12194440e-4f);
+    vreal q = splat(1.0f / 5040);
+    q = q * r + splat(1.0f / 720);
+    q = q * r + splat(1.0f / 120);
+    q = q * r + splat(1.0f / 24);
+    q = q * r + splat(1.0f / 6);
+    q = q * r + splat(0.5f);
+    q = q * r + splat(1.0f);
+    const vint ni = __builtin_convertvector(n, vint), n1 = ni >> 1, n2 = ni - n1;
+    *scale_lo = (vreal)((n1 + 127) << 23);
+    *scale_hi = (vreal)((n2 + 127) << 23);
+    *n_out = n;
+    return r * q; /* e^r − 1 */
+}
+
+static inline vreal vexp(vreal x)
+{
+    vreal s1, s2, n;
+    const vreal em1 = exp_reduce(x, &s1, &s2, &n);
+    const vreal e = (em1 + splat(1)) * s1 * s2;
+    return select(x != x, x, e);
+}
+
+/* e^x − 1: e^r − 1 itself where n = 0 (|x| < ln2/2: no cancellation), else (e^r − 1)·2^n + (2^n − 1) */
+static inline vreal vexpm1(vreal x)
+{
+    vreal s1, s2, n;
+    const vreal em1 = exp_reduce(x, &s1, &s2, &n), s = s1 * s2;
+    vreal e = select(n == splat(0), em1, em1 * s + (s - splat(1)));
+    e = select(x > splat(88.8f), splat((tg_real)INFINITY), e); /* inf·(e^r − 1 < 0) + inf would be NaN */
+    return select((x != x) | (x == splat(0)), x, e);           /* NaN; ±0 keeps its sign */
+}
+#else
+/* double: libm lane by lane (the tests' precision; gradient checks compare with its exact values) */
+static inline vreal vexp(vreal x)
+{
+    vreal y = x;
+    for (int l = 0; l < VL; l++) y[l] = exp(x[l]);
+    return y;
+}
+static inline vreal vexpm1(vreal x)
+{
+    vreal y = x;
+    for (int l = 0; l < VL; l++) y[l] = expm1(x[l]);
+    return y;
+}
+#endif
+
+#ifndef TG_REAL_DOUBLE
+/* |x|, and x's sign bit on a non-negative value */
+static inline vreal vabs(vreal x) { return (vreal)((vmask)x & ~(vmask)splat(-0.0f)); }
+static inline vreal with_sign_of(vreal v, vreal x) { return (vreal)((vmask)v | ((vmask)x & (vmask)splat(-0.0f))); }
+
+/* tanh x = t/(t + 2), t = e^{2|x|} − 1, with x's sign; 1 past |x| = 9.1 (tanh rounds to 1 there) */
+static inline vreal vtanh(vreal x)
+{
+    const vreal a = vabs(x), t = vexpm1(a + a);
+    const vreal y = select(a > splat(9.1f), splat(1), t / (t + splat(2)));
+    return select(x != x, x, with_sign_of(y, x));
+}
+#else
+static inline vreal vtanh(vreal x)
+{
+    vreal y = x;
+    for (int l = 0; l < VL; l++) y[l] = tanh(x[l]);
+    return y;
+}
+#endif
+
+#define GELU_C ((tg_real)0.7978845608028654) /* √(2/π) */
+#define GELU_K ((tg_real)0.044715)
+
 /* ---- unary ---- */
 
 static inline vreal unary_value(tg_ew_unary op, vreal x, vreal p)
 {
-    const vreal zero = {0};
+    const vreal zero = {0}, one = splat(1), half = splat(0.5);
     switch (op) {
     case TG_EW_RELU: return select(x <= zero, zero, x);
     case TG_EW_LEAKY_RELU: return select(x > zero, x, p * x);
+    case TG_EW_ELU: return select(x > zero, x, p * vexpm1(x));
+    case TG_EW_SIGMOID: return one / (one + vexp(-x));
+    case TG_EW_TANH: return vtanh(x);
+    case TG_EW_GELU_TANH: return half * x * (one + vtanh(splat(GELU_C) * (x + splat(GELU_K) * x * x * x)));
     case TG_EW_UNARY_COUNT: break;
     }
     return x;
 }
 
+/* the gradient from `from` (x or y, see elementwise.h) */
 static inline vreal unary_grad(tg_ew_unary op, vreal x, vreal dy, vreal p)
 {
-    const vreal zero = {0};
+    const vreal zero = {0}, one = splat(1), half = splat(0.5);
     switch (op) {
     case TG_EW_RELU: return select(x <= zero, zero, dy);
     case TG_EW_LEAKY_RELU: return select(x > zero, dy, p * dy);
+    case TG_EW_ELU: return select(x > zero, dy, p * vexp(x) * dy);
+    case TG_EW_SIGMOID: return x * (one - x) * dy;
+    case TG_EW_TANH: return (one - x * x) * dy;
+    case TG_EW_GELU_TANH: {
+        const vreal th = vtanh(splat(GELU_C) * (x + splat(GELU_K) * x * x * x));
+        const vreal slope = half * (one + th) +
+                            half * x * (one - th * th) * splat(GELU_C) * (one + splat(3 * GELU_K) * x * x);
+        return slope * dy;
+    }
     case TG_EW_UNARY_COUNT: break;
     }
     return dy;
@@ -105,16 +211,31 @@ static void EW_NAME(unary)(tg_ew_unary op, tg_real p, const tg_real *x, tg_real 
 #define UNARY_STEP(i, cnt, OP) STORE_AT(y, i, cnt, unary_value(OP, LOAD_AT(x, i, cnt), pv))
 #define UNARY_STEP_RELU(i, cnt) UNARY_STEP(i, cnt, TG_EW_RELU)
 #define UNARY_STEP_LEAKY(i, cnt) UNARY_STEP(i, cnt, TG_EW_LEAKY_RELU)
+#define UNARY_STEP_ELU(i, cnt) UNARY_STEP(i, cnt, TG_EW_ELU)
+#define UNARY_STEP_SIGMOID(i, cnt) UNARY_STEP(i, cnt, TG_EW_SIGMOID)
+#define UNARY_STEP_TANH(i, cnt) UNARY_STEP(i, cnt, TG_EW_TANH)
+#define UNARY_STEP_GELU_TANH(i, cnt) UNARY_STEP(i, cnt, TG_EW_GELU_TANH)
     switch (op) {
     case TG_EW_RELU: UNARY_BODY(RELU); break;
     case TG_EW_LEAKY_RELU: UNARY_BODY(LEAKY); break;
+    case TG_EW_ELU: UNARY_BODY(ELU); break;
+    case TG_EW_SIGMOID: UNARY_BODY(SIGMOID); break;
+    case TG_EW_TANH: UNARY_BODY(TANH); break;
+    case TG_EW_GELU_TANH: UNARY_BODY(GELU_TANH); break;
     case TG_EW_UNARY_COUNT: break;
     }
+#undef UNARY_STEP_GELU_TANH
+#undef UNARY_STEP_TANH
+#undef UNARY_STEP_SIGMOID
+#undef UNARY_STEP_ELU
 #undef UNARY_STEP_LEAKY
 #undef UNARY_STEP_RELU
 #undef UNARY_STEP
 #undef UNARY_BODY
 }
+
+static void EW_NAME(binary)(tg_ew_binary op, const tg_real *a, bool a_scalar, const tg_real *b, bool b_scalar,
+                            tg_real *y, int64_t n);
 
 /* y = f(y + b) in place: the same two roundings as binary ADD then unary, in one pass */
 static void EW_NAME(bias_unary)(tg_ew_unary op, tg_real p, tg_real b, tg_real *y, int64_t n)
@@ -127,7 +248,12 @@ static void EW_NAME(bias_unary)(tg_ew_unary op, tg_real p, tg_real b, tg_real *y
     switch (op) {
     case TG_EW_RELU: BIAS_BODY(RELU); break;
     case TG_EW_LEAKY_RELU: BIAS_BODY(LEAKY); break;
-    case TG_EW_UNARY_COUNT: break;
+    default: { /* the others (no fused caller yet): the two passes */
+        const tg_real bias = b;
+        EW_NAME(binary)(TG_EW_ADD, y, false, &bias, true, y, n);
+        EW_NAME(unary)(op, p, y, y, n);
+        break;
+    }
     }
 #undef BIAS_STEP_LEAKY
 #undef BIAS_STEP_RELU
@@ -149,6 +275,14 @@ static void EW_NAME(unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x,
 #define GRAD_RELU_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_RELU, 0)
 #define GRAD_LEAKY_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_LEAKY_RELU, 1)
 #define GRAD_LEAKY_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_LEAKY_RELU, 0)
+#define GRAD_TG_EW_ELU_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_ELU, 1)
+#define GRAD_TG_EW_ELU_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_ELU, 0)
+#define GRAD_TG_EW_SIGMOID_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_SIGMOID, 1)
+#define GRAD_TG_EW_SIGMOID_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_SIGMOID, 0)
+#define GRAD_TG_EW_TANH_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_TANH, 1)
+#define GRAD_TG_EW_TANH_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_TANH, 0)
+#define GRAD_TG_EW_GELU_TANH_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_GELU_TANH, 1)
+#define GRAD_TG_EW_GELU_TANH_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_GELU_TANH, 0)
     switch (op) {
     case TG_EW_RELU:
         if (accumulate) FOR_VECTORS(n, GRAD_RELU_ADD);
@@ -158,8 +292,32 @@ static void EW_NAME(unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x,
         if (accumulate) FOR_VECTORS(n, GRAD_LEAKY_ADD);
         else FOR_VECTORS(n, GRAD_LEAKY_SET);
         break;
+    case TG_EW_ELU:
+        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_ELU_ADD);
+        else FOR_VECTORS(n, GRAD_TG_EW_ELU_SET);
+        break;
+    case TG_EW_SIGMOID:
+        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_SIGMOID_ADD);
+        else FOR_VECTORS(n, GRAD_TG_EW_SIGMOID_SET);
+        break;
+    case TG_EW_TANH:
+        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_TANH_ADD);
+        else FOR_VECTORS(n, GRAD_TG_EW_TANH_SET);
+        break;
+    case TG_EW_GELU_TANH:
+        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_GELU_TANH_ADD);
+        else FOR_VECTORS(n, GRAD_TG_EW_GELU_TANH_SET);
+        break;
     case TG_EW_UNARY_COUNT: break;
     }
+#undef GRAD_TG_EW_GELU_TANH_SET
+#undef GRAD_TG_EW_GELU_TANH_ADD
+#undef GRAD_TG_EW_TANH_SET
+#undef GRAD_TG_EW_TANH_ADD
+#undef GRAD_TG_EW_SIGMOID_SET
+#undef GRAD_TG_EW_SIGMOID_ADD
+#undef GRAD_TG_EW_ELU_SET
+#undef GRAD_TG_EW_ELU_ADD
 #undef GRAD_LEAKY_SET
 #undef GRAD_LEAKY_ADD
 #undef GRAD_RELU_SET
