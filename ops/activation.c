@@ -338,6 +338,37 @@ static int dropout_shape(tg_tape *t, tg_tensor *const *in, int n, void *attr, in
     return same_shape(t, in, n, attr, ndim, shape);
 }
 
+/* Element i is dropped when the top 32 bits of mix(seed + i·γ) fall below p·2^32: a counter-based
+ * draw (SplitMix64's finaliser over a Weyl sequence), so any split of the elements over threads
+ * gives the same mask, and the threads share the work. A serial xoshiro draw and a compare per
+ * element (a branch) took 6.6 ns an element (7.5% of an all-conv CNN's training step with one
+ * dropout layer, 4 Dec); this takes about 1. */
+typedef struct dropout_job {
+    const tg_real *x;
+    tg_real *y, *mask, keep_scale;
+    uint64_t seed, threshold;
+} dropout_job;
+
+static inline uint64_t dropout_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static void dropout_range(void *ctx, int64_t begin, int64_t end)
+{
+    const dropout_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        const uint64_t draw = dropout_mix(j->seed + (uint64_t)i * 0x9e3779b97f4a7c15u) >> 32;
+        /* kept = 1 - [draw < threshold] by the borrow's sign (both below 2^33): GCC turned the
+         * ternary into a branch that missed half the time at p = 0.5 (4.7 -> 0.95 ns an element) */
+        const uint64_t kept = 1 - ((draw - j->threshold) >> 63);
+        j->mask[i] = (tg_real)kept * j->keep_scale;
+        j->y[i] = j->x[i] * j->mask[i];
+    }
+}
+
 static int dropout_forward(tg_tape *t, tg_node *node)
 {
     const tg_dropout_attr *a = node->attr;
@@ -351,12 +382,10 @@ static int dropout_forward(tg_tape *t, tg_node *node)
     }
     tg_real *mask = tg_tape_alloc(t, sizeof(tg_real) * (size_t)(n ? n : 1));
     if (!mask) return -1;
-    tg_real keep_scale = a->p < 1 ? (tg_real)(1 / (1 - a->p)) : 0;
-    tg_rng *rng = tg_tape_rng(t);
-    for (int64_t i = 0; i < n; i++) {
-        mask[i] = tg_rng_uniform(rng) < a->p ? 0 : keep_scale;
-        y[i] = x[i] * mask[i];
-    }
+    dropout_job j = {.x = x, .y = y, .mask = mask, .keep_scale = a->p < 1 ? (tg_real)(1 / (1 - a->p)) : 0,
+                     .seed = tg_rng_next(tg_tape_rng(t)), /* one draw of the tape's stream per call */
+                     .threshold = a->p < 1 ? (uint64_t)(a->p * 4294967296.0) : (uint64_t)1 << 32};
+    run_range(n, n, dropout_range, &j);
     node->saved = mask;
     return 0;
 }

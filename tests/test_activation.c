@@ -270,6 +270,51 @@ START_TEST(dropout_mask_follows_the_tape_seed)
 }
 END_TEST
 
+/* The mask: each element dropped with probability p (binomial bounds over 2^18 draws, p from
+ * 0.05 to 0.95 and 1), the kept ones scaled by 1/(1-p), successive elements uncorrelated (the
+ * counter-based draw: pairs (i, i+1) both dropped at p^2), and the same mask for 1, 2 and 3
+ * threads (a split of the elements over threads). */
+START_TEST(dropout_mask_is_fair_and_thread_independent)
+{
+    const int64_t n = (int64_t)1 << 18;
+    tg_tensor *x = tt_tensor(1, (int64_t[]){n}, NULL);
+    tg_tensor_fill(x, 3);
+    const double ps[] = {0.05, 0.3, 0.5, 0.95, 1};
+    const int saved = tg_get_threads();
+    for (size_t k = 0; k < sizeof ps / sizeof *ps; k++) {
+        const double p = ps[k];
+        tg_real *first = NULL;
+        for (int threads = 1; threads <= 3; threads++) {
+            tg_set_threads(threads);
+            tg_tape *t = tt_tape();
+            tg_tape_seed(t, 77);
+            tg_tensor *y = tg_dropout(t, x, p, true);
+            ck_assert_ptr_nonnull(y);
+            int64_t dropped = 0, pairs = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const bool d = y->data[i] == 0;
+                dropped += d;
+                if (i % 2 == 0 && d && y->data[i + 1] == 0) pairs++;
+                if (!d) ck_assert_msg(fabs(y->data[i] - 3 / (1 - p)) <= 1e-5 * 3 / (1 - p), "kept value %g", (double)y->data[i]);
+            }
+            const double sd = sqrt(n * p * (1 - p)) + 1;
+            ck_assert_msg(fabs((double)dropped - n * p) <= 6 * sd, "p %g: %lld of %lld dropped", p, (long long)dropped,
+                          (long long)n);
+            const double sd2 = sqrt(n / 2 * p * p * (1 - p * p)) + 1;
+            ck_assert_msg(fabs((double)pairs - n / 2 * p * p) <= 6 * sd2, "p %g: %lld neighbour pairs both dropped", p,
+                          (long long)pairs);
+            if (threads == 1) {
+                first = tg_tape_alloc(t, (size_t)n * sizeof *first); /* lives as long as the test's tapes */
+                memcpy(first, y->data, (size_t)n * sizeof *first);
+            } else {
+                ck_assert_msg(!memcmp(first, y->data, (size_t)n * sizeof *first), "p %g: %d threads differ", p, threads);
+            }
+        }
+    }
+    tg_set_threads(saved);
+}
+END_TEST
+
 /* ---- gradient checks ---- */
 
 static const int64_t check_shapes[][4] = {{1, 7}, {3, 2, 3, 4}, {3, 1, 1, 5}, {2, 3, 1}};
@@ -397,6 +442,7 @@ Suite *suite_activation(void)
     tcase_add_test(tc, dropout_eval_p0_p1);
     tcase_add_test(tc, dropout_training_statistics);
     tcase_add_test(tc, dropout_mask_follows_the_tape_seed);
+    tcase_add_test(tc, dropout_mask_is_fair_and_thread_independent);
     tcase_add_test(tc, bad_input_messages);
     tcase_add_test(tc, threads_give_identical_results);
     suite_add_tcase(s, tc);
