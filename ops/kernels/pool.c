@@ -443,24 +443,40 @@ static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
 {
     const pool_job *j = ctx;
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
-    const bool by_rows = d2->in <= AVG_ROW_MAX;
+    const bool by_rows = d2->in <= AVG_ROW_MAX && d2->out <= AVG_ROW_MAX;
     double acc[AVG_ROW_MAX];
+    /* 1/divisor of each output of a row, for the base (span0·span1 or the override) it was made
+     * for: the same for every plane, so made again only when a border row's base differs (the
+     * per-output divisor test and int-to-double conversion were most of a 1-D pool's time) */
+    double inv2[AVG_ROW_MAX];
+    double inv_base = NAN;
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *x = j->src + p * j->in_plane;
         tg_real *y = j->dst + p * j->out_plane;
         for (int64_t o0 = 0; o0 < d0->out; o0++)
             for (int64_t o1 = 0; o1 < d1->out; o1++) {
                 if (by_rows) {
-                    memset(acc, 0, (size_t)d2->in * sizeof *acc);
-                    for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
-                        for (int64_t i1 = d1->begin[o1]; i1 < d1->end[o1]; i1++)
-                            add_row_double(acc, x + (i0 * d1->in + i1) * d2->in, d2->in);
-                    reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
+                    const int64_t i0 = d0->begin[o0], i1 = d1->begin[o1];
+                    if (d0->end[o0] - i0 == 1 && d1->end[o1] - i1 == 1) { /* one window row: its values */
+                        const tg_real *row = x + (i0 * d1->in + i1) * d2->in;
+                        for (int64_t i = 0; i < d2->in; i++) acc[i] = row[i];
+                    } else {
+                        memset(acc, 0, (size_t)d2->in * sizeof *acc);
+                        for (int64_t r0 = i0; r0 < d0->end[o0]; r0++)
+                            for (int64_t r1 = i1; r1 < d1->end[o1]; r1++)
+                                add_row_double(acc, x + (r0 * d1->in + r1) * d2->in, d2->in);
+                    }
                     const double base = row_divisor(j->g, o0, o1);
+                    if (!(base == inv_base)) {
+                        reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
+                        for (int64_t o2 = 0; o2 < d2->out; o2++)
+                            inv2[o2] = inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]);
+                        inv_base = base;
+                    }
                     for (int64_t o2 = 0; o2 < d2->out; o2++) {
                         double sum = 0;
                         for (int64_t i2 = d2->begin[o2]; i2 < d2->end[o2]; i2++) sum += acc[i2];
-                        *y++ = (tg_real)(sum * inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]));
+                        *y++ = (tg_real)(sum * inv2[o2]);
                     }
                     continue;
                 }
@@ -510,8 +526,10 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
 {
     const pool_job *j = ctx;
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
-    const bool by_rows = d2->in <= AVG_ROW_MAX;
+    const bool by_rows = d2->in <= AVG_ROW_MAX && d2->out <= AVG_ROW_MAX;
     tg_real spread[AVG_ROW_MAX];
+    double inv2[AVG_ROW_MAX]; /* as the forward's */
+    double inv_base = NAN;
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *dy = j->src + p * j->out_plane;
         tg_real *dx = j->dst + p * j->in_plane;
@@ -522,11 +540,15 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
                     /* the row's shares, each output's over its window's columns, then that row added
                      * to every input row of the window */
                     memset(spread, 0, (size_t)d2->in * sizeof *spread);
-                    reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
                     const double base = row_divisor(j->g, o0, o1);
+                    if (!(base == inv_base)) {
+                        reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
+                        for (int64_t o2 = 0; o2 < d2->out; o2++)
+                            inv2[o2] = inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]);
+                        inv_base = base;
+                    }
                     for (int64_t o2 = 0; o2 < d2->out; o2++) {
-                        const tg_real share =
-                            (tg_real)(*dy++ * inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]));
+                        const tg_real share = (tg_real)(*dy++ * inv2[o2]);
                         for (int64_t i2 = d2->begin[o2]; i2 < d2->end[o2]; i2++) spread[i2] += share;
                     }
                     for (int64_t i0 = d0->begin[o0]; i0 < d0->end[o0]; i0++)
