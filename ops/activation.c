@@ -3,9 +3,9 @@
  * The pointwise ops share one mechanism: a value function y = f(x) and a slope function
  * dy/dx = f'(x, y) (given y too, so sigmoid and tanh reuse their output). Each op is two small
  * functions plus its descriptor. All keep the input's shape. relu, leaky_relu, elu, sigmoid, tanh
- * and gelu's tanh approximation use the vectorised elementwise kernels instead (kernels/elementwise.h:
+ * and gelu use the vectorised elementwise kernels instead (kernels/elementwise.h:
  * AVX-512/AVX2/portable, a vector e^x in float, the gradient written rather than zeroed and added
- * when it is fresh); exact gelu (erf) keeps the scalar loop.
+ * when it is fresh) and exact gelu's vector erf.
  */
 #include "activation.h"
 
@@ -170,41 +170,20 @@ static int tanh_forward(tg_tape *t, tg_node *node)
 }
 static void tanh_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, node->out->data, TG_EW_TANH, 0); }
 
-/* gelu exact: y = x Phi(x), Phi(x) = (1 + erf(x/sqrt2))/2; dy/dx = Phi(x) + x phi(x)
+/* gelu: y = x Phi(x), Phi(x) = (1 + erf(x/sqrt2))/2; dy/dx = Phi(x) + x phi(x)
  * gelu tanh: u = sqrt(2/pi)(x + 0.044715 x^3), y = x(1 + tanh u)/2;
- *            dy/dx = (1 + tanh u)/2 + x(1 - tanh^2 u)/2 * sqrt(2/pi)(1 + 3*0.044715 x^2) */
-#define GELU_SQRT_2_OVER_PI 0.7978845608028654
-#define GELU_INV_SQRT_2 0.7071067811865476
-#define GELU_INV_SQRT_2PI 0.3989422804014327
-#define GELU_CUBIC 0.044715
-static double gelu_exact_value(double x, const void *a)
+ *            dy/dx = (1 + tanh u)/2 + x(1 - tanh^2 u)/2 * sqrt(2/pi)(1 + 3*0.044715 x^2)
+ * both through the elementwise kernels (vector erf and tanh in float) */
+static tg_ew_unary gelu_kind(const tg_node *node)
 {
-    if (((const tg_gelu_attr *)a)->approximate == TG_GELU_TANH)
-        return 0.5 * x * (1 + tanh(GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)));
-    return 0.5 * x * (1 + erf(x * GELU_INV_SQRT_2));
+    return ((const tg_gelu_attr *)node->attr)->approximate == TG_GELU_TANH ? TG_EW_GELU_TANH : TG_EW_GELU;
 }
-static double gelu_exact_slope(double x, double y, const void *a)
-{
-    (void)y;
-    if (((const tg_gelu_attr *)a)->approximate == TG_GELU_TANH) {
-        double th = tanh(GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
-        return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * GELU_SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x);
-    }
-    return 0.5 * (1 + erf(x * GELU_INV_SQRT_2)) + x * GELU_INV_SQRT_2PI * exp(-0.5 * x * x);
-}
-POINTWISE_OP(gelu_exact)
-/* the tanh approximation through the elementwise kernels (vector tanh); the exact one (erf) by the
- * scalar loop above */
 static int gelu_forward(tg_tape *t, tg_node *node)
 {
-    if (((const tg_gelu_attr *)node->attr)->approximate != TG_GELU_TANH) return gelu_exact_forward(t, node);
-    return kernel_forward(node, TG_EW_GELU_TANH, 0);
+    (void)t;
+    return kernel_forward(node, gelu_kind(node), 0);
 }
-static void gelu_backward(tg_tape *t, tg_node *node)
-{
-    if (((const tg_gelu_attr *)node->attr)->approximate != TG_GELU_TANH) gelu_exact_backward(t, node);
-    else kernel_backward(t, node, node->inputs[0]->data, TG_EW_GELU_TANH, 0);
-}
+static void gelu_backward(tg_tape *t, tg_node *node) { kernel_backward(t, node, node->inputs[0]->data, gelu_kind(node), 0); }
 
 /* ---- softmax / log_softmax along dim, x viewed as [outer, n, inner]
  * softmax:     y = e^(x - m) / sum e^(x - m)  (m = max, for stability);

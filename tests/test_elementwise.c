@@ -76,6 +76,7 @@ static tg_real ref_unary(tg_ew_unary op, tg_real p, tg_real x)
         const double u = (double)(c * (x + k * x * x * x));
         return (tg_real)(0.5 * (double)x * (1 + tanh(u)));
     }
+    case TG_EW_GELU: return (tg_real)(0.5 * (double)x * (1 + erf((double)(x * (tg_real)0.7071067811865476))));
     default: return 0;
     }
 }
@@ -95,6 +96,11 @@ static tg_real ref_unary_grad(tg_ew_unary op, tg_real p, tg_real from, tg_real d
         const double slope = 0.5 * (1 + th) + 0.5 * (double)x * (1 - th * th) * REF_GELU_C * (1 + 3 * REF_GELU_K * (double)x * (double)x);
         return (tg_real)(slope * (double)dy);
     }
+    case TG_EW_GELU: {
+        const double x = (double)from;
+        const double phi = 0.5 * (1 + erf((double)(from * (tg_real)0.7071067811865476)));
+        return (tg_real)((phi + x * 0.3989422804014327 * exp(-0.5 * x * x)) * (double)dy);
+    }
     default: return 0;
     }
 }
@@ -107,7 +113,7 @@ static bool close_to(int op, tg_real got, tg_real want, double base)
     if (TT_DOUBLE || !exp_based(op) || isnan((double)want) || isinf((double)want) || (want == 0 && base == 0))
         return same_value(got, want);
     const double err = fabs((double)got - (double)want), scale = fabs((double)want) + fabs(base);
-    if (op == TG_EW_GELU_TANH) /* float sums terms of both signs (1 + tanh u, and the slope's two) */
+    if (op == TG_EW_GELU_TANH || op == TG_EW_GELU) /* float sums terms of both signs (1 + tanh u or erf, the slope's two) */
         return err <= 32 * scale * 0x1p-24 || err <= 0x1p-22;
     return err <= 8 * scale * 0x1p-24;
 }
@@ -202,7 +208,7 @@ END_TEST
 
 /* The e^x-based ops over a dense sweep (float): within their error bounds of libm in double, and
  * the same bits on every variant (lane-by-lane IEEE operations, no contraction). Measured over 2 M
- * points: ELU 1.3 ulp, sigmoid 2.3, tanh 2.7, gelu-tanh 7.3·2^-24 absolute. Outputs below
+ * points: ELU 1.3 ulp, sigmoid 2.3, tanh 2.7, gelu-tanh 7.3·2^-24 absolute, gelu (erf) 7.7. Outputs below
  * FLT_MIN are not held to ulps (e^x flushes below e^-104; sigmoid's tail is subnormal there). */
 START_TEST(exp_based_ops_sweep)
 {
@@ -213,7 +219,7 @@ START_TEST(exp_based_ops_sweep)
         int op;
         double lo, hi, bound; /* ulps of the value; gelu: units of 2^-24 absolute */
     } cases[] = {{TG_EW_ELU, -20, 20, 2}, {TG_EW_SIGMOID, -110, 110, 3}, {TG_EW_TANH, -12, 12, 3},
-                 {TG_EW_GELU_TANH, -12, 12, 12}};
+                 {TG_EW_GELU_TANH, -12, 12, 12}, {TG_EW_GELU, -12, 12, 12}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         for (int i = 0; i < N; i++) x[i] = (tg_real)(cases[c].lo + (cases[c].hi - cases[c].lo) * i / (N - 1));
         int variants = 0;
@@ -225,7 +231,8 @@ START_TEST(exp_based_ops_sweep)
                 if (fabs((double)want) < 1.17549435e-38) continue;
                 int e;
                 frexp(fabs((double)want), &e);
-                const double unit = cases[c].op == TG_EW_GELU_TANH ? 0x1p-24 : ldexp(1.0, e - 24);
+                const bool gelu = cases[c].op == TG_EW_GELU_TANH || cases[c].op == TG_EW_GELU;
+                const double unit = gelu ? 0x1p-24 * (1 + fabs((double)x[i])) : ldexp(1.0, e - 24);
                 const double err = fabs((double)y[i] - (double)want) / unit;
                 if (err > worst) worst = err;
             }

@@ -35,8 +35,20 @@
  * sigmoid 2.3, tanh 2.7 (2 M-point sweep, tested), the same bits on every variant; e^x flushes to 0
  * below e^−104 (subnormal results are not held to ulps). In double, libm lane by lane. */
 typedef enum tg_ew_unary {
-    TG_EW_RELU, TG_EW_LEAKY_RELU, TG_EW_ELU, TG_EW_SIGMOID, TG_EW_TANH, TG_EW_GELU_TANH, TG_EW_UNARY_COUNT
+    TG_EW_RELU, TG_EW_LEAKY_RELU, TG_EW_ELU, TG_EW_SIGMOID, TG_EW_TANH, TG_EW_GELU_TANH, TG_EW_GELU,
+    TG_EW_UNARY_COUNT
 } tg_ew_unary;
+
+/* GELU (exact): y = x·Φ(x), Φ(x) = (1 + erf(x/√2))/2;  dx = (Φ(x) + x·e^{−x²/2}/√(2π))·dy   (from x).
+ * erf in float: |x| <= 1 its Taylor series at 0 to x^23; 1 < |x| < 4 the Taylor series of degree
+ * 10 around the centre of each of six intervals of width 1/2 (coefficients from erf, e^{−c²} and
+ * the Hermite recurrence, made once: tg_erf_table); 1 beyond. In double, libm's erf. */
+enum { TG_ERF_SERIES = 12, TG_ERF_PIECES = 6, TG_ERF_DEGREE = 10 };
+typedef struct tg_erf_table {
+    float series[TG_ERF_SERIES];                    /* erf(x) = x·Σ series[m]·x^{2m}, |x| <= 1 */
+    float piece[TG_ERF_PIECES][TG_ERF_DEGREE + 1];  /* erf(c + h) = Σ piece[k][m]·h^m, c = 1.25 + k/2 */
+} tg_erf_table;
+const tg_erf_table *tg_erf_coefficients(void);
 
 /* y = a ∘ b; an operand marked scalar is the one value a[0] (or b[0]) for every element. */
 typedef enum tg_ew_binary { TG_EW_ADD, TG_EW_SUB, TG_EW_MUL, TG_EW_DIV, TG_EW_BINARY_COUNT } tg_ew_binary;
