@@ -40,15 +40,8 @@ typedef enum tg_ew_unary {
 } tg_ew_unary;
 
 /* GELU (exact): y = x·Φ(x), Φ(x) = (1 + erf(x/√2))/2;  dx = (Φ(x) + x·e^{−x²/2}/√(2π))·dy   (from x).
- * erf in float: |x| <= 1 its Taylor series at 0 to x^23; 1 < |x| < 4 the Taylor series of degree
- * 10 around the centre of each of six intervals of width 1/2 (coefficients from erf, e^{−c²} and
- * the Hermite recurrence, made once: tg_erf_table); 1 beyond. In double, libm's erf. */
-enum { TG_ERF_SERIES = 12, TG_ERF_PIECES = 6, TG_ERF_DEGREE = 10 };
-typedef struct tg_erf_table {
-    float series[TG_ERF_SERIES];                    /* erf(x) = x·Σ series[m]·x^{2m}, |x| <= 1 */
-    float piece[TG_ERF_PIECES][TG_ERF_DEGREE + 1];  /* erf(c + h) = Σ piece[k][m]·h^m, c = 1.25 + k/2 */
-} tg_erf_table;
-const tg_erf_table *tg_erf_coefficients(void);
+ * erf in float: polynomials fitted on [0, 1] (in x², degree 6), [1, 2.5) and [2.5, 4) (degree 9;
+ * tools/fit_erf.py), 1 beyond: within 1.1e-7 absolute of erf. In double, libm's erf. */
 
 /* y = a ∘ b; an operand marked scalar is the one value a[0] (or b[0]) for every element. */
 typedef enum tg_ew_binary { TG_EW_ADD, TG_EW_SUB, TG_EW_MUL, TG_EW_DIV, TG_EW_BINARY_COUNT } tg_ew_binary;

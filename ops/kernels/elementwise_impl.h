@@ -163,35 +163,32 @@ static inline vreal vtanh(vreal x)
 #endif
 
 #ifndef TG_REAL_DOUBLE
-/* erf (elementwise.h): the series at 0 for |x| <= 1, else the piece around the nearest centre;
- * coefficients gathered lane by lane from the table */
-static inline vreal verf(vreal x, const tg_erf_table *t)
+/* erf (elementwise.h): the fitted polynomials (tools/fit_erf.py prints these, and their error) */
+static const float erf_small[7] = {0.965468739f, -0.140536097f, 0.0198524977f, -0.00228541953f,
+                                   0.00021751199f, -1.76690808e-05f, 1.23164025e-06f};
+static const float erf_big[2][10] = {
+    {0.986671633f, 0.0395812335f, -0.0519484752f, 0.0380353657f, -0.0152353817f, 0.00157059429f, 0.00163992923f,
+     -0.000805808319f, 1.92506795e-05f, 6.47436623e-05f},
+    {0.999995697f, 2.18901106e-05f, -5.3363793e-05f, 8.26401328e-05f, -9.06591147e-05f, 7.42834583e-05f,
+     -4.69036814e-05f, 2.30987085e-05f, -8.25453558e-06f, 1.55604571e-06f}};
+static inline vreal verf(vreal x)
 {
-    const vreal a = vabs(x), a2 = a * a;
-    vreal small = splat(t->series[TG_ERF_SERIES - 1]);
-    for (int m = TG_ERF_SERIES - 2; m >= 0; m--) small = small * a2 + splat(t->series[m]);
+    const vreal a = vabs(x);
+    const vreal ts = a * a * splat(2.0f) - splat(1.0f);
+    vreal small = splat(erf_small[6]);
+    for (int m = 5; m >= 0; m--) small = small * ts + splat(erf_small[m]);
     small = small * a;
-    /* the piece of each lane by comparisons (a lane-by-lane gather ran at 7 ns an element) */
-    vmask at_least[TG_ERF_PIECES]; /* at_least[j]: a >= 1 + j/2 */
-    vreal centre = splat(1.25f);
-    for (int j = 1; j < TG_ERF_PIECES; j++) {
-        at_least[j] = a >= splat(1.0f + 0.5f * (float)j);
-        centre = select(at_least[j], splat(1.25f + 0.5f * (float)j), centre);
-    }
-    const vreal h = a - centre;
-    vreal big = splat(0);
-    for (int m = TG_ERF_DEGREE; m >= 0; m--) {
-        vreal c = splat(t->piece[0][m]);
-        for (int j = 1; j < TG_ERF_PIECES; j++) c = select(at_least[j], splat(t->piece[j][m]), c);
-        big = big * h + c;
-    }
-    vreal y = select(a <= splat(1), small, select(a < splat(4), big, splat(1)));
+    /* [1, 2.5): mid 1.75, 1/half 4/3; [2.5, 4): mid 3.25 */
+    const vmask upper = a >= splat(2.5f);
+    const vreal tb = (a - select(upper, splat(3.25f), splat(1.75f))) * splat(1.0f / 0.75f);
+    vreal big = select(upper, splat(erf_big[1][9]), splat(erf_big[0][9]));
+    for (int m = 8; m >= 0; m--) big = big * tb + select(upper, splat(erf_big[1][m]), splat(erf_big[0][m]));
+    const vreal y = select(a <= splat(1), small, select(a < splat(4), big, splat(1)));
     return select(x != x, x, with_sign_of(y, x));
 }
 #else
-static inline vreal verf(vreal x, const tg_erf_table *t)
+static inline vreal verf(vreal x)
 {
-    (void)t;
     vreal y = x;
     for (int l = 0; l < VL; l++) y[l] = erf(x[l]);
     return y;
@@ -215,7 +212,7 @@ static inline vreal unary_value(tg_ew_unary op, vreal x, vreal p)
     case TG_EW_SIGMOID: return one / (one + vexp(-x));
     case TG_EW_TANH: return vtanh(x);
     case TG_EW_GELU_TANH: return half * x * (one + vtanh(splat(GELU_C) * (x + splat(GELU_K) * x * x * x)));
-    case TG_EW_GELU: return half * x * (one + verf(x * splat(GELU_INV_SQRT2), tg_erf_coefficients()));
+    case TG_EW_GELU: return half * x * (one + verf(x * splat(GELU_INV_SQRT2)));
     case TG_EW_UNARY_COUNT: break;
     }
     return x;
@@ -238,7 +235,7 @@ static inline vreal unary_grad(tg_ew_unary op, vreal x, vreal dy, vreal p)
         return slope * dy;
     }
     case TG_EW_GELU: {
-        const vreal phi = half * (one + verf(x * splat(GELU_INV_SQRT2), tg_erf_coefficients()));
+        const vreal phi = half * (one + verf(x * splat(GELU_INV_SQRT2)));
         return (phi + x * splat(GELU_INV_SQRT_2PI) * vexp(splat(-0.5) * x * x)) * dy;
     }
     case TG_EW_UNARY_COUNT: break;
