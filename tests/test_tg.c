@@ -387,6 +387,31 @@ START_TEST(summary_reports_the_tape_peak)
 }
 END_TEST
 
+/* `tg bench --model FILE` measures a user's spec: its three cases named after the file, nothing
+ * else; a missing file or a bad spec is a one-line error and exit 2. */
+START_TEST(bench_runs_a_model_file)
+{
+    static const char spec[] = "input 2x10x10\nconv2d out=4 kernel=3 padding=1\nbatch_norm\nelu\nmax_pool2d kernel=2\n"
+                               "flatten\nlinear out=3\n";
+    write_bytes("mine.txt", spec, strlen(spec));
+    ck_assert_msg(run("bench", "--model", "mine.txt", "--threads", "1", "--seconds", "0.01", NULL) == 0, "%s", err_text);
+    const char *names[] = {"\"train_mine\"", "\"infer_mine_b1\"", "\"infer_mine_b64\""};
+    int lines = 0;
+    for (const char *p = out_text; (p = strchr(p, '{')); p++) lines++;
+    ck_assert_msg(lines == 3, "%s", out_text);
+    for (int i = 0; i < 3; i++) ck_assert_msg(strstr(out_text, names[i]), "%s missing:\n%s", names[i], out_text);
+    ck_assert_msg(run("bench", "--model", "mine.txt", "--filter", "infer_mine_b64", "--threads", "1", "--seconds",
+                      "0.01", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "infer_mine_b64") && !strstr(out_text, "train_mine"), "%s", out_text);
+    ck_assert_int_eq(run("bench", "--model", "no_such_model.txt", NULL), 2);
+    ck_assert_msg(strstr(err_text, "cannot open 'no_such_model.txt'"), "%s", err_text);
+    static const char bad[] = "input 2x10x10\nconv2d out=4 kernal=3\n";
+    write_bytes("bad_model.txt", bad, strlen(bad));
+    ck_assert_int_eq(run("bench", "--model", "bad_model.txt", "--seconds", "0.01", NULL), 2);
+    ck_assert_msg(strstr(err_text, "conv2d"), "%s", err_text);
+}
+END_TEST
+
 /* `tg bench` carries the zoo inside the binary: a whole-model case runs from a directory without
  * models/ and reports images/s, threads and both memory figures. */
 START_TEST(bench_zoo_case_runs_anywhere)
@@ -1456,6 +1481,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, delegated_commands);
     tcase_add_test(tc, summary_reports_the_tape_peak);
     tcase_add_test(tc, bench_zoo_case_runs_anywhere);
+    tcase_add_test(tc, bench_runs_a_model_file);
     tcase_add_test(tc, every_op_survives_wrong_inputs);
     tcase_add_test(tc, train_rejects_bad_options);
     tcase_add_test(tc, usage_lists_every_option);

@@ -12,6 +12,8 @@ typedef struct tg_bench_ctx {
     const char *filter; /* substring of case names, or NULL for all */
     int threads;
     double min_seconds; /* time each case at least this long (default 0.3) */
+    const char *model_path; /* a model spec file: its whole-model cases alone instead of the zoo's
+                               and the kernel families (NULL: everything) */
 } tg_bench_ctx;
 
 /* true when a case named `name` passes the filter */
@@ -30,9 +32,10 @@ void tg_bench_gemm(const tg_bench_ctx *ctx);
 void tg_bench_conv(const tg_bench_ctx *ctx);
 void tg_bench_pool(const tg_bench_ctx *ctx);
 void tg_bench_norm(const tg_bench_ctx *ctx);
-void tg_bench_train(const tg_bench_ctx *ctx);
+/* false when a model case could not be built or run (reasons on stderr) */
+bool tg_bench_train(const tg_bench_ctx *ctx);
 
-/* Runs every family. */
-void tg_bench_all(const tg_bench_ctx *ctx);
+/* Runs every family (or ctx->model_path's cases alone); false as tg_bench_train. */
+bool tg_bench_all(const tg_bench_ctx *ctx);
 
 #endif

@@ -12,6 +12,7 @@
  * steps: activations, saved values, gradients, scratch) and max_rss_bytes (getrusage: the process's
  * peak so far, so a per-model figure needs one model per process, as tools/bench_zoo.py runs it).
  * GFLOP/s counts 2 x MACs per image forward and 6 x MACs (forward, dX, dW) for a training step. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,36 +163,88 @@ static bool case_new(model_case *c, const struct zoo_model *z, int64_t batch, bo
     return true;
 }
 
-static void bench_zoo_model(const tg_bench_ctx *ctx, const struct zoo_model *z)
+/* false when a selected case could not be built or run (the reason on stderr) */
+static bool bench_zoo_model(const tg_bench_ctx *ctx, const struct zoo_model *z)
 {
+    bool ok = true;
     char name[128];
     int64_t params, macs;
     char err[256];
     model_case c;
     snprintf(name, sizeof name, "train_%s", z->name);
-    if (tg_bench_selected(ctx, name) && case_new(&c, z, TRAIN_BATCH, true)) {
+    if (tg_bench_selected(ctx, name)) {
+        if (!case_new(&c, z, TRAIN_BATCH, true)) return false;
         if (tg_summary_totals(c.model, &params, &macs, err, sizeof err) == 0) {
             const double ms = tg_bench_time(ctx, train_step, &c);
             if (!c.failed) emit_model(name, &c, ms, 6.0 * (double)macs, TRAIN_BATCH);
+            ok = ok && !c.failed;
         } else {
             fprintf(stderr, "bench %s: %s\n", name, err);
+            ok = false;
         }
         case_free(&c);
     }
     for (int b = 0; b < INFER_BATCHES; b++) {
         snprintf(name, sizeof name, "infer_%s_b%lld", z->name, (long long)infer_batches[b]);
-        if (!tg_bench_selected(ctx, name) || !case_new(&c, z, infer_batches[b], false)) continue;
+        if (!tg_bench_selected(ctx, name)) continue;
+        if (!case_new(&c, z, infer_batches[b], false)) return false;
         if (tg_summary_totals(c.model, &params, &macs, err, sizeof err) == 0) {
             const double ms = tg_bench_time(ctx, infer_step, &c);
             if (!c.failed) emit_model(name, &c, ms, 2.0 * (double)macs, infer_batches[b]);
+            ok = ok && !c.failed;
         } else {
             fprintf(stderr, "bench %s: %s\n", name, err);
+            ok = false;
         }
         case_free(&c);
     }
+    return ok;
 }
 
-void tg_bench_train(const tg_bench_ctx *ctx)
+/* The model of a spec file, named after the file without its directory and ".txt"; false (the
+ * reason on stderr) when it cannot be read. z->text is malloc'd. */
+static bool read_model_file(const char *path, struct zoo_model *z, char *name, size_t name_size)
 {
-    for (const struct zoo_model *z = zoo; z->name; z++) bench_zoo_model(ctx, z);
+    FILE *f = fopen(path, "rb");
+    if (!f) return fprintf(stderr, "bench: cannot open '%s': %s\n", path, strerror(errno)), false;
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    for (size_t got; text && (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            char *grown = cap < ((size_t)16 << 20) ? realloc(text, cap * 2) : NULL; /* specs are small */
+            if (!grown) free(text);
+            text = grown;
+            cap *= 2;
+        }
+    }
+    const bool bad = ferror(f) || !text;
+    fclose(f);
+    if (bad) {
+        free(text);
+        return fprintf(stderr, "bench: cannot read '%s'\n", path), false;
+    }
+    text[len] = 0;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    snprintf(name, name_size, "%s", base);
+    char *dot = strstr(name, ".txt");
+    if (dot && dot[4] == 0) *dot = 0;
+    z->name = name;
+    z->text = text;
+    return true;
+}
+
+bool tg_bench_train(const tg_bench_ctx *ctx)
+{
+    if (ctx->model_path) {
+        char name[96];
+        struct zoo_model z;
+        if (!read_model_file(ctx->model_path, &z, name, sizeof name)) return false;
+        const bool ok = bench_zoo_model(ctx, &z);
+        free((char *)z.text);
+        return ok;
+    }
+    bool ok = true;
+    for (const struct zoo_model *z = zoo; z->name; z++) ok = bench_zoo_model(ctx, z) && ok;
+    return ok;
 }

@@ -4,6 +4,7 @@
     /usr/bin/python3 tools/bench_train_torch.py                  # every model, train and infer
     /usr/bin/python3 tools/bench_train_torch.py --case train_bn_resnet --threads 2
     /usr/bin/python3 tools/bench_train_torch.py --list           # the model names (no torch import)
+    /usr/bin/python3 tools/bench_train_torch.py --spec my.txt    # a model of your own: train_my, infer_my_b1, _b64
 
 Cases, named as tg bench names them:
   train_<model>      one step of SGD (lr 0.02, momentum 0.9) on a batch of 64 random inputs with
@@ -42,9 +43,9 @@ def zoo_names():
     return sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(MODELS_DIR, "*.txt")))
 
 
-def case_names():
+def case_names(models=None):
     names = []
-    for m in zoo_names():
+    for m in models or zoo_names():
         names.append(f"train_{m}")
         names += [f"infer_{m}_b{b}" for b in INFER_BATCHES]
     return names
@@ -177,7 +178,13 @@ def current_rss_bytes():
         return 0
 
 
-def run_case(case, threads):
+def spec_name(path):
+    """The case name of a spec file: its file name without .txt (as `tg bench --model` names it)."""
+    base = os.path.basename(path)
+    return base[:-4] if base.endswith(".txt") else base
+
+
+def run_case(case, threads, spec=None):
     from torch_timing import best_ms  # first: it re-executes the script with malloc kept
 
     import torch
@@ -192,7 +199,7 @@ def run_case(case, threads):
     else:
         model, b = rest.rsplit("_b", 1)
         batch = int(b)
-    net = build_twin(os.path.join(MODELS_DIR, model + ".txt"))
+    net = build_twin(spec if spec else os.path.join(MODELS_DIR, model + ".txt"))
     x = torch.randn(batch, *net.in_shape)
     with torch.no_grad():
         classes = net.eval()(x[:1]).shape[-1]
@@ -225,15 +232,16 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the zoo's model names, one a line, and stop")
     ap.add_argument("--case", action="append", help="run only this case (repeatable); default: all")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--spec", metavar="FILE", help="the cases of this model spec instead of the zoo's")
     a = ap.parse_args()
     if a.list:
         print("\n".join(zoo_names()))
         return
-    known = case_names()
+    known = case_names([spec_name(a.spec)] if a.spec else None)
     for case in a.case or known:
         if case not in known:
             sys.exit(f"bench_train_torch: unknown case '{case}' (cases: {' '.join(known)})")
-        run_case(case, a.threads)
+        run_case(case, a.threads, a.spec)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The zoo table of docs/speed.md: tapegrad against PyTorch 1.13 on every model of models/.
 
     /usr/bin/python3 tools/bench_zoo.py [--tg build/tg] [--reps 3] [--models a,b] [--write-doc docs/speed.md]
+    /usr/bin/python3 tools/bench_zoo.py --spec my.txt [--spec other.txt ...]   # models of your own
     make bench-train        # prints the tables
     make speed-doc          # also rewrites the generated part of docs/speed.md
 
@@ -24,7 +25,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_train_torch import zoo_names  # noqa: E402  (the same models/ reader, no torch import)
+from bench_train_torch import spec_name, zoo_names  # noqa: E402  (the same models/ reader, no torch import)
 
 SETTINGS = [  # (column key, case template, threads)
     ("train_t1", "train_{m}", 1),
@@ -47,23 +48,25 @@ def run_json(cmd, case):
     sys.exit(f"bench_zoo: {' '.join(cmd)}: no result for {case} (exit {p.returncode})\n{p.stderr.strip()}")
 
 
-def tg_totals(tg, model):
-    out = subprocess.run([tg, "summary", os.path.join(ROOT, "models", model + ".txt"), "--batch", "1"],
+def tg_totals(tg, path):
+    out = subprocess.run([tg, "summary", path, "--batch", "1"],
                          capture_output=True, text=True, check=True).stdout
     get = lambda key: int(next(line for line in out.splitlines() if line.startswith(key)).split(":")[1])
     return get("Total params"), get("Total MACs")
 
 
-def measure(tg, python, model, reps, log):
-    """{setting: {"tg": best tg line, "torch": best torch line}} for one model."""
+def measure(tg, python, model, reps, log, spec=None):
+    """{setting: {"tg": best tg line, "torch": best torch line}} for one model (a zoo name, or the
+    spec file `spec` when given)."""
     res = {}
     for key, template, threads in SETTINGS:
         case = template.format(m=model)
         runs = {"tg": [], "torch": []}
+        own = ["--model", spec] if spec else []
         for _ in range(reps):
-            runs["tg"].append(run_json([tg, "bench", "--filter", case, "--threads", str(threads)], case))
+            runs["tg"].append(run_json([tg, "bench", "--filter", case, "--threads", str(threads)] + own, case))
             runs["torch"].append(run_json([python, os.path.join(HERE, "bench_train_torch.py"), "--case", case,
-                                           "--threads", str(threads)], case))
+                                           "--threads", str(threads)] + (["--spec", spec] if spec else []), case))
         best = {}
         for side, lines in runs.items():
             b = dict(max(lines, key=lambda d: d["img_per_s"]))
@@ -151,18 +154,25 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="the Python with torch (default: this one)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--models", help="comma list (default: every models/*.txt)")
+    ap.add_argument("--spec", action="append", metavar="FILE",
+                    help="a model spec of your own instead of the zoo (repeatable; named after the file)")
     ap.add_argument("--write-doc", metavar="FILE", help=f"replace the text between {BEGIN} and {END} in FILE")
     a = ap.parse_args()
-    models = a.models.split(",") if a.models else zoo_names()
-    unknown = set(models) - set(zoo_names())
-    if unknown:
-        sys.exit(f"bench_zoo: unknown model(s) {', '.join(sorted(unknown))} (models/: {', '.join(zoo_names())})")
+    if a.spec:
+        paths = {spec_name(p): os.path.abspath(p) for p in a.spec}
+        models = list(paths)
+    else:
+        models = a.models.split(",") if a.models else zoo_names()
+        unknown = set(models) - set(zoo_names())
+        if unknown:
+            sys.exit(f"bench_zoo: unknown model(s) {', '.join(sorted(unknown))} (models/: {', '.join(zoo_names())})")
+        paths = {m: os.path.join(ROOT, "models", m + ".txt") for m in models}
     log = lambda s: print(s, file=sys.stderr, flush=True)
     load0 = os.getloadavg()[0]
     results, totals = {}, {}
     for m in models:
-        totals[m] = tg_totals(a.tg, m)
-        results[m] = measure(a.tg, a.python, m, a.reps, log)
+        totals[m] = tg_totals(a.tg, paths[m])
+        results[m] = measure(a.tg, a.python, m, a.reps, log, paths[m] if a.spec else None)
         twin = results[m]["train_t1"]["torch"]
         if (twin["params"], twin["macs"]) != totals[m]:
             sys.exit(f"bench_zoo: {m}: the PyTorch twin has {twin['params']} parameters and {twin['macs']} MACs/img, "

@@ -67,7 +67,7 @@ static const char *const usage_tail =
     "        per-class precision and recall; ends with 'accuracy A'\n"
     "  tg export MODEL --ckpt FILE -o OUT.onnx [--fold-bn]\n"
     "  tg import IN.onnx -o MODEL --ckpt FILE\n"
-    "  tg bench [--filter NAME] [--threads T] [--seconds S]\n"
+    "  tg bench [--filter NAME] [--threads T] [--seconds S] [--model FILE]\n"
     "threads: op, gradcheck, train and bench take --threads T; the default is $TG_NUM_THREADS, else\n"
     "        the cores this process may use (its affinity mask, as PyTorch); results do not depend on it\n"
     "  tg COMMAND --help            that command's options\n"
@@ -559,6 +559,8 @@ static int cmd_bench(int argc, char **argv)
         CLI_THREADS_OPTION(&threads),
         {"--seconds", CLI_REAL, &ctx.min_seconds, "S", 0.01, 600,
          .help = "time each case for at least S seconds (default 0.3); the best run is reported"},
+        {"--model", CLI_STRING, &ctx.model_path, "FILE",
+         .help = "the whole-model cases of the spec FILE (train_NAME, infer_NAME_b1, infer_NAME_b64) instead of the zoo's"},
         {0}};
     for (int i = 1; i < argc; i++) {
         int r = cli_option(current_cmd, opts, argc, argv, &i);
@@ -569,8 +571,7 @@ static int cmd_bench(int argc, char **argv)
     int rc = cli_apply_threads(current_cmd, threads);
     if (rc != EXIT_OK) return rc;
     ctx.threads = tg_get_threads();
-    tg_bench_all(&ctx);
-    return EXIT_OK;
+    return tg_bench_all(&ctx) ? EXIT_OK : EXIT_INVALID;
 }
 
 int main(int argc, char **argv)
