@@ -100,11 +100,11 @@ def commit():
         return "unknown"
 
 
-def tables(results, totals, reps, load):
+def tables(results, totals, reps, load, how="`make speed-doc`"):
     r = lambda a, b: f"{a / b:.2f}" if b else "-"
     out = []
     out.append(f"Measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC at commit {commit()} by "
-               f"`make speed-doc`; {machine()}; load average {load[0]:.1f} → {load[1]:.1f} (other work "
+               f"{how}; {machine()}; load average {load[0]:.1f} → {load[1]:.1f} (other work "
                f"shared the machine). Best of {reps} interleaved runs per cell; PyTorch "
                f"{results[next(iter(results))]['train_t1']['torch']['impl'].split()[-1]}.")
     out.append("")
@@ -177,7 +177,8 @@ def main():
         if (twin["params"], twin["macs"]) != totals[m]:
             sys.exit(f"bench_zoo: {m}: the PyTorch twin has {twin['params']} parameters and {twin['macs']} MACs/img, "
                      f"tg summary {totals[m][0]} and {totals[m][1]}")
-    text = tables(results, totals, a.reps, (load0, os.getloadavg()[0]))
+    how = "`tools/bench_zoo.py --spec`" if a.spec else "`make speed-doc`"
+    text = tables(results, totals, a.reps, (load0, os.getloadavg()[0]), how)
     print(text, end="")
     if a.write_doc:
         doc = open(a.write_doc).read()
