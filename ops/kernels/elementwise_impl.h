@@ -73,6 +73,17 @@ static inline vreal select(vmask m, vreal a, vreal b) { return (vreal)(((vmask)a
         for (; i_ + VL <= (n); i_ += VL) BODY(i_, VL);                   \
         if (i_ < (n)) BODY(i_, (n) - i_);                                \
     } while (0)
+/* the same with the op as a third argument: STEP(off, count, OP), OP a compile-time constant */
+#define FOR_VECTORS_OP(n, STEP, OP)                                      \
+    do {                                                                 \
+        int64_t i_ = 0;                                                  \
+        for (; i_ + VL <= (n); i_ += VL) STEP(i_, VL, OP);               \
+        if (i_ < (n)) STEP(i_, (n) - i_, OP);                            \
+    } while (0)
+/* every unary op: the kernels below run one loop per op (the switch resolved outside it, so each
+ * loop body is a few vector instructions) */
+#define EW_UNARY_OPS(X) \
+    X(TG_EW_RELU) X(TG_EW_LEAKY_RELU) X(TG_EW_ELU) X(TG_EW_SIGMOID) X(TG_EW_TANH) X(TG_EW_GELU_TANH) X(TG_EW_GELU)
 
 /* ---- e^x and e^x − 1 ---- */
 
@@ -125,23 +136,7 @@ static inline vreal vexpm1(vreal x)
     e = select(x > splat(88.8f), splat((tg_real)INFINITY), e); /* inf·(e^r − 1 < 0) + inf would be NaN */
     return select((x != x) | (x == splat(0)), x, e);           /* NaN; ±0 keeps its sign */
 }
-#else
-/* double: libm lane by lane (the tests' precision; gradient checks compare with its exact values) */
-static inline vreal vexp(vreal x)
-{
-    vreal y = x;
-    for (int l = 0; l < VL; l++) y[l] = exp(x[l]);
-    return y;
-}
-static inline vreal vexpm1(vreal x)
-{
-    vreal y = x;
-    for (int l = 0; l < VL; l++) y[l] = expm1(x[l]);
-    return y;
-}
-#endif
 
-#ifndef TG_REAL_DOUBLE
 /* |x|, and x's sign bit on a non-negative value */
 static inline vreal vabs(vreal x) { return (vreal)((vmask)x & ~(vmask)splat(-0.0f)); }
 static inline vreal with_sign_of(vreal v, vreal x) { return (vreal)((vmask)v | ((vmask)x & (vmask)splat(-0.0f))); }
@@ -153,16 +148,7 @@ static inline vreal vtanh(vreal x)
     const vreal y = select(a > splat(9.1f), splat(1), t / (t + splat(2)));
     return select(x != x, x, with_sign_of(y, x));
 }
-#else
-static inline vreal vtanh(vreal x)
-{
-    vreal y = x;
-    for (int l = 0; l < VL; l++) y[l] = tanh(x[l]);
-    return y;
-}
-#endif
 
-#ifndef TG_REAL_DOUBLE
 /* erf (elementwise.h): the fitted polynomials (tools/fit_erf.py prints these, and their error) */
 static const float erf_small[7] = {0.965468739f, -0.140536097f, 0.0198524977f, -0.00228541953f,
                                    0.00021751199f, -1.76690808e-05f, 1.23164025e-06f};
@@ -187,12 +173,19 @@ static inline vreal verf(vreal x)
     return select(x != x, x, with_sign_of(y, x));
 }
 #else
-static inline vreal verf(vreal x)
-{
-    vreal y = x;
-    for (int l = 0; l < VL; l++) y[l] = erf(x[l]);
-    return y;
-}
+/* double: libm lane by lane (the tests' precision; gradient checks compare with its exact values) */
+#define LANEWISE(name, fn)                                       \
+    static inline vreal name(vreal x)                            \
+    {                                                            \
+        vreal y = x;                                             \
+        for (int l = 0; l < VL; l++) y[l] = fn(x[l]);            \
+        return y;                                                \
+    }
+LANEWISE(vexp, exp)
+LANEWISE(vexpm1, expm1)
+LANEWISE(vtanh, tanh)
+LANEWISE(verf, erf)
+#undef LANEWISE
 #endif
 
 #define GELU_INV_SQRT2 ((tg_real)0.7071067811865476) /* 1/√2 */
@@ -243,65 +236,33 @@ static inline vreal unary_grad(tg_ew_unary op, vreal x, vreal dy, vreal p)
     return dy;
 }
 
-/* One loop per op (the switch resolved outside it), so each loop body is a few vector instructions. */
 static void EW_NAME(unary)(tg_ew_unary op, tg_real p, const tg_real *x, tg_real *y, int64_t n)
 {
     const vreal pv = splat(p);
-#define UNARY_BODY(OP) FOR_VECTORS(n, UNARY_STEP_##OP)
 #define UNARY_STEP(i, cnt, OP) STORE_AT(y, i, cnt, unary_value(OP, LOAD_AT(x, i, cnt), pv))
-#define UNARY_STEP_RELU(i, cnt) UNARY_STEP(i, cnt, TG_EW_RELU)
-#define UNARY_STEP_LEAKY(i, cnt) UNARY_STEP(i, cnt, TG_EW_LEAKY_RELU)
-#define UNARY_STEP_ELU(i, cnt) UNARY_STEP(i, cnt, TG_EW_ELU)
-#define UNARY_STEP_SIGMOID(i, cnt) UNARY_STEP(i, cnt, TG_EW_SIGMOID)
-#define UNARY_STEP_TANH(i, cnt) UNARY_STEP(i, cnt, TG_EW_TANH)
-#define UNARY_STEP_GELU_TANH(i, cnt) UNARY_STEP(i, cnt, TG_EW_GELU_TANH)
-#define UNARY_STEP_GELU(i, cnt) UNARY_STEP(i, cnt, TG_EW_GELU)
+#define UNARY_CASE(OP) \
+    case OP: FOR_VECTORS_OP(n, UNARY_STEP, OP); break;
     switch (op) {
-    case TG_EW_RELU: UNARY_BODY(RELU); break;
-    case TG_EW_LEAKY_RELU: UNARY_BODY(LEAKY); break;
-    case TG_EW_ELU: UNARY_BODY(ELU); break;
-    case TG_EW_SIGMOID: UNARY_BODY(SIGMOID); break;
-    case TG_EW_TANH: UNARY_BODY(TANH); break;
-    case TG_EW_GELU_TANH: UNARY_BODY(GELU_TANH); break;
-    case TG_EW_GELU: UNARY_BODY(GELU); break;
+        EW_UNARY_OPS(UNARY_CASE)
     case TG_EW_UNARY_COUNT: break;
     }
-#undef UNARY_STEP_GELU
-#undef UNARY_STEP_GELU_TANH
-#undef UNARY_STEP_TANH
-#undef UNARY_STEP_SIGMOID
-#undef UNARY_STEP_ELU
-#undef UNARY_STEP_LEAKY
-#undef UNARY_STEP_RELU
+#undef UNARY_CASE
 #undef UNARY_STEP
-#undef UNARY_BODY
 }
-
-static void EW_NAME(binary)(tg_ew_binary op, const tg_real *a, bool a_scalar, const tg_real *b, bool b_scalar,
-                            tg_real *y, int64_t n);
 
 /* y = f(y + b) in place: the same two roundings as binary ADD then unary, in one pass */
 static void EW_NAME(bias_unary)(tg_ew_unary op, tg_real p, tg_real b, tg_real *y, int64_t n)
 {
     const vreal pv = splat(p), bv = splat(b);
-#define BIAS_BODY(OP) FOR_VECTORS(n, BIAS_STEP_##OP)
 #define BIAS_STEP(i, cnt, OP) STORE_AT(y, i, cnt, unary_value(OP, LOAD_AT(y, i, cnt) + bv, pv))
-#define BIAS_STEP_RELU(i, cnt) BIAS_STEP(i, cnt, TG_EW_RELU)
-#define BIAS_STEP_LEAKY(i, cnt) BIAS_STEP(i, cnt, TG_EW_LEAKY_RELU)
+#define BIAS_CASE(OP) \
+    case OP: FOR_VECTORS_OP(n, BIAS_STEP, OP); break;
     switch (op) {
-    case TG_EW_RELU: BIAS_BODY(RELU); break;
-    case TG_EW_LEAKY_RELU: BIAS_BODY(LEAKY); break;
-    default: { /* the others (no fused caller yet): the two passes */
-        const tg_real bias = b;
-        EW_NAME(binary)(TG_EW_ADD, y, false, &bias, true, y, n);
-        EW_NAME(unary)(op, p, y, y, n);
-        break;
+        EW_UNARY_OPS(BIAS_CASE)
+    case TG_EW_UNARY_COUNT: break;
     }
-    }
-#undef BIAS_STEP_LEAKY
-#undef BIAS_STEP_RELU
+#undef BIAS_CASE
 #undef BIAS_STEP
-#undef BIAS_BODY
 }
 
 static void EW_NAME(unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x, const tg_real *dy, tg_real *dx,
@@ -314,65 +275,20 @@ static void EW_NAME(unary_backward)(tg_ew_unary op, tg_real p, const tg_real *x,
         if (ACC) g_ = LOAD_AT(dx, i, cnt) + g_;                                           \
         STORE_AT(dx, i, cnt, g_);                                                         \
     } while (0)
-#define GRAD_RELU_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_RELU, 1)
-#define GRAD_RELU_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_RELU, 0)
-#define GRAD_LEAKY_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_LEAKY_RELU, 1)
-#define GRAD_LEAKY_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_LEAKY_RELU, 0)
-#define GRAD_TG_EW_ELU_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_ELU, 1)
-#define GRAD_TG_EW_ELU_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_ELU, 0)
-#define GRAD_TG_EW_SIGMOID_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_SIGMOID, 1)
-#define GRAD_TG_EW_SIGMOID_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_SIGMOID, 0)
-#define GRAD_TG_EW_TANH_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_TANH, 1)
-#define GRAD_TG_EW_TANH_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_TANH, 0)
-#define GRAD_TG_EW_GELU_TANH_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_GELU_TANH, 1)
-#define GRAD_TG_EW_GELU_TANH_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_GELU_TANH, 0)
-#define GRAD_TG_EW_GELU_ADD(i, cnt) GRAD_STEP(i, cnt, TG_EW_GELU, 1)
-#define GRAD_TG_EW_GELU_SET(i, cnt) GRAD_STEP(i, cnt, TG_EW_GELU, 0)
+#define GRAD_ADD(i, cnt, OP) GRAD_STEP(i, cnt, OP, 1)
+#define GRAD_SET(i, cnt, OP) GRAD_STEP(i, cnt, OP, 0)
+#define GRAD_CASE(OP)                                   \
+    case OP:                                            \
+        if (accumulate) FOR_VECTORS_OP(n, GRAD_ADD, OP); \
+        else FOR_VECTORS_OP(n, GRAD_SET, OP);            \
+        break;
     switch (op) {
-    case TG_EW_RELU:
-        if (accumulate) FOR_VECTORS(n, GRAD_RELU_ADD);
-        else FOR_VECTORS(n, GRAD_RELU_SET);
-        break;
-    case TG_EW_LEAKY_RELU:
-        if (accumulate) FOR_VECTORS(n, GRAD_LEAKY_ADD);
-        else FOR_VECTORS(n, GRAD_LEAKY_SET);
-        break;
-    case TG_EW_ELU:
-        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_ELU_ADD);
-        else FOR_VECTORS(n, GRAD_TG_EW_ELU_SET);
-        break;
-    case TG_EW_SIGMOID:
-        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_SIGMOID_ADD);
-        else FOR_VECTORS(n, GRAD_TG_EW_SIGMOID_SET);
-        break;
-    case TG_EW_TANH:
-        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_TANH_ADD);
-        else FOR_VECTORS(n, GRAD_TG_EW_TANH_SET);
-        break;
-    case TG_EW_GELU_TANH:
-        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_GELU_TANH_ADD);
-        else FOR_VECTORS(n, GRAD_TG_EW_GELU_TANH_SET);
-        break;
-    case TG_EW_GELU:
-        if (accumulate) FOR_VECTORS(n, GRAD_TG_EW_GELU_ADD);
-        else FOR_VECTORS(n, GRAD_TG_EW_GELU_SET);
-        break;
+        EW_UNARY_OPS(GRAD_CASE)
     case TG_EW_UNARY_COUNT: break;
     }
-#undef GRAD_TG_EW_GELU_SET
-#undef GRAD_TG_EW_GELU_ADD
-#undef GRAD_TG_EW_GELU_TANH_SET
-#undef GRAD_TG_EW_GELU_TANH_ADD
-#undef GRAD_TG_EW_TANH_SET
-#undef GRAD_TG_EW_TANH_ADD
-#undef GRAD_TG_EW_SIGMOID_SET
-#undef GRAD_TG_EW_SIGMOID_ADD
-#undef GRAD_TG_EW_ELU_SET
-#undef GRAD_TG_EW_ELU_ADD
-#undef GRAD_LEAKY_SET
-#undef GRAD_LEAKY_ADD
-#undef GRAD_RELU_SET
-#undef GRAD_RELU_ADD
+#undef GRAD_CASE
+#undef GRAD_SET
+#undef GRAD_ADD
 #undef GRAD_STEP
 }
 
