@@ -429,6 +429,25 @@ static inline double inverse(reciprocal *r, double divisor)
     return r->inverse;
 }
 
+/* 1/divisor of each output of a row whose base (row_divisor: span0·span1 or the override) is
+ * `base`: the same for every plane, so made again only when a border row's base differs (the
+ * per-output divisor test and int-to-double conversion were most of a 1-D pool's time). */
+typedef struct row_inverses {
+    double base; /* NaN: none made yet */
+    double inv[AVG_ROW_MAX];
+} row_inverses;
+static const double *row_inverses_for(row_inverses *ri, const tg_pool_geom *g, double base)
+{
+    if (!(base == ri->base)) {
+        reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
+        const tg_pool_dim *d2 = &g->dim[2];
+        for (int64_t o2 = 0; o2 < d2->out; o2++)
+            ri->inv[o2] = inverse(&r, g->divisor != 0 ? base : base * (double)d2->span[o2]);
+        ri->base = base;
+    }
+    return ri->inv;
+}
+
 VECTORISE static void add_row_double(double *restrict acc, const tg_real *restrict row, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) acc[i] += row[i];
@@ -445,11 +464,7 @@ static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
     const bool by_rows = d2->in <= AVG_ROW_MAX && d2->out <= AVG_ROW_MAX;
     double acc[AVG_ROW_MAX];
-    /* 1/divisor of each output of a row, for the base (span0·span1 or the override) it was made
-     * for: the same for every plane, so made again only when a border row's base differs (the
-     * per-output divisor test and int-to-double conversion were most of a 1-D pool's time) */
-    double inv2[AVG_ROW_MAX];
-    double inv_base = NAN;
+    row_inverses inverses = {.base = NAN};
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *x = j->src + p * j->in_plane;
         tg_real *y = j->dst + p * j->out_plane;
@@ -466,13 +481,7 @@ static void avg_forward_planes(void *ctx, int64_t p0, int64_t p1)
                             for (int64_t r1 = i1; r1 < d1->end[o1]; r1++)
                                 add_row_double(acc, x + (r0 * d1->in + r1) * d2->in, d2->in);
                     }
-                    const double base = row_divisor(j->g, o0, o1);
-                    if (!(base == inv_base)) {
-                        reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
-                        for (int64_t o2 = 0; o2 < d2->out; o2++)
-                            inv2[o2] = inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]);
-                        inv_base = base;
-                    }
+                    const double *inv2 = row_inverses_for(&inverses, j->g, row_divisor(j->g, o0, o1));
                     for (int64_t o2 = 0; o2 < d2->out; o2++) {
                         double sum = 0;
                         for (int64_t i2 = d2->begin[o2]; i2 < d2->end[o2]; i2++) sum += acc[i2];
@@ -528,8 +537,7 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
     const tg_pool_dim *d0 = &j->g->dim[0], *d1 = &j->g->dim[1], *d2 = &j->g->dim[2];
     const bool by_rows = d2->in <= AVG_ROW_MAX && d2->out <= AVG_ROW_MAX;
     tg_real spread[AVG_ROW_MAX];
-    double inv2[AVG_ROW_MAX]; /* as the forward's */
-    double inv_base = NAN;
+    row_inverses inverses = {.base = NAN};
     for (int64_t p = p0; p < p1; p++) {
         const tg_real *dy = j->src + p * j->out_plane;
         tg_real *dx = j->dst + p * j->in_plane;
@@ -540,13 +548,7 @@ static void avg_backward_planes(void *ctx, int64_t p0, int64_t p1)
                     /* the row's shares, each output's over its window's columns, then that row added
                      * to every input row of the window */
                     memset(spread, 0, (size_t)d2->in * sizeof *spread);
-                    const double base = row_divisor(j->g, o0, o1);
-                    if (!(base == inv_base)) {
-                        reciprocal r = {NAN, NAN}; /* NaN: no divisor matches it */
-                        for (int64_t o2 = 0; o2 < d2->out; o2++)
-                            inv2[o2] = inverse(&r, j->g->divisor != 0 ? base : base * (double)d2->span[o2]);
-                        inv_base = base;
-                    }
+                    const double *inv2 = row_inverses_for(&inverses, j->g, row_divisor(j->g, o0, o1));
                     for (int64_t o2 = 0; o2 < d2->out; o2++) {
                         const tg_real share = (tg_real)(*dy++ * inv2[o2]);
                         for (int64_t i2 = d2->begin[o2]; i2 < d2->end[o2]; i2++) spread[i2] += share;
