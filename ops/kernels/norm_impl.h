@@ -457,48 +457,64 @@ static void backward_ew_blocks(void *arg, int64_t b0, int64_t b1)
     }
 }
 
+/* Statistics k0..k1 a block of BACKWARD_STAT_BLOCK at a time, each pass walking the block's rows
+ * in memory order (image by image: batch norm's rows of one channel lie stats·inner apart, and a
+ * channel-by-channel walk began a new short stream every row: on 7x7..28x28 maps the sum pass
+ * waited on its loads, 11% of a MobileNet-style training step, 4 Dec). Each statistic still adds
+ * its rows in image order: the same sums, the same bits. Measured 4 Dec, Zen 5, one thread: batch
+ * norm train fwd+bwd (tg bench) 15.9-17.2 -> 12.6-13.2 ms; blocks sized to keep both passes in L2
+ * (512 KiB of x and dy) gained nothing: the stream matters, not the second pass's reuse. */
+enum { BACKWARD_STAT_BLOCK = 64 };
 static void backward_range(void *arg, int64_t k0, int64_t k1)
 {
     const backward_ctx *c = arg;
     const tg_norm_view *v = c->v;
     int64_t run = v->affine_run, runs_per_row = v->inner / run;
     double m = (double)(v->outer * v->inner);
-    for (int64_t k = k0; k < k1; k++) {
-        tg_real hi, lo;
-        split(c->mean[k], &hi, &lo);
-        double r = c->rstd[k];
+    for (int64_t kb = k0; kb < k1; kb += BACKWARD_STAT_BLOCK) {
+        const int64_t nk = k1 - kb < BACKWARD_STAT_BLOCK ? k1 - kb : BACKWARD_STAT_BLOCK;
+        tg_real hi[BACKWARD_STAT_BLOCK], lo[BACKWARD_STAT_BLOCK], minus[BACKWARD_STAT_BLOCK], slope[BACKWARD_STAT_BLOCK];
+        double r[BACKWARD_STAT_BLOCK], sum_dxhat[BACKWARD_STAT_BLOCK], sum_dxhat_xhat[BACKWARD_STAT_BLOCK];
+        for (int64_t i = 0; i < nk; i++) {
+            split(c->mean[kb + i], &hi[i], &lo[i]);
+            r[i] = c->rstd[kb + i];
+            sum_dxhat[i] = sum_dxhat_xhat[i] = 0;
+        }
         /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
-        double sum_dxhat = 0, sum_dxhat_xhat = 0;
         if (c->need_sums)
-            for (int64_t p = 0; p < v->outer; p++) {
-                int64_t row = (p * v->stats + k) * v->inner;
-                for (int64_t j = 0; j < runs_per_row; j++) {
-                    int64_t idx = row / run + j;
-                    double s_dy, s_dyxc;
-                    sum_dy_dyxc(c->x + row + j * run, c->dy + row + j * run, run, hi, lo, &s_dy, &s_dyxc);
-                    c->run_sums[2 * idx] = s_dy;
-                    c->run_sums[2 * idx + 1] = s_dyxc * r;
-                    double g = c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0;
-                    sum_dxhat += g * s_dy;
-                    sum_dxhat_xhat += g * s_dyxc * r;
+            for (int64_t p = 0; p < v->outer; p++)
+                for (int64_t i = 0; i < nk; i++) {
+                    int64_t row = (p * v->stats + kb + i) * v->inner;
+                    for (int64_t j = 0; j < runs_per_row; j++) {
+                        int64_t idx = row / run + j;
+                        double s_dy, s_dyxc;
+                        sum_dy_dyxc(c->x + row + j * run, c->dy + row + j * run, run, hi[i], lo[i], &s_dy, &s_dyxc);
+                        c->run_sums[2 * idx] = s_dy;
+                        c->run_sums[2 * idx + 1] = s_dyxc * r[i];
+                        double g = c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0;
+                        sum_dxhat[i] += g * s_dy;
+                        sum_dxhat_xhat[i] += g * s_dyxc * r[i];
+                    }
                 }
-            }
         if (!c->dx) continue;
         /* pass 2: dx = r·γ·dy − r·mean(dx̂) − (x − μ)·r²·mean(dx̂·x̂) */
-        tg_real minus = 0, slope = 0;
-        if (c->batch_stats && m > 0) {
-            minus = v->center ? (tg_real)(r * sum_dxhat / m) : 0;
-            slope = (tg_real)(r * r * sum_dxhat_xhat / m);
-        }
-        for (int64_t p = 0; p < v->outer; p++) {
-            int64_t row = (p * v->stats + k) * v->inner;
-            for (int64_t j = 0; j < runs_per_row; j++) {
-                int64_t idx = row / run + j;
-                tg_real scale = (tg_real)(r * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
-                dx_row(c->batch_stats ? c->x + row + j * run : NULL, c->dy + row + j * run, c->dx + row + j * run,
-                       run, hi, lo, scale, minus, slope, c->accumulate);
+        for (int64_t i = 0; i < nk; i++) {
+            minus[i] = slope[i] = 0;
+            if (c->batch_stats && m > 0) {
+                minus[i] = v->center ? (tg_real)(r[i] * sum_dxhat[i] / m) : 0;
+                slope[i] = (tg_real)(r[i] * r[i] * sum_dxhat_xhat[i] / m);
             }
         }
+        for (int64_t p = 0; p < v->outer; p++)
+            for (int64_t i = 0; i < nk; i++) {
+                int64_t row = (p * v->stats + kb + i) * v->inner;
+                for (int64_t j = 0; j < runs_per_row; j++) {
+                    int64_t idx = row / run + j;
+                    tg_real scale = (tg_real)(r[i] * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
+                    dx_row(c->batch_stats ? c->x + row + j * run : NULL, c->dy + row + j * run, c->dx + row + j * run,
+                           run, hi[i], lo[i], scale, minus[i], slope[i], c->accumulate);
+                }
+            }
     }
 }
 
