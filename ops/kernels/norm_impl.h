@@ -471,8 +471,11 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
     const tg_norm_view *v = c->v;
     int64_t run = v->affine_run, runs_per_row = v->inner / run;
     double m = (double)(v->outer * v->inner);
-    for (int64_t kb = k0; kb < k1; kb += BACKWARD_STAT_BLOCK) {
-        const int64_t nk = k1 - kb < BACKWARD_STAT_BLOCK ? k1 - kb : BACKWARD_STAT_BLOCK;
+    /* one image (layer, instance, group norm): the statistics' rows already follow one another, and
+     * a statistic at a time keeps its row in cache from the sums to dx */
+    const int64_t block = v->outer > 1 ? BACKWARD_STAT_BLOCK : 1;
+    for (int64_t kb = k0; kb < k1; kb += block) {
+        const int64_t nk = k1 - kb < block ? k1 - kb : block;
         tg_real hi[BACKWARD_STAT_BLOCK], lo[BACKWARD_STAT_BLOCK], minus[BACKWARD_STAT_BLOCK], slope[BACKWARD_STAT_BLOCK];
         double r[BACKWARD_STAT_BLOCK], sum_dxhat[BACKWARD_STAT_BLOCK], sum_dxhat_xhat[BACKWARD_STAT_BLOCK];
         for (int64_t i = 0; i < nk; i++) {
