@@ -3,6 +3,7 @@
 #include "infer.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,14 +66,15 @@ static const char *batch_shape_str(int ndim, const int64_t *dims, int64_t n, cha
 #define INFER_HEAD_MIN_COLUMNS 64
 
 /* The number of sub-batches is rounded up to a multiple of this (at most one per sample), so that
- * 2 or 4 threads get equal shares (separable at batch 64: 7 sub-batches, 4 + 3 on two threads,
- * 5.8 ms; 8 of them, ...). Not the thread count itself: the sub-batches, hence the results, must
- * not depend on it. */
+ * 2 or 4 threads get equal shares (separable at batch 64 on two threads: 7 sub-batches, 4 + 3,
+ * 5.8 ms; 8 of them, 5.1 ms). Not the thread count itself: the sub-batches, hence the results,
+ * must not depend on it. */
 #define INFER_CHUNK_MULTIPLE 4
 
-static size_t chunk_bytes_setting = INFER_CHUNK_BYTES;
+/* process-wide (tg_infer_set_chunk_bytes); atomic: models on other threads read it while planning */
+static _Atomic size_t chunk_bytes_setting = INFER_CHUNK_BYTES;
 
-void tg_infer_set_chunk_bytes(size_t bytes) { chunk_bytes_setting = bytes ? bytes : INFER_CHUNK_BYTES; }
+void tg_infer_set_chunk_bytes(size_t bytes) { atomic_store(&chunk_bytes_setting, bytes ? bytes : INFER_CHUNK_BYTES); }
 
 static int count_modules(const tg_module *m);
 
@@ -221,12 +223,13 @@ static void plan_chunks(tg_model *m, tg_tape *t, int64_t n, chunk_plan *plan)
     tg_tape_reset(t);
     tg_clear_error(t);
     if (!y) goto done; /* the real forward reports the error */
+    const size_t budget = atomic_load(&chunk_bytes_setting); /* one value for the whole plan */
     /* the prefix: per-sample children, up to a dense head at the sub-batch they would run at */
     int prefix = 0;
     size_t bytes = 0;
     for (; prefix < net->n_children && s.child[prefix].per_sample; prefix++) {
         const size_t with = s.child[prefix].bytes > bytes ? s.child[prefix].bytes : bytes;
-        const int64_t sub_batch = with ? (int64_t)(chunk_bytes_setting / with) : n;
+        const int64_t sub_batch = with ? (int64_t)(budget / with) : n;
         const int64_t columns = sub_batch < 1 ? 1 : sub_batch < n ? sub_batch : n;
         const int64_t positions = s.child[prefix].head_positions;
         if (positions != INT64_MAX && positions * columns < INFER_HEAD_MIN_COLUMNS) break;
@@ -250,7 +253,7 @@ static void plan_chunks(tg_model *m, tg_tape *t, int64_t n, chunk_plan *plan)
     bytes = 0;
     for (int i = 0; i < prefix; i++)
         if (s.child[i].bytes > bytes) bytes = s.child[i].bytes;
-    int64_t sub_batch = (int64_t)(chunk_bytes_setting / (bytes ? bytes : 1));
+    int64_t sub_batch = (int64_t)(budget / (bytes ? bytes : 1));
     if (prefix == 0 || sub_batch >= n) goto done;
     if (sub_batch < 1) sub_batch = 1;
     plan->prefix = prefix;
