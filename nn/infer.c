@@ -305,10 +305,10 @@ static bool has_unpooling(const tg_module *m)
     return false;
 }
 
-/* The sub-batch tapes for `workers` threads; false when out of memory. */
-static bool chunk_tapes(tg_model *m, int workers)
+/* The sub-batch tapes for `workers` threads, told whether max pools may skip their indices;
+ * false when out of memory. */
+static bool chunk_tapes(tg_model *m, int workers, bool indices_unused)
 {
-    const bool indices_unused = !has_unpooling(m->net);
     for (int i = 0; i < m->n_infer_chunk_tapes; i++) tg_tape_set_indices_unused(m->infer_chunk_tapes[i], indices_unused);
     if (m->n_infer_chunk_tapes >= workers) return true;
     tg_tape **grown = realloc(m->infer_chunk_tapes, (size_t)workers * sizeof *grown);
@@ -367,12 +367,13 @@ static void prefix_workers(void *ctx, int64_t w0, int64_t w1)
 
 /* Runs children 0..plan->prefix-1 a sub-batch at a time into y (the prefix's output for the
  * whole batch); NULL, or why it failed (the error of the first sub-batch that failed). */
-static const char *run_prefix(tg_model *m, const tg_tensor *x, const chunk_plan *plan, tg_real *y)
+static const char *run_prefix(tg_model *m, const tg_tensor *x, const chunk_plan *plan, bool indices_unused,
+                              tg_real *y)
 {
     int64_t threads = tg_get_threads();
     const int workers = (int)(threads < plan->chunks ? threads : plan->chunks);
     int64_t failed[TG_MAX_THREADS];
-    if (workers > TG_MAX_THREADS || !chunk_tapes(m, workers)) return "arena full: out of memory for the sub-batch tapes";
+    if (workers > TG_MAX_THREADS || !chunk_tapes(m, workers, indices_unused)) return "arena full: out of memory for the sub-batch tapes";
     prefix_job j = {.m = m, .x = x, .plan = plan, .workers = workers, .y = y, .failed_chunk = failed};
     if (workers > 1) tg_parallel_for(workers, prefix_workers, &j);
     else prefix_workers(&j, 0, 1);
@@ -425,7 +426,7 @@ tg_status tg_model_infer(tg_model *m, const tg_tensor *x, tg_tensor *out, char *
     tg_tape_reset(t); /* keeps the memory: after the first call of this size, nothing is malloc'd */
     const char *why = NULL;
     if (plan.prefix == m->net->n_children) {
-        why = run_prefix(m, x, &plan, out->data);
+        why = run_prefix(m, x, &plan, indices_unused, out->data);
     } else {
         tg_tensor *in = (tg_tensor *)x; /* only read: no-grad mode records nothing, eval updates no state */
         if (plan.prefix > 0) {         /* the prefix's output for the whole batch, then the rest on it */
@@ -433,7 +434,7 @@ tg_status tg_model_infer(tg_model *m, const tg_tensor *x, tg_tensor *out, char *
             memcpy(shape, plan.last.out_shape, sizeof shape);
             shape[0] = x->shape[0];
             in = tg_tape_tensor(t, TG_REAL, plan.last.out_ndim, shape);
-            why = !in ? tg_error(t) : run_prefix(m, x, &plan, in->data);
+            why = !in ? tg_error(t) : run_prefix(m, x, &plan, indices_unused, in->data);
         }
         if (!why) {
             tg_no_grad_begin(t);

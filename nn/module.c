@@ -609,8 +609,6 @@ static bool is_dead(const tg_module *m, tg_tensor *const *outs, int i, const tg_
     return true;
 }
 
-/* Children lo..hi-1 of m on x: the sequential's input when lo == 0, else the output of child
- * lo-1 (a join may name that child's id; ids of earlier children are not available). */
 /* The activation layer `act` as a convolution's fused epilogue (tg_tape_set_epilogue): ReLU and
  * leaky ReLU, the elementwise kernels' unary ops. */
 static bool epilogue_of(const tg_module *act, tg_epilogue *e)
@@ -635,6 +633,8 @@ static bool fuses_with_next(const tg_module *m, int i, int hi, const tg_tape *t,
            epilogue_of(m->children[i + 1], e);
 }
 
+/* Children lo..hi-1 of m on x: the sequential's input when lo == 0, else the output of child
+ * lo-1 (a join may name that child's id; ids of earlier children are not available). */
 static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int lo, int hi, tg_module_observer obs,
                                    void *ctx)
 {

@@ -185,8 +185,6 @@ static void pack_b(const gemm_job *g, int64_t p0, int64_t kc, int64_t j0, int64_
         if (!g->trans_b && cols == nr && g->kernel->pack_rows) {
             g->kernel->pack_rows(g->b + p0 * g->ldb + j0 + jr, g->ldb, kc, dst);
             dst += kc * nr;
-        } else if (!g->trans_b && cols == 32) { /* the AVX-512 panel: fixed-length copies, inlined as vector moves */
-            for (int64_t p = 0; p < kc; p++, dst += 32) memcpy(dst, g->b + (p0 + p) * g->ldb + j0 + jr, 32 * sizeof *dst);
         } else if (!g->trans_b) { /* B: the NR values of one k step are contiguous */
             for (int64_t p = 0; p < kc; p++) {
                 const tg_real *src = g->b + (p0 + p) * g->ldb + j0 + jr;
