@@ -1,11 +1,11 @@
 /* ops/activation.c — pointwise activations, softmax / log_softmax along one dim, and dropout.
  *
- * The pointwise ops share one mechanism: a value function y = f(x) and a slope function
- * dy/dx = f'(x, y) (given y too, so sigmoid and tanh reuse their output). Each op is two small
- * functions plus its descriptor. All keep the input's shape. relu, leaky_relu, elu, sigmoid, tanh
- * and gelu use the vectorised elementwise kernels instead (kernels/elementwise.h:
- * AVX-512/AVX2/portable, a vector e^x in float, the gradient written rather than zeroed and added
- * when it is fresh) and exact gelu's vector erf.
+ * The pointwise ops (relu, leaky_relu, elu, sigmoid, tanh, gelu in both forms) share one
+ * mechanism: each is an op of the vectorised elementwise kernels (kernels/elementwise.h:
+ * AVX-512/AVX2/portable; a vector e^x and erf in float, libm in double), forward and backward, the
+ * gradient written rather than zeroed and added when it is fresh, and the backward reading x or y
+ * as the op's slope needs (sigmoid's and tanh's from their output). Each op is two small functions
+ * plus its descriptor; all keep the input's shape.
  */
 #include "activation.h"
 
@@ -37,47 +37,6 @@ static void run_range(int64_t n, int64_t work, tg_range_fn fn, void *ctx)
     if (work >= PARALLEL_GRAIN && n > 1 && tg_get_threads() > 1) tg_parallel_for(n, fn, ctx);
     else if (n > 0) fn(ctx, 0, n);
 }
-
-/* x:[any] -> y:[same], y = f(x);  backward: dx += f'(x, y) * dy
- * POINTWISE_OP(NAME) defines NAME_forward / NAME_backward from NAME_value / NAME_slope; the
- * loops are generated per op so the compiler inlines f and f'. POINTWISE_OP_GRAD(NAME) takes
- * NAME_grad(x, y, dy) instead, for an op whose gradient is a selection rather than a product. */
-typedef struct pointwise_job { tg_node *node; tg_real *dx; } pointwise_job;
-
-#define POINTWISE_OP_GRAD(NAME)                                                                \
-    static void NAME##_forward_range(void *ctx, int64_t begin, int64_t end)                    \
-    {                                                                                          \
-        const tg_node *node = ((const pointwise_job *)ctx)->node;                              \
-        const tg_real *x = node->inputs[0]->data;                                              \
-        tg_real *y = node->out->data;                                                          \
-        for (int64_t i = begin; i < end; i++) y[i] = (tg_real)NAME##_value(x[i], node->attr);  \
-    }                                                                                          \
-    static void NAME##_backward_range(void *ctx, int64_t begin, int64_t end)                   \
-    {                                                                                          \
-        const pointwise_job *j = ctx;                                                          \
-        const tg_real *x = j->node->inputs[0]->data, *y = j->node->out->data;                  \
-        const tg_real *dy = j->node->out->grad;                                                \
-        for (int64_t i = begin; i < end; i++)                                                  \
-            j->dx[i] += (tg_real)NAME##_grad(x[i], y[i], dy[i], j->node->attr);                \
-    }                                                                                          \
-    static int NAME##_forward(tg_tape *t, tg_node *node)                                       \
-    {                                                                                          \
-        (void)t;                                                                               \
-        pointwise_job j = {.node = node};                                                      \
-        run_range(node->out->numel, node->out->numel, NAME##_forward_range, &j);               \
-        return 0;                                                                              \
-    }                                                                                          \
-    static void NAME##_backward(tg_tape *t, tg_node *node)                                     \
-    {                                                                                          \
-        pointwise_job j = {.node = node, .dx = tg_input_grad(t, node, 0)};                     \
-        if (j.dx) run_range(node->out->numel, node->out->numel, NAME##_backward_range, &j);    \
-    }
-#define POINTWISE_OP(NAME)                                                                     \
-    static double NAME##_grad(double x, double y, double dy, const void *attr)                 \
-    {                                                                                          \
-        return NAME##_slope(x, y, attr) * dy;                                                  \
-    }                                                                                          \
-    POINTWISE_OP_GRAD(NAME)
 
 /* x:[any] -> y:[same] through one elementwise kernel (op, parameter p), forward and backward, on
  * sub-ranges of [0, numel) */
