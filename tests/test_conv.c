@@ -1448,15 +1448,16 @@ static void wino_naive(const tg_real *x, const tg_real *w, int64_t n, int64_t c,
 
 START_TEST(winograd_kernel_matches_naive)
 {
-    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13};
+    /* 33 and 47 wide: rows of more than one block of 16 tiles, and a last block the plane ends in */
+    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 33, 47};
     static const char *const kernels[] = {"portable", "avx512"};
     int cases = 0;
     for (int kernel = 0; kernel < 2; kernel++) {
         if (tg_winograd_set_kernel(kernels[kernel])) continue; /* a CPU without AVX-512 */
         ck_assert_str_eq(tg_winograd_kernel_name(), kernels[kernel]);
-        for (int hi = 0; hi < 10; hi++)
+        for (int hi = 0; hi < 12; hi++)
             for (int64_t pad = 0; pad <= 2; pad++) {
-                int64_t h = sizes[hi], wd = sizes[(hi + 4) % 10], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
+                int64_t h = sizes[hi], wd = sizes[(hi + 4) % 12], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
                 if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
                 tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
                                   .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
@@ -1509,14 +1510,15 @@ static void wino_naive_dw(const tg_real *x, const tg_real *dy, int64_t n, int64_
  * added to what dw held. */
 START_TEST(winograd_dw_matches_naive)
 {
-    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13};
+    /* 33 and 47 wide: rows of more than one block of 16 tiles, and a last block the plane ends in */
+    static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 33, 47};
     static const char *const kernels[] = {"portable", "avx512"};
     int cases = 0;
     for (int kernel = 0; kernel < 2; kernel++) {
         if (tg_winograd_set_kernel(kernels[kernel])) continue; /* a CPU without AVX-512 */
-        for (int hi = 0; hi < 10; hi++)
+        for (int hi = 0; hi < 12; hi++)
             for (int64_t pad = 0; pad <= 2; pad++) {
-                int64_t h = sizes[hi], wd = sizes[(hi + 3) % 10], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
+                int64_t h = sizes[hi], wd = sizes[(hi + 3) % 12], n = 1 + hi % 3, c = hi % 2 ? 3 : 5, o = 1 + hi % 4;
                 if (h + 2 * pad < 3 || wd + 2 * pad < 3) continue;
                 tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
                                   .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
@@ -2095,16 +2097,17 @@ START_TEST(shift_plan_by_hand)
 }
 END_TEST
 
-/* Which forward path AUTO takes: the shift kernels for the BN-ResNet's layers (16 and 32 channels at
- * 28x28 and 14x14: a rule once left 14x14 to Winograd by rounding its span too coarsely), Winograd at
- * 64 channels, GEMM for 7x7 maps (too few positions kept), strides and 1x1, the direct kernel for
+/* Which forward path AUTO takes: the shift kernels for the BN-ResNet's 16-channel layers (at 28x28 and
+ * 14x14: a rule once left 14x14 to Winograd by rounding its span too coarsely), Winograd from 32
+ * channels in and out, GEMM for 7x7 maps (too few positions kept), strides and 1x1, the direct kernel for
  * depthwise — the same for 1-3 threads and for the part of a split batch. Only with SIMD shift
  * loops (the portable ones are scalar: GEMM then). */
 START_TEST(shift_auto_choice)
 {
     typedef struct { int64_t c, o, groups, size, k, stride; const char *want; } choice_case;
     const choice_case cases[] = {
-        {16, 16, 1, 28, 3, 1, "shift"}, {32, 32, 1, 14, 3, 1, "shift"}, {16, 32, 1, 14, 3, 1, "shift"},
+        {16, 16, 1, 28, 3, 1, "shift"}, {32, 32, 1, 14, 3, 1, "winograd"}, {16, 32, 1, 14, 3, 1, "shift"},
+        {32, 32, 1, 28, 3, 1, "winograd"}, {32, 16, 1, 28, 3, 1, "shift"},
         {1, 20, 1, 28, 5, 1, "shift"},  {64, 64, 1, 14, 3, 1, "winograd"}, {32, 32, 1, 7, 3, 1, "gemm"},
         {16, 16, 1, 28, 3, 2, "gemm"},  {16, 32, 1, 28, 1, 1, "gemm"},    {32, 32, 32, 28, 3, 1, "direct"},
     };

@@ -140,7 +140,27 @@ static bool core_shift_fits(const conv_core *k)
            k->cb / k->groups <= SHIFT_MAX_CHANNELS && tg_conv_shift_kernel_is_simd() && tg_conv_shift_supported(g) &&
            tg_conv_geom_out_size(g) * 100 >= tg_conv_shift_span(g, k->cb / k->groups) * SHIFT_MIN_KEPT_PERCENT;
 }
+/* AUTO's rule for Winograd (also where the shift kernels fit: with their transforms as vector
+ * code, 32 -> 32 channels at 28x28 ran its forward in 4.0-4.2 ms against shift's 4.6-4.9, and at
+ * 14x14 1.18 against 1.26; 16 -> 16 at 28x28 stays faster by shift, 1.19 against 1.43) */
+static bool winograd_pays(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
+                    ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
+    return tg_winograd_supported(g, k->groups) && g->channels >= WINOGRAD_MIN_CHANNELS &&
+           k->cb >= WINOGRAD_MIN_CHANNELS && g->out[1] >= WINOGRAD_MIN_OUT && g->out[2] >= WINOGRAD_MIN_OUT &&
+           tiles >= WINOGRAD_MIN_TILES;
+}
+/* The forward (and the rotated dX, a forward convolution) by the shift kernels. */
 static bool core_uses_shift(const conv_core *k)
+{
+    if (k->algo == TG_CONV_FWD_SHIFT) return tg_conv_shift_supported(&k->geom);
+    return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k) && !winograd_pays(k);
+}
+/* dW by the shift kernels: wherever they fit, also when the forward is Winograd's (whose weight
+ * gradient pays only from WINOGRAD_DW_MIN_CHANNELS, beyond what shift takes) */
+static bool core_dw_uses_shift(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_SHIFT) return tg_conv_shift_supported(&k->geom);
     return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k);
@@ -157,11 +177,7 @@ static bool core_uses_winograd(const conv_core *k)
         !tg_winograd_supported(g, k->groups))
         return false;
     if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
-    if (core_shift_fits(k)) return false;
-    int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
-                    ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
-    return g->channels >= WINOGRAD_MIN_CHANNELS && k->cb >= WINOGRAD_MIN_CHANNELS && g->out[1] >= WINOGRAD_MIN_OUT &&
-           g->out[2] >= WINOGRAD_MIN_OUT && tiles >= WINOGRAD_MIN_TILES;
+    return winograd_pays(k);
 }
 
 /* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
@@ -547,7 +563,7 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     tg_real *col = ws_take(ws, core_forward_scratch(k) * sizeof *col);
     /* measured (16->16 channels, 28x28, 3 images per call): 4.3 ms a batch of 64 against ~8.7 by
      * the blocked GEMM; else (A not finite) the GEMMs below, sized after it */
-    if (core_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
+    if (core_dw_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
     if (core_is_thin(k)) {
         if (!ws->base) return;
         /* split over groups (a depthwise layer's channels): each group's dW its own, summed over

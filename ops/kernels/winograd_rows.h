@@ -11,6 +11,7 @@
 
 #include "winograd_internal.h"
 
+#ifndef WINOGRAD_ROWS_OWN_TRANSFORMS /* the AVX-512 float build writes its own (winograd_avx512.c) */
 /* v[:, c, t0:t0+cols] = B^T d B for the 4x4 input patches d of one row of tiles of one channel
  * plane: B^T runs down the input rows r0..r0+3, read in place (zeros outside the plane and its
  * columns), into four padded lines, then B across each tile's 4 columns. kstride: from one
@@ -105,6 +106,8 @@ void WINOGRAD_ROWS(transform_output_row)(const tg_conv_geom *g, const tiling *tl
             for (int64_t x = 0; x < wo; x++) dst[x] = src[x];
     }
 }
+
+#endif /* WINOGRAD_ROWS_OWN_TRANSFORMS */
 
 /* True when v[0..n) holds no NaN and no ±Inf: x − x is 0 for finite x and NaN otherwise, and a NaN
  * sticks in its lane's sum (a lane array, so the loop vectorises without reordering a sum). */
