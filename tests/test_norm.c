@@ -514,6 +514,55 @@ START_TEST(layer_norm_backward_blocks_match_reference)
 }
 END_TEST
 
+/* Layer norm's forward on short rows goes 16 rows side by side (norm_impl.h, short_rows_forward):
+ * widths around the vector (1, 3, 16, 17, 64, 100) and at the short-row limit (1024, and 1025 on
+ * the row-by-row path), 45 rows (two groups and a short one), a large mean (1e3 + noise) — y and
+ * the statistics against double, the same bits for 1, 2 and 3 threads (whose ranges cut the groups
+ * differently), and a row holding +Inf made NaN without touching the others. */
+START_TEST(layer_norm_short_rows_forward)
+{
+    static const int widths[] = {1, 3, 16, 17, 64, 100, 1024, 1025};
+    tg_tape *t = tt_tape();
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int d = widths[wi], rows = 45, n = rows * d;
+        tg_tensor *x = rand_t(2, (int[]){rows, d}, 200 + wi, -2, 2);
+        for (int i = 0; i < n; i++) x->data[i] += 1000;
+        tg_tensor *w = vec(d, 0.5, 2, 300 + wi), *b = vec(d, -1, 1, 400 + wi);
+        tg_norm_attr ln = defaults(TG_OP_LAYER_NORM);
+        ln.normalized_shape = (tg_ints){.n = 1, .v = {d}};
+        double *want = malloc(sizeof(double) * (size_t)n);
+        for (int r = 0; r < rows; r++) {
+            const tg_real *xr = x->data + (int64_t)r * d;
+            double mean = 0, var = 0;
+            for (int i = 0; i < d; i++) mean += ((double)xr[i] - 1000) / d;
+            for (int i = 0; i < d; i++) var += ((double)xr[i] - 1000 - mean) * ((double)xr[i] - 1000 - mean) / d;
+            for (int i = 0; i < d; i++)
+                want[(int64_t)r * d + i] =
+                    ((double)xr[i] - 1000 - mean) / sqrt(var + EPS) * (double)w->data[i] + (double)b->data[i];
+        }
+        tg_real *first = malloc(sizeof(tg_real) * (size_t)n);
+        for (int threads = 1; threads <= 3; threads++) {
+            tg_set_threads(threads);
+            tg_tape_reset(t);
+            tg_tensor *y = tg_layer_norm(t, x, w, b, &ln);
+            ck_assert_msg(y != NULL, "%s", tg_error(t) ? tg_error(t) : "?");
+            /* 1e3 + noise in float: x − mean keeps ~1e-4 of the noise's scale (d = 1: y = β exactly) */
+            tt_assert_close(y->data, want, n, TT_DOUBLE ? 1e-9 : 3e-3);
+            if (threads == 1) memcpy(first, y->data, sizeof(tg_real) * (size_t)n);
+            else ck_assert_msg(!memcmp(first, y->data, sizeof(tg_real) * (size_t)n), "width %d, %d threads", d, threads);
+        }
+        x->data[7 * d + d / 2] = (tg_real)INFINITY; /* row 7 */
+        tg_tape_reset(t);
+        tg_tensor *y = tg_layer_norm(t, x, w, b, &ln);
+        for (int64_t i = 0; i < n; i++)
+            ck_assert_msg(i / d == 7 ? !isfinite(y->data[i]) : y->data[i] == first[i], "width %d element %lld", d,
+                          (long long)i);
+        free(want), free(first);
+    }
+    tg_set_threads(1);
+}
+END_TEST
+
 /* batch norm (training and eval) with x an intermediate, whose gradient is written fresh, gives
  * the same bits as with x a leaf, whose zeroed gradient is added to */
 START_TEST(batch_norm_fresh_gradient_matches_accumulated)
@@ -666,6 +715,7 @@ Suite *suite_norm(void)
     tcase_add_test(tc, batch_norm_2d_input_without_affine);
     tcase_add_test(tc, layer_norm_values);
     tcase_add_test(tc, layer_norm_backward_blocks_match_reference);
+    tcase_add_test(tc, layer_norm_short_rows_forward);
     tcase_add_test(tc, batch_norm_fresh_gradient_matches_accumulated);
     tcase_add_test(tc, instance_group_frn_tlu_values);
     suite_add_tcase(s, tc);
