@@ -71,6 +71,7 @@ void tg_tensor_free(tg_tensor *t)
     if (!t || t->tape) return;
     if (t->owns_data) free(t->dtype == TG_INT64 ? (void *)t->idata : (void *)t->data);
     free(t->grad);
+    free(t->grad_spare);
     free(t);
 }
 
@@ -130,6 +131,12 @@ tg_real *tg_tensor_grad(tg_tensor *t)
         t->grad_borrowed = false;
     }
     if (t->grad) return t->grad;
+    if (!t->tape && t->grad_spare) { /* a cleared gradient's buffer, zeroed again */
+        t->grad = t->grad_spare;
+        t->grad_spare = NULL;
+        memset(t->grad, 0, bytes);
+        return t->grad;
+    }
     if (t->tape) {
         t->grad = tg_tape_alloc_buffer(t->tape, bytes);
         if (t->grad) memset(t->grad, 0, bytes);
@@ -153,6 +160,18 @@ void tg_tensor_zero_grad(tg_tensor *t)
     } else if (t && t->grad) {
         memset(t->grad, 0, (size_t)t->numel * sizeof(tg_real));
     }
+}
+
+void tg_tensor_clear_grad(tg_tensor *t)
+{
+    if (!t || !t->grad) return;
+    /* the caller's dy and arena memory are not this tensor's to keep */
+    if (!t->grad_borrowed && !t->tape) {
+        if (t->grad_spare) free(t->grad_spare);
+        t->grad_spare = t->grad;
+    }
+    t->grad = NULL;
+    t->grad_borrowed = false;
 }
 
 tg_tensor *tg_tensor_set_name(tg_tensor *t, const char *name)

@@ -84,6 +84,8 @@ typedef struct tg_tensor {
     struct tg_node *node;  /* the op that produced it, when recorded; NULL for leaves */
     struct tg_tape *tape;  /* arena owner; NULL for long-lived tensors */
     const int64_t *indices; /* argmax positions kept by an op that selects (tg_max), arena; else NULL */
+    tg_real *grad_spare;    /* a cleared gradient's buffer (tg_tensor_clear_grad), kept for the next
+                             * backward to write into; never a gradient itself */
     char name[TG_NAME_LEN];
 } tg_tensor;
 
@@ -115,6 +117,12 @@ tg_real *tg_tensor_grad(tg_tensor *t);
 void tg_tensor_retain_grad(tg_tensor *t);
 /* Sets the gradient to zero when there is one. */
 void tg_tensor_zero_grad(tg_tensor *t);
+/* Removes the gradient (PyTorch's zero_grad(set_to_none=True)): grad is NULL until a backward
+ * reaches the tensor again. A long-lived tensor keeps the buffer, and the next backward's first
+ * gradient is written into it where tg_tensor_zero_grad would have it zero-filled and then added
+ * to: one pass over the memory instead of three for an op that writes its whole input gradient
+ * (convolution, pooling, normalization, linear, elementwise). */
+void tg_tensor_clear_grad(tg_tensor *t);
 /* Names the tensor (DOT labels, parameter names); truncates to TG_NAME_LEN-1. Returns t. */
 tg_tensor *tg_tensor_set_name(tg_tensor *t, const char *name);
 

@@ -152,9 +152,14 @@ tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate)
     *accumulate = true;
     if (i < 0 || i >= n->n_inputs) return NULL;
     tg_tensor *x = n->inputs[i];
-    if (x && !x->grad && x->tape && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
+    if (x && !x->grad && (x->tape || x->grad_spare) && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
         !(n->op->nograd_inputs & (1u << i))) {
-        x->grad = tg_tape_alloc_buffer(x->tape, (size_t)x->numel * sizeof(tg_real));
+        if (x->tape) {
+            x->grad = tg_tape_alloc_buffer(x->tape, (size_t)x->numel * sizeof(tg_real));
+        } else { /* a long-lived tensor whose gradient was cleared: its buffer, written fresh */
+            x->grad = x->grad_spare;
+            x->grad_spare = NULL;
+        }
         if (x->grad) {
             *accumulate = false;
             return x->grad;

@@ -398,6 +398,63 @@ START_TEST(backward_hook_runs_after_each_node)
 }
 END_TEST
 
+/* tg_tensor_clear_grad (set to none): grad is NULL afterwards; the next backward's gradients equal
+ * those after tg_tensor_zero_grad bit for bit — through ops that write their whole input gradient
+ * (layer norm, linear, relu), one that adds into it (sum), and x read by two ops (the first
+ * writes, the second adds) — and a long-lived tensor's buffer is reused, not reallocated; two
+ * backward calls without a clear add up; a tape tensor's and a borrowed dy's gradient are dropped. */
+START_TEST(clear_grad_matches_zero_grad)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = tt_random(2, (int64_t[]){5, 8}, 31, -2, 2), *w = tt_random(2, (int64_t[]){3, 8}, 32, -1, 1);
+    tg_tensor *lw = tt_random(1, (int64_t[]){8}, 33, 0.5, 1.5), *lb = tt_random(1, (int64_t[]){8}, 34, -1, 1);
+    x->requires_grad = w->requires_grad = lw->requires_grad = true;
+    tg_norm_attr ln;
+    tg_attr_defaults(TG_OP_LAYER_NORM, &ln);
+    ln.normalized_shape = (tg_ints){.n = 1, .v = {8}};
+    for (int graph = 0; graph < 3; graph++) {
+        tg_real want_x[2][40], want_w[2][24], want_lw[2][8];
+        /* modes: zero_grad, clear, clear again (one backward each); zero_grad, clear (two backwards
+         * each: the second adds to what the first left, through GEMMs that add into dW) */
+        for (int mode = 0; mode < 5; mode++) {
+            const int calls = mode >= 3 ? 2 : 1, ref = mode >= 3;
+            const bool zero = mode == 0 || mode == 3;
+            tg_real *before = x->grad;
+            if (zero) tg_tensor_zero_grad(x), tg_tensor_zero_grad(w), tg_tensor_zero_grad(lw);
+            else tg_tensor_clear_grad(x), tg_tensor_clear_grad(w), tg_tensor_clear_grad(lw);
+            if (!zero) ck_assert(x->grad == NULL && w->grad == NULL && lw->grad == NULL);
+            for (int call = 0; call < calls; call++) {
+                tg_tape_reset(t);
+                tg_tensor *y = graph == 0   ? tg_sum(t, tg_relu(t, tg_linear(t, tg_layer_norm(t, x, lw, lb, &ln), w, NULL)), TG_DIM_NONE, false)
+                               : graph == 1 ? tg_sum(t, tg_mul(t, tg_sum(t, x, 1, false), tg_sum(t, x, 1, false)), TG_DIM_NONE, false)
+                                            : tg_sum(t, tg_add(t, tg_layer_norm(t, x, lw, lb, &ln), tg_relu(t, x)), TG_DIM_NONE, false);
+                ck_assert_msg(y != NULL, "%s", tg_error(t) ? tg_error(t) : "?");
+                ck_assert_int_eq(tg_backward(y), TG_OK);
+            }
+            if (!zero && before) ck_assert_ptr_eq(x->grad, before); /* the same buffer, reused */
+            if (zero) {
+                memcpy(want_x[ref], x->grad, sizeof want_x[ref]);
+                if (graph == 0) memcpy(want_w[ref], w->grad, sizeof want_w[ref]), memcpy(want_lw[ref], lw->grad, sizeof want_lw[ref]);
+                continue;
+            }
+            ck_assert_msg(!memcmp(x->grad, want_x[ref], sizeof want_x[ref]), "graph %d mode %d: dx", graph, mode);
+            if (graph == 0) {
+                ck_assert_msg(!memcmp(w->grad, want_w[ref], sizeof want_w[ref]), "mode %d: dW", mode);
+                ck_assert_msg(!memcmp(lw->grad, want_lw[ref], sizeof want_lw[ref]), "mode %d: dγ", mode);
+            }
+        }
+    }
+    /* a tape tensor's gradient and a borrowed dy are dropped, not kept */
+    tg_tape_reset(t);
+    tg_tensor *h = tg_relu(t, x);
+    tg_real dy[40] = {0};
+    ck_assert_int_eq(tg_backward_with(h, dy), TG_OK);
+    tg_tensor_clear_grad(h);
+    ck_assert(h->grad == NULL && h->grad_spare == NULL && !h->grad_borrowed);
+    tg_tensor_clear_grad(NULL);
+}
+END_TEST
+
 Suite *suite_backward(void)
 {
     Suite *s = suite_create("backward");
@@ -411,6 +468,7 @@ Suite *suite_backward(void)
     tcase_add_test(tc, anomaly_mode_names_the_op_and_layer);
     tcase_add_test(tc, nodes_record_the_module_path);
     tcase_add_test(tc, backward_hook_runs_after_each_node);
+    tcase_add_test(tc, clear_grad_matches_zero_grad);
     suite_add_tcase(s, tc);
     return s;
 }

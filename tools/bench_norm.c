@@ -5,8 +5,9 @@
  *   batch_norm_eval_fwd      x read, y written                               (2 arrays)
  *   layer_norm_fwdbwd        (64·56·56, 64) rows, normalized over 64: 5 arrays
  * gbps = bytes / time, counting each array once (the minimum traffic; the real one is higher:
- * the statistics and the backward's sums read x and dy once more). The backward includes zeroing
- * dx (tg_input_grad hands out a zeroed gradient in training too). */
+ * the statistics and the backward's sums read x and dy once more). Before each backward the
+ * gradients are cleared (tg_tensor_clear_grad), as the PyTorch script sets x.grad = None: dx is
+ * then written into the kept buffer, not zero-filled and added to. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +36,9 @@ static void run_case(void *arg)
         return;
     }
     if (!c->backward) return;
-    tg_tensor_zero_grad(c->x);
-    tg_tensor_zero_grad(c->w);
-    tg_tensor_zero_grad(c->b);
+    tg_tensor_clear_grad(c->x);
+    tg_tensor_clear_grad(c->w);
+    tg_tensor_clear_grad(c->b);
     if (tg_backward_with(y, c->dy) != TG_OK) c->failed = true;
 }
 
