@@ -136,9 +136,9 @@ bench: $(B)/tg
 # also rewrites them in docs/speed.md. PYTHON must have torch.
 PYTHON ?= /usr/bin/python3
 bench-train: $(B)/tg
-	$(PYTHON) tools/bench_zoo.py --tg $(B)/tg --python $(PYTHON)
+	$(PYTHON) tools/bench_zoo.py --tg $(B)/tg --python $(PYTHON) --seconds 1
 speed-doc: $(B)/tg
-	$(PYTHON) tools/bench_zoo.py --tg $(B)/tg --python $(PYTHON) --write-doc docs/speed.md
+	$(PYTHON) tools/bench_zoo.py --tg $(B)/tg --python $(PYTHON) --seconds 1 --write-doc docs/speed.md
 
 # `make run` does its own set-up: a C compiler (tools/deps.sh), the build, then tools/run_lenet.sh
 # installs the data set (and Graphviz for model.svg) when root with apt.

@@ -184,7 +184,7 @@ def spec_name(path):
     return base[:-4] if base.endswith(".txt") else base
 
 
-def run_case(case, threads, spec=None):
+def run_case(case, threads, spec=None, seconds=0.3):
     from torch_timing import best_ms  # first: it re-executes the script with malloc kept
 
     import torch
@@ -218,7 +218,7 @@ def run_case(case, threads, spec=None):
         def step():
             with torch.no_grad():
                 net(x)
-    ms = best_ms(step)
+    ms = best_ms(step, budget=seconds)
     print(json.dumps({"name": case, "shape": "x".join(str(d) for d in x.shape), "ms": round(ms, 4),
                       "img_per_s": round(batch / (ms / 1e3), 1), "threads": torch.get_num_threads(),
                       "params": sum(p.numel() for p in net.parameters()), "macs": net.macs,
@@ -233,6 +233,8 @@ def main():
     ap.add_argument("--case", action="append", help="run only this case (repeatable); default: all")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--spec", metavar="FILE", help="the cases of this model spec instead of the zoo's")
+    ap.add_argument("--seconds", type=float, default=0.3,
+                    help="time each case for at least this long (as tg bench --seconds)")
     a = ap.parse_args()
     if a.list:
         print("\n".join(zoo_names()))
@@ -241,7 +243,7 @@ def main():
     for case in a.case or known:
         if case not in known:
             sys.exit(f"bench_train_torch: unknown case '{case}' (cases: {' '.join(known)})")
-        run_case(case, a.threads, a.spec)
+        run_case(case, a.threads, a.spec, a.seconds)
 
 
 if __name__ == "__main__":

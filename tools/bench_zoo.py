@@ -55,7 +55,7 @@ def tg_totals(tg, path):
     return get("Total params"), get("Total MACs")
 
 
-def measure(tg, python, model, reps, log, spec=None):
+def measure(tg, python, model, reps, log, spec=None, seconds=0.3):
     """{setting: {"tg": best tg line, "torch": best torch line}} for one model (a zoo name, or the
     spec file `spec` when given)."""
     res = {}
@@ -64,9 +64,11 @@ def measure(tg, python, model, reps, log, spec=None):
         runs = {"tg": [], "torch": []}
         own = ["--model", spec] if spec else []
         for _ in range(reps):
-            runs["tg"].append(run_json([tg, "bench", "--filter", case, "--threads", str(threads)] + own, case))
+            runs["tg"].append(run_json([tg, "bench", "--filter", case, "--threads", str(threads),
+                                        "--seconds", str(seconds)] + own, case))
             runs["torch"].append(run_json([python, os.path.join(HERE, "bench_train_torch.py"), "--case", case,
-                                           "--threads", str(threads)] + (["--spec", spec] if spec else []), case))
+                                           "--threads", str(threads), "--seconds", str(seconds)] +
+                                          (["--spec", spec] if spec else []), case))
         best = {}
         for side, lines in runs.items():
             b = dict(max(lines, key=lambda d: d["img_per_s"]))
@@ -100,12 +102,13 @@ def commit():
         return "unknown"
 
 
-def tables(results, totals, reps, load, how="`make speed-doc`"):
+def tables(results, totals, reps, load, how="`make speed-doc`", seconds=0.3):
     r = lambda a, b: f"{a / b:.2f}" if b else "-"
     out = []
     out.append(f"Measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC at commit {commit()} by "
                f"{how}; {machine()}; load average {load[0]:.1f} → {load[1]:.1f} (other work "
-               f"shared the machine). Best of {reps} interleaved runs per cell; PyTorch "
+               f"shared the machine). Best of {reps} interleaved runs per cell, each the fastest call of "
+               f"at least {seconds:g} s of them; PyTorch "
                f"{results[next(iter(results))]['train_t1']['torch']['impl'].split()[-1]}.")
     out.append("")
     out.append("**Training** (one SGD-momentum step at batch 64, images/s; ratio = tapegrad / PyTorch)")
@@ -157,6 +160,9 @@ def main():
     ap.add_argument("--spec", action="append", metavar="FILE",
                     help="a model spec of your own instead of the zoo (repeatable; named after the file)")
     ap.add_argument("--write-doc", metavar="FILE", help=f"replace the text between {BEGIN} and {END} in FILE")
+    ap.add_argument("--seconds", type=float, default=0.3,
+                    help="each side times each case for at least this long per run (a busy 2-core machine "
+                         "leaves the 2-thread cases noisy at 0.3 s)")
     a = ap.parse_args()
     if a.spec:
         paths = {spec_name(p): os.path.abspath(p) for p in a.spec}
@@ -172,13 +178,13 @@ def main():
     results, totals = {}, {}
     for m in models:
         totals[m] = tg_totals(a.tg, paths[m])
-        results[m] = measure(a.tg, a.python, m, a.reps, log, paths[m] if a.spec else None)
+        results[m] = measure(a.tg, a.python, m, a.reps, log, paths[m] if a.spec else None, a.seconds)
         twin = results[m]["train_t1"]["torch"]
         if (twin["params"], twin["macs"]) != totals[m]:
             sys.exit(f"bench_zoo: {m}: the PyTorch twin has {twin['params']} parameters and {twin['macs']} MACs/img, "
                      f"tg summary {totals[m][0]} and {totals[m][1]}")
     how = "`tools/bench_zoo.py --spec`" if a.spec else "`make speed-doc`"
-    text = tables(results, totals, a.reps, (load0, os.getloadavg()[0]), how)
+    text = tables(results, totals, a.reps, (load0, os.getloadavg()[0]), how, a.seconds)
     print(text, end="")
     if a.write_doc:
         doc = open(a.write_doc).read()
