@@ -1467,7 +1467,7 @@ START_TEST(winograd_kernel_matches_naive)
                 int64_t ny = n * o * g.out[1] * g.out[2];
                 tg_tensor *y = wino_random(1, (int64_t[]){ny}, 990); /* garbage to overwrite, then to add to */
                 double *want = malloc((size_t)ny * sizeof *want);
-                tg_real *scratch = malloc(tg_winograd_scratch(&g, o) * sizeof *scratch);
+                tg_real *scratch = malloc(tg_winograd_scratch(&g, n, o) * sizeof *scratch);
                 wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
                 tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch);
                 direct_assert_close(y->data, want, ny, WINO_TOL);
@@ -1527,7 +1527,7 @@ START_TEST(winograd_dw_matches_naive)
                 tg_tensor *dy = wino_random(1, (int64_t[]){ny}, 1350 + (uint64_t)pad);
                 tg_tensor *dw = wino_random(1, (int64_t[]){o * c * 9}, 1390); /* added to */
                 double *want = malloc((size_t)(o * c * 9) * sizeof *want);
-                tg_real *scratch = malloc(tg_winograd_dw_scratch(&g, o) * sizeof *scratch);
+                tg_real *scratch = malloc(tg_winograd_dw_scratch(&g, n, o) * sizeof *scratch);
                 wino_naive_dw(x->data, dy->data, n, c, h, wd, o, pad, want);
                 for (int64_t i = 0; i < o * c * 9; i++) want[i] += dw->data[i];
                 tg_winograd_dw(&g, n, o, x->data, dy->data, dw->data, scratch);

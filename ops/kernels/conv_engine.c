@@ -109,11 +109,15 @@ static size_t core_scratch(const conv_core *k)
 }
 
 /* Where AUTO takes Winograd F(2x2,3x3) for the forward kernel: measured faster than im2col + GEMM
- * on this machine (AMD Zen 5, one core; commit 662b1d9 and docs/convolution.md § Winograd):
- * 16x16x16x16, 8x32x14x14 and 4x256x8x8 were faster by GEMM, 2x512x14x14 a tie. */
+ * on this machine (AMD Zen 5, one core; docs/convolution.md § Winograd). Since the transforms
+ * became vector code (4 Dec), forward ms Winograd against GEMM: 64x64x8x8 -> 64 1.31 / 1.73,
+ * 64x128x8x8 -> 128 4.67 / 6.09, 16x64x8x8 -> 64 (256 tiles) 0.34 / 0.43, 16x32x8x8 -> 32 0.125 /
+ * 0.138, 8x64x14x14 0.44 / 0.65; but 7x7 maps tie at 32 channels (and 32 -> 64 lost fwd+bwd, 2.53 /
+ * 2.31), 4x4 maps lose at 32 channels (0.27 / 0.18), and a batch of 64 tiles or fewer loses
+ * (1x64x8x8 0.065 / 0.037: the filter transform is then most of the work). */
 #define WINOGRAD_MIN_CHANNELS 32 /* in and out: below, its 16 small GEMMs lose to im2col's one */
-#define WINOGRAD_MIN_OUT 14      /* output height and width: edge tiles waste too much below */
-#define WINOGRAD_MIN_TILES 512   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
+#define WINOGRAD_MIN_OUT 8       /* output height and width: edge tiles waste too much below */
+#define WINOGRAD_MIN_TILES 256   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
 /* dW by Winograd too from this many channels in and out: 16x128x28x28 fwd+bwd 46.5 -> 44.3 ms;
  * with 64 (8x64x56x56) it only ties the GEMMs (commit 926ef1f). */
 #define WINOGRAD_DW_MIN_CHANNELS 128
@@ -266,7 +270,7 @@ static size_t core_forward_scratch(const conv_core *k)
         return shift > gemm ? shift : gemm;
     }
     if (!core_uses_winograd(k)) return gemm;
-    size_t wino = tg_winograd_scratch(&k->geom, k->cb);
+    size_t wino = tg_winograd_scratch(&k->geom, k->n, k->cb);
     return wino > gemm ? wino : gemm;
 }
 
@@ -579,7 +583,7 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
      * only ties them. col (core_forward_scratch) holds the forward's Winograd scratch, which is
      * what the weight gradient needs. */
     if (core_uses_winograd(k) && k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS && k->cb >= WINOGRAD_DW_MIN_CHANNELS) {
-        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->cb) <= core_forward_scratch(k));
+        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->n, k->cb) <= core_forward_scratch(k));
         /* else NaN or Inf: exact GEMMs (sizing goes on to size them) */
         if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
     }

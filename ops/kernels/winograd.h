@@ -12,7 +12,7 @@
  * read. Float32 error is a few ulps larger than the direct sum (docs/convolution.md).
  *
  *   if (tg_winograd_supported(&g, groups)) {
- *       tg_real *s = arena_alloc(tg_winograd_scratch(&g, O) * sizeof *s);
+ *       tg_real *s = arena_alloc(tg_winograd_scratch(&g, n, O) * sizeof *s);
  *       tg_winograd_conv(&g, N, O, x, w, y, false, s);   // x:[N,C,H,W] w:[O,C,3,3] -> y:[N,O,Ho,Wo]
  *   }
  */
@@ -36,11 +36,11 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
  * through the transforms themselves. */
 bool tg_winograd_finite(const tg_real *v, int64_t n);
 
-/* Scratch elements tg_winograd_conv needs for g (channels = C) and out_channels O. */
-size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t out_channels);
+/* Scratch elements tg_winograd_conv needs for n images of g (channels = C) and out_channels O. */
+size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels);
 
 /* y:[n, O, out_h, out_w] (+)= conv(x:[n, C, in_h, in_w], w:[O, C, 3, 3]) with C = g->channels;
- * accumulate false overwrites y. scratch: tg_winograd_scratch(g, O) elements. Returns false, having
+ * accumulate false overwrites y. scratch: tg_winograd_scratch(g, n, O) elements. Returns false, having
  * stopped part way, when x holds a NaN or ±Inf (or a transform overflowed): y then holds some of
  * its tiles (added in, with accumulate) and the caller must compute it another way, so with
  * accumulate check x first (tg_winograd_finite). w is not checked. */
@@ -51,8 +51,8 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
  *   dW = G^T [ sum over tiles (A dY_t A^T) .* (B^T d_t B) ] G
  * (dY_t: the tile's 2x2 output gradient, zero past the output's edge): 16 GEMMs
  * Y[k]:[O,tiles] x V[k]^T:[tiles,C] summed over all tiles, 2.25x fewer multiplies than
- * dY * im2col(x)^T. dw:[O, C, 3, 3] += that; scratch: tg_winograd_dw_scratch(g, O) elements. */
-size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t out_channels);
+ * dY * im2col(x)^T. dw:[O, C, 3, 3] += that; scratch: tg_winograd_dw_scratch(g, n, O) elements. */
+size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels);
 /* Returns false, dw untouched, when x or dy holds a NaN or ±Inf (or a transform overflowed). */
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch);
