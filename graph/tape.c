@@ -287,6 +287,15 @@ tg_epilogue tg_tape_take_epilogue(tg_tape *t)
     return tg_grad_enabled(t) ? none : e;
 }
 
+tg_epilogue tg_tape_take_epilogue_recorded(tg_tape *t)
+{
+    const tg_epilogue none = {false, 0, 0};
+    if (!t) return none;
+    const tg_epilogue e = t->epilogue;
+    t->epilogue = none;
+    return e;
+}
+
 tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape)
 {
     if (!t) return NULL;

@@ -37,7 +37,7 @@ void tg_tape_release_tensor(tg_tape *t, tg_tensor *x);
 void tg_tape_set_shapes_only(tg_tape *t, bool on);
 bool tg_tape_shapes_only(const tg_tape *t);
 
-/* ---- a fused activation (no-grad forwards) ----
+/* ---- a fused activation (no-grad forwards; the normalizations also recorded) ----
  * nn asks the op it is about to run (a convolution) to apply the elementwise activation of the
  * layer after it to its output, in the same per-plane pass as the bias: the activation layer's own
  * pass over memory is saved, and the result is bit for bit the two layers'. Only without
@@ -58,5 +58,9 @@ void tg_tape_set_epilogue(tg_tape *t, tg_epilogue e);
 void tg_tape_set_indices_unused(tg_tape *t, bool on);
 bool tg_tape_indices_unused(const tg_tape *t);
 tg_epilogue tg_tape_take_epilogue(tg_tape *t);
+/* The same while recording too, for an op whose backward recomputes the values before the
+ * activation from its own inputs (the normalizations: z = x̂·γ + β from x and the statistics) and
+ * takes the activation's backward itself. */
+tg_epilogue tg_tape_take_epilogue_recorded(tg_tape *t);
 
 #endif

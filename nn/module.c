@@ -12,6 +12,7 @@
 #include "../ops/activation.h"
 #include "../ops/arith.h"
 #include "../ops/kernels/elementwise.h"
+#include "../ops/norm.h"
 #include "../ops/linalg.h"
 #include "../ops/pool.h"
 #include "../ops/shape.h"
@@ -621,16 +622,22 @@ static bool epilogue_of(const tg_module *act, tg_epilogue *e)
     return true;
 }
 
-/* Whether child i (a convolution or a residual add whose output nothing else reads) and the
- * activation after it can run as one step: only without recording and without an observer (which
- * is shown every layer). The convolution applies it in its bias pass, the add's sum takes it in
- * place. */
+/* Whether child i (whose output nothing else reads: no id) and the activation after it can run as
+ * one step, never under an observer (which is shown every layer):
+ * - a batch, instance or group norm, also while recording: its kernel writes f(z) for the
+ *   normalised z and its backward recomputes z from x and takes f's backward itself, so z is
+ *   neither stored nor read back (the activation's own two passes over memory, forward and
+ *   backward, saved: bit for bit the two layers' values and gradients; tests/test_nn.c);
+ * - a convolution or a residual add without recording: the convolution applies it in its bias
+ *   pass, the add's sum takes it in place. */
 static bool fuses_with_next(const tg_module *m, int i, int hi, const tg_tape *t, bool observed, tg_epilogue *e)
 {
     const tg_module *c = m->children[i];
-    const bool conv = c->kind == TG_MOD_OP && !c->n_from && c->op >= TG_OP_CONV1D && c->op <= TG_OP_CONV_TRANSPOSE3D;
-    return !observed && i + 1 < hi && !tg_grad_enabled(t) && !c->id[0] && (conv || c->kind == TG_MOD_ADD) &&
-           epilogue_of(m->children[i + 1], e);
+    if (observed || i + 1 >= hi || c->id[0]) return false;
+    const bool op = c->kind == TG_MOD_OP && !c->n_from;
+    const bool conv = op && c->op >= TG_OP_CONV1D && c->op <= TG_OP_CONV_TRANSPOSE3D;
+    const bool norm = op && tg_norm_can_fuse_activation(c->op);
+    return (norm || (!tg_grad_enabled(t) && (conv || c->kind == TG_MOD_ADD))) && epilogue_of(m->children[i + 1], e);
 }
 
 /* Children lo..hi-1 of m on x: the sequential's input when lo == 0, else the output of child
@@ -676,7 +683,7 @@ static tg_tensor *sequential_range(tg_module *m, tg_tape *t, tg_tensor *x, int l
                 }
             } else if (c->kind == TG_MOD_CONCAT) cur = tg_concat(t, parts, n, 1);
             else if (fuses_with_next(m, i, hi, t, obs != NULL, &act)) {
-                tg_tape_set_epilogue(t, act); /* the activation after it, in the conv's bias pass */
+                tg_tape_set_epilogue(t, act); /* the activation after it, in the op's own pass */
                 cur = op_forward(c, t, cur, NULL);
                 tg_tape_set_epilogue(t, (tg_epilogue){false, 0, 0});
                 fused = true;

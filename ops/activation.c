@@ -369,11 +369,11 @@ const tg_op_desc tg_op_desc_elu = {
     .summary = "x for x > 0, else alpha * (exp(x) - 1)"};
 const tg_op_desc tg_op_desc_sigmoid = {
     .name = "sigmoid", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .shape = same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
+    .shape = same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward, .unread_inputs = TG_INPUT_BIT(0),
     .summary = "1 / (1 + exp(-x))"};
 const tg_op_desc tg_op_desc_tanh = {
     .name = "tanh", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,
-    .shape = same_shape, .forward = tanh_forward, .backward = tanh_backward,
+    .shape = same_shape, .forward = tanh_forward, .backward = tanh_backward, .unread_inputs = TG_INPUT_BIT(0),
     .summary = "hyperbolic tangent"};
 const tg_op_desc tg_op_desc_gelu = {
     .name = "gelu", .min_inputs = 1, .max_inputs = 1, .input_names = one_input,

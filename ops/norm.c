@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/norm.h"
 #include "op_internal.h"
 
@@ -70,22 +71,22 @@ static norm_plan plan_of(norm_kind kind, tg_tensor *const *in, int n, const tg_n
     int64_t spatial = dims_product(x, 2);
     switch (kind) {
     case NORM_BATCH:
-        *v = (tg_norm_view){batch, c, spatial, spatial, c, true};
+        *v = (tg_norm_view){batch, c, spatial, spatial, c, true, 0, 0};
         p.batch_stats = a->training;
         break;
     case NORM_INSTANCE:
     case NORM_FRN:
-        *v = (tg_norm_view){1, batch * c, spatial, spatial, c, kind != NORM_FRN};
+        *v = (tg_norm_view){1, batch * c, spatial, spatial, c, kind != NORM_FRN, 0, 0};
         p.batch_stats = kind == NORM_FRN || a->use_input_stats;
         break;
     case NORM_GROUP:
-        *v = (tg_norm_view){1, batch * a->num_groups, c / a->num_groups * spatial, spatial, c, true};
+        *v = (tg_norm_view){1, batch * a->num_groups, c / a->num_groups * spatial, spatial, c, true, 0, 0};
         break;
     case NORM_LAYER: {
         int rank;
         int64_t dims[TG_MAX_DIMS];
         int64_t d = layer_norm_dims(a, in, n, x, &rank, dims);
-        *v = (tg_norm_view){1, d ? x->numel / d : 0, d, 1, d, true};
+        *v = (tg_norm_view){1, d ? x->numel / d : 0, d, 1, d, true, 0, 0};
         break;
     }
     }
@@ -255,6 +256,13 @@ void tg_norm_set_stats_reducer(tg_norm_stats_reducer fn, void *ctx)
     stats_reducer_ctx = fn ? ctx : NULL;
 }
 
+bool tg_norm_stats_reducer_set(void) { return stats_reducer != NULL; }
+
+bool tg_norm_can_fuse_activation(int op)
+{
+    return op == TG_OP_INSTANCE_NORM || op == TG_OP_GROUP_NORM || (op == TG_OP_BATCH_NORM && !stats_reducer);
+}
+
 static void *reducer_failed(tg_tape *t, const tg_tensor *x)
 {
     char xs[TG_SHAPE_STR_LEN];
@@ -351,6 +359,26 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     norm_saved *s = tg_tape_alloc(t, sizeof *s);
     if (!s) return -1;
     s->plan = plan_of(kind, in, n, a);
+    /* the activation after this layer, fused by nn (module.c): y = f(z), z never stored; the
+     * backward recomputes z from x. Per-channel views only, not SyncBatchNorm's paths. */
+    const tg_epilogue act = tg_tape_take_epilogue_recorded(t);
+    if (act.on) {
+        if (!tg_norm_can_fuse_activation(kind == NORM_BATCH ? TG_OP_BATCH_NORM
+                                         : kind == NORM_INSTANCE ? TG_OP_INSTANCE_NORM
+                                         : kind == NORM_GROUP ? TG_OP_GROUP_NORM : -1))
+            return tg_fail(t, "%s: cannot take a fused activation here (internal)", node->op->name), -1;
+        s->plan.view.act = 1 + act.op;
+        s->plan.view.act_param = act.param;
+        /* messages and DOT name both layers: "batch_norm+relu" */
+        static const char *const act_names[TG_EW_UNARY_COUNT] = {"relu", "leaky_relu", "elu", "sigmoid",
+                                                                 "tanh", "gelu_tanh", "gelu"};
+        const char *an = act.op >= 0 && act.op < TG_EW_UNARY_COUNT ? act_names[act.op] : "activation";
+        const size_t len = strlen(node->op_name) + 1 + strlen(an) + 1;
+        char *name = tg_tape_alloc(t, len);
+        if (!name) return -1;
+        snprintf(name, len, "%s+%s", node->op_name, an);
+        node->op_name = name;
+    }
     const tg_norm_view *v = &s->plan.view;
     int64_t k_all = v->stats;
     s->mean = tg_tape_alloc(t, sizeof(double) * (size_t)(k_all + 1));
@@ -417,8 +445,9 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     }
     double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));
     if (!scratch) return; /* the tape keeps "arena full" */
+    tg_tensor *b = wi + 1 < node->n_inputs ? input_at(node->inputs, node->n_inputs, wi + 1) : NULL;
     tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, node->out->grad, s->mean, s->rstd,
-                            w ? w->data : NULL, s->plan.batch_stats, dx, accumulate, dw, db, scratch);
+                            w ? w->data : NULL, b ? b->data : NULL, s->plan.batch_stats, dx, accumulate, dw, db, scratch);
 }
 
 /* ---- descriptors ---- */

@@ -58,15 +58,15 @@ void tg_norm_kernel_stats_forward(const tg_norm_view *v, const tg_real *x, doubl
 }
 
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
-                             const double *mean, const double *rstd, const tg_real *gamma,
+                             const double *mean, const double *rstd, const tg_real *gamma, const tg_real *beta,
                              bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch)
 {
 #if defined(__x86_64__)
     if (tg_cpu_has_avx512()) {
-        norm_backward_avx512(v, x, dy, mean, rstd, gamma, batch_stats, dx, accumulate, dgamma, dbeta, scratch);
+        norm_backward_avx512(v, x, dy, mean, rstd, gamma, beta, batch_stats, dx, accumulate, dgamma, dbeta, scratch);
         return;
     }
 #endif
-    norm_backward_base(v, x, dy, mean, rstd, gamma, batch_stats, dx, accumulate, dgamma, dbeta, scratch);
+    norm_backward_base(v, x, dy, mean, rstd, gamma, beta, batch_stats, dx, accumulate, dgamma, dbeta, scratch);
 }

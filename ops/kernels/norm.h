@@ -32,6 +32,12 @@ typedef struct tg_norm_view {
     int64_t affine_run; /* elements sharing one weight/bias value; divides inner */
     int64_t affine_n;   /* length of weight/bias (their absence is a NULL pointer) */
     bool center;        /* subtract the mean (false for FRN: mean square, no centering) */
+    /* A fused activation after the affine output, 1 + its tg_ew_unary (elementwise.h), 0: none:
+     * the forward writes y = f(z), z the normalised output, and the backward takes dy as the
+     * gradient of y, recomputing z from x exactly as the forward made it. Not with an elementwise
+     * affine (layer norm's). */
+    int act;
+    tg_real act_param;
 } tg_norm_view;
 
 /* Doubles of scratch tg_norm_kernel_backward needs: two per affine run, or, for layer norm's
@@ -52,14 +58,15 @@ void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const doubl
 void tg_norm_kernel_stats_forward(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,
                                   const tg_real *gamma, const tg_real *beta, tg_real *y);
 
-/* Backward with x̂ = (x − mean)·rstd, dx̂ = γ·dy, over the M values of each statistic:
+/* Backward with x̂ = (x − mean)·rstd, dx̂ = γ·dy, over the M values of each statistic (with a fused
+ * activation dy is first taken through its backward at z = x̂·γ + β; beta is read only then):
  *   batch_stats: dx += rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))   (no mean(dx̂) term when !center)
  *   otherwise (statistics are constants, eval mode): dx += rstd·dx̂
  *   dγ[a] += Σ dy·x̂, dβ[a] += Σ dy over the runs using index a.
  * Without accumulate dx is written (dx = ..., a fresh gradient) instead of added to.
  * dx, dgamma, dbeta may each be NULL. scratch: tg_norm_backward_scratch(v) doubles. */
 void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
-                             const double *mean, const double *rstd, const tg_real *gamma,
+                             const double *mean, const double *rstd, const tg_real *gamma, const tg_real *beta,
                              bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch);
 
@@ -72,7 +79,7 @@ void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *
 void norm_stats_forward_avx512(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,
                                const tg_real *gamma, const tg_real *beta, tg_real *y);
 void norm_backward_avx512(const tg_norm_view *v, const tg_real *x, const tg_real *dy, const double *mean,
-                          const double *rstd, const tg_real *gamma, bool batch_stats, tg_real *dx, bool accumulate,
+                          const double *rstd, const tg_real *gamma, const tg_real *beta, bool batch_stats, tg_real *dx, bool accumulate,
                           tg_real *dgamma, tg_real *dbeta, double *scratch);
 #endif
 

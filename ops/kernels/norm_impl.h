@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "parallel.h"
 
 enum { LANES = 16, BLOCK = 16 * LANES };
@@ -249,11 +250,13 @@ static double sum_sq_centered(const tg_real *x, int64_t n, tg_real hi, tg_real l
     return total;
 }
 
-/* *s_dy = Σ dy[i], *s_dyxc = Σ dy[i]·((x[i] − hi) − lo) */
-static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo,
-                        double *s_dy, double *s_dyxc)
+/* *s_dy += Σ dy[i], *s_dyxc += Σ dy[i]·((x[i] − hi) − lo): blocks of BLOCK values from x, each
+ * added into the running totals, so a run summed in pieces of a multiple of BLOCK (a fused
+ * activation's chunks) adds the same terms in the same order as summed at once */
+static void sum_dy_dyxc_into(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo,
+                             double *s_dy, double *s_dyxc)
 {
-    double t1 = 0, t2 = 0;
+    double t1 = *s_dy, t2 = *s_dyxc;
     int64_t i = 0;
     while (n - i >= LANES) {
         lanes a1 = {0}, a2 = {0};
@@ -274,6 +277,14 @@ static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real 
     }
     *s_dy = t1;
     *s_dyxc = t2;
+}
+
+/* *s_dy = Σ dy[i], *s_dyxc = Σ dy[i]·((x[i] − hi) − lo) */
+static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo,
+                        double *s_dy, double *s_dyxc)
+{
+    *s_dy = *s_dyxc = 0;
+    sum_dy_dyxc_into(x, dy, n, hi, lo, s_dy, s_dyxc);
 }
 
 /* y = ((x − hi) − lo)·scale + shift; whole LANES blocks first so the compiler vectorises them */
@@ -427,6 +438,147 @@ static int64_t affine_index(const tg_norm_view *v, int64_t run)
     return v->affine_n > 0 ? run % v->affine_n : 0;
 }
 
+/* ---- a fused activation (tg_norm_view.act) ---- */
+
+/* Its backward reads its output (ReLU, sigmoid, tanh) or its input (the others): elementwise.h. */
+static bool act_reads_output(tg_ew_unary op)
+{
+    return op == TG_EW_RELU || op == TG_EW_SIGMOID || op == TG_EW_TANH;
+}
+
+/* y[0..n) = f(y) in place: the same kernel the activation op runs, so the same bits */
+static void act_forward(const tg_norm_view *v, tg_real *y, int64_t n)
+{
+    if (v->act) tg_elementwise_kernel_get()->unary((tg_ew_unary)(v->act - 1), v->act_param, y, y, n);
+}
+
+/* ReLU and leaky ReLU (what nn fuses) inline: z recomputed in registers and dy masked there, as one
+ * pass with the sums (a chunk through the activation's kernels, below, cost more than the passes
+ * it saved: separable-conv training 10% slower). Lane masks: */
+#ifdef TG_REAL_DOUBLE
+typedef int64_t lane_bits __attribute__((vector_size(LANES * sizeof(int64_t))));
+#else
+typedef int32_t lane_bits __attribute__((vector_size(LANES * sizeof(int32_t))));
+#endif
+/* g = the activation's backward of g at z, lane by lane, as its elementwise kernel gives it:
+ * ReLU z <= 0 ? 0 : g (a NaN z passes g), leaky ReLU z > 0 ? g : p·g (a macro: vectors passed by
+ * value would tie the baseline build's ABI to AVX-512) */
+#define ACT_MASK_LANES(g, z, leaky, p)                                                                   \
+    do {                                                                                                  \
+        const lanes zero_ = {0};                                                                          \
+        if (leaky) {                                                                                      \
+            const lane_bits up_ = (z) > zero_;                                                            \
+            const lanes pg_ = (p) * (g);                                                                  \
+            (g) = (lanes)(((lane_bits)(g) & up_) | ((lane_bits)pg_ & ~up_));                              \
+        } else {                                                                                          \
+            const lane_bits off_ = (z) <= zero_;                                                          \
+            (g) = (lanes)((lane_bits)(g) & ~off_);                                                        \
+        }                                                                                                 \
+    } while (0)
+static inline tg_real act_grad(tg_real z, tg_real g, bool leaky, tg_real p)
+{
+    return leaky ? (z > 0 ? g : p * g) : (z <= 0 ? 0 : g);
+}
+
+/* y = f(((x − hi) − lo)·scale + shift) for ReLU / leaky ReLU: affine_row's z, then the activation
+ * as its kernel gives it (ReLU z <= 0 ? 0 : z, NaN kept; leaky z > 0 ? z : p·z), in one pass */
+static void affine_act_row(const tg_real *restrict x, tg_real *restrict y, int64_t n, tg_real hi, tg_real lo,
+                           tg_real scale, tg_real shift, bool leaky, tg_real p)
+{
+    int64_t i = 0;
+    for (; n - i >= LANES; i += LANES) {
+        lanes xv, z;
+        LOAD_LANES(xv, x + i);
+        z = ((xv - hi) - lo) * scale + shift;
+        const lanes zero = {0};
+        if (leaky) {
+            const lane_bits up = z > zero;
+            const lanes pz = p * z;
+            z = (lanes)(((lane_bits)z & up) | ((lane_bits)pz & ~up));
+        } else {
+            z = (lanes)((lane_bits)z & ~(z <= zero));
+        }
+        memcpy(y + i, &z, sizeof z);
+    }
+    for (; i < n; i++) {
+        const tg_real z = ((x[i] - hi) - lo) * scale + shift;
+        y[i] = leaky ? (z > 0 ? z : p * z) : (z <= 0 ? 0 : z);
+    }
+}
+
+/* sum_dy_dyxc_into over dz = f'(z)·dy, z = ((x − hi) − lo)·scale + shift (affine_row's expression) */
+static void sum_dz_dzxc_into(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, tg_real scale,
+                             tg_real shift, bool leaky, tg_real p, double *s_dy, double *s_dyxc)
+{
+    double t1 = *s_dy, t2 = *s_dyxc;
+    int64_t i = 0;
+    while (n - i >= LANES) {
+        lanes a1 = {0}, a2 = {0};
+        int64_t len = (n - i) / LANES * LANES;
+        int64_t end = i + (len < BLOCK ? len : BLOCK);
+        for (; i < end; i += LANES) {
+            lanes g, xv;
+            LOAD_LANES(g, dy + i);
+            LOAD_LANES(xv, x + i);
+            const lanes z = ((xv - hi) - lo) * scale + shift;
+            ACT_MASK_LANES(g, z, leaky, p);
+            a1 += g;
+            a2 += g * ((xv - hi) - lo);
+        }
+        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
+    }
+    for (; i < n; i++) {
+        const tg_real g = act_grad(((x[i] - hi) - lo) * scale + shift, dy[i], leaky, p);
+        t1 += g;
+        t2 += (double)g * (double)((x[i] - hi) - lo);
+    }
+    *s_dy = t1;
+    *s_dyxc = t2;
+}
+
+/* dx_row over dz = f'(z)·dy (x_term false: dx (+)= scale·dz, the eval backward) */
+static void dx_row_act(const tg_real *restrict x, const tg_real *restrict dy, tg_real *restrict dx, int64_t n,
+                       tg_real hi, tg_real lo, tg_real scale, tg_real shift, bool leaky, tg_real p, tg_real minus,
+                       tg_real slope, bool x_term, bool accumulate)
+{
+    int64_t i = 0;
+    for (; n - i >= LANES; i += LANES) {
+        lanes g, xv, o;
+        LOAD_LANES(g, dy + i);
+        LOAD_LANES(xv, x + i);
+        const lanes z = ((xv - hi) - lo) * scale + shift;
+        ACT_MASK_LANES(g, z, leaky, p);
+        lanes value = x_term ? scale * g - minus - ((xv - hi) - lo) * slope : scale * g;
+        if (accumulate) {
+            LOAD_LANES(o, dx + i);
+            value = o + value;
+        }
+        memcpy(dx + i, &value, sizeof value);
+    }
+    for (; i < n; i++) {
+        const tg_real g = act_grad(((x[i] - hi) - lo) * scale + shift, dy[i], leaky, p);
+        const tg_real value = x_term ? scale * g - minus - ((x[i] - hi) - lo) * slope : scale * g;
+        dx[i] = accumulate ? dx[i] + value : value;
+    }
+}
+
+/* A run's backward goes ACT_CHUNK values at a time through two stack buffers: a multiple of BLOCK,
+ * so sum_dy_dyxc_into adds the same terms in the same order as over the whole run. */
+enum { ACT_CHUNK = 4 * BLOCK };
+
+/* dz[0..n) = f'(z)·dy with z = ((x − hi) − lo)·scale + shift made as forward_row made it (affine_row)
+ * and f's backward the activation op's kernel: dz is, bit for bit, what the activation layer would
+ * have handed the normalisation. zbuf: n values of scratch. */
+static void act_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy, int64_t n, tg_real hi,
+                         tg_real lo, tg_real scale, tg_real shift, tg_real *zbuf, tg_real *dz)
+{
+    const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
+    const tg_ew_unary op = (tg_ew_unary)(v->act - 1);
+    affine_row(x, zbuf, n, hi, lo, scale, shift);
+    if (act_reads_output(op)) k->unary(op, v->act_param, zbuf, zbuf, n);
+    k->unary_backward(op, v->act_param, zbuf, dy, dz, n, false);
+}
+
 /* ---- statistics ---- */
 
 typedef struct stats_ctx {
@@ -506,12 +658,18 @@ static void forward_row(const forward_ctx *c, int64_t r)
         affine_row_vec(c->x + row, c->y + row, v->inner, hi, lo, (tg_real)rs, c->gamma, c->beta);
         return;
     }
+    const tg_ew_unary op = (tg_ew_unary)(v->act - 1);
+    const bool inline_act = v->act && (op == TG_EW_RELU || op == TG_EW_LEAKY_RELU);
     for (int64_t j = 0; j < runs_per_row; j++) {
         int64_t a = affine_index(v, row / run + j);
         tg_real scale = (tg_real)(rs * (c->gamma ? (double)c->gamma[a] : 1.0));
         tg_real shift = c->beta ? c->beta[a] : 0;
-        affine_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift);
+        if (inline_act)
+            affine_act_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift,
+                           op == TG_EW_LEAKY_RELU, v->act_param);
+        else affine_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift);
     }
+    if (!inline_act) act_forward(v, c->y + row, v->inner); /* another activation: the row is still in cache */
 }
 
 /* Rows r0..r1 in memory order: the forward has no reduction, so it streams through x and y once
@@ -575,7 +733,7 @@ void NORM_FN(stats_forward)(const tg_norm_view *v, const tg_real *x, double eps,
 
 typedef struct backward_ctx {
     const tg_norm_view *v;
-    const tg_real *x, *dy, *gamma;
+    const tg_real *x, *dy, *gamma, *beta;
     const double *mean, *rstd;
     bool batch_stats, need_sums, accumulate, affine_sums;
     tg_real *dx;
@@ -643,6 +801,54 @@ static void backward_ew_blocks(void *arg, int64_t b0, int64_t b1)
  * norm train fwd+bwd (tg bench) 15.9-17.2 -> 12.6-13.2 ms; blocks sized to keep both passes in L2
  * (512 KiB of x and dy) gained nothing: the stream matters, not the second pass's reuse. */
 enum { BACKWARD_STAT_BLOCK = 64 };
+
+/* Pass 1 over one run: *s_dy = Σ dy, *s_dyxc = Σ dy·((x − hi) − lo), with a fused activation over its
+ * dz instead (zscale, zshift: the run's affine, as the forward applied it). */
+static void run_sums_of(const backward_ctx *c, const tg_real *x, const tg_real *dy, int64_t n, tg_real hi,
+                        tg_real lo, tg_real zscale, tg_real zshift, double *s_dy, double *s_dyxc)
+{
+    if (!c->v->act) {
+        sum_dy_dyxc(x, dy, n, hi, lo, s_dy, s_dyxc);
+        return;
+    }
+    *s_dy = *s_dyxc = 0;
+    const tg_ew_unary op = (tg_ew_unary)(c->v->act - 1);
+    if (op == TG_EW_RELU || op == TG_EW_LEAKY_RELU) {
+        sum_dz_dzxc_into(x, dy, n, hi, lo, zscale, zshift, op == TG_EW_LEAKY_RELU, c->v->act_param, s_dy, s_dyxc);
+        return;
+    }
+    tg_real zbuf[ACT_CHUNK], dz[ACT_CHUNK];
+    for (int64_t q = 0; q < n; q += ACT_CHUNK) {
+        const int64_t len = n - q < ACT_CHUNK ? n - q : ACT_CHUNK;
+        act_backward(c->v, x + q, dy + q, len, hi, lo, zscale, zshift, zbuf, dz);
+        sum_dy_dyxc_into(x + q, dz, len, hi, lo, s_dy, s_dyxc);
+    }
+}
+
+/* Pass 2 over one run: dx (+)= scale·dy − minus − ((x − hi) − lo)·slope (dx_row), with a fused
+ * activation over its dz (the run's affine: scale, zshift). */
+static void run_dx(const backward_ctx *c, const tg_real *x, const tg_real *dy, tg_real *dx, int64_t n, tg_real hi,
+                   tg_real lo, tg_real scale, tg_real zshift, tg_real minus, tg_real slope)
+{
+    const bool x_term = c->batch_stats;
+    if (!c->v->act) {
+        dx_row(x_term ? x : NULL, dy, dx, n, hi, lo, scale, minus, slope, c->accumulate);
+        return;
+    }
+    const tg_ew_unary op = (tg_ew_unary)(c->v->act - 1);
+    if (op == TG_EW_RELU || op == TG_EW_LEAKY_RELU) {
+        dx_row_act(x, dy, dx, n, hi, lo, scale, zshift, op == TG_EW_LEAKY_RELU, c->v->act_param, minus, slope, x_term,
+                   c->accumulate);
+        return;
+    }
+    tg_real zbuf[ACT_CHUNK], dz[ACT_CHUNK];
+    for (int64_t q = 0; q < n; q += ACT_CHUNK) {
+        const int64_t len = n - q < ACT_CHUNK ? n - q : ACT_CHUNK;
+        act_backward(c->v, x + q, dy + q, len, hi, lo, scale, zshift, zbuf, dz);
+        dx_row(x_term ? x + q : NULL, dz, dx + q, len, hi, lo, scale, minus, slope, c->accumulate);
+    }
+}
+
 static void backward_range(void *arg, int64_t k0, int64_t k1)
 {
     const backward_ctx *c = arg;
@@ -669,10 +875,13 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
                     for (int64_t j = 0; j < runs_per_row; j++) {
                         int64_t idx = row / run + j;
                         double s_dy, s_dyxc;
-                        sum_dy_dyxc(c->x + row + j * run, c->dy + row + j * run, run, hi[i], lo[i], &s_dy, &s_dyxc);
+                        const int64_t a = affine_index(v, idx);
+                        run_sums_of(c, c->x + row + j * run, c->dy + row + j * run, run, hi[i], lo[i],
+                                    (tg_real)(r[i] * (c->gamma ? (double)c->gamma[a] : 1.0)), c->beta ? c->beta[a] : 0,
+                                    &s_dy, &s_dyxc);
                         c->run_sums[2 * idx] = s_dy;
                         c->run_sums[2 * idx + 1] = s_dyxc * r[i];
-                        double g = c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0;
+                        double g = c->gamma ? (double)c->gamma[a] : 1.0;
                         sum_dxhat[i] += g * s_dy;
                         sum_dxhat_xhat[i] += g * s_dyxc * r[i];
                     }
@@ -690,23 +899,23 @@ static void backward_range(void *arg, int64_t k0, int64_t k1)
             for (int64_t i = 0; i < nk; i++) {
                 int64_t row = (p * v->stats + kb + i) * v->inner;
                 for (int64_t j = 0; j < runs_per_row; j++) {
-                    int64_t idx = row / run + j;
-                    tg_real scale = (tg_real)(r[i] * (c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0));
-                    dx_row(c->batch_stats ? c->x + row + j * run : NULL, c->dy + row + j * run, c->dx + row + j * run,
-                           run, hi[i], lo[i], scale, minus[i], slope[i], c->accumulate);
+                    const int64_t a = affine_index(v, row / run + j);
+                    tg_real scale = (tg_real)(r[i] * (c->gamma ? (double)c->gamma[a] : 1.0));
+                    run_dx(c, c->x + row + j * run, c->dy + row + j * run, c->dx + row + j * run, run, hi[i], lo[i],
+                           scale, c->beta ? c->beta[a] : 0, minus[i], slope[i]);
                 }
             }
     }
 }
 
 void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
-                             const double *mean, const double *rstd, const tg_real *gamma,
+                             const double *mean, const double *rstd, const tg_real *gamma, const tg_real *beta,
                              bool batch_stats, tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta,
                              double *scratch)
 {
     double *run_sums = scratch;
     bool need_sums = (batch_stats && dx) || dgamma || dbeta;
-    backward_ctx c = {v, x, dy, gamma, mean, rstd, batch_stats, need_sums, accumulate, dgamma || dbeta, dx, scratch};
+    backward_ctx c = {v, x, dy, gamma, beta, mean, rstd, batch_stats, need_sums, accumulate, dgamma || dbeta, dx, scratch};
     if (elementwise(v)) {
         /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy: block partials, then summed in block order */
         const int64_t d = v->inner, blocks = ew_blocks(v);
