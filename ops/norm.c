@@ -365,14 +365,13 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     if (act.on) {
         if (!tg_norm_can_fuse_activation(kind == NORM_BATCH ? TG_OP_BATCH_NORM
                                          : kind == NORM_INSTANCE ? TG_OP_INSTANCE_NORM
-                                         : kind == NORM_GROUP ? TG_OP_GROUP_NORM : -1))
+                                         : kind == NORM_GROUP ? TG_OP_GROUP_NORM : -1) ||
+            (act.op != TG_EW_RELU && act.op != TG_EW_LEAKY_RELU))
             return tg_fail(t, "%s: cannot take a fused activation here (internal)", node->op->name), -1;
         s->plan.view.act = 1 + act.op;
         s->plan.view.act_param = act.param;
         /* messages and DOT name both layers: "batch_norm+relu" */
-        static const char *const act_names[TG_EW_UNARY_COUNT] = {"relu", "leaky_relu", "elu", "sigmoid",
-                                                                 "tanh", "gelu_tanh", "gelu"};
-        const char *an = act.op >= 0 && act.op < TG_EW_UNARY_COUNT ? act_names[act.op] : "activation";
+        const char *an = act.op == TG_EW_RELU ? "relu" : "leaky_relu";
         const size_t len = strlen(node->op_name) + 1 + strlen(an) + 1;
         char *name = tg_tape_alloc(t, len);
         if (!name) return -1;

@@ -32,10 +32,10 @@ typedef struct tg_norm_view {
     int64_t affine_run; /* elements sharing one weight/bias value; divides inner */
     int64_t affine_n;   /* length of weight/bias (their absence is a NULL pointer) */
     bool center;        /* subtract the mean (false for FRN: mean square, no centering) */
-    /* A fused activation after the affine output, 1 + its tg_ew_unary (elementwise.h), 0: none:
-     * the forward writes y = f(z), z the normalised output, and the backward takes dy as the
-     * gradient of y, recomputing z from x exactly as the forward made it. Not with an elementwise
-     * affine (layer norm's). */
+    /* A fused activation after the affine output, 1 + its tg_ew_unary (elementwise.h): ReLU or
+     * leaky ReLU (act_param its slope); 0: none. The forward writes y = f(z), z the normalised
+     * output, and the backward takes dy as the gradient of y, recomputing z from x exactly as the
+     * forward made it. Not with an elementwise affine (layer norm's). */
     int act;
     tg_real act_param;
 } tg_norm_view;

@@ -440,21 +440,10 @@ static int64_t affine_index(const tg_norm_view *v, int64_t run)
 
 /* ---- a fused activation (tg_norm_view.act) ---- */
 
-/* Its backward reads its output (ReLU, sigmoid, tanh) or its input (the others): elementwise.h. */
-static bool act_reads_output(tg_ew_unary op)
-{
-    return op == TG_EW_RELU || op == TG_EW_SIGMOID || op == TG_EW_TANH;
-}
-
-/* y[0..n) = f(y) in place: the same kernel the activation op runs, so the same bits */
-static void act_forward(const tg_norm_view *v, tg_real *y, int64_t n)
-{
-    if (v->act) tg_elementwise_kernel_get()->unary((tg_ew_unary)(v->act - 1), v->act_param, y, y, n);
-}
-
-/* ReLU and leaky ReLU (what nn fuses) inline: z recomputed in registers and dy masked there, as one
- * pass with the sums (a chunk through the activation's kernels, below, cost more than the passes
- * it saved: separable-conv training 10% slower). Lane masks: */
+/* The fused activation (tg_norm_view.act: ReLU or leaky ReLU) inline: z recomputed in registers and
+ * dy masked there, in the same pass as the sums (pushing each run through the activation's own
+ * kernels in 1024-value chunks cost more than the passes it saved: separable-conv training 10%
+ * slower). Lane masks: */
 #ifdef TG_REAL_DOUBLE
 typedef int64_t lane_bits __attribute__((vector_size(LANES * sizeof(int64_t))));
 #else
@@ -506,7 +495,8 @@ static void affine_act_row(const tg_real *restrict x, tg_real *restrict y, int64
     }
 }
 
-/* sum_dy_dyxc_into over dz = f'(z)·dy, z = ((x − hi) − lo)·scale + shift (affine_row's expression) */
+/* sum_dy_dyxc_into over dz = f'(z)·dy, z = ((x − hi) − lo)·scale + shift (affine_row's expression):
+ * the same terms in the same order as sum_dy_dyxc over the activation layer's dz */
 static void sum_dz_dzxc_into(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, tg_real scale,
                              tg_real shift, bool leaky, tg_real p, double *s_dy, double *s_dyxc)
 {
@@ -560,23 +550,6 @@ static void dx_row_act(const tg_real *restrict x, const tg_real *restrict dy, tg
         const tg_real value = x_term ? scale * g - minus - ((x[i] - hi) - lo) * slope : scale * g;
         dx[i] = accumulate ? dx[i] + value : value;
     }
-}
-
-/* A run's backward goes ACT_CHUNK values at a time through two stack buffers: a multiple of BLOCK,
- * so sum_dy_dyxc_into adds the same terms in the same order as over the whole run. */
-enum { ACT_CHUNK = 4 * BLOCK };
-
-/* dz[0..n) = f'(z)·dy with z = ((x − hi) − lo)·scale + shift made as forward_row made it (affine_row)
- * and f's backward the activation op's kernel: dz is, bit for bit, what the activation layer would
- * have handed the normalisation. zbuf: n values of scratch. */
-static void act_backward(const tg_norm_view *v, const tg_real *x, const tg_real *dy, int64_t n, tg_real hi,
-                         tg_real lo, tg_real scale, tg_real shift, tg_real *zbuf, tg_real *dz)
-{
-    const tg_elementwise_kernel *k = tg_elementwise_kernel_get();
-    const tg_ew_unary op = (tg_ew_unary)(v->act - 1);
-    affine_row(x, zbuf, n, hi, lo, scale, shift);
-    if (act_reads_output(op)) k->unary(op, v->act_param, zbuf, zbuf, n);
-    k->unary_backward(op, v->act_param, zbuf, dy, dz, n, false);
 }
 
 /* ---- statistics ---- */
@@ -658,18 +631,15 @@ static void forward_row(const forward_ctx *c, int64_t r)
         affine_row_vec(c->x + row, c->y + row, v->inner, hi, lo, (tg_real)rs, c->gamma, c->beta);
         return;
     }
-    const tg_ew_unary op = (tg_ew_unary)(v->act - 1);
-    const bool inline_act = v->act && (op == TG_EW_RELU || op == TG_EW_LEAKY_RELU);
     for (int64_t j = 0; j < runs_per_row; j++) {
         int64_t a = affine_index(v, row / run + j);
         tg_real scale = (tg_real)(rs * (c->gamma ? (double)c->gamma[a] : 1.0));
         tg_real shift = c->beta ? c->beta[a] : 0;
-        if (inline_act)
+        if (v->act)
             affine_act_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift,
-                           op == TG_EW_LEAKY_RELU, v->act_param);
+                           v->act - 1 == TG_EW_LEAKY_RELU, v->act_param);
         else affine_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift);
     }
-    if (!inline_act) act_forward(v, c->y + row, v->inner); /* another activation: the row is still in cache */
 }
 
 /* Rows r0..r1 in memory order: the forward has no reduction, so it streams through x and y once
@@ -812,17 +782,8 @@ static void run_sums_of(const backward_ctx *c, const tg_real *x, const tg_real *
         return;
     }
     *s_dy = *s_dyxc = 0;
-    const tg_ew_unary op = (tg_ew_unary)(c->v->act - 1);
-    if (op == TG_EW_RELU || op == TG_EW_LEAKY_RELU) {
-        sum_dz_dzxc_into(x, dy, n, hi, lo, zscale, zshift, op == TG_EW_LEAKY_RELU, c->v->act_param, s_dy, s_dyxc);
-        return;
-    }
-    tg_real zbuf[ACT_CHUNK], dz[ACT_CHUNK];
-    for (int64_t q = 0; q < n; q += ACT_CHUNK) {
-        const int64_t len = n - q < ACT_CHUNK ? n - q : ACT_CHUNK;
-        act_backward(c->v, x + q, dy + q, len, hi, lo, zscale, zshift, zbuf, dz);
-        sum_dy_dyxc_into(x + q, dz, len, hi, lo, s_dy, s_dyxc);
-    }
+    sum_dz_dzxc_into(x, dy, n, hi, lo, zscale, zshift, c->v->act - 1 == TG_EW_LEAKY_RELU, c->v->act_param, s_dy,
+                     s_dyxc);
 }
 
 /* Pass 2 over one run: dx (+)= scale·dy − minus − ((x − hi) − lo)·slope (dx_row), with a fused
@@ -835,18 +796,8 @@ static void run_dx(const backward_ctx *c, const tg_real *x, const tg_real *dy, t
         dx_row(x_term ? x : NULL, dy, dx, n, hi, lo, scale, minus, slope, c->accumulate);
         return;
     }
-    const tg_ew_unary op = (tg_ew_unary)(c->v->act - 1);
-    if (op == TG_EW_RELU || op == TG_EW_LEAKY_RELU) {
-        dx_row_act(x, dy, dx, n, hi, lo, scale, zshift, op == TG_EW_LEAKY_RELU, c->v->act_param, minus, slope, x_term,
-                   c->accumulate);
-        return;
-    }
-    tg_real zbuf[ACT_CHUNK], dz[ACT_CHUNK];
-    for (int64_t q = 0; q < n; q += ACT_CHUNK) {
-        const int64_t len = n - q < ACT_CHUNK ? n - q : ACT_CHUNK;
-        act_backward(c->v, x + q, dy + q, len, hi, lo, scale, zshift, zbuf, dz);
-        dx_row(x_term ? x + q : NULL, dz, dx + q, len, hi, lo, scale, minus, slope, c->accumulate);
-    }
+    dx_row_act(x, dy, dx, n, hi, lo, scale, zshift, c->v->act - 1 == TG_EW_LEAKY_RELU, c->v->act_param, minus, slope,
+               x_term, c->accumulate);
 }
 
 static void backward_range(void *arg, int64_t k0, int64_t k1)
