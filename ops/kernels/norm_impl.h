@@ -250,43 +250,6 @@ static double sum_sq_centered(const tg_real *x, int64_t n, tg_real hi, tg_real l
     return total;
 }
 
-/* *s_dy += Σ dy[i], *s_dyxc += Σ dy[i]·((x[i] − hi) − lo): blocks of BLOCK values from x, each
- * added into the running totals, so a run summed in pieces of a multiple of BLOCK (a fused
- * activation's chunks) adds the same terms in the same order as summed at once */
-static void sum_dy_dyxc_into(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo,
-                             double *s_dy, double *s_dyxc)
-{
-    double t1 = *s_dy, t2 = *s_dyxc;
-    int64_t i = 0;
-    while (n - i >= LANES) {
-        lanes a1 = {0}, a2 = {0};
-        int64_t len = (n - i) / LANES * LANES;
-        int64_t end = i + (len < BLOCK ? len : BLOCK);
-        for (; i < end; i += LANES) {
-            lanes g, xv;
-            LOAD_LANES(g, dy + i);
-            LOAD_LANES(xv, x + i);
-            a1 += g;
-            a2 += g * ((xv - hi) - lo);
-        }
-        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
-    }
-    for (; i < n; i++) {
-        t1 += dy[i];
-        t2 += (double)dy[i] * (double)((x[i] - hi) - lo);
-    }
-    *s_dy = t1;
-    *s_dyxc = t2;
-}
-
-/* *s_dy = Σ dy[i], *s_dyxc = Σ dy[i]·((x[i] − hi) − lo) */
-static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo,
-                        double *s_dy, double *s_dyxc)
-{
-    *s_dy = *s_dyxc = 0;
-    sum_dy_dyxc_into(x, dy, n, hi, lo, s_dy, s_dyxc);
-}
-
 /* y = ((x − hi) − lo)·scale + shift; whole LANES blocks first so the compiler vectorises them */
 static void affine_row(const tg_real *restrict x, tg_real *restrict y, int64_t n, tg_real hi, tg_real lo,
                        tg_real scale, tg_real shift)
@@ -495,12 +458,16 @@ static void affine_act_row(const tg_real *restrict x, tg_real *restrict y, int64
     }
 }
 
-/* sum_dy_dyxc_into over dz = f'(z)·dy, z = ((x − hi) − lo)·scale + shift (affine_row's expression):
- * the same terms in the same order as sum_dy_dyxc over the activation layer's dz */
-static void sum_dz_dzxc_into(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, tg_real scale,
-                             tg_real shift, bool leaky, tg_real p, double *s_dy, double *s_dyxc)
+/* *s_dy = Σ g, *s_dyxc = Σ g·((x − hi) − lo) with g = dy, or with the fused activation (act) g =
+ * f'(z)·dy at z = ((x − hi) − lo)·scale + shift, affine_row's expression: lane sums over blocks of
+ * BLOCK values, each block's total added in double. One body for both (inlined with act a
+ * constant), so the activation's sums are, term for term and in order, the separate layers'. */
+static inline __attribute__((always_inline)) void sum_grads(const tg_real *x, const tg_real *dy, int64_t n,
+                                                            tg_real hi, tg_real lo, bool act, tg_real scale,
+                                                            tg_real shift, bool leaky, tg_real p, double *s_dy,
+                                                            double *s_dyxc)
 {
-    double t1 = *s_dy, t2 = *s_dyxc;
+    double t1 = 0, t2 = 0;
     int64_t i = 0;
     while (n - i >= LANES) {
         lanes a1 = {0}, a2 = {0};
@@ -510,20 +477,36 @@ static void sum_dz_dzxc_into(const tg_real *x, const tg_real *dy, int64_t n, tg_
             lanes g, xv;
             LOAD_LANES(g, dy + i);
             LOAD_LANES(xv, x + i);
-            const lanes z = ((xv - hi) - lo) * scale + shift;
-            ACT_MASK_LANES(g, z, leaky, p);
+            if (act) {
+                const lanes z = ((xv - hi) - lo) * scale + shift;
+                ACT_MASK_LANES(g, z, leaky, p);
+            }
             a1 += g;
             a2 += g * ((xv - hi) - lo);
         }
         t1 += lanes_total(&a1), t2 += lanes_total(&a2);
     }
     for (; i < n; i++) {
-        const tg_real g = act_grad(((x[i] - hi) - lo) * scale + shift, dy[i], leaky, p);
+        const tg_real g = act ? act_grad(((x[i] - hi) - lo) * scale + shift, dy[i], leaky, p) : dy[i];
         t1 += g;
         t2 += (double)g * (double)((x[i] - hi) - lo);
     }
     *s_dy = t1;
     *s_dyxc = t2;
+}
+
+/* *s_dy = Σ dy, *s_dyxc = Σ dy·((x − hi) − lo) */
+static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, double *s_dy,
+                        double *s_dyxc)
+{
+    sum_grads(x, dy, n, hi, lo, false, 0, 0, false, 0, s_dy, s_dyxc);
+}
+
+/* The same over dz = f'(z)·dy (the fused activation) */
+static void sum_dz_dzxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, tg_real scale,
+                        tg_real shift, bool leaky, tg_real p, double *s_dy, double *s_dyxc)
+{
+    sum_grads(x, dy, n, hi, lo, true, scale, shift, leaky, p, s_dy, s_dyxc);
 }
 
 /* dx_row over dz = f'(z)·dy (x_term false: dx (+)= scale·dz, the eval backward) */
@@ -781,9 +764,7 @@ static void run_sums_of(const backward_ctx *c, const tg_real *x, const tg_real *
         sum_dy_dyxc(x, dy, n, hi, lo, s_dy, s_dyxc);
         return;
     }
-    *s_dy = *s_dyxc = 0;
-    sum_dz_dzxc_into(x, dy, n, hi, lo, zscale, zshift, c->v->act - 1 == TG_EW_LEAKY_RELU, c->v->act_param, s_dy,
-                     s_dyxc);
+    sum_dz_dzxc(x, dy, n, hi, lo, zscale, zshift, c->v->act - 1 == TG_EW_LEAKY_RELU, c->v->act_param, s_dy, s_dyxc);
 }
 
 /* Pass 2 over one run: dx (+)= scale·dy − minus − ((x − hi) − lo)·slope (dx_row), with a fused
