@@ -36,7 +36,8 @@ static inline __mmask16 inside_mask(int64_t at, int64_t width)
     return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-/* 16 floats of row[at..at+16), zero outside [0, width) (a row outside the plane is NULL). */
+/* 16 floats of row[at..at+16), zero outside [0, width) (a row outside the plane is NULL). At the
+ * left edge row + at points up to the padding before the row: only the mask's lanes are read. */
 static inline __m512 load_inside(const float *row, int64_t at, int64_t width)
 {
     const __mmask16 m = row ? inside_mask(at, width) : 0;
