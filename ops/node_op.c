@@ -3,11 +3,12 @@
  * include cycle). */
 #include "op_internal.h"
 
-/* DOT labels: the attributes through the op's table, found by name as the registry keys them. */
+/* DOT labels: the attributes through the op's table, found by name as the registry keys them
+ * (the descriptor's name: op_name may say more, "batch_norm+relu" for a fused activation). */
 static char *node_attr_text(const tg_node *n, bool all_attrs, char *buf, size_t size)
 {
     if (size) buf[0] = '\0';
-    int op_id = tg_op_find(n->op_name);
+    int op_id = tg_op_find(n->op ? n->op->name : n->op_name);
     if (op_id >= 0 && n->attr) tg_attr_format(op_id, n->attr, all_attrs, buf, size);
     return buf;
 }
