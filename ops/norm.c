@@ -256,8 +256,6 @@ void tg_norm_set_stats_reducer(tg_norm_stats_reducer fn, void *ctx)
     stats_reducer_ctx = fn ? ctx : NULL;
 }
 
-bool tg_norm_stats_reducer_set(void) { return stats_reducer != NULL; }
-
 bool tg_norm_can_fuse_activation(int op)
 {
     return op == TG_OP_INSTANCE_NORM || op == TG_OP_GROUP_NORM || (op == TG_OP_BATCH_NORM && !stats_reducer);

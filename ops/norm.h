@@ -84,8 +84,6 @@ tg_tensor *tg_tlu(tg_tape *t, tg_tensor *x, tg_tensor *tau);
 typedef enum tg_norm_sync_phase { TG_NORM_SYNC_FORWARD, TG_NORM_SYNC_BACKWARD } tg_norm_sync_phase;
 typedef int (*tg_norm_stats_reducer)(void *ctx, tg_norm_sync_phase phase, double *sums, int64_t n);
 void tg_norm_set_stats_reducer(tg_norm_stats_reducer fn, void *ctx);
-/* Whether a statistics reducer is installed (batch norm then takes the SyncBatchNorm paths). */
-bool tg_norm_stats_reducer_set(void);
 /* Whether the norm op `op` (a tg_op_id) can apply the activation after it itself, recorded too
  * (nn fuses BN -> ReLU this way): batch norm (not with a stats reducer), instance and group norm. */
 bool tg_norm_can_fuse_activation(int op);
