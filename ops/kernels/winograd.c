@@ -140,20 +140,15 @@ static void transform_filters(const tg_real *w, int64_t o_count, int64_t c_count
  * time, waited for (on 14x14 maps the input transform spent half its time on two loads). The next
  * plane is asked for when a plane begins, its first PREFETCH_PLANE_BYTES. */
 #define PREFETCH_PLANE_BYTES 4096
-static inline void prefetch_plane(const tg_real *plane, int64_t count)
+static inline void prefetch_plane(const tg_real *plane, int64_t count, bool for_write)
 {
     const char *p = (const char *)plane;
     int64_t bytes = count * (int64_t)sizeof *plane;
     if (bytes > PREFETCH_PLANE_BYTES) bytes = PREFETCH_PLANE_BYTES;
-    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
-}
-/* The same for the output transform's planes, which it writes (or adds to). */
-static inline void prefetch_plane_for_write(tg_real *plane, int64_t count)
-{
-    char *p = (char *)plane;
-    int64_t bytes = count * (int64_t)sizeof *plane;
-    if (bytes > PREFETCH_PLANE_BYTES) bytes = PREFETCH_PLANE_BYTES;
-    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 1);
+    for (int64_t b = 0; b < bytes; b += 64) {
+        if (for_write) __builtin_prefetch(p + b, 1); /* the output transform's planes, written or added to */
+        else __builtin_prefetch(p + b);
+    }
 }
 
 /* V[k][c][t] (planes v_plane apart) = B^T d B for the tiles of tile rows row0..row0+rows-1 (all
@@ -170,7 +165,7 @@ static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_r
     for (int64_t c = 0; c < c_count; c++)
         for (int64_t r = 0; r < rows; r++) {
             int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
-            if (tile_row == 0 && r + tl->rows < rows) prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane);
+            if (tile_row == 0 && r + tl->rows < rows) prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane, false);
             input_row(g, tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
                       v + c * count + r * tl->cols, v_plane);
         }
@@ -201,7 +196,7 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
             for (int64_t r = 0; r < rows; r++) {
                 int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
                 if (tile_row == 0 && r + tl.rows < rows)
-                    prefetch_plane_for_write(y + ((image + 1) * o_count + o) * out_plane, out_plane);
+                    prefetch_plane(y + ((image + 1) * o_count + o) * out_plane, out_plane, true);
                 output_row(g, &tl, m + o * count + r * tl.cols, m_plane, tile_row, lines,
                            y + (image * o_count + o) * out_plane, accumulate);
             }
