@@ -912,6 +912,7 @@ END_TEST
 
 static TCase *direct_kernel_tcase(void); /* the direct-kernel block at the end of the file */
 static TCase *winograd_tcase(void);      /* the Winograd block at the end of the file */
+static TCase *winograd1d_tcase(void);    /* the 1-D Winograd block after it */
 static TCase *pack_rows_tcase(void);     /* the dW packing block at the end of the file */
 static TCase *nonfinite_tcase(void);     /* NaN and Inf through every path, at the end of the file */
 static TCase *shift_tcase(void);         /* the shift kernels, at the end of the file */
@@ -1083,6 +1084,7 @@ Suite *suite_conv(void)
     suite_add_tcase(s, tc);
     suite_add_tcase(s, direct_kernel_tcase());
     suite_add_tcase(s, winograd_tcase());
+    suite_add_tcase(s, winograd1d_tcase());
     TCase *split = tt_tcase("batch split"); /* 1, 2 and 3 threads and the reference loops: slow under ASan */
     tcase_set_timeout(split, 600);
     tcase_add_test(split, batch_split_bit_identical);
@@ -1720,6 +1722,420 @@ static TCase *winograd_tcase(void)
     tcase_add_test(tc, winograd_hand_computed);
     tcase_add_test(tc, winograd_conv2d_matches_gemm);
     tcase_add_test(tc, gradcheck_winograd);
+    return tc;
+}
+
+/* ==== 1-D Winograd F(m, r) ====
+ * The kernel against naive double sums for every tile shape it has (2..7 taps), dilation 1..3,
+ * padding up to past the kernel's extent, lengths that leave partial tiles, rows of several blocks
+ * of 16 tiles and batches of several chunks, with every build of its loops; its stop on NaN and
+ * Inf; hand-computed values; conv1d forced onto it against the GEMM path (y, dX by the rotated
+ * path, dW) and gradient checks; AUTO's choice. */
+
+#include "../ops/kernels/winograd1d.h"
+
+/* The tolerances are relative to the scale of the values a tile mixes: the largest sum of |terms|
+ * over the row (forward) or over a filter's taps (dW). Measured worst float32 error against that
+ * scale: 2e-6 forward, 3e-5 dW at 7 taps (alpha 8 with m = 2), 8e-6 at 5. */
+#define W1_TOL (TT_DOUBLE ? 1e-11 : 2e-5)
+#define W1_DW_TOL (TT_DOUBLE ? 1e-11 : 1e-4)
+
+typedef struct w1_case {
+    int64_t n, c, o, len, taps, dilation, pad, out;
+} w1_case;
+
+static tg_conv_geom w1_geom(const w1_case *k)
+{
+    tg_conv_geom g = {.channels = k->c, .in = {1, 1, k->len}, .out = {1, 1, k->out}, .kernel = {1, 1, k->taps},
+                      .stride = {1, 1, 1}, .pad = {0, 0, k->pad}, .dilation = {1, 1, k->dilation}};
+    return g;
+}
+
+/* |got - (base + sum)| <= tol * scale for every output of the forward, scale per row. */
+static void w1_check_forward(const w1_case *k, const tg_real *x, const tg_real *w, const tg_real *got, double base,
+                             double tol)
+{
+    for (int64_t b = 0; b < k->n; b++)
+        for (int64_t o = 0; o < k->o; o++) {
+            double scale = fabs(base), worst = 0;
+            int64_t worst_at = -1;
+            for (int pass = 0; pass < 2; pass++)
+                for (int64_t q = 0; q < k->out; q++) {
+                    double sum = 0, mag = 0;
+                    for (int64_t c = 0; c < k->c; c++)
+                        for (int64_t t = 0; t < k->taps; t++) {
+                            int64_t at = q - k->pad + k->dilation * t;
+                            if (at < 0 || at >= k->len) continue;
+                            double term = (double)w[(o * k->c + c) * k->taps + t] * x[(b * k->c + c) * k->len + at];
+                            sum += term;
+                            mag += fabs(term);
+                        }
+                    if (pass == 0) scale = mag + fabs(base) > scale ? mag + fabs(base) : scale;
+                    else if (fabs(got[(b * k->o + o) * k->out + q] - (base + sum)) > worst) {
+                        worst = fabs(got[(b * k->o + o) * k->out + q] - (base + sum));
+                        worst_at = q;
+                    }
+                }
+            ck_assert_msg(worst <= tol * scale + 1e-30,
+                          "n%lld c%lld o%lld len %lld taps %lld dil %lld pad %lld: row (%lld, %lld) at %lld off by %g (scale %g)",
+                          (long long)k->n, (long long)k->c, (long long)k->o, (long long)k->len, (long long)k->taps,
+                          (long long)k->dilation, (long long)k->pad, (long long)b, (long long)o, (long long)worst_at,
+                          worst, scale);
+        }
+}
+
+/* dw = base + corr(x, dy) checked per filter (o, c), scale the largest of its taps' sums of |terms|. */
+static void w1_check_dw(const w1_case *k, const tg_real *x, const tg_real *dy, const tg_real *got, const tg_real *base,
+                        double tol)
+{
+    for (int64_t o = 0; o < k->o; o++)
+        for (int64_t c = 0; c < k->c; c++) {
+            double want[8] = {0}, mag[8] = {0}, scale = 0;
+            for (int64_t t = 0; t < k->taps; t++) {
+                for (int64_t b = 0; b < k->n; b++)
+                    for (int64_t q = 0; q < k->out; q++) {
+                        int64_t at = q - k->pad + k->dilation * t;
+                        if (at < 0 || at >= k->len) continue;
+                        double term = (double)dy[(b * k->o + o) * k->out + q] * x[(b * k->c + c) * k->len + at];
+                        want[t] += term;
+                        mag[t] += fabs(term);
+                    }
+                const double base_t = base[(o * k->c + c) * k->taps + t];
+                want[t] += base_t;
+                scale = mag[t] + fabs(base_t) > scale ? mag[t] + fabs(base_t) : scale;
+            }
+            for (int64_t t = 0; t < k->taps; t++)
+                ck_assert_msg(fabs(got[(o * k->c + c) * k->taps + t] - want[t]) <= tol * scale + 1e-30,
+                              "dW n%lld c%lld o%lld len %lld taps %lld dil %lld pad %lld: (%lld, %lld, %lld) %.9g want %.9g",
+                              (long long)k->n, (long long)k->c, (long long)k->o, (long long)k->len, (long long)k->taps,
+                              (long long)k->dilation, (long long)k->pad, (long long)o, (long long)c, (long long)t,
+                              (double)got[(o * k->c + c) * k->taps + t], want[t]);
+        }
+}
+
+/* One geometry through the kernel: forward overwriting garbage, forward adding to 0.5s, dW added
+ * to what dw held. */
+static void w1_run_case(const w1_case *k, uint64_t seed)
+{
+    const tg_conv_geom g = w1_geom(k);
+    ck_assert(tg_winograd1d_supported(&g, 1));
+    const int64_t nx = k->n * k->c * k->len, nw = k->o * k->c * k->taps, ny = k->n * k->o * k->out;
+    tg_real *x = tt_random(1, (int64_t[]){nx}, seed, -1, 1)->data;
+    tg_real *w = tt_random(1, (int64_t[]){nw}, seed + 1, -1, 1)->data;
+    tg_real *dy = tt_random(1, (int64_t[]){ny}, seed + 2, -1, 1)->data;
+    tg_real *y = tt_random(1, (int64_t[]){ny}, seed + 3, 50, 60)->data; /* garbage to overwrite */
+    tg_real *dw = tt_random(1, (int64_t[]){nw}, seed + 4, -1, 1)->data;
+    tg_real *dw0 = malloc((size_t)nw * sizeof *dw0);
+    memcpy(dw0, dw, (size_t)nw * sizeof *dw0);
+    tg_real *scratch = malloc(tg_winograd1d_scratch(&g, k->n, k->o) * sizeof *scratch);
+    ck_assert(tg_winograd1d_conv(&g, k->n, k->o, x, w, y, false, scratch));
+    w1_check_forward(k, x, w, y, 0, W1_TOL);
+    for (int64_t i = 0; i < ny; i++) y[i] = (tg_real)0.5;
+    ck_assert(tg_winograd1d_conv(&g, k->n, k->o, x, w, y, true, scratch));
+    w1_check_forward(k, x, w, y, 0.5, W1_TOL);
+    free(scratch);
+    scratch = malloc(tg_winograd1d_dw_scratch(&g, k->n, k->o) * sizeof *scratch);
+    ck_assert(tg_winograd1d_dw(&g, k->n, k->o, x, dy, dw, scratch));
+    w1_check_dw(k, x, dy, dw, dw0, W1_DW_TOL);
+    free(scratch);
+    free(dw0);
+}
+
+START_TEST(winograd1d_kernel_matches_naive)
+{
+    static const char *const kernels[] = {"portable", "avx2", "avx512"};
+    static const int64_t lengths[] = {1, 3, 8, 31, 150};
+    int cases = 0;
+    for (int kernel = 0; kernel < 3; kernel++) {
+        if (tg_winograd1d_set_kernel(kernels[kernel])) continue; /* this CPU cannot run it */
+        ck_assert_str_eq(tg_winograd1d_kernel_name(), kernels[kernel]);
+        for (int64_t taps = 2; taps <= 7; taps++)
+            for (int64_t dil = 1; dil <= 3; dil++)
+                for (int li = 0; li < 5; li++)
+                    for (int pi = 0; pi < 3; pi++) {
+                        const int64_t extent = dil * (taps - 1) + 1;
+                        const int64_t pads[3] = {0, (extent - 1) / 2, extent};
+                        w1_case k = {.n = 1 + (li + pi) % 3, .c = 1 + (taps + li) % 4, .o = 1 + (dil + pi) % 4,
+                                     .len = lengths[li], .taps = taps, .dilation = dil, .pad = pads[pi]};
+                        k.out = k.len + 2 * k.pad - extent + 1;
+                        if (k.out < 1) continue;
+                        w1_run_case(&k, 20000 + 10 * (uint64_t)cases);
+                        cases++;
+                    }
+        /* a batch of several chunks (2048 tiles at most: 60 rows of 39 tiles) */
+        for (int64_t taps = 2; taps <= 7; taps++) {
+            w1_case k = {.n = 60, .c = 2, .o = 3, .len = 150, .taps = taps, .dilation = 1, .pad = 1};
+            k.out = k.len + 2 * k.pad - taps + 1;
+            w1_run_case(&k, 30000 + (uint64_t)taps);
+            cases++;
+        }
+    }
+    tg_winograd1d_set_kernel(NULL);
+    ck_assert_int_eq(tg_winograd1d_set_kernel("no-such-kernel"), -1);
+    ck_assert_int_ge(cases, 400);
+}
+END_TEST
+
+/* The tile sizes: F(4, r) up to alpha 8, then fewer outputs per tile. */
+START_TEST(winograd1d_geometry_limits)
+{
+    static const int tiles[][2] = {{2, 4}, {3, 4}, {4, 4}, {5, 4}, {6, 3}, {7, 2}};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(tg_winograd1d_tile(tiles[i][0]), tiles[i][1]);
+        ck_assert_int_eq(tg_winograd1d_alpha(tiles[i][0]), tiles[i][0] + tiles[i][1] - 1);
+        ck_assert_int_le(tg_winograd1d_alpha(tiles[i][0]), 8);
+    }
+    w1_case k = {.n = 1, .c = 2, .o = 2, .len = 10, .taps = 3, .dilation = 2, .pad = 2, .out = 10};
+    tg_conv_geom g = w1_geom(&k);
+    ck_assert(tg_winograd1d_supported(&g, 1));
+    ck_assert(!tg_winograd1d_supported(&g, 2)); /* groups */
+    g.stride[2] = 2;
+    ck_assert(!tg_winograd1d_supported(&g, 1));
+    g.stride[2] = 1, g.kernel[2] = 8; /* alpha would pass 8 */
+    ck_assert(!tg_winograd1d_supported(&g, 1));
+    g.kernel[2] = 1; /* pointwise */
+    ck_assert(!tg_winograd1d_supported(&g, 1));
+    g.kernel[2] = 3, g.in[1] = g.out[1] = 4, g.kernel[1] = 3; /* 2-D */
+    ck_assert(!tg_winograd1d_supported(&g, 1));
+    g = w1_geom(&k);
+    g.pad[2] = -1;
+    ck_assert(!tg_winograd1d_supported(&g, 1));
+}
+END_TEST
+
+/* A NaN or Inf in x stops the forward (false), in x or dy the weight gradient (false, dw untouched),
+ * so the caller can take the exact path; through conv1d with Winograd forced the NaN and Inf land
+ * exactly where the GEMM path puts them. */
+START_TEST(winograd1d_stops_on_nonfinite)
+{
+    w1_case k = {.n = 2, .c = 3, .o = 2, .len = 20, .taps = 3, .dilation = 1, .pad = 1, .out = 20};
+    tg_conv_geom g = w1_geom(&k);
+    const int64_t nx = k.n * k.c * k.len, nw = k.o * k.c * k.taps, ny = k.n * k.o * k.out;
+    tg_real *x = tt_random(1, (int64_t[]){nx}, 31, -1, 1)->data, *w = tt_random(1, (int64_t[]){nw}, 32, -1, 1)->data;
+    tg_real *dy = tt_random(1, (int64_t[]){ny}, 33, -1, 1)->data, *y = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
+    tg_real *dw = tt_random(1, (int64_t[]){nw}, 34, -1, 1)->data, dw0[18];
+    memcpy(dw0, dw, sizeof dw0);
+    tg_real *scratch = malloc(tg_winograd1d_scratch(&g, k.n, k.o) * sizeof *scratch);
+    const tg_real bad[2] = {(tg_real)NAN, (tg_real)INFINITY};
+    for (int i = 0; i < 2; i++) {
+        x[47] = bad[i];
+        ck_assert(!tg_winograd1d_conv(&g, k.n, k.o, x, w, y, false, scratch));
+        ck_assert(!tg_winograd1d_dw(&g, k.n, k.o, x, dy, dw, scratch));
+        ck_assert(memcmp(dw, dw0, sizeof dw0) == 0);
+        x[47] = 0;
+        dy[61] = -bad[i];
+        ck_assert(!tg_winograd1d_dw(&g, k.n, k.o, x, dy, dw, scratch));
+        ck_assert(memcmp(dw, dw0, sizeof dw0) == 0);
+        dy[61] = 0;
+    }
+    ck_assert(tg_winograd1d_conv(&g, k.n, k.o, x, w, y, false, scratch));
+    free(scratch);
+    /* through conv1d: the GEMM path's NaN / Inf pattern, forward and backward */
+    tg_tensor *xt = wino_random(3, (int64_t[]){2, 32, 40}, 35), *wt = wino_random(3, (int64_t[]){32, 32, 3}, 36);
+    xt->data[32 * 40 + 5 * 40 + 17] = (tg_real)NAN;
+    xt->data[11] = (tg_real)INFINITY;
+    xt->requires_grad = wt->requires_grad = true;
+    tg_conv_attr a;
+    tg_attr_defaults(TG_OP_CONV1D, &a);
+    a.padding = (tg_ints){1, {1}};
+    tg_real *got[2][3];
+    for (int algo = 0; algo < 2; algo++) {
+        tg_conv_set_algo(algo ? TG_CONV_ALGO_WINOGRAD : TG_CONV_ALGO_GEMM);
+        tg_tensor_zero_grad(xt);
+        tg_tensor_zero_grad(wt);
+        tg_tensor *yt = tg_conv1d(tt_tape(), xt, wt, NULL, &a);
+        ck_assert_ptr_nonnull(yt);
+        tg_tensor *dyt = wino_random(3, yt->shape, 37);
+        dyt->data[40 + 23] = (tg_real)NAN; /* dX's non-finite values come from dY */
+        ck_assert_int_eq(tg_backward_with(yt, dyt->data), TG_OK);
+        const tg_tensor *v[3] = {yt, xt, wt};
+        for (int j = 0; j < 3; j++) {
+            got[algo][j] = malloc((size_t)v[j]->numel * sizeof(tg_real));
+            memcpy(got[algo][j], j ? v[j]->grad : v[j]->data, (size_t)v[j]->numel * sizeof(tg_real));
+        }
+    }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    const int64_t counts[3] = {2 * 32 * 40, 2 * 32 * 40, 32 * 32 * 3};
+    for (int j = 0; j < 3; j++) {
+        int64_t nonfinite = 0;
+        for (int64_t e = 0; e < counts[j]; e++) {
+            ck_assert_msg(isfinite(got[0][j][e]) == isfinite(got[1][j][e]) && isnan(got[0][j][e]) == isnan(got[1][j][e]),
+                          "value %d element %lld: gemm %g, winograd %g", j, (long long)e, (double)got[0][j][e],
+                          (double)got[1][j][e]);
+            nonfinite += !isfinite(got[0][j][e]);
+        }
+        ck_assert_int_gt(nonfinite, 0);
+        free(got[0][j]);
+        free(got[1][j]);
+    }
+}
+END_TEST
+
+/* x = 1..6, w = [1 2 3]: y_i = x_i + 2 x_(i+1) + 3 x_(i+2) = 14 20 26 32; padding 1 adds
+ * 0 + 2*1 + 3*2 = 8 in front and 5 + 2*6 + 0 = 17 behind; dilation 2 with padding 2 reads
+ * p_i + 2 p_(i+2) + 3 p_(i+4) of [0 0 1 2 3 4 5 6 0 0]: 0+2+9 = 11, 0+4+12 = 16, 1+6+15 = 22,
+ * 2+8+18 = 28, 3+10+0 = 13, 4+12+0 = 16. Every tile shape's matrices on the same values: w padded
+ * with zero taps to 2..7 taps changes nothing. */
+START_TEST(winograd1d_hand_computed)
+{
+    double xv[6] = {1, 2, 3, 4, 5, 6};
+    tg_tensor *x = tt_tensor(3, (int64_t[]){1, 1, 6}, xv);
+    tg_conv_set_algo(TG_CONV_ALGO_WINOGRAD);
+    tg_conv_attr a;
+    tg_attr_defaults(TG_OP_CONV1D, &a);
+    tg_tensor *w = tt_tensor(3, (int64_t[]){1, 1, 3}, ((double[]){1, 2, 3}));
+    tg_tensor *y = tg_conv1d(tt_tape(), x, w, NULL, &a);
+    tt_assert_shape(y, 1, 1, 4);
+    tt_assert_close(y->data, ((double[]){14, 20, 26, 32}), 4, TT_TOL);
+    a.padding = (tg_ints){1, {1}};
+    y = tg_conv1d(tt_tape(), x, w, NULL, &a);
+    tt_assert_close(y->data, ((double[]){8, 14, 20, 26, 32, 17}), 6, TT_TOL);
+    a.padding = (tg_ints){1, {2}};
+    a.dilation = (tg_ints){1, {2}};
+    y = tg_conv1d(tt_tape(), x, w, NULL, &a);
+    tt_assert_close(y->data, ((double[]){11, 16, 22, 28, 13, 16}), 6, TT_TOL);
+    tg_attr_defaults(TG_OP_CONV1D, &a);
+    for (int64_t taps = 3; taps <= 6; taps++) { /* [1 2 3 0 ...]: the first 7 - taps outputs */
+        double wv[6] = {1, 2, 3, 0, 0, 0};
+        w = tt_tensor(3, (int64_t[]){1, 1, taps}, wv);
+        y = tg_conv1d(tt_tape(), x, w, NULL, &a);
+        tt_assert_shape(y, 1, 1, 7 - taps);
+        tt_assert_close(y->data, ((double[]){14, 20, 26, 32}), 7 - taps, TT_TOL);
+    }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+}
+END_TEST
+
+/* conv1d with Winograd forced vs the GEMM path: y, dX (the rotated path, itself a 1-D Winograd
+ * convolution of dY) and dW over taps 2..7, dilation 1..3, padding, lengths with partial tiles,
+ * channels {1, 5, 17}, batches 1..3, on 1 and 3 threads. */
+START_TEST(winograd1d_conv1d_matches_gemm)
+{
+    static const int64_t lengths[] = {4, 9, 33, 70};
+    static const int64_t chans[] = {1, 5, 17};
+    int cases = 0;
+    tg_tape *t = tt_tape();
+    for (int64_t taps = 2; taps <= 7; taps++)
+        for (int64_t dil = 1; dil <= 3; dil++)
+            for (int li = 0; li < 4; li++) {
+                const int64_t c = chans[(taps + li) % 3], o = chans[(dil + li) % 3], n = 1 + (taps + dil + li) % 3;
+                const int64_t len = lengths[li], pad = (taps + li) % 2 ? dil * (taps - 1) / 2 : dil;
+                if (len + 2 * pad < dil * (taps - 1) + 1) continue;
+                tg_tensor *x = wino_random(3, (int64_t[]){n, c, len}, 6000 + (uint64_t)cases);
+                tg_tensor *w = wino_random(3, (int64_t[]){o, c, taps}, 6100 + (uint64_t)cases);
+                tg_tensor *b = wino_random(1, (int64_t[]){o}, 6200 + (uint64_t)cases);
+                x->requires_grad = w->requires_grad = true;
+                tg_conv_attr a;
+                tg_attr_defaults(TG_OP_CONV1D, &a);
+                a.padding = (tg_ints){1, {pad}};
+                a.dilation = (tg_ints){1, {dil}};
+                tg_tensor *dy = NULL;
+                double *want[3] = {NULL, NULL, NULL};
+                for (int run = 0; run < 3; run++) { /* GEMM, then Winograd on 1 and 3 threads */
+                    tg_set_threads(run == 2 ? 3 : 1);
+                    tg_conv_set_algo(run ? TG_CONV_ALGO_WINOGRAD : TG_CONV_ALGO_GEMM);
+                    tg_conv_set_dx_path(run ? TG_CONV_DX_ROTATED : TG_CONV_DX_COL2IM);
+                    tg_tensor_zero_grad(x);
+                    tg_tensor_zero_grad(w);
+                    tg_tape_reset(t);
+                    tg_tensor *y = tg_conv1d(t, x, w, b, &a);
+                    ck_assert_ptr_nonnull(y);
+                    if (!dy) dy = wino_random(3, y->shape, 6300 + (uint64_t)cases);
+                    ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+                    const tg_tensor *got[3] = {y, x, w};
+                    for (int v = 0; v < 3; v++) {
+                        const tg_real *data = v ? got[v]->grad : got[v]->data;
+                        if (!run) {
+                            want[v] = malloc((size_t)got[v]->numel * sizeof *want[v]);
+                            for (int64_t e = 0; e < got[v]->numel; e++) want[v][e] = data[e];
+                        } else {
+                            /* dW sums n * out products per tap: scale the tolerance with them */
+                            const double tol = v == 2 ? W1_DW_TOL * (double)(n * y->shape[2]) : 4 * W1_TOL * (double)c;
+                            direct_assert_close(data, want[v], got[v]->numel, tol);
+                        }
+                    }
+                }
+                for (int v = 0; v < 3; v++) free(want[v]);
+                cases++;
+            }
+    tg_set_threads(1);
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+    ck_assert_int_ge(cases, 60);
+}
+END_TEST
+
+/* Gradient checks of conv1d with Winograd forced (dX by the rotated path and by auto). */
+START_TEST(gradcheck_winograd1d)
+{
+    static const int64_t shapes[][6] = {/* N, C, L, O, taps, dilation */
+                                        {1, 1, 6, 1, 3, 1}, {2, 3, 9, 2, 5, 1}, {1, 2, 11, 3, 2, 2}, {2, 2, 13, 2, 7, 1},
+                                        {1, 3, 10, 2, 3, 3}, {3, 1, 5, 1, 4, 1}};
+    tg_conv_set_algo(TG_CONV_ALGO_WINOGRAD);
+    for (int dx = 0; dx < 2; dx++) {
+        tg_conv_set_dx_path(dx ? TG_CONV_DX_AUTO : TG_CONV_DX_ROTATED);
+        for (int i = 0; i < 6; i++) {
+            const int64_t *s = shapes[i];
+            tg_conv_attr a;
+            tg_attr_defaults(TG_OP_CONV1D, &a);
+            a.padding = (tg_ints){1, {s[5] * (s[4] - 1) / 2 + i % 2}};
+            a.dilation = (tg_ints){1, {s[5]}};
+            tg_tensor *x = wino_random(3, (int64_t[]){s[0], s[1], s[2]}, 8000 + (uint64_t)i);
+            tg_tensor *w = wino_random(3, (int64_t[]){s[3], s[1], s[4]}, 8100 + (uint64_t)i);
+            tg_tensor *b = wino_random(1, (int64_t[]){s[3]}, 8200 + (uint64_t)i);
+            tt_gradcheck_op(TG_OP_CONV1D, &a, ((tg_tensor *[]){x, w, b}), 3);
+        }
+    }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+}
+END_TEST
+
+/* Which forward path AUTO takes for conv1d at batch 64: the 1-D Winograd from 32 channels in and
+ * out and 32 outputs (64 channels past 5 taps), shift below, GEMM for dilation, strides, groups
+ * and short rows. */
+START_TEST(winograd1d_auto_choice)
+{
+    typedef struct { int64_t c, o, len, taps, dilation, stride, groups; const char *want; } choice_case;
+    const choice_case cases[] = {
+        {32, 32, 128, 3, 1, 1, 1, "winograd"}, {32, 64, 128, 5, 1, 1, 1, "winograd"},
+        {64, 128, 64, 3, 1, 1, 1, "winograd"}, {64, 64, 64, 7, 1, 1, 1, "winograd"},
+        {128, 128, 32, 3, 2, 1, 1, "gemm"},    {32, 32, 16, 3, 1, 1, 1, "gemm"},
+        {64, 64, 128, 3, 1, 2, 1, "gemm"},     {128, 128, 128, 3, 1, 1, 2, "gemm"},
+        {16, 16, 128, 3, 1, 1, 1, "shift"},    {32, 32, 128, 7, 1, 1, 1, "shift"},
+    };
+    if (!tg_conv_shift_kernel_is_simd()) return; /* then GEMM takes the shift cases */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const choice_case *c = &cases[i];
+        tg_conv_core k = {.n = 64, .groups = c->groups, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO};
+        k.geom.channels = c->c / c->groups;
+        for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
+        k.geom.in[2] = c->len;
+        k.geom.kernel[2] = c->taps;
+        k.geom.dilation[2] = c->dilation;
+        k.geom.stride[2] = c->stride;
+        k.geom.pad[2] = c->dilation * (c->taps - 1) / 2;
+        k.geom.out[2] = (c->len + 2 * k.geom.pad[2] - c->dilation * (c->taps - 1) - 1) / c->stride + 1;
+        for (int threads = 1; threads <= 3; threads++) {
+            k.threads = threads;
+            ck_assert_msg(strcmp(tg_conv_forward_path(&k), c->want) == 0, "case %zu, %d threads: %s, want %s", i,
+                          threads, tg_conv_forward_path(&k), c->want);
+        }
+    }
+}
+END_TEST
+
+static TCase *winograd1d_tcase(void)
+{
+    TCase *tc = tt_tcase("winograd1d");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, winograd1d_kernel_matches_naive);
+    tcase_add_test(tc, winograd1d_geometry_limits);
+    tcase_add_test(tc, winograd1d_stops_on_nonfinite);
+    tcase_add_test(tc, winograd1d_hand_computed);
+    tcase_add_test(tc, winograd1d_conv1d_matches_gemm);
+    tcase_add_test(tc, gradcheck_winograd1d);
+    tcase_add_test(tc, winograd1d_auto_choice);
     return tc;
 }
 

@@ -23,6 +23,7 @@
 #include "im2col_pack.h"
 #include "parallel.h"
 #include "winograd.h"
+#include "winograd1d.h"
 
 typedef tg_conv_core conv_core;
 
@@ -144,17 +145,59 @@ static bool core_shift_fits(const conv_core *k)
            k->cb / k->groups <= SHIFT_MAX_CHANNELS && tg_conv_shift_kernel_is_simd() && tg_conv_shift_supported(g) &&
            tg_conv_geom_out_size(g) * 100 >= tg_conv_shift_span(g, k->cb / k->groups) * SHIFT_MIN_KEPT_PERCENT;
 }
+/* Where AUTO takes the 1-D Winograd F(m, r) (winograd1d.h): conv1d without dilation, with at
+ * least WINOGRAD1D_MIN_CHANNELS channels in and out (WINOGRAD1D_WIDE_MIN_CHANNELS past 5 taps,
+ * whose tiles hold 3 or 2 outputs) and outputs per image. Measured (4 Dec, one thread, batch 64,
+ * ms forward / forward+backward, C = O; Winograd, shift, GEMM): 32 ch, 128 long, 3 taps
+ * 0.27/0.97, 0.27/1.05, 0.27/1.02; 5 taps 0.35/1.28, 0.41/1.43, 0.43/1.55; 64 ch 128 long 3 taps
+ * 0.75/2.85, 1.03/3.92, 0.92/3.23; 128 ch 5 taps 3.43/12.3, 6.39/23.4, 5.87/19.0; but 8 and 16
+ * channels stay with shift (16 ch 128 long: 0.44 against 0.30 fwd+bwd), 32 channels 16 long lose
+ * to GEMM (0.198 against 0.182), 7 taps at 32 channels to shift (1.95 against 1.85), and a dilated
+ * 128 -> 128 at 32 long to GEMM (3.13 against 2.88: its phases' rows are short, its gathers strided). */
+#define WINOGRAD1D_MIN_CHANNELS 32
+#define WINOGRAD1D_WIDE_MIN_CHANNELS 64
+#define WINOGRAD1D_MIN_OUT 32
+#define WINOGRAD1D_MIN_TILES 256
+/* Its weight gradient from this many channels in and out, up to WINOGRAD1D_DW_MAX_TAPS taps: 64 ->
+ * 128 at 64 long fwd+bwd 2.40 against 2.59 ms with the GEMMs' dW; at 32 channels its [32, 32]
+ * GEMMs run at 130 GFLOP/s direct-equivalent and 512 long lost (4.22 against 3.76). Past F(4,5)
+ * (alpha 8 with m = 3, 2) its sums lose up to 3e-5 of a tap's magnitude in float32. */
+#define WINOGRAD1D_DW_MIN_CHANNELS 64
+#define WINOGRAD1D_DW_MAX_TAPS 5
+
+/* True when one of the Winograd kernels computes k's geometry: the 2-D F(2x2,3x3) or the 1-D F(m, r). */
+static bool core_winograd_supported(const conv_core *k)
+{
+    return tg_winograd_supported(&k->geom, k->groups) || tg_winograd1d_supported(&k->geom, k->groups);
+}
+static bool core_winograd_is_1d(const conv_core *k) { return tg_winograd1d_supported(&k->geom, k->groups); }
+
 /* AUTO's rule for Winograd (also where the shift kernels fit: with their transforms as vector
  * code, 32 -> 32 channels at 28x28 ran its forward in 4.0-4.2 ms against shift's 4.6-4.9, and at
  * 14x14 1.18 against 1.26; 16 -> 16 at 28x28 stays faster by shift, 1.19 against 1.43) */
 static bool winograd_pays(const conv_core *k)
 {
     const tg_conv_geom *g = &k->geom;
+    if (core_winograd_is_1d(k)) {
+        const int64_t m = tg_winograd1d_tile(g->kernel[2]);
+        const int64_t tiles = core_plan_n(k) * ((g->out[2] + m - 1) / m);
+        const int64_t min_channels = m < 4 ? WINOGRAD1D_WIDE_MIN_CHANNELS : WINOGRAD1D_MIN_CHANNELS;
+        return g->dilation[2] == 1 && g->channels >= min_channels && k->cb >= min_channels &&
+               g->out[2] >= WINOGRAD1D_MIN_OUT && tiles >= WINOGRAD1D_MIN_TILES;
+    }
     int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
                     ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
     return tg_winograd_supported(g, k->groups) && g->channels >= WINOGRAD_MIN_CHANNELS &&
            k->cb >= WINOGRAD_MIN_CHANNELS && g->out[1] >= WINOGRAD_MIN_OUT && g->out[2] >= WINOGRAD_MIN_OUT &&
            tiles >= WINOGRAD_MIN_TILES;
+}
+/* dW by the 1-D Winograd: with its forward, from WINOGRAD1D_DW_MIN_CHANNELS under AUTO. */
+static bool core_winograd1d_dw(const conv_core *k)
+{
+    if (!core_winograd_is_1d(k) || k->geom.kernel[2] > WINOGRAD1D_DW_MAX_TAPS) return false;
+    if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
+    return k->algo == TG_CONV_FWD_AUTO && winograd_pays(k) && k->geom.channels >= WINOGRAD1D_DW_MIN_CHANNELS &&
+           k->cb >= WINOGRAD1D_DW_MIN_CHANNELS;
 }
 /* The forward (and the rotated dX, a forward convolution) by the shift kernels. */
 static bool core_uses_shift(const conv_core *k)
@@ -176,9 +219,8 @@ static bool core_dw_uses_shift(const conv_core *k)
  * now runs its transforms on every thread.) */
 static bool core_uses_winograd(const conv_core *k)
 {
-    const tg_conv_geom *g = &k->geom;
     if (k->algo == TG_CONV_FWD_GEMM || k->algo == TG_CONV_FWD_REFERENCE || k->algo == TG_CONV_FWD_SHIFT ||
-        !tg_winograd_supported(g, k->groups))
+        !core_winograd_supported(k))
         return false;
     if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
     return winograd_pays(k);
@@ -196,6 +238,7 @@ static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real
 {
     if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
     if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    if (core_winograd_is_1d(k)) return tg_winograd1d_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
     return tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
 }
 
@@ -270,7 +313,8 @@ static size_t core_forward_scratch(const conv_core *k)
         return shift > gemm ? shift : gemm;
     }
     if (!core_uses_winograd(k)) return gemm;
-    size_t wino = tg_winograd_scratch(&k->geom, k->n, k->cb);
+    size_t wino = core_winograd_is_1d(k) ? tg_winograd1d_scratch(&k->geom, k->n, k->cb)
+                                         : tg_winograd_scratch(&k->geom, k->n, k->cb);
     return wino > gemm ? wino : gemm;
 }
 
@@ -565,6 +609,8 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
         return;
     }
     tg_real *col = ws_take(ws, core_forward_scratch(k) * sizeof *col);
+    /* the 1-D Winograd's dW where it pays (AUTO) or is asked for; else (NaN or Inf) the paths below */
+    if (core_winograd1d_dw(k) && ws->base && tg_winograd1d_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
     /* measured (16->16 channels, 28x28, 3 images per call): 4.3 ms a batch of 64 against ~8.7 by
      * the blocked GEMM; else (A not finite) the GEMMs below, sized after it */
     if (core_dw_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
@@ -582,7 +628,8 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
      * 128 channels in and out (16x128x28x28 fwd+bwd 46.5 -> 44.3 ms); with 64 (8x64x56x56) it
      * only ties them. col (core_forward_scratch) holds the forward's Winograd scratch, which is
      * what the weight gradient needs. */
-    if (core_uses_winograd(k) && k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS && k->cb >= WINOGRAD_DW_MIN_CHANNELS) {
+    if (core_uses_winograd(k) && !core_winograd_is_1d(k) && k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS &&
+        k->cb >= WINOGRAD_DW_MIN_CHANNELS) {
         TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->n, k->cb) <= core_forward_scratch(k));
         /* else NaN or Inf: exact GEMMs (sizing goes on to size them) */
         if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;

@@ -1,0 +1,349 @@
+/* ops/kernels/winograd1d.c — 1-D Winograd F(m, r) convolution (see winograd1d.h).
+ *
+ * The matrices, from Toom-Cook on the points p_0 .. p_{alpha-2} and infinity (the linear
+ * convolution c = g * h evaluated at the points, multiplied, interpolated back; a correlation is
+ * its transpose):
+ *   B^T[j][s] = coefficient of x^s in prod_{l != j} (x - p_l)      (input, alpha x alpha)
+ *   G[j][k]   = p_j^k / prod_{l != j} (p_j - p_l)                  (filter, alpha x r)
+ *   A^T[i][j] = p_j^i                                              (output, m x alpha)
+ * with the infinity point's row of B^T the coefficients of prod_l (x - p_l), its row of G
+ * [0 .. 0 1] and its column of A^T [0 .. 0 1]. The points are small dyadic numbers, so B^T and A^T
+ * are exact in any precision; G holds thirds and the like, rounded once. With the points 0, 1, -1
+ * and infinity this gives the familiar F(2,3).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-tree-loop-distribute-patterns")
+#endif
+#include "winograd1d.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "parallel.h"
+#include "winograd.h"
+#include "winograd1d_internal.h"
+
+#define WINOGRAD1D_ROWS(name) winograd1d_portable_##name
+#include "winograd1d_rows.h"
+
+/* Tiles per chunk: the chunk's transformed inputs [alpha, C, tiles] and GEMM outputs
+ * [alpha, O, tiles] within about this many bytes (shared by the threads running at once, as
+ * winograd.c's chunk), between the two bounds. Measured (4 Dec, one thread, batch 64, forward /
+ * dW ms): 1, 2, 4, 8 MiB gave 64x32x128 -> 64 5 taps 0.571/0.855, 0.552/0.818, 0.544/0.841,
+ * 0.558/0.864; 64x128x128 -> 128 3 taps 2.62/2.89, 2.45/2.84, 2.30/2.76, 2.42/2.90: 4 MiB, half
+ * the scratch of 8. */
+#ifndef WINOGRAD1D_CHUNK_BYTES
+#define WINOGRAD1D_CHUNK_BYTES (4 << 20)
+#endif
+#define WINOGRAD1D_CHUNK_MIN 256
+#define WINOGRAD1D_CHUNK_MAX 2048
+#define W1_MAX_TAPS 7
+
+static const double toom_cook_points[W1_MAX_ALPHA - 1] = {0, 1, -1, 2, -2, 0.5, -0.5};
+
+int tg_winograd1d_alpha(int64_t taps) { return taps + 3 <= W1_MAX_ALPHA ? (int)taps + 3 : W1_MAX_ALPHA; }
+int tg_winograd1d_tile(int64_t taps) { return tg_winograd1d_alpha(taps) - (int)taps + 1; }
+
+bool tg_winograd1d_supported(const tg_conv_geom *g, int64_t groups)
+{
+    if (groups != 1) return false;
+    for (int i = 0; i < 2; i++)
+        if (g->in[i] != 1 || g->out[i] != 1 || g->kernel[i] != 1 || g->pad[i] != 0 || g->stride[i] != 1)
+            return false;
+    return g->kernel[2] >= 2 && g->kernel[2] <= W1_MAX_TAPS && g->stride[2] == 1 && g->dilation[2] >= 1 &&
+           g->pad[2] >= 0 && g->out[2] >= 1;
+}
+
+/* ---- the vector loops in use ---- */
+
+typedef struct w1_loops {
+    const char *name;
+    void (*deinterleave)(const tg_real *restrict, int, int64_t, tg_real *restrict, int64_t);
+    void (*interleave)(const tg_real *restrict, int64_t, int, int64_t, tg_real *restrict);
+    void (*combine)(const tg_real (*)[W1_MAX_ALPHA], int, int, int, const tg_real *, int64_t, int64_t, tg_real *,
+                    int64_t, tg_real *);
+    void (*gather_row)(const tg_real *restrict, int64_t, int64_t, int64_t, int64_t, tg_real *restrict);
+} w1_loops;
+static const w1_loops loops_portable = {"portable", winograd1d_portable_deinterleave, winograd1d_portable_interleave,
+                                        winograd1d_portable_combine, winograd1d_portable_gather_row};
+static const w1_loops loops_avx2 = {"avx2", winograd1d_avx2_deinterleave, winograd1d_avx2_interleave,
+                                    winograd1d_avx2_combine, winograd1d_avx2_gather_row};
+static const w1_loops loops_avx512 = {"avx512", winograd1d_avx512_deinterleave, winograd1d_avx512_interleave,
+                                      winograd1d_avx512_combine, winograd1d_avx512_gather_row};
+
+/* NULL until chosen: the best this CPU runs. Atomic: the first use can come from several pool
+ * threads at once (the batch split). */
+static const w1_loops *_Atomic loops_in_use = NULL;
+static const w1_loops *best_loops(void)
+{
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) return &loops_avx512;
+    if (tg_cpu_has_avx2_fma()) return &loops_avx2;
+#endif
+    return &loops_portable;
+}
+static const w1_loops *loops(void)
+{
+    const w1_loops *l = atomic_load_explicit(&loops_in_use, memory_order_relaxed);
+    if (!l) {
+        l = best_loops();
+        atomic_store_explicit(&loops_in_use, l, memory_order_relaxed);
+    }
+    return l;
+}
+const char *tg_winograd1d_kernel_name(void) { return loops()->name; }
+int tg_winograd1d_set_kernel(const char *name)
+{
+    const w1_loops *l = NULL;
+    if (!name) l = best_loops();
+    else if (strcmp(name, "portable") == 0) l = &loops_portable;
+#if defined(__x86_64__)
+    else if (strcmp(name, "avx2") == 0 && tg_cpu_has_avx2_fma()) l = &loops_avx2;
+    else if (strcmp(name, "avx512") == 0 && tg_cpu_has_avx512()) l = &loops_avx512;
+#endif
+    if (!l) return -1;
+    atomic_store_explicit(&loops_in_use, l, memory_order_relaxed);
+    return 0;
+}
+
+/* ---- the plan: matrices and tiling ---- */
+
+typedef struct w1_plan {
+    int r, m, alpha;
+    int64_t dilation, pad, in, out;
+    int64_t phases; /* rows of tiles per image: the dilation's phases that have outputs */
+    int64_t cols;   /* real tiles per row: the longest phase's outputs over m, rounded up */
+    int64_t pitch;  /* tile slots per row: cols and the dummy tiles the last real ones' inputs overhang */
+    int64_t rows_per_chunk, cap; /* cap = rows_per_chunk * pitch tiles */
+    int64_t spitch;              /* one deinterleaved array: cap and the overhang */
+    tg_real bt[W1_MAX_ALPHA][W1_MAX_ALPHA]; /* B^T: alpha x alpha */
+    tg_real gm[W1_MAX_ALPHA][W1_MAX_ALPHA]; /* G: alpha x r */
+    tg_real at[W1_MAX_ALPHA][W1_MAX_ALPHA]; /* A^T: m x alpha */
+    tg_real a[W1_MAX_ALPHA][W1_MAX_ALPHA];  /* A: alpha x m */
+    tg_real gt[W1_MAX_ALPHA][W1_MAX_ALPHA]; /* G^T: r x alpha */
+} w1_plan;
+
+/* c[0..deg] = prod over the points l < count, l != skip, of (x - p_l). */
+static int product_poly(int count, int skip, double c[W1_MAX_ALPHA + 1])
+{
+    int deg = 0;
+    c[0] = 1;
+    for (int l = 0; l < count; l++) {
+        if (l == skip) continue;
+        c[deg + 1] = 0;
+        for (int s = deg + 1; s > 0; s--) c[s] = c[s - 1] - toom_cook_points[l] * c[s];
+        c[0] = -toom_cook_points[l] * c[0];
+        deg++;
+    }
+    return deg;
+}
+
+static void make_matrices(w1_plan *p)
+{
+    const int alpha = p->alpha, finite = alpha - 1;
+    memset(p->bt, 0, sizeof p->bt);
+    memset(p->gm, 0, sizeof p->gm);
+    memset(p->at, 0, sizeof p->at);
+    for (int j = 0; j <= finite; j++) {
+        double c[W1_MAX_ALPHA + 1];
+        const int deg = product_poly(finite, j < finite ? j : -1, c);
+        for (int s = 0; s <= deg; s++) p->bt[j][s] = (tg_real)c[s];
+    }
+    for (int j = 0; j < finite; j++) {
+        const double pj = toom_cook_points[j];
+        double f = 1, power = 1;
+        for (int l = 0; l < finite; l++)
+            if (l != j) f *= pj - toom_cook_points[l];
+        for (int k = 0; k < p->r; k++, power *= pj) p->gm[j][k] = (tg_real)(power / f);
+        power = 1;
+        for (int i = 0; i < p->m; i++, power *= pj) p->at[i][j] = (tg_real)power;
+    }
+    p->gm[finite][p->r - 1] = 1;
+    p->at[p->m - 1][finite] = 1;
+    for (int k = 0; k < alpha; k++)
+        for (int i = 0; i < W1_MAX_ALPHA; i++) {
+            p->a[k][i] = i < p->m ? p->at[i][k] : 0;
+            p->gt[i][k] = i < p->r ? p->gm[k][i] : 0;
+        }
+}
+
+/* threads: how many run at once (their chunks share the cache); the scratch is sized for one. */
+static void plan_make(const tg_conv_geom *g, int64_t n, int64_t out_channels, int threads, w1_plan *p)
+{
+    p->r = (int)g->kernel[2];
+    p->alpha = tg_winograd1d_alpha(p->r);
+    p->m = tg_winograd1d_tile(p->r);
+    p->dilation = g->dilation[2];
+    p->pad = g->pad[2];
+    p->in = g->in[2];
+    p->out = g->out[2];
+    p->phases = p->out < p->dilation ? p->out : p->dilation;
+    p->cols = ((p->out + p->dilation - 1) / p->dilation + p->m - 1) / p->m;
+    p->pitch = p->cols + (p->r - 1 + p->m - 1) / p->m;
+    int64_t tiles = WINOGRAD1D_CHUNK_BYTES / (threads > 1 ? threads : 1) /
+                    (p->alpha * (int64_t)sizeof(tg_real) * (g->channels + out_channels));
+    tiles = tiles < WINOGRAD1D_CHUNK_MIN ? WINOGRAD1D_CHUNK_MIN : tiles > WINOGRAD1D_CHUNK_MAX ? WINOGRAD1D_CHUNK_MAX : tiles;
+    const int64_t all_rows = (n > 1 ? n : 1) * p->phases;
+    p->rows_per_chunk = tiles / p->pitch > 1 ? tiles / p->pitch : 1;
+    if (p->rows_per_chunk > all_rows) p->rows_per_chunk = all_rows;
+    p->cap = p->rows_per_chunk * p->pitch;
+    p->spitch = p->cap + W1_MAX_ALPHA;
+    make_matrices(p);
+}
+
+/* Scratch after the alpha matrices of [O, C] (U, or dW's sums) and [C, cap], [O, cap]: the line
+ * (the chunk's inputs, and the tail its last tiles overhang into), the deinterleaved arrays, the
+ * finiteness check. */
+static size_t work_size(const w1_plan *p) { return (size_t)(p->cap * p->m + 2 * W1_MAX_ALPHA + p->m * p->spitch + p->cap); }
+
+static size_t scratch_size(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    w1_plan p;
+    plan_make(g, n, out_channels, 1, &p);
+    return (size_t)((p.alpha + p.r) * out_channels * g->channels + p.alpha * (g->channels + out_channels) * p.cap) +
+           work_size(&p);
+}
+size_t tg_winograd1d_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    return scratch_size(g, n, out_channels);
+}
+size_t tg_winograd1d_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    return scratch_size(g, n, out_channels);
+}
+
+/* V[k][c][t] (planes v_plane apart) = B^T d_t for the tiles of rows row0 .. row0+rows-1 (every
+ * image's phases numbered together) of every channel of x. False when a transformed value is
+ * NaN or ±Inf (an input read was, or the transform overflowed). */
+static bool transform_inputs(const w1_plan *p, int64_t c_count, const tg_real *x, int64_t row0, int64_t rows,
+                             tg_real *work, tg_real *v, int64_t v_plane)
+{
+    const w1_loops *l = loops();
+    const int64_t count = rows * p->pitch, row_len = p->pitch * p->m;
+    tg_real *line = work, *s = line + p->cap * p->m + 2 * W1_MAX_ALPHA, *check = s + p->m * p->spitch;
+    memset(check, 0, (size_t)count * sizeof *check);
+    memset(line + count * p->m, 0, 2 * W1_MAX_ALPHA * sizeof *line); /* what the last dummy tiles overhang */
+    for (int64_t c = 0; c < c_count; c++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t image = (row0 + r) / p->phases, phase = (row0 + r) % p->phases;
+            l->gather_row(x + (image * c_count + c) * p->in, p->in, phase - p->pad, p->dilation, row_len,
+                       line + r * row_len);
+        }
+        l->deinterleave(line, p->m, count + (p->alpha - 1) / p->m, s, p->spitch);
+        l->combine(p->bt, p->alpha, p->alpha, p->m, s, p->spitch, count, v + c * count, v_plane, check);
+    }
+    tg_real flag = 0;
+    for (int64_t t = 0; t < count; t++) flag += check[t];
+    return flag == 0;
+}
+
+/* U[k][f] = (G w[f])[k] for the filters f = (o, c): w split by tap (wt: r arrays of `filters`),
+ * then G applied to all filters at once. */
+static void transform_filters(const w1_plan *p, const tg_real *w, int64_t filters, tg_real *wt, tg_real *u)
+{
+    const w1_loops *l = loops();
+    l->deinterleave(w, p->r, filters, wt, filters);
+    l->combine(p->gm, p->alpha, p->r, p->r, wt, filters, filters, u, filters, NULL);
+}
+
+bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
+                        tg_real *y, bool accumulate, tg_real *scratch)
+{
+    w1_plan p;
+    plan_make(g, n, out_channels, tg_get_threads(), &p);
+    const w1_loops *l = loops();
+    const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * p.phases, row_len = p.pitch * p.m;
+    const int64_t v_plane = c_count * p.cap, m_plane = o_count * p.cap;
+    tg_real *u = scratch, *v = u + p.alpha * o_count * c_count, *mm = v + p.alpha * v_plane;
+    tg_real *work = mm + p.alpha * m_plane, *outline = work, *z = work + p.cap * p.m + 2 * W1_MAX_ALPHA;
+    transform_filters(&p, w, o_count * c_count, work + work_size(&p), u);
+    /* a row whose outputs fill its real tiles goes from the deinterleaved sums straight into y */
+    const bool whole_rows = p.dilation == 1 && p.out == p.cols * p.m;
+    for (int64_t row0 = 0; row0 < all_rows; row0 += p.rows_per_chunk) {
+        const int64_t rows = all_rows - row0 < p.rows_per_chunk ? all_rows - row0 : p.rows_per_chunk;
+        const int64_t count = rows * p.pitch;
+        if (!transform_inputs(&p, c_count, x, row0, rows, work, v, v_plane)) return false;
+        for (int k = 0; k < p.alpha; k++) /* M[k] = U[k] V[k]: [O, C] x [C, count] */
+            tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count, v + k * v_plane,
+                    count, 0, mm + k * m_plane, count);
+        for (int64_t o = 0; o < o_count; o++) {
+            l->combine(p.at, p.m, p.alpha, p.alpha, mm + o * count, m_plane, count, z, p.spitch, NULL);
+            if (whole_rows && !accumulate) {
+                for (int64_t r = 0; r < rows; r++)
+                    l->interleave(z + r * p.pitch, p.spitch, p.m, p.cols, y + ((row0 + r) * o_count + o) * p.out);
+                continue;
+            }
+            l->interleave(z, p.spitch, p.m, count, outline);
+            for (int64_t r = 0; r < rows; r++) {
+                const int64_t image = (row0 + r) / p.phases, phase = (row0 + r) % p.phases;
+                const int64_t outputs = (p.out - phase + p.dilation - 1) / p.dilation;
+                const tg_real *src = outline + r * row_len;
+                tg_real *dst = y + (image * o_count + o) * p.out + phase;
+                if (p.dilation == 1 && accumulate)
+                    for (int64_t q = 0; q < outputs; q++) dst[q] += src[q];
+                else if (p.dilation == 1)
+                    for (int64_t q = 0; q < outputs; q++) dst[q] = src[q];
+                else if (accumulate)
+                    for (int64_t q = 0; q < outputs; q++) dst[q * p.dilation] += src[q];
+                else
+                    for (int64_t q = 0; q < outputs; q++) dst[q * p.dilation] = src[q];
+            }
+        }
+    }
+    return true;
+}
+
+/* ---- weight gradient ---- */
+
+/* Y[k][o][t] (planes y_plane apart) = (A dy_t)[k] for the rows' tiles of every output channel of
+ * dy (dy_t: the tile's m gradients, zero past its row's outputs and in the dummy tiles). False
+ * when a value is NaN or ±Inf. */
+static bool transform_grads(const w1_plan *p, int64_t o_count, const tg_real *dy, int64_t row0, int64_t rows,
+                            tg_real *work, tg_real *yt, int64_t y_plane)
+{
+    const w1_loops *l = loops();
+    const int64_t count = rows * p->pitch, row_len = p->pitch * p->m;
+    tg_real *line = work, *s = line + p->cap * p->m + 2 * W1_MAX_ALPHA, *check = s + p->m * p->spitch;
+    memset(check, 0, (size_t)count * sizeof *check);
+    for (int64_t o = 0; o < o_count; o++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t image = (row0 + r) / p->phases, phase = (row0 + r) % p->phases;
+            l->gather_row(dy + (image * o_count + o) * p->out, p->out, phase, p->dilation, row_len, line + r * row_len);
+        }
+        l->deinterleave(line, p->m, count, s, p->spitch);
+        l->combine(p->a, p->alpha, p->m, p->m, s, p->spitch, count, yt + o * count, y_plane, check);
+    }
+    tg_real flag = 0;
+    for (int64_t t = 0; t < count; t++) flag += check[t];
+    return flag == 0;
+}
+
+bool tg_winograd1d_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
+                      tg_real *dw, tg_real *scratch)
+{
+    /* the chunks cut dW's sum over the tiles: one-thread chunks, whatever the thread count */
+    w1_plan p;
+    plan_make(g, n, out_channels, 1, &p);
+    const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * p.phases;
+    const int64_t v_plane = c_count * p.cap, y_plane = o_count * p.cap, filters = o_count * c_count;
+    tg_real *sums = scratch, *v = sums + p.alpha * filters, *yt = v + p.alpha * v_plane;
+    tg_real *work = yt + p.alpha * y_plane;
+    memset(sums, 0, (size_t)(p.alpha * filters) * sizeof *sums);
+    for (int64_t row0 = 0; row0 < all_rows; row0 += p.rows_per_chunk) {
+        const int64_t rows = all_rows - row0 < p.rows_per_chunk ? all_rows - row0 : p.rows_per_chunk;
+        const int64_t count = rows * p.pitch;
+        if (!transform_inputs(&p, c_count, x, row0, rows, work, v, v_plane)) return false;
+        if (!transform_grads(&p, o_count, dy, row0, rows, work, yt, y_plane)) return false;
+        for (int k = 0; k < p.alpha; k++) /* S[k] += Y[k] V[k]^T: [O, count] x [count, C] */
+            tg_gemm(false, true, o_count, c_count, count, 1, yt + k * y_plane, count, v + k * v_plane, count, 1,
+                    sums + k * filters, c_count);
+    }
+    /* dW[o, c] += G^T S[o, c]: by tap into the scratch's last r * filters, then added in */
+    tg_real *by_tap = work + work_size(&p);
+    loops()->combine(p.gt, p.r, p.alpha, p.alpha, sums, filters, filters, by_tap, filters, NULL);
+    for (int64_t f = 0; f < filters; f++)
+        for (int j = 0; j < p.r; j++) dw[f * p.r + j] += by_tap[j * filters + f];
+    return true;
+}
