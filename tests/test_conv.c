@@ -2422,6 +2422,10 @@ START_TEST(shift_matches_reference)
         {cfg(2, 2, 5, 7, 1, V(9, 8), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false},   /* stride 2: phases */
         {cfg(2, 2, 8, 6, 2, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), true},
         {cfg(2, 2, 4, 5, 1, V(4, 5), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true},
+        /* a last block of at most half the channels (12 = 8 + 4; the rotated dX into 36 = 32 + 4):
+         * the half-channel shape over pairs of position steps, a range's odd last step in full */
+        {cfg(2, 2, 36, 12, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 1, 20, 12, 1, V(13, 14), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false}, /* one image */
     };
     int ran = 0;
     for (int kind = 0; kind < 3; kind++) {

@@ -108,12 +108,13 @@ static void shift_from_wide(const tg_conv_geom *g, const tg_conv_shift_plan *p, 
             }
 }
 
-/* wide[o0 + ob][q0 .. q0 + V*VLEN) for ob < rows; wb: the block's packed taps [c][tap][OB]. OB x V
+/* wide[o0 + ob][q0 .. q0 + V*VLEN) for ob < rows; wb: the block's packed taps [c][tap][WS]. OB x V
  * is FWD_OB x FWD_V, or for few output channels (og <= FWD_OB/2: a rotated dX into 1-4 input
- * channels) FWD_OB/2 x 2*FWD_V, the same number of sums with none wasted on absent channels. */
+ * channels; or the last block of a full-width packing holding at most FWD_OB/2 channels, WS =
+ * FWD_OB) FWD_OB/2 x 2*FWD_V, the same number of sums with none wasted on absent channels. */
 SHIFT_INLINE void shift_forward_block(const tg_conv_shift_plan *p, int64_t channels, const tg_real *box,
                                       const tg_real *wb, tg_real *wide, int64_t q0, int64_t o0, int64_t rows,
-                                      const int OB, const int V)
+                                      const int OB, const int V, const int WS)
 {
     vec acc[FWD_OB][2 * FWD_V];
     SHIFT_UNROLL
@@ -125,7 +126,7 @@ SHIFT_INLINE void shift_forward_block(const tg_conv_shift_plan *p, int64_t chann
     const int32_t *offset = p->offset;
     for (int64_t c = 0; c < channels; c++) {
         const tg_real *xc = box + c * p->plane + q0;
-        for (int64_t t = 0; t < taps; t++, wb += OB) {
+        for (int64_t t = 0; t < taps; t++, wb += WS) {
             const tg_real *xt = xc + offset[t];
             vec xv[2 * FWD_V];
             SHIFT_UNROLL
@@ -153,15 +154,34 @@ static void shift_forward(const tg_conv_shift_plan *p, int64_t channels, const t
     /* positions outermost: a block's input (channels x its reach) stays in L1 across the
      * output-channel blocks */
     if (ob == FWD_OB) {
-        for (int64_t q0 = first; q0 < end; q0 += FWD_V * VLEN)
-            for (int64_t b = 0; b < p->out_blocks; b++) {
-                const int64_t o0 = b * ob, rows = p->out_channels - o0 < ob ? p->out_channels - o0 : ob;
-                shift_forward_block(p, channels, box, packed_w + b * block_w, wide, q0, o0, rows, FWD_OB, FWD_V);
-            }
+        /* a last block of at most FWD_OB/2 channels (12 = 8 + 4, 20, 36, 60: growth-12 DenseNet
+         * layers and their rotated dX) runs with the half-channel shape over two steps of positions,
+         * not as a full block of which half the sums are thrown away; a range's odd last step keeps
+         * the full shape (the ranges are whole steps: a thread's range never grows past its end) */
+        const int64_t last_rows = p->out_channels - (p->out_blocks - 1) * ob;
+        const bool half_tail = p->out_blocks > 1 && last_rows <= FWD_OB / 2;
+        const int64_t full = half_tail ? p->out_blocks - 1 : p->out_blocks, step = FWD_V * VLEN;
+        for (int64_t q0 = first; q0 < end; q0 += step) {
+            const bool pair = half_tail && q0 + 2 * step <= end;
+            for (int64_t q = q0; q < q0 + (pair ? 2 : 1) * step; q += step)
+                for (int64_t b = 0; b < full; b++) {
+                    const int64_t o0 = b * ob, rows = p->out_channels - o0 < ob ? p->out_channels - o0 : ob;
+                    shift_forward_block(p, channels, box, packed_w + b * block_w, wide, q, o0, rows, FWD_OB, FWD_V,
+                                        FWD_OB);
+                }
+            if (pair)
+                shift_forward_block(p, channels, box, packed_w + full * block_w, wide, q0, full * ob, last_rows,
+                                    FWD_OB / 2, 2 * FWD_V, FWD_OB);
+            else if (half_tail)
+                shift_forward_block(p, channels, box, packed_w + full * block_w, wide, q0, full * ob, last_rows,
+                                    FWD_OB, FWD_V, FWD_OB);
+            if (pair) q0 += step;
+        }
         return;
     }
     for (int64_t q0 = first; q0 < end; q0 += 2 * FWD_V * VLEN) /* one block of FWD_OB/2 channels */
-        shift_forward_block(p, channels, box, packed_w, wide, q0, 0, p->out_channels, FWD_OB / 2, 2 * FWD_V);
+        shift_forward_block(p, channels, box, packed_w, wide, q0, 0, p->out_channels, FWD_OB / 2, 2 * FWD_V,
+                            FWD_OB / 2);
 }
 
 /* dw[o0 + ob][c][t0 + tb] += the sums for ob < rows, tb < ntaps (constants in the full blocks). */
