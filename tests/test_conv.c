@@ -1487,6 +1487,39 @@ START_TEST(winograd_kernel_matches_naive)
 }
 END_TEST
 
+/* The forward's multiply runs over a chunk's tiles in vectors of 16, two at a time, in blocks of 8, 4
+ * and 1 output channels: chunks whose tile count is not a multiple of 16 and spans several vector
+ * pairs (3 images of 9x9 outputs: 75 tiles; 28x28: 126-tile chunks), every output-channel block
+ * shape (1, 4 + 1, 8 + 4 + 2, 16), and channel counts past the chunk's one-pass size. */
+START_TEST(winograd_multiply_blocks_match_naive)
+{
+    static const int64_t shapes[][5] = {/* n, c, h (= w), o, pad */
+                                        {3, 2, 11, 1, 0}, {3, 5, 9, 5, 1}, {2, 7, 28, 14, 1}, {1, 16, 13, 16, 2},
+                                        {2, 33, 10, 12, 1}, {1, 3, 40, 9, 0}};
+    static const char *const kernels[] = {"portable", "avx512"};
+    for (int kernel = 0; kernel < 2; kernel++) {
+        if (tg_winograd_set_kernel(kernels[kernel])) continue;
+        for (int i = 0; i < 6; i++) {
+            const int64_t n = shapes[i][0], c = shapes[i][1], h = shapes[i][2], o = shapes[i][3], pad = shapes[i][4];
+            tg_conv_geom g = {.channels = c, .in = {1, h, h}, .out = {1, h + 2 * pad - 2, h + 2 * pad - 2},
+                              .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
+            tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * h}, 1700 + (uint64_t)i);
+            tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 1750 + (uint64_t)i);
+            const int64_t ny = n * o * g.out[1] * g.out[2];
+            tg_tensor *y = wino_random(1, (int64_t[]){ny}, 1790);
+            double *want = malloc((size_t)ny * sizeof *want);
+            tg_real *scratch = malloc(tg_winograd_scratch(&g, n, o) * sizeof *scratch);
+            wino_naive(x->data, w->data, n, c, h, h, o, pad, want);
+            ck_assert(tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch));
+            direct_assert_close(y->data, want, ny, WINO_TOL * (double)c);
+            free(want);
+            free(scratch);
+        }
+    }
+    tg_winograd_set_kernel(NULL);
+}
+END_TEST
+
 /* dW = corr(x, dy) by naive loops (w:[O, C, 3, 3], padding pad on both sides, stride 1). */
 static void wino_naive_dw(const tg_real *x, const tg_real *dy, int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o,
                           int64_t pad, double *dw)
@@ -1716,6 +1749,7 @@ static TCase *winograd_tcase(void)
     TCase *tc = tt_tcase("winograd");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, winograd_kernel_matches_naive);
+    tcase_add_test(tc, winograd_multiply_blocks_match_naive);
     tcase_add_test(tc, winograd_dw_matches_naive);
     tcase_add_test(tc, winograd_dw_in_conv_matches_gemm);
     tcase_add_test(tc, winograd_geometry_limits);
@@ -2517,22 +2551,29 @@ START_TEST(shift_plan_by_hand)
 }
 END_TEST
 
-/* Which forward path AUTO takes: the shift kernels for the BN-ResNet's 16-channel layers (at 28x28 and
- * 14x14: a rule once left 14x14 to Winograd by rounding its span too coarsely), Winograd from 32
- * channels in and out, GEMM for 7x7 maps (too few positions kept), strides and 1x1, the direct kernel for
- * depthwise — the same for 1-3 threads and for the part of a split batch. Only with SIMD shift
- * loops (the portable ones are scalar: GEMM then). */
+/* Which forward path AUTO takes: with the AVX-512 Winograd kernels Winograd from 8 channels in and
+ * out at 8x8 outputs and more (the BN-ResNet's and the DenseNet's layers), the shift kernels below
+ * (4 -> 16, 8 -> 4) and for 5x5; with the portable ones Winograd from 32 channels and shift below
+ * (a rule once left 14x14 to Winograd by rounding the shift span too coarsely); GEMM for 7x7 maps,
+ * strides and 1x1, the direct kernel for depthwise — the same for 1-3 threads and for the part of a
+ * split batch. Only with SIMD shift loops (the portable ones are scalar: GEMM then). */
 START_TEST(shift_auto_choice)
 {
-    typedef struct { int64_t c, o, groups, size, k, stride; const char *want; } choice_case;
+    typedef struct { int64_t c, o, groups, size, k, stride; const char *want, *want_portable; } choice_case;
     const choice_case cases[] = {
-        {16, 16, 1, 28, 3, 1, "shift"}, {32, 32, 1, 14, 3, 1, "winograd"}, {16, 32, 1, 14, 3, 1, "shift"},
-        {32, 32, 1, 28, 3, 1, "winograd"}, {32, 16, 1, 28, 3, 1, "shift"},
-        {1, 20, 1, 28, 5, 1, "shift"},  {64, 64, 1, 14, 3, 1, "winograd"}, {32, 32, 1, 7, 3, 1, "gemm"},
-        {16, 16, 1, 28, 3, 2, "gemm"},  {16, 32, 1, 28, 1, 1, "gemm"},    {32, 32, 32, 28, 3, 1, "direct"},
+        {16, 16, 1, 28, 3, 1, "winograd", "shift"}, {32, 32, 1, 14, 3, 1, "winograd", "winograd"},
+        {16, 32, 1, 14, 3, 1, "winograd", "shift"}, {32, 32, 1, 28, 3, 1, "winograd", "winograd"},
+        {32, 16, 1, 28, 3, 1, "winograd", "shift"}, {24, 12, 1, 28, 3, 1, "winograd", "shift"},
+        {4, 16, 1, 28, 3, 1, "shift", "shift"},     {8, 4, 1, 28, 3, 1, "shift", "shift"},
+        {1, 20, 1, 28, 5, 1, "shift", "shift"},     {64, 64, 1, 14, 3, 1, "winograd", "winograd"},
+        {32, 32, 1, 7, 3, 1, "gemm", "gemm"},       {16, 16, 1, 28, 3, 2, "gemm", "gemm"},
+        {16, 32, 1, 28, 1, 1, "gemm", "gemm"},      {32, 32, 32, 28, 3, 1, "direct", "direct"},
     };
     if (!tg_conv_shift_kernel_is_simd()) return; /* no SIMD shift loops on this CPU: AUTO never takes them */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t run = 0; run < 2 * (sizeof cases / sizeof cases[0]); run++) {
+        const size_t i = run % (sizeof cases / sizeof cases[0]);
+        const int kernel = run >= sizeof cases / sizeof cases[0]; /* avx512, then portable */
+        if (tg_winograd_set_kernel(kernel ? "portable" : "avx512")) continue; /* no AVX-512 here */
         const choice_case *c = &cases[i];
         tg_conv_core k = {.n = 64, .groups = c->groups, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO};
         k.geom.channels = c->c / c->groups;
@@ -2544,7 +2585,7 @@ START_TEST(shift_auto_choice)
             k.geom.pad[d] = c->k / 2;
             k.geom.out[d] = (c->size + 2 * (c->k / 2) - c->k) / c->stride + 1;
         }
-        const char *want = c->want;
+        const char *want = kernel ? c->want_portable : c->want;
         for (int threads = 1; threads <= 3; threads++) {
             k.threads = threads;
             ck_assert_msg(strcmp(tg_conv_forward_path(&k), want) == 0, "case %zu, %d threads: %s, want %s", i, threads,
@@ -2554,6 +2595,7 @@ START_TEST(shift_auto_choice)
         part.n = 21, part.plan_n = 64, part.threads = 1;
         ck_assert_str_eq(tg_conv_forward_path(&part), want);
     }
+    tg_winograd_set_kernel(NULL);
 }
 END_TEST
 

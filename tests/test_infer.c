@@ -404,7 +404,7 @@ START_TEST(infer_sub_batches_stop_where_samples_mix)
 END_TEST
 
 /* Every sub-batch reuses the same memory: the sub-batch tape's arena does not grow over calls
- * and stays far below the whole batch's. */
+ * and stays well below the whole batch's. */
 START_TEST(infer_sub_batches_reuse_their_memory)
 {
     tg_model *m = parse("input 4x16x16\nconv2d out=8 kernel=3 padding=1\nrelu\nconv2d out=8 kernel=3 padding=1\n"
@@ -419,7 +419,9 @@ START_TEST(infer_sub_batches_reuse_their_memory)
     tg_tensor *y = infer(m, x);
     ck_assert_int_ge(m->n_infer_chunk_tapes, 1);
     const size_t held = tg_tape_capacity(m->infer_chunk_tapes[0]), peak = tg_tape_peak(m->infer_chunk_tapes[0]);
-    ck_assert_msg(peak * 4 < whole, "sub-batch peak %zu, whole batch %zu", peak, whole);
+    /* a quarter of the activations, but the convolutions' scratch (Winograd's chunks of 128 tiles,
+     * one per thread) does not shrink with the batch: at most half the whole batch's peak */
+    ck_assert_msg(peak * 2 < whole, "sub-batch peak %zu, whole batch %zu", peak, whole);
     ck_assert_uint_ge(tg_model_infer_peak(m), peak);
     for (int call = 0; call < 3; call++) {
         tg_tensor *again = infer(m, x);

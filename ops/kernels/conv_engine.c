@@ -116,7 +116,16 @@ static size_t core_scratch(const conv_core *k)
  * 0.138, 8x64x14x14 0.44 / 0.65; but 7x7 maps tie at 32 channels (and 32 -> 64 lost fwd+bwd, 2.53 /
  * 2.31), 4x4 maps lose at 32 channels (0.27 / 0.18), and a batch of 64 tiles or fewer loses
  * (1x64x8x8 0.065 / 0.037: the filter transform is then most of the work). */
-#define WINOGRAD_MIN_CHANNELS 32 /* in and out: below, its 16 small GEMMs lose to im2col's one */
+/* Since its multiply keeps blocks of sums in registers over chunks of 128 tiles (4 Dec), it wins
+ * from 8 channels in and out, ahead of the shift kernels too. Forward ms at 28x28, batch 64,
+ * Winograd / shift / GEMM: 8 -> 8 0.29 / 0.30 / 0.69, 16 -> 16 0.79 / 1.10 / 1.67, 12 -> 48 1.87 / 2.50 / -,
+ * 24 -> 12 0.95 / 1.24 / 2.05, 32 -> 32 2.67 / 4.26 / 5.25, 48 -> 12 1.94 / 2.49 / 4.25, 64 -> 8
+ * 2.31 / 2.28 / 4.91, 128 -> 8 8.67 / - / 11.3; at 7x7, 16 -> 16 0.120 / 0.139 / 0.168 but 64 -> 64
+ * 1.52 / 1.86 / 1.37, hence the 8x8 floor stays. */
+#define WINOGRAD_MIN_CHANNELS 8 /* in and out: below, its transforms cost what the multiplies save */
+/* ... with the AVX-512 transforms; the portable ones (SSE2 on x86-64) keep the rule measured before
+ * (from 32 channels), where the shift kernels' AVX2 loops run the rest */
+#define WINOGRAD_PORTABLE_MIN_CHANNELS 32
 #define WINOGRAD_MIN_OUT 8       /* output height and width: edge tiles waste too much below */
 #define WINOGRAD_MIN_TILES 256   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
 /* dW by Winograd too from this many channels in and out: 16x128x28x28 fwd+bwd 46.5 -> 44.3 ms;
@@ -187,9 +196,9 @@ static bool winograd_pays(const conv_core *k)
     }
     int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
                     ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
-    return tg_winograd_supported(g, k->groups) && g->channels >= WINOGRAD_MIN_CHANNELS &&
-           k->cb >= WINOGRAD_MIN_CHANNELS && g->out[1] >= WINOGRAD_MIN_OUT && g->out[2] >= WINOGRAD_MIN_OUT &&
-           tiles >= WINOGRAD_MIN_TILES;
+    const int64_t min_channels = tg_winograd_kernel_is_simd() ? WINOGRAD_MIN_CHANNELS : WINOGRAD_PORTABLE_MIN_CHANNELS;
+    return tg_winograd_supported(g, k->groups) && g->channels >= min_channels && k->cb >= min_channels &&
+           g->out[1] >= WINOGRAD_MIN_OUT && g->out[2] >= WINOGRAD_MIN_OUT && tiles >= WINOGRAD_MIN_TILES;
 }
 /* dW by the 1-D Winograd: with its forward, from WINOGRAD1D_DW_MIN_CHANNELS under AUTO. */
 static bool core_winograd1d_dw(const conv_core *k)

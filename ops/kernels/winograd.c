@@ -23,20 +23,19 @@
 #define WINOGRAD_ROWS(name) winograd_portable_##name
 #include "winograd_rows.h"
 
-/* Tiles per chunk (whole rows of tiles, at least one): the chunk's transformed inputs
- * [16, C, tiles] and GEMM outputs [16, O, tiles] take 64 (C + O) bytes per tile. About 8 MiB of
- * them (1024 tiles for C + O = 128, 512 for 256) measured best: fewer, larger GEMMs, still in the
- * last-level cache (fwd+bwd against a fixed 256: 8x64x56x56 28.6-29.1 -> 28.1-28.2 ms,
- * 16x128x28x28 47.6-47.8 -> 47.0-47.1; a fixed 1024 made the latter 2.2 ms slower, and 2048
- * tiles made 32x32x28x28 slower, hence the cap). */
+/* The forward's chunks: about this many tiles (whole rows of tiles, at least one), whose V and M
+ * stay in the core's caches between the transforms and the multiply. Measured (4 Dec, one thread,
+ * batch 64, forward ms at 16, 32, 64, 128, 256, 512 tiles): 16 -> 16 channels 28x28 1.22, 1.08,
+ * 1.05, 0.99, 0.97, 1.03; 16 -> 32 14x14 0.68, 0.58, 0.81, 0.55, 0.55, 0.84; 256 -> 256 14x14
+ * at batch 8, 32 / 64 / 128 tiles: 4.87, 4.41, 4.47. */
+#define WINOGRAD_FORWARD_TILES 128
+/* dW's chunks (its GEMMs sum over the chunk's tiles): about 8 MiB of transformed inputs
+ * [16, C, tiles] and transformed gradients [16, O, tiles], 256-1024 tiles: fewer, larger GEMMs,
+ * still in the last-level cache. The chunks cut dW's sum over the tiles, so they are a function
+ * of the shapes alone (never the thread count). */
 #ifndef WINOGRAD_CHUNK_BYTES
 #define WINOGRAD_CHUNK_BYTES (8 << 20)
 #endif
-/* ... shared by the threads: each of T threads running Winograd on its part of the batch takes
- * 1/T of it (their chunks meet in the one last-level cache; 64x64x14x14 -> 64 fwd+bwd on two
- * threads 7.8-8.1 ms with 8 MiB each, 7.3-7.5 with 4 MiB; one thread unchanged). In the forward
- * the chunking never changes a value (every tile's GEMM sums run over the channels in the same
- * order); the weight gradient's sums run over the tiles, so it keeps the one-thread chunk. */
 #define WINOGRAD_CHUNK_MIN 256
 #define WINOGRAD_CHUNK_MAX 1024
 
@@ -67,6 +66,7 @@ bool tg_winograd_finite(const tg_real *v, int64_t n)
 }
 
 const char *tg_winograd_kernel_name(void) { return winograd_avx512() ? "avx512" : "portable"; }
+bool tg_winograd_kernel_is_simd(void) { return winograd_avx512(); }
 int tg_winograd_set_kernel(const char *name)
 {
     if (!name) use_avx512 = tg_cpu_has_avx512();
@@ -78,14 +78,14 @@ int tg_winograd_set_kernel(const char *name)
 
 /* n images: a chunk never holds more rows of tiles than the batch has (a small batch's scratch,
  * taken from the tape for every convolution, was sized for a whole chunk: BN-ResNet training at
- * batch 8 peaked 14 MB higher). threads: how many run Winograd at once (the scratch is sized for
- * 1, the largest chunk, so that a thread count changed in between never outgrows it). */
-static tiling tiling_of(const tg_conv_geom *g, int64_t out_channels, int64_t n, int threads)
+ * batch 8 peaked 14 MB higher). The forward's chunks hold about WINOGRAD_FORWARD_TILES tiles;
+ * dW's are sized by bytes (its sums run over the chunk's tiles in the GEMMs). */
+static tiling tiling_of(const tg_conv_geom *g, int64_t out_channels, int64_t n, bool forward)
 {
     tiling t = {(g->out[1] + 1) / 2, (g->out[2] + 1) / 2, 1, 0, 0};
-    int64_t chunk = WINOGRAD_CHUNK_BYTES / (threads > 1 ? threads : 1) /
-                    (16 * (int64_t)sizeof(tg_real) * (g->channels + out_channels));
+    int64_t chunk = WINOGRAD_CHUNK_BYTES / (16 * (int64_t)sizeof(tg_real) * (g->channels + out_channels));
     chunk = chunk < WINOGRAD_CHUNK_MIN ? WINOGRAD_CHUNK_MIN : chunk > WINOGRAD_CHUNK_MAX ? WINOGRAD_CHUNK_MAX : chunk;
+    if (forward) chunk = WINOGRAD_FORWARD_TILES;
     if (t.cols < chunk) t.rows_per_chunk = chunk / t.cols;
     const int64_t all_rows = (n > 1 ? n : 1) * t.rows;
     if (t.rows_per_chunk > all_rows) t.rows_per_chunk = all_rows;
@@ -93,15 +93,19 @@ static tiling tiling_of(const tg_conv_geom *g, int64_t out_channels, int64_t n, 
     t.line = 2 * t.cols_pad + WINOGRAD_VEC;
     return t;
 }
+static int64_t round_to_vec(int64_t count) { return (count + WINOGRAD_VEC - 1) / WINOGRAD_VEC * WINOGRAD_VEC; }
 
 /* The row transforms run over cols_pad tiles: each k plane of V and M gets that much slack. */
 #define WINOGRAD_SLACK WINOGRAD_VEC
 
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
-    const tiling tl = tiling_of(g, out_channels, n, 1);
+    const tiling tl = tiling_of(g, out_channels, n, true);
     const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols;
-    return (size_t)(16 * out_channels * c + 16 * ((c + out_channels) * chunk + 2 * WINOGRAD_SLACK) + 8 * tl.line);
+    return (size_t)(16 * out_channels * c +
+                    16 * (c * (round_to_vec(chunk) + WINOGRAD_SLACK) + out_channels * round_to_vec(chunk) +
+                          2 * WINOGRAD_SLACK) +
+                    8 * tl.line);
 }
 
 /* u:[16, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3]. Filters go in blocks through a
@@ -155,51 +159,64 @@ static inline void prefetch_plane(const tg_real *plane, int64_t count, bool for_
  * images numbered together) of every channel of x: the forward's and the weight gradient's inputs.
  * Returns false when an input it read is NaN or ±Inf (checked on the way, not by another pass). */
 static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_real *x, int64_t row0, int64_t rows,
-                             tg_real *lines, tg_real *v, int64_t v_plane)
+                             bool all_channels, tg_real *lines, tg_real *v, int64_t v_row, int64_t v_plane)
 {
-    const winograd_input_row_fn input_row =
-        winograd_avx512() ? winograd_avx512_transform_input_row : winograd_portable_transform_input_row;
-    const int64_t c_count = g->channels, in_plane = g->in[1] * g->in[2], count = rows * tl->cols;
+    const winograd_input_rows_fn input_rows =
+        winograd_avx512() ? winograd_avx512_transform_input_rows : winograd_portable_transform_input_rows;
+    const int64_t c_count = g->channels, in_plane = g->in[1] * g->in[2];
     tg_real *check = lines + tl->line;
     memset(check, 0, (size_t)tl->line * sizeof *check);
-    for (int64_t c = 0; c < c_count; c++)
+    if (all_channels) { /* a row of tiles of every channel at once (the forward's small chunks): the
+                         * loads' masks worked out once for them all */
         for (int64_t r = 0; r < rows; r++) {
             int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
-            if (tile_row == 0 && r + tl->rows < rows) prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane, false);
-            input_row(g, tl, x + (image * c_count + c) * in_plane, 2 * tile_row - g->pad[1], lines,
-                      v + c * count + r * tl->cols, v_plane);
+            input_rows(g, tl, x + image * c_count * in_plane, in_plane, c_count, 2 * tile_row - g->pad[1], lines,
+                       v + r * tl->cols, v_row, v_plane);
         }
+    } else { /* channel by channel (dW's large chunks): V is written in long runs (64 -> 64 channels at
+              * 14x14, chunks of 512 tiles, 3.1-3.2 ms forward, 3.5-3.8 with every channel per row) */
+        for (int64_t c = 0; c < c_count; c++)
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
+                if (tile_row == 0 && r + tl->rows < rows)
+                    prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane, false);
+                input_rows(g, tl, x + (image * c_count + c) * in_plane, in_plane, 1, 2 * tile_row - g->pad[1], lines,
+                           v + c * v_row + r * tl->cols, v_row, v_plane);
+            }
+    }
     return tg_winograd_finite(check, tl->line);
 }
 
 bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {
-    const tiling tl = tiling_of(g, out_channels, n, tg_get_threads());
+    const tiling tl = tiling_of(g, out_channels, n, true);
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
     const int64_t out_plane = g->out[1] * g->out[2];
-    const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
-    const int64_t v_plane = c_count * chunk_cap + WINOGRAD_SLACK, m_plane = o_count * chunk_cap + WINOGRAD_SLACK;
+    /* a row of tiles writes cols_pad values, so every channel's row of V has a vector of slack past
+     * the chunk's tiles (the rows of all channels are written row by row, not channel by channel) */
+    const int64_t chunk_cap = tl.rows_per_chunk * tl.cols, v_row = round_to_vec(chunk_cap) + WINOGRAD_SLACK;
+    const int64_t m_row = round_to_vec(chunk_cap);
+    /* planes a cache line past a multiple of their rows: 64 channels' rows of 144 made them 9 x 4 KiB
+     * apart, and the 16 streams of a transform met in one set of the first-level cache (64 -> 8
+     * channels at 28x28: 3.8 ms forward, 1.5 at 48 channels) */
+    const int64_t v_plane = c_count * v_row + WINOGRAD_SLACK, m_plane = o_count * m_row + WINOGRAD_SLACK;
     tg_real *u = scratch, *v = u + 16 * o_count * c_count, *m = v + 16 * v_plane;
     tg_real *lines = m + 16 * m_plane;
-    const winograd_output_row_fn output_row =
-        winograd_avx512() ? winograd_avx512_transform_output_row : winograd_portable_transform_output_row;
+    const winograd_output_rows_fn output_rows =
+        winograd_avx512() ? winograd_avx512_transform_output_rows : winograd_portable_transform_output_rows;
+    const winograd_multiply_fn multiply = winograd_avx512() ? winograd_avx512_multiply : winograd_portable_multiply;
     transform_filters(w, o_count, c_count, u);
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) { /* rows of tiles, all images */
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
-        if (!transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane)) return false;
-        for (int k = 0; k < 16; k++) /* M[k] = U[k] V[k]: [O, C] x [C, count] */
-            tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count, v + k * v_plane,
-                    count, 0, m + k * m_plane, count);
-        for (int64_t o = 0; o < o_count; o++)
-            for (int64_t r = 0; r < rows; r++) {
-                int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-                if (tile_row == 0 && r + tl.rows < rows)
-                    prefetch_plane(y + ((image + 1) * o_count + o) * out_plane, out_plane, true);
-                output_row(g, &tl, m + o * count + r * tl.cols, m_plane, tile_row, lines,
-                           y + (image * o_count + o) * out_plane, accumulate);
-            }
+        if (!transform_inputs(g, &tl, x, row0, rows, true, lines, v, v_row, v_plane)) return false;
+        multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane); /* M[k] = U[k] V[k] */
+        for (int64_t r = 0; r < rows; r++) { /* a row of tiles of every output channel at once */
+            int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
+            output_rows(g, &tl, m + r * tl.cols, m_row, m_plane, o_count, tile_row, lines,
+                        y + image * o_count * out_plane, out_plane, accumulate);
+        }
     }
     return true;
 }
@@ -208,7 +225,7 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
 
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
-    const tiling tl = tiling_of(g, out_channels, n, 1);
+    const tiling tl = tiling_of(g, out_channels, n, false);
     const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols;
     /* as the forward's: M in U's place, the transformed dY in M's; the dY transform's 4 * cols lines
      * fit in the input transform's 8 * line */
@@ -252,7 +269,7 @@ bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
 {
     /* the chunks cut dW's sum over the tiles (each chunk's GEMM adds into M): they must not
      * depend on the thread count, so dW keeps the one-thread chunk */
-    const tiling tl = tiling_of(g, out_channels, n, 1);
+    const tiling tl = tiling_of(g, out_channels, n, false);
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
     const int64_t out_plane = g->out[1] * g->out[2];
     const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
@@ -263,7 +280,7 @@ bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) {
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
-        if (!transform_inputs(g, &tl, x, row0, rows, lines, v, v_plane)) return false;
+        if (!transform_inputs(g, &tl, x, row0, rows, false, lines, v, count, v_plane)) return false;
         tg_real dy_check = 0;
         for (int64_t o = 0; o < o_count; o++)
             for (int64_t r = 0; r < rows; r++) {

@@ -57,8 +57,10 @@ size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_chan
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch);
 
-/* Name of the row transforms in use ("avx512", "portable"). */
+/* Name of the row transforms in use ("avx512", "portable"); true for the AVX-512 ones (AUTO takes
+ * Winograd from fewer channels with them, conv_engine.c). */
 const char *tg_winograd_kernel_name(void);
+bool tg_winograd_kernel_is_simd(void);
 /* Forces the row transforms by name ("portable", "avx512"; NULL = the best this CPU runs) for
  * every later call, process-wide (tests). Returns 0, or -1 (nothing changed) when the name is
  * unknown or the CPU cannot run it. */

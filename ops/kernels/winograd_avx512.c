@@ -10,9 +10,13 @@
  * blocks a row): zeroing the line ends element by element, scalar tails, a copy of each output row
  * (measured 4 Dec, Zen 5: VGG-BN training, the input transform 10.7% of the step).
  */
+/* the transforms' row loops must vectorise; short row copies stay inline, not memcpy calls; the
+ * multiply's sums of products fuse into FMAs (its bits differ from the portable copy's
+ * in the last place; each gives the same bits on every call) */
 #if defined(__GNUC__) && !defined(__clang__)
-/* the transforms' row loops must vectorise; short row copies stay inline, not memcpy calls */
-#pragma GCC optimize("O3", "no-tree-loop-distribute-patterns")
+#pragma GCC optimize("O3", "no-tree-loop-distribute-patterns", "fp-contract=fast")
+#elif defined(__clang__)
+#pragma STDC FP_CONTRACT ON
 #endif
 #include "winograd_internal.h"
 
@@ -36,60 +40,72 @@ static inline __mmask16 inside_mask(int64_t at, int64_t width)
     return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-/* 16 floats of row[at..at+16), zero outside [0, width) (a row outside the plane is NULL). At the
- * left edge row + at points up to the padding before the row: only the mask's lanes are read. */
-static inline __m512 load_inside(const float *row, int64_t at, int64_t width)
-{
-    const __mmask16 m = row ? inside_mask(at, width) : 0;
-    return m ? _mm512_maskz_loadu_ps(m, row + at) : _mm512_setzero_ps();
-}
+/* The rows' loads, their masks worked out once for every plane: tiles j0..j0+15 read input columns
+ * at .. at+33 of rows r0..r0+3, three vectors a row, the third's first two. */
+typedef struct input_block {
+    int64_t offset[4];    /* of each row in a plane (0 where the row is outside) */
+    __mmask16 mask[4][3]; /* 0 for a row outside the plane */
+} input_block;
 
-void winograd_avx512_transform_input_row(const tg_conv_geom *g, const tiling *tl, const float *plane, int64_t r0,
-                                         float *restrict lines, float *restrict v, int64_t kstride)
+void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const float *plane,
+                                          int64_t plane_stride, int64_t planes, int64_t r0, float *restrict lines,
+                                          float *restrict v, int64_t v_stride, int64_t kstride)
 {
     const int64_t h = g->in[1], w = g->in[2], c0 = -g->pad[2];
-    const float *row[4];
-    for (int i = 0; i < 4; i++) row[i] = r0 + i >= 0 && r0 + i < h ? plane + (r0 + i) * w : NULL;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 zero = _mm512_setzero_ps();
     __m512 check = zero; /* x·0 + check: NaN for good once an x read is NaN or ±Inf */
     for (int64_t j0 = 0; j0 < tl->cols_pad; j0 += 16) {
-        /* tiles j0..j0+15 read input columns at .. at+33: three vectors a row, the third's first two */
         const int64_t at = c0 + 2 * j0;
-        __m512 d[4][3];
-        for (int i = 0; i < 4; i++)
-            for (int q = 0; q < 3; q++) {
-                d[i][q] = load_inside(row[i], at + 16 * q, q < 2 ? w : (at + 34 < w ? at + 34 : w));
-                check = _mm512_fmadd_ps(d[i][q], zero, check);
-            }
+        input_block b;
         for (int i = 0; i < 4; i++) {
-            __m512 s[3]; /* (B^T d)[i] over the 48 columns */
+            const bool inside = r0 + i >= 0 && r0 + i < h;
+            b.offset[i] = inside ? (r0 + i) * w + at : 0;
             for (int q = 0; q < 3; q++)
-                s[q] = i == 0   ? _mm512_sub_ps(d[0][q], d[2][q])
-                       : i == 1 ? _mm512_add_ps(d[1][q], d[2][q])
-                       : i == 2 ? _mm512_sub_ps(d[2][q], d[1][q])
-                                : _mm512_sub_ps(d[1][q], d[3][q]);
-            /* tile j's columns 2j..2j+3: e0, e1 from (s0, s1); e2, e3 from the same shifted by two */
-            const __m512 e0 = _mm512_permutex2var_ps(s[0], even, s[1]), e1 = _mm512_permutex2var_ps(s[0], odd, s[1]);
-            const __m512 s0_2 = _mm512_castsi512_ps(
-                _mm512_alignr_epi32(_mm512_castps_si512(s[1]), _mm512_castps_si512(s[0]), 2));
-            const __m512 s1_2 = _mm512_castsi512_ps(
-                _mm512_alignr_epi32(_mm512_castps_si512(s[2]), _mm512_castps_si512(s[1]), 2));
-            const __m512 e2 = _mm512_permutex2var_ps(s0_2, even, s1_2), e3 = _mm512_permutex2var_ps(s0_2, odd, s1_2);
-            float *out = v + (4 * i) * kstride + j0;
-            _mm512_storeu_ps(out, _mm512_sub_ps(e0, e2)); /* (B^T d) B */
-            _mm512_storeu_ps(out + kstride, _mm512_add_ps(e1, e2));
-            _mm512_storeu_ps(out + 2 * kstride, _mm512_sub_ps(e2, e1));
-            _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
+                b.mask[i][q] = inside ? inside_mask(at + 16 * q, q < 2 ? w : (at + 34 < w ? at + 34 : w)) : 0;
+        }
+        for (int64_t c = 0; c < planes; c++) {
+            const float *pc = plane + c * plane_stride;
+            __m512 d[4][3];
+            for (int i = 0; i < 4; i++)
+                for (int q = 0; q < 3; q++) {
+                    /* at the left edge pc + offset points up to the padding before the row: only the
+                     * mask's lanes are read */
+                    d[i][q] = b.mask[i][q] ? _mm512_maskz_loadu_ps(b.mask[i][q], pc + b.offset[i] + 16 * q) : zero;
+                    check = _mm512_fmadd_ps(d[i][q], zero, check);
+                }
+            for (int i = 0; i < 4; i++) {
+                __m512 s[3]; /* (B^T d)[i] over the 48 columns */
+                for (int q = 0; q < 3; q++)
+                    s[q] = i == 0   ? _mm512_sub_ps(d[0][q], d[2][q])
+                           : i == 1 ? _mm512_add_ps(d[1][q], d[2][q])
+                           : i == 2 ? _mm512_sub_ps(d[2][q], d[1][q])
+                                    : _mm512_sub_ps(d[1][q], d[3][q]);
+                /* tile j's columns 2j..2j+3: e0, e1 from (s0, s1); e2, e3 from the same shifted by two */
+                const __m512 e0 = _mm512_permutex2var_ps(s[0], even, s[1]);
+                const __m512 e1 = _mm512_permutex2var_ps(s[0], odd, s[1]);
+                const __m512 s0_2 = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(s[1]), _mm512_castps_si512(s[0]), 2));
+                const __m512 s1_2 = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(s[2]), _mm512_castps_si512(s[1]), 2));
+                const __m512 e2 = _mm512_permutex2var_ps(s0_2, even, s1_2);
+                const __m512 e3 = _mm512_permutex2var_ps(s0_2, odd, s1_2);
+                float *out = v + c * v_stride + (4 * i) * kstride + j0;
+                _mm512_storeu_ps(out, _mm512_sub_ps(e0, e2)); /* (B^T d) B */
+                _mm512_storeu_ps(out + kstride, _mm512_add_ps(e1, e2));
+                _mm512_storeu_ps(out + 2 * kstride, _mm512_sub_ps(e2, e1));
+                _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
+            }
         }
     }
     float *flag = lines + tl->line; /* the caller's finiteness check */
     _mm512_storeu_ps(flag, _mm512_add_ps(_mm512_loadu_ps(flag), check));
 }
 
-void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *tl, const float *m, int64_t kstride,
-                                          int64_t row, float *restrict lines, float *plane, bool accumulate)
+void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *tl, const float *m, int64_t m_stride,
+                                           int64_t kstride, int64_t planes, int64_t row, float *restrict lines,
+                                           float *plane, int64_t plane_stride, bool accumulate)
 {
     (void)lines;
     const int64_t ho = g->out[1], wo = g->out[2];
@@ -97,42 +113,54 @@ void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *t
     const __m512i lo_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int64_t j0 = 0; j0 < tl->cols_pad && 2 * j0 < wo; j0 += 16) {
-        __m512 s[2][4]; /* A^T m */
-        for (int q = 0; q < 4; q++) {
-            const __m512 m0 = _mm512_loadu_ps(m + q * kstride + j0), m1 = _mm512_loadu_ps(m + (4 + q) * kstride + j0);
-            const __m512 m2 = _mm512_loadu_ps(m + (8 + q) * kstride + j0);
-            const __m512 m3 = _mm512_loadu_ps(m + (12 + q) * kstride + j0);
-            s[0][q] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-            s[1][q] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-        }
         const __mmask16 first = inside_mask(2 * j0, wo), second = inside_mask(2 * j0 + 16, wo);
-        for (int i = 0; i < out_rows; i++) {
-            /* (A^T m) A: output columns 2j (left) and 2j+1 (right), interleaved into 32 */
-            const __m512 left = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
-            const __m512 right = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
-            __m512 out0 = _mm512_permutex2var_ps(left, lo_half, right);
-            __m512 out1 = _mm512_permutex2var_ps(left, hi_half, right);
-            float *dst = plane + (2 * row + i) * wo + 2 * j0;
-            if (accumulate) {
-                out0 = _mm512_add_ps(out0, _mm512_maskz_loadu_ps(first, dst));
-                if (second) out1 = _mm512_add_ps(out1, _mm512_maskz_loadu_ps(second, dst + 16));
+        for (int64_t o = 0; o < planes; o++) {
+            const float *mo = m + o * m_stride + j0;
+            __m512 s[2][4]; /* A^T m */
+            for (int q = 0; q < 4; q++) {
+                const __m512 m0 = _mm512_loadu_ps(mo + q * kstride), m1 = _mm512_loadu_ps(mo + (4 + q) * kstride);
+                const __m512 m2 = _mm512_loadu_ps(mo + (8 + q) * kstride);
+                const __m512 m3 = _mm512_loadu_ps(mo + (12 + q) * kstride);
+                s[0][q] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                s[1][q] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
             }
-            _mm512_mask_storeu_ps(dst, first, out0);
-            if (second) _mm512_mask_storeu_ps(dst + 16, second, out1);
+            for (int i = 0; i < out_rows; i++) {
+                /* (A^T m) A: output columns 2j (left) and 2j+1 (right), interleaved into 32 */
+                const __m512 left = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
+                const __m512 right = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
+                __m512 out0 = _mm512_permutex2var_ps(left, lo_half, right);
+                __m512 out1 = _mm512_permutex2var_ps(left, hi_half, right);
+                float *dst = plane + o * plane_stride + (2 * row + i) * wo + 2 * j0;
+                if (accumulate) {
+                    out0 = _mm512_add_ps(out0, _mm512_maskz_loadu_ps(first, dst));
+                    if (second) out1 = _mm512_add_ps(out1, _mm512_maskz_loadu_ps(second, dst + 16));
+                }
+                _mm512_mask_storeu_ps(dst, first, out0);
+                if (second) _mm512_mask_storeu_ps(dst + 16, second, out1);
+            }
         }
     }
 }
 #endif /* !TG_REAL_DOUBLE */
 #else
-void winograd_avx512_transform_input_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
-                                         tg_real *restrict lines, tg_real *restrict v, int64_t kstride)
+void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *plane,
+                                          int64_t plane_stride, int64_t planes, int64_t r0, tg_real *restrict lines,
+                                          tg_real *restrict v, int64_t v_stride, int64_t kstride)
 {
-    winograd_portable_transform_input_row(g, tl, plane, r0, lines, v, kstride);
+    winograd_portable_transform_input_rows(g, tl, plane, plane_stride, planes, r0, lines, v, v_stride, kstride);
 }
-void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t kstride,
-                                          int64_t row, tg_real *restrict lines, tg_real *plane, bool accumulate)
+void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *m,
+                                           int64_t m_stride, int64_t kstride, int64_t planes, int64_t row,
+                                           tg_real *restrict lines, tg_real *plane, int64_t plane_stride,
+                                           bool accumulate)
 {
-    winograd_portable_transform_output_row(g, tl, m, kstride, row, lines, plane, accumulate);
+    winograd_portable_transform_output_rows(g, tl, m, m_stride, kstride, planes, row, lines, plane, plane_stride,
+                                            accumulate);
 }
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n) { return winograd_portable_all_finite(v, n); }
+void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
+                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane)
+{
+    winograd_portable_multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane);
+}
 #endif

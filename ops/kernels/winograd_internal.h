@@ -18,25 +18,40 @@ typedef struct tiling {
     int64_t cols_pad; /* cols rounded up to WINOGRAD_VEC */
     int64_t line;     /* a padded input row: 2*cols_pad + WINOGRAD_VEC values */
 } tiling;
-/* v[k][t] (k = 0..15, kstride apart) = (B^T d B)[k] for the row of tiles whose input rows start at r0;
- * lines: 8 * line scratch values, of which lines[line, 2*line) accumulates the finiteness check
- * (it turns NaN where an input read was NaN or ±Inf; the caller zeroes it). */
-typedef void (*winograd_input_row_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
-                                      tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
-/* Output rows 2*row, 2*row+1 of one plane (+)= A^T m A for one row of tiles; lines: 4 * cols values. */
-typedef void (*winograd_output_row_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t kstride,
-                                       int64_t row, tg_real *restrict lines, tg_real *plane, bool accumulate);
+/* For `planes` channel planes (plane_stride apart), v[c * v_stride + k * kstride + t] (k = 0..15) =
+ * (B^T d B)[k] for the row of tiles whose input rows start at r0; lines: 8 * line scratch values, of
+ * which lines[line, 2*line) accumulates the finiteness check (it turns NaN where an input read was
+ * NaN or ±Inf; the caller zeroes it). Writes cols_pad values per (c, k): the caller leaves slack. */
+typedef void (*winograd_input_rows_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane,
+                                       int64_t plane_stride, int64_t planes, int64_t r0, tg_real *restrict lines,
+                                       tg_real *restrict v, int64_t v_stride, int64_t kstride);
+/* Output rows 2*row, 2*row+1 of `planes` planes (plane_stride apart) (+)= A^T m A for one row of
+ * tiles, m of plane o at m + o * m_stride (positions kstride apart); lines: 4 * cols values. */
+typedef void (*winograd_output_rows_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t m_stride,
+                                        int64_t kstride, int64_t planes, int64_t row, tg_real *restrict lines,
+                                        tg_real *plane, int64_t plane_stride, bool accumulate);
 
-void winograd_portable_transform_input_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
-                                           tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
-void winograd_portable_transform_output_row(const tg_conv_geom *g, const tiling *tl, const tg_real *m,
-                                            int64_t kstride, int64_t row, tg_real *restrict lines, tg_real *plane,
-                                            bool accumulate);
-void winograd_avx512_transform_input_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t r0,
-                                         tg_real *restrict lines, tg_real *restrict v, int64_t kstride);
-void winograd_avx512_transform_output_row(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t kstride,
-                                          int64_t row, tg_real *restrict lines, tg_real *plane, bool accumulate);
+#define WINOGRAD_ROWS_DECLARE(prefix)                                                                            \
+    void winograd_##prefix##_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *plane,   \
+                                                  int64_t plane_stride, int64_t planes, int64_t r0,               \
+                                                  tg_real *restrict lines, tg_real *restrict v, int64_t v_stride, \
+                                                  int64_t kstride);                                               \
+    void winograd_##prefix##_transform_output_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *m,      \
+                                                   int64_t m_stride, int64_t kstride, int64_t planes, int64_t row, \
+                                                   tg_real *restrict lines, tg_real *plane, int64_t plane_stride,  \
+                                                   bool accumulate);
+WINOGRAD_ROWS_DECLARE(portable)
+WINOGRAD_ROWS_DECLARE(avx512)
 bool winograd_portable_all_finite(const tg_real *v, int64_t n);
+/* M[k] (rows m_row apart, planes m_plane) = U[k] V[k] for k < 16: U [16, O, C], V [16][C, count]
+ * (rows v_row, planes v_plane apart); winograd_rows.h. */
+typedef void (*winograd_multiply_fn)(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v,
+                                     int64_t v_row, int64_t v_plane, int64_t count, tg_real *m, int64_t m_row,
+                                     int64_t m_plane);
+void winograd_portable_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
+                                int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane);
+void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
+                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane);
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
 
 #endif
