@@ -187,6 +187,23 @@ static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_r
     return tg_winograd_finite(check, tl->line);
 }
 
+/* The multiply of one chunk, its 16 positions shared among the threads: a batch too small to split
+ * (one image) still multiplies on every thread, as the GEMMs did by panels; inside a batch split
+ * (each thread its own images) the nested call runs on the calling thread. Each M[k] is computed
+ * alone, so the bits do not depend on the split. */
+typedef struct multiply_job {
+    winograd_multiply_fn multiply;
+    const tg_real *u, *v;
+    int64_t o_count, c_count, v_row, v_plane, count, m_row, m_plane;
+    tg_real *m;
+} multiply_job;
+static void multiply_range(void *ctx, int64_t begin, int64_t end)
+{
+    const multiply_job *j = ctx;
+    j->multiply(j->u, j->o_count, j->c_count, j->v, j->v_row, j->v_plane, j->count, j->m, j->m_row, j->m_plane,
+                (int)begin, (int)end);
+}
+
 bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {
@@ -211,7 +228,8 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
         if (!transform_inputs(g, &tl, x, row0, rows, true, lines, v, v_row, v_plane)) return false;
-        multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane); /* M[k] = U[k] V[k] */
+        multiply_job job = {multiply, u, v, o_count, c_count, v_row, v_plane, count, m_row, m_plane, m};
+        tg_parallel_for(16, multiply_range, &job); /* M[k] = U[k] V[k] */
         for (int64_t r = 0; r < rows; r++) { /* a row of tiles of every output channel at once */
             int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
             output_rows(g, &tl, m + r * tl.cols, m_row, m_plane, o_count, tile_row, lines,

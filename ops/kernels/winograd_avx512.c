@@ -159,8 +159,9 @@ void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *
 }
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n) { return winograd_portable_all_finite(v, n); }
 void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
-                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane)
+                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_begin,
+                              int k_end)
 {
-    winograd_portable_multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane);
+    winograd_portable_multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane, k_begin, k_end);
 }
 #endif

@@ -43,15 +43,17 @@ typedef void (*winograd_output_rows_fn)(const tg_conv_geom *g, const tiling *tl,
 WINOGRAD_ROWS_DECLARE(portable)
 WINOGRAD_ROWS_DECLARE(avx512)
 bool winograd_portable_all_finite(const tg_real *v, int64_t n);
-/* M[k] (rows m_row apart, planes m_plane) = U[k] V[k] for k < 16: U [16, O, C], V [16][C, count]
+/* M[k] (rows m_row apart, planes m_plane) = U[k] V[k] for k_begin <= k < k_end: U [16, O, C], V [16][C, count]
  * (rows v_row, planes v_plane apart); winograd_rows.h. */
 typedef void (*winograd_multiply_fn)(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v,
                                      int64_t v_row, int64_t v_plane, int64_t count, tg_real *m, int64_t m_row,
-                                     int64_t m_plane);
+                                     int64_t m_plane, int k_begin, int k_end);
 void winograd_portable_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
-                                int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane);
+                                int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane,
+                                int k_begin, int k_end);
 void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
-                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane);
+                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_begin,
+                              int k_end);
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
 
 #endif

@@ -127,7 +127,7 @@ void WINOGRAD_ROWS(transform_output_rows)(const tg_conv_geom *g, const tiling *t
 }
 #endif /* WINOGRAD_ROWS_OWN_TRANSFORMS */
 
-/* M[k] = U[k] V[k] for k < 16 ([O, C] x [C, count]; V's rows v_row and M's m_row apart, both at
+/* M[k] = U[k] V[k] for k_begin <= k < k_end ([O, C] x [C, count]; V's rows v_row and M's m_row apart, both at
  * least count rounded up to 16) in blocks of WSM_OB (then 4, then 1) output channels x 2 vectors of 16 tiles held in
  * registers over the C terms, each sum over c in order. It replaced 16 tg_gemm calls a chunk
  * (which pack both operands and sum only C terms per 12 x 32 block of sums; 4 Dec, one thread,
@@ -166,10 +166,11 @@ static inline __attribute__((always_inline)) void WINOGRAD_ROWS(multiply_block)(
     } while (0)
 
 void WINOGRAD_ROWS(multiply)(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
-                             int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane)
+                             int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_begin,
+                             int k_end)
 {
     const int64_t vectors = (count + 15) / 16;
-    for (int k = 0; k < 16; k++) {
+    for (int k = k_begin; k < k_end; k++) {
         const tg_real *uk = u + k * o_count * c_count, *vk = v + k * v_plane;
         tg_real *mk = m + k * m_plane;
         for (int64_t b = 0; b < vectors; b += 2) {
