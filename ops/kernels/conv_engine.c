@@ -235,6 +235,13 @@ static bool core_uses_winograd(const conv_core *k)
     return winograd_pays(k);
 }
 
+/* dW by the 2-D Winograd: with its forward, from WINOGRAD_DW_MIN_CHANNELS in and out. */
+static bool core_winograd_2d_dw(const conv_core *k)
+{
+    return core_uses_winograd(k) && !core_winograd_is_1d(k) &&
+           k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS && k->cb >= WINOGRAD_DW_MIN_CHANNELS;
+}
+
 /* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
  * outputs whose window never reads it (through Inf − Inf = NaN too), where PyTorch's direct and
  * im2col loops give NaN or ±Inf exactly in the windows that read it. So operands holding a non-finite
@@ -325,6 +332,16 @@ static size_t core_forward_scratch(const conv_core *k)
     size_t wino = core_winograd_is_1d(k) ? tg_winograd1d_scratch(&k->geom, k->n, k->cb)
                                          : tg_winograd_scratch(&k->geom, k->n, k->cb);
     return wino > gemm ? wino : gemm;
+}
+
+/* Floats of dW's scratch: the forward's, or the Winograd weight gradient's (its chunks are larger
+ * than the forward's 128 tiles; it once took the forward's and an assertion stopped it). */
+static size_t core_dw_scratch(const conv_core *k)
+{
+    const size_t forward = core_forward_scratch(k);
+    if (!core_winograd_2d_dw(k)) return forward;
+    const size_t dw = tg_winograd_dw_scratch(&k->geom, k->n, k->cb);
+    return dw > forward ? dw : forward;
 }
 
 /* The direct kernel per (image, group) item, over A and B (forward: B (+)= conv(A); adjoint:
@@ -617,7 +634,7 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
         if (ws->base) tg_conv_reference_dw(k, a, db, dw);
         return;
     }
-    tg_real *col = ws_take(ws, core_forward_scratch(k) * sizeof *col);
+    tg_real *col = ws_take(ws, core_dw_scratch(k) * sizeof *col);
     /* the 1-D Winograd's dW where it pays (AUTO) or is asked for; else (NaN or Inf) the paths below */
     if (core_winograd1d_dw(k) && ws->base && tg_winograd1d_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
     /* measured (16->16 channels, 28x28, 3 images per call): 4.3 ms a batch of 64 against ~8.7 by
@@ -635,11 +652,9 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     }
     /* Winograd, on the same tiles as the forward, where measured faster than the GEMMs below: with
      * 128 channels in and out (16x128x28x28 fwd+bwd 46.5 -> 44.3 ms); with 64 (8x64x56x56) it
-     * only ties them. col (core_forward_scratch) holds the forward's Winograd scratch, which is
-     * what the weight gradient needs. */
-    if (core_uses_winograd(k) && !core_winograd_is_1d(k) && k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS &&
-        k->cb >= WINOGRAD_DW_MIN_CHANNELS) {
-        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->n, k->cb) <= core_forward_scratch(k));
+     * only ties them. col (core_dw_scratch) holds its chunks. */
+    if (core_winograd_2d_dw(k)) {
+        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->n, k->cb) <= core_dw_scratch(k));
         /* else NaN or Inf: exact GEMMs (sizing goes on to size them) */
         if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
     }
