@@ -287,6 +287,8 @@ bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, 
                     for (int64_t q = 0; q < outputs; q++) dst[q] = src[q];
                 else if (accumulate)
                     for (int64_t q = 0; q < outputs; q++) dst[q * p.dilation] += src[q];
+                else if (p.dilation == 2)
+                    for (int64_t q = 0; q < outputs; q++) dst[2 * q] = src[q];
                 else
                     for (int64_t q = 0; q < outputs; q++) dst[q * p.dilation] = src[q];
             }

@@ -58,6 +58,8 @@ void WINOGRAD1D_ROWS(gather_row)(const tg_real *restrict src, int64_t size, int6
     for (int64_t q = 0; q < lo; q++) dst[q] = 0;
     if (step == 1)
         for (int64_t q = lo; q < hi; q++) dst[q] = src[start + q];
+    else if (step == 2) /* a constant stride: the compiler gathers it with shuffles */
+        for (int64_t q = lo; q < hi; q++) dst[q] = src[start + 2 * q];
     else
         for (int64_t q = lo; q < hi; q++) dst[q] = src[start + step * q];
     for (int64_t q = hi; q < len; q++) dst[q] = 0;
