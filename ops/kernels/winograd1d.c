@@ -214,29 +214,40 @@ size_t tg_winograd1d_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_ch
     return scratch_size(g, n, out_channels);
 }
 
-/* V[k][c][t] (planes v_plane apart) = B^T d_t for the tiles of rows row0 .. row0+rows-1 (every
- * image's phases numbered together) of every channel of x. False when a transformed value is
- * NaN or ±Inf (an input read was, or the transform overflowed). */
-static bool transform_inputs(const w1_plan *p, int64_t c_count, const tg_real *x, int64_t row0, int64_t rows,
-                             tg_real *work, tg_real *v, int64_t v_plane)
+/* out[k][plane][t] (planes of k out_plane apart) = sum_i coef[k][i] d_t[i] over the tiles of rows
+ * row0 .. row0+rows-1 (every image's phases numbered together) of each of `planes` rows of src
+ * (src_len values each): d_t[i] = src[phase + shift + dilation * (m*j + i)] of tile j of its row,
+ * zero outside. ins inputs a tile: alpha for the input transform (B^T, its last tiles overhang into
+ * the dummies), m for the gradient's (A). False when a value is NaN or ±Inf (a value read was, or
+ * the transform overflowed). */
+static bool transform_rows(const w1_plan *p, int64_t planes, const tg_real *src, int64_t src_len, int64_t shift,
+                           const tg_real coef[W1_MAX_ALPHA][W1_MAX_ALPHA], int ins, int64_t row0, int64_t rows,
+                           tg_real *work, tg_real *out, int64_t out_plane)
 {
     const w1_loops *l = loops();
     const int64_t count = rows * p->pitch, row_len = p->pitch * p->m;
     tg_real *line = work, *s = line + p->cap * p->m + 2 * W1_MAX_ALPHA, *check = s + p->m * p->spitch;
     memset(check, 0, (size_t)count * sizeof *check);
     memset(line + count * p->m, 0, 2 * W1_MAX_ALPHA * sizeof *line); /* what the last dummy tiles overhang */
-    for (int64_t c = 0; c < c_count; c++) {
+    for (int64_t c = 0; c < planes; c++) {
         for (int64_t r = 0; r < rows; r++) {
             const int64_t image = (row0 + r) / p->phases, phase = (row0 + r) % p->phases;
-            l->gather_row(x + (image * c_count + c) * p->in, p->in, phase - p->pad, p->dilation, row_len,
-                       line + r * row_len);
+            l->gather_row(src + (image * planes + c) * src_len, src_len, phase + shift, p->dilation, row_len,
+                          line + r * row_len);
         }
-        l->deinterleave(line, p->m, count + (p->alpha - 1) / p->m, s, p->spitch);
-        l->combine(p->bt, p->alpha, p->alpha, p->m, s, p->spitch, count, v + c * count, v_plane, check);
+        l->deinterleave(line, p->m, count + (ins - 1) / p->m, s, p->spitch);
+        l->combine(coef, p->alpha, ins, p->m, s, p->spitch, count, out + c * count, out_plane, check);
     }
     tg_real flag = 0;
     for (int64_t t = 0; t < count; t++) flag += check[t];
     return flag == 0;
+}
+
+/* V[k][c][t] = (B^T d_t)[k] for every channel of x. */
+static bool transform_inputs(const w1_plan *p, int64_t c_count, const tg_real *x, int64_t row0, int64_t rows,
+                             tg_real *work, tg_real *v, int64_t v_plane)
+{
+    return transform_rows(p, c_count, x, p->in, -p->pad, p->bt, p->alpha, row0, rows, work, v, v_plane);
 }
 
 /* U[k][f] = (G w[f])[k] for the filters f = (o, c): w split by tap (wt: r arrays of `filters`),
@@ -299,27 +310,12 @@ bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, 
 
 /* ---- weight gradient ---- */
 
-/* Y[k][o][t] (planes y_plane apart) = (A dy_t)[k] for the rows' tiles of every output channel of
- * dy (dy_t: the tile's m gradients, zero past its row's outputs and in the dummy tiles). False
- * when a value is NaN or ±Inf. */
+/* Y[k][o][t] = (A dy_t)[k] for every output channel of dy (dy_t: the tile's m gradients, zero
+ * past its row's outputs and in the dummy tiles). */
 static bool transform_grads(const w1_plan *p, int64_t o_count, const tg_real *dy, int64_t row0, int64_t rows,
                             tg_real *work, tg_real *yt, int64_t y_plane)
 {
-    const w1_loops *l = loops();
-    const int64_t count = rows * p->pitch, row_len = p->pitch * p->m;
-    tg_real *line = work, *s = line + p->cap * p->m + 2 * W1_MAX_ALPHA, *check = s + p->m * p->spitch;
-    memset(check, 0, (size_t)count * sizeof *check);
-    for (int64_t o = 0; o < o_count; o++) {
-        for (int64_t r = 0; r < rows; r++) {
-            const int64_t image = (row0 + r) / p->phases, phase = (row0 + r) % p->phases;
-            l->gather_row(dy + (image * o_count + o) * p->out, p->out, phase, p->dilation, row_len, line + r * row_len);
-        }
-        l->deinterleave(line, p->m, count, s, p->spitch);
-        l->combine(p->a, p->alpha, p->m, p->m, s, p->spitch, count, yt + o * count, y_plane, check);
-    }
-    tg_real flag = 0;
-    for (int64_t t = 0; t < count; t++) flag += check[t];
-    return flag == 0;
+    return transform_rows(p, o_count, dy, p->out, 0, p->a, p->m, row0, rows, work, yt, y_plane);
 }
 
 bool tg_winograd1d_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
