@@ -76,6 +76,19 @@ int tg_winograd_set_kernel(const char *name)
     return 0;
 }
 
+/* The forward's slots per row of tiles in V and M: rows of 6 to 8 tiles (maps 11 to 16 wide) take
+ * 8, so that two rows fill one vector of the transforms (a 14x14 map's rows of 7 tiles filled 7 of
+ * 16 lanes); other rows are packed end to end (at 5 tiles and fewer the multiply's empty slots
+ * cost more than the transforms save). Forward ms, batch 64, packed / paired: 32 -> 32 at 14x14
+ * 0.85 / 0.64, 16 -> 32 at 14x14 0.51 / 0.36, 64 -> 64 at 14x14 2.52 / 2.15, at 12x12 1.95 / 1.85,
+ * at 16x16 (32 ch) 0.90 / 0.73; but 64 -> 64 at 10x10 1.47 / 1.53 and at 8x8 1.02 / 1.24. */
+#define WINOGRAD_PAIR_MIN_COLS 6
+static bool forward_paired(const tiling *tl)
+{
+    return tl->cols >= WINOGRAD_PAIR_MIN_COLS && tl->cols <= WINOGRAD_PAIR_TILES;
+}
+static int64_t forward_pitch(const tiling *tl) { return forward_paired(tl) ? WINOGRAD_PAIR_TILES : tl->cols; }
+
 /* n images: a chunk never holds more rows of tiles than the batch has (a small batch's scratch,
  * taken from the tape for every convolution, was sized for a whole chunk: BN-ResNet training at
  * batch 8 peaked 14 MB higher). The forward's chunks hold about WINOGRAD_FORWARD_TILES tiles;
@@ -87,6 +100,8 @@ static tiling tiling_of(const tg_conv_geom *g, int64_t out_channels, int64_t n, 
     chunk = chunk < WINOGRAD_CHUNK_MIN ? WINOGRAD_CHUNK_MIN : chunk > WINOGRAD_CHUNK_MAX ? WINOGRAD_CHUNK_MAX : chunk;
     if (forward) chunk = WINOGRAD_FORWARD_TILES;
     if (t.cols < chunk) t.rows_per_chunk = chunk / t.cols;
+    if (forward && forward_paired(&t)) /* rows in pairs, 8 slots each (forward_pitch) */
+        t.rows_per_chunk = chunk / WINOGRAD_PAIR_TILES / 2 * 2;
     const int64_t all_rows = (n > 1 ? n : 1) * t.rows;
     if (t.rows_per_chunk > all_rows) t.rows_per_chunk = all_rows;
     t.cols_pad = (t.cols + WINOGRAD_VEC - 1) / WINOGRAD_VEC * WINOGRAD_VEC;
@@ -101,7 +116,7 @@ static int64_t round_to_vec(int64_t count) { return (count + WINOGRAD_VEC - 1) /
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
     const tiling tl = tiling_of(g, out_channels, n, true);
-    const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols;
+    const int64_t c = g->channels, chunk = tl.rows_per_chunk * forward_pitch(&tl);
     return (size_t)(16 * out_channels * c +
                     16 * (c * (round_to_vec(chunk) + WINOGRAD_SLACK) + out_channels * round_to_vec(chunk) +
                           2 * WINOGRAD_SLACK) +
@@ -166,8 +181,18 @@ static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_r
     const int64_t c_count = g->channels, in_plane = g->in[1] * g->in[2];
     tg_real *check = lines + tl->line;
     memset(check, 0, (size_t)tl->line * sizeof *check);
-    if (all_channels) { /* a row of tiles of every channel at once (the forward's small chunks): the
-                         * loads' masks worked out once for them all */
+    if (all_channels && forward_paired(tl)) { /* the forward's rows two at a time */
+        const winograd_input_pair_fn input_pair =
+            winograd_avx512() ? winograd_avx512_transform_input_pair : winograd_portable_transform_input_pair;
+        for (int64_t r = 0; r < rows; r += 2) {
+            const int64_t image_a = (row0 + r) / tl->rows, tile_a = (row0 + r) % tl->rows;
+            const int64_t image_b = (row0 + r + 1) / tl->rows, tile_b = (row0 + r + 1) % tl->rows;
+            input_pair(g, tl, x + image_a * c_count * in_plane, 2 * tile_a - g->pad[1],
+                       r + 1 < rows ? x + image_b * c_count * in_plane : NULL, 2 * tile_b - g->pad[1], in_plane,
+                       c_count, lines, v + r * WINOGRAD_PAIR_TILES, v_row, v_plane);
+        }
+    } else if (all_channels) { /* a row of tiles of every channel at once (the forward's small chunks):
+                                * the loads' masks worked out once for them all */
         for (int64_t r = 0; r < rows; r++) {
             int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
             input_rows(g, tl, x + image * c_count * in_plane, in_plane, c_count, 2 * tile_row - g->pad[1], lines,
@@ -212,7 +237,8 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
     const int64_t out_plane = g->out[1] * g->out[2];
     /* a row of tiles writes cols_pad values, so every channel's row of V has a vector of slack past
      * the chunk's tiles (the rows of all channels are written row by row, not channel by channel) */
-    const int64_t chunk_cap = tl.rows_per_chunk * tl.cols, v_row = round_to_vec(chunk_cap) + WINOGRAD_SLACK;
+    const int64_t pitch = forward_pitch(&tl);
+    const int64_t chunk_cap = tl.rows_per_chunk * pitch, v_row = round_to_vec(chunk_cap) + WINOGRAD_SLACK;
     const int64_t m_row = round_to_vec(chunk_cap);
     /* planes a cache line past a multiple of their rows: 64 channels' rows of 144 made them 9 x 4 KiB
      * apart, and the 16 streams of a transform met in one set of the first-level cache (64 -> 8
@@ -222,19 +248,30 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
     tg_real *lines = m + 16 * m_plane;
     const winograd_output_rows_fn output_rows =
         winograd_avx512() ? winograd_avx512_transform_output_rows : winograd_portable_transform_output_rows;
+    const winograd_output_pair_fn output_pair =
+        winograd_avx512() ? winograd_avx512_transform_output_pair : winograd_portable_transform_output_pair;
     const winograd_multiply_fn multiply = winograd_avx512() ? winograd_avx512_multiply : winograd_portable_multiply;
     transform_filters(w, o_count, c_count, u);
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) { /* rows of tiles, all images */
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
-        const int64_t count = rows * tl.cols;
+        const int64_t count = rows * pitch;
         if (!transform_inputs(g, &tl, x, row0, rows, true, lines, v, v_row, v_plane)) return false;
         multiply_job job = {multiply, u, v, o_count, c_count, v_row, v_plane, count, m_row, m_plane, m};
         tg_parallel_for(16, multiply_range, &job); /* M[k] = U[k] V[k] */
-        for (int64_t r = 0; r < rows; r++) { /* a row of tiles of every output channel at once */
-            int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-            output_rows(g, &tl, m + r * tl.cols, m_row, m_plane, o_count, tile_row, lines,
-                        y + image * o_count * out_plane, out_plane, accumulate);
-        }
+        if (forward_paired(&tl)) /* two rows of tiles of every output channel at once */
+            for (int64_t r = 0; r < rows; r += 2) {
+                const int64_t image_a = (row0 + r) / tl.rows, tile_a = (row0 + r) % tl.rows;
+                const int64_t image_b = (row0 + r + 1) / tl.rows, tile_b = (row0 + r + 1) % tl.rows;
+                output_pair(g, &tl, m + r * WINOGRAD_PAIR_TILES, m_row, m_plane, o_count, tile_a,
+                            y + image_a * o_count * out_plane, tile_b,
+                            r + 1 < rows ? y + image_b * o_count * out_plane : NULL, out_plane, lines, accumulate);
+            }
+        else
+            for (int64_t r = 0; r < rows; r++) { /* a row of tiles of every output channel at once */
+                int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
+                output_rows(g, &tl, m + r * tl.cols, m_row, m_plane, o_count, tile_row, lines,
+                            y + image * o_count * out_plane, out_plane, accumulate);
+            }
     }
     return true;
 }

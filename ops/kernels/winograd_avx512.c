@@ -141,6 +141,104 @@ void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *
         }
     }
 }
+/* Two rows of at most 8 tiles in one vector: lanes 0-7 row a's tiles, 8-15 row b's. Tile j reads
+ * input columns at + 2j .. at + 2j + 3: per input row, columns at .. at+15 and at+2 .. at+17 of
+ * each row's plane; the even/odd permutes of (a's, b's) vectors then give the 16 tiles' columns
+ * 2j and 2j+1 (and, of the +2 vectors, 2j+2 and 2j+3) with no shuffling between the rows. */
+void winograd_avx512_transform_input_pair(const tg_conv_geom *g, const tiling *tl, const float *plane_a, int64_t ra,
+                                          const float *plane_b, int64_t rb, int64_t plane_stride, int64_t planes,
+                                          float *restrict lines, float *restrict v, int64_t v_stride, int64_t kstride)
+{
+    const int64_t h = g->in[1], w = g->in[2], at = -g->pad[2];
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 check = zero;
+    /* per input row i of a and b: offsets in a plane and the masks of the two loads */
+    int64_t off[2][4];
+    __mmask16 mask[2][4][2];
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < 4; i++) {
+            const int64_t r = (p ? rb : ra) + i;
+            const bool inside = (p ? plane_b != NULL : true) && r >= 0 && r < h;
+            off[p][i] = inside ? r * w + at : 0;
+            mask[p][i][0] = inside ? inside_mask(at, w) : 0;
+            mask[p][i][1] = inside ? inside_mask(at + 2, w) : 0;
+        }
+    const float *base[2] = {plane_a, plane_b ? plane_b : plane_a};
+    for (int64_t c = 0; c < planes; c++) {
+        __m512 d[2][4][2]; /* [row a / b][input row][columns +0 / +2] */
+        for (int p = 0; p < 2; p++) {
+            const float *pc = base[p] + c * plane_stride;
+            for (int i = 0; i < 4; i++)
+                for (int q = 0; q < 2; q++) {
+                    /* only the mask's lanes are read (none outside; at the left edge the address
+                     * points into the padding before the row) */
+                    d[p][i][q] = _mm512_maskz_loadu_ps(mask[p][i][q], pc + off[p][i] + 2 * q);
+                    check = _mm512_fmadd_ps(d[p][i][q], zero, check);
+                }
+        }
+        for (int i = 0; i < 4; i++) {
+            __m512 s[2][2]; /* (B^T d)[i] of row a / b, columns +0 / +2 */
+            for (int p = 0; p < 2; p++)
+                for (int q = 0; q < 2; q++)
+                    s[p][q] = i == 0   ? _mm512_sub_ps(d[p][0][q], d[p][2][q])
+                              : i == 1 ? _mm512_add_ps(d[p][1][q], d[p][2][q])
+                              : i == 2 ? _mm512_sub_ps(d[p][2][q], d[p][1][q])
+                                       : _mm512_sub_ps(d[p][1][q], d[p][3][q]);
+            const __m512 e0 = _mm512_permutex2var_ps(s[0][0], even, s[1][0]);
+            const __m512 e1 = _mm512_permutex2var_ps(s[0][0], odd, s[1][0]);
+            const __m512 e2 = _mm512_permutex2var_ps(s[0][1], even, s[1][1]);
+            const __m512 e3 = _mm512_permutex2var_ps(s[0][1], odd, s[1][1]);
+            float *out = v + c * v_stride + (4 * i) * kstride;
+            _mm512_storeu_ps(out, _mm512_sub_ps(e0, e2)); /* (B^T d) B */
+            _mm512_storeu_ps(out + kstride, _mm512_add_ps(e1, e2));
+            _mm512_storeu_ps(out + 2 * kstride, _mm512_sub_ps(e2, e1));
+            _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
+        }
+    }
+    (void)tl;
+    float *flag = lines + tl->line;
+    _mm512_storeu_ps(flag, _mm512_add_ps(_mm512_loadu_ps(flag), check));
+}
+
+/* The output of two rows of at most 8 tiles from one vector of M a position: the interleave of
+ * the left and right columns gives row a's 16 output columns in its low half and row b's in its
+ * high half. */
+void winograd_avx512_transform_output_pair(const tg_conv_geom *g, const tiling *tl, const float *m, int64_t m_stride,
+                                           int64_t kstride, int64_t planes, int64_t row_a, float *y_a, int64_t row_b,
+                                           float *y_b, int64_t plane_stride, float *restrict lines, bool accumulate)
+{
+    (void)tl;
+    (void)lines;
+    const int64_t ho = g->out[1], wo = g->out[2];
+    const int64_t rows_a = 2 * row_a + 1 < ho ? 2 : 1, rows_b = y_b ? (2 * row_b + 1 < ho ? 2 : 1) : 0;
+    const __m512i lo_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __mmask16 cols = inside_mask(0, wo);
+    for (int64_t o = 0; o < planes; o++) {
+        const float *mo = m + o * m_stride;
+        __m512 s[2][4]; /* A^T m */
+        for (int q = 0; q < 4; q++) {
+            const __m512 m0 = _mm512_loadu_ps(mo + q * kstride), m1 = _mm512_loadu_ps(mo + (4 + q) * kstride);
+            const __m512 m2 = _mm512_loadu_ps(mo + (8 + q) * kstride);
+            const __m512 m3 = _mm512_loadu_ps(mo + (12 + q) * kstride);
+            s[0][q] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            s[1][q] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        for (int i = 0; i < 2; i++) {
+            const __m512 left = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
+            const __m512 right = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
+            for (int p = 0; p < 2; p++) {
+                if (i >= (p ? rows_b : rows_a)) continue;
+                __m512 out = _mm512_permutex2var_ps(left, p ? hi_half : lo_half, right);
+                float *dst = (p ? y_b : y_a) + o * plane_stride + (2 * (p ? row_b : row_a) + i) * wo;
+                if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(cols, dst));
+                _mm512_mask_storeu_ps(dst, cols, out);
+            }
+        }
+    }
+}
 #endif /* !TG_REAL_DOUBLE */
 #else
 void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *plane,
@@ -158,6 +256,22 @@ void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *
                                             accumulate);
 }
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n) { return winograd_portable_all_finite(v, n); }
+void winograd_avx512_transform_input_pair(const tg_conv_geom *g, const tiling *tl, const tg_real *plane_a, int64_t ra,
+                                          const tg_real *plane_b, int64_t rb, int64_t plane_stride, int64_t planes,
+                                          tg_real *restrict lines, tg_real *restrict v, int64_t v_stride,
+                                          int64_t kstride)
+{
+    winograd_portable_transform_input_pair(g, tl, plane_a, ra, plane_b, rb, plane_stride, planes, lines, v, v_stride,
+                                           kstride);
+}
+void winograd_avx512_transform_output_pair(const tg_conv_geom *g, const tiling *tl, const tg_real *m,
+                                           int64_t m_stride, int64_t kstride, int64_t planes, int64_t row_a,
+                                           tg_real *y_a, int64_t row_b, tg_real *y_b, int64_t plane_stride,
+                                           tg_real *restrict lines, bool accumulate)
+{
+    winograd_portable_transform_output_pair(g, tl, m, m_stride, kstride, planes, row_a, y_a, row_b, y_b,
+                                            plane_stride, lines, accumulate);
+}
 void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
                               int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_begin,
                               int k_end)

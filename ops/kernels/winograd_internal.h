@@ -42,6 +42,32 @@ typedef void (*winograd_output_rows_fn)(const tg_conv_geom *g, const tiling *tl,
                                                    bool accumulate);
 WINOGRAD_ROWS_DECLARE(portable)
 WINOGRAD_ROWS_DECLARE(avx512)
+
+/* Rows of at most WINOGRAD_PAIR_TILES tiles (maps up to 16 wide) go two to a vector: row a's tiles in
+ * V's and M's slots t .. t+7, row b's in t+8 .. t+15 (b: the next row of the chunk, NULL plane when
+ * row a is the last). The input pair transforms planes of plane_a (input rows from ra) and plane_b
+ * (from rb), each plane_stride apart, into v (channel c at v + c * v_stride); the output pair writes
+ * row_a's outputs into y_a's planes and row_b's into y_b's (NULL: none). */
+#define WINOGRAD_PAIR_TILES 8
+typedef void (*winograd_input_pair_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane_a, int64_t ra,
+                                       const tg_real *plane_b, int64_t rb, int64_t plane_stride, int64_t planes,
+                                       tg_real *restrict lines, tg_real *restrict v, int64_t v_stride,
+                                       int64_t kstride);
+typedef void (*winograd_output_pair_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t m_stride,
+                                        int64_t kstride, int64_t planes, int64_t row_a, tg_real *y_a, int64_t row_b,
+                                        tg_real *y_b, int64_t plane_stride, tg_real *restrict lines,
+                                        bool accumulate);
+#define WINOGRAD_PAIR_DECLARE(prefix)                                                                            \
+    void winograd_##prefix##_transform_input_pair(const tg_conv_geom *g, const tiling *tl, const tg_real *plane_a, \
+                                                  int64_t ra, const tg_real *plane_b, int64_t rb,               \
+                                                  int64_t plane_stride, int64_t planes, tg_real *restrict lines, \
+                                                  tg_real *restrict v, int64_t v_stride, int64_t kstride);       \
+    void winograd_##prefix##_transform_output_pair(const tg_conv_geom *g, const tiling *tl, const tg_real *m,     \
+                                                   int64_t m_stride, int64_t kstride, int64_t planes,             \
+                                                   int64_t row_a, tg_real *y_a, int64_t row_b, tg_real *y_b,      \
+                                                   int64_t plane_stride, tg_real *restrict lines, bool accumulate);
+WINOGRAD_PAIR_DECLARE(portable)
+WINOGRAD_PAIR_DECLARE(avx512)
 bool winograd_portable_all_finite(const tg_real *v, int64_t n);
 /* M[k] (rows m_row apart, planes m_plane) = U[k] V[k] for k_begin <= k < k_end: U [16, O, C], V [16][C, count]
  * (rows v_row, planes v_plane apart); winograd_rows.h. */

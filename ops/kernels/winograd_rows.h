@@ -125,6 +125,27 @@ void WINOGRAD_ROWS(transform_output_rows)(const tg_conv_geom *g, const tiling *t
         WINOGRAD_ROWS(transform_output_row)(g, tl, m + o * m_stride, kstride, row, lines, plane + o * plane_stride,
                                             accumulate);
 }
+void WINOGRAD_ROWS(transform_input_pair)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane_a, int64_t ra,
+                                         const tg_real *plane_b, int64_t rb, int64_t plane_stride, int64_t planes,
+                                         tg_real *restrict lines, tg_real *restrict v, int64_t v_stride,
+                                         int64_t kstride)
+{
+    WINOGRAD_ROWS(transform_input_rows)(g, tl, plane_a, plane_stride, planes, ra, lines, v, v_stride, kstride);
+    if (plane_b) /* after row a: its block's slack past 8 tiles is row b's, overwritten here */
+        WINOGRAD_ROWS(transform_input_rows)(g, tl, plane_b, plane_stride, planes, rb, lines, v + WINOGRAD_PAIR_TILES,
+                                            v_stride, kstride);
+}
+
+void WINOGRAD_ROWS(transform_output_pair)(const tg_conv_geom *g, const tiling *tl, const tg_real *m, int64_t m_stride,
+                                          int64_t kstride, int64_t planes, int64_t row_a, tg_real *y_a, int64_t row_b,
+                                          tg_real *y_b, int64_t plane_stride, tg_real *restrict lines, bool accumulate)
+{
+    WINOGRAD_ROWS(transform_output_rows)(g, tl, m, m_stride, kstride, planes, row_a, lines, y_a, plane_stride,
+                                         accumulate);
+    if (y_b)
+        WINOGRAD_ROWS(transform_output_rows)(g, tl, m + WINOGRAD_PAIR_TILES, m_stride, kstride, planes, row_b, lines,
+                                             y_b, plane_stride, accumulate);
+}
 #endif /* WINOGRAD_ROWS_OWN_TRANSFORMS */
 
 /* M[k] = U[k] V[k] for k_begin <= k < k_end ([O, C] x [C, count]; V's rows v_row and M's m_row apart, both at
