@@ -103,6 +103,24 @@ void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *t
     _mm512_storeu_ps(flag, _mm512_add_ps(_mm512_loadu_ps(flag), check));
 }
 
+/* A^T m A of 16 tiles (m's 16 positions kstride apart from mo): the left and right output columns of
+ * the tiles' two output rows, left[i] and right[i] for row i. */
+static inline void output_columns(const float *mo, int64_t kstride, __m512 left[2], __m512 right[2])
+{
+    __m512 s[2][4]; /* A^T m */
+    for (int q = 0; q < 4; q++) {
+        const __m512 m0 = _mm512_loadu_ps(mo + q * kstride), m1 = _mm512_loadu_ps(mo + (4 + q) * kstride);
+        const __m512 m2 = _mm512_loadu_ps(mo + (8 + q) * kstride);
+        const __m512 m3 = _mm512_loadu_ps(mo + (12 + q) * kstride);
+        s[0][q] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        s[1][q] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    for (int i = 0; i < 2; i++) { /* (A^T m) A */
+        left[i] = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
+        right[i] = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
+    }
+}
+
 void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *tl, const float *m, int64_t m_stride,
                                            int64_t kstride, int64_t planes, int64_t row, float *restrict lines,
                                            float *plane, int64_t plane_stride, bool accumulate)
@@ -115,21 +133,12 @@ void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *
     for (int64_t j0 = 0; j0 < tl->cols_pad && 2 * j0 < wo; j0 += 16) {
         const __mmask16 first = inside_mask(2 * j0, wo), second = inside_mask(2 * j0 + 16, wo);
         for (int64_t o = 0; o < planes; o++) {
-            const float *mo = m + o * m_stride + j0;
-            __m512 s[2][4]; /* A^T m */
-            for (int q = 0; q < 4; q++) {
-                const __m512 m0 = _mm512_loadu_ps(mo + q * kstride), m1 = _mm512_loadu_ps(mo + (4 + q) * kstride);
-                const __m512 m2 = _mm512_loadu_ps(mo + (8 + q) * kstride);
-                const __m512 m3 = _mm512_loadu_ps(mo + (12 + q) * kstride);
-                s[0][q] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                s[1][q] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-            }
+            __m512 left[2], right[2];
+            output_columns(m + o * m_stride + j0, kstride, left, right);
             for (int i = 0; i < out_rows; i++) {
-                /* (A^T m) A: output columns 2j (left) and 2j+1 (right), interleaved into 32 */
-                const __m512 left = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
-                const __m512 right = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
-                __m512 out0 = _mm512_permutex2var_ps(left, lo_half, right);
-                __m512 out1 = _mm512_permutex2var_ps(left, hi_half, right);
+                /* output columns 2j (left) and 2j+1 (right), interleaved into 32 */
+                __m512 out0 = _mm512_permutex2var_ps(left[i], lo_half, right[i]);
+                __m512 out1 = _mm512_permutex2var_ps(left[i], hi_half, right[i]);
                 float *dst = plane + o * plane_stride + (2 * row + i) * wo + 2 * j0;
                 if (accumulate) {
                     out0 = _mm512_add_ps(out0, _mm512_maskz_loadu_ps(first, dst));
@@ -217,21 +226,12 @@ void winograd_avx512_transform_output_pair(const tg_conv_geom *g, const tiling *
     const __m512i hi_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __mmask16 cols = inside_mask(0, wo);
     for (int64_t o = 0; o < planes; o++) {
-        const float *mo = m + o * m_stride;
-        __m512 s[2][4]; /* A^T m */
-        for (int q = 0; q < 4; q++) {
-            const __m512 m0 = _mm512_loadu_ps(mo + q * kstride), m1 = _mm512_loadu_ps(mo + (4 + q) * kstride);
-            const __m512 m2 = _mm512_loadu_ps(mo + (8 + q) * kstride);
-            const __m512 m3 = _mm512_loadu_ps(mo + (12 + q) * kstride);
-            s[0][q] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-            s[1][q] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-        }
+        __m512 left[2], right[2];
+        output_columns(m + o * m_stride, kstride, left, right);
         for (int i = 0; i < 2; i++) {
-            const __m512 left = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
-            const __m512 right = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
             for (int p = 0; p < 2; p++) {
                 if (i >= (p ? rows_b : rows_a)) continue;
-                __m512 out = _mm512_permutex2var_ps(left, p ? hi_half : lo_half, right);
+                __m512 out = _mm512_permutex2var_ps(left[i], p ? hi_half : lo_half, right[i]);
                 float *dst = (p ? y_b : y_a) + o * plane_stride + (2 * (p ? row_b : row_a) + i) * wo;
                 if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(cols, dst));
                 _mm512_mask_storeu_ps(dst, cols, out);
