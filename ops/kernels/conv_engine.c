@@ -181,9 +181,8 @@ static bool core_winograd_supported(const conv_core *k)
 }
 static bool core_winograd_is_1d(const conv_core *k) { return tg_winograd1d_supported(&k->geom, k->groups); }
 
-/* AUTO's rule for Winograd (also where the shift kernels fit: with their transforms as vector
- * code, 32 -> 32 channels at 28x28 ran its forward in 4.0-4.2 ms against shift's 4.6-4.9, and at
- * 14x14 1.18 against 1.26; 16 -> 16 at 28x28 stays faster by shift, 1.19 against 1.43) */
+/* AUTO's rule for Winograd, 1-D or 2-D (also where the shift kernels fit: the 2-D forward from 8
+ * channels with its AVX-512 transforms, the measurements above) */
 static bool winograd_pays(const conv_core *k)
 {
     const tg_conv_geom *g = &k->geom;
