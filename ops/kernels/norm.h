@@ -79,8 +79,8 @@ void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *
 void norm_stats_forward_avx512(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,
                                const tg_real *gamma, const tg_real *beta, tg_real *y);
 void norm_backward_avx512(const tg_norm_view *v, const tg_real *x, const tg_real *dy, const double *mean,
-                          const double *rstd, const tg_real *gamma, const tg_real *beta, bool batch_stats, tg_real *dx, bool accumulate,
-                          tg_real *dgamma, tg_real *dbeta, double *scratch);
+                          const double *rstd, const tg_real *gamma, const tg_real *beta, bool batch_stats,
+                          tg_real *dx, bool accumulate, tg_real *dgamma, tg_real *dbeta, double *scratch);
 #endif
 
 #endif

@@ -298,36 +298,6 @@ static void affine_row_vec(const tg_real *restrict x, tg_real *restrict y, int64
     for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * (r * (gamma ? gamma[i] : 1)) + (beta ? beta[i] : 0);
 }
 
-/* *s1 = Σ γ·dy, *s2 = Σ γ·dy·((x − hi) − lo) with per-element γ */
-static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *gamma, int64_t n, tg_real hi,
-                          tg_real lo, double *s1, double *s2)
-{
-    double t1 = 0, t2 = 0;
-    int64_t i = 0;
-    while (n - i >= LANES) {
-        lanes a1 = {0}, a2 = {0};
-        int64_t len = (n - i) / LANES * LANES;
-        int64_t end = i + (len < BLOCK ? len : BLOCK);
-        for (; i < end; i += LANES) {
-            lanes gm, g, xv;
-            LOAD_LANES(gm, gamma + i);
-            LOAD_LANES(g, dy + i);
-            LOAD_LANES(xv, x + i);
-            g = gm * g;
-            a1 += g;
-            a2 += g * ((xv - hi) - lo);
-        }
-        t1 += lanes_total(&a1), t2 += lanes_total(&a2);
-    }
-    for (; i < n; i++) {
-        double g = (double)gamma[i] * (double)dy[i];
-        t1 += g;
-        t2 += g * (double)((x[i] - hi) - lo);
-    }
-    *s1 = t1;
-    *s2 = t2;
-}
-
 /* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ; x NULL: dx += r·γ·dy (as dx_row) */
 static void dx_row_vec(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
                        tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus,
@@ -431,6 +401,8 @@ static inline tg_real act_grad(tg_real z, tg_real g, bool leaky, tg_real p)
 {
     return leaky ? (z > 0 ? g : p * g) : (z <= 0 ? 0 : g);
 }
+/* The view's fused activation is the leaky ReLU (else the ReLU). */
+static inline bool act_leaky(const tg_norm_view *v) { return v->act - 1 == TG_EW_LEAKY_RELU; }
 
 /* y = f(((x − hi) − lo)·scale + shift) for ReLU / leaky ReLU: affine_row's z, then the activation
  * as its kernel gives it (ReLU z <= 0 ? 0 : z, NaN kept; leaky z > 0 ? z : p·z), in one pass */
@@ -442,30 +414,24 @@ static void affine_act_row(const tg_real *restrict x, tg_real *restrict y, int64
         lanes xv, z;
         LOAD_LANES(xv, x + i);
         z = ((xv - hi) - lo) * scale + shift;
-        const lanes zero = {0};
-        if (leaky) {
-            const lane_bits up = z > zero;
-            const lanes pz = p * z;
-            z = (lanes)(((lane_bits)z & up) | ((lane_bits)pz & ~up));
-        } else {
-            z = (lanes)((lane_bits)z & ~(z <= zero));
-        }
+        ACT_MASK_LANES(z, z, leaky, p); /* f(z) = f'(z)·z for these two */
         memcpy(y + i, &z, sizeof z);
     }
     for (; i < n; i++) {
         const tg_real z = ((x[i] - hi) - lo) * scale + shift;
-        y[i] = leaky ? (z > 0 ? z : p * z) : (z <= 0 ? 0 : z);
+        y[i] = act_grad(z, z, leaky, p);
     }
 }
 
-/* *s_dy = Σ g, *s_dyxc = Σ g·((x − hi) − lo) with g = dy, or with the fused activation (act) g =
- * f'(z)·dy at z = ((x − hi) − lo)·scale + shift, affine_row's expression: lane sums over blocks of
- * BLOCK values, each block's total added in double. One body for both (inlined with act a
- * constant), so the activation's sums are, term for term and in order, the separate layers'. */
-static inline __attribute__((always_inline)) void sum_grads(const tg_real *x, const tg_real *dy, int64_t n,
-                                                            tg_real hi, tg_real lo, bool act, tg_real scale,
-                                                            tg_real shift, bool leaky, tg_real p, double *s_dy,
-                                                            double *s_dyxc)
+/* *s_dy = Σ g, *s_dyxc = Σ g·((x − hi) − lo) with g = dy; or g = γ·dy with per-element γ (gamma,
+ * layer norm's); or with the fused activation (act) g = f'(z)·dy at z = ((x − hi) − lo)·scale +
+ * shift, affine_row's expression: lane sums over blocks of BLOCK values, each block's total added
+ * in double. One body for all three (inlined with gamma and act constants), so the activation's
+ * sums are, term for term and in order, the separate layers'. γ·dy's tail is formed in double. */
+static inline __attribute__((always_inline)) void sum_grads(const tg_real *x, const tg_real *dy, const tg_real *gamma,
+                                                            int64_t n, tg_real hi, tg_real lo, bool act,
+                                                            tg_real scale, tg_real shift, bool leaky, tg_real p,
+                                                            double *s_dy, double *s_dyxc)
 {
     double t1 = 0, t2 = 0;
     int64_t i = 0;
@@ -477,6 +443,11 @@ static inline __attribute__((always_inline)) void sum_grads(const tg_real *x, co
             lanes g, xv;
             LOAD_LANES(g, dy + i);
             LOAD_LANES(xv, x + i);
+            if (gamma) {
+                lanes gm;
+                LOAD_LANES(gm, gamma + i);
+                g = gm * g;
+            }
             if (act) {
                 const lanes z = ((xv - hi) - lo) * scale + shift;
                 ACT_MASK_LANES(g, z, leaky, p);
@@ -487,6 +458,12 @@ static inline __attribute__((always_inline)) void sum_grads(const tg_real *x, co
         t1 += lanes_total(&a1), t2 += lanes_total(&a2);
     }
     for (; i < n; i++) {
+        if (gamma) {
+            const double g = (double)gamma[i] * (double)dy[i];
+            t1 += g;
+            t2 += g * (double)((x[i] - hi) - lo);
+            continue;
+        }
         const tg_real g = act ? act_grad(((x[i] - hi) - lo) * scale + shift, dy[i], leaky, p) : dy[i];
         t1 += g;
         t2 += (double)g * (double)((x[i] - hi) - lo);
@@ -499,14 +476,21 @@ static inline __attribute__((always_inline)) void sum_grads(const tg_real *x, co
 static void sum_dy_dyxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, double *s_dy,
                         double *s_dyxc)
 {
-    sum_grads(x, dy, n, hi, lo, false, 0, 0, false, 0, s_dy, s_dyxc);
+    sum_grads(x, dy, NULL, n, hi, lo, false, 0, 0, false, 0, s_dy, s_dyxc);
+}
+
+/* The same over γ·dy with per-element γ */
+static void sum_gdy_gdyxc(const tg_real *x, const tg_real *dy, const tg_real *gamma, int64_t n, tg_real hi,
+                          tg_real lo, double *s1, double *s2)
+{
+    sum_grads(x, dy, gamma, n, hi, lo, false, 0, 0, false, 0, s1, s2);
 }
 
 /* The same over dz = f'(z)·dy (the fused activation) */
 static void sum_dz_dzxc(const tg_real *x, const tg_real *dy, int64_t n, tg_real hi, tg_real lo, tg_real scale,
                         tg_real shift, bool leaky, tg_real p, double *s_dy, double *s_dyxc)
 {
-    sum_grads(x, dy, n, hi, lo, true, scale, shift, leaky, p, s_dy, s_dyxc);
+    sum_grads(x, dy, NULL, n, hi, lo, true, scale, shift, leaky, p, s_dy, s_dyxc);
 }
 
 /* dx_row over dz = f'(z)·dy (x_term false: dx (+)= scale·dz, the eval backward) */
@@ -620,7 +604,7 @@ static void forward_row(const forward_ctx *c, int64_t r)
         tg_real shift = c->beta ? c->beta[a] : 0;
         if (v->act)
             affine_act_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift,
-                           v->act - 1 == TG_EW_LEAKY_RELU, v->act_param);
+                           act_leaky(v), v->act_param);
         else affine_row(c->x + row + j * run, c->y + row + j * run, run, hi, lo, scale, shift);
     }
 }
@@ -764,7 +748,7 @@ static void run_sums_of(const backward_ctx *c, const tg_real *x, const tg_real *
         sum_dy_dyxc(x, dy, n, hi, lo, s_dy, s_dyxc);
         return;
     }
-    sum_dz_dzxc(x, dy, n, hi, lo, zscale, zshift, c->v->act - 1 == TG_EW_LEAKY_RELU, c->v->act_param, s_dy, s_dyxc);
+    sum_dz_dzxc(x, dy, n, hi, lo, zscale, zshift, act_leaky(c->v), c->v->act_param, s_dy, s_dyxc);
 }
 
 /* Pass 2 over one run: dx (+)= scale·dy − minus − ((x − hi) − lo)·slope (dx_row), with a fused
@@ -777,8 +761,8 @@ static void run_dx(const backward_ctx *c, const tg_real *x, const tg_real *dy, t
         dx_row(x_term ? x : NULL, dy, dx, n, hi, lo, scale, minus, slope, c->accumulate);
         return;
     }
-    dx_row_act(x, dy, dx, n, hi, lo, scale, zshift, c->v->act - 1 == TG_EW_LEAKY_RELU, c->v->act_param, minus, slope,
-               x_term, c->accumulate);
+    dx_row_act(x, dy, dx, n, hi, lo, scale, zshift, act_leaky(c->v), c->v->act_param, minus, slope, x_term,
+               c->accumulate);
 }
 
 static void backward_range(void *arg, int64_t k0, int64_t k1)
