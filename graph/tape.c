@@ -277,16 +277,6 @@ void tg_tape_set_epilogue(tg_tape *t, tg_epilogue e)
     if (t) t->epilogue = e;
 }
 
-tg_epilogue tg_tape_take_epilogue(tg_tape *t)
-{
-    const tg_epilogue none = {false, 0, 0};
-    if (!t) return none;
-    const tg_epilogue e = t->epilogue;
-    t->epilogue = none;
-    /* recording: the node's output must be the op's own (its backward reads it) */
-    return tg_grad_enabled(t) ? none : e;
-}
-
 tg_epilogue tg_tape_take_epilogue_recorded(tg_tape *t)
 {
     const tg_epilogue none = {false, 0, 0};
@@ -294,6 +284,13 @@ tg_epilogue tg_tape_take_epilogue_recorded(tg_tape *t)
     const tg_epilogue e = t->epilogue;
     t->epilogue = none;
     return e;
+}
+
+tg_epilogue tg_tape_take_epilogue(tg_tape *t)
+{
+    const tg_epilogue e = tg_tape_take_epilogue_recorded(t), none = {false, 0, 0};
+    /* recording: the node's output must be the op's own (its backward reads it) */
+    return tg_grad_enabled(t) ? none : e;
 }
 
 tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape)
