@@ -113,14 +113,34 @@ static int64_t round_to_vec(int64_t count) { return (count + WINOGRAD_VEC - 1) /
 /* The row transforms run over cols_pad tiles: each k plane of V and M gets that much slack. */
 #define WINOGRAD_SLACK WINOGRAD_VEC
 
+/* The forward's scratch, [u | V | M | lines]: U [16, O, C]; V's rows (one a channel) hold a chunk's
+ * tile slots and a vector of slack (a row of tiles writes cols_pad values, and the rows of all
+ * channels are written row by row, not channel by channel); M's rows the slots rounded up to whole
+ * vectors (the multiply writes them); the 16 planes of each sit a cache line past a multiple of
+ * their rows (64 channels' rows of 144 made them 9 x 4 KiB apart, and the 16 streams of a
+ * transform met in one set of the first-level cache: 64 -> 8 channels at 28x28 3.8 ms forward, 1.5
+ * at 48 channels). */
+typedef struct forward_layout {
+    tiling tl;
+    int64_t pitch, v_row, m_row, v_plane, m_plane;
+    size_t size; /* elements */
+} forward_layout;
+static forward_layout forward_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    forward_layout f = {.tl = tiling_of(g, out_channels, n, true)};
+    const int64_t c = g->channels, chunk_cap = f.tl.rows_per_chunk * forward_pitch(&f.tl);
+    f.pitch = forward_pitch(&f.tl);
+    f.v_row = round_to_vec(chunk_cap) + WINOGRAD_SLACK;
+    f.m_row = round_to_vec(chunk_cap);
+    f.v_plane = c * f.v_row + WINOGRAD_SLACK;
+    f.m_plane = out_channels * f.m_row + WINOGRAD_SLACK;
+    f.size = (size_t)(16 * out_channels * c + 16 * (f.v_plane + f.m_plane) + 8 * f.tl.line);
+    return f;
+}
+
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
-    const tiling tl = tiling_of(g, out_channels, n, true);
-    const int64_t c = g->channels, chunk = tl.rows_per_chunk * forward_pitch(&tl);
-    return (size_t)(16 * out_channels * c +
-                    16 * (c * (round_to_vec(chunk) + WINOGRAD_SLACK) + out_channels * round_to_vec(chunk) +
-                          2 * WINOGRAD_SLACK) +
-                    8 * tl.line);
+    return forward_layout_of(g, n, out_channels).size;
 }
 
 /* u:[16, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3]. Filters go in blocks through a
@@ -159,15 +179,12 @@ static void transform_filters(const tg_real *w, int64_t o_count, int64_t c_count
  * time, waited for (on 14x14 maps the input transform spent half its time on two loads). The next
  * plane is asked for when a plane begins, its first PREFETCH_PLANE_BYTES. */
 #define PREFETCH_PLANE_BYTES 4096
-static inline void prefetch_plane(const tg_real *plane, int64_t count, bool for_write)
+static inline void prefetch_plane(const tg_real *plane, int64_t count)
 {
     const char *p = (const char *)plane;
     int64_t bytes = count * (int64_t)sizeof *plane;
     if (bytes > PREFETCH_PLANE_BYTES) bytes = PREFETCH_PLANE_BYTES;
-    for (int64_t b = 0; b < bytes; b += 64) {
-        if (for_write) __builtin_prefetch(p + b, 1); /* the output transform's planes, written or added to */
-        else __builtin_prefetch(p + b);
-    }
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
 }
 
 /* V[k][c][t] (planes v_plane apart) = B^T d B for the tiles of tile rows row0..row0+rows-1 (all
@@ -204,7 +221,7 @@ static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_r
             for (int64_t r = 0; r < rows; r++) {
                 int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
                 if (tile_row == 0 && r + tl->rows < rows)
-                    prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane, false);
+                    prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane);
                 input_rows(g, tl, x + (image * c_count + c) * in_plane, in_plane, 1, 2 * tile_row - g->pad[1], lines,
                            v + c * v_row + r * tl->cols, v_row, v_plane);
             }
@@ -232,18 +249,11 @@ static void multiply_range(void *ctx, int64_t begin, int64_t end)
 bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {
-    const tiling tl = tiling_of(g, out_channels, n, true);
+    const forward_layout f = forward_layout_of(g, n, out_channels);
+    const tiling tl = f.tl;
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
-    const int64_t out_plane = g->out[1] * g->out[2];
-    /* a row of tiles writes cols_pad values, so every channel's row of V has a vector of slack past
-     * the chunk's tiles (the rows of all channels are written row by row, not channel by channel) */
-    const int64_t pitch = forward_pitch(&tl);
-    const int64_t chunk_cap = tl.rows_per_chunk * pitch, v_row = round_to_vec(chunk_cap) + WINOGRAD_SLACK;
-    const int64_t m_row = round_to_vec(chunk_cap);
-    /* planes a cache line past a multiple of their rows: 64 channels' rows of 144 made them 9 x 4 KiB
-     * apart, and the 16 streams of a transform met in one set of the first-level cache (64 -> 8
-     * channels at 28x28: 3.8 ms forward, 1.5 at 48 channels) */
-    const int64_t v_plane = c_count * v_row + WINOGRAD_SLACK, m_plane = o_count * m_row + WINOGRAD_SLACK;
+    const int64_t out_plane = g->out[1] * g->out[2], pitch = f.pitch, v_row = f.v_row, m_row = f.m_row;
+    const int64_t v_plane = f.v_plane, m_plane = f.m_plane;
     tg_real *u = scratch, *v = u + 16 * o_count * c_count, *m = v + 16 * v_plane;
     tg_real *lines = m + 16 * m_plane;
     const winograd_output_rows_fn output_rows =
@@ -322,8 +332,8 @@ static tg_real dy_transform_row(const tg_conv_geom *g, const tiling *tl, const t
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch)
 {
-    /* the chunks cut dW's sum over the tiles (each chunk's GEMM adds into M): they must not
-     * depend on the thread count, so dW keeps the one-thread chunk */
+    /* the chunks cut dW's sum over the tiles (each chunk's GEMM adds into M): tiling_of sizes them
+     * from the shapes alone, never the thread count */
     const tiling tl = tiling_of(g, out_channels, n, false);
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
     const int64_t out_plane = g->out[1] * g->out[2];
