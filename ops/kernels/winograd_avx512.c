@@ -47,6 +47,22 @@ typedef struct input_block {
     __mmask16 mask[4][3]; /* 0 for a row outside the plane */
 } input_block;
 
+/* Row i of B^T d over one vector of columns, d0..d3 the tile's four input rows there. */
+static inline __m512 bt_row(int i, __m512 d0, __m512 d1, __m512 d2, __m512 d3)
+{
+    return i == 0 ? _mm512_sub_ps(d0, d2) : i == 1 ? _mm512_add_ps(d1, d2) : i == 2 ? _mm512_sub_ps(d2, d1)
+                                                                                    : _mm512_sub_ps(d1, d3);
+}
+/* (B^T d B)[4i .. 4i+3] of 16 tiles into v's positions (kstride apart) from row i of B^T d at the
+ * tiles' columns 2j, 2j+1, 2j+2, 2j+3 (e0..e3). */
+static inline void store_bt_cols(float *out, int64_t kstride, __m512 e0, __m512 e1, __m512 e2, __m512 e3)
+{
+    _mm512_storeu_ps(out, _mm512_sub_ps(e0, e2));
+    _mm512_storeu_ps(out + kstride, _mm512_add_ps(e1, e2));
+    _mm512_storeu_ps(out + 2 * kstride, _mm512_sub_ps(e2, e1));
+    _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
+}
+
 void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const float *plane,
                                           int64_t plane_stride, int64_t planes, int64_t r0, float *restrict lines,
                                           float *restrict v, int64_t v_stride, int64_t kstride)
@@ -77,11 +93,7 @@ void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *t
                 }
             for (int i = 0; i < 4; i++) {
                 __m512 s[3]; /* (B^T d)[i] over the 48 columns */
-                for (int q = 0; q < 3; q++)
-                    s[q] = i == 0   ? _mm512_sub_ps(d[0][q], d[2][q])
-                           : i == 1 ? _mm512_add_ps(d[1][q], d[2][q])
-                           : i == 2 ? _mm512_sub_ps(d[2][q], d[1][q])
-                                    : _mm512_sub_ps(d[1][q], d[3][q]);
+                for (int q = 0; q < 3; q++) s[q] = bt_row(i, d[0][q], d[1][q], d[2][q], d[3][q]);
                 /* tile j's columns 2j..2j+3: e0, e1 from (s0, s1); e2, e3 from the same shifted by two */
                 const __m512 e0 = _mm512_permutex2var_ps(s[0], even, s[1]);
                 const __m512 e1 = _mm512_permutex2var_ps(s[0], odd, s[1]);
@@ -91,11 +103,7 @@ void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *t
                     _mm512_alignr_epi32(_mm512_castps_si512(s[2]), _mm512_castps_si512(s[1]), 2));
                 const __m512 e2 = _mm512_permutex2var_ps(s0_2, even, s1_2);
                 const __m512 e3 = _mm512_permutex2var_ps(s0_2, odd, s1_2);
-                float *out = v + c * v_stride + (4 * i) * kstride + j0;
-                _mm512_storeu_ps(out, _mm512_sub_ps(e0, e2)); /* (B^T d) B */
-                _mm512_storeu_ps(out + kstride, _mm512_add_ps(e1, e2));
-                _mm512_storeu_ps(out + 2 * kstride, _mm512_sub_ps(e2, e1));
-                _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
+                store_bt_cols(v + c * v_stride + (4 * i) * kstride + j0, kstride, e0, e1, e2, e3);
             }
         }
     }
@@ -190,23 +198,14 @@ void winograd_avx512_transform_input_pair(const tg_conv_geom *g, const tiling *t
         for (int i = 0; i < 4; i++) {
             __m512 s[2][2]; /* (B^T d)[i] of row a / b, columns +0 / +2 */
             for (int p = 0; p < 2; p++)
-                for (int q = 0; q < 2; q++)
-                    s[p][q] = i == 0   ? _mm512_sub_ps(d[p][0][q], d[p][2][q])
-                              : i == 1 ? _mm512_add_ps(d[p][1][q], d[p][2][q])
-                              : i == 2 ? _mm512_sub_ps(d[p][2][q], d[p][1][q])
-                                       : _mm512_sub_ps(d[p][1][q], d[p][3][q]);
+                for (int q = 0; q < 2; q++) s[p][q] = bt_row(i, d[p][0][q], d[p][1][q], d[p][2][q], d[p][3][q]);
             const __m512 e0 = _mm512_permutex2var_ps(s[0][0], even, s[1][0]);
             const __m512 e1 = _mm512_permutex2var_ps(s[0][0], odd, s[1][0]);
             const __m512 e2 = _mm512_permutex2var_ps(s[0][1], even, s[1][1]);
             const __m512 e3 = _mm512_permutex2var_ps(s[0][1], odd, s[1][1]);
-            float *out = v + c * v_stride + (4 * i) * kstride;
-            _mm512_storeu_ps(out, _mm512_sub_ps(e0, e2)); /* (B^T d) B */
-            _mm512_storeu_ps(out + kstride, _mm512_add_ps(e1, e2));
-            _mm512_storeu_ps(out + 2 * kstride, _mm512_sub_ps(e2, e1));
-            _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
+            store_bt_cols(v + c * v_stride + (4 * i) * kstride, kstride, e0, e1, e2, e3);
         }
     }
-    (void)tl;
     float *flag = lines + tl->line;
     _mm512_storeu_ps(flag, _mm512_add_ps(_mm512_loadu_ps(flag), check));
 }
