@@ -16,13 +16,11 @@
 #endif
 #include "winograd1d.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu.h"
 #include "gemm.h"
 #include "parallel.h"
-#include "winograd.h"
 #include "winograd1d_internal.h"
 
 #define WINOGRAD1D_ROWS(name) winograd1d_portable_##name
@@ -58,55 +56,12 @@ bool tg_winograd1d_supported(const tg_conv_geom *g, int64_t groups)
 
 /* ---- the vector loops in use ---- */
 
-typedef struct w1_loops {
-    const char *name;
-    void (*deinterleave)(const tg_real *restrict, int, int64_t, tg_real *restrict, int64_t);
-    void (*interleave)(const tg_real *restrict, int64_t, int, int64_t, tg_real *restrict);
-    void (*combine)(const tg_real (*)[W1_MAX_ALPHA], int, int, int, const tg_real *, int64_t, int64_t, tg_real *,
-                    int64_t, tg_real *);
-    void (*gather_row)(const tg_real *restrict, int64_t, int64_t, int64_t, int64_t, tg_real *restrict);
-} w1_loops;
-static const w1_loops loops_portable = {"portable", winograd1d_portable_deinterleave, winograd1d_portable_interleave,
-                                        winograd1d_portable_combine, winograd1d_portable_gather_row};
-static const w1_loops loops_avx2 = {"avx2", winograd1d_avx2_deinterleave, winograd1d_avx2_interleave,
-                                    winograd1d_avx2_combine, winograd1d_avx2_gather_row};
-static const w1_loops loops_avx512 = {"avx512", winograd1d_avx512_deinterleave, winograd1d_avx512_interleave,
-                                      winograd1d_avx512_combine, winograd1d_avx512_gather_row};
-
-/* NULL until chosen: the best this CPU runs. Atomic: the first use can come from several pool
- * threads at once (the batch split). */
-static const w1_loops *_Atomic loops_in_use = NULL;
-static const w1_loops *best_loops(void)
-{
-#if defined(__x86_64__)
-    if (tg_cpu_has_avx512()) return &loops_avx512;
-    if (tg_cpu_has_avx2_fma()) return &loops_avx2;
-#endif
-    return &loops_portable;
-}
-static const w1_loops *loops(void)
-{
-    const w1_loops *l = atomic_load_explicit(&loops_in_use, memory_order_relaxed);
-    if (!l) {
-        l = best_loops();
-        atomic_store_explicit(&loops_in_use, l, memory_order_relaxed);
-    }
-    return l;
-}
-const char *tg_winograd1d_kernel_name(void) { return loops()->name; }
-int tg_winograd1d_set_kernel(const char *name)
-{
-    const w1_loops *l = NULL;
-    if (!name) l = best_loops();
-    else if (strcmp(name, "portable") == 0) l = &loops_portable;
-#if defined(__x86_64__)
-    else if (strcmp(name, "avx2") == 0 && tg_cpu_has_avx2_fma()) l = &loops_avx2;
-    else if (strcmp(name, "avx512") == 0 && tg_cpu_has_avx512()) l = &loops_avx512;
-#endif
-    if (!l) return -1;
-    atomic_store_explicit(&loops_in_use, l, memory_order_relaxed);
-    return 0;
-}
+static const tg_kernel_variant loops_variants[] = {
+    TG_SIMD_VARIANTS(&winograd1d_avx512_loops, &winograd1d_avx2_loops, &winograd1d_portable_loops)};
+static tg_kernel_choice loops_choice = TG_KERNEL_CHOICE(loops_variants, NULL);
+static const w1_loops *loops(void) { return tg_kernel_choice_get(&loops_choice); }
+const char *tg_winograd1d_kernel_name(void) { return tg_kernel_choice_name(&loops_choice); }
+int tg_winograd1d_set_kernel(const char *name) { return tg_kernel_choice_set(&loops_choice, name); }
 
 /* ---- the plan: matrices and tiling ---- */
 

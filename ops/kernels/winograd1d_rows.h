@@ -13,7 +13,7 @@
 
 /* s[a*spitch + t] = line[m*t + a] (a < m, t < n): the line split by position within a tile. Each
  * m its own loop, so the compiler sees the constant stride and vectorises it by shuffles. */
-void WINOGRAD1D_ROWS(deinterleave)(const tg_real *restrict line, int m, int64_t n, tg_real *restrict s,
+static void WINOGRAD1D_ROWS(deinterleave)(const tg_real *restrict line, int m, int64_t n, tg_real *restrict s,
                                    int64_t spitch)
 {
     tg_real *restrict s0 = s, *restrict s1 = s + spitch, *restrict s2 = s + 2 * spitch, *restrict s3 = s + 3 * spitch;
@@ -47,7 +47,7 @@ void WINOGRAD1D_ROWS(deinterleave)(const tg_real *restrict line, int m, int64_t 
 
 /* dst[q] = src[start + step*q] for q < len where that is within [0, size), else 0 (loops, not
  * memset/memcpy: rows are a few hundred values, where the calls cost more than the copying). */
-void WINOGRAD1D_ROWS(gather_row)(const tg_real *restrict src, int64_t size, int64_t start, int64_t step, int64_t len,
+static void WINOGRAD1D_ROWS(gather_row)(const tg_real *restrict src, int64_t size, int64_t start, int64_t step, int64_t len,
                        tg_real *restrict dst)
 {
     int64_t lo = start >= 0 ? 0 : (-start + step - 1) / step;
@@ -66,7 +66,7 @@ void WINOGRAD1D_ROWS(gather_row)(const tg_real *restrict src, int64_t size, int6
 }
 
 /* line[m*t + a] = z[a*zpitch + t]: the inverse of deinterleave. */
-void WINOGRAD1D_ROWS(interleave)(const tg_real *restrict z, int64_t zpitch, int m, int64_t n, tg_real *restrict line)
+static void WINOGRAD1D_ROWS(interleave)(const tg_real *restrict z, int64_t zpitch, int m, int64_t n, tg_real *restrict line)
 {
     const tg_real *restrict z0 = z, *restrict z1 = z + zpitch, *restrict z2 = z + 2 * zpitch, *restrict z3 = z + 3 * zpitch;
     switch (m) {
@@ -153,7 +153,7 @@ static inline __attribute__((always_inline)) void WINOGRAD1D_ROWS(combine_fixed)
 
 /* The shapes the 1-D kernel uses (winograd1d.c: tile m and alpha for 2..7 taps), each its own
  * unrolled copy; with split = ins the inputs are ins separate arrays (the output transform). */
-void WINOGRAD1D_ROWS(combine)(const tg_real coef[W1_MAX_ALPHA][W1_MAX_ALPHA], int outs, int ins, int split,
+static void WINOGRAD1D_ROWS(combine)(const tg_real coef[W1_MAX_ALPHA][W1_MAX_ALPHA], int outs, int ins, int split,
                               const tg_real *in, int64_t ipitch, int64_t n, tg_real *out, int64_t ostride,
                               tg_real *check)
 {
@@ -174,3 +174,6 @@ void WINOGRAD1D_ROWS(combine)(const tg_real coef[W1_MAX_ALPHA][W1_MAX_ALPHA], in
 #undef W1_CASE
     WINOGRAD1D_ROWS(combine_fixed)(coef, outs, ins, split, in, ipitch, n, out, ostride, check);
 }
+
+const w1_loops WINOGRAD1D_ROWS(loops) = {WINOGRAD1D_ROWS(deinterleave), WINOGRAD1D_ROWS(interleave),
+                                         WINOGRAD1D_ROWS(combine), WINOGRAD1D_ROWS(gather_row)};
