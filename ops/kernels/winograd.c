@@ -12,7 +12,6 @@
 #endif
 #include "winograd.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu.h"
@@ -48,33 +47,23 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups)
     return true;
 }
 
-/* -1 until chosen: the best this CPU runs. Atomic: the first use can come from several pool
- * threads at once (the finite checks inside a split batch; ThreadSanitizer saw the plain int). */
-static _Atomic int use_avx512 = -1;
-static bool winograd_avx512(void)
-{
-    int use = atomic_load_explicit(&use_avx512, memory_order_relaxed);
-    if (use < 0) {
-        use = tg_cpu_has_avx512();
-        atomic_store_explicit(&use_avx512, use, memory_order_relaxed);
-    }
-    return use > 0;
-}
-bool tg_winograd_finite(const tg_real *v, int64_t n)
-{
-    return winograd_avx512() ? winograd_avx512_all_finite(v, n) : winograd_portable_all_finite(v, n);
-}
+const winograd_kernel winograd_portable_kernel = {
+    winograd_portable_transform_input_rows, winograd_portable_transform_output_rows,
+    winograd_portable_transform_input_pair, winograd_portable_transform_output_pair, winograd_portable_multiply,
+    winograd_portable_all_finite};
+/* The best this CPU runs, chosen at first use (several pool threads may ask at once). */
+static const tg_kernel_variant kernel_variants[] = {
+#if defined(__x86_64__)
+    {"avx512", tg_cpu_has_avx512, &winograd_avx512_kernel},
+#endif
+    {"portable", NULL, &winograd_portable_kernel}};
+static tg_kernel_choice kernel_choice = TG_KERNEL_CHOICE(kernel_variants, NULL);
+static const winograd_kernel *kernel(void) { return tg_kernel_choice_get(&kernel_choice); }
 
-const char *tg_winograd_kernel_name(void) { return winograd_avx512() ? "avx512" : "portable"; }
-bool tg_winograd_kernel_is_simd(void) { return winograd_avx512(); }
-int tg_winograd_set_kernel(const char *name)
-{
-    if (!name) use_avx512 = tg_cpu_has_avx512();
-    else if (strcmp(name, "portable") == 0) use_avx512 = 0;
-    else if (strcmp(name, "avx512") == 0 && tg_cpu_has_avx512()) use_avx512 = 1;
-    else return -1;
-    return 0;
-}
+bool tg_winograd_finite(const tg_real *v, int64_t n) { return kernel()->all_finite(v, n); }
+const char *tg_winograd_kernel_name(void) { return tg_kernel_choice_name(&kernel_choice); }
+bool tg_winograd_kernel_is_simd(void) { return kernel() != &winograd_portable_kernel; }
+int tg_winograd_set_kernel(const char *name) { return tg_kernel_choice_set(&kernel_choice, name); }
 
 /* The forward's slots per row of tiles in V and M: rows of 6 to 8 tiles (maps 11 to 16 wide) take
  * 8, so that two rows fill one vector of the transforms (a 14x14 map's rows of 7 tiles filled 7 of
@@ -193,14 +182,12 @@ static inline void prefetch_plane(const tg_real *plane, int64_t count)
 static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_real *x, int64_t row0, int64_t rows,
                              bool all_channels, tg_real *lines, tg_real *v, int64_t v_row, int64_t v_plane)
 {
-    const winograd_input_rows_fn input_rows =
-        winograd_avx512() ? winograd_avx512_transform_input_rows : winograd_portable_transform_input_rows;
+    const winograd_input_rows_fn input_rows = kernel()->input_rows;
     const int64_t c_count = g->channels, in_plane = g->in[1] * g->in[2];
     tg_real *check = lines + tl->line;
     memset(check, 0, (size_t)tl->line * sizeof *check);
     if (all_channels && forward_paired(tl)) { /* the forward's rows two at a time */
-        const winograd_input_pair_fn input_pair =
-            winograd_avx512() ? winograd_avx512_transform_input_pair : winograd_portable_transform_input_pair;
+        const winograd_input_pair_fn input_pair = kernel()->input_pair;
         for (int64_t r = 0; r < rows; r += 2) {
             const int64_t image_a = (row0 + r) / tl->rows, tile_a = (row0 + r) % tl->rows;
             const int64_t image_b = (row0 + r + 1) / tl->rows, tile_b = (row0 + r + 1) % tl->rows;
@@ -256,11 +243,10 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
     const int64_t v_plane = f.v_plane, m_plane = f.m_plane;
     tg_real *u = scratch, *v = u + 16 * o_count * c_count, *m = v + 16 * v_plane;
     tg_real *lines = m + 16 * m_plane;
-    const winograd_output_rows_fn output_rows =
-        winograd_avx512() ? winograd_avx512_transform_output_rows : winograd_portable_transform_output_rows;
-    const winograd_output_pair_fn output_pair =
-        winograd_avx512() ? winograd_avx512_transform_output_pair : winograd_portable_transform_output_pair;
-    const winograd_multiply_fn multiply = winograd_avx512() ? winograd_avx512_multiply : winograd_portable_multiply;
+    const winograd_kernel *k = kernel();
+    const winograd_output_rows_fn output_rows = k->output_rows;
+    const winograd_output_pair_fn output_pair = k->output_pair;
+    const winograd_multiply_fn multiply = k->multiply;
     transform_filters(w, o_count, c_count, u);
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) { /* rows of tiles, all images */
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;

@@ -278,3 +278,7 @@ void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count
     winograd_portable_multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane, k_begin, k_end);
 }
 #endif
+
+const winograd_kernel winograd_avx512_kernel = {
+    winograd_avx512_transform_input_rows, winograd_avx512_transform_output_rows, winograd_avx512_transform_input_pair,
+    winograd_avx512_transform_output_pair, winograd_avx512_multiply,           winograd_avx512_all_finite};

@@ -82,4 +82,15 @@ void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count
                               int k_end);
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
 
+/* The loops of one instruction set, chosen at run time by winograd.c (tg_kernel_choice). */
+typedef struct winograd_kernel {
+    winograd_input_rows_fn input_rows;
+    winograd_output_rows_fn output_rows;
+    winograd_input_pair_fn input_pair;
+    winograd_output_pair_fn output_pair;
+    winograd_multiply_fn multiply;
+    bool (*all_finite)(const tg_real *v, int64_t n);
+} winograd_kernel;
+extern const winograd_kernel winograd_portable_kernel, winograd_avx512_kernel;
+
 #endif
