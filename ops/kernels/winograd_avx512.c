@@ -1,6 +1,6 @@
 /* ops/kernels/winograd_avx512.c — the Winograd row transforms compiled with AVX-512 (this file gets
  * -mavx512f on x86-64; winograd.c calls these only when the CPU reports AVX-512F, and only F
- * instructions are used). Elsewhere they forward to the portable copies so the program still links.
+ * instructions are used). Elsewhere the same template loops compile plainly, so the program still links.
  *
  * In float the two transforms are written with intrinsics, a block of 16 tiles (one vector per
  * transform position) at a time: the input rows are read with masked loads that give the zero
@@ -20,14 +20,16 @@
 #endif
 #include "winograd_internal.h"
 
-#if defined(__x86_64__) && defined(__AVX512F__)
-#ifndef TG_REAL_DOUBLE
+/* the float transforms below with AVX-512; everything else (and, without AVX-512, everything) the
+ * template's loops under this file's names */
+#if defined(__x86_64__) && defined(__AVX512F__) && !defined(TG_REAL_DOUBLE)
+#define WINOGRAD_AVX512_TRANSFORMS
 #define WINOGRAD_ROWS_OWN_TRANSFORMS
 #endif
 #define WINOGRAD_ROWS(name) winograd_avx512_##name
 #include "winograd_rows.h"
 
-#ifndef TG_REAL_DOUBLE
+#ifdef WINOGRAD_AVX512_TRANSFORMS
 #include <immintrin.h>
 
 _Static_assert(WINOGRAD_VEC == 16, "a block of tiles is one vector of floats");
@@ -238,46 +240,7 @@ void winograd_avx512_transform_output_pair(const tg_conv_geom *g, const tiling *
         }
     }
 }
-#endif /* !TG_REAL_DOUBLE */
-#else
-void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *plane,
-                                          int64_t plane_stride, int64_t planes, int64_t r0, tg_real *restrict lines,
-                                          tg_real *restrict v, int64_t v_stride, int64_t kstride)
-{
-    winograd_portable_transform_input_rows(g, tl, plane, plane_stride, planes, r0, lines, v, v_stride, kstride);
-}
-void winograd_avx512_transform_output_rows(const tg_conv_geom *g, const tiling *tl, const tg_real *m,
-                                           int64_t m_stride, int64_t kstride, int64_t planes, int64_t row,
-                                           tg_real *restrict lines, tg_real *plane, int64_t plane_stride,
-                                           bool accumulate)
-{
-    winograd_portable_transform_output_rows(g, tl, m, m_stride, kstride, planes, row, lines, plane, plane_stride,
-                                            accumulate);
-}
-bool winograd_avx512_all_finite(const tg_real *v, int64_t n) { return winograd_portable_all_finite(v, n); }
-void winograd_avx512_transform_input_pair(const tg_conv_geom *g, const tiling *tl, const tg_real *plane_a, int64_t ra,
-                                          const tg_real *plane_b, int64_t rb, int64_t plane_stride, int64_t planes,
-                                          tg_real *restrict lines, tg_real *restrict v, int64_t v_stride,
-                                          int64_t kstride)
-{
-    winograd_portable_transform_input_pair(g, tl, plane_a, ra, plane_b, rb, plane_stride, planes, lines, v, v_stride,
-                                           kstride);
-}
-void winograd_avx512_transform_output_pair(const tg_conv_geom *g, const tiling *tl, const tg_real *m,
-                                           int64_t m_stride, int64_t kstride, int64_t planes, int64_t row_a,
-                                           tg_real *y_a, int64_t row_b, tg_real *y_b, int64_t plane_stride,
-                                           tg_real *restrict lines, bool accumulate)
-{
-    winograd_portable_transform_output_pair(g, tl, m, m_stride, kstride, planes, row_a, y_a, row_b, y_b,
-                                            plane_stride, lines, accumulate);
-}
-void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
-                              int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_begin,
-                              int k_end)
-{
-    winograd_portable_multiply(u, o_count, c_count, v, v_row, v_plane, count, m, m_row, m_plane, k_begin, k_end);
-}
-#endif
+#endif /* WINOGRAD_AVX512_TRANSFORMS */
 
 const winograd_kernel winograd_avx512_kernel = {
     winograd_avx512_transform_input_rows, winograd_avx512_transform_output_rows, winograd_avx512_transform_input_pair,
