@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "../ops/kernels/gemm.h"
+#include "../ops/kernels/gemm_internal.h"
 #include "../ops/kernels/parallel.h"
 
 #define TT_EPS (TT_DOUBLE ? DBL_EPSILON / 2 : FLT_EPSILON / 2)
@@ -346,6 +347,62 @@ START_TEST(test_gemm_b_in_place)
 }
 END_TEST
 
+/* ---- B read from its rows (few rows of C) against B packed ---- */
+
+/* Up to TG_GEMM_B_ROWS_DIRECT_MAX_M rows of C, whole panels of an untransposed B are read where
+ * they lie and only a partial last panel is packed; one row more and every panel is packed. The
+ * first rows of the taller product are the same sums in the same order: bit-identical, for
+ * partial panels under and over half full, K split across blocks, strided B and C, 1 and 2
+ * threads, A given or prepacked. */
+START_TEST(test_gemm_b_rows_direct_matches_packed)
+{
+    if (tg_gemm_set_kernel(kernel_names[_i]) != 0) return;
+    const int nr = tg_gemm_col_panel();
+    const int64_t m_direct = TG_GEMM_B_ROWS_DIRECT_MAX_M, m_packed = m_direct + 1;
+    const int64_t widths[] = {nr, 2 * nr + nr / 2, 3 * nr + 1, 3 * nr - 1, 784};
+    const int64_t depths[] = {7, 300, 600};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (size_t di = 0; di < sizeof depths / sizeof depths[0]; di++)
+            for (int v = 0; v < 4; v++) {
+                const int threads = v & 1 ? 2 : 1;
+                const bool prepacked = v & 2;
+                const int64_t n = widths[wi], k = depths[di];
+                product tall;
+                product_make(&tall, false, false, m_packed, n, k, 3, -0.5, v == 3 ? 0 : 0.75,
+                             (uint64_t)(wi * 64 + di * 8 + v + 900));
+                product few = tall; /* the same storage, one row fewer */
+                few.m = m_direct;
+                few.c = malloc((size_t)(m_packed * tall.ldc) * sizeof(tg_real));
+                ck_assert(few.c);
+                memcpy(few.c, tall.c0, (size_t)(m_packed * tall.ldc) * sizeof(tg_real));
+                tg_set_threads(threads);
+                tg_real *packed = NULL;
+                if (prepacked) {
+                    packed = malloc((size_t)tg_gemm_packed_a_size(m_packed, k) * sizeof *packed);
+                    tg_real *packed_few = malloc((size_t)tg_gemm_packed_a_size(m_direct, k) * sizeof *packed_few);
+                    ck_assert(packed && packed_few);
+                    tg_gemm_pack_a(false, m_packed, k, tall.a, tall.lda, packed);
+                    tg_gemm_prepacked(m_packed, n, k, tall.alpha, packed, tall.b, tall.ldb, NULL, NULL, tall.beta,
+                                      tall.c, tall.ldc);
+                    tg_gemm_pack_a(false, m_direct, k, tall.a, tall.lda, packed_few);
+                    tg_gemm_prepacked(m_direct, n, k, few.alpha, packed_few, few.b, few.ldb, NULL, NULL, few.beta,
+                                      few.c, few.ldc);
+                    free(packed_few);
+                } else {
+                    product_run(&tall);
+                    product_run(&few);
+                }
+                product_check(&few, kernel_names[_i]);
+                ck_assert_msg(!memcmp(few.c, tall.c, (size_t)(m_direct * tall.ldc) * sizeof(tg_real)),
+                              "%s: B read from its rows differs from B packed (n=%lld k=%lld, %d threads%s)",
+                              kernel_names[_i], (long long)n, (long long)k, threads, prepacked ? ", A prepacked" : "");
+                free(packed);
+                free(few.c);
+                product_free(&tall);
+            }
+}
+END_TEST
+
 /* ---- threads: bit-identical results ---- */
 
 static const int64_t parallel_shapes[][3] = {{130, 300, 70}, {300, 130, 70}, {97, 4133, 20}, {257, 263, 270}, {96, 128, 100}};
@@ -438,6 +495,7 @@ Suite *suite_gemm(void)
     tcase_add_loop_test(tc, test_gemm_every_partial_row_panel, 0, 3);
     tcase_add_loop_test(tc, test_gemm_prepacked_a, 0, 3);
     tcase_add_loop_test(tc, test_gemm_b_in_place, 0, 3);
+    tcase_add_loop_test(tc, test_gemm_b_rows_direct_matches_packed, 0, 3);
     suite_add_tcase(s, tc);
     tc = gemm_tcase("threads");
     tcase_add_loop_test(tc, test_gemm_threads_bit_identical, 0, 3);

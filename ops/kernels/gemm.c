@@ -7,7 +7,9 @@
  * The first K block applies the caller's beta, later ones accumulate (beta 1). A partial row panel
  * (the last rows of C) runs the micro-kernel variant for that many rows, straight into C; a
  * partial column panel (zero-padded in the pack) is computed into a scratch tile and copied out,
- * by the narrow kernel (half the columns) when it is at most half full.
+ * by the narrow kernel (half the columns) when it is at most half full. With few rows of C
+ * (TG_GEMM_B_ROWS_DIRECT_MAX_M) an untransposed B's whole panels are not packed but read from its
+ * rows.
  * tg_gemm_packed_b runs the same nest with B packed by the caller's function (implicit im2col);
  * tg_gemm_prepacked with A packed once beforehand (tg_gemm_pack_a: a filter reused image after
  * image), which skips the A packing; tg_gemm_prepacked_in_place also reads B where it lies.
@@ -105,6 +107,7 @@ typedef struct gemm_job {
     const void *pack_ctx;
     const tg_real *packed_a;  /* A already in panels (tg_gemm_pack_a; a unused), or NULL */
     const tg_gemm_b_in_place *b_in_place; /* B read where it lies, never packed (b unused), or NULL */
+    bool b_rows_direct; /* b untransposed: whole panels read from its rows, only a partial one packed */
 } gemm_job;
 
 /* K in equal blocks of at most kern->kc (784 = 4 x 196, not 3 x 256 + 16: a thin last block pays
@@ -215,7 +218,11 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
         for (int64_t pc = 0; pc < g->k; pc += k_step) {
             int64_t kc = g->k - pc < k_step ? g->k - pc : k_step;
             tg_real beta = pc == 0 ? g->beta : 1;
-            if (!g->b_in_place) pack_b(g, pc, kc, jc, nc, buf->b);
+            const int64_t whole = g->b_rows_direct ? nc / nr * nr : 0; /* columns read from B's rows */
+            if (g->b_rows_direct) {
+                if (whole < nc) pack_b(g, pc, kc, jc + whole, nc - whole, buf->b + whole * kc);
+            } else if (!g->b_in_place)
+                pack_b(g, pc, kc, jc, nc, buf->b);
             for (int64_t ic = i0; ic < i1; ic += kern->mc) {
                 int64_t mc = i1 - ic < kern->mc ? i1 - ic : kern->mc;
                 const tg_real *a_panels; /* ic is a multiple of MR: so are all kernels' mc */
@@ -234,6 +241,15 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                             int64_t rows = mc - ir < mr ? mc - ir : mr;
                             kern->run_in_place[rows - 1](kc, a_panels + ir * kc, seg, pc % bp->seg_len, bp->seg_len,
                                                          bp->seg_stride, bp->row_stride,
+                                                         g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta);
+                        }
+                        continue;
+                    }
+                    if (jr < whole) { /* B's rows: one run of kc rows ldb apart */
+                        const tg_real *b_rows = g->b + pc * g->ldb + jc + jr;
+                        for (int64_t ir = 0; ir < mc; ir += mr) {
+                            int64_t rows = mc - ir < mr ? mc - ir : mr;
+                            kern->run_in_place[rows - 1](kc, a_panels + ir * kc, b_rows, 0, kc, 0, g->ldb,
                                                          g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta);
                         }
                         continue;
@@ -371,6 +387,7 @@ static void gemm_range(void *ctx, int64_t begin, int64_t end)
  * enough to pay for waking it. */
 static void run_blocked(gemm_job *g)
 {
+    g->b_rows_direct = g->b && !g->trans_b && !g->pack_b && !g->b_in_place && g->m <= TG_GEMM_B_ROWS_DIRECT_MAX_M;
     double flops = (double)g->m * (double)g->n * (double)g->k;
     int64_t row_panels = (g->m + g->kernel->mr - 1) / g->kernel->mr;
     int64_t col_panels = (g->n + g->kernel->nr - 1) / g->kernel->nr;

@@ -45,6 +45,14 @@ typedef struct tg_gemm_kernel {
     tg_gemm_pack_rows_fn pack_rows; /* SIMD whole-panel row copy, or NULL (gemm.c's memcpy) */
 } tg_gemm_kernel;
 
+/* Up to this many rows of C, B's whole panels are read from its rows (tg_gemm_in_place_fn) instead
+ * of packed: a packed value then feeds only M multiply-adds, too few to pay for its copy. Measured
+ * 5 Dec on Zen 5, one thread, 64 products each (M x K x N): 16x64x784 0.66 -> 0.45 ms, 32x64x784
+ * 1.09 -> 0.87, 32x288x512 1.74 -> 1.26, 64x256x196 2.00 -> 1.83, 64x64x784 tied; from 96 rows
+ * (96x64x784 2.98 -> 3.14, 128x64x784 4.03 -> 4.22) the packed panel, reused by more row panels,
+ * was ahead. Same products in the same order: the same bits either way. */
+#define TG_GEMM_B_ROWS_DIRECT_MAX_M 64
+
 /* Largest tile of any kernel: sizes the edge-tile scratch. */
 #define TG_GEMM_MAX_MR 16
 #define TG_GEMM_MAX_NR 32
