@@ -2463,6 +2463,15 @@ START_TEST(shift_matches_reference)
          * the half-channel shape over pairs of position steps, a range's odd last step in full */
         {cfg(2, 2, 36, 12, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
         {cfg(2, 1, 20, 12, 1, V(13, 14), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false}, /* one image */
+        /* strides: the phase boxes (rows long enough for whole vectors of the stride-2 deal, odd
+         * and even pads, odd and even widths), stride 3 with dilation, 1-D, 3-D, groups, 1x1 */
+        {cfg(2, 2, 5, 7, 1, V(21, 70), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 4, 6, 1, V(19, 67), V(3, 5), V(2, 2), V(0, 2), V(1, 1), NULL), false},
+        {cfg(2, 1, 3, 5, 1, V(20, 41), V(3, 3), V(3, 3), V(1, 1), V(1, 2), NULL), false},
+        {cfg(1, 2, 3, 4, 1, V(75), V(5), V(2), V(2), V(1), NULL), false},
+        {cfg(3, 2, 2, 3, 1, V(5, 9, 36), V(3, 3, 3), V(2, 1, 2), V(1, 1, 1), V(1, 1, 1), NULL), false},
+        {cfg(2, 2, 6, 8, 2, V(16, 33), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 4, 6, 1, V(9, 40), V(1, 1), V(2, 2), V(0, 0), V(1, 1), NULL), false},
     };
     int ran = 0;
     for (int kind = 0; kind < 3; kind++) {
@@ -2547,7 +2556,21 @@ START_TEST(shift_plan_by_hand)
     ck_assert_int_eq(p.extent[2], 7);
     ck_assert_int_eq(p.offset[1], 2);
     ck_assert_int_eq(p.offset[5], 7 + 4);
-    g.stride[1] = 2; /* stride: not this path */
+    /* stride 2, 3x3, padding 1 over 7x9: out 4x5, each of the 4 phases' boxes 5x6 (out + 2/2);
+     * tap (kh, kw) reads phase (kh % 2, kw % 2) shifted by (kh / 2) * 6 + kw / 2 */
+    g = (tg_conv_geom){.channels = 2, .in = {1, 7, 9}, .out = {1, 4, 5}, .kernel = {1, 3, 3}, .stride = {1, 2, 2},
+                       .pad = {0, 1, 1}, .dilation = {1, 1, 1}};
+    ck_assert(tg_conv_shift_supported(&g));
+    tg_conv_shift_plan_make(&g, 5, &p);
+    ck_assert_int_eq(p.extent[1], 5);
+    ck_assert_int_eq(p.extent[2], 6);
+    ck_assert_int_eq(p.phases, 4);
+    const int64_t phase[9] = {0, 1, 0, 2, 3, 2, 0, 1, 0}, shift[9] = {0, 0, 1, 0, 0, 1, 6, 6, 7};
+    for (int t = 0; t < 9; t++) ck_assert_int_eq(p.offset[t], phase[t] * p.phase_plane + shift[t]);
+    ck_assert_int_ge(p.span, 3 * 6 + 5);
+    ck_assert_int_ge(p.phase_plane, p.span + 7);
+    ck_assert_int_eq(p.plane, 4 * p.phase_plane);
+    g.stride[2] = 65; /* 130 phases: too many */
     ck_assert(!tg_conv_shift_supported(&g));
     ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_SHIFT), "shift");
     ck_assert_int_eq(tg_conv_shift_set_kernel("no-such-kernel"), -1);
@@ -2558,8 +2581,9 @@ END_TEST
  * out at 8x8 outputs and more (the BN-ResNet's and the DenseNet's layers), the shift kernels below
  * (4 -> 16, 8 -> 4) and for 5x5; with the portable ones Winograd from 32 channels and shift below
  * (a rule once left 14x14 to Winograd by rounding the shift span too coarsely); GEMM for 7x7 maps,
- * strides and 1x1, the direct kernel for depthwise — the same for 1-3 threads and for the part of a
- * split batch. Only with SIMD shift loops (the portable ones are scalar: GEMM then). */
+ * 1x1 (also strided) and strided layers past 48 channels or with a tap a phase (3x3 stride 3),
+ * the shift kernels for the other strided ones, the direct kernel for depthwise — the same for
+ * 1-3 threads and for the part of a split batch. Only with SIMD shift loops (the portable ones are scalar: GEMM then). */
 START_TEST(shift_auto_choice)
 {
     typedef struct { int64_t c, o, groups, size, k, stride; const char *want, *want_portable; } choice_case;
@@ -2569,7 +2593,9 @@ START_TEST(shift_auto_choice)
         {32, 16, 1, 28, 3, 1, "winograd", "shift"}, {24, 12, 1, 28, 3, 1, "winograd", "shift"},
         {4, 16, 1, 28, 3, 1, "shift", "shift"},     {8, 4, 1, 28, 3, 1, "shift", "shift"},
         {1, 20, 1, 28, 5, 1, "shift", "shift"},     {64, 64, 1, 14, 3, 1, "winograd", "winograd"},
-        {32, 32, 1, 7, 3, 1, "gemm", "gemm"},       {16, 16, 1, 28, 3, 2, "gemm", "gemm"},
+        {32, 32, 1, 7, 3, 1, "gemm", "gemm"},       {16, 16, 1, 28, 3, 2, "shift", "shift"},
+        {64, 64, 1, 28, 3, 2, "gemm", "gemm"},      {16, 16, 1, 28, 1, 2, "gemm", "gemm"},
+        {32, 32, 1, 12, 3, 3, "gemm", "gemm"},
         {16, 32, 1, 28, 1, 1, "gemm", "gemm"},      {32, 32, 32, 28, 3, 1, "direct", "direct"},
     };
     if (!tg_conv_shift_kernel_is_simd()) return; /* no SIMD shift loops on this CPU: AUTO never takes them */

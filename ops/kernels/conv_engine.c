@@ -70,6 +70,10 @@ static bool core_is_pointwise(const tg_conv_geom *g)
  * thin lose to the direct kernel; a single group of one channel (a grey image) still has enough
  * output channels for the GEMM to win (measured, docs/convolution.md). */
 static bool core_is_thin(const conv_core *k) { return k->geom.channels == 1 && k->groups > 1; }
+static bool core_strided(const conv_core *k)
+{
+    return k->geom.stride[0] != 1 || k->geom.stride[1] != 1 || k->geom.stride[2] != 1;
+}
 
 /* Images per GEMM: small images (under CONV_GEMM_COLUMNS output positions) are stacked side by
  * side (im2col columns of several images in one matrix) so each GEMM has enough columns to run at
@@ -133,8 +137,8 @@ static size_t core_scratch(const conv_core *k)
 #define WINOGRAD_DW_MIN_CHANNELS 128
 #define WINOGRAD_TILE 2 /* F(2x2,3x3): outputs per tile side */
 
-/* Where AUTO takes the shift kernels (conv_shift.h) for the forward and dW: stride-1 convolutions
- * that are not depthwise or 1x1, with at most SHIFT_MAX_CHANNELS channels in and out per group —
+/* Where AUTO takes the shift kernels (conv_shift.h) for the forward and dW: convolutions that are
+ * not depthwise or 1x1, with at most SHIFT_MAX_CHANNELS channels in and out per group —
  * where packing the im2col matrix costs as much as the multiplies it feeds, and where Winograd's
  * transforms cost more than the multiplies they save. Measured (this machine, AVX-512, one thread,
  * batch 64, forward): 16->16 channels at 28x28 3.8 ms against GEMM's 4.9, 16->32 at 14x14 1.4
@@ -143,6 +147,25 @@ static size_t core_scratch(const conv_core *k)
  * Winograd keep them. Only with SIMD loops: the portable ones are scalar. */
 #define SHIFT_MAX_CHANNELS 48
 #define SHIFT_DX_MIN_CHANNELS 4
+/* Strided convolutions run by them too (each stride phase of the input in a box of its own:
+ * conv_shift.h), under the same rule. Forward / dW ms, batch 64, 3x3 stride 2 pad 1, GEMM against
+ * shift (5 Dec, Zen 5, one thread; input size given): 8 -> 8 at 56 0.89 / 0.46, 1.72 / 0.56;
+ * 16 -> 16 at 32 0.80 / 0.52, 0.79 / 0.63, at 56 1.99 / 1.36, 2.38 / 1.77; 24 -> 24 at 56 3.67 /
+ * 3.17, 6.05 / 3.20; 3 -> 32 at 32 0.26 / 0.19, 0.47 / 0.24; 32 -> 32 at 32 2.05 / 1.60, at 40
+ * 3.25 / 2.66; 48 -> 48 at 32 3.89 / 3.47; but at large maps the boxes leave the caches (16 -> 16
+ * at 112 7.32 / 7.70, 48 -> 48 at 56 10.9 / 11.3, kept for simplicity). Their dW loses from 32
+ * input channels (32 -> 32 at 28 1.45 / 1.68, at 56 5.49 / 6.37, 32 -> 16 at 64 4.95 / 5.40),
+ * where the GEMM's N = 9 * 32 fills its panels, hence: */
+#define SHIFT_STRIDED_DW_MAX_CHANNELS 24
+/* ... and only with more taps than phases: with one tap a phase (1x1 and 2x2 stride 2) every
+ * box is read once, and the GEMM's im2col is no bigger than the input. 1x1 stride 2, forward /
+ * dW ms, GEMM against shift: 16 -> 16 at 28 0.10 / 0.19, 0.27 / 0.38; 32 -> 32 at 56 0.98 /
+ * 2.11, 2.22 / 4.40; 2x2 stride 2, 32 -> 32 at 56: 2.67 / 3.51, 3.32 / 6.00. */
+static bool core_shift_strided_fits(const conv_core *k)
+{
+    const int64_t *s = k->geom.stride;
+    return !core_strided(k) || core_taps(k) > s[0] * s[1] * s[2];
+}
 /* ... and where at least this share of the positions it computes are kept: small maps waste the
  * rest (7x7 with 3x3: 49 of 96, and 32->32 channels took 1.0 ms forward against GEMM's 0.8;
  * 14x14 keeps 196 of 240, 28x28 784 of 864) */
@@ -150,7 +173,7 @@ static size_t core_scratch(const conv_core *k)
 static bool core_shift_fits(const conv_core *k)
 {
     const tg_conv_geom *g = &k->geom;
-    return !core_is_thin(k) && !core_is_pointwise(g) && g->channels <= SHIFT_MAX_CHANNELS &&
+    return !core_is_thin(k) && !core_is_pointwise(g) && core_shift_strided_fits(k) && g->channels <= SHIFT_MAX_CHANNELS &&
            k->cb / k->groups <= SHIFT_MAX_CHANNELS && tg_conv_shift_kernel_is_simd() && tg_conv_shift_supported(g) &&
            tg_conv_geom_out_size(g) * 100 >= tg_conv_shift_span(g, k->cb / k->groups) * SHIFT_MIN_KEPT_PERCENT;
 }
@@ -214,11 +237,13 @@ static bool core_uses_shift(const conv_core *k)
     return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k) && !winograd_pays(k);
 }
 /* dW by the shift kernels: wherever they fit, also when the forward is Winograd's (whose weight
- * gradient pays only from WINOGRAD_DW_MIN_CHANNELS, beyond what shift takes) */
+ * gradient pays only from WINOGRAD_DW_MIN_CHANNELS, beyond what shift takes); strided, up to
+ * SHIFT_STRIDED_DW_MAX_CHANNELS input channels */
 static bool core_dw_uses_shift(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_SHIFT) return tg_conv_shift_supported(&k->geom);
-    return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k);
+    return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k) &&
+           (!core_strided(k) || k->geom.channels <= SHIFT_STRIDED_DW_MAX_CHANNELS);
 }
 
 /* The choice depends on the shapes of the whole batch (plan_n), never on the thread count or on
@@ -835,11 +860,6 @@ static void core_data_grad_rotated(const conv_core *k, const tg_real *db, const 
     }
 }
 
-static bool core_strided(const conv_core *k)
-{
-    return k->geom.stride[0] != 1 || k->geom.stride[1] != 1 || k->geom.stride[2] != 1;
-}
-
 /* The dA path for a finite filter when the caller asked for none (AUTO). */
 static tg_conv_dx_algo core_dx_path(const conv_core *k)
 {
@@ -849,16 +869,18 @@ static tg_conv_dx_algo core_dx_path(const conv_core *k)
      * fwd+bwd); elsewhere col2im is as fast or faster (one GEMM on dB itself, where each rotated
      * phase packs an im2col of dB: 16x64x56x56 stride 2, fwd+dX 23.1 vs 23.7 ms) */
     if (core_is_thin(k)) return TG_CONV_DX_ALGO_ROTATED;
-    if (!core_strided(k)) {
-        int64_t r[3];
-        phase_dim pd[3];
-        conv_core c = phase_dims(k, 0, r, pd) ? phase_core(k, pd, k->n) : *k;
-        if (core_uses_winograd(&c)) return TG_CONV_DX_ALGO_ROTATED;
-        /* a rotated shift convolution into fewer than SHIFT_DX_MIN_CHANNELS channels leaves most
-         * sums of its blocks empty: 64x1x28x28 -> 20, 5x5, forward + backward 4.5 ms rotated,
-         * 3.2 by col2im */
-        if (core_uses_shift(&c) && k->geom.channels >= SHIFT_DX_MIN_CHANNELS) return TG_CONV_DX_ALGO_ROTATED;
-    }
+    int64_t r[3];
+    phase_dim pd[3];
+    conv_core c = phase_dims(k, 0, r, pd) ? phase_core(k, pd, k->n) : *k;
+    if (!core_strided(k) && core_uses_winograd(&c)) return TG_CONV_DX_ALGO_ROTATED;
+    /* a rotated shift convolution into fewer than SHIFT_DX_MIN_CHANNELS channels leaves most
+     * sums of its blocks empty: 64x1x28x28 -> 20, 5x5, forward + backward 4.5 ms rotated, 3.2 by
+     * col2im. Strided: the phases (a 3x3 stride 2's are 2x2, 2x1, 1x2 and 1x1) run by the shift
+     * kernels too where the first does; dX ms, batch 64, 3x3 stride 2, col2im / rotated (5 Dec,
+     * Zen 5, one thread): 8 -> 8 at 56x56 1.08 / 0.76, 16 -> 16 at 32x32 0.91 / 0.78, at 56x56
+     * 3.48 / 2.97, 24 -> 24 at 56x56 6.15 / 5.29, 16 -> 32 at 56x56 4.78 / 4.39, 32 -> 32 at 28x28
+     * 2.20 / 2.06, 48 -> 48 at 32x32 5.37 / 5.23; but 32 -> 32 at 32x32 2.50 / 2.65. */
+    if (core_uses_shift(&c) && k->geom.channels >= SHIFT_DX_MIN_CHANNELS) return TG_CONV_DX_ALGO_ROTATED;
     return TG_CONV_DX_ALGO_COL2IM;
 }
 

@@ -49,16 +49,21 @@ bool tg_conv_shift_kernel_is_simd(void) { return current_kernel() != &tg_conv_sh
 
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-/* Box extents and the reach of the last computed position, or false when they overflow int32
- * offsets (a box that large is far outside what this path is chosen for). */
+/* Phase boxes' extents (a phase box holds every stride-th padded input position: out + the
+ * largest tap's shift, dilation*(kernel-1)/stride, positions along each dim) and the elements of
+ * one, or false when the boxes of all phases overflow int32 offsets (a box that large is far
+ * outside what this path is chosen for). */
 static bool shift_extents(const tg_conv_geom *g, int64_t extent[3], int64_t *box)
 {
     *box = 1;
+    int64_t phases = 1;
     for (int d = 0; d < 3; d++) {
-        if (g->out[d] < 1 || g->kernel[d] < 1 || g->dilation[d] < 1 || g->stride[d] != 1) return false;
+        if (g->out[d] < 1 || g->kernel[d] < 1 || g->dilation[d] < 1 || g->stride[d] < 1) return false;
         if (g->kernel[d] - 1 > (INT32_MAX - g->out[d]) / g->dilation[d]) return false;
-        extent[d] = g->out[d] + g->dilation[d] * (g->kernel[d] - 1);
-        if (extent[d] > INT32_MAX / 4 / *box) return false;
+        if (g->stride[d] > TG_CONV_SHIFT_MAX_PHASES / phases) return false;
+        phases *= g->stride[d];
+        extent[d] = g->out[d] + g->dilation[d] * (g->kernel[d] - 1) / g->stride[d];
+        if (extent[d] > INT32_MAX / 4 / phases / *box) return false;
         *box *= extent[d];
     }
     return true;
@@ -100,16 +105,26 @@ void tg_conv_shift_plan_make(const tg_conv_geom *g, int64_t og, tg_conv_shift_pl
     const bool supported = p->taps <= TG_CONV_SHIFT_MAX_TAPS && shift_extents(g, p->extent, &box);
     TG_ASSERT(supported); /* tg_conv_shift_supported(g), with the extents kept */
     const int64_t e1 = p->extent[1], e2 = p->extent[2];
+    const int64_t *s = g->stride;
     p->kernel = current_kernel();
-    int64_t t = 0;
+    p->phases = s[0] * s[1] * s[2];
+    /* tap (kd, kh, kw) reads padded input (s*o + k*dilation) per dim: phase (k*dilation) % s of
+     * the input, shifted by (k*dilation) / s inside that phase's box */
+    int64_t t = 0, shift[TG_CONV_SHIFT_MAX_TAPS], phase[TG_CONV_SHIFT_MAX_TAPS], reach_max = 0;
     for (int64_t kd = 0; kd < g->kernel[0]; kd++)
         for (int64_t kh = 0; kh < g->kernel[1]; kh++)
-            for (int64_t kw = 0; kw < g->kernel[2]; kw++)
-                p->offset[t++] = (int32_t)((kd * g->dilation[0] * e1 + kh * g->dilation[1]) * e2 + kw * g->dilation[2]);
-    /* every read of the computed positions inside the plane */
+            for (int64_t kw = 0; kw < g->kernel[2]; kw++, t++) {
+                const int64_t ed = kd * g->dilation[0], eh = kh * g->dilation[1], ew = kw * g->dilation[2];
+                shift[t] = (ed / s[0] * e1 + eh / s[1]) * e2 + ew / s[2];
+                phase[t] = (ed % s[0] * s[1] + eh % s[1]) * s[2] + ew % s[2];
+                reach_max = shift[t] > reach_max ? shift[t] : reach_max;
+            }
+    /* every read of the computed positions inside its phase's box */
     p->span = span_for(p->kernel, p->extent, g, og);
-    const int64_t reach = p->span + p->offset[p->taps - 1];
-    p->plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
+    const int64_t reach = p->span + reach_max;
+    p->phase_plane = round_up(reach > box ? reach : box, SHIFT_PLANE_ALIGN);
+    p->plane = p->phases * p->phase_plane;
+    for (t = 0; t < p->taps; t++) p->offset[t] = (int32_t)(phase[t] * p->phase_plane + shift[t]);
     p->out_channels = og;
     p->out_block = out_block_for(p->kernel, og);
     p->out_blocks = (og + p->out_block - 1) / p->out_block;

@@ -1,4 +1,4 @@
-/* ops/kernels/conv_shift.h — the "shift" convolution: stride 1, any kernel, dilation and padding,
+/* ops/kernels/conv_shift.h — the "shift" convolution: any kernel, stride, dilation and padding,
  * 1-D/2-D/3-D, computed as shifted multiply-adds over a zero-padded copy of the input, with no
  * im2col matrix. For few channels (a 16-channel 3x3 layer: im2col rows of 144, 16 GEMM rows) packing
  * the im2col matrix costs as much as the multiplications; here each input vector loaded is used by
@@ -12,10 +12,19 @@
  * positions with oh >= out1 or ow >= out2 are computed and thrown away (out2 + 2 of every row of a
  * 3x3: 2/30 waste at 28x28).
  *
+ * Strides: the padded input splits into s0*s1*s2 phases, phase (r0, r1, r2) holding the positions
+ * (s0*i0 + r0, s1*i1 + r1, s2*i2 + r2), each in a box of its own (the channel's plane is the
+ * phases' boxes one after another) of extent E[d] = out[d] + dilation[d]*(kernel[d]-1)/s[d]. Tap
+ * k reads padded position s*o + k*dilation per dim, i.e. phase (k*dilation) % s at box index
+ * o + (k*dilation) / s: again one offset per tap (its phase's box plus the shift), and the same
+ * kernels run a strided convolution on whole vectors of consecutive outputs, no im2col matrix
+ * (an im2col of a stride-2 3x3 convolution is 2.25 times the input; the boxes hold it once).
+ *
  *   forward (one image, one group):  y:[og, out...] (+)= sum_{c,tap} w[o,c,tap] * box_c[q + off_tap]
  *   weight gradient (images of a chunk): dw[o,c,tap] += sum_{n,q} dy_wide[n,o,q] * box[n,c][q + off_tap]
  *     (dy_wide: dy laid out wide with zeros at the thrown-away positions)
- *   data gradient: the rotated convolution (conv_engine.c) is a stride-1 forward, run by this one.
+ *   data gradient: the rotated convolution (conv_engine.c): stride-1 forwards (one per phase of a
+ *     strided convolution), run by this one.
  *
  * Plain functions over arrays: they never allocate; the caller gives the scratch. */
 #ifndef TG_KERNEL_CONV_SHIFT_H
@@ -29,20 +38,22 @@
 
 /* The layout of one geometry (tg_conv_shift_plan): box extents, the per-tap offsets (up to
  * TG_CONV_SHIFT_MAX_TAPS), the wide positions computed (span, a whole number of the kernel's
- * blocks) and the floats of one channel's box (plane: every read of every computed position lies
- * inside, rounded to whole cache lines). */
+ * blocks), the floats of one phase's box (phase_plane: every read of every computed position lies
+ * inside, rounded to whole cache lines) and of one channel's boxes (plane: phases of them). */
 #define TG_CONV_SHIFT_MAX_TAPS 343 /* 7x7x7 */
+#define TG_CONV_SHIFT_MAX_PHASES 64 /* stride product: 4x4x4 */
 struct tg_conv_shift_kernel;
 typedef struct tg_conv_shift_plan {
     const struct tg_conv_shift_kernel *kernel; /* the kernel in use when the plan was made */
     int64_t extent[3];
     int64_t span, plane, positions; /* positions: per forward block (span is a whole number of them) */
+    int64_t phases, phase_plane;    /* stride[0]*stride[1]*stride[2] boxes per channel, phase_plane apart */
     int64_t taps, out_channels, out_blocks, out_block; /* output channels in blocks of out_block */
     int32_t offset[TG_CONV_SHIFT_MAX_TAPS];
 } tg_conv_shift_plan;
 
-/* Whether g (stride 1 in every dim, at most TG_CONV_SHIFT_MAX_TAPS taps, offsets within int32)
- * can run here. */
+/* Whether g (at most TG_CONV_SHIFT_MAX_TAPS taps and TG_CONV_SHIFT_MAX_PHASES phases, offsets
+ * within int32) can run here. */
 bool tg_conv_shift_supported(const tg_conv_geom *g);
 /* The wide positions computed for g (supported) and og output channels per group with the kernel
  * in use: the plan's span. */

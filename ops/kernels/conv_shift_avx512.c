@@ -20,6 +20,12 @@ typedef __m512d vec;
 #define vloadn(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
 #define vstoren(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_pd(v)
+#define vdeal2(lo, hi, even, odd)                                                                          \
+    do {                                                                                                   \
+        const __m512d lo_ = (lo), hi_ = (hi);                                                              \
+        (even) = _mm512_permutex2var_pd(lo_, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), hi_);            \
+        (odd) = _mm512_permutex2var_pd(lo_, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), hi_);             \
+    } while (0)
 #else
 #define VLEN 16
 typedef __m512 vec;
@@ -32,6 +38,14 @@ typedef __m512 vec;
 #define vloadn(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define vstoren(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define vhsum(v) _mm512_reduce_add_ps(v)
+#define vdeal2(lo, hi, even, odd)                                                                          \
+    do {                                                                                                   \
+        const __m512 lo_ = (lo), hi_ = (hi);                                                               \
+        (even) = _mm512_permutex2var_ps(                                                                   \
+            lo_, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), hi_);        \
+        (odd) = _mm512_permutex2var_ps(                                                                    \
+            lo_, _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1), hi_);        \
+    } while (0)
 #endif
 #define vkeep(v) __asm__("" : "+v"(v))
 #define FWD_OB 8

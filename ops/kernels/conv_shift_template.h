@@ -7,7 +7,9 @@
  *   FWD_OB x FWD_V: output channels x vectors of positions per forward block (accumulators; FWD_OB
  *   even: few output channels take FWD_OB/2 x 2*FWD_V),
  *   DW_OB x DW_TB: output channels x taps per weight-gradient block (accumulators),
- *   SHIFT_KERNEL: the name of the tg_conv_shift_kernel to define.
+ *   SHIFT_KERNEL: the name of the tg_conv_shift_kernel to define,
+ *   and optionally vdeal2(lo, hi, even, odd) (the even and odd lanes of two vectors of consecutive
+ *   values: a strided box fill deals whole vectors with it).
  *
  * Forward: a block's FWD_OB*FWD_V sums stay in registers over every (channel, tap); each step loads
  * FWD_V input vectors at the tap's offset and multiplies each by FWD_OB broadcast taps.
@@ -64,10 +66,94 @@ static void place_rows(tg_real *dst, int64_t size, int64_t at0, int64_t n_outer,
     zero_run(dst + at, size - at);
 }
 
+/* The first n lanes of v stored at dst (n > 0). */
+SHIFT_INLINE void store_first(tg_real *dst, vec v, int64_t n)
+{
+    if (n >= VLEN) vstoreu(dst, v);
+    else vstoren(dst, v, n);
+}
+
+/* Where the values of an input row go in the column phases of its box row (deal_row): values
+ * [first, end) of the row (padded column c = i + pad, columns c / s < e2: later ones are read by
+ * no kept output), the first of them to phase `phase` at column `col`. The same for every row. */
+typedef struct row_deal {
+    int64_t first, end, phase, col, s;
+} row_deal;
+static row_deal row_deal_of(int64_t n, int64_t pad, int64_t s, int64_t e2)
+{
+    row_deal d = {.first = pad < 0 ? -pad : 0, .end = e2 * s - pad < n ? e2 * s - pad : n, .s = s};
+    d.phase = (d.first + pad) % s;
+    d.col = (d.first + pad) / s;
+    return d;
+}
+
+/* One input row dealt to the column phases of its box row (dst[r]: phase r's row): value i to
+ * dst[(i + pad) % s][(i + pad) / s]. Stride 2 deals whole vectors where the kernel has a
+ * deinterleave (vdeal2), the rest one value at a time. */
+SHIFT_INLINE void deal_row(tg_real *const *dst, const tg_real *src, const row_deal *d)
+{
+    int64_t i = d->first, col = d->col;
+#ifdef vdeal2
+    if (d->s == 2 && i < d->end) {
+        if (d->phase == 1) /* the first value alone: then pairs starting in phase 0 */
+            dst[1][col++] = src[i++];
+        for (; i < d->end; i += 2 * VLEN, col += VLEN) {
+            const int64_t left = d->end - i;
+            vec even, odd;
+            if (left >= 2 * VLEN) {
+                vdeal2(vloadu(src + i), vloadu(src + i + VLEN), even, odd);
+                vstoreu(dst[0] + col, even);
+                vstoreu(dst[1] + col, odd);
+                continue;
+            }
+            vdeal2(left >= VLEN ? vloadu(src + i) : vloadn(src + i, left),
+                   left > VLEN ? vloadn(src + i + VLEN, left - VLEN) : vzero(), even, odd);
+            store_first(dst[0] + col, even, (left + 1) / 2);
+            if (left > 1) store_first(dst[1] + col, odd, left / 2);
+        }
+        return;
+    }
+#endif
+    for (int64_t r = d->phase; i < d->end; i++) { /* no divide per value */
+        dst[r][col] = src[i];
+        if (++r == d->s) r = 0, col++;
+    }
+}
+
+/* x:[channels, in...] -> each channel's phase boxes (stride > 1 in some dim; conv_shift.h): the
+ * plane zeroed, then every input row that some box row holds dealt to its column phases. Rows are
+ * stepped through their phases (r) and box rows (i), no divides per row. */
+static void shift_fill_phases(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x,
+                              tg_real *box)
+{
+    const int64_t in_plane = tg_conv_geom_in_size(g), e1 = p->extent[1], e2 = p->extent[2];
+    const int64_t *s = g->stride;
+    const row_deal deal = row_deal_of(g->in[2], g->pad[2], s[2], e2);
+    const row_deal depth = row_deal_of(g->in[0], g->pad[0], s[0], p->extent[0]);
+    const row_deal height = row_deal_of(g->in[1], g->pad[1], s[1], e1);
+    tg_real *dst[TG_CONV_SHIFT_MAX_PHASES];
+    for (int64_t c = 0; c < channels; c++, x += in_plane, box += p->plane) {
+        zero_run(box, p->plane);
+        for (int64_t id = depth.first, rd = depth.phase, i0 = depth.col; id < depth.end; id++) {
+            for (int64_t ih = height.first, rh = height.phase, i1 = height.col; ih < height.end; ih++) {
+                const int64_t first_phase = (rd * s[1] + rh) * s[2], at = (i0 * e1 + i1) * e2;
+                for (int64_t r = 0; r < s[2]; r++) dst[r] = box + (first_phase + r) * p->phase_plane + at;
+                deal_row(dst, x + (id * g->in[1] + ih) * g->in[2], &deal);
+                if (++rh == s[1]) rh = 0, i1++;
+            }
+            if (++rd == s[0]) rd = 0, i0++;
+        }
+    }
+}
+
 /* x:[channels, in...] -> box:[channels][plane], zero-padded. */
 static void shift_fill(const tg_conv_geom *g, const tg_conv_shift_plan *p, int64_t channels, const tg_real *x,
                        tg_real *box)
 {
+    if (p->phases > 1) {
+        shift_fill_phases(g, p, channels, x, box);
+        return;
+    }
     const int64_t in_plane = tg_conv_geom_in_size(g), e1 = p->extent[1], e2 = p->extent[2];
     /* the input columns a box row holds: iw in [lo, hi) at box column iw + pad */
     const int64_t lo = g->pad[2] < 0 ? -g->pad[2] : 0;
