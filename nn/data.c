@@ -545,14 +545,49 @@ tg_status tg_dataset_load_mnist_dir(const char *dir, bool train, tg_dataset **ou
     return tg_dataset_load_idx(paths[0], paths[1], out, err, errsz);
 }
 
-int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[3])
+int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[TG_DATASET_MAX_RANK])
 {
+    if (d->view_ndim > 0) {
+        memcpy(shape, d->view, (size_t)d->view_ndim * sizeof *shape);
+        return d->view_ndim;
+    }
     if (d->sample_ndim == 1) {
         shape[0] = d->c;
         return 1;
     }
     shape[0] = d->c, shape[1] = d->h, shape[2] = d->w;
     return 3;
+}
+
+/* The shape without its leading dims of 1 (at least one dim kept): where it starts. */
+static int first_kept_dim(const int64_t *shape, int ndim)
+{
+    int i = 0;
+    while (i < ndim - 1 && shape[i] == 1) i++;
+    return i;
+}
+
+/* Sets d's samples to the shape (ndim 1 to 4, the same number of values): its first dim the
+ * channels, the rest their plane. */
+static void view_samples(tg_dataset *d, const int64_t *shape, int ndim)
+{
+    d->c = shape[0];
+    d->h = ndim == 4 ? shape[1] * shape[2] : ndim == 3 ? shape[1] : 1;
+    d->w = ndim >= 2 ? shape[ndim - 1] : 1;
+    d->sample_ndim = ndim == 1 ? 1 : 3;
+    d->view_ndim = ndim == 1 || ndim == 3 ? 0 : ndim; /* (F) and (C,H,W) are the plain layouts */
+    for (int i = 0; i < ndim; i++) d->view[i] = shape[i];
+}
+
+bool tg_dataset_fit_shape(tg_dataset *d, const int64_t *shape, int ndim)
+{
+    int64_t have[TG_DATASET_MAX_RANK];
+    const int have_ndim = tg_dataset_sample_shape(d, have);
+    if (ndim < 1 || ndim > TG_DATASET_MAX_RANK) return false;
+    const int a = first_kept_dim(have, have_ndim), b = first_kept_dim(shape, ndim);
+    if (have_ndim - a != ndim - b || memcmp(have + a, shape + b, (size_t)(ndim - b) * sizeof *shape)) return false;
+    if (have_ndim != ndim) view_samples(d, shape, ndim);
+    return true;
 }
 
 /* Largest class label accepted from a file: beyond it a typo, not a class (and n_classes is an int) */
@@ -569,8 +604,8 @@ tg_status tg_dataset_load_npy(const char *x_path, const char *y_path, tg_dataset
     if (y) tg_shape_str(y, ys, sizeof ys);
     tg_dataset *d = NULL;
     if (st != TG_OK) {
-    } else if (x->dtype != TG_REAL || x->ndim < 2 || x->ndim > 4 || x->shape[0] < 1) {
-        SAY("%s: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not %s%s", x_path,
+    } else if (x->dtype != TG_REAL || x->ndim < 2 || x->ndim > 5 || x->shape[0] < 1) {
+        SAY("%s: inputs must be float [N,C,D,H,W], [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not %s%s", x_path,
             x->dtype == TG_REAL ? "" : "int64 ", xs);
         st = TG_ERR_FORMAT;
     } else if (y->dtype == TG_INT64 ? y->ndim != 1 : y->ndim != 1 && y->ndim != 2) {
@@ -601,10 +636,10 @@ tg_status tg_dataset_load_npy(const char *x_path, const char *y_path, tg_dataset
     if (st == TG_OK && !(d = calloc(1, sizeof *d))) st = TG_ERR_NOMEM;
     if (st == TG_OK) {
         d->n = x->shape[0];
-        d->sample_ndim = x->ndim == 2 ? 1 : 3;
-        d->c = x->ndim == 4 ? x->shape[1] : x->ndim == 3 ? 1 : x->shape[1];
-        d->h = x->ndim >= 3 ? x->shape[x->ndim - 2] : 1;
-        d->w = x->ndim >= 3 ? x->shape[x->ndim - 1] : 1;
+        /* [N,H,W]: one channel (a 1-D model's [N,C,L] is re-viewed by tg_dataset_fit_shape) */
+        const int64_t gray[3] = {1, x->ndim == 3 ? x->shape[1] : 1, x->ndim == 3 ? x->shape[2] : 1};
+        if (x->ndim == 3) view_samples(d, gray, 3);
+        else view_samples(d, x->shape + 1, x->ndim - 1);
         d->images = malloc((size_t)x->numel * sizeof *d->images);
         if (targets) {
             d->n_targets = y->numel / d->n;

@@ -85,13 +85,24 @@ typedef struct tg_dataset {
     int64_t *labels;  /* n, or NULL when the set has targets */
     int n_classes;    /* max label + 1 (0 with targets) */
     int sample_ndim;  /* dims per sample: 3 (C,H,W), or 1 (F features held as c=F, h=w=1); 0 reads as 3 */
+    /* the samples' shape when it is neither (C,H,W) nor (F): (C, L) for a 1-D model, (C, D, H, W)
+     * from a 5-D array (c, h*w the channels and their plane, for per-channel statistics); 0: none */
+    int view_ndim;
+    int64_t view[4];
     float *targets;   /* regression: n * n_targets values, sample-major; NULL for classification */
     int64_t n_targets;
     char **class_names; /* image folders: the sub-folder name of each class (n_classes), else NULL */
 } tg_dataset;
 
-/* The shape of one sample (without the batch dim) into shape[3]; returns its ndim (1 or 3). */
-int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[3]);
+/* The shape of one sample (without the batch dim) into shape[TG_DATASET_MAX_RANK]; returns its
+ * ndim (1 to 4). */
+#define TG_DATASET_MAX_RANK 4
+int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[TG_DATASET_MAX_RANK]);
+/* Fits the samples to a model's input shape (ndim 1 to 4): true when they have that shape, or
+ * differ from it only by leading dims of 1 — then they are viewed with it (the same values in the
+ * same order; its first dim the channels of the per-channel statistics): a [N,C,L] array is read
+ * as one-channel C x L images, and a model with input C x L takes it as C channels of L. */
+bool tg_dataset_fit_shape(tg_dataset *d, const int64_t *shape, int ndim);
 
 /* Loads an image file ([N,H,W] or [N,C,H,W] IDX) and a label file ([N]); the counts must
  * agree. */
@@ -100,7 +111,8 @@ tg_status tg_dataset_load_idx(const char *images_path, const char *labels_path, 
 /* Loads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (either form). */
 tg_status tg_dataset_load_mnist_dir(const char *dir, bool train, tg_dataset **out, char *err,
                                     size_t errsz);
-/* Loads a .npy pair: x float32/float64 [N,C,H,W], [N,H,W] (one channel) or [N,F] (features), y int64
+/* Loads a .npy pair: x float32/float64 [N,C,D,H,W] (volumes), [N,C,H,W], [N,H,W] (one channel; also
+ * [N,C,L] for a 1-D model: tg_dataset_fit_shape) or [N,F] (features), y int64
  * [N] class labels >= 0, or y float [N] or [N,K]: regression targets (n_targets 1 or K). Values are
  * taken as they are (no scaling). Errors name the file and the shapes; on any error nothing is
  * returned. */

@@ -36,7 +36,7 @@ static int64_t count_correct(const tg_tensor *logits, const int64_t *labels, int
 /* Batch buffers [batch, C, H, W] and the targets: int64 [batch] labels, or real [batch, K] targets. */
 static int make_buffers(const tg_dataset *d, int64_t batch, tg_tensor **x, tg_tensor **y)
 {
-    int64_t xs[4] = {batch};
+    int64_t xs[1 + TG_DATASET_MAX_RANK] = {batch};
     const int ndim = tg_dataset_sample_shape(d, xs + 1);
     *x = tg_tensor_new(TG_REAL, ndim + 1, xs);
     *y = d->targets ? tg_tensor_newv(2, batch, d->n_targets) : tg_tensor_new(TG_INT64, 1, &batch);
@@ -432,7 +432,7 @@ static tg_status predict_dataset(tg_predictor *p, const tg_dataset *d, bool prob
                                  size_t errsz)
 {
     const int64_t k = p->n_classes;
-    int64_t shape[4] = {0};
+    int64_t shape[1 + TG_DATASET_MAX_RANK] = {0};
     const int ndim = tg_dataset_sample_shape(d, shape + 1);
     const int64_t per = d->c * d->h * d->w, chunk = d->n < PREDICT_CHUNK ? d->n : PREDICT_CHUNK;
     shape[0] = chunk;

@@ -317,7 +317,7 @@ START_TEST(npy_pairs)
     save_labels("build/nd_y.npy", 3, labels);
     save_real("build/nd_x4.npy", 4, (const int64_t[]){3, 1, 2, 2}, v);
     ck_assert_msg(tg_dataset_load_any("build/nd_x4.npy,build/nd_y.npy", true, &d, err, sizeof err) == TG_OK, "%s", err);
-    int64_t shape[3];
+    int64_t shape[TG_DATASET_MAX_RANK];
     ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3);
     ck_assert_int_eq(shape[0], 1);
     ck_assert_int_eq(shape[1], 2);
@@ -339,19 +339,22 @@ START_TEST(npy_pairs)
     ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3);
     ck_assert_int_eq(shape[0], 1);
     tg_dataset_free(d);
+    /* a 6-dim array is none of them */
+    save_real("build/nd_x6.npy", 6, (const int64_t[]){3, 1, 1, 2, 1, 2}, v);
 
     struct {
         const char *spec, *want;
     } bad[] = {
-        {"build/nd_y.npy,build/nd_y.npy", "build/nd_y.npy: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not int64 [3]"},
+        {"build/nd_y.npy,build/nd_y.npy", "build/nd_y.npy: inputs must be float [N,C,D,H,W], [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not int64 [3]"},
         {"build/nd_x2.npy,build/nd_x4.npy", "build/nd_x4.npy: labels must be int64 [N] (classes) or float [N] or [N,K] (targets), not float [3,1,2,2]"},
         {"build/nd_x2.npy,build/nd_ynan.npy", "build/nd_ynan.npy: target nan at index 1 is not finite"},
-        {"build/nd_x1.npy,build/nd_y.npy", "build/nd_x1.npy: inputs must be float [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not [12]"},
+        {"build/nd_x1.npy,build/nd_y.npy", "build/nd_x1.npy: inputs must be float [N,C,D,H,W], [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not [12]"},
         {"build/nd_x4.npy,build/nd_y2.npy", "build/nd_y2.npy: 2 labels for 3 inputs (x=[3,1,2,2] y=[2])"},
         {"build/nd_x4.npy,build/nd_yneg.npy", "build/nd_yneg.npy: label -1 at index 1 is outside 0..1000000"},
         {"build/nd_x4.npy,", "build/nd_x4.npy,: expected X.npy,y.npy (two file names and one comma) or a directory"},
         {"a,b,c", "a,b,c: expected X.npy,y.npy (two file names and one comma) or a directory"},
         {"build/nd_none.npy,build/nd_y.npy", "build/nd_none.npy"},
+        {"build/nd_x6.npy,build/nd_y.npy", "build/nd_x6.npy: inputs must be float [N,C,D,H,W], [N,C,H,W], [N,H,W] or [N,F] with N >= 1, not [3,1,1,2,1,2]"},
     };
     save_real("build/nd_x1.npy", 1, (const int64_t[]){12}, v);
     save_real("build/nd_ynan.npy", 1, (const int64_t[]){3}, (const double[]){1, NAN, 2});
@@ -364,6 +367,66 @@ START_TEST(npy_pairs)
         ck_assert_msg(!strncmp(err, bad[i].want, strlen(bad[i].want)), "%s: got '%s'", bad[i].spec, err);
         ck_assert_ptr_null(strchr(err, '\n'));
     }
+}
+END_TEST
+
+/* Samples fitted to a model's input: [N,C,L] arrays (read as one-channel C x L images) viewed as C
+ * channels of L for a 1-D model, [N,C,D,H,W] volumes as they are, grayscale images and features
+ * as before (leading 1s only: never a reshape that moves values), the channels behind the
+ * per-channel statistics following the view; anything else refused, the set unchanged. */
+START_TEST(npy_fit_to_model_input)
+{
+    char err[256];
+    double v[24];
+    for (int i = 0; i < 24; i++) v[i] = i < 12 ? i : 100 + i; /* sample 1's values far from sample 0's */
+    const int64_t labels[2] = {1, 0};
+    save_labels("build/nd_fy.npy", 2, labels);
+    tg_dataset *d = NULL;
+    int64_t shape[TG_DATASET_MAX_RANK];
+    /* [2,3,4]: one-channel 3x4 images until a 3x4 model takes it as 3 channels of 4 */
+    save_real("build/nd_f3.npy", 3, (const int64_t[]){2, 3, 4}, v);
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_f3.npy", "build/nd_fy.npy", &d, err, sizeof err), TG_OK);
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3);
+    ck_assert(!tg_dataset_fit_shape(d, (const int64_t[]){4, 3}, 2));    /* the values would move */
+    ck_assert(!tg_dataset_fit_shape(d, (const int64_t[]){3, 5}, 2));
+    ck_assert(!tg_dataset_fit_shape(d, (const int64_t[]){2, 3, 2}, 3));
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3); /* refusals leave it as it was */
+    ck_assert(tg_dataset_fit_shape(d, (const int64_t[]){1, 3, 4}, 3)); /* the grayscale model */
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 3);
+    ck_assert(tg_dataset_fit_shape(d, (const int64_t[]){3, 4}, 2));
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 2);
+    ck_assert_int_eq(shape[0], 3);
+    ck_assert_int_eq(shape[1], 4);
+    ck_assert_int_eq(d->c, 3);
+    ck_assert_int_eq(d->h * d->w, 4);
+    tg_norm_stats st = {0};
+    ck_assert_int_eq(tg_norm_stats_compute(d, &st), TG_OK);
+    ck_assert_int_eq(st.n, 3); /* channel 1 = values 4..7 and 116..119: mean 61.5 */
+    ck_assert_double_eq_tol(st.mean[1], (4 + 5 + 6 + 7 + 116 + 117 + 118 + 119) / 8.0, 1e-9);
+    tg_norm_stats_free(&st);
+    tg_dataset_free(d);
+    /* [2,2,1,3,2]: volumes C x D x H x W, kept as such; per-channel planes of D*H*W */
+    save_real("build/nd_f5.npy", 5, (const int64_t[]){2, 2, 1, 3, 2}, v);
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_f5.npy", "build/nd_fy.npy", &d, err, sizeof err), TG_OK);
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 4);
+    ck_assert_int_eq(shape[0], 2);
+    ck_assert_int_eq(shape[1], 1);
+    ck_assert_int_eq(shape[2], 3);
+    ck_assert_int_eq(shape[3], 2);
+    ck_assert_int_eq(d->c, 2);
+    ck_assert_int_eq(d->h * d->w, 6);
+    ck_assert(!tg_dataset_fit_shape(d, (const int64_t[]){2, 3, 2}, 3)); /* D = 1 is not a leading 1 */
+    ck_assert(tg_dataset_fit_shape(d, (const int64_t[]){2, 1, 3, 2}, 4));
+    tg_dataset_free(d);
+    /* features [2,12] fit a 12-feature input and a one-channel 1-D input of 12, not 2x6 */
+    save_real("build/nd_f2.npy", 2, (const int64_t[]){2, 12}, v);
+    ck_assert_int_eq(tg_dataset_load_npy("build/nd_f2.npy", "build/nd_fy.npy", &d, err, sizeof err), TG_OK);
+    ck_assert(tg_dataset_fit_shape(d, (const int64_t[]){12}, 1));
+    ck_assert(!tg_dataset_fit_shape(d, (const int64_t[]){2, 6}, 2));
+    ck_assert(tg_dataset_fit_shape(d, (const int64_t[]){1, 12}, 2));
+    ck_assert_int_eq(tg_dataset_sample_shape(d, shape), 2);
+    ck_assert_int_eq(d->c, 1);
+    tg_dataset_free(d);
 }
 END_TEST
 
@@ -618,6 +681,7 @@ Suite *suite_data(void)
     tcase_add_test(tc, augmentation);
     tcase_add_test(tc, fashion_mnist_if_installed);
     tcase_add_test(tc, npy_pairs);
+    tcase_add_test(tc, npy_fit_to_model_input);
     tcase_add_test(tc, split_keeps_every_sample);
     tcase_add_test(tc, per_channel_statistics);
     tcase_add_test(tc, decoded_cache_used_checked_and_rebuilt);

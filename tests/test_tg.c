@@ -811,6 +811,71 @@ START_TEST(train_on_npy_pairs)
 }
 END_TEST
 
+/* [N,C,L] signals for a 1-D model and [N,C,D,H,W] volumes for a 3-D one, from .npy: the samples
+ * are viewed with the model's input shape (an [N,C,L] array reads as one-channel images until
+ * then), the normalisation is per model channel, and eval reads them the same way; a shape that
+ * differs by more than leading 1s is refused naming both. */
+static void write_signal_pair(const char *x_name, const char *y_name, int n, int ndim, const int64_t *sample)
+{
+    char path[PATH_MAX], err[256];
+    int64_t shape[6] = {n}, per = 1;
+    for (int d = 0; d < ndim; d++) shape[d + 1] = sample[d], per *= sample[d];
+    tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape), *y = tg_tensor_new(TG_INT64, 1, (const int64_t[]){n});
+    const int64_t plane = per / sample[0];
+    for (int i = 0; i < n; i++) {
+        y->idata[i] = i % 2;
+        /* channel c at 10c, plus a ramp along the signal whose sign is the class */
+        for (int64_t e = 0; e < per; e++)
+            x->data[i * per + e] = (tg_real)(10 * (e / plane) + (y->idata[i] ? 1 : -1) * (double)(e % plane) / plane);
+    }
+    snprintf(path, sizeof path, "%s/%s", work_dir, x_name);
+    ck_assert_msg(tg_npy_save(path, x, TG_NPY_F32, err, sizeof err) == TG_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%s", work_dir, y_name);
+    ck_assert_msg(tg_npy_save(path, y, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
+    tg_tensor_free(x), tg_tensor_free(y);
+}
+
+START_TEST(train_1d_and_3d_from_npy)
+{
+    write_signal_pair("sx.npy", "sy.npy", 40, 2, (const int64_t[]){3, 16});
+    write_signal_pair("vx.npy", "vy.npy", 24, 4, (const int64_t[]){2, 3, 4, 4});
+    static const char sig[] = "input 3x16\nconv1d out=4 kernel=3 padding=1\nrelu\nglobal_avg_pool\nflatten\nlinear out=2\n";
+    static const char vol[] = "input 2x3x4x4\nconv3d out=4 kernel=3 padding=1\nrelu\nglobal_avg_pool\nflatten\n"
+                              "linear out=2\n";
+    static const char img[] = "input 1x16x3\nconv2d out=2 kernel=3 padding=1\nflatten\nlinear out=2\n";
+    write_bytes("sig.txt", sig, sizeof sig - 1);
+    write_bytes("vol.txt", vol, sizeof vol - 1);
+    write_bytes("img.txt", img, sizeof img - 1);
+    ck_assert_msg(run("train", "sig.txt", "--data", "sx.npy,sy.npy", "--val-split", "0.25", "--epochs", "2", "--batch",
+                      "10", "--save", "sig.ckpt", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "epoch 2 train_loss ") && strstr(out_text, "\nval_acc "), "%s", out_text);
+    char model_path[PATH_MAX], ckpt_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/sig.txt", work_dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/sig.ckpt", work_dir);
+    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    tg_norm_stats norm = {0};
+    tg_checkpoint_extra extra = {.norm = &norm};
+    ck_assert_msg(tg_checkpoint_load_ex(ckpt_path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    ck_assert_int_eq(norm.n, 3); /* the model's channels, each about 10c */
+    for (int c = 0; c < 3; c++) ck_assert_double_eq_tol(norm.mean[c], 10 * c, 0.5);
+    tg_norm_stats_free(&norm);
+    tg_model_free(m);
+    ck_assert_msg(run("eval", "sig.txt", "--ckpt", "sig.ckpt", "--data", "sx.npy,sy.npy", NULL) == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "\naccuracy "), "%s", out_text);
+    ck_assert_msg(run("train", "vol.txt", "--data", "vx.npy,vy.npy", "--val-split", "0.25", "--epochs", "1", "--batch",
+                      "6", NULL) == 0, "%s", err_text);
+    assert_fails(2, "tg: train: model input 1x16x3 does not match the data's 1x3x16", "train", "img.txt", "--data",
+                 "sx.npy,sy.npy", "--val-split", "0.25");
+    assert_fails(2, "tg: train: model input 3x16 does not match the data's 2x3x4x4", "train", "sig.txt", "--data",
+                 "vx.npy,vy.npy", "--val-split", "0.25");
+    assert_fails(2, "tg: eval: --data: samples of 2x3x4x4 do not fit the model's input [3,16]", "eval", "sig.txt", "--ckpt",
+                 "sig.ckpt", "--data", "vx.npy,vy.npy");
+    assert_fails(1, "tg: train: --augment: flips and crops need images (C x H x W), the samples are 3x16", "train", "sig.txt",
+                 "--data", "sx.npy,sy.npy", "--val-split", "0.25", "--augment");
+}
+END_TEST
+
 /* The value after "key " in text (the first occurrence), or -1. */
 static double value_after(const char *text, const char *key)
 {
@@ -1487,6 +1552,7 @@ Suite *suite_tg(void)
     tcase_add_test(tc, usage_lists_every_option);
     tcase_add_test(tc, train_checks_before_training);
     tcase_add_test(tc, train_on_npy_pairs);
+    tcase_add_test(tc, train_1d_and_3d_from_npy);
     tcase_add_test(tc, train_on_csv);
     tcase_add_test(tc, train_on_image_folder);
     tcase_add_test(tc, predict_and_eval);

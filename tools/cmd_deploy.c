@@ -346,8 +346,20 @@ int tg_cmd_eval(int argc, char **argv)
                                    .c = m->in_ndim == 3 ? (int)m->in_shape[0] : 0,
                                    .h = m->in_ndim == 3 ? (int)m->in_shape[1] : 0,
                                    .w = m->in_ndim == 3 ? (int)m->in_shape[2] : 0};
-        if (tg_dataset_load_spec(data, &o, false, &d, err, sizeof err) != TG_OK)
+        if (tg_dataset_load_spec(data, &o, false, &d, err, sizeof err) != TG_OK) {
             rc = cli_fail(TG_EXIT_INVALID, "eval", "--data: %s", err);
+        } else if (!tg_dataset_fit_shape(d, m->in_shape, m->in_ndim)) {
+            int64_t ds[TG_DATASET_MAX_RANK];
+            char ms[TG_SHAPE_STR_LEN], dsh[TG_SHAPE_STR_LEN];
+            const int dn = tg_dataset_sample_shape(d, ds);
+            int n = 0;
+            for (int i = 0; i < dn && n >= 0 && (size_t)n < sizeof dsh; i++)
+                n += snprintf(dsh + n, sizeof dsh - (size_t)n, "%s%lld", i ? "x" : "", (long long)ds[i]);
+            rc = cli_fail(TG_EXIT_INVALID, "eval", "--data: samples of %s do not fit the model's input %s", dsh,
+                          model_shape(m, ms, sizeof ms));
+            tg_dataset_free(d);
+            d = NULL;
+        }
     }
     const int64_t k = p ? p->n_classes : 0;
     if (d && regression) {
@@ -361,15 +373,7 @@ int tg_cmd_eval(int argc, char **argv)
         d = NULL;
     }
     if (d) {
-        int64_t ds[3];
-        const int dn = tg_dataset_sample_shape(d, ds);
-        bool fits = dn == p->model->in_ndim;
-        for (int i = 0; fits && i < dn; i++) fits = ds[i] == p->model->in_shape[i];
-        char ms[TG_SHAPE_STR_LEN];
-        if (!fits)
-            rc = cli_fail(TG_EXIT_INVALID, "eval", "--data: samples of %lldx%lldx%lld do not fit the model's input %s",
-                          (long long)d->c, (long long)d->h, (long long)d->w, model_shape(p->model, ms, sizeof ms));
-        else if (!(cm = calloc((size_t)(k * k), sizeof *cm)))
+        if (!(cm = calloc((size_t)(k * k), sizeof *cm)))
             rc = cli_fail(TG_EXIT_INVALID, "eval", "out of memory for a %lldx%lld confusion matrix", (long long)k, (long long)k);
         else if (tg_predictor_confusion(p, d, cm, err, sizeof err) != TG_OK)
             rc = cli_fail(TG_EXIT_INVALID, "eval", "%s", err);

@@ -574,27 +574,30 @@ int tg_train_command(int argc, char **argv, const tg_train_driver *drv)
         rc = cli_fail(TG_EXIT_INVALID, cmd, "--val-split: %s", err);
         goto done;
     }
-    int64_t data_shape[3];
+    /* the samples viewed with the model's input shape where they differ only by leading 1s (a
+     * [N,C,L] array is read as one-channel images; a 1-D model takes it as C channels of L) */
+    int64_t data_shape[TG_DATASET_MAX_RANK];
+    const bool fits = tg_dataset_fit_shape(train, m->in_shape, m->in_ndim);
     const int data_ndim = tg_dataset_sample_shape(train, data_shape);
-    bool fits = m->in_ndim == data_ndim;
-    for (int d = 0; fits && d < data_ndim; d++) fits = m->in_shape[d] == data_shape[d];
-    for (const tg_dataset *h = test; fits && h; h = NULL) {
-        int64_t hs[3];
-        fits = tg_dataset_sample_shape(h, hs) == data_ndim && !memcmp(hs, data_shape, (size_t)data_ndim * sizeof *hs);
-        if (!fits) {
-            rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: samples of %s do not match the training data's %s",
-                          shape_text(hs, tg_dataset_sample_shape(h, hs)).s, shape_text(data_shape, data_ndim).s);
-            goto done;
-        }
-    }
     if (!fits) {
         rc = cli_fail(TG_EXIT_INVALID, cmd, "model input %s does not match the data's %s",
                       shape_text(m->in_shape, m->in_ndim).s, shape_text(data_shape, data_ndim).s);
         goto done;
     }
+    if (val) tg_dataset_fit_shape(val, m->in_shape, m->in_ndim); /* split from train: the same shape */
+    if (test && !tg_dataset_fit_shape(test, m->in_shape, m->in_ndim)) {
+        int64_t hs[TG_DATASET_MAX_RANK];
+        rc = cli_fail(TG_EXIT_INVALID, cmd, "--test: samples of %s do not match the training data's %s",
+                      shape_text(hs, tg_dataset_sample_shape(test, hs)).s, shape_text(data_shape, data_ndim).s);
+        goto done;
+    }
     if (a.augment && data_ndim != 3) {
-        rc = cli_fail(TG_EXIT_USAGE, cmd, "--augment: flips and crops need images, the data has %lld features",
-                      (long long)data_shape[0]);
+        if (data_ndim == 1)
+            rc = cli_fail(TG_EXIT_USAGE, cmd, "--augment: flips and crops need images, the data has %lld features",
+                          (long long)data_shape[0]);
+        else
+            rc = cli_fail(TG_EXIT_USAGE, cmd, "--augment: flips and crops need images (C x H x W), the samples are %s",
+                          shape_text(data_shape, data_ndim).s);
         goto done;
     }
     /* the loop drops a short last batch (fixed shapes), so a batch past the data would train nothing */
