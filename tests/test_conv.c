@@ -1571,9 +1571,32 @@ START_TEST(winograd_dw_matches_naive)
                 free(scratch);
                 cases++;
             }
+        /* the multiply's blocks: input channels in blocks of 16 / 8, then 4, then 1; output channels
+         * in vectors of 16 (padded: 17, 33, 40), two at a time then one */
+        static const int64_t blocks[][6] = {/* c, o, h, w, n, pad */
+                                            {17, 16, 9, 10, 2, 1}, {16, 33, 7, 8, 1, 1}, {9, 48, 6, 13, 2, 0},
+                                            {20, 40, 11, 9, 1, 2}, {33, 17, 5, 5, 3, 1}, {8, 64, 4, 6, 2, 1}};
+        for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
+            const int64_t c = blocks[bi][0], o = blocks[bi][1], h = blocks[bi][2], wd = blocks[bi][3];
+            const int64_t n = blocks[bi][4], pad = blocks[bi][5];
+            tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
+                              .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
+            tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 1400 + (uint64_t)bi);
+            tg_tensor *dy = wino_random(1, (int64_t[]){n * o * g.out[1] * g.out[2]}, 1450 + (uint64_t)bi);
+            tg_tensor *dw = wino_random(1, (int64_t[]){o * c * 9}, 1490);
+            double *want = malloc((size_t)(o * c * 9) * sizeof *want);
+            tg_real *scratch = malloc(tg_winograd_dw_scratch(&g, n, o) * sizeof *scratch);
+            wino_naive_dw(x->data, dy->data, n, c, h, wd, o, pad, want);
+            for (int64_t i = 0; i < o * c * 9; i++) want[i] += dw->data[i];
+            ck_assert(tg_winograd_dw(&g, n, o, x->data, dy->data, dw->data, scratch));
+            direct_assert_close(dw->data, want, o * c * 9, WINO_TOL * (double)(n * g.out[1] * g.out[2]));
+            free(want);
+            free(scratch);
+            cases++;
+        }
     }
     tg_winograd_set_kernel(NULL);
-    ck_assert_int_ge(cases, 25);
+    ck_assert_int_ge(cases, 31);
 }
 END_TEST
 
@@ -2628,6 +2651,53 @@ START_TEST(shift_auto_choice)
 }
 END_TEST
 
+/* Which dW path AUTO takes (with the AVX-512 Winograd kernels): Winograd with its forward from 16
+ * channels in and out (below 32 only on maps up to 48 wide), the shift kernels for fewer channels
+ * and for the strided layers they fit, GEMM beyond them; with the portable Winograd kernels its dW
+ * only from 128 channels. The same for 1-3 threads and for a part of a split batch. */
+START_TEST(dw_auto_choice)
+{
+    typedef struct { int64_t c, o, size, k, stride; const char *want, *want_portable; } dw_case;
+    const dw_case cases[] = {
+        {16, 16, 28, 3, 1, "winograd", "shift"}, {16, 32, 14, 3, 1, "winograd", "shift"},
+        {32, 32, 28, 3, 1, "winograd", "shift"},  {64, 64, 14, 3, 1, "winograd", "gemm"},
+        {128, 128, 28, 3, 1, "winograd", "winograd"}, {64, 64, 56, 3, 1, "winograd", "gemm"},
+        {16, 16, 56, 3, 1, "shift", "shift"},     {24, 24, 56, 3, 1, "shift", "shift"},
+        {32, 32, 56, 3, 1, "winograd", "shift"},  {8, 8, 28, 3, 1, "shift", "shift"},
+        {12, 12, 28, 3, 1, "shift", "shift"},     {16, 16, 28, 3, 2, "shift", "shift"},
+        {32, 32, 32, 3, 2, "gemm", "gemm"},       {16, 16, 28, 5, 1, "shift", "shift"},
+        {64, 64, 7, 3, 1, "gemm", "gemm"},
+    };
+    if (!tg_conv_shift_kernel_is_simd()) return; /* no SIMD shift loops here: the table does not hold */
+    for (size_t run = 0; run < 2 * (sizeof cases / sizeof cases[0]); run++) {
+        const size_t i = run % (sizeof cases / sizeof cases[0]);
+        const int portable = run >= sizeof cases / sizeof cases[0];
+        if (tg_winograd_set_kernel(portable ? "portable" : "avx512")) continue; /* no AVX-512 here */
+        const dw_case *c = &cases[i];
+        tg_conv_core k = {.n = 64, .groups = 1, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO};
+        k.geom.channels = c->c;
+        for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
+        for (int d = 1; d < 3; d++) {
+            k.geom.in[d] = c->size;
+            k.geom.kernel[d] = c->k;
+            k.geom.stride[d] = c->stride;
+            k.geom.pad[d] = c->k / 2;
+            k.geom.out[d] = (c->size + 2 * (c->k / 2) - c->k) / c->stride + 1;
+        }
+        const char *want = portable ? c->want_portable : c->want;
+        for (int threads = 1; threads <= 3; threads++) {
+            k.threads = threads;
+            ck_assert_msg(strcmp(tg_conv_dw_path(&k), want) == 0, "case %zu (%s): %s, want %s", i,
+                          portable ? "portable" : "avx512", tg_conv_dw_path(&k), want);
+        }
+        tg_conv_core part = k;
+        part.n = 21, part.plan_n = 64, part.threads = 1;
+        ck_assert_str_eq(tg_conv_dw_path(&part), want);
+    }
+    tg_winograd_set_kernel(NULL);
+}
+END_TEST
+
 static TCase *shift_tcase(void)
 {
     TCase *tc = tt_tcase("shift");
@@ -2635,6 +2705,7 @@ static TCase *shift_tcase(void)
     tcase_add_test(tc, shift_matches_reference);
     tcase_add_test(tc, shift_plan_by_hand);
     tcase_add_test(tc, shift_auto_choice);
+    tcase_add_test(tc, dw_auto_choice);
     tcase_add_test(tc, shift_random_geometries);
     return tc;
 }

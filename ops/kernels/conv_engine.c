@@ -132,9 +132,24 @@ static size_t core_scratch(const conv_core *k)
 #define WINOGRAD_PORTABLE_MIN_CHANNELS 32
 #define WINOGRAD_MIN_OUT 8       /* output height and width: edge tiles waste too much below */
 #define WINOGRAD_MIN_TILES 256   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
-/* dW by Winograd too from this many channels in and out: 16x128x28x28 fwd+bwd 46.5 -> 44.3 ms;
- * with 64 (8x64x56x56) it only ties the GEMMs (commit 926ef1f). */
-#define WINOGRAD_DW_MIN_CHANNELS 128
+/* dW by Winograd too (with its forward) from this many channels in and out, ahead of the shift
+ * kernels and GEMM. Since its multiply reads the transformed gradient with the output channels in
+ * the lanes (5 Dec; winograd.c), dW ms at batch 64 (else 8 or 16 as given), shift or GEMM (what
+ * AUTO took) against Winograd, Zen 5, one thread: 16 -> 16 at 28x28 1.26 / 1.07, 16 -> 32 at 14x14
+ * 0.67 / 0.48, 32 -> 16 at 28x28 2.48 / 2.06, 24 -> 24 2.69 / 2.27, 32 -> 32 4.55 / 3.19, 48 -> 48
+ * 9.27 / 5.63, 64 -> 64 at 14x14 4.30 / 2.94, 32 -> 64 at 16x16 2.98 / 1.95, 64 -> 128 at 8x8
+ * 2.55 / 1.93, 16 x 128 -> 128 at 28x28 12.6 / 9.3 (the previous Winograd dW), 8 x 64 -> 64 at
+ * 56x56 7.48 / 5.12; but 8 -> 8 0.36 / 1.33 and 12 -> 12 0.71 / 2.19 (half-empty vectors of
+ * output channels; few channels to share a transform), hence: */
+#define WINOGRAD_DW_MIN_CHANNELS 16
+/* ... and below this many, only on maps up to WINOGRAD_DW_FEW_MAX_OUT wide: at 56x56 the shift
+ * kernels' long rows win (16 -> 16 5.42 / 9.67, 24 -> 24 9.88 / 12.9, 16 -> 32 9.01 / 9.88; 32
+ * -> 32 18.5 / 18.6 a tie; at 48x48, batch 16, 16 -> 16 0.87 / 0.83, 32 -> 32 3.11 / 2.31) */
+#define WINOGRAD_DW_FEW_CHANNELS 32
+#define WINOGRAD_DW_FEW_MAX_OUT 48
+/* With the portable transforms the rule measured before them: from 128 channels (16x128x28x28
+ * fwd+bwd 46.5 -> 44.3 ms; 64 only tied the GEMMs, commit 926ef1f). */
+#define WINOGRAD_DW_PORTABLE_MIN_CHANNELS 128
 #define WINOGRAD_TILE 2 /* F(2x2,3x3): outputs per tile side */
 
 /* Where AUTO takes the shift kernels (conv_shift.h) for the forward and dW: convolutions that are
@@ -259,11 +274,15 @@ static bool core_uses_winograd(const conv_core *k)
     return winograd_pays(k);
 }
 
-/* dW by the 2-D Winograd: with its forward, from WINOGRAD_DW_MIN_CHANNELS in and out. */
+/* dW by the 2-D Winograd: with its forward, from WINOGRAD_DW_MIN_CHANNELS in and out (the rules
+ * above). */
 static bool core_winograd_2d_dw(const conv_core *k)
 {
-    return core_uses_winograd(k) && !core_winograd_is_1d(k) &&
-           k->geom.channels >= WINOGRAD_DW_MIN_CHANNELS && k->cb >= WINOGRAD_DW_MIN_CHANNELS;
+    if (!core_uses_winograd(k) || core_winograd_is_1d(k)) return false;
+    const int64_t fewest = k->geom.channels < k->cb ? k->geom.channels : k->cb;
+    if (!tg_winograd_kernel_is_simd()) return fewest >= WINOGRAD_DW_PORTABLE_MIN_CHANNELS;
+    return fewest >= WINOGRAD_DW_MIN_CHANNELS &&
+           (fewest >= WINOGRAD_DW_FEW_CHANNELS || k->geom.out[2] <= WINOGRAD_DW_FEW_MAX_OUT);
 }
 
 /* Winograd's transforms mix a tile's 4x4 inputs and the 3x3 filter: one NaN or Inf would reach
@@ -661,6 +680,13 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     tg_real *col = ws_take(ws, core_dw_scratch(k) * sizeof *col);
     /* the 1-D Winograd's dW where it pays (AUTO) or is asked for; else (NaN or Inf) the paths below */
     if (core_winograd1d_dw(k) && ws->base && tg_winograd1d_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
+    /* Winograd, on the same tiles as the forward, where measured faster than the shift kernels
+     * and the GEMMs below (core_winograd_2d_dw). col (core_dw_scratch) holds its chunks; else
+     * (NaN or Inf) the paths below, sized after it. */
+    if (core_winograd_2d_dw(k)) {
+        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->n, k->cb) <= core_dw_scratch(k));
+        if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
+    }
     /* measured (16->16 channels, 28x28, 3 images per call): 4.3 ms a batch of 64 against ~8.7 by
      * the blocked GEMM; else (A not finite) the GEMMs below, sized after it */
     if (core_dw_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
@@ -673,14 +699,6 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
         if (k->groups > 1) tg_parallel_for(k->groups, thin_dw_range, &j);
         else thin_dw_range(&j, 0, 1);
         return;
-    }
-    /* Winograd, on the same tiles as the forward, where measured faster than the GEMMs below: with
-     * 128 channels in and out (16x128x28x28 fwd+bwd 46.5 -> 44.3 ms); with 64 (8x64x56x56) it
-     * only ties them. col (core_dw_scratch) holds its chunks. */
-    if (core_winograd_2d_dw(k)) {
-        TG_ASSERT(tg_winograd_dw_scratch(&k->geom, k->n, k->cb) <= core_dw_scratch(k));
-        /* else NaN or Inf: exact GEMMs (sizing goes on to size them) */
-        if (ws->base && tg_winograd_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
     }
     if (core_dw_block_width(k)) {
         core_weight_grad_blocked(k, a, db, dw, col, ws);
@@ -958,6 +976,14 @@ const char *tg_conv_forward_path(const conv_core *k)
     if (core_uses_shift(k)) return "shift";
     if (core_is_thin(k)) return "direct";
     return core_uses_winograd(k) ? "winograd" : "gemm";
+}
+
+const char *tg_conv_dw_path(const conv_core *k)
+{
+    if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
+    if (core_winograd1d_dw(k) || core_winograd_2d_dw(k)) return "winograd"; /* core_weight_grad's order */
+    if (core_dw_uses_shift(k)) return "shift";
+    return core_is_thin(k) ? "direct" : "gemm";
 }
 
 /* ---- the passes: sizing and running share one code path each ---- */

@@ -50,7 +50,7 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups)
 const winograd_kernel winograd_portable_kernel = {
     winograd_portable_transform_input_rows, winograd_portable_transform_output_rows,
     winograd_portable_transform_input_pair, winograd_portable_transform_output_pair, winograd_portable_multiply,
-    winograd_portable_all_finite};
+    winograd_portable_all_finite, winograd_portable_dy_transform_t, winograd_portable_dw_multiply};
 /* The best this CPU runs, chosen at first use (several pool threads may ask at once). */
 static const tg_kernel_variant kernel_variants[] = {
 #if defined(__x86_64__)
@@ -274,83 +274,47 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
 
 /* ---- weight gradient ---- */
 
+/* Output channels rounded up to whole vectors of the multiply: Yt's and M's rows. */
+static int64_t dw_o_pad(int64_t out_channels) { return (out_channels + 15) / 16 * 16; }
+
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
     const tiling tl = tiling_of(g, out_channels, n, false);
-    const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols;
-    /* as the forward's: M in U's place, the transformed dY in M's; the dY transform's 4 * cols lines
-     * fit in the input transform's 8 * line */
-    return (size_t)(16 * out_channels * c + 16 * ((c + out_channels) * chunk + 2 * WINOGRAD_SLACK) + 8 * tl.line);
-}
-
-/* yt[k][t] (k = 0..15, kstride apart) = (A y A^T)[k] for the row of tiles `row` of one output
- * gradient plane: y's 2x2 block of each tile (zero past the output's edge) spread to 4x4 by
- * A = [1 0; 1 1; 1 -1; 0 -1] on both sides. lines: 4 * cols values. Returns 0, or NaN when a value
- * of y read is NaN or ±Inf (its (Σ)·0). */
-static tg_real dy_transform_row(const tg_conv_geom *g, const tiling *tl, const tg_real *plane, int64_t row,
-                             tg_real *restrict lines, tg_real *restrict yt, int64_t kstride)
-{
-    const int64_t ho = g->out[1], wo = g->out[2], cols = tl->cols;
-    tg_real *restrict e0 = lines, *restrict o0 = e0 + cols, *restrict e1 = o0 + cols, *restrict o1 = e1 + cols;
-    for (int i = 0; i < 2; i++) { /* the tile rows' even and odd columns, zero past the edge */
-        const int64_t r = 2 * row + i;
-        tg_real *even = i ? e1 : e0, *odd = i ? o1 : o0;
-        for (int64_t j = 0; j < cols; j++) {
-            even[j] = r < ho ? plane[r * wo + 2 * j] : 0;
-            odd[j] = r < ho && 2 * j + 1 < wo ? plane[r * wo + 2 * j + 1] : 0;
-        }
-    }
-    for (int64_t j = 0; j < cols; j++) {
-        const tg_real a[4] = {e0[j], e0[j] + e1[j], e0[j] - e1[j], -e1[j]}; /* A y, column 0 */
-        const tg_real b[4] = {o0[j], o0[j] + o1[j], o0[j] - o1[j], -o1[j]}; /* column 1 */
-        for (int q = 0; q < 4; q++) { /* (A y) A^T */
-            yt[(4 * q) * kstride + j] = a[q];
-            yt[(4 * q + 1) * kstride + j] = a[q] + b[q];
-            yt[(4 * q + 2) * kstride + j] = a[q] - b[q];
-            yt[(4 * q + 3) * kstride + j] = -b[q];
-        }
-    }
-    tg_real check = 0;
-    for (int64_t j = 0; j < 4 * cols; j++) check += lines[j] * 0;
-    return check;
+    const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols, o_pad = dw_o_pad(out_channels);
+    /* M [16, C, o_pad] | V [16][C, chunk] | Yt [16][chunk, o_pad] | the input transform's lines */
+    return (size_t)(16 * c * o_pad + 16 * (c * chunk + WINOGRAD_SLACK) + 16 * (chunk * o_pad + WINOGRAD_SLACK) + 8 * tl.line);
 }
 
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch)
 {
-    /* the chunks cut dW's sum over the tiles (each chunk's GEMM adds into M): tiling_of sizes them
-     * from the shapes alone, never the thread count */
+    /* the chunks cut dW's sum over the tiles (each chunk's multiply adds into M): tiling_of sizes
+     * them from the shapes alone, never the thread count */
     const tiling tl = tiling_of(g, out_channels, n, false);
-    const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
-    const int64_t out_plane = g->out[1] * g->out[2];
+    const winograd_kernel *kern = kernel();
+    const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows, o_pad = dw_o_pad(o_count);
     const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
-    const int64_t v_plane = c_count * chunk_cap + WINOGRAD_SLACK, y_plane = o_count * chunk_cap + WINOGRAD_SLACK;
-    tg_real *m = scratch, *v = m + 16 * o_count * c_count, *yt = v + 16 * v_plane;
+    /* planes a cache line past a multiple of their rows: the transforms write all 16 at once, and
+     * planes a multiple of 4 KiB apart met in one set of the first-level cache */
+    const int64_t v_plane = c_count * chunk_cap + WINOGRAD_SLACK, y_plane = chunk_cap * o_pad + WINOGRAD_SLACK;
+    const int64_t m_plane = c_count * o_pad;
+    tg_real *m = scratch, *v = m + 16 * m_plane, *yt = v + 16 * v_plane;
     tg_real *lines = yt + 16 * y_plane;
-    memset(m, 0, (size_t)(16 * o_count * c_count) * sizeof *m);
+    memset(m, 0, (size_t)(16 * m_plane) * sizeof *m);
     for (int64_t row0 = 0; row0 < all_rows; row0 += tl.rows_per_chunk) {
         const int64_t rows = all_rows - row0 < tl.rows_per_chunk ? all_rows - row0 : tl.rows_per_chunk;
         const int64_t count = rows * tl.cols;
         if (!transform_inputs(g, &tl, x, row0, rows, false, lines, v, count, v_plane)) return false;
-        tg_real dy_check = 0;
-        for (int64_t o = 0; o < o_count; o++)
-            for (int64_t r = 0; r < rows; r++) {
-                int64_t image = (row0 + r) / tl.rows, tile_row = (row0 + r) % tl.rows;
-                dy_check += dy_transform_row(g, &tl, dy + (image * o_count + o) * out_plane, tile_row, lines,
-                                             yt + o * count + r * tl.cols, y_plane);
-            }
-        if (dy_check != 0) return false;
-        for (int k = 0; k < 16; k++) /* M[k] += Y[k] V[k]^T: [O, tiles] x [tiles, C] */
-            tg_gemm(false, true, o_count, c_count, count, 1, yt + k * y_plane, count, v + k * v_plane, count, 1,
-                    m + k * o_count * c_count, c_count);
+        if (kern->dy_transform_t(g, &tl, dy, o_count, o_pad, row0, rows, yt, y_plane) != 0) return false;
+        kern->dw_multiply(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane); /* M[k] += V[k] Yt[k] */
     }
-    /* dW[o, c] += G^T M[o, c] G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
-    const int64_t plane = o_count * c_count;
-    for (int64_t f = 0; f < plane; f++) {
+    /* dW[o, c] += G^T M[c, o] G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
+    for (int64_t f = 0; f < o_count * c_count; f++) {
+        const int64_t at = f % c_count * o_pad + f / c_count; /* M[k][c][o] of filter f = (o, c) */
         tg_real t[3][4];
         for (int l = 0; l < 4; l++) { /* G^T M, column l */
-            tg_real m0 = m[l * plane + f], m1 = m[(4 + l) * plane + f], m2 = m[(8 + l) * plane + f];
-            tg_real m3 = m[(12 + l) * plane + f];
+            tg_real m0 = m[l * m_plane + at], m1 = m[(4 + l) * m_plane + at], m2 = m[(8 + l) * m_plane + at];
+            tg_real m3 = m[(12 + l) * m_plane + at];
             t[0][l] = m0 + (tg_real)0.5 * (m1 + m2);
             t[1][l] = (tg_real)0.5 * (m1 - m2);
             t[2][l] = (tg_real)0.5 * (m1 + m2) + m3;

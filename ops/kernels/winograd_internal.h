@@ -82,6 +82,25 @@ void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count
                               int k_end);
 bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
 
+/* The weight gradient's operands (winograd_rows.h): Yt[k][t][o] = (A dY A^T)[k] of a chunk's tiles,
+ * output channels padded to o_pad (a multiple of 16) with zeros, 0 or NaN returned (NaN: a dY value
+ * read was NaN or ±Inf); and M[k][c][o] += sum_t V[k][c][t] Yt[k][t][o] for the 16 positions. */
+typedef tg_real (*winograd_dy_transform_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *dy,
+                                            int64_t o_count, int64_t o_pad, int64_t row0, int64_t rows,
+                                            tg_real *restrict yt, int64_t y_plane);
+typedef void (*winograd_dw_multiply_fn)(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count,
+                                        const tg_real *yt, int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m,
+                                        int64_t m_plane);
+#define WINOGRAD_DW_DECLARE(prefix)                                                                              \
+    tg_real winograd_##prefix##_dy_transform_t(const tg_conv_geom *g, const tiling *tl, const tg_real *dy,          \
+                                               int64_t o_count, int64_t o_pad, int64_t row0, int64_t rows,         \
+                                               tg_real *restrict yt, int64_t y_plane);                              \
+    void winograd_##prefix##_dw_multiply(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count,        \
+                                         const tg_real *yt, int64_t o_pad, int64_t y_plane, int64_t count,         \
+                                         tg_real *m, int64_t m_plane);
+WINOGRAD_DW_DECLARE(portable)
+WINOGRAD_DW_DECLARE(avx512)
+
 /* The loops of one instruction set, chosen at run time by winograd.c (tg_kernel_choice). */
 typedef struct winograd_kernel {
     winograd_input_rows_fn input_rows;
@@ -90,6 +109,8 @@ typedef struct winograd_kernel {
     winograd_output_pair_fn output_pair;
     winograd_multiply_fn multiply;
     bool (*all_finite)(const tg_real *v, int64_t n);
+    winograd_dy_transform_fn dy_transform_t;
+    winograd_dw_multiply_fn dw_multiply;
 } winograd_kernel;
 extern const winograd_kernel winograd_portable_kernel, winograd_avx512_kernel;
 

@@ -210,6 +210,127 @@ void WINOGRAD_ROWS(multiply)(const tg_real *u, int64_t o_count, int64_t c_count,
 #undef WINOGRAD_MULTIPLY_BLOCK
 #undef WSM_OB
 
+/* ---- the weight gradient's transposed operand and its multiply ----
+ * dW's sums run over the tiles: M[k][c][o] = sum_t V[k][c][t] * Yt[k][t][o]. With the gradient
+ * transformed into Yt, tiles outermost and the output channels contiguous, each step of the multiply
+ * loads whole vectors of output channels and broadcasts one V value per input channel: a block of
+ * sums stays in registers over every tile, with no operand packed (the 16 GEMMs it replaced packed
+ * both, their transposing packs a quarter of the weight gradient's time). */
+
+/* Yt[k][t][o] (k planes y_plane apart, tiles o_pad apart) = (A dY A^T)[k] for the tiles of tile
+ * rows row0 .. row0+rows-1 (all images numbered together) and output channels o < o_count (o_count
+ * .. o_pad: zero). A = [1 0; 1 1; 1 -1; 0 -1] on both sides of each tile's 2x2 gradient (zero past
+ * the output's edge). Returns 0, or NaN when a dY value read is NaN or ±Inf. */
+#define WDY_BLOCK 16 /* output channels per step: the values of one tile position gathered across them */
+static tg_real WINOGRAD_ROWS(dy_transform_t_loops)(const tg_conv_geom *g, const tiling *tl, const tg_real *dy,
+                                                   int64_t o_count, int64_t o_pad, int64_t row0, int64_t rows,
+                                                   tg_real *restrict yt, int64_t y_plane)
+{
+    const int64_t ho = g->out[1], wo = g->out[2], plane = ho * wo;
+    tg_real check[WDY_BLOCK] = {0};
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
+        const tg_real *base = dy + image * o_count * plane;
+        for (int64_t j = 0; j < tl->cols; j++) {
+            tg_real *restrict out = yt + (r * tl->cols + j) * o_pad;
+            /* the tile's 2x2 positions: their offsets in a plane, or -1 past the output's edge */
+            int64_t at[4];
+            for (int q = 0; q < 4; q++) {
+                const int64_t y = 2 * tile_row + q / 2, x = 2 * j + q % 2;
+                at[q] = y < ho && x < wo ? y * wo + x : -1;
+            }
+            for (int64_t o0 = 0; o0 < o_pad; o0 += WDY_BLOCK) {
+                const int64_t n = o_count - o0 < WDY_BLOCK ? (o_count - o0 > 0 ? o_count - o0 : 0) : WDY_BLOCK;
+                tg_real d[4][WDY_BLOCK];
+                for (int q = 0; q < 4; q++) {
+                    const tg_real *p = base + o0 * plane + at[q];
+                    if (at[q] >= 0 && n == WDY_BLOCK)
+                        for (int o = 0; o < WDY_BLOCK; o++) d[q][o] = p[o * plane];
+                    else
+                        for (int o = 0; o < WDY_BLOCK; o++) d[q][o] = at[q] >= 0 && o < n ? p[o * plane] : 0;
+                }
+                for (int o = 0; o < WDY_BLOCK; o++) {
+                    const tg_real e0 = d[0][o], o0v = d[1][o], e1 = d[2][o], o1 = d[3][o];
+                    const tg_real a[4] = {e0, e0 + e1, e0 - e1, -e1}; /* A y, column 0 */
+                    const tg_real b[4] = {o0v, o0v + o1, o0v - o1, -o1}; /* column 1 */
+                    for (int q = 0; q < 4; q++) { /* (A y) A^T */
+                        out[(4 * q) * y_plane + o0 + o] = a[q];
+                        out[(4 * q + 1) * y_plane + o0 + o] = a[q] + b[q];
+                        out[(4 * q + 2) * y_plane + o0 + o] = a[q] - b[q];
+                        out[(4 * q + 3) * y_plane + o0 + o] = -b[q];
+                    }
+                    check[o] += (e0 + o0v + e1 + o1) * 0;
+                }
+            }
+        }
+    }
+    tg_real any = 0;
+    for (int o = 0; o < WDY_BLOCK; o++) any += check[o];
+    return any;
+}
+#undef WDY_BLOCK
+#ifndef WINOGRAD_ROWS_OWN_DY_TRANSFORM /* the AVX-512 float build gathers (winograd_avx512.c) */
+tg_real WINOGRAD_ROWS(dy_transform_t)(const tg_conv_geom *g, const tiling *tl, const tg_real *dy, int64_t o_count,
+                                      int64_t o_pad, int64_t row0, int64_t rows, tg_real *restrict yt,
+                                      int64_t y_plane)
+{
+    return WINOGRAD_ROWS(dy_transform_t_loops)(g, tl, dy, o_count, o_pad, row0, rows, yt, y_plane);
+}
+#endif
+
+/* M[k][c][o0 .. o0 + NV*16) (+)= sum over the count tiles of V[k][c][t] * Yt[k][t][..] for CB
+ * input channels from c0: the block's sums in registers over every tile, in tile order. */
+#define WDW_CB 16
+static inline __attribute__((always_inline)) void WINOGRAD_ROWS(dw_block)(const tg_real *vk, int64_t v_row,
+                                                                          const tg_real *yk, int64_t o_pad,
+                                                                          int64_t count, tg_real *mk, int64_t c0,
+                                                                          int64_t o0, const int CB, const int NV)
+{
+    WINOGRAD_ROWS(vec) acc[WDW_CB][2];
+    for (int cb = 0; cb < CB; cb++)
+        for (int nv = 0; nv < NV; nv++) memcpy(&acc[cb][nv], mk + (c0 + cb) * o_pad + o0 + 16 * nv, sizeof acc[cb][nv]);
+    const tg_real *vc = vk + c0 * v_row;
+    for (int64_t t = 0; t < count; t++) {
+        WINOGRAD_ROWS(vec) y[2];
+        for (int nv = 0; nv < NV; nv++) memcpy(&y[nv], yk + t * o_pad + o0 + 16 * nv, sizeof y[nv]);
+        for (int cb = 0; cb < CB; cb++) {
+            const tg_real v = vc[cb * v_row + t];
+            for (int nv = 0; nv < NV; nv++) acc[cb][nv] += y[nv] * v;
+        }
+    }
+    for (int cb = 0; cb < CB; cb++)
+        for (int nv = 0; nv < NV; nv++) memcpy(mk + (c0 + cb) * o_pad + o0 + 16 * nv, &acc[cb][nv], sizeof acc[cb][nv]);
+}
+
+/* M[k] += V[k] Yt[k] for all 16 positions: V[k] [C, count] (rows v_row, planes v_plane apart), Yt[k]
+ * [count, o_pad] (planes y_plane apart), M[k] [C, o_pad] (planes m_plane apart); o_pad a multiple
+ * of 16. Blocks of 8 input channels x 2 vectors of output channels (16 x 1 when there is one
+ * vector: a broadcast per multiply-add then, but no sums wasted), then 4, then 1. */
+void WINOGRAD_ROWS(dw_multiply)(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count, const tg_real *yt,
+                                int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m, int64_t m_plane)
+{
+#define WDW_BLOCKS(CB_FULL, NV)                                                                      \
+    do {                                                                                             \
+        int64_t c = 0;                                                                               \
+        for (; c_count - c >= (CB_FULL); c += (CB_FULL))                                             \
+            WINOGRAD_ROWS(dw_block)(vk, v_row, yk, o_pad, count, mk, c, o0, (CB_FULL), (NV));        \
+        if (c_count - c >= 4) {                                                                      \
+            WINOGRAD_ROWS(dw_block)(vk, v_row, yk, o_pad, count, mk, c, o0, 4, (NV));                \
+            c += 4;                                                                                  \
+        }                                                                                            \
+        for (; c < c_count; c++) WINOGRAD_ROWS(dw_block)(vk, v_row, yk, o_pad, count, mk, c, o0, 1, (NV)); \
+    } while (0)
+    for (int k = 0; k < 16; k++) {
+        const tg_real *vk = v + k * v_plane, *yk = yt + k * y_plane;
+        tg_real *mk = m + k * m_plane;
+        int64_t o0 = 0;
+        for (; o_pad - o0 >= 32; o0 += 32) WDW_BLOCKS(8, 2);
+        if (o0 < o_pad) WDW_BLOCKS(WDW_CB, 1);
+    }
+#undef WDW_BLOCKS
+}
+#undef WDW_CB
+
 /* True when v[0..n) holds no NaN and no ±Inf: x − x is 0 for finite x and NaN otherwise, and a NaN
  * sticks in its lane's sum (a lane array, so the loop vectorises without reordering a sum). */
 #define WINOGRAD_FINITE_LANES 32
