@@ -1975,7 +1975,8 @@ START_TEST(winograd1d_stops_on_nonfinite)
     tg_real *dy = tt_random(1, (int64_t[]){ny}, 33, -1, 1)->data, *y = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
     tg_real *dw = tt_random(1, (int64_t[]){nw}, 34, -1, 1)->data, dw0[18];
     memcpy(dw0, dw, sizeof dw0);
-    tg_real *scratch = malloc(tg_winograd1d_scratch(&g, k.n, k.o) * sizeof *scratch);
+    const size_t fwd_size = tg_winograd1d_scratch(&g, k.n, k.o), dw_size = tg_winograd1d_dw_scratch(&g, k.n, k.o);
+    tg_real *scratch = malloc((fwd_size > dw_size ? fwd_size : dw_size) * sizeof *scratch);
     const tg_real bad[2] = {(tg_real)NAN, (tg_real)INFINITY};
     for (int i = 0; i < 2; i++) {
         x[47] = bad[i];
@@ -2651,7 +2652,7 @@ START_TEST(shift_auto_choice)
 }
 END_TEST
 
-/* Which dW path AUTO takes (with the AVX-512 Winograd kernels): Winograd with its forward from 16
+/* Which dW path AUTO takes (2-D, with the AVX-512 Winograd kernels): Winograd with its forward from 16
  * channels in and out (below 32 only on maps up to 48 wide), the shift kernels for fewer channels
  * and for the strided layers they fit, GEMM beyond them; with the portable Winograd kernels its dW
  * only from 128 channels. The same for 1-3 threads and for a part of a split batch. */
@@ -2695,6 +2696,25 @@ START_TEST(dw_auto_choice)
         ck_assert_str_eq(tg_conv_dw_path(&part), want);
     }
     tg_winograd_set_kernel(NULL);
+    /* conv1d: the 1-D Winograd's dW with its forward (32 channels, 64 past 5 taps; up to 5 taps),
+     * the shift kernels below, GEMM for dilation */
+    typedef struct { int64_t c, o, len, taps, dilation; const char *want; } dw1_case;
+    const dw1_case cases1[] = {
+        {32, 64, 128, 5, 1, "winograd"}, {64, 128, 64, 3, 1, "winograd"}, {32, 32, 256, 3, 1, "winograd"},
+        {16, 16, 256, 3, 1, "shift"},    {32, 32, 96, 7, 1, "shift"},     {128, 128, 32, 3, 2, "gemm"},
+    };
+    for (size_t i = 0; i < sizeof cases1 / sizeof cases1[0]; i++) {
+        const dw1_case *c = &cases1[i];
+        tg_conv_core k = {.n = 64, .groups = 1, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO, .threads = 1};
+        k.geom.channels = c->c;
+        for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
+        k.geom.in[2] = k.geom.out[2] = c->len;
+        k.geom.kernel[2] = c->taps;
+        k.geom.dilation[2] = c->dilation;
+        k.geom.pad[2] = c->dilation * (c->taps - 1) / 2;
+        ck_assert_msg(strcmp(tg_conv_dw_path(&k), c->want) == 0, "1-D case %zu: %s, want %s", i, tg_conv_dw_path(&k),
+                      c->want);
+    }
 }
 END_TEST
 

@@ -205,11 +205,15 @@ static bool core_shift_fits(const conv_core *k)
 #define WINOGRAD1D_WIDE_MIN_CHANNELS 64
 #define WINOGRAD1D_MIN_OUT 32
 #define WINOGRAD1D_MIN_TILES 256
-/* Its weight gradient from this many channels in and out, up to WINOGRAD1D_DW_MAX_TAPS taps: 64 ->
- * 128 at 64 long fwd+bwd 2.40 against 2.59 ms with the GEMMs' dW; at 32 channels its [32, 32]
- * GEMMs run at 130 GFLOP/s direct-equivalent and 512 long lost (4.22 against 3.76). Past F(4,5)
+/* Its weight gradient with its forward (from 32 channels in and out), up to WINOGRAD1D_DW_MAX_TAPS
+ * taps. Since its sums run by the 2-D kernel's multiply (register blocks over the tiles, the
+ * gradient's transform with the output channels in the lanes; 5 Dec), dW ms at batch 64 against
+ * the GEMMs (or its GEMM-based multiply from 64 channels): 32 -> 64 at 128 long, 5 taps 0.93 /
+ * 0.66, 32 -> 32 at 256 long 0.87 / 0.57, at 512 long 5 taps 1.78 / 1.50, 48 -> 48 at 64 long 5
+ * taps 0.70 / 0.38, 64 -> 64 at 128 long 0.98 / 0.78, 64 -> 128 1.65 / 1.44, 128 -> 128 at 64 long
+ * 5 taps 2.14 / 1.91 (before: from 64 channels, its [32, 32] GEMMs at 130 GFLOP/s). Past F(4,5)
  * (alpha 8 with m = 3, 2) its sums lose up to 3e-5 of a tap's magnitude in float32. */
-#define WINOGRAD1D_DW_MIN_CHANNELS 64
+#define WINOGRAD1D_DW_MIN_CHANNELS 32
 #define WINOGRAD1D_DW_MAX_TAPS 5
 
 /* True when one of the Winograd kernels computes k's geometry: the 2-D F(2x2,3x3) or the 1-D F(m, r). */
@@ -382,8 +386,9 @@ static size_t core_forward_scratch(const conv_core *k)
 static size_t core_dw_scratch(const conv_core *k)
 {
     const size_t forward = core_forward_scratch(k);
-    if (!core_winograd_2d_dw(k)) return forward;
-    const size_t dw = tg_winograd_dw_scratch(&k->geom, k->n, k->cb);
+    size_t dw = 0;
+    if (core_winograd_2d_dw(k)) dw = tg_winograd_dw_scratch(&k->geom, k->n, k->cb);
+    else if (core_winograd1d_dw(k)) dw = tg_winograd1d_dw_scratch(&k->geom, k->n, k->cb); /* its own since 5 Dec */
     return dw > forward ? dw : forward;
 }
 
@@ -679,7 +684,10 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     }
     tg_real *col = ws_take(ws, core_dw_scratch(k) * sizeof *col);
     /* the 1-D Winograd's dW where it pays (AUTO) or is asked for; else (NaN or Inf) the paths below */
-    if (core_winograd1d_dw(k) && ws->base && tg_winograd1d_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
+    if (core_winograd1d_dw(k)) {
+        TG_ASSERT(tg_winograd1d_dw_scratch(&k->geom, k->n, k->cb) <= core_dw_scratch(k));
+        if (ws->base && tg_winograd1d_dw(&k->geom, k->n, k->cb, a, db, dw, col)) return;
+    }
     /* Winograd, on the same tiles as the forward, where measured faster than the shift kernels
      * and the GEMMs below (core_winograd_2d_dw). col (core_dw_scratch) holds its chunks; else
      * (NaN or Inf) the paths below, sized after it. */

@@ -276,6 +276,13 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
 
 /* Output channels rounded up to whole vectors of the multiply: Yt's and M's rows. */
 static int64_t dw_o_pad(int64_t out_channels) { return (out_channels + 15) / 16 * 16; }
+int64_t tg_winograd_dw_o_pad(int64_t out_channels) { return dw_o_pad(out_channels); }
+
+void tg_winograd_dw_sums(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count, const tg_real *yt,
+                         int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m, int64_t m_plane, int k_count)
+{
+    kernel()->dw_multiply(v, v_row, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, k_count);
+}
 
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
@@ -306,7 +313,7 @@ bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
         const int64_t count = rows * tl.cols;
         if (!transform_inputs(g, &tl, x, row0, rows, false, lines, v, count, v_plane)) return false;
         if (kern->dy_transform_t(g, &tl, dy, o_count, o_pad, row0, rows, yt, y_plane) != 0) return false;
-        kern->dw_multiply(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane); /* M[k] += V[k] Yt[k] */
+        kern->dw_multiply(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, 16); /* M[k] += V[k] Yt[k] */
     }
     /* dW[o, c] += G^T M[c, o] G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
     for (int64_t f = 0; f < o_count * c_count; f++) {

@@ -57,6 +57,15 @@ size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_chan
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch);
 
+/* The weight gradient's multiply, shared with the 1-D kernel (winograd1d.c): M[k][c][o] += sum over
+ * the count tiles of V[k][c][t] * Yt[k][t][o] for k < k_count, V[k] [C, count] rows v_row apart,
+ * Yt[k] [count, o_pad] and M[k] [C, o_pad] (o_pad = tg_winograd_dw_o_pad(O): output channels padded
+ * to whole vectors, their pad zero in Yt), planes v_plane, y_plane, m_plane apart. Register blocks
+ * of sums over all tiles, in tile order: the same bits for any thread count. */
+int64_t tg_winograd_dw_o_pad(int64_t out_channels);
+void tg_winograd_dw_sums(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count, const tg_real *yt,
+                         int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m, int64_t m_plane, int k_count);
+
 /* Name of the row transforms in use ("avx512", "portable"); true for the AVX-512 ones (AUTO takes
  * Winograd from fewer channels with them, conv_engine.c). */
 const char *tg_winograd_kernel_name(void);

@@ -84,20 +84,21 @@ bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
 
 /* The weight gradient's operands (winograd_rows.h): Yt[k][t][o] = (A dY A^T)[k] of a chunk's tiles,
  * output channels padded to o_pad (a multiple of 16) with zeros, 0 or NaN returned (NaN: a dY value
- * read was NaN or ±Inf); and M[k][c][o] += sum_t V[k][c][t] Yt[k][t][o] for the 16 positions. */
+ * read was NaN or ±Inf); and M[k][c][o] += sum_t V[k][c][t] Yt[k][t][o] for k_count positions (the 2-D
+ * 16; the 1-D kernel's alpha, through tg_winograd_dw_sums). */
 typedef tg_real (*winograd_dy_transform_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *dy,
                                             int64_t o_count, int64_t o_pad, int64_t row0, int64_t rows,
                                             tg_real *restrict yt, int64_t y_plane);
 typedef void (*winograd_dw_multiply_fn)(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count,
                                         const tg_real *yt, int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m,
-                                        int64_t m_plane);
+                                        int64_t m_plane, int k_count);
 #define WINOGRAD_DW_DECLARE(prefix)                                                                              \
     tg_real winograd_##prefix##_dy_transform_t(const tg_conv_geom *g, const tiling *tl, const tg_real *dy,          \
                                                int64_t o_count, int64_t o_pad, int64_t row0, int64_t rows,         \
                                                tg_real *restrict yt, int64_t y_plane);                              \
     void winograd_##prefix##_dw_multiply(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count,        \
                                          const tg_real *yt, int64_t o_pad, int64_t y_plane, int64_t count,         \
-                                         tg_real *m, int64_t m_plane);
+                                         tg_real *m, int64_t m_plane, int k_count);
 WINOGRAD_DW_DECLARE(portable)
 WINOGRAD_DW_DECLARE(avx512)
 

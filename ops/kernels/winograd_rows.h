@@ -302,12 +302,12 @@ static inline __attribute__((always_inline)) void WINOGRAD_ROWS(dw_block)(const 
         for (int nv = 0; nv < NV; nv++) memcpy(mk + (c0 + cb) * o_pad + o0 + 16 * nv, &acc[cb][nv], sizeof acc[cb][nv]);
 }
 
-/* M[k] += V[k] Yt[k] for all 16 positions: V[k] [C, count] (rows v_row, planes v_plane apart), Yt[k]
+/* M[k] += V[k] Yt[k] for positions k < k_count: V[k] [C, count] (rows v_row, planes v_plane apart), Yt[k]
  * [count, o_pad] (planes y_plane apart), M[k] [C, o_pad] (planes m_plane apart); o_pad a multiple
  * of 16. Blocks of 8 input channels x 2 vectors of output channels (16 x 1 when there is one
  * vector: a broadcast per multiply-add then, but no sums wasted), then 4, then 1. */
 void WINOGRAD_ROWS(dw_multiply)(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count, const tg_real *yt,
-                                int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m, int64_t m_plane)
+                                int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m, int64_t m_plane, int k_count)
 {
 #define WDW_BLOCKS(CB_FULL, NV)                                                                      \
     do {                                                                                             \
@@ -320,7 +320,7 @@ void WINOGRAD_ROWS(dw_multiply)(const tg_real *v, int64_t v_row, int64_t v_plane
         }                                                                                            \
         for (; c < c_count; c++) WINOGRAD_ROWS(dw_block)(vk, v_row, yk, o_pad, count, mk, c, o0, 1, (NV)); \
     } while (0)
-    for (int k = 0; k < 16; k++) {
+    for (int k = 0; k < k_count; k++) {
         const tg_real *vk = v + k * v_plane, *yk = yt + k * y_plane;
         tg_real *mk = m + k * m_plane;
         int64_t o0 = 0;
