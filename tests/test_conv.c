@@ -2718,6 +2718,78 @@ START_TEST(dw_auto_choice)
 }
 END_TEST
 
+/* dW of a 1x1 convolution by register blocks over slabs of positions (AUTO; conv_engine.c) against
+ * the GEMM's (algo=gemm): images larger than a slab (two slabs and a part), smaller ones stacked
+ * side by side (a partial last stack), groups, 1-D and 3-D, odd channel counts (output-channel
+ * vectors padded); the same bits for 1, 2 and 3 threads; NaN and Inf in x land where the GEMM puts
+ * them; maps under 4x4 keep the GEMM. */
+static void pointwise_grads(const ref_case *r, tg_conv_algo algo, int threads, const tg_tensor *dy, tg_real *dw)
+{
+    tg_set_threads(threads);
+    tg_conv_set_algo(algo);
+    tg_tensor_zero_grad(r->w);
+    tg_tape *t = tt_tape();
+    tg_tensor *y = tg_op_apply(t, r->op, (tg_tensor *[]){r->x, r->w, NULL}, 3, &r->attr);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+    memcpy(dw, r->w->grad, (size_t)r->w->numel * sizeof *dw);
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_set_threads(1);
+}
+
+START_TEST(pointwise_dw_matches_gemm)
+{
+    const ref_cfg cases[] = {
+        cfg(2, 3, 3, 16, 1, V(32, 36), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),  /* 1152 positions: 3 slabs */
+        cfg(2, 9, 24, 40, 1, V(7, 7), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),   /* 10 images a slab */
+        cfg(2, 40, 8, 8, 1, V(4, 4), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),    /* 32 a slab, then 8 */
+        cfg(2, 5, 8, 12, 2, V(5, 6), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL),    /* groups */
+        cfg(1, 4, 17, 33, 1, V(100), V(1), V(1), V(0), V(1), NULL),
+        cfg(3, 3, 5, 19, 1, V(2, 3, 4), V(1, 1, 1), V(1, 1, 1), V(0, 0, 0), V(1, 1, 1), NULL),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ref_case r = make_case(&cases[i], false, 1700 + i);
+        r.x->requires_grad = r.w->requires_grad = true;
+        tg_tape *t0 = tt_tape();
+        tg_tensor *y0 = tg_op_apply(t0, r.op, (tg_tensor *[]){r.x, r.w, NULL}, 3, &r.attr);
+        ck_assert_ptr_nonnull(y0);
+        tg_tensor *dy = tt_random(y0->ndim, y0->shape, 1750 + i, -1, 1);
+        const int64_t nw = r.w->numel;
+        tg_real *want = tt_tensor(1, (int64_t[]){nw}, NULL)->data, *got[3];
+        pointwise_grads(&r, TG_CONV_ALGO_GEMM, 1, dy, want);
+        for (int threads = 1; threads <= 3; threads++) {
+            got[threads - 1] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
+            pointwise_grads(&r, TG_CONV_ALGO_AUTO, threads, dy, got[threads - 1]);
+        }
+        double *want_d = malloc((size_t)nw * sizeof *want_d);
+        for (int64_t e = 0; e < nw; e++) want_d[e] = want[e];
+        tt_assert_close(got[0], want_d, nw, TT_DOUBLE ? 1e-10 : 1e-4);
+        free(want_d);
+        for (int threads = 2; threads <= 3; threads++)
+            ck_assert_msg(!memcmp(got[0], got[threads - 1], (size_t)nw * sizeof(tg_real)),
+                          "case %zu: %d threads differ from 1", i, threads);
+        /* NaN and Inf in x: dW's NaNs exactly where the GEMM's are */
+        r.x->data[1] = (tg_real)NAN;
+        r.x->data[r.x->numel - 1] = (tg_real)INFINITY;
+        pointwise_grads(&r, TG_CONV_ALGO_GEMM, 1, dy, want);
+        pointwise_grads(&r, TG_CONV_ALGO_AUTO, 1, dy, got[0]);
+        for (int64_t e = 0; e < nw; e++)
+            ck_assert_msg(isnan(got[0][e]) == isnan(want[e]) && (isnan(want[e]) || isinf(got[0][e]) == isinf(want[e])),
+                          "case %zu: dW[%lld] = %g, the GEMM's %g", i, (long long)e, (double)got[0][e], (double)want[e]);
+    }
+    /* the choice: 1x1 from 4x4 maps under AUTO; 2x2 and forced GEMM keep the GEMM */
+    tg_conv_core k = {.n = 64, .groups = 1, .ca = 64, .cb = 64, .algo = TG_CONV_FWD_AUTO};
+    k.geom.channels = 64;
+    for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
+    k.geom.in[1] = k.geom.out[1] = k.geom.in[2] = k.geom.out[2] = 4;
+    ck_assert_str_eq(tg_conv_dw_path(&k), "pointwise");
+    k.geom.in[1] = k.geom.out[1] = k.geom.in[2] = k.geom.out[2] = 2;
+    ck_assert_str_eq(tg_conv_dw_path(&k), "gemm");
+    k.geom.in[1] = k.geom.out[1] = k.geom.in[2] = k.geom.out[2] = 14, k.algo = TG_CONV_FWD_GEMM;
+    ck_assert_str_eq(tg_conv_dw_path(&k), "gemm");
+}
+END_TEST
+
 static TCase *shift_tcase(void)
 {
     TCase *tc = tt_tcase("shift");
@@ -2726,6 +2798,7 @@ static TCase *shift_tcase(void)
     tcase_add_test(tc, shift_plan_by_hand);
     tcase_add_test(tc, shift_auto_choice);
     tcase_add_test(tc, dw_auto_choice);
+    tcase_add_test(tc, pointwise_dw_matches_gemm);
     tcase_add_test(tc, shift_random_geometries);
     return tc;
 }

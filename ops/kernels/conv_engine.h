@@ -78,7 +78,7 @@ size_t tg_conv_forward_scratch_bytes(const tg_conv_core *k);
  * the thread count or the part of a split batch. */
 const char *tg_conv_forward_path(const tg_conv_core *k);
 /* The same for the weight gradient with finite operands: "winograd" (2-D or 1-D), "shift",
- * "direct" (depthwise), "gemm" or "reference". */
+ * "direct" (depthwise), "pointwise" (1x1: register blocks, conv_engine.c), "gemm" or "reference". */
 const char *tg_conv_dw_path(const tg_conv_core *k);
 void tg_conv_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                      void *ws);
