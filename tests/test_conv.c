@@ -2153,15 +2153,16 @@ START_TEST(gradcheck_winograd1d)
 END_TEST
 
 /* Which forward path AUTO takes for conv1d at batch 64: the 1-D Winograd from 32 channels in and
- * out and 32 outputs (64 channels past 5 taps), shift below, GEMM for dilation, strides, groups
- * and short rows. */
+ * out and 32 outputs (64 channels past 5 taps; dilation up to 2), shift below, GEMM for dilation
+ * 4, strides, groups and short rows. */
 START_TEST(winograd1d_auto_choice)
 {
     typedef struct { int64_t c, o, len, taps, dilation, stride, groups; const char *want; } choice_case;
     const choice_case cases[] = {
         {32, 32, 128, 3, 1, 1, 1, "winograd"}, {32, 64, 128, 5, 1, 1, 1, "winograd"},
         {64, 128, 64, 3, 1, 1, 1, "winograd"}, {64, 64, 64, 7, 1, 1, 1, "winograd"},
-        {128, 128, 32, 3, 2, 1, 1, "gemm"},    {32, 32, 16, 3, 1, 1, 1, "gemm"},
+        {128, 128, 32, 3, 2, 1, 1, "winograd"}, {64, 64, 128, 3, 4, 1, 1, "gemm"},
+        {32, 32, 16, 3, 1, 1, 1, "gemm"},
         {64, 64, 128, 3, 1, 2, 1, "gemm"},     {128, 128, 128, 3, 1, 1, 2, "gemm"},
         {16, 16, 128, 3, 1, 1, 1, "shift"},    {32, 32, 128, 7, 1, 1, 1, "shift"},
     };
@@ -2696,12 +2697,13 @@ START_TEST(dw_auto_choice)
         ck_assert_str_eq(tg_conv_dw_path(&part), want);
     }
     tg_winograd_set_kernel(NULL);
-    /* conv1d: the 1-D Winograd's dW with its forward (32 channels, 64 past 5 taps; up to 5 taps),
-     * the shift kernels below, GEMM for dilation */
+    /* conv1d: the 1-D Winograd's dW with its forward (32 channels, 64 past 5 taps, dilation up to 2;
+     * up to 5 taps), the shift kernels below, GEMM for dilation 4 */
     typedef struct { int64_t c, o, len, taps, dilation; const char *want; } dw1_case;
     const dw1_case cases1[] = {
         {32, 64, 128, 5, 1, "winograd"}, {64, 128, 64, 3, 1, "winograd"}, {32, 32, 256, 3, 1, "winograd"},
-        {16, 16, 256, 3, 1, "shift"},    {32, 32, 96, 7, 1, "shift"},     {128, 128, 32, 3, 2, "gemm"},
+        {16, 16, 256, 3, 1, "shift"},    {32, 32, 96, 7, 1, "shift"},     {128, 128, 32, 3, 2, "winograd"},
+        {64, 64, 128, 3, 4, "gemm"},
     };
     for (size_t i = 0; i < sizeof cases1 / sizeof cases1[0]; i++) {
         const dw1_case *c = &cases1[i];

@@ -199,8 +199,14 @@ static bool core_shift_fits(const conv_core *k)
  * 0.27/0.97, 0.27/1.05, 0.27/1.02; 5 taps 0.35/1.28, 0.41/1.43, 0.43/1.55; 64 ch 128 long 3 taps
  * 0.75/2.85, 1.03/3.92, 0.92/3.23; 128 ch 5 taps 3.43/12.3, 6.39/23.4, 5.87/19.0; but 8 and 16
  * channels stay with shift (16 ch 128 long: 0.44 against 0.30 fwd+bwd), 32 channels 16 long lose
- * to GEMM (0.198 against 0.182), 7 taps at 32 channels to shift (1.95 against 1.85), and a dilated
- * 128 -> 128 at 32 long to GEMM (3.13 against 2.88: its phases' rows are short, its gathers strided). */
+ * to GEMM (0.198 against 0.182), 7 taps at 32 channels to shift (1.95 against 1.85). Dilated
+ * convolutions run as d phases (short rows, strided gathers) and lost to GEMM while their dW ran
+ * by GEMMs (128 -> 128 at 32 long, dilation 2: 3.13 against 2.88 fwd+bwd); with its own dW
+ * multiply (5 Dec) dilation 2 wins or ties: fwd+bwd ms GEMM / Winograd, 128 -> 128 at 32 long
+ * 2.69 / 2.58, at 64 long 5.23 / 4.47, 64 -> 64 at 64 long 1.53 / 1.39, 32 -> 32 at 256 long 5
+ * taps 2.71 / 2.21, at 128 long 0.93 / 0.91; dilation 4 still loses (64 -> 64 at 128 long 2.92 /
+ * 3.34), hence up to: */
+#define WINOGRAD1D_MAX_DILATION 2
 #define WINOGRAD1D_MIN_CHANNELS 32
 #define WINOGRAD1D_WIDE_MIN_CHANNELS 64
 #define WINOGRAD1D_MIN_OUT 32
@@ -232,7 +238,7 @@ static bool winograd_pays(const conv_core *k)
         const int64_t m = tg_winograd1d_tile(g->kernel[2]);
         const int64_t tiles = core_plan_n(k) * ((g->out[2] + m - 1) / m);
         const int64_t min_channels = m < 4 ? WINOGRAD1D_WIDE_MIN_CHANNELS : WINOGRAD1D_MIN_CHANNELS;
-        return g->dilation[2] == 1 && g->channels >= min_channels && k->cb >= min_channels &&
+        return g->dilation[2] <= WINOGRAD1D_MAX_DILATION && g->channels >= min_channels && k->cb >= min_channels &&
                g->out[2] >= WINOGRAD1D_MIN_OUT && tiles >= WINOGRAD1D_MIN_TILES;
     }
     int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
