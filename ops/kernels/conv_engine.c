@@ -1216,12 +1216,19 @@ static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t lar
  * instructions, at least 2048 positions 1.66 G, 8192 1.65 G; 2048 keeps 16 chunks for 28x28 maps
  * (batch 64, after rounding to a divisor of 48), enough to share among 16 threads. */
 #define DW_MIN_CHUNK_POSITIONS 2048
+/* ... and where dW runs by the register-blocked sums (Winograd 1-D and 2-D, 1x1: none of them
+ * parallel inside by panels as the GEMM is, and with no C tiles a chunk), at least this many: a
+ * batch of 32-long rows was one chunk, one thread's work, and signal1d's step went from 1.80x to
+ * 1.59x faster with two threads than with one. */
+#define DW_SMALL_CHUNK_POSITIONS 512
 int64_t tg_conv_dw_chunks(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_REFERENCE || k->n < 2) return 1;
     const size_t dw_bytes = (size_t)(k->cb * k->geom.channels * core_taps(k)) * sizeof(tg_real);
     int64_t chunks = k->n < DW_MAX_CHUNKS ? k->n : DW_MAX_CHUNKS;
-    const int64_t positions = core_b_size(k), per_chunk = (DW_MIN_CHUNK_POSITIONS + positions - 1) / positions;
+    const bool blocked_sums = core_winograd1d_dw(k) || core_winograd_2d_dw(k) || core_pointwise_dw(k);
+    const int64_t min_positions = blocked_sums ? DW_SMALL_CHUNK_POSITIONS : DW_MIN_CHUNK_POSITIONS;
+    const int64_t positions = core_b_size(k), per_chunk = (min_positions + positions - 1) / positions;
     if (k->n / per_chunk < chunks) chunks = k->n / per_chunk > 1 ? k->n / per_chunk : 1;
     /* a divisor of DW_MAX_CHUNKS, so 2, 3, 4, 6 ... threads get equal shares: 28x28 maps took 21
      * chunks (11 and 10 on two threads), 14x14 ones 5 (3 and 2), now 16 and 4 */

@@ -278,10 +278,39 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
 static int64_t dw_o_pad(int64_t out_channels) { return (out_channels + 15) / 16 * 16; }
 int64_t tg_winograd_dw_o_pad(int64_t out_channels) { return dw_o_pad(out_channels); }
 
+/* The sums split among the threads by (position, block of DW_SUMS_CHANNELS input channels): each
+ * element of M summed by one thread over the tiles in order, so the same bits for any split (a dW
+ * chunk of small maps, or a 1x1 layer's, is often the whole batch: one thread summed it all). */
+#define DW_SUMS_CHANNELS 32 /* a multiple of the multiply's 8- and 16-channel blocks */
+#define DW_SUMS_PARALLEL_MIN (64 * 64 * 256) /* multiply-adds: below, one thread beats waking the pool */
+typedef struct dw_sums_job {
+    const winograd_kernel *kern;
+    const tg_real *v, *yt;
+    int64_t v_row, v_plane, c_count, o_pad, y_plane, count, m_plane, c_parts;
+    tg_real *m;
+} dw_sums_job;
+static void dw_sums_range(void *ctx, int64_t begin, int64_t end)
+{
+    const dw_sums_job *j = ctx;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t k = item / j->c_parts, c0 = item % j->c_parts * DW_SUMS_CHANNELS;
+        const int64_t c1 = c0 + DW_SUMS_CHANNELS < j->c_count ? c0 + DW_SUMS_CHANNELS : j->c_count;
+        j->kern->dw_multiply(j->v + k * j->v_plane + c0 * j->v_row, j->v_row, j->v_plane, c1 - c0,
+                             j->yt + k * j->y_plane, j->o_pad, j->y_plane, j->count, j->m + k * j->m_plane + c0 * j->o_pad,
+                             j->m_plane, 1);
+    }
+}
+
 void tg_winograd_dw_sums(const tg_real *v, int64_t v_row, int64_t v_plane, int64_t c_count, const tg_real *yt,
                          int64_t o_pad, int64_t y_plane, int64_t count, tg_real *m, int64_t m_plane, int k_count)
 {
-    kernel()->dw_multiply(v, v_row, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, k_count);
+    const int64_t c_parts = (c_count + DW_SUMS_CHANNELS - 1) / DW_SUMS_CHANNELS;
+    dw_sums_job job = {kernel(), v, yt, v_row, v_plane, c_count, o_pad, y_plane, count, m_plane, c_parts, m};
+    const double work = (double)k_count * (double)c_count * (double)o_pad * (double)count;
+    if (tg_get_threads() > 1 && k_count * c_parts > 1 && work >= DW_SUMS_PARALLEL_MIN)
+        tg_parallel_for(k_count * c_parts, dw_sums_range, &job);
+    else
+        dw_sums_range(&job, 0, k_count * c_parts);
 }
 
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
@@ -313,7 +342,7 @@ bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
         const int64_t count = rows * tl.cols;
         if (!transform_inputs(g, &tl, x, row0, rows, false, lines, v, count, v_plane)) return false;
         if (kern->dy_transform_t(g, &tl, dy, o_count, o_pad, row0, rows, yt, y_plane) != 0) return false;
-        kern->dw_multiply(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, 16); /* M[k] += V[k] Yt[k] */
+        tg_winograd_dw_sums(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, 16); /* M[k] += V[k] Yt[k] */
     }
     /* dW[o, c] += G^T M[c, o] G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
     for (int64_t f = 0; f < o_count * c_count; f++) {
