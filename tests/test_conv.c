@@ -2153,8 +2153,8 @@ START_TEST(gradcheck_winograd1d)
 END_TEST
 
 /* Which forward path AUTO takes for conv1d at batch 64: the 1-D Winograd from 32 channels in and
- * out and 32 outputs (64 channels past 5 taps; dilation up to 2), shift below, GEMM for dilation
- * 4, strides, groups and short rows. */
+ * out and 32 outputs (64 channels past 5 taps; dilation 2 from 64 channels), shift below (dilated
+ * rows of fewer channels too), GEMM for dilation 4, strides, groups and short rows. */
 START_TEST(winograd1d_auto_choice)
 {
     typedef struct { int64_t c, o, len, taps, dilation, stride, groups; const char *want; } choice_case;
@@ -2162,6 +2162,7 @@ START_TEST(winograd1d_auto_choice)
         {32, 32, 128, 3, 1, 1, 1, "winograd"}, {32, 64, 128, 5, 1, 1, 1, "winograd"},
         {64, 128, 64, 3, 1, 1, 1, "winograd"}, {64, 64, 64, 7, 1, 1, 1, "winograd"},
         {128, 128, 32, 3, 2, 1, 1, "winograd"}, {64, 64, 128, 3, 4, 1, 1, "gemm"},
+        {32, 32, 256, 3, 2, 1, 1, "shift"},
         {32, 32, 16, 3, 1, 1, 1, "gemm"},
         {64, 64, 128, 3, 1, 2, 1, "gemm"},     {128, 128, 128, 3, 1, 1, 2, "gemm"},
         {16, 16, 128, 3, 1, 1, 1, "shift"},    {32, 32, 128, 7, 1, 1, 1, "shift"},

@@ -205,8 +205,11 @@ static bool core_shift_fits(const conv_core *k)
  * multiply (5 Dec) dilation 2 wins or ties: fwd+bwd ms GEMM / Winograd, 128 -> 128 at 32 long
  * 2.69 / 2.58, at 64 long 5.23 / 4.47, 64 -> 64 at 64 long 1.53 / 1.39, 32 -> 32 at 256 long 5
  * taps 2.71 / 2.21, at 128 long 0.93 / 0.91; dilation 4 still loses (64 -> 64 at 128 long 2.92 /
- * 3.34), hence up to: */
+ * 3.34), and with 3 taps so do 32 channels (32 -> 32 at 256 long 1.89 / 2.15, at 512 long 3.47 /
+ * 4.53; the multiply's 2-D blocks since, 64 -> 64 at 64 long 1.60 / 1.55, 128 -> 128 at 32 long
+ * 2.85 / 2.78), hence up to dilation 2 and from 64 channels there: */
 #define WINOGRAD1D_MAX_DILATION 2
+#define WINOGRAD1D_DILATED_MIN_CHANNELS 64
 #define WINOGRAD1D_MIN_CHANNELS 32
 #define WINOGRAD1D_WIDE_MIN_CHANNELS 64
 #define WINOGRAD1D_MIN_OUT 32
@@ -237,7 +240,8 @@ static bool winograd_pays(const conv_core *k)
     if (core_winograd_is_1d(k)) {
         const int64_t m = tg_winograd1d_tile(g->kernel[2]);
         const int64_t tiles = core_plan_n(k) * ((g->out[2] + m - 1) / m);
-        const int64_t min_channels = m < 4 ? WINOGRAD1D_WIDE_MIN_CHANNELS : WINOGRAD1D_MIN_CHANNELS;
+        int64_t min_channels = m < 4 ? WINOGRAD1D_WIDE_MIN_CHANNELS : WINOGRAD1D_MIN_CHANNELS;
+        if (g->dilation[2] > 1 && min_channels < WINOGRAD1D_DILATED_MIN_CHANNELS) min_channels = WINOGRAD1D_DILATED_MIN_CHANNELS;
         return g->dilation[2] <= WINOGRAD1D_MAX_DILATION && g->channels >= min_channels && k->cb >= min_channels &&
                g->out[2] >= WINOGRAD1D_MIN_OUT && tiles >= WINOGRAD1D_MIN_TILES;
     }

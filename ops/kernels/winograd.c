@@ -233,6 +233,13 @@ static void multiply_range(void *ctx, int64_t begin, int64_t end)
                 (int)begin, (int)end);
 }
 
+void tg_winograd_products(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
+                          int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_count)
+{
+    multiply_job job = {kernel()->multiply, u, v, o_count, c_count, v_row, v_plane, count, m_row, m_plane, m};
+    tg_parallel_for(k_count, multiply_range, &job); /* M[k] = U[k] V[k] */
+}
+
 bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {

@@ -57,6 +57,13 @@ size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_chan
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch);
 
+/* The forward's multiply, shared with the 1-D kernel (winograd1d.c): M[k] = U[k] V[k] for k < k_count,
+ * U [k_count, O, C], V[k] [C, count] and M[k] [O, count] with rows v_row and m_row apart (each at
+ * least count rounded up to 16: whole vectors of tiles are read and written there) and planes
+ * v_plane and m_plane apart; register blocks of output channels x tiles over the C terms, the
+ * positions shared among the threads (each M[k] summed by one, in order). */
+void tg_winograd_products(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
+                          int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_count);
 /* The weight gradient's multiply, shared with the 1-D kernel (winograd1d.c): M[k][c][o] += sum over
  * the count tiles of V[k][c][t] * Yt[k][t][o] for k < k_count, V[k] [C, count] rows v_row apart,
  * Yt[k] [count, o_pad] and M[k] [C, o_pad] (o_pad = tg_winograd_dw_o_pad(O): output channels padded

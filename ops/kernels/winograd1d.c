@@ -73,6 +73,7 @@ typedef struct w1_plan {
     int64_t cols;   /* real tiles per row: the longest phase's outputs over m, rounded up */
     int64_t pitch;  /* tile slots per row: cols and the dummy tiles the last real ones' inputs overhang */
     int64_t rows_per_chunk, cap; /* cap = rows_per_chunk * pitch tiles */
+    int64_t row;                 /* V's and M's rows: cap rounded up to whole vectors of 16 */
     int64_t spitch;              /* one deinterleaved array: cap and the overhang */
     tg_real bt[W1_MAX_ALPHA][W1_MAX_ALPHA]; /* B^T: alpha x alpha */
     tg_real gm[W1_MAX_ALPHA][W1_MAX_ALPHA]; /* G: alpha x r */
@@ -145,6 +146,7 @@ static void plan_make(const tg_conv_geom *g, int64_t n, int64_t out_channels, in
     p->rows_per_chunk = tiles / p->pitch > 1 ? tiles / p->pitch : 1;
     if (p->rows_per_chunk > all_rows) p->rows_per_chunk = all_rows;
     p->cap = p->rows_per_chunk * p->pitch;
+    p->row = (p->cap + 15) / 16 * 16; /* V's and M's rows: the multiplies read and write whole vectors of 16 tiles */
     p->spitch = p->cap + W1_MAX_ALPHA;
     make_matrices(p);
 }
@@ -158,7 +160,7 @@ static size_t scratch_size(const tg_conv_geom *g, int64_t n, int64_t out_channel
 {
     w1_plan p;
     plan_make(g, n, out_channels, 1, &p);
-    return (size_t)((p.alpha + p.r) * out_channels * g->channels + p.alpha * (g->channels + out_channels) * p.cap) +
+    return (size_t)((p.alpha + p.r) * out_channels * g->channels + p.alpha * (g->channels + out_channels) * p.row) +
            work_size(&p);
 }
 size_t tg_winograd1d_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
@@ -172,7 +174,7 @@ size_t tg_winograd1d_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_ch
     w1_plan p;
     plan_make(g, n, out_channels, 1, &p);
     const int64_t c = g->channels, o_pad = tg_winograd_dw_o_pad(out_channels), filters = out_channels * c;
-    return (size_t)(p.alpha * c * o_pad + p.alpha * (c + out_channels) * p.cap + p.cap * o_pad) + work_size(&p) +
+    return (size_t)(p.alpha * c * o_pad + p.alpha * (c + out_channels) * p.row + p.cap * o_pad) + work_size(&p) +
            (size_t)((p.alpha + p.r) * filters);
 }
 
@@ -198,7 +200,7 @@ static bool transform_rows(const w1_plan *p, int64_t planes, const tg_real *src,
                           line + r * row_len);
         }
         l->deinterleave(line, p->m, count + (ins - 1) / p->m, s, p->spitch);
-        l->combine(coef, p->alpha, ins, p->m, s, p->spitch, count, out + c * count, out_plane, check);
+        l->combine(coef, p->alpha, ins, p->m, s, p->spitch, count, out + c * p->row, out_plane, check);
     }
     tg_real flag = 0;
     for (int64_t t = 0; t < count; t++) flag += check[t];
@@ -228,7 +230,7 @@ bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, 
     plan_make(g, n, out_channels, tg_get_threads(), &p);
     const w1_loops *l = loops();
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * p.phases, row_len = p.pitch * p.m;
-    const int64_t v_plane = c_count * p.cap, m_plane = o_count * p.cap;
+    const int64_t v_plane = c_count * p.row, m_plane = o_count * p.row;
     tg_real *u = scratch, *v = u + p.alpha * o_count * c_count, *mm = v + p.alpha * v_plane;
     tg_real *work = mm + p.alpha * m_plane, *outline = work, *z = work + p.cap * p.m + 2 * W1_MAX_ALPHA;
     transform_filters(&p, w, o_count * c_count, work + work_size(&p), u);
@@ -238,11 +240,11 @@ bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, 
         const int64_t rows = all_rows - row0 < p.rows_per_chunk ? all_rows - row0 : p.rows_per_chunk;
         const int64_t count = rows * p.pitch;
         if (!transform_inputs(&p, c_count, x, row0, rows, work, v, v_plane)) return false;
-        for (int k = 0; k < p.alpha; k++) /* M[k] = U[k] V[k]: [O, C] x [C, count] */
-            tg_gemm(false, false, o_count, count, c_count, 1, u + k * o_count * c_count, c_count, v + k * v_plane,
-                    count, 0, mm + k * m_plane, count);
+        /* M[k] = U[k] V[k]: [O, C] x [C, count], by the 2-D kernel's register blocks (GEMMs of K = C
+         * packed both operands for few terms each) */
+        tg_winograd_products(u, o_count, c_count, v, p.row, v_plane, count, mm, p.row, m_plane, p.alpha);
         for (int64_t o = 0; o < o_count; o++) {
-            l->combine(p.at, p.m, p.alpha, p.alpha, mm + o * count, m_plane, count, z, p.spitch, NULL);
+            l->combine(p.at, p.m, p.alpha, p.alpha, mm + o * p.row, m_plane, count, z, p.spitch, NULL);
             if (whole_rows && !accumulate) {
                 for (int64_t r = 0; r < rows; r++)
                     l->interleave(z + r * p.pitch, p.spitch, p.m, p.cols, y + ((row0 + r) * o_count + o) * p.out);
@@ -288,7 +290,7 @@ bool tg_winograd1d_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
     plan_make(g, n, out_channels, 1, &p);
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * p.phases;
     const int64_t o_pad = tg_winograd_dw_o_pad(o_count), s_plane = c_count * o_pad;
-    const int64_t v_plane = c_count * p.cap, y_plane = o_count * p.cap, filters = o_count * c_count;
+    const int64_t v_plane = c_count * p.row, y_plane = o_count * p.row, filters = o_count * c_count;
     tg_real *sums = scratch, *v = sums + p.alpha * s_plane, *y = v + p.alpha * v_plane, *yt = y + p.alpha * y_plane;
     tg_real *work = yt + p.cap * o_pad, *sums_oc = work + work_size(&p), *by_tap = sums_oc + p.alpha * filters;
     memset(sums, 0, (size_t)(p.alpha * s_plane) * sizeof *sums);
@@ -301,8 +303,8 @@ bool tg_winograd1d_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
          * then the 2-D kernel's multiply, its sums in registers over the chunk's tiles with nothing
          * packed (16 GEMMs packed both operands: [32, 32] ones ran at 130 GFLOP/s) */
         for (int k = 0; k < p.alpha; k++) {
-            tg_gemm_pack_transposed(y + k * y_plane, count, o_count, count, (int)o_pad, yt);
-            tg_winograd_dw_sums(v + k * v_plane, count, v_plane, c_count, yt, o_pad, 0, count, sums + k * s_plane,
+            tg_gemm_pack_transposed(y + k * y_plane, p.row, o_count, count, (int)o_pad, yt);
+            tg_winograd_dw_sums(v + k * v_plane, p.row, v_plane, c_count, yt, o_pad, 0, count, sums + k * s_plane,
                                 s_plane, 1);
         }
     }
