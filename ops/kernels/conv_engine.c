@@ -1220,17 +1220,18 @@ static size_t split_slice_bytes(const conv_core *k, split_pass pass, int64_t lar
  * instructions, at least 2048 positions 1.66 G, 8192 1.65 G; 2048 keeps 16 chunks for 28x28 maps
  * (batch 64, after rounding to a divisor of 48), enough to share among 16 threads. */
 #define DW_MIN_CHUNK_POSITIONS 2048
-/* ... and where dW runs by the register-blocked sums (Winograd 1-D and 2-D, 1x1: none of them
+/* ... and where dW runs by the register-blocked sums of the 1-D Winograd or a 1x1 layer (not
  * parallel inside by panels as the GEMM is, and with no C tiles a chunk), at least this many: a
  * batch of 32-long rows was one chunk, one thread's work, and signal1d's step went from 1.80x to
- * 1.59x faster with two threads than with one. */
+ * 1.59x faster with two threads than with one. (The 2-D Winograd's dW keeps 2048: its input
+ * transform of one or two images a call cost BN-ResNet and VGG-BN 5 % of a step.) */
 #define DW_SMALL_CHUNK_POSITIONS 512
 int64_t tg_conv_dw_chunks(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_REFERENCE || k->n < 2) return 1;
     const size_t dw_bytes = (size_t)(k->cb * k->geom.channels * core_taps(k)) * sizeof(tg_real);
     int64_t chunks = k->n < DW_MAX_CHUNKS ? k->n : DW_MAX_CHUNKS;
-    const bool blocked_sums = core_winograd1d_dw(k) || core_winograd_2d_dw(k) || core_pointwise_dw(k);
+    const bool blocked_sums = core_winograd1d_dw(k) || core_pointwise_dw(k);
     const int64_t min_positions = blocked_sums ? DW_SMALL_CHUNK_POSITIONS : DW_MIN_CHUNK_POSITIONS;
     const int64_t positions = core_b_size(k), per_chunk = (min_positions + positions - 1) / positions;
     if (k->n / per_chunk < chunks) chunks = k->n / per_chunk > 1 ? k->n / per_chunk : 1;
