@@ -1572,10 +1572,13 @@ START_TEST(winograd_dw_matches_naive)
                 cases++;
             }
         /* the multiply's blocks: input channels in blocks of 16 / 8, then 4, then 1; output channels
-         * in vectors of 16 (padded: 17, 33, 40), two at a time then one */
+         * in vectors of 16 (padded: 17, 33, 40), two at a time then one; and the input transform's
+         * runs of tile rows */
         static const int64_t blocks[][6] = {/* c, o, h, w, n, pad */
                                             {17, 16, 9, 10, 2, 1}, {16, 33, 7, 8, 1, 1}, {9, 48, 6, 13, 2, 0},
-                                            {20, 40, 11, 9, 1, 2}, {33, 17, 5, 5, 3, 1}, {8, 64, 4, 6, 2, 1}};
+                                            {20, 40, 11, 9, 1, 2}, {33, 17, 5, 5, 3, 1}, {8, 64, 4, 6, 2, 1},
+                                            /* rows of 16 and 32 tiles: a run of inside rows a call */
+                                            {3, 4, 21, 32, 2, 1}, {3, 4, 20, 64, 2, 1}};
         for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
             const int64_t c = blocks[bi][0], o = blocks[bi][1], h = blocks[bi][2], wd = blocks[bi][3];
             const int64_t n = blocks[bi][4], pad = blocks[bi][5];
@@ -1596,7 +1599,7 @@ START_TEST(winograd_dw_matches_naive)
         }
     }
     tg_winograd_set_kernel(NULL);
-    ck_assert_int_ge(cases, 31);
+    ck_assert_int_ge(cases, 33);
 }
 END_TEST
 

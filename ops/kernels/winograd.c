@@ -205,12 +205,22 @@ static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_r
     } else { /* channel by channel (dW's large chunks): V is written in long runs (64 -> 64 channels at
               * 14x14, chunks of 512 tiles, 3.1-3.2 ms forward, 3.5-3.8 with every channel per row) */
         for (int64_t c = 0; c < c_count; c++)
-            for (int64_t r = 0; r < rows; r++) {
-                int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
+            for (int64_t r = 0; r < rows;) {
+                const int64_t image = (row0 + r) / tl->rows, tile_row = (row0 + r) % tl->rows;
+                const tg_real *plane = x + (image * c_count + c) * in_plane;
                 if (tile_row == 0 && r + tl->rows < rows)
                     prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane);
-                input_rows(g, tl, x + (image * c_count + c) * in_plane, in_plane, 1, 2 * tile_row - g->pad[1], lines,
-                           v + c * v_row + r * tl->cols, v_row, v_plane);
+                /* a run of tile rows whose four input rows all lie inside the plane is one call: each
+                 * row is the "plane" two input rows further (plane_stride 2w), its tiles cols further
+                 * in V (a call a row of 14 tiles was a third of a BN-ResNet step's dW). Only with one
+                 * block of tiles a row, or no slack: a row's slack written after the next row's first
+                 * block would overwrite it. */
+                const int64_t r0 = 2 * tile_row - g->pad[1];
+                int64_t run = 1;
+                if (r0 >= 0 && r0 + 3 < g->in[1] && (tl->cols_pad == WINOGRAD_VEC || tl->cols == tl->cols_pad))
+                    while (r + run < rows && tile_row + run < tl->rows && r0 + 2 * run + 3 < g->in[1]) run++;
+                input_rows(g, tl, plane, 2 * g->in[2], run, r0, lines, v + c * v_row + r * tl->cols, tl->cols, v_plane);
+                r += run;
             }
     }
     return tg_winograd_finite(check, tl->line);
