@@ -2606,6 +2606,24 @@ START_TEST(shift_plan_by_hand)
 }
 END_TEST
 
+/* A 2-D convolution core as AUTO sees it at batch 64: c -> o channels in `groups` groups over
+ * size x size maps, a k x k kernel with stride and "same"-style padding k/2. */
+static tg_conv_core square_core(int64_t c, int64_t o, int64_t groups, int64_t size, int64_t k, int64_t stride)
+{
+    tg_conv_core core = {.n = 64, .groups = groups, .ca = c, .cb = o, .algo = TG_CONV_FWD_AUTO};
+    core.geom.channels = c / groups;
+    for (int d = 0; d < 3; d++)
+        core.geom.in[d] = core.geom.out[d] = core.geom.kernel[d] = core.geom.stride[d] = core.geom.dilation[d] = 1;
+    for (int d = 1; d < 3; d++) {
+        core.geom.in[d] = size;
+        core.geom.kernel[d] = k;
+        core.geom.stride[d] = stride;
+        core.geom.pad[d] = k / 2;
+        core.geom.out[d] = (size + 2 * (k / 2) - k) / stride + 1;
+    }
+    return core;
+}
+
 /* Which forward path AUTO takes: with the AVX-512 Winograd kernels Winograd from 8 channels in and
  * out at 8x8 outputs and more (the BN-ResNet's and the DenseNet's layers), the shift kernels below
  * (4 -> 16, 8 -> 4) and for 5x5; with the portable ones Winograd from 32 channels and shift below
@@ -2633,16 +2651,7 @@ START_TEST(shift_auto_choice)
         const int kernel = run >= sizeof cases / sizeof cases[0]; /* avx512, then portable */
         if (tg_winograd_set_kernel(kernel ? "portable" : "avx512")) continue; /* no AVX-512 here */
         const choice_case *c = &cases[i];
-        tg_conv_core k = {.n = 64, .groups = c->groups, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO};
-        k.geom.channels = c->c / c->groups;
-        for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
-        for (int d = 1; d < 3; d++) {
-            k.geom.in[d] = c->size;
-            k.geom.kernel[d] = c->k;
-            k.geom.stride[d] = c->stride;
-            k.geom.pad[d] = c->k / 2;
-            k.geom.out[d] = (c->size + 2 * (c->k / 2) - c->k) / c->stride + 1;
-        }
+        tg_conv_core k = square_core(c->c, c->o, c->groups, c->size, c->k, c->stride);
         const char *want = kernel ? c->want_portable : c->want;
         for (int threads = 1; threads <= 3; threads++) {
             k.threads = threads;
@@ -2680,16 +2689,7 @@ START_TEST(dw_auto_choice)
         const int portable = run >= sizeof cases / sizeof cases[0];
         if (tg_winograd_set_kernel(portable ? "portable" : "avx512")) continue; /* no AVX-512 here */
         const dw_case *c = &cases[i];
-        tg_conv_core k = {.n = 64, .groups = 1, .ca = c->c, .cb = c->o, .algo = TG_CONV_FWD_AUTO};
-        k.geom.channels = c->c;
-        for (int d = 0; d < 3; d++) k.geom.in[d] = k.geom.out[d] = k.geom.kernel[d] = k.geom.stride[d] = k.geom.dilation[d] = 1;
-        for (int d = 1; d < 3; d++) {
-            k.geom.in[d] = c->size;
-            k.geom.kernel[d] = c->k;
-            k.geom.stride[d] = c->stride;
-            k.geom.pad[d] = c->k / 2;
-            k.geom.out[d] = (c->size + 2 * (c->k / 2) - c->k) / c->stride + 1;
-        }
+        tg_conv_core k = square_core(c->c, c->o, 1, c->size, c->k, c->stride);
         const char *want = portable ? c->want_portable : c->want;
         for (int threads = 1; threads <= 3; threads++) {
             k.threads = threads;

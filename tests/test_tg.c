@@ -729,22 +729,42 @@ START_TEST(train_checks_before_training)
 }
 END_TEST
 
+/* The model work_dir/model_name with the weights, normalisation statistics and epoch count (epoch
+ * may be NULL) of the checkpoint work_dir/ckpt_name. */
+static tg_model *load_trained(const char *model_name, const char *ckpt_name, tg_norm_stats *norm, int64_t *epoch)
+{
+    char model_path[PATH_MAX], ckpt_path[PATH_MAX], err[512];
+    snprintf(model_path, sizeof model_path, "%s/%s", work_dir, model_name);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/%s", work_dir, ckpt_name);
+    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    tg_checkpoint_extra extra = {.norm = norm, .epoch = epoch};
+    ck_assert_msg(tg_checkpoint_load_ex(ckpt_path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    return m;
+}
+
+/* x (float32) and y (int64) saved as work_dir/x_name and work_dir/y_name, then freed. */
+static void save_npy_pair(const char *x_name, tg_tensor *x, const char *y_name, tg_tensor *y)
+{
+    char path[PATH_MAX], err[256];
+    snprintf(path, sizeof path, "%s/%s", work_dir, x_name);
+    ck_assert_msg(tg_npy_save(path, x, TG_NPY_F32, err, sizeof err) == TG_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%s", work_dir, y_name);
+    ck_assert_msg(tg_npy_save(path, y, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
+    tg_tensor_free(x), tg_tensor_free(y);
+}
+
 /* Own data as .npy pairs: N x F features with int64 labels, a --test pair or --val-split, per-feature
  * statistics from the training data stored in the checkpoint, and --resume counting epochs on. */
 static void write_feature_pair(const char *x_name, const char *y_name, int n, int f)
 {
-    char path[PATH_MAX], err[256];
     tg_tensor *x = tg_tensor_newv(2, (int64_t)n, (int64_t)f), *y = tg_tensor_new(TG_INT64, 1, (const int64_t[]){n});
     for (int i = 0; i < n; i++) {
         y->idata[i] = i % 3;
         /* feature j of sample i: 100*j + (class == j ? 1 : 0): classes separable, scales far apart */
         for (int j = 0; j < f; j++) x->data[i * f + j] = (tg_real)(100 * j + (y->idata[i] == j ? 1 : 0));
     }
-    snprintf(path, sizeof path, "%s/%s", work_dir, x_name);
-    ck_assert_msg(tg_npy_save(path, x, TG_NPY_F32, err, sizeof err) == TG_OK, "%s", err);
-    snprintf(path, sizeof path, "%s/%s", work_dir, y_name);
-    ck_assert_msg(tg_npy_save(path, y, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
-    tg_tensor_free(x), tg_tensor_free(y);
+    save_npy_pair(x_name, x, y_name, y);
 }
 
 START_TEST(train_on_npy_pairs)
@@ -780,15 +800,9 @@ START_TEST(train_on_npy_pairs)
                       strstr(out_text, "\nval_acc ") && !strstr(out_text, "test_acc"),
                   "%s", out_text);
     /* the statistics of the 24 training samples (6 held out): per feature j, mean 100j + 1/3 share */
-    char model_path[PATH_MAX], ckpt_path[PATH_MAX], err[512];
-    snprintf(model_path, sizeof model_path, "%s/tab.txt", work_dir);
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/t.ckpt", work_dir);
-    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
-    ck_assert_ptr_nonnull(m);
     tg_norm_stats norm = {0};
     int64_t epoch = 0;
-    tg_checkpoint_extra extra = {.norm = &norm, .epoch = &epoch};
-    ck_assert_msg(tg_checkpoint_load_ex(ckpt_path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    tg_model *m = load_trained("tab.txt", "t.ckpt", &norm, &epoch);
     ck_assert_int_eq(epoch, 2);
     ck_assert_int_eq(norm.n, 4);
     for (int j = 0; j < 3; j++) {
@@ -817,7 +831,6 @@ END_TEST
  * differs by more than leading 1s is refused naming both. */
 static void write_signal_pair(const char *x_name, const char *y_name, int n, int ndim, const int64_t *sample)
 {
-    char path[PATH_MAX], err[256];
     int64_t shape[6] = {n}, per = 1;
     for (int d = 0; d < ndim; d++) shape[d + 1] = sample[d], per *= sample[d];
     tg_tensor *x = tg_tensor_new(TG_REAL, ndim + 1, shape), *y = tg_tensor_new(TG_INT64, 1, (const int64_t[]){n});
@@ -828,11 +841,7 @@ static void write_signal_pair(const char *x_name, const char *y_name, int n, int
         for (int64_t e = 0; e < per; e++)
             x->data[i * per + e] = (tg_real)(10 * (e / plane) + (y->idata[i] ? 1 : -1) * (double)(e % plane) / plane);
     }
-    snprintf(path, sizeof path, "%s/%s", work_dir, x_name);
-    ck_assert_msg(tg_npy_save(path, x, TG_NPY_F32, err, sizeof err) == TG_OK, "%s", err);
-    snprintf(path, sizeof path, "%s/%s", work_dir, y_name);
-    ck_assert_msg(tg_npy_save(path, y, TG_NPY_I64, err, sizeof err) == TG_OK, "%s", err);
-    tg_tensor_free(x), tg_tensor_free(y);
+    save_npy_pair(x_name, x, y_name, y);
 }
 
 START_TEST(train_1d_and_3d_from_npy)
@@ -849,14 +858,8 @@ START_TEST(train_1d_and_3d_from_npy)
     ck_assert_msg(run("train", "sig.txt", "--data", "sx.npy,sy.npy", "--val-split", "0.25", "--epochs", "2", "--batch",
                       "10", "--save", "sig.ckpt", NULL) == 0, "%s", err_text);
     ck_assert_msg(strstr(out_text, "epoch 2 train_loss ") && strstr(out_text, "\nval_acc "), "%s", out_text);
-    char model_path[PATH_MAX], ckpt_path[PATH_MAX], err[512];
-    snprintf(model_path, sizeof model_path, "%s/sig.txt", work_dir);
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/sig.ckpt", work_dir);
-    tg_model *m = tg_model_load(model_path, 0, err, sizeof err);
-    ck_assert_ptr_nonnull(m);
     tg_norm_stats norm = {0};
-    tg_checkpoint_extra extra = {.norm = &norm};
-    ck_assert_msg(tg_checkpoint_load_ex(ckpt_path, m->net, NULL, NULL, NULL, &extra, err, sizeof err) == TG_OK, "%s", err);
+    tg_model *m = load_trained("sig.txt", "sig.ckpt", &norm, NULL);
     ck_assert_int_eq(norm.n, 3); /* the model's channels, each about 10c */
     for (int c = 0; c < 3; c++) ck_assert_double_eq_tol(norm.mean[c], 10 * c, 0.5);
     tg_norm_stats_free(&norm);
