@@ -212,12 +212,12 @@ static bool transform_inputs(const tg_conv_geom *g, const tiling *tl, const tg_r
                     prefetch_plane(x + ((image + 1) * c_count + c) * in_plane, in_plane);
                 /* a run of tile rows whose four input rows all lie inside the plane is one call: each
                  * row is the "plane" two input rows further (plane_stride 2w), its tiles cols further
-                 * in V (a call a row of 14 tiles was a third of a BN-ResNet step's dW). Only with one
-                 * block of tiles a row, or no slack: a row's slack written after the next row's first
-                 * block would overwrite it. */
+                 * in V (a call a row of 14 tiles was a third of a BN-ResNet step's dW). The rows'
+                 * tiles overlap in V by a row's slack: the transforms write plane after plane then
+                 * (winograd_internal.h), so each row's real tiles land after the slack before them. */
                 const int64_t r0 = 2 * tile_row - g->pad[1];
                 int64_t run = 1;
-                if (r0 >= 0 && r0 + 3 < g->in[1] && (tl->cols_pad == WINOGRAD_VEC || tl->cols == tl->cols_pad))
+                if (r0 >= 0 && r0 + 3 < g->in[1])
                     while (r + run < rows && tile_row + run < tl->rows && r0 + 2 * run + 3 < g->in[1]) run++;
                 input_rows(g, tl, plane, 2 * g->in[2], run, r0, lines, v + c * v_row + r * tl->cols, tl->cols, v_plane);
                 r += run;

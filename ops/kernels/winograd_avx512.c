@@ -66,48 +66,79 @@ static inline void store_bt_cols(float *out, int64_t kstride, __m512 e0, __m512 
     _mm512_storeu_ps(out + 3 * kstride, _mm512_sub_ps(e1, e3));
 }
 
+/* The masks and offsets of block j0's loads for input rows r0..r0+3. */
+static inline input_block block_of(const tg_conv_geom *g, int64_t r0, int64_t j0)
+{
+    const int64_t h = g->in[1], w = g->in[2], at = -g->pad[2] + 2 * j0;
+    input_block b;
+    for (int i = 0; i < 4; i++) {
+        const bool inside = r0 + i >= 0 && r0 + i < h;
+        b.offset[i] = inside ? (r0 + i) * w + at : 0;
+        for (int q = 0; q < 3; q++)
+            b.mask[i][q] = inside ? inside_mask(at + 16 * q, q < 2 ? w : (at + 34 < w ? at + 34 : w)) : 0;
+    }
+    return b;
+}
+
+/* One block of 16 tiles of one plane: its input rows loaded through b's masks, (B^T d B) stored at
+ * out (positions kstride apart); check picks up NaN or ±Inf read. */
+static inline void input_block_transform(const input_block *b, const float *pc, float *out, int64_t kstride,
+                                         __m512 *check)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 d[4][3];
+    for (int i = 0; i < 4; i++)
+        for (int q = 0; q < 3; q++) {
+            /* at the left edge pc + offset points up to the padding before the row: only the mask's
+             * lanes are read */
+            d[i][q] = b->mask[i][q] ? _mm512_maskz_loadu_ps(b->mask[i][q], pc + b->offset[i] + 16 * q) : zero;
+            *check = _mm512_fmadd_ps(d[i][q], zero, *check);
+        }
+    for (int i = 0; i < 4; i++) {
+        __m512 s[3]; /* (B^T d)[i] over the 48 columns */
+        for (int q = 0; q < 3; q++) s[q] = bt_row(i, d[0][q], d[1][q], d[2][q], d[3][q]);
+        /* tile j's columns 2j..2j+3: e0, e1 from (s0, s1); e2, e3 from the same shifted by two */
+        const __m512 e0 = _mm512_permutex2var_ps(s[0], even, s[1]);
+        const __m512 e1 = _mm512_permutex2var_ps(s[0], odd, s[1]);
+        const __m512 s0_2 =
+            _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(s[1]), _mm512_castps_si512(s[0]), 2));
+        const __m512 s1_2 =
+            _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(s[2]), _mm512_castps_si512(s[1]), 2));
+        const __m512 e2 = _mm512_permutex2var_ps(s0_2, even, s1_2);
+        const __m512 e3 = _mm512_permutex2var_ps(s0_2, odd, s1_2);
+        store_bt_cols(out + (4 * i) * kstride, kstride, e0, e1, e2, e3);
+    }
+}
+
+/* Blocks whose loads are worked out once for all the planes when they overlap in v (below): rows
+ * up to 128 tiles (maps 256 wide). */
+#define INPUT_BLOCKS_AHEAD 8
 void winograd_avx512_transform_input_rows(const tg_conv_geom *g, const tiling *tl, const float *plane,
                                           int64_t plane_stride, int64_t planes, int64_t r0, float *restrict lines,
                                           float *restrict v, int64_t v_stride, int64_t kstride)
 {
-    const int64_t h = g->in[1], w = g->in[2], c0 = -g->pad[2];
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __m512 zero = _mm512_setzero_ps();
-    __m512 check = zero; /* x·0 + check: NaN for good once an x read is NaN or ±Inf */
-    for (int64_t j0 = 0; j0 < tl->cols_pad; j0 += 16) {
-        const int64_t at = c0 + 2 * j0;
-        input_block b;
-        for (int i = 0; i < 4; i++) {
-            const bool inside = r0 + i >= 0 && r0 + i < h;
-            b.offset[i] = inside ? (r0 + i) * w + at : 0;
-            for (int q = 0; q < 3; q++)
-                b.mask[i][q] = inside ? inside_mask(at + 16 * q, q < 2 ? w : (at + 34 < w ? at + 34 : w)) : 0;
-        }
-        for (int64_t c = 0; c < planes; c++) {
-            const float *pc = plane + c * plane_stride;
-            __m512 d[4][3];
-            for (int i = 0; i < 4; i++)
-                for (int q = 0; q < 3; q++) {
-                    /* at the left edge pc + offset points up to the padding before the row: only the
-                     * mask's lanes are read */
-                    d[i][q] = b.mask[i][q] ? _mm512_maskz_loadu_ps(b.mask[i][q], pc + b.offset[i] + 16 * q) : zero;
-                    check = _mm512_fmadd_ps(d[i][q], zero, check);
-                }
-            for (int i = 0; i < 4; i++) {
-                __m512 s[3]; /* (B^T d)[i] over the 48 columns */
-                for (int q = 0; q < 3; q++) s[q] = bt_row(i, d[0][q], d[1][q], d[2][q], d[3][q]);
-                /* tile j's columns 2j..2j+3: e0, e1 from (s0, s1); e2, e3 from the same shifted by two */
-                const __m512 e0 = _mm512_permutex2var_ps(s[0], even, s[1]);
-                const __m512 e1 = _mm512_permutex2var_ps(s[0], odd, s[1]);
-                const __m512 s0_2 = _mm512_castsi512_ps(
-                    _mm512_alignr_epi32(_mm512_castps_si512(s[1]), _mm512_castps_si512(s[0]), 2));
-                const __m512 s1_2 = _mm512_castsi512_ps(
-                    _mm512_alignr_epi32(_mm512_castps_si512(s[2]), _mm512_castps_si512(s[1]), 2));
-                const __m512 e2 = _mm512_permutex2var_ps(s0_2, even, s1_2);
-                const __m512 e3 = _mm512_permutex2var_ps(s0_2, odd, s1_2);
-                store_bt_cols(v + c * v_stride + (4 * i) * kstride + j0, kstride, e0, e1, e2, e3);
+    __m512 check = _mm512_setzero_ps(); /* x·0 + check: NaN for good once an x read is NaN or ±Inf */
+    const int64_t blocks = tl->cols_pad / 16;
+    if (planes > 1 && v_stride < tl->cols_pad) {
+        /* planes whose tiles overlap in v (a run of tile rows of one channel, v_stride = cols: each
+         * writes a vector of slack into the next): plane by plane, every block of one before the
+         * next plane's, so a plane's real tiles land after the slack before them */
+        input_block b[INPUT_BLOCKS_AHEAD];
+        for (int64_t jb = 0; jb < blocks && jb < INPUT_BLOCKS_AHEAD; jb++) b[jb] = block_of(g, r0, 16 * jb);
+        for (int64_t c = 0; c < planes; c++)
+            for (int64_t jb = 0; jb < blocks; jb++) {
+                input_block far; /* rows past INPUT_BLOCKS_AHEAD blocks: worked out again a plane */
+                const input_block *bj = &b[jb < INPUT_BLOCKS_AHEAD ? jb : 0];
+                if (jb >= INPUT_BLOCKS_AHEAD) far = block_of(g, r0, 16 * jb), bj = &far;
+                input_block_transform(bj, plane + c * plane_stride, v + c * v_stride + 16 * jb, kstride, &check);
             }
+    } else {
+        for (int64_t j0 = 0; j0 < tl->cols_pad; j0 += 16) {
+            const input_block b = block_of(g, r0, j0);
+            for (int64_t c = 0; c < planes; c++)
+                input_block_transform(&b, plane + c * plane_stride, v + c * v_stride + j0, kstride, &check);
         }
     }
     float *flag = lines + tl->line; /* the caller's finiteness check */

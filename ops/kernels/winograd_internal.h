@@ -21,7 +21,9 @@ typedef struct tiling {
 /* For `planes` channel planes (plane_stride apart), v[c * v_stride + k * kstride + t] (k = 0..15) =
  * (B^T d B)[k] for the row of tiles whose input rows start at r0; lines: 8 * line scratch values, of
  * which lines[line, 2*line) accumulates the finiteness check (it turns NaN where an input read was
- * NaN or ±Inf; the caller zeroes it). Writes cols_pad values per (c, k): the caller leaves slack. */
+ * NaN or ±Inf; the caller zeroes it). Writes cols_pad values per (c, k): the caller leaves slack.
+ * With v_stride < cols_pad (planes overlapping in v: consecutive tile rows of one plane) the
+ * planes are written one after another in full, so each one's slack is overwritten by the next. */
 typedef void (*winograd_input_rows_fn)(const tg_conv_geom *g, const tiling *tl, const tg_real *plane,
                                        int64_t plane_stride, int64_t planes, int64_t r0, tg_real *restrict lines,
                                        tg_real *restrict v, int64_t v_stride, int64_t kstride);
