@@ -188,7 +188,8 @@ static bool core_shift_strided_fits(const conv_core *k)
 static bool core_shift_fits(const conv_core *k)
 {
     const tg_conv_geom *g = &k->geom;
-    return !core_is_thin(k) && !core_is_pointwise(g) && core_shift_strided_fits(k) && g->channels <= SHIFT_MAX_CHANNELS &&
+    return !core_is_thin(k) && !core_is_pointwise(g) && core_shift_strided_fits(k) &&
+           g->channels <= SHIFT_MAX_CHANNELS &&
            k->cb / k->groups <= SHIFT_MAX_CHANNELS && tg_conv_shift_kernel_is_simd() && tg_conv_shift_supported(g) &&
            tg_conv_geom_out_size(g) * 100 >= tg_conv_shift_span(g, k->cb / k->groups) * SHIFT_MIN_KEPT_PERCENT;
 }
@@ -241,7 +242,8 @@ static bool winograd_pays(const conv_core *k)
         const int64_t m = tg_winograd1d_tile(g->kernel[2]);
         const int64_t tiles = core_plan_n(k) * ((g->out[2] + m - 1) / m);
         int64_t min_channels = m < 4 ? WINOGRAD1D_WIDE_MIN_CHANNELS : WINOGRAD1D_MIN_CHANNELS;
-        if (g->dilation[2] > 1 && min_channels < WINOGRAD1D_DILATED_MIN_CHANNELS) min_channels = WINOGRAD1D_DILATED_MIN_CHANNELS;
+        if (g->dilation[2] > 1 && min_channels < WINOGRAD1D_DILATED_MIN_CHANNELS)
+            min_channels = WINOGRAD1D_DILATED_MIN_CHANNELS;
         return g->dilation[2] <= WINOGRAD1D_MAX_DILATION && g->channels >= min_channels && k->cb >= min_channels &&
                g->out[2] >= WINOGRAD1D_MIN_OUT && tiles >= WINOGRAD1D_MIN_TILES;
     }

@@ -28,8 +28,8 @@
  * 1.05, 0.99, 0.97, 1.03; 16 -> 32 14x14 0.68, 0.58, 0.81, 0.55, 0.55, 0.84; 256 -> 256 14x14
  * at batch 8, 32 / 64 / 128 tiles: 4.87, 4.41, 4.47. */
 #define WINOGRAD_FORWARD_TILES 128
-/* dW's chunks (its GEMMs sum over the chunk's tiles): about 8 MiB of transformed inputs
- * [16, C, tiles] and transformed gradients [16, O, tiles], 256-1024 tiles: fewer, larger GEMMs,
+/* dW's chunks (its sums run over the chunk's tiles): about 8 MiB of transformed inputs
+ * [16, C, tiles] and transformed gradients [16, tiles, O], 256-1024 tiles: fewer, longer sums,
  * still in the last-level cache. The chunks cut dW's sum over the tiles, so they are a function
  * of the shapes alone (never the thread count). */
 #ifndef WINOGRAD_CHUNK_BYTES
@@ -81,7 +81,7 @@ static int64_t forward_pitch(const tiling *tl) { return forward_paired(tl) ? WIN
 /* n images: a chunk never holds more rows of tiles than the batch has (a small batch's scratch,
  * taken from the tape for every convolution, was sized for a whole chunk: BN-ResNet training at
  * batch 8 peaked 14 MB higher). The forward's chunks hold about WINOGRAD_FORWARD_TILES tiles;
- * dW's are sized by bytes (its sums run over the chunk's tiles in the GEMMs). */
+ * dW's are sized by bytes (its sums run over the chunk's tiles). */
 static tiling tiling_of(const tg_conv_geom *g, int64_t out_channels, int64_t n, bool forward)
 {
     tiling t = {(g->out[1] + 1) / 2, (g->out[2] + 1) / 2, 1, 0, 0};
@@ -292,8 +292,7 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
 /* ---- weight gradient ---- */
 
 /* Output channels rounded up to whole vectors of the multiply: Yt's and M's rows. */
-static int64_t dw_o_pad(int64_t out_channels) { return (out_channels + 15) / 16 * 16; }
-int64_t tg_winograd_dw_o_pad(int64_t out_channels) { return dw_o_pad(out_channels); }
+int64_t tg_winograd_dw_o_pad(int64_t out_channels) { return (out_channels + 15) / 16 * 16; }
 
 /* The sums split among the threads by (position, block of DW_SUMS_CHANNELS input channels): each
  * element of M summed by one thread over the tiles in order, so the same bits for any split (a dW
@@ -313,8 +312,8 @@ static void dw_sums_range(void *ctx, int64_t begin, int64_t end)
         const int64_t k = item / j->c_parts, c0 = item % j->c_parts * DW_SUMS_CHANNELS;
         const int64_t c1 = c0 + DW_SUMS_CHANNELS < j->c_count ? c0 + DW_SUMS_CHANNELS : j->c_count;
         j->kern->dw_multiply(j->v + k * j->v_plane + c0 * j->v_row, j->v_row, j->v_plane, c1 - c0,
-                             j->yt + k * j->y_plane, j->o_pad, j->y_plane, j->count, j->m + k * j->m_plane + c0 * j->o_pad,
-                             j->m_plane, 1);
+                             j->yt + k * j->y_plane, j->o_pad, j->y_plane, j->count,
+                             j->m + k * j->m_plane + c0 * j->o_pad, j->m_plane, 1);
     }
 }
 
@@ -333,9 +332,10 @@ void tg_winograd_dw_sums(const tg_real *v, int64_t v_row, int64_t v_plane, int64
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
     const tiling tl = tiling_of(g, out_channels, n, false);
-    const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols, o_pad = dw_o_pad(out_channels);
+    const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols, o_pad = tg_winograd_dw_o_pad(out_channels);
     /* M [16, C, o_pad] | V [16][C, chunk] | Yt [16][chunk, o_pad] | the input transform's lines */
-    return (size_t)(16 * c * o_pad + 16 * (c * chunk + WINOGRAD_SLACK) + 16 * (chunk * o_pad + WINOGRAD_SLACK) + 8 * tl.line);
+    return (size_t)(16 * c * o_pad + 16 * (c * chunk + WINOGRAD_SLACK) + 16 * (chunk * o_pad + WINOGRAD_SLACK) +
+                    8 * tl.line);
 }
 
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
@@ -345,7 +345,8 @@ bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
      * them from the shapes alone, never the thread count */
     const tiling tl = tiling_of(g, out_channels, n, false);
     const winograd_kernel *kern = kernel();
-    const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows, o_pad = dw_o_pad(o_count);
+    const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;
+    const int64_t o_pad = tg_winograd_dw_o_pad(o_count);
     const int64_t chunk_cap = tl.rows_per_chunk * tl.cols;
     /* planes a cache line past a multiple of their rows: the transforms write all 16 at once, and
      * planes a multiple of 4 KiB apart met in one set of the first-level cache */
@@ -359,7 +360,8 @@ bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, cons
         const int64_t count = rows * tl.cols;
         if (!transform_inputs(g, &tl, x, row0, rows, false, lines, v, count, v_plane)) return false;
         if (kern->dy_transform_t(g, &tl, dy, o_count, o_pad, row0, rows, yt, y_plane) != 0) return false;
-        tg_winograd_dw_sums(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, 16); /* M[k] += V[k] Yt[k] */
+        /* M[k] += V[k] Yt[k] */
+        tg_winograd_dw_sums(v, count, v_plane, c_count, yt, o_pad, y_plane, count, m, m_plane, 16);
     }
     /* dW[o, c] += G^T M[c, o] G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
     for (int64_t f = 0; f < o_count * c_count; f++) {

@@ -4,9 +4,10 @@
  * Each 2x2 block of outputs ("tile") is computed from its 4x4 input patch d as
  *   Y = A^T [ (G g G^T) .* (B^T d B) ] A
  * so a tile costs 16 multiplies per (input, output) channel pair instead of 36: the channel sums
- * become 16 independent GEMMs U[k]:[O,C] x V[k]:[C,tiles] (tg_gemm), one per position k of the
- * 4x4 transformed tile. Tiles of all images are numbered together and processed in chunks small
- * enough for the chunk's V and M = U V to stay in cache.
+ * become 16 independent products U[k]:[O,C] x V[k]:[C,tiles], one per position k of the 4x4
+ * transformed tile (register blocks of output channels x tiles over the C terms). Tiles of all
+ * images are numbered together and processed in chunks small enough for the chunk's V and
+ * M = U V to stay in cache.
  *
  * Plain functions: no allocation (the caller gives tg_winograd_scratch(...) elements), inputs only
  * read. Float32 error is a few ulps larger than the direct sum (docs/convolution.md).
@@ -49,9 +50,9 @@ bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
 
 /* The weight gradient by the same tiles: y is linear in U = G g G^T, so
  *   dW = G^T [ sum over tiles (A dY_t A^T) .* (B^T d_t B) ] G
- * (dY_t: the tile's 2x2 output gradient, zero past the output's edge): 16 GEMMs
- * Y[k]:[O,tiles] x V[k]^T:[tiles,C] summed over all tiles, 2.25x fewer multiplies than
- * dY * im2col(x)^T. dw:[O, C, 3, 3] += that; scratch: tg_winograd_dw_scratch(g, n, O) elements. */
+ * (dY_t: the tile's 2x2 output gradient, zero past the output's edge): 16 products
+ * V[k]:[C,tiles] x Yt[k]:[tiles,O] summed over all tiles (tg_winograd_dw_sums), 2.25x fewer
+ * multiplies than dY * im2col(x)^T. dw:[O, C, 3, 3] += that; scratch: tg_winograd_dw_scratch(g, n, O) elements. */
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels);
 /* Returns false, dw untouched, when x or dy holds a NaN or ±Inf (or a transform overflowed). */
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,

@@ -4,7 +4,8 @@
  * m outputs of an r-tap correlation ("tile") come from alpha = m + r - 1 inputs d as
  *   y = A^T [ (G g) .* (B^T d) ]
  * so a tile costs alpha multiplies per (input, output) channel pair instead of m*r: the channel
- * sums become alpha GEMMs U[k]:[O,C] x V[k]:[C,tiles], one per transformed position k. F(4,3)
+ * sums become alpha products U[k]:[O,C] x V[k]:[C,tiles], one per transformed position k (the 2-D
+ * kernel's register blocks, tg_winograd_products). F(4,3)
  * (alpha 6) halves the multiplies of a 3-tap layer, F(4,5) (alpha 8) takes 0.4 of a 5-tap one's.
  * The matrices come from the Toom-Cook points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (the first
  * alpha - 1 of them), alpha at most 8: beyond that float32's error grows past a few ulps of the
@@ -54,8 +55,8 @@ bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, 
 
 /* The weight gradient by the same tiles: y is linear in U = G g, so
  *   dW = G^T [ sum over tiles (A dY_t) .* (B^T d_t) ]
- * (dY_t: the tile's m output gradients, zero past the row's end): alpha GEMMs
- * Y[k]:[O,tiles] x V[k]^T:[tiles,C] summed over the tiles. dw:[O, C, r] += that. Its chunks of
+ * (dY_t: the tile's m output gradients, zero past the row's end): alpha products
+ * V[k]:[C,tiles] x Y[k]^T:[tiles,O] summed over the tiles (tg_winograd_dw_sums). dw:[O, C, r] += that. Its chunks of
  * tiles are a function of the shapes alone (never the thread count). Returns false, dw untouched,
  * when x or dy holds a NaN or ±Inf. */
 size_t tg_winograd1d_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels);

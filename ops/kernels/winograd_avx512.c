@@ -300,10 +300,13 @@ float winograd_avx512_dy_transform_t(const tg_conv_geom *g, const tiling *tl, co
                 const __mmask16 lanes = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
                 __m512 d[4];
                 for (int q = 0; q < 4; q++)
-                    d[q] = at[q] >= 0 && lanes ? _mm512_mask_i32gather_ps(zero, lanes, offsets, base + o0 * plane + at[q], 4)
-                                               : zero;
-                const __m512 a[4] = {d[0], _mm512_add_ps(d[0], d[2]), _mm512_sub_ps(d[0], d[2]), _mm512_sub_ps(zero, d[2])};
-                const __m512 b[4] = {d[1], _mm512_add_ps(d[1], d[3]), _mm512_sub_ps(d[1], d[3]), _mm512_sub_ps(zero, d[3])};
+                    d[q] = at[q] >= 0 && lanes
+                               ? _mm512_mask_i32gather_ps(zero, lanes, offsets, base + o0 * plane + at[q], 4)
+                               : zero;
+                const __m512 a[4] = {d[0], _mm512_add_ps(d[0], d[2]), _mm512_sub_ps(d[0], d[2]),
+                                     _mm512_sub_ps(zero, d[2])}; /* A y, column 0 */
+                const __m512 b[4] = {d[1], _mm512_add_ps(d[1], d[3]), _mm512_sub_ps(d[1], d[3]),
+                                     _mm512_sub_ps(zero, d[3])}; /* column 1 */
                 for (int q = 0; q < 4; q++) {
                     float *oq = out + (4 * q) * y_plane + o0;
                     _mm512_storeu_ps(oq, a[q]);
