@@ -301,7 +301,7 @@ bool tg_winograd1d_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, co
         if (!transform_grads(&p, o_count, dy, row0, rows, work, y, y_plane)) return false;
         /* S[k] += V[k] Y[k]^T: Y[k] turned output channels into the lanes (the SIMD transposing pack),
          * then the 2-D kernel's multiply, its sums in registers over the chunk's tiles with nothing
-         * packed (16 GEMMs packed both operands: [32, 32] ones ran at 130 GFLOP/s) */
+         * packed (its alpha GEMMs packed both operands: [32, 32] ones ran at 130 GFLOP/s) */
         for (int k = 0; k < p.alpha; k++) {
             tg_gemm_pack_transposed(y + k * y_plane, p.row, o_count, count, (int)o_pad, yt);
             tg_winograd_dw_sums(v + k * v_plane, p.row, v_plane, c_count, yt, o_pad, 0, count, sums + k * s_plane,
