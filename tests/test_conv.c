@@ -1645,6 +1645,35 @@ START_TEST(winograd_dw_in_conv_matches_gemm)
 }
 END_TEST
 
+/* The finiteness scan the threads share (blocks of 64 Ki values): a NaN or ±Inf anywhere, in the
+ * first block, the last value or a block another thread takes, is found on 1-3 threads. */
+START_TEST(winograd_finite_scan_finds_any_value)
+{
+    const int64_t n = 300001; /* five blocks, the last one partial */
+    tg_real *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; i < n; i++) v[i] = (tg_real)(i % 97) - 48;
+    const int64_t at[] = {0, 65535, 65536, 200000, n - 1};
+    const tg_real bad[] = {NAN, INFINITY, -INFINITY};
+    const int before = tg_get_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        tg_set_threads(threads);
+        ck_assert(tg_winograd_finite(v, n));
+        ck_assert(tg_winograd_finite(v, 1000));
+        for (size_t a = 0; a < sizeof at / sizeof *at; a++)
+            for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+                const tg_real keep = v[at[a]];
+                v[at[a]] = bad[b];
+                ck_assert_msg(!tg_winograd_finite(v, n), "threads %d, value %g at %ld", threads, (double)bad[b],
+                              (long)at[a]);
+                ck_assert(tg_winograd_finite(v, at[a])); /* the values before it */
+                v[at[a]] = keep;
+            }
+    }
+    tg_set_threads(before);
+    free(v);
+}
+END_TEST
+
 START_TEST(winograd_geometry_limits)
 {
     tg_conv_geom g = {.channels = 2, .in = {1, 6, 6}, .out = {1, 4, 4}, .kernel = {1, 3, 3}, .stride = {1, 1, 1},
@@ -1778,6 +1807,7 @@ static TCase *winograd_tcase(void)
     TCase *tc = tt_tcase("winograd");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, winograd_kernel_matches_naive);
+    tcase_add_test(tc, winograd_finite_scan_finds_any_value);
     tcase_add_test(tc, winograd_multiply_blocks_match_naive);
     tcase_add_test(tc, winograd_dw_matches_naive);
     tcase_add_loop_test(tc, winograd_dw_in_conv_matches_gemm, 0, 2);
