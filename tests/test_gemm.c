@@ -1,12 +1,13 @@
 /* tests/test_gemm.c — tg_gemm against hand values and against tg_gemm_reference over many shapes,
  * every transpose combination, alpha/beta (beta 0 with NaN in C), padded strides, for every
- * micro-kernel this CPU runs; A packed once and reused; bit-identical results for 1, 2 and 3
- * threads; kernel selection. */
+ * micro-kernel this CPU runs; A packed once and reused; the bias + activation epilogue against the
+ * elementwise pass; bit-identical results for 1, 2 and 3 threads; kernel selection. */
 #include "util.h"
 
 #include <float.h>
 #include <stdlib.h>
 
+#include "../ops/kernels/elementwise.h"
 #include "../ops/kernels/gemm.h"
 #include "../ops/kernels/gemm_internal.h"
 #include "../ops/kernels/parallel.h"
@@ -284,6 +285,68 @@ START_TEST(test_gemm_prepacked_a)
 }
 END_TEST
 
+/* ---- the epilogue (tg_gemm_prepacked_epilogue) ---- */
+
+/* The epilogue is the elementwise kernels' pass after the product, bit for bit: every shape of the
+ * table (partial row and column panels, edge tiles, several K blocks), B given and by function,
+ * beta 0 and not, with and without a bias, each activation, one and two threads. The bias holds
+ * -0, 0, a value that flips the sign of most of a row, and NaN; a row of A of zeros makes exact
+ * zeros (+0 + -0, relu(-0)). */
+START_TEST(test_gemm_epilogue_matches_separate_pass)
+{
+    if (tg_gemm_set_kernel(kernel_names[_i]) != 0) return;
+    const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
+    const tg_gemm_act acts[] = {TG_GEMM_ACT_NONE, TG_GEMM_ACT_RELU, TG_GEMM_ACT_LEAKY_RELU};
+    int n_shapes = (int)(sizeof shapes / sizeof shapes[0]), compared = 0;
+    for (int s = 0; s < n_shapes; s++)
+        for (int v = 0; v < 12; v++) {
+            const bool by_function = v & 1, with_bias = (v / 2) % 2;
+            const tg_gemm_act act = acts[v / 4];
+            if (!with_bias && act == TG_GEMM_ACT_NONE) continue;
+            const int ab = (s + v) % 3;
+            product p;
+            product_make(&p, false, false, shapes[s][0], shapes[s][1], shapes[s][2], v % 3 ? 2 : 0, alpha_beta[ab][0],
+                         alpha_beta[ab][1], (uint64_t)(s * 12 + v + 4000));
+            if (p.m > 2)
+                for (int64_t q = 0; q < p.k; q++) p.a[2 * p.lda + q] = 0; /* row 2 of C: exact zeros */
+            tg_set_threads(v % 5 == 0 ? 2 : 1);
+            tg_real *bias = malloc((size_t)p.m * sizeof *bias);
+            for (int64_t i = 0; i < p.m; i++)
+                bias[i] = i % 7 == 0 ? (tg_real)-0.0 : i % 7 == 1 ? 0 : i % 7 == 2 ? (tg_real)-0.3 : (tg_real)(0.01 * (double)i);
+            if (p.m > 5) bias[5] = (tg_real)NAN;
+            const tg_gemm_epilogue ep = {with_bias ? bias : NULL, act, (tg_real)0.125};
+            const size_t c_size = (size_t)(p.m * p.ldc) * sizeof(tg_real);
+            tg_real *packed = malloc((size_t)tg_gemm_packed_a_size(p.m, p.k) * sizeof(tg_real) + 1);
+            tg_real *want = malloc(c_size);
+            ck_assert(packed && want && bias);
+            tg_gemm_pack_a(false, p.m, p.k, p.a, p.lda, packed);
+            plain_b src = {p.b, p.ldb};
+            memcpy(want, p.c0, c_size);
+            tg_gemm_prepacked(p.m, p.n, p.k, p.alpha, packed, by_function ? NULL : p.b, p.ldb,
+                              by_function ? pack_plain_b : NULL, &src, p.beta, want, p.ldc);
+            const tg_ew_unary op = act == TG_GEMM_ACT_RELU ? TG_EW_RELU : TG_EW_LEAKY_RELU;
+            for (int64_t i = 0; i < p.m; i++) {
+                tg_real *row = want + i * p.ldc;
+                if (with_bias && act != TG_GEMM_ACT_NONE) ew->bias_unary(op, ep.slope, bias[i], row, p.n);
+                else if (with_bias) ew->binary(TG_EW_ADD, row, false, &bias[i], true, row, p.n);
+                else ew->unary(op, ep.slope, row, row, p.n);
+            }
+            tg_gemm_prepacked_epilogue(p.m, p.n, p.k, p.alpha, packed, by_function ? NULL : p.b, p.ldb,
+                                       by_function ? pack_plain_b : NULL, &src, p.beta, p.c, p.ldc, &ep);
+            ck_assert_msg(!memcmp(p.c, want, c_size),
+                          "%s: epilogue differs from the separate pass (m=%lld n=%lld k=%lld act=%d bias=%d beta=%g)",
+                          kernel_names[_i], (long long)p.m, (long long)p.n, (long long)p.k, (int)act, with_bias,
+                          (double)p.beta);
+            compared++;
+            free(packed);
+            free(want);
+            free(bias);
+            product_free(&p);
+        }
+    ck_assert_int_gt(compared, 200);
+}
+END_TEST
+
 /* ---- B read in place (tg_gemm_prepacked_in_place) ---- */
 
 /* B's panel j: rows in runs of seg_len, runs seg_stride apart, rows row_stride apart in a run, the
@@ -496,6 +559,7 @@ Suite *suite_gemm(void)
     tcase_add_loop_test(tc, test_gemm_prepacked_a, 0, 3);
     tcase_add_loop_test(tc, test_gemm_b_in_place, 0, 3);
     tcase_add_loop_test(tc, test_gemm_b_rows_direct_matches_packed, 0, 3);
+    tcase_add_loop_test(tc, test_gemm_epilogue_matches_separate_pass, 0, 3);
     suite_add_tcase(s, tc);
     tc = gemm_tcase("threads");
     tcase_add_loop_test(tc, test_gemm_threads_bit_identical, 0, 3);

@@ -108,7 +108,26 @@ typedef struct gemm_job {
     const tg_real *packed_a;  /* A already in panels (tg_gemm_pack_a; a unused), or NULL */
     const tg_gemm_b_in_place *b_in_place; /* B read where it lies, never packed (b unused), or NULL */
     bool b_rows_direct; /* b untransposed: whole panels read from its rows, only a partial one packed */
+    const tg_gemm_epilogue *ep; /* applied as C's values are finished, or NULL */
 } gemm_job;
+
+/* One finished value through ep (row bias b): the micro-kernels' epilogue, lane by lane. */
+static inline tg_real epilogue_value(const tg_gemm_epilogue *ep, tg_real x, tg_real b)
+{
+    if (ep->bias) x = x + b;
+    if (ep->act == TG_GEMM_ACT_RELU) return x <= 0 ? (tg_real)0 : x;
+    if (ep->act == TG_GEMM_ACT_LEAKY_RELU) return x > 0 ? x : ep->slope * x;
+    return x;
+}
+/* ep on C[i0:i1, j0:j1], for the paths without a micro-kernel. */
+static void epilogue_rows(const tg_gemm_epilogue *ep, tg_real *c, int64_t ldc, int64_t i0, int64_t i1, int64_t j0,
+                          int64_t j1)
+{
+    if (!ep) return;
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < j1; j++)
+            c[i * ldc + j] = epilogue_value(ep, c[i * ldc + j], ep->bias ? ep->bias[i] : 0);
+}
 
 /* K in equal blocks of at most kern->kc (784 = 4 x 196, not 3 x 256 + 16: a thin last block pays
  * a whole pass of packing and C updates for little work). */
@@ -218,6 +237,8 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
         for (int64_t pc = 0; pc < g->k; pc += k_step) {
             int64_t kc = g->k - pc < k_step ? g->k - pc : k_step;
             tg_real beta = pc == 0 ? g->beta : 1;
+            const tg_gemm_epilogue *ep = pc + kc >= g->k ? g->ep : NULL; /* once C is complete */
+            tg_gemm_epilogue tile_ep = ep ? *ep : (tg_gemm_epilogue){0};
             const int64_t whole = g->b_rows_direct ? nc / nr * nr : 0; /* columns read from B's rows */
             if (g->b_rows_direct) {
                 if (whole < nc) pack_b(g, pc, kc, jc + whole, nc - whole, buf->b + whole * kc);
@@ -239,9 +260,11 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                         const tg_real *seg = bp->panel(bp->ctx, jc + jr) + pc / bp->seg_len * bp->seg_stride;
                         for (int64_t ir = 0; ir < mc; ir += mr) {
                             int64_t rows = mc - ir < mr ? mc - ir : mr;
+                            if (ep && ep->bias) tile_ep.bias = ep->bias + ic + ir;
                             kern->run_in_place[rows - 1](kc, a_panels + ir * kc, seg, pc % bp->seg_len, bp->seg_len,
                                                          bp->seg_stride, bp->row_stride,
-                                                         g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta);
+                                                         g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta,
+                                                         ep ? &tile_ep : NULL);
                         }
                         continue;
                     }
@@ -249,8 +272,10 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                         const tg_real *b_rows = g->b + pc * g->ldb + jc + jr;
                         for (int64_t ir = 0; ir < mc; ir += mr) {
                             int64_t rows = mc - ir < mr ? mc - ir : mr;
+                            if (ep && ep->bias) tile_ep.bias = ep->bias + ic + ir;
                             kern->run_in_place[rows - 1](kc, a_panels + ir * kc, b_rows, 0, kc, 0, g->ldb,
-                                                         g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta);
+                                                         g->c + (ic + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta,
+                                                         ep ? &tile_ep : NULL);
                         }
                         continue;
                     }
@@ -260,11 +285,17 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                         const tg_real *pa = a_panels + ir * kc;
                         tg_real *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         tg_gemm_ukernel_fn run = 2 * cols <= nr ? kern->run_narrow[rows - 1] : kern->run[rows - 1];
+                        if (ep && ep->bias) tile_ep.bias = ep->bias + ic + ir;
                         if (cols == nr || 2 * cols == nr) { /* full or half panel: straight into C */
-                            run(kc, pa, pb, c, g->ldc, g->alpha, beta);
+                            run(kc, pa, pb, c, g->ldc, g->alpha, beta, ep ? &tile_ep : NULL);
                             continue;
                         }
-                        run(kc, pa, pb, edge, nr, 1, 0);
+                        if (ep && beta == 0) { /* the epilogue in the micro-kernel here too, then copied */
+                            run(kc, pa, pb, edge, nr, g->alpha, 0, &tile_ep);
+                            for (int64_t i = 0; i < rows; i++) memcpy(c + i * g->ldc, edge + i * nr, (size_t)cols * sizeof *c);
+                            continue;
+                        }
+                        run(kc, pa, pb, edge, nr, 1, 0, NULL);
                         for (int64_t i = 0; i < rows; i++) { /* one loop per case: no branch per element */
                             tg_real *ci = c + i * g->ldc;
                             const tg_real *ei = edge + i * nr;
@@ -272,6 +303,9 @@ static bool gemm_blocked(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, 
                                 for (int64_t j = 0; j < cols; j++) ci[j] = g->alpha * ei[j];
                             else
                                 for (int64_t j = 0; j < cols; j++) ci[j] = g->alpha * ei[j] + beta * ci[j];
+                            if (ep)
+                                for (int64_t j = 0; j < cols; j++)
+                                    ci[j] = epilogue_value(ep, ci[j], ep->bias ? ep->bias[ic + ir + i] : 0);
                         }
                     }
                 }
@@ -358,24 +392,22 @@ static void gemm_range(void *ctx, int64_t begin, int64_t end)
                                  0, g->n)
                   : gemm_blocked(g, 0, g->m, begin * g->kernel->nr,
                                  end * g->kernel->nr < g->n ? end * g->kernel->nr : g->n);
-    if (!ok && g->pack_b) {
-        int64_t mr = g->kernel->mr, nr = g->kernel->nr;
-        if (g->split_rows)
-            gemm_direct_source(g, begin * mr, end * mr < g->m ? end * mr : g->m, 0, g->n);
-        else
-            gemm_direct_source(g, 0, g->m, begin * nr, end * nr < g->n ? end * nr : g->n);
-    } else if (!ok) { /* no packing memory: same result contract, slower loops */
-        if (g->split_rows)
-            gemm_direct(g, begin * g->kernel->mr, end * g->kernel->mr < g->m ? end * g->kernel->mr : g->m);
-        else {
-            gemm_job sub = *g;
-            int64_t j0 = begin * g->kernel->nr, j1 = end * g->kernel->nr < g->n ? end * g->kernel->nr : g->n;
-            sub.n = j1 - j0;
-            sub.b = g->trans_b ? g->b + j0 * g->ldb : g->b + j0;
-            sub.c = g->c + j0;
-            gemm_direct(&sub, 0, g->m);
-        }
+    if (ok) return;
+    const int64_t mr = g->kernel->mr, nr = g->kernel->nr;
+    const int64_t i0 = g->split_rows ? begin * mr : 0, i1 = g->split_rows ? (end * mr < g->m ? end * mr : g->m) : g->m;
+    const int64_t j0 = g->split_rows ? 0 : begin * nr, j1 = g->split_rows ? g->n : (end * nr < g->n ? end * nr : g->n);
+    if (g->pack_b) {
+        gemm_direct_source(g, i0, i1, j0, j1);
+    } else if (g->split_rows) { /* no packing memory: same result contract, slower loops */
+        gemm_direct(g, i0, i1);
+    } else {
+        gemm_job sub = *g;
+        sub.n = j1 - j0;
+        sub.b = g->trans_b ? g->b + j0 * g->ldb : g->b + j0;
+        sub.c = g->c + j0;
+        gemm_direct(&sub, 0, g->m);
     }
+    epilogue_rows(g->ep, g->c, g->ldc, i0, i1, j0, j1);
 }
 
 /* Below this many multiply-adds (or for a matrix-vector product) packing costs more than it saves. */
@@ -455,17 +487,25 @@ void tg_gemm_pack_a(bool trans_a, int64_t m, int64_t k, const tg_real *a, int64_
     }
 }
 
-void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a, const tg_real *b,
-                       int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc)
+void tg_gemm_prepacked_epilogue(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a,
+                                const tg_real *b, int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx,
+                                tg_real beta, tg_real *c, int64_t ldc, const tg_gemm_epilogue *ep)
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, c, ldc);
+        epilogue_rows(ep, c, ldc, 0, m, 0, n);
         return;
     }
     gemm_job g = {.m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .b = b, .ldb = ldb, .ldc = ldc, .c = c,
-                  .kernel = current_kernel(), .pack_b = pack_b, .pack_ctx = ctx, .packed_a = packed_a};
+                  .kernel = current_kernel(), .pack_b = pack_b, .pack_ctx = ctx, .packed_a = packed_a, .ep = ep};
     run_blocked(&g);
+}
+
+void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a, const tg_real *b,
+                       int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc)
+{
+    tg_gemm_prepacked_epilogue(m, n, k, alpha, packed_a, b, ldb, pack_b, ctx, beta, c, ldc, NULL);
 }
 
 int tg_gemm_col_panel(void) { return current_kernel()->nr; }

@@ -39,6 +39,21 @@ int64_t tg_gemm_packed_a_size(int64_t m, int64_t k);
 void tg_gemm_pack_a(bool trans_a, int64_t m, int64_t k, const tg_real *a, int64_t lda, tg_real *dst);
 void tg_gemm_prepacked(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a, const tg_real *b,
                        int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx, tg_real beta, tg_real *c, int64_t ldc);
+/* What a product applies to C's values as they are finished (after the last block of K, while the
+ * tile is in registers): C[i, j] = f(C[i, j] + bias[i]) (no bias: NULL), f the identity, ReLU
+ * (c <= 0 ? 0 : c) or leaky ReLU (c > 0 ? c : slope * c) — bit for bit the elementwise kernels'
+ * bias_unary (elementwise.h) on the stored product: a convolution's bias and the activation after
+ * it without a pass of their own over the output. */
+typedef enum tg_gemm_act { TG_GEMM_ACT_NONE, TG_GEMM_ACT_RELU, TG_GEMM_ACT_LEAKY_RELU } tg_gemm_act;
+typedef struct tg_gemm_epilogue {
+    const tg_real *bias; /* [m], or NULL */
+    tg_gemm_act act;
+    tg_real slope; /* leaky ReLU's */
+} tg_gemm_epilogue;
+/* tg_gemm_prepacked with an epilogue (NULL: none, as tg_gemm_prepacked). */
+void tg_gemm_prepacked_epilogue(int64_t m, int64_t n, int64_t k, tg_real alpha, const tg_real *packed_a,
+                                const tg_real *b, int64_t ldb, tg_gemm_pack_b_fn pack_b, const void *ctx,
+                                tg_real beta, tg_real *c, int64_t ldc, const tg_gemm_epilogue *ep);
 /* B read where it lies instead of packed: each panel of NR columns (NR = tg_gemm_col_panel())
  * starting at column j (a multiple of NR) has its row p at panel(ctx, j) + (p / seg_len) *
  * seg_stride + (p % seg_len) * row_stride, NR contiguous values (e.g. a convolution's channel-

@@ -19,6 +19,9 @@
 #define UK_STOREU(p, v) _mm256_storeu_pd((p), (v))
 #define UK_FMA(a, b, acc) _mm256_fmadd_pd((a), (b), (acc))
 #define UK_MUL(a, b) _mm256_mul_pd((a), (b))
+#define UK_ADD(a, b) _mm256_add_pd((a), (b))
+#define UK_RELU(x) _mm256_blendv_pd((x), _mm256_setzero_pd(), _mm256_cmp_pd((x), _mm256_setzero_pd(), _CMP_LE_OQ))
+#define UK_LEAKY(x, s) _mm256_blendv_pd(_mm256_mul_pd((s), (x)), (x), _mm256_cmp_pd((x), _mm256_setzero_pd(), _CMP_GT_OQ))
 #else
 #define UK_VLEN 8
 #define UK_VEC __m256
@@ -29,6 +32,9 @@
 #define UK_STOREU(p, v) _mm256_storeu_ps((p), (v))
 #define UK_FMA(a, b, acc) _mm256_fmadd_ps((a), (b), (acc))
 #define UK_MUL(a, b) _mm256_mul_ps((a), (b))
+#define UK_ADD(a, b) _mm256_add_ps((a), (b))
+#define UK_RELU(x) _mm256_blendv_ps((x), _mm256_setzero_ps(), _mm256_cmp_ps((x), _mm256_setzero_ps(), _CMP_LE_OQ))
+#define UK_LEAKY(x, s) _mm256_blendv_ps(_mm256_mul_ps((s), (x)), (x), _mm256_cmp_ps((x), _mm256_setzero_ps(), _CMP_GT_OQ))
 #endif
 #include "gemm_ukernel_template.h"
 

@@ -19,6 +19,9 @@
 #define UK_STOREU(p, v) _mm512_storeu_pd((p), (v))
 #define UK_FMA(a, b, acc) _mm512_fmadd_pd((a), (b), (acc))
 #define UK_MUL(a, b) _mm512_mul_pd((a), (b))
+#define UK_ADD(a, b) _mm512_add_pd((a), (b))
+#define UK_RELU(x) _mm512_mask_mov_pd((x), _mm512_cmp_pd_mask((x), _mm512_setzero_pd(), _CMP_LE_OQ), _mm512_setzero_pd())
+#define UK_LEAKY(x, s) _mm512_mask_mov_pd(_mm512_mul_pd((s), (x)), _mm512_cmp_pd_mask((x), _mm512_setzero_pd(), _CMP_GT_OQ), (x))
 #else
 #define UK_VLEN 16
 #define UK_VEC __m512
@@ -29,6 +32,9 @@
 #define UK_STOREU(p, v) _mm512_storeu_ps((p), (v))
 #define UK_FMA(a, b, acc) _mm512_fmadd_ps((a), (b), (acc))
 #define UK_MUL(a, b) _mm512_mul_ps((a), (b))
+#define UK_ADD(a, b) _mm512_add_ps((a), (b))
+#define UK_RELU(x) _mm512_mask_mov_ps((x), _mm512_cmp_ps_mask((x), _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps())
+#define UK_LEAKY(x, s) _mm512_mask_mov_ps(_mm512_mul_ps((s), (x)), _mm512_cmp_ps_mask((x), _mm512_setzero_ps(), _CMP_GT_OQ), (x))
 #endif
 #include "gemm_ukernel_template.h"
 

@@ -4,6 +4,8 @@
  *   C[0:MR, 0:NR] = alpha * sum_p pa[p*MR + i] * pb[p*NR + j]  (+ beta * C when beta != 0)
  * pa is a kc x MR panel of op(A) (MR values per k step), pb a kc x NR panel of op(B) (NR values
  * per k step, 64-byte aligned). With beta == 0, C is only written (NaNs in C never propagate).
+ * ep (NULL: none) is applied to the tile's values before they are stored, its bias already
+ * offset to the tile's first row (tg_gemm_epilogue).
  * Each kernel comes in MR variants: run[r - 1] reads the same MR-strided A panel but computes and
  * writes only the first r rows of the tile (the last, partial row panel of C), and run_narrow[r - 1]
  * only the first NR/2 columns of those (a last column panel at most half full).
@@ -15,15 +17,16 @@
 #include <stdint.h>
 
 #include "../../graph/tensor.h"
+#include "gemm.h"
 
 typedef void (*tg_gemm_ukernel_fn)(int64_t kc, const tg_real *pa, const tg_real *pb, tg_real *c,
-                                   int64_t ldc, tg_real alpha, tg_real beta);
+                                   int64_t ldc, tg_real alpha, tg_real beta, const tg_gemm_epilogue *ep);
 
 /* The micro-kernel reading B in place (tg_gemm_b_in_place): B's row p is NR contiguous values at
  * pb + ((off + p) / seg_len) * seg_stride + ((off + p) % seg_len) * step. */
 typedef void (*tg_gemm_in_place_fn)(int64_t kc, const tg_real *pa, const tg_real *pb, int64_t off, int64_t seg_len,
                                     int64_t seg_stride, int64_t step, tg_real *c, int64_t ldc, tg_real alpha,
-                                    tg_real beta);
+                                    tg_real beta, const tg_gemm_epilogue *ep);
 
 /* Transposing pack: dst[p * width + r] = src[r * ld + p] for r < lines, p < kc, and zero for
  * lines <= r < width (lines <= width). Packs the operands whose MR (NR) values of one k step are

@@ -13,6 +13,9 @@
 #define UK_STOREU(p, v) (*(p) = (v))
 #define UK_FMA(a, b, acc) ((a) * (b) + (acc))
 #define UK_MUL(a, b) ((a) * (b))
+#define UK_ADD(a, b) ((a) + (b))
+#define UK_RELU(x) ((x) <= 0 ? (tg_real)0 : (x))
+#define UK_LEAKY(x, s) ((x) > 0 ? (x) : (s) * (x))
 #include "gemm_ukernel_template.h"
 
 const tg_gemm_kernel tg_gemm_kernel_portable = {

@@ -5,7 +5,8 @@
  *   UK_MR, UK_NV       tile rows, vectors per tile row (tile columns NR = UK_NV * UK_VLEN)
  *   UK_VLEN, UK_VEC    elements per vector, vector type
  *   UK_ZERO(), UK_SET1(x), UK_LOAD(p) (aligned), UK_LOADU(p), UK_STOREU(p, v),
- *   UK_FMA(a, b, acc) (= a*b + acc), UK_MUL(a, b)
+ *   UK_FMA(a, b, acc) (= a*b + acc), UK_MUL(a, b), UK_ADD(a, b),
+ *   UK_RELU(x) (x <= 0 ? +0 : x), UK_LEAKY(x, s) (x > 0 ? x : s*x), lane by lane
  * The MR x NV accumulators live in registers; each k step loads NV vectors of B and broadcasts MR
  * values of A (an outer-product update). Contract in gemm_internal.h. One body, specialised for
  * every row count 1..MR, so a partial row panel (M = 50, 64 with MR = 12) writes straight into C
@@ -28,7 +29,7 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int6
                                                            const tg_real *restrict pb_seg, int64_t off,
                                                            int64_t seg_len, int64_t seg_stride, int64_t step,
                                                            tg_real *restrict c, int64_t ldc, tg_real alpha,
-                                                           tg_real beta)
+                                                           tg_real beta, const tg_gemm_epilogue *ep)
 {
     UK_VEC acc[UK_MR][UK_NV];
 #pragma GCC unroll 16
@@ -58,6 +59,25 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int6
     }
 
     UK_VEC va = UK_SET1(alpha);
+    if (ep) { /* the value as stored below, then + bias[i], then the activation (tg_gemm_epilogue) */
+        const tg_real *const bias_rows = ep->bias; /* read once: C's stores may not alias ep */
+        const tg_gemm_act act = ep->act;
+        const UK_VEC vs = UK_SET1(ep->slope), vb = UK_SET1(beta);
+#pragma GCC unroll 16
+        for (int i = 0; i < rows; i++) {
+            const UK_VEC bias = UK_SET1(bias_rows ? bias_rows[i] : 0);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) {
+                tg_real *cp = c + i * ldc + v * UK_VLEN;
+                UK_VEC x = beta == 0 ? UK_MUL(va, acc[i][v]) : UK_FMA(vb, UK_LOADU(cp), UK_MUL(va, acc[i][v]));
+                if (bias_rows) x = UK_ADD(x, bias);
+                if (act == TG_GEMM_ACT_RELU) x = UK_RELU(x);
+                else if (act == TG_GEMM_ACT_LEAKY_RELU) x = UK_LEAKY(x, vs);
+                UK_STOREU(cp, x);
+            }
+        }
+        return;
+    }
     if (beta == 0) {
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++)
@@ -79,20 +99,23 @@ static inline __attribute__((always_inline)) void UK_BODY(int rows, int nv, int6
 #define UK_IN_PLACE UK_CAT(UK_NAME, in_place)
 #define UK_ROWS_FN(r)                                                                                     \
     static void UK_CAT(UK_NAME, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,      \
-                                   tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)         \
+                                   tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta,         \
+                                   const tg_gemm_epilogue *ep)                                            \
     {                                                                                                     \
-        UK_BODY(r, UK_NV, kc, pa, pb, 0, kc, 0, UK_NR, c, ldc, alpha, beta);                              \
+        UK_BODY(r, UK_NV, kc, pa, pb, 0, kc, 0, UK_NR, c, ldc, alpha, beta, ep);                          \
     }                                                                                                     \
     static void UK_CAT(UK_NARROW, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,    \
-                                     tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)       \
+                                     tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta,       \
+                                     const tg_gemm_epilogue *ep)                                          \
     {                                                                                                     \
-        UK_BODY(r, UK_NV / 2, kc, pa, pb, 0, kc, 0, UK_NR, c, ldc, alpha, beta);                          \
+        UK_BODY(r, UK_NV / 2, kc, pa, pb, 0, kc, 0, UK_NR, c, ldc, alpha, beta, ep);                      \
     }                                                                                                     \
     static void UK_CAT(UK_IN_PLACE, r)(int64_t kc, const tg_real *restrict pa, const tg_real *restrict pb,  \
                                        int64_t off, int64_t seg_len, int64_t seg_stride, int64_t step,    \
-                                       tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta)     \
+                                       tg_real *restrict c, int64_t ldc, tg_real alpha, tg_real beta,     \
+                                       const tg_gemm_epilogue *ep)                                        \
     {                                                                                                     \
-        UK_BODY(r, UK_NV, kc, pa, pb, off, seg_len, seg_stride, step, c, ldc, alpha, beta);               \
+        UK_BODY(r, UK_NV, kc, pa, pb, off, seg_len, seg_stride, step, c, ldc, alpha, beta, ep);           \
     }
 UK_ROWS_FN(1)
 #if UK_MR >= 2
