@@ -410,12 +410,12 @@ static int conv_dw(tg_tape *t, const tg_conv_core *k, const tg_real *a, const tg
 
 /* B (+)= conv(A, W) by the engine. */
 static int conv_core_forward(tg_tape *t, const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b,
-                             bool accumulate)
+                             bool accumulate, const tg_conv_out_op *out)
 {
     const size_t bytes = tg_conv_forward_scratch_bytes(k);
     void *ws = conv_scratch(t, bytes);
     if (!ws) return -1;
-    tg_conv_forward(k, a, w, b, accumulate, ws);
+    tg_conv_forward(k, a, w, b, accumulate, out, ws);
     conv_scratch_done(t, ws, bytes);
     return 0;
 }
@@ -452,11 +452,13 @@ static int conv_forward(tg_tape *t, tg_node *node)
     if (p.transposed) { /* y = conv^T(x): the core's data gradient with dB = x */
         if (!x->numel) memset(y, 0, (size_t)node->out->numel * sizeof *y);
         else if (conv_dx(t, k, x->data, w->data, y, true)) return -1;
-    } else {
+        add_bias_act(&p, bias, act, y);
+    } else { /* the bias and activation by the engine, on each block of output as it is finished */
+        const tg_conv_out_op out = {.bias = bias ? bias->data : NULL, .act = act.on, .act_op = act.op,
+                                    .act_param = act.param};
         const tg_real *a = padded_a(t, &p, x->data);
-        if (!a || conv_core_forward(t, k, a, w->data, y, false)) return -1;
+        if (!a || conv_core_forward(t, k, a, w->data, y, false, &out)) return -1;
     }
-    add_bias_act(&p, bias, act, y);
     return 0;
 }
 
@@ -485,7 +487,7 @@ static void conv_backward(tg_tape *t, tg_node *node)
     }
     if (x->numel == 0) return;
     if (p.transposed) { /* A = y-space (dy), B = x-space */
-        if (dx && conv_core_forward(t, k, dy, w->data, dx, !dx_fresh)) return;
+        if (dx && conv_core_forward(t, k, dy, w->data, dx, !dx_fresh, NULL)) return;
         if (dw) conv_dw(t, k, dy, x->data, dw);
         return;
     }

@@ -1416,6 +1416,7 @@ static TCase *direct_kernel_tcase(void)
 
 #include "../ops/kernels/conv_engine.h"
 #include "../ops/kernels/conv_shift.h"
+#include "../ops/kernels/elementwise.h"
 #include "../ops/kernels/winograd.h"
 
 /* Float32 Winograd vs the float32 GEMM path: both round; Winograd's transforms add a few ulps of
@@ -2765,6 +2766,76 @@ START_TEST(dw_auto_choice)
 }
 END_TEST
 
+/* The forward's bias and activation (tg_conv_out_op), applied by the engine as it finishes each
+ * block of output — in the GEMM's store (ReLU, leaky ReLU, the bias alone), after the direct
+ * kernel's planes, after Winograd's and the shift kernels' images, or a pass per block (ELU) — are
+ * bit for bit the forward followed by the elementwise pass over the output: 1x1 layers whose
+ * images are multiplied one by one and stacked, strided im2col GEMMs, grouped GEMMs (the bias by
+ * group), depthwise stride 1 and 2, Winograd, shift; one and two threads. */
+START_TEST(forward_out_op_matches_separate_pass)
+{
+    typedef struct out_case {
+        int64_t c, o, groups, size, k, stride, n;
+        tg_conv_fwd_algo algo;
+    } out_case;
+    static const out_case cases[] = {
+        {32, 48, 1, 28, 1, 1, 5, TG_CONV_FWD_AUTO},  {16, 40, 1, 7, 1, 1, 9, TG_CONV_FWD_AUTO},
+        {24, 20, 1, 15, 3, 2, 3, TG_CONV_FWD_GEMM},  {6, 20, 1, 9, 3, 1, 7, TG_CONV_FWD_GEMM},
+        {8, 12, 2, 10, 3, 1, 3, TG_CONV_FWD_GEMM},   {16, 16, 16, 12, 3, 1, 3, TG_CONV_FWD_AUTO},
+        {16, 32, 16, 13, 3, 2, 3, TG_CONV_FWD_AUTO}, {32, 32, 1, 14, 3, 1, 3, TG_CONV_FWD_WINOGRAD},
+        {16, 16, 1, 20, 3, 1, 3, TG_CONV_FWD_SHIFT}, {5, 7, 1, 6, 3, 1, 2, TG_CONV_FWD_REFERENCE},
+    };
+    const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
+    const int before = tg_get_threads();
+    bool seen_gemm = false, seen_direct = false, seen_winograd = false, seen_shift = false;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const out_case *c = &cases[ci];
+        tg_conv_core k = square_core(c->c, c->o, c->groups, c->size, c->k, c->stride);
+        k.n = c->n;
+        k.algo = c->algo;
+        const char *path = tg_conv_forward_path(&k);
+        seen_gemm |= !strcmp(path, "gemm"), seen_direct |= !strcmp(path, "direct");
+        seen_winograd |= !strcmp(path, "winograd"), seen_shift |= !strcmp(path, "shift");
+        const int64_t pa = tg_conv_core_a_size(&k), pb = tg_conv_core_b_size(&k);
+        const int64_t a_n = k.n * k.ca * pa, b_n = k.n * k.cb * pb, w_n = k.cb * k.geom.channels * c->k * c->k;
+        tg_tensor *a = direct_random(a_n, 7000 + ci), *w = direct_random(w_n, 7100 + ci), *bias = direct_random(k.cb, 7200 + ci);
+        bias->data[0] = (tg_real)-0.0;
+        tg_real *want = malloc((size_t)b_n * sizeof *want), *got = malloc((size_t)b_n * sizeof *got);
+        for (int variant = 0; variant < 7; variant++) {
+            const int act = variant % 4; /* none (bias only), ReLU, leaky ReLU, ELU */
+            const bool with_bias = variant < 4;
+            if (!with_bias && act == 0) continue;
+            const tg_ew_unary op = act == 1 ? TG_EW_RELU : act == 2 ? TG_EW_LEAKY_RELU : TG_EW_ELU;
+            const tg_conv_out_op out = {with_bias ? bias->data : NULL, act != 0, op, (tg_real)0.2};
+            for (int threads = 1; threads <= 2; threads++) {
+                tg_set_threads(threads);
+                k.threads = threads;
+                const size_t bytes = tg_conv_forward_scratch_bytes(&k);
+                void *ws = malloc(bytes + 64);
+                tg_conv_forward(&k, a->data, w->data, want, false, NULL, ws);
+                for (int64_t plane = 0; plane < k.n * k.cb; plane++) {
+                    tg_real *y = want + plane * pb;
+                    const tg_real bo = bias->data[plane % k.cb];
+                    if (with_bias && act) ew->bias_unary(op, out.act_param, bo, y, pb);
+                    else if (with_bias) ew->binary(TG_EW_ADD, y, false, &bo, true, y, pb);
+                    else ew->unary(op, out.act_param, y, y, pb);
+                }
+                for (int64_t i = 0; i < b_n; i++) got[i] = (tg_real)NAN;
+                tg_conv_forward(&k, a->data, w->data, got, false, &out, ws);
+                ck_assert_msg(!memcmp(want, got, (size_t)b_n * sizeof *got), "case %zu (%s), act %d, bias %d, %d threads",
+                              ci, path, act, with_bias, threads);
+                free(ws);
+            }
+        }
+        free(want), free(got);
+        tg_tensor_free(a), tg_tensor_free(w), tg_tensor_free(bias);
+    }
+    tg_set_threads(before);
+    ck_assert(seen_gemm && seen_direct && seen_shift);
+    if (tg_winograd_kernel_is_simd()) ck_assert(seen_winograd);
+}
+END_TEST
+
 /* dW of a 1x1 convolution by register blocks over slabs of positions (AUTO; conv_engine.c) against
  * the GEMM's (algo=gemm): images larger than a slab (two slabs and a part), smaller ones stacked
  * side by side (a partial last stack), groups, 1-D and 3-D, odd channel counts (output-channel
@@ -2846,6 +2917,7 @@ static TCase *shift_tcase(void)
     tcase_add_test(tc, shift_auto_choice);
     tcase_add_test(tc, dw_auto_choice);
     tcase_add_test(tc, pointwise_dw_matches_gemm);
+    tcase_add_test(tc, forward_out_op_matches_separate_pass);
     tcase_add_test(tc, shift_random_geometries);
     return tc;
 }

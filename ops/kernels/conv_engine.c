@@ -19,6 +19,7 @@
 
 #include "../../graph/error.h"
 #include "conv_shift.h"
+#include "elementwise.h"
 #include "gemm.h"
 #include "im2col_pack.h"
 #include "parallel.h"
@@ -412,7 +413,54 @@ typedef struct direct_job {
     const tg_real *a, *b_in; /* forward reads a; the adjoint reads b_in */
     tg_real *a_out, *b;      /* the adjoint writes a_out; the forward writes b */
     bool accumulate, adjoint;
+    const tg_conv_out_op *out; /* the forward's, or NULL */
 } direct_job;
+
+/* out on planes p0..p1 of B (plane p: channel p % cb), each in one pass (elementwise.h). */
+static void out_op_planes(const conv_core *k, const tg_conv_out_op *out, tg_real *b, int64_t p0, int64_t p1)
+{
+    const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
+    const int64_t pb = core_b_size(k);
+    for (int64_t p = p0; p < p1; p++) {
+        tg_real *plane = b + p * pb;
+        const tg_real *bias = out->bias ? out->bias + p % k->cb : NULL;
+        if (bias && out->act) ew->bias_unary((tg_ew_unary)out->act_op, out->act_param, *bias, plane, pb);
+        else if (bias) ew->binary(TG_EW_ADD, plane, false, bias, true, plane, pb);
+        else if (out->act) ew->unary((tg_ew_unary)out->act_op, out->act_param, plane, plane, pb);
+    }
+}
+
+typedef struct out_op_job {
+    const conv_core *k;
+    const tg_conv_out_op *out;
+    tg_real *b;
+} out_op_job;
+static void out_op_range(void *ctx, int64_t p0, int64_t p1)
+{
+    const out_op_job *j = ctx;
+    out_op_planes(j->k, j->out, j->b, p0, p1);
+}
+
+/* out as the GEMM's epilogue, when its activation is one the micro-kernels apply. */
+static bool out_op_in_gemm(const tg_conv_out_op *out, tg_gemm_epilogue *ep)
+{
+    if (!out || (!out->bias && !out->act)) return false;
+    *ep = (tg_gemm_epilogue){.bias = out->bias, .act = TG_GEMM_ACT_NONE};
+    if (!out->act) return true;
+    if (out->act_op == TG_EW_RELU) ep->act = TG_GEMM_ACT_RELU;
+    else if (out->act_op == TG_EW_LEAKY_RELU) ep->act = TG_GEMM_ACT_LEAKY_RELU, ep->slope = out->act_param;
+    else return false;
+    return true;
+}
+
+/* out on images n0..n0+m-1 of B, shared among the threads (serial inside a part of a split batch:
+ * a nested parallel call runs on its caller). */
+static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real *b, int64_t n0, int64_t m)
+{
+    if (!out || (!out->bias && !out->act)) return;
+    out_op_job j = {k, out, b + n0 * k->cb * core_b_size(k)};
+    tg_parallel_for(m * k->cb, out_op_range, &j);
+}
 
 static void direct_range(void *ctx, int64_t begin, int64_t end)
 {
@@ -423,10 +471,12 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
         const int64_t n = item / k->groups, g = item % k->groups;
         const int64_t a_at = (n * k->ca + g * cg) * core_a_size(k), b_at = (n * k->cb + g * og) * core_b_size(k);
         const tg_real *wg = j->w + g * og * cg * core_taps(k);
-        if (j->adjoint)
+        if (j->adjoint) {
             tg_conv_direct_adjoint(&k->geom, og, j->b_in + b_at, wg, j->a_out + a_at);
-        else
+        } else {
             tg_conv_direct(&k->geom, og, j->a + a_at, wg, j->b + b_at, j->accumulate);
+            if (j->out) out_op_planes(k, j->out, j->b, n * k->cb + g * og, n * k->cb + (g + 1) * og);
+        }
     }
 }
 
@@ -441,45 +491,57 @@ static bool core_direct_operand(const conv_core *k, int64_t m) { return m == 1 &
 
 /* B (+)= conv(A, W), by Winograd, the direct kernel or im2col + GEMM. col: core_forward_scratch elements. */
 static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
-                         tg_real *col)
+                         tg_real *col, const tg_conv_out_op *out)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
     if (k->algo == TG_CONV_FWD_REFERENCE) {
         tg_conv_reference_forward(k, a, w, b, accumulate);
+        out_op_images(k, out, b, 0, k->n);
         return;
     }
     /* multiplies the zero padding as im2col does (0·Inf = NaN at the border, as PyTorch) */
     if (core_uses_shift(k)) {
         shift_forward(k, a, w, b, accumulate, col);
+        out_op_images(k, out, b, 0, k->n);
         return;
     }
     /* the direct kernel skips the zero padding, where im2col (PyTorch's) multiplies it: with a
      * NaN or Inf tap, 0·Inf = NaN must appear at the border, so such a filter takes the GEMMs */
     if (core_is_thin(k) && tg_winograd_finite(w, k->cb * rows)) {
-        direct_job job = {.k = k, .w = w, .a = a, .b = b, .accumulate = accumulate};
+        direct_job job = {.k = k, .w = w, .a = a, .b = b, .accumulate = accumulate, .out = out};
         tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
     }
-    if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) return;
+    if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) {
+        out_op_images(k, out, b, 0, k->n);
+        return;
+    }
     tg_real *stacked = col, *packed_w = col + (nb > 1 ? og * nb * pb : 0);
     const int64_t w_size = tg_gemm_packed_a_size(og, rows);
     for (int64_t g = 0; g < k->groups; g++) tg_gemm_pack_a(false, og, rows, w + g * og * rows, rows, packed_w + g * w_size);
+    /* the bias and a ReLU / leaky ReLU in the GEMM's own store (no pass over the block after it) */
+    tg_gemm_epilogue gemm_out = {0};
+    const bool in_gemm = !accumulate && out_op_in_gemm(out, &gemm_out);
+    const tg_real *out_bias = gemm_out.bias;
     for (int64_t n0 = 0; n0 < k->n; n0 += nb) {
         int64_t m = k->n - n0 < nb ? k->n - n0 : nb;
         for (int64_t g = 0; g < k->groups; g++) {
             tg_im2col_src src = core_columns(k, a, n0, m, g);
             const tg_real *wg = packed_w + g * w_size;
             tg_real *bn = b + (n0 * k->cb + g * og) * pb;
+            if (out_bias) gemm_out.bias = out_bias + g * og; /* the group's channels are C's rows */
+            const tg_gemm_epilogue *ep = in_gemm ? &gemm_out : NULL;
             if (core_direct_operand(k, m)) {
-                tg_gemm_prepacked(og, pb, rows, 1, wg, src.x, pb, NULL, NULL, accumulate ? 1 : 0, bn, pb);
+                tg_gemm_prepacked_epilogue(og, pb, rows, 1, wg, src.x, pb, NULL, NULL, accumulate ? 1 : 0, bn, pb, ep);
                 continue;
             }
             if (m == 1) {
-                tg_gemm_prepacked(og, pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, accumulate ? 1 : 0, bn, pb);
+                tg_gemm_prepacked_epilogue(og, pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, accumulate ? 1 : 0, bn,
+                                           pb, ep);
                 continue;
             }
-            tg_gemm_prepacked(og, m * pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, 0, stacked, m * pb);
+            tg_gemm_prepacked_epilogue(og, m * pb, rows, 1, wg, NULL, 0, tg_im2col_pack_b, &src, 0, stacked, m * pb, ep);
             for (int64_t i = 0; i < m; i++) /* [Og, m*P] -> image i's rows of B */
                 for (int64_t o = 0; o < og; o++) {
                     tg_real *dst = bn + (i * k->cb + o) * pb;
@@ -490,6 +552,7 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
                         memcpy(dst, src, (size_t)pb * sizeof *dst);
                 }
         }
+        if (!in_gemm) out_op_images(k, out, b, n0, m); /* the block's planes, still in cache */
     }
 }
 
@@ -943,7 +1006,7 @@ static void core_data_grad_rotated(const conv_core *k, const tg_real *db, const 
     }
     if (phases == 1 && wr[0]) { /* the rotated convolution itself, straight into dA */
         conv_core c = phase_core(k, pd, k->n);
-        core_forward(&c, db, wr[0], da, !overwrite, col);
+        core_forward(&c, db, wr[0], da, !overwrite, col, NULL);
         return;
     }
     if (overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
@@ -954,7 +1017,7 @@ static void core_data_grad_rotated(const conv_core *k, const tg_real *db, const 
         for (int64_t ph = 0; ph < phases; ph++) {
             if (!wr[ph]) continue;
             conv_core c = phase_core(k, pd + 3 * ph, m);
-            core_forward(&c, db + n0 * k->cb * pb, wr[ph], next, false, col);
+            core_forward(&c, db + n0 * k->cb * pb, wr[ph], next, false, col, NULL);
             out[ph] = next;
             next += m * k->ca * core_b_size(&c);
         }
@@ -1157,6 +1220,7 @@ typedef struct split_job {
     bool overwrite; /* dA: a fresh gradient, each range's images written (run_dx) */
     tg_conv_dx_algo dx_algo;
     bool exact; /* Winograd's operand holds NaN or Inf: every range takes the exact GEMMs */
+    const tg_conv_out_op *out_op; /* forward: applied to each range's images, or NULL */
 } split_job;
 
 static void split_range(void *ctx, int64_t begin, int64_t end)
@@ -1178,7 +1242,7 @@ static void split_range(void *ctx, int64_t begin, int64_t end)
             switch (j->pass) {
             case SPLIT_FORWARD:
                 core_forward(&c, j->a + n0 * k->ca * pa, j->w, j->out + n0 * k->cb * pb, j->accumulate,
-                             ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)));
+                             ws_take(&ws, core_forward_scratch(&c) * sizeof(tg_real)), j->out_op);
                 break;
             case SPLIT_DX:
                 run_dx(&c, j->dx_algo, j->db + n0 * k->cb * pb, j->w, j->out + n0 * k->ca * pa, j->overwrite, &ws);
@@ -1284,18 +1348,19 @@ size_t tg_conv_forward_scratch_bytes(const conv_core *k)
     return ws_size(ws);
 }
 
-void tg_conv_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate, void *block)
+void tg_conv_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                     const tg_conv_out_op *out, void *block)
 {
     conv_ws ws = ws_of(block);
     const int64_t parts = batch_parts(k);
     if (parts == 1) {
-        core_forward(k, a, w, b, accumulate, ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real)));
+        core_forward(k, a, w, b, accumulate, ws_take(&ws, core_forward_scratch(k) * sizeof(tg_real)), out);
         return;
     }
     const size_t slice = split_slice_bytes(k, SPLIT_FORWARD, part_size_max(k->n, parts), 0);
     split_job j = {.k = k, .pass = SPLIT_FORWARD, .parts = parts, .items = parts, .slice_bytes = slice,
                    .a = a, .w = w, .out = b, .accumulate = accumulate,
-                   .exact = split_needs_exact(k, a, k->ca, core_a_size(k))};
+                   .exact = split_needs_exact(k, a, k->ca, core_a_size(k)), .out_op = out};
     j.slices = ws_take(&ws, (size_t)parts * slice);
     tg_parallel_for(parts, split_range, &j);
 }

@@ -25,7 +25,7 @@
  *
  *   tg_conv_core k = {.n = N, .groups = 1, .ca = C, .cb = O, .geom = g};
  *   void *ws = arena_alloc(tg_conv_forward_scratch_bytes(&k));
- *   tg_conv_forward(&k, x, w, y, false, ws);
+ *   tg_conv_forward(&k, x, w, y, false, NULL, ws);
  */
 #ifndef TG_KERNEL_CONV_ENGINE_H
 #define TG_KERNEL_CONV_ENGINE_H
@@ -80,8 +80,21 @@ const char *tg_conv_forward_path(const tg_conv_core *k);
 /* The same for the weight gradient with finite operands: "winograd" (2-D or 1-D), "shift",
  * "direct" (depthwise), "pointwise" (1x1: register blocks, conv_engine.c), "gemm" or "reference". */
 const char *tg_conv_dw_path(const tg_conv_core *k);
+/* What the forward applies to its finished output, plane by plane: B[n, o, :] = f(B[n, o, :] +
+ * bias[o]) (a convolution's bias and the activation after it, elementwise.h's bias_unary, bit for
+ * bit that op's separate pass). Each part of the batch applies it to its images as soon as they
+ * are computed (the GEMM's image blocks, the direct kernel's planes), while they are in cache: the
+ * separate pass over the whole output read it back from memory (8% of a MobileNet-style net's
+ * batch-64 inference). */
+typedef struct tg_conv_out_op {
+    const tg_real *bias; /* [cb], or NULL */
+    bool act;            /* then act_op (a tg_ew_unary) with act_param */
+    int act_op;
+    tg_real act_param;
+} tg_conv_out_op;
+/* out: NULL, or applied after the sum (with accumulate, to the accumulated value). */
 void tg_conv_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
-                     void *ws);
+                     const tg_conv_out_op *out, void *ws);
 
 /* dW += corr(A, dB) (dw:[cb, ca/groups, K]). ws: tg_conv_dw_scratch_bytes(k) bytes. */
 /* The fixed chunks of images dW is summed over (each chunk's partial dW, then the chunks in
