@@ -194,11 +194,8 @@ static bool transform_rows(const w1_plan *p, int64_t planes, const tg_real *src,
     memset(check, 0, (size_t)count * sizeof *check);
     memset(line + count * p->m, 0, 2 * W1_MAX_ALPHA * sizeof *line); /* what the last dummy tiles overhang */
     for (int64_t c = 0; c < planes; c++) {
-        for (int64_t r = 0; r < rows; r++) {
-            const int64_t image = (row0 + r) / p->phases, phase = (row0 + r) % p->phases;
-            l->gather_row(src + (image * planes + c) * src_len, src_len, phase + shift, p->dilation, row_len,
-                          line + r * row_len);
-        }
+        l->gather_rows(src + c * src_len, planes * src_len, src_len, row0, rows, p->phases, shift, p->dilation, row_len,
+                       line);
         l->deinterleave(line, p->m, count + (ins - 1) / p->m, s, p->spitch);
         l->combine(coef, p->alpha, ins, p->m, s, p->spitch, count, out + c * p->row, out_plane, check);
     }

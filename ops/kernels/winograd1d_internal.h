@@ -17,8 +17,8 @@ typedef struct w1_loops {
     void (*interleave)(const tg_real *restrict z, int64_t zpitch, int m, int64_t n, tg_real *restrict line);
     void (*combine)(const tg_real coef[W1_MAX_ALPHA][W1_MAX_ALPHA], int outs, int ins, int split, const tg_real *in,
                     int64_t ipitch, int64_t n, tg_real *out, int64_t ostride, tg_real *check);
-    void (*gather_row)(const tg_real *restrict src, int64_t size, int64_t start, int64_t step, int64_t len,
-                       tg_real *restrict dst);
+    void (*gather_rows)(const tg_real *restrict x, int64_t image_stride, int64_t size, int64_t row0, int64_t rows,
+                        int64_t phases, int64_t shift, int64_t step, int64_t len, tg_real *restrict dst);
 } w1_loops;
 extern const w1_loops winograd1d_portable_loops, winograd1d_avx2_loops, winograd1d_avx512_loops;
 
