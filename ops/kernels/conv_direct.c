@@ -119,6 +119,20 @@ void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *
     }
 }
 
+void tg_conv_direct_depthwise(const tg_conv_geom *g, int64_t groups, int64_t i0, int64_t i1, const tg_real *x,
+                              const tg_real *w, tg_real *y, bool accumulate)
+{
+    const tg_conv_direct_kernel *k = kernel_for(g);
+    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g), taps = tg_conv_geom_taps(g);
+    TG_ASSERT(g->channels == 1);
+    if (k->planes) {
+        k->planes(g, i1 - i0, x + i0 * in_plane, in_plane, w, groups, i0 % groups, y + i0 * out_plane, out_plane,
+                  accumulate);
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) k->plane(g, x + i * in_plane, w + i % groups * taps, y + i * out_plane, accumulate);
+}
+
 void tg_conv_direct_dw_batch(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, int64_t x_step,
                              const tg_real *dy, int64_t dy_step, int64_t count, tg_real *dw)
 {

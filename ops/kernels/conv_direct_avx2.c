@@ -79,7 +79,8 @@ static inline float vhsum(vec v)
 #include "conv_direct_template.h"
 
 const tg_conv_direct_kernel tg_conv_direct_kernel_avx2 = {
-    .name = "avx2", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd};
+    .name = "avx2", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd,
+    .planes = planes_simd};
 #else
 typedef int tg_conv_direct_avx2_unavailable; /* keeps the translation unit non-empty */
 #endif

@@ -58,7 +58,8 @@ static vmask lane_mask(int64_t lo, int64_t hi)
 #include "conv_direct_template.h"
 
 const tg_conv_direct_kernel tg_conv_direct_kernel_avx512 = {
-    .name = "avx512", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd};
+    .name = "avx512", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd,
+    .planes = planes_simd};
 #else
 typedef int tg_conv_direct_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

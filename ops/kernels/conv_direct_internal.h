@@ -25,6 +25,11 @@ typedef struct tg_conv_direct_kernel {
     void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, int64_t x_step, const tg_real *dy, int64_t dy_step,
                      int64_t count, tg_real *dw);
     void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx);
+    /* plane for count planes of one geometry: plane i at x + i*x_step, y + i*y_step, its filter
+     * w + ((first_filter + i) % filters) * taps (a depthwise layer's items, image after image); its
+     * per-geometry set-up made once. NULL: plane one by one. */
+    void (*planes)(const tg_conv_geom *g, int64_t count, const tg_real *x, int64_t x_step, const tg_real *w,
+                   int64_t filters, int64_t first_filter, tg_real *y, int64_t y_step, bool accumulate);
 } tg_conv_direct_kernel;
 
 /* The SIMD kernels keep one vector of input per kernel column (W tap) of a column block, so they

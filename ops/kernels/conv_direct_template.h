@@ -6,7 +6,7 @@
  *   vramp(s) (lane j -> j*s), vgather(m, base, ramp, p), veven(a, b) (even lanes of a then b),
  *   vinterleave_lo/hi(a, b) (a0 b0 a1 b1 ... from the low / high halves of a and b),
  *   and optionally ROWS (output rows per block, default 8: as many accumulators as registers allow).
- * It defines plane_simd, plane_dw_simd and plane_adjoint_simd (static) for their
+ * It defines plane_simd, planes_simd, plane_dw_simd and plane_adjoint_simd (static) for their
  * tg_conv_direct_kernel; contract in
  * conv_direct_internal.h.
  *
@@ -218,32 +218,63 @@ UNROLL_FULL
     }
 }
 
-INLINE void k3_plane(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate, const int S)
+/* The output columns c0 .. c0+VLEN-1 of one plane, every row, with the block's fetches f. */
+INLINE void k3_block(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate,
+                     const int S, int64_t c0, const fetch *f)
 {
     const int64_t out_h = g->out[1], out_w = g->out[2], in_plane = g->in[1] * g->in[2];
     const vidx ramp = vramp(S);
-    fetch f[3];
-    for (int64_t c0 = 0; c0 < out_w; c0 += VLEN) {
-        const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
-        fetch_block(g, c0, f);
-        for (int64_t od = 0; od < g->out[0]; od++) {
-            int64_t kd_lo, kd_hi;
-            depth_taps(g, od, &kd_lo, &kd_hi);
-            for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
-                const int64_t n = out_h - oh0 < ROWS ? out_h - oh0 : ROWS;
-                tg_real *yblock = y + (od * out_h + oh0) * out_w + c0;
-                vec acc[ROWS];
-                UNROLL_ROWS
-                for (int r = 0; r < ROWS; r++) acc[r] = accumulate && r < n ? vloadz(out_mask, yblock + r * out_w) : vzero();
-                for (int64_t kd = kd_lo; kd < kd_hi; kd++) {
-                    const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
-                    k3_fwd_taps(g, x + id * in_plane, w + kd * 9, acc, f, oh0, S, ramp);
-                }
-                UNROLL_ROWS
-                for (int r = 0; r < ROWS; r++)
-                    if (r < n) vstorem(yblock + r * out_w, out_mask, acc[r]);
+    const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        int64_t kd_lo, kd_hi;
+        depth_taps(g, od, &kd_lo, &kd_hi);
+        for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
+            const int64_t n = out_h - oh0 < ROWS ? out_h - oh0 : ROWS;
+            tg_real *yblock = y + (od * out_h + oh0) * out_w + c0;
+            vec acc[ROWS];
+            UNROLL_ROWS
+            for (int r = 0; r < ROWS; r++) acc[r] = accumulate && r < n ? vloadz(out_mask, yblock + r * out_w) : vzero();
+            for (int64_t kd = kd_lo; kd < kd_hi; kd++) {
+                const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+                k3_fwd_taps(g, x + id * in_plane, w + kd * 9, acc, f, oh0, S, ramp);
             }
+            UNROLL_ROWS
+            for (int r = 0; r < ROWS; r++)
+                if (r < n) vstorem(yblock + r * out_w, out_mask, acc[r]);
         }
+    }
+}
+
+INLINE void k3_plane(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate, const int S)
+{
+    fetch f[3];
+    for (int64_t c0 = 0; c0 < g->out[2]; c0 += VLEN) {
+        fetch_block(g, c0, f);
+        k3_block(g, x, w, y, accumulate, S, c0, f);
+    }
+}
+
+/* Column blocks whose fetches k3_planes keeps for all its planes; wider planes go one by one. */
+#define K3_PLANES_BLOCKS 8
+
+/* count planes of one geometry: plane i reads x + i*x_step with the filter w + (i % filters)*taps
+ * and writes y + i*y_step (a depthwise layer's images and channels in a row). The fetches, the
+ * same for every plane, are made once: per plane they cost as much as the FMAs of a 7x7 map. */
+INLINE void k3_planes(const tg_conv_geom *g, int64_t count, const tg_real *x, int64_t x_step, const tg_real *w,
+                      int64_t filters, int64_t first_filter, tg_real *y, int64_t y_step, bool accumulate, const int S)
+{
+    const int64_t taps = tg_conv_geom_taps(g), blocks = (g->out[2] + VLEN - 1) / VLEN;
+    if (blocks > K3_PLANES_BLOCKS) {
+        for (int64_t i = 0; i < count; i++)
+            k3_plane(g, x + i * x_step, w + (first_filter + i) % filters * taps, y + i * y_step, accumulate, S);
+        return;
+    }
+    fetch f[3 * K3_PLANES_BLOCKS];
+    for (int64_t b = 0; b < blocks; b++) fetch_block(g, b * VLEN, f + 3 * b);
+    for (int64_t i = 0; i < count; i++) {
+        const tg_real *wi = w + (first_filter + i) % filters * taps;
+        for (int64_t b = 0; b < blocks; b++)
+            k3_block(g, x + i * x_step, wi, y + i * y_step, accumulate, S, b * VLEN, f + 3 * b);
     }
 }
 
@@ -317,6 +348,19 @@ static void plane_simd(const tg_conv_geom *g, const tg_real *x, const tg_real *w
         plane_impl(g, x, w, y, accumulate, 2);
     else
         plane_impl(g, x, w, y, accumulate, g->stride[2]);
+}
+
+static void planes_simd(const tg_conv_geom *g, int64_t count, const tg_real *x, int64_t x_step, const tg_real *w,
+                        int64_t filters, int64_t first_filter, tg_real *y, int64_t y_step, bool accumulate)
+{
+    if (is_k3(g, 1))
+        k3_planes(g, count, x, x_step, w, filters, first_filter, y, y_step, accumulate, 1);
+    else if (is_k3(g, 2))
+        k3_planes(g, count, x, x_step, w, filters, first_filter, y, y_step, accumulate, 2);
+    else
+        for (int64_t i = 0; i < count; i++)
+            plane_simd(g, x + i * x_step, w + (first_filter + i) % filters * tg_conv_geom_taps(g), y + i * y_step,
+                       accumulate);
 }
 
 /* sums[tap] += dy rows oh..oh+R-1 of column block c0 times the input at the tap, for taps kd in

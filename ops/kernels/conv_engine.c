@@ -462,11 +462,23 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
     tg_parallel_for(m * k->cb, out_op_range, &j);
 }
 
+/* Depthwise items per call of the batched kernel: their output (32 planes) still in cache for the
+ * bias and activation after them. */
+#define DEPTHWISE_ITEMS 32
+
 static void direct_range(void *ctx, int64_t begin, int64_t end)
 {
     const direct_job *j = ctx;
     const conv_core *k = j->k;
     const int64_t og = k->cb / k->groups, cg = k->geom.channels;
+    if (!j->adjoint && og == 1 && cg == 1) { /* depthwise: item = plane of A and of B */
+        for (int64_t i0 = begin; i0 < end; i0 += DEPTHWISE_ITEMS) {
+            const int64_t i1 = end - i0 < DEPTHWISE_ITEMS ? end : i0 + DEPTHWISE_ITEMS;
+            tg_conv_direct_depthwise(&k->geom, k->groups, i0, i1, j->a, j->w, j->b, j->accumulate);
+            if (j->out) out_op_planes(k, j->out, j->b, i0, i1);
+        }
+        return;
+    }
     for (int64_t item = begin; item < end; item++) {
         const int64_t n = item / k->groups, g = item % k->groups;
         const int64_t a_at = (n * k->ca + g * cg) * core_a_size(k), b_at = (n * k->cb + g * og) * core_b_size(k);

@@ -56,6 +56,11 @@ void tg_phase_rows_add(tg_real *dx, int64_t width, int64_t stride, const tg_real
  * (conv_direct.c; AVX-512 or AVX2 when the CPU has it, else portable C). */
 void tg_conv_direct(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, const tg_real *w,
                     tg_real *y, bool accumulate);
+/* The same for items i0..i1 of a depthwise layer (one input and one output channel per group; item
+ * = image * groups + group, its planes at x + item*in_plane and y + item*out_plane, its filter
+ * w + (item % groups)*taps): the SIMD kernels make their per-geometry set-up once for all. */
+void tg_conv_direct_depthwise(const tg_conv_geom *g, int64_t groups, int64_t i0, int64_t i1, const tg_real *x,
+                              const tg_real *w, tg_real *y, bool accumulate);
 /* Its weight gradient: dw:[out_channels, channels, taps] += corr(x, dy:[out_channels, out...]). */
 void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_real *x,
                        const tg_real *dy, tg_real *dw);
