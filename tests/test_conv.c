@@ -1216,8 +1216,13 @@ static void check_direct_geom(const tg_conv_geom *g, int64_t out_channels, uint6
     for (int k = 0; k < N_DIRECT_KERNELS; k++) {
         if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_direct_adjoint_supported(g)) continue;
         memcpy(dx, x->data, (size_t)xs[0] * sizeof *dx);
-        tg_conv_direct_adjoint(g, out_channels, dy->data, w->data, dx);
+        tg_conv_direct_adjoint(g, out_channels, dy->data, w->data, dx, true);
         direct_assert_close(dx, want_dx, xs[0], TT_DOUBLE ? 1e-12 : 2e-5);
+        /* written, not added: NaN left in dx (never read) would show */
+        for (int64_t i = 0; i < xs[0]; i++) dx[i] = (tg_real)NAN, want_dx[i] -= x->data[i];
+        tg_conv_direct_adjoint(g, out_channels, dy->data, w->data, dx, false);
+        direct_assert_close(dx, want_dx, xs[0], TT_DOUBLE ? 1e-12 : 2e-5);
+        for (int64_t i = 0; i < xs[0]; i++) want_dx[i] += x->data[i];
         direct_adjoint_checked++;
     }
     tg_conv_direct_set_kernel(NULL);

@@ -160,13 +160,15 @@ bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g)
 }
 
 void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const tg_real *dy, const tg_real *w,
-                            tg_real *dx)
+                            tg_real *dx, bool accumulate)
 {
     const tg_conv_direct_kernel *k = current_kernel();
     const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g);
     const int64_t taps = tg_conv_geom_taps(g);
     TG_ASSERT(tg_conv_direct_adjoint_supported(g));
-    for (int64_t o = 0; o < out_channels; o++)
+    if (!accumulate && out_channels == 0) memset(dx, 0, (size_t)(g->channels * in_plane) * sizeof *dx);
+    for (int64_t o = 0; o < out_channels; o++) /* the first output channel writes dx, the others add */
         for (int64_t c = 0; c < g->channels; c++)
-            k->plane_adjoint(g, dy + o * out_plane, w + (o * g->channels + c) * taps, dx + c * in_plane);
+            k->plane_adjoint(g, dy + o * out_plane, w + (o * g->channels + c) * taps, dx + c * in_plane,
+                             accumulate || o > 0);
 }

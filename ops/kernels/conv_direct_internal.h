@@ -3,7 +3,7 @@
  * A plane kernel handles one input channel and one output channel of the direct convolution:
  *   forward:  y:[out...] (+)= sum_tap w[tap] * x:[in...] at the tap's offset (zeros outside)
  *   weight:   dw[tap] += sum_out dy:[out...] * x at the tap's offset
- *   adjoint:  dx:[in...] += the forward's transpose applied to dy (its data gradient); NULL in
+ *   adjoint:  dx:[in...] (+)= the forward's transpose applied to dy (its data gradient); NULL in
  *             kernels without one, and only for tg_conv_direct_adjoint_supported geometries
  * with the geometry of im2col.h (g->channels is ignored: the caller loops over channels).
  * Each SIMD file is compiled in both precisions and provides the kernels for tg_real.
@@ -24,7 +24,7 @@ typedef struct tg_conv_direct_kernel {
      * reductions cost more than its FMAs) */
     void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, int64_t x_step, const tg_real *dy, int64_t dy_step,
                      int64_t count, tg_real *dw);
-    void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx);
+    void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate);
     /* plane for count planes of one geometry: plane i at x + i*x_step, y + i*y_step, its filter
      * w + ((first_filter + i) % filters) * taps (a depthwise layer's items, image after image); its
      * per-geometry set-up made once. NULL: plane one by one. */

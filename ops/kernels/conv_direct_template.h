@@ -450,7 +450,8 @@ static void plane_dw_simd(const tg_conv_geom *g, const tg_real *x, int64_t x_ste
  * pad: phase 0 = w1 A, phase 1 = w0 B + w2 A; even pad: phase 0 = w0 B + w2 A, phase 1 = w1 B.
  * Input row ih reads dy rows (ih + pad - kh) / 2 for the kh of its parity. The phases are
  * interleaved back into two vectors of consecutive columns and added to dx. ---- */
-INLINE void k3s2_adjoint(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, const bool odd_pad)
+INLINE void k3s2_adjoint(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, const bool odd_pad,
+                         bool accumulate)
 {
     const int64_t in_h = g->in[1], in_w = g->in[2], out_h = g->out[1], out_w = g->out[2], pw = g->pad[2];
     const int64_t offset_a = odd_pad ? (pw - 1) / 2 : pw / 2 - 1; /* exact: pw - 1 or pw is even */
@@ -480,18 +481,23 @@ INLINE void k3s2_adjoint(const tg_conv_geom *g, const tg_real *dy, const tg_real
                     phase1 = vfma(vset1(wk[1]), b, phase1);
                 }
             }
-            tg_real *d = dx + ih * in_w + cb;
-            vstorem(d, mask_lo, vadd(vloadz(mask_lo, d), vinterleave_lo(phase0, phase1)));
-            vstorem(d + VLEN, mask_hi, vadd(vloadz(mask_hi, d + VLEN), vinterleave_hi(phase0, phase1)));
+            tg_real *d = dx + ih * in_w + cb; /* each value of dx stored once, all its taps summed */
+            vec lo_half = vinterleave_lo(phase0, phase1), hi_half = vinterleave_hi(phase0, phase1);
+            if (accumulate) {
+                lo_half = vadd(vloadz(mask_lo, d), lo_half);
+                hi_half = vadd(vloadz(mask_hi, d + VLEN), hi_half);
+            }
+            vstorem(d, mask_lo, lo_half);
+            vstorem(d + VLEN, mask_hi, hi_half);
         }
     }
 }
 
 /* Only the geometries tg_conv_direct_adjoint_supported accepts (2-D, 3x3, stride 2, dilation 1). */
-static void plane_adjoint_simd(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx)
+static void plane_adjoint_simd(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate)
 {
     if (g->pad[2] & 1)
-        k3s2_adjoint(g, dy, w, dx, true);
+        k3s2_adjoint(g, dy, w, dx, true, accumulate);
     else
-        k3s2_adjoint(g, dy, w, dx, false);
+        k3s2_adjoint(g, dy, w, dx, false, accumulate);
 }

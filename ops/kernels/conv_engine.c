@@ -484,7 +484,7 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
         const int64_t a_at = (n * k->ca + g * cg) * core_a_size(k), b_at = (n * k->cb + g * og) * core_b_size(k);
         const tg_real *wg = j->w + g * og * cg * core_taps(k);
         if (j->adjoint) {
-            tg_conv_direct_adjoint(&k->geom, og, j->b_in + b_at, wg, j->a_out + a_at);
+            tg_conv_direct_adjoint(&k->geom, og, j->b_in + b_at, wg, j->a_out + a_at, j->accumulate);
         } else {
             tg_conv_direct(&k->geom, og, j->a + a_at, wg, j->b + b_at, j->accumulate);
             if (j->out) out_op_planes(k, j->out, j->b, n * k->cb + g * og, n * k->cb + (g + 1) * og);
@@ -1163,17 +1163,19 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
         core_data_grad_rotated(k, db, w, da, overwrite, ws);
         return;
     }
+    if (algo == TG_CONV_DX_ALGO_ADJOINT) { /* a fresh dA written by the adjoint itself: no zeroing pass */
+        if (ws->base) {
+            direct_job job = {.k = k, .w = w, .b_in = db, .a_out = da, .adjoint = true, .accumulate = !overwrite};
+            tg_parallel_for(k->n * k->groups, direct_range, &job);
+        }
+        return;
+    }
     if (ws->base && overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
     switch (algo) {
     case TG_CONV_DX_ALGO_REFERENCE:
         if (ws->base) tg_conv_reference_dx(k, db, w, da);
         return;
     case TG_CONV_DX_ALGO_ADJOINT:
-        if (ws->base) {
-            direct_job job = {.k = k, .w = w, .b_in = db, .a_out = da, .adjoint = true};
-            tg_parallel_for(k->n * k->groups, direct_range, &job);
-        }
-        return;
     case TG_CONV_DX_ALGO_ROTATED:
     case TG_CONV_DX_ALGO_AUTO:
     case TG_CONV_DX_ALGO_COL2IM: break;

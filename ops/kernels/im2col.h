@@ -69,12 +69,13 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
  * count calls of tg_conv_direct_dw; it depends on count and the kernel only). */
 void tg_conv_direct_dw_batch(const tg_conv_geom *g, int64_t out_channels, const tg_real *x, int64_t x_step,
                              const tg_real *dy, int64_t dy_step, int64_t count, tg_real *dw);
-/* Its data gradient, the exact adjoint: dx:[channels, in...] += sum_o w[o]^T (*) dy:[out_channels, out...],
+/* Its data gradient, the exact adjoint: dx:[channels, in...] (+)= sum_o w[o]^T (*) dy:[out_channels, out...],
  * reading dY in place (no zero-inserted copy), for the geometries tg_conv_direct_adjoint_supported
- * accepts: 2-D, 3x3, stride 2, dilation 1 (any padding) with a SIMD kernel in use. */
+ * accepts: 2-D, 3x3, stride 2, dilation 1 (any padding) with a SIMD kernel in use. accumulate
+ * false: dx is written, its old contents never read (each value is stored once, with all its taps). */
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g);
 void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const tg_real *dy, const tg_real *w,
-                            tg_real *dx);
+                            tg_real *dx, bool accumulate);
 /* Name of the direct kernel in use ("avx512", "avx2", "portable"). */
 const char *tg_conv_direct_kernel_name(void);
 /* Forces the direct kernel by name ("portable", "avx2", "avx512"; NULL = the best this CPU runs)
