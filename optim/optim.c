@@ -133,8 +133,42 @@ static tg_real *state(tg_param_slot *s, int k)
     return s->state[k];
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's -O2 cost model leaves loops of unknown length scalar; clang vectorises them at -O2 */
+#define VECTORISE __attribute__((optimize("vect-cost-model=dynamic")))
+#else
+#define VECTORISE
+#endif
+
 /* SGD (torch.optim.SGD): g = grad + wd p; buf = g at the first step, else
- * buf = momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf; p -= lr g. */
+ * buf = momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf; p -= lr g.
+ * One loop per case, none with a branch inside, so that they vectorise: the per-element tests kept
+ * the update scalar, 8.6% of LeNet-5's training step (1.26 M parameters; measured 5 Dec, Zen 5). The
+ * same operations on each element as one loop with the tests: the same bits. */
+#define SGD_LOOP(BUF, DIRECTION)                                                                   \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        double d = grad[i] + wd * p[i];                                                            \
+        buf[i] = (BUF);                                                                            \
+        d = (DIRECTION);                                                                           \
+        p[i] -= lr * d;                                                                            \
+    }
+VECTORISE static void sgd_momentum(tg_real *restrict p, const tg_real *restrict grad, tg_real *restrict buf, int64_t n,
+                                   double lr, double wd, double mu, double damp, bool first, bool nesterov)
+{
+    if (first && nesterov) SGD_LOOP(d, d + mu * buf[i])
+    else if (first) SGD_LOOP(d, buf[i])
+    else if (nesterov) SGD_LOOP(mu * buf[i] + damp * d, d + mu * buf[i])
+    else SGD_LOOP(mu * buf[i] + damp * d, buf[i])
+}
+#undef SGD_LOOP
+VECTORISE static void sgd_plain(tg_real *restrict p, const tg_real *restrict grad, int64_t n, double lr, double wd)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double d = grad[i] + wd * p[i];
+        p[i] -= lr * d;
+    }
+}
+
 static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_param_slot *s, int64_t i0, int64_t i1)
 {
     tg_real *p = s->param->data;
@@ -142,16 +176,39 @@ static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_para
     const double lr = g->lr, wd = g->weight_decay, mu = g->momentum;
     tg_real *buf = mu != 0 ? state(s, 0) : NULL;
     if (mu != 0 && !buf) return -1;
-    for (int64_t i = i0; i < i1; i++) {
-        double d = grad[i] + wd * p[i];
-        if (mu != 0) {
-            buf[i] = s->step == 1 ? d : mu * buf[i] + (1 - c->dampening) * d;
-            d = c->nesterov ? d + mu * buf[i] : buf[i];
-        }
-        p[i] -= lr * d;
-    }
+    if (mu != 0)
+        sgd_momentum(p + i0, grad + i0, buf + i0, i1 - i0, lr, wd, mu, 1 - c->dampening, s->step == 1, c->nesterov);
+    else
+        sgd_plain(p + i0, grad + i0, i1 - i0, lr, wd);
     return 0;
 }
+
+/* Adam's element loop, one copy per case (AdamW's decay or Adam's, AMSGrad or not) with no branch
+ * inside, so that they vectorise as SGD's do: the same operations per element, the same bits. */
+#define ADAM_LOOP(DECOUPLED, AMSGRAD)                                                              \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        double d = grad[i];                                                                        \
+        if (DECOUPLED) p[i] *= (tg_real)(1 - lr * wd);                                             \
+        else d += wd * p[i];                                                                       \
+        m[i] = b1 * m[i] + (1 - b1) * d;                                                           \
+        v[i] = b2 * v[i] + (1 - b2) * d * d;                                                       \
+        double second = v[i];                                                                      \
+        if (AMSGRAD) {                                                                             \
+            vmax[i] = v[i] > vmax[i] ? v[i] : vmax[i];                                             \
+            second = vmax[i];                                                                      \
+        }                                                                                          \
+        p[i] -= step_size * m[i] / (sqrt(second) / sqrt_bc2 + eps);                                \
+    }
+VECTORISE static void adam_loops(tg_real *restrict p, const tg_real *restrict grad, tg_real *restrict m,
+                                 tg_real *restrict v, tg_real *restrict vmax, int64_t n, double b1, double b2,
+                                 double lr, double wd, double step_size, double sqrt_bc2, double eps, bool decoupled)
+{
+    if (decoupled && vmax) ADAM_LOOP(1, 1)
+    else if (decoupled) ADAM_LOOP(1, 0)
+    else if (vmax) ADAM_LOOP(0, 1)
+    else ADAM_LOOP(0, 0)
+}
+#undef ADAM_LOOP
 
 /* Adam / AdamW (torch.optim.Adam, AdamW): Adam adds wd p to the gradient, AdamW decays p by
  * (1 - lr wd) first. m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2 (amsgrad: vmax = max(vmax, v),
@@ -166,19 +223,8 @@ static int adam_update(const tg_optim_config *c, const tg_param_group *g, tg_par
     const double bc1 = 1 - pow(b1, (double)s->step), bc2 = 1 - pow(b2, (double)s->step);
     const double step_size = lr / bc1, sqrt_bc2 = sqrt(bc2);
     const bool decoupled = c->kind == TG_OPTIM_ADAMW;
-    for (int64_t i = i0; i < i1; i++) {
-        double d = grad[i];
-        if (decoupled) p[i] *= (tg_real)(1 - lr * wd);
-        else d += wd * p[i];
-        m[i] = b1 * m[i] + (1 - b1) * d;
-        v[i] = b2 * v[i] + (1 - b2) * d * d;
-        double second = v[i];
-        if (vmax) {
-            if (v[i] > vmax[i]) vmax[i] = v[i];
-            second = vmax[i];
-        }
-        p[i] -= step_size * m[i] / (sqrt(second) / sqrt_bc2 + c->eps);
-    }
+    adam_loops(p + i0, grad + i0, m + i0, v + i0, vmax ? vmax + i0 : NULL, i1 - i0, b1, b2, lr, wd, step_size, sqrt_bc2,
+               c->eps, decoupled);
     return 0;
 }
 

@@ -89,6 +89,19 @@ START_TEST(adamw_amsgrad)
 }
 END_TEST
 
+/* Adam (L2 decay) with AMSGrad: a small beta2 lets v fall by the third step, where the running
+ * maximum then differs from v (plain Adam's third step: p2 = 0.189450391284878). */
+START_TEST(adam_amsgrad)
+{
+    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
+    c.lr = 0.1, c.beta2 = 0.5, c.weight_decay = 0.01, c.amsgrad = true;
+    const double want[3][3] = {{0.9000000999999, -1.9000000003311257, 0.40000000099502486},
+                               {0.9579105773228317, -1.7995329715597324, 0.29736664756333486},
+                               {0.9399419990775049, -1.6972238186662099, 0.20022583640350283}};
+    check_trajectory(&c, want);
+}
+END_TEST
+
 START_TEST(rmsprop_plain)
 {
     tg_optim_config c = tg_optim_defaults(TG_OPTIM_RMSPROP);
@@ -332,6 +345,7 @@ Suite *suite_optim(void)
     tcase_add_test(tc, sgd_nesterov);
     tcase_add_test(tc, adam_with_l2);
     tcase_add_test(tc, adamw_amsgrad);
+    tcase_add_test(tc, adam_amsgrad);
     tcase_add_test(tc, rmsprop_plain);
     tcase_add_test(tc, rmsprop_centered_momentum);
     tcase_add_test(tc, defaults_and_bad_config);
