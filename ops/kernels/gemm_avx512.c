@@ -41,15 +41,24 @@
 #ifdef TG_REAL_DOUBLE
 #define PACK_T NULL /* double is the gradient-check build: the plain loops do */
 #else
+/* The 16 vectors of a block must stay in registers: loops over them unroll fully (GCC's -O2 left
+ * some rolled, the vectors on the stack; the pack took 7.2% of LeNet-5's step, 4.5% unrolled). */
+#ifdef __clang__
+#define UNROLL_16 _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL_16 _Pragma("GCC unroll 16")
+#endif
 /* In-register transpose of 16 rows of 16 floats: unpack pairs of rows, then pairs of pairs (as
  * doubles), then 128-bit lanes across rows 4 and 8 apart. */
 static inline void transpose16(__m512 r[16])
 {
     __m512 t[16], u[16];
+    UNROLL_16
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
+    UNROLL_16
     for (int i = 0; i < 4; i++) { /* u[4i + c], lane L: rows 4i..4i+3 of column 4L + c */
         __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
         __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
@@ -58,6 +67,7 @@ static inline void transpose16(__m512 r[16])
         u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
         u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
     }
+    UNROLL_16
     for (int c = 0; c < 4; c++) {
         __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
         __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
@@ -86,11 +96,13 @@ static void pack_t_avx512(const float *src, int64_t ld, int64_t lines, int64_t k
             __m512 r[16];
             /* masked accesses are slow on AMD: plain ones whenever the block is whole */
             if (steps == 16)
+                UNROLL_16
                 for (int i = 0; i < 16; i++) {
                     if (i < have) _mm_prefetch((const char *)(src + (r0 + i) * ld + p0 + PACK_T_AHEAD), _MM_HINT_T0);
                     r[i] = i < have ? _mm512_loadu_ps(src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
                 }
             else
+                UNROLL_16
                 for (int i = 0; i < 16; i++)
                     r[i] = i < have ? _mm512_maskz_loadu_ps(load_mask, src + (r0 + i) * ld + p0) : _mm512_setzero_ps();
             transpose16(r);
