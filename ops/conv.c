@@ -299,37 +299,11 @@ static const tg_real *padded_a(tg_tape *t, const conv_plan *p, const tg_real *a)
     return ap;
 }
 
-/* y[n, o, :] += bias[o], then y = act(y), over (image, channel) planes on the thread pool (no
- * sums: any split); each plane goes through both while it is in cache. */
-typedef struct bias_job {
-    const tg_real *bias; /* NULL: none */
-    tg_real *y;
-    int64_t channels, plane;
-    tg_epilogue act;
-    const tg_elementwise_kernel *ew; /* the vector kernels' y = a + b[0], in place: the plain loop
-                                        stayed scalar at GCC's -O2 (signal1d inference at batch
-                                        64 spent 9.5% of its time here, measured 4 Dec) */
-} bias_job;
-static void bias_act_planes(void *ctx, int64_t begin, int64_t end)
+/* The output's bias and the activation fused into the convolution (tg_tape_take_epilogue), as the
+ * engine's forward applies them. */
+static tg_conv_out_op out_op_of(const tg_tensor *bias, tg_epilogue act)
 {
-    const bias_job *j = ctx;
-    for (int64_t np = begin; np < end; np++) {
-        tg_real *yp = j->y + np * j->plane;
-        if (j->bias && j->act.on)
-            j->ew->bias_unary((tg_ew_unary)j->act.op, j->act.param, j->bias[np % j->channels], yp, j->plane);
-        else if (j->bias) j->ew->binary(TG_EW_ADD, yp, false, &j->bias[np % j->channels], true, yp, j->plane);
-        else if (j->act.on) j->ew->unary((tg_ew_unary)j->act.op, j->act.param, yp, yp, j->plane);
-    }
-}
-
-/* The output's bias and the activation fused into the convolution (tg_tape_take_epilogue). */
-static void add_bias_act(const conv_plan *p, const tg_tensor *bias, tg_epilogue act, tg_real *y)
-{
-    if (!bias && !act.on) return;
-    bias_job j = {.bias = bias ? bias->data : NULL, .y = y, .channels = p->out_shape[1], .plane = 1, .act = act,
-                  .ew = tg_elementwise_kernel_get()};
-    for (int i = 2; i < p->out_ndim; i++) j.plane *= p->out_shape[i];
-    tg_parallel_for(p->out_shape[0] * j.channels, bias_act_planes, &j);
+    return (tg_conv_out_op){.bias = bias ? bias->data : NULL, .act = act.on, .act_op = act.op, .act_param = act.param};
 }
 
 /* dbias[o] += sum of dY[:, o, :], one channel per task: each image's plane by the elementwise
@@ -452,10 +426,12 @@ static int conv_forward(tg_tape *t, tg_node *node)
     if (p.transposed) { /* y = conv^T(x): the core's data gradient with dB = x */
         if (!x->numel) memset(y, 0, (size_t)node->out->numel * sizeof *y);
         else if (conv_dx(t, k, x->data, w->data, y, true)) return -1;
-        add_bias_act(&p, bias, act, y);
+        const tg_conv_out_op out = out_op_of(bias, act);
+        int64_t plane = 1;
+        for (int i = 2; i < p.out_ndim; i++) plane *= p.out_shape[i];
+        tg_conv_out_op_apply(&out, y, p.out_shape[0] * p.out_shape[1], p.out_shape[1], plane);
     } else { /* the bias and activation by the engine, on each block of output as it is finished */
-        const tg_conv_out_op out = {.bias = bias ? bias->data : NULL, .act = act.on, .act_op = act.op,
-                                    .act_param = act.param};
+        const tg_conv_out_op out = out_op_of(bias, act);
         const tg_real *a = padded_a(t, &p, x->data);
         if (!a || conv_core_forward(t, k, a, w->data, y, false, &out)) return -1;
     }

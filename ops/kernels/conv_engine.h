@@ -92,6 +92,10 @@ typedef struct tg_conv_out_op {
     int act_op;
     tg_real act_param;
 } tg_conv_out_op;
+/* out on `planes` planes of y (`size` values each; plane p is channel p % channels), shared among
+ * the threads: what the forward applies, for the outputs made elsewhere (a transposed
+ * convolution's, which the core's dA computes). */
+void tg_conv_out_op_apply(const tg_conv_out_op *out, tg_real *y, int64_t planes, int64_t channels, int64_t size);
 /* out: NULL, or applied after the sum (with accumulate, to the accumulated value). */
 void tg_conv_forward(const tg_conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                      const tg_conv_out_op *out, void *ws);
