@@ -957,22 +957,33 @@ static bool phase_dims(const conv_core *k, int64_t ph, int64_t *r, phase_dim *pd
     return true;
 }
 
-/* The phase's taps of the rotated filter: R[g*Cg+c, o, j] = W[g*Og+o, c, the tap of reversed j]. */
+/* Tap j of a phase's filter: the original filter's tap, reversed. */
+static int64_t phase_tap(const conv_core *k, const phase_dim *pd, int64_t j)
+{
+    int64_t jd = j / (pd[1].kernel * pd[2].kernel), jh = j / pd[2].kernel % pd[1].kernel, jw = j % pd[2].kernel;
+    int64_t kd = pd[0].first + (pd[0].kernel - 1 - jd) * pd[0].step;
+    int64_t kh = pd[1].first + (pd[1].kernel - 1 - jh) * pd[1].step;
+    int64_t kw = pd[2].first + (pd[2].kernel - 1 - jw) * pd[2].step;
+    return (kd * k->geom.kernel[1] + kh) * k->geom.kernel[2] + kw;
+}
+
+/* The phase's taps of the rotated filter: R[g*Cg+c, o, j] = W[g*Og+o, c, the tap of reversed j],
+ * written in R's order (tap by tap across the whole filter, its stores jt values apart, took 1.3%
+ * of a 1-D CNN's training step at 128 -> 128 channels); the taps of up to PHASE_TAPS kept. */
+#define PHASE_TAPS 512
 static void phase_filter(const conv_core *k, const phase_dim *pd, const tg_real *w, tg_real *wr)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t jt = pd[0].kernel * pd[1].kernel * pd[2].kernel;
-    for (int64_t j = 0; j < jt; j++) {
-        int64_t jd = j / (pd[1].kernel * pd[2].kernel), jh = j / pd[2].kernel % pd[1].kernel, jw = j % pd[2].kernel;
-        int64_t kd = pd[0].first + (pd[0].kernel - 1 - jd) * pd[0].step;
-        int64_t kh = pd[1].first + (pd[1].kernel - 1 - jh) * pd[1].step;
-        int64_t kw = pd[2].first + (pd[2].kernel - 1 - jw) * pd[2].step;
-        int64_t tap = (kd * k->geom.kernel[1] + kh) * k->geom.kernel[2] + kw;
-        for (int64_t g = 0; g < k->groups; g++)
-            for (int64_t o = 0; o < og; o++)
-                for (int64_t c = 0; c < cg; c++)
-                    wr[((g * cg + c) * og + o) * jt + j] = w[((g * og + o) * cg + c) * taps + tap];
-    }
+    int64_t tap[PHASE_TAPS];
+    for (int64_t j = 0; j < jt && j < PHASE_TAPS; j++) tap[j] = phase_tap(k, pd, j);
+    for (int64_t g = 0; g < k->groups; g++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t o = 0; o < og; o++) {
+                const tg_real *src = w + ((g * og + o) * cg + c) * taps;
+                tg_real *dst = wr + ((g * cg + c) * og + o) * jt;
+                for (int64_t j = 0; j < jt; j++) dst[j] = src[j < PHASE_TAPS ? tap[j] : phase_tap(k, pd, j)];
+            }
 }
 
 /* dA[plane, i] += phase (i mod s)'s output at i / s, for `planes` (image, channel) planes; out[p]:
