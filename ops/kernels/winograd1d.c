@@ -248,9 +248,10 @@ bool tg_winograd1d_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, 
                 continue;
             }
             l->interleave(z, p.spitch, p.m, count, outline);
-            for (int64_t r = 0; r < rows; r++) {
-                const int64_t image = (row0 + r) / p.phases, phase = (row0 + r) % p.phases;
-                const int64_t outputs = (p.out - phase + p.dilation - 1) / p.dilation;
+            /* rows walked by counters: two divisions a row of 32-256 outputs were most of this loop */
+            int64_t image = row0 / p.phases, phase = row0 % p.phases;
+            for (int64_t r = 0; r < rows; r++, phase = phase + 1 < p.phases ? phase + 1 : (image++, 0)) {
+                const int64_t outputs = phase < p.out % p.dilation ? p.out / p.dilation + 1 : p.out / p.dilation;
                 const tg_real *src = outline + r * row_len;
                 tg_real *dst = y + (image * o_count + o) * p.out + phase;
                 if (p.dilation == 1 && accumulate)
