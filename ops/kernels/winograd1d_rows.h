@@ -45,54 +45,39 @@ static void WINOGRAD1D_ROWS(deinterleave)(const tg_real *restrict line, int m, i
     }
 }
 
-/* dst[q] = src[start + step*q] for q < len where that is within [0, size), else 0 (loops, not
- * memset/memcpy: rows are a few hundred values, where the calls cost more than the copying). */
-static void WINOGRAD1D_ROWS(gather_row)(const tg_real *restrict src, int64_t size, int64_t start, int64_t step, int64_t len,
-                       tg_real *restrict dst)
+/* The q in [*lo, *hi) (within [0, len)) with 0 <= start + step*q < size. */
+static inline void WINOGRAD1D_ROWS(valid_range)(int64_t size, int64_t start, int64_t step, int64_t len, int64_t *lo,
+                                                int64_t *hi)
 {
-    int64_t lo = start >= 0 ? 0 : (-start + step - 1) / step;
-    int64_t hi = start >= size ? 0 : (size - start + step - 1) / step;
-    lo = lo < len ? lo : len;
-    hi = hi < len ? hi : len;
-    hi = hi > lo ? hi : lo;
-    for (int64_t q = 0; q < lo; q++) dst[q] = 0;
-    if (step == 1)
-        for (int64_t q = lo; q < hi; q++) dst[q] = src[start + q];
-    else if (step == 2) /* a constant stride: the compiler gathers it with shuffles */
-        for (int64_t q = lo; q < hi; q++) dst[q] = src[start + 2 * q];
-    else
-        for (int64_t q = lo; q < hi; q++) dst[q] = src[start + step * q];
-    for (int64_t q = hi; q < len; q++) dst[q] = 0;
+    int64_t a = start >= 0 ? 0 : (-start + step - 1) / step;
+    int64_t b = start >= size ? 0 : (size - start + step - 1) / step;
+    a = a < len ? a : len;
+    b = b < len ? b : len;
+    *lo = a;
+    *hi = b > a ? b : a;
 }
 
 /* Rows row0 .. row0+rows-1 of a chunk (row r: image r / phases, phase r % phases) gathered one after
- * another, len apart, as gather_row would: dst row r = src[start + step*q], start = phase + shift,
- * from image r's plane (x + image * image_stride), zero outside [0, size). The valid range of a
- * phase is worked out once, not per row (two divisions and a call per row of 32-256 values were
- * most of the gather's time: 8 % of a 1-D CNN's training step, measured 5 Dec). */
+ * another, len apart: dst row r [q] = src[start + step*q] (start = phase + shift, src image r's
+ * plane, x + image * image_stride) where that is within [0, size), else 0 — loops, not
+ * memset/memcpy: rows are a few hundred values, where the calls cost more than the copying. The
+ * valid range of a phase is worked out once, not per row (two divisions and a call per row of
+ * 32-256 values were most of the gather's time: 8 % of a 1-D CNN's training step, 5 Dec). */
 #define W1_GATHER_PHASES 8 /* phases whose ranges are kept; more (a dilation above 8) work row by row */
 static void WINOGRAD1D_ROWS(gather_rows)(const tg_real *restrict x, int64_t image_stride, int64_t size, int64_t row0,
                                          int64_t rows, int64_t phases, int64_t shift, int64_t step, int64_t len,
                                          tg_real *restrict dst)
 {
-    int64_t lo[W1_GATHER_PHASES], hi[W1_GATHER_PHASES];
-    for (int64_t q = 0; q < phases && q < W1_GATHER_PHASES; q++) {
-        const int64_t start = q + shift;
-        int64_t a = start >= 0 ? 0 : (-start + step - 1) / step;
-        int64_t b = start >= size ? 0 : (size - start + step - 1) / step;
-        a = a < len ? a : len;
-        b = b < len ? b : len;
-        lo[q] = a;
-        hi[q] = b > a ? b : a;
-    }
-    for (int64_t r = 0; r < rows; r++, dst += len) {
-        const int64_t image = (row0 + r) / phases, phase = (row0 + r) % phases, start = phase + shift;
+    int64_t lo[W1_GATHER_PHASES] = {0}, hi[W1_GATHER_PHASES] = {0};
+    for (int64_t q = 0; q < phases && q < W1_GATHER_PHASES; q++)
+        WINOGRAD1D_ROWS(valid_range)(size, q + shift, step, len, &lo[q], &hi[q]);
+    int64_t image = row0 / phases, phase = row0 % phases;
+    for (int64_t r = 0; r < rows; r++, dst += len, phase = phase + 1 < phases ? phase + 1 : (image++, 0)) {
+        const int64_t start = phase + shift;
         const tg_real *src = x + image * image_stride;
-        if (phase >= W1_GATHER_PHASES) {
-            WINOGRAD1D_ROWS(gather_row)(src, size, start, step, len, dst);
-            continue;
-        }
-        const int64_t a = lo[phase], b = hi[phase];
+        int64_t a, b;
+        if (phase < W1_GATHER_PHASES) a = lo[phase], b = hi[phase];
+        else WINOGRAD1D_ROWS(valid_range)(size, start, step, len, &a, &b);
         for (int64_t q = 0; q < a; q++) dst[q] = 0;
         if (step == 1)
             for (int64_t q = a; q < b; q++) dst[q] = src[start + q];
