@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../ops/kernels/parallel.h"
+#include "../ops/kernels/vectorise.h"
 
 static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
 
@@ -133,13 +134,6 @@ static tg_real *state(tg_param_slot *s, int k)
     return s->state[k];
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's -O2 cost model leaves loops of unknown length scalar; clang vectorises them at -O2 */
-#define VECTORISE __attribute__((optimize("vect-cost-model=dynamic")))
-#else
-#define VECTORISE
-#endif
-
 /* SGD (torch.optim.SGD): g = grad + wd p; buf = g at the first step, else
  * buf = momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf; p -= lr g.
  * One loop per case, none with a branch inside, so that they vectorise: the per-element tests kept
@@ -152,8 +146,9 @@ static tg_real *state(tg_param_slot *s, int k)
         d = (DIRECTION);                                                                           \
         p[i] -= lr * d;                                                                            \
     }
-VECTORISE static void sgd_momentum(tg_real *restrict p, const tg_real *restrict grad, tg_real *restrict buf, int64_t n,
-                                   double lr, double wd, double mu, double damp, bool first, bool nesterov)
+TG_VECTORISE static void sgd_momentum(tg_real *restrict p, const tg_real *restrict grad, tg_real *restrict buf,
+                                      int64_t n, double lr, double wd, double mu, double damp, bool first,
+                                      bool nesterov)
 {
     if (first && nesterov) SGD_LOOP(d, d + mu * buf[i])
     else if (first) SGD_LOOP(d, buf[i])
@@ -161,7 +156,8 @@ VECTORISE static void sgd_momentum(tg_real *restrict p, const tg_real *restrict 
     else SGD_LOOP(mu * buf[i] + damp * d, buf[i])
 }
 #undef SGD_LOOP
-VECTORISE static void sgd_plain(tg_real *restrict p, const tg_real *restrict grad, int64_t n, double lr, double wd)
+TG_VECTORISE static void sgd_plain(tg_real *restrict p, const tg_real *restrict grad, int64_t n, double lr,
+                                   double wd)
 {
     for (int64_t i = 0; i < n; i++) {
         double d = grad[i] + wd * p[i];
@@ -199,9 +195,10 @@ static int sgd_update(const tg_optim_config *c, const tg_param_group *g, tg_para
         }                                                                                          \
         p[i] -= step_size * m[i] / (sqrt(second) / sqrt_bc2 + eps);                                \
     }
-VECTORISE static void adam_loops(tg_real *restrict p, const tg_real *restrict grad, tg_real *restrict m,
-                                 tg_real *restrict v, tg_real *restrict vmax, int64_t n, double b1, double b2,
-                                 double lr, double wd, double step_size, double sqrt_bc2, double eps, bool decoupled)
+TG_VECTORISE static void adam_loops(tg_real *restrict p, const tg_real *restrict grad, tg_real *restrict m,
+                                    tg_real *restrict v, tg_real *restrict vmax, int64_t n, double b1, double b2,
+                                    double lr, double wd, double step_size, double sqrt_bc2, double eps,
+                                    bool decoupled)
 {
     if (decoupled && vmax) ADAM_LOOP(1, 1)
     else if (decoupled) ADAM_LOOP(1, 0)

@@ -11,6 +11,7 @@
 
 #include "elementwise.h"
 #include "parallel.h"
+#include "vectorise.h"
 
 enum { LANES = 16, BLOCK = 16 * LANES };
 /* Layer norm's elementwise-affine backward sums dγ, dβ over rows in blocks of this many rows (one
@@ -109,9 +110,7 @@ static inline void lanes_totals16(const lanes *v, lanes *totals)
 #endif
 
 /* rs[i] = 1/sqrt(var[i] + eps) for a group: one vector loop (correctly rounded, as the scalar) */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("vect-cost-model=dynamic")))
-#endif
+TG_VECTORISE
 static void group_rstd(const double *restrict var, double eps, double *restrict rs)
 {
     for (int i = 0; i < SHORT_GROUP; i++) rs[i] = 1.0 / sqrt(var[i] + eps);
@@ -310,10 +309,7 @@ static void dx_row_vec(const tg_real *restrict x, const tg_real *restrict dy, co
 
 /* Σ over a block's rows, per column: sums[i] += dy·x̂, sums[d + i] += dy (x̂ = ((x − hi) − lo)·r);
  * each term in double, as the row-by-row loop it replaces */
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's -O2 cost model leaves this float-to-double loop scalar; clang vectorises it at -O2 */
-__attribute__((optimize("vect-cost-model=dynamic")))
-#endif
+TG_VECTORISE /* the float-to-double loop */
 static void affine_sums_row(const tg_real *restrict x, const tg_real *restrict dy, int64_t d, tg_real hi,
                             tg_real lo, double r, double *restrict sums)
 {
@@ -348,9 +344,7 @@ static void affine_partials_row(const tg_real *restrict x, const tg_real *restri
     }
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("vect-cost-model=dynamic")))
-#endif
+TG_VECTORISE
 static void flush_affine_partials(tg_real *restrict cols, int64_t n, double *restrict sums)
 {
     for (int64_t i = 0; i < n; i++) {

@@ -14,6 +14,7 @@
 #include "elementwise.h"
 #include "parallel.h"
 #include "pool_internal.h"
+#include "vectorise.h"
 
 typedef struct pool_job {
     const tg_pool_geom *g;
@@ -401,12 +402,6 @@ static double window_divisor(const tg_pool_geom *g, int64_t o0, int64_t o1, int6
  * the stack: kernels never allocate). */
 enum { AVG_ROW_MAX = 1024 };
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's -O2 cost model leaves loops of unknown length scalar; clang vectorises them at -O2 */
-#define VECTORISE __attribute__((optimize("vect-cost-model=dynamic")))
-#else
-#define VECTORISE
-#endif
 
 /* window_divisor without the last dim's span: the override, or span0·span1 (the same product,
  * in the same order, as window_divisor's) */
@@ -448,12 +443,12 @@ static const double *row_inverses_for(row_inverses *ri, const tg_pool_geom *g, d
     return ri->inv;
 }
 
-VECTORISE static void add_row_double(double *restrict acc, const tg_real *restrict row, int64_t n)
+TG_VECTORISE static void add_row_double(double *restrict acc, const tg_real *restrict row, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) acc[i] += row[i];
 }
 
-VECTORISE static void add_row(tg_real *restrict dst, const tg_real *restrict row, int64_t n)
+TG_VECTORISE static void add_row(tg_real *restrict dst, const tg_real *restrict row, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) dst[i] += row[i];
 }
@@ -472,7 +467,7 @@ static uniform_windows avg_uniform_block(const tg_pool_dim *d2)
  * (the general loop's short window loops per output were most of a 1-D net's pooling: 3.8% of its
  * training step, measured 5 Dec). */
 #define AVG_WINDOW_SUMS(TAPS)                                                                           \
-    VECTORISE static void window_sums_##TAPS(const double *restrict acc, int64_t stride, int64_t n,       \
+    TG_VECTORISE static void window_sums_##TAPS(const double *restrict acc, int64_t stride, int64_t n,       \
                                              const double *restrict inv, tg_real *restrict y)            \
     {                                                                                                   \
         for (int64_t o = 0; o < n; o++) {                                                               \
@@ -588,7 +583,7 @@ static bool windows_disjoint(const tg_pool_dim *d)
 /* spread[o*stride + t] = 0 + (tg_real)(dy[o] * inv[o]) for t < TAPS, o < n: the shares of disjoint
  * windows, each position written once as the general loop's single add onto zero leaves it. */
 #define AVG_SPREAD(TAPS)                                                                                \
-    VECTORISE static void spread_shares_##TAPS(const tg_real *restrict dy, const double *restrict inv,    \
+    TG_VECTORISE static void spread_shares_##TAPS(const tg_real *restrict dy, const double *restrict inv,    \
                                                int64_t n, int64_t stride, tg_real *restrict spread)      \
     {                                                                                                   \
         for (int64_t o = 0; o < n; o++) {                                                               \
