@@ -101,26 +101,39 @@ static void fill_panels(const tg_im2col_src *s, int64_t r0, int64_t n, int64_t j
                     mask2[n_from][quarter] = (__mmask16)spread_bits((m >> (8 * quarter)) & 0xff);
                 from[n_from++] = s->x + run->base + (dd * in_h + dh) * in_w + dw + c0 * in_plane;
             }
+            /* the runs lie in lane order: those reaching the low 16 lanes come first, those
+             * reaching the high 16 last, so each half loads only its own runs (on 9-wide maps a
+             * 32-column panel has four runs: five loads a row instead of eight) */
+            int64_t n_lo = 0, first_hi = n_from;
+            while (n_lo < n_from && mask_lo[n_lo]) n_lo++;
+            while (first_hi > 0 && mask_hi[first_hi - 1]) first_hi--;
             float *row = panel + (c0 * ntaps + tap - r0) * NR;
             for (int64_t c = c0; c < c1; c++, row += ntaps * NR) {
                 __m512 lo16 = _mm512_setzero_ps(), hi16 = _mm512_setzero_ps();
                 const int64_t shift = (c - c0) * in_plane;
-                if (sw == 1)
-                    for (int64_t k = 0; k < n_from; k++) { /* zero-masked loads ORed in: no merge dependency */
+                if (sw == 1) { /* zero-masked loads ORed in: no merge dependency */
+                    for (int64_t k = 0; k < n_lo; k++)
                         lo16 = _mm512_or_ps(lo16, _mm512_maskz_loadu_ps(mask_lo[k], from[k] + shift));
+                    for (int64_t k = first_hi; k < n_from; k++)
                         hi16 = _mm512_or_ps(hi16, _mm512_maskz_loadu_ps(mask_hi[k], from[k] + shift + 16));
-                    }
-                else /* stride 2: two loads per 16 lanes, even elements picked by a two-source permute */
+                } else { /* stride 2: two loads per 16 lanes, even elements picked by a two-source permute */
                     for (int64_t k = 0; k < n_from; k++) {
-                        const float *f = from[k] + shift;
                         /* the four lines 512 bytes on (rows the next panels read): the stride-2
                          * loads otherwise wait on memory (16x64x56x56 s2 forward 11.4 -> 10.5 ms) */
+                        const float *f = from[k] + shift;
                         for (int line = 0; line < 4; line++) _mm_prefetch((const char *)(f + 128 + 16 * line), _MM_HINT_T0);
+                    }
+                    for (int64_t k = 0; k < n_lo; k++) {
+                        const float *f = from[k] + shift;
                         __m512 a = _mm512_maskz_loadu_ps(mask2[k][0], f), b = _mm512_maskz_loadu_ps(mask2[k][1], f + 16);
-                        __m512 c = _mm512_maskz_loadu_ps(mask2[k][2], f + 32), d = _mm512_maskz_loadu_ps(mask2[k][3], f + 48);
                         lo16 = _mm512_or_ps(lo16, _mm512_permutex2var_ps(a, even, b));
+                    }
+                    for (int64_t k = first_hi; k < n_from; k++) {
+                        const float *f = from[k] + shift;
+                        __m512 c = _mm512_maskz_loadu_ps(mask2[k][2], f + 32), d = _mm512_maskz_loadu_ps(mask2[k][3], f + 48);
                         hi16 = _mm512_or_ps(hi16, _mm512_permutex2var_ps(c, even, d));
                     }
+                }
                 _mm512_storeu_ps(row, lo16);
                 _mm512_storeu_ps(row + 16, hi16);
             }
