@@ -29,7 +29,7 @@
 /* ---- the process-wide algorithm settings ----
  * Each is -1 until set: then its environment variable (a name from its table) decides at first
  * use. Atomic: ops on several threads read them. */
-static const char *const algo_names[] = {"auto", "gemm", "winograd", "reference", "shift", NULL};
+static const char *const algo_names[] = {"auto", "gemm", "winograd", "reference", "shift", "ovec", NULL};
 static const char *const dx_path_names[] = {"auto", "rotated", "col2im", "reference", NULL};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]) - 1)
 #define N_DX_PATHS ((int)(sizeof dx_path_names / sizeof dx_path_names[0]) - 1)
@@ -71,7 +71,8 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path)
 _Static_assert((int)TG_CONV_FWD_GEMM == (int)TG_CONV_ALGO_GEMM &&
                    (int)TG_CONV_FWD_WINOGRAD == (int)TG_CONV_ALGO_WINOGRAD &&
                    (int)TG_CONV_FWD_REFERENCE == (int)TG_CONV_ALGO_REFERENCE &&
-                   (int)TG_CONV_FWD_SHIFT == (int)TG_CONV_ALGO_SHIFT,
+                   (int)TG_CONV_FWD_SHIFT == (int)TG_CONV_ALGO_SHIFT &&
+                   (int)TG_CONV_FWD_OVEC == (int)TG_CONV_ALGO_OVEC,
                "tg_conv_fwd_algo and tg_conv_algo disagree");
 _Static_assert((int)TG_CONV_DX_ALGO_ROTATED == (int)TG_CONV_DX_ROTATED &&
                    (int)TG_CONV_DX_ALGO_COL2IM == (int)TG_CONV_DX_COL2IM &&

@@ -69,7 +69,8 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path);
  * Winograd F(2x2,3x3) (2.25x fewer multiplies, a few ulps more float32 rounding;
  * docs/convolution.md) and for stride-1 single-group conv1d of 2-7 taps the 1-D Winograd F(m, r)
  * (2x fewer at 3 taps), or for stride-1 ones the shift kernels (multiply-adds over a zero-padded
- * copy, no im2col matrix: few channels), or the reference loops. */
+ * copy, no im2col matrix: few channels), or the direct kernels vectorised over output channels
+ * (every position computed once: small maps), or the reference loops. */
 typedef enum tg_conv_algo {
     TG_CONV_ALGO_AUTO,      /* the path measured fastest for the shape (the default) */
     TG_CONV_ALGO_GEMM,      /* always im2col + GEMM */
@@ -77,10 +78,12 @@ typedef enum tg_conv_algo {
     TG_CONV_ALGO_REFERENCE, /* the reference loops for the forward and dW, every geometry (slow;
                                tests, teaching: ops/kernels/conv_reference.c) */
     TG_CONV_ALGO_SHIFT,     /* the shift kernels wherever the geometry allows (stride 1; else GEMM) */
+    TG_CONV_ALGO_OVEC,      /* the direct kernels vectorised over output channels (small maps) wherever
+                               the geometry allows */
 } tg_conv_algo;
 /* Chooses the algorithm for every later call (process-wide; benchmarks and tests); `algo=` in
  * tg op and the attribute struct chooses per call. Until set, the environment variable
- * TG_CONV_ALGO ("auto", "gemm", "winograd", "reference", "shift") decides at first use. */
+ * TG_CONV_ALGO ("auto", "gemm", "winograd", "reference", "shift", "ovec") decides at first use. */
 void tg_conv_set_algo(tg_conv_algo algo);
 tg_conv_algo tg_conv_get_algo(void);
 /* Name of an algorithm ("auto", "gemm", "winograd", "reference", "shift"). */

@@ -1420,6 +1420,7 @@ static TCase *direct_kernel_tcase(void)
  * both precisions, and gradient checks with Winograd forced. */
 
 #include "../ops/kernels/conv_engine.h"
+#include "../ops/kernels/conv_ovec.h"
 #include "../ops/kernels/conv_shift.h"
 #include "../ops/kernels/elementwise.h"
 #include "../ops/kernels/winograd.h"
@@ -2399,6 +2400,12 @@ START_TEST(nonfinite_inputs_every_path)
         {cfg(2, 2, 16, 16, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_SHIFT, TG_CONV_DX_ROTATED, "shift, NaN and Inf in dY only", true, true},
         {cfg(2, 2, 5, 3, 1, V(8, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_SHIFT, TG_CONV_DX_ROTATED, "shift rotated phases (stride 2), NaN and Inf in dY", true, false},
         {cfg(2, 2, 16, 16, 1, V(9, 10), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "16 channels (auto: shift)", false, false},
+        /* the output-channel-vector kernels multiply the zero padding as im2col does, and dB only
+         * with the inputs the convolution pairs it with: no fallback needed */
+        {cfg(2, 2, 8, 20, 1, V(7, 6), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), TG_CONV_ALGO_OVEC, TG_CONV_DX_ROTATED, "ovec", false, false},
+        {cfg(2, 2, 8, 20, 1, V(7, 6), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), TG_CONV_ALGO_OVEC, TG_CONV_DX_ROTATED, "ovec, NaN and Inf in dY", true, false},
+        {cfg(2, 2, 6, 18, 1, V(9, 8), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), TG_CONV_ALGO_OVEC, TG_CONV_DX_ROTATED, "ovec rotated phases (stride 2), NaN and Inf in dY only", true, true},
+        {cfg(2, 2, 24, 48, 1, V(9, 9), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), TG_CONV_ALGO_AUTO, TG_CONV_DX_AUTO, "5x5 24 -> 48 at 9x9 (auto: ovec)", false, false},
     };
     tg_tape *t = tt_tape();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -2451,20 +2458,20 @@ static TCase *nonfinite_tcase(void)
 
 /* ==== the shift kernels (ops/kernels/conv_shift.h) ==== */
 
-/* y, dX and dW of case r with the shift kernels forced (attr algo=shift; dX by the rotated path,
- * whose stride-1 phases run them too), copied out. */
-static void shift_run(const ref_case *r, int threads, tg_real *y_out, tg_real *dx_out, tg_real *dw_out,
-                      const tg_tensor *dy)
+/* y, dX and dW of case r with an algorithm forced (attr algo=; dX by the rotated path, whose
+ * stride-1 phases run it too), copied out. */
+static void forced_run(const ref_case *r, tg_conv_algo algo, int threads, tg_real *y_out, tg_real *dx_out,
+                       tg_real *dw_out, const tg_tensor *dy)
 {
     tg_set_threads(threads);
     tg_tape *t = tg_tape_new(0);
     tg_conv_attr a = r->attr;
-    a.algo = TG_CONV_ALGO_SHIFT;
+    a.algo = algo;
     a.dx_algo = TG_CONV_DX_ROTATED;
     tg_tensor_zero_grad(r->x);
     tg_tensor_zero_grad(r->w);
     tg_tensor *y = tg_op_apply(t, r->op, (tg_tensor *[]){r->x, r->w, NULL}, 3, &a);
-    ck_assert_msg(y != NULL, "shift: %s", tg_error(t));
+    ck_assert_msg(y != NULL, "%s: %s", tg_conv_algo_name(algo), tg_error(t));
     ck_assert_int_eq(y->numel, dy->numel);
     memcpy(y_out, y->data, (size_t)y->numel * sizeof *y_out);
     ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
@@ -2565,7 +2572,7 @@ START_TEST(shift_matches_reference)
                 g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
                 g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
                 g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
-                shift_run(&r, threads, g[0], g[1], g[2], o.dy);
+                forced_run(&r, TG_CONV_ALGO_SHIFT, threads, g[0], g[1], g[2], o.dy);
             }
             shift_oracle_check_free(&o, got[0][0], got[0][1], got[0][2]);
             for (int threads = 2; threads <= 3; threads++)
@@ -2600,7 +2607,7 @@ START_TEST(shift_random_geometries)
             tg_real *got_y = tt_tensor(1, (int64_t[]){o.ny}, NULL)->data;
             tg_real *got_dx = tt_tensor(1, (int64_t[]){o.nx}, NULL)->data;
             tg_real *got_dw = tt_tensor(1, (int64_t[]){o.nw}, NULL)->data;
-            shift_run(&r, 1 + i % 2, got_y, got_dx, got_dw, o.dy);
+            forced_run(&r, TG_CONV_ALGO_SHIFT, 1 + i % 2, got_y, got_dx, got_dw, o.dy);
             shift_oracle_check_free(&o, got_y, got_dx, got_dw);
             checked++;
         }
@@ -2650,6 +2657,8 @@ START_TEST(shift_plan_by_hand)
     ck_assert(!tg_conv_shift_supported(&g));
     ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_SHIFT), "shift");
     ck_assert_int_eq(tg_conv_shift_set_kernel("no-such-kernel"), -1);
+    ck_assert_str_eq(tg_conv_algo_name(TG_CONV_ALGO_OVEC), "ovec");
+    ck_assert_int_eq(tg_conv_ovec_set_kernel("no-such-kernel"), -1);
 }
 END_TEST
 
@@ -2687,9 +2696,9 @@ START_TEST(shift_auto_choice)
         {32, 16, 1, 28, 3, 1, "winograd", "shift"}, {24, 12, 1, 28, 3, 1, "winograd", "shift"},
         {4, 16, 1, 28, 3, 1, "shift", "shift"},     {8, 4, 1, 28, 3, 1, "shift", "shift"},
         {1, 20, 1, 28, 5, 1, "shift", "shift"},     {64, 64, 1, 14, 3, 1, "winograd", "winograd"},
-        {32, 32, 1, 7, 3, 1, "gemm", "gemm"},       {16, 16, 1, 28, 3, 2, "shift", "shift"},
+        {32, 32, 1, 7, 3, 1, "ovec", "ovec"},       {16, 16, 1, 28, 3, 2, "shift", "shift"},
         {64, 64, 1, 28, 3, 2, "gemm", "gemm"},      {16, 16, 1, 28, 1, 2, "gemm", "gemm"},
-        {32, 32, 1, 12, 3, 3, "gemm", "gemm"},
+        {32, 32, 1, 12, 3, 3, "ovec", "ovec"},
         {16, 32, 1, 28, 1, 1, "gemm", "gemm"},      {32, 32, 32, 28, 3, 1, "direct", "direct"},
     };
     if (!tg_conv_shift_kernel_is_simd()) return; /* no SIMD shift loops on this CPU: AUTO never takes them */
@@ -2789,10 +2798,11 @@ START_TEST(forward_out_op_matches_separate_pass)
         {8, 12, 2, 10, 3, 1, 3, TG_CONV_FWD_GEMM},   {16, 16, 16, 12, 3, 1, 3, TG_CONV_FWD_AUTO},
         {16, 32, 16, 13, 3, 2, 3, TG_CONV_FWD_AUTO}, {32, 32, 1, 14, 3, 1, 3, TG_CONV_FWD_WINOGRAD},
         {16, 16, 1, 20, 3, 1, 3, TG_CONV_FWD_SHIFT}, {5, 7, 1, 6, 3, 1, 2, TG_CONV_FWD_REFERENCE},
+        {24, 48, 1, 9, 5, 1, 3, TG_CONV_FWD_AUTO},   {6, 20, 2, 7, 3, 2, 2, TG_CONV_FWD_OVEC},
     };
     const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
     const int before = tg_get_threads();
-    bool seen_gemm = false, seen_direct = false, seen_winograd = false, seen_shift = false;
+    bool seen_gemm = false, seen_direct = false, seen_winograd = false, seen_shift = false, seen_ovec = false;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const out_case *c = &cases[ci];
         tg_conv_core k = square_core(c->c, c->o, c->groups, c->size, c->k, c->stride);
@@ -2801,6 +2811,7 @@ START_TEST(forward_out_op_matches_separate_pass)
         const char *path = tg_conv_forward_path(&k);
         seen_gemm |= !strcmp(path, "gemm"), seen_direct |= !strcmp(path, "direct");
         seen_winograd |= !strcmp(path, "winograd"), seen_shift |= !strcmp(path, "shift");
+        seen_ovec |= !strcmp(path, "ovec");
         const int64_t pa = tg_conv_core_a_size(&k), pb = tg_conv_core_b_size(&k);
         const int64_t a_n = k.n * k.ca * pa, b_n = k.n * k.cb * pb, w_n = k.cb * k.geom.channels * c->k * c->k;
         tg_tensor *a = direct_random(a_n, 7000 + ci), *w = direct_random(w_n, 7100 + ci), *bias = direct_random(k.cb, 7200 + ci);
@@ -2836,7 +2847,7 @@ START_TEST(forward_out_op_matches_separate_pass)
         tg_tensor_free(a), tg_tensor_free(w), tg_tensor_free(bias);
     }
     tg_set_threads(before);
-    ck_assert(seen_gemm && seen_direct && seen_shift);
+    ck_assert(seen_gemm && seen_direct && seen_shift && seen_ovec);
     if (tg_winograd_kernel_is_simd()) ck_assert(seen_winograd);
 }
 END_TEST
@@ -2913,9 +2924,192 @@ START_TEST(pointwise_dw_matches_gemm)
 }
 END_TEST
 
+/* ==== the output-channel-vector direct kernels (ops/kernels/conv_ovec.h) ==== */
+
+/* Every kernel (portable, AVX2, AVX-512 where the CPU runs them) against the reference loops, the
+ * algorithm forced: output channels per group from 3 to 100 (1 to 7 vectors: every block width and
+ * the half-empty last vector), position counts with and without a last partial block, 1-D/2-D/3-D,
+ * kernels 1..7 wide, dilations, strides (the rotated dX's phases), pads from 0 to past the kernel,
+ * groups, transposed convolutions, one image (its blocks split among the threads) and batches split
+ * by image; 2 and 3 threads give the same bits as 1. */
+START_TEST(ovec_matches_reference)
+{
+    static const char *const kernels[] = {"portable", "avx2", "avx512"};
+    typedef struct { ref_cfg c; bool transposed; } ovec_case;
+    const ovec_case cases[] = {
+        {cfg(2, 2, 24, 48, 1, V(9, 9), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false},
+        {cfg(2, 2, 6, 17, 1, V(7, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 5, 40, 1, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 4, 50, 1, V(5, 6), V(3, 3), V(1, 1), V(0, 1), V(1, 1), NULL), false},
+        {cfg(2, 1, 3, 64, 1, V(9, 8), V(3, 2), V(1, 1), V(1, 0), V(1, 1), NULL), false}, /* one image */
+        {cfg(2, 2, 3, 100, 1, V(4, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
+        {cfg(2, 2, 4, 3, 1, V(5, 6), V(3, 3), V(1, 1), V(3, 2), V(1, 1), NULL), false}, /* pad past the kernel */
+        {cfg(2, 2, 8, 36, 2, V(8, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false}, /* groups */
+        {cfg(2, 2, 5, 20, 1, V(11, 10), V(7, 7), V(1, 1), V(3, 3), V(1, 1), NULL), false},
+        {cfg(2, 2, 5, 19, 1, V(9, 11), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false}, /* stride 2: phases */
+        {cfg(2, 2, 4, 21, 1, V(13, 12), V(3, 5), V(3, 2), V(1, 2), V(2, 1), NULL), false},
+        {cfg(2, 2, 4, 18, 1, V(12, 12), V(3, 3), V(1, 1), V(2, 2), V(2, 2), NULL), false}, /* dilation 2 */
+        {cfg(1, 3, 4, 33, 1, V(37), V(5), V(1), V(2), V(2), NULL), false},
+        {cfg(3, 2, 3, 20, 1, V(4, 5, 6), V(2, 3, 2), V(1, 1, 1), V(1, 1, 0), V(1, 1, 2), NULL), false},
+        {cfg(3, 2, 2, 17, 1, V(5, 6, 7), V(3, 3, 3), V(2, 1, 2), V(1, 1, 1), V(1, 1, 1), NULL), false},
+        {cfg(2, 2, 20, 6, 2, V(6, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), true},
+        {cfg(2, 2, 24, 5, 1, V(4, 5), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true},
+        {cfg(2, 2, 4, 24, 1, V(9, 40), V(1, 1), V(2, 2), V(0, 0), V(1, 1), NULL), false}, /* 1x1 stride 2 */
+    };
+    int ran = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        if (tg_conv_ovec_set_kernel(kernels[kind]) != 0) continue;
+        ran++;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            ref_case r = make_case(&cases[i].c, cases[i].transposed, 9300 + i);
+            r.x->requires_grad = r.w->requires_grad = true;
+            shift_oracle o;
+            ck_assert(shift_oracle_make(&r, 9400 + i, &o));
+            const int64_t ny = o.ny, nx = o.nx, nw = o.nw;
+            tg_real *got[3][3];
+            for (int threads = 1; threads <= 3; threads++) {
+                tg_real **g = got[threads - 1];
+                g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
+                g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
+                g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
+                forced_run(&r, TG_CONV_ALGO_OVEC, threads, g[0], g[1], g[2], o.dy);
+            }
+            shift_oracle_check_free(&o, got[0][0], got[0][1], got[0][2]);
+            for (int threads = 2; threads <= 3; threads++)
+                ck_assert_msg(memcmp(got[0][0], got[threads - 1][0], (size_t)ny * sizeof(tg_real)) == 0 &&
+                                  memcmp(got[0][1], got[threads - 1][1], (size_t)nx * sizeof(tg_real)) == 0 &&
+                                  memcmp(got[0][2], got[threads - 1][2], (size_t)nw * sizeof(tg_real)) == 0,
+                              "%s case %zu: %d threads differ from 1", kernels[kind], i, threads);
+        }
+    }
+    tg_conv_ovec_set_kernel(NULL);
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
+/* The class, not the instance: 160 random geometries (ranks 1-3, kernels 1-4, dilations 1-3, pads,
+ * groups, strides, 1-3 images), conv and transposed conv, the kernels forced, against the
+ * reference loops, on 1 and 2 threads. */
+START_TEST(ovec_random_geometries)
+{
+    uint64_t seed = 5151;
+    int checked = 0;
+    for (int i = 0; i < 160; i++) {
+        ref_cfg c = random_cfg(&seed, i % 8 == 0);
+        for (int transposed = 0; transposed < 2; transposed++) {
+            ref_case r = make_case(&c, transposed, 9700 + (uint64_t)(2 * i + transposed));
+            r.x->requires_grad = r.w->requires_grad = true;
+            shift_oracle o;
+            if (!shift_oracle_make(&r, 9800 + (uint64_t)i, &o)) continue; /* an empty transposed output */
+            tg_real *got_y = tt_tensor(1, (int64_t[]){o.ny}, NULL)->data;
+            tg_real *got_dx = tt_tensor(1, (int64_t[]){o.nx}, NULL)->data;
+            tg_real *got_dw = tt_tensor(1, (int64_t[]){o.nw}, NULL)->data;
+            forced_run(&r, TG_CONV_ALGO_OVEC, 1 + i % 2, got_y, got_dx, got_dw, o.dy);
+            shift_oracle_check_free(&o, got_y, got_dx, got_dw);
+            checked++;
+        }
+    }
+    ck_assert_int_ge(checked, 250);
+}
+END_TEST
+
+/* The layout by hand: a 3x3 filter, stride 2, dilation (1, 2), padding 1 over 7x9, out 4x3: the box
+ * holds every read, (4-1)*2 + 2 + 1 = 9 rows of (3-1)*2 + 4 + 1 = 9 columns; tap (kh, kw) reads
+ * 9*kh + 2*kw further, output (oh, ow) starts at 9*2*oh + 2*ow; o_pad whole vectors. */
+START_TEST(ovec_plan_by_hand)
+{
+    const tg_conv_geom g = {.channels = 2, .in = {1, 7, 9}, .out = {1, 4, 3}, .kernel = {1, 3, 3},
+                            .stride = {1, 2, 2}, .pad = {0, 1, 1}, .dilation = {1, 1, 2}};
+    ck_assert(tg_conv_ovec_supported(&g));
+    tg_conv_ovec_plan p;
+    tg_conv_ovec_plan_make(&g, 5, &p);
+    ck_assert_int_eq(p.extent[0], 1);
+    ck_assert_int_eq(p.extent[1], 9);
+    ck_assert_int_eq(p.extent[2], 9);
+    ck_assert_int_eq(p.taps, 9);
+    ck_assert_int_eq(p.positions, 12);
+    const int32_t want[9] = {0, 2, 4, 9, 11, 13, 18, 20, 22};
+    for (int t = 0; t < 9; t++) ck_assert_int_eq(p.offset[t], want[t]);
+    ck_assert_int_ge(p.plane, 81);
+    ck_assert_int_eq(p.plane % 16, 0);
+    ck_assert_int_eq(p.o_pad % tg_conv_ovec_lanes(), 0);
+    ck_assert(p.o_pad >= 5 && p.o_pad < 5 + tg_conv_ovec_lanes());
+    /* one image of one channel by hand: x = 1..63 row by row, w = 1 at tap (1, 1) of output 0 and
+     * tap (0, 0) of output 1 (zero elsewhere): y0 = x at (2*oh, 2*ow + 1), y1 = x at (2*oh - 1,
+     * 2*ow - 1) or 0 in the padding */
+    tg_conv_geom g1 = g;
+    g1.channels = 1;
+    tg_conv_ovec_plan_make(&g1, 2, &p);
+    tg_real x[63], w[2 * 9] = {0}, y[2 * 12], *packed = malloc((size_t)tg_conv_ovec_packed_w_size(&p, 1) * sizeof *packed);
+    tg_real *scratch = malloc((size_t)tg_conv_ovec_forward_scratch(&p, 1) * sizeof *scratch);
+    for (int i = 0; i < 63; i++) x[i] = (tg_real)(i + 1);
+    w[4] = 1, w[9] = 1;
+    tg_conv_ovec_pack_w(&p, 1, w, packed);
+    tg_conv_ovec_forward(&g1, &p, x, packed, y, false, false, scratch);
+    for (int oh = 0; oh < 4; oh++)
+        for (int ow = 0; ow < 3; ow++) {
+            const int r0 = 2 * oh, c0 = 2 * ow + 1, r1 = 2 * oh - 1, c1 = 2 * ow - 1;
+            ck_assert_double_eq(y[oh * 3 + ow], (double)x[r0 * 9 + c0]);
+            ck_assert_double_eq(y[12 + oh * 3 + ow], r1 < 0 || c1 < 0 ? 0.0 : (double)x[r1 * 9 + c1]);
+        }
+    free(packed), free(scratch);
+}
+END_TEST
+
+/* Which forward, dW and dX paths AUTO takes where the output-channel-vector kernels fit (with
+ * their SIMD loops): 2-D and 3-D layers on maps the shift kernels leave mostly empty, 16-48 output
+ * channels per group (to 128 from 25 taps), the last vector at least half full; 1-D, 1x1,
+ * depthwise, Winograd's and the GEMM's shapes stay theirs. */
+START_TEST(ovec_auto_choice)
+{
+    typedef struct { int64_t c, o, groups, size, k, stride; const char *want; } ovec_choice;
+    const ovec_choice cases[] = {
+        {24, 48, 1, 9, 5, 1, "ovec"},   {48, 24, 1, 9, 5, 1, "ovec"},  {24, 16, 1, 9, 5, 1, "ovec"},
+        {32, 32, 1, 7, 3, 1, "ovec"},   {32, 32, 1, 5, 3, 1, "ovec"},  {48, 48, 2, 9, 3, 1, "ovec"},
+        {64, 64, 1, 9, 5, 1, "ovec"},   {32, 32, 1, 16, 7, 1, "ovec"}, {48, 48, 1, 16, 3, 2, "ovec"},
+        {20, 50, 1, 14, 5, 1, "gemm"},  {64, 64, 1, 7, 3, 1, "gemm"},  {128, 128, 1, 7, 3, 1, "gemm"},
+        {16, 8, 1, 7, 3, 1, "gemm"},    {16, 32, 1, 28, 5, 1, "shift"}, {24, 24, 1, 9, 3, 1, "winograd"},
+        {32, 32, 32, 7, 3, 1, "direct"}, {32, 32, 1, 7, 1, 1, "gemm"},  {32, 32, 1, 16, 2, 2, "gemm"},
+        {32, 32, 1, 12, 3, 3, "ovec"},
+    };
+    /* the table is float's with the SIMD loops (the shift kernels' blocks, hence the maps they keep,
+     * and the vectors of output channels differ in double) */
+    if (TT_DOUBLE || !tg_conv_ovec_kernel_is_simd() || !tg_conv_shift_kernel_is_simd()) return;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const ovec_choice *c = &cases[i];
+        tg_conv_core k = square_core(c->c, c->o, c->groups, c->size, c->k, c->stride);
+        for (int threads = 1; threads <= 3; threads++) {
+            k.threads = threads;
+            ck_assert_msg(strcmp(tg_conv_forward_path(&k), c->want) == 0, "case %zu, %d threads: %s, want %s", i,
+                          threads, tg_conv_forward_path(&k), c->want);
+            if (!strcmp(c->want, "ovec")) ck_assert_str_eq(tg_conv_dw_path(&k), "ovec");
+        }
+        tg_conv_core part = k;
+        part.n = 21, part.plan_n = 64, part.threads = 1;
+        ck_assert_str_eq(tg_conv_forward_path(&part), c->want);
+    }
+    /* conv1d stays with its own paths: 32 -> 32 at 16 long, 3 taps */
+    tg_conv_core k1 = {.n = 64, .groups = 1, .ca = 32, .cb = 32, .algo = TG_CONV_FWD_AUTO, .threads = 1};
+    k1.geom.channels = 32;
+    for (int d = 0; d < 3; d++) k1.geom.in[d] = k1.geom.out[d] = k1.geom.kernel[d] = k1.geom.stride[d] = k1.geom.dilation[d] = 1;
+    k1.geom.in[2] = k1.geom.out[2] = 16, k1.geom.kernel[2] = 3, k1.geom.pad[2] = 1;
+    ck_assert_str_ne(tg_conv_forward_path(&k1), "ovec");
+    /* the rotated dX where the forward runs by them, unstrided; col2im for the strided one */
+    tg_tensor *w = direct_random(48 * 24 * 25, 77);
+    tg_conv_core k = square_core(24, 48, 1, 9, 5, 1);
+    ck_assert_int_eq(tg_conv_dx_choose(&k, w->data), TG_CONV_DX_ALGO_ROTATED);
+    k = square_core(48, 48, 1, 16, 3, 2);
+    ck_assert_int_eq(tg_conv_dx_choose(&k, w->data), TG_CONV_DX_ALGO_COL2IM);
+}
+END_TEST
+
 static TCase *shift_tcase(void)
 {
     TCase *tc = tt_tcase("shift");
+    tcase_add_test(tc, ovec_matches_reference);
+    tcase_add_test(tc, ovec_random_geometries);
+    tcase_add_test(tc, ovec_plan_by_hand);
+    tcase_add_test(tc, ovec_auto_choice);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, shift_matches_reference);
     tcase_add_test(tc, shift_plan_by_hand);

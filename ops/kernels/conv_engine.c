@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../../graph/error.h"
+#include "conv_ovec.h"
 #include "conv_shift.h"
 #include "elementwise.h"
 #include "gemm.h"
@@ -278,6 +279,55 @@ static bool core_dw_uses_shift(const conv_core *k)
            (!core_strided(k) || k->geom.channels <= SHIFT_STRIDED_DW_MAX_CHANNELS);
 }
 
+/* Where AUTO takes the output-channel-vector direct kernels (conv_ovec.h) for the forward (and so
+ * the rotated dX, unstrided) and dW: not depthwise or 1x1, not Winograd's, with SIMD loops, on maps
+ * where the shift kernels keep too few of their positions (below SHIFT_MIN_KEPT_PERCENT), from
+ * OVEC_MIN_OUT_CHANNELS output channels per group (fewer leave its vectors mostly empty) up to
+ * OVEC_MAX_OUT_CHANNELS, or OVEC_WIDE_MAX_OUT_CHANNELS with OVEC_WIDE_TAPS taps or more (where
+ * im2col's packing grows with the taps and the GEMM's rows do not pay it back). Measured 5 Dec,
+ * Zen 5, one thread, batch 64, forward / forward+backward ms, GEMM against these: 5x5 24 -> 48 at
+ * 9x9 1.78 / 6.29, 1.20 / 4.39; 48 -> 24 2.27 / 7.12, 1.83 / 5.26; 24 -> 16 1.01 / 3.68, 0.75 /
+ * 2.16; 64 -> 64 5.61 / 16.7, 4.65 / 15.4; 64 -> 128 9.50 / 28.9, 8.12 / 28.9; 7x7 32 -> 32 at
+ * 16x16 10.0 / 28.2, 7.12 / 22.0; 3x3 32 -> 32 at 7x7 0.40 / 1.32, 0.36 / 1.07; at 5x5 0.22 /
+ * 0.76, 0.23 / 0.64; 3x3 2 groups of 24 at 9x9 0.75 / 2.80, 0.73 / 2.33; 3x3 stride 2 48 -> 48 at
+ * 16x16 dW 0.95 / 0.64; but 3x3 64 -> 64 at 7x7 ties (1.21 / 3.90, 1.30 / 3.89) and loses from 128
+ * channels (4.13 / 13.0, 4.23 / 14.8) or on 4x4 maps (64 -> 64 0.40 / 1.49, 0.53 / 1.52). Not for
+ * kernels along W alone (1-D): their im2col rows are runs of the input, cheap to pack (conv1d 32 ->
+ * 32 at 16 long, 3 taps, 0.035 / 0.165 against 0.062 / 0.217). And only where the vectors of
+ * output channels are at least half full in the last (its time follows the padded count, the
+ * GEMM's the real one: 5x5 20 -> 50 at 14x14 forward 3.54 against 3.60, and as the rotated dX
+ * 50 -> 20 4.65 against col2im's 3.85 fwd+dX share; 20 -> 48 2.47 against GEMM's 3.37). */
+/* ... and from OVEC_MIN_TAPS taps: with fewer (2x2 stride 2) im2col is no bigger than the input
+ * (32 -> 32 at 16x16, forward 0.24 / 0.27 ms, dW 0.24 / 0.39; but 3x3 stride 3 0.29 / 0.17) */
+#define OVEC_MIN_TAPS 9
+#define OVEC_MIN_OUT_CHANNELS 16
+#define OVEC_MAX_OUT_CHANNELS 48
+#define OVEC_WIDE_TAPS 25
+#define OVEC_WIDE_MAX_OUT_CHANNELS 128
+static bool core_ovec_fits(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t og = k->cb / k->groups;
+    const int64_t max_out = core_taps(k) >= OVEC_WIDE_TAPS ? OVEC_WIDE_MAX_OUT_CHANNELS : OVEC_MAX_OUT_CHANNELS;
+    if (core_is_thin(k) || core_is_pointwise(g) || og < OVEC_MIN_OUT_CHANNELS || og > max_out ||
+        core_taps(k) < OVEC_MIN_TAPS || core_taps(k) == g->kernel[2] || !tg_conv_ovec_kernel_is_simd() ||
+        !tg_conv_ovec_supported(g))
+        return false;
+    const int64_t lanes = tg_conv_ovec_lanes(), o_pad = (og + lanes - 1) / lanes * lanes;
+    if (2 * (o_pad - og) > lanes)
+        return false;
+    return !tg_conv_shift_supported(g) ||
+           tg_conv_geom_out_size(g) * 100 < tg_conv_shift_span(g, og) * SHIFT_MIN_KEPT_PERCENT;
+}
+/* The forward (and the rotated dX) by the output-channel-vector kernels. */
+static bool core_uses_ovec(const conv_core *k)
+{
+    if (k->algo == TG_CONV_FWD_OVEC) return tg_conv_ovec_supported(&k->geom);
+    return k->algo == TG_CONV_FWD_AUTO && core_ovec_fits(k) && !winograd_pays(k);
+}
+/* dW by them: with their forward */
+static bool core_dw_uses_ovec(const conv_core *k) { return core_uses_ovec(k); }
+
 /* The choice depends on the shapes of the whole batch (plan_n), never on the thread count or on
  * the part of a split batch being run: the same convolution takes the same path, so gives the
  * same bits, with any number of threads. (It once was taken with one thread only; the batch split
@@ -285,7 +335,7 @@ static bool core_dw_uses_shift(const conv_core *k)
 static bool core_uses_winograd(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_GEMM || k->algo == TG_CONV_FWD_REFERENCE || k->algo == TG_CONV_FWD_SHIFT ||
-        !core_winograd_supported(k))
+        k->algo == TG_CONV_FWD_OVEC || !core_winograd_supported(k))
         return false;
     if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
     return winograd_pays(k);
@@ -379,11 +429,65 @@ static bool shift_weight_grad(const conv_core *k, const tg_real *a, const tg_rea
     return true;
 }
 
+/* Floats of the output-channel-vector forward's scratch: every group's packed filter, then one
+ * image's boxes and offsets. */
+static size_t ovec_forward_scratch(const conv_core *k)
+{
+    tg_conv_ovec_plan p;
+    tg_conv_ovec_plan_make(&k->geom, k->cb / k->groups, &p);
+    return (size_t)(k->groups * round_to_line(tg_conv_ovec_packed_w_size(&p, k->geom.channels)) +
+                    tg_conv_ovec_forward_scratch(&p, k->geom.channels));
+}
+
+/* B (+)= conv(A, W) by the output-channel-vector kernels, image by image (one image alone: its
+ * blocks split among the threads). col: ovec_forward_scratch floats. */
+static void ovec_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                         tg_real *col)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, rows = cg * core_taps(k);
+    const int64_t pa = core_a_size(k), pb = core_b_size(k);
+    tg_conv_ovec_plan p;
+    tg_conv_ovec_plan_make(&k->geom, og, &p);
+    const int64_t w_size = round_to_line(tg_conv_ovec_packed_w_size(&p, cg));
+    tg_real *scratch = col + k->groups * w_size;
+    for (int64_t g = 0; g < k->groups; g++) tg_conv_ovec_pack_w(&p, cg, w + g * og * rows, col + g * w_size);
+    const bool split = k->threads > 1;
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t g = 0; g < k->groups; g++)
+            tg_conv_ovec_forward(&k->geom, &p, a + (n * k->ca + g * cg) * pa, col + g * w_size,
+                                 b + (n * k->cb + g * og) * pb, accumulate, split, scratch);
+}
+
+/* dW's images per call: their boxes and turned dB within this (as the shift kernels') */
+#define OVEC_DW_SCRATCH_BYTES ((size_t)2 << 20)
+/* dW += corr(A, dB) by the output-channel-vector kernels, its scratch from ws (sizing when ws has
+ * no block). */
+static void ovec_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, conv_ws *ws)
+{
+    const int64_t og = k->cb / k->groups, cg = k->geom.channels, rows = cg * core_taps(k);
+    const int64_t pa = core_a_size(k), pb = core_b_size(k);
+    tg_conv_ovec_plan p;
+    tg_conv_ovec_plan_make(&k->geom, og, &p);
+    const size_t one = (size_t)(tg_conv_ovec_dw_scratch(&p, cg, 2) - tg_conv_ovec_dw_scratch(&p, cg, 1)) * sizeof(tg_real);
+    int64_t m = one > 0 ? (int64_t)(OVEC_DW_SCRATCH_BYTES / one) : k->n;
+    m = m < 1 ? 1 : m > k->n ? (k->n > 0 ? k->n : 1) : m;
+    tg_real *scratch = ws_take(ws, (size_t)tg_conv_ovec_dw_scratch(&p, cg, m) * sizeof *scratch);
+    if (!ws->base) return;
+    for (int64_t g = 0; g < k->groups; g++)
+        for (int64_t n0 = 0; n0 < k->n; n0 += m)
+            tg_conv_ovec_dw(&k->geom, &p, k->n - n0 < m ? k->n - n0 : m, a + (n0 * k->ca + g * cg) * pa, k->ca * pa,
+                            db + (n0 * k->cb + g * og) * pb, k->cb * pb, dw + g * og * rows, scratch);
+}
+
 /* Floats of the forward's scratch; dW takes it too (the Winograd dW and the GEMMs' stacked dB,
  * also when the shift dW falls back to them). */
 static size_t core_forward_scratch(const conv_core *k)
 {
     size_t gemm = core_scratch(k);
+    if (core_uses_ovec(k)) {
+        size_t ovec = ovec_forward_scratch(k);
+        return ovec > gemm ? ovec : gemm;
+    }
     if (core_uses_shift(k)) {
         size_t shift = shift_forward_scratch(k);
         return shift > gemm ? shift : gemm;
@@ -523,6 +627,11 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
         return;
     }
     /* multiplies the zero padding as im2col does (0·Inf = NaN at the border, as PyTorch) */
+    if (core_uses_ovec(k)) {
+        ovec_forward(k, a, w, b, accumulate, col);
+        out_op_images(k, out, b, 0, k->n);
+        return;
+    }
     if (core_uses_shift(k)) {
         shift_forward(k, a, w, b, accumulate, col);
         out_op_images(k, out, b, 0, k->n);
@@ -861,6 +970,11 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     /* measured (16->16 channels, 28x28, 3 images per call): 4.3 ms a batch of 64 against ~8.7 by
      * the blocked GEMM; else (A not finite) the GEMMs below, sized after it */
     if (core_dw_uses_shift(k) && shift_weight_grad(k, a, db, dw, ws)) return;
+    /* multiplies the zero padding by dB as the GEMMs' im2col does: no finiteness condition */
+    if (core_dw_uses_ovec(k)) {
+        ovec_weight_grad(k, a, db, dw, ws);
+        return;
+    }
     if (core_is_thin(k)) {
         if (!ws->base) return;
         /* split over groups (a depthwise layer's channels): each group's dW its own, summed over
@@ -1085,6 +1199,9 @@ static tg_conv_dx_algo core_dx_path(const conv_core *k)
      * 3.48 / 2.97, 24 -> 24 at 56x56 6.15 / 5.29, 16 -> 32 at 56x56 4.78 / 4.39, 32 -> 32 at 28x28
      * 2.20 / 2.06, 48 -> 48 at 32x32 5.37 / 5.23; but 32 -> 32 at 32x32 2.50 / 2.65. */
     if (core_uses_shift(&c) && k->geom.channels >= SHIFT_DX_MIN_CHANNELS) return TG_CONV_DX_ALGO_ROTATED;
+    /* strided, its phases' small convolutions lost to col2im: 3x3 stride 2 48 -> 48 at 16x16, forward
+     * + dX 2.65 / 2.53 ms */
+    if (core_uses_ovec(&c) && !core_strided(k)) return TG_CONV_DX_ALGO_ROTATED;
     return TG_CONV_DX_ALGO_COL2IM;
 }
 
@@ -1159,6 +1276,7 @@ static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const t
 const char *tg_conv_forward_path(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
+    if (core_uses_ovec(k)) return "ovec";
     if (core_uses_shift(k)) return "shift";
     if (core_is_thin(k)) return "direct";
     return core_uses_winograd(k) ? "winograd" : "gemm";
@@ -1169,6 +1287,7 @@ const char *tg_conv_dw_path(const conv_core *k)
     if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
     if (core_winograd1d_dw(k) || core_winograd_2d_dw(k)) return "winograd"; /* core_weight_grad's order */
     if (core_dw_uses_shift(k)) return "shift";
+    if (core_dw_uses_ovec(k)) return "ovec";
     if (core_is_thin(k)) return "direct";
     return core_pointwise_dw(k) ? "pointwise" : "gemm";
 }

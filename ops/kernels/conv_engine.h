@@ -43,6 +43,7 @@ typedef enum tg_conv_fwd_algo {
     TG_CONV_FWD_WINOGRAD,  /* Winograd wherever the geometry allows */
     TG_CONV_FWD_REFERENCE, /* the reference loops for the forward and dW */
     TG_CONV_FWD_SHIFT,     /* the shift kernels wherever the geometry allows (conv_shift.h) */
+    TG_CONV_FWD_OVEC,      /* the output-channel-vector direct kernels wherever it allows (conv_ovec.h) */
 } tg_conv_fwd_algo;
 
 /* dA algorithm (tg_conv_dx_path's values; TG_CONV_DX_ALGO_ADJOINT is chosen, never requested). */
