@@ -2,9 +2,9 @@
  * output channels (built with -mavx512f on x86-64 only; conv_ovec.c calls them only when the CPU
  * reports AVX-512F): conv_ovec_template.h over 16 floats / 8 doubles. 32 registers: the forward
  * keeps 3 vectors of output channels x 9 positions of sums (+ 3 weight vectors and a broadcast
- * input), dW 3 x 8 taps (+ 3 dY vectors and a broadcast input). Measured 5 Dec, Zen 5, one
- * thread, batch 64, 5x5 24 -> 48 at 9x9 forward: 9 positions 1.38 ms, 8 positions 1.48 (a ninth
- * of the blocks' lanes empty on 81 positions). */
+ * input), dW 3 x 9 taps (+ 3 dY vectors and a broadcast input: a 3x3 filter in one block, 5x5 in
+ * three). Measured 5 Dec, Zen 5, one thread, batch 64, forward ms with 9 positions against 8:
+ * 5x5 24 -> 48 at 9x9 1.16-1.21 / 1.30-1.32, 3x3 48 -> 48 at 14x14 2.05-2.15 / 2.19-2.21. */
 /* the sums of products fuse into FMAs (each kernel gives the same bits on every call) */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
