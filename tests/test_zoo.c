@@ -102,6 +102,60 @@ START_TEST(compiled_list_is_the_folder)
 }
 END_TEST
 
+/* models/more/ (the CNNs beyond the zoo, docs/speed.md): every spec parses, states its params and
+ * MACs ("Params N; MACs/img M" in its header), and trains one step at batch 2 with finite outputs
+ * and a gradient for every parameter. Read from disk: they are not compiled into tg. */
+START_TEST(more_models_train_one_step)
+{
+    DIR *d = opendir("models/more");
+    ck_assert_msg(d != NULL, "models/more not found (run from the repository root)");
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".txt")) continue;
+        char path[512], err[256];
+        snprintf(path, sizeof path, "models/more/%s", e->d_name);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        static char text[1 << 16];
+        const size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = 0;
+        tg_model *m = tg_model_parse(text, path, 1, err, sizeof err);
+        ck_assert_msg(m != NULL, "%s: %s", path, err);
+        ck_assert_msg(m->out_ndim == 1 && m->out_shape[0] >= 2, "%s: output is not [classes]", path);
+        const char *stated = strstr(text, "Params ");
+        long long want_params, want_macs;
+        ck_assert_msg(stated && sscanf(stated, "Params %lld; MACs/img %lld", &want_params, &want_macs) == 2,
+                      "%s: no 'Params N; MACs/img M' in its header", path);
+        int64_t params, macs;
+        ck_assert_int_eq(tg_summary_totals(m, &params, &macs, err, sizeof err), 0);
+        ck_assert_msg(params == want_params && macs == want_macs, "%s: tg summary says %lld params, %lld MACs", path,
+                      (long long)params, (long long)macs);
+        tg_tape *t = tt_tape();
+        int64_t shape[5] = {STEP_BATCH};
+        for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
+        tg_tensor *x = tt_random(m->in_ndim + 1, shape, 11, -1, 1);
+        tg_tensor *y = tt_labels(STEP_BATCH, (const int64_t[]){0, 1});
+        tg_module_train(m->net, true);
+        tg_tensor *out = tg_module_forward(m->net, t, x);
+        ck_assert_msg(out != NULL, "%s: %s", path, tg_error(t));
+        for (int64_t i = 0; i < out->numel; i++) ck_assert_msg(isfinite(out->data[i]), "%s: output %lld", path, (long long)i);
+        ck_assert_int_eq(tg_backward(tg_cross_entropy(t, out, y)), TG_OK);
+        tg_named_tensor named[64];
+        const int np = tg_module_named_tensors(m->net, false, named, 64);
+        ck_assert_int_gt(np, 0);
+        ck_assert_int_le(np, 64);
+        for (int i = 0; i < np; i++) ck_assert_msg(named[i].tensor->grad, "%s: no gradient for %s", path, named[i].name);
+        tg_model_free(m);
+        files++;
+    }
+    closedir(d);
+    ck_assert_int_ge(files, 9);
+}
+END_TEST
+
 /* tools/bench_train_torch.py --list reads models/ without importing torch; skipped without Python. */
 START_TEST(torch_script_lists_the_same_models)
 {
@@ -128,6 +182,7 @@ Suite *suite_zoo(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_model_trains_one_step);
     tcase_add_test(tc, compiled_list_is_the_folder);
+    tcase_add_test(tc, more_models_train_one_step);
     tcase_add_test(tc, torch_script_lists_the_same_models);
     suite_add_tcase(s, tc);
     return s;

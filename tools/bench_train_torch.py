@@ -97,19 +97,36 @@ def build_twin(path):
                 where = f"{path}:{lineno}: {kind}"
                 dims = len(shape) - 1
                 c, m = shape[0], None
-                if kind in ("conv1d", "conv2d", "conv3d"):
-                    d = int(kind[4])
+                if kind in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
+                    d = int(kind[-2])
                     if d != dims:
                         sys.exit(f"{where}: input has {dims} spatial dims")
-                    conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[d - 1]
                     out = int(kv.pop("out"))
                     k = ints(kv, "kernel", d, None)
-                    m = conv(c, out, k, stride=ints(kv, "stride", d, 1), padding=ints(kv, "padding", d, 0),
-                             dilation=ints(kv, "dilation", d, 1), groups=int(kv.pop("groups", 1)),
-                             bias=flag(kv, "bias", True))
+                    common = dict(stride=ints(kv, "stride", d, 1), padding=ints(kv, "padding", d, 0),
+                                  dilation=ints(kv, "dilation", d, 1), groups=int(kv.pop("groups", 1)),
+                                  bias=flag(kv, "bias", True), padding_mode=kv.pop("padding_mode", "zeros"))
+                    if kind.startswith("conv_transpose"):
+                        conv = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[d - 1]
+                        m = conv(c, out, k, output_padding=ints(kv, "output_padding", d, 0), **common)
+                    else:
+                        m = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[d - 1](c, out, k, **common)
                 elif kind == "batch_norm":
                     bn = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims]
-                    m = bn(c, eps=float(kv.pop("eps", 1e-5)), momentum=float(kv.pop("momentum", 0.1)))
+                    m = bn(c, eps=float(kv.pop("eps", 1e-5)), momentum=float(kv.pop("momentum", 0.1)),
+                           affine=flag(kv, "affine", True), track_running_stats=flag(kv, "track_running_stats", True))
+                elif kind == "instance_norm":
+                    inorm = (nn.InstanceNorm1d, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[dims]
+                    m = inorm(c, eps=float(kv.pop("eps", 1e-5)), momentum=float(kv.pop("momentum", 0.1)),
+                              affine=flag(kv, "affine", False),
+                              track_running_stats=flag(kv, "track_running_stats", False))
+                elif kind == "group_norm":
+                    m = nn.GroupNorm(int(kv.pop("groups")), c, eps=float(kv.pop("eps", 1e-5)),
+                                     affine=flag(kv, "affine", True))
+                elif kind == "layer_norm":
+                    ns = kv.pop("normalized_shape", None)
+                    ns = shape if ns is None else [int(x) for x in ns.split(",")]
+                    m = nn.LayerNorm(ns, eps=float(kv.pop("eps", 1e-5)), elementwise_affine=flag(kv, "elementwise_affine", True))
                 elif kind in ("relu", "sigmoid", "tanh", "gelu", "elu"):
                     m = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}[kind]()
                 elif kind == "leaky_relu":
@@ -119,7 +136,12 @@ def build_twin(path):
                     pool = {"max": (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d),
                             "avg": (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)}[kind[:3]][d - 1]
                     k = ints(kv, "kernel", d, None)
-                    m = pool(k, stride=ints(kv, "stride", d, k), padding=ints(kv, "padding", d, 0))
+                    extra = dict(ceil_mode=flag(kv, "ceil_mode", False))
+                    if kind.startswith("max"):
+                        extra["dilation"] = ints(kv, "dilation", d, 1)
+                    else:
+                        extra["count_include_pad"] = flag(kv, "count_include_pad", True)
+                    m = pool(k, stride=ints(kv, "stride", d, k), padding=ints(kv, "padding", d, 0), **extra)
                 elif kind in ("global_avg_pool", "global_max_pool"):
                     ada = {"avg": (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d),
                            "max": (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)}[kind[7:10]]
@@ -142,6 +164,7 @@ def build_twin(path):
                 self.plan.append((kind, frm, ident, len(self.mods) if m is not None else -1))
                 if m is not None:
                     self.mods.append(m)
+                in_spatial = shape[1:]
                 was = self.training
                 self.eval()
                 with torch.no_grad():
@@ -149,7 +172,9 @@ def build_twin(path):
                 self.train(was)
                 # MACs per sample as tg summary counts them: per output value, one weight row (conv);
                 # every weight once (linear)
-                if kind.startswith("conv"):
+                if kind.startswith("conv_transpose"):  # every weight once per input position
+                    self.macs += m.weight.numel() * math.prod(in_spatial)
+                elif kind.startswith("conv"):
                     self.macs += m.weight[0].numel() * math.prod(shape)
                 elif kind == "linear":
                     self.macs += m.weight.numel()
