@@ -220,9 +220,11 @@ static void max_border_scan(const tg_pool_geom *g, const tg_real *x, int64_t o0,
         for (int64_t i0 = b0; i0 < e0; i0 += d0->step)
             for (int64_t i1 = b1; i1 < e1; i1 += d1->step) {
                 const int64_t row = (i0 * d1->in + i1) * d2->in;
-                for (int64_t pos = b2; pos < e2; pos++) {
+                for (int64_t pos = b2; pos < e2; pos++) { /* without branches: on data they mispredict */
                     const tg_real v = x[row + pos];
-                    if (v > best || v != v) best = v, at = row + pos;
+                    const bool take = (v > best) | (v != v);
+                    best = select_real(take, v, best);
+                    at ^= (at ^ (row + pos)) & -(int64_t)take;
                 }
             }
         y[o2] = best;
