@@ -1038,8 +1038,61 @@ START_TEST(fast_max_matches_general_and_rule)
 }
 END_TEST
 
+/* Global max pooling (one window over each whole plane: pool_whole_max.h's lanes): every path
+ * gives the general loop's maximum and index, and both follow the rule — the first maximum, and a
+ * NaN wins, the last one — over planes of 1 to 70 values (part vectors, one vector of each width,
+ * several), 255 and 1000; 1-D, 2-D and 3-D; ties, NaN, -inf and -0/+0 where they fall. */
+START_TEST(global_max_every_path)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 808);
+    static const int64_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 70, 255, 1000};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int kind = 0; kind < 5; kind++) {
+            const int64_t plane = sizes[si], n = 2, c = 3;
+            /* 1-D [plane], 2-D [1, plane] or [plane, 1], 3-D [1, 1, plane] */
+            const int rank = kind == 0 ? 1 : kind < 3 ? 2 : 3;
+            int64_t shape[5] = {n, c, 1, 1, 1};
+            shape[kind == 1 ? 2 : 1 + rank] = plane;
+            tg_tensor *x = tt_random(rank + 2, shape, 900 + si * 5 + (uint64_t)kind, 0, 1);
+            x->requires_grad = true;
+            for (int64_t i = 0; i < x->numel; i++) {
+                const uint64_t v = tg_rng_below(&r, 50);
+                /* kind 4: no NaN (the largest value's first position); else a few */
+                x->data[i] = v < 1 && kind != 4 ? (tg_real)NAN : v < 4 ? (tg_real)-INFINITY
+                             : v < 6 ? (tg_real)-0.0 : v < 8 ? (tg_real)0.0 : (tg_real)(v % 7);
+            }
+            tg_tape *t = tt_tape();
+            tg_tensor *y = tg_global_max_pool(t, x);
+            ck_assert_msg(y != NULL, "%s", tg_error(t));
+            const tg_pool_geom *g = y->node->saved;
+            const int64_t *ib = tg_pool_indices(y);
+            for (int64_t p = 0; p < n * c; p++) { /* the rule, plane by plane */
+                const tg_real *xp = x->data + p * plane;
+                int64_t want = 0;
+                tg_real best = (tg_real)-INFINITY;
+                for (int64_t i = 0; i < plane; i++)
+                    if (xp[i] > best || xp[i] != xp[i]) best = xp[i], want = i;
+                ck_assert_msg(ib[p] == want && !memcmp(&y->data[p], &xp[want], sizeof best),
+                              "plane %lld of %lld values (kind %d): index %lld, want %lld", (long long)p,
+                              (long long)plane, kind, (long long)ib[p], (long long)want);
+            }
+            for (int path = TG_POOL_MAX_BEST; path <= TG_POOL_MAX_AVX2; path++) {
+                tg_real y2[6];
+                int64_t i2[6];
+                tg_pool_max_forward_path(g, x->data, y2, i2, (tg_pool_max_path)path);
+                ck_assert(!memcmp(y2, y->data, sizeof y2) && !memcmp(i2, ib, sizeof i2));
+                tg_pool_max_forward_path(g, x->data, y2, NULL, (tg_pool_max_path)path);
+                ck_assert(!memcmp(y2, y->data, sizeof y2));
+            }
+            tt_cleanup();
+        }
+}
+END_TEST
+
 static void add_fast_max_tests(TCase *tc)
 {
     tcase_add_test(tc, fast_max_hand_example);
     tcase_add_test(tc, fast_max_matches_general_and_rule);
+    tcase_add_test(tc, global_max_every_path);
 }

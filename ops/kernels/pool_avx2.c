@@ -111,6 +111,9 @@ static inline __attribute__((always_inline)) void store_outputs(const tg_pool_ma
 
 #define POOL_MAX_RUN_FN tg_pool_max_run_avx2
 #include "pool_max_template.h"
+#define MAX_WHOLE_BYTES 32
+#define MAX_WHOLE_FN tg_pool_max_whole_avx2
+#include "pool_whole_max.h"
 #else
 typedef int tg_pool_avx2_unavailable; /* keeps the translation unit non-empty */
 #endif

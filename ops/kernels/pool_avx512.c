@@ -87,6 +87,9 @@ static inline __attribute__((always_inline)) void store_outputs(const tg_pool_ma
 
 #define POOL_MAX_RUN_FN tg_pool_max_run_avx512
 #include "pool_max_template.h"
+#define MAX_WHOLE_BYTES 64
+#define MAX_WHOLE_FN tg_pool_max_whole_avx512
+#include "pool_whole_max.h"
 #else
 typedef int tg_pool_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

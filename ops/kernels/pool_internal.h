@@ -79,10 +79,16 @@ typedef struct out_row {
         return true;                                                                                \
     }
 
+/* One window over a whole plane of n values (n <= INT32_MAX): *y = its maximum, *idx (when not NULL)
+ * its position, by the window scan's rule (the first maximum; a NaN wins, the last one). */
+typedef void (*tg_pool_max_whole_fn)(const tg_real *x, int64_t n, tg_real *y, int64_t *idx);
+
 #if defined(__x86_64__)
 /* Strides 1 and 2; return false without writing anything for other strides. */
 bool tg_pool_max_run_avx512(const tg_pool_max_run *run);
 bool tg_pool_max_run_avx2(const tg_pool_max_run *run);
+void tg_pool_max_whole_avx512(const tg_real *x, int64_t n, tg_real *y, int64_t *idx);
+void tg_pool_max_whole_avx2(const tg_real *x, int64_t n, tg_real *y, int64_t *idx);
 #endif
 
 #endif
