@@ -120,7 +120,10 @@ static void fill_boxes(const tg_conv_geom *g, const tg_conv_ovec_plan *p, int64_
 }
 
 /* Elements of tg_real that hold n int32 offsets. */
-static int64_t offsets_size(int64_t n) { return (n * (int64_t)sizeof(int32_t) + (int64_t)sizeof(tg_real) - 1) / (int64_t)sizeof(tg_real); }
+static int64_t offsets_size(int64_t n)
+{
+    return (n * (int64_t)sizeof(int32_t) + (int64_t)sizeof(tg_real) - 1) / (int64_t)sizeof(tg_real);
+}
 
 /* ---- forward ---- */
 

@@ -23,8 +23,9 @@ typedef tg_real ovec_vec __attribute__((vector_size(VLEN * sizeof(tg_real))));
  * slower) and the loops over them the block's own, constant after inlining. */
 #define OVEC_MAX_ROWS 24
 #define OVEC_MAX_VECTORS 3
-_Static_assert(FWD_P1 <= OVEC_MAX_ROWS && FWD_P2 <= OVEC_MAX_ROWS && FWD_P3 <= OVEC_MAX_ROWS && DW_T1 <= OVEC_MAX_ROWS &&
-                   DW_T2 <= OVEC_MAX_ROWS && DW_T3 <= OVEC_MAX_ROWS && OB_MAX <= OVEC_MAX_VECTORS,
+_Static_assert(FWD_P1 <= OVEC_MAX_ROWS && FWD_P2 <= OVEC_MAX_ROWS && FWD_P3 <= OVEC_MAX_ROWS &&
+                   DW_T1 <= OVEC_MAX_ROWS && DW_T2 <= OVEC_MAX_ROWS && DW_T3 <= OVEC_MAX_ROWS &&
+                   OB_MAX <= OVEC_MAX_VECTORS,
                "register blocks within the arrays' bounds");
 
 OVEC_INLINE ovec_vec ovec_load(const tg_real *p)
@@ -151,7 +152,8 @@ OVEC_INLINE void dw_block(const tg_conv_ovec_plan *p, int64_t channels, int64_t 
     for (int r = 0; r < TB; r++) {
         off[r] = p->offset[t0 + (r < nt ? r : 0)];
         OVEC_UNROLL
-        for (int v = 0; v < OB; v++) acc[r][v] = r < nt ? ovec_load(acc_c + (t0 + r) * o_pad + (v0 + v) * VLEN) : (ovec_vec){0};
+        for (int v = 0; v < OB; v++)
+            acc[r][v] = r < nt ? ovec_load(acc_c + (t0 + r) * o_pad + (v0 + v) * VLEN) : (ovec_vec){0};
     }
     for (int64_t img = 0; img < images; img++) {
         const tg_real *bc = boxes + (img * channels + c) * p->plane;

@@ -340,9 +340,9 @@ static void max_forward_planes(void *ctx, int64_t p0, int64_t p1)
     }
 }
 
-/* Whether each plane is one window that covers all of it (global average pooling, an adaptive
- * pool to size 1, a kernel the size of the input): each output is its plane's sum over one
- * divisor. The general loops spent more on their per-plane set-up than on the sums there (7x7
+/* Whether each plane is one window that covers all of it (global pooling, an adaptive pool to
+ * size 1, a kernel the size of the input): each output is its plane's sum over one divisor, or its
+ * maximum (max_whole_planes). The general loops spent more on their per-plane set-up than on the sums there (7x7
  * planes: 4.5% of a MobileNet-style net's inference, 4 Dec). */
 static bool whole_plane_windows(const tg_pool_geom *g)
 {
@@ -367,7 +367,8 @@ static bool whole_plane_windows(const tg_pool_geom *g)
 static void max_whole_planes(void *ctx, int64_t p0, int64_t p1)
 {
     const max_job *j = ctx;
-    for (int64_t p = p0; p < p1; p++) j->whole(j->x + p * j->in_plane, j->in_plane, j->y + p, j->idx ? j->idx + p : NULL);
+    for (int64_t p = p0; p < p1; p++)
+        j->whole(j->x + p * j->in_plane, j->in_plane, j->y + p, j->idx ? j->idx + p : NULL);
 }
 
 void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *y, int64_t *idx,
@@ -381,7 +382,8 @@ void tg_pool_max_forward_path(const tg_pool_geom *g, const tg_real *x, tg_real *
     }
     j.whole = max_whole_portable;
 #if defined(__x86_64__)
-    if (path == TG_POOL_MAX_BEST && tg_cpu_has_avx512()) j.simd_run = tg_pool_max_run_avx512, j.whole = tg_pool_max_whole_avx512;
+    if (path == TG_POOL_MAX_BEST && tg_cpu_has_avx512())
+        j.simd_run = tg_pool_max_run_avx512, j.whole = tg_pool_max_whole_avx512;
     else if ((path == TG_POOL_MAX_BEST || path == TG_POOL_MAX_AVX2) && tg_cpu_has_avx2_fma())
         j.simd_run = tg_pool_max_run_avx2, j.whole = tg_pool_max_whole_avx2;
 #endif
