@@ -314,8 +314,7 @@ static bool core_ovec_fits(const conv_core *k)
         !tg_conv_ovec_supported(g))
         return false;
     const int64_t lanes = tg_conv_ovec_lanes(), o_pad = (og + lanes - 1) / lanes * lanes;
-    if (2 * (o_pad - og) > lanes)
-        return false;
+    if (2 * (o_pad - og) > lanes) return false;
     return !tg_conv_shift_supported(g) ||
            tg_conv_geom_out_size(g) * 100 < tg_conv_shift_span(g, og) * SHIFT_MIN_KEPT_PERCENT;
 }
@@ -468,7 +467,8 @@ static void ovec_weight_grad(const conv_core *k, const tg_real *a, const tg_real
     const int64_t pa = core_a_size(k), pb = core_b_size(k);
     tg_conv_ovec_plan p;
     tg_conv_ovec_plan_make(&k->geom, og, &p);
-    const size_t one = (size_t)(tg_conv_ovec_dw_scratch(&p, cg, 2) - tg_conv_ovec_dw_scratch(&p, cg, 1)) * sizeof(tg_real);
+    const int64_t per_image = tg_conv_ovec_dw_scratch(&p, cg, 2) - tg_conv_ovec_dw_scratch(&p, cg, 1);
+    const size_t one = (size_t)per_image * sizeof(tg_real);
     int64_t m = one > 0 ? (int64_t)(OVEC_DW_SCRATCH_BYTES / one) : k->n;
     m = m < 1 ? 1 : m > k->n ? (k->n > 0 ? k->n : 1) : m;
     tg_real *scratch = ws_take(ws, (size_t)tg_conv_ovec_dw_scratch(&p, cg, m) * sizeof *scratch);
