@@ -3100,6 +3100,7 @@ START_TEST(ovec_auto_choice)
     ck_assert_int_eq(tg_conv_dx_choose(&k, w->data), TG_CONV_DX_ALGO_ROTATED);
     k = square_core(48, 48, 1, 16, 3, 2);
     ck_assert_int_eq(tg_conv_dx_choose(&k, w->data), TG_CONV_DX_ALGO_COL2IM);
+    tg_tensor_free(w);
 }
 END_TEST
 
