@@ -1262,6 +1262,31 @@ START_TEST(direct_kernels_match_im2col_gemm_2d)
 }
 END_TEST
 
+/* Planes at most half a vector wide with "same" padding go several rows to a vector
+ * (conv_direct_template.h, packed_plane): widths 1-8 (each a different number of rows a vector),
+ * heights 1-9 (a last partial vector of rows), kernels 1-7 along each dim, dilations 1-2, the
+ * padding that keeps the width (the rows' tap range then leaves the input at both edges), and for
+ * contrast pads that narrow it; every kernel against im2col + GEMM. */
+START_TEST(direct_kernels_small_planes)
+{
+    uint64_t seed = 5500;
+    int checked = 0;
+    for (int64_t w = 1; w <= 8; w++)
+        for (int64_t h = 1; h <= 9; h += 2)
+            for (int64_t kh = 1; kh <= 7; kh += 2)
+                for (int64_t kw = 1; kw <= 7; kw++)
+                    for (int64_t d = 1; d <= 2; d++) {
+                        const int64_t ph = d * (kh - 1) / 2, pw = (d * (kw - 1) + 1) / 2 - (kw + w + h) % 2;
+                        tg_conv_geom g;
+                        if (!direct_geom(&g, 1, V(1, h, w), V(1, kh, kw), V(1, 1, 1), V(0, ph, pw), V(1, d, d))) continue;
+                        check_direct_geom(&g, 1 + (int64_t)(seed % 4 == 0), seed);
+                        seed += 4;
+                        checked++;
+                    }
+    ck_assert_int_gt(checked, 300);
+}
+END_TEST
+
 START_TEST(direct_kernels_match_im2col_gemm_1d_3d_channels)
 {
     tg_conv_geom g;
@@ -1405,6 +1430,7 @@ static TCase *direct_kernel_tcase(void)
     TCase *tc = tt_tcase("direct kernels");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, direct_kernels_match_im2col_gemm_2d);
+    tcase_add_test(tc, direct_kernels_small_planes);
     tcase_add_test(tc, direct_kernels_match_im2col_gemm_1d_3d_channels);
     tcase_add_test(tc, depthwise_conv2d_matches_reference_every_kernel);
     tcase_add_test(tc, gradcheck_depthwise_every_kernel);

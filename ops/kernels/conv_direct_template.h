@@ -197,6 +197,76 @@ INLINE void plane_impl(const tg_conv_geom *g, const tg_real *x, const tg_real *w
     }
 }
 
+/* ---- small planes: several output rows per vector ----
+ * A plane at most half a vector wide (out_w == in_w, stride 1: "same" padding) leaves most lanes of
+ * a vector of one row empty. Here lane l of a vector holds output row oh + l / W, column l % W
+ * (k = VLEN / W rows a vector): the input rows those lanes read at tap (kh, kw) lie one after
+ * another in memory, so one masked load fetches them all — the mask drops the lanes whose column
+ * (per kw) or row (per kh) falls outside the input. A 7x7 depthwise layer on 8x8 maps (a
+ * ConvNeXt-style block): two rows a vector, half the loads and FMAs of the row kernel. */
+static bool packed_fits(const tg_conv_geom *g)
+{
+    return g->in[0] == 1 && g->out[0] == 1 && g->kernel[0] == 1 && g->pad[0] == 0 && g->stride[1] == 1 &&
+           g->stride[2] == 1 && g->out[2] == g->in[2] && 2 * g->out[2] <= VLEN && g->kernel[2] <= TG_CONV_DIRECT_MAX_KW;
+}
+
+/* y rows g0 .. g0 + R*k - 1 (+)= the plane's taps, R vectors of k rows in registers. */
+INLINE void packed_block(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate,
+                         const vmask *col_mask, int64_t g0, const int R)
+{
+    const int64_t W = g->out[2], k = VLEN / W, out_h = g->out[1], in_h = g->in[1];
+    const int64_t kh_n = g->kernel[1], kw_n = g->kernel[2], dh = g->dilation[1], dw = g->dilation[2];
+    const int64_t ph = g->pad[1], pw = g->pad[2];
+    vec acc[ROWS];
+    vmask out_mask[ROWS];
+    UNROLL_ROWS
+    for (int r = 0; r < R; r++) {
+        const int64_t row0 = g0 + r * k, rows = out_h - row0 < k ? out_h - row0 : k;
+        out_mask[r] = lane_mask(0, rows * W);
+        acc[r] = accumulate ? vloadz(out_mask[r], y + row0 * W) : vzero();
+    }
+    for (int64_t kh = 0; kh < kh_n; kh++) {
+        vmask row_mask[ROWS];
+        UNROLL_ROWS
+        for (int r = 0; r < R; r++) { /* the lanes of output rows that exist and whose input row does */
+            const int64_t row0 = g0 + r * k, first = ph - kh * dh - row0, last = in_h + ph - kh * dh - row0;
+            const int64_t lo = first > 0 ? first : 0, hi_rows = out_h - row0 < k ? out_h - row0 : k;
+            const int64_t hi = last < hi_rows ? last : hi_rows;
+            row_mask[r] = lane_mask(lo * W, hi > lo ? hi * W : lo * W);
+        }
+        const tg_real *wk = w + kh * kw_n;
+        for (int64_t kw = 0; kw < kw_n; kw++) {
+            const vec wv = vset1(wk[kw]);
+            const int64_t shift = (kh * dh - ph) * W + kw * dw - pw;
+            UNROLL_ROWS
+            for (int r = 0; r < R; r++)
+                acc[r] = vfma(wv, vloadz(row_mask[r] & col_mask[kw], x + (g0 + r * k) * W + shift), acc[r]);
+        }
+    }
+    UNROLL_ROWS
+    for (int r = 0; r < R; r++) vstorem(y + (g0 + r * k) * W, out_mask[r], acc[r]);
+}
+
+static void packed_plane(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+{
+    const int64_t W = g->out[2], k = VLEN / W, dw = g->dilation[2], pw = g->pad[2];
+    vmask col_mask[TG_CONV_DIRECT_MAX_KW];
+    for (int64_t kw = 0; kw < g->kernel[2]; kw++) { /* columns j with 0 <= j + kw*dw - pw < W, in each row */
+        int64_t lo = pw - kw * dw, hi = W + pw - kw * dw;
+        lo = lo > 0 ? lo : 0, hi = hi < W ? hi : W;
+        col_mask[kw] = lane_mask(0, 0);
+        for (int64_t i = 0; i < k && hi > lo; i++) col_mask[kw] = col_mask[kw] | lane_mask(i * W + lo, i * W + hi);
+    }
+    const int64_t groups = (g->out[1] + k - 1) / k;
+    for (int64_t gi = 0; gi < groups;) {
+        const int64_t left = groups - gi;
+        if (left >= ROWS) packed_block(g, x, w, y, accumulate, col_mask, gi * k, ROWS), gi += ROWS;
+        else if (left >= 4) packed_block(g, x, w, y, accumulate, col_mask, gi * k, 4), gi += 4;
+        else if (left >= 2) packed_block(g, x, w, y, accumulate, col_mask, gi * k, 2), gi += 2;
+        else packed_block(g, x, w, y, accumulate, col_mask, gi * k, 1), gi += 1;
+    }
+}
+
 /* ---- 3x3, dilation 1, the same stride S (1 or 2) along H and W: the depthwise layers of
  * MobileNet-style networks. Each input row of a block is fetched once per kernel column and
  * feeds every output row that reads it (up to 3 with S = 1), with all 9 weights in registers:
@@ -354,7 +424,9 @@ UNROLL_FULL
 
 static void plane_simd(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
 {
-    if (is_k3(g, 1))
+    if (packed_fits(g) && !is_k3(g, 1))
+        packed_plane(g, x, w, y, accumulate);
+    else if (is_k3(g, 1))
         k3_plane(g, x, w, y, accumulate, 1);
     else if (is_k3(g, 2))
         k3_plane(g, x, w, y, accumulate, 2);
