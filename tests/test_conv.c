@@ -2546,6 +2546,50 @@ static void shift_oracle_check_free(shift_oracle *o, const tg_real *y, const tg_
     free(o->y), free(o->dx), free(o->dw);
 }
 
+/* A case for forced_cases_match_reference: a geometry, as a convolution or a transposed one. */
+typedef struct forced_case {
+    ref_cfg c;
+    bool transposed;
+} forced_case;
+
+/* Each of `n` cases with `algo` forced and each kernel set_kernel accepts (portable, AVX2,
+ * AVX-512 where the CPU runs them): y, dX and dW against the oracle (seeds from `seed`), and 2
+ * and 3 threads give the same bits as 1. */
+static void forced_cases_match_reference(const forced_case *cases, size_t n, tg_conv_algo algo,
+                                         int (*set_kernel)(const char *), uint64_t seed)
+{
+    static const char *const kernels[] = {"portable", "avx2", "avx512"};
+    int ran = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        if (set_kernel(kernels[kind]) != 0) continue;
+        ran++;
+        for (size_t i = 0; i < n; i++) {
+            ref_case r = make_case(&cases[i].c, cases[i].transposed, seed + i);
+            r.x->requires_grad = r.w->requires_grad = true;
+            shift_oracle o;
+            ck_assert(shift_oracle_make(&r, seed + 100 + i, &o));
+            const int64_t ny = o.ny, nx = o.nx, nw = o.nw;
+            tg_real *got[3][3];
+            for (int threads = 1; threads <= 3; threads++) {
+                tg_real **g = got[threads - 1];
+                g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
+                g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
+                g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
+                forced_run(&r, algo, threads, g[0], g[1], g[2], o.dy);
+            }
+            shift_oracle_check_free(&o, got[0][0], got[0][1], got[0][2]);
+            for (int threads = 2; threads <= 3; threads++)
+                ck_assert_msg(memcmp(got[0][0], got[threads - 1][0], (size_t)ny * sizeof(tg_real)) == 0 &&
+                                  memcmp(got[0][1], got[threads - 1][1], (size_t)nx * sizeof(tg_real)) == 0 &&
+                                  memcmp(got[0][2], got[threads - 1][2], (size_t)nw * sizeof(tg_real)) == 0,
+                              "%s %s case %zu: %d threads differ from 1", tg_conv_algo_name(algo), kernels[kind], i,
+                              threads);
+        }
+    }
+    set_kernel(NULL);
+    ck_assert_int_ge(ran, 1);
+}
+
 /* Every kernel (portable, AVX2, AVX-512 where the CPU runs them) against the reference loops:
  * 1-D/2-D/3-D, odd sizes, kernels 1..5 wide, dilations, pads from 0 to past the kernel (the
  * rotated path's negative pads crop), groups, output channels that fill no whole block (3, 11),
@@ -2554,9 +2598,7 @@ static void shift_oracle_check_free(shift_oracle *o, const tg_real *y, const tg_
  * and 2 and 3 threads give the same bits as 1. */
 START_TEST(shift_matches_reference)
 {
-    static const char *const kernels[] = {"portable", "avx2", "avx512"};
-    typedef struct { ref_cfg c; bool transposed; } shift_case;
-    const shift_case cases[] = {
+    const forced_case cases[] = {
         {cfg(2, 3, 16, 16, 1, V(9, 8), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
         {cfg(2, 2, 3, 11, 1, V(7, 12), V(5, 3), V(1, 1), V(2, 0), V(1, 2), NULL), false},
         {cfg(2, 2, 6, 10, 2, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
@@ -2582,34 +2624,8 @@ START_TEST(shift_matches_reference)
         {cfg(2, 2, 6, 8, 2, V(16, 33), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false},
         {cfg(2, 2, 4, 6, 1, V(9, 40), V(1, 1), V(2, 2), V(0, 0), V(1, 1), NULL), false},
     };
-    int ran = 0;
-    for (int kind = 0; kind < 3; kind++) {
-        if (tg_conv_shift_set_kernel(kernels[kind]) != 0) continue;
-        ran++;
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            ref_case r = make_case(&cases[i].c, cases[i].transposed, 9100 + i);
-            r.x->requires_grad = r.w->requires_grad = true;
-            shift_oracle o;
-            ck_assert(shift_oracle_make(&r, 9200 + i, &o));
-            const int64_t ny = o.ny, nx = o.nx, nw = o.nw;
-            tg_real *got[3][3];
-            for (int threads = 1; threads <= 3; threads++) {
-                tg_real **g = got[threads - 1];
-                g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
-                g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
-                g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
-                forced_run(&r, TG_CONV_ALGO_SHIFT, threads, g[0], g[1], g[2], o.dy);
-            }
-            shift_oracle_check_free(&o, got[0][0], got[0][1], got[0][2]);
-            for (int threads = 2; threads <= 3; threads++)
-                ck_assert_msg(memcmp(got[0][0], got[threads - 1][0], (size_t)ny * sizeof(tg_real)) == 0 &&
-                                  memcmp(got[0][1], got[threads - 1][1], (size_t)nx * sizeof(tg_real)) == 0 &&
-                                  memcmp(got[0][2], got[threads - 1][2], (size_t)nw * sizeof(tg_real)) == 0,
-                              "%s case %zu: %d threads differ from 1", kernels[kind], i, threads);
-        }
-    }
-    tg_conv_shift_set_kernel(NULL);
-    ck_assert_int_ge(ran, 1);
+    forced_cases_match_reference(cases, sizeof cases / sizeof cases[0], TG_CONV_ALGO_SHIFT, tg_conv_shift_set_kernel,
+                                 9100);
 }
 END_TEST
 
@@ -2960,9 +2976,7 @@ END_TEST
  * by image; 2 and 3 threads give the same bits as 1. */
 START_TEST(ovec_matches_reference)
 {
-    static const char *const kernels[] = {"portable", "avx2", "avx512"};
-    typedef struct { ref_cfg c; bool transposed; } ovec_case;
-    const ovec_case cases[] = {
+    const forced_case cases[] = {
         {cfg(2, 2, 24, 48, 1, V(9, 9), V(5, 5), V(1, 1), V(2, 2), V(1, 1), NULL), false},
         {cfg(2, 2, 6, 17, 1, V(7, 5), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
         {cfg(2, 2, 5, 40, 1, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false},
@@ -2982,34 +2996,8 @@ START_TEST(ovec_matches_reference)
         {cfg(2, 2, 24, 5, 1, V(4, 5), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true},
         {cfg(2, 2, 4, 24, 1, V(9, 40), V(1, 1), V(2, 2), V(0, 0), V(1, 1), NULL), false}, /* 1x1 stride 2 */
     };
-    int ran = 0;
-    for (int kind = 0; kind < 3; kind++) {
-        if (tg_conv_ovec_set_kernel(kernels[kind]) != 0) continue;
-        ran++;
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            ref_case r = make_case(&cases[i].c, cases[i].transposed, 9300 + i);
-            r.x->requires_grad = r.w->requires_grad = true;
-            shift_oracle o;
-            ck_assert(shift_oracle_make(&r, 9400 + i, &o));
-            const int64_t ny = o.ny, nx = o.nx, nw = o.nw;
-            tg_real *got[3][3];
-            for (int threads = 1; threads <= 3; threads++) {
-                tg_real **g = got[threads - 1];
-                g[0] = tt_tensor(1, (int64_t[]){ny}, NULL)->data;
-                g[1] = tt_tensor(1, (int64_t[]){nx}, NULL)->data;
-                g[2] = tt_tensor(1, (int64_t[]){nw}, NULL)->data;
-                forced_run(&r, TG_CONV_ALGO_OVEC, threads, g[0], g[1], g[2], o.dy);
-            }
-            shift_oracle_check_free(&o, got[0][0], got[0][1], got[0][2]);
-            for (int threads = 2; threads <= 3; threads++)
-                ck_assert_msg(memcmp(got[0][0], got[threads - 1][0], (size_t)ny * sizeof(tg_real)) == 0 &&
-                                  memcmp(got[0][1], got[threads - 1][1], (size_t)nx * sizeof(tg_real)) == 0 &&
-                                  memcmp(got[0][2], got[threads - 1][2], (size_t)nw * sizeof(tg_real)) == 0,
-                              "%s case %zu: %d threads differ from 1", kernels[kind], i, threads);
-        }
-    }
-    tg_conv_ovec_set_kernel(NULL);
-    ck_assert_int_ge(ran, 1);
+    forced_cases_match_reference(cases, sizeof cases / sizeof cases[0], TG_CONV_ALGO_OVEC, tg_conv_ovec_set_kernel,
+                                 9300);
 }
 END_TEST
 

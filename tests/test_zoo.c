@@ -24,46 +24,53 @@ static int zoo_count(void)
     return n;
 }
 
-/* "# Params N; MACs/img M" in the model's header comment; false when absent. */
-static bool stated_totals(const char *text, long long *params, long long *macs)
+/* Model `name` (spec text) parses, has `classes` outputs (0: at least 2), the params and MACs its
+ * header states as "<stated>N; MACs/img M" (stated: "# Params " in the zoo's, "Params " in
+ * models/more's), and trains one step at batch 2: forward in training mode, cross-entropy against
+ * labels, backward reaching every parameter. */
+static void check_model_trains_one_step(const char *name, const char *text, const char *stated, int64_t classes,
+                                        const int64_t labels[STEP_BATCH])
 {
-    const char *p = strstr(text, "# Params ");
-    return p && sscanf(p, "# Params %lld; MACs/img %lld", params, macs) == 2;
+    char err[256];
+    tg_model *m = tg_model_parse(text, name, 1, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s: %s", name, err);
+    ck_assert_msg(m->out_ndim == 1 && (classes ? m->out_shape[0] == classes : m->out_shape[0] >= 2),
+                  "%s: output is not [classes]", name);
+    const char *at = strstr(text, stated);
+    long long want_params, want_macs;
+    char format[64];
+    snprintf(format, sizeof format, "%s%%lld; MACs/img %%lld", stated);
+    ck_assert_msg(at && sscanf(at, format, &want_params, &want_macs) == 2, "%s: no '%sN; MACs/img M' in its header",
+                  name, stated);
+    int64_t params, macs;
+    ck_assert_int_eq(tg_summary_totals(m, &params, &macs, err, sizeof err), 0);
+    ck_assert_msg(params == want_params && macs == want_macs, "%s: tg summary says %lld params, %lld MACs", name,
+                  (long long)params, (long long)macs);
+    tg_tape *t = tt_tape();
+    int64_t shape[5] = {STEP_BATCH};
+    for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
+    tg_tensor *x = tt_random(m->in_ndim + 1, shape, 5, -1, 1);
+    tg_tensor *y = tt_labels(STEP_BATCH, labels);
+    tg_module_train(m->net, true);
+    tg_tensor *out = tg_module_forward(m->net, t, x);
+    ck_assert_msg(out != NULL, "%s: %s", name, tg_error(t));
+    tt_assert_shape(out, STEP_BATCH, m->out_shape[0]);
+    for (int64_t i = 0; i < out->numel; i++)
+        ck_assert_msg(isfinite(out->data[i]), "%s: output %lld", name, (long long)i);
+    ck_assert_int_eq(tg_backward(tg_cross_entropy(t, out, y)), TG_OK);
+    tg_named_tensor named[64];
+    const int np = tg_module_named_tensors(m->net, false, named, 64);
+    ck_assert_int_gt(np, 0);
+    ck_assert_int_le(np, 64);
+    for (int i = 0; i < np; i++) ck_assert_msg(named[i].tensor->grad, "%s: no gradient for %s", name, named[i].name);
+    tg_model_free(m);
 }
 
 START_TEST(every_model_trains_one_step)
 {
     ck_assert_int_ge(zoo_count(), ZOO_MIN_MODELS);
-    for (const struct zoo_model *z = zoo; z->name; z++) {
-        char err[256];
-        tg_model *m = tg_model_parse(z->text, z->name, 1, err, sizeof err);
-        ck_assert_msg(m != NULL, "%s: %s", z->name, err);
-        ck_assert_msg(m->out_ndim == 1 && m->out_shape[0] == ZOO_CLASSES, "%s: output is not [%d]", z->name, ZOO_CLASSES);
-        long long want_params, want_macs;
-        ck_assert_msg(stated_totals(z->text, &want_params, &want_macs), "%s: no '# Params N; MACs/img M' line", z->name);
-        int64_t params, macs;
-        ck_assert_int_eq(tg_summary_totals(m, &params, &macs, err, sizeof err), 0);
-        ck_assert_msg(params == want_params && macs == want_macs, "%s: tg summary says %lld params, %lld MACs",
-                      z->name, (long long)params, (long long)macs);
-        /* one training step: forward in training mode, cross-entropy, backward reaches every parameter */
-        tg_tape *t = tt_tape();
-        int64_t shape[5] = {STEP_BATCH};
-        for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
-        tg_tensor *x = tt_random(m->in_ndim + 1, shape, 5, -1, 1);
-        tg_tensor *y = tt_labels(STEP_BATCH, (const int64_t[]){3, 7});
-        tg_module_train(m->net, true);
-        tg_tensor *out = tg_module_forward(m->net, t, x);
-        ck_assert_msg(out != NULL, "%s: %s", z->name, tg_error(t));
-        tt_assert_shape(out, STEP_BATCH, ZOO_CLASSES);
-        for (int64_t i = 0; i < out->numel; i++) ck_assert_msg(isfinite(out->data[i]), "%s: output %lld", z->name, (long long)i);
-        ck_assert_int_eq(tg_backward(tg_cross_entropy(t, out, y)), TG_OK);
-        tg_named_tensor named[64];
-        const int np = tg_module_named_tensors(m->net, false, named, 64);
-        ck_assert_int_gt(np, 0);
-        ck_assert_int_le(np, 64);
-        for (int i = 0; i < np; i++) ck_assert_msg(named[i].tensor->grad, "%s: no gradient for %s", z->name, named[i].name);
-        tg_model_free(m);
-    }
+    for (const struct zoo_model *z = zoo; z->name; z++)
+        check_model_trains_one_step(z->name, z->text, "# Params ", ZOO_CLASSES, (const int64_t[]){3, 7});
 }
 END_TEST
 
@@ -114,7 +121,7 @@ START_TEST(more_models_train_one_step)
     while ((e = readdir(d))) {
         const size_t n = strlen(e->d_name);
         if (n < 5 || strcmp(e->d_name + n - 4, ".txt")) continue;
-        char path[512], err[256];
+        char path[512];
         snprintf(path, sizeof path, "models/more/%s", e->d_name);
         FILE *f = fopen(path, "rb");
         ck_assert_ptr_nonnull(f);
@@ -122,33 +129,7 @@ START_TEST(more_models_train_one_step)
         const size_t len = fread(text, 1, sizeof text - 1, f);
         fclose(f);
         text[len] = 0;
-        tg_model *m = tg_model_parse(text, path, 1, err, sizeof err);
-        ck_assert_msg(m != NULL, "%s: %s", path, err);
-        ck_assert_msg(m->out_ndim == 1 && m->out_shape[0] >= 2, "%s: output is not [classes]", path);
-        const char *stated = strstr(text, "Params ");
-        long long want_params, want_macs;
-        ck_assert_msg(stated && sscanf(stated, "Params %lld; MACs/img %lld", &want_params, &want_macs) == 2,
-                      "%s: no 'Params N; MACs/img M' in its header", path);
-        int64_t params, macs;
-        ck_assert_int_eq(tg_summary_totals(m, &params, &macs, err, sizeof err), 0);
-        ck_assert_msg(params == want_params && macs == want_macs, "%s: tg summary says %lld params, %lld MACs", path,
-                      (long long)params, (long long)macs);
-        tg_tape *t = tt_tape();
-        int64_t shape[5] = {STEP_BATCH};
-        for (int i = 0; i < m->in_ndim; i++) shape[i + 1] = m->in_shape[i];
-        tg_tensor *x = tt_random(m->in_ndim + 1, shape, 11, -1, 1);
-        tg_tensor *y = tt_labels(STEP_BATCH, (const int64_t[]){0, 1});
-        tg_module_train(m->net, true);
-        tg_tensor *out = tg_module_forward(m->net, t, x);
-        ck_assert_msg(out != NULL, "%s: %s", path, tg_error(t));
-        for (int64_t i = 0; i < out->numel; i++) ck_assert_msg(isfinite(out->data[i]), "%s: output %lld", path, (long long)i);
-        ck_assert_int_eq(tg_backward(tg_cross_entropy(t, out, y)), TG_OK);
-        tg_named_tensor named[64];
-        const int np = tg_module_named_tensors(m->net, false, named, 64);
-        ck_assert_int_gt(np, 0);
-        ck_assert_int_le(np, 64);
-        for (int i = 0; i < np; i++) ck_assert_msg(named[i].tensor->grad, "%s: no gradient for %s", path, named[i].name);
-        tg_model_free(m);
+        check_model_trains_one_step(path, text, "Params ", 0, (const int64_t[]){0, 1});
         files++;
     }
     closedir(d);

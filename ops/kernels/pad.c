@@ -94,6 +94,13 @@ static pad_job pad_job_of(const tg_real *src, tg_real *dst, int nd, const int64_
  * of blocks for up to this many rows (its divisions per row were as long as a short row's copy:
  * reflect padding of 64x32x32x32 took 1.56 ms, 5 Dec), else row by row. */
 #define PAD_ROW_TABLE 512
+/* The table (in rows, PAD_ROW_TABLE long) filled when the block's rows fit it; else NULL. */
+static const int64_t *row_table(const pad_job *j, int64_t *rows)
+{
+    if (j->g.rows > PAD_ROW_TABLE) return NULL;
+    for (int64_t r = 0; r < j->g.rows; r++) rows[r] = pad_row_source(&j->g, r, j->nd, j->in_shape, j->lo, j->mode);
+    return rows;
+}
 static int64_t row_source(const pad_job *j, const int64_t *table, int64_t r)
 {
     return table ? table[r] : pad_row_source(&j->g, r, j->nd, j->in_shape, j->lo, j->mode);
@@ -104,11 +111,7 @@ TG_VECTORISE static void pad_blocks(void *ctx, int64_t o0, int64_t o1)
     const pad_job *j = ctx;
     const pad_geometry *g = &j->g;
     int64_t table_rows[PAD_ROW_TABLE];
-    const int64_t *table = NULL;
-    if (g->rows <= PAD_ROW_TABLE) {
-        for (int64_t r = 0; r < g->rows; r++) table_rows[r] = pad_row_source(g, r, j->nd, j->in_shape, j->lo, j->mode);
-        table = table_rows;
-    }
+    const int64_t *table = row_table(j, table_rows);
     const int64_t out_last = g->out_last, lo_last = j->lo_last, begin = j->begin, end = j->end;
     for (int64_t o = o0; o < o1; o++) {
         const tg_real *xb = j->src + o * g->in_block;
@@ -152,11 +155,7 @@ TG_VECTORISE static void pad_backward_blocks(void *ctx, int64_t o0, int64_t o1)
     const pad_job *j = ctx;
     const pad_geometry *g = &j->g;
     int64_t table_rows[PAD_ROW_TABLE];
-    const int64_t *table = NULL;
-    if (g->rows <= PAD_ROW_TABLE) {
-        for (int64_t r = 0; r < g->rows; r++) table_rows[r] = pad_row_source(g, r, j->nd, j->in_shape, j->lo, j->mode);
-        table = table_rows;
-    }
+    const int64_t *table = row_table(j, table_rows);
     const int64_t out_last = g->out_last, lo_last = j->lo_last, begin = j->begin, end = j->end;
     for (int64_t o = o0; o < o1; o++) {
         tg_real *dxb = j->dst + o * g->in_block;
