@@ -81,10 +81,13 @@ static const struct zoo_model *find(const char *name)
     return NULL;
 }
 
-START_TEST(compiled_list_is_the_folder)
+/* Calls fn(name, path, text, ctx) for every dir/NAME.txt (name without ".txt", text read whole);
+ * returns how many. */
+typedef void (*spec_fn)(const char *name, const char *path, const char *text, void *ctx);
+static int each_spec(const char *dir, spec_fn fn, void *ctx)
 {
-    DIR *d = opendir("models");
-    ck_assert_msg(d != NULL, "models/ not found (run from the repository root)");
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s not found (run from the repository root)", dir);
     int files = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -92,48 +95,46 @@ START_TEST(compiled_list_is_the_folder)
         if (n < 5 || strcmp(e->d_name + n - 4, ".txt")) continue;
         char name[256], path[512];
         snprintf(name, sizeof name, "%.*s", (int)(n - 4), e->d_name);
-        const struct zoo_model *z = find(name);
-        ck_assert_msg(z != NULL, "models/%s is not compiled into tg (rebuild: make)", e->d_name);
-        snprintf(path, sizeof path, "models/%s", e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         FILE *f = fopen(path, "rb");
         ck_assert_ptr_nonnull(f);
         static char text[1 << 16];
         const size_t len = fread(text, 1, sizeof text - 1, f);
         fclose(f);
         text[len] = 0;
-        ck_assert_msg(!strcmp(text, z->text), "%s: the compiled text differs from the file (rebuild: make)", path);
+        fn(name, path, text, ctx);
         files++;
     }
     closedir(d);
-    ck_assert_int_eq(files, zoo_count());
+    return files;
+}
+
+static void matches_compiled(const char *name, const char *path, const char *text, void *ctx)
+{
+    (void)ctx;
+    const struct zoo_model *z = find(name);
+    ck_assert_msg(z != NULL, "%s is not compiled into tg (rebuild: make)", path);
+    ck_assert_msg(!strcmp(text, z->text), "%s: the compiled text differs from the file (rebuild: make)", path);
+}
+
+START_TEST(compiled_list_is_the_folder)
+{
+    ck_assert_int_eq(each_spec("models", matches_compiled, NULL), zoo_count());
 }
 END_TEST
+
+static void trains_one_step(const char *name, const char *path, const char *text, void *ctx)
+{
+    (void)name, (void)ctx;
+    check_model_trains_one_step(path, text, "Params ", 0, (const int64_t[]){0, 1});
+}
 
 /* models/more/ (the CNNs beyond the zoo, docs/speed.md): every spec parses, states its params and
  * MACs ("Params N; MACs/img M" in its header), and trains one step at batch 2 with finite outputs
  * and a gradient for every parameter. Read from disk: they are not compiled into tg. */
 START_TEST(more_models_train_one_step)
 {
-    DIR *d = opendir("models/more");
-    ck_assert_msg(d != NULL, "models/more not found (run from the repository root)");
-    int files = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".txt")) continue;
-        char path[512];
-        snprintf(path, sizeof path, "models/more/%s", e->d_name);
-        FILE *f = fopen(path, "rb");
-        ck_assert_ptr_nonnull(f);
-        static char text[1 << 16];
-        const size_t len = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-        text[len] = 0;
-        check_model_trains_one_step(path, text, "Params ", 0, (const int64_t[]){0, 1});
-        files++;
-    }
-    closedir(d);
-    ck_assert_int_ge(files, 9);
+    ck_assert_int_ge(each_spec("models/more", trains_one_step, NULL), 9);
 }
 END_TEST
 
