@@ -1,4 +1,4 @@
-/* ops/kernels/winograd.c — Winograd F(2x2,3x3) convolution (see winograd.h).
+/* ops/kernels/winograd.c — Winograd F(2x2,3x3) and F(4x4,3x3) convolution (see winograd.h).
  *
  * The 1-D F(2,3) matrices (outputs y0,y1 of a 3-tap correlation over inputs d0..d3):
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   (input)
@@ -51,7 +51,8 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups)
 const winograd_kernel winograd_portable_kernel = {
     winograd_portable_transform_input_rows, winograd_portable_transform_output_rows,
     winograd_portable_transform_input_pair, winograd_portable_transform_output_pair, winograd_portable_multiply,
-    winograd_portable_all_finite, winograd_portable_dy_transform_t, winograd_portable_dw_multiply};
+    winograd_portable_all_finite, winograd_portable_dy_transform_t, winograd_portable_dw_multiply,
+    winograd_portable_transform_input4, winograd_portable_transform_output4};
 /* The best this CPU runs, chosen at first use (several pool threads may ask at once). */
 static const tg_kernel_variant kernel_variants[] = {
 #if defined(__x86_64__)
@@ -149,9 +150,12 @@ static forward_layout forward_layout_of(const tg_conv_geom *g, int64_t n, int64_
     return f;
 }
 
+/* Either tile's (tg_winograd_set_tile may change the choice between a caller's two calls). */
+static size_t w4_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels);
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
-    return forward_layout_of(g, n, out_channels).size;
+    const size_t f2 = forward_layout_of(g, n, out_channels).size, f4 = w4_scratch(g, n, out_channels);
+    return f2 > f4 ? f2 : f4;
 }
 
 /* u:[16, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3]. Filters go in blocks through a
@@ -272,9 +276,154 @@ void tg_winograd_products(const tg_real *u, int64_t o_count, int64_t c_count, co
     tg_parallel_for(k_count, multiply_range, &job); /* M[k] = U[k] V[k] */
 }
 
+/* ---- F(4x4,3x3) ----
+ * The 1-D F(4,3) of the points 0, 1, -1, 2, -2 and infinity (winograd1d.c's construction):
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * A 4x4 tile costs 36 multiplies per channel pair where F(2x2)'s four 2x2 tiles cost 64: the
+ * multiply, most of the forward from 16 channels (perf, 5 Dec: 51 % at 16 -> 16, 60 % at 32 -> 32,
+ * 28x28), shrinks by 0.44. B^T and A^T are exact; G's sixths round once. */
+
+static int forced_tile; /* 0: AUTO's rule; 2 or 4: every call (tg_winograd_set_tile) */
+int tg_winograd_set_tile(int tile)
+{
+    if (tile != 0 && tile != 2 && tile != 4) return -1;
+    forced_tile = tile;
+    return 0;
+}
+
+/* Where AUTO takes F(4x4): the AVX-512 float transforms and rows of at least WINOGRAD4_MIN_COLS
+ * tiles (a half of 8 tiles at least 5/8 full). A function of the shapes alone, never of the batch
+ * or the threads, so every split of a batch gets the same bits. */
+#ifndef WINOGRAD4_MIN_COLS
+#define WINOGRAD4_MIN_COLS 5
+#endif
+int tg_winograd_tile(const tg_conv_geom *g, int64_t out_channels)
+{
+    (void)out_channels;
+    if (forced_tile) return forced_tile;
+#ifdef TG_REAL_DOUBLE
+    (void)g;
+    return 2;
+#else
+    if (!tg_winograd_kernel_is_simd()) return 2;
+    return (g->out[2] + 3) / 4 >= WINOGRAD4_MIN_COLS ? 4 : 2;
+#endif
+}
+
+/* The forward's chunks: about this many tile slots (whole halves, an even number of them), whose
+ * V [36, C, slots] and M [36, O, slots] stay in cache between the transforms and the multiply. */
+#ifndef WINOGRAD4_CHUNK_SLOTS
+#define WINOGRAD4_CHUNK_SLOTS 128
+#endif
+typedef struct w4_layout {
+    int64_t rows, halves_per_row; /* rows of tiles per image; halves per row of tiles */
+    int64_t chunk_halves, slots;  /* halves per chunk (even); its slots (a multiple of 16) */
+    int64_t v_plane, m_plane;     /* V's and M's planes: rows of `slots`, then a cache line */
+    size_t size;                  /* elements: U [36, O, C] | V | M */
+} w4_layout;
+static w4_layout w4_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    w4_layout f;
+    f.rows = (g->out[1] + 3) / 4;
+    f.halves_per_row = ((g->out[2] + 3) / 4 + WINOGRAD4_HALF - 1) / WINOGRAD4_HALF;
+    const int64_t all = (n > 1 ? n : 1) * f.rows * f.halves_per_row;
+    const int64_t halves = WINOGRAD4_CHUNK_SLOTS / WINOGRAD4_HALF < all ? WINOGRAD4_CHUNK_SLOTS / WINOGRAD4_HALF : all;
+    f.chunk_halves = (halves + 1) / 2 * 2;
+    f.slots = f.chunk_halves * WINOGRAD4_HALF;
+    f.v_plane = g->channels * f.slots + WINOGRAD_SLACK;
+    f.m_plane = out_channels * f.slots + WINOGRAD_SLACK;
+    f.size = (size_t)(36 * out_channels * g->channels + 36 * (f.v_plane + f.m_plane));
+    return f;
+}
+
+/* u:[36, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3], in double, rounded once; filters
+ * in blocks of FILTER_BLOCK, each step a loop over the block's filters (it vectorises: a filter at
+ * a time was 7 % of a 32 -> 32 forward at 32x32). */
+static void transform_filters4(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u)
+{
+    static const double gm[6][3] = {{0.25, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+    const int64_t plane = o_count * c_count;
+    double g[9][FILTER_BLOCK], t[6][3][FILTER_BLOCK]; /* the block's taps; G g */
+    for (int64_t f0 = 0; f0 < plane; f0 += FILTER_BLOCK) {
+        const int64_t count = plane - f0 < FILTER_BLOCK ? plane - f0 : FILTER_BLOCK;
+        for (int64_t f = 0; f < count; f++)
+            for (int i = 0; i < 9; i++) g[i][f] = (double)w[(f0 + f) * 9 + i];
+        for (int a = 0; a < 6; a++)
+            for (int j = 0; j < 3; j++)
+                for (int64_t f = 0; f < count; f++)
+                    t[a][j][f] = gm[a][0] * g[j][f] + gm[a][1] * g[3 + j][f] + gm[a][2] * g[6 + j][f];
+        for (int a = 0; a < 6; a++) /* (G g) G^T */
+            for (int b = 0; b < 6; b++) {
+                tg_real *out = u + (6 * a + b) * plane + f0;
+                for (int64_t f = 0; f < count; f++)
+                    out[f] = (tg_real)(t[a][0][f] * gm[b][0] + t[a][1][f] * gm[b][1] + t[a][2][f] * gm[b][2]);
+            }
+    }
+}
+
+/* Half hh of the batch (halves numbered over images, rows of tiles, then along each row). */
+typedef struct w4_place {
+    int64_t image, tile_row, part;
+} w4_place;
+static w4_place w4_place_of(const w4_layout *f, int64_t hh)
+{
+    const int64_t per_image = f->rows * f->halves_per_row, rem = hh % per_image;
+    return (w4_place){hh / per_image, rem / f->halves_per_row, rem % f->halves_per_row};
+}
+
+static size_t w4_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    return w4_layout_of(g, n, out_channels).size;
+}
+
+static bool winograd4_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x,
+                           const tg_real *w, tg_real *y, bool accumulate, tg_real *scratch)
+{
+    const w4_layout f = w4_layout_of(g, n, out_channels);
+    const int64_t c_count = g->channels, o_count = out_channels;
+    const int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
+    const int64_t total = n * f.rows * f.halves_per_row, span = 4 * WINOGRAD4_HALF; /* columns of a half */
+    tg_real *u = scratch, *v = u + 36 * o_count * c_count, *m = v + 36 * f.v_plane;
+    const winograd_kernel *k = kernel();
+    transform_filters4(w, o_count, c_count, u);
+    for (int64_t h0 = 0; h0 < total; h0 += f.chunk_halves) {
+        const int64_t blocks = ((total - h0 < f.chunk_halves ? total - h0 : f.chunk_halves) + 1) / 2;
+        for (int64_t b = 0; b < blocks; b++) {
+            winograd4_half in[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+            for (int p = 0; p < 2; p++) {
+                if (h0 + 2 * b + p >= total) continue;
+                const w4_place at = w4_place_of(&f, h0 + 2 * b + p);
+                in[p] = (winograd4_half){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
+                                         span * at.part - g->pad[2]};
+            }
+            if (k->input4(g, in, in_plane, c_count, v + 16 * b, f.slots, f.v_plane) != 0) return false;
+        }
+        multiply_job job = {k->multiply, u, v, o_count, c_count, f.slots, f.v_plane, 16 * blocks, f.slots, f.m_plane, m};
+        tg_parallel_for(36, multiply_range, &job); /* M[k] = U[k] V[k] */
+        for (int64_t b = 0; b < blocks; b++) {
+            winograd4_out_half out[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+            for (int p = 0; p < 2; p++) {
+                if (h0 + 2 * b + p >= total) continue;
+                const w4_place at = w4_place_of(&f, h0 + 2 * b + p);
+                out[p] = (winograd4_out_half){y + at.image * o_count * out_plane, 4 * at.tile_row, span * at.part};
+            }
+            k->output4(g, out, m + 16 * b, f.slots, f.m_plane, o_count, out_plane, accumulate);
+        }
+    }
+    return true;
+}
+
 bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch)
 {
+    if (tg_winograd_tile(g, out_channels) == 4) return winograd4_conv(g, n, out_channels, x, w, y, accumulate, scratch);
     const forward_layout f = forward_layout_of(g, n, out_channels);
     const tiling tl = f.tl;
     const int64_t c_count = g->channels, o_count = out_channels, all_rows = n * tl.rows;

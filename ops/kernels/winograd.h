@@ -37,6 +37,13 @@ bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
  * through the transforms themselves. */
 bool tg_winograd_finite(const tg_real *v, int64_t n);
 
+/* The tile tg_winograd_conv uses for g and out_channels: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3): 36
+ * multiplies per 16 outputs instead of 64, float error a few times F(2x2)'s, docs/convolution.md),
+ * from the shapes alone (the same for any batch and thread count). tg_winograd_set_tile(4) or (2)
+ * forces one for every later call, process-wide (tests), 0 restores the rule; -1 for other values. */
+int tg_winograd_tile(const tg_conv_geom *g, int64_t out_channels);
+int tg_winograd_set_tile(int tile);
+
 /* Scratch elements tg_winograd_conv needs for n images of g (channels = C) and out_channels O. */
 size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels);
 

@@ -321,9 +321,159 @@ float winograd_avx512_dy_transform_t(const tg_conv_geom *g, const tiling *tl, co
     }
     return _mm512_reduce_add_ps(check);
 }
+
+/* ---- F(4x4,3x3) ---- */
+
+/* B^T (winograd_rows.h's bt4) down six vectors, factored: 13 operations for its 20 non-zeros. */
+static inline void bt4_vectors(const __m512 d[6], __m512 t[6])
+{
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
+    const __m512 a = _mm512_fnmadd_ps(four, d[2], d[4]); /* d4 - 4 d2 */
+    const __m512 b = _mm512_fnmadd_ps(four, d[1], d[3]); /* d3 - 4 d1 */
+    const __m512 c = _mm512_sub_ps(d[4], d[2]), e = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    t[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    t[1] = _mm512_add_ps(a, b);
+    t[2] = _mm512_sub_ps(a, b);
+    t[3] = _mm512_add_ps(c, e);
+    t[4] = _mm512_sub_ps(c, e);
+    t[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+/* A^T (winograd_rows.h's at4) down six vectors into four. */
+static inline void at4_vectors(const __m512 m[6], __m512 y[4])
+{
+    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), d34, d12);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), s34, s12);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m[5]);
+}
+
+/* Each half's patch rows are read as four masked vectors: columns +0..15 and +16..31 give the
+ * column phases 0-3 of its 8 tiles (tile j's columns 4j..4j+3), +4..19 and +20..35 phases 4 and 5
+ * (those of tile j+1's first two). One permute takes 8 tiles' two phases from a pair of vectors;
+ * a 256-bit shuffle then puts half a's 8 tiles in lanes 0-7 and half b's in 8-15. */
+static const int input4_shift[4] = {0, 16, 4, 20};
+#define INPUT4_PREFETCH_PLANES 2 /* planes ahead whose patch rows are asked for */
+float winograd_avx512_transform_input4(const tg_conv_geom *g, const winograd4_half h[2], int64_t plane_stride,
+                                       int64_t planes, float *restrict v, int64_t v_stride, int64_t kstride)
+{
+    const int64_t ih = g->in[1], iw = g->in[2];
+    const __m512i phases01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i phases23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    int64_t off[2][6];
+    __mmask16 mask[2][6][4];
+    for (int p = 0; p < 2; p++)
+        for (int s = 0; s < 6; s++) {
+            const int64_t r = h[p].row + s;
+            const bool inside = h[p].plane && r >= 0 && r < ih;
+            off[p][s] = inside ? r * iw + h[p].col : 0;
+            for (int l = 0; l < 4; l++) mask[p][s][l] = inside ? inside_mask(h[p].col + input4_shift[l], iw) : 0;
+        }
+    const float *base[2] = {h[0].plane ? h[0].plane : h[1].plane, h[1].plane ? h[1].plane : h[0].plane};
+    __m512 check = zero; /* Σ outputs · 0: NaN for good once one is NaN or ±Inf */
+    for (int64_t c = 0; c < planes; c++) {
+        /* the planes lie a plane apart, too far for the hardware prefetcher: their rows waited for
+         * (a third of the transform at 32x32) */
+        if (c + INPUT4_PREFETCH_PLANES < planes)
+            for (int p = 0; p < 2; p++)
+                for (int s = 0; s < 6; s++)
+                    if (mask[p][s][0] | mask[p][s][1]) {
+                        const char *row = (const char *)(base[p] + (c + INPUT4_PREFETCH_PLANES) * plane_stride + off[p][s]);
+                        _mm_prefetch(row, _MM_HINT_T0);
+                        _mm_prefetch(row + 64, _MM_HINT_T0);
+                        _mm_prefetch(row + 35 * sizeof(float), _MM_HINT_T0);
+                    }
+        __m512 db[6][6]; /* d B: patch row s, transformed column e */
+        for (int s = 0; s < 6; s++) {
+            __m512 ph[2][3]; /* per half: phases 0|1, 2|3, 4|5 of its 8 tiles */
+            for (int p = 0; p < 2; p++) {
+                /* only the masks' lanes are read (at the left edge the address points into the
+                 * padding before the row) */
+                const float *pc = base[p] + c * plane_stride + off[p][s];
+                __m512 l[4];
+                for (int q = 0; q < 4; q++) l[q] = _mm512_maskz_loadu_ps(mask[p][s][q], pc + input4_shift[q]);
+                ph[p][0] = _mm512_permutex2var_ps(l[0], phases01, l[1]);
+                ph[p][1] = _mm512_permutex2var_ps(l[0], phases23, l[1]);
+                ph[p][2] = _mm512_permutex2var_ps(l[2], phases01, l[3]);
+            }
+            __m512 e[6];
+            for (int q = 0; q < 3; q++) {
+                e[2 * q] = _mm512_shuffle_f32x4(ph[0][q], ph[1][q], 0x44);     /* low 8 lanes of each */
+                e[2 * q + 1] = _mm512_shuffle_f32x4(ph[0][q], ph[1][q], 0xee); /* high 8 lanes */
+            }
+            bt4_vectors(e, db[s]);
+        }
+        for (int e = 0; e < 6; e++) { /* B^T (d B), column e */
+            const __m512 col[6] = {db[0][e], db[1][e], db[2][e], db[3][e], db[4][e], db[5][e]};
+            __m512 t[6];
+            bt4_vectors(col, t);
+            float *out = v + c * v_stride + e * kstride;
+            for (int i = 0; i < 6; i++) _mm512_storeu_ps(out + 6 * i * kstride, t[i]);
+            const __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[0], t[1]), _mm512_add_ps(t[2], t[3])),
+                                             _mm512_add_ps(t[4], t[5]));
+            check = _mm512_fmadd_ps(sum, zero, check);
+        }
+    }
+    return _mm512_reduce_add_ps(check);
+}
+
+/* A^T m A of 16 slots, then each half's 8 tiles' four phases interleaved into output columns: a
+ * permute pairs phases 0|1 (and 2|3) of the half's tiles, a 64-bit permute of the two pairs gives
+ * columns 0-15 (tiles 0-3) and 16-31 (tiles 4-7). */
+void winograd_avx512_transform_output4(const tg_conv_geom *g, const winograd4_out_half h[2], const float *m,
+                                       int64_t m_stride, int64_t kstride, int64_t planes, int64_t plane_stride,
+                                       bool accumulate)
+{
+    const int64_t ho = g->out[1], wo = g->out[2];
+    const __m512i pair_a = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i pair_b = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i cols_lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    const __m512i cols_hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    int rows[2];
+    __mmask16 mask[2][2];
+    for (int p = 0; p < 2; p++) {
+        rows[p] = h[p].plane ? (int)(ho - h[p].row < 4 ? ho - h[p].row : 4) : 0;
+        mask[p][0] = h[p].plane ? inside_mask(h[p].col, wo) : 0;
+        mask[p][1] = h[p].plane ? inside_mask(h[p].col + 16, wo) : 0;
+    }
+    for (int64_t o = 0; o < planes; o++) {
+        const float *mo = m + o * m_stride;
+        __m512 ma[6][4]; /* m A: row i, output column phase b */
+        for (int i = 0; i < 6; i++) {
+            __m512 row[6];
+            for (int e = 0; e < 6; e++) row[e] = _mm512_loadu_ps(mo + (6 * i + e) * kstride);
+            at4_vectors(row, ma[i]);
+        }
+        __m512 y[4][4]; /* A^T (m A): output row a, column phase b */
+        for (int b = 0; b < 4; b++) {
+            const __m512 col[6] = {ma[0][b], ma[1][b], ma[2][b], ma[3][b], ma[4][b], ma[5][b]};
+            __m512 out[4];
+            at4_vectors(col, out);
+            for (int a = 0; a < 4; a++) y[a][b] = out[a];
+        }
+        for (int p = 0; p < 2; p++)
+            for (int a = 0; a < rows[p]; a++) {
+                const __m512i pair = p ? pair_b : pair_a;
+                const __m512d p01 = _mm512_castps_pd(_mm512_permutex2var_ps(y[a][0], pair, y[a][1]));
+                const __m512d p23 = _mm512_castps_pd(_mm512_permutex2var_ps(y[a][2], pair, y[a][3]));
+                __m512 lo = _mm512_castpd_ps(_mm512_permutex2var_pd(p01, cols_lo, p23));
+                __m512 hi = _mm512_castpd_ps(_mm512_permutex2var_pd(p01, cols_hi, p23));
+                float *dst = h[p].plane + o * plane_stride + (h[p].row + a) * wo + h[p].col;
+                if (accumulate) {
+                    lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mask[p][0], dst));
+                    if (mask[p][1]) hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mask[p][1], dst + 16));
+                }
+                _mm512_mask_storeu_ps(dst, mask[p][0], lo);
+                if (mask[p][1]) _mm512_mask_storeu_ps(dst + 16, mask[p][1], hi);
+            }
+    }
+}
 #endif /* WINOGRAD_AVX512_TRANSFORMS */
 
 const winograd_kernel winograd_avx512_kernel = {
     winograd_avx512_transform_input_rows, winograd_avx512_transform_output_rows, winograd_avx512_transform_input_pair,
     winograd_avx512_transform_output_pair, winograd_avx512_multiply,           winograd_avx512_all_finite,
-    winograd_avx512_dy_transform_t,        winograd_avx512_dw_multiply};
+    winograd_avx512_dy_transform_t,        winograd_avx512_dw_multiply,
+    winograd_avx512_transform_input4,      winograd_avx512_transform_output4};

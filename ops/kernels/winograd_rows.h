@@ -146,6 +146,71 @@ void WINOGRAD_ROWS(transform_output_pair)(const tg_conv_geom *g, const tiling *t
         WINOGRAD_ROWS(transform_output_rows)(g, tl, m + WINOGRAD_PAIR_TILES, m_stride, kstride, planes, row_b, lines,
                                              y_b, plane_stride, accumulate);
 }
+
+/* F(4x4,3x3), tile by tile (the portable and double builds; AVX-512 float has its own): the
+ * matrices of the points 0, 1, -1, 2, -2 and infinity (winograd.c), applied as written. */
+static const tg_real WINOGRAD_ROWS(bt4)[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                                 {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+static const tg_real WINOGRAD_ROWS(at4)[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+
+tg_real WINOGRAD_ROWS(transform_input4)(const tg_conv_geom *g, const winograd4_half h[2], int64_t plane_stride,
+                                        int64_t planes, tg_real *restrict v, int64_t v_stride, int64_t kstride)
+{
+    const int64_t ih = g->in[1], iw = g->in[2];
+    tg_real check = 0;
+    for (int64_t c = 0; c < planes; c++)
+        for (int p = 0; p < 2; p++)
+            for (int j = 0; j < WINOGRAD4_HALF; j++) {
+                tg_real d[6][6], t[6][6];
+                for (int s = 0; s < 6; s++)
+                    for (int q = 0; q < 6; q++) {
+                        const int64_t r = h[p].row + s, col = h[p].col + 4 * j + q;
+                        const bool inside = h[p].plane && r >= 0 && r < ih && col >= 0 && col < iw;
+                        d[s][q] = inside ? h[p].plane[c * plane_stride + r * iw + col] : 0;
+                    }
+                for (int i = 0; i < 6; i++) /* B^T d */
+                    for (int q = 0; q < 6; q++) {
+                        tg_real sum = 0;
+                        for (int s = 0; s < 6; s++) sum += WINOGRAD_ROWS(bt4)[i][s] * d[s][q];
+                        t[i][q] = sum;
+                    }
+                for (int i = 0; i < 6; i++) /* (B^T d) B */
+                    for (int e = 0; e < 6; e++) {
+                        tg_real sum = 0;
+                        for (int q = 0; q < 6; q++) sum += WINOGRAD_ROWS(bt4)[e][q] * t[i][q];
+                        v[c * v_stride + (6 * i + e) * kstride + WINOGRAD4_HALF * p + j] = sum;
+                        check += sum * 0;
+                    }
+            }
+    return check;
+}
+
+void WINOGRAD_ROWS(transform_output4)(const tg_conv_geom *g, const winograd4_out_half h[2], const tg_real *m,
+                                      int64_t m_stride, int64_t kstride, int64_t planes, int64_t plane_stride,
+                                      bool accumulate)
+{
+    const int64_t ho = g->out[1], wo = g->out[2];
+    for (int64_t o = 0; o < planes; o++)
+        for (int p = 0; p < 2; p++)
+            for (int j = 0; j < WINOGRAD4_HALF && h[p].plane && h[p].col + 4 * j < wo; j++) {
+                tg_real t[4][6]; /* A^T m */
+                for (int a = 0; a < 4; a++)
+                    for (int e = 0; e < 6; e++) {
+                        tg_real sum = 0;
+                        for (int i = 0; i < 6; i++)
+                            sum += WINOGRAD_ROWS(at4)[a][i] * m[o * m_stride + (6 * i + e) * kstride + WINOGRAD4_HALF * p + j];
+                        t[a][e] = sum;
+                    }
+                for (int a = 0; a < 4 && h[p].row + a < ho; a++) /* (A^T m) A */
+                    for (int b = 0; b < 4 && h[p].col + 4 * j + b < wo; b++) {
+                        tg_real sum = 0;
+                        for (int e = 0; e < 6; e++) sum += WINOGRAD_ROWS(at4)[b][e] * t[a][e];
+                        tg_real *dst = h[p].plane + o * plane_stride + (h[p].row + a) * wo + h[p].col + 4 * j + b;
+                        *dst = accumulate ? *dst + sum : sum;
+                    }
+            }
+}
 #endif /* WINOGRAD_ROWS_OWN_TRANSFORMS */
 
 /* M[k] = U[k] V[k] for k_begin <= k < k_end ([O, C] x [C, count]; V's rows v_row and M's m_row apart, both at
