@@ -293,45 +293,51 @@ int tg_winograd_set_tile(int tile)
     return 0;
 }
 
-/* Where AUTO takes F(4x4): the AVX-512 float transforms and rows of at least WINOGRAD4_MIN_COLS
- * tiles (a half of 8 tiles at least 5/8 full). A function of the shapes alone, never of the batch
- * or the threads, so every split of a batch gets the same bits. */
-#ifndef WINOGRAD4_MIN_COLS
-#define WINOGRAD4_MIN_COLS 5
-#endif
+/* Where AUTO takes F(4x4): with the AVX-512 float transforms, every map (quarters up to 16 wide,
+ * halves above). A function of the CPU alone, never of the batch or the threads, so every split
+ * of a batch gets the same bits. Forward ms against F(2x2), batch 64, one thread (5 Dec, Zen 5):
+ * 16 -> 16 at 28x28 0.74 / 0.60, 32 -> 32 at 28x28 2.98 / 1.86, at 32x32 3.19 / 2.32, at 16x16 0.70 /
+ * 0.52, at 14x14 0.61 / 0.51, at 12x12 0.52 / 0.38, 64 -> 64 at 8x8 0.96 / 0.81, 128 -> 128 at 7x7
+ * 2.89 / 2.75 and at 28x28 35.4 / 20.9, 16 x 64 -> 64 at 56x56 10.4 / 6.6, 8 -> 8 at 28x28 0.30 /
+ * 0.25. The portable transforms (double, or no AVX-512) keep F(2x2): theirs are tile by tile. */
 int tg_winograd_tile(const tg_conv_geom *g, int64_t out_channels)
 {
+    (void)g;
     (void)out_channels;
     if (forced_tile) return forced_tile;
 #ifdef TG_REAL_DOUBLE
-    (void)g;
     return 2;
 #else
-    if (!tg_winograd_kernel_is_simd()) return 2;
-    return (g->out[2] + 3) / 4 >= WINOGRAD4_MIN_COLS ? 4 : 2;
+    return tg_winograd_kernel_is_simd() ? 4 : 2;
 #endif
 }
 
-/* The forward's chunks: about this many tile slots (whole halves, an even number of them), whose
- * V [36, C, slots] and M [36, O, slots] stay in cache between the transforms and the multiply. */
+/* The forward's chunks: about this many tile slots (whole blocks), whose V [36, C, slots] and M
+ * [36, O, slots] stay in cache between the transforms and the multiply. */
 #ifndef WINOGRAD4_CHUNK_SLOTS
 #define WINOGRAD4_CHUNK_SLOTS 128
 #endif
+/* Rows of at most this many tiles (maps up to 16 wide) go four to a block (quarters), wider ones
+ * in halves of 8 tiles. */
+#define WINOGRAD4_QUARTER_TILES 4
 typedef struct w4_layout {
-    int64_t rows, halves_per_row; /* rows of tiles per image; halves per row of tiles */
-    int64_t chunk_halves, slots;  /* halves per chunk (even); its slots (a multiple of 16) */
-    int64_t v_plane, m_plane;     /* V's and M's planes: rows of `slots`, then a cache line */
-    size_t size;                  /* elements: U [36, O, C] | V | M */
+    int parts, span;                /* parts per block (2 or 4), tiles per part (16 / parts) */
+    int64_t rows, parts_per_row;    /* rows of tiles per image; parts per row of tiles */
+    int64_t chunk_blocks, slots;    /* blocks per chunk; its slots (16 each) */
+    int64_t v_plane, m_plane;       /* V's and M's planes: rows of `slots`, then a cache line */
+    size_t size;                    /* elements: U [36, O, C] | V | M */
 } w4_layout;
 static w4_layout w4_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
     w4_layout f;
+    const int64_t cols = (g->out[2] + 3) / 4;
+    f.parts = cols <= WINOGRAD4_QUARTER_TILES ? 4 : 2;
+    f.span = 16 / f.parts;
     f.rows = (g->out[1] + 3) / 4;
-    f.halves_per_row = ((g->out[2] + 3) / 4 + WINOGRAD4_HALF - 1) / WINOGRAD4_HALF;
-    const int64_t all = (n > 1 ? n : 1) * f.rows * f.halves_per_row;
-    const int64_t halves = WINOGRAD4_CHUNK_SLOTS / WINOGRAD4_HALF < all ? WINOGRAD4_CHUNK_SLOTS / WINOGRAD4_HALF : all;
-    f.chunk_halves = (halves + 1) / 2 * 2;
-    f.slots = f.chunk_halves * WINOGRAD4_HALF;
+    f.parts_per_row = (cols + f.span - 1) / f.span;
+    const int64_t all_blocks = ((n > 1 ? n : 1) * f.rows * f.parts_per_row + f.parts - 1) / f.parts;
+    f.chunk_blocks = WINOGRAD4_CHUNK_SLOTS / 16 < all_blocks ? WINOGRAD4_CHUNK_SLOTS / 16 : all_blocks;
+    f.slots = 16 * f.chunk_blocks;
     f.v_plane = g->channels * f.slots + WINOGRAD_SLACK;
     f.m_plane = out_channels * f.slots + WINOGRAD_SLACK;
     f.size = (size_t)(36 * out_channels * g->channels + 36 * (f.v_plane + f.m_plane));
@@ -368,14 +374,14 @@ static void transform_filters4(const tg_real *w, int64_t o_count, int64_t c_coun
     }
 }
 
-/* Half hh of the batch (halves numbered over images, rows of tiles, then along each row). */
+/* Part q of the batch (parts numbered over images, rows of tiles, then along each row). */
 typedef struct w4_place {
     int64_t image, tile_row, part;
 } w4_place;
-static w4_place w4_place_of(const w4_layout *f, int64_t hh)
+static w4_place w4_place_of(const w4_layout *f, int64_t q)
 {
-    const int64_t per_image = f->rows * f->halves_per_row, rem = hh % per_image;
-    return (w4_place){hh / per_image, rem / f->halves_per_row, rem % f->halves_per_row};
+    const int64_t per_image = f->rows * f->parts_per_row, rem = q % per_image;
+    return (w4_place){q / per_image, rem / f->parts_per_row, rem % f->parts_per_row};
 }
 
 static size_t w4_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
@@ -389,32 +395,35 @@ static bool winograd4_conv(const tg_conv_geom *g, int64_t n, int64_t out_channel
     const w4_layout f = w4_layout_of(g, n, out_channels);
     const int64_t c_count = g->channels, o_count = out_channels;
     const int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
-    const int64_t total = n * f.rows * f.halves_per_row, span = 4 * WINOGRAD4_HALF; /* columns of a half */
+    const int64_t total = n * f.rows * f.parts_per_row, span_cols = 4 * f.span; /* columns of a part */
+    const int64_t per_chunk = f.chunk_blocks * f.parts;
     tg_real *u = scratch, *v = u + 36 * o_count * c_count, *m = v + 36 * f.v_plane;
     const winograd_kernel *k = kernel();
     transform_filters4(w, o_count, c_count, u);
-    for (int64_t h0 = 0; h0 < total; h0 += f.chunk_halves) {
-        const int64_t blocks = ((total - h0 < f.chunk_halves ? total - h0 : f.chunk_halves) + 1) / 2;
+    for (int64_t q0 = 0; q0 < total; q0 += per_chunk) {
+        const int64_t blocks = ((total - q0 < per_chunk ? total - q0 : per_chunk) + f.parts - 1) / f.parts;
         for (int64_t b = 0; b < blocks; b++) {
-            winograd4_half in[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
-            for (int p = 0; p < 2; p++) {
-                if (h0 + 2 * b + p >= total) continue;
-                const w4_place at = w4_place_of(&f, h0 + 2 * b + p);
-                in[p] = (winograd4_half){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
-                                         span * at.part - g->pad[2]};
+            winograd4_part in[WINOGRAD4_MAX_PARTS];
+            for (int p = 0; p < f.parts; p++) {
+                in[p] = (winograd4_part){NULL, 0, 0};
+                if (q0 + f.parts * b + p >= total) continue;
+                const w4_place at = w4_place_of(&f, q0 + f.parts * b + p);
+                in[p] = (winograd4_part){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
+                                         span_cols * at.part - g->pad[2]};
             }
-            if (k->input4(g, in, in_plane, c_count, v + 16 * b, f.slots, f.v_plane) != 0) return false;
+            if (k->input4(g, in, f.parts, in_plane, c_count, v + 16 * b, f.slots, f.v_plane) != 0) return false;
         }
         multiply_job job = {k->multiply, u, v, o_count, c_count, f.slots, f.v_plane, 16 * blocks, f.slots, f.m_plane, m};
         tg_parallel_for(36, multiply_range, &job); /* M[k] = U[k] V[k] */
         for (int64_t b = 0; b < blocks; b++) {
-            winograd4_out_half out[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
-            for (int p = 0; p < 2; p++) {
-                if (h0 + 2 * b + p >= total) continue;
-                const w4_place at = w4_place_of(&f, h0 + 2 * b + p);
-                out[p] = (winograd4_out_half){y + at.image * o_count * out_plane, 4 * at.tile_row, span * at.part};
+            winograd4_out_part out[WINOGRAD4_MAX_PARTS];
+            for (int p = 0; p < f.parts; p++) {
+                out[p] = (winograd4_out_part){NULL, 0, 0};
+                if (q0 + f.parts * b + p >= total) continue;
+                const w4_place at = w4_place_of(&f, q0 + f.parts * b + p);
+                out[p] = (winograd4_out_part){y + at.image * o_count * out_plane, 4 * at.tile_row, span_cols * at.part};
             }
-            k->output4(g, out, m + 16 * b, f.slots, f.m_plane, o_count, out_plane, accumulate);
+            k->output4(g, out, f.parts, m + 16 * b, f.slots, f.m_plane, o_count, out_plane, accumulate);
         }
     }
     return true;

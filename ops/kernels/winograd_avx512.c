@@ -349,60 +349,108 @@ static inline void at4_vectors(const __m512 m[6], __m512 y[4])
     y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m[5]);
 }
 
-/* Each half's patch rows are read as four masked vectors: columns +0..15 and +16..31 give the
- * column phases 0-3 of its 8 tiles (tile j's columns 4j..4j+3), +4..19 and +20..35 phases 4 and 5
- * (those of tile j+1's first two). One permute takes 8 tiles' two phases from a pair of vectors;
- * a 256-bit shuffle then puts half a's 8 tiles in lanes 0-7 and half b's in 8-15. */
+/* The column phases of one patch row of a block's 16 tiles: e[q] lane t = column 4j + q of slot t's
+ * patch row (slot t: part t / span, its tile j = t % span), q = 0..5.
+ * Halves (8 tiles): columns +0..15 and +16..31 of each half give phases 0-3 of its tiles (tile j's
+ * columns 4j..4j+3), +4..19 and +20..35 phases 4 and 5 (those of tile j+1's first two); a permute
+ * takes 8 tiles' two phases from a pair of vectors, a 256-bit shuffle puts half a's 8 tiles in
+ * lanes 0-7 and half b's in 8-15.
+ * Quarters (4 tiles): columns +0..15 permuted give phases 0-3 of the 4 tiles in 128-bit lanes 0-3,
+ * +4..19 phases 4 and 5 in lanes 0-1; a 4x4 transpose of 128-bit lanes across the quarters puts
+ * quarter p's 4 tiles of phase q in lane p of e[q]. */
 static const int input4_shift[4] = {0, 16, 4, 20};
 #define INPUT4_PREFETCH_PLANES 2 /* planes ahead whose patch rows are asked for */
-float winograd_avx512_transform_input4(const tg_conv_geom *g, const winograd4_half h[2], int64_t plane_stride,
-                                       int64_t planes, float *restrict v, int64_t v_stride, int64_t kstride)
+static inline void phases_of_halves(const __m512 l[][4], __m512 e[6])
 {
-    const int64_t ih = g->in[1], iw = g->in[2];
     const __m512i phases01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i phases23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    __m512 ph[2][3]; /* per half: phases 0|1, 2|3, 4|5 of its 8 tiles */
+    for (int p = 0; p < 2; p++) {
+        ph[p][0] = _mm512_permutex2var_ps(l[p][0], phases01, l[p][1]);
+        ph[p][1] = _mm512_permutex2var_ps(l[p][0], phases23, l[p][1]);
+        ph[p][2] = _mm512_permutex2var_ps(l[p][2], phases01, l[p][3]);
+    }
+    for (int q = 0; q < 3; q++) {
+        e[2 * q] = _mm512_shuffle_f32x4(ph[0][q], ph[1][q], 0x44);     /* low 8 lanes of each */
+        e[2 * q + 1] = _mm512_shuffle_f32x4(ph[0][q], ph[1][q], 0xee); /* high 8 lanes */
+    }
+}
+/* The 4x4 transpose of 128-bit lanes: out[q] lane p = in[p] lane q. */
+static inline void transpose_lanes(const __m512 in[4], __m512 out[4])
+{
+    const __m512 lo01 = _mm512_shuffle_f32x4(in[0], in[1], 0x44), lo23 = _mm512_shuffle_f32x4(in[2], in[3], 0x44);
+    const __m512 hi01 = _mm512_shuffle_f32x4(in[0], in[1], 0xee), hi23 = _mm512_shuffle_f32x4(in[2], in[3], 0xee);
+    out[0] = _mm512_shuffle_f32x4(lo01, lo23, 0x88);
+    out[1] = _mm512_shuffle_f32x4(lo01, lo23, 0xdd);
+    out[2] = _mm512_shuffle_f32x4(hi01, hi23, 0x88);
+    out[3] = _mm512_shuffle_f32x4(hi01, hi23, 0xdd);
+}
+static inline void phases_of_quarters(const __m512 l[][4], __m512 e[6])
+{
+    const __m512i by_phase = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512 lo[4], hi[4], t[4];
+    for (int p = 0; p < 4; p++) {
+        lo[p] = _mm512_permutexvar_ps(by_phase, l[p][0]);
+        hi[p] = _mm512_permutexvar_ps(by_phase, l[p][2]);
+    }
+    transpose_lanes(lo, e);
+    transpose_lanes(hi, t);
+    e[4] = t[0];
+    e[5] = t[1];
+}
+
+static inline __attribute__((always_inline)) float input4_block(const tg_conv_geom *g, const winograd4_part *part,
+                                                                const int parts, int64_t plane_stride,
+                                                                int64_t planes, float *restrict v, int64_t v_stride,
+                                                                int64_t kstride)
+{
+    const int64_t ih = g->in[1], iw = g->in[2];
     const __m512 zero = _mm512_setzero_ps();
-    int64_t off[2][6];
-    __mmask16 mask[2][6][4];
-    for (int p = 0; p < 2; p++)
+    int64_t off[WINOGRAD4_MAX_PARTS][6];
+    __mmask16 mask[WINOGRAD4_MAX_PARTS][6][4];
+    const float *base[WINOGRAD4_MAX_PARTS];
+    const float *any = NULL;
+    for (int p = 0; p < parts; p++)
+        if (part[p].plane) any = part[p].plane;
+    for (int p = 0; p < parts; p++) {
+        base[p] = part[p].plane ? part[p].plane : any;
         for (int s = 0; s < 6; s++) {
-            const int64_t r = h[p].row + s;
-            const bool inside = h[p].plane && r >= 0 && r < ih;
-            off[p][s] = inside ? r * iw + h[p].col : 0;
-            for (int l = 0; l < 4; l++) mask[p][s][l] = inside ? inside_mask(h[p].col + input4_shift[l], iw) : 0;
+            const int64_t r = part[p].row + s;
+            const bool inside = part[p].plane && r >= 0 && r < ih;
+            off[p][s] = inside ? r * iw + part[p].col : 0;
+            for (int l = 0; l < 4; l++) {
+                const int shift = parts == 2 ? input4_shift[l] : l == 2 ? 4 : 0;
+                mask[p][s][l] = inside && (parts == 2 || l % 2 == 0) ? inside_mask(part[p].col + shift, iw) : 0;
+            }
         }
-    const float *base[2] = {h[0].plane ? h[0].plane : h[1].plane, h[1].plane ? h[1].plane : h[0].plane};
+    }
     __m512 check = zero; /* Σ outputs · 0: NaN for good once one is NaN or ±Inf */
     for (int64_t c = 0; c < planes; c++) {
         /* the planes lie a plane apart, too far for the hardware prefetcher: their rows waited for
          * (a third of the transform at 32x32) */
         if (c + INPUT4_PREFETCH_PLANES < planes)
-            for (int p = 0; p < 2; p++)
+            for (int p = 0; p < parts; p++)
                 for (int s = 0; s < 6; s++)
                     if (mask[p][s][0] | mask[p][s][1]) {
                         const char *row = (const char *)(base[p] + (c + INPUT4_PREFETCH_PLANES) * plane_stride + off[p][s]);
                         _mm_prefetch(row, _MM_HINT_T0);
                         _mm_prefetch(row + 64, _MM_HINT_T0);
-                        _mm_prefetch(row + 35 * sizeof(float), _MM_HINT_T0);
+                        if (parts == 2) _mm_prefetch(row + 35 * sizeof(float), _MM_HINT_T0);
                     }
         __m512 db[6][6]; /* d B: patch row s, transformed column e */
         for (int s = 0; s < 6; s++) {
-            __m512 ph[2][3]; /* per half: phases 0|1, 2|3, 4|5 of its 8 tiles */
-            for (int p = 0; p < 2; p++) {
+            __m512 l[WINOGRAD4_MAX_PARTS][4];
+            for (int p = 0; p < parts; p++) {
                 /* only the masks' lanes are read (at the left edge the address points into the
                  * padding before the row) */
                 const float *pc = base[p] + c * plane_stride + off[p][s];
-                __m512 l[4];
-                for (int q = 0; q < 4; q++) l[q] = _mm512_maskz_loadu_ps(mask[p][s][q], pc + input4_shift[q]);
-                ph[p][0] = _mm512_permutex2var_ps(l[0], phases01, l[1]);
-                ph[p][1] = _mm512_permutex2var_ps(l[0], phases23, l[1]);
-                ph[p][2] = _mm512_permutex2var_ps(l[2], phases01, l[3]);
+                for (int q = 0; q < 4; q++)
+                    if (parts == 2 || q % 2 == 0)
+                        l[p][q] = _mm512_maskz_loadu_ps(mask[p][s][q], pc + (parts == 2 ? input4_shift[q] : q ? 4 : 0));
             }
             __m512 e[6];
-            for (int q = 0; q < 3; q++) {
-                e[2 * q] = _mm512_shuffle_f32x4(ph[0][q], ph[1][q], 0x44);     /* low 8 lanes of each */
-                e[2 * q + 1] = _mm512_shuffle_f32x4(ph[0][q], ph[1][q], 0xee); /* high 8 lanes */
-            }
+            if (parts == 2) phases_of_halves(l, e);
+            else phases_of_quarters(l, e);
             bt4_vectors(e, db[s]);
         }
         for (int e = 0; e < 6; e++) { /* B^T (d B), column e */
@@ -418,25 +466,37 @@ float winograd_avx512_transform_input4(const tg_conv_geom *g, const winograd4_ha
     }
     return _mm512_reduce_add_ps(check);
 }
+float winograd_avx512_transform_input4(const tg_conv_geom *g, const winograd4_part *part, int parts,
+                                       int64_t plane_stride, int64_t planes, float *restrict v, int64_t v_stride,
+                                       int64_t kstride)
+{
+    return parts == 2 ? input4_block(g, part, 2, plane_stride, planes, v, v_stride, kstride)
+                      : input4_block(g, part, 4, plane_stride, planes, v, v_stride, kstride);
+}
 
-/* A^T m A of 16 slots, then each half's 8 tiles' four phases interleaved into output columns: a
- * permute pairs phases 0|1 (and 2|3) of the half's tiles, a 64-bit permute of the two pairs gives
- * columns 0-15 (tiles 0-3) and 16-31 (tiles 4-7). */
-void winograd_avx512_transform_output4(const tg_conv_geom *g, const winograd4_out_half h[2], const float *m,
-                                       int64_t m_stride, int64_t kstride, int64_t planes, int64_t plane_stride,
-                                       bool accumulate)
+/* A^T m A of 16 slots, then each part's tiles' four phases interleaved into output columns.
+ * Halves: a permute pairs phases 0|1 (and 2|3) of the half's 8 tiles, a 64-bit permute of the two
+ * pairs gives columns 0-15 (tiles 0-3) and 16-31 (tiles 4-7). Quarters: the 128-bit lane transpose
+ * gathers quarter p's four phases into one vector (lane q: phase q of its tiles 0-3), a permute
+ * orders them as columns 0-15. */
+static inline __attribute__((always_inline)) void output4_block(const tg_conv_geom *g,
+                                                                const winograd4_out_part *part, const int parts,
+                                                                const float *m, int64_t m_stride, int64_t kstride,
+                                                                int64_t planes, int64_t plane_stride,
+                                                                bool accumulate)
 {
     const int64_t ho = g->out[1], wo = g->out[2];
     const __m512i pair_a = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i pair_b = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512i cols_lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     const __m512i cols_hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-    int rows[2];
-    __mmask16 mask[2][2];
-    for (int p = 0; p < 2; p++) {
-        rows[p] = h[p].plane ? (int)(ho - h[p].row < 4 ? ho - h[p].row : 4) : 0;
-        mask[p][0] = h[p].plane ? inside_mask(h[p].col, wo) : 0;
-        mask[p][1] = h[p].plane ? inside_mask(h[p].col + 16, wo) : 0;
+    const __m512i by_tile = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    int rows[WINOGRAD4_MAX_PARTS];
+    __mmask16 mask[WINOGRAD4_MAX_PARTS][2];
+    for (int p = 0; p < parts; p++) {
+        rows[p] = part[p].plane ? (int)(ho - part[p].row < 4 ? ho - part[p].row : 4) : 0;
+        mask[p][0] = part[p].plane ? inside_mask(part[p].col, wo) : 0;
+        mask[p][1] = part[p].plane && parts == 2 ? inside_mask(part[p].col + 16, wo) : 0;
     }
     for (int64_t o = 0; o < planes; o++) {
         const float *mo = m + o * m_stride;
@@ -453,14 +513,25 @@ void winograd_avx512_transform_output4(const tg_conv_geom *g, const winograd4_ou
             at4_vectors(col, out);
             for (int a = 0; a < 4; a++) y[a][b] = out[a];
         }
-        for (int p = 0; p < 2; p++)
-            for (int a = 0; a < rows[p]; a++) {
-                const __m512i pair = p ? pair_b : pair_a;
-                const __m512d p01 = _mm512_castps_pd(_mm512_permutex2var_ps(y[a][0], pair, y[a][1]));
-                const __m512d p23 = _mm512_castps_pd(_mm512_permutex2var_ps(y[a][2], pair, y[a][3]));
-                __m512 lo = _mm512_castpd_ps(_mm512_permutex2var_pd(p01, cols_lo, p23));
-                __m512 hi = _mm512_castpd_ps(_mm512_permutex2var_pd(p01, cols_hi, p23));
-                float *dst = h[p].plane + o * plane_stride + (h[p].row + a) * wo + h[p].col;
+        for (int a = 0; a < 4; a++) {
+            __m512 cols[WINOGRAD4_MAX_PARTS][2]; /* each part's output row a: columns 0-15, 16-31 */
+            if (parts == 2)
+                for (int p = 0; p < 2; p++) {
+                    const __m512i pair = p ? pair_b : pair_a;
+                    const __m512d p01 = _mm512_castps_pd(_mm512_permutex2var_ps(y[a][0], pair, y[a][1]));
+                    const __m512d p23 = _mm512_castps_pd(_mm512_permutex2var_ps(y[a][2], pair, y[a][3]));
+                    cols[p][0] = _mm512_castpd_ps(_mm512_permutex2var_pd(p01, cols_lo, p23));
+                    cols[p][1] = _mm512_castpd_ps(_mm512_permutex2var_pd(p01, cols_hi, p23));
+                }
+            else {
+                __m512 by_part[4];
+                transpose_lanes(y[a], by_part);
+                for (int p = 0; p < 4; p++) cols[p][0] = _mm512_permutexvar_ps(by_tile, by_part[p]);
+            }
+            for (int p = 0; p < parts; p++) {
+                if (a >= rows[p]) continue;
+                float *dst = part[p].plane + o * plane_stride + (part[p].row + a) * wo + part[p].col;
+                __m512 lo = cols[p][0], hi = cols[p][1];
                 if (accumulate) {
                     lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mask[p][0], dst));
                     if (mask[p][1]) hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mask[p][1], dst + 16));
@@ -468,7 +539,15 @@ void winograd_avx512_transform_output4(const tg_conv_geom *g, const winograd4_ou
                 _mm512_mask_storeu_ps(dst, mask[p][0], lo);
                 if (mask[p][1]) _mm512_mask_storeu_ps(dst + 16, mask[p][1], hi);
             }
+        }
     }
+}
+void winograd_avx512_transform_output4(const tg_conv_geom *g, const winograd4_out_part *part, int parts,
+                                       const float *m, int64_t m_stride, int64_t kstride, int64_t planes,
+                                       int64_t plane_stride, bool accumulate)
+{
+    if (parts == 2) output4_block(g, part, 2, m, m_stride, kstride, planes, plane_stride, accumulate);
+    else output4_block(g, part, 4, m, m_stride, kstride, planes, plane_stride, accumulate);
 }
 #endif /* WINOGRAD_AVX512_TRANSFORMS */
 

@@ -106,34 +106,36 @@ WINOGRAD_DW_DECLARE(avx512)
 
 /* ---- F(4x4,3x3) (winograd.c's tile 4) ----
  * Tiles of 4x4 outputs from 6x6 input patches, 36 transformed positions. A block of 16 tile slots
- * (one vector) is two halves of WINOGRAD4_HALF consecutive tiles of one row of tiles each: the two
- * halves of a wide row, or the rows of a narrow map (up to 32 wide) two to a vector. A half's tiles
- * past its row's last one are computed from zeros and never written out. */
-#define WINOGRAD4_HALF 8
-typedef struct winograd4_half {
-    const tg_real *plane; /* the image's first channel plane; NULL: an empty half (zeros in) */
+ * (one vector) is `parts` parts of 16 / parts consecutive tiles of one row of tiles each: halves (2
+ * parts of 8: the halves of a wide row, or two rows of a map 17 to 32 wide) or quarters (4 parts
+ * of 4: four rows of a map up to 16 wide). A part's tiles past its row's last one are computed
+ * from zeros and never written out. */
+#define WINOGRAD4_MAX_PARTS 4
+typedef struct winograd4_part {
+    const tg_real *plane; /* the image's first channel plane; NULL: an empty part (zeros in) */
     int64_t row, col;     /* the input row and column its first tile's patch starts at (< 0: padding) */
-} winograd4_half;
-typedef struct winograd4_out_half {
+} winograd4_part;
+typedef struct winograd4_out_part {
     tg_real *plane;   /* the image's first output plane; NULL: nothing to write */
     int64_t row, col; /* its first tile's first output row and column */
-} winograd4_out_half;
-/* v[c * v_stride + k * kstride + s] (k < 36, s < 16) = (B^T d B)[k] of slot s of halves h[0]
- * (slots 0-7) and h[1] (8-15) for `planes` channel planes plane_stride apart. Returns 0, or NaN
- * when a transformed value is NaN or ±Inf (an input read was, or a sum overflowed). */
-typedef tg_real (*winograd4_input_fn)(const tg_conv_geom *g, const winograd4_half h[2], int64_t plane_stride,
-                                      int64_t planes, tg_real *restrict v, int64_t v_stride, int64_t kstride);
-/* Each half's 4 output rows x 4*WINOGRAD4_HALF columns (cut at the output's edges) of `planes`
- * planes (plane_stride apart) (+)= A^T m A, m of plane o at m + o * m_stride (positions kstride
- * apart, slots as the input's). */
-typedef void (*winograd4_output_fn)(const tg_conv_geom *g, const winograd4_out_half h[2], const tg_real *m,
-                                    int64_t m_stride, int64_t kstride, int64_t planes, int64_t plane_stride,
-                                    bool accumulate);
+} winograd4_out_part;
+/* v[c * v_stride + k * kstride + s] (k < 36, s < 16) = (B^T d B)[k] of slot s (part s / (16 /
+ * parts), its tile s % (16 / parts)) for `planes` channel planes plane_stride apart; parts 2 or 4.
+ * Returns 0, or NaN when a transformed value is NaN or ±Inf (an input read was, or a sum overflowed). */
+typedef tg_real (*winograd4_input_fn)(const tg_conv_geom *g, const winograd4_part *part, int parts,
+                                      int64_t plane_stride, int64_t planes, tg_real *restrict v, int64_t v_stride,
+                                      int64_t kstride);
+/* Each part's 4 output rows x 4 * 16 / parts columns (cut at the output's edges) of `planes` planes
+ * (plane_stride apart) (+)= A^T m A, m of plane o at m + o * m_stride (positions kstride apart,
+ * slots as the input's). */
+typedef void (*winograd4_output_fn)(const tg_conv_geom *g, const winograd4_out_part *part, int parts,
+                                    const tg_real *m, int64_t m_stride, int64_t kstride, int64_t planes,
+                                    int64_t plane_stride, bool accumulate);
 #define WINOGRAD4_DECLARE(prefix)                                                                                \
-    tg_real winograd_##prefix##_transform_input4(const tg_conv_geom *g, const winograd4_half h[2],                 \
+    tg_real winograd_##prefix##_transform_input4(const tg_conv_geom *g, const winograd4_part *part, int parts,    \
                                                  int64_t plane_stride, int64_t planes, tg_real *restrict v,        \
                                                  int64_t v_stride, int64_t kstride);                               \
-    void winograd_##prefix##_transform_output4(const tg_conv_geom *g, const winograd4_out_half h[2],              \
+    void winograd_##prefix##_transform_output4(const tg_conv_geom *g, const winograd4_out_part *part, int parts,  \
                                                const tg_real *m, int64_t m_stride, int64_t kstride,                \
                                                int64_t planes, int64_t plane_stride, bool accumulate);
 WINOGRAD4_DECLARE(portable)

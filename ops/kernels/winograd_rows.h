@@ -154,14 +154,16 @@ static const tg_real WINOGRAD_ROWS(bt4)[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -
 static const tg_real WINOGRAD_ROWS(at4)[4][6] = {
     {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
-tg_real WINOGRAD_ROWS(transform_input4)(const tg_conv_geom *g, const winograd4_half h[2], int64_t plane_stride,
-                                        int64_t planes, tg_real *restrict v, int64_t v_stride, int64_t kstride)
+tg_real WINOGRAD_ROWS(transform_input4)(const tg_conv_geom *g, const winograd4_part *h, int parts,
+                                        int64_t plane_stride, int64_t planes, tg_real *restrict v, int64_t v_stride,
+                                        int64_t kstride)
 {
     const int64_t ih = g->in[1], iw = g->in[2];
+    const int span = 16 / parts; /* tiles a part */
     tg_real check = 0;
     for (int64_t c = 0; c < planes; c++)
-        for (int p = 0; p < 2; p++)
-            for (int j = 0; j < WINOGRAD4_HALF; j++) {
+        for (int p = 0; p < parts; p++)
+            for (int j = 0; j < span; j++) {
                 tg_real d[6][6], t[6][6];
                 for (int s = 0; s < 6; s++)
                     for (int q = 0; q < 6; q++) {
@@ -179,27 +181,28 @@ tg_real WINOGRAD_ROWS(transform_input4)(const tg_conv_geom *g, const winograd4_h
                     for (int e = 0; e < 6; e++) {
                         tg_real sum = 0;
                         for (int q = 0; q < 6; q++) sum += WINOGRAD_ROWS(bt4)[e][q] * t[i][q];
-                        v[c * v_stride + (6 * i + e) * kstride + WINOGRAD4_HALF * p + j] = sum;
+                        v[c * v_stride + (6 * i + e) * kstride + span * p + j] = sum;
                         check += sum * 0;
                     }
             }
     return check;
 }
 
-void WINOGRAD_ROWS(transform_output4)(const tg_conv_geom *g, const winograd4_out_half h[2], const tg_real *m,
-                                      int64_t m_stride, int64_t kstride, int64_t planes, int64_t plane_stride,
-                                      bool accumulate)
+void WINOGRAD_ROWS(transform_output4)(const tg_conv_geom *g, const winograd4_out_part *h, int parts,
+                                      const tg_real *m, int64_t m_stride, int64_t kstride, int64_t planes,
+                                      int64_t plane_stride, bool accumulate)
 {
     const int64_t ho = g->out[1], wo = g->out[2];
+    const int span = 16 / parts;
     for (int64_t o = 0; o < planes; o++)
-        for (int p = 0; p < 2; p++)
-            for (int j = 0; j < WINOGRAD4_HALF && h[p].plane && h[p].col + 4 * j < wo; j++) {
+        for (int p = 0; p < parts; p++)
+            for (int j = 0; j < span && h[p].plane && h[p].col + 4 * j < wo; j++) {
                 tg_real t[4][6]; /* A^T m */
                 for (int a = 0; a < 4; a++)
                     for (int e = 0; e < 6; e++) {
                         tg_real sum = 0;
                         for (int i = 0; i < 6; i++)
-                            sum += WINOGRAD_ROWS(at4)[a][i] * m[o * m_stride + (6 * i + e) * kstride + WINOGRAD4_HALF * p + j];
+                            sum += WINOGRAD_ROWS(at4)[a][i] * m[o * m_stride + (6 * i + e) * kstride + span * p + j];
                         t[a][e] = sum;
                     }
                 for (int a = 0; a < 4 && h[p].row + a < ho; a++) /* (A^T m) A */
