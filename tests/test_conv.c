@@ -1593,6 +1593,7 @@ START_TEST(winograd_dw_matches_naive)
     static const int64_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 33, 47};
     static const char *const kernels[] = {"portable", "avx512"};
     int cases = 0;
+    wino_force_tile(_i);
     for (int kernel = 0; kernel < 2; kernel++) {
         if (tg_winograd_set_kernel(kernels[kernel])) continue; /* a CPU without AVX-512 */
         for (int hi = 0; hi < 12; hi++)
@@ -1610,7 +1611,7 @@ START_TEST(winograd_dw_matches_naive)
                 wino_naive_dw(x->data, dy->data, n, c, h, wd, o, pad, want);
                 for (int64_t i = 0; i < o * c * 9; i++) want[i] += dw->data[i];
                 tg_winograd_dw(&g, n, o, x->data, dy->data, dw->data, scratch);
-                direct_assert_close(dw->data, want, o * c * 9, WINO_TOL * (double)(n * g.out[1] * g.out[2]));
+                direct_assert_close(dw->data, want, o * c * 9, WINO_TILE_TOL(_i) * (double)(n * g.out[1] * g.out[2]));
                 free(want);
                 free(scratch);
                 cases++;
@@ -1622,7 +1623,9 @@ START_TEST(winograd_dw_matches_naive)
                                             {17, 16, 9, 10, 2, 1}, {16, 33, 7, 8, 1, 1}, {9, 48, 6, 13, 2, 0},
                                             {20, 40, 11, 9, 1, 2}, {33, 17, 5, 5, 3, 1}, {8, 64, 4, 6, 2, 1},
                                             /* rows of 16 and 32 tiles: a run of inside rows a call */
-                                            {3, 4, 21, 32, 2, 1}, {3, 4, 20, 64, 2, 1}};
+                                            {3, 4, 21, 32, 2, 1}, {3, 4, 20, 64, 2, 1},
+                                            /* F(4x4): quarters over three chunks of 1024 slots */
+                                            {3, 4, 16, 16, 40, 1}};
         for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
             const int64_t c = blocks[bi][0], o = blocks[bi][1], h = blocks[bi][2], wd = blocks[bi][3];
             const int64_t n = blocks[bi][4], pad = blocks[bi][5];
@@ -1636,13 +1639,14 @@ START_TEST(winograd_dw_matches_naive)
             wino_naive_dw(x->data, dy->data, n, c, h, wd, o, pad, want);
             for (int64_t i = 0; i < o * c * 9; i++) want[i] += dw->data[i];
             ck_assert(tg_winograd_dw(&g, n, o, x->data, dy->data, dw->data, scratch));
-            direct_assert_close(dw->data, want, o * c * 9, WINO_TOL * (double)(n * g.out[1] * g.out[2]));
+            direct_assert_close(dw->data, want, o * c * 9, WINO_TILE_TOL(_i) * (double)(n * g.out[1] * g.out[2]));
             free(want);
             free(scratch);
             cases++;
         }
     }
     tg_winograd_set_kernel(NULL);
+    tg_winograd_set_tile(0);
     ck_assert_int_ge(cases, 33);
 }
 END_TEST
@@ -1876,7 +1880,8 @@ END_TEST
 
 /* F(4x4) stops (returns false) on a NaN or ±Inf anywhere in x — the first or last channel, the
  * first or last image, an edge column — and on inputs whose transforms overflow (|x| near FLT_MAX:
- * a transformed value is up to 100 times an input), with every build of the transforms. */
+ * a transformed value is up to 100 times an input); its weight gradient on one in x or dY, dW
+ * untouched; with every build of the transforms. */
 START_TEST(winograd4_stops_on_nonfinite)
 {
     static const char *const kernels[] = {"portable", "avx512"};
@@ -1902,6 +1907,25 @@ START_TEST(winograd4_stops_on_nonfinite)
                               "%s: %g at %lld", kernels[kernel], (double)bad[b], (long long)at[a]);
                 x->data[at[a]] = keep;
             }
+        /* the weight gradient: x's and dY's values, dw untouched when it stops */
+        tg_real *dw_scratch = malloc(tg_winograd_dw_scratch(&g, n, o) * sizeof *dw_scratch);
+        tg_tensor *dw = wino_random(1, (int64_t[]){o * c * 9}, 2303);
+        tg_real keep_dw[2 * 4 * 9];
+        memcpy(keep_dw, dw->data, sizeof keep_dw);
+        for (size_t a = 0; a < sizeof at / sizeof *at; a++)
+            for (int which = 0; which < 2; which++) {
+                tg_real *data = which ? y->data : x->data; /* y stands for dY: the same shape */
+                const int64_t e = which ? at[a] % (n * o * plane) : at[a];
+                const tg_real keep = data[e];
+                data[e] = bad[a % 3];
+                ck_assert_msg(!tg_winograd_dw(&g, n, o, x->data, y->data, dw->data, dw_scratch),
+                              "%s: dW, %s %g at %lld", kernels[kernel], which ? "dy" : "x", (double)bad[a % 3],
+                              (long long)e);
+                ck_assert_mem_eq(dw->data, keep_dw, sizeof keep_dw);
+                data[e] = keep;
+            }
+        ck_assert(tg_winograd_dw(&g, n, o, x->data, y->data, dw->data, dw_scratch));
+        free(dw_scratch);
         if (!TT_DOUBLE) { /* finite inputs, transformed past float's range */
             for (int64_t e = 0; e < 6 * wd; e++) x->data[plane + e] = (tg_real)((e % 2 ? -1 : 1) * 3e37);
             ck_assert(!tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch));
@@ -1974,7 +1998,7 @@ static TCase *winograd_tcase(void)
     tcase_add_loop_test(tc, winograd_kernel_matches_naive, 0, 2);
     tcase_add_test(tc, winograd_finite_scan_finds_any_value);
     tcase_add_loop_test(tc, winograd_multiply_blocks_match_naive, 0, 2);
-    tcase_add_test(tc, winograd_dw_matches_naive);
+    tcase_add_loop_test(tc, winograd_dw_matches_naive, 0, 2);
     tcase_add_loop_test(tc, winograd_dw_in_conv_matches_gemm, 0, 4);
     tcase_add_test(tc, winograd_geometry_limits);
     tcase_add_loop_test(tc, winograd_hand_computed, 0, 2);

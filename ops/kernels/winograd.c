@@ -52,7 +52,7 @@ const winograd_kernel winograd_portable_kernel = {
     winograd_portable_transform_input_rows, winograd_portable_transform_output_rows,
     winograd_portable_transform_input_pair, winograd_portable_transform_output_pair, winograd_portable_multiply,
     winograd_portable_all_finite, winograd_portable_dy_transform_t, winograd_portable_dw_multiply,
-    winograd_portable_transform_input4, winograd_portable_transform_output4};
+    winograd_portable_transform_input4, winograd_portable_transform_output4, winograd_portable_dy_transform4};
 /* The best this CPU runs, chosen at first use (several pool threads may ask at once). */
 static const tg_kernel_variant kernel_variants[] = {
 #if defined(__x86_64__)
@@ -509,18 +509,107 @@ void tg_winograd_dw_sums(const tg_real *v, int64_t v_row, int64_t v_plane, int64
         dw_sums_range(&job, 0, k_count * c_parts);
 }
 
+/* ---- F(4x4)'s weight gradient ----
+ * y is linear in U = G g G^T, so dW = G^T [ sum over tiles (A dY_t A^T) .* (B^T d_t B) ] G: V from
+ * the forward's input transform (the same blocks of parts), the gradient transformed into Yt
+ * [36][slots, o_pad] with the output channels in the lanes, and F(2x2)'s register-blocked sums
+ * (tg_winograd_dw_sums) over the 36 positions. Chunks of about W4_DW_CHUNK_BYTES of V and Yt,
+ * between the bounds: a function of the shapes alone (the sums run over each chunk's tiles). */
+#define W4_DW_CHUNK_BYTES (8 << 20)
+#define W4_DW_CHUNK_MIN 256
+#define W4_DW_CHUNK_MAX 1024
+typedef struct w4_dw_layout {
+    w4_layout f;             /* the parts (f.chunk_blocks, f.slots: this layout's chunks) */
+    int64_t o_pad, v_plane, y_plane, m_plane;
+    size_t size;             /* elements: M [36, C, o_pad] | V [36][C, slots] | Yt [36][slots, o_pad] */
+} w4_dw_layout;
+static w4_dw_layout w4_dw_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_channels)
+{
+    w4_dw_layout d = {.f = w4_layout_of(g, n, out_channels), .o_pad = tg_winograd_dw_o_pad(out_channels)};
+    const int64_t c = g->channels;
+    int64_t slots = W4_DW_CHUNK_BYTES / (36 * (int64_t)sizeof(tg_real) * (c + d.o_pad));
+    slots = slots < W4_DW_CHUNK_MIN ? W4_DW_CHUNK_MIN : slots > W4_DW_CHUNK_MAX ? W4_DW_CHUNK_MAX : slots;
+    const int64_t all_blocks = ((n > 1 ? n : 1) * d.f.rows * d.f.parts_per_row + d.f.parts - 1) / d.f.parts;
+    d.f.chunk_blocks = slots / 16 < all_blocks ? slots / 16 : all_blocks;
+    d.f.slots = 16 * d.f.chunk_blocks;
+    d.m_plane = c * d.o_pad + WINOGRAD_SLACK; /* a cache line past: planes 4 KiB apart met in one L1 set */
+    d.v_plane = c * d.f.slots + WINOGRAD_SLACK;
+    d.y_plane = d.f.slots * d.o_pad + WINOGRAD_SLACK;
+    d.size = (size_t)(36 * (d.m_plane + d.v_plane + d.y_plane));
+    return d;
+}
+
+static bool winograd4_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
+                         tg_real *dw, tg_real *scratch)
+{
+    const w4_dw_layout d = w4_dw_layout_of(g, n, out_channels);
+    const w4_layout *f = &d.f;
+    const winograd_kernel *k = kernel();
+    const int64_t c_count = g->channels, o_count = out_channels, o_pad = d.o_pad;
+    const int64_t in_plane = g->in[1] * g->in[2], out_plane = g->out[1] * g->out[2];
+    const int64_t total = n * f->rows * f->parts_per_row, span_cols = 4 * f->span, per_chunk = f->chunk_blocks * f->parts;
+    tg_real *m = scratch, *v = m + 36 * d.m_plane, *yt = v + 36 * d.v_plane;
+    memset(m, 0, (size_t)(36 * d.m_plane) * sizeof *m);
+    for (int64_t q0 = 0; q0 < total; q0 += per_chunk) {
+        const int64_t blocks = ((total - q0 < per_chunk ? total - q0 : per_chunk) + f->parts - 1) / f->parts;
+        for (int64_t b = 0; b < blocks; b++) {
+            winograd4_part in[WINOGRAD4_MAX_PARTS], grad[WINOGRAD4_MAX_PARTS];
+            for (int p = 0; p < f->parts; p++) {
+                in[p] = grad[p] = (winograd4_part){NULL, 0, 0};
+                if (q0 + f->parts * b + p >= total) continue;
+                const w4_place at = w4_place_of(f, q0 + f->parts * b + p);
+                in[p] = (winograd4_part){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
+                                         span_cols * at.part - g->pad[2]};
+                grad[p] = (winograd4_part){dy + at.image * o_count * out_plane, 4 * at.tile_row, span_cols * at.part};
+            }
+            if (k->input4(g, in, f->parts, in_plane, c_count, v + 16 * b, f->slots, d.v_plane) != 0) return false;
+            if (k->dy_transform4(g, grad, f->parts, o_count, o_pad, yt + 16 * b * o_pad, d.y_plane) != 0) return false;
+        }
+        /* M[k] += V[k] Yt[k] */
+        tg_winograd_dw_sums(v, f->slots, d.v_plane, c_count, yt, o_pad, d.y_plane, 16 * blocks, m, d.m_plane, 36);
+    }
+    /* dW[o, c] += G^T M[c, o] G, in double, filter by filter in M's order (input channel, then
+     * output channel: each of the 36 planes read in runs) */
+    static const double gt[3][6] = {{0.25, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
+                                    {0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
+                                    {0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1}};
+    for (int64_t c = 0; c < c_count; c++)
+        for (int64_t o = 0; o < o_count; o++) {
+            const tg_real *mo = m + c * o_pad + o;
+            double mm[36], t[3][6]; /* M of filter (o, c); G^T M */
+            for (int k = 0; k < 36; k++) mm[k] = (double)mo[k * d.m_plane];
+            for (int i = 0; i < 3; i++)
+                for (int e = 0; e < 6; e++) {
+                    double sum = 0;
+                    for (int a = 0; a < 6; a++) sum += gt[i][a] * mm[6 * a + e];
+                    t[i][e] = sum;
+                }
+            tg_real *out = dw + (o * c_count + c) * 9;
+            for (int i = 0; i < 3; i++) /* (G^T M) G */
+                for (int j = 0; j < 3; j++) {
+                    double sum = 0;
+                    for (int e = 0; e < 6; e++) sum += t[i][e] * gt[j][e];
+                    out[3 * i + j] += (tg_real)sum;
+                }
+        }
+    return true;
+}
+
 size_t tg_winograd_dw_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
+    const size_t f4 = w4_dw_layout_of(g, n, out_channels).size;
     const tiling tl = tiling_of(g, out_channels, n, false);
     const int64_t c = g->channels, chunk = tl.rows_per_chunk * tl.cols, o_pad = tg_winograd_dw_o_pad(out_channels);
     /* M [16, C, o_pad] | V [16][C, chunk] | Yt [16][chunk, o_pad] | the input transform's lines */
-    return (size_t)(16 * c * o_pad + 16 * (c * chunk + WINOGRAD_SLACK) + 16 * (chunk * o_pad + WINOGRAD_SLACK) +
-                    8 * tl.line);
+    const size_t f2 = (size_t)(16 * c * o_pad + 16 * (c * chunk + WINOGRAD_SLACK) +
+                               16 * (chunk * o_pad + WINOGRAD_SLACK) + 8 * tl.line);
+    return f2 > f4 ? f2 : f4; /* either tile's (tg_winograd_set_tile) */
 }
 
 bool tg_winograd_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,
                     tg_real *dw, tg_real *scratch)
 {
+    if (tg_winograd_tile(g, out_channels) == 4) return winograd4_dw(g, n, out_channels, x, dy, dw, scratch);
     /* the chunks cut dW's sum over the tiles (each chunk's multiply adds into M): tiling_of sizes
      * them from the shapes alone, never the thread count */
     const tiling tl = tiling_of(g, out_channels, n, false);

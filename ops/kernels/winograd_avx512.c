@@ -549,10 +549,72 @@ void winograd_avx512_transform_output4(const tg_conv_geom *g, const winograd4_ou
     if (parts == 2) output4_block(g, part, 2, m, m_stride, kstride, planes, plane_stride, accumulate);
     else output4_block(g, part, 4, m, m_stride, kstride, planes, plane_stride, accumulate);
 }
+
+/* A = (A^T)^T (6x4) down four vectors into six. */
+static inline void a4_vectors(const __m512 d[4], __m512 r[6])
+{
+    const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
+    const __m512 u = _mm512_fmadd_ps(_mm512_set1_ps(4), d[2], d[0]);
+    const __m512 w = _mm512_fmadd_ps(_mm512_set1_ps(8), d[3], _mm512_add_ps(d[1], d[1]));
+    r[0] = d[0];
+    r[1] = _mm512_add_ps(s02, s13);
+    r[2] = _mm512_sub_ps(s02, s13);
+    r[3] = _mm512_add_ps(u, w);
+    r[4] = _mm512_sub_ps(u, w);
+    r[5] = d[3];
+}
+/* F(4x4)'s dY transform with the output channels in the lanes: each of a tile's 16 dY values
+ * gathered from 16 planes at once (as F(2x2)'s, winograd_avx512_dy_transform_t). */
+float winograd_avx512_dy_transform4(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
+                                    int64_t o_pad, float *restrict yt, int64_t y_plane)
+{
+    const int64_t ho = g->out[1], wo = g->out[2], plane = ho * wo;
+    if (16 * plane > INT32_MAX) /* the gathers' 32-bit offsets */
+        return winograd_avx512_dy_transform4_loops(g, part, parts, o_count, o_pad, yt, y_plane);
+    const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32((int)plane));
+    const __m512 zero = _mm512_setzero_ps();
+    const int span = 16 / parts;
+    __m512 check = zero;
+    for (int p = 0; p < parts; p++)
+        for (int j = 0; j < span; j++) {
+            float *out = yt + (span * p + j) * o_pad;
+            int64_t at[4][4]; /* the tile's positions in a plane, or -1 past the output's edge */
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) {
+                    const int64_t y = part[p].row + a, x = part[p].col + 4 * j + b;
+                    at[a][b] = part[p].plane && y < ho && x < wo ? y * wo + x : -1;
+                }
+            for (int64_t o0 = 0; o0 < o_pad; o0 += 16) {
+                const int64_t left = o_count - o0;
+                const __mmask16 lanes = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+                __m512 r[4][6], sum = zero;
+                for (int a = 0; a < 4; a++) {
+                    __m512 d[4];
+                    for (int b = 0; b < 4; b++) {
+                        d[b] = at[a][b] >= 0 && lanes ? _mm512_mask_i32gather_ps(zero, lanes, offsets,
+                                                                                 part[p].plane + o0 * plane + at[a][b], 4)
+                                                      : zero;
+                        sum = _mm512_add_ps(sum, d[b]);
+                    }
+                    a4_vectors(d, r[a]); /* dY A^T, row a */
+                }
+                check = _mm512_fmadd_ps(sum, zero, check);
+                for (int f = 0; f < 6; f++) { /* A (dY A^T), column f */
+                    const __m512 col[4] = {r[0][f], r[1][f], r[2][f], r[3][f]};
+                    __m512 t[6];
+                    a4_vectors(col, t);
+                    for (int e = 0; e < 6; e++) _mm512_storeu_ps(out + (6 * e + f) * y_plane + o0, t[e]);
+                }
+            }
+        }
+    return _mm512_reduce_add_ps(check);
+}
 #endif /* WINOGRAD_AVX512_TRANSFORMS */
 
 const winograd_kernel winograd_avx512_kernel = {
     winograd_avx512_transform_input_rows, winograd_avx512_transform_output_rows, winograd_avx512_transform_input_pair,
     winograd_avx512_transform_output_pair, winograd_avx512_multiply,           winograd_avx512_all_finite,
     winograd_avx512_dy_transform_t,        winograd_avx512_dw_multiply,
-    winograd_avx512_transform_input4,      winograd_avx512_transform_output4};
+    winograd_avx512_transform_input4,      winograd_avx512_transform_output4,
+    winograd_avx512_dy_transform4};

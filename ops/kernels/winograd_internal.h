@@ -138,8 +138,19 @@ typedef void (*winograd4_output_fn)(const tg_conv_geom *g, const winograd4_out_p
     void winograd_##prefix##_transform_output4(const tg_conv_geom *g, const winograd4_out_part *part, int parts,  \
                                                const tg_real *m, int64_t m_stride, int64_t kstride,                \
                                                int64_t planes, int64_t plane_stride, bool accumulate);
+/* The weight gradient's dY transform: yt[k * y_plane + s * o_pad + o] = (A dY_s A^T)[k] (A = (A^T)^T,
+ * 6x4) of slot s's 4x4 output gradients (zero past the output's edges, and for an empty part),
+ * part[p] giving the image's first dY plane and the part's first output row and column; output
+ * channels o < o_count, o_count .. o_pad zero. Returns 0, or NaN when a dY value read is NaN or ±Inf. */
+typedef tg_real (*winograd4_dy_fn)(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
+                                   int64_t o_pad, tg_real *restrict yt, int64_t y_plane);
+#define WINOGRAD4_DY_DECLARE(prefix)                                                                              \
+    tg_real winograd_##prefix##_dy_transform4(const tg_conv_geom *g, const winograd4_part *part, int parts,        \
+                                              int64_t o_count, int64_t o_pad, tg_real *restrict yt, int64_t y_plane);
 WINOGRAD4_DECLARE(portable)
 WINOGRAD4_DECLARE(avx512)
+WINOGRAD4_DY_DECLARE(portable)
+WINOGRAD4_DY_DECLARE(avx512)
 
 /* The loops of one instruction set, chosen at run time by winograd.c (tg_kernel_choice). */
 typedef struct winograd_kernel {
@@ -153,6 +164,7 @@ typedef struct winograd_kernel {
     winograd_dw_multiply_fn dw_multiply;
     winograd4_input_fn input4;
     winograd4_output_fn output4;
+    winograd4_dy_fn dy_transform4;
 } winograd_kernel;
 extern const winograd_kernel winograd_portable_kernel, winograd_avx512_kernel;
 

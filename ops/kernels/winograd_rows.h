@@ -11,6 +11,54 @@
 
 #include "winograd_internal.h"
 
+/* F(4x4)'s A^T (winograd.c), shared by the tile-by-tile loops below. */
+static const tg_real WINOGRAD_ROWS(at4)[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+
+/* F(4x4)'s weight-gradient dY transform (winograd4_dy_fn), tile by tile and channel by channel: the
+ * portable and double builds', and the AVX-512 one's past its gathers' 32-bit offsets. */
+static tg_real WINOGRAD_ROWS(dy_transform4_loops)(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
+                                     int64_t o_pad, tg_real *restrict yt, int64_t y_plane)
+{
+    const int64_t ho = g->out[1], wo = g->out[2], plane = ho * wo;
+    const int span = 16 / parts;
+    tg_real check = 0;
+    for (int p = 0; p < parts; p++)
+        for (int j = 0; j < span; j++) {
+            tg_real *out = yt + (span * p + j) * o_pad;
+            for (int64_t o = 0; o < o_pad; o++) {
+                tg_real d[4][4], t[6][4];
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        const int64_t y = part[p].row + a, x = part[p].col + 4 * j + b;
+                        const bool inside = part[p].plane && o < o_count && y < ho && x < wo;
+                        d[a][b] = inside ? part[p].plane[o * plane + y * wo + x] : 0;
+                        check += d[a][b] * 0;
+                    }
+                for (int e = 0; e < 6; e++) /* A dY */
+                    for (int b = 0; b < 4; b++) {
+                        tg_real sum = 0;
+                        for (int a = 0; a < 4; a++) sum += WINOGRAD_ROWS(at4)[a][e] * d[a][b];
+                        t[e][b] = sum;
+                    }
+                for (int e = 0; e < 6; e++) /* (A dY) A^T */
+                    for (int f = 0; f < 6; f++) {
+                        tg_real sum = 0;
+                        for (int b = 0; b < 4; b++) sum += t[e][b] * WINOGRAD_ROWS(at4)[b][f];
+                        out[(6 * e + f) * y_plane + o] = sum;
+                    }
+            }
+        }
+    return check;
+}
+#ifndef WINOGRAD_ROWS_OWN_DY_TRANSFORM
+tg_real WINOGRAD_ROWS(dy_transform4)(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
+                                     int64_t o_pad, tg_real *restrict yt, int64_t y_plane)
+{
+    return WINOGRAD_ROWS(dy_transform4_loops)(g, part, parts, o_count, o_pad, yt, y_plane);
+}
+#endif
+
 #ifndef WINOGRAD_ROWS_OWN_TRANSFORMS /* the AVX-512 float build writes its own (winograd_avx512.c) */
 /* v[:, c, t0:t0+cols] = B^T d B for the 4x4 input patches d of one row of tiles of one channel
  * plane: B^T runs down the input rows r0..r0+3, read in place (zeros outside the plane and its
@@ -151,8 +199,6 @@ void WINOGRAD_ROWS(transform_output_pair)(const tg_conv_geom *g, const tiling *t
  * matrices of the points 0, 1, -1, 2, -2 and infinity (winograd.c), applied as written. */
 static const tg_real WINOGRAD_ROWS(bt4)[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
                                                  {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-static const tg_real WINOGRAD_ROWS(at4)[4][6] = {
-    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
 tg_real WINOGRAD_ROWS(transform_input4)(const tg_conv_geom *g, const winograd4_part *h, int parts,
                                         int64_t plane_stride, int64_t planes, tg_real *restrict v, int64_t v_stride,
@@ -214,6 +260,7 @@ void WINOGRAD_ROWS(transform_output4)(const tg_conv_geom *g, const winograd4_out
                     }
             }
 }
+
 #endif /* WINOGRAD_ROWS_OWN_TRANSFORMS */
 
 /* M[k] = U[k] V[k] for k_begin <= k < k_end ([O, C] x [C, count]; V's rows v_row and M's m_row apart, both at
