@@ -2886,9 +2886,10 @@ static tg_conv_core square_core(int64_t c, int64_t o, int64_t groups, int64_t si
 }
 
 /* Which forward path AUTO takes: with the AVX-512 Winograd kernels Winograd from 8 channels in and
- * out at 8x8 outputs and more (the BN-ResNet's and the DenseNet's layers), the shift kernels below
- * (4 -> 16, 8 -> 4) and for 5x5; with the portable ones Winograd from 32 channels and shift below
- * (a rule once left 14x14 to Winograd by rounding the shift span too coarsely); GEMM for 7x7 maps,
+ * out at 8x8 outputs and more (7x7 in float, F(4x4)'s) (the BN-ResNet's and the DenseNet's layers),
+ * the shift kernels below (4 -> 16, 8 -> 4) and for 5x5; with the portable ones Winograd from 32
+ * channels and shift below (a rule once left 14x14 to Winograd by rounding the shift span too
+ * coarsely); GEMM or ovec for smaller maps,
  * 1x1 (also strided) and strided layers past 48 channels or with a tap a phase (3x3 stride 3),
  * the shift kernels for the other strided ones, the direct kernel for depthwise — the same for
  * 1-3 threads and for the part of a split batch. Only with SIMD shift loops (the portable ones are scalar: GEMM then). */
@@ -2901,7 +2902,7 @@ START_TEST(shift_auto_choice)
         {32, 16, 1, 28, 3, 1, "winograd", "shift"}, {24, 12, 1, 28, 3, 1, "winograd", "shift"},
         {4, 16, 1, 28, 3, 1, "shift", "shift"},     {8, 4, 1, 28, 3, 1, "shift", "shift"},
         {1, 20, 1, 28, 5, 1, "shift", "shift"},     {64, 64, 1, 14, 3, 1, "winograd", "winograd"},
-        {32, 32, 1, 7, 3, 1, "ovec", "ovec"},       {16, 16, 1, 28, 3, 2, "shift", "shift"},
+        {32, 32, 1, 7, 3, 1, TT_DOUBLE ? "ovec" : "winograd", "ovec"}, {16, 16, 1, 28, 3, 2, "shift", "shift"},
         {64, 64, 1, 28, 3, 2, "gemm", "gemm"},      {16, 16, 1, 28, 1, 2, "gemm", "gemm"},
         {32, 32, 1, 12, 3, 3, "ovec", "ovec"},
         {16, 32, 1, 28, 1, 1, "gemm", "gemm"},      {32, 32, 32, 28, 3, 1, "direct", "direct"},
@@ -2928,7 +2929,7 @@ START_TEST(shift_auto_choice)
 END_TEST
 
 /* Which dW path AUTO takes (2-D, with the AVX-512 Winograd kernels): Winograd with its forward from 16
- * channels in and out (below 32 only on maps up to 48 wide), the shift kernels for fewer channels
+ * channels in and out (below 32 only on maps up to 48 wide; from 7x7 in float), the shift kernels for fewer channels
  * and for the strided layers they fit, GEMM beyond them; with the portable Winograd kernels its dW
  * only from 128 channels. The same for 1-3 threads and for a part of a split batch. */
 START_TEST(dw_auto_choice)
@@ -2942,7 +2943,7 @@ START_TEST(dw_auto_choice)
         {32, 32, 56, 3, 1, "winograd", "shift"},  {8, 8, 28, 3, 1, "shift", "shift"},
         {12, 12, 28, 3, 1, "shift", "shift"},     {16, 16, 28, 3, 2, "shift", "shift"},
         {32, 32, 32, 3, 2, "gemm", "gemm"},       {16, 16, 28, 5, 1, "shift", "shift"},
-        {64, 64, 7, 3, 1, "gemm", "gemm"},
+        {64, 64, 7, 3, 1, TT_DOUBLE ? "gemm" : "winograd", "gemm"},
     };
     if (!tg_conv_shift_kernel_is_simd()) return; /* no SIMD shift loops here: the table does not hold */
     for (size_t run = 0; run < 2 * (sizeof cases / sizeof cases[0]); run++) {
@@ -3242,10 +3243,10 @@ START_TEST(ovec_auto_choice)
     typedef struct { int64_t c, o, groups, size, k, stride; const char *want; } ovec_choice;
     const ovec_choice cases[] = {
         {24, 48, 1, 9, 5, 1, "ovec"},   {48, 24, 1, 9, 5, 1, "ovec"},  {24, 16, 1, 9, 5, 1, "ovec"},
-        {32, 32, 1, 7, 3, 1, "ovec"},   {32, 32, 1, 5, 3, 1, "ovec"},  {48, 48, 2, 9, 3, 1, "ovec"},
+        {32, 32, 1, 7, 3, 1, "winograd"}, {32, 32, 1, 5, 3, 1, "ovec"}, {48, 48, 2, 9, 3, 1, "ovec"},
         {64, 64, 1, 9, 5, 1, "ovec"},   {32, 32, 1, 16, 7, 1, "ovec"}, {48, 48, 1, 16, 3, 2, "ovec"},
-        {20, 50, 1, 14, 5, 1, "gemm"},  {64, 64, 1, 7, 3, 1, "gemm"},  {128, 128, 1, 7, 3, 1, "gemm"},
-        {16, 8, 1, 7, 3, 1, "gemm"},    {16, 32, 1, 28, 5, 1, "shift"}, {24, 24, 1, 9, 3, 1, "winograd"},
+        {20, 50, 1, 14, 5, 1, "gemm"},  {64, 64, 1, 7, 3, 1, "winograd"}, {128, 128, 1, 7, 3, 1, "winograd"},
+        {16, 8, 1, 7, 3, 1, "winograd"}, {64, 64, 1, 6, 3, 1, "gemm"},    {16, 32, 1, 28, 5, 1, "shift"}, {24, 24, 1, 9, 3, 1, "winograd"},
         {32, 32, 32, 7, 3, 1, "direct"}, {32, 32, 1, 7, 1, 1, "gemm"},  {32, 32, 1, 16, 2, 2, "gemm"},
         {32, 32, 1, 12, 3, 3, "ovec"},
     };

@@ -133,6 +133,12 @@ static size_t core_scratch(const conv_core *k)
  * (from 32 channels), where the shift kernels' AVX2 loops run the rest */
 #define WINOGRAD_PORTABLE_MIN_CHANNELS 32
 #define WINOGRAD_MIN_OUT 8       /* output height and width: edge tiles waste too much below */
+/* ... 7 with F(4x4) (the AVX-512 float transforms; winograd.h): 7x7 maps are 2x2 tiles of 4, 49 of
+ * 64 outputs used. Forward + backward ms at 7x7, batch 64, one thread (5 Dec, Zen 5), what AUTO
+ * took before (GEMM, shift) / Winograd: 16 -> 16 0.337 / 0.319, 32 -> 32 0.95 / 0.85, 64 -> 64 3.95 /
+ * 2.72, 128 -> 128 13.2 / 10.0, 256 -> 256 48.8 / 38.5; at 6x6 a tie (64: 2.98 / 2.71, 256: 35.7 /
+ * 38.4), at 5x5 a loss (64: 2.13 / 2.56). */
+#define WINOGRAD4_MIN_OUT 7
 #define WINOGRAD_MIN_TILES 256   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
 /* dW by Winograd too (with its forward) from this many channels in and out, ahead of the shift
  * kernels and GEMM. Since its multiply reads the transformed gradient with the output channels in
@@ -252,8 +258,9 @@ static bool winograd_pays(const conv_core *k)
     int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
                     ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
     const int64_t min_channels = tg_winograd_kernel_is_simd() ? WINOGRAD_MIN_CHANNELS : WINOGRAD_PORTABLE_MIN_CHANNELS;
+    const int64_t min_out = tg_winograd_tile(g, k->cb) == 4 ? WINOGRAD4_MIN_OUT : WINOGRAD_MIN_OUT;
     return tg_winograd_supported(g, k->groups) && g->channels >= min_channels && k->cb >= min_channels &&
-           g->out[1] >= WINOGRAD_MIN_OUT && g->out[2] >= WINOGRAD_MIN_OUT && tiles >= WINOGRAD_MIN_TILES;
+           g->out[1] >= min_out && g->out[2] >= min_out && tiles >= WINOGRAD_MIN_TILES;
 }
 /* dW by the 1-D Winograd: with its forward, from WINOGRAD1D_DW_MIN_CHANNELS under AUTO. */
 static bool core_winograd1d_dw(const conv_core *k)
