@@ -359,7 +359,9 @@ static inline void at4_vectors(const __m512 m[6], __m512 y[4])
  * +4..19 phases 4 and 5 in lanes 0-1; a 4x4 transpose of 128-bit lanes across the quarters puts
  * quarter p's 4 tiles of phase q in lane p of e[q]. */
 static const int input4_shift[4] = {0, 16, 4, 20};
+#ifndef INPUT4_PREFETCH_PLANES
 #define INPUT4_PREFETCH_PLANES 2 /* planes ahead whose patch rows are asked for */
+#endif
 static inline void phases_of_halves(const __m512 l[][4], __m512 e[6])
 {
     const __m512i phases01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
