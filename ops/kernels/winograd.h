@@ -1,5 +1,8 @@
-/* ops/kernels/winograd.h — Winograd F(2x2,3x3) convolution for 2-D, 3x3, stride-1, dilation-1,
- * single-group convolutions (any padding; the rotated dX path uses padding 2 - p).
+/* ops/kernels/winograd.h — Winograd F(2x2,3x3) and F(4x4,3x3) convolution for 2-D, 3x3, stride-1,
+ * dilation-1, single-group convolutions (any padding; the rotated dX path uses padding 2 - p).
+ * F(4x4) (4x4 tiles from 6x6 patches, 36 products per 16 outputs) runs wherever the AVX-512 float
+ * transforms do, F(2x2) elsewhere (tg_winograd_tile); the description below is F(2x2)'s, and
+ * winograd.c's F(4x4) section gives the larger tile's matrices and blocks.
  *
  * Each 2x2 block of outputs ("tile") is computed from its 4x4 input patch d as
  *   Y = A^T [ (G g G^T) .* (B^T d B) ] A
