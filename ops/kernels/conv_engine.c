@@ -1246,7 +1246,18 @@ tg_conv_dx_algo tg_conv_dx_choose(const conv_core *k, const tg_real *w)
 }
 
 /* dA += W^T dB by GEMM, scattered by col2im (split by column phase when strided along W). */
-static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da, conv_ws *ws)
+/* A pointwise layer whose images go one per GEMM writes dA straight from the GEMM: nothing to scatter,
+ * so a fresh gradient needs no zeroing pass before it (inverted-residual training step 43.7 -> 42.6
+ * ms, 5 Dec; the separable net's alike). */
+static bool core_dx_in_place(const conv_core *k)
+{
+    /* one image per GEMM whatever the batch (core_block): the same path for every split of it */
+    return core_is_pointwise(&k->geom) && core_b_size(k) >= POINTWISE_OWN_PLANE_MIN;
+}
+
+/* overwrite (core_dx_in_place only): dA is written, not added to. */
+static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const tg_real *w, tg_real *da, bool overwrite,
+                                  conv_ws *ws)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps;
@@ -1270,7 +1281,8 @@ static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const t
             const tg_real *dbs = core_gather(k, db, n0, m, g, stacked);
             tg_real *dan = da + (n0 * k->ca + g * cg) * core_a_size(k);
             if (m == 1 && core_is_pointwise(&k->geom)) { /* col2im of a 1x1 is the identity: add in place */
-                tg_gemm_prepacked(rows, pb, og, 1, packed_wt + g * w_size, dbs, pb, NULL, NULL, 1, dan, pb);
+                tg_gemm_prepacked(rows, pb, og, 1, packed_wt + g * w_size, dbs, pb, NULL, NULL, overwrite ? 0 : 1, dan,
+                                  pb);
                 continue;
             }
             tg_gemm_prepacked(rows, m * pb, og, 1, packed_wt + g * w_size, dbs, m * pb, NULL, NULL, 0, col, m * pb);
@@ -1325,7 +1337,8 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
         }
         return;
     }
-    if (ws->base && overwrite) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
+    const bool in_place = algo != TG_CONV_DX_ALGO_REFERENCE && core_dx_in_place(k);
+    if (ws->base && overwrite && !in_place) memset(da, 0, (size_t)(k->n * k->ca * core_a_size(k)) * sizeof *da);
     switch (algo) {
     case TG_CONV_DX_ALGO_REFERENCE:
         if (ws->base) tg_conv_reference_dx(k, db, w, da);
@@ -1335,7 +1348,7 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
     case TG_CONV_DX_ALGO_AUTO:
     case TG_CONV_DX_ALGO_COL2IM: break;
     }
-    core_data_grad_col2im(k, db, w, da, ws);
+    core_data_grad_col2im(k, db, w, da, overwrite && in_place, ws);
 }
 
 /* ---- the batch split: images across threads ----
