@@ -2886,8 +2886,8 @@ static tg_conv_core square_core(int64_t c, int64_t o, int64_t groups, int64_t si
 }
 
 /* Which forward path AUTO takes: with the AVX-512 Winograd kernels Winograd from 8 channels in and
- * out at 8x8 outputs and more (7x7 in float, F(4x4)'s) (the BN-ResNet's and the DenseNet's layers),
- * the shift kernels below (4 -> 16, 8 -> 4) and for 5x5; with the portable ones Winograd from 32
+ * out at 8x8 outputs and more (in float, F(4x4)'s: from 7x7 and 3 input channels) (the BN-ResNet's and
+ * the DenseNet's layers), the shift kernels below (2 -> 16, 8 -> 4; 4 -> 16 in double) and for 5x5; with the portable ones Winograd from 32
  * channels and shift below (a rule once left 14x14 to Winograd by rounding the shift span too
  * coarsely); GEMM or ovec for smaller maps,
  * 1x1 (also strided) and strided layers past 48 channels or with a tap a phase (3x3 stride 3),
@@ -2900,7 +2900,8 @@ START_TEST(shift_auto_choice)
         {16, 16, 1, 28, 3, 1, "winograd", "shift"}, {32, 32, 1, 14, 3, 1, "winograd", "winograd"},
         {16, 32, 1, 14, 3, 1, "winograd", "shift"}, {32, 32, 1, 28, 3, 1, "winograd", "winograd"},
         {32, 16, 1, 28, 3, 1, "winograd", "shift"}, {24, 12, 1, 28, 3, 1, "winograd", "shift"},
-        {4, 16, 1, 28, 3, 1, "shift", "shift"},     {8, 4, 1, 28, 3, 1, "shift", "shift"},
+        {4, 16, 1, 28, 3, 1, TT_DOUBLE ? "shift" : "winograd", "shift"}, {8, 4, 1, 28, 3, 1, "shift", "shift"},
+        {2, 16, 1, 28, 3, 1, "shift", "shift"},
         {1, 20, 1, 28, 5, 1, "shift", "shift"},     {64, 64, 1, 14, 3, 1, "winograd", "winograd"},
         {32, 32, 1, 7, 3, 1, TT_DOUBLE ? "ovec" : "winograd", "ovec"}, {16, 16, 1, 28, 3, 2, "shift", "shift"},
         {64, 64, 1, 28, 3, 2, "gemm", "gemm"},      {16, 16, 1, 28, 1, 2, "gemm", "gemm"},

@@ -140,6 +140,11 @@ static size_t core_scratch(const conv_core *k)
  * 2.72, 128 -> 128 13.2 / 10.0, 256 -> 256 48.8 / 38.5; at 6x6 a tie (64: 2.98 / 2.71, 256: 35.7 /
  * 38.4), at 5x5 a loss (64: 2.13 / 2.56). */
 #define WINOGRAD4_MIN_OUT 7
+/* ... and from 3 input channels (outputs still from WINOGRAD_MIN_CHANNELS): an RGB stem. Forward ms,
+ * batch 64, one thread (5 Dec), what AUTO took (shift) / F(4x4): 3 -> 16 at 32x32 0.315 / 0.276, 3
+ * -> 32 0.617 / 0.499, 3 -> 64 1.28 / 1.21, 3 -> 32 at 28x28 0.484 / 0.446, 4 -> 32 0.772 / 0.532,
+ * 6 -> 32 1.08 / 0.62; but 1 -> 32 at 28x28 0.255 / 0.400. Its dW keeps its own rule (below). */
+#define WINOGRAD4_MIN_IN_CHANNELS 3
 #define WINOGRAD_MIN_TILES 256   /* 2x2 tiles in the batch: below, the transforms cost what the GEMMs save */
 /* dW by Winograd too (with its forward) from this many channels in and out, ahead of the shift
  * kernels and GEMM. Since its multiply reads the transformed gradient with the output channels in
@@ -259,8 +264,10 @@ static bool winograd_pays(const conv_core *k)
     int64_t tiles = core_plan_n(k) * ((g->out[1] + WINOGRAD_TILE - 1) / WINOGRAD_TILE) *
                     ((g->out[2] + WINOGRAD_TILE - 1) / WINOGRAD_TILE);
     const int64_t min_channels = tg_winograd_kernel_is_simd() ? WINOGRAD_MIN_CHANNELS : WINOGRAD_PORTABLE_MIN_CHANNELS;
-    const int64_t min_out = tg_winograd_tile(g, k->cb) == 4 ? WINOGRAD4_MIN_OUT : WINOGRAD_MIN_OUT;
-    return tg_winograd_supported(g, k->groups) && g->channels >= min_channels && k->cb >= min_channels &&
+    const bool f4 = tg_winograd_tile(g, k->cb) == 4;
+    const int64_t min_out = f4 ? WINOGRAD4_MIN_OUT : WINOGRAD_MIN_OUT;
+    const int64_t min_in = f4 && WINOGRAD4_MIN_IN_CHANNELS < min_channels ? WINOGRAD4_MIN_IN_CHANNELS : min_channels;
+    return tg_winograd_supported(g, k->groups) && g->channels >= min_in && k->cb >= min_channels &&
            g->out[1] >= min_out && g->out[2] >= min_out && tiles >= WINOGRAD_MIN_TILES;
 }
 /* dW by the 1-D Winograd: with its forward, from WINOGRAD1D_DW_MIN_CHANNELS under AUTO. */
