@@ -384,6 +384,38 @@ static w4_place w4_place_of(const w4_layout *f, int64_t q)
     return (w4_place){q / per_image, rem / f->parts_per_row, rem % f->parts_per_row};
 }
 
+/* The 6 patch rows of a part (columns col .. col + span_cols + 1) of the first W4_PREFETCH_PLANES
+ * channel planes. */
+#define W4_PREFETCH_PLANES 2
+static void prefetch_part_rows(const tg_conv_geom *g, const tg_real *plane, int64_t row, int64_t col, int64_t span_cols,
+                               int64_t plane_stride, int64_t planes)
+{
+    const int64_t lo = col < 0 ? 0 : col, hi = col + span_cols + 2 < g->in[2] ? col + span_cols + 2 : g->in[2];
+    if (hi <= lo) return;
+    for (int64_t c = 0; c < planes && c < W4_PREFETCH_PLANES; c++)
+        for (int64_t r = row < 0 ? 0 : row; r < row + 6 && r < g->in[1]; r++) {
+            const char *p = (const char *)(plane + c * plane_stride + r * g->in[2] + lo);
+            const int64_t bytes = (hi - lo) * (int64_t)sizeof(tg_real);
+            for (int64_t b = 0; b < bytes + 63; b += 64) __builtin_prefetch(p + (b < bytes ? b : bytes - 1));
+        }
+}
+
+/* The 4 gradient rows of a part (columns col .. col + span_cols - 1) of the first W4_DY_PREFETCH_PLANES
+ * output planes: the dY transform gathers each tile's values from every plane. */
+#define W4_DY_PREFETCH_PLANES 64
+static void prefetch_dy_rows(const tg_conv_geom *g, const tg_real *plane, int64_t row, int64_t col, int64_t span_cols,
+                             int64_t plane_stride, int64_t planes)
+{
+    const int64_t hi = col + span_cols < g->out[2] ? col + span_cols : g->out[2];
+    if (hi <= col) return;
+    const int64_t bytes = (hi - col) * (int64_t)sizeof(tg_real);
+    for (int64_t c = 0; c < planes && c < W4_DY_PREFETCH_PLANES; c++)
+        for (int64_t r = row; r < row + 4 && r < g->out[1]; r++) {
+            const char *p = (const char *)(plane + c * plane_stride + r * g->out[2] + col);
+            for (int64_t b = 0; b < bytes + 63; b += 64) __builtin_prefetch(p + (b < bytes ? b : bytes - 1));
+        }
+}
+
 static size_t w4_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
     return w4_layout_of(g, n, out_channels).size;
@@ -410,6 +442,13 @@ static bool winograd4_conv(const tg_conv_geom *g, int64_t n, int64_t out_channel
                 const w4_place at = w4_place_of(&f, q0 + f.parts * b + p);
                 in[p] = (winograd4_part){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
                                          span_cols * at.part - g->pad[2]};
+                /* the same part's first planes of the next block (the transform asks for the planes
+                 * ahead of the one it works on, not for the next block's first ones) */
+                if (q0 + f.parts * (b + 1) + p < total) {
+                    const w4_place next = w4_place_of(&f, q0 + f.parts * (b + 1) + p);
+                    prefetch_part_rows(g, x + next.image * c_count * in_plane, 4 * next.tile_row - g->pad[1],
+                                       span_cols * next.part - g->pad[2], span_cols, in_plane, c_count);
+                }
             }
             if (k->input4(g, in, f.parts, in_plane, c_count, v + 16 * b, f.slots, f.v_plane) != 0) return false;
         }
@@ -561,6 +600,13 @@ static bool winograd4_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels,
                 in[p] = (winograd4_part){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
                                          span_cols * at.part - g->pad[2]};
                 grad[p] = (winograd4_part){dy + at.image * o_count * out_plane, 4 * at.tile_row, span_cols * at.part};
+                if (q0 + f->parts * (b + 1) + p < total) { /* as the forward's; dY's rows of every plane */
+                    const w4_place next = w4_place_of(f, q0 + f->parts * (b + 1) + p);
+                    prefetch_part_rows(g, x + next.image * c_count * in_plane, 4 * next.tile_row - g->pad[1],
+                                       span_cols * next.part - g->pad[2], span_cols, in_plane, c_count);
+                    prefetch_dy_rows(g, dy + next.image * o_count * out_plane, 4 * next.tile_row, span_cols * next.part,
+                                     span_cols, out_plane, o_count);
+                }
             }
             if (k->input4(g, in, f->parts, in_plane, c_count, v + 16 * b, f->slots, d.v_plane) != 0) return false;
             if (k->dy_transform4(g, grad, f->parts, o_count, o_pad, yt + 16 * b * o_pad, d.y_plane) != 0) return false;

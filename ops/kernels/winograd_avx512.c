@@ -359,6 +359,9 @@ static inline void at4_vectors(const __m512 m[6], __m512 y[4])
  * +4..19 phases 4 and 5 in lanes 0-1; a 4x4 transpose of 128-bit lanes across the quarters puts
  * quarter p's 4 tiles of phase q in lane p of e[q]. */
 static const int input4_shift[4] = {0, 16, 4, 20};
+#ifndef OUTPUT4_PREFETCH_PLANES
+#define OUTPUT4_PREFETCH_PLANES 2
+#endif
 #ifndef INPUT4_PREFETCH_PLANES
 #define INPUT4_PREFETCH_PLANES 2 /* planes ahead whose patch rows are asked for */
 #endif
@@ -501,6 +504,15 @@ static inline __attribute__((always_inline)) void output4_block(const tg_conv_ge
         mask[p][1] = part[p].plane && parts == 2 ? inside_mask(part[p].col + 16, wo) : 0;
     }
     for (int64_t o = 0; o < planes; o++) {
+        if (OUTPUT4_PREFETCH_PLANES && o + OUTPUT4_PREFETCH_PLANES < planes) /* the rows it will write */
+            for (int p = 0; p < parts; p++)
+                for (int a = 0; a < rows[p]; a++) {
+                    const char *row = (const char *)(part[p].plane + (o + OUTPUT4_PREFETCH_PLANES) * plane_stride +
+                                                     (part[p].row + a) * wo + part[p].col);
+                    __builtin_prefetch(row, 1);
+                    if (parts == 2) __builtin_prefetch(row + 64, 1), __builtin_prefetch(row + 127, 1);
+                    else __builtin_prefetch(row + 63, 1);
+                }
         const float *mo = m + o * m_stride;
         __m512 ma[6][4]; /* m A: row i, output column phase b */
         for (int i = 0; i < 6; i++) {
