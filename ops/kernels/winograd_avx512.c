@@ -577,48 +577,84 @@ static inline void a4_vectors(const __m512 d[4], __m512 r[6])
     r[4] = _mm512_sub_ps(u, w);
     r[5] = d[3];
 }
-/* F(4x4)'s dY transform with the output channels in the lanes: each of a tile's 16 dY values
- * gathered from 16 planes at once (as F(2x2)'s, winograd_avx512_dy_transform_t). */
+/* The transpose of 16 vectors of 16: r[i] lane l <- r[l] lane i, by four stages each exchanging the
+ * off-diagonal blocks of size 8, 4, 2 and 1 between vectors b apart. */
+static inline void transpose16(__m512 r[16])
+{
+    const __m512i lo4 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    const __m512i hi4 = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    const __m512i hi2 = _mm512_setr_epi32(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    const __m512i lo1 = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+    const __m512i hi1 = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    for (int i = 0; i < 8; i++) {
+        const __m512 a = r[i], b = r[i + 8];
+        r[i] = _mm512_shuffle_f32x4(a, b, 0x44);
+        r[i + 8] = _mm512_shuffle_f32x4(a, b, 0xee);
+    }
+    for (int i = 0; i < 16; i++)
+        if (!(i & 4)) {
+            const __m512 a = r[i], b = r[i + 4];
+            r[i] = _mm512_permutex2var_ps(a, lo4, b);
+            r[i + 4] = _mm512_permutex2var_ps(a, hi4, b);
+        }
+    for (int i = 0; i < 16; i++)
+        if (!(i & 2)) {
+            const __m512 a = r[i], b = r[i + 2];
+            r[i] = _mm512_permutex2var_ps(a, lo2, b);
+            r[i + 2] = _mm512_permutex2var_ps(a, hi2, b);
+        }
+    for (int i = 0; i < 16; i += 2) {
+        const __m512 a = r[i], b = r[i + 1];
+        r[i] = _mm512_permutex2var_ps(a, lo1, b);
+        r[i + 1] = _mm512_permutex2var_ps(a, hi1, b);
+    }
+}
+
+/* F(4x4)'s dY transform with the output channels in the lanes. Each part's four gradient rows are
+ * read 16 columns of 16 planes at a time and transposed (a vector per column, the 16 planes in its
+ * lanes): gathering each tile value from 16 planes had been a quarter of dW. */
 float winograd_avx512_dy_transform4(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
                                     int64_t o_pad, float *restrict yt, int64_t y_plane)
 {
     const int64_t ho = g->out[1], wo = g->out[2], plane = ho * wo;
-    if (16 * plane > INT32_MAX) /* the gathers' 32-bit offsets */
-        return winograd_avx512_dy_transform4_loops(g, part, parts, o_count, o_pad, yt, y_plane);
-    const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                               _mm512_set1_epi32((int)plane));
     const __m512 zero = _mm512_setzero_ps();
-    const int span = 16 / parts;
+    const int span = 16 / parts, vecs = span / 4; /* columns of a part in vectors of 16: 2 or 1 */
     __m512 check = zero;
+    __m512 cols[4][32]; /* a part's gradient: row a, column x, the block's 16 planes in the lanes */
     for (int p = 0; p < parts; p++)
-        for (int j = 0; j < span; j++) {
-            float *out = yt + (span * p + j) * o_pad;
-            int64_t at[4][4]; /* the tile's positions in a plane, or -1 past the output's edge */
-            for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) {
-                    const int64_t y = part[p].row + a, x = part[p].col + 4 * j + b;
-                    at[a][b] = part[p].plane && y < ho && x < wo ? y * wo + x : -1;
-                }
-            for (int64_t o0 = 0; o0 < o_pad; o0 += 16) {
-                const int64_t left = o_count - o0;
-                const __mmask16 lanes = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-                __m512 r[4][6], sum = zero;
-                for (int a = 0; a < 4; a++) {
-                    __m512 d[4];
-                    for (int b = 0; b < 4; b++) {
-                        d[b] = at[a][b] >= 0 && lanes ? _mm512_mask_i32gather_ps(zero, lanes, offsets,
-                                                                                 part[p].plane + o0 * plane + at[a][b], 4)
-                                                      : zero;
-                        sum = _mm512_add_ps(sum, d[b]);
+        for (int64_t o0 = 0; o0 < o_pad; o0 += 16) {
+            const int64_t planes = o_count - o0 < 16 ? (o_count - o0 > 0 ? o_count - o0 : 0) : 16;
+            for (int a = 0; a < 4; a++) {
+                const int64_t y = part[p].row + a;
+                const bool inside = part[p].plane && y < ho && planes > 0;
+                for (int v = 0; v < vecs; v++) {
+                    __m512 *r = cols[a] + 16 * v;
+                    if (!inside) {
+                        for (int l = 0; l < 16; l++) r[l] = zero;
+                        continue;
                     }
-                    a4_vectors(d, r[a]); /* dY A^T, row a */
+                    const int64_t x0 = part[p].col + 16 * v;
+                    const __mmask16 m = inside_mask(x0, wo);
+                    const float *src = part[p].plane + o0 * plane + y * wo + x0;
+                    __m512 sum = zero;
+                    for (int l = 0; l < 16; l++) {
+                        r[l] = l < planes && m ? _mm512_maskz_loadu_ps(m, src + l * plane) : zero;
+                        sum = _mm512_add_ps(sum, r[l]);
+                    }
+                    check = _mm512_fmadd_ps(sum, zero, check);
+                    transpose16(r); /* r[l]: column x0 + l of the 16 planes */
                 }
-                check = _mm512_fmadd_ps(sum, zero, check);
+            }
+            for (int j = 0; j < span; j++) {
+                float *out = yt + (span * p + j) * o_pad + o0;
+                __m512 r[4][6];
+                for (int a = 0; a < 4; a++) a4_vectors(&cols[a][4 * j], r[a]); /* dY A^T, row a */
                 for (int f = 0; f < 6; f++) { /* A (dY A^T), column f */
                     const __m512 col[4] = {r[0][f], r[1][f], r[2][f], r[3][f]};
                     __m512 t[6];
                     a4_vectors(col, t);
-                    for (int e = 0; e < 6; e++) _mm512_storeu_ps(out + (6 * e + f) * y_plane + o0, t[e]);
+                    for (int e = 0; e < 6; e++) _mm512_storeu_ps(out + (6 * e + f) * y_plane, t[e]);
                 }
             }
         }

@@ -15,8 +15,9 @@
 static const tg_real WINOGRAD_ROWS(at4)[4][6] = {
     {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
+#ifndef WINOGRAD_ROWS_OWN_DY_TRANSFORM
 /* F(4x4)'s weight-gradient dY transform (winograd4_dy_fn), tile by tile and channel by channel: the
- * portable and double builds', and the AVX-512 one's past its gathers' 32-bit offsets. */
+ * portable and double builds' (the AVX-512 float build transposes, winograd_avx512.c). */
 static tg_real WINOGRAD_ROWS(dy_transform4_loops)(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
                                      int64_t o_pad, tg_real *restrict yt, int64_t y_plane)
 {
@@ -51,7 +52,6 @@ static tg_real WINOGRAD_ROWS(dy_transform4_loops)(const tg_conv_geom *g, const w
         }
     return check;
 }
-#ifndef WINOGRAD_ROWS_OWN_DY_TRANSFORM
 tg_real WINOGRAD_ROWS(dy_transform4)(const tg_conv_geom *g, const winograd4_part *part, int parts, int64_t o_count,
                                      int64_t o_pad, tg_real *restrict yt, int64_t y_plane)
 {
