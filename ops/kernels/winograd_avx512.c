@@ -540,7 +540,10 @@ static inline __attribute__((always_inline)) void output4_block(const tg_conv_ge
             else {
                 __m512 by_part[4];
                 transpose_lanes(y[a], by_part);
-                for (int p = 0; p < 4; p++) cols[p][0] = _mm512_permutexvar_ps(by_tile, by_part[p]);
+                for (int p = 0; p < 4; p++) {
+                    cols[p][0] = _mm512_permutexvar_ps(by_tile, by_part[p]);
+                    cols[p][1] = _mm512_setzero_ps(); /* a quarter's 16 columns fit the first vector */
+                }
             }
             for (int p = 0; p < parts; p++) {
                 if (a >= rows[p]) continue;
