@@ -383,6 +383,31 @@ static w4_place w4_place_of(const w4_layout *f, int64_t q)
     const int64_t per_image = f->rows * f->parts_per_row, rem = q % per_image;
     return (w4_place){q / per_image, rem / f->parts_per_row, rem % f->parts_per_row};
 }
+/* Part q of x:[n, C, in] (its patches' first input row and column) and of a gradient or output
+ * [n, O, out] (its tiles' first output row and column); an empty part (NULL plane) past the
+ * batch's last one (total parts). */
+static winograd4_part w4_input_part(const tg_conv_geom *g, const w4_layout *f, const tg_real *x, int64_t q,
+                                    int64_t total)
+{
+    if (q >= total) return (winograd4_part){NULL, 0, 0};
+    const w4_place at = w4_place_of(f, q);
+    return (winograd4_part){x + at.image * g->channels * g->in[1] * g->in[2], 4 * at.tile_row - g->pad[1],
+                            4 * f->span * at.part - g->pad[2]};
+}
+static winograd4_part w4_gradient_part(const tg_conv_geom *g, const w4_layout *f, const tg_real *dy,
+                                       int64_t out_channels, int64_t q, int64_t total)
+{
+    if (q >= total) return (winograd4_part){NULL, 0, 0};
+    const w4_place at = w4_place_of(f, q);
+    return (winograd4_part){dy + at.image * out_channels * g->out[1] * g->out[2], 4 * at.tile_row,
+                            4 * f->span * at.part};
+}
+static winograd4_out_part w4_output_part(const tg_conv_geom *g, const w4_layout *f, tg_real *y, int64_t out_channels,
+                                         int64_t q, int64_t total)
+{
+    const winograd4_part place = w4_gradient_part(g, f, y, out_channels, q, total);
+    return (winograd4_out_part){place.plane ? y + (place.plane - y) : NULL, place.row, place.col}; /* y's own */
+}
 
 /* The 6 patch rows of a part (columns col .. col + span_cols + 1) of the first W4_PREFETCH_PLANES
  * channel planes. */
@@ -437,18 +462,12 @@ static bool winograd4_conv(const tg_conv_geom *g, int64_t n, int64_t out_channel
         for (int64_t b = 0; b < blocks; b++) {
             winograd4_part in[WINOGRAD4_MAX_PARTS];
             for (int p = 0; p < f.parts; p++) {
-                in[p] = (winograd4_part){NULL, 0, 0};
-                if (q0 + f.parts * b + p >= total) continue;
-                const w4_place at = w4_place_of(&f, q0 + f.parts * b + p);
-                in[p] = (winograd4_part){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
-                                         span_cols * at.part - g->pad[2]};
+                const int64_t q = q0 + f.parts * b + p;
+                in[p] = w4_input_part(g, &f, x, q, total);
                 /* the same part's first planes of the next block (the transform asks for the planes
                  * ahead of the one it works on, not for the next block's first ones) */
-                if (q0 + f.parts * (b + 1) + p < total) {
-                    const w4_place next = w4_place_of(&f, q0 + f.parts * (b + 1) + p);
-                    prefetch_part_rows(g, x + next.image * c_count * in_plane, 4 * next.tile_row - g->pad[1],
-                                       span_cols * next.part - g->pad[2], span_cols, in_plane, c_count);
-                }
+                const winograd4_part next = w4_input_part(g, &f, x, q + f.parts, total);
+                if (next.plane) prefetch_part_rows(g, next.plane, next.row, next.col, span_cols, in_plane, c_count);
             }
             if (k->input4(g, in, f.parts, in_plane, c_count, v + 16 * b, f.slots, f.v_plane) != 0) return false;
         }
@@ -456,12 +475,7 @@ static bool winograd4_conv(const tg_conv_geom *g, int64_t n, int64_t out_channel
         tg_parallel_for(36, multiply_range, &job); /* M[k] = U[k] V[k] */
         for (int64_t b = 0; b < blocks; b++) {
             winograd4_out_part out[WINOGRAD4_MAX_PARTS];
-            for (int p = 0; p < f.parts; p++) {
-                out[p] = (winograd4_out_part){NULL, 0, 0};
-                if (q0 + f.parts * b + p >= total) continue;
-                const w4_place at = w4_place_of(&f, q0 + f.parts * b + p);
-                out[p] = (winograd4_out_part){y + at.image * o_count * out_plane, 4 * at.tile_row, span_cols * at.part};
-            }
+            for (int p = 0; p < f.parts; p++) out[p] = w4_output_part(g, &f, y, o_count, q0 + f.parts * b + p, total);
             k->output4(g, out, f.parts, m + 16 * b, f.slots, f.m_plane, o_count, out_plane, accumulate);
         }
     }
@@ -594,19 +608,15 @@ static bool winograd4_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels,
         for (int64_t b = 0; b < blocks; b++) {
             winograd4_part in[WINOGRAD4_MAX_PARTS], grad[WINOGRAD4_MAX_PARTS];
             for (int p = 0; p < f->parts; p++) {
-                in[p] = grad[p] = (winograd4_part){NULL, 0, 0};
-                if (q0 + f->parts * b + p >= total) continue;
-                const w4_place at = w4_place_of(f, q0 + f->parts * b + p);
-                in[p] = (winograd4_part){x + at.image * c_count * in_plane, 4 * at.tile_row - g->pad[1],
-                                         span_cols * at.part - g->pad[2]};
-                grad[p] = (winograd4_part){dy + at.image * o_count * out_plane, 4 * at.tile_row, span_cols * at.part};
-                if (q0 + f->parts * (b + 1) + p < total) { /* as the forward's; dY's rows of every plane */
-                    const w4_place next = w4_place_of(f, q0 + f->parts * (b + 1) + p);
-                    prefetch_part_rows(g, x + next.image * c_count * in_plane, 4 * next.tile_row - g->pad[1],
-                                       span_cols * next.part - g->pad[2], span_cols, in_plane, c_count);
-                    prefetch_dy_rows(g, dy + next.image * o_count * out_plane, 4 * next.tile_row, span_cols * next.part,
-                                     span_cols, out_plane, o_count);
-                }
+                const int64_t q = q0 + f->parts * b + p;
+                in[p] = w4_input_part(g, f, x, q, total);
+                grad[p] = w4_gradient_part(g, f, dy, o_count, q, total);
+                /* as the forward's; dY's rows of every plane */
+                const winograd4_part next = w4_input_part(g, f, x, q + f->parts, total);
+                const winograd4_part next_dy = w4_gradient_part(g, f, dy, o_count, q + f->parts, total);
+                if (next.plane) prefetch_part_rows(g, next.plane, next.row, next.col, span_cols, in_plane, c_count);
+                if (next_dy.plane)
+                    prefetch_dy_rows(g, next_dy.plane, next_dy.row, next_dy.col, span_cols, out_plane, o_count);
             }
             if (k->input4(g, in, f->parts, in_plane, c_count, v + 16 * b, f->slots, d.v_plane) != 0) return false;
             if (k->dy_transform4(g, grad, f->parts, o_count, o_pad, yt + 16 * b * o_pad, d.y_plane) != 0) return false;
