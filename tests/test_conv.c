@@ -1481,6 +1481,29 @@ static void wino_naive(const tg_real *x, const tg_real *w, int64_t n, int64_t c,
                 }
 }
 
+/* tg_winograd_conv of n images of g (3x3, stride 1) into o output channels, x and w random from
+ * seed, against the naive sums: y overwritten, then (accumulate too) added to. */
+static void wino_conv_matches(const tg_conv_geom *g, int64_t n, int64_t o, uint64_t seed, double tol, bool accumulate)
+{
+    const int64_t c = g->channels, h = g->in[1], wd = g->in[2], pad = g->pad[1];
+    tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, seed);
+    tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, seed + 50);
+    const int64_t ny = n * o * g->out[1] * g->out[2];
+    tg_tensor *y = wino_random(1, (int64_t[]){ny}, seed + 90); /* garbage to overwrite, then to add to */
+    double *want = malloc((size_t)ny * sizeof *want);
+    tg_real *scratch = malloc(tg_winograd_scratch(g, n, o) * sizeof *scratch);
+    wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
+    ck_assert(tg_winograd_conv(g, n, o, x->data, w->data, y->data, false, scratch));
+    direct_assert_close(y->data, want, ny, tol);
+    if (accumulate) {
+        for (int64_t i = 0; i < ny; i++) want[i] *= 2;
+        ck_assert(tg_winograd_conv(g, n, o, x->data, w->data, y->data, true, scratch));
+        direct_assert_close(y->data, want, ny, 2 * tol);
+    }
+    free(want);
+    free(scratch);
+}
+
 /* The Winograd tests run once per tile (tcase loop index i): F(2x2) and F(4x4) forced; each restores
  * AUTO's rule (tg_winograd_set_tile(0)) at its end. */
 static void wino_force_tile(int i) { ck_assert_int_eq(tg_winograd_set_tile(i ? 4 : 2), 0); }
@@ -1505,20 +1528,7 @@ START_TEST(winograd_kernel_matches_naive)
                 tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
                                   .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
                 ck_assert(tg_winograd_supported(&g, 1));
-                tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 900 + (uint64_t)hi);
-                tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 950 + (uint64_t)pad);
-                int64_t ny = n * o * g.out[1] * g.out[2];
-                tg_tensor *y = wino_random(1, (int64_t[]){ny}, 990); /* garbage to overwrite, then to add to */
-                double *want = malloc((size_t)ny * sizeof *want);
-                tg_real *scratch = malloc(tg_winograd_scratch(&g, n, o) * sizeof *scratch);
-                wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
-                ck_assert(tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch));
-                direct_assert_close(y->data, want, ny, WINO_TILE_TOL(_i));
-                for (int64_t i = 0; i < ny; i++) want[i] *= 2;
-                ck_assert(tg_winograd_conv(&g, n, o, x->data, w->data, y->data, true, scratch));
-                direct_assert_close(y->data, want, ny, 2 * WINO_TILE_TOL(_i));
-                free(want);
-                free(scratch);
+                wino_conv_matches(&g, n, o, 900 + (uint64_t)(3 * hi + pad), WINO_TILE_TOL(_i), true);
                 cases++;
             }
     }
@@ -1546,17 +1556,7 @@ START_TEST(winograd_multiply_blocks_match_naive)
             const int64_t n = shapes[i][0], c = shapes[i][1], h = shapes[i][2], o = shapes[i][3], pad = shapes[i][4];
             tg_conv_geom g = {.channels = c, .in = {1, h, h}, .out = {1, h + 2 * pad - 2, h + 2 * pad - 2},
                               .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
-            tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * h}, 1700 + (uint64_t)i);
-            tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 1750 + (uint64_t)i);
-            const int64_t ny = n * o * g.out[1] * g.out[2];
-            tg_tensor *y = wino_random(1, (int64_t[]){ny}, 1790);
-            double *want = malloc((size_t)ny * sizeof *want);
-            tg_real *scratch = malloc(tg_winograd_scratch(&g, n, o) * sizeof *scratch);
-            wino_naive(x->data, w->data, n, c, h, h, o, pad, want);
-            ck_assert(tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch));
-            direct_assert_close(y->data, want, ny, WINO_TILE_TOL(_i) * (double)c);
-            free(want);
-            free(scratch);
+            wino_conv_matches(&g, n, o, 1700 + (uint64_t)i, WINO_TILE_TOL(_i) * (double)c, false);
         }
     }
     tg_winograd_set_kernel(NULL);
@@ -1855,20 +1855,7 @@ START_TEST(winograd4_parts_match_naive)
             tg_conv_geom g = {.channels = c, .in = {1, h, wd}, .out = {1, h + 2 * pad - 2, wd + 2 * pad - 2},
                               .kernel = {1, 3, 3}, .stride = {1, 1, 1}, .pad = {0, pad, pad}, .dilation = {1, 1, 1}};
             ck_assert_int_eq(tg_winograd_tile(&g, o), 4);
-            tg_tensor *x = wino_random(1, (int64_t[]){n * c * h * wd}, 2100 + (uint64_t)i);
-            tg_tensor *w = wino_random(1, (int64_t[]){o * c * 9}, 2150 + (uint64_t)i);
-            const int64_t ny = n * o * g.out[1] * g.out[2];
-            tg_tensor *y = wino_random(1, (int64_t[]){ny}, 2190);
-            double *want = malloc((size_t)ny * sizeof *want);
-            tg_real *scratch = malloc(tg_winograd_scratch(&g, n, o) * sizeof *scratch);
-            wino_naive(x->data, w->data, n, c, h, wd, o, pad, want);
-            ck_assert(tg_winograd_conv(&g, n, o, x->data, w->data, y->data, false, scratch));
-            direct_assert_close(y->data, want, ny, WINO_TILE_TOL(1));
-            for (int64_t e = 0; e < ny; e++) want[e] *= 2;
-            ck_assert(tg_winograd_conv(&g, n, o, x->data, w->data, y->data, true, scratch));
-            direct_assert_close(y->data, want, ny, 2 * WINO_TILE_TOL(1));
-            free(want);
-            free(scratch);
+            wino_conv_matches(&g, n, o, 2100 + (uint64_t)i, WINO_TILE_TOL(1), true);
             cases++;
         }
     }
