@@ -342,21 +342,16 @@ INLINE void k3_plane(const tg_conv_geom *g, const tg_real *x, const tg_real *w, 
     }
 }
 
-/* Each plane's input and output asked for before it is needed (prefetch.h). */
-INLINE void prefetch_span(const tg_real *p, int64_t count, bool write)
+/* Plane i + TG_PLANES_PREFETCH_AHEAD of a (a plane of the input's size, step a_step) and of b (the
+ * output's size, step b_step; for writing when b_write) asked for as plane i begins (prefetch.h):
+ * the forward's planes, and the weight gradient's one channel image by image. */
+INLINE void prefetch_planes(const tg_conv_geom *g, const tg_real *a, int64_t a_step, const tg_real *b, int64_t b_step,
+                            bool b_write, int64_t i, int64_t count)
 {
-    tg_prefetch_span(p, count * (int64_t)sizeof *p, write);
-}
-#define PLANES_PREFETCH_AHEAD TG_PLANES_PREFETCH_AHEAD
-
-/* The weight gradient walks one channel's planes image by image, a batch of planes apart: image
- * img + PLANES_PREFETCH_AHEAD's input and gradient planes asked for as image img begins. */
-INLINE void prefetch_image(const tg_conv_geom *g, const tg_real *x0, int64_t x_step, const tg_real *dy0,
-                           int64_t dy_step, int64_t img, int64_t count)
-{
-    if (img + PLANES_PREFETCH_AHEAD >= count) return;
-    prefetch_span(x0 + (img + PLANES_PREFETCH_AHEAD) * x_step, g->in[0] * g->in[1] * g->in[2], false);
-    prefetch_span(dy0 + (img + PLANES_PREFETCH_AHEAD) * dy_step, g->out[0] * g->out[1] * g->out[2], false);
+    if (i + TG_PLANES_PREFETCH_AHEAD >= count) return;
+    const int64_t bytes = (int64_t)sizeof(tg_real);
+    tg_prefetch_span(a + (i + TG_PLANES_PREFETCH_AHEAD) * a_step, tg_conv_geom_in_size(g) * bytes, false);
+    tg_prefetch_span(b + (i + TG_PLANES_PREFETCH_AHEAD) * b_step, tg_conv_geom_out_size(g) * bytes, b_write);
 }
 
 /* Column blocks whose fetches k3_planes keeps for all its planes; wider planes go one by one. */
@@ -377,10 +372,7 @@ INLINE void k3_planes(const tg_conv_geom *g, int64_t count, const tg_real *x, in
     fetch f[3 * K3_PLANES_BLOCKS];
     for (int64_t b = 0; b < blocks; b++) fetch_block(g, b * VLEN, f + 3 * b);
     for (int64_t i = 0; i < count; i++) {
-        if (i + PLANES_PREFETCH_AHEAD < count) {
-            prefetch_span(x + (i + PLANES_PREFETCH_AHEAD) * x_step, tg_conv_geom_in_size(g), false);
-            prefetch_span(y + (i + PLANES_PREFETCH_AHEAD) * y_step, tg_conv_geom_out_size(g), true);
-        }
+        prefetch_planes(g, x, x_step, y, y_step, true, i, count);
         const tg_real *wi = w + (first_filter + i) % filters * taps;
         for (int64_t b = 0; b < blocks; b++)
             k3_block(g, x + i * x_step, wi, y + i * y_step, accumulate, S, b * VLEN, f + 3 * b);
@@ -425,7 +417,7 @@ UNROLL_FULL
             for (int64_t img = 0; img < count; img++)
             for (int64_t od = 0; od < g->out[0]; od++) {
                 const tg_real *x = x0 + img * x_step, *dy = dy0 + img * dy_step;
-                if (c0 == 0 && od == 0) prefetch_image(g, x0, x_step, dy0, dy_step, img, count);
+                if (c0 == 0 && od == 0) prefetch_planes(g, x0, x_step, dy0, dy_step, false, img, count);
                 const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
                 if (id < 0 || id >= g->in[0]) continue;
                 for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
@@ -471,10 +463,7 @@ static void planes_simd(const tg_conv_geom *g, int64_t count, const tg_real *x, 
         k3_planes(g, count, x, x_step, w, filters, first_filter, y, y_step, accumulate, 2);
     else
         for (int64_t i = 0; i < count; i++) {
-            if (i + PLANES_PREFETCH_AHEAD < count) {
-                prefetch_span(x + (i + PLANES_PREFETCH_AHEAD) * x_step, tg_conv_geom_in_size(g), false);
-                prefetch_span(y + (i + PLANES_PREFETCH_AHEAD) * y_step, tg_conv_geom_out_size(g), true);
-            }
+            prefetch_planes(g, x, x_step, y, y_step, true, i, count);
             plane_simd(g, x + i * x_step, w + (first_filter + i) % filters * tg_conv_geom_taps(g), y + i * y_step,
                        accumulate);
         }
@@ -535,7 +524,7 @@ INLINE void plane_dw_impl(const tg_conv_geom *g, const tg_real *x0, int64_t x_st
             for (int64_t img = 0; img < count; img++)
             for (int64_t od = 0; od < g->out[0]; od++) {
                 const tg_real *x = x0 + img * x_step, *dy = dy0 + img * dy_step;
-                if (c0 == 0 && od == 0) prefetch_image(g, x0, x_step, dy0, dy_step, img, count);
+                if (c0 == 0 && od == 0) prefetch_planes(g, x0, x_step, dy0, dy_step, false, img, count);
                 int64_t kd_lo, kd_hi;
                 depth_taps(g, od, &kd_lo, &kd_hi);
                 if (kd_lo < kd0) kd_lo = kd0;

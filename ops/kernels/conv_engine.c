@@ -594,7 +594,6 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
 /* Depthwise items per call of the batched kernel: their output (32 planes) still in cache for the
  * bias and activation after them. */
 #define DEPTHWISE_ITEMS 32
-#define ADJOINT_PREFETCH_AHEAD TG_PLANES_PREFETCH_AHEAD /* 4, 8 and 16 measured alike */
 
 static void direct_range(void *ctx, int64_t begin, int64_t end)
 {
@@ -613,8 +612,9 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
         const int64_t n = item / k->groups, g = item % k->groups;
         const int64_t a_at = (n * k->ca + g * cg) * core_a_size(k), b_at = (n * k->cb + g * og) * core_b_size(k);
         const tg_real *wg = j->w + g * og * cg * core_taps(k);
-        if (j->adjoint && item + ADJOINT_PREFETCH_AHEAD < end) { /* the items' small planes (prefetch.h) */
-            const int64_t ahead = item + ADJOINT_PREFETCH_AHEAD, an = ahead / k->groups, ag = ahead % k->groups;
+        /* the items' small planes (prefetch.h; 4, 8 and 16 items ahead measured alike) */
+        if (j->adjoint && item + TG_PLANES_PREFETCH_AHEAD < end) {
+            const int64_t ahead = item + TG_PLANES_PREFETCH_AHEAD, an = ahead / k->groups, ag = ahead % k->groups;
             const int64_t bytes = (int64_t)sizeof(tg_real);
             tg_prefetch_span(j->b_in + (an * k->cb + ag * og) * core_b_size(k), og * core_b_size(k) * bytes, false);
             tg_prefetch_span(j->a_out + (an * k->ca + ag * cg) * core_a_size(k), cg * core_a_size(k) * bytes, true);

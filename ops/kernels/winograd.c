@@ -18,6 +18,7 @@
 #include "cpu.h"
 #include "gemm.h"
 #include "parallel.h"
+#include "prefetch.h"
 #include "winograd_internal.h"
 
 #define WINOGRAD_ROWS(name) winograd_portable_##name
@@ -327,6 +328,13 @@ typedef struct w4_layout {
     int64_t v_plane, m_plane;       /* V's and M's planes: rows of `slots`, then a cache line */
     size_t size;                    /* elements: U [36, O, C] | V | M */
 } w4_layout;
+/* Chunks of about `slots` tile slots, whole blocks, never more than n images have. */
+static void w4_set_chunk(w4_layout *f, int64_t n, int64_t slots)
+{
+    const int64_t all_blocks = ((n > 1 ? n : 1) * f->rows * f->parts_per_row + f->parts - 1) / f->parts;
+    f->chunk_blocks = slots / 16 < all_blocks ? slots / 16 : all_blocks;
+    f->slots = 16 * f->chunk_blocks;
+}
 static w4_layout w4_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_channels)
 {
     w4_layout f;
@@ -335,9 +343,7 @@ static w4_layout w4_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_chan
     f.span = 16 / f.parts;
     f.rows = (g->out[1] + 3) / 4;
     f.parts_per_row = (cols + f.span - 1) / f.span;
-    const int64_t all_blocks = ((n > 1 ? n : 1) * f.rows * f.parts_per_row + f.parts - 1) / f.parts;
-    f.chunk_blocks = WINOGRAD4_CHUNK_SLOTS / 16 < all_blocks ? WINOGRAD4_CHUNK_SLOTS / 16 : all_blocks;
-    f.slots = 16 * f.chunk_blocks;
+    w4_set_chunk(&f, n, WINOGRAD4_CHUNK_SLOTS);
     f.v_plane = g->channels * f.slots + WINOGRAD_SLACK;
     f.m_plane = out_channels * f.slots + WINOGRAD_SLACK;
     f.size = (size_t)(36 * out_channels * g->channels + 36 * (f.v_plane + f.m_plane));
@@ -347,14 +353,11 @@ static w4_layout w4_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_chan
 /* u:[36, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3], in double, rounded once; filters
  * in blocks of FILTER_BLOCK, each step a loop over the block's filters (it vectorises: a filter at
  * a time was 7 % of a 32 -> 32 forward at 32x32). */
+static const double w4_g[6][3] = {{0.25, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}}; /* G */
 static void transform_filters4(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u)
 {
-    static const double gm[6][3] = {{0.25, 0, 0},
-                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                    {0, 0, 1}};
+    const double(*gm)[3] = w4_g;
     const int64_t plane = o_count * c_count;
     double g[9][FILTER_BLOCK], t[6][3][FILTER_BLOCK]; /* the block's taps; G g */
     for (int64_t f0 = 0; f0 < plane; f0 += FILTER_BLOCK) {
@@ -416,13 +419,9 @@ static void prefetch_part_rows(const tg_conv_geom *g, const tg_real *plane, int6
                                int64_t plane_stride, int64_t planes)
 {
     const int64_t lo = col < 0 ? 0 : col, hi = col + span_cols + 2 < g->in[2] ? col + span_cols + 2 : g->in[2];
-    if (hi <= lo) return;
     for (int64_t c = 0; c < planes && c < W4_PREFETCH_PLANES; c++)
-        for (int64_t r = row < 0 ? 0 : row; r < row + 6 && r < g->in[1]; r++) {
-            const char *p = (const char *)(plane + c * plane_stride + r * g->in[2] + lo);
-            const int64_t bytes = (hi - lo) * (int64_t)sizeof(tg_real);
-            for (int64_t b = 0; b < bytes + 63; b += 64) __builtin_prefetch(p + (b < bytes ? b : bytes - 1));
-        }
+        for (int64_t r = row < 0 ? 0 : row; r < row + 6 && r < g->in[1]; r++)
+            tg_prefetch_span(plane + c * plane_stride + r * g->in[2] + lo, (hi - lo) * (int64_t)sizeof(tg_real), false);
 }
 
 /* The 4 gradient rows of a part (columns col .. col + span_cols - 1) of the first W4_DY_PREFETCH_PLANES
@@ -432,13 +431,9 @@ static void prefetch_dy_rows(const tg_conv_geom *g, const tg_real *plane, int64_
                              int64_t plane_stride, int64_t planes)
 {
     const int64_t hi = col + span_cols < g->out[2] ? col + span_cols : g->out[2];
-    if (hi <= col) return;
-    const int64_t bytes = (hi - col) * (int64_t)sizeof(tg_real);
     for (int64_t c = 0; c < planes && c < W4_DY_PREFETCH_PLANES; c++)
-        for (int64_t r = row; r < row + 4 && r < g->out[1]; r++) {
-            const char *p = (const char *)(plane + c * plane_stride + r * g->out[2] + col);
-            for (int64_t b = 0; b < bytes + 63; b += 64) __builtin_prefetch(p + (b < bytes ? b : bytes - 1));
-        }
+        for (int64_t r = row; r < row + 4 && r < g->out[1]; r++)
+            tg_prefetch_span(plane + c * plane_stride + r * g->out[2] + col, (hi - col) * (int64_t)sizeof(tg_real), false);
 }
 
 static size_t w4_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channels)
@@ -582,9 +577,7 @@ static w4_dw_layout w4_dw_layout_of(const tg_conv_geom *g, int64_t n, int64_t ou
     const int64_t c = g->channels;
     int64_t slots = W4_DW_CHUNK_BYTES / (36 * (int64_t)sizeof(tg_real) * (c + d.o_pad));
     slots = slots < W4_DW_CHUNK_MIN ? W4_DW_CHUNK_MIN : slots > W4_DW_CHUNK_MAX ? W4_DW_CHUNK_MAX : slots;
-    const int64_t all_blocks = ((n > 1 ? n : 1) * d.f.rows * d.f.parts_per_row + d.f.parts - 1) / d.f.parts;
-    d.f.chunk_blocks = slots / 16 < all_blocks ? slots / 16 : all_blocks;
-    d.f.slots = 16 * d.f.chunk_blocks;
+    w4_set_chunk(&d.f, n, slots);
     d.m_plane = c * d.o_pad + WINOGRAD_SLACK; /* a cache line past: planes 4 KiB apart met in one L1 set */
     d.v_plane = c * d.f.slots + WINOGRAD_SLACK;
     d.y_plane = d.f.slots * d.o_pad + WINOGRAD_SLACK;
@@ -626,9 +619,6 @@ static bool winograd4_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels,
     }
     /* dW[o, c] += G^T M[c, o] G, in double, filter by filter in M's order (input channel, then
      * output channel: each of the 36 planes read in runs) */
-    static const double gt[3][6] = {{0.25, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
-                                    {0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
-                                    {0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1}};
     for (int64_t c = 0; c < c_count; c++)
         for (int64_t o = 0; o < o_count; o++) {
             const tg_real *mo = m + c * o_pad + o;
@@ -637,14 +627,14 @@ static bool winograd4_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels,
             for (int i = 0; i < 3; i++)
                 for (int e = 0; e < 6; e++) {
                     double sum = 0;
-                    for (int a = 0; a < 6; a++) sum += gt[i][a] * mm[6 * a + e];
+                    for (int a = 0; a < 6; a++) sum += w4_g[a][i] * mm[6 * a + e];
                     t[i][e] = sum;
                 }
             tg_real *out = dw + (o * c_count + c) * 9;
             for (int i = 0; i < 3; i++) /* (G^T M) G */
                 for (int j = 0; j < 3; j++) {
                     double sum = 0;
-                    for (int e = 0; e < 6; e++) sum += t[i][e] * gt[j][e];
+                    for (int e = 0; e < 6; e++) sum += t[i][e] * w4_g[e][j];
                     out[3 * i + j] += (tg_real)sum;
                 }
         }

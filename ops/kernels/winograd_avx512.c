@@ -18,6 +18,7 @@
 #elif defined(__clang__)
 #pragma STDC FP_CONTRACT ON
 #endif
+#include "prefetch.h"
 #include "winograd_internal.h"
 
 /* the float transforms below with AVX-512; everything else (and, without AVX-512, everything) the
@@ -358,7 +359,7 @@ static inline void at4_vectors(const __m512 m[6], __m512 y[4])
  * Quarters (4 tiles): columns +0..15 permuted give phases 0-3 of the 4 tiles in 128-bit lanes 0-3,
  * +4..19 phases 4 and 5 in lanes 0-1; a 4x4 transpose of 128-bit lanes across the quarters puts
  * quarter p's 4 tiles of phase q in lane p of e[q]. */
-static const int input4_shift[4] = {0, 16, 4, 20};
+static const int input4_shift[4] = {0, 16, 4, 20}; /* columns of the loads; quarters make the first and third */
 #ifndef OUTPUT4_PREFETCH_PLANES
 #define OUTPUT4_PREFETCH_PLANES 2
 #endif
@@ -424,8 +425,7 @@ static inline __attribute__((always_inline)) float input4_block(const tg_conv_ge
             const bool inside = part[p].plane && r >= 0 && r < ih;
             off[p][s] = inside ? r * iw + part[p].col : 0;
             for (int l = 0; l < 4; l++) {
-                const int shift = parts == 2 ? input4_shift[l] : l == 2 ? 4 : 0;
-                mask[p][s][l] = inside && (parts == 2 || l % 2 == 0) ? inside_mask(part[p].col + shift, iw) : 0;
+                mask[p][s][l] = inside && (parts == 2 || l % 2 == 0) ? inside_mask(part[p].col + input4_shift[l], iw) : 0;
             }
         }
     }
@@ -436,12 +436,9 @@ static inline __attribute__((always_inline)) float input4_block(const tg_conv_ge
         if (c + INPUT4_PREFETCH_PLANES < planes)
             for (int p = 0; p < parts; p++)
                 for (int s = 0; s < 6; s++)
-                    if (mask[p][s][0] | mask[p][s][1]) {
-                        const char *row = (const char *)(base[p] + (c + INPUT4_PREFETCH_PLANES) * plane_stride + off[p][s]);
-                        _mm_prefetch(row, _MM_HINT_T0);
-                        _mm_prefetch(row + 64, _MM_HINT_T0);
-                        if (parts == 2) _mm_prefetch(row + 35 * sizeof(float), _MM_HINT_T0);
-                    }
+                    if (mask[p][s][0] | mask[p][s][1]) /* the 36 (halves) or 20 columns it reads */
+                        tg_prefetch_span(base[p] + (c + INPUT4_PREFETCH_PLANES) * plane_stride + off[p][s],
+                                         (parts == 2 ? 36 : 20) * (int64_t)sizeof(float), false);
         __m512 db[6][6]; /* d B: patch row s, transformed column e */
         for (int s = 0; s < 6; s++) {
             __m512 l[WINOGRAD4_MAX_PARTS][4];
@@ -451,7 +448,7 @@ static inline __attribute__((always_inline)) float input4_block(const tg_conv_ge
                 const float *pc = base[p] + c * plane_stride + off[p][s];
                 for (int q = 0; q < 4; q++)
                     if (parts == 2 || q % 2 == 0)
-                        l[p][q] = _mm512_maskz_loadu_ps(mask[p][s][q], pc + (parts == 2 ? input4_shift[q] : q ? 4 : 0));
+                        l[p][q] = _mm512_maskz_loadu_ps(mask[p][s][q], pc + input4_shift[q]);
             }
             __m512 e[6];
             if (parts == 2) phases_of_halves(l, e);
@@ -506,13 +503,10 @@ static inline __attribute__((always_inline)) void output4_block(const tg_conv_ge
     for (int64_t o = 0; o < planes; o++) {
         if (OUTPUT4_PREFETCH_PLANES && o + OUTPUT4_PREFETCH_PLANES < planes) /* the rows it will write */
             for (int p = 0; p < parts; p++)
-                for (int a = 0; a < rows[p]; a++) {
-                    const char *row = (const char *)(part[p].plane + (o + OUTPUT4_PREFETCH_PLANES) * plane_stride +
-                                                     (part[p].row + a) * wo + part[p].col);
-                    __builtin_prefetch(row, 1);
-                    if (parts == 2) __builtin_prefetch(row + 64, 1), __builtin_prefetch(row + 127, 1);
-                    else __builtin_prefetch(row + 63, 1);
-                }
+                for (int a = 0; a < rows[p]; a++)
+                    tg_prefetch_span(part[p].plane + (o + OUTPUT4_PREFETCH_PLANES) * plane_stride +
+                                         (part[p].row + a) * wo + part[p].col,
+                                     4 * (16 / parts) * (int64_t)sizeof(float), true);
         const float *mo = m + o * m_stride;
         __m512 ma[6][4]; /* m A: row i, output column phase b */
         for (int i = 0; i < 6; i++) {
