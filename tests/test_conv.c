@@ -1336,9 +1336,11 @@ START_TEST(depthwise_conv2d_matches_reference_every_kernel)
                         double *want_dw = calloc((size_t)r.w->numel, sizeof *want_dw);
                         tg_tensor *dy = NULL;
                         for (int k = 0; k < N_DIRECT_KERNELS; k++)
-                            for (int path = TG_CONV_DX_AUTO; path <= TG_CONV_DX_COL2IM; path++) {
+                            for (int path = 0; path < 2 * (TG_CONV_DX_COL2IM + 1); path++) {
                                 if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
-                                tg_conv_set_dx_path((tg_conv_dx_path)path);
+                                /* each dX path with the lanes kernels off and forced (im2col.h) */
+                                tg_conv_lanes_set_mode(path % 2 ? TG_CONV_LANES_ALWAYS : TG_CONV_LANES_NEVER);
+                                tg_conv_set_dx_path((tg_conv_dx_path)(path / 2));
                                 tg_tape_reset(t);
                                 tg_tensor_zero_grad(r.x);
                                 tg_tensor_zero_grad(r.w);
@@ -1359,6 +1361,7 @@ START_TEST(depthwise_conv2d_matches_reference_every_kernel)
                     }
     tg_conv_direct_set_kernel(NULL);
     tg_conv_set_dx_path(TG_CONV_DX_AUTO);
+    tg_conv_lanes_set_mode(TG_CONV_LANES_AUTO);
 }
 END_TEST
 
@@ -1369,8 +1372,9 @@ START_TEST(gradcheck_depthwise_every_kernel)
         /* H, W, stride, pad, dilation, multiplier */
         {10, 17, 1, 1, 1, 1}, {11, 9, 2, 1, 1, 2}, {9, 18, 1, 2, 2, 1}, {12, 5, 2, 0, 1, 1}, {1, 20, 1, 1, 1, 1},
     };
-    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
-        if (tg_conv_direct_set_kernel(direct_kernels[k])) continue;
+    for (int k = 0; k < 2 * N_DIRECT_KERNELS; k++) { /* each kernel with the lanes kernels off, then forced */
+        if (tg_conv_direct_set_kernel(direct_kernels[k / 2])) continue;
+        tg_conv_lanes_set_mode(k % 2 ? TG_CONV_LANES_ALWAYS : TG_CONV_LANES_NEVER);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             const int64_t *s = shapes[i];
             ref_cfg c = cfg(2, 1, 2, 2 * s[5], 2, V(s[0], s[1]), V(3, 3), V(s[2], s[2]), V(s[3], s[3]), V(s[4], s[4]), NULL);
@@ -1380,6 +1384,7 @@ START_TEST(gradcheck_depthwise_every_kernel)
         }
     }
     tg_conv_direct_set_kernel(NULL);
+    tg_conv_lanes_set_mode(TG_CONV_LANES_AUTO);
 }
 END_TEST
 
@@ -1413,6 +1418,171 @@ START_TEST(depthwise_ignores_unread_inputs)
 }
 END_TEST
 
+/* ---- depthwise with the channels in the lanes (tg_conv_lanes_*, conv_lanes_template.h) ---- */
+
+/* One depthwise geometry (g->channels 1): `channels` channels, `images` images; the lanes forward
+ * (overwrite and accumulate) and dW against im2col + GEMM plane by plane, for every kernel with
+ * lanes kernels. Returns whether some kernel ran them. */
+static bool check_lanes_geom(const tg_conv_geom *g, int64_t channels, int64_t images, uint64_t seed)
+{
+    const int64_t taps = tg_conv_geom_taps(g), pin = tg_conv_geom_in_size(g), pout = tg_conv_geom_out_size(g);
+    const int64_t planes = images * channels;
+    tg_tensor *x = direct_random(planes * pin, seed), *w = direct_random(channels * taps, seed + 1);
+    tg_tensor *y0 = direct_random(planes * pout, seed + 2), *dy = direct_random(planes * pout, seed + 3);
+    tg_real *col = malloc((size_t)(taps * pout) * sizeof *col), *y = malloc((size_t)(planes * pout) * sizeof *y);
+    tg_real *want_y = malloc((size_t)(planes * pout) * sizeof *want_y), *dw = malloc((size_t)(channels * taps) * sizeof *dw);
+    double *want = malloc((size_t)(planes * pout + channels * taps) * sizeof *want), *want_dw = want + planes * pout;
+    /* y = y0 + conv (accumulate) per plane; dW = w + sum over images per channel */
+    memcpy(want_y, y0->data, (size_t)(planes * pout) * sizeof *want_y);
+    tg_real *dw_ref = malloc((size_t)(channels * taps) * sizeof *dw_ref);
+    memcpy(dw_ref, w->data, (size_t)(channels * taps) * sizeof *dw_ref);
+    for (int64_t n = 0; n < images; n++)
+        for (int64_t c = 0; c < channels; c++) {
+            const int64_t plane = n * channels + c;
+            tg_im2col(g, x->data + plane * pin, col, pout);
+            tg_gemm_reference(false, false, 1, pout, taps, 1, w->data + c * taps, taps, col, pout, 1,
+                              want_y + plane * pout, pout);
+            tg_gemm_reference(false, true, 1, taps, pout, 1, dy->data + plane * pout, pout, col, pout, 1,
+                              dw_ref + c * taps, taps);
+        }
+    for (int64_t i = 0; i < channels * taps; i++) want_dw[i] = dw_ref[i];
+    bool ran = false;
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_lanes_supported(g)) continue;
+        ran = true;
+        const int64_t blocks = tg_conv_lanes_blocks(channels), items = blocks * images;
+        ck_assert_int_eq(blocks, (channels + tg_conv_lanes_width() - 1) / tg_conv_lanes_width());
+        for (int acc = 0; acc < 2; acc++) {
+            for (int64_t i = 0; i < planes * pout; i++) {
+                y[i] = acc ? y0->data[i] : (tg_real)NAN; /* written, not added: NaN would show */
+                want[i] = acc ? want_y[i] : want_y[i] - y0->data[i];
+            }
+            /* the items in three calls of uneven length, as threads split them */
+            const int64_t cut1 = items / 3, cut2 = items - items / 4;
+            tg_conv_lanes_forward(g, channels, images, 0, cut1, x->data, w->data, y, acc);
+            tg_conv_lanes_forward(g, channels, images, cut1, cut2, x->data, w->data, y, acc);
+            tg_conv_lanes_forward(g, channels, images, cut2, items, x->data, w->data, y, acc);
+            direct_assert_close(y, want, planes * pout, TT_DOUBLE ? 1e-12 : 2e-5);
+        }
+        memcpy(dw, w->data, (size_t)(channels * taps) * sizeof *dw);
+        for (int64_t b = 0; b < blocks; b++)
+            ck_assert(tg_conv_lanes_dw(g, channels, images, b, x->data, channels * pin, dy->data, channels * pout, dw));
+        direct_assert_close(dw, want_dw, channels * taps, TT_DOUBLE ? 1e-11 : 2e-4);
+        /* dY with an Inf (or NaN) in the last block: false, and that block's dw untouched */
+        const tg_real saved = dy->data[planes * pout - 1];
+        for (int bad = 0; bad < 2; bad++) {
+            dy->data[planes * pout - 1] = bad ? (tg_real)NAN : (tg_real)INFINITY;
+            memcpy(dw, w->data, (size_t)(channels * taps) * sizeof *dw);
+            ck_assert(!tg_conv_lanes_dw(g, channels, images, blocks - 1, x->data, channels * pin, dy->data,
+                                        channels * pout, dw));
+            ck_assert_mem_eq(dw, w->data, (size_t)(channels * taps) * sizeof *dw);
+        }
+        dy->data[planes * pout - 1] = saved;
+    }
+    tg_conv_direct_set_kernel(NULL);
+    free(col), free(y), free(want_y), free(dw), free(want), free(dw_ref);
+    tg_tensor_free(x), tg_tensor_free(w), tg_tensor_free(y0), tg_tensor_free(dy);
+    return ran;
+}
+
+START_TEST(lanes_kernels_match_im2col_gemm)
+{
+    /* {in D, H, W}, {kernel}, {stride}, {pad}, {dilation}, channels, images: maps narrower and wider
+     * than a vector, rows of 1, kernels 1..7 (and 9 along W: more taps than a dW pass keeps),
+     * strides 1-2, dilations, odd and zero pads, a pad wider than the kernel needs, channels in
+     * partial and several blocks, 1-D and 3-D */
+    static const int64_t cases[][17] = {
+        {1, 8, 8, 1, 7, 7, 1, 1, 1, 0, 3, 3, 1, 1, 1, 32, 2},   {1, 8, 8, 1, 7, 7, 1, 1, 1, 0, 3, 3, 1, 1, 1, 5, 3},
+        {1, 7, 7, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1, 1, 17, 2},   {1, 14, 14, 1, 3, 3, 1, 2, 2, 0, 1, 1, 1, 1, 1, 40, 2},
+        {1, 9, 13, 1, 5, 5, 1, 2, 1, 0, 2, 2, 1, 1, 1, 16, 1},  {1, 6, 6, 1, 3, 3, 1, 1, 1, 0, 2, 2, 1, 2, 2, 9, 2},
+        {1, 5, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 3, 2},    {1, 4, 11, 1, 2, 2, 1, 2, 2, 0, 0, 0, 1, 1, 1, 33, 1},
+        {1, 1, 20, 1, 1, 5, 1, 1, 1, 0, 0, 2, 1, 1, 1, 7, 2},   {1, 1, 30, 1, 1, 3, 1, 1, 2, 0, 0, 1, 1, 1, 3, 16, 2},
+        {4, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 18, 2},   {5, 5, 6, 3, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 6, 1},
+        {1, 10, 10, 1, 3, 9, 1, 1, 1, 0, 1, 4, 1, 1, 1, 16, 1}, {1, 3, 3, 1, 3, 3, 1, 1, 1, 0, 3, 3, 1, 1, 1, 20, 2},
+        {1, 16, 16, 1, 5, 5, 1, 1, 1, 0, 2, 2, 1, 1, 1, 16, 2}, {1, 2, 2, 1, 2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 3},
+    };
+    int ran = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int64_t *c = cases[i];
+        tg_conv_geom g;
+        ck_assert(direct_geom(&g, 1, c, c + 3, c + 6, c + 9, c + 12));
+        ran += check_lanes_geom(&g, c[15], c[16], 12000 + 8 * (uint64_t)i);
+    }
+    if (tg_cpu_has_avx512()) ck_assert_int_eq(ran, (int)(sizeof cases / sizeof *cases));
+}
+END_TEST
+
+/* What the lanes kernels take, and which depthwise layers AUTO gives them. */
+START_TEST(lanes_kernels_geometry_rule)
+{
+    tg_conv_geom g;
+    ck_assert_int_eq(tg_conv_direct_set_kernel("portable"), 0);
+    ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 7, 7), V(1, 1, 1), V(0, 3, 3), V(1, 1, 1)));
+    ck_assert(!tg_conv_lanes_supported(&g)); /* no lanes kernel in the portable C */
+    ck_assert_int_eq(tg_conv_lanes_width(), 0);
+    tg_conv_direct_set_kernel(NULL);
+    if (!tg_cpu_has_avx512()) return;
+    ck_assert_int_eq(tg_conv_lanes_width(), TT_DOUBLE ? 8 : 16);
+    ck_assert(tg_conv_lanes_supported(&g) && tg_conv_lanes_chosen(&g)); /* 7x7 on 8x8 */
+    ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1)));
+    ck_assert(tg_conv_lanes_chosen(&g)); /* rows of 8 */
+    ck_assert(direct_geom(&g, 1, V(1, 14, 14), V(1, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1)));
+    ck_assert(tg_conv_lanes_supported(&g) && !tg_conv_lanes_chosen(&g)); /* rows of 14: the plane kernels */
+    tg_conv_lanes_set_mode(TG_CONV_LANES_ALWAYS);
+    ck_assert(tg_conv_lanes_chosen(&g));
+    tg_conv_lanes_set_mode(TG_CONV_LANES_NEVER);
+    ck_assert(!tg_conv_lanes_chosen(&g));
+    tg_conv_lanes_set_mode(TG_CONV_LANES_AUTO);
+    ck_assert(direct_geom(&g, 1, V(1, 16, 16), V(1, 5, 5), V(1, 1, 1), V(0, 2, 2), V(1, 1, 1)));
+    ck_assert(tg_conv_lanes_chosen(&g)); /* 25 taps */
+    ck_assert(direct_geom(&g, 1, V(1, 28, 28), V(1, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1)));
+    ck_assert(!tg_conv_lanes_supported(&g)); /* 30x30 padded: beyond the stack tile */
+    ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 3, 3), V(0, 1, 1), V(1, 1, 1)));
+    ck_assert(!tg_conv_lanes_supported(&g)); /* stride 3 */
+    ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 1, 1), V(0, -1, -1), V(1, 1, 1)));
+    ck_assert(!tg_conv_lanes_supported(&g)); /* a crop */
+    ck_assert(direct_geom(&g, 1, V(1, 12, 12), V(1, 9, 9), V(1, 1, 1), V(0, 4, 4), V(1, 1, 1)));
+    ck_assert(!tg_conv_lanes_supported(&g)); /* 81 taps */
+}
+END_TEST
+
+/* A depthwise conv -> bias -> ReLU model (the convolution's fused epilogue) gives the same output
+ * and gradients with the lanes kernels forced as without them, on a map they take by AUTO. */
+START_TEST(lanes_kernels_in_a_model)
+{
+    static const char spec[] = "input 20x8x8\nconv2d out=20 kernel=7 padding=3 groups=20\nrelu\n"
+                               "conv2d out=20 kernel=3 stride=2 padding=1 groups=20\nrelu\nflatten\nlinear out=3\n";
+    double out[2][3 * 3], grads[2][20 * 49 + 20];
+    for (int mode = 0; mode < 2; mode++) {
+        tg_conv_lanes_set_mode(mode ? TG_CONV_LANES_ALWAYS : TG_CONV_LANES_NEVER);
+        char err[256];
+        tg_model *m = tg_model_parse(spec, "lanes", 7, err, sizeof err);
+        ck_assert_msg(m != NULL, "%s", err);
+        tg_tape *t = tg_tape_new(0);
+        tg_tensor *x = tt_random(4, (int64_t[]){3, 20, 8, 8}, 12500, -1, 1);
+        tg_tensor *y = tg_module_forward(m->net, t, x);
+        ck_assert_msg(y != NULL, "%s", tg_error(t));
+        for (int i = 0; i < 9; i++) out[mode][i] = y->data[i];
+        tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_DIM_NONE, false);
+        ck_assert_int_eq(tg_backward(loss), TG_OK);
+        tg_named_tensor named[8];
+        const int np = tg_module_named_tensors(m->net, false, named, 8);
+        ck_assert_int_ge(np, 2);
+        const tg_tensor *w0 = named[0].tensor, *b0 = named[1].tensor;
+        ck_assert_int_eq(w0->numel, 20 * 49);
+        for (int64_t i = 0; i < w0->numel; i++) grads[mode][i] = w0->grad[i];
+        for (int64_t i = 0; i < b0->numel; i++) grads[mode][w0->numel + i] = b0->grad[i];
+        tg_tape_free(t);
+        tg_model_free(m); /* x belongs to the test's tensors (tt_random) */
+    }
+    tg_conv_lanes_set_mode(TG_CONV_LANES_AUTO);
+    for (int i = 0; i < 9; i++) ck_assert_double_eq_tol(out[1][i], out[0][i], TT_DOUBLE ? 1e-12 : 1e-5);
+    for (int i = 0; i < 20 * 49 + 20; i++)
+        ck_assert_msg(fabs(grads[1][i] - grads[0][i]) <= (TT_DOUBLE ? 1e-11 : 1e-4) * (1 + fabs(grads[0][i])),
+                      "gradient %d: %g vs %g", i, grads[1][i], grads[0][i]);
+}
+END_TEST
+
 START_TEST(direct_kernel_choice)
 {
     ck_assert_int_eq(tg_conv_direct_set_kernel("portable"), 0);
@@ -1435,6 +1605,9 @@ static TCase *direct_kernel_tcase(void)
     tcase_add_test(tc, depthwise_conv2d_matches_reference_every_kernel);
     tcase_add_test(tc, gradcheck_depthwise_every_kernel);
     tcase_add_test(tc, depthwise_ignores_unread_inputs);
+    tcase_add_test(tc, lanes_kernels_match_im2col_gemm);
+    tcase_add_test(tc, lanes_kernels_geometry_rule);
+    tcase_add_test(tc, lanes_kernels_in_a_model);
     tcase_add_test(tc, direct_kernel_choice);
     return tc;
 }

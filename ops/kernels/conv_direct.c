@@ -152,6 +152,65 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
     tg_conv_direct_dw_batch(g, out_channels, x, 0, dy, 0, 1, dw);
 }
 
+/* ---- depthwise with the channels in the lanes (conv_lanes_template.h) ---- */
+
+bool tg_conv_lanes_supported(const tg_conv_geom *g)
+{
+    const tg_conv_direct_kernel *k = current_kernel();
+    if (!k->lanes_forward || g->channels != 1 || g->stride[2] > TG_CONV_LANES_MAX_STRIDE ||
+        tg_conv_geom_out_size(g) > TG_CONV_LANES_OUT_POSITIONS || tg_conv_geom_taps(g) > TG_CONV_LANES_TAPS)
+        return false;
+    int64_t positions = 1; /* the padded tile's (conv_lanes_template.h, lanes_tile_of) */
+    for (int i = 0; i < 3; i++) {
+        if (g->pad[i] < 0) return false; /* a crop: the tile starts at the input's first position */
+        const int64_t read = (g->out[i] - 1) * g->stride[i] + (g->kernel[i] - 1) * g->dilation[i] + 1;
+        positions *= g->pad[i] + g->in[i] > read ? g->pad[i] + g->in[i] : read;
+        if (positions > TG_CONV_LANES_TILE_POSITIONS) return false;
+    }
+    return true;
+}
+
+static _Atomic int lanes_mode = TG_CONV_LANES_AUTO;
+void tg_conv_lanes_set_mode(tg_conv_lanes_mode mode) { lanes_mode = mode; }
+
+/* AUTO: the lanes kernels where they won. They pay two transposes a position for every lane busy
+ * at every tap; the plane kernels pay a masked load a tap and idle the lanes past a row's end.
+ * Depthwise forward + dX + dW, batch 64, 64 channels, plane / lanes ms (5 Dec, Zen 5, one thread):
+ * 3x3 at 4x4 0.230 / 0.092, 7x7 0.308 / 0.216, 8x8 0.341 / 0.250, 10x10 0.483 / 0.445, 12x12
+ * 0.557 / 0.597, 16x16 0.702 / 1.014; 5x5 at 8x8 1.159 / 0.411, 16x16 3.136 / 1.564; 7x7 at 8x8
+ * 1.903 / 0.583, 16x16 5.343 / 2.393. So: rows up to LANES_MAX_OUT_W outputs, or filters of
+ * LANES_MIN_TAPS taps and more at any size the stack tiles take. */
+#define LANES_MAX_OUT_W 10
+#define LANES_MIN_TAPS 25
+
+bool tg_conv_lanes_chosen(const tg_conv_geom *g)
+{
+    const int mode = lanes_mode;
+    if (mode == TG_CONV_LANES_NEVER || !tg_conv_lanes_supported(g)) return false;
+    return mode == TG_CONV_LANES_ALWAYS || g->out[2] <= LANES_MAX_OUT_W || tg_conv_geom_taps(g) >= LANES_MIN_TAPS;
+}
+
+int64_t tg_conv_lanes_width(void) { return current_kernel()->lanes; }
+int64_t tg_conv_lanes_blocks(int64_t channels)
+{
+    const int64_t lanes = tg_conv_lanes_width();
+    return lanes > 0 ? (channels + lanes - 1) / lanes : 0;
+}
+
+void tg_conv_lanes_forward(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
+                           const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+{
+    TG_ASSERT(tg_conv_lanes_supported(g));
+    current_kernel()->lanes_forward(g, channels, images, item0, item1, x, w, y, accumulate);
+}
+
+bool tg_conv_lanes_dw(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
+                      int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw)
+{
+    TG_ASSERT(tg_conv_lanes_supported(g));
+    return current_kernel()->lanes_dw(g, channels, images, block, x, x_image, dy, dy_image, dw);
+}
+
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g)
 {
     return current_kernel()->plane_adjoint && g->in[0] == 1 && g->out[0] == 1 && g->kernel[0] == 1 &&

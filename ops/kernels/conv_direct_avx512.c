@@ -2,6 +2,9 @@
  * -mavx512f on x86-64 only; conv_direct.c calls them only when the CPU reports AVX-512F).
  * The kernels are conv_direct_template.h over 16 floats / 8 doubles with AVX-512 mask registers.
  */
+#include <string.h>
+
+#include "../../graph/error.h"
 #include "conv_direct_internal.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
@@ -25,6 +28,11 @@ typedef unsigned vmask;
 #define veven(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), (b))
 #define vinterleave_lo(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), (b))
 #define vinterleave_hi(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), (b))
+#define VLEN_LOG2 3
+typedef int64_t perm_lane; /* a permute's lane index */
+#define vload(p) _mm512_loadu_pd(p)
+#define vstore(p, v) _mm512_storeu_pd((p), (v))
+#define vperm2(a, i, b) _mm512_permutex2var_pd((a), (i), (b))
 #else
 #define VLEN 16
 typedef __m512 vec;
@@ -47,6 +55,11 @@ typedef unsigned vmask;
     _mm512_permutex2var_ps((a), _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), (b))
 #define vinterleave_hi(a, b) \
     _mm512_permutex2var_ps((a), _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), (b))
+#define VLEN_LOG2 4
+typedef int32_t perm_lane;
+#define vload(p) _mm512_loadu_ps(p)
+#define vstore(p, v) _mm512_storeu_ps((p), (v))
+#define vperm2(a, i, b) _mm512_permutex2var_ps((a), (i), (b))
 #endif
 
 /* The lane mask of bits [lo, hi). */
@@ -56,10 +69,11 @@ static vmask lane_mask(int64_t lo, int64_t hi)
 }
 
 #include "conv_direct_template.h"
+#include "conv_lanes_template.h"
 
 const tg_conv_direct_kernel tg_conv_direct_kernel_avx512 = {
     .name = "avx512", .plane = plane_simd, .plane_dw = plane_dw_simd, .plane_adjoint = plane_adjoint_simd,
-    .planes = planes_simd};
+    .planes = planes_simd, .lanes_forward = lanes_forward_simd, .lanes_dw = lanes_dw_simd, .lanes = VLEN};
 #else
 typedef int tg_conv_direct_avx512_unavailable; /* keeps the translation unit non-empty */
 #endif

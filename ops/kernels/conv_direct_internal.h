@@ -30,7 +30,24 @@ typedef struct tg_conv_direct_kernel {
      * per-geometry set-up made once. NULL: plane one by one. */
     void (*planes)(const tg_conv_geom *g, int64_t count, const tg_real *x, int64_t x_step, const tg_real *w,
                    int64_t filters, int64_t first_filter, tg_real *y, int64_t y_step, bool accumulate);
+    /* A depthwise layer (one channel a group, one filter a channel) with the channels in the lanes
+     * (conv_lanes_template.h; NULL in kernels without them), for the geometries
+     * tg_conv_lanes_supported takes: the forward of items item0..item1 (item = channel block *
+     * images + image, VLEN channels a block; x, w, y the layer's whole arrays), and the weight
+     * gradient of one channel block over all images (false, dw untouched, when dY is not finite). */
+    void (*lanes_forward)(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
+                          const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
+    bool (*lanes_dw)(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
+                     int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw);
+    int lanes; /* channels a block of the lanes kernels (VLEN) */
 } tg_conv_direct_kernel;
+
+/* The lanes kernels' tiles live on the stack (kernels never allocate): the padded input of one
+ * image's plane and its output within these many positions, the filter within these many taps. */
+#define TG_CONV_LANES_TILE_POSITIONS 512
+#define TG_CONV_LANES_OUT_POSITIONS 256
+#define TG_CONV_LANES_TAPS 64
+#define TG_CONV_LANES_MAX_STRIDE 2 /* along W (a strip's reads past the row end grow with it) */
 
 /* The SIMD kernels keep one vector of input per kernel column (W tap) of a column block, so they
  * take kernels up to this wide; wider ones, and rows whose indices overflow int32 (gathers),

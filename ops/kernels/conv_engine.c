@@ -595,6 +595,29 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
  * bias and activation after them. */
 #define DEPTHWISE_ITEMS 32
 
+/* A depthwise layer whose filters are one a channel, with the channels in the lanes (im2col.h). */
+static bool core_uses_lanes(const conv_core *k) { return core_is_thin(k) && k->cb == k->groups && tg_conv_lanes_chosen(&k->geom); }
+
+/* Items (channel block, image) per call of the lanes kernel: its tile's padding is zeroed once a
+ * call, and the bias and activation run over the items' planes while they are in cache. */
+#define LANES_ITEMS 8
+
+static void lanes_range(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    const conv_core *k = j->k;
+    const int64_t lanes = tg_conv_lanes_width();
+    for (int64_t i0 = begin; i0 < end; i0 += LANES_ITEMS) {
+        const int64_t i1 = end - i0 < LANES_ITEMS ? end : i0 + LANES_ITEMS;
+        tg_conv_lanes_forward(&k->geom, k->groups, k->n, i0, i1, j->a, j->w, j->b, j->accumulate);
+        if (!j->out) continue;
+        for (int64_t item = i0; item < i1; item++) { /* the item's planes: image n, channels c0.. */
+            const int64_t n = item % k->n, c0 = item / k->n * lanes, c1 = c0 + lanes < k->groups ? c0 + lanes : k->groups;
+            out_op_planes(k, j->out, j->b, n * k->cb + c0, n * k->cb + c1);
+        }
+    }
+}
+
 static void direct_range(void *ctx, int64_t begin, int64_t end)
 {
     const direct_job *j = ctx;
@@ -663,7 +686,8 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
      * NaN or Inf tap, 0·Inf = NaN must appear at the border, so such a filter takes the GEMMs */
     if (core_is_thin(k) && tg_winograd_finite(w, k->cb * rows)) {
         direct_job job = {.k = k, .w = w, .a = a, .b = b, .accumulate = accumulate, .out = out};
-        tg_parallel_for(k->n * k->groups, direct_range, &job);
+        if (core_uses_lanes(k)) tg_parallel_for(tg_conv_lanes_blocks(k->groups) * k->n, lanes_range, &job);
+        else tg_parallel_for(k->n * k->groups, direct_range, &job);
         return;
     }
     if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) {
@@ -901,6 +925,21 @@ static void thin_dw_range(void *arg, int64_t g0, int64_t g1)
                                 j->dw + g * og * rows);
 }
 
+/* The same with the channels in the lanes: blocks b0..b1 of tg_conv_lanes_blocks (a block whose
+ * dB is not finite by the direct kernel). */
+static void lanes_dw_range(void *arg, int64_t b0, int64_t b1)
+{
+    const thin_dw_job *j = arg;
+    const conv_core *k = j->k;
+    const int64_t lanes = tg_conv_lanes_width();
+    for (int64_t b = b0; b < b1; b++)
+        if (!tg_conv_lanes_dw(&k->geom, k->groups, k->n, b, j->a, k->ca * core_a_size(k), j->db,
+                              k->cb * core_b_size(k), j->dw)) {
+            const int64_t c1 = (b + 1) * lanes < k->groups ? (b + 1) * lanes : k->groups;
+            thin_dw_range(arg, b * lanes, c1);
+        }
+}
+
 /* dW += corr(A, dB), its scratch taken from ws (sizing when ws has no block). */
 /* dW of a 1x1, stride-1 convolution: dW[o, c] += sum over images and positions p of dB[o, p] * A[c, p],
  * both operands with the positions contiguous. The GEMM packed both with transposing packs for
@@ -1003,7 +1042,8 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
          * the images in order, so the same bits for any thread count. A batch of small maps is one
          * dW chunk (tg_conv_dw_chunks), and this loop was then all on the calling thread. */
         thin_dw_job j = {k, a, db, dw};
-        if (k->groups > 1) tg_parallel_for(k->groups, thin_dw_range, &j);
+        if (core_uses_lanes(k)) tg_parallel_for(tg_conv_lanes_blocks(k->groups), lanes_dw_range, &j);
+        else if (k->groups > 1) tg_parallel_for(k->groups, thin_dw_range, &j);
         else thin_dw_range(&j, 0, 1);
         return;
     }

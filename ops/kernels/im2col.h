@@ -76,6 +76,31 @@ void tg_conv_direct_dw_batch(const tg_conv_geom *g, int64_t out_channels, const 
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g);
 void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const tg_real *dy, const tg_real *w,
                             tg_real *dx, bool accumulate);
+/* A depthwise layer (groups = channels, one filter a channel) with the channels in the vector
+ * lanes: each block of the kernel's lanes (tg_conv_lanes_blocks(channels) blocks) turned into a
+ * tile of positions x channels with its padding, then every lane busy at every tap, where the
+ * direct kernel's vector of one output row idles on narrow maps. For the geometries
+ * tg_conv_lanes_supported takes (a kernel with them in use, maps and filter within the stack
+ * tiles, stride along W at most 2, no crop); g->channels is 1 (one channel a group).
+ * Forward: items item0..item1, item = block * images + image, x:[images, channels, in...],
+ * w:[channels, taps], y:[images, channels, out...] (+)= the convolution (accumulate false: y's old
+ * contents never read). dW: dw:[channels, taps] += the sums over the images for the channels of
+ * `block`, x's image i at x + i*x_image and dY's at dy + i*dy_image; false, with dw untouched,
+ * when dY holds NaN or Inf (its products with the zero padding would be NaN where the convolution
+ * forms none: the caller takes the direct kernel). Sums in a fixed order: the same bits for any
+ * thread count. */
+bool tg_conv_lanes_supported(const tg_conv_geom *g);
+/* Whether a depthwise layer of this geometry takes them: supported, and (AUTO) its maps narrow
+ * enough that they win (measured); ALWAYS / NEVER for tests and benchmarks. */
+typedef enum tg_conv_lanes_mode { TG_CONV_LANES_AUTO, TG_CONV_LANES_ALWAYS, TG_CONV_LANES_NEVER } tg_conv_lanes_mode;
+void tg_conv_lanes_set_mode(tg_conv_lanes_mode mode);
+bool tg_conv_lanes_chosen(const tg_conv_geom *g);
+int64_t tg_conv_lanes_width(void); /* channels a block (0: no lanes kernel in use) */
+int64_t tg_conv_lanes_blocks(int64_t channels);
+void tg_conv_lanes_forward(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
+                           const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
+bool tg_conv_lanes_dw(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
+                      int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw);
 /* Name of the direct kernel in use ("avx512", "avx2", "portable"). */
 const char *tg_conv_direct_kernel_name(void);
 /* Forces the direct kernel by name ("portable", "avx2", "avx512"; NULL = the best this CPU runs)
