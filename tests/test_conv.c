@@ -1418,7 +1418,9 @@ START_TEST(depthwise_ignores_unread_inputs)
 }
 END_TEST
 
-/* ---- depthwise with the channels in the lanes (tg_conv_lanes_*, conv_lanes_template.h) ---- */
+/* ---- depthwise with the channels in the lanes (tg_conv_lanes_*, conv_lanes_avx512.c) ---- */
+
+static int lanes_adjoint_checked; /* geometries whose lanes adjoint was compared */
 
 /* One depthwise geometry (g->channels 1): `channels` channels, `images` images; the lanes forward
  * (overwrite and accumulate) and dW against im2col + GEMM plane by plane, for every kernel with
@@ -1479,6 +1481,32 @@ static bool check_lanes_geom(const tg_conv_geom *g, int64_t channels, int64_t im
         }
         dy->data[planes * pout - 1] = saved;
     }
+    /* the adjoint: dx (+)= col2im(w^T dy) plane by plane, where the lanes kernels take it */
+    tg_real *dx = malloc((size_t)(planes * pin) * sizeof *dx), *want_dx = malloc((size_t)(planes * pin) * sizeof *want_dx);
+    double *want_x = malloc((size_t)(planes * pin) * sizeof *want_x);
+    memcpy(want_dx, x->data, (size_t)(planes * pin) * sizeof *want_dx);
+    for (int64_t n = 0; n < images; n++)
+        for (int64_t c = 0; c < channels; c++) {
+            const int64_t plane = n * channels + c;
+            tg_gemm_reference(true, false, taps, pout, 1, 1, w->data + c * taps, taps, dy->data + plane * pout, pout, 0,
+                              col, pout);
+            tg_col2im_add(g, col, pout, want_dx + plane * pin);
+        }
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_lanes_adjoint_supported(g)) continue;
+        const int64_t items = tg_conv_lanes_blocks(channels) * images, cut = items / 2;
+        for (int acc = 0; acc < 2; acc++) {
+            for (int64_t i = 0; i < planes * pin; i++) {
+                dx[i] = acc ? x->data[i] : (tg_real)NAN;
+                want_x[i] = acc ? want_dx[i] : want_dx[i] - x->data[i];
+            }
+            tg_conv_lanes_adjoint(g, channels, images, 0, cut, dy->data, w->data, dx, acc);
+            tg_conv_lanes_adjoint(g, channels, images, cut, items, dy->data, w->data, dx, acc);
+            direct_assert_close(dx, want_x, planes * pin, TT_DOUBLE ? 1e-12 : 2e-5);
+        }
+        lanes_adjoint_checked++;
+    }
+    free(dx), free(want_dx), free(want_x);
     tg_conv_direct_set_kernel(NULL);
     free(col), free(y), free(want_y), free(dw), free(want), free(dw_ref);
     tg_tensor_free(x), tg_tensor_free(w), tg_tensor_free(y0), tg_tensor_free(dy);
@@ -1508,7 +1536,10 @@ START_TEST(lanes_kernels_match_im2col_gemm)
         ck_assert(direct_geom(&g, 1, c, c + 3, c + 6, c + 9, c + 12));
         ran += check_lanes_geom(&g, c[15], c[16], 12000 + 8 * (uint64_t)i);
     }
-    if (tg_cpu_has_avx512()) ck_assert_int_eq(ran, (int)(sizeof cases / sizeof *cases));
+    if (tg_cpu_has_avx512()) {
+        ck_assert_int_eq(ran, (int)(sizeof cases / sizeof *cases));
+        ck_assert_int_ge(lanes_adjoint_checked, 12); /* all but pads wider than the full convolution's */
+    }
 }
 END_TEST
 
@@ -1543,6 +1574,10 @@ START_TEST(lanes_kernels_geometry_rule)
     ck_assert(!tg_conv_lanes_supported(&g)); /* a crop */
     ck_assert(direct_geom(&g, 1, V(1, 12, 12), V(1, 9, 9), V(1, 1, 1), V(0, 4, 4), V(1, 1, 1)));
     ck_assert(!tg_conv_lanes_supported(&g)); /* 81 taps */
+    ck_assert(direct_geom(&g, 1, V(1, 14, 14), V(1, 3, 3), V(1, 2, 2), V(0, 1, 1), V(1, 1, 1)));
+    ck_assert(tg_conv_lanes_chosen(&g) && tg_conv_lanes_adjoint_chosen(&g)); /* 3x3 stride 2 to 7x7 */
+    ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 1, 1), V(0, 3, 3), V(1, 1, 1)));
+    ck_assert(tg_conv_lanes_supported(&g) && !tg_conv_lanes_adjoint_supported(&g)); /* pad 3 > (3-1)*1 */
 }
 END_TEST
 
@@ -3408,8 +3443,8 @@ START_TEST(ovec_auto_choice)
         {64, 64, 1, 9, 5, 1, "ovec"},   {32, 32, 1, 16, 7, 1, "ovec"}, {48, 48, 1, 16, 3, 2, "ovec"},
         {20, 50, 1, 14, 5, 1, "gemm"},  {64, 64, 1, 7, 3, 1, "winograd"}, {128, 128, 1, 7, 3, 1, "winograd"},
         {16, 8, 1, 7, 3, 1, "winograd"}, {64, 64, 1, 6, 3, 1, "gemm"},    {16, 32, 1, 28, 5, 1, "shift"}, {24, 24, 1, 9, 3, 1, "winograd"},
-        {32, 32, 32, 7, 3, 1, "direct"}, {32, 32, 1, 7, 1, 1, "gemm"},  {32, 32, 1, 16, 2, 2, "gemm"},
-        {32, 32, 1, 12, 3, 3, "ovec"},
+        {32, 32, 32, 7, 3, 1, "lanes"}, {32, 32, 32, 14, 3, 1, "direct"}, {32, 32, 1, 7, 1, 1, "gemm"},
+        {32, 32, 1, 16, 2, 2, "gemm"}, {32, 32, 1, 12, 3, 3, "ovec"},
     };
     /* the table is float's with the AVX-512 loops (the shift kernels' blocks, hence the maps they
      * keep, and the vectors of output channels differ in double and with AVX2) */

@@ -152,22 +152,83 @@ void tg_conv_direct_dw(const tg_conv_geom *g, int64_t out_channels, const tg_rea
     tg_conv_direct_dw_batch(g, out_channels, x, 0, dy, 0, 1, dw);
 }
 
-/* ---- depthwise with the channels in the lanes (conv_lanes_template.h) ---- */
+/* ---- depthwise with the channels in the lanes (conv_lanes_avx512.c) ---- */
+
+/* The lanes kernel that goes with the direct kernel in use (AVX-512 only), else NULL. */
+static const tg_conv_lanes_kernel *lanes_kernel(void)
+{
+#if defined(__x86_64__)
+    if (current_kernel() == &tg_conv_direct_kernel_avx512) return &tg_conv_lanes_kernel_avx512;
+#endif
+    return NULL;
+}
+
+/* Whether the plan fits the kernels' stack tiles and strides (and a lanes kernel is in use). */
+static bool lanes_plan_fits(const tg_conv_lanes_plan *p)
+{
+    for (int i = 0; i < 3; i++)
+        if (p->pad[i] < 0) return false; /* a crop: the tile starts at the first position turned in */
+    return lanes_kernel() && p->tile_size <= TG_CONV_LANES_TILE_POSITIONS &&
+           p->in_size <= TG_CONV_LANES_TILE_POSITIONS && p->out_size <= TG_CONV_LANES_OUT_POSITIONS &&
+           p->taps <= TG_CONV_LANES_TAPS && p->sums.stride[2] <= TG_CONV_LANES_MAX_STRIDE;
+}
+
+/* The sizes of a plan whose in[], insert[], pad[] and sums are set: the tile covers what is turned
+ * in and every position a window reads. false when it does not fit (lanes_plan_fits). */
+static bool lanes_plan_sizes(tg_conv_lanes_plan *p)
+{
+    const tg_conv_geom *s = &p->sums;
+    p->in_size = p->out_size = p->tile_size = 1;
+    for (int i = 0; i < 3; i++) {
+        const int64_t placed = p->pad[i] + (p->in[i] - 1) * p->insert[i] + 1;
+        const int64_t read = (s->out[i] - 1) * s->stride[i] + (s->kernel[i] - 1) * s->dilation[i] + 1;
+        p->tile[i] = placed > read ? placed : read;
+        if (p->tile[i] > TG_CONV_LANES_TILE_POSITIONS) return false; /* (no overflow below) */
+        p->in_size *= p->in[i];
+        p->out_size *= s->out[i];
+        p->tile_size *= p->tile[i];
+        if (p->tile_size > TG_CONV_LANES_TILE_POSITIONS) return false;
+    }
+    p->taps = tg_conv_geom_taps(s);
+    return lanes_plan_fits(p);
+}
+
+/* The forward: x turned in behind its padding, the convolution itself summed. */
+static bool lanes_plan_forward(const tg_conv_geom *g, tg_conv_lanes_plan *p)
+{
+    *p = (tg_conv_lanes_plan){.sums = *g, .rotate = false};
+    for (int i = 0; i < 3; i++) p->in[i] = g->in[i], p->insert[i] = 1, p->pad[i] = g->pad[i];
+    return g->channels == 1 && lanes_plan_sizes(p);
+}
+
+/* dX = the full convolution of dY with the rotated filter: dY's positions `stride` apart (the
+ * zeros between them never written), (kernel - 1)*dilation - pad of zeros around, summed at
+ * stride 1 into dX's positions: dx[i] = sum_j w[K-1-j] * tile[i + j*dilation], where
+ * tile[o*stride + (K-1)*dilation - pad] = dy[o], i.e. the taps k with o*stride + k*dilation - pad = i. */
+static bool lanes_plan_adjoint(const tg_conv_geom *g, tg_conv_lanes_plan *p)
+{
+    *p = (tg_conv_lanes_plan){.sums = *g, .rotate = true};
+    for (int i = 0; i < 3; i++) {
+        p->in[i] = g->out[i];
+        p->insert[i] = g->stride[i];
+        p->pad[i] = (g->kernel[i] - 1) * g->dilation[i] - g->pad[i];
+        p->sums.in[i] = g->out[i];
+        p->sums.out[i] = g->in[i];
+        p->sums.stride[i] = 1;
+        p->sums.pad[i] = p->pad[i];
+    }
+    return g->channels == 1 && lanes_plan_sizes(p);
+}
 
 bool tg_conv_lanes_supported(const tg_conv_geom *g)
 {
-    const tg_conv_direct_kernel *k = current_kernel();
-    if (!k->lanes_forward || g->channels != 1 || g->stride[2] > TG_CONV_LANES_MAX_STRIDE ||
-        tg_conv_geom_out_size(g) > TG_CONV_LANES_OUT_POSITIONS || tg_conv_geom_taps(g) > TG_CONV_LANES_TAPS)
-        return false;
-    int64_t positions = 1; /* the padded tile's (conv_lanes_template.h, lanes_tile_of) */
-    for (int i = 0; i < 3; i++) {
-        if (g->pad[i] < 0) return false; /* a crop: the tile starts at the input's first position */
-        const int64_t read = (g->out[i] - 1) * g->stride[i] + (g->kernel[i] - 1) * g->dilation[i] + 1;
-        positions *= g->pad[i] + g->in[i] > read ? g->pad[i] + g->in[i] : read;
-        if (positions > TG_CONV_LANES_TILE_POSITIONS) return false;
-    }
-    return true;
+    tg_conv_lanes_plan p;
+    return lanes_plan_forward(g, &p);
+}
+bool tg_conv_lanes_adjoint_supported(const tg_conv_geom *g)
+{
+    tg_conv_lanes_plan p;
+    return lanes_plan_adjoint(g, &p);
 }
 
 static _Atomic int lanes_mode = TG_CONV_LANES_AUTO;
@@ -176,11 +237,11 @@ void tg_conv_lanes_set_mode(tg_conv_lanes_mode mode) { lanes_mode = mode; }
 /* AUTO: the lanes kernels where they won. They pay two transposes a position for every lane busy
  * at every tap; the plane kernels pay a masked load a tap and idle the lanes past a row's end.
  * Depthwise forward + dX + dW, batch 64, 64 channels, plane / lanes ms (5 Dec, Zen 5, one thread):
- * 3x3 at 4x4 0.230 / 0.092, 7x7 0.308 / 0.216, 8x8 0.341 / 0.250, 10x10 0.483 / 0.445, 12x12
- * 0.557 / 0.597, 16x16 0.702 / 1.014; 5x5 at 8x8 1.159 / 0.411, 16x16 3.136 / 1.564; 7x7 at 8x8
- * 1.903 / 0.583, 16x16 5.343 / 2.393. So: rows up to LANES_MAX_OUT_W outputs, or filters of
- * LANES_MIN_TAPS taps and more at any size the stack tiles take. */
-#define LANES_MAX_OUT_W 10
+ * 3x3 at 4x4 0.232 / 0.080, 7x7 0.304 / 0.195, 8x8 0.342 / 0.213, 10x10 0.487 / 0.387, 12x12
+ * 0.553 / 0.512, 14x14 0.628 / 0.665, 16x16 0.720 / 0.936; 5x5 at 8x8 1.151 / 0.340, 16x16
+ * 3.158 / 1.382; 7x7 at 8x8 1.980 / 0.542, 16x16 5.383 / 2.168. So: rows up to LANES_MAX_OUT_W
+ * outputs, or filters of LANES_MIN_TAPS taps and more at any size the stack tiles take. */
+#define LANES_MAX_OUT_W 12
 #define LANES_MIN_TAPS 25
 
 bool tg_conv_lanes_chosen(const tg_conv_geom *g)
@@ -190,7 +251,14 @@ bool tg_conv_lanes_chosen(const tg_conv_geom *g)
     return mode == TG_CONV_LANES_ALWAYS || g->out[2] <= LANES_MAX_OUT_W || tg_conv_geom_taps(g) >= LANES_MIN_TAPS;
 }
 
-int64_t tg_conv_lanes_width(void) { return current_kernel()->lanes; }
+bool tg_conv_lanes_adjoint_chosen(const tg_conv_geom *g)
+{
+    const int mode = lanes_mode;
+    if (mode == TG_CONV_LANES_NEVER || !tg_conv_lanes_adjoint_supported(g)) return false;
+    return mode == TG_CONV_LANES_ALWAYS || g->out[2] <= LANES_MAX_OUT_W || tg_conv_geom_taps(g) >= LANES_MIN_TAPS;
+}
+
+int64_t tg_conv_lanes_width(void) { return lanes_kernel() ? lanes_kernel()->lanes : 0; }
 int64_t tg_conv_lanes_blocks(int64_t channels)
 {
     const int64_t lanes = tg_conv_lanes_width();
@@ -200,15 +268,25 @@ int64_t tg_conv_lanes_blocks(int64_t channels)
 void tg_conv_lanes_forward(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
                            const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
 {
-    TG_ASSERT(tg_conv_lanes_supported(g));
-    current_kernel()->lanes_forward(g, channels, images, item0, item1, x, w, y, accumulate);
+    tg_conv_lanes_plan p;
+    TG_ASSERT(lanes_plan_forward(g, &p));
+    lanes_kernel()->forward(&p, channels, images, item0, item1, x, w, y, accumulate);
+}
+
+void tg_conv_lanes_adjoint(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
+                           const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate)
+{
+    tg_conv_lanes_plan p;
+    TG_ASSERT(lanes_plan_adjoint(g, &p));
+    lanes_kernel()->forward(&p, channels, images, item0, item1, dy, w, dx, accumulate);
 }
 
 bool tg_conv_lanes_dw(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
                       int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw)
 {
-    TG_ASSERT(tg_conv_lanes_supported(g));
-    return current_kernel()->lanes_dw(g, channels, images, block, x, x_image, dy, dy_image, dw);
+    tg_conv_lanes_plan p;
+    TG_ASSERT(lanes_plan_forward(g, &p));
+    return lanes_kernel()->dw(&p, channels, images, block, x, x_image, dy, dy_image, dw);
 }
 
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g)

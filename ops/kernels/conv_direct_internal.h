@@ -16,6 +16,20 @@
 
 #include "im2col.h"
 
+/* What the lanes kernels turn in and sum (conv_lanes_avx512.c). The planes turned in have dims
+ * in[]; position (d, h, w) lands in the zeroed tile (dims tile[]) at
+ * ((d*insert[0] + pad[0])*tile[1] + h*insert[1] + pad[1])*tile[2] + w*insert[2] + pad[2]; the
+ * sums run the convolution `sums` (its out, kernel, stride, dilation) over the tile, with the
+ * filter's taps reversed in every dim when `rotate`. The forward: in = the input, insert 1, pad
+ * the padding. The data gradient (the full convolution of dY with the rotated filter): in = dY,
+ * inserted `stride` apart, padded by (kernel - 1)*dilation - pad, summed at stride 1 into dX. */
+typedef struct tg_conv_lanes_plan {
+    tg_conv_geom sums;
+    int64_t in[3], insert[3], pad[3], tile[3];
+    int64_t in_size, out_size, tile_size, taps;
+    bool rotate;
+} tg_conv_lanes_plan;
+
 typedef struct tg_conv_direct_kernel {
     const char *name; /* "avx512", "avx2", "portable" */
     void (*plane)(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
@@ -30,17 +44,20 @@ typedef struct tg_conv_direct_kernel {
      * per-geometry set-up made once. NULL: plane one by one. */
     void (*planes)(const tg_conv_geom *g, int64_t count, const tg_real *x, int64_t x_step, const tg_real *w,
                    int64_t filters, int64_t first_filter, tg_real *y, int64_t y_step, bool accumulate);
-    /* A depthwise layer (one channel a group, one filter a channel) with the channels in the lanes
-     * (conv_lanes_template.h; NULL in kernels without them), for the geometries
-     * tg_conv_lanes_supported takes: the forward of items item0..item1 (item = channel block *
-     * images + image, VLEN channels a block; x, w, y the layer's whole arrays), and the weight
-     * gradient of one channel block over all images (false, dw untouched, when dY is not finite). */
-    void (*lanes_forward)(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
-                          const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
-    bool (*lanes_dw)(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
-                     int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw);
-    int lanes; /* channels a block of the lanes kernels (VLEN) */
 } tg_conv_direct_kernel;
+
+/* A depthwise layer (one channel a group, one filter a channel) with the channels in the lanes
+ * (conv_lanes_avx512.c), on a plan conv_direct.c made: the sums of items item0..item1 (item =
+ * channel block * images + image, `lanes` channels a block; x the planes turned in, y the planes
+ * summed into, w the filters, all the layer's whole arrays), and the weight gradient of one channel
+ * block over all images (false, dw untouched, when dY is not finite). */
+typedef struct tg_conv_lanes_kernel {
+    void (*forward)(const tg_conv_lanes_plan *p, int64_t channels, int64_t images, int64_t item0, int64_t item1,
+                    const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
+    bool (*dw)(const tg_conv_lanes_plan *p, int64_t channels, int64_t images, int64_t block, const tg_real *x,
+               int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw);
+    int lanes; /* channels a block (VLEN) */
+} tg_conv_lanes_kernel;
 
 /* The lanes kernels' tiles live on the stack (kernels never allocate): the padded input of one
  * image's plane and its output within these many positions, the filter within these many taps. */
@@ -59,6 +76,7 @@ typedef struct tg_conv_direct_kernel {
 #if defined(__x86_64__)
 extern const tg_conv_direct_kernel tg_conv_direct_kernel_avx512;
 extern const tg_conv_direct_kernel tg_conv_direct_kernel_avx2;
+extern const tg_conv_lanes_kernel tg_conv_lanes_kernel_avx512;
 #endif
 
 /* Input row (d, h) of the plane read by output row (od, oh) at taps (kd, kh), or -1 outside. */

@@ -609,6 +609,10 @@ static void lanes_range(void *ctx, int64_t begin, int64_t end)
     const int64_t lanes = tg_conv_lanes_width();
     for (int64_t i0 = begin; i0 < end; i0 += LANES_ITEMS) {
         const int64_t i1 = end - i0 < LANES_ITEMS ? end : i0 + LANES_ITEMS;
+        if (j->adjoint) { /* dA (+)= the full convolution of dB with the rotated filter */
+            tg_conv_lanes_adjoint(&k->geom, k->groups, k->n, i0, i1, j->b_in, j->w, j->a_out, j->accumulate);
+            continue;
+        }
         tg_conv_lanes_forward(&k->geom, k->groups, k->n, i0, i1, j->a, j->w, j->b, j->accumulate);
         if (!j->out) continue;
         for (int64_t item = i0; item < i1; item++) { /* the item's planes: image n, channels c0.. */
@@ -1285,6 +1289,11 @@ tg_conv_dx_algo tg_conv_dx_choose(const conv_core *k, const tg_real *w)
     /* a NaN or Inf tap: the SIMD adjoint multiplies taps by dB's zero fringe, the rotated path
      * by its zero padding, 0·Inf = NaN where PyTorch's col2im forms no product: col2im */
     if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return TG_CONV_DX_ALGO_COL2IM;
+    /* a depthwise layer the lanes kernels take (im2col.h): the full convolution of dB with every lane
+     * busy, where the plane kernels' rows are narrow */
+    if (k->dx_algo == TG_CONV_DX_ALGO_AUTO && core_is_thin(k) && k->cb == k->groups &&
+        tg_conv_lanes_adjoint_chosen(&k->geom))
+        return TG_CONV_DX_ALGO_LANES;
     /* 3x3 stride 2 (measured, docs/convolution.md): the direct adjoint reads dB in place, the
      * rotated path convolves a zero-inserted copy that is 3/4 zeros */
     if (k->dx_algo == TG_CONV_DX_ALGO_AUTO && core_is_thin(k) && tg_conv_direct_adjoint_supported(&k->geom))
@@ -1352,6 +1361,7 @@ const char *tg_conv_forward_path(const conv_core *k)
     if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
     if (core_uses_ovec(k)) return "ovec";
     if (core_uses_shift(k)) return "shift";
+    if (core_uses_lanes(k)) return "lanes";
     if (core_is_thin(k)) return "direct";
     return core_uses_winograd(k) ? "winograd" : "gemm";
 }
@@ -1362,6 +1372,7 @@ const char *tg_conv_dw_path(const conv_core *k)
     if (core_winograd1d_dw(k) || core_winograd_2d_dw(k)) return "winograd"; /* core_weight_grad's order */
     if (core_dw_uses_shift(k)) return "shift";
     if (core_dw_uses_ovec(k)) return "ovec";
+    if (core_uses_lanes(k)) return "lanes";
     if (core_is_thin(k)) return "direct";
     return core_pointwise_dw(k) ? "pointwise" : "gemm";
 }
@@ -1375,6 +1386,13 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
 {
     if (algo == TG_CONV_DX_ALGO_ROTATED) {
         core_data_grad_rotated(k, db, w, da, overwrite, ws);
+        return;
+    }
+    if (algo == TG_CONV_DX_ALGO_LANES) { /* a fresh dA written by the sums: no zeroing pass */
+        if (ws->base) {
+            direct_job job = {.k = k, .w = w, .b_in = db, .a_out = da, .adjoint = true, .accumulate = !overwrite};
+            tg_parallel_for(tg_conv_lanes_blocks(k->groups) * k->n, lanes_range, &job);
+        }
         return;
     }
     if (algo == TG_CONV_DX_ALGO_ADJOINT) { /* a fresh dA written by the adjoint itself: no zeroing pass */
@@ -1391,6 +1409,7 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
         if (ws->base) tg_conv_reference_dx(k, db, w, da);
         return;
     case TG_CONV_DX_ALGO_ADJOINT:
+    case TG_CONV_DX_ALGO_LANES:
     case TG_CONV_DX_ALGO_ROTATED:
     case TG_CONV_DX_ALGO_AUTO:
     case TG_CONV_DX_ALGO_COL2IM: break;

@@ -46,13 +46,14 @@ typedef enum tg_conv_fwd_algo {
     TG_CONV_FWD_OVEC,      /* the output-channel-vector direct kernels wherever it allows (conv_ovec.h) */
 } tg_conv_fwd_algo;
 
-/* dA algorithm (tg_conv_dx_path's values; TG_CONV_DX_ALGO_ADJOINT is chosen, never requested). */
+/* dA algorithm (tg_conv_dx_path's values; ADJOINT and LANES are chosen, never requested). */
 typedef enum tg_conv_dx_algo {
     TG_CONV_DX_ALGO_AUTO,
     TG_CONV_DX_ALGO_ROTATED,
     TG_CONV_DX_ALGO_COL2IM,
     TG_CONV_DX_ALGO_REFERENCE,
     TG_CONV_DX_ALGO_ADJOINT, /* the direct kernel's adjoint, depthwise 3x3 stride 2 */
+    TG_CONV_DX_ALGO_LANES,   /* depthwise with the channels in the lanes (tg_conv_lanes_adjoint) */
 } tg_conv_dx_algo;
 
 typedef struct tg_conv_core {

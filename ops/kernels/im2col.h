@@ -90,15 +90,23 @@ void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const t
  * forms none: the caller takes the direct kernel). Sums in a fixed order: the same bits for any
  * thread count. */
 bool tg_conv_lanes_supported(const tg_conv_geom *g);
+/* The data gradient the same way (tg_conv_lanes_adjoint): dY's planes turned in `stride` apart
+ * with the padding of the full convolution ((kernel - 1)*dilation - pad >= 0), summed with the
+ * rotated filter at stride 1: the exact adjoint, dx:[images, channels, in...] (+)= its sums, no
+ * products but of dY's values and the filter's (so no finiteness condition). */
+bool tg_conv_lanes_adjoint_supported(const tg_conv_geom *g);
 /* Whether a depthwise layer of this geometry takes them: supported, and (AUTO) its maps narrow
  * enough that they win (measured); ALWAYS / NEVER for tests and benchmarks. */
 typedef enum tg_conv_lanes_mode { TG_CONV_LANES_AUTO, TG_CONV_LANES_ALWAYS, TG_CONV_LANES_NEVER } tg_conv_lanes_mode;
 void tg_conv_lanes_set_mode(tg_conv_lanes_mode mode);
 bool tg_conv_lanes_chosen(const tg_conv_geom *g);
+bool tg_conv_lanes_adjoint_chosen(const tg_conv_geom *g);
 int64_t tg_conv_lanes_width(void); /* channels a block (0: no lanes kernel in use) */
 int64_t tg_conv_lanes_blocks(int64_t channels);
 void tg_conv_lanes_forward(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
                            const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
+void tg_conv_lanes_adjoint(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
+                           const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate);
 bool tg_conv_lanes_dw(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
                       int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw);
 /* Name of the direct kernel in use ("avx512", "avx2", "portable"). */

@@ -1,20 +1,40 @@
-/* ops/kernels/conv_lanes_template.h — depthwise convolution with the channels in the vector lanes
- * (the lanes_* kernels of conv_direct_internal.h), included by conv_direct_avx512.c after
- * conv_direct_template.h, for both precisions (VLEN, vec, vmask and the v* macros come from there).
+/* ops/kernels/conv_lanes_avx512.c — depthwise convolution with the channels in the vector lanes
+ * (tg_conv_lanes_kernel, conv_direct_internal.h; built with -mavx512f on x86-64 only, used by
+ * conv_direct.c with the AVX-512 direct kernel), in both precisions.
  *
  * The plane kernels put one output row in a vector: on maps narrower than a vector most lanes idle
  * and every tap is a masked load (a 7x7 depthwise on 8x8 maps ran at a sixth of the core's peak).
  * Here the VLEN channels of one image share each vector instead. Their planes are turned into a
- * tile of positions x channels with the zero padding around it (a VLEN x VLEN transpose per VLEN
- * positions); an output position is then the sum over the taps of (the taps' channel weights) x
- * (the tile's vector at the tap), every lane busy, no masks; and the sums are turned back into
- * planes. dW turns dY alike and keeps one vector of sums per tap, over all images of a channel
- * block (one thread a block, images in order: the same bits for any thread count).
+ * tile of positions x channels with zeros around and (for dX) between them (a VLEN x VLEN
+ * transpose per VLEN positions); an output position is then the sum over the taps of (the taps'
+ * channel weights) x (the tile's vector at the tap), every lane busy, no masks; and the sums are
+ * turned back into planes. dW turns dY alike and keeps one vector of sums per tap, over all images
+ * of a channel block (one thread a block, images in order: the same bits for any thread count).
+ * A file of its own: compiled with the plane kernels, it changed GCC's code for them (the 64 x 64
+ * planes of 32x32 forward took 2.3 ms instead of 0.9).
  *
- *   tile (positions of the padded input, VLEN channels each):  P0 x P1 x P2 x VLEN
+ *   tile (positions, VLEN channels each):  tile[0] x tile[1] x tile[2] x VLEN
  *   y[c, o] = sum_tap w[c, tap] * tile[o*stride + tap*dilation, c]
  *   dw[c, tap] += sum_o dy[c, o] * tile[o*stride + tap*dilation, c]
  */
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "conv_direct_internal.h"
+#include "prefetch.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+#include "vec_avx512.h"
+
+#define INLINE static inline __attribute__((always_inline))
+/* Loops over registers must unroll fully so the arrays stay in registers (clang's spelling apart). */
+#ifdef __clang__
+#define UNROLL_FULL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL_FULL _Pragma("GCC unroll 32")
+#endif
 
 #define LANES_STRIP 8 /* output positions of a row summed together: independent FMA chains */
 /* A strip reads up to (LANES_STRIP - 1) * stride positions past a row's last output; the tile has
@@ -46,6 +66,33 @@ static lanes_perm lanes_perm_make(void)
 /* r[i] lane l <- r[l] lane i */
 INLINE void lanes_transpose(const lanes_perm *p, vec r[VLEN])
 {
+#if VLEN == 16 && !defined(TG_REAL_DOUBLE)
+    /* floats: 4x4 blocks inside each 128-bit lane by unpacks and in-lane shuffles (no index
+     * vectors, cheaper than two-source permutes), then the 128-bit lanes by shuffle_f32x4 */
+    (void)p;
+    vec t[16], u[16];
+    UNROLL_FULL
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    UNROLL_FULL
+    for (int i = 0; i < 16; i += 4) { /* u[i + j] lane k: column 4k + j of rows i..i+3 */
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    UNROLL_FULL
+    for (int j = 0; j < 4; j++) { /* row 4k + j gathers lane k of u[j], u[4 + j], u[8 + j], u[12 + j] */
+        const vec v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xee);
+        const vec v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44), v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xee);
+        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + j] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        r[8 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+    }
+#else
     UNROLL_FULL
     for (int s = 0; s < VLEN_LOG2; s++) {
         const int b = VLEN >> (s + 1);
@@ -57,34 +104,19 @@ INLINE void lanes_transpose(const lanes_perm *p, vec r[VLEN])
                 r[i + b] = vperm2(a, p->hi[s], c);
             }
     }
+#endif
 }
 
-/* The padded tile of a geometry: dims P[i] cover the input behind its left padding and every
- * position a window reads (pads >= 0: tg_conv_lanes_supported). */
-typedef struct lanes_tile {
-    int64_t p[3];
-    int64_t positions;
-} lanes_tile;
-
-static lanes_tile lanes_tile_of(const tg_conv_geom *g)
-{
-    lanes_tile t = {{0, 0, 0}, 1};
-    for (int i = 0; i < 3; i++) {
-        const int64_t read = (g->out[i] - 1) * g->stride[i] + (g->kernel[i] - 1) * g->dilation[i] + 1;
-        t.p[i] = g->pad[i] + g->in[i] > read ? g->pad[i] + g->in[i] : read;
-        t.positions *= t.p[i];
-    }
-    return t;
-}
-
-/* at[p] = the tile position of input position p (lanes_tile_of's padding in front). */
-static void lanes_offsets(const tg_conv_geom *g, const lanes_tile *t, int32_t *at)
+/* at[p] = the tile position of turned-in position p (the plan's insertion and padding). */
+static void lanes_offsets(const tg_conv_lanes_plan *pl, int32_t *at)
 {
     int64_t p = 0;
-    for (int64_t d = 0; d < g->in[0]; d++)
-        for (int64_t h = 0; h < g->in[1]; h++)
-            for (int64_t w = 0; w < g->in[2]; w++)
-                at[p++] = (int32_t)(((d + g->pad[0]) * t->p[1] + h + g->pad[1]) * t->p[2] + w + g->pad[2]);
+    for (int64_t d = 0; d < pl->in[0]; d++)
+        for (int64_t h = 0; h < pl->in[1]; h++)
+            for (int64_t w = 0; w < pl->in[2]; w++)
+                at[p++] = (int32_t)(((d * pl->insert[0] + pl->pad[0]) * pl->tile[1] + h * pl->insert[1] + pl->pad[1]) *
+                                        pl->tile[2] +
+                                    w * pl->insert[2] + pl->pad[2]);
 }
 
 /* tile[at[p]] = (x[l*plane_step + p] for l < lanes, then zeros) for the `size` input positions p;
@@ -132,10 +164,10 @@ INLINE void lanes_turn_out(const lanes_perm *perm, const tg_real *sums, int64_t 
 /* sums[o] = sum over the taps of wt[tap] * tile[o*stride + tap*dilation] for every output position
  * o, LANES_STRIP outputs of a row at a time (a short last strip computes positions past the row
  * from the tile's next row or slack, and stores only its own). */
-static void lanes_sums(const tg_conv_geom *g, const lanes_tile *t, const tg_real *tile, const tg_real *wt,
-                       tg_real *sums)
+INLINE void lanes_sums_stride(const tg_conv_geom *g, const int64_t *t, const tg_real *tile, const tg_real *wt,
+                              tg_real *sums, const int64_t s2)
 {
-    const int64_t s2 = g->stride[2], d2 = g->dilation[2], k2 = g->kernel[2], out2 = g->out[2];
+    const int64_t d2 = g->dilation[2], k2 = g->kernel[2], out2 = g->out[2];
     tg_real *dst = sums;
     for (int64_t od = 0; od < g->out[0]; od++)
         for (int64_t oh = 0; oh < g->out[1]; oh++)
@@ -145,9 +177,9 @@ static void lanes_sums(const tg_conv_geom *g, const lanes_tile *t, const tg_real
                 for (int j = 0; j < LANES_STRIP; j++) acc[j] = vzero();
                 for (int64_t kd = 0; kd < g->kernel[0]; kd++)
                     for (int64_t kh = 0; kh < g->kernel[1]; kh++) {
-                        const int64_t row = (od * g->stride[0] + kd * g->dilation[0]) * t->p[1] + oh * g->stride[1] +
+                        const int64_t row = (od * g->stride[0] + kd * g->dilation[0]) * t[1] + oh * g->stride[1] +
                                             kh * g->dilation[1];
-                        const tg_real *src = tile + (row * t->p[2] + ow0 * s2) * VLEN;
+                        const tg_real *src = tile + (row * t[2] + ow0 * s2) * VLEN;
                         const tg_real *wk = wt + (kd * g->kernel[1] + kh) * k2 * VLEN;
                         for (int64_t kw = 0; kw < k2; kw++, src += d2 * VLEN) {
                             const vec wv = vload(wk + kw * VLEN);
@@ -162,43 +194,51 @@ static void lanes_sums(const tg_conv_geom *g, const lanes_tile *t, const tg_real
                 dst += n * VLEN;
             }
 }
+/* the stride along W a constant: the strip's load offsets then stay immediates (a variable
+ * stride left them on the stack: 7x7 on 8x8 took 0.104 ms for 64 x 32 planes, 0.084 with it) */
+static void lanes_sums(const tg_conv_lanes_plan *pl, const tg_real *tile, const tg_real *wt, tg_real *sums)
+{
+    if (pl->sums.stride[2] == 1) lanes_sums_stride(&pl->sums, pl->tile, tile, wt, sums, 1);
+    else lanes_sums_stride(&pl->sums, pl->tile, tile, wt, sums, 2);
+}
 
-/* wt[tap*VLEN + l] = w[(c0 + l)*taps + tap] for l < lanes, else 0 */
-static void lanes_weights(const tg_real *w, int64_t c0, int lanes, int64_t taps, tg_real *wt)
+/* wt[tap*VLEN + l] = w[(c0 + l)*taps + tap] for l < lanes, else 0 (the taps reversed: rotate) */
+static void lanes_weights(const tg_real *w, int64_t c0, int lanes, int64_t taps, bool rotate, tg_real *wt)
 {
     for (int64_t tap = 0; tap < taps; tap++)
-        for (int l = 0; l < VLEN; l++) wt[tap * VLEN + l] = l < lanes ? w[(c0 + l) * taps + tap] : 0;
+        for (int l = 0; l < VLEN; l++) wt[tap * VLEN + l] = l < lanes ? w[(c0 + l) * taps + (rotate ? taps - 1 - tap : tap)] : 0;
 }
 
 /* Items item0..item1 (item = block * images + image): block b's channels are b*VLEN.. of the
- * `channels`, each plane of x, w and y where the depthwise layer has it. */
-static void lanes_forward_simd(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
-                               const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+ * `channels`; x's planes (the plan's in[]) turned in, y's (sums.out) summed into. */
+static void lanes_forward_simd(const tg_conv_lanes_plan *pl, int64_t channels, int64_t images, int64_t item0,
+                               int64_t item1, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
 {
-    const lanes_tile t = lanes_tile_of(g);
-    const int64_t in_size = tg_conv_geom_in_size(g), out_size = tg_conv_geom_out_size(g), taps = tg_conv_geom_taps(g);
-    TG_ASSERT(t.positions <= TG_CONV_LANES_TILE_POSITIONS && out_size <= TG_CONV_LANES_OUT_POSITIONS &&
-              taps <= TG_CONV_LANES_TAPS && g->stride[2] <= TG_CONV_LANES_MAX_STRIDE);
+    const int64_t in_size = pl->in_size, out_size = pl->out_size, taps = pl->taps;
+    TG_ASSERT(pl->tile_size <= TG_CONV_LANES_TILE_POSITIONS && out_size <= TG_CONV_LANES_OUT_POSITIONS &&
+              in_size <= TG_CONV_LANES_TILE_POSITIONS && taps <= TG_CONV_LANES_TAPS &&
+              pl->sums.stride[2] <= TG_CONV_LANES_MAX_STRIDE);
     _Alignas(64) tg_real tile[(TG_CONV_LANES_TILE_POSITIONS + LANES_SLACK) * VLEN];
     _Alignas(64) tg_real sums[TG_CONV_LANES_OUT_POSITIONS * VLEN];
     _Alignas(64) tg_real wt[TG_CONV_LANES_TAPS * VLEN];
     int32_t at[TG_CONV_LANES_TILE_POSITIONS];
-    memset(tile, 0, (size_t)((t.positions + LANES_SLACK) * VLEN) * sizeof *tile); /* the padding and slack */
-    lanes_offsets(g, &t, at);
+    /* the padding, the inserted zeros and the slack: never written below */
+    memset(tile, 0, (size_t)((pl->tile_size + LANES_SLACK) * VLEN) * sizeof *tile);
+    lanes_offsets(pl, at);
     const lanes_perm perm = lanes_perm_make();
     int64_t wt_block = -1;
     for (int64_t item = item0; item < item1; item++) {
         const int64_t block = item / images, n = item % images, c0 = block * VLEN;
         const int lanes = channels - c0 < VLEN ? (int)(channels - c0) : VLEN;
-        if (block != wt_block) lanes_weights(w, c0, lanes, taps, wt), wt_block = block;
+        if (block != wt_block) lanes_weights(w, c0, lanes, taps, pl->rotate, wt), wt_block = block;
         if (item + 1 < item1) { /* the next item's planes (prefetch.h): a few KiB each item */
-            const int64_t next = (item + 1) % images * channels + (item + 1) / images * VLEN;
-            const int64_t next_lanes = channels - (item + 1) / images * VLEN < VLEN ? channels - (item + 1) / images * VLEN : VLEN;
+            const int64_t next_c0 = (item + 1) / images * VLEN, next = (item + 1) % images * channels + next_c0;
+            const int64_t next_lanes = channels - next_c0 < VLEN ? channels - next_c0 : VLEN;
             tg_prefetch_span(x + next * in_size, next_lanes * in_size * (int64_t)sizeof *x, false);
             tg_prefetch_span(y + next * out_size, next_lanes * out_size * (int64_t)sizeof *y, true);
         }
         lanes_turn_in(&perm, at, in_size, x + (n * channels + c0) * in_size, in_size, lanes, tile, NULL);
-        lanes_sums(g, &t, tile, wt, sums);
+        lanes_sums(pl, tile, wt, sums);
         lanes_turn_out(&perm, sums, out_size, y + (n * channels + c0) * out_size, out_size, lanes, accumulate);
     }
 }
@@ -207,19 +247,19 @@ static void lanes_forward_simd(const tg_conv_geom *g, int64_t channels, int64_t 
  * image: acc[tap] += dy[o] * tile[o*stride + tap*dilation], even and odd output columns in sums
  * of their own (two independent chains a tap) added at the end. */
 #define LANES_DW_TAPS 8
-static void lanes_dw_row(const tg_conv_geom *g, const lanes_tile *t, const tg_real *tile, const tg_real *dyt,
-                         int64_t kd, int64_t kh, int64_t kw0, int nk, tg_real *acc)
+INLINE void lanes_dw_row_at(const tg_conv_geom *g, const int64_t *t, const tg_real *tile, const tg_real *dyt,
+                            int64_t kd, int64_t kh, int64_t kw0, int nk, tg_real *acc, const int64_t s2, const int64_t d2)
 {
-    const int64_t s2 = g->stride[2], d2 = g->dilation[2], out2 = g->out[2];
+    const int64_t out2 = g->out[2];
     vec even[LANES_DW_TAPS], odd[LANES_DW_TAPS];
     UNROLL_FULL
     for (int i = 0; i < LANES_DW_TAPS; i++) even[i] = odd[i] = vzero();
     const tg_real *dy = dyt;
     for (int64_t od = 0; od < g->out[0]; od++)
         for (int64_t oh = 0; oh < g->out[1]; oh++, dy += out2 * VLEN) {
-            const int64_t row = (od * g->stride[0] + kd * g->dilation[0]) * t->p[1] + oh * g->stride[1] +
+            const int64_t row = (od * g->stride[0] + kd * g->dilation[0]) * t[1] + oh * g->stride[1] +
                                 kh * g->dilation[1];
-            const tg_real *src = tile + (row * t->p[2] + kw0 * d2) * VLEN;
+            const tg_real *src = tile + (row * t[2] + kw0 * d2) * VLEN;
             int64_t ow = 0;
             for (; ow + 1 < out2; ow += 2) {
                 const vec a = vload(dy + ow * VLEN), b = vload(dy + (ow + 1) * VLEN);
@@ -244,24 +284,33 @@ static void lanes_dw_row(const tg_conv_geom *g, const lanes_tile *t, const tg_re
     for (int i = 0; i < LANES_DW_TAPS; i++)
         if (i < nk) vstore(dst + i * VLEN, vadd(vload(dst + i * VLEN), vadd(even[i], odd[i])));
 }
-
-/* dw[c, tap] += the sums over the images for the channels of block `block`: x's image i at
- * x + i*x_image, dy's at dy + i*dy_image, the channels' planes adjacent. false (dw untouched) when
- * dY holds NaN or Inf: the tile's zero padding would meet it where the convolution forms no product. */
-static bool lanes_dw_simd(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
-                          int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw)
+/* the stride and dilation along W constants where they are 1 or 2 and 1 (as lanes_sums) */
+static void lanes_dw_row(const tg_conv_geom *g, const int64_t *t, const tg_real *tile, const tg_real *dyt,
+                         int64_t kd, int64_t kh, int64_t kw0, int nk, tg_real *acc)
 {
-    const lanes_tile t = lanes_tile_of(g);
-    const int64_t in_size = tg_conv_geom_in_size(g), out_size = tg_conv_geom_out_size(g), taps = tg_conv_geom_taps(g);
-    TG_ASSERT(t.positions <= TG_CONV_LANES_TILE_POSITIONS && out_size <= TG_CONV_LANES_OUT_POSITIONS &&
-              taps <= TG_CONV_LANES_TAPS && g->stride[2] <= TG_CONV_LANES_MAX_STRIDE);
+    if (g->dilation[2] != 1) lanes_dw_row_at(g, t, tile, dyt, kd, kh, kw0, nk, acc, g->stride[2], g->dilation[2]);
+    else if (g->stride[2] == 1) lanes_dw_row_at(g, t, tile, dyt, kd, kh, kw0, nk, acc, 1, 1);
+    else lanes_dw_row_at(g, t, tile, dyt, kd, kh, kw0, nk, acc, 2, 1);
+}
+
+/* dw[c, tap] += the sums over the images for the channels of block `block` (a forward plan): x's
+ * image i at x + i*x_image, dy's at dy + i*dy_image, the channels' planes adjacent. false (dw
+ * untouched) when dY holds NaN or Inf: the tile's zero padding would meet it where the convolution
+ * forms no product. */
+static bool lanes_dw_simd(const tg_conv_lanes_plan *pl, int64_t channels, int64_t images, int64_t block,
+                          const tg_real *x, int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw)
+{
+    const tg_conv_geom *g = &pl->sums;
+    const int64_t in_size = pl->in_size, out_size = pl->out_size, taps = pl->taps;
+    TG_ASSERT(!pl->rotate && pl->tile_size <= TG_CONV_LANES_TILE_POSITIONS && out_size <= TG_CONV_LANES_OUT_POSITIONS &&
+              in_size <= TG_CONV_LANES_TILE_POSITIONS && taps <= TG_CONV_LANES_TAPS);
     _Alignas(64) tg_real tile[(TG_CONV_LANES_TILE_POSITIONS + LANES_SLACK) * VLEN];
     _Alignas(64) tg_real dyt[TG_CONV_LANES_OUT_POSITIONS * VLEN];
     _Alignas(64) tg_real acc[TG_CONV_LANES_TAPS * VLEN];
     int32_t at[TG_CONV_LANES_TILE_POSITIONS], dy_at[TG_CONV_LANES_OUT_POSITIONS];
-    memset(tile, 0, (size_t)((t.positions + LANES_SLACK) * VLEN) * sizeof *tile);
+    memset(tile, 0, (size_t)((pl->tile_size + LANES_SLACK) * VLEN) * sizeof *tile);
     memset(acc, 0, (size_t)(taps * VLEN) * sizeof *acc);
-    lanes_offsets(g, &t, at);
+    lanes_offsets(pl, at);
     for (int64_t q = 0; q < out_size; q++) dy_at[q] = (int32_t)q; /* dY turned as it lies */
     const lanes_perm perm = lanes_perm_make();
     const int64_t c0 = block * VLEN;
@@ -278,7 +327,7 @@ static bool lanes_dw_simd(const tg_conv_geom *g, int64_t channels, int64_t image
             for (int64_t kh = 0; kh < g->kernel[1]; kh++)
                 for (int64_t kw0 = 0; kw0 < g->kernel[2]; kw0 += LANES_DW_TAPS) {
                     const int nk = g->kernel[2] - kw0 < LANES_DW_TAPS ? (int)(g->kernel[2] - kw0) : LANES_DW_TAPS;
-                    lanes_dw_row(g, &t, tile, dyt, kd, kh, kw0, nk, acc);
+                    lanes_dw_row(g, pl->tile, tile, dyt, kd, kh, kw0, nk, acc);
                 }
     }
     if (vhsum(check) != 0) return false; /* NaN (0 * Inf is NaN too) */
@@ -286,3 +335,8 @@ static bool lanes_dw_simd(const tg_conv_geom *g, int64_t channels, int64_t image
         for (int64_t tap = 0; tap < taps; tap++) dw[(c0 + l) * taps + tap] += acc[tap * VLEN + l];
     return true;
 }
+
+const tg_conv_lanes_kernel tg_conv_lanes_kernel_avx512 = {lanes_forward_simd, lanes_dw_simd, VLEN};
+#else
+typedef int tg_conv_lanes_avx512_unavailable; /* keeps the translation unit non-empty */
+#endif
