@@ -977,6 +977,10 @@ START_TEST(batch_split_bit_identical)
         {cfg(2, 5, 6, 4, 1, V(5, 7), V(1, 1), V(1, 1), V(0, 0), V(1, 1), NULL), false, false, false},     /* pointwise */
         {cfg(2, 6, 4, 4, 4, V(9, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},     /* depthwise s2: adjoint */
         {cfg(2, 3, 3, 6, 3, V(7, 6), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false},     /* channel multiplier */
+        /* depthwise with the channels in the lanes: one image (no split: the lanes' scratch slots,
+         * three channel blocks among the threads), then a batch split */
+        {cfg(2, 1, 40, 40, 40, V(8, 8), V(7, 7), V(1, 1), V(3, 3), V(1, 1), NULL), false, false, false},
+        {cfg(2, 5, 20, 20, 20, V(11, 10), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},
         {cfg(2, 11, 32, 32, 1, V(14, 14), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, false}, /* Winograd */
         {cfg(2, 3, 128, 128, 1, V(6, 7), V(3, 3), V(1, 1), V(1, 1), V(1, 1), NULL), false, false, true}, /* Winograd dW */
         {cfg(2, 5, 32, 8, 1, V(10, 9), V(3, 3), V(2, 2), V(1, 1), V(1, 1), NULL), false, false, false},   /* blocked dW, strided */
@@ -1449,9 +1453,13 @@ static bool check_lanes_geom(const tg_conv_geom *g, int64_t channels, int64_t im
         }
     for (int64_t i = 0; i < channels * taps; i++) want_dw[i] = dw_ref[i];
     bool ran = false;
+    tg_real *scratch = NULL;
     for (int k = 0; k < N_DIRECT_KERNELS; k++) {
         if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_lanes_supported(g)) continue;
         ran = true;
+        /* exactly the size asked for, so that ASan sees any write past it */
+        free(scratch);
+        scratch = malloc((size_t)tg_conv_lanes_scratch(g) * sizeof *scratch);
         const int64_t blocks = tg_conv_lanes_blocks(channels), items = blocks * images;
         ck_assert_int_eq(blocks, (channels + tg_conv_lanes_width() - 1) / tg_conv_lanes_width());
         for (int acc = 0; acc < 2; acc++) {
@@ -1461,14 +1469,15 @@ static bool check_lanes_geom(const tg_conv_geom *g, int64_t channels, int64_t im
             }
             /* the items in three calls of uneven length, as threads split them */
             const int64_t cut1 = items / 3, cut2 = items - items / 4;
-            tg_conv_lanes_forward(g, channels, images, 0, cut1, x->data, w->data, y, acc);
-            tg_conv_lanes_forward(g, channels, images, cut1, cut2, x->data, w->data, y, acc);
-            tg_conv_lanes_forward(g, channels, images, cut2, items, x->data, w->data, y, acc);
+            tg_conv_lanes_forward(g, channels, images, 0, cut1, x->data, w->data, y, acc, scratch);
+            tg_conv_lanes_forward(g, channels, images, cut1, cut2, x->data, w->data, y, acc, scratch);
+            tg_conv_lanes_forward(g, channels, images, cut2, items, x->data, w->data, y, acc, scratch);
             direct_assert_close(y, want, planes * pout, TT_DOUBLE ? 1e-12 : 2e-5);
         }
         memcpy(dw, w->data, (size_t)(channels * taps) * sizeof *dw);
         for (int64_t b = 0; b < blocks; b++)
-            ck_assert(tg_conv_lanes_dw(g, channels, images, b, x->data, channels * pin, dy->data, channels * pout, dw));
+            ck_assert(tg_conv_lanes_dw(g, channels, images, b, x->data, channels * pin, dy->data, channels * pout, dw,
+                                       scratch));
         direct_assert_close(dw, want_dw, channels * taps, TT_DOUBLE ? 1e-11 : 2e-4);
         /* dY with an Inf (or NaN) in the last block: false, and that block's dw untouched */
         const tg_real saved = dy->data[planes * pout - 1];
@@ -1476,7 +1485,7 @@ static bool check_lanes_geom(const tg_conv_geom *g, int64_t channels, int64_t im
             dy->data[planes * pout - 1] = bad ? (tg_real)NAN : (tg_real)INFINITY;
             memcpy(dw, w->data, (size_t)(channels * taps) * sizeof *dw);
             ck_assert(!tg_conv_lanes_dw(g, channels, images, blocks - 1, x->data, channels * pin, dy->data,
-                                        channels * pout, dw));
+                                        channels * pout, dw, scratch));
             ck_assert_mem_eq(dw, w->data, (size_t)(channels * taps) * sizeof *dw);
         }
         dy->data[planes * pout - 1] = saved;
@@ -1494,19 +1503,21 @@ static bool check_lanes_geom(const tg_conv_geom *g, int64_t channels, int64_t im
         }
     for (int k = 0; k < N_DIRECT_KERNELS; k++) {
         if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_lanes_adjoint_supported(g)) continue;
+        free(scratch);
+        scratch = malloc((size_t)tg_conv_lanes_scratch(g) * sizeof *scratch);
         const int64_t items = tg_conv_lanes_blocks(channels) * images, cut = items / 2;
         for (int acc = 0; acc < 2; acc++) {
             for (int64_t i = 0; i < planes * pin; i++) {
                 dx[i] = acc ? x->data[i] : (tg_real)NAN;
                 want_x[i] = acc ? want_dx[i] : want_dx[i] - x->data[i];
             }
-            tg_conv_lanes_adjoint(g, channels, images, 0, cut, dy->data, w->data, dx, acc);
-            tg_conv_lanes_adjoint(g, channels, images, cut, items, dy->data, w->data, dx, acc);
+            tg_conv_lanes_adjoint(g, channels, images, 0, cut, dy->data, w->data, dx, acc, scratch);
+            tg_conv_lanes_adjoint(g, channels, images, cut, items, dy->data, w->data, dx, acc, scratch);
             direct_assert_close(dx, want_x, planes * pin, TT_DOUBLE ? 1e-12 : 2e-5);
         }
         lanes_adjoint_checked++;
     }
-    free(dx), free(want_dx), free(want_x);
+    free(dx), free(want_dx), free(want_x), free(scratch);
     tg_conv_direct_set_kernel(NULL);
     free(col), free(y), free(want_y), free(dw), free(want), free(dw_ref);
     tg_tensor_free(x), tg_tensor_free(w), tg_tensor_free(y0), tg_tensor_free(dy);
@@ -1528,6 +1539,8 @@ START_TEST(lanes_kernels_match_im2col_gemm)
         {4, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 18, 2},   {5, 5, 6, 3, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 6, 1},
         {1, 10, 10, 1, 3, 9, 1, 1, 1, 0, 1, 4, 1, 1, 1, 16, 1}, {1, 3, 3, 1, 3, 3, 1, 1, 1, 0, 3, 3, 1, 1, 1, 20, 2},
         {1, 16, 16, 1, 5, 5, 1, 1, 1, 0, 2, 2, 1, 1, 1, 16, 2}, {1, 2, 2, 1, 2, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 3},
+        {1, 30, 29, 1, 7, 7, 1, 1, 1, 0, 3, 3, 1, 1, 1, 17, 2}, {1, 40, 33, 1, 5, 5, 1, 2, 2, 0, 2, 2, 1, 1, 1, 16, 1},
+        {1, 1, 700, 1, 1, 9, 1, 1, 2, 0, 0, 4, 1, 1, 1, 3, 1},  {6, 20, 20, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 16, 1},
     };
     int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -1538,7 +1551,7 @@ START_TEST(lanes_kernels_match_im2col_gemm)
     }
     if (tg_cpu_has_avx512()) {
         ck_assert_int_eq(ran, (int)(sizeof cases / sizeof *cases));
-        ck_assert_int_ge(lanes_adjoint_checked, 12); /* all but pads wider than the full convolution's */
+        ck_assert_int_ge(lanes_adjoint_checked, 16); /* all but pads wider than the full convolution's */
     }
 }
 END_TEST
@@ -1567,13 +1580,17 @@ START_TEST(lanes_kernels_geometry_rule)
     ck_assert(direct_geom(&g, 1, V(1, 16, 16), V(1, 5, 5), V(1, 1, 1), V(0, 2, 2), V(1, 1, 1)));
     ck_assert(tg_conv_lanes_chosen(&g)); /* 25 taps */
     ck_assert(direct_geom(&g, 1, V(1, 28, 28), V(1, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1)));
-    ck_assert(!tg_conv_lanes_supported(&g)); /* 30x30 padded: beyond the stack tile */
+    ck_assert(tg_conv_lanes_supported(&g) && !tg_conv_lanes_chosen(&g)); /* 3x3 on 28x28: the plane kernels */
+    ck_assert(direct_geom(&g, 1, V(1, 56, 56), V(1, 7, 7), V(1, 1, 1), V(0, 3, 3), V(1, 1, 1)));
+    ck_assert(tg_conv_lanes_chosen(&g) && tg_conv_lanes_adjoint_chosen(&g)); /* 49 taps, any size */
+    ck_assert(direct_geom(&g, 1, V(1, 130, 130), V(1, 3, 3), V(1, 1, 1), V(0, 1, 1), V(1, 1, 1)));
+    ck_assert(!tg_conv_lanes_supported(&g)); /* 132x132 padded: beyond the plan's tile */
     ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 3, 3), V(0, 1, 1), V(1, 1, 1)));
     ck_assert(!tg_conv_lanes_supported(&g)); /* stride 3 */
     ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 1, 1), V(0, -1, -1), V(1, 1, 1)));
     ck_assert(!tg_conv_lanes_supported(&g)); /* a crop */
     ck_assert(direct_geom(&g, 1, V(1, 12, 12), V(1, 9, 9), V(1, 1, 1), V(0, 4, 4), V(1, 1, 1)));
-    ck_assert(!tg_conv_lanes_supported(&g)); /* 81 taps */
+    ck_assert(tg_conv_lanes_chosen(&g)); /* 81 taps */
     ck_assert(direct_geom(&g, 1, V(1, 14, 14), V(1, 3, 3), V(1, 2, 2), V(0, 1, 1), V(1, 1, 1)));
     ck_assert(tg_conv_lanes_chosen(&g) && tg_conv_lanes_adjoint_chosen(&g)); /* 3x3 stride 2 to 7x7 */
     ck_assert(direct_geom(&g, 1, V(1, 8, 8), V(1, 3, 3), V(1, 1, 1), V(0, 3, 3), V(1, 1, 1)));

@@ -238,9 +238,10 @@ void tg_conv_lanes_set_mode(tg_conv_lanes_mode mode) { lanes_mode = mode; }
  * at every tap; the plane kernels pay a masked load a tap and idle the lanes past a row's end.
  * Depthwise forward + dX + dW, batch 64, 64 channels, plane / lanes ms (5 Dec, Zen 5, one thread):
  * 3x3 at 4x4 0.232 / 0.080, 7x7 0.304 / 0.195, 8x8 0.342 / 0.213, 10x10 0.487 / 0.387, 12x12
- * 0.553 / 0.512, 14x14 0.628 / 0.665, 16x16 0.720 / 0.936; 5x5 at 8x8 1.151 / 0.340, 16x16
- * 3.158 / 1.382; 7x7 at 8x8 1.980 / 0.542, 16x16 5.383 / 2.168. So: rows up to LANES_MAX_OUT_W
- * outputs, or filters of LANES_MIN_TAPS taps and more at any size the stack tiles take. */
+ * 0.553 / 0.512, 14x14 0.628 / 0.665, 16x16 0.720 / 0.936, 28x28 2.86 / 6.12; 5x5 at 8x8
+ * 1.151 / 0.340, 16x16 3.158 / 1.382, 28x28 10.2 / 7.7, 56x56 68 / 33; 7x7 at 8x8 1.980 / 0.542,
+ * 16x16 5.383 / 2.168, 28x28 16.9 / 9.7, 56x56 112 / 42. So: rows up to LANES_MAX_OUT_W outputs,
+ * or filters of LANES_MIN_TAPS taps and more at any size the plan takes. */
 #define LANES_MAX_OUT_W 12
 #define LANES_MIN_TAPS 25
 
@@ -258,6 +259,24 @@ bool tg_conv_lanes_adjoint_chosen(const tg_conv_geom *g)
     return mode == TG_CONV_LANES_ALWAYS || g->out[2] <= LANES_MAX_OUT_W || tg_conv_geom_taps(g) >= LANES_MIN_TAPS;
 }
 
+/* A plan's scratch (conv_lanes_avx512.c, lanes_scratch_of): 64-byte alignment, the tile with its
+ * slack, the sums and the filter (lanes values a position or tap), the offset tables (int32). */
+static int64_t lanes_plan_scratch(const tg_conv_lanes_plan *p, int64_t lanes)
+{
+    const int64_t offsets = (p->in_size + p->out_size) * (int64_t)sizeof(int32_t);
+    return 64 / (int64_t)sizeof(tg_real) + (p->tile_size + TG_CONV_LANES_SLACK + p->out_size + p->taps) * lanes +
+           (offsets + (int64_t)sizeof(tg_real) - 1) / (int64_t)sizeof(tg_real);
+}
+
+int64_t tg_conv_lanes_scratch(const tg_conv_geom *g)
+{
+    tg_conv_lanes_plan p;
+    const int64_t lanes = tg_conv_lanes_width();
+    int64_t forward = lanes_plan_forward(g, &p) ? lanes_plan_scratch(&p, lanes) : 0;
+    int64_t adjoint = lanes_plan_adjoint(g, &p) ? lanes_plan_scratch(&p, lanes) : 0;
+    return forward > adjoint ? forward : adjoint;
+}
+
 int64_t tg_conv_lanes_width(void) { return lanes_kernel() ? lanes_kernel()->lanes : 0; }
 int64_t tg_conv_lanes_blocks(int64_t channels)
 {
@@ -266,27 +285,27 @@ int64_t tg_conv_lanes_blocks(int64_t channels)
 }
 
 void tg_conv_lanes_forward(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
-                           const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+                           const tg_real *x, const tg_real *w, tg_real *y, bool accumulate, tg_real *scratch)
 {
     tg_conv_lanes_plan p;
     TG_ASSERT(lanes_plan_forward(g, &p));
-    lanes_kernel()->forward(&p, channels, images, item0, item1, x, w, y, accumulate);
+    lanes_kernel()->forward(&p, channels, images, item0, item1, x, w, y, accumulate, scratch);
 }
 
 void tg_conv_lanes_adjoint(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t item0, int64_t item1,
-                           const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate)
+                           const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate, tg_real *scratch)
 {
     tg_conv_lanes_plan p;
     TG_ASSERT(lanes_plan_adjoint(g, &p));
-    lanes_kernel()->forward(&p, channels, images, item0, item1, dy, w, dx, accumulate);
+    lanes_kernel()->forward(&p, channels, images, item0, item1, dy, w, dx, accumulate, scratch);
 }
 
 bool tg_conv_lanes_dw(const tg_conv_geom *g, int64_t channels, int64_t images, int64_t block, const tg_real *x,
-                      int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw)
+                      int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw, tg_real *scratch)
 {
     tg_conv_lanes_plan p;
     TG_ASSERT(lanes_plan_forward(g, &p));
-    return lanes_kernel()->dw(&p, channels, images, block, x, x_image, dy, dy_image, dw);
+    return lanes_kernel()->dw(&p, channels, images, block, x, x_image, dy, dy_image, dw, scratch);
 }
 
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g)

@@ -50,21 +50,27 @@ typedef struct tg_conv_direct_kernel {
  * (conv_lanes_avx512.c), on a plan conv_direct.c made: the sums of items item0..item1 (item =
  * channel block * images + image, `lanes` channels a block; x the planes turned in, y the planes
  * summed into, w the filters, all the layer's whole arrays), and the weight gradient of one channel
- * block over all images (false, dw untouched, when dY is not finite). */
+ * block over all images (false, dw untouched, when dY is not finite). scratch: one caller's
+ * tg_conv_lanes_scratch elements (the tile, the sums, the filter, the offset tables). */
 typedef struct tg_conv_lanes_kernel {
     void (*forward)(const tg_conv_lanes_plan *p, int64_t channels, int64_t images, int64_t item0, int64_t item1,
-                    const tg_real *x, const tg_real *w, tg_real *y, bool accumulate);
+                    const tg_real *x, const tg_real *w, tg_real *y, bool accumulate, tg_real *scratch);
     bool (*dw)(const tg_conv_lanes_plan *p, int64_t channels, int64_t images, int64_t block, const tg_real *x,
-               int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw);
+               int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw, tg_real *scratch);
     int lanes; /* channels a block (VLEN) */
 } tg_conv_lanes_kernel;
 
-/* The lanes kernels' tiles live on the stack (kernels never allocate): the padded input of one
- * image's plane and its output within these many positions, the filter within these many taps. */
-#define TG_CONV_LANES_TILE_POSITIONS 512
-#define TG_CONV_LANES_OUT_POSITIONS 256
-#define TG_CONV_LANES_TAPS 64
+/* Limits of a plan: the tile (a block's padded planes, lanes values a position) within this many
+ * positions (1 MiB of floats: within the second-level cache), the output alike, the filter within
+ * this many taps. */
+#define TG_CONV_LANES_TILE_POSITIONS 16384
+#define TG_CONV_LANES_OUT_POSITIONS 16384
+#define TG_CONV_LANES_TAPS 1024
 #define TG_CONV_LANES_MAX_STRIDE 2 /* along W (a strip's reads past the row end grow with it) */
+#define TG_CONV_LANES_STRIP 8      /* output positions of a row summed together: independent FMA chains */
+/* A strip reads up to (TG_CONV_LANES_STRIP - 1) * stride positions past a row's last output: the
+ * tile has this many (zeroed) positions after its end. */
+#define TG_CONV_LANES_SLACK (TG_CONV_LANES_STRIP * TG_CONV_LANES_MAX_STRIDE)
 
 /* The SIMD kernels keep one vector of input per kernel column (W tap) of a column block, so they
  * take kernels up to this wide; wider ones, and rows whose indices overflow int32 (gathers),

@@ -496,9 +496,12 @@ static void ovec_weight_grad(const conv_core *k, const tg_real *a, const tg_real
 
 /* Floats of the forward's scratch; dW takes it too (the Winograd dW and the GEMMs' stacked dB,
  * also when the shift dW falls back to them). */
+static bool core_uses_lanes(const conv_core *k);
+static size_t lanes_scratch(const conv_core *k);
 static size_t core_forward_scratch(const conv_core *k)
 {
     size_t gemm = core_scratch(k);
+    if (core_uses_lanes(k)) return lanes_scratch(k) > gemm ? lanes_scratch(k) : gemm;
     if (core_uses_ovec(k)) {
         size_t ovec = ovec_forward_scratch(k);
         return ovec > gemm ? ovec : gemm;
@@ -533,6 +536,8 @@ typedef struct direct_job {
     tg_real *a_out, *b;      /* the adjoint writes a_out; the forward writes b */
     bool accumulate, adjoint;
     const tg_conv_out_op *out; /* the forward's, or NULL */
+    tg_real *scratch;          /* the lanes kernels': lanes_scratch elements a slot */
+    int64_t slot_size;
 } direct_job;
 
 /* out on planes p0..p1 of y (plane p: channel p % channels, `size` values), each in one pass of
@@ -598,22 +603,29 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
 /* A depthwise layer whose filters are one a channel, with the channels in the lanes (im2col.h). */
 static bool core_uses_lanes(const conv_core *k) { return core_is_thin(k) && k->cb == k->groups && tg_conv_lanes_chosen(&k->geom); }
 
+/* The lanes kernels' scratch: one tile per thread that may run them at once (the split's parts
+ * run with threads 1 on workspace slices of their own). */
+static int core_slots(const conv_core *k) { return k->threads > 1 ? k->threads : 1; }
+static int64_t lanes_slot_size(const conv_core *k) { return tg_conv_lanes_scratch(&k->geom); }
+static size_t lanes_scratch(const conv_core *k) { return (size_t)(core_slots(k) * lanes_slot_size(k)); }
+
 /* Items (channel block, image) per call of the lanes kernel: its tile's padding is zeroed once a
  * call, and the bias and activation run over the items' planes while they are in cache. */
 #define LANES_ITEMS 8
 
-static void lanes_range(void *ctx, int64_t begin, int64_t end)
+static void lanes_range(void *ctx, int64_t begin, int64_t end, int slot)
 {
     const direct_job *j = ctx;
     const conv_core *k = j->k;
     const int64_t lanes = tg_conv_lanes_width();
+    tg_real *scratch = j->scratch + slot * j->slot_size;
     for (int64_t i0 = begin; i0 < end; i0 += LANES_ITEMS) {
         const int64_t i1 = end - i0 < LANES_ITEMS ? end : i0 + LANES_ITEMS;
         if (j->adjoint) { /* dA (+)= the full convolution of dB with the rotated filter */
-            tg_conv_lanes_adjoint(&k->geom, k->groups, k->n, i0, i1, j->b_in, j->w, j->a_out, j->accumulate);
+            tg_conv_lanes_adjoint(&k->geom, k->groups, k->n, i0, i1, j->b_in, j->w, j->a_out, j->accumulate, scratch);
             continue;
         }
-        tg_conv_lanes_forward(&k->geom, k->groups, k->n, i0, i1, j->a, j->w, j->b, j->accumulate);
+        tg_conv_lanes_forward(&k->geom, k->groups, k->n, i0, i1, j->a, j->w, j->b, j->accumulate, scratch);
         if (!j->out) continue;
         for (int64_t item = i0; item < i1; item++) { /* the item's planes: image n, channels c0.. */
             const int64_t n = item % k->n, c0 = item / k->n * lanes, c1 = c0 + lanes < k->groups ? c0 + lanes : k->groups;
@@ -690,8 +702,12 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
      * NaN or Inf tap, 0·Inf = NaN must appear at the border, so such a filter takes the GEMMs */
     if (core_is_thin(k) && tg_winograd_finite(w, k->cb * rows)) {
         direct_job job = {.k = k, .w = w, .a = a, .b = b, .accumulate = accumulate, .out = out};
-        if (core_uses_lanes(k)) tg_parallel_for(tg_conv_lanes_blocks(k->groups) * k->n, lanes_range, &job);
-        else tg_parallel_for(k->n * k->groups, direct_range, &job);
+        if (core_uses_lanes(k)) {
+            job.scratch = col, job.slot_size = lanes_slot_size(k);
+            tg_parallel_for_slots(tg_conv_lanes_blocks(k->groups) * k->n, core_slots(k), lanes_range, &job);
+        } else {
+            tg_parallel_for(k->n * k->groups, direct_range, &job);
+        }
         return;
     }
     if (core_uses_winograd(k) && winograd_forward(k, a, w, b, accumulate, col)) {
@@ -916,6 +932,7 @@ typedef struct thin_dw_job {
     const conv_core *k;
     const tg_real *a, *db;
     tg_real *dw;
+    tg_real *scratch; /* the lanes kernels': lanes_slot_size elements a slot */
 } thin_dw_job;
 
 static void thin_dw_range(void *arg, int64_t g0, int64_t g1)
@@ -931,14 +948,15 @@ static void thin_dw_range(void *arg, int64_t g0, int64_t g1)
 
 /* The same with the channels in the lanes: blocks b0..b1 of tg_conv_lanes_blocks (a block whose
  * dB is not finite by the direct kernel). */
-static void lanes_dw_range(void *arg, int64_t b0, int64_t b1)
+static void lanes_dw_range(void *arg, int64_t b0, int64_t b1, int slot)
 {
-    const thin_dw_job *j = arg;
+    thin_dw_job *j = arg;
     const conv_core *k = j->k;
     const int64_t lanes = tg_conv_lanes_width();
+    tg_real *scratch = j->scratch + slot * lanes_slot_size(k);
     for (int64_t b = b0; b < b1; b++)
         if (!tg_conv_lanes_dw(&k->geom, k->groups, k->n, b, j->a, k->ca * core_a_size(k), j->db,
-                              k->cb * core_b_size(k), j->dw)) {
+                              k->cb * core_b_size(k), j->dw, scratch)) {
             const int64_t c1 = (b + 1) * lanes < k->groups ? (b + 1) * lanes : k->groups;
             thin_dw_range(arg, b * lanes, c1);
         }
@@ -1045,8 +1063,8 @@ static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real
         /* split over groups (a depthwise layer's channels): each group's dW its own, summed over
          * the images in order, so the same bits for any thread count. A batch of small maps is one
          * dW chunk (tg_conv_dw_chunks), and this loop was then all on the calling thread. */
-        thin_dw_job j = {k, a, db, dw};
-        if (core_uses_lanes(k)) tg_parallel_for(tg_conv_lanes_blocks(k->groups), lanes_dw_range, &j);
+        thin_dw_job j = {k, a, db, dw, col};
+        if (core_uses_lanes(k)) tg_parallel_for_slots(tg_conv_lanes_blocks(k->groups), core_slots(k), lanes_dw_range, &j);
         else if (k->groups > 1) tg_parallel_for(k->groups, thin_dw_range, &j);
         else thin_dw_range(&j, 0, 1);
         return;
@@ -1389,9 +1407,11 @@ static void run_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, 
         return;
     }
     if (algo == TG_CONV_DX_ALGO_LANES) { /* a fresh dA written by the sums: no zeroing pass */
+        tg_real *scratch = ws_take(ws, lanes_scratch(k) * sizeof *scratch);
         if (ws->base) {
-            direct_job job = {.k = k, .w = w, .b_in = db, .a_out = da, .adjoint = true, .accumulate = !overwrite};
-            tg_parallel_for(tg_conv_lanes_blocks(k->groups) * k->n, lanes_range, &job);
+            direct_job job = {.k = k, .w = w, .b_in = db, .a_out = da, .adjoint = true, .accumulate = !overwrite,
+                              .scratch = scratch, .slot_size = lanes_slot_size(k)};
+            tg_parallel_for_slots(tg_conv_lanes_blocks(k->groups) * k->n, core_slots(k), lanes_range, &job);
         }
         return;
     }

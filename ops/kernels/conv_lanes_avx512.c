@@ -17,6 +17,7 @@
  *   y[c, o] = sum_tap w[c, tap] * tile[o*stride + tap*dilation, c]
  *   dw[c, tap] += sum_o dy[c, o] * tile[o*stride + tap*dilation, c]
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "../../graph/error.h"
@@ -36,10 +37,26 @@
 #define UNROLL_FULL _Pragma("GCC unroll 32")
 #endif
 
-#define LANES_STRIP 8 /* output positions of a row summed together: independent FMA chains */
-/* A strip reads up to (LANES_STRIP - 1) * stride positions past a row's last output; the tile has
- * these (zeroed) positions after its end for the last row. */
-#define LANES_SLACK (LANES_STRIP * TG_CONV_LANES_MAX_STRIDE)
+#define LANES_STRIP TG_CONV_LANES_STRIP
+#define LANES_SLACK TG_CONV_LANES_SLACK
+
+/* One slot's scratch (tg_conv_lanes_scratch elements) cut into the tile, the sums (or dY turned),
+ * the filter (or dW's sums) and the two offset tables, each vector array 64-byte aligned. */
+typedef struct lanes_scratch {
+    tg_real *tile, *sums, *wt;
+    int32_t *at, *dy_at;
+} lanes_scratch;
+
+static lanes_scratch lanes_scratch_of(const tg_conv_lanes_plan *pl, tg_real *scratch)
+{
+    lanes_scratch s;
+    s.tile = (tg_real *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    s.sums = s.tile + (pl->tile_size + LANES_SLACK) * VLEN;
+    s.wt = s.sums + pl->out_size * VLEN;
+    s.at = (int32_t *)(s.wt + pl->taps * VLEN);
+    s.dy_at = s.at + pl->in_size;
+    return s;
+}
 
 /* The permutes of a VLEN x VLEN transpose: stage s swaps the off-diagonal blocks of size
  * VLEN >> (s + 1) between vectors that far apart. */
@@ -212,16 +229,14 @@ static void lanes_weights(const tg_real *w, int64_t c0, int lanes, int64_t taps,
 /* Items item0..item1 (item = block * images + image): block b's channels are b*VLEN.. of the
  * `channels`; x's planes (the plan's in[]) turned in, y's (sums.out) summed into. */
 static void lanes_forward_simd(const tg_conv_lanes_plan *pl, int64_t channels, int64_t images, int64_t item0,
-                               int64_t item1, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate)
+                               int64_t item1, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate,
+                               tg_real *scratch)
 {
     const int64_t in_size = pl->in_size, out_size = pl->out_size, taps = pl->taps;
-    TG_ASSERT(pl->tile_size <= TG_CONV_LANES_TILE_POSITIONS && out_size <= TG_CONV_LANES_OUT_POSITIONS &&
-              in_size <= TG_CONV_LANES_TILE_POSITIONS && taps <= TG_CONV_LANES_TAPS &&
-              pl->sums.stride[2] <= TG_CONV_LANES_MAX_STRIDE);
-    _Alignas(64) tg_real tile[(TG_CONV_LANES_TILE_POSITIONS + LANES_SLACK) * VLEN];
-    _Alignas(64) tg_real sums[TG_CONV_LANES_OUT_POSITIONS * VLEN];
-    _Alignas(64) tg_real wt[TG_CONV_LANES_TAPS * VLEN];
-    int32_t at[TG_CONV_LANES_TILE_POSITIONS];
+    TG_ASSERT(pl->sums.stride[2] <= TG_CONV_LANES_MAX_STRIDE);
+    const lanes_scratch sc = lanes_scratch_of(pl, scratch);
+    tg_real *tile = sc.tile, *sums = sc.sums, *wt = sc.wt;
+    int32_t *at = sc.at;
     /* the padding, the inserted zeros and the slack: never written below */
     memset(tile, 0, (size_t)((pl->tile_size + LANES_SLACK) * VLEN) * sizeof *tile);
     lanes_offsets(pl, at);
@@ -298,16 +313,15 @@ static void lanes_dw_row(const tg_conv_geom *g, const int64_t *t, const tg_real 
  * untouched) when dY holds NaN or Inf: the tile's zero padding would meet it where the convolution
  * forms no product. */
 static bool lanes_dw_simd(const tg_conv_lanes_plan *pl, int64_t channels, int64_t images, int64_t block,
-                          const tg_real *x, int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw)
+                          const tg_real *x, int64_t x_image, const tg_real *dy, int64_t dy_image, tg_real *dw,
+                          tg_real *scratch)
 {
     const tg_conv_geom *g = &pl->sums;
     const int64_t in_size = pl->in_size, out_size = pl->out_size, taps = pl->taps;
-    TG_ASSERT(!pl->rotate && pl->tile_size <= TG_CONV_LANES_TILE_POSITIONS && out_size <= TG_CONV_LANES_OUT_POSITIONS &&
-              in_size <= TG_CONV_LANES_TILE_POSITIONS && taps <= TG_CONV_LANES_TAPS);
-    _Alignas(64) tg_real tile[(TG_CONV_LANES_TILE_POSITIONS + LANES_SLACK) * VLEN];
-    _Alignas(64) tg_real dyt[TG_CONV_LANES_OUT_POSITIONS * VLEN];
-    _Alignas(64) tg_real acc[TG_CONV_LANES_TAPS * VLEN];
-    int32_t at[TG_CONV_LANES_TILE_POSITIONS], dy_at[TG_CONV_LANES_OUT_POSITIONS];
+    TG_ASSERT(!pl->rotate);
+    const lanes_scratch sc = lanes_scratch_of(pl, scratch);
+    tg_real *tile = sc.tile, *dyt = sc.sums, *acc = sc.wt;
+    int32_t *at = sc.at, *dy_at = sc.dy_at;
     memset(tile, 0, (size_t)((pl->tile_size + LANES_SLACK) * VLEN) * sizeof *tile);
     memset(acc, 0, (size_t)(taps * VLEN) * sizeof *acc);
     lanes_offsets(pl, at);

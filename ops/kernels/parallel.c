@@ -274,3 +274,32 @@ void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx)
     pthread_mutex_unlock(&pool_lock);
     pthread_mutex_unlock(&submit_lock);
 }
+
+/* Each slot is one item of an outer tg_parallel_for: an item runs on one thread, once. */
+typedef struct slot_job {
+    int64_t n;
+    int parts;
+    tg_slot_fn fn;
+    void *ctx;
+} slot_job;
+
+static void run_slots(void *arg, int64_t s0, int64_t s1)
+{
+    const slot_job *j = arg;
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t begin = chunk_begin(j->n, j->parts, (int)s), end = chunk_begin(j->n, j->parts, (int)s + 1);
+        if (begin < end) j->fn(j->ctx, begin, end, (int)s);
+    }
+}
+
+void tg_parallel_for_slots(int64_t n, int slots, tg_slot_fn fn, void *ctx)
+{
+    if (n <= 0) return;
+    const int parts = slots < 1 ? 1 : (int64_t)slots > n ? (int)n : slots;
+    if (parts == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    slot_job j = {n, parts, fn, ctx};
+    tg_parallel_for(parts, run_slots, &j);
+}

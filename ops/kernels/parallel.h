@@ -18,4 +18,10 @@ typedef void (*tg_range_fn)(void *ctx, int64_t begin, int64_t end);
 
 void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx);
 
+/* The same split into at most `slots` chunks, fn told its chunk's slot (0 <= slot < slots): no two
+ * chunks that may run at once share a slot, so a caller can hand each slot scratch of its own
+ * (sized for `slots` before the call, whatever the thread count does meanwhile). */
+typedef void (*tg_slot_fn)(void *ctx, int64_t begin, int64_t end, int slot);
+void tg_parallel_for_slots(int64_t n, int slots, tg_slot_fn fn, void *ctx);
+
 #endif
