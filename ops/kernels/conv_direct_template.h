@@ -282,6 +282,21 @@ static bool is_k3(const tg_conv_geom *g, int64_t s)
 
 #define K3_IN_ROWS(S) ((ROWS - 1) * (S) + 3) /* input rows a block of ROWS output rows reads */
 
+/* A later plane's rows that output rows oh0..oh0+n-1 use (its b rows, and its a rows from oh0*S
+ * on: the padding shifts them by a row or two, which the next block's ask covers), asked for as
+ * this plane's block begins: TG_PLANES_PREFETCH_AHEAD planes ahead, spread over the plane's
+ * blocks. A whole plane asked for at once (prefetch_planes) was too much at a time for planes beyond
+ * a few KiB: the depthwise 3x3 weight gradient over 64 x 64 planes from memory ran at 10-19 GB/s at
+ * 32x32 and 56x56 (1.80 and 9.90 ms), with this at 35 and 25 (0.96, 4.07); the forward at 56x56
+ * 5.40 -> 4.06 ms, 14x14 to 32x32 level (5 Dec, Zen 5). */
+INLINE void prefetch_block_rows(const tg_conv_geom *g, const tg_real *a_next, const tg_real *b_next, bool b_write,
+                                int64_t oh0, int64_t n, const int S)
+{
+    const int64_t bytes = (int64_t)sizeof(tg_real);
+    tg_prefetch_span(b_next + oh0 * g->out[2], n * g->out[2] * bytes, b_write);
+    tg_prefetch_span(a_next + oh0 * S * g->in[2], n * S * g->in[2] * bytes, false);
+}
+
 /* Output rows oh0..oh0+ROWS-1 of column block c0 (the first n stored) += taps of kernel plane kd;
  * input rows outside the plane are skipped (the zero padding). */
 INLINE void k3_fwd_taps(const tg_conv_geom *g, const tg_real *xplane, const tg_real *wk, vec *acc, const fetch *f,
@@ -306,9 +321,10 @@ UNROLL_FULL
     }
 }
 
-/* The output columns c0 .. c0+VLEN-1 of one plane, every row, with the block's fetches f. */
+/* The output columns c0 .. c0+VLEN-1 of one plane, every row, with the block's fetches f. x_next and
+ * y_next (or NULL): the next plane's, whose rows of each block are asked for as the block begins. */
 INLINE void k3_block(const tg_conv_geom *g, const tg_real *x, const tg_real *w, tg_real *y, bool accumulate,
-                     const int S, int64_t c0, const fetch *f)
+                     const int S, int64_t c0, const fetch *f, const tg_real *x_next, const tg_real *y_next)
 {
     const int64_t out_h = g->out[1], out_w = g->out[2], in_plane = g->in[1] * g->in[2];
     const vidx ramp = vramp(S);
@@ -318,6 +334,7 @@ INLINE void k3_block(const tg_conv_geom *g, const tg_real *x, const tg_real *w, 
         depth_taps(g, od, &kd_lo, &kd_hi);
         for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
             const int64_t n = out_h - oh0 < ROWS ? out_h - oh0 : ROWS;
+            if (x_next && g->out[0] == 1) prefetch_block_rows(g, x_next, y_next, true, oh0, n, S);
             tg_real *yblock = y + (od * out_h + oh0) * out_w + c0;
             vec acc[ROWS];
             UNROLL_ROWS
@@ -338,7 +355,7 @@ INLINE void k3_plane(const tg_conv_geom *g, const tg_real *x, const tg_real *w, 
     fetch f[3];
     for (int64_t c0 = 0; c0 < g->out[2]; c0 += VLEN) {
         fetch_block(g, c0, f);
-        k3_block(g, x, w, y, accumulate, S, c0, f);
+        k3_block(g, x, w, y, accumulate, S, c0, f, NULL, NULL);
     }
 }
 
@@ -372,10 +389,12 @@ INLINE void k3_planes(const tg_conv_geom *g, int64_t count, const tg_real *x, in
     fetch f[3 * K3_PLANES_BLOCKS];
     for (int64_t b = 0; b < blocks; b++) fetch_block(g, b * VLEN, f + 3 * b);
     for (int64_t i = 0; i < count; i++) {
-        prefetch_planes(g, x, x_step, y, y_step, true, i, count);
         const tg_real *wi = w + (first_filter + i) % filters * taps;
-        for (int64_t b = 0; b < blocks; b++)
-            k3_block(g, x + i * x_step, wi, y + i * y_step, accumulate, S, b * VLEN, f + 3 * b);
+        const int64_t ahead = i + TG_PLANES_PREFETCH_AHEAD;
+        const bool next = ahead < count;
+        for (int64_t b = 0; b < blocks; b++) /* the first column block asks for a plane ahead */
+            k3_block(g, x + i * x_step, wi, y + i * y_step, accumulate, S, b * VLEN, f + 3 * b,
+                     next && b == 0 ? x + ahead * x_step : NULL, next && b == 0 ? y + ahead * y_step : NULL);
     }
 }
 
@@ -401,35 +420,47 @@ UNROLL_FULL
     }
 }
 
+/* Image by image, block of rows by block of rows, each block's column blocks in turn: each plane
+ * read once, in memory order, while a later plane's rows are asked for (prefetch_block_rows). The
+ * fetches of up to K3_PLANES_BLOCKS column blocks are made once; wider rows make theirs per block. */
 INLINE void k3_plane_dw(const tg_conv_geom *g, const tg_real *x0, int64_t x_step, const tg_real *dy0, int64_t dy_step,
                         int64_t count, tg_real *dw, const int S)
 {
     const int64_t out_h = g->out[1], out_w = g->out[2], in_plane = g->in[1] * g->in[2];
+    const int64_t blocks = (out_w + VLEN - 1) / VLEN;
+    const bool kept = blocks <= K3_PLANES_BLOCKS;
     const vidx ramp = vramp(S);
-    fetch f[3];
+    fetch f[3 * K3_PLANES_BLOCKS];
+    if (kept)
+        for (int64_t b = 0; b < blocks; b++) fetch_block(g, b * VLEN, f + 3 * b);
     for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
         vec sums[9];
 UNROLL_FULL
         for (int t = 0; t < 9; t++) sums[t] = vzero();
-        for (int64_t c0 = 0; c0 < out_w; c0 += VLEN) {
-            const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
-            fetch_block(g, c0, f);
-            for (int64_t img = 0; img < count; img++)
+        for (int64_t img = 0; img < count; img++) {
+            const tg_real *x = x0 + img * x_step, *dy = dy0 + img * dy_step;
+            const int64_t ahead = TG_PLANES_PREFETCH_AHEAD;
+            const bool next = img + ahead < count && g->out[0] == 1;
             for (int64_t od = 0; od < g->out[0]; od++) {
-                const tg_real *x = x0 + img * x_step, *dy = dy0 + img * dy_step;
-                if (c0 == 0 && od == 0) prefetch_planes(g, x0, x_step, dy0, dy_step, false, img, count);
                 const int64_t id = od * g->stride[0] + kd * g->dilation[0] - g->pad[0];
                 if (id < 0 || id >= g->in[0]) continue;
                 for (int64_t oh0 = 0; oh0 < out_h; oh0 += ROWS) {
                     const int64_t n = out_h - oh0 < ROWS ? out_h - oh0 : ROWS;
-                    const tg_real *dyblock = dy + (od * out_h + oh0) * out_w + c0;
-                    vec d[ROWS];
-                    UNROLL_ROWS
-                    for (int r = 0; r < ROWS; r++) d[r] = r < n ? vloadz(out_mask, dyblock + r * out_w) : vzero();
-                    if (n == ROWS)
-                        k3_dw_taps(g, x + id * in_plane, d, sums, f, oh0, n, S, true, ramp);
-                    else
-                        k3_dw_taps(g, x + id * in_plane, d, sums, f, oh0, n, S, false, ramp);
+                    if (next) prefetch_block_rows(g, x + ahead * x_step, dy + ahead * dy_step, false, oh0, n, S);
+                    for (int64_t b = 0; b < blocks; b++) {
+                        const int64_t c0 = b * VLEN;
+                        const vmask out_mask = lane_mask(0, out_w - c0 < VLEN ? out_w - c0 : VLEN);
+                        const fetch *fb = f + 3 * b;
+                        if (!kept) fetch_block(g, c0, f), fb = f;
+                        const tg_real *dyblock = dy + (od * out_h + oh0) * out_w + c0;
+                        vec d[ROWS];
+                        UNROLL_ROWS
+                        for (int r = 0; r < ROWS; r++) d[r] = r < n ? vloadz(out_mask, dyblock + r * out_w) : vzero();
+                        if (n == ROWS)
+                            k3_dw_taps(g, x + id * in_plane, d, sums, fb, oh0, n, S, true, ramp);
+                        else
+                            k3_dw_taps(g, x + id * in_plane, d, sums, fb, oh0, n, S, false, ramp);
+                    }
                 }
             }
         }
