@@ -257,6 +257,7 @@ void tg_tape_set_release_grads(tg_tape *t, bool on)
 }
 
 bool tg_tape_release_grads(const tg_tape *t) { return t && t->release_grads; }
+bool tg_tape_may_hand_over_grads(const tg_tape *t) { return t && t->release_grads && !t->hook; }
 
 void tg_tape_set_shapes_only(tg_tape *t, bool on)
 {

@@ -63,4 +63,9 @@ tg_epilogue tg_tape_take_epilogue(tg_tape *t);
  * takes the activation's backward itself. */
 tg_epilogue tg_tape_take_epilogue_recorded(tg_tape *t);
 
+/* Whether a node's backward may hand its output's gradient over to an input as that input's fresh
+ * gradient (tg_input_grad_over_output): intermediate gradients are released after their node
+ * anyway (tg_tape_release_grads) and no backward hook will look at the node's output gradient. */
+bool tg_tape_may_hand_over_grads(const tg_tape *t);
+
 #endif

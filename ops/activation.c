@@ -69,7 +69,7 @@ static int kernel_forward(tg_node *node, tg_ew_unary op, tg_real p)
 static void kernel_backward(tg_tape *t, tg_node *node, const tg_real *from, tg_ew_unary op, tg_real p)
 {
     kernel_job j = {tg_elementwise_kernel_get(), op, p, from, node->out->grad, NULL, true};
-    j.out = tg_input_grad_to_write(t, node, 0, &j.accumulate);
+    j.out = tg_input_grad_over_output(t, node, 0, &j.accumulate); /* dx over dy: element by element */
     if (j.out) run_range(node->out->numel, node->out->numel, kernel_backward_range, &j);
 }
 
@@ -330,9 +330,9 @@ static int dropout_forward(tg_tape *t, tg_node *node)
 static void dropout_backward(tg_tape *t, tg_node *node)
 {
     bool accumulate;
-    tg_real *dx = tg_input_grad_to_write(t, node, 0, &accumulate);
-    if (!dx) return;
     const tg_real *mask = node->saved, *dy = node->out->grad, one = 1;
+    tg_real *dx = tg_input_grad_over_output(t, node, 0, &accumulate); /* dx over dy: element by element */
+    if (!dx) return;
     /* dx = dy·mask as mul's gradient of its first operand (eval: a mask of ones); that gradient
      * never uses the operand's values, so dy stands in for x, which may have been freed */
     tg_elementwise_kernel_get()->binary_backward(TG_EW_MUL, 0, dy, false, mask ? mask : &one, !mask, dy, dx,

@@ -433,17 +433,19 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
     int wi = weight_index(kind);
     tg_tensor *w = input_at(node->inputs, node->n_inputs, wi);
     bool accumulate; /* a fresh dx is written, not zero-filled and added to */
-    tg_real *dx = tg_input_grad_to_write(t, node, IN_X, &accumulate);
+    const tg_real *dy = node->out->grad;
+    tg_real *dx = s->synced ? tg_input_grad_to_write(t, node, IN_X, &accumulate)
+                            : tg_input_grad_over_output(t, node, IN_X, &accumulate); /* dx over dy */
     tg_real *dw = wi < node->n_inputs ? tg_input_grad(t, node, wi) : NULL;
     tg_real *db = wi + 1 < node->n_inputs ? tg_input_grad(t, node, wi + 1) : NULL;
     if (s->synced) {
-        sync_backward(t, s, node->inputs[IN_X], node->out->grad, w ? w->data : NULL, dx, accumulate, dw, db);
+        sync_backward(t, s, node->inputs[IN_X], dy, w ? w->data : NULL, dx, accumulate, dw, db);
         return;
     }
     double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));
     if (!scratch) return; /* the tape keeps "arena full" */
     tg_tensor *b = wi + 1 < node->n_inputs ? input_at(node->inputs, node->n_inputs, wi + 1) : NULL;
-    tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, node->out->grad, s->mean, s->rstd,
+    tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, dy, s->mean, s->rstd,
                             w ? w->data : NULL, b ? b->data : NULL, s->plan.batch_stats, dx, accumulate, dw, db, scratch);
 }
 

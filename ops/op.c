@@ -168,6 +168,20 @@ tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate)
     return tg_input_grad(t, n, i); /* an existing gradient, a parameter's, or the out-of-memory report */
 }
 
+tg_real *tg_input_grad_over_output(tg_tape *t, tg_node *n, int i, bool *accumulate)
+{
+    tg_tensor *x = i >= 0 && i < n->n_inputs ? n->inputs[i] : NULL, *y = n->out;
+    if (x && x != y && x->tape == t && !x->grad && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
+        x->numel == y->numel && !(n->op->nograd_inputs & (1u << i)) && y->grad && y->tape == t && !y->grad_borrowed &&
+        !y->retains_grad && tg_tape_may_hand_over_grads(t)) {
+        x->grad = y->grad; /* the same size: released with x's as it was allocated with y's */
+        y->grad = NULL;
+        *accumulate = false;
+        return x->grad;
+    }
+    return tg_input_grad_to_write(t, n, i, accumulate);
+}
+
 /* ---- attributes ---- */
 
 static int find_attr(const tg_op_desc *d, const char *key, size_t keylen)

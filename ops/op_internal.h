@@ -17,5 +17,12 @@ void tg_node_bind_op(tg_node *n, const tg_op_desc *d);
  * and *accumulate is true (dx += contribution). Only for a backward that writes all numel elements
  * once; a scatter (pooling, broadcast sums) keeps tg_input_grad. */
 tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate);
+/* The same, but where input i's gradient would be a fresh tape buffer of the output's size and the
+ * output's gradient would be released after this backward anyway (tg_tape_may_hand_over_grads;
+ * not retained, not borrowed), the output's gradient buffer itself becomes the input's (node's
+ * out->grad is then NULL: read dy before the call). For backward passes that write dx[j] only
+ * after every read of dy[j] (elementwise at the same index): dx over dy saves a buffer and the
+ * first touch of fresh memory. *accumulate as tg_input_grad_to_write's. */
+tg_real *tg_input_grad_over_output(tg_tape *t, tg_node *n, int i, bool *accumulate);
 
 #endif

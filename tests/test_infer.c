@@ -530,9 +530,9 @@ START_TEST(released_grads_give_the_same_gradients)
 }
 END_TEST
 
-/* A released gradient serves the next one: through a chain of 12 ReLUs (each writes a fresh input
- * gradient) the backward holds about two gradients at a time, so the tape grows by a few
- * tensors, not by one per node (it did when fresh gradients took new arena memory). */
+/* A released gradient serves the next one: through a chain of 12 ReLUs the backward holds one
+ * gradient at a time, so the tape grows by a tensor, not by one per node (it did when fresh
+ * gradients took new arena memory). */
 START_TEST(released_grads_are_reused)
 {
     enum { CHAIN = 12 };
@@ -546,8 +546,69 @@ START_TEST(released_grads_are_reused)
     ck_assert_msg(loss != NULL, "%s", tg_error(t));
     const size_t forward = tg_tape_used(t), tensor = (size_t)x->numel * sizeof(tg_real);
     ck_assert_int_eq(tg_backward(loss), TG_OK);
-    ck_assert_msg(tg_tape_peak(t) <= forward + 3 * tensor, "the backward took %zu bytes for %zu-byte gradients",
+    /* one gradient at a time: each ReLU writes its input's gradient over its output's (handed over,
+     * tg_input_grad_over_output); with a fresh buffer each it was two */
+    ck_assert_msg(tg_tape_peak(t) <= forward + tensor + tensor / 2, "the backward took %zu bytes for %zu-byte gradients",
                   tg_tape_peak(t) - forward, tensor);
+}
+END_TEST
+
+/* With gradients released, an elementwise backward (batch norm, ReLU, dropout) writes its input's
+ * fresh gradient over its output's (tg_input_grad_over_output): the same bits as with two buffers;
+ * not when the output's gradient is retained (the caller reads it) or a backward hook may look at
+ * it; and one buffer fewer at the peak. x -> conv -> batch norm -> ReLU -> dropout -> sum. */
+static int hook_saw_null; /* nodes whose output gradient a hook found gone */
+static void grad_hook(void *ctx, const tg_node *n)
+{
+    (void)ctx;
+    if (!n->out->grad) hook_saw_null++;
+}
+static void bn_chain_grads(int mode, tg_real *dx, tg_real *dh, size_t *peak)
+{
+    /* mode 0: gradients kept; 1: released; 2: released, h's retained; 3: released, with a hook */
+    tg_tape *t = tg_tape_new(0);
+    tg_tape_set_release_grads(t, mode > 0);
+    if (mode == 3) tg_tape_set_backward_hook(t, grad_hook, NULL);
+    tg_tensor *x = tt_random(4, (const int64_t[]){4, 3, 10, 10}, 81, -1, 1);
+    tg_tensor *w = tt_random(4, (const int64_t[]){6, 3, 3, 3}, 82, -1, 1);
+    x->requires_grad = w->requires_grad = true;
+    tg_conv_attr ca;
+    tg_attr_defaults(TG_OP_CONV2D, &ca);
+    ca.padding = (tg_ints){1, {1}};
+    tg_tensor *c = tg_conv2d(t, x, w, NULL, &ca);
+    tg_norm_attr na;
+    tg_attr_defaults(TG_OP_BATCH_NORM, &na);
+    na.training = true;
+    tg_tensor *h = tg_batch_norm(t, c, NULL, NULL, NULL, NULL, &na);
+    if (mode == 2) tg_tensor_retain_grad(h);
+    tg_tensor *y = tg_dropout(t, tg_relu(t, h), 0.25, true);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_DIM_NONE, false);
+    ck_assert_msg(loss != NULL, "%s", tg_error(t));
+    ck_assert_int_eq(tg_backward(loss), TG_OK);
+    memcpy(dx, x->grad, (size_t)x->numel * sizeof *dx);
+    if (dh) memcpy(dh, h->grad, (size_t)h->numel * sizeof *dh);
+    if (mode == 1) {
+        ck_assert_ptr_null(h->grad); /* handed over to c, then released with it */
+        ck_assert_ptr_null(c->grad);
+    }
+    *peak = tg_tape_peak(t);
+    tg_tape_free(t);
+}
+
+START_TEST(handed_over_grads_give_the_same_gradients)
+{
+    enum { NX = 4 * 3 * 10 * 10, NH = 4 * 6 * 10 * 10 };
+    tg_real dx[4][NX], dh[2][NH];
+    size_t peak[4];
+    hook_saw_null = 0;
+    bn_chain_grads(0, dx[0], dh[0], &peak[0]);
+    bn_chain_grads(1, dx[1], NULL, &peak[1]);
+    bn_chain_grads(2, dx[2], dh[1], &peak[2]);
+    bn_chain_grads(3, dx[3], NULL, &peak[3]);
+    for (int m = 1; m < 4; m++) ck_assert_msg(!memcmp(dx[0], dx[m], sizeof dx[0]), "mode %d: dx differs", m);
+    ck_assert(!memcmp(dh[0], dh[1], sizeof dh[0])); /* the retained gradient, intact */
+    ck_assert_int_eq(hook_saw_null, 0);               /* a hook saw every output gradient */
+    ck_assert_msg(peak[1] <= peak[3], "handed over: peak %zu, with the hook %zu", peak[1], peak[3]);
 }
 END_TEST
 
@@ -634,6 +695,7 @@ Suite *suite_infer(void)
     tcase_add_test(tc, infer_names_bad_arguments);
     tcase_add_test(tc, released_grads_give_the_same_gradients);
     tcase_add_test(tc, released_grads_are_reused);
+    tcase_add_test(tc, handed_over_grads_give_the_same_gradients);
     tcase_add_test(tc, predictor_folds_and_agrees);
     tcase_add_test(tc, released_buffers_are_reused_and_poisoned);
     suite_add_tcase(s, tc);
