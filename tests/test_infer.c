@@ -556,7 +556,7 @@ END_TEST
 /* With gradients released, an elementwise backward (batch norm, ReLU, dropout) writes its input's
  * fresh gradient over its output's (tg_input_grad_over_output): the same bits as with two buffers;
  * not when the output's gradient is retained (the caller reads it) or a backward hook may look at
- * it; and one buffer fewer at the peak. x -> conv -> batch norm -> ReLU -> dropout -> sum. */
+ * it. x -> conv c -> batch norm h -> ReLU -> dropout -> + c -> sum of squares. */
 static int hook_saw_null; /* nodes whose output gradient a hook found gone */
 static void grad_hook(void *ctx, const tg_node *n)
 {
@@ -581,7 +581,8 @@ static void bn_chain_grads(int mode, tg_real *dx, tg_real *dh, size_t *peak)
     na.training = true;
     tg_tensor *h = tg_batch_norm(t, c, NULL, NULL, NULL, NULL, &na);
     if (mode == 2) tg_tensor_retain_grad(h);
-    tg_tensor *y = tg_dropout(t, tg_relu(t, h), 0.25, true);
+    /* a residual add: c's gradient comes from it and from the batch norm, which then adds its dx */
+    tg_tensor *y = tg_add(t, tg_dropout(t, tg_relu(t, h), 0.25, true), c);
     tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_DIM_NONE, false);
     ck_assert_msg(loss != NULL, "%s", tg_error(t));
     ck_assert_int_eq(tg_backward(loss), TG_OK);
