@@ -1556,6 +1556,39 @@ START_TEST(lanes_kernels_match_im2col_gemm)
 }
 END_TEST
 
+/* The depthwise adjoint over a layer's items (tg_conv_direct_adjoint_depthwise: each plane asks for
+ * a later plane's rows as it goes) gives the per-plane adjoint's bits, overwrite and accumulate,
+ * for every kernel with an adjoint; items split at an odd point, the filter by item % groups. */
+START_TEST(direct_adjoint_depthwise_items)
+{
+    tg_conv_geom g;
+    ck_assert(direct_geom(&g, 1, V(1, 45, 58), V(1, 3, 3), V(1, 2, 2), V(0, 1, 1), V(1, 1, 1)));
+    const int64_t groups = 5, items = 3 * groups, pin = tg_conv_geom_in_size(&g), pout = tg_conv_geom_out_size(&g);
+    tg_tensor *dy = direct_random(items * pout, 12700), *w = direct_random(groups * 9, 12701);
+    tg_tensor *x0 = direct_random(items * pin, 12702);
+    tg_real *got = malloc((size_t)(items * pin) * sizeof *got), *want = malloc((size_t)(items * pin) * sizeof *want);
+    int ran = 0;
+    for (int k = 0; k < N_DIRECT_KERNELS; k++) {
+        if (tg_conv_direct_set_kernel(direct_kernels[k]) || !tg_conv_direct_adjoint_supported(&g)) continue;
+        for (int acc = 0; acc < 2; acc++) {
+            memcpy(want, x0->data, (size_t)(items * pin) * sizeof *want);
+            memcpy(got, x0->data, (size_t)(items * pin) * sizeof *got);
+            for (int64_t i = 0; i < items; i++)
+                tg_conv_direct_adjoint(&g, 1, dy->data + i * pout, w->data + i % groups * 9, want + i * pin, acc);
+            tg_conv_direct_adjoint_depthwise(&g, groups, 0, 7, dy->data, w->data, got, acc);
+            tg_conv_direct_adjoint_depthwise(&g, groups, 7, items, dy->data, w->data, got, acc);
+            ck_assert_msg(!memcmp(got, want, (size_t)(items * pin) * sizeof *got), "kernel %s, accumulate %d",
+                          direct_kernels[k], acc);
+        }
+        ran++;
+    }
+    tg_conv_direct_set_kernel(NULL);
+    if (tg_cpu_has_avx2_fma()) ck_assert_int_gt(ran, 0);
+    free(got), free(want);
+    tg_tensor_free(dy), tg_tensor_free(w), tg_tensor_free(x0);
+}
+END_TEST
+
 /* What the lanes kernels take, and which depthwise layers AUTO gives them. */
 START_TEST(lanes_kernels_geometry_rule)
 {
@@ -1657,6 +1690,7 @@ static TCase *direct_kernel_tcase(void)
     tcase_add_test(tc, depthwise_conv2d_matches_reference_every_kernel);
     tcase_add_test(tc, gradcheck_depthwise_every_kernel);
     tcase_add_test(tc, depthwise_ignores_unread_inputs);
+    tcase_add_test(tc, direct_adjoint_depthwise_items);
     tcase_add_test(tc, lanes_kernels_match_im2col_gemm);
     tcase_add_test(tc, lanes_kernels_geometry_rule);
     tcase_add_test(tc, lanes_kernels_in_a_model);

@@ -15,6 +15,7 @@
 #include "conv_direct_internal.h"
 #include "index_math.h"
 #include "cpu.h"
+#include "prefetch.h"
 
 /* ---- portable plane kernels: tap by tap over the plane, rows along W ---- */
 
@@ -326,5 +327,18 @@ void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const t
     for (int64_t o = 0; o < out_channels; o++) /* the first output channel writes dx, the others add */
         for (int64_t c = 0; c < g->channels; c++)
             k->plane_adjoint(g, dy + o * out_plane, w + (o * g->channels + c) * taps, dx + c * in_plane,
-                             accumulate || o > 0);
+                             accumulate || o > 0, NULL, NULL);
+}
+
+void tg_conv_direct_adjoint_depthwise(const tg_conv_geom *g, int64_t groups, int64_t i0, int64_t i1, const tg_real *dy,
+                                      const tg_real *w, tg_real *dx, bool accumulate)
+{
+    const tg_conv_direct_kernel *k = current_kernel();
+    const int64_t in_plane = tg_conv_geom_in_size(g), out_plane = tg_conv_geom_out_size(g), taps = tg_conv_geom_taps(g);
+    TG_ASSERT(g->channels == 1 && tg_conv_direct_adjoint_supported(g));
+    for (int64_t i = i0; i < i1; i++) { /* the plane TG_PLANES_PREFETCH_AHEAD ahead asked for row by row */
+        const int64_t ahead = i + TG_PLANES_PREFETCH_AHEAD;
+        k->plane_adjoint(g, dy + i * out_plane, w + i % groups * taps, dx + i * in_plane, accumulate,
+                         ahead < i1 ? dy + ahead * out_plane : NULL, ahead < i1 ? dx + ahead * in_plane : NULL);
+    }
 }

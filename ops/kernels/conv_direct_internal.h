@@ -38,7 +38,9 @@ typedef struct tg_conv_direct_kernel {
      * reductions cost more than its FMAs) */
     void (*plane_dw)(const tg_conv_geom *g, const tg_real *x, int64_t x_step, const tg_real *dy, int64_t dy_step,
                      int64_t count, tg_real *dw);
-    void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate);
+    /* dy_next, dx_next (or NULL): a later plane pair, whose rows the kernel asks for as it goes */
+    void (*plane_adjoint)(const tg_conv_geom *g, const tg_real *dy, const tg_real *w, tg_real *dx, bool accumulate,
+                          const tg_real *dy_next, tg_real *dx_next);
     /* plane for count planes of one geometry: plane i at x + i*x_step, y + i*y_step, its filter
      * w + ((first_filter + i) % filters) * taps (a depthwise layer's items, image after image); its
      * per-geometry set-up made once. NULL: plane one by one. */

@@ -599,6 +599,10 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
 /* Depthwise items per call of the batched kernel: their output (32 planes) still in cache for the
  * bias and activation after them. */
 #define DEPTHWISE_ITEMS 32
+/* dX planes of the depthwise 3x3 stride-2 adjoint beyond this many bytes ask for later planes row
+ * by row; smaller ones whole, two items ahead (below). 64 x 64 planes from memory, dX ms, whole /
+ * by rows (5 Dec, Zen 5): 56x56 8.5 / 3.2, 112x112 (16 images) 9.9 / 4.4; 28x28 (3 KiB) whole. */
+#define ADJOINT_ROWS_MIN_BYTES 4096
 
 /* A depthwise layer whose filters are one a channel, with the channels in the lanes (im2col.h). */
 static bool core_uses_lanes(const conv_core *k) { return core_is_thin(k) && k->cb == k->groups && tg_conv_lanes_chosen(&k->geom); }
@@ -645,6 +649,12 @@ static void direct_range(void *ctx, int64_t begin, int64_t end)
             tg_conv_direct_depthwise(&k->geom, k->groups, i0, i1, j->a, j->w, j->b, j->accumulate);
             if (j->out) out_op_planes(k, j->out, j->b, i0, i1);
         }
+        return;
+    }
+    /* the depthwise adjoint on planes beyond ADJOINT_ROWS_MIN_BYTES: each plane asks for a later
+     * plane's rows as it goes (whole planes asked for at once, below, stop helping there) */
+    if (j->adjoint && og == 1 && cg == 1 && core_a_size(k) * (int64_t)sizeof(tg_real) > ADJOINT_ROWS_MIN_BYTES) {
+        tg_conv_direct_adjoint_depthwise(&k->geom, k->groups, begin, end, j->b_in, j->w, j->a_out, j->accumulate);
         return;
     }
     for (int64_t item = begin; item < end; item++) {

@@ -74,6 +74,11 @@ void tg_conv_direct_dw_batch(const tg_conv_geom *g, int64_t out_channels, const 
  * accepts: 2-D, 3x3, stride 2, dilation 1 (any padding) with a SIMD kernel in use. accumulate
  * false: dx is written, its old contents never read (each value is stored once, with all its taps). */
 bool tg_conv_direct_adjoint_supported(const tg_conv_geom *g);
+/* The same for items i0..i1 of a depthwise layer (as tg_conv_direct_depthwise's items: dY's planes
+ * at dy + item*out_plane, dX's at dx + item*in_plane, the filter w + (item % groups)*taps), each
+ * plane asking for a later plane's rows as it goes. */
+void tg_conv_direct_adjoint_depthwise(const tg_conv_geom *g, int64_t groups, int64_t i0, int64_t i1, const tg_real *dy,
+                                      const tg_real *w, tg_real *dx, bool accumulate);
 void tg_conv_direct_adjoint(const tg_conv_geom *g, int64_t out_channels, const tg_real *dy, const tg_real *w,
                             tg_real *dx, bool accumulate);
 /* A depthwise layer (groups = channels, one filter a channel) with the channels in the vector
