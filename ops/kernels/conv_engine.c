@@ -614,7 +614,9 @@ static int64_t lanes_slot_size(const conv_core *k) { return tg_conv_lanes_scratc
 static size_t lanes_scratch(const conv_core *k) { return (size_t)(core_slots(k) * lanes_slot_size(k)); }
 
 /* Items (channel block, image) per call of the lanes kernel: its tile's padding is zeroed once a
- * call, and the bias and activation run over the items' planes while they are in cache. */
+ * call, and the bias and activation run over the items' planes while they are in cache
+ * (convnext_block train / infer at batch 64, ms: 2 items 2.97 / 0.953, 8 items 2.94 / 0.937, 32
+ * items 2.93 / 0.933; 5 Dec, Zen 5, one thread). */
 #define LANES_ITEMS 8
 
 static void lanes_range(void *ctx, int64_t begin, int64_t end, int slot)
