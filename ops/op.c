@@ -147,13 +147,23 @@ tg_real *tg_input_grad(tg_tape *t, tg_node *n, int i)
     return g;
 }
 
+/* Input i, when its gradient would be written fresh (none yet, one wanted, a buffer to take: the
+ * tape's or the tensor's spare), else NULL. */
+static tg_tensor *fresh_grad_input(const tg_node *n, int i)
+{
+    tg_tensor *x = i >= 0 && i < n->n_inputs ? n->inputs[i] : NULL;
+    if (x && !x->grad && (x->tape || x->grad_spare) && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
+        !(n->op->nograd_inputs & (1u << i)))
+        return x;
+    return NULL;
+}
+
 tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate)
 {
     *accumulate = true;
     if (i < 0 || i >= n->n_inputs) return NULL;
-    tg_tensor *x = n->inputs[i];
-    if (x && !x->grad && (x->tape || x->grad_spare) && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
-        !(n->op->nograd_inputs & (1u << i))) {
+    tg_tensor *x = fresh_grad_input(n, i);
+    if (x) {
         if (x->tape) {
             x->grad = tg_tape_alloc_buffer(x->tape, (size_t)x->numel * sizeof(tg_real));
         } else { /* a long-lived tensor whose gradient was cleared: its buffer, written fresh */
@@ -170,9 +180,8 @@ tg_real *tg_input_grad_to_write(tg_tape *t, tg_node *n, int i, bool *accumulate)
 
 tg_real *tg_input_grad_over_output(tg_tape *t, tg_node *n, int i, bool *accumulate)
 {
-    tg_tensor *x = i >= 0 && i < n->n_inputs ? n->inputs[i] : NULL, *y = n->out;
-    if (x && x != y && x->tape == t && !x->grad && x->requires_grad && x->dtype == TG_REAL && x->numel > 0 &&
-        x->numel == y->numel && !(n->op->nograd_inputs & (1u << i)) && y->grad && y->tape == t && !y->grad_borrowed &&
+    tg_tensor *x = fresh_grad_input(n, i), *y = n->out;
+    if (x && x != y && x->tape == t && x->numel == y->numel && y->grad && y->tape == t && !y->grad_borrowed &&
         !y->retains_grad && tg_tape_may_hand_over_grads(t)) {
         x->grad = y->grad; /* the same size: released with x's as it was allocated with y's */
         y->grad = NULL;

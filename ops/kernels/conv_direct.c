@@ -164,7 +164,7 @@ static const tg_conv_lanes_kernel *lanes_kernel(void)
     return NULL;
 }
 
-/* Whether the plan fits the kernels' stack tiles and strides (and a lanes kernel is in use). */
+/* Whether the plan fits the kernels' limits (tile, output, taps, stride) and a lanes kernel is in use. */
 static bool lanes_plan_fits(const tg_conv_lanes_plan *p)
 {
     for (int i = 0; i < 3; i++)
@@ -246,19 +246,15 @@ void tg_conv_lanes_set_mode(tg_conv_lanes_mode mode) { lanes_mode = mode; }
 #define LANES_MAX_OUT_W 12
 #define LANES_MIN_TAPS 25
 
-bool tg_conv_lanes_chosen(const tg_conv_geom *g)
+/* The mode and the rule above, for a geometry whose plan (forward or adjoint) is `supported`. */
+static bool lanes_rule(const tg_conv_geom *g, bool supported)
 {
     const int mode = lanes_mode;
-    if (mode == TG_CONV_LANES_NEVER || !tg_conv_lanes_supported(g)) return false;
+    if (mode == TG_CONV_LANES_NEVER || !supported) return false;
     return mode == TG_CONV_LANES_ALWAYS || g->out[2] <= LANES_MAX_OUT_W || tg_conv_geom_taps(g) >= LANES_MIN_TAPS;
 }
-
-bool tg_conv_lanes_adjoint_chosen(const tg_conv_geom *g)
-{
-    const int mode = lanes_mode;
-    if (mode == TG_CONV_LANES_NEVER || !tg_conv_lanes_adjoint_supported(g)) return false;
-    return mode == TG_CONV_LANES_ALWAYS || g->out[2] <= LANES_MAX_OUT_W || tg_conv_geom_taps(g) >= LANES_MIN_TAPS;
-}
+bool tg_conv_lanes_chosen(const tg_conv_geom *g) { return lanes_rule(g, tg_conv_lanes_supported(g)); }
+bool tg_conv_lanes_adjoint_chosen(const tg_conv_geom *g) { return lanes_rule(g, tg_conv_lanes_adjoint_supported(g)); }
 
 /* A plan's scratch (conv_lanes_avx512.c, lanes_scratch_of): 64-byte alignment, the tile with its
  * slack, the sums and the filter (lanes values a position or tap), the offset tables (int32). */

@@ -604,8 +604,9 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
  * by rows (5 Dec, Zen 5): 56x56 8.5 / 3.2, 112x112 (16 images) 9.9 / 4.4; 28x28 (3 KiB) whole. */
 #define ADJOINT_ROWS_MIN_BYTES 4096
 
-/* A depthwise layer whose filters are one a channel, with the channels in the lanes (im2col.h). */
-static bool core_uses_lanes(const conv_core *k) { return core_is_thin(k) && k->cb == k->groups && tg_conv_lanes_chosen(&k->geom); }
+/* Depthwise with one filter a channel (no multiplier): what the lanes kernels take (im2col.h). */
+static bool core_is_depthwise(const conv_core *k) { return core_is_thin(k) && k->cb == k->groups; }
+static bool core_uses_lanes(const conv_core *k) { return core_is_depthwise(k) && tg_conv_lanes_chosen(&k->geom); }
 
 /* The lanes kernels' scratch: one tile per thread that may run them at once (the split's parts
  * run with threads 1 on workspace slices of their own). */
@@ -1321,8 +1322,7 @@ tg_conv_dx_algo tg_conv_dx_choose(const conv_core *k, const tg_real *w)
     if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return TG_CONV_DX_ALGO_COL2IM;
     /* a depthwise layer the lanes kernels take (im2col.h): the full convolution of dB with every lane
      * busy, where the plane kernels' rows are narrow */
-    if (k->dx_algo == TG_CONV_DX_ALGO_AUTO && core_is_thin(k) && k->cb == k->groups &&
-        tg_conv_lanes_adjoint_chosen(&k->geom))
+    if (k->dx_algo == TG_CONV_DX_ALGO_AUTO && core_is_depthwise(k) && tg_conv_lanes_adjoint_chosen(&k->geom))
         return TG_CONV_DX_ALGO_LANES;
     /* 3x3 stride 2 (measured, docs/convolution.md): the direct adjoint reads dB in place, the
      * rotated path convolves a zero-inserted copy that is 3/4 zeros */

@@ -303,8 +303,10 @@ static void affine_row(const tg_real *restrict x, tg_real *restrict y, int64_t n
 
 /* dx += scale·dy − minus − ((x − hi) − lo)·slope; x NULL (eval: constant statistics): dx += scale·dy,
  * so a NaN or Inf in x does not reach dx through a zero slope (PyTorch's eval backward ignores x) */
-static inline __attribute__((always_inline)) void dx_row_apart(const tg_real *restrict x, const tg_real *restrict dy, tg_real *restrict dx, int64_t n,
-                         tg_real hi, tg_real lo, tg_real scale, tg_real minus, tg_real slope, bool accumulate)
+static inline __attribute__((always_inline)) void dx_row_apart(const tg_real *restrict x, const tg_real *restrict dy,
+                                                              tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo,
+                                                              tg_real scale, tg_real minus, tg_real slope,
+                                                              bool accumulate)
 {
     int64_t i = 0;
     if (!x) DX_STORE_ALL(scale * dy[j]);
@@ -337,9 +339,10 @@ static void affine_row_vec(const tg_real *restrict x, tg_real *restrict y, int64
 }
 
 /* dx += r·γ·dy − minus − ((x − hi) − lo)·slope with per-element γ; x NULL: dx += r·γ·dy (as dx_row) */
-static inline __attribute__((always_inline)) void dx_row_vec_apart(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
-                             tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus,
-                             tg_real slope, bool accumulate)
+static inline __attribute__((always_inline)) void
+dx_row_vec_apart(const tg_real *restrict x, const tg_real *restrict dy, const tg_real *restrict gamma,
+                 tg_real *restrict dx, int64_t n, tg_real hi, tg_real lo, tg_real r, tg_real minus, tg_real slope,
+                 bool accumulate)
 {
     int64_t i = 0;
     if (!x) DX_STORE_ALL(r * gamma[j] * dy[j]);
@@ -357,7 +360,8 @@ static void dx_row_vec(const tg_real *restrict x, const tg_real *dy, const tg_re
     if (!x) DX_STORE_OVER((LOAD_LANES(g, dy + i), LOAD_LANES(gm, gamma + i)), r * gm * g, r * gamma[j] * dy[j]);
     else
         DX_STORE_OVER((LOAD_LANES(g, dy + i), LOAD_LANES(gm, gamma + i), LOAD_LANES(xv, x + i)),
-                      r * gm * g - minus - ((xv - hi) - lo) * slope, r * gamma[j] * dy[j] - minus - ((x[j] - hi) - lo) * slope);
+                      r * gm * g - minus - ((xv - hi) - lo) * slope,
+                      r * gamma[j] * dy[j] - minus - ((x[j] - hi) - lo) * slope);
 }
 
 /* Σ over a block's rows, per column: sums[i] += dy·x̂, sums[d + i] += dy (x̂ = ((x − hi) − lo)·r);
