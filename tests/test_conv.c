@@ -989,6 +989,9 @@ START_TEST(batch_split_bit_identical)
         {cfg(2, 13, 4, 6, 2, V(6, 7), V(2, 3), V(2, 1), V(1, 0), V(1, 2), NULL), false, false, false},    /* groups, dilation */
         {cfg(1, 9, 3, 4, 1, V(17), V(5), V(2), V(2), V(1), NULL), false, false, false},                   /* 1-D */
         {cfg(3, 4, 2, 3, 1, V(4, 5, 6), V(3, 2, 3), V(1, 2, 1), V(1, 0, 1), V(1, 1, 1), NULL), false, false, false}, /* 3-D */
+        /* 3-D by the 2-D Winograd over depth slices (conv_engine.c "unfold"): forward, rotated dX, dW */
+        {cfg(3, 5, 6, 16, 1, V(4, 8, 8), V(3, 3, 3), V(1, 1, 1), V(1, 1, 1), V(1, 1, 1), NULL), false, false, false},
+        {cfg(3, 5, 6, 16, 1, V(5, 8, 9), V(3, 3, 3), V(2, 1, 1), V(1, 1, 1), V(1, 1, 1), NULL), false, false, true},
         {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false, false},   /* transposed */
         /* dW's chunks (a chunk holds at least DW_MIN_CHUNK_POSITIONS = 2048 output positions):
          * small maps take one chunk, 48x48 one image per chunk, 20x20 6-image chunks (13 images:
@@ -2237,6 +2240,176 @@ START_TEST(gradcheck_winograd)
 }
 END_TEST
 
+/* 3-D convolutions whose in-plane part is 3x3 stride 1 run as the 2-D Winograd over depth slices
+ * (conv_engine.c, "unfold": each output slice the 2-D convolution of a stack of KD input slices):
+ * the forward (overwriting, accumulating, with a bias and fused ReLU), dX by the rotated path
+ * (itself such a convolution: it unfolds too) and dW against the reference loops, for depth
+ * kernels 1, 2, 3 and 5, depth strides 1-3, dilation 2, depth pads 0-2 (stacks with zero slices),
+ * in-plane pads 0-2, batches of several blocks with a partial last one, 1 and 2 threads (the batch
+ * split), F(2x2) and F(4x4). AUTO takes it (path "winograd") for the first shape, not for one
+ * input channel or a grouped layer; a NaN input leaves it for the exact GEMMs (NaN exactly where
+ * the reference has them). */
+typedef struct unfold_shape {
+    int64_t n, c, o, in[3], kd, sd, pd, dd, ph, pw;
+} unfold_shape;
+
+static tg_conv_core unfold_test_core(const unfold_shape *u, tg_conv_fwd_algo algo, int threads)
+{
+    tg_conv_core k = {.n = u->n, .groups = 1, .ca = u->c, .cb = u->o, .algo = algo, .threads = threads};
+    tg_conv_geom *g = &k.geom;
+    const int64_t kernel[3] = {u->kd, 3, 3}, stride[3] = {u->sd, 1, 1}, pad[3] = {u->pd, u->ph, u->pw},
+                  dil[3] = {u->dd, 1, 1};
+    g->channels = u->c;
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = u->in[i], g->kernel[i] = kernel[i], g->stride[i] = stride[i], g->pad[i] = pad[i],
+        g->dilation[i] = dil[i];
+        g->out[i] = (u->in[i] + 2 * pad[i] - dil[i] * (kernel[i] - 1) - 1) / stride[i] + 1;
+    }
+    return k;
+}
+
+static void *unfold_ws(size_t bytes) { return malloc(bytes + 64); }
+
+/* The 2-D convolution of the stacks of k's images (what the engine runs; its dW path decides the 3-D
+ * layer's). */
+static tg_conv_core unfold_stacks_core(const tg_conv_core *k)
+{
+    tg_conv_core c = *k;
+    c.n = k->n * k->geom.out[0];
+    c.ca = c.geom.channels = k->geom.channels * k->geom.kernel[0];
+    c.geom.in[0] = c.geom.out[0] = c.geom.kernel[0] = c.geom.stride[0] = c.geom.dilation[0] = 1;
+    c.geom.pad[0] = 0;
+    return c;
+}
+
+START_TEST(unfold_3d_matches_reference)
+{
+    static const unfold_shape shapes[] = {
+        {7, 16, 16, {8, 16, 16}, 3, 1, 1, 1, 1, 1}, /* blocks of 5 (2 in double) images, a partial last */
+        {3, 8, 16, {5, 9, 10}, 2, 2, 0, 1, 0, 2},
+        {2, 6, 16, {6, 7, 8}, 3, 1, 2, 2, 2, 1},
+        {2, 16, 16, {4, 8, 8}, 1, 1, 0, 1, 1, 1},
+        {1, 4, 16, {3, 8, 9}, 5, 1, 2, 1, 1, 0},
+        {2, 6, 10, {7, 9, 9}, 3, 3, 1, 1, 1, 1}, /* 10 outputs: dW by the 3-D paths (few for its 2-D rule) */
+    };
+    wino_force_tile(_i);
+    int unfolded_dw = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const unfold_shape *u = &shapes[si];
+        tg_conv_core k = unfold_test_core(u, TG_CONV_FWD_WINOGRAD, 1);
+        const int64_t pa = tg_conv_core_a_size(&k), pb = tg_conv_core_b_size(&k), taps = 9 * u->kd;
+        const int64_t na = u->n * u->c * pa, nb = u->n * u->o * pb, nw = u->o * u->c * taps;
+        tg_tensor *x = wino_random(1, (int64_t[]){na}, 7000 + si), *w = wino_random(1, (int64_t[]){nw}, 7100 + si);
+        tg_tensor *dy = wino_random(1, (int64_t[]){nb}, 7200 + si), *bias = wino_random(1, (int64_t[]){u->o}, 7300 + si);
+        tg_real *want_y = malloc((size_t)nb * sizeof *want_y), *want_dx = calloc((size_t)na, sizeof *want_dx);
+        tg_real *want_dw = calloc((size_t)nw, sizeof *want_dw);
+        tg_conv_core ref = k;
+        ref.algo = TG_CONV_FWD_REFERENCE;
+        tg_conv_reference_forward(&ref, x->data, w->data, want_y, false);
+        tg_conv_reference_dx(&ref, dy->data, w->data, want_dx);
+        tg_conv_reference_dw(&ref, x->data, dy->data, want_dw);
+        double *want = malloc((size_t)(na > nb ? (na > nw ? na : nw) : (nb > nw ? nb : nw)) * sizeof *want);
+        const double tol = TT_DOUBLE ? 1e-10 : 2e-4 * (double)taps;
+        for (int threads = 1; threads <= 2; threads++) {
+            k.threads = threads;
+            tg_set_threads(threads);
+            ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
+            /* forward, overwriting, then accumulating onto it with the bias and a fused ReLU */
+            tg_real *y = malloc((size_t)nb * sizeof *y);
+            void *ws = unfold_ws(tg_conv_forward_scratch_bytes(&k));
+            tg_conv_forward(&k, x->data, w->data, y, false, NULL, ws);
+            for (int64_t e = 0; e < nb; e++) want[e] = want_y[e];
+            tt_assert_close(y, want, nb, tol);
+            const tg_conv_out_op out = {.bias = bias->data, .act = true, .act_op = TG_EW_RELU};
+            tg_conv_forward(&k, x->data, w->data, y, true, &out, ws);
+            for (int64_t e = 0; e < nb; e++) {
+                const double v = 2 * want_y[e] + bias->data[e / pb % u->o];
+                want[e] = v > 0 ? v : 0;
+            }
+            tt_assert_close(y, want, nb, 2 * tol);
+            free(ws);
+            /* dX by the rotated path (stride 1 in depth: one phase, itself unfolded), written */
+            if (u->sd == 1) {
+                tg_real *dx = malloc((size_t)na * sizeof *dx);
+                ws = unfold_ws(tg_conv_dx_scratch_bytes(&k, TG_CONV_DX_ALGO_ROTATED));
+                tg_conv_dx(&k, TG_CONV_DX_ALGO_ROTATED, dy->data, w->data, dx, true, ws);
+                for (int64_t e = 0; e < na; e++) want[e] = want_dx[e];
+                tt_assert_close(dx, want, na, tol);
+                free(ws);
+                free(dx);
+            }
+            /* dW, added to what dw held: unfolded where the stacks' 2-D dW is Winograd's */
+            const tg_conv_core stacks = unfold_stacks_core(&k);
+            const bool by_stacks = strcmp(tg_conv_dw_path(&stacks), "winograd") == 0;
+            ck_assert_int_eq(strcmp(tg_conv_dw_path(&k), "winograd") == 0, by_stacks);
+            unfolded_dw += by_stacks && threads == 1;
+            tg_real *dw = malloc((size_t)nw * sizeof *dw);
+            for (int64_t e = 0; e < nw; e++) dw[e] = 1;
+            ws = unfold_ws(tg_conv_dw_scratch_bytes(&k));
+            tg_conv_dw(&k, x->data, dy->data, dw, ws);
+            for (int64_t e = 0; e < nw; e++) want[e] = 1 + want_dw[e];
+            tt_assert_close(dw, want, nw, tol * 4);
+            free(ws);
+            free(dw);
+            /* a NaN input: the exact GEMMs, NaN exactly where the reference has them */
+            const tg_real keep = x->data[na / 2];
+            x->data[na / 2] = (tg_real)NAN;
+            ws = unfold_ws(tg_conv_forward_scratch_bytes(&k));
+            tg_conv_forward(&k, x->data, w->data, y, false, NULL, ws);
+            tg_conv_reference_forward(&ref, x->data, w->data, want_y, false);
+            for (int64_t e = 0; e < nb; e++)
+                ck_assert_msg(!isnan(y[e]) == !isnan(want_y[e]), "shape %zu: NaN at %lld: %g against %g", si,
+                              (long long)e, (double)y[e], (double)want_y[e]);
+            x->data[na / 2] = keep;
+            tg_conv_reference_forward(&ref, x->data, w->data, want_y, false);
+            free(ws);
+            free(y);
+        }
+        tg_set_threads(1);
+        free(want), free(want_y), free(want_dx), free(want_dw); /* the tensors are the test's: freed at teardown */
+    }
+    /* with the vector transforms the 2-D rule takes Winograd's dW from 16 channels: five shapes */
+    if (tg_winograd_kernel_is_simd()) ck_assert_int_eq(unfolded_dw, 5);
+    tg_winograd_set_tile(0);
+    /* AUTO: the first shape unfolds, forward and dW; one input channel, or two groups, do not */
+    tg_conv_core k = unfold_test_core(&shapes[0], TG_CONV_FWD_AUTO, 1);
+    ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
+    if (tg_winograd_kernel_is_simd()) ck_assert_str_eq(tg_conv_dw_path(&k), "winograd");
+    k.ca = k.geom.channels = 1;
+    ck_assert_str_ne(tg_conv_forward_path(&k), "winograd");
+    k = unfold_test_core(&shapes[0], TG_CONV_FWD_AUTO, 1);
+    k.groups = 2, k.geom.channels = 8;
+    ck_assert_str_ne(tg_conv_forward_path(&k), "winograd");
+    k = unfold_test_core(&shapes[0], TG_CONV_FWD_GEMM, 1);
+    ck_assert_str_eq(tg_conv_forward_path(&k), "gemm");
+}
+END_TEST
+
+/* Gradient checks of conv3d with Winograd asked for: 3x3 in-plane kernels unfold over the depth
+ * slices (forward, rotated dX, dW by the stacks), with depth kernels 1-3, depth stride 2, pads. */
+START_TEST(gradcheck_unfold_3d)
+{
+    static const int64_t shapes[][8] = {/* N, C, D, H, W, O, KD, stride D */
+                                        {1, 2, 3, 4, 5, 3, 3, 1}, {2, 3, 4, 3, 3, 2, 2, 2}, {1, 1, 2, 5, 4, 2, 1, 1}};
+    wino_force_tile(_i);
+    tg_conv_set_algo(TG_CONV_ALGO_WINOGRAD);
+    for (int i = 0; i < 3; i++)
+        for (int64_t pad = 0; pad <= 1; pad++) {
+            const int64_t *s = shapes[i];
+            tg_conv_attr a;
+            tg_attr_defaults(TG_OP_CONV3D, &a);
+            a.padding = (tg_ints){3, {pad, pad, 1 - pad}};
+            a.stride = (tg_ints){3, {s[7], 1, 1}};
+            tg_tensor *x = wino_random(5, (int64_t[]){s[0], s[1], s[2], s[3], s[4]}, 5300 + (uint64_t)i);
+            tg_tensor *w = wino_random(5, (int64_t[]){s[5], s[1], s[6], 3, 3}, 5400 + (uint64_t)i);
+            tg_tensor *b = wino_random(1, (int64_t[]){s[5]}, 5500 + (uint64_t)i);
+            tt_gradcheck_op(TG_OP_CONV3D, &a, ((tg_tensor *[]){x, w, b}), 3);
+        }
+    tg_conv_set_algo(TG_CONV_ALGO_AUTO);
+    tg_winograd_set_tile(0);
+}
+END_TEST
+
 static TCase *winograd_tcase(void)
 {
     TCase *tc = tt_tcase("winograd");
@@ -2253,6 +2426,8 @@ static TCase *winograd_tcase(void)
     tcase_add_test(tc, winograd4_parts_match_naive);
     tcase_add_test(tc, winograd4_stops_on_nonfinite);
     tcase_add_test(tc, winograd_tile_rule);
+    tcase_add_loop_test(tc, unfold_3d_matches_reference, 0, 2);
+    tcase_add_loop_test(tc, gradcheck_unfold_3d, 0, 2);
     return tc;
 }
 

@@ -278,11 +278,80 @@ static bool core_winograd1d_dw(const conv_core *k)
     return k->algo == TG_CONV_FWD_AUTO && winograd_pays(k) && k->geom.channels >= WINOGRAD1D_DW_MIN_CHANNELS &&
            k->cb >= WINOGRAD1D_DW_MIN_CHANNELS;
 }
+/* ---- 3-D convolutions as 2-D ones over depth slices ("unfold") ----
+ * Output slice d of a 3-D convolution is a 2-D convolution of KD input slices:
+ *   B[n, o, d] = sum_{c, kd} W[o, c, kd] *2-D A[n, c, d*sd + kd*dd - pd]   (zero past the depth edges)
+ * so with the stacks S[(n, d)] = [A[n, c, d*sd + kd*dd - pd] for c, kd] as images of C*KD channels,
+ * B's slices are the 2-D convolution of S with W read as [O, C*KD, KH, KW] (its own memory order).
+ * The 2-D Winograd then runs 3-D layers with 3x3 in-plane kernels (any depth kernel, stride, dilation
+ * and padding): F(4x4,3x3) takes 36 multiplies per 16 outputs where the direct 3-D kernels take 144,
+ * and each stack costs only the copies of its slices in (KD times the input) and of B's slices out,
+ * a block of images at a time while they are in cache. Forward ms, batch 64, one thread, 3x3x3
+ * padding 1 (5 Dec, Zen 5), what AUTO took (output-channel vectors or shift) / unfolded: 16 -> 32 at
+ * 12^3 13.0 / 7.7, 32 -> 16 (a rotated dX) 18.0 / 9.7, 8 -> 16 at 8x16x16 4.6 / 2.9, 16 -> 32 at
+ * 4x8x8 1.9 / 1.6, 16 -> 16 at 16^3 17.9 / 10.6, 16 -> 32 at 16x32x32 122 / 58; at 6x6 maps the 2-D
+ * rule keeps its GEMMs, which lose (32 -> 64 at 6^3: 6.3 / 8.2), so the unfolded core must take
+ * Winograd by the 2-D rule (winograd_pays). */
+/* Bytes of stacks per block (the copies in and out stay in cache): measured 16 -> 32 at 12^3, blocks
+ * of 64 / 8 / 2 images (14 / 1.7 / 0.4 MiB of stacks): 8.7 / 7.7 / 8.2 ms; training steps with
+ * 1 or 4 MiB instead were level or up to 2% slower (volume3d, strided_volume). */
+#define UNFOLD_BLOCK_BYTES ((size_t)2 << 20)
+/* Input channels (per slice) from which AUTO unfolds: the stacks copy KD times the input, which
+ * few channels do not pay back. Forward ms, batch 64, 3x3x3, at 16x32x32, 3-D shift / unfolded: 1 ->
+ * 16 6.0 / 8.4, 2 -> 16 9.7 / 9.5, 4 -> 16 16.9 / 12.6; 3 -> 32 at 16^3 7.4 / 5.9. */
+#define UNFOLD_MIN_IN_CHANNELS 3
+static int64_t unfold_channels(const conv_core *k) { return k->geom.channels * k->geom.kernel[0]; }
+/* The 2-D convolution of the stacks of `images` images: images*OD of them, C*KD channels. The
+ * algorithm is chosen for the whole batch's stacks (plan_n), as a split part's is. */
+static conv_core unfold_core(const conv_core *k, int64_t images)
+{
+    const tg_conv_geom *g = &k->geom;
+    conv_core c = *k;
+    c.n = images * g->out[0];
+    c.plan_n = core_plan_n(k) * g->out[0];
+    c.ca = unfold_channels(k);
+    c.geom.channels = c.ca;
+    c.geom.in[0] = c.geom.out[0] = c.geom.kernel[0] = c.geom.stride[0] = c.geom.dilation[0] = 1;
+    c.geom.pad[0] = 0;
+    return c;
+}
+/* A 3-D convolution of one group whose in-plane part the 2-D Winograd computes and where its rule
+ * takes it (or Winograd is asked for). */
+static bool core_uses_unfold(const conv_core *k)
+{
+    const tg_conv_geom *g = &k->geom;
+    if ((k->algo != TG_CONV_FWD_AUTO && k->algo != TG_CONV_FWD_WINOGRAD) || k->groups != 1 ||
+        (g->in[0] == 1 && g->kernel[0] == 1))
+        return false;
+    const conv_core c = unfold_core(k, core_plan_n(k));
+    if (!tg_winograd_supported(&c.geom, 1)) return false;
+    return k->algo == TG_CONV_FWD_WINOGRAD || (g->channels >= UNFOLD_MIN_IN_CHANNELS && winograd_pays(&c));
+}
+/* dW the same way where the 2-D rule takes Winograd's dW for the stacks (from 16 channels: fewer
+ * left the 2-D core on its shift kernels, which lose to the 3-D ones: 4 -> 16 at 16x32x32 23.9 /
+ * 19.3 ms); else the 3-D paths. dW ms, batch 64, one thread, 3-D / unfolded: 16 -> 32 at 12^3 13.3
+ * / 8.6, 8 -> 16 at 8x16x16 5.1 / 3.8, 16 -> 16 at 16^3 20.3 / 12.2, 16 -> 32 at 4x8x8 1.9 / 1.8. */
+static bool core_winograd_2d_dw(const conv_core *k);
+static bool core_dw_uses_unfold(const conv_core *k)
+{
+    if (!core_uses_unfold(k)) return false;
+    const conv_core c = unfold_core(k, core_plan_n(k));
+    return core_winograd_2d_dw(&c);
+}
+/* Images per block: UNFOLD_BLOCK_BYTES of stacks, at least one (a function of the shapes). */
+static int64_t unfold_block(const conv_core *k)
+{
+    const int64_t per_image = k->geom.out[0] * unfold_channels(k) * k->geom.in[1] * k->geom.in[2];
+    int64_t m = per_image > 0 ? (int64_t)(UNFOLD_BLOCK_BYTES / ((size_t)per_image * sizeof(tg_real))) : k->n;
+    m = m < 1 ? 1 : m;
+    return m < k->n ? m : (k->n > 0 ? k->n : 1);
+}
+
 /* The forward (and the rotated dX, a forward convolution) by the shift kernels. */
 static bool core_uses_shift(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_SHIFT) return tg_conv_shift_supported(&k->geom);
-    return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k) && !winograd_pays(k);
+    return k->algo == TG_CONV_FWD_AUTO && core_shift_fits(k) && !winograd_pays(k) && !core_uses_unfold(k);
 }
 /* dW by the shift kernels: wherever they fit, also when the forward is Winograd's (whose weight
  * gradient pays only from WINOGRAD_DW_MIN_CHANNELS, beyond what shift takes); strided, up to
@@ -337,10 +406,15 @@ static bool core_ovec_fits(const conv_core *k)
 static bool core_uses_ovec(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_OVEC) return tg_conv_ovec_supported(&k->geom);
+    return k->algo == TG_CONV_FWD_AUTO && core_ovec_fits(k) && !winograd_pays(k) && !core_uses_unfold(k);
+}
+/* dW by them: where their forward would run (also when the unfolded 2-D core takes the forward but
+ * not dW: core_dw_uses_unfold) */
+static bool core_dw_uses_ovec(const conv_core *k)
+{
+    if (k->algo == TG_CONV_FWD_OVEC) return tg_conv_ovec_supported(&k->geom);
     return k->algo == TG_CONV_FWD_AUTO && core_ovec_fits(k) && !winograd_pays(k);
 }
-/* dW by them: with their forward */
-static bool core_dw_uses_ovec(const conv_core *k) { return core_uses_ovec(k); }
 
 /* The choice depends on the shapes of the whole batch (plan_n), never on the thread count or on
  * the part of a split batch being run: the same convolution takes the same path, so gives the
@@ -383,6 +457,96 @@ static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real
 }
 
 static int64_t round_to_line(int64_t elements) { return (elements + 15) / 16 * 16; }
+
+/* The stacks of m images of A (from image 0 of a): S[(i, d)][c, kd] = A[i, c, d*sd + kd*dd - pd],
+ * zeros past the depth edges. */
+static void unfold_stacks(const conv_core *k, const tg_real *a, int64_t m, tg_real *s)
+{
+    const tg_conv_geom *g = &k->geom;
+    const int64_t slice = g->in[1] * g->in[2];
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t d = 0; d < g->out[0]; d++)
+            for (int64_t c = 0; c < g->channels; c++)
+                for (int64_t kd = 0; kd < g->kernel[0]; kd++, s += slice) {
+                    const int64_t z = d * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+                    if (z < 0 || z >= g->in[0]) memset(s, 0, (size_t)slice * sizeof *s);
+                    else memcpy(s, a + ((i * k->ca + c) * g->in[0] + z) * slice, (size_t)slice * sizeof *s);
+                }
+}
+
+/* B's slices [n, o, d] and the stacks' 2-D output [(n, d), o]: where slice (i, o, d) begins in each. */
+static int64_t b_slice(const conv_core *k, int64_t i, int64_t o, int64_t d)
+{
+    return ((i * k->cb + o) * k->geom.out[0] + d) * k->geom.out[1] * k->geom.out[2];
+}
+static int64_t stacks_slice(const conv_core *k, int64_t i, int64_t o, int64_t d)
+{
+    return ((i * k->geom.out[0] + d) * k->cb + o) * k->geom.out[1] * k->geom.out[2];
+}
+/* B (+)= Y (accumulate adds) */
+static void unfold_to_b(const conv_core *k, const tg_real *y, int64_t m, tg_real *b, bool accumulate)
+{
+    const int64_t slice = k->geom.out[1] * k->geom.out[2];
+    const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t o = 0; o < k->cb; o++)
+            for (int64_t d = 0; d < k->geom.out[0]; d++) {
+                tg_real *bs = b + b_slice(k, i, o, d);
+                const tg_real *ys = y + stacks_slice(k, i, o, d);
+                if (accumulate) ew->binary(TG_EW_ADD, bs, false, ys, false, bs, slice);
+                else memcpy(bs, ys, (size_t)slice * sizeof *bs);
+            }
+}
+/* Y = B (dW's gradient in the stacks' order) */
+static void unfold_from_b(const conv_core *k, const tg_real *b, int64_t m, tg_real *y)
+{
+    const int64_t slice = k->geom.out[1] * k->geom.out[2];
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t o = 0; o < k->cb; o++)
+            for (int64_t d = 0; d < k->geom.out[0]; d++)
+                memcpy(y + stacks_slice(k, i, o, d), b + b_slice(k, i, o, d), (size_t)slice * sizeof *y);
+}
+
+/* Floats of one block's stacks and of their 2-D output (whole cache lines each). */
+static int64_t unfold_stacks_size(const conv_core *k)
+{
+    const conv_core c = unfold_core(k, unfold_block(k));
+    return round_to_line(c.n * c.ca * core_a_size(&c));
+}
+static int64_t unfold_out_size(const conv_core *k)
+{
+    const conv_core c = unfold_core(k, unfold_block(k));
+    return round_to_line(c.n * c.cb * core_b_size(&c));
+}
+/* Floats of the unfolded forward's scratch: a block's stacks and output, the 2-D Winograd's. */
+static size_t unfold_forward_scratch(const conv_core *k)
+{
+    const conv_core c = unfold_core(k, unfold_block(k));
+    return (size_t)(unfold_stacks_size(k) + unfold_out_size(k)) + tg_winograd_scratch(&c.geom, c.n, c.cb);
+}
+
+static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real *b, int64_t n0, int64_t m);
+/* B (+)= conv(A, W) by the 2-D Winograd over depth slices, block by block, each block's slices put
+ * in B's order and given `out` while in cache. false when W, A or a transform is not finite (B then
+ * holds some blocks, B's old values intact with accumulate: A is checked first then), as
+ * winograd_forward. col: unfold_forward_scratch floats. */
+static bool unfold_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
+                           tg_real *col, const tg_conv_out_op *out)
+{
+    if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
+    if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    const int64_t block = unfold_block(k), pa = core_a_size(k), pb = core_b_size(k);
+    tg_real *stacks = col, *y = stacks + unfold_stacks_size(k), *wino = y + unfold_out_size(k);
+    for (int64_t n0 = 0; n0 < k->n; n0 += block) {
+        const int64_t m = k->n - n0 < block ? k->n - n0 : block;
+        const conv_core c = unfold_core(k, m);
+        unfold_stacks(k, a + n0 * k->ca * pa, m, stacks);
+        if (!tg_winograd_conv(&c.geom, c.n, c.cb, stacks, w, y, false, wino)) return false;
+        unfold_to_b(k, y, m, b + n0 * k->cb * pb, accumulate);
+        out_op_images(k, out, b, n0, m);
+    }
+    return true;
+}
 
 /* Floats of the shift forward's scratch: every group's packed filter, then one image's box and
  * wide output. */
@@ -501,6 +665,7 @@ static size_t lanes_scratch(const conv_core *k);
 static size_t core_forward_scratch(const conv_core *k)
 {
     size_t gemm = core_scratch(k);
+    if (core_uses_unfold(k)) return unfold_forward_scratch(k) > gemm ? unfold_forward_scratch(k) : gemm;
     if (core_uses_lanes(k)) return lanes_scratch(k) > gemm ? lanes_scratch(k) : gemm;
     if (core_uses_ovec(k)) {
         size_t ovec = ovec_forward_scratch(k);
@@ -700,6 +865,8 @@ static void core_forward(const conv_core *k, const tg_real *a, const tg_real *w,
         out_op_images(k, out, b, 0, k->n);
         return;
     }
+    /* else (not finite) the GEMMs below, as Winograd's */
+    if (core_uses_unfold(k) && unfold_forward(k, a, w, b, accumulate, col, out)) return;
     /* multiplies the zero padding as im2col does (0·Inf = NaN at the border, as PyTorch) */
     if (core_uses_ovec(k)) {
         ovec_forward(k, a, w, b, accumulate, col);
@@ -1042,12 +1209,39 @@ static void pointwise_weight_grad(const conv_core *k, const tg_real *a, const tg
     }
 }
 
+static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, conv_ws *ws);
+/* dW += corr(A, dB) as the stacks' 2-D weight gradient (their channels (c, kd) are W's own order),
+ * block by block in image order, dB's slices turned to [(n, d), o] beside them; the 2-D core picks
+ * its own path (Winograd, or another where an operand is not finite). */
+static void unfold_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, conv_ws *ws)
+{
+    const int64_t block = unfold_block(k), pa = core_a_size(k), pb = core_b_size(k);
+    tg_real *stacks = ws_take(ws, (size_t)unfold_stacks_size(k) * sizeof *stacks);
+    tg_real *dy = ws_take(ws, (size_t)unfold_out_size(k) * sizeof *dy);
+    const size_t mark = ws->used;
+    for (int64_t n0 = 0; n0 < k->n; n0 += block) {
+        const int64_t m = k->n - n0 < block ? k->n - n0 : block;
+        const conv_core c = unfold_core(k, m);
+        ws->used = mark;
+        if (ws->base) {
+            unfold_stacks(k, a + n0 * k->ca * pa, m, stacks);
+            unfold_from_b(k, db + n0 * k->cb * pb, m, dy);
+        }
+        core_weight_grad(&c, stacks, dy, dw, ws); /* sizing (no block): the first block is the largest */
+        if (!ws->base) return;
+    }
+}
+
 static void core_weight_grad(const conv_core *k, const tg_real *a, const tg_real *db, tg_real *dw, conv_ws *ws)
 {
     const int64_t og = k->cb / k->groups, cg = k->geom.channels, taps = core_taps(k);
     const int64_t pb = core_b_size(k), rows = cg * taps, nb = core_block(k);
     if (k->algo == TG_CONV_FWD_REFERENCE) {
         if (ws->base) tg_conv_reference_dw(k, a, db, dw);
+        return;
+    }
+    if (core_dw_uses_unfold(k)) {
+        unfold_weight_grad(k, a, db, dw, ws);
         return;
     }
     tg_real *col = ws_take(ws, core_dw_scratch(k) * sizeof *col);
@@ -1287,7 +1481,7 @@ static tg_conv_dx_algo core_dx_path(const conv_core *k)
     int64_t r[3];
     phase_dim pd[3];
     conv_core c = phase_dims(k, 0, r, pd) ? phase_core(k, pd, k->n) : *k;
-    if (!core_strided(k) && core_uses_winograd(&c)) return TG_CONV_DX_ALGO_ROTATED;
+    if (!core_strided(k) && (core_uses_winograd(&c) || core_uses_unfold(&c))) return TG_CONV_DX_ALGO_ROTATED;
     /* a rotated shift convolution into fewer than SHIFT_DX_MIN_CHANNELS channels leaves most
      * sums of its blocks empty: 64x1x28x28 -> 20, 5x5, forward + backward 4.5 ms rotated, 3.2 by
      * col2im. Strided: the phases (a 3x3 stride 2's are 2x2, 2x1, 1x2 and 1x1) run by the shift
@@ -1389,6 +1583,7 @@ static void core_data_grad_col2im(const conv_core *k, const tg_real *db, const t
 const char *tg_conv_forward_path(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
+    if (core_uses_unfold(k)) return "winograd";
     if (core_uses_ovec(k)) return "ovec";
     if (core_uses_shift(k)) return "shift";
     if (core_uses_lanes(k)) return "lanes";
@@ -1399,6 +1594,7 @@ const char *tg_conv_forward_path(const conv_core *k)
 const char *tg_conv_dw_path(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_REFERENCE) return "reference";
+    if (core_dw_uses_unfold(k)) return "winograd";
     if (core_winograd1d_dw(k) || core_winograd_2d_dw(k)) return "winograd"; /* core_weight_grad's order */
     if (core_dw_uses_shift(k)) return "shift";
     if (core_dw_uses_ovec(k)) return "ovec";
@@ -1486,7 +1682,7 @@ static conv_core core_part(const conv_core *k, int64_t count)
  * the whole operand is checked before the split. (dW's chunks are fixed: each decides alone.) */
 static bool split_needs_exact(const conv_core *k, const tg_real *operand, int64_t channels, int64_t plane)
 {
-    return core_uses_winograd(k) && !tg_winograd_finite(operand, k->n * channels * plane);
+    return (core_uses_winograd(k) || core_uses_unfold(k)) && !tg_winograd_finite(operand, k->n * channels * plane);
 }
 
 static size_t round_to_align(size_t bytes) { return (bytes + CONV_WS_ALIGN - 1) / CONV_WS_ALIGN * CONV_WS_ALIGN; }
@@ -1706,7 +1902,7 @@ static bool dx_needs_exact(const conv_core *k, tg_conv_dx_algo algo, const tg_re
     for (int64_t ph = 0; ph < phases; ph++)
         if (phase_dims(k, ph, r, pd)) {
             const conv_core c = phase_core(k, pd, k->n);
-            if (core_uses_winograd(&c)) return split_needs_exact(&c, db, k->cb, core_b_size(k));
+            if (core_uses_winograd(&c) || core_uses_unfold(&c)) return split_needs_exact(&c, db, k->cb, core_b_size(k));
         }
     return false;
 }

@@ -9,7 +9,8 @@
  *
  * Algorithms (one file each where they are more than glue):
  *   forward  im2col + GEMM (im2col_pack.c: the im2col matrix packed straight into the GEMM's
- *            panels, never stored; a 1x1 multiplies A itself), Winograd F(2x2,3x3) (winograd.c),
+ *            panels, never stored; a 1x1 multiplies A itself), Winograd F(2x2,3x3) (winograd.c;
+ *            3-D layers with 3x3 in-plane kernels as 2-D ones over stacks of depth slices),
  *            the direct kernel for thin groups (conv_direct.c), the reference loops
  *            (conv_reference.c);
  *   dA       rotated: the forward on dB with the 180°-rotated, channel-swapped filter, one
@@ -75,8 +76,8 @@ int64_t tg_conv_core_b_size(const tg_conv_core *k);
 /* B (+)= conv(A, W): a:[n, ca, A...], w:[cb, ca/groups, K], b:[n, cb, B...]; accumulate false
  * overwrites b. ws: tg_conv_forward_scratch_bytes(k) bytes. */
 size_t tg_conv_forward_scratch_bytes(const tg_conv_core *k);
-/* The forward path k takes with a finite filter and input: "shift", "winograd", "direct"
- * (depthwise), "gemm" or "reference" — a function of the shapes and the kernels in use, never of
+/* The forward path k takes with a finite filter and input: "shift", "winograd" (also a 3-D layer
+ * over depth slices), "direct" (depthwise), "gemm" or "reference" — a function of the shapes and the kernels in use, never of
  * the thread count or the part of a split batch. */
 const char *tg_conv_forward_path(const tg_conv_core *k);
 /* The same for the weight gradient with finite operands: "winograd" (2-D or 1-D), "shift",
