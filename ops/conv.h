@@ -66,7 +66,8 @@ const char *tg_conv_dx_path_name(tg_conv_dx_path path);
 
 /* How convolutions run their forward kernel (also the rotated dX path's, which is such a
  * convolution) and dW: im2col + GEMM, or for 2-D 3x3 stride-1 dilation-1 single-group ones
- * (and 3-D ones whose in-plane kernel is such, over stacks of depth slices)
+ * (and 3-D ones whose in-plane kernel is such, over stacks of depth slices; dilated ones split
+ * into their phases)
  * Winograd F(2x2,3x3) (2.25x fewer multiplies, a few ulps more float32 rounding;
  * docs/convolution.md) and for stride-1 single-group conv1d of 2-7 taps the 1-D Winograd F(m, r)
  * (2x fewer at 3 taps), or for stride-1 ones the shift kernels (multiply-adds over a zero-padded

@@ -992,6 +992,8 @@ START_TEST(batch_split_bit_identical)
         /* 3-D by the 2-D Winograd over depth slices (conv_engine.c "unfold"): forward, rotated dX, dW */
         {cfg(3, 5, 6, 16, 1, V(4, 8, 8), V(3, 3, 3), V(1, 1, 1), V(1, 1, 1), V(1, 1, 1), NULL), false, false, false},
         {cfg(3, 5, 6, 16, 1, V(5, 8, 9), V(3, 3, 3), V(2, 1, 1), V(1, 1, 1), V(1, 1, 1), NULL), false, false, true},
+        /* conv2d dilated 2 by its phases (the same mechanism), Winograd asked for */
+        {cfg(2, 5, 16, 16, 1, V(13, 12), V(3, 3), V(1, 1), V(2, 2), V(2, 2), NULL), false, false, true},
         {cfg(2, 5, 4, 3, 1, V(5, 6), V(3, 3), V(2, 2), V(1, 1), V(1, 1), V(1, 0)), true, false, false},   /* transposed */
         /* dW's chunks (a chunk holds at least DW_MIN_CHUNK_POSITIONS = 2048 output positions):
          * small maps take one chunk, 48x48 one image per chunk, 20x20 6-image chunks (13 images:
@@ -2251,6 +2253,7 @@ END_TEST
  * the reference has them). */
 typedef struct unfold_shape {
     int64_t n, c, o, in[3], kd, sd, pd, dd, ph, pw;
+    int64_t dil_h, dil_w; /* in-plane dilations (0: 1) */
 } unfold_shape;
 
 static tg_conv_core unfold_test_core(const unfold_shape *u, tg_conv_fwd_algo algo, int threads)
@@ -2258,7 +2261,7 @@ static tg_conv_core unfold_test_core(const unfold_shape *u, tg_conv_fwd_algo alg
     tg_conv_core k = {.n = u->n, .groups = 1, .ca = u->c, .cb = u->o, .algo = algo, .threads = threads};
     tg_conv_geom *g = &k.geom;
     const int64_t kernel[3] = {u->kd, 3, 3}, stride[3] = {u->sd, 1, 1}, pad[3] = {u->pd, u->ph, u->pw},
-                  dil[3] = {u->dd, 1, 1};
+                  dil[3] = {u->dd, u->dil_h ? u->dil_h : 1, u->dil_w ? u->dil_w : 1};
     g->channels = u->c;
     for (int i = 0; i < 3; i++) {
         g->in[i] = u->in[i], g->kernel[i] = kernel[i], g->stride[i] = stride[i], g->pad[i] = pad[i],
@@ -2279,18 +2282,32 @@ static tg_conv_core unfold_stacks_core(const tg_conv_core *k)
     c.ca = c.geom.channels = k->geom.channels * k->geom.kernel[0];
     c.geom.in[0] = c.geom.out[0] = c.geom.kernel[0] = c.geom.stride[0] = c.geom.dilation[0] = 1;
     c.geom.pad[0] = 0;
+    for (int i = 1; i < 3; i++) { /* a dilated dim: d phases, each its own stack, padded explicitly */
+        const int64_t d = k->geom.dilation[i];
+        if (d == 1) continue;
+        c.n *= d;
+        c.geom.out[i] = (k->geom.out[i] + d - 1) / d;
+        c.geom.in[i] = c.geom.out[i] + 2;
+        c.geom.pad[i] = 0;
+        c.geom.dilation[i] = 1;
+    }
     return c;
 }
 
 START_TEST(unfold_3d_matches_reference)
 {
     static const unfold_shape shapes[] = {
-        {7, 16, 16, {8, 16, 16}, 3, 1, 1, 1, 1, 1}, /* blocks of 5 (2 in double) images, a partial last */
-        {3, 8, 16, {5, 9, 10}, 2, 2, 0, 1, 0, 2},
-        {2, 6, 16, {6, 7, 8}, 3, 1, 2, 2, 2, 1},
-        {2, 16, 16, {4, 8, 8}, 1, 1, 0, 1, 1, 1},
-        {1, 4, 16, {3, 8, 9}, 5, 1, 2, 1, 1, 0},
-        {2, 6, 10, {7, 9, 9}, 3, 3, 1, 1, 1, 1}, /* 10 outputs: dW by the 3-D paths (few for its 2-D rule) */
+        {7, 16, 16, {8, 16, 16}, 3, 1, 1, 1, 1, 1, 1, 1}, /* blocks of 5 (2 in double) images, a partial last */
+        {3, 8, 16, {5, 9, 10}, 2, 2, 0, 1, 0, 2, 1, 1},
+        {2, 6, 16, {6, 7, 8}, 3, 1, 2, 2, 2, 1, 1, 1},
+        {2, 16, 16, {4, 8, 8}, 1, 1, 0, 1, 1, 1, 1, 1},
+        {1, 4, 16, {3, 8, 9}, 5, 1, 2, 1, 1, 0, 1, 1},
+        {2, 6, 10, {7, 9, 9}, 3, 3, 1, 1, 1, 1, 1, 1}, /* 10 outputs: dW by the 3-D paths (few for its 2-D rule) */
+        /* dilated in-plane: each dilated dim split into phases, each phase a stack */
+        {3, 16, 16, {1, 13, 14}, 1, 1, 0, 1, 2, 2, 2, 2},  /* conv2d, dilation 2, "same" */
+        {2, 4, 16, {1, 11, 9}, 1, 1, 0, 1, 3, 1, 3, 1},   /* dilated along H alone */
+        {2, 6, 16, {1, 17, 15}, 1, 1, 0, 1, 1, 4, 2, 4},  /* dilations 2 and 4, pads 1 and 4 */
+        {2, 6, 16, {4, 9, 10}, 3, 1, 1, 1, 2, 2, 2, 2},   /* 3-D, dilated in-plane */
     };
     wino_force_tile(_i);
     int unfolded_dw = 0;
@@ -2368,13 +2385,16 @@ START_TEST(unfold_3d_matches_reference)
         tg_set_threads(1);
         free(want), free(want_y), free(want_dx), free(want_dw); /* the tensors are the test's: freed at teardown */
     }
-    /* with the vector transforms the 2-D rule takes Winograd's dW from 16 channels: five shapes */
-    if (tg_winograd_kernel_is_simd()) ck_assert_int_eq(unfolded_dw, 5);
+    /* with the vector transforms the 2-D rule takes Winograd's dW from 16 channels (C*KD and O) */
+    if (tg_winograd_kernel_is_simd()) ck_assert_int_eq(unfolded_dw, 7);
     tg_winograd_set_tile(0);
-    /* AUTO: the first shape unfolds, forward and dW; one input channel, or two groups, do not */
+    /* AUTO (with the vector transforms; the portable ones' rule wants 32 channels): the first shape
+     * unfolds, forward and dW; one input channel, or two groups, do not */
     tg_conv_core k = unfold_test_core(&shapes[0], TG_CONV_FWD_AUTO, 1);
-    ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
-    if (tg_winograd_kernel_is_simd()) ck_assert_str_eq(tg_conv_dw_path(&k), "winograd");
+    if (tg_winograd_kernel_is_simd()) {
+        ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
+        ck_assert_str_eq(tg_conv_dw_path(&k), "winograd");
+    }
     k.ca = k.geom.channels = 1;
     ck_assert_str_ne(tg_conv_forward_path(&k), "winograd");
     k = unfold_test_core(&shapes[0], TG_CONV_FWD_AUTO, 1);
@@ -2382,11 +2402,45 @@ START_TEST(unfold_3d_matches_reference)
     ck_assert_str_ne(tg_conv_forward_path(&k), "winograd");
     k = unfold_test_core(&shapes[0], TG_CONV_FWD_GEMM, 1);
     ck_assert_str_eq(tg_conv_forward_path(&k), "gemm");
+    /* dilated conv2d, 32 -> 32 at 32x32 "same": phases at dilation 2, not 4 (measured slower) */
+    if (tg_winograd_kernel_is_simd())
+        for (int64_t d = 2; d <= 4; d += 2) {
+            const unfold_shape dilated = {64, 32, 32, {1, 32, 32}, 1, 1, 0, 1, d, d, d, d};
+            k = unfold_test_core(&dilated, TG_CONV_FWD_AUTO, 1);
+            ck_assert_int_eq(strcmp(tg_conv_forward_path(&k), "winograd") == 0, d == 2);
+        }
+}
+END_TEST
+
+/* A row dealt out to its phases (the dilated layers' stacks, im2col.h): against the definition
+ * rows[r][a] = src[a*stride + r - lead] (zero outside src), strides 1-4, leads 0-5 (odd and even),
+ * rows from 1 to 70 values (whole vectors, masked tails), counts past the row's end. */
+START_TEST(phase_rows_split_matches_definition)
+{
+    tg_tensor *src = wino_random(1, (int64_t[]){80}, 7400);
+    tg_real out[4][48], *rows[4] = {out[0], out[1], out[2], out[3]};
+    for (int64_t stride = 1; stride <= 4; stride++)
+        for (int64_t lead = 0; lead <= 5; lead++)
+            for (int64_t n = 1; n <= 70; n += 3)
+                for (int64_t count = 1; count * stride <= 4 * 48 && count <= 48; count += 7) {
+                    for (int r = 0; r < 4; r++)
+                        for (int a = 0; a < 48; a++) out[r][a] = -7;
+                    tg_phase_rows_split(src->data, n, lead, stride, count, rows);
+                    for (int64_t r = 0; r < 4; r++)
+                        for (int64_t a = 0; a < 48; a++) {
+                            const int64_t t = a * stride + r - lead;
+                            const tg_real want = r >= stride || a >= count ? -7 : t >= 0 && t < n ? src->data[t] : 0;
+                            ck_assert_msg(out[r][a] == want, "stride %lld lead %lld n %lld count %lld: rows[%lld][%lld]",
+                                          (long long)stride, (long long)lead, (long long)n, (long long)count,
+                                          (long long)r, (long long)a);
+                        }
+                }
 }
 END_TEST
 
 /* Gradient checks of conv3d with Winograd asked for: 3x3 in-plane kernels unfold over the depth
- * slices (forward, rotated dX, dW by the stacks), with depth kernels 1-3, depth stride 2, pads. */
+ * slices (forward, rotated dX, dW by the stacks), with depth kernels 1-3, depth stride 2, pads; and
+ * of dilated conv2d, split into its phases. */
 START_TEST(gradcheck_unfold_3d)
 {
     static const int64_t shapes[][8] = {/* N, C, D, H, W, O, KD, stride D */
@@ -2405,6 +2459,17 @@ START_TEST(gradcheck_unfold_3d)
             tg_tensor *b = wino_random(1, (int64_t[]){s[5]}, 5500 + (uint64_t)i);
             tt_gradcheck_op(TG_OP_CONV3D, &a, ((tg_tensor *[]){x, w, b}), 3);
         }
+    /* conv2d dilated by 2 and 3 (its phases, each a stack), pads 1 and 2 */
+    for (int64_t d = 2; d <= 3; d++) {
+        tg_conv_attr a;
+        tg_attr_defaults(TG_OP_CONV2D, &a);
+        a.padding = (tg_ints){2, {1, 2}};
+        a.dilation = (tg_ints){2, {d, d - 1}};
+        tg_tensor *x = wino_random(4, (int64_t[]){2, 3, 7, 8}, 5600 + (uint64_t)d);
+        tg_tensor *w = wino_random(4, (int64_t[]){2, 3, 3, 3}, 5700 + (uint64_t)d);
+        tg_tensor *b = wino_random(1, (int64_t[]){2}, 5800 + (uint64_t)d);
+        tt_gradcheck_op(TG_OP_CONV2D, &a, ((tg_tensor *[]){x, w, b}), 3);
+    }
     tg_conv_set_algo(TG_CONV_ALGO_AUTO);
     tg_winograd_set_tile(0);
 }
@@ -2428,6 +2493,7 @@ static TCase *winograd_tcase(void)
     tcase_add_test(tc, winograd_tile_rule);
     tcase_add_loop_test(tc, unfold_3d_matches_reference, 0, 2);
     tcase_add_loop_test(tc, gradcheck_unfold_3d, 0, 2);
+    tcase_add_test(tc, phase_rows_split_matches_definition);
     return tc;
 }
 

@@ -15,6 +15,16 @@ static inline void SPLIT_FN(add_run)(tg_real *restrict dst, const tg_real *restr
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
+/* even[a] = src[2a], odd[a] = src[2a + 1] for a < pairs */
+static inline void SPLIT_FN(pair_split)(const tg_real *restrict src, tg_real *restrict even, tg_real *restrict odd,
+                                        int64_t pairs)
+{
+    for (int64_t a = 0; a < pairs; a++) {
+        even[a] = src[2 * a];
+        odd[a] = src[2 * a + 1];
+    }
+}
+
 /* dx[2a] += even[a], dx[2a + 1] += odd[a] for a < pairs */
 static inline void SPLIT_FN(pair_add)(tg_real *restrict dx, const tg_real *restrict even, const tg_real *restrict odd,
                                       int64_t pairs)
@@ -68,4 +78,28 @@ void SPLIT_FN(phase_rows_add)(tg_real *dx, int64_t width, int64_t stride, const 
     for (int64_t r = 0; r < stride; r++)
         if (rows[r])
             for (int64_t a = 0; a * stride + r < width; a++) dx[a * stride + r] += rows[r][a];
+}
+
+void SPLIT_FN(phase_rows_split)(const tg_real *src, int64_t n, int64_t lead, int64_t stride, int64_t count,
+                                tg_real *const *rows)
+{
+    int64_t a = 0;
+    if (stride == 2) { /* whole pairs inside src: one load of both phases */
+        int64_t a0 = (lead + 1) / 2, a1 = (n + lead - 1) / 2; /* 2a - lead >= 0, 2a + 1 - lead < n */
+        a1 = a1 < count ? a1 : count;
+        for (; a < a0 && a < count; a++)
+            for (int64_t r = 0; r < 2; r++) {
+                const int64_t t = 2 * a + r - lead;
+                rows[r][a] = t >= 0 && t < n ? src[t] : 0;
+            }
+        if (a1 > a) {
+            SPLIT_FN(pair_split)(src + 2 * a - lead, rows[0] + a, rows[1] + a, a1 - a);
+            a = a1;
+        }
+    }
+    for (; a < count; a++)
+        for (int64_t r = 0; r < stride; r++) {
+            const int64_t t = a * stride + r - lead;
+            rows[r][a] = t >= 0 && t < n ? src[t] : 0;
+        }
 }

@@ -278,7 +278,7 @@ static bool core_winograd1d_dw(const conv_core *k)
     return k->algo == TG_CONV_FWD_AUTO && winograd_pays(k) && k->geom.channels >= WINOGRAD1D_DW_MIN_CHANNELS &&
            k->cb >= WINOGRAD1D_DW_MIN_CHANNELS;
 }
-/* ---- 3-D convolutions as 2-D ones over depth slices ("unfold") ----
+/* ---- 3-D (and dilated) convolutions as 2-D ones over stacks of slices ("unfold") ----
  * Output slice d of a 3-D convolution is a 2-D convolution of KD input slices:
  *   B[n, o, d] = sum_{c, kd} W[o, c, kd] *2-D A[n, c, d*sd + kd*dd - pd]   (zero past the depth edges)
  * so with the stacks S[(n, d)] = [A[n, c, d*sd + kd*dd - pd] for c, kd] as images of C*KD channels,
@@ -301,31 +301,71 @@ static bool core_winograd1d_dw(const conv_core *k)
  * 16 6.0 / 8.4, 2 -> 16 9.7 / 9.5, 4 -> 16 16.9 / 12.6; 3 -> 32 at 16^3 7.4 / 5.9. */
 #define UNFOLD_MIN_IN_CHANNELS 3
 static int64_t unfold_channels(const conv_core *k) { return k->geom.channels * k->geom.kernel[0]; }
-/* The 2-D convolution of the stacks of `images` images: images*OD of them, C*KD channels. The
- * algorithm is chosen for the whole batch's stacks (plan_n), as a split part's is. */
+/* In-plane dims (1: H, 2: W) dilated by d > 1 split into d phases: output positions a*d + r of
+ * phase r read the inputs (a + j)*d + r - pad at tap j, a dense stride-1 convolution of the inputs
+ * i*d + r - pad (i = a + j), so each phase is an image of its own, zero-padded explicitly to
+ * ceil(out / d) + kernel - 1 positions (every phase the same size; past a phase's last output the
+ * sums are made and dropped). Undilated dims keep the layer's size and padding. */
+static int64_t unfold_phases(const tg_conv_geom *g, int dim) { return g->dilation[dim] > 1 ? g->dilation[dim] : 1; }
+/* Dilations up to this many phases a dim (the rows of a phase split kept on the stack) */
+#define TG_CONV_UNFOLD_MAX_PHASES 16
+/* AUTO splits dilated layers into phases only where that measured faster: the phases' copies in
+ * and out cost about what the 2-D Winograd's multiply does (its time at 32 -> 32 on 64x64,
+ * dilation 2, 14.2 ms against 8.8 undilated). Forward ms, batch 64, one thread, 3x3 "same", what
+ * AUTO took (shift or GEMM) / phases: dilation 2, 32 -> 32 at 64x64 20.4 / 13.7, at 32x32 5.3 / 4.3,
+ * at 16x16 1.49 / 1.61; 64 -> 64 at 16x16 5.5 / 4.5; 128 -> 128 at 16x16 20.2 / 14.7; 16 -> 16 at
+ * 32x32 1.37 / 1.40; dilation 3, 32 -> 32 at 48x48 12.2 / 11.7 (dW 13.5 / 14.7); dilation 4, 32 ->
+ * 32 at 64x64 21.9 / 25.7, at 32x32 5.9 / 8.2. Hence dilation 2, from 32 channels in and out, on
+ * phase maps from 16 wide (or from 64 channels). */
+#define UNFOLD_MAX_DILATION 2
+#define UNFOLD_DILATED_MIN_CHANNELS 32
+#define UNFOLD_DILATED_WIDE_CHANNELS 64
+#define UNFOLD_DILATED_MIN_OUT 16
+/* Stacks per image: one per output slice and in-plane phase. */
+static int64_t unfold_per_image(const tg_conv_geom *g) { return g->out[0] * unfold_phases(g, 1) * unfold_phases(g, 2); }
+/* The 2-D convolution of the stacks of `images` images, C*KD channels. The algorithm is chosen for
+ * the whole batch's stacks (plan_n), as a split part's is. */
 static conv_core unfold_core(const conv_core *k, int64_t images)
 {
     const tg_conv_geom *g = &k->geom;
     conv_core c = *k;
-    c.n = images * g->out[0];
-    c.plan_n = core_plan_n(k) * g->out[0];
+    c.n = images * unfold_per_image(g);
+    c.plan_n = core_plan_n(k) * unfold_per_image(g);
     c.ca = unfold_channels(k);
     c.geom.channels = c.ca;
     c.geom.in[0] = c.geom.out[0] = c.geom.kernel[0] = c.geom.stride[0] = c.geom.dilation[0] = 1;
     c.geom.pad[0] = 0;
+    for (int i = 1; i < 3; i++)
+        if (unfold_phases(g, i) > 1) {
+            c.geom.out[i] = (g->out[i] + g->dilation[i] - 1) / g->dilation[i];
+            c.geom.in[i] = c.geom.out[i] + g->kernel[i] - 1;
+            c.geom.pad[i] = 0;
+            c.geom.dilation[i] = 1;
+        }
     return c;
 }
-/* A 3-D convolution of one group whose in-plane part the 2-D Winograd computes and where its rule
- * takes it (or Winograd is asked for). */
+/* A 3-D convolution of one group, or a 2-D one dilated in-plane, whose stacks' 2-D convolution the
+ * Winograd kernels compute (3x3 stride 1 in-plane) and where their rule takes it (or Winograd is
+ * asked for). */
 static bool core_uses_unfold(const conv_core *k)
 {
     const tg_conv_geom *g = &k->geom;
+    const bool dilated = unfold_phases(g, 1) > 1 || unfold_phases(g, 2) > 1;
     if ((k->algo != TG_CONV_FWD_AUTO && k->algo != TG_CONV_FWD_WINOGRAD) || k->groups != 1 ||
-        (g->in[0] == 1 && g->kernel[0] == 1))
+        (g->in[0] == 1 && g->kernel[0] == 1 && !dilated) || g->stride[1] != 1 || g->stride[2] != 1 ||
+        g->dilation[1] > TG_CONV_UNFOLD_MAX_PHASES || g->dilation[2] > TG_CONV_UNFOLD_MAX_PHASES)
         return false;
     const conv_core c = unfold_core(k, core_plan_n(k));
     if (!tg_winograd_supported(&c.geom, 1)) return false;
-    return k->algo == TG_CONV_FWD_WINOGRAD || (g->channels >= UNFOLD_MIN_IN_CHANNELS && winograd_pays(&c));
+    if (k->algo == TG_CONV_FWD_WINOGRAD) return true;
+    if (dilated) {
+        const int64_t fewest = g->channels < k->cb ? g->channels : k->cb;
+        const int64_t phase_out = c.geom.out[1] < c.geom.out[2] ? c.geom.out[1] : c.geom.out[2];
+        if (g->dilation[1] > UNFOLD_MAX_DILATION || g->dilation[2] > UNFOLD_MAX_DILATION ||
+            fewest < UNFOLD_DILATED_MIN_CHANNELS || (fewest < UNFOLD_DILATED_WIDE_CHANNELS && phase_out < UNFOLD_DILATED_MIN_OUT))
+            return false;
+    }
+    return g->channels >= UNFOLD_MIN_IN_CHANNELS && winograd_pays(&c);
 }
 /* dW the same way where the 2-D rule takes Winograd's dW for the stacks (from 16 channels: fewer
  * left the 2-D core on its shift kernels, which lose to the 3-D ones: 4 -> 16 at 16x32x32 23.9 /
@@ -341,7 +381,8 @@ static bool core_dw_uses_unfold(const conv_core *k)
 /* Images per block: UNFOLD_BLOCK_BYTES of stacks, at least one (a function of the shapes). */
 static int64_t unfold_block(const conv_core *k)
 {
-    const int64_t per_image = k->geom.out[0] * unfold_channels(k) * k->geom.in[1] * k->geom.in[2];
+    const conv_core c = unfold_core(k, 1);
+    const int64_t per_image = c.n * c.ca * c.geom.in[1] * c.geom.in[2];
     int64_t m = per_image > 0 ? (int64_t)(UNFOLD_BLOCK_BYTES / ((size_t)per_image * sizeof(tg_real))) : k->n;
     m = m < 1 ? 1 : m;
     return m < k->n ? m : (k->n > 0 ? k->n : 1);
@@ -458,53 +499,110 @@ static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real
 
 static int64_t round_to_line(int64_t elements) { return (elements + 15) / 16 * 16; }
 
-/* The stacks of m images of A (from image 0 of a): S[(i, d)][c, kd] = A[i, c, d*sd + kd*dd - pd],
- * zeros past the depth edges. */
-static void unfold_stacks(const conv_core *k, const tg_real *a, int64_t m, tg_real *s)
+/* The input row (or column) a phase's position j reads: j*d + r - pad along a dilated dim, j itself
+ * along another; -1 outside the input. */
+static int64_t unfold_source(const tg_conv_geom *g, int dim, int64_t r, int64_t j)
 {
-    const tg_conv_geom *g = &k->geom;
-    const int64_t slice = g->in[1] * g->in[2];
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t d = 0; d < g->out[0]; d++)
-            for (int64_t c = 0; c < g->channels; c++)
-                for (int64_t kd = 0; kd < g->kernel[0]; kd++, s += slice) {
-                    const int64_t z = d * g->stride[0] + kd * g->dilation[0] - g->pad[0];
-                    if (z < 0 || z >= g->in[0]) memset(s, 0, (size_t)slice * sizeof *s);
-                    else memcpy(s, a + ((i * k->ca + c) * g->in[0] + z) * slice, (size_t)slice * sizeof *s);
-                }
+    const int64_t at = unfold_phases(g, dim) > 1 ? j * g->dilation[dim] + r - g->pad[dim] : j;
+    return at >= 0 && at < g->in[dim] ? at : -1;
 }
 
-/* B's slices [n, o, d] and the stacks' 2-D output [(n, d), o]: where slice (i, o, d) begins in each. */
-static int64_t b_slice(const conv_core *k, int64_t i, int64_t o, int64_t d)
+/* The stacks of m images of A (from image 0 of a), stack (i, d, rh, rw), channel (c, kd): the
+ * depth slice A[i, c, d*sd + kd*dd - pd] (zeros past the depth edges), in phase (rh, rw) of its
+ * dilated dims. c: the stacks' 2-D convolution (unfold_core). Along a dilated W the phases' rows
+ * are one walk over the zero-padded input row, dealt out in turn (row[rw][x] = padded[x*dw + rw]). */
+static void unfold_stacks(const conv_core *k, const conv_core *c, const tg_real *a, int64_t m, tg_real *s)
 {
-    return ((i * k->cb + o) * k->geom.out[0] + d) * k->geom.out[1] * k->geom.out[2];
+    const tg_conv_geom *g = &k->geom;
+    const int64_t ph = unfold_phases(g, 1), pw = unfold_phases(g, 2), sh = c->geom.in[1], sw = c->geom.in[2];
+    const int64_t plane = g->in[1] * g->in[2], stack = c->ca * sh * sw;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t d = 0; d < g->out[0]; d++)
+            for (int64_t rh = 0; rh < ph; rh++, s += pw * stack)
+                for (int64_t ch = 0; ch < g->channels; ch++)
+                    for (int64_t kd = 0; kd < g->kernel[0]; kd++) {
+                        tg_real *dst = s + (ch * g->kernel[0] + kd) * sh * sw; /* phase rw: + rw * stack */
+                        const int64_t z = d * g->stride[0] + kd * g->dilation[0] - g->pad[0];
+                        const tg_real *src = z >= 0 && z < g->in[0] ? a + ((i * k->ca + ch) * g->in[0] + z) * plane : NULL;
+                        if (src && ph == 1 && pw == 1) { /* the slice as it is */
+                            memcpy(dst, src, (size_t)plane * sizeof *dst);
+                            continue;
+                        }
+                        for (int64_t y = 0; y < sh; y++) {
+                            const int64_t from = src ? unfold_source(g, 1, rh, y) : -1;
+                            if (from < 0) {
+                                for (int64_t rw = 0; rw < pw; rw++) memset(dst + rw * stack + y * sw, 0, (size_t)sw * sizeof *dst);
+                                continue;
+                            }
+                            const tg_real *in = src + from * g->in[2];
+                            if (pw == 1) {
+                                memcpy(dst + y * sw, in, (size_t)sw * sizeof *dst);
+                                continue;
+                            }
+                            tg_real *rows[TG_CONV_UNFOLD_MAX_PHASES];
+                            for (int64_t rw = 0; rw < pw; rw++) rows[rw] = dst + rw * stack + y * sw;
+                            tg_phase_rows_split(in, g->in[2], g->pad[2], pw, sw, rows);
+                        }
+                    }
 }
-static int64_t stacks_slice(const conv_core *k, int64_t i, int64_t o, int64_t d)
+
+/* Between B [n, o, d, h, w] and the stacks' 2-D output Y [(n, d, rh, rw), o, a, b] (c: the stacks'
+ * convolution): Y's (a, b) is B's (a*dh + rh, b*dw + rw) along dilated dims, (a, b) along others;
+ * Y's positions past B's edge are dropped. Each row of B is one walk, its columns taken from the
+ * phases in turn. B (+)= Y, m images (accumulate adds). */
+static void unfold_to_b(const conv_core *k, const conv_core *c, const tg_real *y, int64_t m, tg_real *b,
+                        bool accumulate)
 {
-    return ((i * k->geom.out[0] + d) * k->cb + o) * k->geom.out[1] * k->geom.out[2];
-}
-/* B (+)= Y (accumulate adds) */
-static void unfold_to_b(const conv_core *k, const tg_real *y, int64_t m, tg_real *b, bool accumulate)
-{
-    const int64_t slice = k->geom.out[1] * k->geom.out[2];
+    const tg_conv_geom *g = &k->geom;
+    const int64_t ph = unfold_phases(g, 1), pw = unfold_phases(g, 2), oh = c->geom.out[1], ow = c->geom.out[2];
+    const int64_t plane = g->out[1] * g->out[2], stack = k->cb * oh * ow;
     const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
     for (int64_t i = 0; i < m; i++)
-        for (int64_t o = 0; o < k->cb; o++)
-            for (int64_t d = 0; d < k->geom.out[0]; d++) {
-                tg_real *bs = b + b_slice(k, i, o, d);
-                const tg_real *ys = y + stacks_slice(k, i, o, d);
-                if (accumulate) ew->binary(TG_EW_ADD, bs, false, ys, false, bs, slice);
-                else memcpy(bs, ys, (size_t)slice * sizeof *bs);
-            }
+        for (int64_t d = 0; d < g->out[0]; d++)
+            for (int64_t rh = 0; rh < ph; rh++, y += pw * stack)
+                for (int64_t o = 0; o < k->cb; o++) {
+                    tg_real *bp = b + ((i * k->cb + o) * g->out[0] + d) * plane;
+                    for (int64_t a = 0; a < oh && a * ph + rh < g->out[1]; a++) {
+                        tg_real *row = bp + (a * ph + rh) * g->out[2];
+                        const tg_real *from = y + (o * oh + a) * ow; /* phase rw: + rw * stack */
+                        if (pw == 1 && accumulate) ew->binary(TG_EW_ADD, row, false, from, false, row, ow);
+                        else if (pw == 1) memcpy(row, from, (size_t)ow * sizeof *row);
+                        else {
+                            const tg_real *rows[TG_CONV_UNFOLD_MAX_PHASES];
+                            for (int64_t rw = 0; rw < pw; rw++) rows[rw] = from + rw * stack;
+                            if (!accumulate) memset(row, 0, (size_t)g->out[2] * sizeof *row);
+                            tg_phase_rows_add(row, g->out[2], pw, rows);
+                        }
+                    }
+                }
 }
-/* Y = B (dW's gradient in the stacks' order) */
-static void unfold_from_b(const conv_core *k, const tg_real *b, int64_t m, tg_real *y)
+/* Y = B in the stacks' order (dW's gradient), zero past B's edge (those sums must add nothing). */
+static void unfold_from_b(const conv_core *k, const conv_core *c, const tg_real *b, int64_t m, tg_real *y)
 {
-    const int64_t slice = k->geom.out[1] * k->geom.out[2];
+    const tg_conv_geom *g = &k->geom;
+    const int64_t ph = unfold_phases(g, 1), pw = unfold_phases(g, 2), oh = c->geom.out[1], ow = c->geom.out[2];
+    const int64_t plane = g->out[1] * g->out[2], stack = k->cb * oh * ow;
     for (int64_t i = 0; i < m; i++)
-        for (int64_t o = 0; o < k->cb; o++)
-            for (int64_t d = 0; d < k->geom.out[0]; d++)
-                memcpy(y + stacks_slice(k, i, o, d), b + b_slice(k, i, o, d), (size_t)slice * sizeof *y);
+        for (int64_t d = 0; d < g->out[0]; d++)
+            for (int64_t rh = 0; rh < ph; rh++, y += pw * stack)
+                for (int64_t o = 0; o < k->cb; o++) {
+                    const tg_real *bp = b + ((i * k->cb + o) * g->out[0] + d) * plane;
+                    for (int64_t a = 0; a < oh; a++) {
+                        tg_real *row = y + (o * oh + a) * ow; /* phase rw: + rw * stack */
+                        if (a * ph + rh >= g->out[1]) {
+                            for (int64_t rw = 0; rw < pw; rw++) memset(row + rw * stack, 0, (size_t)ow * sizeof *row);
+                            continue;
+                        }
+                        const tg_real *from = bp + (a * ph + rh) * g->out[2];
+                        if (pw == 1) {
+                            memcpy(row, from, (size_t)ow * sizeof *row);
+                            continue;
+                        }
+                        tg_real *rows[TG_CONV_UNFOLD_MAX_PHASES];
+                        for (int64_t rw = 0; rw < pw; rw++) rows[rw] = row + rw * stack;
+                        tg_phase_rows_split(from, g->out[2], 0, pw, ow, rows);
+                    }
+                }
 }
 
 /* Floats of one block's stacks and of their 2-D output (whole cache lines each). */
@@ -540,9 +638,9 @@ static bool unfold_forward(const conv_core *k, const tg_real *a, const tg_real *
     for (int64_t n0 = 0; n0 < k->n; n0 += block) {
         const int64_t m = k->n - n0 < block ? k->n - n0 : block;
         const conv_core c = unfold_core(k, m);
-        unfold_stacks(k, a + n0 * k->ca * pa, m, stacks);
+        unfold_stacks(k, &c, a + n0 * k->ca * pa, m, stacks);
         if (!tg_winograd_conv(&c.geom, c.n, c.cb, stacks, w, y, false, wino)) return false;
-        unfold_to_b(k, y, m, b + n0 * k->cb * pb, accumulate);
+        unfold_to_b(k, &c, y, m, b + n0 * k->cb * pb, accumulate);
         out_op_images(k, out, b, n0, m);
     }
     return true;
@@ -1224,8 +1322,8 @@ static void unfold_weight_grad(const conv_core *k, const tg_real *a, const tg_re
         const conv_core c = unfold_core(k, m);
         ws->used = mark;
         if (ws->base) {
-            unfold_stacks(k, a + n0 * k->ca * pa, m, stacks);
-            unfold_from_b(k, db + n0 * k->cb * pb, m, dy);
+            unfold_stacks(k, &c, a + n0 * k->ca * pa, m, stacks);
+            unfold_from_b(k, &c, db + n0 * k->cb * pb, m, dy);
         }
         core_weight_grad(&c, stacks, dy, dw, ws); /* sizing (no block): the first block is the largest */
         if (!ws->base) return;

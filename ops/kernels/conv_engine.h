@@ -10,7 +10,8 @@
  * Algorithms (one file each where they are more than glue):
  *   forward  im2col + GEMM (im2col_pack.c: the im2col matrix packed straight into the GEMM's
  *            panels, never stored; a 1x1 multiplies A itself), Winograd F(2x2,3x3) (winograd.c;
- *            3-D layers with 3x3 in-plane kernels as 2-D ones over stacks of depth slices),
+ *            3-D layers with 3x3 in-plane kernels, and dilated ones, as 2-D ones over stacks of
+ *            depth slices and dilation phases),
  *            the direct kernel for thin groups (conv_direct.c), the reference loops
  *            (conv_reference.c);
  *   dA       rotated: the forward on dB with the 180°-rotated, channel-swapped filter, one

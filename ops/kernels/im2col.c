@@ -95,6 +95,8 @@ int64_t tg_col2im_split_pitch(const tg_conv_geom *g)
 /* im2col_avx512.c: the same loops built with AVX-512 */
 void split_col2im_add_split_avx512(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split);
 void split_phase_rows_add_avx512(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows);
+void split_phase_rows_split_avx512(const tg_real *src, int64_t n, int64_t lead, int64_t stride, int64_t count,
+                                   tg_real *const *rows);
 #endif
 
 void tg_col2im_add_split(const tg_conv_geom *g, const tg_real *col, int64_t col_ld, tg_real *dx_split)
@@ -106,6 +108,18 @@ void tg_col2im_add_split(const tg_conv_geom *g, const tg_real *col, int64_t col_
     }
 #endif
     split_col2im_add_split_base(g, col, col_ld, dx_split);
+}
+
+void tg_phase_rows_split(const tg_real *src, int64_t n, int64_t lead, int64_t stride, int64_t count,
+                         tg_real *const *rows)
+{
+#if defined(__x86_64__)
+    if (tg_cpu_has_avx512()) {
+        split_phase_rows_split_avx512(src, n, lead, stride, count, rows);
+        return;
+    }
+#endif
+    split_phase_rows_split_base(src, n, lead, stride, count, rows);
 }
 
 void tg_phase_rows_add(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows)

@@ -49,6 +49,10 @@ void tg_col2im_add_split(const tg_conv_geom *g, const tg_real *col, int64_t col_
  * a*stride + r < width (a NULL rows[r] adds nothing). The rotated dX path computes each phase
  * (position modulo the stride) as its own stride-1 convolution; this interleaves them. */
 void tg_phase_rows_add(tg_real *dx, int64_t width, int64_t stride, const tg_real *const *rows);
+/* The other way, a row dealt out to its phases: rows[r][a] = src[a*stride + r - lead] for a < count,
+ * zero where that index leaves src's n values (lead >= 0: the zero padding before it). */
+void tg_phase_rows_split(const tg_real *src, int64_t n, int64_t lead, int64_t stride, int64_t count,
+                         tg_real *const *rows);
 
 /* Direct convolution of one image for one group, for thin groups (depthwise: channels == 1):
  * y:[out_channels, out...] (+)= w:[out_channels, channels, taps] (*) x:[channels, in...].
