@@ -547,62 +547,50 @@ static void unfold_stacks(const conv_core *k, const conv_core *c, const tg_real 
 }
 
 /* Between B [n, o, d, h, w] and the stacks' 2-D output Y [(n, d, rh, rw), o, a, b] (c: the stacks'
- * convolution): Y's (a, b) is B's (a*dh + rh, b*dw + rw) along dilated dims, (a, b) along others;
- * Y's positions past B's edge are dropped. Each row of B is one walk, its columns taken from the
- * phases in turn. B (+)= Y, m images (accumulate adds). */
-static void unfold_to_b(const conv_core *k, const conv_core *c, const tg_real *y, int64_t m, tg_real *b,
-                        bool accumulate)
+ * convolution): Y's (a, b) is B's (a*dh + rh, b*dw + rw) along dilated dims, (a, b) along others.
+ * Each row of B is one walk, its columns taken from (or dealt to) the phases in turn.
+ *   to B:   B (+)= Y (accumulate adds), Y's positions past B's edge dropped;
+ *   from B: Y = B (dW's gradient), zero past B's edge (those sums must add nothing). */
+typedef struct unfold_rows {
+    const tg_real *y_in, *b_in; /* to B: y_in; from B: b_in */
+    tg_real *b_out, *y_out;
+    bool accumulate;
+} unfold_rows;
+static void unfold_exchange(const conv_core *k, const conv_core *c, int64_t m, const unfold_rows *r)
 {
     const tg_conv_geom *g = &k->geom;
     const int64_t ph = unfold_phases(g, 1), pw = unfold_phases(g, 2), oh = c->geom.out[1], ow = c->geom.out[2];
-    const int64_t plane = g->out[1] * g->out[2], stack = k->cb * oh * ow;
+    const int64_t plane = g->out[1] * g->out[2], stack = k->cb * oh * ow, width = g->out[2];
     const tg_elementwise_kernel *ew = tg_elementwise_kernel_get();
+    int64_t at = 0; /* the stacks' group (i, d, rh): its phase rw at + rw * stack */
     for (int64_t i = 0; i < m; i++)
         for (int64_t d = 0; d < g->out[0]; d++)
-            for (int64_t rh = 0; rh < ph; rh++, y += pw * stack)
-                for (int64_t o = 0; o < k->cb; o++) {
-                    tg_real *bp = b + ((i * k->cb + o) * g->out[0] + d) * plane;
-                    for (int64_t a = 0; a < oh && a * ph + rh < g->out[1]; a++) {
-                        tg_real *row = bp + (a * ph + rh) * g->out[2];
-                        const tg_real *from = y + (o * oh + a) * ow; /* phase rw: + rw * stack */
-                        if (pw == 1 && accumulate) ew->binary(TG_EW_ADD, row, false, from, false, row, ow);
+            for (int64_t rh = 0; rh < ph; rh++, at += pw * stack)
+                for (int64_t o = 0; o < k->cb; o++)
+                    for (int64_t a = 0; a < oh; a++) {
+                        const int64_t yrow = at + (o * oh + a) * ow, h = a * ph + rh;
+                        const int64_t brow = ((i * k->cb + o) * g->out[0] + d) * plane + h * width;
+                        if (r->y_out) { /* from B */
+                            tg_real *rows[TG_CONV_UNFOLD_MAX_PHASES];
+                            for (int64_t rw = 0; rw < pw; rw++) rows[rw] = r->y_out + yrow + rw * stack;
+                            if (h >= g->out[1])
+                                for (int64_t rw = 0; rw < pw; rw++) memset(rows[rw], 0, (size_t)ow * sizeof *rows[rw]);
+                            else if (pw == 1) memcpy(rows[0], r->b_in + brow, (size_t)ow * sizeof *rows[0]);
+                            else tg_phase_rows_split(r->b_in + brow, width, 0, pw, ow, rows);
+                            continue;
+                        }
+                        if (h >= g->out[1]) continue;
+                        tg_real *row = r->b_out + brow;
+                        const tg_real *from = r->y_in + yrow;
+                        if (pw == 1 && r->accumulate) ew->binary(TG_EW_ADD, row, false, from, false, row, ow);
                         else if (pw == 1) memcpy(row, from, (size_t)ow * sizeof *row);
                         else {
                             const tg_real *rows[TG_CONV_UNFOLD_MAX_PHASES];
                             for (int64_t rw = 0; rw < pw; rw++) rows[rw] = from + rw * stack;
-                            if (!accumulate) memset(row, 0, (size_t)g->out[2] * sizeof *row);
-                            tg_phase_rows_add(row, g->out[2], pw, rows);
+                            if (!r->accumulate) memset(row, 0, (size_t)width * sizeof *row);
+                            tg_phase_rows_add(row, width, pw, rows);
                         }
                     }
-                }
-}
-/* Y = B in the stacks' order (dW's gradient), zero past B's edge (those sums must add nothing). */
-static void unfold_from_b(const conv_core *k, const conv_core *c, const tg_real *b, int64_t m, tg_real *y)
-{
-    const tg_conv_geom *g = &k->geom;
-    const int64_t ph = unfold_phases(g, 1), pw = unfold_phases(g, 2), oh = c->geom.out[1], ow = c->geom.out[2];
-    const int64_t plane = g->out[1] * g->out[2], stack = k->cb * oh * ow;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t d = 0; d < g->out[0]; d++)
-            for (int64_t rh = 0; rh < ph; rh++, y += pw * stack)
-                for (int64_t o = 0; o < k->cb; o++) {
-                    const tg_real *bp = b + ((i * k->cb + o) * g->out[0] + d) * plane;
-                    for (int64_t a = 0; a < oh; a++) {
-                        tg_real *row = y + (o * oh + a) * ow; /* phase rw: + rw * stack */
-                        if (a * ph + rh >= g->out[1]) {
-                            for (int64_t rw = 0; rw < pw; rw++) memset(row + rw * stack, 0, (size_t)ow * sizeof *row);
-                            continue;
-                        }
-                        const tg_real *from = bp + (a * ph + rh) * g->out[2];
-                        if (pw == 1) {
-                            memcpy(row, from, (size_t)ow * sizeof *row);
-                            continue;
-                        }
-                        tg_real *rows[TG_CONV_UNFOLD_MAX_PHASES];
-                        for (int64_t rw = 0; rw < pw; rw++) rows[rw] = row + rw * stack;
-                        tg_phase_rows_split(from, g->out[2], 0, pw, ow, rows);
-                    }
-                }
 }
 
 /* Floats of one block's stacks and of their 2-D output (whole cache lines each). */
@@ -640,7 +628,7 @@ static bool unfold_forward(const conv_core *k, const tg_real *a, const tg_real *
         const conv_core c = unfold_core(k, m);
         unfold_stacks(k, &c, a + n0 * k->ca * pa, m, stacks);
         if (!tg_winograd_conv(&c.geom, c.n, c.cb, stacks, w, y, false, wino)) return false;
-        unfold_to_b(k, &c, y, m, b + n0 * k->cb * pb, accumulate);
+        unfold_exchange(k, &c, m, &(unfold_rows){.y_in = y, .b_out = b + n0 * k->cb * pb, .accumulate = accumulate});
         out_op_images(k, out, b, n0, m);
     }
     return true;
@@ -1323,7 +1311,7 @@ static void unfold_weight_grad(const conv_core *k, const tg_real *a, const tg_re
         ws->used = mark;
         if (ws->base) {
             unfold_stacks(k, &c, a + n0 * k->ca * pa, m, stacks);
-            unfold_from_b(k, &c, db + n0 * k->cb * pb, m, dy);
+            unfold_exchange(k, &c, m, &(unfold_rows){.b_in = db + n0 * k->cb * pb, .y_out = dy});
         }
         core_weight_grad(&c, stacks, dy, dw, ws); /* sizing (no block): the first block is the largest */
         if (!ws->base) return;

@@ -32,6 +32,10 @@ typedef __m256d vec;
 #define oset1(x) _mm256_castsi256_pd(_mm256_set1_epi64x(x))
 #define lane_ramp() _mm256_setr_epi64x(0, 1, 2, 3)
 #define lane_lt(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lane_ramp())
+typedef __m128i gidx;
+#define vstride_index(s) _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32((int)(s)))
+#define vgather(p, ix) _mm256_i32gather_pd((p), (ix), 8)
+#define vgather_masked(m, p, ix) _mm256_mask_i32gather_pd(_mm256_setzero_pd(), (p), (ix), _mm256_castsi256_pd(m), 8)
 #else
 #define VLEN 8
 typedef __m256 vec;
@@ -54,6 +58,10 @@ typedef __m256 vec;
 #define oset1(x) _mm256_castsi256_ps(_mm256_set1_epi32(x))
 #define lane_ramp() _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
 #define lane_lt(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), lane_ramp())
+typedef __m256i gidx;
+#define vstride_index(s) _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(s)))
+#define vgather(p, ix) _mm256_i32gather_ps((p), (ix), 4)
+#define vgather_masked(m, p, ix) _mm256_mask_i32gather_ps(_mm256_setzero_ps(), (p), (ix), _mm256_castsi256_ps(m), 4)
 #endif
 
 /* Lane mask of the first n lanes (n may be <= 0 or >= VLEN). */

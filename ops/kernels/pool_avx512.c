@@ -29,6 +29,10 @@ typedef __mmask8 vmask;
 #define vodd(a, b) _mm512_permutex2var_pd((a), _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), (b))
 /* tap offsets: one int64 lane per output */
 #define otake(m, old, off) _mm512_mask_mov_epi64((old), (m), _mm512_set1_epi64(off))
+typedef __m256i gidx;
+#define vstride_index(s) _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(s)))
+#define vgather(p, ix) _mm512_i32gather_pd((ix), (p), 8)
+#define vgather_masked(m, p, ix) _mm512_mask_i32gather_pd(_mm512_setzero_pd(), (m), (ix), (p), 8)
 #else
 #define VLEN 16
 typedef __m512 vec;
@@ -46,6 +50,11 @@ typedef __mmask16 vmask;
     _mm512_permutex2var_ps((a), _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), (b))
 /* tap offsets: one int32 lane per output */
 #define otake(m, old, off) _mm512_mask_mov_epi32((old), (m), _mm512_set1_epi32(off))
+typedef __m512i gidx;
+#define vstride_index(s) \
+    _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)(s)))
+#define vgather(p, ix) _mm512_i32gather_ps((ix), (p), 4)
+#define vgather_masked(m, p, ix) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (m), (ix), (p), 4)
 #endif
 
 typedef __m512i offv; /* tap offsets of the running maxima */

@@ -69,22 +69,25 @@ typedef struct out_row {
         }                                                                                           \
     }
 
-/* The entry point of a SIMD file: strides 1 and 2 through its vector kernels, false otherwise. */
-#define TG_POOL_MAX_RUN_ROWS_ENTRY(name, stride1_fn, stride2_fn)                                    \
+/* The entry point of a SIMD file: strides 1 and 2, and larger ones, through its vector kernels. */
+#define TG_POOL_MAX_RUN_ROWS_ENTRY(name, stride1_fn, stride2_fn, strided_fn)                        \
     bool name(const tg_pool_max_run *run)                                                           \
     {                                                                                               \
         if (run->stride == 1) TG_POOL_MAX_RUN_ROWS(stride1_fn)                                      \
         else if (run->stride == 2) TG_POOL_MAX_RUN_ROWS(stride2_fn)                                 \
+        else if (run->stride > 2 && run->stride <= TG_POOL_GATHER_MAX_STRIDE) TG_POOL_MAX_RUN_ROWS(strided_fn) \
         else return false;                                                                          \
         return true;                                                                                \
     }
+/* Strides the gathers take: their lane offsets (stride times the lane) stay small int32s */
+#define TG_POOL_GATHER_MAX_STRIDE 4096
 
 /* One window over a whole plane of n values (n <= INT32_MAX): *y = its maximum, *idx (when not NULL)
  * its position, by the window scan's rule (the first maximum; a NaN wins, the last one). */
 typedef void (*tg_pool_max_whole_fn)(const tg_real *x, int64_t n, tg_real *y, int64_t *idx);
 
 #if defined(__x86_64__)
-/* Strides 1 and 2; return false without writing anything for other strides. */
+/* Strides 1 to TG_POOL_GATHER_MAX_STRIDE; return false without writing anything for others. */
 bool tg_pool_max_run_avx512(const tg_pool_max_run *run);
 bool tg_pool_max_run_avx2(const tg_pool_max_run *run);
 void tg_pool_max_whole_avx512(const tg_real *x, int64_t n, tg_real *y, int64_t *idx);
