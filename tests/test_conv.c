@@ -1968,7 +1968,9 @@ START_TEST(winograd_finite_scan_finds_any_value)
     tg_real *v = malloc((size_t)n * sizeof *v);
     for (int64_t i = 0; i < n; i++) v[i] = (tg_real)(i % 97) - 48;
     const int64_t at[] = {0, 65535, 65536, 200000, n - 1};
-    const tg_real bad[] = {NAN, INFINITY, -INFINITY};
+    /* and finite values within the transforms' headroom of the largest (TG_WINOGRAD_HEADROOM) */
+    const tg_real top = TT_DOUBLE ? (tg_real)DBL_MAX : (tg_real)FLT_MAX, edge = top / TG_WINOGRAD_HEADROOM;
+    const tg_real bad[] = {NAN, INFINITY, -INFINITY, edge * (tg_real)1.01, -top};
     const int before = tg_get_threads();
     for (int threads = 1; threads <= 3; threads++) {
         tg_set_threads(threads);
@@ -1981,6 +1983,8 @@ START_TEST(winograd_finite_scan_finds_any_value)
                 ck_assert_msg(!tg_winograd_finite(v, n), "threads %d, value %g at %ld", threads, (double)bad[b],
                               (long)at[a]);
                 ck_assert(tg_winograd_finite(v, at[a])); /* the values before it */
+                v[at[a]] = edge * (tg_real)0.99;   /* just inside: accepted */
+                ck_assert(tg_winograd_finite(v, n));
                 v[at[a]] = keep;
             }
     }
@@ -2412,6 +2416,38 @@ START_TEST(unfold_3d_matches_reference)
 }
 END_TEST
 
+/* An accumulating Winograd forward (a rotated dX into a gradient that holds a value) whose input is
+ * finite but so large that a transform overflows: the scan first (within the headroom) sends it to
+ * the GEMMs whole, so every output is added once. It had stopped part way with some tiles added, and
+ * the GEMMs added them again (2-D F(4x4): 163791 of 262144 outputs wrong). 2-D and 3-D (unfolded). */
+START_TEST(winograd_accumulate_adds_each_output_once)
+{
+    wino_force_tile(_i);
+    for (int rank = 2; rank <= 3; rank++) {
+        const unfold_shape u = {7, 16, 16, {rank == 3 ? 8 : 1, 16, 16}, rank == 3 ? 3 : 1, 1, rank == 3, 1, 1, 1, 1, 1};
+        tg_conv_core k = unfold_test_core(&u, TG_CONV_FWD_WINOGRAD, 1), ref = k;
+        ref.algo = TG_CONV_FWD_REFERENCE;
+        ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
+        const int64_t pa = tg_conv_core_a_size(&k), pb = tg_conv_core_b_size(&k);
+        const int64_t na = u.n * u.c * pa, nb = u.n * u.o * pb, nw = u.o * u.c * 9 * u.kd;
+        tg_tensor *x = wino_random(1, (int64_t[]){na}, 7500), *w = wino_random(1, (int64_t[]){nw}, 7501);
+        tg_tensor *b = wino_random(1, (int64_t[]){nb}, 7502);
+        const tg_real big = (TT_DOUBLE ? (tg_real)DBL_MAX : (tg_real)FLT_MAX) / 8; /* its transform overflows */
+        x->data[6 * u.c * pa + 3 * pa + pa / 2 + 7] = big; /* image 6 of 7: late in the batch */
+        tg_real *y = malloc((size_t)nb * sizeof *y), *want_y = malloc((size_t)nb * sizeof *want_y);
+        memcpy(y, b->data, (size_t)nb * sizeof *y);
+        void *ws = unfold_ws(tg_conv_forward_scratch_bytes(&k));
+        tg_conv_forward(&k, x->data, w->data, y, true, NULL, ws);
+        tg_conv_reference_forward(&ref, x->data, w->data, want_y, false);
+        double *want = malloc((size_t)nb * sizeof *want);
+        for (int64_t e = 0; e < nb; e++) want[e] = (double)b->data[e] + (double)want_y[e];
+        tt_assert_close(y, want, nb, TT_DOUBLE ? 1e-9 : 1e-4);
+        free(ws), free(y), free(want_y), free(want);
+    }
+    tg_winograd_set_tile(0);
+}
+END_TEST
+
 /* A row dealt out to its phases (the dilated layers' stacks, im2col.h): against the definition
  * rows[r][a] = src[a*stride + r - lead] (zero outside src), strides 1-4, leads 0-5 (odd and even),
  * rows from 1 to 70 values (whole vectors, masked tails), counts past the row's end. */
@@ -2494,6 +2530,7 @@ static TCase *winograd_tcase(void)
     tcase_add_loop_test(tc, unfold_3d_matches_reference, 0, 2);
     tcase_add_loop_test(tc, gradcheck_unfold_3d, 0, 2);
     tcase_add_test(tc, phase_rows_split_matches_definition);
+    tcase_add_loop_test(tc, winograd_accumulate_adds_each_output_once, 0, 2);
     return tc;
 }
 

@@ -614,8 +614,9 @@ static size_t unfold_forward_scratch(const conv_core *k)
 static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real *b, int64_t n0, int64_t m);
 /* B (+)= conv(A, W) by the 2-D Winograd over depth slices, block by block, each block's slices put
  * in B's order and given `out` while in cache. false when W, A or a transform is not finite (B then
- * holds some blocks, B's old values intact with accumulate: A is checked first then), as
- * winograd_forward. col: unfold_forward_scratch floats. */
+ * holds some blocks; with accumulate A is checked first, within the transforms' headroom, so it
+ * never stops part way: tg_winograd_finite), as winograd_forward. col: unfold_forward_scratch
+ * floats. */
 static bool unfold_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                            tg_real *col, const tg_conv_out_op *out)
 {

@@ -33,11 +33,15 @@
  * dilation 1, one group (groups == 1), padding >= 0 and at least one output position. */
 bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
 
-/* True when v[0..n) holds no NaN and no ±Inf (one vectorised pass). The transforms mix a tile's
- * inputs, so a non-finite operand would spread beyond the windows that read it: callers that
- * must give PyTorch's exact NaN/Inf pattern use another algorithm when it is false (conv also
- * asks it of the direct kernel's filter). The two functions below check x (and dy) on their way
- * through the transforms themselves. */
+/* True when v[0..n) holds no NaN, no ±Inf and no value within TG_WINOGRAD_HEADROOM of the type's
+ * largest (one vectorised pass). The transforms mix a tile's inputs, so a non-finite operand would
+ * spread beyond the windows that read it: callers that must give PyTorch's exact NaN/Inf pattern
+ * use another algorithm when it is false (conv also asks it of the direct kernel's filter). Below
+ * the headroom no input transform can overflow (their gains are at most 100 in F(4x4), 25 in the
+ * 1-D ones), so a forward that accumulates, its input checked by this first, never stops part way
+ * with some tiles added (it did, silently adding them twice, with a finite input near 1e37). The
+ * functions below check x (and dy) on their way through the transforms themselves. */
+#define TG_WINOGRAD_HEADROOM 8192
 bool tg_winograd_finite(const tg_real *v, int64_t n);
 
 /* The tile tg_winograd_conv uses for g and out_channels: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3): 36

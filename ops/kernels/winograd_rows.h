@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "winograd.h"
 #include "winograd_internal.h"
 
 /* F(4x4)'s A^T (winograd.c), shared by the tile-by-tile loops below. */
@@ -446,16 +447,18 @@ void WINOGRAD_ROWS(dw_multiply)(const tg_real *v, int64_t v_row, int64_t v_plane
 }
 #undef WDW_CB
 
-/* True when v[0..n) holds no NaN and no ±Inf: x − x is 0 for finite x and NaN otherwise, and a NaN
- * sticks in its lane's sum (a lane array, so the loop vectorises without reordering a sum). */
+/* True when v[0..n) holds no NaN, no ±Inf and nothing within TG_WINOGRAD_HEADROOM of the largest
+ * value: x*h − x*h is 0 for such x and NaN otherwise (x*h overflows to ±Inf), and a NaN sticks in
+ * its lane's sum (a lane array, so the loop vectorises without reordering a sum). */
 #define WINOGRAD_FINITE_LANES 32
 bool WINOGRAD_ROWS(all_finite)(const tg_real *v, int64_t n)
 {
+    const tg_real h = TG_WINOGRAD_HEADROOM;
     tg_real lane[WINOGRAD_FINITE_LANES] = {0};
     int64_t i = 0;
     for (; n - i >= WINOGRAD_FINITE_LANES; i += WINOGRAD_FINITE_LANES)
-        for (int l = 0; l < WINOGRAD_FINITE_LANES; l++) lane[l] += v[i + l] - v[i + l];
-    for (; i < n; i++) lane[0] += v[i] - v[i];
+        for (int l = 0; l < WINOGRAD_FINITE_LANES; l++) lane[l] += v[i + l] * h - v[i + l] * h;
+    for (; i < n; i++) lane[0] += v[i] * h - v[i] * h;
     tg_real sum = 0;
     for (int l = 0; l < WINOGRAD_FINITE_LANES; l++) sum += lane[l];
     return sum == 0;
