@@ -1968,23 +1968,24 @@ START_TEST(winograd_finite_scan_finds_any_value)
     tg_real *v = malloc((size_t)n * sizeof *v);
     for (int64_t i = 0; i < n; i++) v[i] = (tg_real)(i % 97) - 48;
     const int64_t at[] = {0, 65535, 65536, 200000, n - 1};
-    /* and finite values within the transforms' headroom of the largest (TG_WINOGRAD_HEADROOM) */
+    /* and (tg_winograd_in_range) finite values within the transforms' headroom of the largest */
     const tg_real top = TT_DOUBLE ? (tg_real)DBL_MAX : (tg_real)FLT_MAX, edge = top / TG_WINOGRAD_HEADROOM;
     const tg_real bad[] = {NAN, INFINITY, -INFINITY, edge * (tg_real)1.01, -top};
     const int before = tg_get_threads();
     for (int threads = 1; threads <= 3; threads++) {
         tg_set_threads(threads);
-        ck_assert(tg_winograd_finite(v, n));
-        ck_assert(tg_winograd_finite(v, 1000));
+        ck_assert(tg_winograd_finite(v, n) && tg_winograd_in_range(v, n));
+        ck_assert(tg_winograd_finite(v, 1000) && tg_winograd_in_range(v, 1000));
         for (size_t a = 0; a < sizeof at / sizeof *at; a++)
             for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
                 const tg_real keep = v[at[a]];
                 v[at[a]] = bad[b];
-                ck_assert_msg(!tg_winograd_finite(v, n), "threads %d, value %g at %ld", threads, (double)bad[b],
-                              (long)at[a]);
-                ck_assert(tg_winograd_finite(v, at[a])); /* the values before it */
-                v[at[a]] = edge * (tg_real)0.99;   /* just inside: accepted */
-                ck_assert(tg_winograd_finite(v, n));
+                const bool finite = b >= 3;
+                ck_assert_msg(tg_winograd_finite(v, n) == finite && !tg_winograd_in_range(v, n),
+                              "threads %d, value %g at %ld", threads, (double)bad[b], (long)at[a]);
+                ck_assert(tg_winograd_in_range(v, at[a])); /* the values before it */
+                v[at[a]] = edge * (tg_real)0.99;            /* just inside: accepted */
+                ck_assert(tg_winograd_in_range(v, n));
                 v[at[a]] = keep;
             }
     }
@@ -2417,33 +2418,48 @@ START_TEST(unfold_3d_matches_reference)
 END_TEST
 
 /* An accumulating Winograd forward (a rotated dX into a gradient that holds a value) whose input is
- * finite but so large that a transform overflows: the scan first (within the headroom) sends it to
- * the GEMMs whole, so every output is added once. It had stopped part way with some tiles added, and
- * the GEMMs added them again (2-D F(4x4): 163791 of 262144 outputs wrong). 2-D and 3-D (unfolded). */
+ * finite but so large that a transform overflows, or within the headroom below that: the scan first
+ * (tg_winograd_in_range) sends it to the GEMMs whole, so every output is added once, and the same
+ * for 1-3 threads (a split checks as each range would). It had stopped part way with some tiles
+ * added, and the GEMMs added them again (2-D F(4x4): 163791 of 262144 outputs wrong). 2-D and 3-D
+ * (unfolded). */
 START_TEST(winograd_accumulate_adds_each_output_once)
 {
     wino_force_tile(_i);
-    for (int rank = 2; rank <= 3; rank++) {
-        const unfold_shape u = {7, 16, 16, {rank == 3 ? 8 : 1, 16, 16}, rank == 3 ? 3 : 1, 1, rank == 3, 1, 1, 1, 1, 1};
-        tg_conv_core k = unfold_test_core(&u, TG_CONV_FWD_WINOGRAD, 1), ref = k;
-        ref.algo = TG_CONV_FWD_REFERENCE;
-        ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
-        const int64_t pa = tg_conv_core_a_size(&k), pb = tg_conv_core_b_size(&k);
-        const int64_t na = u.n * u.c * pa, nb = u.n * u.o * pb, nw = u.o * u.c * 9 * u.kd;
-        tg_tensor *x = wino_random(1, (int64_t[]){na}, 7500), *w = wino_random(1, (int64_t[]){nw}, 7501);
-        tg_tensor *b = wino_random(1, (int64_t[]){nb}, 7502);
-        const tg_real big = (TT_DOUBLE ? (tg_real)DBL_MAX : (tg_real)FLT_MAX) / 8; /* its transform overflows */
-        x->data[6 * u.c * pa + 3 * pa + pa / 2 + 7] = big; /* image 6 of 7: late in the batch */
-        tg_real *y = malloc((size_t)nb * sizeof *y), *want_y = malloc((size_t)nb * sizeof *want_y);
-        memcpy(y, b->data, (size_t)nb * sizeof *y);
-        void *ws = unfold_ws(tg_conv_forward_scratch_bytes(&k));
-        tg_conv_forward(&k, x->data, w->data, y, true, NULL, ws);
-        tg_conv_reference_forward(&ref, x->data, w->data, want_y, false);
-        double *want = malloc((size_t)nb * sizeof *want);
-        for (int64_t e = 0; e < nb; e++) want[e] = (double)b->data[e] + (double)want_y[e];
-        tt_assert_close(y, want, nb, TT_DOUBLE ? 1e-9 : 1e-4);
-        free(ws), free(y), free(want_y), free(want);
-    }
+    const tg_real top = TT_DOUBLE ? (tg_real)DBL_MAX : (tg_real)FLT_MAX;
+    /* a transform overflows / below that, within the headroom (the same path for any split) */
+    const tg_real bigs[] = {top / 8, top / TG_WINOGRAD_HEADROOM * 4};
+    for (int rank = 2; rank <= 3; rank++)
+        for (int bi = 0; bi < 2; bi++) {
+            const unfold_shape u = {7, 16, 16, {rank == 3 ? 8 : 1, 16, 16}, rank == 3 ? 3 : 1, 1, rank == 3, 1, 1, 1, 1, 1};
+            tg_conv_core k = unfold_test_core(&u, TG_CONV_FWD_WINOGRAD, 1), ref = k;
+            ref.algo = TG_CONV_FWD_REFERENCE;
+            ck_assert_str_eq(tg_conv_forward_path(&k), "winograd");
+            const int64_t pa = tg_conv_core_a_size(&k), pb = tg_conv_core_b_size(&k);
+            const int64_t na = u.n * u.c * pa, nb = u.n * u.o * pb, nw = u.o * u.c * 9 * u.kd;
+            tg_tensor *x = wino_random(1, (int64_t[]){na}, 7500), *w = wino_random(1, (int64_t[]){nw}, 7501);
+            tg_tensor *b = wino_random(1, (int64_t[]){nb}, 7502);
+            x->data[6 * u.c * pa + 3 * pa + pa / 2 + 7] = bigs[bi]; /* image 6 of 7: late in the batch */
+            tg_real *y = malloc((size_t)nb * sizeof *y), *y1 = malloc((size_t)nb * sizeof *y1);
+            tg_real *want_y = malloc((size_t)nb * sizeof *want_y);
+            tg_conv_reference_forward(&ref, x->data, w->data, want_y, false);
+            double *want = malloc((size_t)nb * sizeof *want);
+            for (int64_t e = 0; e < nb; e++) want[e] = (double)b->data[e] + (double)want_y[e];
+            for (int threads = 1; threads <= 3; threads++) {
+                k.threads = threads;
+                tg_set_threads(threads);
+                memcpy(y, b->data, (size_t)nb * sizeof *y);
+                void *ws = unfold_ws(tg_conv_forward_scratch_bytes(&k));
+                tg_conv_forward(&k, x->data, w->data, y, true, NULL, ws);
+                free(ws);
+                tt_assert_close(y, want, nb, TT_DOUBLE ? 1e-9 : 1e-4);
+                if (threads == 1) memcpy(y1, y, (size_t)nb * sizeof *y1);
+                else ck_assert_msg(!memcmp(y, y1, (size_t)nb * sizeof *y), "rank %d, value %g: %d threads differ", rank,
+                                   (double)bigs[bi], threads);
+            }
+            tg_set_threads(1);
+            free(y), free(y1), free(want_y), free(want);
+        }
     tg_winograd_set_tile(0);
 }
 END_TEST

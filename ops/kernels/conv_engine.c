@@ -492,7 +492,7 @@ static bool winograd_forward(const conv_core *k, const tg_real *a, const tg_real
                              tg_real *col)
 {
     if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
-    if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    if (accumulate && !tg_winograd_in_range(a, k->n * k->ca * core_a_size(k))) return false;
     if (core_winograd_is_1d(k)) return tg_winograd1d_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
     return tg_winograd_conv(&k->geom, k->n, k->cb, a, w, b, accumulate, col);
 }
@@ -615,13 +615,13 @@ static void out_op_images(const conv_core *k, const tg_conv_out_op *out, tg_real
 /* B (+)= conv(A, W) by the 2-D Winograd over depth slices, block by block, each block's slices put
  * in B's order and given `out` while in cache. false when W, A or a transform is not finite (B then
  * holds some blocks; with accumulate A is checked first, within the transforms' headroom, so it
- * never stops part way: tg_winograd_finite), as winograd_forward. col: unfold_forward_scratch
+ * never stops part way: tg_winograd_in_range), as winograd_forward. col: unfold_forward_scratch
  * floats. */
 static bool unfold_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_real *b, bool accumulate,
                            tg_real *col, const tg_conv_out_op *out)
 {
     if (!tg_winograd_finite(w, k->cb * k->geom.channels * core_taps(k))) return false;
-    if (accumulate && !tg_winograd_finite(a, k->n * k->ca * core_a_size(k))) return false;
+    if (accumulate && !tg_winograd_in_range(a, k->n * k->ca * core_a_size(k))) return false;
     const int64_t block = unfold_block(k), pa = core_a_size(k), pb = core_b_size(k);
     tg_real *stacks = col, *y = stacks + unfold_stacks_size(k), *wino = y + unfold_out_size(k);
     for (int64_t n0 = 0; n0 < k->n; n0 += block) {
@@ -1764,12 +1764,16 @@ static conv_core core_part(const conv_core *k, int64_t count)
     return c;
 }
 
-/* Winograd hands a batch whose operand holds NaN or Inf to the exact GEMMs (winograd_forward);
- * one range finding one would leave the others on Winograd, other bits than one thread gives, so
- * the whole operand is checked before the split. (dW's chunks are fixed: each decides alone.) */
-static bool split_needs_exact(const conv_core *k, const tg_real *operand, int64_t channels, int64_t plane)
+/* Winograd hands a batch whose operand holds NaN or Inf (accumulating: or values within the
+ * transforms' headroom) to the exact GEMMs (winograd_forward); one range finding one would leave the
+ * others on Winograd, other bits than one thread gives, so the whole operand is checked before the
+ * split, as each range would check it. (dW's chunks are fixed: each decides alone.) */
+static bool split_needs_exact(const conv_core *k, const tg_real *operand, int64_t channels, int64_t plane,
+                              bool accumulate)
 {
-    return (core_uses_winograd(k) || core_uses_unfold(k)) && !tg_winograd_finite(operand, k->n * channels * plane);
+    if (!core_uses_winograd(k) && !core_uses_unfold(k)) return false;
+    const int64_t n = k->n * channels * plane;
+    return accumulate ? !tg_winograd_in_range(operand, n) : !tg_winograd_finite(operand, n);
 }
 
 static size_t round_to_align(size_t bytes) { return (bytes + CONV_WS_ALIGN - 1) / CONV_WS_ALIGN * CONV_WS_ALIGN; }
@@ -1929,7 +1933,7 @@ void tg_conv_forward(const conv_core *k, const tg_real *a, const tg_real *w, tg_
     const size_t slice = split_slice_bytes(k, SPLIT_FORWARD, part_size_max(k->n, parts), 0);
     split_job j = {.k = k, .pass = SPLIT_FORWARD, .parts = parts, .items = parts, .slice_bytes = slice,
                    .a = a, .w = w, .out = b, .accumulate = accumulate,
-                   .exact = split_needs_exact(k, a, k->ca, core_a_size(k)), .out_op = out};
+                   .exact = split_needs_exact(k, a, k->ca, core_a_size(k), accumulate), .out_op = out};
     j.slices = ws_take(&ws, (size_t)parts * slice);
     tg_parallel_for(parts, split_range, &j);
 }
@@ -1980,16 +1984,19 @@ size_t tg_conv_dx_scratch_bytes(const conv_core *k, tg_conv_dx_algo algo)
 
 /* The rotated dA runs the forward on dB for each phase of the stride: when one of them would take
  * Winograd and dB holds NaN or Inf, every range (and every block of images) takes the exact GEMMs. */
-static bool dx_needs_exact(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db)
+static bool dx_needs_exact(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, bool overwrite)
 {
     if (algo != TG_CONV_DX_ALGO_ROTATED) return false;
     const int64_t phases = k->geom.stride[0] * k->geom.stride[1] * k->geom.stride[2];
+    /* one phase adds into dA unless it is fresh (core_data_grad_rotated); several write scratch */
+    const bool accumulate = phases == 1 && !overwrite;
     int64_t r[3];
     phase_dim pd[3];
     for (int64_t ph = 0; ph < phases; ph++)
         if (phase_dims(k, ph, r, pd)) {
             const conv_core c = phase_core(k, pd, k->n);
-            if (core_uses_winograd(&c) || core_uses_unfold(&c)) return split_needs_exact(&c, db, k->cb, core_b_size(k));
+            if (core_uses_winograd(&c) || core_uses_unfold(&c))
+                return split_needs_exact(&c, db, k->cb, core_b_size(k), accumulate);
         }
     return false;
 }
@@ -1999,7 +2006,7 @@ void tg_conv_dx(const conv_core *k, tg_conv_dx_algo algo, const tg_real *db, con
 {
     conv_ws ws = ws_of(block);
     const int64_t parts = algo == TG_CONV_DX_ALGO_REFERENCE ? 1 : batch_parts(k);
-    const bool exact = dx_needs_exact(k, algo, db);
+    const bool exact = dx_needs_exact(k, algo, db, overwrite);
     if (parts == 1) {
         conv_core c = *k;
         if (exact) c.algo = TG_CONV_FWD_GEMM;

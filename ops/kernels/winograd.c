@@ -70,21 +70,25 @@ static const winograd_kernel *kernel(void) { return tg_kernel_choice_get(&kernel
 typedef struct finite_job {
     const tg_real *v;
     int64_t n;
+    tg_real headroom;
     atomic_bool all; /* cleared by any block holding NaN or ±Inf: the same answer for any split */
 } finite_job;
 static void finite_blocks(void *ctx, int64_t b0, int64_t b1)
 {
     finite_job *j = ctx;
     const int64_t end = b1 * FINITE_BLOCK < j->n ? b1 * FINITE_BLOCK : j->n;
-    if (!kernel()->all_finite(j->v + b0 * FINITE_BLOCK, end - b0 * FINITE_BLOCK)) atomic_store(&j->all, false);
+    if (!kernel()->all_finite(j->v + b0 * FINITE_BLOCK, end - b0 * FINITE_BLOCK, j->headroom))
+        atomic_store(&j->all, false);
 }
-bool tg_winograd_finite(const tg_real *v, int64_t n)
+static bool scan(const tg_real *v, int64_t n, tg_real headroom)
 {
-    if (n <= FINITE_BLOCK) return kernel()->all_finite(v, n);
-    finite_job j = {v, n, true};
+    if (n <= FINITE_BLOCK) return kernel()->all_finite(v, n, headroom);
+    finite_job j = {v, n, headroom, true};
     tg_parallel_for((n + FINITE_BLOCK - 1) / FINITE_BLOCK, finite_blocks, &j);
     return atomic_load(&j.all);
 }
+bool tg_winograd_finite(const tg_real *v, int64_t n) { return scan(v, n, 1); }
+bool tg_winograd_in_range(const tg_real *v, int64_t n) { return scan(v, n, TG_WINOGRAD_HEADROOM); }
 const char *tg_winograd_kernel_name(void) { return tg_kernel_choice_name(&kernel_choice); }
 bool tg_winograd_kernel_is_simd(void) { return kernel() != &winograd_portable_kernel; }
 int tg_winograd_set_kernel(const char *name) { return tg_kernel_choice_set(&kernel_choice, name); }

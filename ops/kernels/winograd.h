@@ -33,16 +33,18 @@
  * dilation 1, one group (groups == 1), padding >= 0 and at least one output position. */
 bool tg_winograd_supported(const tg_conv_geom *g, int64_t groups);
 
-/* True when v[0..n) holds no NaN, no ±Inf and no value within TG_WINOGRAD_HEADROOM of the type's
- * largest (one vectorised pass). The transforms mix a tile's inputs, so a non-finite operand would
- * spread beyond the windows that read it: callers that must give PyTorch's exact NaN/Inf pattern
- * use another algorithm when it is false (conv also asks it of the direct kernel's filter). Below
- * the headroom no input transform can overflow (their gains are at most 100 in F(4x4), 25 in the
- * 1-D ones), so a forward that accumulates, its input checked by this first, never stops part way
- * with some tiles added (it did, silently adding them twice, with a finite input near 1e37). The
- * functions below check x (and dy) on their way through the transforms themselves. */
-#define TG_WINOGRAD_HEADROOM 8192
+/* True when v[0..n) holds no NaN and no ±Inf (one vectorised pass). The transforms mix a tile's
+ * inputs, so a non-finite operand would spread beyond the windows that read it: callers that
+ * must give PyTorch's exact NaN/Inf pattern use another algorithm when it is false (conv also
+ * asks it of the direct kernel's filter). The two functions below check x (and dy) on their way
+ * through the transforms themselves. */
 bool tg_winograd_finite(const tg_real *v, int64_t n);
+/* ... and no value within TG_WINOGRAD_HEADROOM of the type's largest: below it no input transform
+ * can overflow (their gains are at most 100 in F(4x4), 25 in the 1-D ones), so a forward that
+ * accumulates, its input checked by this first, never stops part way with some tiles added (it did,
+ * silently adding them twice, with a finite input near 1e37). */
+#define TG_WINOGRAD_HEADROOM 8192
+bool tg_winograd_in_range(const tg_real *v, int64_t n);
 
 /* The tile tg_winograd_conv uses for g and out_channels: 2 (F(2x2,3x3)) or 4 (F(4x4,3x3): 36
  * multiplies per 16 outputs instead of 64, float error a few times F(2x2)'s, docs/convolution.md),
@@ -58,7 +60,7 @@ size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channel
  * accumulate false overwrites y. scratch: tg_winograd_scratch(g, n, O) elements. Returns false, having
  * stopped part way, when x holds a NaN or ±Inf (or a transform overflowed): y then holds some of
  * its tiles (added in, with accumulate) and the caller must compute it another way, so with
- * accumulate check x first (tg_winograd_finite). w is not checked. */
+ * accumulate check x first (tg_winograd_in_range). w is not checked. */
 bool tg_winograd_conv(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *w,
                       tg_real *y, bool accumulate, tg_real *scratch);
 

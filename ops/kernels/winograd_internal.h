@@ -70,7 +70,7 @@ typedef void (*winograd_output_pair_fn)(const tg_conv_geom *g, const tiling *tl,
                                                    int64_t plane_stride, tg_real *restrict lines, bool accumulate);
 WINOGRAD_PAIR_DECLARE(portable)
 WINOGRAD_PAIR_DECLARE(avx512)
-bool winograd_portable_all_finite(const tg_real *v, int64_t n);
+bool winograd_portable_all_finite(const tg_real *v, int64_t n, tg_real h);
 /* M[k] (rows m_row apart, planes m_plane) = U[k] V[k] for k_begin <= k < k_end: U [16, O, C], V [16][C, count]
  * (rows v_row, planes v_plane apart); winograd_rows.h. */
 typedef void (*winograd_multiply_fn)(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v,
@@ -82,7 +82,7 @@ void winograd_portable_multiply(const tg_real *u, int64_t o_count, int64_t c_cou
 void winograd_avx512_multiply(const tg_real *u, int64_t o_count, int64_t c_count, const tg_real *v, int64_t v_row,
                               int64_t v_plane, int64_t count, tg_real *m, int64_t m_row, int64_t m_plane, int k_begin,
                               int k_end);
-bool winograd_avx512_all_finite(const tg_real *v, int64_t n);
+bool winograd_avx512_all_finite(const tg_real *v, int64_t n, tg_real h);
 
 /* The weight gradient's operands (winograd_rows.h): Yt[k][t][o] = (A dY A^T)[k] of a chunk's tiles,
  * output channels padded to o_pad (a multiple of 16) with zeros, 0 or NaN returned (NaN: a dY value
@@ -159,7 +159,7 @@ typedef struct winograd_kernel {
     winograd_input_pair_fn input_pair;
     winograd_output_pair_fn output_pair;
     winograd_multiply_fn multiply;
-    bool (*all_finite)(const tg_real *v, int64_t n);
+    bool (*all_finite)(const tg_real *v, int64_t n, tg_real h);
     winograd_dy_transform_fn dy_transform_t;
     winograd_dw_multiply_fn dw_multiply;
     winograd4_input_fn input4;

@@ -447,13 +447,12 @@ void WINOGRAD_ROWS(dw_multiply)(const tg_real *v, int64_t v_row, int64_t v_plane
 }
 #undef WDW_CB
 
-/* True when v[0..n) holds no NaN, no ±Inf and nothing within TG_WINOGRAD_HEADROOM of the largest
+/* True when v[0..n) holds no NaN, no ±Inf and (h > 1) nothing within a factor h of the largest
  * value: x*h − x*h is 0 for such x and NaN otherwise (x*h overflows to ±Inf), and a NaN sticks in
  * its lane's sum (a lane array, so the loop vectorises without reordering a sum). */
 #define WINOGRAD_FINITE_LANES 32
-bool WINOGRAD_ROWS(all_finite)(const tg_real *v, int64_t n)
+bool WINOGRAD_ROWS(all_finite)(const tg_real *v, int64_t n, tg_real h)
 {
-    const tg_real h = TG_WINOGRAD_HEADROOM;
     tg_real lane[WINOGRAD_FINITE_LANES] = {0};
     int64_t i = 0;
     for (; n - i >= WINOGRAD_FINITE_LANES; i += WINOGRAD_FINITE_LANES)
