@@ -443,18 +443,17 @@ static bool core_ovec_fits(const conv_core *k)
     return !tg_conv_shift_supported(g) ||
            tg_conv_geom_out_size(g) * 100 < tg_conv_shift_span(g, og) * SHIFT_MIN_KEPT_PERCENT;
 }
-/* The forward (and the rotated dX) by the output-channel-vector kernels. */
-static bool core_uses_ovec(const conv_core *k)
-{
-    if (k->algo == TG_CONV_FWD_OVEC) return tg_conv_ovec_supported(&k->geom);
-    return k->algo == TG_CONV_FWD_AUTO && core_ovec_fits(k) && !winograd_pays(k) && !core_uses_unfold(k);
-}
-/* dW by them: where their forward would run (also when the unfolded 2-D core takes the forward but
- * not dW: core_dw_uses_unfold) */
+/* dW by the output-channel-vector kernels: asked for, or where AUTO's rule takes them (also when the
+ * unfolded 2-D core takes the forward but not dW: core_dw_uses_unfold) */
 static bool core_dw_uses_ovec(const conv_core *k)
 {
     if (k->algo == TG_CONV_FWD_OVEC) return tg_conv_ovec_supported(&k->geom);
     return k->algo == TG_CONV_FWD_AUTO && core_ovec_fits(k) && !winograd_pays(k);
+}
+/* The forward (and the rotated dX) by them: the same, unless AUTO unfolds the layer */
+static bool core_uses_ovec(const conv_core *k)
+{
+    return core_dw_uses_ovec(k) && (k->algo == TG_CONV_FWD_OVEC || !core_uses_unfold(k));
 }
 
 /* The choice depends on the shapes of the whole batch (plan_n), never on the thread count or on
