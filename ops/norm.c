@@ -401,7 +401,12 @@ static int norm_forward(norm_kind kind, tg_tape *t, tg_node *node)
     }
     if (s->plan.batch_stats) {
         double *var = s->rstd; /* the variance first, then 1/σ in place */
-        tg_norm_kernel_stats(v, in[IN_X]->data, s->mean, var);
+        /* scratch back to the tape at once: a later tensor of the step reuses it */
+        const size_t rows_bytes = sizeof(double) * (size_t)(tg_norm_stats_scratch(v) + 1);
+        double *rows = tg_tape_alloc_buffer(t, rows_bytes);
+        if (!rows) return -1;
+        tg_norm_kernel_stats(v, in[IN_X]->data, s->mean, var, rows);
+        tg_tape_release(t, rows, rows_bytes);
         refit_nonfinite_means(v, in[IN_X]->data, s->mean, k_all);
         if (kind == NORM_BATCH && stats_reducer) {
             if (sync_forward_stats(t, in[IN_X], v, s->mean, var, &s->count) != 0) return -1;
@@ -442,11 +447,13 @@ static void norm_backward(norm_kind kind, tg_tape *t, tg_node *node)
         sync_backward(t, s, node->inputs[IN_X], dy, w ? w->data : NULL, dx, accumulate, dw, db);
         return;
     }
-    double *scratch = tg_tape_alloc(t, sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1));
+    const size_t scratch_bytes = sizeof(double) * (size_t)(tg_norm_backward_scratch(&s->plan.view) + 1);
+    double *scratch = tg_tape_alloc_buffer(t, scratch_bytes);
     if (!scratch) return; /* the tape keeps "arena full" */
     tg_tensor *b = wi + 1 < node->n_inputs ? input_at(node->inputs, node->n_inputs, wi + 1) : NULL;
     tg_norm_kernel_backward(&s->plan.view, node->inputs[IN_X]->data, dy, s->mean, s->rstd,
                             w ? w->data : NULL, b ? b->data : NULL, s->plan.batch_stats, dx, accumulate, dw, db, scratch);
+    tg_tape_release(t, scratch, scratch_bytes);
 }
 
 /* ---- descriptors ---- */

@@ -18,19 +18,21 @@
 
 int64_t tg_norm_backward_scratch(const tg_norm_view *v)
 {
-    return elementwise(v) ? 2 * v->inner * ew_blocks(v) : 2 * runs_of(v);
+    return elementwise(v) ? 2 * v->inner * ew_blocks(v) : 2 * runs_of(v) + 2 * v->stats;
 }
 
+int64_t tg_norm_stats_scratch(const tg_norm_view *v) { return v->outer > 1 ? 2 * v->outer * v->stats : 0; }
+
 /* The AVX-512 build where the CPU has it (as im2col.c picks its split loops). */
-void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var)
+void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var, double *scratch)
 {
 #if defined(__x86_64__)
     if (tg_cpu_has_avx512()) {
-        norm_stats_avx512(v, x, mean, var);
+        norm_stats_avx512(v, x, mean, var, scratch);
         return;
     }
 #endif
-    norm_stats_base(v, x, mean, var);
+    norm_stats_base(v, x, mean, var, scratch);
 }
 
 void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const double *mean,

@@ -16,8 +16,10 @@
  * accumulated in double (per-lane partial sums of at most a few dozen values in tg_real first).
  * Statistics are two-pass per contiguous row of `inner` values (the mean as an offset from the
  * row's first value, then Σ(x − mean)² while the row is still in cache), the rows merged by Chan's
- * pairwise formula: x is read from memory once and large means (1e4 + noise) keep their precision. Work is split over stats on the thread pool;
- * results do not depend on the thread count.
+ * pairwise formula: x is read from memory once and large means (1e4 + noise) keep their precision.
+ * Work is split over rows in memory order (batch norm: the batch, as the convolutions split it) or
+ * over statistics; every sum's order is fixed by the shapes, so results do not depend on the thread
+ * count.
  */
 #ifndef TG_KERNELS_NORM_H
 #define TG_KERNELS_NORM_H
@@ -40,13 +42,17 @@ typedef struct tg_norm_view {
     tg_real act_param;
 } tg_norm_view;
 
-/* Doubles of scratch tg_norm_kernel_backward needs: two per affine run, or, for layer norm's
- * elementwise affine (runs of 1 with one full period per statistic), two per affine index for each
- * block of 256 rows (dγ, dβ partials summed in block order: the same whatever the thread split). */
+/* Doubles of scratch tg_norm_kernel_backward needs: two per affine run and two per statistic, or, for
+ * layer norm's elementwise affine (runs of 1 with one full period per statistic), two per affine
+ * index for each block of 256 rows (dγ, dβ partials summed in block order: the same whatever the
+ * thread split). */
 int64_t tg_norm_backward_scratch(const tg_norm_view *v);
+/* Doubles of scratch tg_norm_kernel_stats needs: two per row when outer > 1 (each (image, channel)
+ * row's moments, merged per statistic in image order), else none (scratch may be NULL). */
+int64_t tg_norm_stats_scratch(const tg_norm_view *v);
 
 /* mean[k] and biased var[k] (mean square when !center; then mean[k] = 0) for every statistic. */
-void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
+void tg_norm_kernel_stats(const tg_norm_view *v, const tg_real *x, double *mean, double *var, double *scratch);
 
 /* y = (x − mean[k]) · rstd[k] · γ + β   (γ, β may be NULL: 1 and 0). */
 void tg_norm_kernel_forward(const tg_norm_view *v, const tg_real *x, const double *mean,
@@ -73,7 +79,7 @@ void tg_norm_kernel_backward(const tg_norm_view *v, const tg_real *x, const tg_r
 #if defined(__x86_64__)
 /* The same three built with AVX-512 (norm_avx512.c, from norm_impl.h); the functions above call
  * them when the CPU reports AVX-512F. */
-void norm_stats_avx512(const tg_norm_view *v, const tg_real *x, double *mean, double *var);
+void norm_stats_avx512(const tg_norm_view *v, const tg_real *x, double *mean, double *var, double *scratch);
 void norm_forward_avx512(const tg_norm_view *v, const tg_real *x, const double *mean, const double *rstd,
                          const tg_real *gamma, const tg_real *beta, tg_real *y);
 void norm_stats_forward_avx512(const tg_norm_view *v, const tg_real *x, double eps, double *mean, double *rstd,

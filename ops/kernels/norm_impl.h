@@ -577,6 +577,7 @@ typedef struct stats_ctx {
     const tg_norm_view *v;
     const tg_real *x;
     double *mean, *var;
+    double *rows; /* outer > 1: each row's mean and m2, [outer·stats][2] */
 } stats_ctx;
 
 /* One row's mean and Σ(x − mean)², two passes (the row is usually still in cache for the second):
@@ -594,38 +595,67 @@ static void row_moments(const tg_real *row, int64_t n, bool center, double *mean
     *m2 = sum_sq_centered(row, n, hi, lo);
 }
 
+/* A statistic of one row each (outer = 1): its moments, the statistic itself. */
 static void stats_range(void *arg, int64_t k0, int64_t k1)
 {
     const stats_ctx *c = arg;
     const tg_norm_view *v = c->v;
-    /* rows merged by Chan's pairwise update: one trip through memory, no cancellation. Image by
-     * image, this task's statistics side by side (mean[k], var[k] hold the running mean and m2):
-     * the rows are read in memory order, and each statistic still merges its rows in image order. */
-    double count = 0;
-    for (int64_t k = k0; k < k1; k++) c->mean[k] = c->var[k] = 0;
-    for (int64_t p = 0; p < v->outer && v->inner > 0; p++) {
-        const double n = (double)v->inner, total = count + n;
-        for (int64_t k = k0; k < k1; k++) {
-            double row_mean, row_m2;
-            row_moments(c->x + (p * v->stats + k) * v->inner, v->inner, v->center, &row_mean, &row_m2);
-            if (count == 0) { /* the first row is the statistic so far (exactly, as the fused pass has it) */
-                c->mean[k] = row_mean;
-                c->var[k] = row_m2;
-                continue;
-            }
-            double delta = row_mean - c->mean[k];
-            c->mean[k] += delta * n / total;
-            c->var[k] += row_m2 + delta * delta * count * n / total;
-        }
-        count = total;
+    for (int64_t k = k0; k < k1; k++) {
+        double row_mean = 0, row_m2 = 0;
+        if (v->inner > 0) row_moments(c->x + k * v->inner, v->inner, v->center, &row_mean, &row_m2);
+        c->mean[k] = row_mean;
+        c->var[k] = v->inner > 0 ? row_m2 / (double)v->inner : 0;
     }
-    for (int64_t k = k0; k < k1; k++) c->var[k] = count > 0 ? c->var[k] / count : 0;
 }
 
-void NORM_FN(stats)(const tg_norm_view *v, const tg_real *x, double *mean, double *var)
+/* Rows r0..r1 of x:[outer, stats, inner] (batch norm's (image, channel) planes), their moments into
+ * c->rows. The passes of batch norm go row by row in memory order, so the threads split the batch
+ * as the convolutions and elementwise ops around them do: split by channel, each thread read every
+ * image, half of them just written by the other core (two threads: a BN-ResNet's batch norm
+ * backward took longer than on one). */
+static void row_moments_range(void *arg, int64_t r0, int64_t r1)
 {
-    stats_ctx c = {v, x, mean, var};
-    tg_parallel_for(v->stats, stats_range, &c);
+    const stats_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    for (int64_t r = r0; r < r1; r++)
+        row_moments(c->x + r * v->inner, v->inner, v->center, &c->rows[2 * r], &c->rows[2 * r + 1]);
+}
+
+/* Statistics k0..k1 from their rows' moments, merged by Chan's pairwise update in image order (no
+ * cancellation; the order, and so the bits, fixed by the shapes). */
+static void merge_moments_range(void *arg, int64_t k0, int64_t k1)
+{
+    const stats_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    const double n = (double)v->inner;
+    for (int64_t k = k0; k < k1; k++) {
+        double mean = 0, m2 = 0, count = 0;
+        for (int64_t p = 0; p < v->outer && v->inner > 0; p++) {
+            const double *row = c->rows + 2 * (p * v->stats + k), total = count + n;
+            if (count == 0) { /* the first row is the statistic so far */
+                mean = row[0];
+                m2 = row[1];
+            } else {
+                const double delta = row[0] - mean;
+                mean += delta * n / total;
+                m2 += row[1] + delta * delta * count * n / total;
+            }
+            count = total;
+        }
+        c->mean[k] = mean;
+        c->var[k] = count > 0 ? m2 / count : 0;
+    }
+}
+
+void NORM_FN(stats)(const tg_norm_view *v, const tg_real *x, double *mean, double *var, double *scratch)
+{
+    stats_ctx c = {v, x, mean, var, scratch};
+    if (v->outer <= 1) {
+        tg_parallel_for(v->stats, stats_range, &c);
+        return;
+    }
+    tg_parallel_for(v->outer * v->stats, row_moments_range, &c);
+    tg_parallel_for(v->stats, merge_moments_range, &c);
 }
 
 /* ---- forward ---- */
@@ -726,7 +756,10 @@ typedef struct backward_ctx {
     const double *mean, *rstd;
     bool batch_stats, need_sums, accumulate, affine_sums;
     tg_real *dx;
-    double *run_sums; /* elementwise affine: 2·inner sums per block of rows */
+    double *run_sums; /* per run Σdy, Σdy·x̂ (elementwise affine: 2·inner sums per block of rows) */
+    double *coef;     /* per statistic dx's minus and slope terms */
+    tg_real *dgamma, *dbeta;
+    bool stat_affine; /* each statistic has a weight of its own (merge_sums_range adds dγ, dβ) */
 } backward_ctx;
 
 /* Layer norm's elementwise affine, rows of blocks b0..b1: dx row by row, and the block's dγ, dβ
@@ -782,15 +815,6 @@ static void backward_ew_blocks(void *arg, int64_t b0, int64_t b1)
     }
 }
 
-/* Statistics k0..k1 a block of BACKWARD_STAT_BLOCK at a time, each pass walking the block's rows
- * in memory order (image by image: batch norm's rows of one channel lie stats·inner apart, and a
- * channel-by-channel walk began a new short stream every row: on 7x7..28x28 maps the sum pass
- * waited on its loads, 11% of a MobileNet-style training step, 4 Dec). Each statistic still adds
- * its rows in image order: the same sums, the same bits. Measured 4 Dec, Zen 5, one thread: batch
- * norm train fwd+bwd (tg bench) 15.9-17.2 -> 12.6-13.2 ms; blocks sized to keep both passes in L2
- * (512 KiB of x and dy) gained nothing: the stream matters, not the second pass's reuse. */
-enum { BACKWARD_STAT_BLOCK = 64 };
-
 /* Pass 1 over one run: *s_dy = Σ dy, *s_dyxc = Σ dy·((x − hi) − lo), with a fused activation over its
  * dz instead (zscale, zshift: the run's affine, as the forward applied it). */
 static void run_sums_of(const backward_ctx *c, const tg_real *x, const tg_real *dy, int64_t n, tg_real hi,
@@ -817,62 +841,113 @@ static void run_dx(const backward_ctx *c, const tg_real *x, const tg_real *dy, t
                c->accumulate);
 }
 
+/* Row r's pass 1: per run Σdy and Σdy·x̂ into run_sums (what dγ, dβ and the batch terms need). */
+static void row_sums(const backward_ctx *c, int64_t r)
+{
+    const tg_norm_view *v = c->v;
+    const int64_t run = v->affine_run, runs_per_row = v->inner / run, k = r % v->stats, row = r * v->inner;
+    tg_real hi, lo;
+    split(c->mean[k], &hi, &lo);
+    const double rs = c->rstd[k];
+    for (int64_t j = 0; j < runs_per_row; j++) {
+        const int64_t idx = r * runs_per_row + j, a = affine_index(v, idx);
+        double s_dy, s_dyxc;
+        run_sums_of(c, c->x + row + j * run, c->dy + row + j * run, run, hi, lo,
+                    (tg_real)(rs * (c->gamma ? (double)c->gamma[a] : 1.0)), c->beta ? c->beta[a] : 0, &s_dy, &s_dyxc);
+        c->run_sums[2 * idx] = s_dy;
+        c->run_sums[2 * idx + 1] = s_dyxc * rs;
+    }
+}
+
+/* Row r's pass 2: dx = r·γ·dy − minus − (x − μ)·slope, the statistic's terms from coef[2k], coef[2k + 1]. */
+static void row_dx(const backward_ctx *c, int64_t r)
+{
+    const tg_norm_view *v = c->v;
+    const int64_t run = v->affine_run, runs_per_row = v->inner / run, k = r % v->stats, row = r * v->inner;
+    tg_real hi, lo;
+    split(c->mean[k], &hi, &lo);
+    const double rs = c->rstd[k];
+    for (int64_t j = 0; j < runs_per_row; j++) {
+        const int64_t a = affine_index(v, r * runs_per_row + j);
+        const tg_real scale = (tg_real)(rs * (c->gamma ? (double)c->gamma[a] : 1.0));
+        run_dx(c, c->x + row + j * run, c->dy + row + j * run, c->dx + row + j * run, run, hi, lo, scale,
+               c->beta ? c->beta[a] : 0, (tg_real)c->coef[2 * k], (tg_real)c->coef[2 * k + 1]);
+    }
+}
+
+/* dx's terms of statistic k from its runs' sums (in run order: the same bits for any split):
+ * minus = r·mean(dx̂), slope = r²·mean(dx̂·x̂) with dx̂ = γ·dy; 0 without batch statistics. */
+static void stat_terms(const backward_ctx *c, int64_t k, double sum_dxhat, double sum_dxhat_xhat)
+{
+    const tg_norm_view *v = c->v;
+    const double m = (double)(v->outer * v->inner), r = c->rstd[k];
+    tg_real minus = 0, slope = 0;
+    if (c->batch_stats && m > 0) {
+        minus = v->center ? (tg_real)(r * sum_dxhat / m) : 0;
+        slope = (tg_real)(r * r * sum_dxhat_xhat / m);
+    }
+    c->coef[2 * k] = minus;
+    c->coef[2 * k + 1] = slope;
+}
+
+/* One row per statistic (outer = 1: layer, instance, group norm): a statistic at a time, its row
+ * still in cache from the sums to dx. */
 static void backward_range(void *arg, int64_t k0, int64_t k1)
 {
     const backward_ctx *c = arg;
     const tg_norm_view *v = c->v;
-    int64_t run = v->affine_run, runs_per_row = v->inner / run;
-    double m = (double)(v->outer * v->inner);
-    /* one image (layer, instance, group norm): the statistics' rows already follow one another, and
-     * a statistic at a time keeps its row in cache from the sums to dx */
-    const int64_t block = v->outer > 1 ? BACKWARD_STAT_BLOCK : 1;
-    for (int64_t kb = k0; kb < k1; kb += block) {
-        const int64_t nk = k1 - kb < block ? k1 - kb : block;
-        tg_real hi[BACKWARD_STAT_BLOCK], lo[BACKWARD_STAT_BLOCK], minus[BACKWARD_STAT_BLOCK], slope[BACKWARD_STAT_BLOCK];
-        double r[BACKWARD_STAT_BLOCK], sum_dxhat[BACKWARD_STAT_BLOCK], sum_dxhat_xhat[BACKWARD_STAT_BLOCK];
-        for (int64_t i = 0; i < nk; i++) {
-            split(c->mean[kb + i], &hi[i], &lo[i]);
-            r[i] = c->rstd[kb + i];
-            sum_dxhat[i] = sum_dxhat_xhat[i] = 0;
+    const int64_t runs_per_row = v->inner / v->affine_run;
+    for (int64_t k = k0; k < k1; k++) {
+        double sum_dxhat = 0, sum_dxhat_xhat = 0;
+        if (c->need_sums) {
+            row_sums(c, k);
+            for (int64_t j = 0; j < runs_per_row; j++) {
+                const int64_t idx = k * runs_per_row + j;
+                const double g = c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0;
+                sum_dxhat += g * c->run_sums[2 * idx];
+                sum_dxhat_xhat += g * c->run_sums[2 * idx + 1];
+            }
         }
-        /* pass 1: per run Σdy and Σdy·x̂ (for dγ, dβ); weighted by γ they give Σdx̂ and Σdx̂·x̂ */
-        if (c->need_sums)
-            for (int64_t p = 0; p < v->outer; p++)
-                for (int64_t i = 0; i < nk; i++) {
-                    int64_t row = (p * v->stats + kb + i) * v->inner;
-                    for (int64_t j = 0; j < runs_per_row; j++) {
-                        int64_t idx = row / run + j;
-                        double s_dy, s_dyxc;
-                        const int64_t a = affine_index(v, idx);
-                        run_sums_of(c, c->x + row + j * run, c->dy + row + j * run, run, hi[i], lo[i],
-                                    (tg_real)(r[i] * (c->gamma ? (double)c->gamma[a] : 1.0)), c->beta ? c->beta[a] : 0,
-                                    &s_dy, &s_dyxc);
-                        c->run_sums[2 * idx] = s_dy;
-                        c->run_sums[2 * idx + 1] = s_dyxc * r[i];
-                        double g = c->gamma ? (double)c->gamma[a] : 1.0;
-                        sum_dxhat[i] += g * s_dy;
-                        sum_dxhat_xhat[i] += g * s_dyxc * r[i];
-                    }
-                }
         if (!c->dx) continue;
-        /* pass 2: dx = r·γ·dy − r·mean(dx̂) − (x − μ)·r²·mean(dx̂·x̂) */
-        for (int64_t i = 0; i < nk; i++) {
-            minus[i] = slope[i] = 0;
-            if (c->batch_stats && m > 0) {
-                minus[i] = v->center ? (tg_real)(r[i] * sum_dxhat[i] / m) : 0;
-                slope[i] = (tg_real)(r[i] * r[i] * sum_dxhat_xhat[i] / m);
-            }
-        }
+        stat_terms(c, k, sum_dxhat, sum_dxhat_xhat);
+        row_dx(c, k);
+    }
+}
+
+/* Batch norm (outer > 1) in three steps, each row by row in memory order: the passes split the
+ * batch across the threads as the convolutions and elementwise ops around them do (split by
+ * channel, each thread read every image, half of them just written by the other core: a BN-ResNet's
+ * batch norm backward ran slower on two threads than on one, 5 Dec). */
+static void sums_rows(void *arg, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) row_sums(arg, r);
+}
+
+static void dx_rows(void *arg, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) row_dx(arg, r);
+}
+
+/* Statistics k0..k1: their runs' sums in image order into dx's terms; where each statistic has its
+ * own weight (batch norm's channel: one run per row, affine_n = stats), dγ and dβ too, in the order
+ * the serial loop after would add them. */
+static void merge_sums_range(void *arg, int64_t k0, int64_t k1)
+{
+    const backward_ctx *c = arg;
+    const tg_norm_view *v = c->v;
+    const int64_t runs_per_row = v->inner / v->affine_run;
+    for (int64_t k = k0; k < k1; k++) {
+        double sum_dxhat = 0, sum_dxhat_xhat = 0;
         for (int64_t p = 0; p < v->outer; p++)
-            for (int64_t i = 0; i < nk; i++) {
-                int64_t row = (p * v->stats + kb + i) * v->inner;
-                for (int64_t j = 0; j < runs_per_row; j++) {
-                    const int64_t a = affine_index(v, row / run + j);
-                    tg_real scale = (tg_real)(r[i] * (c->gamma ? (double)c->gamma[a] : 1.0));
-                    run_dx(c, c->x + row + j * run, c->dy + row + j * run, c->dx + row + j * run, run, hi[i], lo[i],
-                           scale, c->beta ? c->beta[a] : 0, minus[i], slope[i]);
-                }
+            for (int64_t j = 0; j < runs_per_row; j++) {
+                const int64_t idx = (p * v->stats + k) * runs_per_row + j, a = affine_index(v, idx);
+                const double g = c->gamma ? (double)c->gamma[a] : 1.0;
+                sum_dxhat += g * c->run_sums[2 * idx];
+                sum_dxhat_xhat += g * c->run_sums[2 * idx + 1];
+                if (c->stat_affine && c->dbeta) c->dbeta[a] += (tg_real)c->run_sums[2 * idx];
+                if (c->stat_affine && c->dgamma) c->dgamma[a] += (tg_real)c->run_sums[2 * idx + 1];
             }
+        stat_terms(c, k, sum_dxhat, sum_dxhat_xhat);
     }
 }
 
@@ -883,7 +958,8 @@ void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *d
 {
     double *run_sums = scratch;
     bool need_sums = (batch_stats && dx) || dgamma || dbeta;
-    backward_ctx c = {v, x, dy, gamma, beta, mean, rstd, batch_stats, need_sums, accumulate, dgamma || dbeta, dx, scratch};
+    backward_ctx c = {v, x, dy, gamma, beta, mean, rstd, batch_stats, need_sums, accumulate, dgamma || dbeta, dx,
+                      scratch, elementwise(v) ? NULL : scratch + 2 * runs_of(v), dgamma, dbeta, false};
     if (elementwise(v)) {
         /* dγ[i] = Σ_k dy·x̂, dβ[i] = Σ_k dy: block partials, then summed in block order */
         const int64_t d = v->inner, blocks = ew_blocks(v);
@@ -900,7 +976,17 @@ void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *d
         }
         return;
     }
-    tg_parallel_for(v->stats, backward_range, &c);
+    if (v->outer <= 1) {
+        tg_parallel_for(v->stats, backward_range, &c);
+    } else {
+        c.stat_affine = v->inner / v->affine_run == 1 && v->affine_n == v->stats;
+        if (need_sums) {
+            tg_parallel_for(v->outer * v->stats, sums_rows, &c);
+            tg_parallel_for(v->stats, merge_sums_range, &c);
+        }
+        if (dx) tg_parallel_for(v->outer * v->stats, dx_rows, &c);
+        if (c.stat_affine) return; /* dγ, dβ added by merge_sums_range */
+    }
     if (!dgamma && !dbeta) return;
     /* in run order, serially: the same sums whatever the thread split */
     int64_t runs = runs_of(v);
