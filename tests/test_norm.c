@@ -456,6 +456,81 @@ START_TEST(results_do_not_depend_on_thread_count)
 }
 END_TEST
 
+/* Batch norm's passes go over (image, channel) rows split across the threads, then merge each
+ * channel's rows in image order (norm_impl.h): 5 images of 7 channels (35 rows, cut mid-image by 2
+ * and 3 threads), 3x11 maps, mean 100 + noise — y, dx (fresh and into a leaf), dγ, dβ and the
+ * running statistics against the formulas in double, the same bits for 1, 2 and 3 threads. */
+enum { BR_N = 5, BR_C = 7, BR_S = 33, BR_ALL = BR_N * BR_C * BR_S };
+START_TEST(batch_norm_row_split_matches_reference)
+{
+    tg_tape *t = tt_tape();
+    tg_tensor *x = rand_t(4, (int[]){BR_N, BR_C, 3, 11}, 71, -2, 3);
+    for (int i = 0; i < BR_ALL; i++) x->data[i] += 100;
+    tg_tensor *w = vec(BR_C, 0.5, 2, 72), *b = vec(BR_C, -1, 1, 73), *dy = rand_t(4, (int[]){BR_N, BR_C, 3, 11}, 74, -1, 1);
+    tg_tensor *rm = tt_tensorv(NULL, 1, (int64_t)BR_C), *rv = tt_tensorv(NULL, 1, (int64_t)BR_C);
+    tg_tensor *one = tt_tensorv((double[]){1}, 1, (int64_t)1);
+    x->requires_grad = w->requires_grad = b->requires_grad = true;
+    tg_norm_attr bn = defaults(TG_OP_BATCH_NORM);
+    bn.training = true;
+    double *want_y = calloc(BR_ALL, sizeof(double)), *want_dx = calloc(BR_ALL, sizeof(double));
+    double want_dw[BR_C] = {0}, want_db[BR_C] = {0}, want_rm[BR_C], want_rv[BR_C];
+    const double m = BR_N * BR_S;
+    for (int c = 0; c < BR_C; c++) {
+        double mean = 0, var = 0, s1 = 0, s2 = 0;
+        for (int p = 0; p < BR_N; p++)
+            for (int q = 0; q < BR_S; q++) mean += x->data[(p * BR_C + c) * BR_S + q] / m;
+        for (int p = 0; p < BR_N; p++)
+            for (int q = 0; q < BR_S; q++) {
+                double d = x->data[(p * BR_C + c) * BR_S + q] - mean;
+                var += d * d / m;
+            }
+        const double rs = 1 / sqrt(var + EPS), g = w->data[c];
+        for (int p = 0; p < BR_N; p++)
+            for (int q = 0; q < BR_S; q++) {
+                const int i = (p * BR_C + c) * BR_S + q;
+                const double xh = (x->data[i] - mean) * rs;
+                want_y[i] = xh * g + b->data[c];
+                s1 += dy->data[i] * g, s2 += dy->data[i] * g * xh;
+                want_dw[c] += dy->data[i] * xh, want_db[c] += dy->data[i];
+            }
+        for (int p = 0; p < BR_N; p++)
+            for (int q = 0; q < BR_S; q++) {
+                const int i = (p * BR_C + c) * BR_S + q;
+                const double xh = (x->data[i] - mean) * rs;
+                want_dx[i] = rs * (dy->data[i] * g - s1 / m - xh * s2 / m);
+            }
+        want_rm[c] = 0.1 * mean, want_rv[c] = 0.9 + 0.1 * var * m / (m - 1);
+    }
+    tg_real *first = malloc(sizeof(tg_real) * (2 * BR_ALL + 4 * BR_C));
+    for (int threads = 1; threads <= 3; threads++)
+        for (int fresh = 0; fresh < 2; fresh++) {
+            tg_set_threads(threads);
+            tg_tape_reset(t);
+            tg_tensor_zero_grad(x), tg_tensor_zero_grad(w), tg_tensor_zero_grad(b);
+            tg_tensor_fill(rm, 0), tg_tensor_fill(rv, 1);
+            tg_tensor *y = tg_batch_norm(t, fresh ? tg_mul(t, x, one) : x, rm, rv, w, b, &bn);
+            ck_assert_msg(y != NULL, "%s", tg_error(t) ? tg_error(t) : "?");
+            ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+            /* 100 + noise in float: the centring keeps ~1e-5 of the noise */
+            tt_assert_close(y->data, want_y, BR_ALL, TT_DOUBLE ? 1e-9 : 1e-3);
+            tt_assert_close(x->grad, want_dx, BR_ALL, TT_DOUBLE ? 1e-9 : 1e-3);
+            tt_assert_close(w->grad, want_dw, BR_C, TT_DOUBLE ? 1e-9 : 1e-3);
+            tt_assert_close(b->grad, want_db, BR_C, TT_DOUBLE ? 1e-9 : 1e-3);
+            tt_assert_close(rm->data, want_rm, BR_C, TT_DOUBLE ? 1e-9 : 1e-4);
+            tt_assert_close(rv->data, want_rv, BR_C, TT_DOUBLE ? 1e-9 : 1e-4);
+            const tg_real *got[6] = {y->data, x->grad, w->grad, b->grad, rm->data, rv->data};
+            const int len[6] = {BR_ALL, BR_ALL, BR_C, BR_C, BR_C, BR_C};
+            for (int k = 0, at = 0; k < 6; at += len[k], k++) {
+                if (threads == 1 && !fresh) memcpy(first + at, got[k], sizeof(tg_real) * (size_t)len[k]);
+                else ck_assert_msg(!memcmp(first + at, got[k], sizeof(tg_real) * (size_t)len[k]),
+                                   "array %d differs: %d threads, fresh %d", k, threads, fresh);
+            }
+        }
+    tg_set_threads(1);
+    free(first), free(want_y), free(want_dx);
+}
+END_TEST
+
 /* Layer norm over 700 rows of 37 (three blocks of the backward's dγ/dβ partials, odd width) against
  * the formulas in double: dx, dγ, dβ, the same bits for 1, 2 and 3 threads; and the input's
  * gradient written fresh (x an intermediate) equals the one added into a leaf's zeros. */
@@ -715,6 +790,7 @@ Suite *suite_norm(void)
     tcase_add_test(tc, batch_norm_2d_input_without_affine);
     tcase_add_test(tc, layer_norm_values);
     tcase_add_test(tc, layer_norm_backward_blocks_match_reference);
+    tcase_add_test(tc, batch_norm_row_split_matches_reference);
     tcase_add_test(tc, layer_norm_short_rows_forward);
     tcase_add_test(tc, batch_norm_fresh_gradient_matches_accumulated);
     tcase_add_test(tc, instance_group_frn_tlu_values);
