@@ -265,16 +265,31 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
     if (!node->out->numel) return;
     bcast_plan p;
     bcast_plan_make(in, node->out, &p);
-    for (int k = 0; k < 2; k++) {
+    const tg_real *dy = node->out->grad;
+    /* a's gradient of a + b (and of a − b) is dy itself: where the tape allows, a takes dy's buffer
+     * instead of a copy (the residual add of every ResNet block: one pass over the activation saved,
+     * and one buffer fewer). b's gradient is made first, from dy, before the buffer changes hands. */
+    const bool hand_over = (op == TG_EW_ADD || op == TG_EW_SUB) && in[0] != in[1] && in[0]->numel == node->out->numel &&
+                           in[1]->numel == node->out->numel;
+    for (int step = 0; step < 2; step++) {
+        const int k = hand_over ? 1 - step : step;
         /* an input of the output's size gets one contribution per element: written when fresh */
         const bool full = in[k]->numel == node->out->numel;
         bool accumulate = true;
+        if (hand_over && k == 0) {
+            tg_real *dx = tg_input_grad_over_output(t, node, 0, &accumulate);
+            if (dx == dy) continue; /* handed over: already a's gradient, bit for bit */
+            if (!dx) continue;
+            binary_ctx c = {.k = tg_elementwise_kernel_get(), .op = op, .which = 0, .accumulate = accumulate,
+                            .a = dy, .b = dy, .dy = dy, .dx = dx};
+            bcast_run(&p, node->out->numel, true, binary_backward_row, &c);
+            continue;
+        }
         tg_real *dx = full ? tg_input_grad_to_write(t, node, k, &accumulate) : tg_input_grad(t, node, k);
         if (!dx) continue;
         /* add's and sub's gradients never use the operands' values (their descriptors say so, and
          * a model may have freed them): dy stands in, in bounds at every broadcast offset */
         const bool values = op == TG_EW_MUL || op == TG_EW_DIV;
-        const tg_real *dy = node->out->grad;
         binary_ctx c = {.k = tg_elementwise_kernel_get(), .op = op, .which = k, .accumulate = accumulate,
                         .a = values ? in[0]->data : dy, .b = values ? in[1]->data : dy, .dy = dy, .dx = dx};
         /* a broadcast input gathers several output elements per gradient element: serial */
