@@ -459,7 +459,8 @@ END_TEST
 /* Batch norm's passes go over (image, channel) rows split across the threads, then merge each
  * channel's rows in image order (norm_impl.h): 5 images of 7 channels (35 rows, cut mid-image by 2
  * and 3 threads), 3x11 maps, mean 100 + noise — y, dx (fresh and into a leaf), dγ, dβ and the
- * running statistics against the formulas in double, the same bits for 1, 2 and 3 threads. */
+ * running statistics against the formulas in double, the same bits for 1, 2 and 3 threads; then
+ * eval mode with the affine frozen (the backward without any sums). */
 enum { BR_N = 5, BR_C = 7, BR_S = 33, BR_ALL = BR_N * BR_C * BR_S };
 START_TEST(batch_norm_row_split_matches_reference)
 {
@@ -526,6 +527,25 @@ START_TEST(batch_norm_row_split_matches_reference)
                                    "array %d differs: %d threads, fresh %d", k, threads, fresh);
             }
         }
+    /* eval mode with the affine frozen: no sums at all, dx = γ·dy/sqrt(running var + ε) */
+    w->requires_grad = b->requires_grad = false;
+    bn.training = false;
+    for (int threads = 1; threads <= 3; threads++) {
+        tg_set_threads(threads);
+        tg_tape_reset(t);
+        unsigned char *junk = tg_tape_alloc(t, 4 << 20); /* NaN bytes where this step's scratch will lie */
+        ck_assert_ptr_nonnull(junk);
+        memset(junk, 0xff, 4 << 20);
+        tg_tape_reset(t);
+        tg_tensor_clear_grad(x);
+        tg_tensor *y = tg_batch_norm(t, tg_mul(t, x, one), rm, rv, w, b, &bn);
+        ck_assert_int_eq(tg_backward_with(y, dy->data), TG_OK);
+        for (int i = 0; i < BR_ALL; i++) {
+            const int c = i / BR_S % BR_C;
+            want_dx[i] = (double)w->data[c] * dy->data[i] / sqrt((double)rv->data[c] + EPS);
+        }
+        tt_assert_close(x->grad, want_dx, BR_ALL, TT_DOUBLE ? 1e-12 : 1e-5);
+    }
     tg_set_threads(1);
     free(first), free(want_y), free(want_dx);
 }

@@ -975,6 +975,8 @@ void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *d
         if (need_sums) {
             tg_parallel_for(v->outer * v->stats, sums_rows, &c);
             tg_parallel_for(v->stats, merge_sums_range, &c);
+        } else { /* eval-mode statistics, no dγ, dβ: dx = r·γ·dy, its terms zero (not left unset) */
+            for (int64_t k = 0; k < v->stats; k++) stat_terms(&c, k, 0, 0);
         }
         if (dx) tg_parallel_for(v->outer * v->stats, dx_rows, &c);
         if (c.stat_affine) return; /* dγ, dβ added by merge_sums_range */
