@@ -276,17 +276,10 @@ static void binary_backward(binop op, tg_tape *t, tg_node *node)
         /* an input of the output's size gets one contribution per element: written when fresh */
         const bool full = in[k]->numel == node->out->numel;
         bool accumulate = true;
-        if (hand_over && k == 0) {
-            tg_real *dx = tg_input_grad_over_output(t, node, 0, &accumulate);
-            if (dx == dy) continue; /* handed over: already a's gradient, bit for bit */
-            if (!dx) continue;
-            binary_ctx c = {.k = tg_elementwise_kernel_get(), .op = op, .which = 0, .accumulate = accumulate,
-                            .a = dy, .b = dy, .dy = dy, .dx = dx};
-            bcast_run(&p, node->out->numel, true, binary_backward_row, &c);
-            continue;
-        }
-        tg_real *dx = full ? tg_input_grad_to_write(t, node, k, &accumulate) : tg_input_grad(t, node, k);
-        if (!dx) continue;
+        tg_real *dx = hand_over && k == 0 ? tg_input_grad_over_output(t, node, 0, &accumulate)
+                      : full             ? tg_input_grad_to_write(t, node, k, &accumulate)
+                                         : tg_input_grad(t, node, k);
+        if (!dx || dx == dy) continue; /* dx == dy: handed over, already a's gradient, bit for bit */
         /* add's and sub's gradients never use the operands' values (their descriptors say so, and
          * a model may have freed them): dy stands in, in bounds at every broadcast offset */
         const bool values = op == TG_EW_MUL || op == TG_EW_DIV;

@@ -759,7 +759,7 @@ typedef struct backward_ctx {
     double *run_sums; /* per run Σdy, Σdy·x̂ (elementwise affine: 2·inner sums per block of rows) */
     double *coef;     /* per statistic dx's minus and slope terms */
     tg_real *dgamma, *dbeta;
-    bool stat_affine; /* each statistic has a weight of its own (merge_sums_range adds dγ, dβ) */
+    bool stat_affine; /* each statistic has a weight of its own (merge_stat adds dγ, dβ) */
 } backward_ctx;
 
 /* Layer norm's elementwise affine, rows of blocks b0..b1: dx row by row, and the block's dγ, dβ
@@ -867,11 +867,25 @@ static inline __attribute__((always_inline)) void row_pass(const backward_ctx *c
     }
 }
 
-/* dx's terms of statistic k from its runs' sums (in run order: the same bits for any split):
- * minus = r·mean(dx̂), slope = r²·mean(dx̂·x̂) with dx̂ = γ·dy; 0 without batch statistics. */
-static void stat_terms(const backward_ctx *c, int64_t k, double sum_dxhat, double sum_dxhat_xhat)
+/* Statistic k's dx terms from its runs' sums, added in run order (image by image: the same bits
+ * for any split): minus = r·mean(dx̂), slope = r²·mean(dx̂·x̂) with dx̂ = γ·dy; 0 without batch
+ * statistics or without sums. Where each statistic has a weight of its own (batch norm's channel:
+ * one run per row, affine_n = stats; c->stat_affine), dγ and dβ too, in the order the serial loop
+ * after the walk would add them. */
+static void merge_stat(const backward_ctx *c, int64_t k)
 {
     const tg_norm_view *v = c->v;
+    const int64_t runs_per_row = v->inner / v->affine_run;
+    double sum_dxhat = 0, sum_dxhat_xhat = 0;
+    for (int64_t p = 0; p < v->outer && c->need_sums; p++)
+        for (int64_t j = 0; j < runs_per_row; j++) {
+            const int64_t idx = (p * v->stats + k) * runs_per_row + j, a = affine_index(v, idx);
+            const double g = c->gamma ? (double)c->gamma[a] : 1.0;
+            sum_dxhat += g * c->run_sums[2 * idx];
+            sum_dxhat_xhat += g * c->run_sums[2 * idx + 1];
+            if (c->stat_affine && c->dbeta) c->dbeta[a] += (tg_real)c->run_sums[2 * idx];
+            if (c->stat_affine && c->dgamma) c->dgamma[a] += (tg_real)c->run_sums[2 * idx + 1];
+        }
     const double m = (double)(v->outer * v->inner), r = c->rstd[k];
     tg_real minus = 0, slope = 0;
     if (c->batch_stats && m > 0) {
@@ -887,21 +901,10 @@ static void stat_terms(const backward_ctx *c, int64_t k, double sum_dxhat, doubl
 static void backward_range(void *arg, int64_t k0, int64_t k1)
 {
     const backward_ctx *c = arg;
-    const tg_norm_view *v = c->v;
-    const int64_t runs_per_row = v->inner / v->affine_run;
     for (int64_t k = k0; k < k1; k++) {
-        double sum_dxhat = 0, sum_dxhat_xhat = 0;
-        if (c->need_sums) {
-            row_pass(c, k, true);
-            for (int64_t j = 0; j < runs_per_row; j++) {
-                const int64_t idx = k * runs_per_row + j;
-                const double g = c->gamma ? (double)c->gamma[affine_index(v, idx)] : 1.0;
-                sum_dxhat += g * c->run_sums[2 * idx];
-                sum_dxhat_xhat += g * c->run_sums[2 * idx + 1];
-            }
-        }
+        if (c->need_sums) row_pass(c, k, true);
         if (!c->dx) continue;
-        stat_terms(c, k, sum_dxhat, sum_dxhat_xhat);
+        merge_stat(c, k);
         row_pass(c, k, false);
     }
 }
@@ -915,32 +918,14 @@ static void sums_rows(void *arg, int64_t r0, int64_t r1)
     for (int64_t r = r0; r < r1; r++) row_pass(arg, r, true);
 }
 
+static void merge_range(void *arg, int64_t k0, int64_t k1)
+{
+    for (int64_t k = k0; k < k1; k++) merge_stat(arg, k);
+}
+
 static void dx_rows(void *arg, int64_t r0, int64_t r1)
 {
     for (int64_t r = r0; r < r1; r++) row_pass(arg, r, false);
-}
-
-/* Statistics k0..k1: their runs' sums in image order into dx's terms; where each statistic has its
- * own weight (batch norm's channel: one run per row, affine_n = stats), dγ and dβ too, in the order
- * the serial loop after would add them. */
-static void merge_sums_range(void *arg, int64_t k0, int64_t k1)
-{
-    const backward_ctx *c = arg;
-    const tg_norm_view *v = c->v;
-    const int64_t runs_per_row = v->inner / v->affine_run;
-    for (int64_t k = k0; k < k1; k++) {
-        double sum_dxhat = 0, sum_dxhat_xhat = 0;
-        for (int64_t p = 0; p < v->outer; p++)
-            for (int64_t j = 0; j < runs_per_row; j++) {
-                const int64_t idx = (p * v->stats + k) * runs_per_row + j, a = affine_index(v, idx);
-                const double g = c->gamma ? (double)c->gamma[a] : 1.0;
-                sum_dxhat += g * c->run_sums[2 * idx];
-                sum_dxhat_xhat += g * c->run_sums[2 * idx + 1];
-                if (c->stat_affine && c->dbeta) c->dbeta[a] += (tg_real)c->run_sums[2 * idx];
-                if (c->stat_affine && c->dgamma) c->dgamma[a] += (tg_real)c->run_sums[2 * idx + 1];
-            }
-        stat_terms(c, k, sum_dxhat, sum_dxhat_xhat);
-    }
 }
 
 void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *dy,
@@ -972,14 +957,11 @@ void NORM_FN(backward)(const tg_norm_view *v, const tg_real *x, const tg_real *d
         tg_parallel_for(v->stats, backward_range, &c);
     } else {
         c.stat_affine = v->inner / v->affine_run == 1 && v->affine_n == v->stats;
-        if (need_sums) {
-            tg_parallel_for(v->outer * v->stats, sums_rows, &c);
-            tg_parallel_for(v->stats, merge_sums_range, &c);
-        } else { /* eval-mode statistics, no dγ, dβ: dx = r·γ·dy, its terms zero (not left unset) */
-            for (int64_t k = 0; k < v->stats; k++) stat_terms(&c, k, 0, 0);
-        }
+        if (need_sums) tg_parallel_for(v->outer * v->stats, sums_rows, &c);
+        /* without sums (eval mode, no dγ, dβ) dx's terms are set to zero, not left unset */
+        if (need_sums || dx) tg_parallel_for(v->stats, merge_range, &c);
         if (dx) tg_parallel_for(v->outer * v->stats, dx_rows, &c);
-        if (c.stat_affine) return; /* dγ, dβ added by merge_sums_range */
+        if (c.stat_affine) return; /* dγ, dβ added by merge_stat */
     }
     if (!dgamma && !dbeta) return;
     /* in run order, serially: the same sums whatever the thread split */
