@@ -50,18 +50,20 @@ static struct {
     _Atomic uint64_t generation; /* written under pool_lock; also read by spinning threads */
 } job;
 
-/* The caller spins this many rounds (a few microseconds) for the workers' chunks to finish before
- * sleeping on a condition variable. */
-#define SPIN_ROUNDS 2000
 /* A worker spins this long for the next job before sleeping: a training step's layers come
  * back to back, but with serial work between them (tape bookkeeping, small ops) often longer than
  * a few microseconds, and a sleeping worker took 20-25 us to wake (a job of 13 us on one thread
  * ran 28 us on two after 50 us of serial work; 8 us when spinning through it). With 2000 rounds
  * (about 20 us) -> 1 ms, training at batch 64 on two threads went 4-8 % faster (signal1d 8.49 ->
  * 7.94 ms a step, dense_concat 23.8 -> 22.0; measured 5 Dec, Zen 5 VM). OpenMP runtimes spin
- * for comparable or longer times (GNU: GOMP_SPINCOUNT; LLVM: KMP_BLOCKTIME, 200 ms). The
- * clock is read every SPIN_CLOCK_ROUNDS rounds. */
-#define WORKER_SPIN_NS 1000000
+ * for comparable or longer times (GNU: GOMP_SPINCOUNT; LLVM: KMP_BLOCKTIME, 200 ms).
+ * The caller spins as long for the workers' chunks to finish: it had spun 2000 rounds (36 us:
+ * a pause is 18 ns here), but a worker's half of a layer often ends later than that (its half runs
+ * slower, memory-bound passes most), and the caller then slept and took as long to wake: 1,060
+ * context switches a second in BN-ResNet training on two threads, 45 with the longer spin, and
+ * training img/s vgg_bn 2677 -> 2804, volume3d 2162 -> 2256, the other zoo models within +-1.5 %
+ * (best of 4 alternating, 6 Dec). The clock is read every SPIN_CLOCK_ROUNDS rounds. */
+#define SPIN_NS 1000000
 #define SPIN_CLOCK_ROUNDS 64
 static uint64_t monotonic_ns(void)
 {
@@ -74,6 +76,12 @@ static inline void spin_pause(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+/* One round of a spin that started at `start`: false once it has lasted SPIN_NS. */
+static inline bool spin_round(unsigned round, uint64_t start)
+{
+    spin_pause();
+    return round % SPIN_CLOCK_ROUNDS != 0 || monotonic_ns() - start <= SPIN_NS;
 }
 
 /* The cores this process may run on: its affinity mask (taskset, cgroups' cpusets, as PyTorch
@@ -162,9 +170,7 @@ static void *worker_main(void *arg)
         if (job.generation == seen) {
             pthread_mutex_unlock(&pool_lock);
             const uint64_t spin_start = monotonic_ns();
-            for (unsigned round = 1; atomic_load(&job.generation) == seen; round++) {
-                spin_pause();
-                if (round % SPIN_CLOCK_ROUNDS == 0 && monotonic_ns() - spin_start > WORKER_SPIN_NS) break;
+            for (unsigned round = 1; atomic_load(&job.generation) == seen && spin_round(round, spin_start); round++) {
             }
             pthread_mutex_lock(&pool_lock);
         }
@@ -268,7 +274,9 @@ void tg_parallel_for(int64_t n, tg_range_fn fn, void *ctx)
     run_chunk(fn, ctx, n, parts, 0);
     inside_chunk = false;
 
-    for (int round = 0; round < SPIN_ROUNDS && atomic_load(&job.remaining) > 0; round++) spin_pause();
+    const uint64_t spin_start = monotonic_ns();
+    for (unsigned round = 1; atomic_load(&job.remaining) > 0 && spin_round(round, spin_start); round++) {
+    }
     pthread_mutex_lock(&pool_lock);
     while (job.remaining > 0) pthread_cond_wait(&work_done, &pool_lock);
     pthread_mutex_unlock(&pool_lock);
