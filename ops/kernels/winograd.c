@@ -53,7 +53,8 @@ const winograd_kernel winograd_portable_kernel = {
     winograd_portable_transform_input_rows, winograd_portable_transform_output_rows,
     winograd_portable_transform_input_pair, winograd_portable_transform_output_pair, winograd_portable_multiply,
     winograd_portable_all_finite, winograd_portable_dy_transform_t, winograd_portable_dw_multiply,
-    winograd_portable_transform_input4, winograd_portable_transform_output4, winograd_portable_dy_transform4};
+    winograd_portable_transform_input4, winograd_portable_transform_output4, winograd_portable_dy_transform4,
+    winograd_portable_filters4, winograd_portable_dw_filters4};
 /* The best this CPU runs, chosen at first use (several pool threads may ask at once). */
 static const tg_kernel_variant kernel_variants[] = {
 #if defined(__x86_64__)
@@ -354,33 +355,6 @@ static w4_layout w4_layout_of(const tg_conv_geom *g, int64_t n, int64_t out_chan
     return f;
 }
 
-/* u:[36, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3], in double, rounded once; filters
- * in blocks of FILTER_BLOCK, each step a loop over the block's filters (it vectorises: a filter at
- * a time was 7 % of a 32 -> 32 forward at 32x32). */
-static const double w4_g[6][3] = {{0.25, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}}; /* G */
-static void transform_filters4(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u)
-{
-    const double(*gm)[3] = w4_g;
-    const int64_t plane = o_count * c_count;
-    double g[9][FILTER_BLOCK], t[6][3][FILTER_BLOCK]; /* the block's taps; G g */
-    for (int64_t f0 = 0; f0 < plane; f0 += FILTER_BLOCK) {
-        const int64_t count = plane - f0 < FILTER_BLOCK ? plane - f0 : FILTER_BLOCK;
-        for (int64_t f = 0; f < count; f++)
-            for (int i = 0; i < 9; i++) g[i][f] = (double)w[(f0 + f) * 9 + i];
-        for (int a = 0; a < 6; a++)
-            for (int j = 0; j < 3; j++)
-                for (int64_t f = 0; f < count; f++)
-                    t[a][j][f] = gm[a][0] * g[j][f] + gm[a][1] * g[3 + j][f] + gm[a][2] * g[6 + j][f];
-        for (int a = 0; a < 6; a++) /* (G g) G^T */
-            for (int b = 0; b < 6; b++) {
-                tg_real *out = u + (6 * a + b) * plane + f0;
-                for (int64_t f = 0; f < count; f++)
-                    out[f] = (tg_real)(t[a][0][f] * gm[b][0] + t[a][1][f] * gm[b][1] + t[a][2][f] * gm[b][2]);
-            }
-    }
-}
-
 /* Part q of the batch (parts numbered over images, rows of tiles, then along each row). */
 typedef struct w4_place {
     int64_t image, tile_row, part;
@@ -455,7 +429,7 @@ static bool winograd4_conv(const tg_conv_geom *g, int64_t n, int64_t out_channel
     const int64_t per_chunk = f.chunk_blocks * f.parts;
     tg_real *u = scratch, *v = u + 36 * o_count * c_count, *m = v + 36 * f.v_plane;
     const winograd_kernel *k = kernel();
-    transform_filters4(w, o_count, c_count, u);
+    k->filters4(w, o_count, c_count, u);
     for (int64_t q0 = 0; q0 < total; q0 += per_chunk) {
         const int64_t blocks = ((total - q0 < per_chunk ? total - q0 : per_chunk) + f.parts - 1) / f.parts;
         for (int64_t b = 0; b < blocks; b++) {
@@ -633,30 +607,11 @@ static void w4_dw_transform_blocks(void *arg, int64_t b0, int64_t b1)
     }
 }
 
-/* dW[o, c] += G^T M[c, o] G for input channels c0..c1, in double (each filter its own: split by c) */
+/* dW[o, c] += G^T M[c, o] G for input channels c0..c1 (each filter its own: split by c) */
 static void w4_dw_filters(void *arg, int64_t c0, int64_t c1)
 {
     const w4_dw_job *j = arg;
-    const int64_t c_count = j->g->channels, o_pad = j->d->o_pad, m_plane = j->d->m_plane;
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t o = 0; o < j->o_count; o++) {
-            const tg_real *mo = j->m + c * o_pad + o;
-            double mm[36], t[3][6]; /* M of filter (o, c); G^T M */
-            for (int k = 0; k < 36; k++) mm[k] = (double)mo[k * m_plane];
-            for (int i = 0; i < 3; i++)
-                for (int e = 0; e < 6; e++) {
-                    double sum = 0;
-                    for (int a = 0; a < 6; a++) sum += w4_g[a][i] * mm[6 * a + e];
-                    t[i][e] = sum;
-                }
-            tg_real *out = j->dw + (o * c_count + c) * 9;
-            for (int i = 0; i < 3; i++) /* (G^T M) G */
-                for (int jj = 0; jj < 3; jj++) {
-                    double sum = 0;
-                    for (int e = 0; e < 6; e++) sum += t[i][e] * w4_g[e][jj];
-                    out[3 * i + jj] += (tg_real)sum;
-                }
-        }
+    j->k->dw_filters4(j->m, j->d->m_plane, j->d->o_pad, j->o_count, j->g->channels, c0, c1, j->dw);
 }
 
 static bool winograd4_dw(const tg_conv_geom *g, int64_t n, int64_t out_channels, const tg_real *x, const tg_real *dy,

@@ -664,4 +664,5 @@ const winograd_kernel winograd_avx512_kernel = {
     winograd_avx512_transform_output_pair, winograd_avx512_multiply,           winograd_avx512_all_finite,
     winograd_avx512_dy_transform_t,        winograd_avx512_dw_multiply,
     winograd_avx512_transform_input4,      winograd_avx512_transform_output4,
-    winograd_avx512_dy_transform4};
+    winograd_avx512_dy_transform4,         winograd_avx512_filters4,
+    winograd_avx512_dw_filters4};

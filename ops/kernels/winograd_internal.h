@@ -153,6 +153,18 @@ WINOGRAD4_DY_DECLARE(portable)
 WINOGRAD4_DY_DECLARE(avx512)
 
 /* The loops of one instruction set, chosen at run time by winograd.c (tg_kernel_choice). */
+/* F(4x4,3x3)'s filter transforms (winograd_rows.h): u:[36, O, C] = G w G^T of w:[O, C, 3, 3]; and
+ * dw[o, c] += G^T M[c, o] G for channels c0..c1 of M [36][C, o_pad] (planes m_plane apart). */
+typedef void (*winograd4_filters_fn)(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u);
+typedef void (*winograd4_dw_filters_fn)(const tg_real *m, int64_t m_plane, int64_t o_pad, int64_t o_count,
+                                        int64_t c_count, int64_t c0, int64_t c1, tg_real *dw);
+#define WINOGRAD4_FILTERS_DECLARE(prefix)                                                                        \
+    void winograd_##prefix##_filters4(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u);            \
+    void winograd_##prefix##_dw_filters4(const tg_real *m, int64_t m_plane, int64_t o_pad, int64_t o_count,       \
+                                         int64_t c_count, int64_t c0, int64_t c1, tg_real *dw);
+WINOGRAD4_FILTERS_DECLARE(portable)
+WINOGRAD4_FILTERS_DECLARE(avx512)
+
 typedef struct winograd_kernel {
     winograd_input_rows_fn input_rows;
     winograd_output_rows_fn output_rows;
@@ -165,6 +177,8 @@ typedef struct winograd_kernel {
     winograd4_input_fn input4;
     winograd4_output_fn output4;
     winograd4_dy_fn dy_transform4;
+    winograd4_filters_fn filters4;
+    winograd4_dw_filters_fn dw_filters4;
 } winograd_kernel;
 extern const winograd_kernel winograd_portable_kernel, winograd_avx512_kernel;
 
