@@ -166,13 +166,12 @@ size_t tg_winograd_scratch(const tg_conv_geom *g, int64_t n, int64_t out_channel
 
 /* u:[16, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3]. Filters go in blocks through a
  * small [16, block] buffer so that u is written in 16 contiguous runs, not 16 scattered streams. */
-#define FILTER_BLOCK 64
 static void transform_filters(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u)
 {
     const int64_t plane = o_count * c_count;
-    tg_real buf[16][FILTER_BLOCK];
-    for (int64_t f0 = 0; f0 < plane; f0 += FILTER_BLOCK) {
-        const int64_t count = plane - f0 < FILTER_BLOCK ? plane - f0 : FILTER_BLOCK;
+    tg_real buf[16][WINOGRAD_FILTER_BLOCK];
+    for (int64_t f0 = 0; f0 < plane; f0 += WINOGRAD_FILTER_BLOCK) {
+        const int64_t count = plane - f0 < WINOGRAD_FILTER_BLOCK ? plane - f0 : WINOGRAD_FILTER_BLOCK;
         for (int64_t f = 0; f < count; f++) {
             const tg_real *g = w + (f0 + f) * 9;
             tg_real rows[4][3]; /* G g (4x3); then (G g) G^T row by row */

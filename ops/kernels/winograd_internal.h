@@ -152,9 +152,11 @@ WINOGRAD4_DECLARE(avx512)
 WINOGRAD4_DY_DECLARE(portable)
 WINOGRAD4_DY_DECLARE(avx512)
 
-/* The loops of one instruction set, chosen at run time by winograd.c (tg_kernel_choice). */
 /* F(4x4,3x3)'s filter transforms (winograd_rows.h): u:[36, O, C] = G w G^T of w:[O, C, 3, 3]; and
- * dw[o, c] += G^T M[c, o] G for channels c0..c1 of M [36][C, o_pad] (planes m_plane apart). */
+ * dw[o, c] += G^T M[c, o] G for channels c0..c1 of M [36][C, o_pad] (planes m_plane apart). Both go
+ * WINOGRAD_FILTER_BLOCK filters at a time (as F(2x2)'s transform_filters in winograd.c), the block
+ * the inner loop of every step. */
+#define WINOGRAD_FILTER_BLOCK 64
 typedef void (*winograd4_filters_fn)(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u);
 typedef void (*winograd4_dw_filters_fn)(const tg_real *m, int64_t m_plane, int64_t o_pad, int64_t o_count,
                                         int64_t c_count, int64_t c0, int64_t c1, tg_real *dw);
@@ -165,6 +167,7 @@ typedef void (*winograd4_dw_filters_fn)(const tg_real *m, int64_t m_plane, int64
 WINOGRAD4_FILTERS_DECLARE(portable)
 WINOGRAD4_FILTERS_DECLARE(avx512)
 
+/* The loops of one instruction set, chosen at run time by winograd.c (tg_kernel_choice). */
 typedef struct winograd_kernel {
     winograd_input_rows_fn input_rows;
     winograd_output_rows_fn output_rows;

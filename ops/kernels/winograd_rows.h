@@ -465,24 +465,21 @@ bool WINOGRAD_ROWS(all_finite)(const tg_real *v, int64_t n, tg_real h)
 #undef WINOGRAD_FINITE_LANES
 
 /* ---- F(4x4,3x3)'s filter transforms, in double, rounded once ----
- * G's rows are the points 0, 1, -1, 2, -2 and infinity (winograd1d.c's construction). Filters go in
- * blocks of W4_FILTER_BLOCK with the block the inner loop of every step, so each step is a loop
- * over contiguous lanes (vectorised in the SIMD copies). They run per call (per dW chunk), not per
- * tile, yet in winograd.c's portable build, dW's a filter at a time, they were 4.9 % of VGG-BN's
- * one-thread training step and 2.8 % of BN-ResNet's; here 2.4 % and 1.3 % (perf samples, 6 Dec). */
-#ifndef W4_FILTER_BLOCK
-#define W4_FILTER_BLOCK 64
+ * G's rows are the points 0, 1, -1, 2, -2 and infinity (winograd1d.c's construction). With the
+ * filters in the inner loop each step is a loop over contiguous lanes, vectorised in the SIMD copy.
+ * They run once a call or dW chunk, not per tile, yet when dW's was winograd.c's scalar loop, a
+ * filter at a time, the two were 4.9 % of VGG-BN's one-thread training step and 2.8 % of
+ * BN-ResNet's; 2.4 % and 1.3 % here (perf samples, 6 Dec). */
 static const double w4_g[6][3] = {{0.25, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}}; /* G */
-#endif
 
 /* u:[36, O, C] = G w G^T for every (o, c) filter w:[O, C, 3, 3] */
 void WINOGRAD_ROWS(filters4)(const tg_real *w, int64_t o_count, int64_t c_count, tg_real *u)
 {
     const int64_t plane = o_count * c_count;
-    double g[9][W4_FILTER_BLOCK], t[6][3][W4_FILTER_BLOCK]; /* the block's taps; G g */
-    for (int64_t f0 = 0; f0 < plane; f0 += W4_FILTER_BLOCK) {
-        const int64_t count = plane - f0 < W4_FILTER_BLOCK ? plane - f0 : W4_FILTER_BLOCK;
+    double g[9][WINOGRAD_FILTER_BLOCK], t[6][3][WINOGRAD_FILTER_BLOCK]; /* the block's taps; G g */
+    for (int64_t f0 = 0; f0 < plane; f0 += WINOGRAD_FILTER_BLOCK) {
+        const int64_t count = plane - f0 < WINOGRAD_FILTER_BLOCK ? plane - f0 : WINOGRAD_FILTER_BLOCK;
         for (int64_t f = 0; f < count; f++)
             for (int i = 0; i < 9; i++) g[i][f] = (double)w[(f0 + f) * 9 + i];
         for (int a = 0; a < 6; a++)
@@ -503,10 +500,11 @@ void WINOGRAD_ROWS(filters4)(const tg_real *w, int64_t o_count, int64_t c_count,
 void WINOGRAD_ROWS(dw_filters4)(const tg_real *m, int64_t m_plane, int64_t o_pad, int64_t o_count, int64_t c_count,
                                 int64_t c0, int64_t c1, tg_real *dw)
 {
-    double mm[36][W4_FILTER_BLOCK], t[3][6][W4_FILTER_BLOCK], r[9][W4_FILTER_BLOCK]; /* M, G^T M, G^T M G */
+    double mm[36][WINOGRAD_FILTER_BLOCK], t[3][6][WINOGRAD_FILTER_BLOCK]; /* M; G^T M */
+    double r[9][WINOGRAD_FILTER_BLOCK];                                      /* G^T M G */
     for (int64_t c = c0; c < c1; c++)
-        for (int64_t o0 = 0; o0 < o_count; o0 += W4_FILTER_BLOCK) {
-            const int64_t count = o_count - o0 < W4_FILTER_BLOCK ? o_count - o0 : W4_FILTER_BLOCK;
+        for (int64_t o0 = 0; o0 < o_count; o0 += WINOGRAD_FILTER_BLOCK) {
+            const int64_t count = o_count - o0 < WINOGRAD_FILTER_BLOCK ? o_count - o0 : WINOGRAD_FILTER_BLOCK;
             const tg_real *mo = m + c * o_pad + o0;
             for (int k = 0; k < 36; k++)
                 for (int64_t f = 0; f < count; f++) mm[k][f] = (double)mo[k * m_plane + f];
